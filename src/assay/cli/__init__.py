@@ -1,0 +1,79 @@
+"""The ``assay`` command line: one module per command, listed in ``COMMANDS``.
+
+``main(argv)`` is callable from tests and returns the exit code: 0 on success, 2 with a one-line message on any
+:class:`~assay.exceptions.AssayError` (bad input, bad option), never a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+import click
+import typer
+
+from assay.exceptions import AssayError
+
+__all__ = ["COMMANDS", "main", "run"]
+
+# Module names under assay.cli, each with ``register(app)``. Read top to bottom to see every command.
+COMMANDS: list[str] = [
+    "_profile",
+    "_train",
+    "_run",
+    "_predict",
+]
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="assay",
+        help="assay: acquire, clean, look at, model, evaluate and serve your data.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+    )
+
+    @app.callback(invoke_without_command=True)
+    def _root(
+        version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    ) -> None:
+        if version:
+            from assay import __version__
+
+            typer.echo(__version__)
+            raise typer.Exit(0)
+
+    for name in COMMANDS:
+        importlib.import_module(f"assay.cli.{name}").register(app)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    app = build_app()
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=list(argv) if argv is not None else None, prog_name="assay", standalone_mode=False)
+    except AssayError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,12 @@
+"""Sources: everything assay reads, named by one URI (files, SQL, HTTP APIs, streams).
+
+>>> from assay.sources import parse_uri
+>>> parse_uri("redis://localhost:6379/orders")[0]
+'redis'
+"""
+
+from __future__ import annotations
+
+from assay.sources._base import SCHEMES, Source, mask_uri, open_source, parse_uri, read_source
+
+__all__ = ["SCHEMES", "Source", "mask_uri", "open_source", "parse_uri", "read_source"]

@@ -1,0 +1,133 @@
+"""The Source protocol, URI parsing and the table of URI schemes.
+
+A source is named by one URI everywhere (CLI, YAML, Python). This module maps the scheme of that URI to the class
+that reads it; the classes live in one module per family (``_files``, ``_sql``, ``_http``, ``_streams``) and are
+imported only when their scheme is used, so that ``import assay`` never imports a database driver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+from collections.abc import Iterator
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import polars as pl
+
+from assay.exceptions import UnsupportedSourceError
+
+__all__ = ["SCHEMES", "Source", "mask_uri", "open_source", "parse_uri", "read_source"]
+
+DEFAULT_BATCH_SIZE = 100_000
+
+
+@runtime_checkable
+class Source(Protocol):
+    """What every source offers. Batches are Polars frames (Arrow memory), never Python rows."""
+
+    uri: str
+
+    def scan(self) -> pl.LazyFrame:
+        """The whole data set as a lazy frame (out-of-core where the format allows)."""
+        ...
+
+    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[pl.DataFrame]:
+        """The data as frames of at most ``batch_size`` rows, in order, in bounded memory."""
+        ...
+
+    def read(self) -> pl.DataFrame:
+        """The whole data set in memory."""
+        ...
+
+    def fingerprint(self) -> str:
+        """A short stable id of the data (content hash for files); recorded in artifacts as lineage."""
+        ...
+
+
+# Scheme -> "module:Class". Read top to bottom to see every kind of source assay knows.
+SCHEMES: dict[str, str] = {
+    "file": "assay.sources._files:FileSource",
+    "sqlite": "assay.sources._sql:SQLSource",
+    "duckdb": "assay.sources._sql:SQLSource",
+    "postgresql": "assay.sources._sql:SQLSource",
+    "postgres": "assay.sources._sql:SQLSource",
+    "mysql": "assay.sources._sql:SQLSource",
+    "mariadb": "assay.sources._sql:SQLSource",
+    "odbc": "assay.sources._sql:SQLSource",
+    "http": "assay.sources._http:HTTPSource",
+    "https": "assay.sources._http:HTTPSource",
+    "redis": "assay.sources._streams:RedisStreamSource",
+    "nats": "assay.sources._streams:NATSSource",
+    "mqtt": "assay.sources._streams:MQTTSource",
+    "amqp": "assay.sources._streams:AMQPSource",
+    "tcp": "assay.sources._streams:TCPSource",
+    "udp": "assay.sources._streams:UDPSource",
+}
+
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def mask_uri(uri: str) -> str:
+    """Hide the password of a URI so it can go into a log line or an error.
+
+    >>> mask_uri("postgresql://bob:secret@db:5432/sales")
+    'postgresql://bob:***@db:5432/sales'
+    >>> mask_uri("data/x.csv")
+    'data/x.csv'
+    """
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def parse_uri(uri: str) -> tuple[str, dict[str, str]]:
+    """Return ``(scheme, query options)``; a plain path has scheme ``"file"``.
+
+    >>> parse_uri("data/x.csv")
+    ('file', {})
+    >>> parse_uri("sqlite:///db.sqlite?table=t")
+    ('sqlite', {'table': 't'})
+    """
+    if "://" not in uri or _WINDOWS_DRIVE.match(uri):
+        return "file", {}
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower().split("+", 1)[0]
+    return scheme, dict(parse_qsl(parts.query, keep_blank_values=True))
+
+
+def open_source(uri: str | Any, **options: Any) -> Source:
+    """Open the source named by ``uri``; ``options`` are passed to its class (e.g. ``encoding="gbk"``).
+
+    A ``Source`` object passes through unchanged, so every API accepts either.
+    """
+    if not isinstance(uri, str):
+        if isinstance(uri, Source):
+            return uri
+        uri = str(uri)  # a pathlib.Path
+    scheme, _ = parse_uri(uri)
+    target = SCHEMES.get(scheme)
+    if target is None:
+        known = ", ".join(sorted(SCHEMES))
+        msg = f"unknown URI scheme {scheme!r} in {mask_uri(uri)!r}; assay reads: {known} (or a file path)"
+        raise UnsupportedSourceError(msg)
+    module_name, class_name = target.split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(uri, **options)
+
+
+def read_source(uri: str | Any, **options: Any) -> pl.DataFrame:
+    """Read a whole source into a Polars frame: ``assay.load``."""
+    return open_source(uri, **options).read()
+
+
+def hash_file(path: str, *, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in chunks (bounded memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

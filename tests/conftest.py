@@ -1,0 +1,69 @@
+"""Fixtures shared by the whole suite.
+
+- ``service(name)``: the address of one of the machine's real servers; the test fails under ``CI=true`` when the
+  server is unreachable (and is skipped on a developer's machine that lacks it).
+- ``as_backend``: the same data as an in-memory frame, a list of micro-batches and an out-of-core lazy scan, so a
+  step is proven on all three by one test (Dask joins with the dask engine).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+SERVICES: dict[str, tuple[str, int]] = {
+    "postgresql": ("127.0.0.1", 5432),
+    "mysql": ("127.0.0.1", 3306),
+    "redis": ("127.0.0.1", 6379),
+    "amqp": ("127.0.0.1", 5672),
+    "mqtt": ("127.0.0.1", 1883),
+    "nats": ("127.0.0.1", 4222),
+}
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def service() -> Callable[[str], tuple[str, int]]:
+    def get(name: str) -> tuple[str, int]:
+        host, port = SERVICES[name]
+        if not _reachable(host, port):
+            msg = f"{name} server at {host}:{port} is unreachable"
+            if os.environ.get("CI") == "true":
+                pytest.fail(msg + " (CI=true: a test that needs a server fails rather than skips)")
+            pytest.skip(msg)
+        return host, port
+
+    return get
+
+
+BACKENDS = ["frame", "batches", "scan"]
+
+
+@pytest.fixture(params=BACKENDS)
+def as_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[pl.DataFrame], object]:
+    """Turn a frame into the backend under test: itself, 3 micro-batches, or a lazy scan of a Parquet file."""
+
+    def convert(frame: pl.DataFrame) -> object:
+        if request.param == "frame":
+            return frame
+        if request.param == "batches":
+            n = max(1, frame.height // 3 + 1)
+            return [frame.slice(i, n) for i in range(0, frame.height, n)] or [frame]
+        path = tmp_path / "scan.parquet"
+        frame.write_parquet(path, row_group_size=max(1, frame.height // 4))
+        return pl.scan_parquet(path)
+
+    convert.kind = request.param  # type: ignore[attr-defined]
+    return convert
