@@ -9,8 +9,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 import polars as pl
@@ -67,3 +69,37 @@ def as_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[pl.D
 
     convert.kind = request.param  # type: ignore[attr-defined]
     return convert
+
+
+
+@pytest.fixture(scope="session")
+def penguins_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Palmer penguins CSV shipped in the palmerpenguins package (344 rows, NA strings, 3 species)."""
+    path = tmp_path_factory.mktemp("data") / "penguins.csv"
+    with resources.as_file(resources.files("palmerpenguins") / "data" / "penguins.csv") as shipped:
+        shutil.copyfile(shipped, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def diabetes_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scikit-learn's bundled diabetes regression data (442 rows) with Chinese column names, as a GBK CSV."""
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes(as_frame=True).frame
+    frame = pl.from_pandas(data).rename({"age": "年龄", "bmi": "体重指数", "target": "病情进展"})
+    path = tmp_path_factory.mktemp("data") / "diabetes_gbk.csv"
+    path.write_bytes(frame.write_csv().encode("gbk"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained(penguins_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One trained penguins model directory, shared by the predict tests."""
+    from assay.cli import main
+
+    out = tmp_path_factory.mktemp("trained")
+    code = main(["train", str(penguins_csv), "--target", "species", "--models", "logreg,lgbm", "--folds", "3",
+                 "--out", str(out), "--quiet"])
+    assert code == 0
+    return out

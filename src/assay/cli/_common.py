@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -40,3 +40,44 @@ class _NoProgress:
 
     def advance(self, *args: object, **kwargs: object) -> None:
         return None
+
+
+@contextmanager
+def progress_callback(enabled: bool) -> Iterator[Callable[[str, float], None]]:
+    """A ``notify(message, fraction)`` callback driving one progress bar (a no-op when disabled)."""
+    with progress(enabled) as bar:
+        task = bar.add_task("starting", total=1.0)
+
+        def notify(message: str, fraction: float) -> None:
+            bar.update(task, description=message, completed=fraction)
+
+        yield notify
+
+
+def print_leaderboard(result: object) -> None:
+    """The leaderboard as a table on stdout: model, primary metric mean ± std, fit time."""
+    from rich.table import Table
+
+    primary = result.primary_metric  # type: ignore[attr-defined]
+    table = Table(title=f"leaderboard ({primary}, {result.task})")  # type: ignore[attr-defined]
+    table.add_column("rank", justify="right")
+    table.add_column("model")
+    table.add_column(f"{primary} (CV mean ± std)", justify="right")
+    table.add_column("fit s", justify="right")
+    for rank, row in enumerate(result.leaderboard, 1):  # type: ignore[attr-defined]
+        mean, std = row.get("cv_mean"), row.get("cv_std")
+        cell = "n/a" if mean is None else f"{mean:.4f} ± {std or 0:.4f}"
+        table.add_row(str(rank), str(row["model"]), cell, f"{row.get('fit_seconds', 0):.2f}")
+    Console(width=100).print(table)
+    test = result.test_metrics  # type: ignore[attr-defined]
+    shown = {k: v for k, v in test.items() if isinstance(v, int | float)}
+    Console(width=100).print("test: " + ", ".join(f"{k}={v:.4f}" for k, v in shown.items()))
+
+
+def register_model(model_path: object, name: str, registry: str | None) -> None:
+    """Register a trained model (the registry module provides the store)."""
+    from assay.registry import open_registry  # type: ignore[attr-defined]
+
+    reg = open_registry(registry)
+    version = reg.register(model_path, name)
+    console.print(f"registered {name} version {version}")

@@ -1,0 +1,257 @@
+"""The fitted model: cleaning steps + estimator + the input schema they were trained on.
+
+This is what an artifact holds, what ``assay predict`` applies and what the server serves. It applies exactly the
+step states learned in training (no train/serve skew). Input is checked against the training schema first: a missing
+column or a value that cannot be read as the trained type is a :class:`~assay.exceptions.SchemaError` naming the
+column, never a crash deep inside a library.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from assay.clean._base import Step
+from assay.exceptions import ArtifactError, SchemaError
+
+__all__ = ["Model", "dtype_from_str", "load_model"]
+
+_DATETIME = re.compile(r"Datetime\(time_unit='(\w+)', time_zone=(?:'([^']*)'|None)\)")
+
+
+def dtype_from_str(name: str) -> pl.DataType:
+    """Inverse of ``str(dtype)`` for the column types a training frame can hold.
+
+    >>> dtype_from_str("Float64")
+    Float64
+    >>> dtype_from_str("Datetime(time_unit='us', time_zone=None)")
+    Datetime(time_unit='us', time_zone=None)
+    """
+    match = _DATETIME.fullmatch(name)
+    if match:
+        return pl.Datetime(match.group(1), match.group(2))
+    simple = getattr(pl, name, None)
+    if isinstance(simple, type) and issubclass(simple, pl.DataType):
+        return simple()
+    if isinstance(simple, pl.DataType):
+        return simple
+    return pl.String()
+
+
+class Model:
+    """Fitted steps and estimator, with the schema they expect.
+
+    Create one with :func:`assay.train` or :func:`load_model`; call :meth:`predict` on a frame or
+    :meth:`predict_records` on a list of dicts.
+    """
+
+    def __init__(
+        self,
+        steps: Sequence[Step],
+        estimator: Any,
+        *,
+        task: str,
+        target: str | None,
+        input_schema: dict[str, str],
+        features: list[str],
+        classes: list[Any] | None = None,
+        feature_fill: list[float] | None = None,
+        manifest: dict[str, Any] | None = None,
+    ) -> None:
+        self.steps = list(steps)
+        self.estimator = estimator
+        self.task = task
+        self.target = target
+        self.input_schema = dict(input_schema)
+        self.features = list(features)
+        self.classes = None if classes is None else list(classes)
+        self.feature_fill = feature_fill
+        self.manifest = manifest or {}
+
+    def __repr__(self) -> str:
+        name = self.manifest.get("model_name") or type(self.estimator).__name__
+        return f"Model(task={self.task!r}, target={self.target!r}, model={name!r}, features={len(self.features)})"
+
+    # -- input checking ---------------------------------------------------------------------------------------
+    def validate(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Return the input columns cast to their training types; raise SchemaError naming what is wrong."""
+        missing = [c for c in self.input_schema if c not in frame.columns]
+        if missing:
+            have = ", ".join(frame.columns) or "(none)"
+            msg = (
+                f"input lacks column(s) the model needs: {', '.join(missing)} (input has: {have}); "
+                f"the model was trained on: {', '.join(self.input_schema)}"
+            )
+            raise SchemaError(msg)
+        exprs = []
+        for name, dtype_name in self.input_schema.items():
+            dtype = dtype_from_str(dtype_name)
+            column = frame.get_column(name)
+            if column.dtype == dtype:
+                exprs.append(pl.col(name))
+                continue
+            cast = column.cast(dtype, strict=False)
+            bad = cast.is_null() & column.is_not_null()
+            if bad.any():
+                row = int(bad.arg_true()[0])
+                msg = (
+                    f"column {name!r}: value {column[row]!r} at row {row} cannot be read as {dtype_name} "
+                    f"(the type the model was trained on)"
+                )
+                raise SchemaError(msg)
+            exprs.append(pl.col(name).cast(dtype, strict=False))
+        return frame.select(exprs)
+
+    # -- applying ---------------------------------------------------------------------------------------------
+    def transform(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Validated input through every fitted step (predict-time behaviour: no row is dropped)."""
+        out: pl.DataFrame | pl.LazyFrame = self.validate(frame)
+        for step in self.steps:
+            out = step.transform(out)
+        return out.collect() if isinstance(out, pl.LazyFrame) else out
+
+    def matrix(self, frame: pl.DataFrame) -> np.ndarray:
+        """The float feature matrix the estimator sees."""
+        return feature_matrix(self.transform(frame), self.features, self.feature_fill)
+
+    def predict(self, data: pl.DataFrame | pl.LazyFrame | Sequence[dict[str, Any]]) -> pl.DataFrame:
+        """Predictions for every input row, in input order.
+
+        Classification gives ``prediction`` and one ``proba_<class>`` column per class; regression gives
+        ``prediction``; clustering gives ``cluster``; anomaly detection gives ``anomaly`` and ``score``.
+        """
+        frame = _as_frame(data)
+        if frame.height == 0:
+            return pl.DataFrame(schema=self._output_schema())
+        X = self.matrix(frame)
+        est = self.estimator
+        if self.task == "classification":
+            labels = est.predict(X)
+            out = {"prediction": list(labels) if labels.dtype == object else labels}
+            if hasattr(est, "predict_proba"):
+                proba = est.predict_proba(X)
+                for j, cls in enumerate(est.classes_):
+                    out[f"proba_{cls}"] = proba[:, j]
+            return pl.DataFrame(out)
+        if self.task == "regression":
+            return pl.DataFrame({"prediction": np.asarray(est.predict(X), dtype=np.float64)})
+        if self.task == "clustering":
+            return pl.DataFrame({"cluster": np.asarray(est.predict(X), dtype=np.int64)})
+        if self.task == "anomaly":
+            out = {"anomaly": np.asarray(est.predict(X)) == -1}
+            if hasattr(est, "score_samples"):
+                out["score"] = -np.asarray(est.score_samples(X), dtype=np.float64)
+            return pl.DataFrame(out)
+        msg = f"prediction for task {self.task!r} is not supported by this model"
+        raise SchemaError(msg)
+
+    def predict_records(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Predict a list of dicts (one per row) and return a list of dicts."""
+        return self.predict(records).to_dicts()
+
+    def _output_schema(self) -> dict[str, pl.DataType]:
+        if self.task == "classification":
+            schema: dict[str, pl.DataType] = {"prediction": pl.String()}
+            schema.update({f"proba_{c}": pl.Float64() for c in self.classes or []})
+            return schema
+        if self.task == "clustering":
+            return {"cluster": pl.Int64()}
+        if self.task == "anomaly":
+            return {"anomaly": pl.Boolean(), "score": pl.Float64()}
+        return {"prediction": pl.Float64()}
+
+    # -- persistence ------------------------------------------------------------------------------------------
+    def save(self, path: str | Path, **extra: Any) -> Path:
+        """Write the artifact directory (atomically); ``extra`` goes into the manifest (metrics, source, spec)."""
+        from assay.models import save_estimator
+        from assay.registry._artifact import write_artifact
+
+        manifest = {
+            **{k: v for k, v in self.manifest.items() if k not in _GENERATED},
+            "task": self.task,
+            "target": self.target,
+            "input_schema": self.input_schema,
+            "features": self.features,
+            "classes": _json_safe(self.classes),
+            "feature_fill": self.feature_fill,
+            **extra,
+        }
+        path = write_artifact(
+            path,
+            manifest=manifest,
+            steps=[s.to_dict() for s in self.steps],
+            write_payload=lambda d: save_estimator(self.estimator, d),
+        )
+        self.manifest = json.loads((Path(path) / "manifest.json").read_text(encoding="utf-8"))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Model:
+        """Load an artifact after verifying its format version and the SHA-256 of every file."""
+        from assay.models import load_estimator
+        from assay.registry._artifact import verify_artifact
+
+        path = Path(path)
+        manifest = verify_artifact(path)
+        try:
+            steps = [Step.from_dict(d) for d in json.loads((path / "steps.json").read_text(encoding="utf-8"))]
+            estimator = load_estimator(path / "estimator", manifest["estimator"])
+            return cls(
+                steps,
+                estimator,
+                task=manifest["task"],
+                target=manifest.get("target"),
+                input_schema=manifest["input_schema"],
+                features=manifest["features"],
+                classes=manifest.get("classes"),
+                feature_fill=manifest.get("feature_fill"),
+                manifest=manifest,
+            )
+        except (KeyError, TypeError) as exc:
+            msg = f"model artifact {path} is incomplete: {exc!r} missing or malformed in its manifest"
+            raise ArtifactError(msg) from exc
+
+
+_GENERATED = {"format", "format_version", "created_at", "created_by", "library_versions", "estimator", "files"}
+
+
+def load_model(path: str | Path) -> Model:
+    """Load a model artifact written by ``assay train`` / :meth:`Model.save` (hashes verified first)."""
+    return Model.load(path)
+
+
+def feature_matrix(frame: pl.DataFrame, features: list[str], fill: list[float] | None = None) -> np.ndarray:
+    """Select ``features`` as a float64 matrix; NaN left by the steps is filled with the training column means."""
+    absent = [f for f in features if f not in frame.columns]
+    if absent:
+        msg = f"the fitted steps did not produce feature column(s) {', '.join(absent)}"
+        raise SchemaError(msg)
+    X = frame.select([pl.col(f).cast(pl.Float64) for f in features]).to_numpy()
+    if X.dtype != np.float64:
+        X = X.astype(np.float64)
+    X[~np.isfinite(X)] = np.nan
+    if fill is not None and np.isnan(X).any():
+        # A value never missing in training can be missing at predict time; the steps may not cover it.
+        rows, cols = np.nonzero(np.isnan(X))
+        X[rows, cols] = np.asarray(fill, dtype=np.float64)[cols]
+    return X
+
+
+def _as_frame(data: pl.DataFrame | pl.LazyFrame | Sequence[dict[str, Any]]) -> pl.DataFrame:
+    if isinstance(data, pl.LazyFrame):
+        return data.collect()
+    if isinstance(data, pl.DataFrame):
+        return data
+    return pl.DataFrame(list(data), infer_schema_length=None)
+
+
+def _json_safe(values: list[Any] | None) -> list[Any] | None:
+    if values is None:
+        return None
+    return [v.item() if isinstance(v, np.generic) else v for v in values]

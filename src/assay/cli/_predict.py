@@ -1,0 +1,55 @@
+"""``assay predict MODEL_DIR SOURCE``: predictions for every input row, in input order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import typer
+
+from assay.exceptions import SpecError
+
+__all__ = ["register"]
+
+EXAMPLES = """
+Examples:
+
+  assay predict assay-out/model new_penguins.csv --out predictions.csv
+
+  assay predict assay-out/model postgresql://localhost/shop?table=visits --out scores.parquet
+"""
+
+WRITERS = {".csv": "write_csv", ".parquet": "write_parquet", ".json": "write_json", ".ndjson": "write_ndjson",
+           ".jsonl": "write_ndjson"}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("predict", help="Predict with a trained model (probabilities too for classifiers)." + EXAMPLES)
+    def predict_command(
+        model_dir: Path = typer.Argument(..., help="Model directory written by assay train."),
+        source: str = typer.Argument(..., help="Data to score: a file path or a URI."),
+        out: Path | None = typer.Option(None, help="Output file (.csv, .parquet, .json, .ndjson); default stdout CSV."),
+        keep_columns: bool = typer.Option(True, "--keep-columns/--only-predictions",
+                                          help="Keep the input columns next to the predictions."),
+        top_k: int = typer.Option(10, help="Items per user (recommendation models)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    ) -> None:
+        from assay._fitted import load_model
+        from assay.sources import open_source
+
+        if out is not None and out.suffix.lower() not in WRITERS:
+            msg = f"cannot write predictions to {out}: use one of {', '.join(WRITERS)}"
+            raise SpecError(msg)
+        model = load_model(model_dir)
+        frame = open_source(source).read()
+        predictions = model.predict(frame)
+        result = pl.concat([frame, predictions], how="horizontal") if keep_columns else predictions
+        if out is None:
+            typer.echo(result.write_csv(), nl=False)
+            return
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        getattr(result, WRITERS[out.suffix.lower()])(tmp)
+        tmp.replace(out)
+        if not quiet:
+            typer.echo(f"wrote {result.height} predictions to {out}", err=True)

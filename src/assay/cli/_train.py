@@ -1,0 +1,83 @@
+"""``assay train``: k-fold CV over candidate models, leaderboard, refit, held-out test, artifact and report."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+
+from assay.cli._common import console, print_leaderboard, progress_callback, show_progress
+from assay.exceptions import SpecError
+
+__all__ = ["parse_duration", "register"]
+
+EXAMPLES = """
+Examples:
+
+  assay train penguins.csv --target species
+
+  assay train sales.parquet --target revenue --task regression --models linreg,lgbm --folds 10 --out out/sales
+
+  assay train customers.csv --task clustering --out out/segments
+"""
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds in ``"60s"``, ``"5m"``, ``"1h"`` or a plain number.
+
+    >>> parse_duration("90s"), parse_duration("2m"), parse_duration("1.5")
+    (90.0, 120.0, 1.5)
+    """
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
+    if not match:
+        msg = f"cannot read duration {text!r}; write e.g. 60s, 5m or 1h"
+        raise SpecError(msg)
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train", help="Train candidate models with k-fold CV and keep the best." + EXAMPLES)
+    def train_command(
+        source: str = typer.Argument(..., help="Data source: a file path or a URI (postgresql://…, https://…)."),
+        target: str | None = typer.Option(None, "--target", "-t", help="Column to predict (omit for clustering)."),
+        task: str = typer.Option("auto", help="auto, classification, regression, clustering, anomaly, "
+                                              "recommendation."),
+        models: str | None = typer.Option(None, help="Comma-separated candidates, e.g. logreg,lgbm,rf."),
+        folds: int = typer.Option(5, min=2, help="k of (stratified) k-fold cross-validation."),
+        test_size: float = typer.Option(0.2, help="Share of rows held out for the final test."),
+        seed: int = typer.Option(0, help="Random seed: the same seed gives the same result."),
+        time_budget: str | None = typer.Option(None, help="Time for hyperparameter search, e.g. 60s."),
+        out: Path = typer.Option(Path("assay-out"), help="Output folder for model/, metrics.json, report.html."),
+        register_as: str | None = typer.Option(None, "--register", help="Register the model under this name."),
+        registry: str | None = typer.Option(None, help="Registry path or URI (default: $ASSAY_REGISTRY)."),
+        user: str | None = typer.Option(None, help="User column (recommendation)."),
+        item: str | None = typer.Option(None, help="Item column (recommendation)."),
+        rating: str | None = typer.Option(None, help="Rating column (explicit-feedback recommendation)."),
+        no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, only the final lines."),
+    ) -> None:
+        from assay.pipeline import Pipeline, _spec_of, write_outputs
+
+        pipe = Pipeline(
+            target=target, task=task, models=None if not models else [m.strip() for m in models.split(",")],
+            folds=folds, test_size=test_size, seed=seed, time_budget=parse_duration(time_budget),
+            user=user, item=item, rating=rating,
+        )
+        with progress_callback(show_progress(quiet)) as notify:
+            result = pipe.fit(source, progress=notify)
+            write_outputs(result, out, report=not no_report, spec=_spec_of(pipe))
+        for note in result.notes:
+            console.print(f"note: {note}")
+        print_leaderboard(result)
+        if register_as:
+            from assay.cli._common import register_model
+
+            register_model(result.model_path, register_as, registry)
+        typer.echo(f"model:   {result.model_path}")
+        typer.echo(f"metrics: {out / 'metrics.json'}")
+        if result.report_path:
+            typer.echo(f"report:  {result.report_path}")

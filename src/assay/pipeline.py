@@ -1,0 +1,480 @@
+"""The data path: source → steps → candidate models under k-fold CV → leaderboard → refit → test → artifact.
+
+:func:`train` is the whole job behind ``assay train`` and ``assay run``; :class:`Pipeline` is the same with the
+choices held in an object. Cleaning steps are fitted inside each fold, on the fold's training rows only, so CV scores
+carry no leakage from the held-out rows; the transformed fold matrices are computed once and shared by every candidate.
+Nothing here reaches back into a source or forward into serving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from assay._fitted import Model, feature_matrix
+from assay.clean._base import Step
+from assay.exceptions import SchemaError, SpecError, did_you_mean
+from assay.sources import open_source
+
+__all__ = ["Pipeline", "TrainResult", "infer_task", "run", "train"]
+
+log = logging.getLogger("assay")
+
+TASKS = ("classification", "regression", "clustering", "anomaly", "recommendation")
+# An integer target with at most this many distinct values (and few relative to the rows) is a class label.
+MAX_INT_CLASSES = 20
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced: the fitted model, the leaderboard and the held-out test metrics."""
+
+    model: Model
+    task: str
+    target: str | None
+    primary_metric: str
+    leaderboard: list[dict[str, Any]]
+    test_metrics: dict[str, Any]
+    cv_scores: dict[str, list[float]] = field(default_factory=dict)
+    model_path: Path | None = None
+    report_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The content of ``metrics.json``."""
+        return {
+            "task": self.task,
+            "target": self.target,
+            "primary_metric": self.primary_metric,
+            "leaderboard": self.leaderboard,
+            "test": self.test_metrics,
+            "model_path": None if self.model_path is None else str(self.model_path),
+            "report_path": None if self.report_path is None else str(self.report_path),
+            "notes": self.notes,
+        }
+
+
+def infer_task(y: pl.Series) -> str:
+    """``classification`` for text/boolean targets or integers with few distinct values, else ``regression``.
+
+    >>> infer_task(pl.Series(["a", "b", "a"]))
+    'classification'
+    >>> infer_task(pl.Series([0.5, 1.25, 3.0]))
+    'regression'
+    """
+    dtype = y.dtype
+    if dtype == pl.Boolean or dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
+        return "classification"
+    if dtype.is_integer():
+        distinct = y.n_unique()
+        if distinct <= MAX_INT_CLASSES and distinct <= max(2, y.len() // 5):
+            return "classification"
+    return "regression"
+
+
+def _make_steps(steps: Sequence[dict[str, Any] | Step] | None, schema: pl.Schema, target: str | None,
+                task: str) -> list[Step]:
+    if steps is None:
+        from assay.clean import auto_steps
+
+        return auto_steps(schema, target=target, task=task)
+    from assay.clean import get_step
+
+    out: list[Step] = []
+    for item in steps:
+        if isinstance(item, Step):
+            out.append(type(item)(**item.get_params()))
+            continue
+        params = dict(item)
+        name = params.pop("step")
+        cls = get_step(name)
+        try:
+            out.append(cls(**params))
+        except TypeError as exc:
+            msg = f"step {name!r}: {exc}"
+            raise SpecError(msg) from None
+    return out
+
+
+def _fit_steps(steps: list[Step], frame: pl.DataFrame, target: str | None) -> pl.DataFrame:
+    out = frame
+    for step in steps:
+        step.fit(out, target)
+        out = step.transform_train(out)
+        if isinstance(out, pl.LazyFrame):
+            out = out.collect()
+    return out
+
+
+def _apply_steps(steps: list[Step], frame: pl.DataFrame) -> pl.DataFrame:
+    out: pl.DataFrame | pl.LazyFrame = frame
+    for step in steps:
+        out = step.transform(out)
+    return out.collect() if isinstance(out, pl.LazyFrame) else out
+
+
+def _features(frame: pl.DataFrame, target: str | None, exclude: Sequence[str] = ()) -> list[str]:
+    names = [c for c in frame.columns if c != target and c not in exclude]
+    bad = [c for c in names if not (frame.schema[c].is_numeric() or frame.schema[c] == pl.Boolean)]
+    if bad:
+        msg = (
+            f"column(s) {', '.join(bad)} are still not numeric after the cleaning steps; add an 'onehot' or "
+            f"'ordinal' step for them (or omit 'steps' to let assay choose)"
+        )
+        raise SchemaError(msg)
+    if not names:
+        msg = "no feature columns are left after cleaning (all were dropped as empty, constant or the target)"
+        raise SchemaError(msg)
+    return names
+
+
+def _labels(series: pl.Series) -> np.ndarray:
+    values = series.to_numpy()
+    if values.dtype == object:
+        return values.astype(str)
+    return values
+
+
+@dataclass
+class _Prepared:
+    """One fold's matrices, computed once and shared by every candidate model."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray | None
+    X_test: np.ndarray
+    y_test: np.ndarray | None
+    steps: list[Step]
+    features: list[str]
+    fill: list[float]
+
+
+class Pipeline:
+    """Steps, candidate models and evaluation choices; :meth:`fit` trains and returns a :class:`TrainResult`.
+
+    >>> Pipeline(target="species", models=["logreg"]).models
+    ['logreg']
+    """
+
+    def __init__(
+        self,
+        *,
+        target: str | None = None,
+        task: str = "auto",
+        steps: Sequence[dict[str, Any] | Step] | None = None,
+        models: Sequence[str] | None = None,
+        folds: int = 5,
+        test_size: float = 0.2,
+        seed: int = 0,
+        time_budget: float | None = None,
+        user: str | None = None,
+        item: str | None = None,
+        rating: str | None = None,
+    ) -> None:
+        self.target = target
+        self.task = task
+        self.steps = None if steps is None else list(steps)
+        self.models = None if models is None else list(models)
+        self.folds = folds
+        self.test_size = test_size
+        self.seed = seed
+        self.time_budget = time_budget
+        self.user = user
+        self.item = item
+        self.rating = rating
+
+    # -- checks -----------------------------------------------------------------------------------------------
+    def _check_target(self, frame: pl.DataFrame, origin: str) -> tuple[pl.DataFrame, str, list[str]]:
+        notes: list[str] = []
+        target = self.target
+        task = self.task
+        if task not in (*TASKS, "auto"):
+            msg = f"unknown task {task!r}{did_you_mean(task, TASKS)}; valid: auto, {', '.join(TASKS)}"
+            raise SpecError(msg)
+        if target is None:
+            if task in ("auto", "clustering"):
+                return frame, "clustering", notes
+            if task == "anomaly":
+                return frame, task, notes
+            msg = f"task {task!r} needs a target column (--target)"
+            raise SpecError(msg)
+        if target not in frame.columns:
+            msg = (
+                f"target column {target!r} not found in {origin}{did_you_mean(target, frame.columns)} "
+                f"(columns: {', '.join(frame.columns)})"
+            )
+            raise SchemaError(msg)
+        y = frame.get_column(target)
+        if y.dtype.is_float():
+            y = y.fill_nan(None)
+        missing = y.null_count()
+        if missing == frame.height:
+            msg = f"target column {target!r} in {origin} is entirely missing; nothing to learn from"
+            raise SchemaError(msg)
+        if missing:
+            frame = frame.filter(y.is_not_null())
+            notes.append(f"dropped {missing} row(s) whose target {target!r} is missing")
+        if task == "auto":
+            task = infer_task(frame.get_column(target))
+        if task == "classification":
+            counts = frame.get_column(target).value_counts()
+            if counts.height < 2:
+                only = counts.get_column(target)[0]
+                msg = f"target column {target!r} has one class only ({only!r}); classification needs at least two"
+                raise SchemaError(msg)
+        elif task == "regression" and not frame.schema[target].is_numeric():
+            msg = f"target column {target!r} is {frame.schema[target]}, not numeric; use --task classification"
+            raise SchemaError(msg)
+        return frame, task, notes
+
+    def _prepare(self, train: pl.DataFrame, test: pl.DataFrame, target: str | None, task: str) -> _Prepared:
+        steps = _make_steps(self.steps, train.schema, target, task)
+        fitted = _fit_steps(steps, train, target)
+        features = _features(fitted, target)
+        X_train = feature_matrix(fitted, features)
+        fill = [float(v) if np.isfinite(v) else 0.0 for v in np.nanmean(X_train, axis=0)] if X_train.size else []
+        X_train = feature_matrix(fitted, features, fill)
+        X_test = feature_matrix(_apply_steps(steps, test), features, fill)
+        y_train = None if target is None else _labels(fitted.get_column(target))
+        y_test = None if target is None else _labels(test.get_column(target))
+        return _Prepared(X_train, y_train, X_test, y_test, steps, features, fill)
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def fit(
+        self,
+        source: Any,
+        *,
+        source_options: dict[str, Any] | None = None,
+        progress: Callable[[str, float], None] | None = None,
+    ) -> TrainResult:
+        """Train on ``source`` (a URI, a path, a Source or a Polars frame)."""
+        from assay.evaluate import GREATER_IS_BETTER, PRIMARY_METRIC, fold_indices, leaderboard, score
+        from assay.models import default_models, make_model
+
+        notify = progress or (lambda _msg, _frac: None)
+        if isinstance(source, pl.DataFrame | pl.LazyFrame):
+            origin, fingerprint = "the input frame", None
+            frame = source.collect() if isinstance(source, pl.LazyFrame) else source
+        else:
+            src = open_source(source, **(source_options or {}))
+            origin, fingerprint = src.uri, src.fingerprint()
+            notify(f"reading {origin}", 0.0)
+            frame = src.read()
+        if frame.height == 0:
+            msg = f"{origin} has no rows to train on"
+            raise SchemaError(msg)
+        frame, task, notes = self._check_target(frame, origin)
+        for note in notes:
+            log.info(note)
+        target = self.target if task not in ("clustering",) else None
+        input_columns = [c for c in frame.columns if c != target]
+        input_schema = {c: str(frame.schema[c]) for c in input_columns}
+
+        from assay.clean import train_test_split
+
+        stratify = task == "classification"
+        train_frame, test_frame = train_test_split(
+            frame, target=target, test_size=self.test_size, stratify=stratify, seed=self.seed
+        )
+        names = list(self.models) if self.models else default_models(task)
+        for name in names:
+            make_model(name, task, seed=self.seed)  # unknown names fail before any work is done
+        primary = PRIMARY_METRIC[task]
+        higher = GREATER_IS_BETTER.get(primary, True)
+
+        y_all = None if target is None else _labels(train_frame.get_column(target))
+        splits = fold_indices(
+            y_all if y_all is not None else np.zeros(train_frame.height), task=task, folds=self.folds, seed=self.seed
+        )
+        fold_scores: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        fit_seconds: dict[str, float] = dict.fromkeys(names, 0.0)
+        total = len(splits) * len(names) + 1
+        done = 0
+        for k, (tr, te) in enumerate(splits):
+            prep = self._prepare(train_frame[tr], train_frame[te], target, task)
+            for name in names:
+                notify(f"fold {k + 1}/{len(splits)} · {name}", done / total)
+                est = make_model(name, task, seed=self.seed)
+                start = time.perf_counter()
+                scores = _fit_score(est, prep, task, score)
+                fit_seconds[name] += time.perf_counter() - start
+                fold_scores[name].append(scores)
+                done += 1
+        board = leaderboard(fold_scores, primary)
+        for row in board:
+            row.setdefault("fit_seconds", round(fit_seconds.get(row["model"], 0.0), 3))
+        best = board[0]["model"]
+        notify(f"refitting {best} on all training rows", done / total)
+
+        prep = self._prepare(train_frame, test_frame, target, task)
+        est = make_model(best, task, seed=self.seed)
+        test_metrics = _fit_score(est, prep, task, score, keep=True)
+        predictions = test_metrics.pop("_predictions")
+        model = Model(
+            prep.steps,
+            est,
+            task=task,
+            target=target,
+            input_schema=input_schema,
+            features=prep.features,
+            classes=None if not hasattr(est, "classes_") else [_py(c) for c in est.classes_],
+            feature_fill=prep.fill,
+            manifest={
+                "model_name": best,
+                "source": {"uri": origin, "fingerprint": fingerprint, "rows": frame.height},
+                "primary_metric": primary,
+                "greater_is_better": higher,
+            },
+        )
+        cv_scores = {name: [s.get(primary) for s in fold_scores[name]] for name in names}
+        result = TrainResult(model, task, target, primary, board, test_metrics, cv_scores, notes=notes)
+        result._report_inputs = {  # type: ignore[attr-defined]
+            "prep": prep,
+            "predictions": predictions,
+            "frame": frame,
+        }
+        notify("done", 1.0)
+        return result
+
+
+def _py(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _fit_score(est: Any, prep: _Prepared, task: str, score: Callable[..., dict[str, Any]], *,
+               keep: bool = False) -> dict[str, Any]:
+    """Fit ``est`` on the prepared training matrix and score it on the test matrix."""
+    if task == "clustering":
+        est.fit(prep.X_train)
+        labels = est.predict(prep.X_test)
+        out = score(task, None, labels, X=prep.X_test)
+        if keep:
+            out["_predictions"] = {"y_pred": labels, "proba": None}
+        return out
+    est.fit(prep.X_train, prep.y_train)
+    y_pred = est.predict(prep.X_test)
+    proba = est.predict_proba(prep.X_test) if task == "classification" and hasattr(est, "predict_proba") else None
+    classes = list(est.classes_) if hasattr(est, "classes_") else None
+    out = score(task, prep.y_test, y_pred, proba=proba, classes=classes)
+    if keep:
+        out["_predictions"] = {"y_pred": y_pred, "proba": proba}
+    return out
+
+
+def train(
+    source: Any,
+    target: str | None = None,
+    *,
+    task: str = "auto",
+    models: Sequence[str] | None = None,
+    steps: Sequence[dict[str, Any] | Step] | None = None,
+    folds: int = 5,
+    test_size: float = 0.2,
+    seed: int = 0,
+    time_budget: float | None = None,
+    out: str | Path | None = None,
+    report: bool = True,
+    source_options: dict[str, Any] | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> TrainResult:
+    """Train candidate models on ``source`` and return the result; with ``out``, also write the model, the
+    metrics and the HTML report there (``out/model/``, ``out/metrics.json``, ``out/report.html``)."""
+    pipe = Pipeline(target=target, task=task, steps=steps, models=models, folds=folds, test_size=test_size,
+                    seed=seed, time_budget=time_budget)
+    result = pipe.fit(source, source_options=source_options, progress=progress)
+    if out is not None:
+        write_outputs(result, Path(out), report=report, spec=_spec_of(pipe))
+    return result
+
+
+def _spec_of(pipe: Pipeline) -> dict[str, Any]:
+    return {k: v for k, v in vars(pipe).items() if not isinstance(v, Step)} | {
+        "steps": None if pipe.steps is None else [s if isinstance(s, dict) else s.get_params() for s in pipe.steps]
+    }
+
+
+def write_outputs(result: TrainResult, out: Path, *, report: bool = True, spec: dict[str, Any] | None = None) -> None:
+    """Write ``model/``, ``metrics.json`` and (optionally) ``report.html`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    result.model_path = result.model.save(
+        out / "model", metrics={"test": result.test_metrics, "leaderboard": result.leaderboard}, spec=spec
+    )
+    if report:
+        result.report_path = _write_report(result, out / "report.html")
+    tmp = out / ".metrics.json.tmp"
+    tmp.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=_py), encoding="utf-8")
+    tmp.replace(out / "metrics.json")
+
+
+def _write_report(result: TrainResult, path: Path) -> Path | None:
+    try:
+        from assay.viz import write_train_report
+    except ImportError:  # the report module is optional at this layer
+        return None
+    inputs = getattr(result, "_report_inputs", {})
+    prep: _Prepared | None = inputs.get("prep")
+    preds = inputs.get("predictions") or {}
+    est = result.model.estimator
+    report: dict[str, Any] = {
+        "task": result.task,
+        "target": result.target,
+        "primary_metric": result.primary_metric,
+        "leaderboard": result.leaderboard,
+        "cv_scores": result.cv_scores,
+        "test_metrics": result.test_metrics,
+        "model_name": result.model.manifest.get("model_name"),
+        "steps": [s.to_dict() for s in result.model.steps],
+        "classes": result.model.classes,
+        "notes": result.notes,
+    }
+    if prep is not None:
+        report.update(
+            y_test=prep.y_test,
+            y_pred=preds.get("y_pred"),
+            proba=preds.get("proba"),
+            feature_names=prep.features,
+            X_test=prep.X_test,
+            predict_fn=est.predict,
+        )
+        if result.task == "clustering":
+            report["cluster_labels"] = preds.get("y_pred")
+    if hasattr(est, "coef_"):
+        report["coefficients"] = {
+            "feature_names": prep.features if prep else None,
+            "coef": np.atleast_2d(est.coef_).tolist(),
+            "intercept": np.atleast_1d(getattr(est, "intercept_", 0.0)).tolist(),
+        }
+    frame = inputs.get("frame")
+    if frame is not None:
+        try:
+            from assay.viz import profile
+
+            report["profile"] = profile(frame, target=result.target)
+        except ImportError:
+            pass
+    return write_train_report(path, report)
+
+
+def run(spec: Any, *, progress: Callable[[str, float], None] | None = None) -> TrainResult:
+    """Run a pipeline spec (a path to YAML, a dict or a :class:`~assay.spec.PipelineSpec`)."""
+    from assay.spec import PipelineSpec, load_spec, parse_spec
+
+    if isinstance(spec, str | Path):
+        spec = load_spec(spec)
+    elif not isinstance(spec, PipelineSpec):
+        spec = parse_spec(spec)
+    pipe = Pipeline(
+        target=spec.target, task=spec.task, steps=spec.steps, models=spec.models, folds=spec.evaluation.folds,
+        test_size=spec.evaluation.test_size, seed=spec.evaluation.seed, time_budget=spec.evaluation.time_budget,
+        user=spec.user, item=spec.item, rating=spec.rating,
+    )
+    result = pipe.fit(spec.source, source_options=spec.source_options, progress=progress)
+    write_outputs(result, Path(spec.output.dir), report=spec.output.report, spec=spec.model_dump())
+    return result

@@ -1,0 +1,173 @@
+"""The model artifact: a directory with a manifest, audited before anything in it is used.
+
+Layout::
+
+    model/
+      manifest.json      format name + version, library versions, task, target, input schema, features,
+                         classes, metrics, source lineage, the spec, and the SHA-256 of every other file
+      steps.json         fitted cleaning steps ({"step", "params", "state"} each, plain JSON)
+      estimator/         the model payload written by assay.models.save_estimator (JSON, LightGBM text, skops)
+
+Reading checks, in order: the manifest parses and names this format; its version is one this assay reads (a newer
+one is refused, never half-loaded); every listed file exists and matches its hash; no payload file is read before
+that. Writing goes to a temporary sibling directory that is renamed into place, so a crash never leaves half an
+artifact where a good one was.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import platform
+import shutil
+import socket
+import tempfile
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from assay.exceptions import ArtifactError
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "library_versions", "read_manifest", "verify_artifact", "write_artifact"]
+
+FORMAT = "assay-model"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_LIBRARIES = ("polars", "numpy", "pyarrow", "scikit-learn", "lightgbm", "scipy")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries a model's behaviour depends on."""
+    from assay import __version__
+
+    out = {"python": platform.python_version(), "assay": __version__}
+    for name in _LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
+            continue
+    return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _created_by() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry inside some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def write_artifact(
+    path: str | Path,
+    *,
+    manifest: dict[str, Any],
+    steps: list[dict[str, Any]],
+    write_payload: Any,
+) -> Path:
+    """Write an artifact atomically at ``path``.
+
+    ``write_payload(directory)`` writes the estimator files into ``directory`` and returns their JSON meta, stored
+    in the manifest under ``"estimator"``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        (tmp / "steps.json").write_text(json.dumps(steps, ensure_ascii=False, indent=1), encoding="utf-8")
+        payload_dir = tmp / "estimator"
+        payload_dir.mkdir()
+        estimator_meta = write_payload(payload_dir)
+        files = {
+            p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+        }
+        full = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "created_by": _created_by(),
+            "library_versions": library_versions(),
+            **manifest,
+            "estimator": estimator_meta,
+            "files": files,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(full, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            path.rename(old)
+            tmp.rename(path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The manifest of the artifact at ``path``, checked for format and version (files not yet verified)."""
+    path = Path(path)
+    file = path / MANIFEST
+    if not path.exists():
+        msg = f"model artifact not found: {path}"
+        raise ArtifactError(msg)
+    if not file.is_file():
+        msg = f"{path} is not an assay model artifact (no {MANIFEST}); pass the model directory written by assay train"
+        raise ArtifactError(msg)
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        msg = f"{file} is not valid JSON ({exc}); the artifact is damaged"
+        raise ArtifactError(msg) from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        msg = f"{file} does not describe an assay model (format is {manifest.get('format')!r}, expected {FORMAT!r})"
+        raise ArtifactError(msg)
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        msg = f"{file} has an invalid format_version {version!r}"
+        raise ArtifactError(msg)
+    if version > FORMAT_VERSION:
+        msg = (
+            f"model at {path} uses artifact format {version}, newer than this assay reads (up to {FORMAT_VERSION}); "
+            f"upgrade assay (pip install -U assay) to load it"
+        )
+        raise ArtifactError(msg)
+    return manifest
+
+
+def verify_artifact(path: str | Path) -> dict[str, Any]:
+    """Check every file's SHA-256 against the manifest; return the manifest. Nothing is loaded before this passes."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or "steps.json" not in files:
+        msg = f"{path / MANIFEST} lists no files; the artifact is incomplete"
+        raise ArtifactError(msg)
+    root = path.resolve()
+    for rel, expected in files.items():
+        file = (path / rel).resolve()
+        if root not in file.parents:
+            msg = f"{path / MANIFEST} lists a file outside the artifact: {rel!r}"
+            raise ArtifactError(msg)
+        if not file.is_file():
+            msg = f"model artifact {path} is incomplete: {rel} is missing"
+            raise ArtifactError(msg)
+        actual = _sha256(file)
+        if actual != expected:
+            msg = (
+                f"model artifact {path} was modified after it was written: {rel} has SHA-256 {actual[:12]}…, "
+                f"the manifest says {str(expected)[:12]}…; refusing to load it"
+            )
+            raise ArtifactError(msg)
+    return manifest

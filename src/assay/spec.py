@@ -1,0 +1,114 @@
+"""The pipeline spec: what ``assay run PIPELINE.yaml`` reads, validated with pydantic.
+
+A spec names a source, optional cleaning steps, candidate models, the evaluation and where outputs go. Errors name
+the YAML line (for syntax errors) or the field path and what is valid, e.g. ``evaluation.folds: must be >= 2``.
+
+.. code-block:: yaml
+
+    source: data/penguins.csv          # any source URI
+    target: species
+    task: auto                         # auto | classification | regression | clustering | anomaly | recommendation
+    steps:                             # optional; omitted = automatic defaults from column types
+      - {step: missing, strategy: median}
+      - {step: onehot}
+    models: [logreg, lgbm]             # optional; omitted = the task's defaults
+    evaluation: {folds: 5, test_size: 0.2, seed: 0}
+    output: {dir: out/penguins}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from assay.exceptions import SpecError
+
+__all__ = ["EvaluationSpec", "OutputSpec", "PipelineSpec", "load_spec", "parse_spec"]
+
+Task = Literal["auto", "classification", "regression", "clustering", "anomaly", "recommendation"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EvaluationSpec(_Strict):
+    folds: int = Field(5, ge=2, le=50, description="k of (stratified) k-fold cross-validation")
+    test_size: float = Field(0.2, gt=0.0, lt=0.9, description="share of rows held out for the final test")
+    seed: int = 0
+    time_budget: float | None = Field(None, gt=0, description="seconds for hyperparameter search (none: defaults)")
+
+
+class OutputSpec(_Strict):
+    dir: str = "assay-out"
+    report: bool = True
+
+
+class PipelineSpec(_Strict):
+    source: str
+    source_options: dict[str, Any] = Field(default_factory=dict)
+    target: str | None = None
+    task: Task = "auto"
+    steps: list[dict[str, Any]] | None = None
+    models: list[str] | None = None
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    engine: Literal["local", "dask"] = "local"
+    scheduler: str | None = None
+    user: str | None = None
+    item: str | None = None
+    rating: str | None = None
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_named(cls, steps: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for i, step in enumerate(steps or []):
+            if "step" not in step:
+                msg = f"steps[{i}] has no 'step' key (e.g. {{step: missing, strategy: median}})"
+                raise ValueError(msg)
+        return steps
+
+
+def parse_spec(data: Any, *, origin: str = "spec") -> PipelineSpec:
+    """Validate a spec dict; errors name the field path and the reason."""
+    if not isinstance(data, dict):
+        msg = f"{origin}: a pipeline spec must be a mapping with at least 'source', got {type(data).__name__}"
+        raise SpecError(msg)
+    try:
+        return PipelineSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            reason = err["msg"]
+            if err["type"] == "extra_forbidden":
+                valid = ", ".join(PipelineSpec.model_fields) if len(err["loc"]) == 1 else "see the docs"
+                reason = f"unknown field (valid: {valid})"
+            problems.append(f"{where}: {reason}")
+        msg = f"{origin}: invalid pipeline spec — " + "; ".join(problems)
+        raise SpecError(msg) from None
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    """Read and validate a YAML (or JSON) spec file; relative source paths are taken from the spec's folder."""
+    path = Path(path)
+    if not path.is_file():
+        msg = f"pipeline spec not found: {path}"
+        raise SpecError(msg)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        msg = f"{path}: malformed YAML{where}: {problem}"
+        raise SpecError(msg) from None
+    spec = parse_spec(data, origin=str(path))
+    if "://" not in spec.source and not Path(spec.source).is_absolute():
+        candidate = path.parent / spec.source
+        if candidate.exists():
+            spec.source = str(candidate)
+    return spec
