@@ -1,62 +1,791 @@
-"""File sources: CSV/TSV, JSON, NDJSON, Parquet, Excel, read lazily with Polars.
+"""File sources: CSV/TSV, JSON, NDJSON, Parquet and Excel files, read lazily with Polars.
 
-Only local paths live here; SQL, HTTP and streams have their own modules.
+A file is named by a path, a ``file://`` URI or a glob of same-format files; options come as keyword arguments or from
+the query string (``sales.csv?separator=;&encoding=gbk``). Text that is not UTF-8 (GBK/GB18030 is common in Chinese
+business data) is transcoded chunk by chunk to a temporary UTF-8 file so Polars can still scan it out of core. Every
+failure is turned into one readable :class:`~assay.exceptions.SourceError` naming the file, line or byte offset.
+
+Only local files live here; SQL, HTTP and streams have their own modules.
 """
 
 from __future__ import annotations
 
+import atexit
+import codecs
+import csv
+import glob
+import json
+import logging
 import os
-from collections.abc import Iterator
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import polars as pl
 
-from assay.exceptions import EmptySourceError, SourceNotFoundError, UnsupportedSourceError
+from assay._deps import import_optional
+from assay.exceptions import (
+    DecodeError,
+    EmptySourceError,
+    SchemaError,
+    SourceError,
+    SourceNotFoundError,
+    SpecError,
+    UnsupportedSourceError,
+    did_you_mean,
+)
 from assay.sources._base import DEFAULT_BATCH_SIZE, hash_file
 
-__all__ = ["FileSource"]
+__all__ = ["DTYPES", "FORMATS", "OPTIONS", "FileSource", "detect_encoding", "transcode_to_utf8"]
 
+log = logging.getLogger("assay.sources")
+
+# Extension -> format. Read top to bottom to see every file type assay reads.
 FORMATS: dict[str, str] = {
     ".csv": "csv",
     ".tsv": "csv",
+    ".tab": "csv",
     ".txt": "csv",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
 }
+
+# Option -> (formats it applies to, what it means). Unknown or misplaced options are refused with this table.
+OPTIONS: dict[str, tuple[frozenset[str], str]] = {
+    "format": (frozenset({"csv", "json", "ndjson", "parquet", "excel"}), "force a format: csv, json, ndjson, ..."),
+    "dtypes": (frozenset({"csv", "json", "ndjson", "parquet", "excel"}), "column types, e.g. {'price': 'float'}"),
+    "separator": (frozenset({"csv"}), "field separator, one character (default ',' and tab for .tsv)"),
+    "has_header": (frozenset({"csv", "excel"}), "whether the first row holds column names (default true)"),
+    "quote_char": (frozenset({"csv"}), "quoting character (default '\"'; empty to turn quoting off)"),
+    "encoding": (frozenset({"csv"}), "text encoding, e.g. 'gbk' (default 'auto': detected from a sample)"),
+    "null_values": (frozenset({"csv"}), "strings read as missing, e.g. 'NA'"),
+    "comment_prefix": (frozenset({"csv"}), "lines starting with this are skipped"),
+    "skip_rows": (frozenset({"csv"}), "lines to skip before the header"),
+    "infer_schema_length": (frozenset({"csv", "json", "ndjson", "excel"}), "rows used to infer types (default 10000)"),
+    "sheet": (frozenset({"excel"}), "sheet name, or 1-based position (default: the first sheet)"),
+}
+
+# Spellings users reach for first (pandas, csv module) -> our option name.
+_ALIASES: dict[str, str] = {
+    "delimiter": "separator",
+    "sep": "separator",
+    "header": "has_header",
+    "quotechar": "quote_char",
+    "schema_overrides": "dtypes",
+    "sheet_name": "sheet",
+    "na_values": "null_values",
+}
+
+# Type names accepted in ``dtypes``.
+DTYPES: dict[str, Any] = {
+    "float": pl.Float64,
+    "float64": pl.Float64,
+    "float32": pl.Float32,
+    "double": pl.Float64,
+    "int": pl.Int64,
+    "int64": pl.Int64,
+    "int32": pl.Int32,
+    "str": pl.String,
+    "string": pl.String,
+    "utf8": pl.String,
+    "text": pl.String,
+    "bool": pl.Boolean,
+    "boolean": pl.Boolean,
+    "date": pl.Date,
+    "datetime": pl.Datetime,
+    "category": pl.Categorical,
+    "categorical": pl.Categorical,
+}
+
+_UTF8_NAMES = frozenset({"utf_8", "utf8", "utf_8_sig", "ascii"})
+_GB_NAMES = frozenset({"gb18030", "gbk", "gb2312", "hz"})
+SAMPLE_BYTES = 64 * 1024
+_CHUNK_BYTES = 1 << 20
+_INFER_ROWS = 10_000
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
+_FALSE = frozenset({"0", "false", "no", "off", "n", "f"})
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Encodings
+
+
+def detect_encoding(path: str | os.PathLike[str], sample_bytes: int = SAMPLE_BYTES) -> str:
+    """Guess the text encoding of a file from its first ``sample_bytes``: ``'utf-8'`` or a Python codec name.
+
+    A UTF-8 BOM or a sample that decodes as UTF-8 gives ``'utf-8'`` (Polars drops the BOM itself); otherwise
+    charset-normalizer decides, with GB18030 preferred when the sample reads as Chinese text.
+    """
+    with open(path, "rb") as fh:
+        sample = fh.read(sample_bytes)
+        at_end = not fh.read(1)
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        # final=False: a sample cut in the middle of a multi-byte character is still UTF-8.
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=at_end)
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        first_bad = exc.start
+    charset_normalizer = import_optional("charset_normalizer", "core")
+    matches = charset_normalizer.from_bytes(sample)
+    names = [m.encoding for m in matches]
+    # charset-normalizer often ranks cp949 (Korean) above gb18030 on short Chinese samples; a GB decoding that is
+    # almost all Han characters is the better bet for the Chinese business data this path exists for.
+    gb = next((n for n in names if n in _GB_NAMES), None)
+    if gb is not None and _mostly_han(sample, at_end):
+        return "gb18030"
+    best = matches.best()
+    if best is None:
+        msg = (
+            f"cannot tell the text encoding of {path}: byte 0x{sample[first_bad]:02X} at byte offset {first_bad} is "
+            "not UTF-8 and no other encoding fits the first "
+            f"{len(sample)} bytes (encodings tried: utf-8, charset detection); pass encoding='...' if it is text"
+        )
+        raise DecodeError(msg)
+    return "gb18030" if best.encoding in _GB_NAMES else best.encoding
+
+
+def _mostly_han(sample: bytes, at_end: bool) -> bool:
+    try:
+        text = codecs.getincrementaldecoder("gb18030")().decode(sample, final=at_end)
+    except UnicodeDecodeError:
+        return False
+    wide = [c for c in text if ord(c) > 0x7F]
+    if not wide:
+        return False
+    han = sum(1 for c in wide if "\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef")
+    return han >= 0.9 * len(wide)
+
+
+def _codec_name(encoding: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        msg = f"unknown encoding {encoding!r}; use a Python codec name such as 'utf-8', 'gbk', 'gb18030', 'latin-1'"
+        raise SpecError(msg) from None
+
+
+def transcode_to_utf8(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], encoding: str, *, tried: list[str] | None = None
+) -> None:
+    """Re-encode ``src`` from ``encoding`` to UTF-8 into ``dst``, one chunk at a time (bounded memory).
+
+    Undecodable bytes raise :class:`DecodeError` naming their byte offset; ``tried`` lists the encodings already
+    tried, for that message. A BOM of the source encoding is dropped.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while True:
+            chunk = fin.read(_CHUNK_BYTES)
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                # exc.start counts from the start of what the decoder buffered, which began before this chunk
+                # when a multi-byte character straddled the boundary.
+                pending = len(exc.object) - len(chunk)
+                bad = offset - pending + exc.start
+                names = [*(tried or []), encoding]
+                msg = (
+                    f"cannot decode {src} as {encoding}: byte 0x{exc.object[exc.start]:02X} at byte offset {bad}"
+                    f" ({_line_of(src, bad)}) is invalid; encodings tried: {', '.join(dict.fromkeys(names))}; "
+                    "pass the file's real encoding, e.g. encoding='gb18030' or encoding='latin-1'"
+                )
+                raise DecodeError(msg) from None
+            if text:
+                fout.write(text.lstrip("\ufeff").encode("utf-8") if offset == 0 else text.encode("utf-8"))
+            if not chunk:
+                break
+            offset += len(chunk)
+
+
+def _record_chunks(path: Path, *, skip: int, quote: str | None, chunk_bytes: int) -> Iterator[bytes]:
+    """Yield the bytes of a UTF-8 CSV file in pieces that end at a record end, after ``skip`` records.
+
+    A newline inside a quoted field is not a record end: with RFC 4180 quoting (a quote inside a field is doubled)
+    a position is inside quotes exactly when an odd number of quote characters precede it in the piece.
+    """
+    q = quote.encode() if quote else None
+    with open(path, "rb") as fh:
+        if fh.read(3) != codecs.BOM_UTF8:
+            fh.seek(0)
+        carry = b""
+        while skip:
+            line = fh.readline()
+            if not line:
+                return
+            carry += line
+            if q is None or carry.count(q) % 2 == 0:
+                carry, skip = b"", skip - 1
+        while True:
+            block = fh.read(chunk_bytes)
+            if not block:
+                if carry.strip():
+                    yield carry
+                return
+            data = carry + block
+            cut = _last_record_end(data, q)
+            if cut:
+                yield data[:cut]
+            carry = data[cut:]
+
+
+def _last_record_end(data: bytes, quote: bytes | None) -> int:
+    """Index just after the last newline of ``data`` that is outside quotes, or 0."""
+    end = data.rfind(b"\n")
+    if quote is None or end < 0:
+        return end + 1
+    odd = data.count(quote, 0, end) % 2
+    while end >= 0 and odd:
+        prev = data.rfind(b"\n", 0, end)
+        odd ^= data.count(quote, prev + 1, end) % 2
+        end = prev
+    return end + 1
+
+
+def _line_of(path: str | os.PathLike[str], offset: int) -> str:
+    """``'line N'`` for a byte offset, counted in chunks (error path only)."""
+    lines, seen = 1, 0
+    with open(path, "rb") as fh:
+        while seen < offset:
+            chunk = fh.read(min(_CHUNK_BYTES, offset - seen))
+            if not chunk:
+                break
+            lines += chunk.count(b"\n")
+            seen += len(chunk)
+    return f"line {lines}"
+
+
+def _first_invalid_utf8(path: Path) -> tuple[int, int] | None:
+    """Byte offset and value of the first byte that is not UTF-8, or None (error path only)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(_CHUNK_BYTES)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                pending = len(exc.object) - len(chunk)
+                return offset - pending + exc.start, exc.object[exc.start]
+            if not chunk:
+                return None
+            offset += len(chunk)
+
+
+class _TranscodeCache:
+    """UTF-8 copies of non-UTF-8 files, reused while the file is unchanged and removed when the process exits.
+
+    Lazy frames handed out by ``scan()`` point at these copies, so they live as long as the process, not the source.
+    """
+
+    def __init__(self) -> None:
+        self._dir: str | None = None
+        self._paths: dict[tuple[str, int, int, str], Path] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, encoding: str, tried: list[str]) -> Path:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, encoding)
+        with self._lock:
+            if key in self._paths and self._paths[key].exists():
+                return self._paths[key]
+            if self._dir is None:
+                self._dir = tempfile.mkdtemp(prefix="assay-transcode-")
+                atexit.register(shutil.rmtree, self._dir, ignore_errors=True)
+            fd, tmp = tempfile.mkstemp(suffix=".csv", dir=self._dir)
+            os.close(fd)
+            log.info("transcoding %s from %s to UTF-8 (%d bytes)", path, encoding, st.st_size)
+            try:
+                transcode_to_utf8(path, tmp, encoding, tried=tried)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+            self._paths[key] = Path(tmp)
+            return self._paths[key]
+
+
+_TRANSCODED = _TranscodeCache()
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Locating files and options
+
+
+def _split_location(uri: str) -> tuple[list[Path], dict[str, str], str]:
+    """Return ``(paths, query options, display name)``.
+
+    A plain path may itself contain '?', so a query string is split off only when the part before it is a file
+    (or a glob that matches); ``file://`` URIs follow URI rules (a literal '?' is spelled %3F there).
+    """
+    if uri.startswith("file://"):
+        parts = urlsplit(uri)
+        raw = unquote(parts.path)
+        if parts.netloc not in ("", "localhost"):
+            raw = f"//{parts.netloc}{raw}"
+        return _resolve(raw, uri), dict(parse_qsl(parts.query, keep_blank_values=True)), raw
+    full = os.path.expanduser(uri)
+    if os.path.exists(full):
+        return _resolve(full, uri), {}, full
+    if "?" in uri:
+        before, _, query = uri.partition("?")
+        before = os.path.expanduser(before)
+        if os.path.exists(before) or (glob.has_magic(before) and _glob(before)):
+            return _resolve(before, uri), dict(parse_qsl(query, keep_blank_values=True)), before
+        if "=" in query:
+            full = before  # a query was meant; name the file, not the options, in the error
+    return _resolve(full, uri), {}, full
+
+
+def _glob(pattern: str) -> list[str]:
+    return sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+
+
+def _resolve(raw: str, uri: str) -> list[Path]:
+    path = Path(raw)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        msg = f"{raw} is a directory; name a file, or a glob of same-format files such as '{raw}/*.parquet'"
+        raise SourceError(msg)
+    if glob.has_magic(raw):
+        matches = _glob(raw)
+        if matches:
+            return [Path(m) for m in matches]
+        msg = f"no file matches {raw!r}"
+        raise SourceNotFoundError(msg)
+    parent = path.parent
+    if not parent.is_dir():
+        msg = f"file not found: {raw} (directory {parent} does not exist)"
+        raise SourceNotFoundError(msg)
+    siblings = [p.name for p in parent.iterdir()]
+    hint = did_you_mean(path.name, siblings)
+    if hint:
+        hint = hint.replace("'", f"'{parent / ''}", 1) if str(parent) not in ("", ".") else hint
+    msg = f"file not found: {raw}{hint}"
+    raise SourceNotFoundError(msg)
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    msg = f"option {name}={value!r} must be true or false"
+    raise SpecError(msg)
+
+
+def _as_int(name: str, value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        msg = f"option {name}={value!r} must be a whole number"
+        raise SpecError(msg) from None
+
+
+def _as_dtype(column: str, value: Any) -> Any:
+    if isinstance(value, str):
+        dtype = DTYPES.get(value.strip().lower())
+        if dtype is None:
+            msg = (
+                f"unknown type {value!r} for column {column!r}{did_you_mean(value, DTYPES)}; known: {', '.join(DTYPES)}"
+            )
+            raise SpecError(msg)
+        return dtype
+    if isinstance(value, pl.DataType) or (isinstance(value, type) and issubclass(value, pl.DataType)):
+        return value
+    msg = f"type for column {column!r} must be a name such as 'float' or a Polars type, not {value!r}"
+    raise SpecError(msg)
+
+
+def _normalise_options(raw: dict[str, Any]) -> dict[str, Any]:
+    """Check option names and turn query-string text into typed values."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = _ALIASES.get(key, key)
+        if name not in OPTIONS:
+            msg = f"unknown file option {key!r}{did_you_mean(key, OPTIONS)}; known: {', '.join(OPTIONS)}"
+            raise SpecError(msg)
+        out[name] = value
+    if "separator" in out:
+        sep = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(out["separator"], out["separator"])
+        if not isinstance(sep, str) or len(sep) != 1:
+            msg = f"separator must be one character, not {out['separator']!r}"
+            raise SpecError(msg)
+        out["separator"] = sep
+    if "quote_char" in out:
+        quote = out["quote_char"]
+        if quote in ("", None) or str(quote).lower() == "none":
+            out["quote_char"] = None
+        elif not isinstance(quote, str) or len(quote) != 1:
+            msg = f"quote_char must be one character or empty, not {quote!r}"
+            raise SpecError(msg)
+    if "has_header" in out:
+        out["has_header"] = _as_bool("has_header", out["has_header"])
+    for name in ("skip_rows", "infer_schema_length"):
+        if name in out:
+            out[name] = _as_int(name, out[name])
+    if "dtypes" in out:
+        dtypes = out["dtypes"]
+        if isinstance(dtypes, str):  # query string form: "price:float,qty:int"
+            pairs = [item.split(":", 1) for item in dtypes.split(",") if item.strip()]
+            if any(len(p) != 2 for p in pairs):
+                msg = f"dtypes={dtypes!r} must look like 'column:type,column:type'"
+                raise SpecError(msg)
+            dtypes = {k.strip(): v.strip() for k, v in pairs}
+        if not isinstance(dtypes, dict):
+            msg = f"dtypes must map column names to types, e.g. {{'price': 'float'}}, not {dtypes!r}"
+            raise SpecError(msg)
+        out["dtypes"] = {str(k): _as_dtype(str(k), v) for k, v in dtypes.items()}
+    if "encoding" in out and str(out["encoding"]).lower() != "auto":
+        out["encoding"] = _codec_name(str(out["encoding"]))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The source
 
 
 class FileSource:
-    """A local file named by its path (or ``file://`` URI)."""
+    """A local file (or a glob of same-format files) named by its path or ``file://`` URI.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "sales.csv"
+    >>> _ = path.write_text("城市;销售额\\n北京;12.5\\n", encoding="gbk")
+    >>> FileSource(f"{path}?separator=;&encoding=gbk").read().to_dicts()
+    [{'城市': '北京', '销售额': 12.5}]
+    """
 
     def __init__(self, uri: str, **options: Any) -> None:
-        self.uri = uri
-        self.options = options
-        path = uri[len("file://") :] if uri.startswith("file://") else uri
-        self.path = Path(os.path.expanduser(path))
-        if not self.path.exists():
-            msg = f"file not found: {self.path}"
-            raise SourceNotFoundError(msg)
-        self.format = FORMATS.get(self.path.suffix.lower())
-        if self.format is None:
-            known = ", ".join(sorted(FORMATS))
-            msg = f"unsupported file extension {self.path.suffix!r} for {self.path}; assay reads {known}"
+        self.uri = str(uri)
+        self.paths, query, self.display = _split_location(self.uri)
+        self.path = self.paths[0]
+        self.options = _normalise_options({**query, **options})
+        self.format = self._format()
+        for name in self.options:
+            formats, _ = OPTIONS[name]
+            if self.format not in formats:
+                msg = f"option {name!r} does not apply to {self.format} files like {self.display}"
+                raise SpecError(msg)
+        for path in self.paths:
+            if path.stat().st_size == 0:
+                msg = f"{path} is empty (0 bytes); expected a {self.format} file with at least a header"
+                raise EmptySourceError(msg)
+
+    def __repr__(self) -> str:
+        return f"FileSource({self.uri!r})"
+
+    def _format(self) -> str:
+        if "format" in self.options:
+            fmt = str(self.options["format"]).lower()
+            if fmt not in OPTIONS["format"][0]:
+                known = ", ".join(sorted(OPTIONS["format"][0]))
+                msg = f"unknown format {fmt!r} for {self.display}; known formats: {known}"
+                raise UnsupportedSourceError(msg)
+            return fmt
+        found = {FORMATS.get(p.suffix.lower()) for p in self.paths}
+        if None in found:
+            bad = next(p for p in self.paths if p.suffix.lower() not in FORMATS)
+            known = ", ".join(FORMATS)
+            msg = (
+                f"unsupported file extension {bad.suffix or '(none)'!r} for {bad}; assay reads {known} "
+                "(or pass format='csv' etc.)"
+            )
             raise UnsupportedSourceError(msg)
-        if self.path.stat().st_size == 0:
-            msg = f"{self.path} is empty (0 bytes)"
-            raise EmptySourceError(msg)
+        if len(found) > 1:
+            msg = f"{self.display} matches files of different formats ({', '.join(sorted(map(str, found)))})"
+            raise SourceError(msg)
+        return found.pop()  # type: ignore[return-value]
+
+    # -- reading ----------------------------------------------------------------------------------------------------
 
     def scan(self) -> pl.LazyFrame:
-        if self.format == "parquet":
-            return pl.scan_parquet(self.path)
-        sep = "\t" if self.path.suffix.lower() == ".tsv" else self.options.get("separator", ",")
-        return pl.scan_csv(self.path, separator=sep, infer_schema_length=10_000)
+        """The data as a lazy frame; CSV, NDJSON and Parquet are scanned out of core, JSON and Excel are read."""
+        lazy = self._guard(self._scan)
+        self._guard(lazy.collect_schema)  # header problems, empty files and bad dtypes surface here, not later
+        return lazy
 
     def read(self) -> pl.DataFrame:
-        return self.scan().collect()
+        """The whole file(s) in memory."""
+        frame = self._guard(self.scan().collect)
+        if frame.width == 0:
+            msg = f"{self.display} has no columns"
+            raise EmptySourceError(msg)
+        return frame
 
     def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[pl.DataFrame]:
-        yield from self.scan().collect_batches(chunk_size=batch_size)
+        """Frames of exactly ``batch_size`` rows (the last may be shorter), streamed in bounded memory."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            msg = f"batch_size must be a positive whole number, not {batch_size!r}"
+            raise SpecError(msg)
+        lazy = self.scan()
+        if self.format in ("json", "excel"):  # already in memory: slicing is free
+            frame = self._guard(lazy.collect)
+            yield from frame.iter_slices(batch_size) if frame.height else [frame]
+            return
+        if self.format == "csv":
+            schema = self._guard(lazy.collect_schema)
+            stream = self._csv_frames(schema, batch_size)
+        else:
+            stream = iter(lazy.collect_batches(chunk_size=batch_size))
+        yielded = False
+        pending: list[pl.DataFrame] = []
+        held = 0
+        while True:
+            frame = self._guard(lambda: next(stream, None))
+            if frame is None:
+                break
+            if frame.height == 0:
+                continue
+            pending.append(frame)
+            held += frame.height
+            if held >= batch_size:
+                # Polars' chunk_size is a target, not a bound: re-cut so every batch but the last is full.
+                merged = pl.concat(pending, rechunk=False)
+                full = held - held % batch_size
+                yield from merged.slice(0, full).iter_slices(batch_size)
+                yielded = True
+                rest = merged.slice(full)
+                pending, held = ([rest], rest.height) if rest.height else ([], 0)
+        if held:
+            yield pl.concat(pending)
+        elif not yielded:
+            # No rows: one empty frame still tells a consumer the columns and types.
+            yield pl.DataFrame(schema=self._guard(lazy.collect_schema))
+
+    def _csv_frames(self, schema: pl.Schema, batch_size: int) -> Iterator[pl.DataFrame]:
+        """Parse CSV in byte chunks cut at record ends, with the schema of ``scan()``.
+
+        Hand-written because Polars 2.1's streaming CSV scan holds the whole file in memory (measured: the resident
+        size grows with the file), and pyarrow's streaming reader infers types differently from ``read()``.
+        """
+        kwargs = self._csv_kwargs()
+        chunk_bytes = max(1 << 20, min(64 << 20, batch_size * 256))
+        for path in self.paths:
+            chunks = _record_chunks(
+                self._utf8_path(path),
+                skip=kwargs["skip_rows"] + (1 if kwargs["has_header"] else 0),
+                quote=kwargs["quote_char"],
+                chunk_bytes=chunk_bytes,
+            )
+            for chunk in chunks:
+                yield pl.read_csv(
+                    chunk,
+                    has_header=False,
+                    schema=schema,
+                    separator=kwargs["separator"],
+                    quote_char=kwargs["quote_char"],
+                    null_values=kwargs["null_values"],
+                    comment_prefix=kwargs["comment_prefix"],
+                )
 
     def fingerprint(self) -> str:
-        return hash_file(str(self.path))[:16]
+        """First 16 hex digits of the SHA-256 of the content, cached while size and mtime are unchanged."""
+        digests = []
+        for path in self.paths:
+            st = path.stat()
+            key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+            if key not in _HASHES:
+                _HASHES[key] = hash_file(str(path))
+            digests.append(_HASHES[key])
+        if len(digests) == 1:
+            return digests[0][:16]
+        import hashlib
+
+        return hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+
+    # -- per format -------------------------------------------------------------------------------------------------
+
+    def _scan(self) -> pl.LazyFrame:
+        dtypes: dict[str, Any] = self.options.get("dtypes", {})
+        infer = self.options.get("infer_schema_length", _INFER_ROWS)
+        if self.format == "csv":
+            return self._scan_csv(dtypes, infer)
+        if self.format == "parquet":
+            lazy = pl.scan_parquet(self.paths)
+        elif self.format == "ndjson":
+            lazy = pl.scan_ndjson(self.paths, infer_schema_length=infer)
+        elif self.format == "json":
+            frames = [pl.read_json(p, infer_schema_length=infer) for p in self.paths]
+            lazy = (frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")).lazy()
+        else:
+            lazy = self._read_excel(infer).lazy()
+        if dtypes:
+            self._check_columns(lazy.collect_schema().names(), dtypes)
+            lazy = lazy.with_columns(pl.col(name).cast(dtype) for name, dtype in dtypes.items())
+        return lazy
+
+    def _csv_kwargs(self) -> dict[str, Any]:
+        tsv = all(p.suffix.lower() in (".tsv", ".tab") for p in self.paths)
+        opts = self.options
+        return {
+            "separator": opts.get("separator", "\t" if tsv else ","),
+            "has_header": opts.get("has_header", True),
+            "quote_char": opts.get("quote_char", '"'),
+            "null_values": opts.get("null_values"),
+            "comment_prefix": opts.get("comment_prefix"),
+            "skip_rows": opts.get("skip_rows", 0),
+        }
+
+    def _scan_csv(self, dtypes: dict[str, Any], infer: int) -> pl.LazyFrame:
+        paths = [self._utf8_path(p) for p in self.paths]
+        kwargs = self._csv_kwargs()
+        if dtypes:
+            header = pl.scan_csv(paths[0], **kwargs, infer_schema=False, n_rows=0).collect_schema().names()
+            self._check_columns(header, dtypes)
+        return pl.scan_csv(
+            paths if len(paths) > 1 else paths[0], **kwargs, schema_overrides=dtypes or None, infer_schema_length=infer
+        )
+
+    def _utf8_path(self, path: Path) -> Path:
+        """The path Polars should read: the file itself if UTF-8, else a transcoded copy."""
+        wanted = str(self.options.get("encoding", "auto"))
+        tried = []
+        if wanted.lower() == "auto":
+            tried = ["utf-8"]
+            encoding = _codec_name(detect_encoding(path))
+        else:
+            encoding = wanted
+        if encoding in _UTF8_NAMES:
+            return path
+        return _TRANSCODED.get(path, encoding, tried)
+
+    def _read_excel(self, infer: int) -> pl.DataFrame:
+        fastexcel = import_optional("fastexcel", "core")
+        sheet = self.options.get("sheet")
+        frames = []
+        for path in self.paths:
+            kwargs: dict[str, Any] = {}
+            if sheet is not None:
+                names = fastexcel.read_excel(path).sheet_names
+                if isinstance(sheet, int) or (str(sheet) not in names and str(sheet).isdigit()):
+                    position = int(sheet)
+                    if not 1 <= position <= len(names):
+                        msg = f"{path} has {len(names)} sheet(s) ({', '.join(names)}); sheet={sheet} is out of range"
+                        raise SourceError(msg)
+                    kwargs["sheet_id"] = position
+                elif str(sheet) in names:
+                    kwargs["sheet_name"] = str(sheet)
+                else:
+                    msg = f"no sheet {sheet!r} in {path}{did_you_mean(str(sheet), names)}; sheets: {', '.join(names)}"
+                    raise SourceError(msg)
+            frames.append(
+                pl.read_excel(
+                    path, **kwargs, has_header=self.options.get("has_header", True), infer_schema_length=infer
+                )
+            )
+        return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+    def _check_columns(self, columns: list[str], dtypes: dict[str, Any]) -> None:
+        for name in dtypes:
+            if name not in columns:
+                msg = f"dtypes names column {name!r}, which is not in {self.display}{did_you_mean(name, columns)}"
+                raise SchemaError(msg)
+
+    # -- errors -----------------------------------------------------------------------------------------------------
+
+    def _guard(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn``, turning Polars' and fastexcel's errors into one readable SourceError about this file."""
+        try:
+            return fn()
+        except pl.exceptions.PolarsError as exc:
+            raise self._translate(exc) from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("fastexcel"):
+                msg = f"cannot read Excel file {self.display}: {_first_line(exc)}"
+                raise SourceError(msg) from None
+            raise
+
+    def _translate(self, exc: Exception) -> SourceError:
+        text = _first_line(exc)
+        if isinstance(exc, pl.exceptions.NoDataError) or ("empty" in text.lower() and "csv" in text.lower()):
+            return EmptySourceError(f"{self.display} has no data: no header and no rows")
+        if self.format == "csv" and "more fields than defined" in text:
+            return SourceError(self._ragged_message())
+        if "invalid utf-8" in text.lower() or "invalid utf8" in text.lower():
+            for path in self.paths:
+                found = _first_invalid_utf8(path)
+                if found is not None:
+                    offset, byte = found
+                    return DecodeError(
+                        f"cannot decode {path} as UTF-8: byte 0x{byte:02X} at byte offset {offset} "
+                        f"({_line_of(path, offset)}) is invalid; encodings tried: utf-8; "
+                        "pass the file's encoding, e.g. encoding='gbk'"
+                    )
+        if self.format in ("json", "ndjson"):
+            where = self._json_error_location()
+            if where:
+                return SourceError(f"malformed JSON in {where}")
+        if isinstance(exc, pl.exceptions.InvalidOperationError | pl.exceptions.SchemaError):
+            return SchemaError(f"cannot read {self.display}: {text}")
+        return SourceError(f"cannot read {self.display}: {text}")
+
+    def _ragged_message(self) -> str:
+        """Find the first row with more fields than the header (error path: a Python pass over the rows)."""
+        kwargs = self._csv_kwargs()
+        quote = kwargs["quote_char"]
+        for path in self.paths:
+            with open(self._utf8_path(path), encoding="utf-8", newline="") as fh:
+                for _ in range(kwargs["skip_rows"]):
+                    fh.readline()
+                reader = csv.reader(
+                    fh,
+                    delimiter=kwargs["separator"],
+                    quotechar=quote or '"',
+                    quoting=csv.QUOTE_NONE if quote is None else csv.QUOTE_MINIMAL,
+                )
+                expected = None
+                for row in reader:
+                    if expected is None:
+                        expected = len(row)
+                        continue
+                    if len(row) > expected:
+                        line = reader.line_num + kwargs["skip_rows"]
+                        return (
+                            f"{path} line {line} has {len(row)} fields but the first row has {expected}; "
+                            f"quote values that contain {kwargs['separator']!r}, or check the separator option"
+                        )
+        return f"{self.display} has a row with more fields than the header; check the separator and quoting"
+
+    def _json_error_location(self) -> str | None:
+        """``'file line L, column C'`` of the first malformed JSON (error path only)."""
+        for path in self.paths:
+            if self.format == "ndjson":
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    for number, line in enumerate(fh, start=1):
+                        if not line.strip():
+                            continue
+                        try:
+                            json.loads(line)
+                        except json.JSONDecodeError as err:
+                            return f"{path} line {number}, column {err.colno}: {err.msg}"
+            else:
+                # The stdlib parser gives line and column; malformed input is the error path, and a JSON array
+                # is read whole anyway.
+                try:
+                    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+                        json.load(fh)
+                except json.JSONDecodeError as err:
+                    return f"{path} line {err.lineno}, column {err.colno} (char {err.pos}): {err.msg}"
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

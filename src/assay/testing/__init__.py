@@ -1,0 +1,10 @@
+"""Contract checks run over every assay component: sources, steps and models.
+
+>>> from assay.testing import check_source
+"""
+
+from __future__ import annotations
+
+from assay.testing._sources import check_source
+
+__all__ = ["check_source"]

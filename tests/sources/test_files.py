@@ -1,0 +1,313 @@
+"""FileSource: every format, the CSV options, encodings, URIs and globs, on files generated into tmp_path."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from assay.exceptions import SchemaError, SourceError, SpecError
+from assay.sources import open_source, read_source
+from assay.sources._files import FileSource, _record_chunks, detect_encoding
+
+SALES = pl.DataFrame(
+    {
+        "id": [1, 2, 3, 4],
+        "城市": ["北京", "上海", "广州", "深圳"],
+        "销售额": [12.5, None, 30.25, 7.0],
+        "note": ["a, b", 'say "hi"', "line\nbreak", ""],
+    }
+)
+
+
+def write_csv(path: Path, frame: pl.DataFrame = SALES, *, encoding: str = "utf-8", sep: str = ",") -> Path:
+    path.write_bytes(frame.write_csv(separator=sep).encode(encoding))
+    return path
+
+
+# -- CSV and its options ----------------------------------------------------------------------------------------------
+
+
+def test_csv_round_trips_types_quotes_and_chinese_names(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "sales.csv")
+    got = FileSource(str(path)).read()
+    assert_frame_equal(got, SALES)  # quoted "" stays an empty string, an empty field is null
+    assert got.columns == ["id", "城市", "销售额", "note"]
+
+
+def test_tsv_defaults_to_tab(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "sales.tsv", SALES.drop("note"), sep="\t")
+    assert_frame_equal(FileSource(str(path)).read(), SALES.drop("note"))
+
+
+@pytest.mark.parametrize("how", ["kwarg", "alias", "query"])
+def test_separator_option(tmp_path: Path, how: str) -> None:
+    path = write_csv(tmp_path / "sales.csv", SALES.drop("note"), sep=";")
+    if how == "kwarg":
+        source = FileSource(str(path), separator=";")
+    elif how == "alias":
+        source = FileSource(str(path), delimiter=";")
+    else:
+        source = FileSource(f"{path}?separator=;")
+    assert_frame_equal(source.read(), SALES.drop("note"))
+
+
+@pytest.mark.parametrize("value", [False, "false", "0"])
+def test_has_header_off_names_columns_by_position(tmp_path: Path, value: object) -> None:
+    path = tmp_path / "raw.csv"
+    path.write_text("1,x\n2,y\n")
+    got = FileSource(str(path), has_header=value).read()
+    assert got.columns == ["column_0", "column_1"]
+    assert got.height == 2
+    assert [b.height for b in FileSource(str(path), has_header=value).batches(1)] == [1, 1]
+
+
+def test_quote_char_and_no_quoting(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    path.write_text("a,b\n'x,y',1\n")
+    assert FileSource(str(path), quote_char="'").read().row(0) == ("x,y", 1)
+    path2 = tmp_path / "noquote.csv"
+    path2.write_text('a,b\n"x",1\n')
+    assert FileSource(f"{path2}?quote_char=").read().row(0) == ('"x"', 1)
+
+
+def test_dtypes_option_from_kwargs_and_query(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "sales.csv", SALES.drop("note"))
+    by_kwarg = FileSource(str(path), dtypes={"id": "float", "城市": "category"}).read()
+    assert by_kwarg.schema["id"] == pl.Float64
+    assert by_kwarg.schema["城市"] == pl.Categorical
+    by_query = FileSource(f"{path}?dtypes=id:str").read()
+    assert by_query["id"].to_list() == ["1", "2", "3", "4"]
+    with pytest.raises(SchemaError, match="did you mean 'id'"):
+        FileSource(str(path), dtypes={"idd": "float"}).read()
+    with pytest.raises(SpecError, match=r"unknown type 'flaot'.*did you mean 'float'"):
+        FileSource(str(path), dtypes={"id": "flaot"})
+
+
+def test_dtypes_apply_to_batches_too(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "sales.csv", SALES.drop("note"))
+    for batch in FileSource(str(path), dtypes={"id": pl.Int32}).batches(3):
+        assert batch.schema["id"] == pl.Int32
+
+
+def test_null_values_skip_rows_and_comments(tmp_path: Path) -> None:
+    path = tmp_path / "messy.csv"
+    path.write_text("exported by tool\nversion 2\na,b\n1,NA\n# a comment\n3,4\n")
+    source = FileSource(str(path), skip_rows=2, null_values="NA", comment_prefix="#")
+    want = pl.DataFrame({"a": [1, 3], "b": [None, 4]})
+    assert_frame_equal(source.read(), want)
+    assert_frame_equal(pl.concat(source.batches(1)), want)
+
+
+def test_one_row_and_header_only_files(tmp_path: Path) -> None:
+    one = tmp_path / "one.csv"
+    one.write_text("城市,销售额\n北京,1.5\n")
+    assert FileSource(str(one)).read().to_dicts() == [{"城市": "北京", "销售额": 1.5}]
+    empty = tmp_path / "header_only.csv"
+    empty.write_text("城市,销售额\n")
+    source = FileSource(str(empty))
+    frame = source.read()
+    assert frame.shape == (0, 2)
+    assert frame.columns == ["城市", "销售额"]
+    batches = list(source.batches(10))
+    assert [b.shape for b in batches] == [(0, 2)]  # one empty frame still carries the columns
+
+
+def test_batches_are_full_except_the_last(tmp_path: Path) -> None:
+    path = tmp_path / "n.csv"
+    pl.DataFrame({"x": range(1000)}).write_csv(path)
+    heights = [b.height for b in FileSource(str(path)).batches(300)]
+    assert heights == [300, 300, 300, 100]
+    with pytest.raises(SpecError, match="batch_size"):
+        next(FileSource(str(path)).batches(0))
+
+
+quoted_text = st.text(alphabet=st.sampled_from(list('ab,"\n\r; 城')), max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(quoted_text, min_size=1, max_size=30), chunk=st.integers(1, 40))
+def test_record_chunks_never_cut_inside_quotes(tmp_path_factory: pytest.TempPathFactory, values: list[str], chunk: int):
+    frame = pl.DataFrame({"text": values, "n": list(range(len(values)))})
+    path = tmp_path_factory.mktemp("chunks") / "q.csv"
+    frame.write_csv(path)
+    schema = pl.Schema({"text": pl.String, "n": pl.Int64})
+    chunks = _record_chunks(path, skip=1, quote='"', chunk_bytes=chunk)
+    parts = [pl.read_csv(c, has_header=False, schema=schema) for c in chunks]
+    got = pl.concat(parts)
+    assert_frame_equal(got, pl.read_csv(path, schema=schema))  # the same rows as one whole-file parse
+
+
+# -- encodings ----------------------------------------------------------------------------------------------------
+
+
+def test_gbk_file_auto_detected_and_explicit(tmp_path: Path) -> None:
+    frame = SALES.drop("note")
+    path = write_csv(tmp_path / "gbk.csv", frame, encoding="gbk")
+    assert detect_encoding(path) == "gb18030"
+    assert_frame_equal(FileSource(str(path)).read(), frame)
+    assert_frame_equal(FileSource(str(path), encoding="gbk").read(), frame)
+    assert_frame_equal(FileSource(f"{path}?encoding=gb18030").read(), frame)
+    assert_frame_equal(pl.concat(FileSource(str(path)).batches(3)), frame)
+
+
+def test_short_chinese_sample_is_gb18030_not_korean(tmp_path: Path) -> None:
+    # charset-normalizer alone ranks cp949 first for this text; Han characters decide for GB18030.
+    path = tmp_path / "short.csv"
+    path.write_bytes("城市,销售额\n北京,100.5\n".encode("gbk"))
+    assert detect_encoding(path) == "gb18030"
+    assert FileSource(str(path)).read().columns == ["城市", "销售额"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text", "want"),
+    [
+        ("utf-8", "城市,销售额\n北京,1\n", "utf-8"),
+        ("utf-8-sig", "城市,销售额\n北京,1\n", "utf-8"),
+        ("gbk", "区域,产品,数量\n华东,笔记本电脑,3\n华南,打印机,5\n", "gb18030"),
+        ("ascii", "a,b\n1,2\n", "utf-8"),
+        ("utf-16", "城市,销售额\n北京,1\n", "utf-16"),
+    ],
+)
+def test_detect_encoding(tmp_path: Path, encoding: str, text: str, want: str) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(text.encode(encoding))
+    assert detect_encoding(path) == want
+    assert FileSource(str(path)).read().columns[0] == text.split(",")[0]
+
+
+def test_utf8_sample_cut_inside_a_character_is_still_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "cut.csv"
+    body = "城市\n" + "北京\n" * 20_000
+    path.write_text(body, encoding="utf-8")
+    for size in (100, 101, 102):  # the sample ends inside a 3-byte character for two of these
+        assert detect_encoding(path, sample_bytes=size) == "utf-8"
+
+
+def test_bom_is_stripped_from_first_column(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes(codecs.BOM_UTF8 + "城市,销售额\n北京,1\n".encode())
+    source = FileSource(str(path))
+    assert source.read().columns == ["城市", "销售额"]
+    assert next(source.batches(5)).columns == ["城市", "销售额"]
+    gbk_bom = tmp_path / "bom16.csv"
+    gbk_bom.write_bytes("城市,销售额\n北京,1\n".encode("utf-16"))  # utf-16 carries a BOM of its own
+    assert FileSource(str(gbk_bom)).read().columns == ["城市", "销售额"]
+
+
+def test_gb18030_four_byte_characters(tmp_path: Path) -> None:
+    path = tmp_path / "rare.csv"
+    path.write_bytes("名字,值\n𠀀𠀁,1\n".encode("gb18030"))
+    assert FileSource(str(path), encoding="gb18030").read().row(0) == ("𠀀𠀁", 1)
+
+
+def test_transcoded_copy_is_reused_until_the_file_changes(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "gbk.csv", SALES.drop("note"), encoding="gbk")
+    source = FileSource(str(path))
+    first = source._utf8_path(path)
+    assert source._utf8_path(path) == first
+    path.write_bytes("城市,销售额\n杭州,9\n".encode("gbk"))
+    assert source._utf8_path(path) != first
+    assert source.read().to_dicts() == [{"城市": "杭州", "销售额": 9}]
+
+
+# -- other formats ------------------------------------------------------------------------------------------------
+
+
+def test_json_array(tmp_path: Path) -> None:
+    path = tmp_path / "sales.json"
+    SALES.write_json(path)
+    assert_frame_equal(FileSource(str(path)).read(), SALES)
+    assert [b.height for b in FileSource(str(path)).batches(3)] == [3, 1]
+
+
+@pytest.mark.parametrize("ext", [".ndjson", ".jsonl"])
+def test_ndjson(tmp_path: Path, ext: str) -> None:
+    path = tmp_path / f"sales{ext}"
+    SALES.write_ndjson(path)
+    assert_frame_equal(FileSource(str(path)).read(), SALES)
+    assert_frame_equal(pl.concat(FileSource(str(path)).batches(2)), SALES)
+
+
+def test_parquet_with_dtypes(tmp_path: Path) -> None:
+    path = tmp_path / "sales.parquet"
+    SALES.write_parquet(path)
+    assert_frame_equal(FileSource(str(path)).read(), SALES)
+    assert FileSource(str(path), dtypes={"id": "float"}).read().schema["id"] == pl.Float64
+
+
+def test_excel_sheets(tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsx"
+    first = SALES.drop("note")
+    second = pl.DataFrame({"产品": ["笔记本", "打印机"], "数量": [3, 5]})
+    with __import__("xlsxwriter").Workbook(path) as book:
+        first.write_excel(book, worksheet="销售")
+        second.write_excel(book, worksheet="库存")
+    assert_frame_equal(FileSource(str(path)).read(), first)
+    assert_frame_equal(FileSource(str(path), sheet="库存").read(), second)
+    assert_frame_equal(FileSource(str(path), sheet=2).read(), second)
+    assert_frame_equal(FileSource(f"{path}?sheet=2").read(), second)
+    assert FileSource(str(path), dtypes={"id": "float"}).read().schema["id"] == pl.Float64
+    with pytest.raises(SourceError, match=r"no sheet '库'.*sheets: 销售, 库存"):
+        FileSource(str(path), sheet="库").read()
+    with pytest.raises(SourceError, match="out of range"):
+        FileSource(str(path), sheet=3).read()
+
+
+def test_format_option_reads_an_odd_extension(tmp_path: Path) -> None:
+    path = tmp_path / "export.dat"
+    SALES.write_ndjson(path)
+    assert_frame_equal(FileSource(str(path), format="ndjson").read(), SALES)
+
+
+# -- naming files -------------------------------------------------------------------------------------------------
+
+
+def test_file_uri_with_escapes_and_query(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "my sales.csv", SALES.drop("note"), sep=";")
+    uri = path.as_uri() + "?separator=%3B"
+    assert "%20" in uri
+    assert_frame_equal(FileSource(uri).read(), SALES.drop("note"))
+    assert_frame_equal(read_source(uri), SALES.drop("note"))
+
+
+def test_question_mark_in_a_real_path_is_not_a_query(tmp_path: Path) -> None:
+    odd = tmp_path / "what?.csv"
+    odd.write_text("a\n1\n")
+    assert FileSource(str(odd)).read().to_dicts() == [{"a": 1}]
+    plain = tmp_path / "plain.csv"
+    plain.write_text("a;b\n1;2\n")
+    assert FileSource(f"{plain}?separator=;").read().columns == ["a", "b"]
+
+
+def test_glob_of_same_format_files(tmp_path: Path) -> None:
+    for i in range(3):
+        pl.DataFrame({"day": [i], "城市": ["北京"]}).write_csv(tmp_path / f"part-{i}.csv")
+    source = open_source(str(tmp_path / "part-*.csv"))
+    assert source.read()["day"].to_list() == [0, 1, 2]
+    assert [b.height for b in source.batches(2)] == [2, 1]
+    (tmp_path / "part-9.json").write_text("[]")
+    with pytest.raises(SourceError, match="different formats"):
+        FileSource(str(tmp_path / "part-*"))
+
+
+def test_glob_with_query_options(tmp_path: Path) -> None:
+    for i in range(2):
+        (tmp_path / f"p{i}.csv").write_bytes(f"城市;销售额\n北京;{i}\n".encode("gbk"))
+    got = FileSource(f"{tmp_path}/p*.csv?separator=;&encoding=gbk").read()
+    assert got["销售额"].to_list() == [0, 1]
+
+
+def test_fingerprint_is_a_content_hash(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "a.csv")
+    b = write_csv(tmp_path / "b.csv")
+    fa = FileSource(str(a)).fingerprint()
+    assert len(fa) == 16
+    assert fa == FileSource(str(b)).fingerprint()  # same bytes, different name
+    b.write_text("id\n1\n")
+    assert FileSource(str(b)).fingerprint() != fa
