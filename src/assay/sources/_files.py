@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import codecs
 import csv
+import difflib
 import glob
 import json
 import logging
@@ -106,7 +107,7 @@ DTYPES: dict[str, Any] = {
     "categorical": pl.Categorical,
 }
 
-_UTF8_NAMES = frozenset({"utf_8", "utf8", "utf_8_sig", "ascii"})
+_UTF8_NAMES = frozenset({"utf-8", "utf_8", "utf8", "utf-8-sig", "utf_8_sig", "ascii"})
 _GB_NAMES = frozenset({"gb18030", "gbk", "gb2312", "hz"})
 SAMPLE_BYTES = 64 * 1024
 _CHUNK_BYTES = 1 << 20
@@ -201,7 +202,7 @@ def transcode_to_utf8(
                 msg = (
                     f"cannot decode {src} as {encoding}: byte 0x{exc.object[exc.start]:02X} at byte offset {bad}"
                     f" ({_line_of(src, bad)}) is invalid; encodings tried: {', '.join(dict.fromkeys(names))}; "
-                    "pass the file's real encoding, e.g. encoding='gb18030' or encoding='latin-1'"
+                    f"pass the file's real encoding, e.g. {_other_encodings(encoding)}"
                 )
                 raise DecodeError(msg) from None
             if text:
@@ -253,6 +254,11 @@ def _last_record_end(data: bytes, quote: bytes | None) -> int:
         odd ^= data.count(quote, prev + 1, end) % 2
         end = prev
     return end + 1
+
+
+def _other_encodings(failed: str) -> str:
+    gb = codecs.lookup(failed).name in _GB_NAMES
+    return "encoding='latin-1' or encoding='big5'" if gb else "encoding='gbk' or encoding='latin-1'"
 
 
 def _line_of(path: str | os.PathLike[str], offset: int) -> str:
@@ -371,10 +377,8 @@ def _resolve(raw: str, uri: str) -> list[Path]:
     if not parent.is_dir():
         msg = f"file not found: {raw} (directory {parent} does not exist)"
         raise SourceNotFoundError(msg)
-    siblings = [p.name for p in parent.iterdir()]
-    hint = did_you_mean(path.name, siblings)
-    if hint:
-        hint = hint.replace("'", f"'{parent / ''}", 1) if str(parent) not in ("", ".") else hint
+    close = difflib.get_close_matches(path.name, [p.name for p in parent.iterdir()], n=1, cutoff=0.6)
+    hint = f"; did you mean '{path.with_name(close[0])}'?" if close else ""
     msg = f"file not found: {raw}{hint}"
     raise SourceNotFoundError(msg)
 
@@ -707,7 +711,7 @@ class FileSource:
         except pl.exceptions.PolarsError as exc:
             raise self._translate(exc) from None
         except Exception as exc:
-            if type(exc).__module__.startswith("fastexcel"):
+            if "fastexcel" in type(exc).__module__:
                 msg = f"cannot read Excel file {self.display}: {_first_line(exc)}"
                 raise SourceError(msg) from None
             raise

@@ -1,0 +1,271 @@
+"""Bad files and bad options: each gives the right AssayError subclass with one readable message."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from assay.exceptions import (
+    AssayError,
+    DecodeError,
+    EmptySourceError,
+    SourceError,
+    SourceNotFoundError,
+    SpecError,
+    UnsupportedSourceError,
+)
+from assay.sources import open_source
+from assay.sources._files import FileSource, transcode_to_utf8
+
+
+def one_line(exc: pytest.ExceptionInfo[AssayError]) -> str:
+    text = str(exc.value)
+    assert "\n" not in text, text
+    assert "Traceback" not in text
+    return text
+
+
+# -- naming the file ----------------------------------------------------------------------------------------------
+
+
+def test_missing_file_names_path_and_suggests_a_close_name(tmp_path: Path) -> None:
+    (tmp_path / "sales_2024.csv").write_text("a\n1\n")
+    with pytest.raises(SourceNotFoundError) as exc:
+        open_source(str(tmp_path / "sales_2042.csv"))
+    text = one_line(exc)
+    assert str(tmp_path / "sales_2042.csv") in text
+    assert f"did you mean '{tmp_path / 'sales_2024.csv'}'" in text
+
+
+def test_missing_file_without_a_close_name_and_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(SourceNotFoundError) as exc:
+        FileSource(str(tmp_path / "zzz.csv"))
+    assert "did you mean" not in one_line(exc)
+    with pytest.raises(SourceNotFoundError, match="does not exist"):
+        FileSource(str(tmp_path / "no_such_dir" / "x.csv"))
+
+
+def test_missing_file_with_query_names_the_file_not_the_options(tmp_path: Path) -> None:
+    with pytest.raises(SourceNotFoundError) as exc:
+        FileSource(f"{tmp_path}/gone.csv?separator=;")
+    assert "separator" not in one_line(exc)
+
+
+def test_glob_matching_nothing(tmp_path: Path) -> None:
+    with pytest.raises(SourceNotFoundError, match="no file matches"):
+        FileSource(str(tmp_path / "*.parquet"))
+
+
+def test_directory_is_refused_with_a_glob_hint(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"is a directory.*\*\.parquet"):
+        FileSource(str(tmp_path))
+
+
+def test_unsupported_extension_lists_supported_ones(tmp_path: Path) -> None:
+    path = tmp_path / "report.docx"
+    path.write_bytes(b"PK")
+    with pytest.raises(UnsupportedSourceError) as exc:
+        open_source(str(path))
+    text = one_line(exc)
+    assert "'.docx'" in text
+    for ext in (".csv", ".tsv", ".json", ".ndjson", ".jsonl", ".parquet", ".xlsx"):
+        assert ext in text
+    with pytest.raises(UnsupportedSourceError, match="unknown format 'xml'"):
+        FileSource(str(path), format="xml")
+
+
+# -- options ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "pattern"),
+    [
+        ({"seperator": ";"}, "unknown file option 'seperator'; did you mean 'separator'"),
+        ({"separator": ";;"}, "one character"),
+        ({"has_header": "maybe"}, "true or false"),
+        ({"skip_rows": "two"}, "whole number"),
+        ({"encoding": "klingon"}, "unknown encoding 'klingon'"),
+        ({"sheet": "Sheet1"}, "does not apply to csv files"),
+        ({"dtypes": "a=float"}, "column:type"),
+    ],
+)
+def test_bad_options_are_spec_errors(tmp_path: Path, options: dict[str, object], pattern: str) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(SpecError, match=pattern):
+        FileSource(str(path), **options)
+
+
+# -- empty --------------------------------------------------------------------------------------------------------
+
+
+def test_zero_byte_file_is_empty_error(tmp_path: Path) -> None:
+    for name in ("empty.csv", "empty.json", "empty.parquet"):
+        path = tmp_path / name
+        path.touch()
+        with pytest.raises(EmptySourceError) as exc:
+            FileSource(str(path))
+        assert "0 bytes" in one_line(exc)
+
+
+def test_blank_lines_only_is_empty_error(tmp_path: Path) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text("\n\n\n")
+    with pytest.raises(EmptySourceError, match="no header and no rows"):
+        FileSource(str(path)).read()
+
+
+def test_json_without_columns_is_empty_error(tmp_path: Path) -> None:
+    path = tmp_path / "none.json"
+    path.write_text("[]")
+    with pytest.raises(EmptySourceError, match="no columns"):
+        FileSource(str(path)).read()
+
+
+def test_header_only_csv_is_not_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text("a,b\n")
+    assert FileSource(str(path)).read().shape == (0, 2)
+
+
+# -- decoding -----------------------------------------------------------------------------------------------------
+
+
+def test_gbk_read_as_utf8_names_offset_and_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "gbk.csv"
+    data = "city,sales\nBeijing,1\n城市,2\n".encode("gbk")
+    path.write_bytes(data)
+    with pytest.raises(DecodeError) as exc:
+        FileSource(str(path), encoding="utf-8").read()
+    text = one_line(exc)
+    offset = data.index("城".encode("gbk"))
+    assert f"byte offset {offset}" in text
+    assert "line 3" in text
+    assert "encodings tried: utf-8" in text
+    assert "encoding='gbk'" in text
+
+
+def test_bad_bytes_after_a_utf8_sample_are_found(tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    head = "a,b\n" + "北京,1\n" * 10_000  # well past the 64 KiB sample
+    data = head.encode() + b"\xff\xfe,2\n"
+    path.write_bytes(data)
+    with pytest.raises(DecodeError) as exc:
+        FileSource(str(path)).read()
+    assert f"byte offset {len(head.encode())}" in one_line(exc)
+    with pytest.raises(DecodeError):
+        list(FileSource(str(path)).batches(1000))
+
+
+def test_bytes_invalid_in_the_chosen_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "bad_gbk.csv"
+    good = "城市,销售额\n北京,1\n".encode("gbk")
+    path.write_bytes(good + b"\x81\x20,2\n")  # 0x81 must be followed by 0x30-0xFE in GB18030
+    with pytest.raises(DecodeError) as exc:
+        FileSource(str(path), encoding="gb18030").read()
+    text = one_line(exc)
+    assert f"byte offset {len(good)}" in text
+    assert "gb18030" in text
+
+
+def test_transcode_reports_offsets_across_chunk_boundaries(tmp_path: Path) -> None:
+    # A multi-byte character split by a 1 MiB chunk boundary must decode, and a bad byte after it is found exactly.
+    src = tmp_path / "big_gbk.csv"
+    prefix = b"a" * ((1 << 20) - 1)
+    tail = "城市".encode("gbk")
+    src.write_bytes(prefix + tail + b"\xff")
+    with pytest.raises(DecodeError, match=f"byte offset {len(prefix) + len(tail)}"):
+        transcode_to_utf8(src, tmp_path / "out.csv", "gbk")
+    src.write_bytes(prefix + tail)
+    transcode_to_utf8(src, tmp_path / "out.csv", "gbk")
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8").endswith("城市")
+
+
+def test_binary_garbage_is_a_decode_error(tmp_path: Path) -> None:
+    path = tmp_path / "noise.csv"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(DecodeError) as exc:
+        FileSource(str(path)).read()
+    assert "byte offset" in one_line(exc)
+
+
+# -- malformed content --------------------------------------------------------------------------------------------
+
+
+def test_ragged_csv_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "ragged.csv"
+    path.write_text("a,b\n1,2\n3,4\n5,6,7\n8,9\n")
+    with pytest.raises(SourceError) as exc:
+        FileSource(str(path)).read()
+    text = one_line(exc)
+    assert "line 4" in text
+    assert "3 fields" in text
+    with pytest.raises(SourceError, match="line 4"):
+        list(FileSource(str(path)).batches(2))
+
+
+def test_ragged_line_counts_quoted_newlines_and_skipped_rows(tmp_path: Path) -> None:
+    path = tmp_path / "ragged2.csv"
+    path.write_text('junk\na,b\n"x\ny",2\n1,2,3\n')
+    with pytest.raises(SourceError, match="line 5"):
+        FileSource(str(path), skip_rows=1).read()
+
+
+def test_ragged_gbk_csv_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "ragged_gbk.csv"
+    path.write_bytes("城市,销售额\n北京,1\n上海,2,3\n".encode("gbk"))
+    with pytest.raises(SourceError, match="line 3"):
+        FileSource(str(path)).read()
+
+
+def test_malformed_json_array_names_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('[\n  {"a": 1},\n  {"a": 2\n]\n')
+    with pytest.raises(SourceError) as exc:
+        FileSource(str(path)).read()
+    text = one_line(exc)
+    assert "malformed JSON" in text
+    assert str(path) in text
+    assert "line 4" in text
+
+
+def test_malformed_ndjson_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.ndjson"
+    path.write_text('{"a": 1}\n{"a": 2}\n{"a": 3,}\n{"a": 4}\n')
+    with pytest.raises(SourceError) as exc:
+        FileSource(str(path)).read()
+    assert "line 3" in one_line(exc)
+
+
+def test_value_that_does_not_fit_the_dtype(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("price\n1.5\nabc\n")
+    with pytest.raises(AssayError) as exc:
+        FileSource(str(path), dtypes={"price": "float"}).read()
+    assert str(path) in one_line(exc)
+
+
+def test_corrupt_parquet_and_excel(tmp_path: Path) -> None:
+    pq = tmp_path / "broken.parquet"
+    pl.DataFrame({"a": [1, 2]}).write_parquet(pq)
+    pq.write_bytes(pq.read_bytes()[:-20])
+    with pytest.raises(SourceError) as exc:
+        FileSource(str(pq)).read()
+    assert str(pq) in one_line(exc)
+    xl = tmp_path / "broken.xlsx"
+    xl.write_bytes(b"not a zip file at all")
+    with pytest.raises(SourceError) as exc:
+        FileSource(str(xl)).read()
+    assert str(xl) in one_line(exc)
+
+
+def test_utf8_bom_file_with_bad_bytes_still_reports_offset(tmp_path: Path) -> None:
+    path = tmp_path / "bom_bad.csv"
+    data = codecs.BOM_UTF8 + b"a\n" + b"x" * 70_000 + b"\n\xc3\x28\n"
+    path.write_bytes(data)
+    bad = data.index(b"\xc3")
+    with pytest.raises(DecodeError, match=f"byte offset {bad}"):
+        FileSource(str(path)).read()
