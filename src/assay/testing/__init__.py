@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from assay.testing._models import check_model
 from assay.testing._sources import check_source
 
-__all__ = ["check_source"]
+__all__ = ["check_model", "check_source"]

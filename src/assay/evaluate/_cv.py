@@ -1,0 +1,117 @@
+"""Resampling: holdout splits and k-fold indices (plain, stratified, grouped, time-ordered), seeded.
+
+Splits are integer index arrays into the rows given, so the same folds can be reused for every candidate model
+(which the paired comparison in the leaderboard relies on). The splitters themselves are scikit-learn's.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from assay.exceptions import SpecError
+
+__all__ = ["KINDS", "fold_indices", "holdout_indices"]
+
+KINDS = ("kfold", "group", "timeseries")
+
+
+def _class_counts_ok(y: np.ndarray, folds: int, what: str) -> None:
+    values, counts = np.unique(y, return_counts=True)
+    smallest = int(counts.min())
+    if smallest < folds:
+        label = values[int(counts.argmin())].item()
+        msg = (f"{what}: class {label!r} has only {smallest} row(s), fewer than folds={folds}; "
+               f"use --folds {max(smallest, 2)} or fewer, or merge rare classes")
+        raise SpecError(msg)
+
+
+def fold_indices(
+    y: Any,
+    *,
+    task: str,
+    folds: int = 5,
+    seed: int = 0,
+    groups: Any = None,
+    stratify: bool = True,
+    kind: Literal["kfold", "group", "timeseries"] = "kfold",
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``folds`` pairs of ``(train_idx, test_idx)`` over ``len(y)`` rows.
+
+    - ``kind="kfold"``: shuffled (seeded) k-fold, stratified by class for classification when ``stratify``.
+    - ``kind="group"``: no group appears in both train and test (``groups`` required); stratified by class when
+      possible (``StratifiedGroupKFold``).
+    - ``kind="timeseries"``: rows are taken in their given order; each test fold follows its training rows.
+
+    >>> splits = fold_indices([0, 1] * 5, task="classification", folds=5)
+    >>> len(splits), sorted(np.concatenate([te for _, te in splits]).tolist()) == list(range(10))
+    (5, True)
+    """
+    from sklearn import model_selection as ms
+
+    y = np.asarray(y)
+    n = len(y)
+    folds = int(folds)
+    if folds < 2:
+        msg = f"folds={folds} is not valid: k-fold needs at least 2 folds"
+        raise SpecError(msg)
+    if folds > n:
+        msg = f"folds={folds} is more than the {n} rows available; use --folds {max(n, 2)} or fewer"
+        raise SpecError(msg)
+    idx = np.arange(n)
+    if kind == "kfold":
+        if task == "classification" and stratify:
+            _class_counts_ok(y, folds, "stratified k-fold")
+            splitter = ms.StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+            return [(tr, te) for tr, te in splitter.split(idx, y)]
+        splitter = ms.KFold(n_splits=folds, shuffle=True, random_state=seed)
+        return [(tr, te) for tr, te in splitter.split(idx)]
+    if kind == "group":
+        if groups is None:
+            msg = "group k-fold needs groups= (one group id per row, e.g. --group customer_id)"
+            raise SpecError(msg)
+        groups = np.asarray(groups)
+        if len(groups) != n:
+            msg = f"groups has {len(groups)} values but y has {n}"
+            raise SpecError(msg)
+        n_groups = len(np.unique(groups))
+        if n_groups < folds:
+            msg = f"group k-fold: only {n_groups} distinct groups for folds={folds}; use --folds {n_groups} or fewer"
+            raise SpecError(msg)
+        if task == "classification" and stratify:
+            splitter = ms.StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+            return [(tr, te) for tr, te in splitter.split(idx, y, groups)]
+        return [(tr, te) for tr, te in ms.GroupKFold(n_splits=folds).split(idx, y, groups)]
+    if kind == "timeseries":
+        return [(tr, te) for tr, te in ms.TimeSeriesSplit(n_splits=folds).split(idx)]
+    msg = f"unknown fold kind {kind!r}; valid: {', '.join(KINDS)}"
+    raise SpecError(msg)
+
+
+def holdout_indices(
+    y: Any, *, task: str, test_size: float = 0.2, seed: int = 0, stratify: bool = True, shuffle: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One ``(train_idx, test_idx)`` split; stratified for classification; ``shuffle=False`` keeps time order.
+
+    >>> tr, te = holdout_indices(list(range(10)), task="regression", test_size=0.3, shuffle=False)
+    >>> te.tolist()
+    [7, 8, 9]
+    """
+    from sklearn.model_selection import train_test_split
+
+    y = np.asarray(y)
+    n = len(y)
+    if not 0.0 < test_size < 1.0:
+        msg = f"test_size={test_size} is not valid; give a fraction between 0 and 1, e.g. 0.2"
+        raise SpecError(msg)
+    idx = np.arange(n)
+    if not shuffle:
+        cut = n - max(round(n * test_size), 1)
+        return idx[:cut], idx[cut:]
+    strat = None
+    if task == "classification" and stratify:
+        _class_counts_ok(y, 2, "stratified holdout")
+        strat = y
+    tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=strat)
+    return np.sort(tr), np.sort(te)
