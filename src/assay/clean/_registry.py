@@ -9,7 +9,21 @@ from assay.exceptions import SpecError, did_you_mean
 __all__ = ["STEPS", "get_step"]
 
 # name -> "module:Class". One line per step; a new step is added here and to the contract-suite list.
-STEPS: dict[str, str] = {}
+STEPS: dict[str, str] = {
+    "types": "assay.clean._types:TypesStep",
+    "text": "assay.clean._types:TextStep",
+    "drop_useless": "assay.clean._useless:DropUselessStep",
+    "dedupe": "assay.clean._dedupe:DedupeStep",
+    "missing": "assay.clean._missing:MissingStep",
+    "outliers": "assay.clean._outliers:OutlierStep",
+    "scale": "assay.clean._scale:ScaleStep",
+    "onehot": "assay.clean._encode:OneHotEncoder",
+    "ordinal": "assay.clean._encode:OrdinalEncoder",
+    "frequency": "assay.clean._encode:FrequencyEncoder",
+    "target": "assay.clean._encode:TargetEncoder",
+    "datetime_parts": "assay.clean._datetime:DatetimePartsStep",
+    "cluster": "assay.clean._cluster:ClusterStep",
+}
 
 
 def get_step(name: str) -> type:

@@ -96,6 +96,27 @@ class QuantileSummary:
             return [float(v) for v in np.quantile(data, qs)]
         return [float(v) for v in self._sketch.get_quantiles(qs)]
 
+    def mad(self, center: float) -> float | None:
+        """Median absolute deviation from ``center``: exact while exact, else solved from the sketch's CDF.
+
+        With a sketch, the half-width ``d`` where ``F(center + d) - F(center - d) = 1/2`` is found by bisection, so
+        its error follows the sketch's rank error.
+        """
+        if self.n == 0:
+            return None
+        if self._sketch is None:
+            data = np.concatenate(self._values)
+            return float(np.median(np.abs(data - center)))
+        lo, hi = 0.0, max(abs(self._sketch.get_max_value() - center), abs(center - self._sketch.get_min_value()))
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            below, above = self._sketch.get_cdf([center - mid, center + mid])[:2]
+            if above - below < 0.5:
+                lo = mid
+            else:
+                hi = mid
+        return float(hi)
+
     def __getstate__(self) -> dict:
         sketch = None if self._sketch is None else self._sketch.serialize()
         return {"values": self._values, "sketch": sketch}

@@ -1,0 +1,316 @@
+"""Categorical encoders: ``onehot``, ``ordinal``, ``frequency`` and out-of-fold ``target`` encoding.
+
+All learn mergeable value counts per column (values compared as text, so categoricals, enums and strings behave
+alike). Defined results for what training never saw:
+
+- ``onehot``: an unseen category or null gives all zeros. With rare-category bucketing (``min_frequency`` or
+  ``max_categories``) the bucketed categories *and* unseen ones go to ``<column>___other`` instead
+  (scikit-learn's ``handle_unknown="infrequent_if_exist"``).
+- ``ordinal``: categories numbered 0.. in sorted order (as ``OrdinalEncoder``); unseen or null gives -1.
+- ``frequency``: the share of training rows with that value; unseen or null gives 0.0.
+- ``target``: the smoothed mean of the target per category (one column per class for a text target); unseen or
+  null gives the prior. ``transform_train`` uses out-of-fold values (row hash picks the fold) so a training row
+  never sees its own target.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import polars as pl
+
+from assay.clean._base import Frame, Step, resolve_columns, string_columns
+from assay.clean._stats import HASH_SEED, category_counts, json_float, merge_counts
+from assay.exceptions import SchemaError, SpecError
+
+__all__ = ["FrequencyEncoder", "OneHotEncoder", "OrdinalEncoder", "TargetEncoder"]
+
+log = logging.getLogger(__name__)
+
+OTHER = "__other"
+
+
+def _sort_key(value: str) -> tuple[int, float, str]:
+    """Numbers sort as numbers, then text; so '2' < '10' as a user expects."""
+    try:
+        return 0, float(value), value
+    except ValueError:
+        return 1, 0.0, value
+
+
+class _CountingEncoder(Step):
+    """Shared fitting: value counts per column, merged by addition."""
+
+    lazy_summary = True
+    max_levels: int | None = None
+
+    def _auto_columns(self, schema: pl.Schema) -> list[str]:
+        return string_columns(schema)
+
+    def summarize(self, frame: Frame, target: str | None = None) -> dict[str, Any]:
+        schema = frame.collect_schema()
+        columns = resolve_columns(self.columns, schema, self._auto_columns(schema), exclude=[target] if target else [],
+                                  step=self.name)
+        return {"columns": columns, "auto": self.columns is None, "counts": category_counts(frame, columns)}
+
+    def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        return {**a, "counts": {c: merge_counts(a["counts"][c], b["counts"][c]) for c in a["columns"]}}
+
+    def _levels(self, counts: dict[str | None, int]) -> list[str]:
+        return sorted((k for k in counts if k is not None), key=_sort_key)
+
+    def _present(self, frame: Frame) -> list[str]:
+        names = frame.collect_schema().names()
+        return [c for c in self.state_["columns"] if c in names]
+
+
+class OneHotEncoder(_CountingEncoder):
+    """One 0/1 (Int8) column ``<column>_<category>`` per category; the original column is dropped.
+
+    ``max_levels`` (only for automatically chosen columns) skips columns with more distinct values, leaving them for
+    a later step; ``min_frequency`` (count, or share if < 1) and ``max_categories`` bucket rare categories into
+    ``<column>___other``.
+
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"c": ["a", "b", "a"]})
+    >>> step = OneHotEncoder().fit(df)
+    >>> step.transform(pl.DataFrame({"c": ["b", "zzz"]})).to_dict(as_series=False)
+    {'c_a': [0, 0], 'c_b': [1, 0]}
+    """
+
+    name = "onehot"
+
+    def __init__(self, columns: list[str] | None = None, *, max_levels: int | None = None,
+                 min_frequency: float | None = None, max_categories: int | None = None) -> None:
+        self.columns = columns
+        self.max_levels = max_levels
+        self.min_frequency = min_frequency
+        self.max_categories = max_categories
+
+    def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
+        categories: dict[str, list[str]] = {}
+        other: dict[str, bool] = {}
+        for col in summary["columns"]:
+            counts = summary["counts"][col]
+            levels = self._levels(counts)
+            if summary["auto"] and self.max_levels is not None and len(levels) > self.max_levels:
+                continue
+            kept = levels
+            if self.min_frequency is not None:
+                total = sum(v for k, v in counts.items() if k is not None)
+                need = self.min_frequency * total if self.min_frequency < 1 else self.min_frequency
+                kept = [v for v in kept if counts[v] >= need]
+            if self.max_categories is not None and len(kept) > self.max_categories:
+                # Most frequent first; ties broken by the sort order so the choice is deterministic.
+                ranked = sorted(kept, key=lambda v: (-counts[v], _sort_key(v)))
+                keep = set(ranked[: max(0, int(self.max_categories) - 1)])
+                kept = [v for v in kept if v in keep]
+            categories[col] = kept
+            other[col] = len(kept) < len(levels)
+        return {"columns": list(categories), "categories": categories, "other": other}
+
+    def _transform(self, frame: Frame) -> Frame:
+        exprs: list[pl.Expr] = []
+        cols = self._present(frame)
+        for col in cols:
+            text = pl.col(col).cast(pl.String)
+            cats = self.state_["categories"][col]
+            exprs += [(text == cat).fill_null(False).cast(pl.Int8).alias(f"{col}_{cat}") for cat in cats]
+            if self.state_["other"][col]:
+                exprs.append((text.is_not_null() & ~text.is_in(cats)).cast(pl.Int8).alias(f"{col}_{OTHER}"))
+        if not cols:
+            return frame
+        return frame.with_columns(exprs).drop(cols)
+
+
+class OrdinalEncoder(_CountingEncoder):
+    """Categories numbered 0, 1, … in sorted order (Int32); unseen or null gives -1.
+
+    >>> import polars as pl
+    >>> OrdinalEncoder().fit(pl.DataFrame({"c": ["b", "a"]})).transform(
+    ...     pl.DataFrame({"c": ["a", "b", "new", None]}))["c"].to_list()
+    [0, 1, -1, -1]
+    """
+
+    name = "ordinal"
+
+    def __init__(self, columns: list[str] | None = None, *, categories: dict[str, list[str]] | None = None) -> None:
+        self.columns = columns
+        self.categories = categories
+
+    def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
+        given = self.categories or {}
+        cats = {c: [str(v) for v in given[c]] if c in given else self._levels(summary["counts"][c])
+                for c in summary["columns"]}
+        return {"columns": summary["columns"], "categories": cats}
+
+    def _transform(self, frame: Frame) -> Frame:
+        exprs = []
+        for col in self._present(frame):
+            mapping = {v: i for i, v in enumerate(self.state_["categories"][col])}
+            exprs.append(pl.col(col).cast(pl.String).replace_strict(mapping, default=-1, return_dtype=pl.Int32)
+                         .fill_null(-1).alias(col))
+        return frame.with_columns(exprs) if exprs else frame
+
+
+class FrequencyEncoder(_CountingEncoder):
+    """Each value replaced by its share of the training rows (Float64); unseen or null gives 0.0.
+
+    >>> import polars as pl
+    >>> FrequencyEncoder().fit(pl.DataFrame({"c": ["a", "a", "b", None]})).transform(
+    ...     pl.DataFrame({"c": ["a", "b", "x"]}))["c"].to_list()
+    [0.5, 0.25, 0.0]
+    """
+
+    name = "frequency"
+
+    def __init__(self, columns: list[str] | None = None) -> None:
+        self.columns = columns
+
+    def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
+        shares = {}
+        for col in summary["columns"]:
+            counts = summary["counts"][col]
+            total = sum(counts.values())
+            shares[col] = {k: v / total for k, v in counts.items() if k is not None} if total else {}
+        return {"columns": summary["columns"], "shares": shares}
+
+    def _transform(self, frame: Frame) -> Frame:
+        exprs = []
+        for col in self._present(frame):
+            shares = self.state_["shares"][col]
+            expr = (pl.col(col).cast(pl.String).replace_strict(shares, default=0.0, return_dtype=pl.Float64)
+                    if shares else pl.lit(0.0, dtype=pl.Float64))
+            exprs.append(expr.fill_null(0.0).alias(col))
+        return frame.with_columns(exprs) if exprs else frame
+
+
+class TargetEncoder(Step):
+    """Out-of-fold target encoding: a category becomes the smoothed mean of the target.
+
+    ``smoothing`` is the m-estimate weight: ``(sum + m·prior) / (count + m)``. A numeric or Boolean target gives
+    one Float64 column in place of each encoded column; a text target gives ``<column>_te_<class>`` columns (the
+    smoothed share of each class). ``folds`` out-of-fold groups are chosen by a hash of the whole row, so
+    ``transform_train`` on the training data gives every row a value learned without it.
+    """
+
+    name = "target"
+
+    def __init__(self, columns: list[str] | None = None, *, smoothing: float = 10.0, folds: int = 5) -> None:
+        self.columns = columns
+        self.smoothing = smoothing
+        self.folds = folds
+
+    def _fold(self, frame: Frame) -> pl.Expr:
+        names = frame.collect_schema().names()
+        return (pl.struct([pl.col(c) for c in names]).hash(seed=HASH_SEED) % int(self.folds)).cast(pl.Int64)
+
+    def summarize(self, frame: pl.DataFrame, target: str | None = None) -> dict[str, Any]:
+        if target is None:
+            msg = f"{self.name}: target encoding needs the target column; fit(data, target='<column>')"
+            raise SpecError(msg)
+        if int(self.folds) < 2:
+            msg = f"{self.name}: folds={self.folds!r} must be at least 2"
+            raise SpecError(msg)
+        schema = frame.collect_schema()
+        if target not in schema:
+            msg = f"{self.name}: target column {target!r} not found"
+            raise SchemaError(msg)
+        columns = resolve_columns(self.columns, schema, string_columns(schema), exclude=[target], step=self.name)
+        numeric = schema[target].is_numeric() or schema[target] == pl.Boolean
+        keyed = frame.filter(pl.col(target).is_not_null()).with_columns(self._fold(frame).alias("__fold__"))
+        if numeric:
+            ys = {"__mean__": pl.col(target).cast(pl.Float64)}
+        else:
+            classes = keyed.get_column(target).cast(pl.String).unique().to_list()
+            ys = {str(k): (pl.col(target).cast(pl.String) == k).cast(pl.Float64) for k in classes}
+        cells: dict[str, dict[tuple[str | None, int], list[float]]] = {}
+        for col in columns:
+            agg = keyed.group_by(pl.col(col).cast(pl.String).alias("__v__"), "__fold__").agg(
+                pl.len().alias("__n__"), *[y.sum().alias(f"y{i}") for i, y in enumerate(ys.values())])
+            cells[col] = {(r[0], r[1]): [float(r[2]), *map(float, r[3:])] for r in agg.iter_rows()}
+        totals = keyed.select(pl.len().alias("n"), *[y.sum().alias(f"y{i}") for i, y in enumerate(ys.values())]).row(0)
+        return {"columns": columns, "numeric": numeric, "classes": list(ys), "cells": cells,
+                "total": {k: float(totals[i + 1] or 0.0) for i, k in enumerate(ys)}, "n": int(totals[0])}
+
+    def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        classes = sorted(set(a["classes"]) | set(b["classes"]))
+
+        def widen(part: dict[str, Any], key: tuple[str | None, int], col: str) -> list[float]:
+            row = part["cells"][col].get(key)
+            if row is None:
+                return [0.0] * (len(classes) + 1)
+            index = {k: i for i, k in enumerate(part["classes"])}
+            return [row[0], *[row[1 + index[k]] if k in index else 0.0 for k in classes]]
+
+        cells = {}
+        for col in a["columns"]:
+            keys = set(a["cells"][col]) | set(b["cells"][col])
+            cells[col] = {k: [x + y for x, y in zip(widen(a, k, col), widen(b, k, col), strict=True)] for k in keys}
+        total = {k: a["total"].get(k, 0.0) + b["total"].get(k, 0.0) for k in classes}
+        return {**a, "classes": classes, "cells": cells, "total": total, "n": a["n"] + b["n"]}
+
+    def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
+        classes = sorted(summary["classes"])
+        index = {k: i for i, k in enumerate(summary["classes"])}
+        n = summary["n"]
+        prior = [summary["total"].get(k, 0.0) / n if n else 0.0 for k in classes]
+        stats: dict[str, dict[str, list[list[float]]]] = {}
+        for col in summary["columns"]:
+            per: dict[str, list[list[float]]] = {}
+            for (value, fold), row in summary["cells"][col].items():
+                if value is None:
+                    continue
+                slots = per.setdefault(value, [[0.0] * (len(classes) + 1) for _ in range(int(self.folds))])
+                slots[fold] = [row[0], *[row[1 + index[k]] for k in classes]]
+            stats[col] = per
+        return {"columns": summary["columns"], "numeric": summary["numeric"], "classes": classes,
+                "prior": [json_float(p) for p in prior], "stats": stats}
+
+    def _outputs(self, col: str) -> list[str]:
+        if self.state_["numeric"]:
+            return [col]
+        return [f"{col}_te_{k}" for k in self.state_["classes"]]
+
+    def _encoded(self, col: str, out_of_fold: bool, frame: Frame) -> list[pl.Expr]:
+        m = float(self.smoothing)
+        prior = [p or 0.0 for p in self.state_["prior"]]
+        per = self.state_["stats"][col]
+        exprs = []
+        for j, name in enumerate(self._outputs(col)):
+            full = {}
+            oof = {}
+            for value, slots in per.items():
+                count = sum(s[0] for s in slots)
+                total = sum(s[1 + j] for s in slots)
+                full[value] = (total + m * prior[j]) / (count + m) if count + m > 0 else prior[j]
+                for f, s in enumerate(slots):
+                    c, t = count - s[0], total - s[1 + j]
+                    oof[f"{value}\x1f{f}"] = (t + m * prior[j]) / (c + m) if c + m > 0 else prior[j]
+            text = pl.col(col).cast(pl.String)
+            if out_of_fold:
+                key = pl.concat_str([text, pl.lit("\x1f"), self._fold(frame).cast(pl.String)])
+                expr = key.replace_strict(oof, default=prior[j], return_dtype=pl.Float64) if oof else pl.lit(prior[j])
+            else:
+                expr = text.replace_strict(full, default=prior[j], return_dtype=pl.Float64) if full else pl.lit(
+                    prior[j])
+            exprs.append(expr.fill_null(prior[j]).cast(pl.Float64).alias(name))
+        return exprs
+
+    def _apply(self, frame: Frame, out_of_fold: bool) -> Frame:
+        names = frame.collect_schema().names()
+        cols = [c for c in self.state_["columns"] if c in names]
+        if not cols:
+            return frame
+        exprs = [e for col in cols for e in self._encoded(col, out_of_fold, frame)]
+        out = frame.with_columns(exprs)
+        drop = [c for c in cols if not self.state_["numeric"]]
+        return out.drop(drop) if drop else out
+
+    def _transform(self, frame: Frame) -> Frame:
+        return self._apply(frame, out_of_fold=False)
+
+    def transform_train(self, frame: Frame) -> Frame:
+        self._check_fitted()
+        return self._apply(frame, out_of_fold=True)

@@ -1,0 +1,369 @@
+"""The ``missing`` step: drop or fill missing values.
+
+Missing means null, plus NaN and ±inf in float columns, plus any text in ``tokens`` (``NA``, ``-``, ``?``, …) in
+text columns. Fitting learns the fill values from mergeable summaries: mean from sums and counts, median from
+:class:`~assay.clean._sketch.QuantileSummary`, mode from value counts (ties go to the smallest value, as in
+scikit-learn's ``SimpleImputer``), the KNN reference rows from a bottom-k hash sample. ``by=`` learns them per group
+(unseen groups use the overall value). ``ffill``, ``bfill`` and ``interpolate`` depend on the neighbouring rows, so
+for them a row alone is not the same as that row inside its batch (``row_local`` is False); what they cannot fill
+(leading/trailing gaps, a single row) gets the overall median / mode, so no null survives either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from assay.clean._base import Frame, Step, resolve_columns
+from assay.clean._sketch import QuantileSummary
+from assay.clean._stats import (
+    check_choice,
+    group_key,
+    hash_sample,
+    json_float,
+    merge_counts,
+    merge_hash_samples,
+    sample_matrix,
+)
+from assay.exceptions import SpecError
+
+__all__ = ["MissingStep"]
+
+log = logging.getLogger(__name__)
+
+NUMERIC_STRATEGIES = ("median", "mean", "mode", "constant", "ffill", "bfill", "interpolate", "knn", "none")
+CATEGORICAL_STRATEGIES = ("mode", "constant", "ffill", "bfill", "none")
+MISSING_CATEGORY = "__missing__"
+
+
+def _is_missing(col: str, dtype: pl.DataType, tokens: list[str]) -> pl.Expr:
+    x = pl.col(col)
+    if dtype.is_float():
+        return x.is_null() | ~x.is_finite()
+    if dtype == pl.String and tokens:
+        return x.is_null() | x.is_in(tokens)
+    return x.is_null()
+
+
+def _as_null(col: str, dtype: pl.DataType, tokens: list[str]) -> pl.Expr:
+    """The column with every missing marker turned into null."""
+    return pl.when(_is_missing(col, dtype, tokens)).then(None).otherwise(pl.col(col)).alias(col)
+
+
+def _mode(counts: dict[Any, int]) -> Any:
+    counts = {k: v for k, v in counts.items() if k is not None}
+    if not counts:
+        return None
+    top = max(counts.values())
+    return min(k for k, v in counts.items() if v == top)
+
+
+class MissingStep(Step):
+    """Fill or drop missing values.
+
+    Parameters
+    ----------
+    columns:
+        Columns to handle (default: all but the target).
+    strategy:
+        For numeric columns: ``median`` (default), ``mean``, ``mode``, ``constant`` (``fill_value``), ``ffill``,
+        ``bfill``, ``interpolate`` (linear; by the time column ``order_by`` when given), ``knn`` (mean of the ``k``
+        nearest reference rows, nan-Euclidean distance as scikit-learn's ``KNNImputer``) or ``none``.
+    categorical:
+        For other columns: ``mode`` (default), ``constant`` (``"__missing__"`` or a text ``fill_value``),
+        ``ffill``, ``bfill`` or ``none``.
+    by:
+        Learn the fill values per group of this column (group-wise fill); unseen groups get the overall value.
+    max_missing:
+        Drop columns whose share of missing values in the training data is above this (e.g. 0.5).
+    drop_rows:
+        In training only (``transform_train``), drop rows whose share of missing values among the columns is above
+        this (0.0 drops every row with any missing value). ``transform`` never drops rows.
+    indicator:
+        Add a Boolean ``<column>__missing`` column for each column that had missing values in training.
+    tokens:
+        Texts that mean missing in text columns (in addition to null).
+
+    Filled numeric columns come out as Float64.
+
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"x": [1.0, None, 3.0, 10.0], "c": ["a", None, "a", "b"]})
+    >>> MissingStep().fit(df).transform(df).to_dict(as_series=False)
+    {'x': [1.0, 3.0, 3.0, 10.0], 'c': ['a', 'a', 'a', 'b']}
+    """
+
+    name = "missing"
+
+    def __init__(self, columns: list[str] | None = None, *, strategy: str = "median", categorical: str = "mode",
+                 fill_value: Any = None, by: str | None = None, order_by: str | None = None,
+                 max_missing: float | None = None, drop_rows: float | None = None, indicator: bool = False,
+                 tokens: list[str] | None = None, k: int = 5, sample_size: int = 2000) -> None:
+        self.columns = columns
+        self.strategy = strategy
+        self.categorical = categorical
+        self.fill_value = fill_value
+        self.by = by
+        self.order_by = order_by
+        self.max_missing = max_missing
+        self.drop_rows = drop_rows
+        self.indicator = indicator
+        self.tokens = tokens
+        self.k = k
+        self.sample_size = sample_size
+
+    @property
+    def changes_rows(self) -> bool:  # type: ignore[override]
+        return self.drop_rows is not None
+
+    @property
+    def row_local(self) -> bool:
+        """False when a row's result depends on its neighbours (ffill, bfill, interpolate)."""
+        seq = ("ffill", "bfill", "interpolate")
+        return self.strategy not in seq and self.categorical not in seq
+
+    # -- fitting ------------------------------------------------------------------------------------------------
+    def _validate(self) -> None:
+        check_choice(self.name, "strategy", self.strategy, NUMERIC_STRATEGIES)
+        check_choice(self.name, "categorical", self.categorical, CATEGORICAL_STRATEGIES)
+        if self.strategy == "constant" and self.fill_value is None:
+            msg = f"{self.name}: strategy='constant' needs fill_value (e.g. fill_value=0)"
+            raise SpecError(msg)
+        for name in ("max_missing", "drop_rows"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= float(value) <= 1.0:
+                msg = f"{self.name}: {name}={value!r} must be a share between 0 and 1"
+                raise SpecError(msg)
+
+    def summarize(self, frame: pl.DataFrame, target: str | None = None) -> dict[str, Any]:
+        self._validate()
+        schema = frame.collect_schema()
+        exclude = [c for c in (target, self.by, self.order_by) if c]
+        resolve_columns([c for c in (self.by, self.order_by) if c] or None, schema, [], step=self.name)
+        columns = resolve_columns(self.columns, schema, list(schema), exclude=exclude, step=self.name)
+        numeric = [c for c in columns if schema[c].is_numeric()]
+        # Dates, times and nested types are not filled here (datetime_parts turns dates into numbers first).
+        columns = [c for c in columns if c in numeric or schema[c] in (pl.Boolean, pl.String)
+                   or isinstance(schema[c], pl.Categorical | pl.Enum) or self.columns is not None]
+        tokens = list(self.tokens or [])
+        clean = frame.select([_as_null(c, schema[c], tokens) for c in columns]
+                             + ([group_key(self.by).alias("__group__")] if self.by else []))
+        nulls = clean.select([pl.col(c).null_count() for c in columns]).row(0, named=True)
+        out: dict[str, Any] = {"columns": columns, "numeric": numeric, "n": clean.height, "nulls": nulls,
+                               "dtypes": {c: str(schema[c]) for c in columns}}
+        parts = clean.partition_by("__group__", as_dict=True) if self.by else {}
+        out["stats"] = self._stats(clean, columns, numeric)
+        out["groups"] = {key[0]: self._stats(part, columns, numeric, knn=False) for key, part in parts.items()}
+        return out
+
+    def _stats(self, frame: pl.DataFrame, columns: list[str], numeric: list[str], knn: bool = True) -> dict[str, Any]:
+        stats: dict[str, Any] = {}
+        for col in columns:
+            s = frame.get_column(col)
+            if col in numeric:
+                values = s.drop_nulls().cast(pl.Float64)
+                entry: dict[str, Any] = {"sum": float(values.sum()), "count": values.len()}
+                if self.strategy in ("median", "ffill", "bfill", "interpolate"):
+                    entry["q"] = QuantileSummary.of(values.to_numpy())
+                if self.strategy == "mode":
+                    vc = values.value_counts()
+                    entry["counts"] = dict(zip(vc[col].to_list(), vc["count"].to_list(), strict=True))
+            elif s.dtype == pl.Boolean or s.dtype == pl.String or isinstance(s.dtype, pl.Categorical | pl.Enum):
+                # Booleans keep their values (a JSON bool); text and categoricals count as text.
+                vc = (s if s.dtype == pl.Boolean else s.cast(pl.String)).drop_nulls().value_counts()
+                entry = {"counts": dict(zip(vc[col].to_list(), vc["count"].to_list(), strict=True))}
+            else:
+                entry = {"counts": {}}
+            stats[col] = entry
+        if knn and self.strategy == "knn" and numeric:
+            stats["__sample__"] = hash_sample(frame, numeric, int(self.sample_size))
+        return stats
+
+    def _merge_stats(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for col in {**a, **b}:
+            if col not in a or col not in b:
+                out[col] = a.get(col, b.get(col))
+                continue
+            if col == "__sample__":
+                out[col] = merge_hash_samples(a[col], b[col], int(self.sample_size))
+                continue
+            x, y = a[col], b[col]
+            entry: dict[str, Any] = {}
+            if "sum" in x:
+                entry["sum"], entry["count"] = x["sum"] + y["sum"], x["count"] + y["count"]
+            if "q" in x:
+                entry["q"] = x["q"].merge(y["q"])
+            if "counts" in x:
+                entry["counts"] = merge_counts(x["counts"], y["counts"])
+            out[col] = entry
+        return out
+
+    def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        groups = {g: self._merge_stats(a["groups"][g], b["groups"][g]) if g in a["groups"] and g in b["groups"]
+                  else a["groups"].get(g, b["groups"].get(g)) for g in {**a["groups"], **b["groups"]}}
+        return {**a, "n": a["n"] + b["n"], "nulls": merge_counts(a["nulls"], b["nulls"]),
+                "stats": self._merge_stats(a["stats"], b["stats"]), "groups": groups}
+
+    def _fill_value(self, col: str, entry: dict[str, Any], numeric: bool, dtype: str = "") -> Any:
+        if numeric:
+            strategy = self.strategy
+            if strategy == "constant":
+                return float(self.fill_value)
+            if strategy == "none":
+                return None
+            if strategy in ("mean", "knn"):  # scikit-learn's KNNImputer also falls back to the mean
+                return json_float(entry["sum"] / entry["count"]) if entry["count"] else None
+            if strategy == "mode":
+                return json_float(_mode(entry["counts"]))
+            return json_float(entry["q"].quantiles([0.5])[0])  # median, and the fallback of the others
+        boolean = dtype == "Boolean"
+        if self.categorical == "none":
+            return None
+        if self.categorical == "constant" and not boolean:
+            return self.fill_value if isinstance(self.fill_value, str) else MISSING_CATEGORY
+        if self.categorical == "constant" and isinstance(self.fill_value, bool):
+            return self.fill_value
+        return _mode(entry["counts"])  # booleans fall back to the mode: "__missing__" is not a bool
+
+    def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
+        n = summary["n"]
+        columns, numeric = summary["columns"], set(summary["numeric"])
+        share = {c: (summary["nulls"][c] / n if n else 0.0) for c in columns}
+        dropped = [c for c in columns if self.max_missing is not None and share[c] > float(self.max_missing)]
+        if dropped:
+            log.warning("missing: dropped %d column(s) with more than %.0f%% missing: %s", len(dropped),
+                        100 * float(self.max_missing), ", ".join(repr(c) for c in dropped))
+        kept = [c for c in columns if c not in dropped]
+        dtypes = summary["dtypes"]
+        fill = {c: self._fill_value(c, summary["stats"][c], c in numeric, dtypes[c]) for c in kept}
+        group_fill = {g: {c: self._fill_value(c, stats[c], c in numeric, dtypes[c]) for c in kept if c in stats}
+                      for g, stats in summary["groups"].items()} if self.by else {}
+        state: dict[str, Any] = {
+            "columns": kept, "numeric": [c for c in kept if c in numeric], "fill": fill, "group_fill": group_fill,
+            "dropped": dropped, "missing_share": {c: share[c] for c in columns},
+            "indicators": [c for c in kept if summary["nulls"][c] > 0] if self.indicator else [],
+            "dtypes": summary["dtypes"],
+        }
+        if self.strategy == "knn" and "__sample__" in summary["stats"]:
+            knn_cols = state["numeric"]
+            matrix = sample_matrix(summary["stats"]["__sample__"], knn_cols)
+            state["knn"] = {"columns": knn_cols,
+                            "rows": [[json_float(v) if np.isfinite(v) else None for v in row] for row in matrix]}
+        return state
+
+    # -- applying -----------------------------------------------------------------------------------------------
+    def _filled(self, col: str, numeric: bool) -> pl.Expr:
+        fill = self.state_["fill"].get(col)
+        kind = self.state_["dtypes"].get(col, "")
+        boolean = kind == "Boolean"
+        text = kind == "String" or kind.startswith(("Categorical", "Enum"))
+        if not (numeric or boolean or text):
+            # Dates and other types: only the sequential strategies apply (a JSON fill value has no such type).
+            x = pl.col(col)
+            strategy = self.categorical
+            if strategy == "ffill":
+                x = x.forward_fill()
+            elif strategy == "bfill":
+                x = x.backward_fill()
+            return x.alias(col)
+        dtype = pl.Float64 if numeric else pl.Boolean if boolean else pl.String
+        x = pl.col(col).cast(dtype)
+        strategy = self.strategy if numeric else self.categorical
+        if strategy == "ffill":
+            x = x.forward_fill()
+        elif strategy == "bfill":
+            x = x.backward_fill()
+        elif strategy == "interpolate":
+            x = x.interpolate_by(pl.col(self.order_by)) if self.order_by else x.interpolate()
+        if self.by and strategy not in ("none", "constant", "knn"):
+            groups = {g: f[col] for g, f in self.state_["group_fill"].items() if f.get(col) is not None}
+            if groups:
+                per_group = group_key(self.by).replace_strict(groups, default=pl.lit(fill, dtype=dtype),
+                                                              return_dtype=dtype)
+                x = x.fill_null(per_group)
+        if fill is not None and strategy != "knn":
+            x = x.fill_null(pl.lit(fill, dtype=dtype))
+        return x.alias(col)
+
+    def _knn(self) -> pl.Expr:
+        knn = self.state_["knn"]
+        cols = knn["columns"]
+        ref = np.array([[np.nan if v is None else v for v in row] for row in knn["rows"]], dtype=np.float64)
+        ref = ref.reshape(-1, len(cols))
+        fallback = np.array([np.nan if self.state_["fill"].get(c) is None else self.state_["fill"][c] for c in cols])
+        k = max(1, int(self.k))
+
+        def impute(s: pl.Series) -> pl.Series:
+            x = s.struct.unnest().to_numpy().astype(np.float64)
+            out = _knn_impute(x, ref, k, fallback)
+            return pl.DataFrame(out, schema=dict.fromkeys(cols, pl.Float64), orient="row").to_struct(s.name)
+
+        return (pl.struct([pl.col(c).cast(pl.Float64) for c in cols]).map_batches(
+            impute, return_dtype=pl.Struct(dict.fromkeys(cols, pl.Float64)), is_elementwise=True).alias("__knn__"))
+
+    def _transform(self, frame: Frame) -> Frame:
+        state = self.state_
+        schema = frame.collect_schema()
+        tokens = list(self.tokens or [])
+        cols = [c for c in state["columns"] if c in schema]
+        numeric = set(state["numeric"])
+        out = frame.drop(state["dropped"], strict=False)
+        if state["indicators"]:
+            out = out.with_columns([_is_missing(c, schema[c], tokens).alias(f"{c}__missing")
+                                    for c in state["indicators"] if c in schema])
+        out = out.with_columns([_as_null(c, schema[c], tokens) for c in cols])
+        if self.strategy == "knn" and state.get("knn") and state["knn"]["columns"]:
+            knn_cols = [c for c in state["knn"]["columns"] if c in schema]
+            if knn_cols == state["knn"]["columns"]:
+                out = out.with_columns(self._knn()).with_columns(
+                    [pl.col("__knn__").struct.field(c).alias(c) for c in knn_cols]).drop("__knn__")
+        return out.with_columns([self._filled(c, c in numeric) for c in cols])
+
+    def transform_train(self, frame: Frame) -> Frame:
+        self._check_fitted()
+        if self.drop_rows is None:
+            return self.transform(frame)
+        schema = frame.collect_schema()
+        tokens = list(self.tokens or [])
+        cols = [c for c in self.state_["columns"] if c in schema]
+        if cols:
+            share = pl.sum_horizontal([_is_missing(c, schema[c], tokens).cast(pl.Int32) for c in cols]) / len(cols)
+            frame = frame.filter(share <= float(self.drop_rows))
+        return self.transform(frame)
+
+
+def _knn_impute(x: np.ndarray, ref: np.ndarray, k: int, fallback: np.ndarray) -> np.ndarray:
+    """Fill NaNs of ``x`` with the mean of the k nearest reference rows that have the value (nan-Euclidean)."""
+    x = x.copy()
+    rows = np.flatnonzero(np.isnan(x).any(axis=1))
+    if rows.size == 0 or ref.shape[0] == 0:
+        return np.where(np.isnan(x), fallback, x)
+    # Process in chunks so the distance matrix stays small (chunk x reference rows).
+    for start in range(0, rows.size, 2048):
+        idx = rows[start:start + 2048]
+        part = x[idx]
+        present = ~np.isnan(part)[:, None, :] & ~np.isnan(ref)[None, :, :]
+        diff = np.where(present, part[:, None, :] - ref[None, :, :], 0.0)
+        n_present = present.sum(axis=2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dist = np.sqrt((diff ** 2).sum(axis=2) * x.shape[1] / n_present)
+        dist[n_present == 0] = np.inf
+        for j in range(x.shape[1]):
+            need = np.isnan(part[:, j])
+            if not need.any():
+                continue
+            donors = ~np.isnan(ref[:, j])
+            if not donors.any():
+                part[need, j] = fallback[j]
+                continue
+            d = np.where(donors[None, :], dist[need], np.inf)
+            kk = min(k, int(donors.sum()))
+            nearest = np.argsort(d, axis=1, kind="stable")[:, :kk]
+            values = ref[nearest, j]
+            no_neighbour = ~np.isfinite(np.take_along_axis(d, nearest[:, :1], axis=1))[:, 0]
+            part[need, j] = np.where(no_neighbour, fallback[j], values.mean(axis=1))
+        x[idx] = part
+    return np.where(np.isnan(x), fallback, x)

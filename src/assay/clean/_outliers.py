@@ -1,0 +1,317 @@
+"""The ``outliers`` step: detect outliers (IQR, z-score, robust MAD, Isolation Forest) and clip, replace, drop,
+flag or quarantine them.
+
+Bounds are learned from mergeable summaries: quartiles and MAD from
+:class:`~assay.clean._sketch.QuantileSummary`, mean and standard deviation from exactly merged moments, optionally per
+group (``by=``; unseen groups use the overall bounds). Isolation Forest (multivariate) is fitted on a bottom-k hash
+sample kept in the state and rebuilt deterministically from it, so the JSON state is all that travels.
+``transform`` never drops rows: ``drop`` and ``quarantine`` remove rows in ``transform_train`` only (quarantine
+writes them, with the reason, to a file) and leave rows untouched at predict time. ``report(frame)`` and, after
+``transform_train`` on an in-memory frame, ``touched_`` say how many rows each rule touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from assay.clean._base import Frame, Step, numeric_columns, resolve_columns
+from assay.clean._sketch import QuantileSummary
+from assay.clean._stats import (
+    check_choice,
+    group_key,
+    hash_sample,
+    json_float,
+    merge_hash_samples,
+    merge_moments,
+    moments,
+    sample_matrix,
+    std_of,
+)
+from assay.exceptions import SpecError
+
+__all__ = ["OutlierStep"]
+
+log = logging.getLogger(__name__)
+
+METHODS = ("iqr", "zscore", "mad", "isolation_forest")
+ACTIONS = ("clip", "replace", "drop", "flag", "quarantine")
+FOREST_COLUMN = "__outlier__"
+# 1.4826 turns a MAD into a standard-deviation estimate for normal data (the usual "modified z-score" scaling).
+MAD_SCALE = 1.4826
+
+
+def _flag_name(col: str) -> str:
+    return f"{col}__outlier"
+
+
+class OutlierStep(Step):
+    """Detect and handle outliers in numeric columns.
+
+    Parameters
+    ----------
+    columns:
+        Numeric columns (default: every numeric column except the target).
+    method:
+        ``iqr`` (outside ``[Q1 - k·IQR, Q3 + k·IQR]``), ``zscore`` (``|x - mean| > threshold·std``), ``mad``
+        (``|x - median| > threshold·1.4826·MAD``) or ``isolation_forest`` (rows the forest calls anomalies).
+    action:
+        ``clip`` to the bounds, ``replace`` by the centre (median, or mean for z-score), ``drop`` the rows, ``flag``
+        them in a Boolean ``<column>__outlier`` column (``__outlier__`` for Isolation Forest), or ``quarantine``
+        (drop and write the rows, with a ``__reason__`` column, to ``quarantine`` — a .parquet or .csv path).
+    by:
+        Learn bounds per group of this column.
+
+    NaN and null are never outliers and pass through; ±inf are outliers (clipped to the bounds by ``clip``).
+
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 100.0]})
+    >>> OutlierStep(method="iqr").fit(df).transform(df)["x"].to_list()
+    [1.0, 2.0, 3.0, 4.0, 7.0]
+    """
+
+    name = "outliers"
+
+    def __init__(self, columns: list[str] | None = None, *, method: str = "iqr", action: str = "clip",
+                 k: float = 1.5, threshold: float = 3.0, by: str | None = None, quarantine: str | None = None,
+                 contamination: float | str = "auto", sample_size: int = 4096, seed: int = 0) -> None:
+        self.columns = columns
+        self.method = method
+        self.action = action
+        self.k = k
+        self.threshold = threshold
+        self.by = by
+        self.quarantine = quarantine
+        self.contamination = contamination
+        self.sample_size = sample_size
+        self.seed = seed
+
+    @property
+    def changes_rows(self) -> bool:  # type: ignore[override]
+        return self.action in ("drop", "quarantine")
+
+    def _validate(self) -> None:
+        check_choice(self.name, "method", self.method, METHODS)
+        check_choice(self.name, "action", self.action, ACTIONS)
+        if self.method == "isolation_forest" and self.action in ("clip", "replace"):
+            msg = (f"{self.name}: action={self.action!r} needs per-column bounds; "
+                   "with isolation_forest use drop, flag or quarantine")
+            raise SpecError(msg)
+        if self.action == "quarantine" and not self.quarantine:
+            msg = f"{self.name}: action='quarantine' needs quarantine=<path.parquet|path.csv> to write the rows to"
+            raise SpecError(msg)
+
+    # -- fitting ------------------------------------------------------------------------------------------------
+    def _part(self, frame: pl.DataFrame, columns: list[str]) -> dict[str, Any]:
+        if self.method == "zscore":
+            return {"m": moments(frame, columns)}
+        if self.method == "isolation_forest":
+            return {"sample": hash_sample(frame, columns, int(self.sample_size))}
+        return {"q": {c: QuantileSummary.of(frame.get_column(c).cast(pl.Float64).to_numpy()) for c in columns}}
+
+    def _merge_part(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        if "m" in a:
+            return {"m": {c: merge_moments(a["m"][c], b["m"][c]) for c in a["m"]}}
+        if "sample" in a:
+            return {"sample": merge_hash_samples(a["sample"], b["sample"], int(self.sample_size))}
+        return {"q": {c: a["q"][c].merge(b["q"][c]) for c in a["q"]}}
+
+    def summarize(self, frame: pl.DataFrame, target: str | None = None) -> dict[str, Any]:
+        self._validate()
+        schema = frame.collect_schema()
+        if self.by:
+            resolve_columns([self.by], schema, [], step=self.name)
+        exclude = [c for c in (target, self.by) if c]
+        columns = resolve_columns(self.columns, schema, numeric_columns(schema), exclude=exclude, step=self.name)
+        out = {"columns": columns, "all": self._part(frame, columns), "groups": {}}
+        if self.by and self.method != "isolation_forest":
+            keyed = frame.with_columns(group_key(self.by).alias("__group__"))
+            for key, part in keyed.partition_by("__group__", as_dict=True).items():
+                out["groups"][key[0]] = self._part(part, columns)
+        return out
+
+    def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        groups = {g: self._merge_part(a["groups"][g], b["groups"][g]) if g in a["groups"] and g in b["groups"]
+                  else a["groups"].get(g, b["groups"].get(g)) for g in {**a["groups"], **b["groups"]}}
+        return {"columns": a["columns"], "all": self._merge_part(a["all"], b["all"]), "groups": groups}
+
+    def _bounds(self, part: dict[str, Any], columns: list[str]) -> dict[str, list[float | None]]:
+        """``{column: [low, high, centre]}``; None where the column had no finite values."""
+        out: dict[str, list[float | None]] = {}
+        for col in columns:
+            if self.method == "zscore":
+                n, mean, _, _, _ = part["m"][col]
+                std = std_of(part["m"][col])
+                if not n or std is None:
+                    out[col] = [None, None, None]
+                    continue
+                spread = float(self.threshold) * std
+                out[col] = [mean - spread, mean + spread, mean]
+                continue
+            q: QuantileSummary = part["q"][col]
+            q1, med, q3 = q.quantiles([0.25, 0.5, 0.75])
+            if med is None:
+                out[col] = [None, None, None]
+            elif self.method == "iqr":
+                iqr = q3 - q1
+                out[col] = [q1 - float(self.k) * iqr, q3 + float(self.k) * iqr, med]
+            else:
+                spread = float(self.threshold) * MAD_SCALE * (q.mad(med) or 0.0)
+                out[col] = [med - spread, med + spread, med]
+        return {c: [json_float(v) for v in b] for c, b in out.items()}
+
+    def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
+        columns = summary["columns"]
+        state: dict[str, Any] = {"columns": columns}
+        if self.method == "isolation_forest":
+            matrix = sample_matrix(summary["all"]["sample"], columns)
+            state["sample"] = [[json_float(v) for v in row] for row in matrix]
+            medians = [json_float(np.nanmedian(matrix[:, j])) if matrix.shape[0] and np.isfinite(
+                matrix[:, j]).any() else None for j in range(len(columns))]
+            state["medians"] = medians
+            return state
+        state["bounds"] = self._bounds(summary["all"], columns)
+        state["group_bounds"] = {g: self._bounds(p, columns) for g, p in summary["groups"].items()}
+        return state
+
+    # -- applying -----------------------------------------------------------------------------------------------
+    def _bound_exprs(self, col: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+        lo, hi, centre = self.state_["bounds"][col]
+        lits = [pl.lit(v, dtype=pl.Float64) for v in (lo, hi, centre)]
+        if not self.by or not self.state_.get("group_bounds"):
+            return lits[0], lits[1], lits[2]
+        out = []
+        for i in range(3):
+            mapping = {g: b[col][i] for g, b in self.state_["group_bounds"].items() if b[col][i] is not None}
+            out.append(group_key(self.by).replace_strict(mapping, default=lits[i], return_dtype=pl.Float64)
+                       if mapping else lits[i])
+        return out[0], out[1], out[2]
+
+    def _is_outlier(self, col: str) -> pl.Expr:
+        lo, hi, _ = self._bound_exprs(col)
+        x = pl.col(col).cast(pl.Float64)
+        # Polars orders NaN above every number; NaN is missing, not an outlier.
+        return ((x < lo) | ((x > hi) & ~x.is_nan())).fill_null(False)
+
+    def _forest(self) -> Any:
+        cached = getattr(self, "_forest_cache", None)
+        if cached is not None and cached[0] is self.state_:
+            return cached[1]
+        from sklearn.ensemble import IsolationForest
+
+        sample = np.array([[np.nan if v is None else v for v in row] for row in self.state_["sample"]],
+                          dtype=np.float64).reshape(-1, len(self.state_["columns"]))
+        medians = np.array([0.0 if m is None else m for m in self.state_["medians"]])
+        sample = np.where(np.isfinite(sample), sample, medians)
+        forest = None
+        if sample.shape[0] >= 2:
+            forest = IsolationForest(contamination=self.contamination, random_state=int(self.seed)).fit(sample)
+        self._forest_cache = (self.state_, (forest, medians))
+        return forest, medians
+
+    def _forest_flag(self) -> pl.Expr:
+        forest, medians = self._forest()
+        cols = self.state_["columns"]
+
+        def score(s: pl.Series) -> pl.Series:
+            x = s.struct.unnest().to_numpy().astype(np.float64).reshape(-1, len(cols))
+            x = np.where(np.isfinite(x), x, medians)
+            flags = np.zeros(x.shape[0], dtype=bool) if forest is None or x.shape[0] == 0 else forest.predict(x) == -1
+            return pl.Series(s.name, flags, dtype=pl.Boolean)
+
+        return pl.struct([pl.col(c).cast(pl.Float64) for c in cols]).map_batches(
+            score, return_dtype=pl.Boolean, is_elementwise=True).alias(FOREST_COLUMN)
+
+    def _any_outlier(self, cols: list[str]) -> pl.Expr:
+        if self.method == "isolation_forest":
+            return self._forest_flag()
+        return pl.any_horizontal([self._is_outlier(c) for c in cols]) if cols else pl.lit(False)
+
+    def _reason(self, cols: list[str]) -> pl.Expr:
+        if self.method == "isolation_forest":
+            return pl.lit("isolation_forest")
+        parts = [pl.when(self._is_outlier(c)).then(pl.lit(f"{c}: {self.method}")) for c in cols]
+        return pl.concat_str(parts, separator="; ", ignore_nulls=True)
+
+    def _present(self, frame: Frame) -> list[str]:
+        names = frame.collect_schema().names()
+        return [c for c in self.state_["columns"] if c in names]
+
+    def _transform(self, frame: Frame) -> Frame:
+        cols = self._present(frame)
+        if self.action == "flag":
+            if self.method == "isolation_forest":
+                if cols != self.state_["columns"]:
+                    return frame.with_columns(pl.lit(False).alias(FOREST_COLUMN))
+                return frame.with_columns(self._forest_flag())
+            return frame.with_columns([self._is_outlier(c).alias(_flag_name(c)) for c in cols])
+        if self.action == "clip":
+            exprs = []
+            for col in cols:
+                lo, hi, _ = self._bound_exprs(col)
+                x = pl.col(col).cast(pl.Float64)
+                exprs.append(pl.when(x < lo).then(lo).when((x > hi) & ~x.is_nan()).then(hi).otherwise(x).alias(col))
+            return frame.with_columns(exprs)
+        if self.action == "replace":
+            exprs = []
+            for col in cols:
+                _, _, centre = self._bound_exprs(col)
+                x = pl.col(col).cast(pl.Float64)
+                exprs.append(pl.when(self._is_outlier(col)).then(centre).otherwise(x).alias(col))
+            return frame.with_columns(exprs)
+        return frame  # drop / quarantine: rows are only removed from training data
+
+    def report(self, frame: Frame) -> dict[str, int]:
+        """How many rows of ``frame`` each rule touches (per column; ``__outlier__`` for Isolation Forest)."""
+        self._check_fitted()
+        cols = self._present(frame)
+        if self.method == "isolation_forest":
+            exprs = [self._forest_flag().sum().alias(FOREST_COLUMN)] if cols == self.state_["columns"] else []
+        else:
+            exprs = [self._is_outlier(c).sum().alias(c) for c in cols]
+        if not exprs:
+            return {}
+        out = frame.select(exprs)
+        if isinstance(out, pl.LazyFrame):
+            out = out.collect()
+        return {k: int(v) for k, v in out.row(0, named=True).items()}
+
+    def transform_train(self, frame: Frame) -> Frame:
+        self._check_fitted()
+        if isinstance(frame, pl.DataFrame):
+            self.touched_ = self.report(frame)
+            if any(self.touched_.values()):
+                log.info("outliers (%s, %s): rows touched per rule: %s", self.method, self.action, self.touched_)
+        if self.action not in ("drop", "quarantine"):
+            return self.transform(frame)
+        cols = self._present(frame)
+        flagged = frame.with_columns(self._any_outlier(cols).alias("__is_outlier__"))
+        if self.action == "quarantine":
+            bad = flagged.filter(pl.col("__is_outlier__")).with_columns(self._reason(cols).alias("__reason__"))
+            _write_atomic(bad.drop("__is_outlier__"), Path(str(self.quarantine)))
+        return flagged.filter(~pl.col("__is_outlier__")).drop("__is_outlier__")
+
+
+def _write_atomic(frame: Frame, path: Path) -> None:
+    """Write rows aside (Parquet or CSV by extension) through a temporary file and a rename."""
+    if isinstance(frame, pl.LazyFrame):
+        frame = frame.collect()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".quarantine-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        if path.suffix.lower() == ".csv":
+            frame.write_csv(tmp)
+        else:
+            frame.write_parquet(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.info("outliers: wrote %d quarantined row(s) to %s", frame.height, path)

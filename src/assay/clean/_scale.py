@@ -1,0 +1,146 @@
+"""The ``scale`` step: standard, min-max, robust and max-abs scaling, and the log1p and Yeo-Johnson transforms.
+
+Standard, min-max and max-abs come from exactly merged moments (count, mean, M2, min, max) and match
+scikit-learn's ``StandardScaler`` (population standard deviation), ``MinMaxScaler`` and ``MaxAbsScaler``; robust
+scaling uses the median and quartiles of :class:`~assay.clean._sketch.QuantileSummary` (exact up to 200,000
+values, as ``RobustScaler``). A zero spread scales by 1, as scikit-learn does. ``log1p`` is the signed
+``sign(x)·log(1+|x|)`` so negative values have a defined result. Yeo-Johnson fits λ by maximum likelihood
+(SciPy) on a bottom-k hash sample of ``sample_size`` rows (all rows when there are fewer) and then standardises,
+like scikit-learn's ``PowerTransformer``. NaN, null and ±inf pass through the arithmetic unchanged in kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from assay.clean._base import Frame, Step, numeric_columns, resolve_columns
+from assay.clean._sketch import QuantileSummary
+from assay.clean._stats import (
+    check_choice,
+    hash_sample,
+    json_float,
+    merge_hash_samples,
+    merge_moment_dicts,
+    moments,
+    std_of,
+)
+
+__all__ = ["ScaleStep", "yeo_johnson"]
+
+METHODS = ("standard", "minmax", "robust", "maxabs", "log1p", "yeo-johnson")
+
+
+def yeo_johnson(x: pl.Expr, lmbda: float) -> pl.Expr:
+    """The Yeo-Johnson power transform with parameter ``lmbda`` as a Polars expression."""
+    pos = ((x + 1).pow(lmbda) - 1) / lmbda if abs(lmbda) > 1e-12 else x.log1p()
+    neg = -(((1 - x).pow(2 - lmbda) - 1) / (2 - lmbda)) if abs(lmbda - 2) > 1e-12 else -((-x).log1p())
+    return pl.when(x >= 0).then(pos).otherwise(neg)
+
+
+class ScaleStep(Step):
+    """Scale numeric columns; output columns are Float64.
+
+    ``method`` is one of ``standard`` (default), ``minmax``, ``robust``, ``maxabs``, ``log1p``, ``yeo-johnson``.
+
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"x": [1.0, 2.0, 3.0]})
+    >>> ScaleStep(method="minmax").fit(df).transform(df)["x"].to_list()
+    [0.0, 0.5, 1.0]
+    """
+
+    name = "scale"
+
+    def __init__(self, columns: list[str] | None = None, *, method: str = "standard",
+                 sample_size: int = 20_000) -> None:
+        self.columns = columns
+        self.method = method
+        self.sample_size = sample_size
+
+    @property
+    def lazy_summary(self) -> bool:  # type: ignore[override]
+        # Moments are one streaming aggregation over a lazy scan; quantiles and samples walk batches.
+        return self.method in ("standard", "minmax", "maxabs", "log1p")
+
+    def summarize(self, frame: Frame, target: str | None = None) -> dict[str, Any]:
+        check_choice(self.name, "method", self.method, METHODS)
+        schema = frame.collect_schema()
+        columns = resolve_columns(self.columns, schema, numeric_columns(schema), exclude=[target] if target else [],
+                                  step=self.name)
+        out: dict[str, Any] = {"columns": columns}
+        if self.method in ("standard", "minmax", "maxabs"):
+            out["m"] = moments(frame, columns)
+        elif self.method == "robust":
+            out["q"] = {c: QuantileSummary.of(frame.get_column(c).cast(pl.Float64).to_numpy()) for c in columns}
+        elif self.method == "yeo-johnson":
+            out["s"] = {c: hash_sample(frame.select(pl.col(c).cast(pl.Float64)).filter(pl.col(c).is_finite()), [c],
+                                       int(self.sample_size)) for c in columns}
+        return out
+
+    def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        out = {"columns": a["columns"]}
+        if "m" in a:
+            out["m"] = merge_moment_dicts(a["m"], b["m"])
+        if "q" in a:
+            out["q"] = {c: a["q"][c].merge(b["q"][c]) for c in a["q"]}
+        if "s" in a:
+            out["s"] = {c: merge_hash_samples(a["s"][c], b["s"][c], int(self.sample_size)) for c in a["s"]}
+        return out
+
+    def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
+        params: dict[str, dict[str, float | None]] = {}
+        for col in summary["columns"]:
+            if self.method == "standard":
+                m = summary["m"][col]
+                std = std_of(m)
+                params[col] = {"center": m[1] if m[0] else 0.0, "scale": std if std else 1.0}
+            elif self.method == "minmax":
+                _, _, _, lo, hi = summary["m"][col]
+                lo = 0.0 if lo is None else lo
+                span = (hi - lo) if hi is not None and hi > lo else 1.0
+                params[col] = {"center": lo, "scale": span}
+            elif self.method == "maxabs":
+                _, _, _, lo, hi = summary["m"][col]
+                top = max(abs(lo or 0.0), abs(hi or 0.0))
+                params[col] = {"center": 0.0, "scale": top or 1.0}
+            elif self.method == "robust":
+                q1, med, q3 = summary["q"][col].quantiles([0.25, 0.5, 0.75])
+                iqr = (q3 - q1) if med is not None else 0.0
+                params[col] = {"center": med if med is not None else 0.0, "scale": iqr or 1.0}
+            elif self.method == "yeo-johnson":
+                params[col] = _fit_yeo_johnson(summary["s"][col].get_column(col).to_numpy())
+            else:
+                params[col] = {}
+        return {"columns": summary["columns"],
+                "params": {c: {k: json_float(v) for k, v in p.items()} for c, p in params.items()}}
+
+    def _transform(self, frame: Frame) -> Frame:
+        names = frame.collect_schema().names()
+        exprs = []
+        for col in self.state_["columns"]:
+            if col not in names:
+                continue
+            x = pl.col(col).cast(pl.Float64)
+            p = self.state_["params"][col]
+            if self.method == "log1p":
+                expr = x.sign() * x.abs().log1p()
+            elif self.method == "yeo-johnson":
+                expr = (yeo_johnson(x, p["lambda"]) - p["center"]) / p["scale"]
+            else:
+                expr = (x - p["center"]) / p["scale"]
+            exprs.append(expr.alias(col))
+        return frame.with_columns(exprs) if exprs else frame
+
+
+def _fit_yeo_johnson(values: np.ndarray) -> dict[str, float]:
+    from scipy import stats
+
+    values = values[np.isfinite(values)]
+    if values.size < 2 or np.ptp(values) == 0:
+        return {"lambda": 1.0, "center": float(values.mean()) if values.size else 0.0, "scale": 1.0}
+    lmbda = float(stats.yeojohnson_normmax(values))
+    transformed = stats.yeojohnson(values, lmbda)
+    std = float(transformed.std())
+    return {"lambda": lmbda, "center": float(transformed.mean()), "scale": std if std > 0 else 1.0}

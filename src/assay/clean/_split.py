@@ -1,0 +1,108 @@
+"""Splitting a frame: random, stratified, group-wise and time-ordered train/test splits, and one subset per value.
+
+Splits are seeded and reproducible. Stratified splits keep each class's share in both parts (each class is
+shuffled with the seed and its first ``round(n·test_size)`` rows go to test); group splits keep every row of a group
+on one side; time-ordered splits put the latest rows in test. Row order inside each part follows the input.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from assay.exceptions import SchemaError, SpecError, did_you_mean
+
+__all__ = ["split_by", "train_test_split"]
+
+
+def _need_column(frame: pl.DataFrame, column: str, what: str) -> None:
+    if column not in frame.columns:
+        msg = (f"{what} column {column!r} not found{did_you_mean(column, frame.columns)} "
+               f"(columns: {', '.join(frame.columns)})")
+        raise SchemaError(msg)
+
+
+def _test_count(n: int, test_size: float) -> int:
+    if test_size >= 1:
+        return min(n, int(test_size))
+    return min(n, max(1 if n > 1 else 0, math.ceil(n * test_size)))
+
+
+def train_test_split(frame: pl.DataFrame | pl.LazyFrame, *, target: str | None = None, test_size: float = 0.2,
+                     stratify: bool = True, seed: int = 0, group: str | None = None,
+                     time: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split rows into ``(train, test)``.
+
+    ``test_size`` is a share (0 < s < 1) or a row count. With a ``target`` and ``stratify=True`` the split is
+    stratified by the target (for a numeric target with more than 20 distinct values, by its quintile). ``group``
+    keeps every row of a group together (a share ``test_size`` of the groups goes to test); ``time`` sorts by that
+    column and puts the last rows in test.
+
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"x": range(10), "y": ["a"] * 5 + ["b"] * 5})
+    >>> train, test = train_test_split(df, target="y", test_size=0.4)
+    >>> sorted(test["y"].to_list())
+    ['a', 'a', 'b', 'b']
+    """
+    if isinstance(frame, pl.LazyFrame):
+        frame = frame.collect()
+    if not 0 < test_size < frame.height and not 0 < test_size < 1:
+        msg = f"train_test_split: test_size={test_size!r} must be a share in (0, 1) or a row count below {frame.height}"
+        raise SpecError(msg)
+    n = frame.height
+    rng = np.random.default_rng(seed)
+    is_test = np.zeros(n, dtype=bool)
+    if time is not None:
+        _need_column(frame, time, "time")
+        order = frame.select(pl.col(time).arg_sort(nulls_last=False, maintain_order=True)).to_series().to_numpy()
+        is_test[order[n - _test_count(n, test_size):]] = True
+    elif group is not None:
+        _need_column(frame, group, "group")
+        codes = frame.select(pl.col(group).cast(pl.String).fill_null("").rank("dense")).to_series().to_numpy() - 1
+        groups = np.unique(codes)
+        chosen = rng.permutation(groups)[: _test_count(len(groups), test_size)]
+        is_test = np.isin(codes, chosen)
+    elif target is not None and stratify:
+        _need_column(frame, target, "target")
+        labels = _strata(frame.get_column(target))
+        share = test_size if test_size < 1 else test_size / n
+        for label in np.unique(labels):
+            rows = np.flatnonzero(labels == label)
+            rows = rng.permutation(rows)
+            take = round(len(rows) * share)
+            is_test[rows[:take]] = True
+    else:
+        if target is not None:
+            _need_column(frame, target, "target")
+        is_test[rng.permutation(n)[: _test_count(n, test_size)]] = True
+    mask = pl.Series("__test__", is_test)
+    return frame.filter(~mask), frame.filter(mask)
+
+
+def _strata(target: pl.Series) -> np.ndarray:
+    if target.dtype.is_float() or (target.dtype.is_numeric() and target.n_unique() > 20):
+        values = target.cast(pl.Float64)
+        finite = values.filter(values.is_finite())
+        if finite.len() == 0:
+            return np.zeros(target.len(), dtype=np.int64)
+        edges = np.quantile(finite.to_numpy(), [0.2, 0.4, 0.6, 0.8])
+        codes = np.searchsorted(edges, values.fill_nan(None).fill_null(np.inf).to_numpy(), side="right")
+        return codes.astype(np.int64)
+    return target.cast(pl.String).fill_null("\x00null").rank("dense").to_numpy().astype(np.int64)
+
+
+def split_by(frame: pl.DataFrame | pl.LazyFrame, column: str) -> dict[Any, pl.DataFrame]:
+    """One frame per distinct value of ``column`` (e.g. one per region), in order of first appearance.
+
+    >>> import polars as pl
+    >>> parts = split_by(pl.DataFrame({"地区": ["华东", "华北", "华东"], "v": [1, 2, 3]}), "地区")
+    >>> {k: p.height for k, p in parts.items()}
+    {'华东': 2, '华北': 1}
+    """
+    if isinstance(frame, pl.LazyFrame):
+        frame = frame.collect()
+    _need_column(frame, column, "split")
+    return {key[0]: part for key, part in frame.partition_by(column, as_dict=True, maintain_order=True).items()}

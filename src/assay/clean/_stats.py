@@ -1,0 +1,171 @@
+"""Mergeable per-batch statistics shared by the cleaning steps.
+
+Moments (count, mean, sum of squared deviations) merge exactly with Chan et al.'s parallel formula; category counts
+add; quantiles use :class:`assay.clean._sketch.QuantileSummary`; a bottom-k hash sample keeps the ``k`` rows with the
+smallest row hash, so the sample of merged batches is exactly the sample of the whole data (whatever the batching).
+Nothing here knows about a particular step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from assay.clean._base import Frame
+from assay.clean._sketch import QuantileSummary
+from assay.exceptions import SpecError, did_you_mean
+
+__all__ = [
+    "Moments",
+    "category_counts",
+    "check_choice",
+    "collect_row",
+    "finite",
+    "group_key",
+    "hash_sample",
+    "merge_counts",
+    "merge_hash_samples",
+    "moments",
+    "quantile_summaries",
+    "to_float",
+]
+
+# Hash seed for the bottom-k samples: fixed so a sample is reproducible from run to run.
+HASH_SEED = 20_240_601
+
+
+def check_choice(step: str, param: str, value: Any, valid: Sequence[Any]) -> None:
+    """Raise SpecError naming the valid values when ``value`` is not one of them."""
+    if value not in valid:
+        msg = (f"{step}: {param}={value!r} is not valid{did_you_mean(str(value), [str(v) for v in valid])}; "
+               f"valid values: {', '.join(repr(v) for v in valid)}")
+        raise SpecError(msg)
+
+
+def collect_row(frame: Frame, exprs: list[pl.Expr]) -> dict[str, Any]:
+    """Evaluate aggregate expressions on a frame or lazy frame and return the single result row."""
+    if not exprs:
+        return {}
+    out = frame.select(exprs)
+    if isinstance(out, pl.LazyFrame):
+        out = out.collect()
+    return out.row(0, named=True)
+
+
+def to_float(name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.Float64)
+
+
+def finite(name: str) -> pl.Expr:
+    """The finite values of a column as Float64 (nulls, NaN and ±inf left out)."""
+    x = to_float(name)
+    return x.filter(x.is_finite())
+
+
+# -- moments ------------------------------------------------------------------------------------------------------
+Moments = tuple[int, float, float, float | None, float | None]  # n, mean, m2, min, max
+
+
+def moments(frame: Frame, columns: Sequence[str]) -> dict[str, Moments]:
+    """Count, mean, sum of squared deviations, min and max of the finite values of each column (one pass)."""
+    exprs: list[pl.Expr] = []
+    for i, col in enumerate(columns):
+        f = finite(col)
+        exprs += [f.count().alias(f"{i}n"), f.mean().alias(f"{i}m"), ((f - f.mean()) ** 2).sum().alias(f"{i}s"),
+                  f.min().alias(f"{i}lo"), f.max().alias(f"{i}hi")]
+    row = collect_row(frame, exprs)
+    out: dict[str, Moments] = {}
+    for i, col in enumerate(columns):
+        n = int(row[f"{i}n"] or 0)
+        out[col] = (n, float(row[f"{i}m"] or 0.0) if n else 0.0, float(row[f"{i}s"] or 0.0) if n else 0.0,
+                    row[f"{i}lo"], row[f"{i}hi"])
+    return out
+
+
+def merge_moments(a: Moments, b: Moments) -> Moments:
+    """Chan et al.'s pairwise update: exact up to floating-point rounding, independent of the batching."""
+    na, ma, sa, loa, hia = a
+    nb, mb, sb, lob, hib = b
+    if na == 0:
+        return b
+    if nb == 0:
+        return a
+    n = na + nb
+    delta = mb - ma
+    mean = ma + delta * nb / n
+    m2 = sa + sb + delta * delta * na * nb / n
+    return n, mean, m2, min(loa, lob), max(hia, hib)
+
+
+def merge_moment_dicts(a: dict[str, Moments], b: dict[str, Moments]) -> dict[str, Moments]:
+    return {k: merge_moments(a[k], b[k]) if k in a and k in b else a.get(k, b.get(k)) for k in {**a, **b}}
+
+
+def std_of(m: Moments, ddof: int = 0) -> float | None:
+    n, _, m2, _, _ = m
+    if n - ddof <= 0:
+        return None
+    return math.sqrt(max(m2, 0.0) / (n - ddof))
+
+
+# -- quantiles ----------------------------------------------------------------------------------------------------
+def quantile_summaries(frame: pl.DataFrame, columns: Sequence[str]) -> dict[str, QuantileSummary]:
+    return {c: QuantileSummary.of(frame.get_column(c).cast(pl.Float64).to_numpy()) for c in columns}
+
+
+def merge_quantile_dicts(a: dict[str, QuantileSummary], b: dict[str, QuantileSummary]) -> dict[str, QuantileSummary]:
+    return {k: a[k].merge(b[k]) if k in a and k in b else a.get(k, b.get(k)) for k in {**a, **b}}
+
+
+# -- categories ---------------------------------------------------------------------------------------------------
+def category_counts(frame: Frame, columns: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Counts of each non-null value (as text) per column; nulls are counted under the key ``None``."""
+    out: dict[str, dict[str, int]] = {}
+    for col in columns:
+        vc = frame.select(pl.col(col).cast(pl.String).alias("v")).group_by("v").agg(pl.len().alias("n"))
+        if isinstance(vc, pl.LazyFrame):
+            vc = vc.collect()
+        out[col] = dict(zip(vc.get_column("v").to_list(), vc.get_column("n").to_list(), strict=True))
+    return out
+
+
+def merge_counts(a: dict[Any, int], b: dict[Any, int]) -> dict[Any, int]:
+    out = dict(a)
+    for key, n in b.items():
+        out[key] = out.get(key, 0) + n
+    return out
+
+
+def group_key(by: str) -> pl.Expr:
+    """The group a row belongs to, as text (JSON object keys are text); null groups become the empty key ``""``."""
+    return pl.col(by).cast(pl.String).fill_null("")
+
+
+# -- bottom-k hash sample -----------------------------------------------------------------------------------------
+def hash_sample(frame: Frame, columns: Sequence[str], k: int) -> pl.DataFrame:
+    """The ``k`` rows with the smallest row hash (plus a ``__hash__`` column): mergeable, batching-independent."""
+    h = pl.struct([pl.col(c) for c in columns]).hash(seed=HASH_SEED).alias("__hash__")
+    out = frame.select([*[pl.col(c) for c in columns], h]).sort("__hash__", maintain_order=True).head(k)
+    return out.collect() if isinstance(out, pl.LazyFrame) else out
+
+
+def merge_hash_samples(a: pl.DataFrame, b: pl.DataFrame, k: int) -> pl.DataFrame:
+    return pl.concat([a, b], how="vertical_relaxed").sort("__hash__", maintain_order=True).head(k)
+
+
+def sample_matrix(sample: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """The sample as a float matrix in a canonical row order (sorted by hash, then values)."""
+    ordered = sample.sort(["__hash__", *columns], nulls_last=True)
+    return ordered.select([to_float(c) for c in columns]).to_numpy().astype(np.float64, copy=False)
+
+
+def json_float(value: float | None) -> float | None:
+    """A float that JSON can carry: NaN and ±inf become None."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None

@@ -1,0 +1,278 @@
+"""Type conversion (``types``) and text tidying (``text``) steps.
+
+``types`` looks at each text column while fitting and learns what it really holds: numbers (also written with
+thousands separators, currency symbols, percent signs or full-width digits), booleans (true/false, yes/no, 1/0,
+是/否, …), dates or datetimes (explicit formats or one inferred from a list of common ones), or plain text. Tokens
+that mean "missing" (``NA``, ``null``, ``-``, ``?``, empty, …) become nulls first. A column converts when at least
+``min_share`` of its non-missing values parse; values that still do not parse become null and are counted in the
+state (``state_["unparsed"]``), so nothing is lost silently. ``text`` trims, Unicode-normalises and case-folds text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from assay.clean._base import Frame, Step, resolve_columns, string_columns
+from assay.clean._stats import check_choice, collect_row, merge_counts
+from assay.exceptions import SpecError
+
+__all__ = ["DEFAULT_MISSING_TOKENS", "TextStep", "TypesStep"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MISSING_TOKENS: tuple[str, ...] = ("", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "NULL", "Null", "None",
+                                           "none", "-", "--", "?", "#N/A", "NIL", "nil")
+TRUE_WORDS = ("true", "t", "yes", "y", "1", "on", "是", "真", "对")
+FALSE_WORDS = ("false", "f", "no", "n", "0", "off", "否", "假", "错")
+DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y")
+DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
+                    "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f",
+                    "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%z", "%d/%m/%Y %H:%M",
+                    "%m/%d/%Y %H:%M")
+KINDS = ("number", "integer", "boolean", "date", "datetime", "categorical", "text")
+# Characters removed before a number is parsed: thousands separators, spaces and currency marks.
+_NUMBER_NOISE = r"[,\s_'$€£¥₹₩]|RMB|CNY|USD|EUR|元"
+
+
+def _clean_text(col: str, tokens: Sequence[str]) -> pl.Expr:
+    s = pl.col(col).cast(pl.String).str.strip_chars()
+    return pl.when(s.is_in(list(tokens))).then(None).otherwise(s) if tokens else s
+
+
+def parse_number(text: pl.Expr) -> pl.Expr:
+    """Text to Float64: NFKC folds full-width digits/signs; '(5)' is -5; '12%' is 0.12; other junk gives null."""
+    s = text.str.normalize("NFKC").str.replace_all(_NUMBER_NOISE, "")
+    negative = s.str.starts_with("(") & s.str.ends_with(")")
+    s = pl.when(negative).then(pl.lit("-") + s.str.strip_chars("()")).otherwise(s)
+    percent = s.str.ends_with("%")
+    value = s.str.strip_suffix("%").cast(pl.Float64, strict=False)
+    return pl.when(percent).then(value / 100.0).otherwise(value)
+
+
+def _is_integer_text(text: pl.Expr) -> pl.Expr:
+    return text.str.normalize("NFKC").str.replace_all(r"[,\s_]", "").str.contains(r"^[+-]?\d{1,18}$")
+
+
+def parse_bool(text: pl.Expr) -> pl.Expr:
+    low = text.str.to_lowercase()
+    return pl.when(low.is_in(list(TRUE_WORDS))).then(True).when(low.is_in(list(FALSE_WORDS))).then(False)
+
+
+def parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None = None) -> pl.Expr:
+    if kind == "date":
+        return text.str.strptime(pl.Date, fmt, strict=False)
+    out = text.str.strptime(pl.Datetime("us"), fmt, strict=False) if "%z" not in fmt else (
+        text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False))
+    if time_zone is not None:
+        out = out.dt.replace_time_zone(time_zone) if "%z" not in fmt else out.dt.convert_time_zone(time_zone)
+    return out
+
+
+class TypesStep(Step):
+    """Convert text columns to numbers, booleans, dates/datetimes or categoricals.
+
+    Parameters
+    ----------
+    columns:
+        Text columns to look at (default: every text column except the target).
+    kinds:
+        Force a kind per column, e.g. ``{"price": "number", "day": "date"}``; one of ``number``, ``integer``,
+        ``boolean``, ``date``, ``datetime``, ``categorical``, ``text``.
+    formats:
+        Explicit date/datetime formats per column (``strptime`` syntax), e.g. ``{"day": "%d.%m.%Y"}``.
+    missing_tokens:
+        Texts that mean "missing" and become null in every handled text column.
+    min_share:
+        Share of non-missing values that must parse for a column to convert (default 0.95).
+    time_zone:
+        Time zone for datetimes: naive datetimes are taken to be in it, zone-aware ones are converted to it.
+    categorical:
+        Columns to cast to Polars' Categorical type.
+
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"price": ["1,200", "$3.5", "NA"], "ok": ["yes", "no", "是"]})
+    >>> TypesStep().fit(df).transform(df).to_dict(as_series=False)
+    {'price': [1200.0, 3.5, None], 'ok': [True, False, True]}
+    """
+
+    name = "types"
+    lazy_summary = True
+
+    def __init__(self, columns: list[str] | None = None, *, kinds: dict[str, str] | None = None,
+                 formats: dict[str, str] | None = None, missing_tokens: Sequence[str] | None = DEFAULT_MISSING_TOKENS,
+                 min_share: float = 0.95, time_zone: str | None = None, categorical: list[str] | None = None) -> None:
+        self.columns = columns
+        self.kinds = kinds
+        self.formats = formats
+        self.missing_tokens = missing_tokens
+        self.min_share = min_share
+        self.time_zone = time_zone
+        self.categorical = categorical
+
+    def _tokens(self) -> list[str]:
+        return list(self.missing_tokens or ())
+
+    def summarize(self, frame: Frame, target: str | None = None) -> dict[str, Any]:
+        schema = frame.collect_schema()
+        for col, kind in (self.kinds or {}).items():
+            check_choice(self.name, f"kinds[{col!r}]", kind, KINDS)
+        if not 0.0 < float(self.min_share) <= 1.0:
+            msg = f"{self.name}: min_share={self.min_share!r} must be in (0, 1]"
+            raise SpecError(msg)
+        forced = list(self.kinds or {}) + list(self.formats or {}) + list(self.categorical or [])
+        resolve_columns(forced or None, schema, [], step=self.name)
+        columns = resolve_columns(self.columns, schema, string_columns(schema), exclude=[target] if target else [],
+                                  step=self.name)
+        columns = [c for c in columns if schema[c] == pl.String or c in forced]
+        exprs: list[pl.Expr] = []
+        for i, col in enumerate(columns):
+            s = _clean_text(col, self._tokens())
+            exprs += [s.count().alias(f"{i}|n"), parse_number(s).is_not_null().sum().alias(f"{i}|number"),
+                      _is_integer_text(s).sum().alias(f"{i}|integer"), parse_bool(s).is_not_null().sum().alias(
+                          f"{i}|boolean")]
+            for kind, fmts in (("date", DATE_FORMATS), ("datetime", DATETIME_FORMATS)):
+                explicit = (self.formats or {}).get(col)
+                for fmt in ([explicit] if explicit else fmts):
+                    exprs.append(parse_temporal(s, kind, fmt).is_not_null().sum().alias(f"{i}|{kind}|{fmt}"))
+        row = collect_row(frame, exprs)
+        out: dict[str, dict[str, int]] = {col: {} for col in columns}
+        for key, value in row.items():
+            i, rest = key.split("|", 1)
+            out[columns[int(i)]][rest] = int(value or 0)
+        return {"columns": columns, "counts": out}
+
+    def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        counts = {c: merge_counts(a["counts"].get(c, {}), b["counts"].get(c, {})) for c in a["columns"]}
+        return {"columns": a["columns"], "counts": counts}
+
+    def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
+        convert: dict[str, dict[str, Any]] = {}
+        unparsed: dict[str, int] = {}
+        for col in summary["columns"]:
+            c = summary["counts"][col]
+            n = c.get("n", 0)
+            kind, fmt = self._decide(col, c, n)
+            convert[col] = {"kind": kind, "format": fmt}
+            if kind in ("number", "integer"):
+                parsed = c.get("number", 0)
+            elif kind == "boolean":
+                parsed = c.get("boolean", 0)
+            elif kind in ("date", "datetime"):
+                parsed = c.get(f"{kind}|{fmt}", 0)
+            else:
+                parsed = n
+            if n - parsed > 0 and kind not in ("text", "categorical"):
+                unparsed[col] = n - parsed
+                log.info("types: %d value(s) of %r did not parse as %s and became null", n - parsed, col, kind)
+        return {"convert": convert, "unparsed": unparsed, "missing_tokens": self._tokens()}
+
+    def _decide(self, col: str, c: dict[str, int], n: int) -> tuple[str, str | None]:
+        forced = (self.kinds or {}).get(col)
+        if col in (self.categorical or []):
+            forced = "categorical"
+        need = max(1, int(self.min_share * n + 0.5 - 1e-9)) if n else 1
+
+        def best(kind: str) -> tuple[int, str | None]:
+            hits = [(v, k.split("|", 1)[1]) for k, v in c.items() if k.startswith(kind + "|")]
+            if not hits:
+                return 0, None
+            top = max(v for v, _ in hits)
+            return top, next(f for v, f in hits if v == top)  # first format in list order wins a tie
+
+        if forced in ("date", "datetime"):
+            return forced, best(forced)[1] or (self.formats or {}).get(col)
+        if forced is not None:
+            return forced, None
+        if n == 0:
+            return "text", None
+        if c.get("boolean", 0) >= need:
+            # Checked before numbers: a column of only 0/1 texts is a boolean.
+            return "boolean", None
+        if c.get("number", 0) >= need:
+            return ("integer" if c.get("integer", 0) == c["number"] else "number"), None
+        dt_hits, dt_fmt = best("datetime")
+        d_hits, d_fmt = best("date")
+        if dt_hits >= need and dt_hits >= d_hits:
+            return "datetime", dt_fmt
+        if d_hits >= need:
+            return "date", d_fmt
+        return "text", None
+
+    def _expr(self, col: str, spec: dict[str, Any], tokens: list[str]) -> pl.Expr:
+        kind, fmt = spec["kind"], spec.get("format")
+        s = _clean_text(col, tokens)
+        if kind == "number":
+            return parse_number(s).alias(col)
+        if kind == "integer":
+            return parse_number(s).round(0).cast(pl.Int64, strict=False).alias(col)
+        if kind == "boolean":
+            return parse_bool(s).alias(col)
+        if kind in ("date", "datetime"):
+            if fmt is None:
+                return pl.lit(None, dtype=pl.Date if kind == "date" else pl.Datetime("us")).alias(col)
+            return parse_temporal(s, kind, fmt, self.time_zone).alias(col)
+        if kind == "categorical":
+            return s.cast(pl.Categorical).alias(col)
+        return s.alias(col)
+
+    def _transform(self, frame: Frame) -> Frame:
+        names = frame.collect_schema().names()
+        tokens = self.state_.get("missing_tokens", [])
+        exprs = [self._expr(col, spec, tokens) for col, spec in self.state_["convert"].items() if col in names]
+        return frame.with_columns(exprs) if exprs else frame
+
+
+class TextStep(Step):
+    """Trim, Unicode-normalise (NFKC: full-width to half-width) and case-fold text columns.
+
+    ``case`` is ``lower``, ``upper`` or ``None`` (keep). Stateless apart from the column list.
+
+    >>> import polars as pl
+    >>> TextStep().fit(pl.DataFrame({"城市": [" Beijing ", "ＢＥＩＪＩＮＧ"]})).transform(
+    ...     pl.DataFrame({"城市": [" Beijing ", "ＢＥＩＪＩＮＧ"]}))["城市"].to_list()
+    ['beijing', 'beijing']
+    """
+
+    name = "text"
+    lazy_summary = True
+
+    def __init__(self, columns: list[str] | None = None, *, case: str | None = "lower", normalize: bool = True,
+                 strip: bool = True) -> None:
+        self.columns = columns
+        self.case = case
+        self.normalize = normalize
+        self.strip = strip
+
+    def summarize(self, frame: Frame, target: str | None = None) -> list[str]:
+        check_choice(self.name, "case", self.case, ["lower", "upper", None])
+        schema = frame.collect_schema()
+        return resolve_columns(self.columns, schema, string_columns(schema), exclude=[target] if target else [],
+                               step=self.name)
+
+    def merge(self, a: list[str], b: list[str]) -> list[str]:
+        return a
+
+    def finalize(self, summary: list[str]) -> dict[str, Any]:
+        return {"columns": summary}
+
+    def _transform(self, frame: Frame) -> Frame:
+        names = frame.collect_schema().names()
+        exprs = []
+        for col in self.state_["columns"]:
+            if col not in names:
+                continue
+            s = pl.col(col).cast(pl.String)
+            if self.normalize:
+                s = s.str.normalize("NFKC")
+            if self.strip:
+                s = s.str.strip_chars()
+            if self.case == "lower":
+                s = s.str.to_lowercase()
+            elif self.case == "upper":
+                s = s.str.to_uppercase()
+            exprs.append(s.alias(col))
+        return frame.with_columns(exprs) if exprs else frame

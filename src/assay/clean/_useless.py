@@ -1,0 +1,116 @@
+"""The ``drop_useless`` step: drop feature columns that are entirely missing or hold a single value.
+
+Such a column carries no information for a model; dropping it is not an error. The step records what it dropped and
+why in ``state_["dropped"]`` and logs it through :mod:`logging` (not :mod:`warnings`, which callers may turn into
+errors). Constant detection is mergeable: a column is constant when its non-null minimum equals its maximum, and
+min/max merge exactly. With ``unsupported=True`` it also drops columns no model can use (lists, structs, binary,
+objects), which the automatic defaults rely on so that every remaining feature can become a number.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import polars as pl
+
+from assay.clean._base import Frame, Step, resolve_columns
+from assay.clean._stats import collect_row
+
+__all__ = ["DropUselessStep"]
+
+log = logging.getLogger(__name__)
+
+_ORDERABLE = (pl.Boolean, pl.String, pl.Categorical, pl.Enum, pl.Date, pl.Datetime, pl.Time, pl.Duration,
+              pl.Decimal)
+
+
+def _orderable(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() or isinstance(dtype, _ORDERABLE) or dtype in _ORDERABLE
+
+
+def _unsupported(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, pl.List | pl.Array | pl.Struct | pl.Object | pl.Binary) or dtype in (
+        pl.Binary, pl.Object, pl.Null)
+
+
+class DropUselessStep(Step):
+    """Drop columns that are all missing or constant (and, optionally, of a type no model can use).
+
+    ``state_["dropped"]`` maps each dropped column to the reason (``"all missing"``, ``"constant"``,
+    ``"unsupported type <dtype>"``). The target column is never dropped. NaN counts as missing in float columns.
+
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"a": [1, 2, 3], "empty": [None, None, None], "same": ["x", "x", None]})
+    >>> step = DropUselessStep().fit(df)
+    >>> step.state_["dropped"]
+    {'empty': 'all missing', 'same': 'constant'}
+    >>> step.transform(df).columns
+    ['a']
+    """
+
+    name = "drop_useless"
+    lazy_summary = True
+
+    def __init__(self, columns: list[str] | None = None, *, constant: bool = True, all_missing: bool = True,
+                 unsupported: bool = False) -> None:
+        self.columns = columns
+        self.constant = constant
+        self.all_missing = all_missing
+        self.unsupported = unsupported
+
+    def summarize(self, frame: Frame, target: str | None = None) -> dict[str, Any]:
+        schema = frame.collect_schema()
+        columns = resolve_columns(self.columns, schema, list(schema), exclude=[target] if target else [],
+                                  step=self.name)
+        exprs: list[pl.Expr] = []
+        kinds: dict[str, str] = {}
+        for i, col in enumerate(columns):
+            dtype = schema[col]
+            if _unsupported(dtype):
+                kinds[col] = f"unsupported type {dtype}"
+                exprs.append(pl.col(col).is_not_null().sum().alias(f"{i}n"))
+                continue
+            x = pl.col(col)
+            if dtype.is_float():
+                x = x.fill_nan(None)
+            elif isinstance(dtype, pl.Categorical | pl.Enum):
+                x = x.cast(pl.String)
+            exprs.append(x.is_not_null().sum().alias(f"{i}n"))
+            if _orderable(dtype):
+                exprs += [x.min().alias(f"{i}lo"), x.max().alias(f"{i}hi")]
+        row = collect_row(frame, exprs)
+        cols: dict[str, Any] = {}
+        for i, col in enumerate(columns):
+            lo, hi = row.get(f"{i}lo"), row.get(f"{i}hi")
+            cols[col] = {"n": int(row[f"{i}n"] or 0), "lo": lo, "hi": hi, "kind": kinds.get(col),
+                         "orderable": f"{i}lo" in row}
+        return {"columns": columns, "stats": cols}
+
+    def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        stats = {}
+        for col in a["columns"]:
+            x, y = a["stats"][col], b["stats"][col]
+            lo = [v for v in (x["lo"], y["lo"]) if v is not None]
+            hi = [v for v in (x["hi"], y["hi"]) if v is not None]
+            stats[col] = {"n": x["n"] + y["n"], "lo": min(lo) if lo else None, "hi": max(hi) if hi else None,
+                          "kind": x["kind"], "orderable": x["orderable"]}
+        return {"columns": a["columns"], "stats": stats}
+
+    def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
+        dropped: dict[str, str] = {}
+        for col in summary["columns"]:
+            s = summary["stats"][col]
+            if s["kind"] is not None and self.unsupported:
+                dropped[col] = s["kind"]
+            elif s["n"] == 0 and self.all_missing:
+                dropped[col] = "all missing"
+            elif self.constant and s["orderable"] and s["n"] > 0 and s["lo"] == s["hi"]:
+                dropped[col] = "constant"
+        if dropped:
+            log.warning("drop_useless: dropped %d column(s): %s", len(dropped),
+                        "; ".join(f"{c!r} ({why})" for c, why in dropped.items()))
+        return {"dropped": dropped}
+
+    def _transform(self, frame: Frame) -> Frame:
+        return frame.drop(list(self.state_["dropped"]), strict=False)
