@@ -1,0 +1,126 @@
+"""check_source over every file format and encoding FileSource reads, plus checks that check_source catches breakage."""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from assay.sources import open_source
+from assay.testing import check_source
+
+DATA = pl.DataFrame(
+    {
+        "id": list(range(1, 11)),
+        "城市": ["北京", "上海", "广州", "深圳", "杭州"] * 2,
+        "销售额": [1.5, None, 3.25, 4.0, 5.5, 6.0, None, 8.75, 9.0, 10.5],
+        "ok": [True, False] * 5,
+    }
+)
+
+
+def _csv(path: Path, frame: pl.DataFrame, encoding: str = "utf-8", bom: bool = False, sep: str = ",") -> str:
+    raw = frame.write_csv(separator=sep).encode(encoding)
+    path.write_bytes((codecs.BOM_UTF8 if bom else b"") + raw)
+    return str(path)
+
+
+def _excel(path: Path, frame: pl.DataFrame) -> str:
+    frame.write_excel(path)
+    return str(path)
+
+
+def _parts(tmp: Path, frame: pl.DataFrame) -> str:
+    for i, part in enumerate(frame.iter_slices(4)):
+        part.write_csv(tmp / f"part-{i}.csv")
+    return str(tmp / "part-*.csv")
+
+
+# name -> writer(tmp_path, frame) returning the URI to open
+WRITERS: dict[str, Callable[[Path, pl.DataFrame], str]] = {
+    "csv": lambda tmp, f: _csv(tmp / "d.csv", f),
+    "csv-semicolon-query": lambda tmp, f: _csv(tmp / "d.csv", f, sep=";") + "?separator=;",
+    "tsv": lambda tmp, f: _csv(tmp / "d.tsv", f, sep="\t"),
+    "csv-utf8-bom": lambda tmp, f: _csv(tmp / "d.csv", f, bom=True),
+    "csv-gbk": lambda tmp, f: _csv(tmp / "d.csv", f, encoding="gbk"),
+    "csv-gb18030-explicit": lambda tmp, f: _csv(tmp / "d.csv", f, encoding="gb18030") + "?encoding=gb18030",
+    "csv-glob": _parts,
+    "json": lambda tmp, f: (f.write_json(tmp / "d.json"), str(tmp / "d.json"))[1],
+    "ndjson": lambda tmp, f: (f.write_ndjson(tmp / "d.ndjson"), str(tmp / "d.ndjson"))[1],
+    "jsonl": lambda tmp, f: (f.write_ndjson(tmp / "d.jsonl"), str(tmp / "d.jsonl"))[1],
+    "parquet": lambda tmp, f: (f.write_parquet(tmp / "d.parquet", row_group_size=3), str(tmp / "d.parquet"))[1],
+    "xlsx": lambda tmp, f: _excel(tmp / "d.xlsx", f),
+    "file-uri": lambda tmp, f: Path(_csv(tmp / "d d.csv", f)).as_uri(),
+}
+
+
+@pytest.mark.parametrize("kind", list(WRITERS))
+@pytest.mark.parametrize("rows", [10, 1])
+def test_every_file_format_keeps_the_source_contract(tmp_path: Path, kind: str, rows: int) -> None:
+    frame = DATA.head(rows)
+    source = open_source(WRITERS[kind](tmp_path, frame))
+    got = check_source(source)
+    assert_frame_equal(got, frame, check_dtypes=kind != "xlsx")
+    assert got.columns == ["id", "城市", "销售额", "ok"]
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv-gbk", "csv-utf8-bom", "tsv", "parquet", "xlsx"])
+def test_zero_row_files_keep_the_contract(tmp_path: Path, kind: str) -> None:
+    source = open_source(WRITERS[kind](tmp_path, DATA.clear()))
+    got = check_source(source)
+    assert got.height == 0
+    assert got.columns == DATA.columns
+
+
+class _Broken:
+    """A source whose batches break the contract in one chosen way."""
+
+    def __init__(self, frame: pl.DataFrame, fault: str) -> None:
+        self.uri = f"broken://{fault}"
+        self.frame = frame
+        self.fault = fault
+        self.calls = 0
+
+    def scan(self) -> pl.LazyFrame:
+        return self.frame.lazy()
+
+    def read(self) -> pl.DataFrame:
+        return self.frame
+
+    def batches(self, batch_size: int = 100_000) -> Iterator[pl.DataFrame]:
+        if self.fault == "oversized":
+            yield self.frame
+            return
+        parts = list(self.frame.iter_slices(batch_size))
+        if self.fault == "dropped":
+            parts = parts[:-1]
+        if self.fault == "retyped":
+            parts = [p.with_columns(pl.col("id").cast(pl.Float64)) for p in parts]
+        yield from parts
+
+    def fingerprint(self) -> str:
+        self.calls += 1
+        return f"fp{self.calls}" if self.fault == "unstable" else "fp"
+
+
+@pytest.mark.parametrize(
+    ("fault", "pattern"),
+    [
+        ("oversized", "more than the batch size"),
+        ("dropped", "joined differ from read"),
+        ("retyped", "schema"),
+        ("unstable", "not stable"),
+    ],
+)
+def test_check_source_catches_a_broken_source(fault: str, pattern: str) -> None:
+    with pytest.raises(AssertionError, match=pattern):
+        check_source(_Broken(DATA, fault))
+
+
+def test_check_source_refuses_a_non_source() -> None:
+    with pytest.raises(AssertionError, match="Source protocol"):
+        check_source(DATA)  # type: ignore[arg-type]
