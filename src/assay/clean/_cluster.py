@@ -87,7 +87,7 @@ class ClusterStep(Step):
             if col not in names:
                 z.append(pl.lit(0.0))
                 continue
-            x = (pl.col(col).cast(pl.Float64) - (mean or 0.0)) / (scale or 1.0)
+            x = (pl.col(col).cast(pl.Float64) - (mean or 0.0)) * (1.0 / (scale or 1.0))  # see _scale: no division
             z.append(pl.when(x.is_finite()).then(x).otherwise(0.0))
         dists = []
         for center in st["centers"]:

@@ -119,7 +119,7 @@ class DatetimePartsStep(Step):
         for col in cols:
             for part in self.state_["parts"][col]:
                 if part == "seconds":
-                    expr = pl.col(col).dt.total_microseconds().cast(pl.Float64) / 1e6
+                    expr = pl.col(col).dt.total_microseconds().cast(pl.Float64) * (1.0 / 1e6)
                 else:
                     expr = _part(pl.col(col), part)
                 exprs.append(expr.alias(f"{col}_{part}"))

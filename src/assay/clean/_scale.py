@@ -35,8 +35,8 @@ METHODS = ("standard", "minmax", "robust", "maxabs", "log1p", "yeo-johnson")
 
 def yeo_johnson(x: pl.Expr, lmbda: float) -> pl.Expr:
     """The Yeo-Johnson power transform with parameter ``lmbda`` as a Polars expression."""
-    pos = ((x + 1).pow(lmbda) - 1) / lmbda if abs(lmbda) > 1e-12 else x.log1p()
-    neg = -(((1 - x).pow(2 - lmbda) - 1) / (2 - lmbda)) if abs(lmbda - 2) > 1e-12 else -((-x).log1p())
+    pos = ((x + 1).pow(lmbda) - 1) * (1.0 / lmbda) if abs(lmbda) > 1e-12 else x.log1p()
+    neg = -(((1 - x).pow(2 - lmbda) - 1) * (1.0 / (2 - lmbda))) if abs(lmbda - 2) > 1e-12 else -((-x).log1p())
     return pl.when(x >= 0).then(pos).otherwise(neg)
 
 
@@ -124,12 +124,14 @@ class ScaleStep(Step):
                 continue
             x = pl.col(col).cast(pl.Float64)
             p = self.state_["params"][col]
+            # Multiplying by the reciprocal (not dividing): Polars itself turns division by a scalar into that on
+            # long arrays but not on one row, and one row must give bit-identical results to the batch.
             if self.method == "log1p":
                 expr = x.sign() * x.abs().log1p()
             elif self.method == "yeo-johnson":
-                expr = (yeo_johnson(x, p["lambda"]) - p["center"]) / p["scale"]
+                expr = (yeo_johnson(x, p["lambda"]) - p["center"]) * (1.0 / p["scale"])
             else:
-                expr = (x - p["center"]) / p["scale"]
+                expr = (x - p["center"]) * (1.0 / p["scale"])
             exprs.append(expr.alias(col))
         return frame.with_columns(exprs) if exprs else frame
 

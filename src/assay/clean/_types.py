@@ -50,7 +50,7 @@ def parse_number(text: pl.Expr) -> pl.Expr:
     s = pl.when(negative).then(pl.lit("-") + s.str.strip_chars("()")).otherwise(s)
     percent = s.str.ends_with("%")
     value = s.str.strip_suffix("%").cast(pl.Float64, strict=False)
-    return pl.when(percent).then(value / 100.0).otherwise(value)
+    return pl.when(percent).then(value * (1.0 / 100.0)).otherwise(value)
 
 
 def _is_integer_text(text: pl.Expr) -> pl.Expr:

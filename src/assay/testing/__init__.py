@@ -7,5 +7,6 @@ from __future__ import annotations
 
 from assay.testing._models import check_model
 from assay.testing._sources import check_source
+from assay.testing._steps import check_step
 
-__all__ = ["check_model", "check_source"]
+__all__ = ["check_model", "check_source", "check_step"]
