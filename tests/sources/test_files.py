@@ -172,6 +172,8 @@ def test_short_chinese_sample_is_gb18030_not_korean(tmp_path: Path) -> None:
         ("gbk", "区域,产品,数量\n华东,笔记本电脑,3\n华南,打印机,5\n", "gb18030"),
         ("ascii", "a,b\n1,2\n", "utf-8"),
         ("utf-16", "城市,销售额\n北京,1\n", "utf-16"),
+        ("latin-1", "name,city\nJosé,Zürich\nRené,Genève\n", "cp1252"),
+        ("cp1250", "imię,miasto\nŁukasz,Łódź\nZażółć,Gdańsk\n", "cp1250"),
     ],
 )
 def test_detect_encoding(tmp_path: Path, encoding: str, text: str, want: str) -> None:
@@ -311,3 +313,24 @@ def test_fingerprint_is_a_content_hash(tmp_path: Path) -> None:
     assert fa == FileSource(str(b)).fingerprint()  # same bytes, different name
     b.write_text("id\n1\n")
     assert FileSource(str(b)).fingerprint() != fa
+
+
+def test_encoding_errors_replace_keeps_reading(tmp_path: Path) -> None:
+    utf8 = tmp_path / "bad_utf8.csv"
+    utf8.write_bytes(b"name,n\nok,1\nbad\xff,2\n")
+    source = FileSource(str(utf8), encoding="utf-8", encoding_errors="replace")
+    assert source.read()["name"].to_list() == ["ok", "bad\ufffd"]
+    assert pl.concat(source.batches(1))["name"].to_list() == ["ok", "bad\ufffd"]
+    gbk = tmp_path / "bad_gbk.csv"
+    gbk.write_bytes("城市,n\n北京,1\n".encode("gbk") + b"\x81\x20x,2\n")
+    got = FileSource(f"{gbk}?encoding=gbk&encoding_errors=replace").read()
+    assert got["城市"].to_list() == ["北京", "\ufffd x"]
+
+
+def test_latin1_file_is_detected(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("name,city\nJosé,Zürich\nRené,Genève\n".encode("latin-1"))
+    assert FileSource(str(path)).read().to_dicts() == [
+        {"name": "José", "city": "Zürich"},
+        {"name": "René", "city": "Genève"},
+    ]

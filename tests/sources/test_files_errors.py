@@ -269,3 +269,20 @@ def test_utf8_bom_file_with_bad_bytes_still_reports_offset(tmp_path: Path) -> No
     bad = data.index(b"\xc3")
     with pytest.raises(DecodeError, match=f"byte offset {bad}"):
         FileSource(str(path)).read()
+
+
+def test_excel_sheet_without_cells_is_empty_error(tmp_path: Path) -> None:
+    path = tmp_path / "blank.xlsx"
+    import xlsxwriter
+
+    with xlsxwriter.Workbook(path) as book:
+        book.add_worksheet("空")
+    with pytest.raises(EmptySourceError, match="no columns"):
+        FileSource(str(path)).read()
+
+
+def test_bad_encoding_errors_value(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("a\n1\n")
+    with pytest.raises(SpecError, match="'strict' or 'replace'"):
+        FileSource(str(path), encoding_errors="ignore")

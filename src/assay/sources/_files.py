@@ -68,6 +68,7 @@ OPTIONS: dict[str, tuple[frozenset[str], str]] = {
     "has_header": (frozenset({"csv", "excel"}), "whether the first row holds column names (default true)"),
     "quote_char": (frozenset({"csv"}), "quoting character (default '\"'; empty to turn quoting off)"),
     "encoding": (frozenset({"csv"}), "text encoding, e.g. 'gbk' (default 'auto': detected from a sample)"),
+    "encoding_errors": (frozenset({"csv"}), "'strict' (default: undecodable bytes are an error) or 'replace' (U+FFFD)"),
     "null_values": (frozenset({"csv"}), "strings read as missing, e.g. 'NA'"),
     "comment_prefix": (frozenset({"csv"}), "lines starting with this are skipped"),
     "skip_rows": (frozenset({"csv"}), "lines to skip before the header"),
@@ -109,6 +110,7 @@ DTYPES: dict[str, Any] = {
 
 _UTF8_NAMES = frozenset({"utf-8", "utf_8", "utf8", "utf-8-sig", "utf_8_sig", "ascii"})
 _GB_NAMES = frozenset({"gb18030", "gbk", "gb2312", "hz"})
+_PREFERRED = ("gb18030", "cp1252", "latin_1", "big5", "shift_jis", "cp1251", "cp1250")
 SAMPLE_BYTES = 64 * 1024
 _CHUNK_BYTES = 1 << 20
 # Bytes of CSV parsed at a time by batches(): Polars' parse of one piece peaks near 7x its size (measured), so
@@ -158,7 +160,11 @@ def detect_encoding(path: str | os.PathLike[str], sample_bytes: int = SAMPLE_BYT
             f"{len(sample)} bytes (encodings tried: utf-8, charset detection); pass encoding='...' if it is text"
         )
         raise DecodeError(msg)
-    return "gb18030" if best.encoding in _GB_NAMES else best.encoding
+    # Short samples often tie several code pages exactly (cp1250 and cp1252 read "José" alike, not "Genève"); on a
+    # tie take the most widespread one rather than charset-normalizer's arbitrary first.
+    tied = [m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    choice = next((name for name in _PREFERRED if name in tied), best.encoding)
+    return "gb18030" if choice in _GB_NAMES else choice
 
 
 def _mostly_han(sample: bytes, at_end: bool) -> bool:
@@ -182,14 +188,20 @@ def _codec_name(encoding: str) -> str:
 
 
 def transcode_to_utf8(
-    src: str | os.PathLike[str], dst: str | os.PathLike[str], encoding: str, *, tried: list[str] | None = None
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    encoding: str,
+    *,
+    tried: list[str] | None = None,
+    errors: str = "strict",
 ) -> None:
     """Re-encode ``src`` from ``encoding`` to UTF-8 into ``dst``, one chunk at a time (bounded memory).
 
     Undecodable bytes raise :class:`DecodeError` naming their byte offset; ``tried`` lists the encodings already
-    tried, for that message. A BOM of the source encoding is dropped.
+    tried, for that message; ``errors="replace"`` writes U+FFFD for them instead. A BOM of the source encoding is
+    dropped.
     """
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    decoder = codecs.getincrementaldecoder(encoding)(errors=errors)
     offset = 0
     with open(src, "rb") as fin, open(dst, "wb") as fout:
         while True:
@@ -205,7 +217,7 @@ def transcode_to_utf8(
                 msg = (
                     f"cannot decode {src} as {encoding}: byte 0x{exc.object[exc.start]:02X} at byte offset {bad}"
                     f" ({_line_of(src, bad)}) is invalid; encodings tried: {', '.join(dict.fromkeys(names))}; "
-                    f"pass the file's real encoding, e.g. {_other_encodings(encoding)}"
+                    f"pass the file's real encoding, e.g. {_other_encodings(encoding)}, or encoding_errors='replace'"
                 )
                 raise DecodeError(msg) from None
             if text:
@@ -305,9 +317,9 @@ class _TranscodeCache:
         self._paths: dict[tuple[str, int, int, str], Path] = {}
         self._lock = threading.Lock()
 
-    def get(self, path: Path, encoding: str, tried: list[str]) -> Path:
+    def get(self, path: Path, encoding: str, tried: list[str], errors: str) -> Path:
         st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, encoding)
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, f"{encoding}:{errors}")
         with self._lock:
             if key in self._paths and self._paths[key].exists():
                 return self._paths[key]
@@ -318,7 +330,7 @@ class _TranscodeCache:
             os.close(fd)
             log.info("transcoding %s from %s to UTF-8 (%d bytes)", path, encoding, st.st_size)
             try:
-                transcode_to_utf8(path, tmp, encoding, tried=tried)
+                transcode_to_utf8(path, tmp, encoding, tried=tried, errors=errors)
             except BaseException:
                 os.unlink(tmp)
                 raise
@@ -460,6 +472,9 @@ def _normalise_options(raw: dict[str, Any]) -> dict[str, Any]:
             msg = f"dtypes must map column names to types, e.g. {{'price': 'float'}}, not {dtypes!r}"
             raise SpecError(msg)
         out["dtypes"] = {str(k): _as_dtype(str(k), v) for k, v in dtypes.items()}
+    if "encoding_errors" in out and out["encoding_errors"] not in ("strict", "replace"):
+        msg = f"encoding_errors must be 'strict' or 'replace', not {out['encoding_errors']!r}"
+        raise SpecError(msg)
     if "encoding" in out and str(out["encoding"]).lower() != "auto":
         out["encoding"] = _codec_name(str(out["encoding"]))
     return out
@@ -600,6 +615,7 @@ class FileSource:
                     quote_char=kwargs["quote_char"],
                     null_values=kwargs["null_values"],
                     comment_prefix=kwargs["comment_prefix"],
+                    encoding=kwargs["encoding"],
                 )
 
     def fingerprint(self) -> str:
@@ -648,6 +664,8 @@ class FileSource:
             "null_values": opts.get("null_values"),
             "comment_prefix": opts.get("comment_prefix"),
             "skip_rows": opts.get("skip_rows", 0),
+            # Transcoded copies are valid UTF-8 already; this only matters for files read as they are.
+            "encoding": "utf8-lossy" if opts.get("encoding_errors") == "replace" else "utf8",
         }
 
     def _scan_csv(self, dtypes: dict[str, Any], infer: int) -> pl.LazyFrame:
@@ -671,7 +689,7 @@ class FileSource:
             encoding = wanted
         if encoding in _UTF8_NAMES:
             return path
-        return _TRANSCODED.get(path, encoding, tried)
+        return _TRANSCODED.get(path, encoding, tried, self.options.get("encoding_errors", "strict"))
 
     def _read_excel(self, infer: int) -> pl.DataFrame:
         fastexcel = import_optional("fastexcel", "core")
@@ -737,7 +755,7 @@ class FileSource:
                     return DecodeError(
                         f"cannot decode {path} as UTF-8: byte 0x{byte:02X} at byte offset {offset} "
                         f"({_line_of(path, offset)}) is invalid; encodings tried: utf-8; "
-                        "pass the file's encoding, e.g. encoding='gbk'"
+                        "pass the file's encoding, e.g. encoding='gbk', or encoding_errors='replace'"
                     )
         if self.format in ("json", "ndjson"):
             where = self._json_error_location()
@@ -752,7 +770,7 @@ class FileSource:
         kwargs = self._csv_kwargs()
         quote = kwargs["quote_char"]
         for path in self.paths:
-            with open(self._utf8_path(path), encoding="utf-8", newline="") as fh:
+            with open(self._utf8_path(path), encoding="utf-8", errors="replace", newline="") as fh:
                 for _ in range(kwargs["skip_rows"]):
                     fh.readline()
                 reader = csv.reader(
