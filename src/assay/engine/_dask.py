@@ -1,0 +1,657 @@
+"""The Dask engine's building blocks: fit steps by merging partition summaries, transform and write per partition,
+train data-parallel (gradient descent, LightGBM, k-means) and run independent model fits as parallel tasks.
+
+Every function takes a connected :class:`distributed.Client` and a list of :class:`~assay.engine._partitions.Partition`
+plans (or futures of per-partition arrays). Work sent to workers is a pure function of its arguments, so when a worker
+dies the scheduler re-runs the lost tasks on the others and each partition still counts exactly once; outputs are
+written under deterministic names with an atomic rename, so a re-run task overwrites rather than duplicates.
+
+Rows are selected per partition with a packed bit mask (:func:`row_mask`): train/test splits and CV folds are decided
+on the client from the target column alone, with the same functions as the local engine, and applied by position.
+
+What does not live here: cluster set-up (``_cluster``), source plans (``_partitions``), the pipeline (``_run``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from assay.clean._base import Step
+from assay.engine._partitions import Partition, read_partition
+from assay.exceptions import ModelError, SpecError
+
+__all__ = [
+    "apply_steps",
+    "build_matrices",
+    "fit_kmeans",
+    "fit_lightgbm",
+    "fit_linear",
+    "fit_on_worker",
+    "fit_steps",
+    "map_tasks",
+    "predict_parts",
+    "row_mask",
+    "write_partitions",
+]
+
+Mask = tuple[int, bytes] | None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Row selection and reading (worker side)
+
+
+def row_mask(positions: np.ndarray, parts: Sequence[Partition]) -> list[Mask]:
+    """Per-partition packed masks selecting the global row ``positions`` (sorted or not); ``None`` means all rows.
+
+    >>> from assay.engine._partitions import Partition
+    >>> parts = [Partition("frame", "", 0, offset=0, rows=3), Partition("frame", "", 1, offset=3, rows=2)]
+    >>> [_unmask(m, p.rows).tolist() for m, p in zip(row_mask(np.array([1, 3, 4]), parts), parts)]
+    [[1], [0, 1]]
+    """
+    total = sum(p.rows or 0 for p in parts)
+    flags = np.zeros(total, dtype=bool)
+    flags[np.asarray(positions, dtype=np.int64)] = True
+    out: list[Mask] = []
+    for part in parts:
+        piece = flags[part.offset:part.offset + (part.rows or 0)]
+        out.append(None if piece.all() else (len(piece), np.packbits(piece).tobytes()))
+    return out
+
+
+def _unmask(mask: Mask, rows: int | None) -> np.ndarray:
+    if mask is None:
+        return np.arange(rows or 0)
+    n, packed = mask
+    return np.flatnonzero(np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=n))
+
+
+def _load(part: Partition, mask: Mask, steps: Sequence[Step], *, train: bool = True) -> pl.DataFrame:
+    """Read a partition, keep the masked rows, apply fitted steps (training behaviour unless ``train=False``)."""
+    frame = read_partition(part)
+    if mask is not None:
+        keep = _unmask(mask, frame.height)
+        frame = frame[keep] if len(keep) else frame.clear()
+    out: pl.DataFrame | pl.LazyFrame = frame
+    for step in steps:
+        out = step.transform_train(out) if train else step.transform(out)
+        if isinstance(out, pl.LazyFrame):
+            out = out.collect()
+    return out  # type: ignore[return-value]
+
+
+def _shippable(step: Step) -> Step:
+    """A copy without the merged summary (it can hold 200k values); ``state_`` is all workers need."""
+    out = copy.copy(step)
+    out.__dict__.pop("summary_", None)
+    return out
+
+
+def _summarize(part: Partition, mask: Mask, prefix: list[Step], step: Step, target: str | None) -> Any:
+    frame = _load(part, mask, prefix)
+    if frame.height == 0:
+        return None
+    return step.summarize(frame, target)
+
+
+def _merge(step: Step, a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return step.merge(a, b)
+
+
+def tree_merge(client: Any, step: Step, futures: list[Any]) -> Any:
+    """Merge per-partition summaries pairwise on the workers (a binary tree), return the final summary."""
+    while len(futures) > 1:
+        nxt = [client.submit(_merge, step, futures[i], futures[i + 1], pure=False)
+               for i in range(0, len(futures) - 1, 2)]
+        if len(futures) % 2:
+            nxt.append(futures[-1])
+        futures = nxt
+    return futures[0].result()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Steps
+
+
+def fit_steps(
+    client: Any,
+    parts: Sequence[Partition],
+    steps: Sequence[Step],
+    target: str | None,
+    *,
+    masks: Sequence[Mask] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Step]:
+    """Fit ``steps`` in order, each on the output of the ones before (as the local engine does).
+
+    Each step: every partition is read, passed through the already fitted steps' ``transform_train`` and
+    summarized on a worker; the summaries are merged in a tree on the workers and ``finalize`` runs here. Nothing
+    but summaries stays in memory, so the data can be far larger than the workers' memory (the partitions stream).
+    """
+    masks = list(masks) if masks is not None else [None] * len(parts)
+    fitted: list[Step] = []
+    for step in steps:
+        if progress:
+            progress(f"fitting step {step.name or type(step).__name__} on {len(parts)} partitions")
+        prefix = [_shippable(s) for s in fitted]
+        futures = client.map(_summarize, list(parts), masks, prefix=prefix, step=_shippable(step), target=target,
+                             pure=False)
+        summary = tree_merge(client, step, futures)
+        if summary is None:
+            msg = f"{step.name}: nothing to fit on (every partition is empty after the steps before it)"
+            raise SpecError(msg)
+        step.summary_ = summary
+        step.target_ = target
+        step.state_ = step.finalize(summary)
+        fitted.append(step)
+    return fitted
+
+
+def _write(part: Partition, mask: Mask, steps: list[Step], out_dir: str, train: bool,
+           fn: Callable[[pl.DataFrame], pl.DataFrame] | None) -> int:
+    frame = _load(part, mask, steps, train=train)
+    if fn is not None:
+        frame = fn(frame)
+    path = Path(out_dir) / part.name
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.write_parquet(tmp)
+    tmp.replace(path)  # atomic: a task re-run after a worker died overwrites, never duplicates
+    return frame.height
+
+
+def write_partitions(
+    client: Any,
+    parts: Sequence[Partition],
+    out_dir: str | Path,
+    *,
+    steps: Sequence[Step] = (),
+    masks: Sequence[Mask] | None = None,
+    train: bool = False,
+    fn: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+) -> list[int]:
+    """Transform each partition on a worker and write ``out_dir/part-NNNNN.parquet``; returns rows per partition."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    masks = list(masks) if masks is not None else [None] * len(parts)
+    futures = client.map(_write, list(parts), masks, steps=[_shippable(s) for s in steps], out_dir=str(out),
+                         train=train, fn=fn, pure=False)
+    return [int(n) for n in client.gather(futures)]
+
+
+def apply_steps(frame: pl.DataFrame, steps: Sequence[Step]) -> pl.DataFrame:
+    """The predict-time transform of ``steps`` on one frame (what each partition runs)."""
+    out: pl.DataFrame | pl.LazyFrame = frame
+    for step in steps:
+        out = step.transform(out)
+    return out.collect() if isinstance(out, pl.LazyFrame) else out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Feature matrices persisted on the workers
+
+
+def _schema_of(part: Partition, mask: Mask, steps: list[Step]) -> dict[str, pl.DataType]:
+    return dict(_load(part, mask, steps).schema)
+
+
+def _column_sums(part: Partition, mask: Mask, steps: list[Step], features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    from assay._fitted import feature_matrix
+
+    X = feature_matrix(_load(part, mask, steps), features)
+    finite = np.isfinite(X)
+    return np.where(finite, X, 0.0).sum(axis=0), finite.sum(axis=0)
+
+
+def _matrix(part: Partition, mask: Mask, steps: list[Step], features: list[str], fill: list[float],
+            target: str | None, train: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    from assay._fitted import feature_matrix
+
+    if train:
+        frame = _load(part, mask, steps)
+        y_frame = frame
+    else:  # held-out rows: labels as they are in the data, features as the steps serve them (local engine's rule)
+        y_frame = _load(part, mask, [])
+        frame = _load(part, mask, steps, train=False)
+    X = feature_matrix(frame, features, fill)
+    if target is None:
+        return X, None
+    y = y_frame.get_column(target).to_numpy()
+    return X, (y.astype(str) if y.dtype == object else y)
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
+def _second(pair: tuple[Any, Any]) -> Any:
+    return pair[1]
+
+
+def transformed_schema(client: Any, parts: Sequence[Partition], steps: Sequence[Step],
+                       masks: Sequence[Mask] | None = None) -> dict[str, pl.DataType]:
+    """Column types after the fitted steps (from the first partition)."""
+    mask = masks[0] if masks is not None else None
+    return client.submit(_schema_of, parts[0], mask, [_shippable(s) for s in steps], pure=False).result()
+
+
+def column_means(client: Any, parts: Sequence[Partition], steps: Sequence[Step], features: list[str],
+                 masks: Sequence[Mask] | None = None) -> list[float]:
+    """Mean of each feature over finite values (0.0 for a column with none): the fill for values left missing."""
+    masks = list(masks) if masks is not None else [None] * len(parts)
+    futures = client.map(_column_sums, list(parts), masks, steps=[_shippable(s) for s in steps], features=features,
+                         pure=False)
+    sums, counts = np.zeros(len(features)), np.zeros(len(features))
+    for s, c in client.gather(futures):
+        sums += s
+        counts += c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts
+    return [float(v) if np.isfinite(v) else 0.0 for v in means]
+
+
+def build_matrices(
+    client: Any,
+    parts: Sequence[Partition],
+    steps: Sequence[Step],
+    features: list[str],
+    fill: list[float],
+    target: str | None,
+    *,
+    masks: Sequence[Mask] | None = None,
+    train: bool = True,
+) -> tuple[list[Any], list[Any] | None]:
+    """Futures of the per-partition ``X`` (float64) and ``y`` arrays, computed and kept on the workers.
+
+    They are computed once and reused by every gradient iteration; if a worker dies, the scheduler recomputes the
+    lost pieces from their partitions. Under memory pressure Dask spills them to the workers' disks.
+    """
+    masks = list(masks) if masks is not None else [None] * len(parts)
+    pairs = client.map(_matrix, list(parts), masks, steps=[_shippable(s) for s in steps], features=features,
+                       fill=fill, target=target, train=train, pure=False)
+    X = client.map(_first, pairs, pure=False)
+    y = client.map(_second, pairs, pure=False) if target is not None else None
+    client.gather(client.map(len, X, pure=False))  # surfaces a failing partition here, with its error
+    del pairs
+    return X, y
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Data-parallel gradient descent for assay's linear models
+
+
+def _unique(y: np.ndarray) -> np.ndarray:
+    return np.unique(y)
+
+
+def _encode(y: np.ndarray, classes: np.ndarray | None, kind: str) -> np.ndarray:
+    if classes is None:
+        return np.asarray(y, dtype=np.float64)
+    idx = np.searchsorted(classes, y)
+    return idx.astype(np.float64) if kind == "logistic" else idx.astype(np.intp)
+
+
+def _sample_weight(y_enc: np.ndarray, per_class: np.ndarray | None) -> np.ndarray | None:
+    return None if per_class is None else per_class[np.asarray(y_enc, dtype=np.intp)]
+
+
+def _as_dtype(X: np.ndarray, dtype: str) -> np.ndarray:
+    return np.ascontiguousarray(X, dtype=np.float32 if dtype == "float32" else np.float64)
+
+
+def _part_loss_grad(X: np.ndarray, y: np.ndarray, sw: np.ndarray | None, w: np.ndarray, kind: str,
+                    fit_intercept: bool) -> tuple[float, np.ndarray, float]:
+    from assay.models._linear import data_loss_grad
+
+    return data_loss_grad(w, X, y, kind=kind, fit_intercept=fit_intercept, sample_weight=sw)  # type: ignore[arg-type]
+
+
+def _sum_stats(y: np.ndarray) -> tuple[float, float]:
+    return float(np.sum(y)), float(len(y))
+
+
+class _DistributedObjective:
+    """Sums ``data_loss_grad`` over the partitions held on the workers: one round trip per evaluation."""
+
+    def __init__(self, client: Any, X: list[Any], y: list[Any], sw: list[Any], kind: str, fit_intercept: bool,
+                 n_features: int, alpha_l2: float) -> None:
+        self.client, self.X, self.y, self.sw = client, X, y, sw
+        self.kind, self.fit_intercept, self.n_features, self.alpha_l2 = kind, fit_intercept, n_features, alpha_l2
+        self.calls = 0
+        self.seconds = 0.0
+
+    def data_terms(self, w: np.ndarray) -> tuple[float, np.ndarray, float]:
+        start = time.perf_counter()
+        futures = self.client.map(_part_loss_grad, self.X, self.y, self.sw, w=w, kind=self.kind,
+                                  fit_intercept=self.fit_intercept, pure=False)
+        loss, grad, weight = 0.0, np.zeros_like(w), 0.0
+        for s, g, n in self.client.gather(futures):
+            loss += s
+            grad += g
+            weight += n
+        self.calls += 1
+        self.seconds += time.perf_counter() - start
+        return loss, grad, weight
+
+    def __call__(self, w: np.ndarray) -> tuple[float, np.ndarray]:
+        from assay.models._linear import penalized_loss_grad
+
+        s, g, n = self.data_terms(w)
+        return penalized_loss_grad(w, s, g, n, n_features=self.n_features, fit_intercept=self.fit_intercept,
+                                   alpha_l2=self.alpha_l2)
+
+
+def fit_linear(client: Any, X: list[Any], y: list[Any], estimator: Any, *, n_features: int) -> Any:
+    """Fit a :class:`~assay.models.LogisticRegressionGD` / ``LinearRegressionGD`` data-parallel.
+
+    The data stay on the workers; each iteration sends the parameter vector out and sums the per-partition loss
+    and gradient (:func:`assay.models._linear.data_loss_grad`) — the same objective as the local fit, so the result
+    equals it up to floating-point summation order. Full-batch optimizers only (``"lbfgs"``, ``"gd"``,
+    ``"momentum"``, ``"adam"``); mini-batches and early stopping train on one worker instead.
+    """
+    from assay.models._linear import LogisticRegressionGD
+
+    est = estimator
+    est._check_params()
+    if est.batch_size is not None or est.early_stopping:
+        return fit_on_worker(client, X, y, est)
+    start = time.perf_counter()
+    classifier = isinstance(est, LogisticRegressionGD)
+    per_class = None
+    if classifier:
+        labels = client.gather(client.map(_unique, y, pure=False))
+        classes = np.unique(np.concatenate(labels)) if labels else np.array([])
+        if len(classes) < 2:
+            msg = f"{type(est).__name__}: the target has only one class ({classes.tolist()}); a classifier needs 2"
+            raise ModelError(msg)
+        k = 1 if len(classes) == 2 else len(classes)
+        kind = "logistic" if k == 1 else "multinomial"
+        est.classes_ = classes
+        y_enc = client.map(_encode, y, classes=classes, kind=kind, pure=False)
+        if est.class_weight is not None:
+            counts = client.gather(client.map(_class_counts, y_enc, n_classes=len(classes), pure=False))
+            total = np.sum(counts, axis=0)
+            per_class = _class_weights(est.class_weight, classes, total)
+    else:
+        classes, k, kind = None, 1, "squared"
+        y_enc = client.map(_encode, y, classes=None, kind=kind, pure=False)
+    sw = client.map(_sample_weight, y_enc, per_class=per_class, pure=False)
+    Xd = client.map(_as_dtype, X, dtype=est.dtype, pure=False) if est.dtype != "float64" else list(X)
+    d = n_features
+    alpha_l2, alpha_l1 = est._alphas()
+    objective = _DistributedObjective(client, Xd, y_enc, sw, kind, est.fit_intercept, d, alpha_l2)
+    w0 = np.zeros((d + int(est.fit_intercept)) * k)
+    if est.fit_intercept and kind == "squared":
+        stats = client.gather(client.map(_sum_stats, y_enc, pure=False))
+        w0[-1] = sum(s for s, _ in stats) / max(sum(n for _, n in stats), 1.0)
+    if est.optimizer == "lbfgs":
+        w, n_iter, curve = _lbfgs(objective, w0, est, alpha_l1, d, k)
+    else:
+        w, n_iter, curve = _first_order(objective, w0, est, alpha_l1, d)
+    est._set_weights(w, d, k)
+    if not classifier:
+        est.coef_ = est.coef_[0]
+        est.intercept_ = float(est.intercept_[0])
+    est.n_features_in_ = d
+    est.n_iter_ = n_iter
+    est.loss_curve_ = curve
+    est.fit_seconds_ = time.perf_counter() - start
+    est.distributed_ = {"evaluations": objective.calls, "seconds_in_gradients": round(objective.seconds, 4),
+                        "partitions": len(X)}
+    return est
+
+
+def _class_counts(y_enc: np.ndarray, n_classes: int) -> np.ndarray:
+    return np.bincount(np.asarray(y_enc, dtype=np.intp), minlength=n_classes)
+
+
+def _class_weights(class_weight: Any, classes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``compute_sample_weight`` per class, from counts (``balanced``: n / (k * count))."""
+    if class_weight == "balanced":
+        return counts.sum() / (len(classes) * np.maximum(counts, 1))
+    weights = np.ones(len(classes))
+    for j, cls in enumerate(classes.tolist()):
+        weights[j] = float(class_weight.get(cls, 1.0))
+    return weights
+
+
+def _lbfgs(objective: _DistributedObjective, w0: np.ndarray, est: Any, alpha_l1: float, d: int,
+           k: int) -> tuple[np.ndarray, int, list[float]]:
+    """The local L-BFGS-B set-up (same options, same L1 split) with the objective summed over partitions."""
+    import warnings
+
+    from scipy import optimize
+    from sklearn.exceptions import ConvergenceWarning
+
+    fi = est.fit_intercept
+    curve: list[float] = []
+    if alpha_l1 > 0:
+        m = w0.size
+        mask = np.ones((d + int(fi), k))
+        if fi:
+            mask[d] = 0.0
+        mask = mask.ravel()
+
+        def fun(v: np.ndarray) -> tuple[float, np.ndarray]:
+            f, g = objective(v[:m] - v[m:])
+            f += alpha_l1 * float(mask @ (v[:m] + v[m:]))
+            return f, np.concatenate([g + alpha_l1 * mask, -g + alpha_l1 * mask])
+
+        x0 = np.concatenate([np.maximum(w0, 0), np.maximum(-w0, 0)])
+        bounds = [(0, None) if p else (None, None) for p in np.concatenate([mask, mask])]
+    else:
+        fun, x0, bounds, m = objective, w0, None, w0.size
+
+    def callback(intermediate_result: optimize.OptimizeResult) -> None:  # scipy passes the result by this name
+        curve.append(float(intermediate_result.fun))
+
+    res = optimize.minimize(
+        fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=callback,
+        options={"maxiter": int(est.max_iter), "gtol": est.tol, "ftol": 64 * np.finfo(float).eps, "maxcor": 20},
+    )
+    w = res.x[:m] - res.x[m:] if alpha_l1 > 0 else res.x
+    if res.status == 1:
+        warnings.warn(f"{type(est).__name__}: L-BFGS did not converge in max_iter={est.max_iter} iterations; raise "
+                      "max_iter or scale the features", ConvergenceWarning, stacklevel=3)
+    return w, max(int(res.nit), 1), curve or [float(res.fun)]
+
+
+def _first_order(objective: _DistributedObjective, w0: np.ndarray, est: Any, alpha_l1: float,
+                 d: int) -> tuple[np.ndarray, int, list[float]]:
+    """Full-batch GD / momentum / Adam: the local update rules, one distributed gradient per iteration."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from assay.models._linear import _shape, _soft_threshold
+
+    fi, lr, opt = est.fit_intercept, float(est.learning_rate), est.optimizer
+    w = w0.copy()
+    vel, m1, m2 = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    curve: list[float] = []
+    best, since, epochs = np.inf, 0, 0
+    for epoch in range(int(est.max_iter)):
+        epochs = epoch + 1
+        f, g = objective(w)
+        gmax = float(np.abs(g).max())
+        if opt == "gd":
+            step, thresh = lr * g, lr * alpha_l1
+        elif opt == "momentum":
+            vel = est.momentum * vel - lr * g
+            step, thresh = -vel, lr * alpha_l1
+        else:
+            m1 = beta1 * m1 + (1 - beta1) * g
+            m2 = beta2 * m2 + (1 - beta2) * g * g
+            denom = np.sqrt(m2 / (1 - beta2**epochs)) + eps
+            step, thresh = lr * (m1 / (1 - beta1**epochs)) / denom, lr * alpha_l1 / denom
+        w -= step
+        if alpha_l1 > 0:
+            _soft_threshold(w, thresh, d, fi)
+        if not np.isfinite(f) or not np.all(np.isfinite(w)):
+            msg = (f"{type(est).__name__}: the loss diverged at iteration {epochs} with {opt} (learning_rate={lr}); "
+                   "lower learning_rate or scale the features first")
+            raise ModelError(msg)
+        if alpha_l1 > 0:
+            rows, k = _shape(w, d, fi)
+            f += alpha_l1 * float(np.abs(w.reshape(rows, k)[:d]).sum())
+        curve.append(f)
+        if f < best - est.tol:
+            best, since = f, 0
+        else:
+            since += 1
+        if (alpha_l1 == 0 and gmax <= est.tol) or since >= est.n_iter_no_change:
+            break
+    else:
+        if int(est.max_iter) > 1:
+            warnings.warn(f"{type(est).__name__}: {opt} stopped at max_iter={est.max_iter} before converging "
+                          f"(tol={est.tol}); raise max_iter or learning_rate", ConvergenceWarning, stacklevel=3)
+    return w, epochs, curve
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Other models
+
+
+def _concat_fit(est: Any, X: list[np.ndarray], y: list[np.ndarray] | None) -> Any:
+    Xa = np.concatenate(X) if X else np.empty((0, 0))
+    if y is None:
+        return est.fit(Xa)
+    return est.fit(Xa, np.concatenate(y))
+
+
+def fit_on_worker(client: Any, X: list[Any], y: list[Any] | None, estimator: Any) -> Any:
+    """Fit ``estimator`` in one task on one worker (the partitions are moved there); returns the fitted copy.
+
+    For models without a data-parallel algorithm; their training set must fit in one worker's memory.
+    """
+    return client.submit(_concat_fit, estimator, X, y, pure=False).result()
+
+
+def map_tasks(client: Any, fn: Callable[..., Any], items: Sequence[Any], **kwargs: Any) -> list[Any]:
+    """Run ``fn(item, **kwargs)`` for every item as parallel tasks (CV folds, tuning trials); results in order."""
+    return client.gather(client.map(fn, list(items), pure=False, **kwargs))
+
+
+def _predict(X: np.ndarray, est: Any, task: str) -> tuple[np.ndarray, np.ndarray | None]:
+    if len(X) == 0:
+        return np.empty(0), None
+    y = est.predict(X)
+    proba = est.predict_proba(X) if task == "classification" and hasattr(est, "predict_proba") else None
+    return y, proba
+
+
+def predict_parts(client: Any, estimator: Any, X: list[Any], task: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions (and class probabilities) for the rows held on the workers, concatenated in partition order."""
+    est = client.submit(_identity, estimator, pure=False)
+    results = client.gather(client.map(_predict, X, est=est, task=task, pure=False))
+    ys = [r[0] for r in results if len(r[0])]
+    probas = [r[1] for r in results if r[1] is not None]
+    y = np.concatenate(ys) if ys else np.empty(0)
+    return y, (np.concatenate(probas) if probas else None)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def fit_lightgbm(client: Any, X: list[Any], y: list[Any], estimator: Any, *, n_features: int) -> Any:
+    """Train a LightGBM model with ``lightgbm.dask`` (data-parallel across workers); returns the local model.
+
+    LightGBM's distributed learner builds histograms per worker and merges them, so trees differ slightly from a
+    single-machine fit (bin edges come from each worker's sample); quality is equivalent, not identical.
+    """
+    import dask
+    import dask.array as da
+    import lightgbm as lgb
+
+    from assay.exceptions import MissingDependencyError
+
+    try:
+        import lightgbm.dask as lgb_dask
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        msg = "LightGBM's Dask interface is unavailable; run: pip install 'assay[dask]'"
+        raise MissingDependencyError(msg) from exc
+    sizes = client.gather(client.map(len, X, pure=False))
+    keep = [i for i, n in enumerate(sizes) if n]
+    label_kind = client.submit(_dtype_of, y[keep[0]], pure=False).result()
+    Xd = da.concatenate([da.from_delayed(dask.delayed(X[i]), shape=(sizes[i], n_features), dtype=np.float64)
+                         for i in keep])
+    yd = da.concatenate([da.from_delayed(dask.delayed(y[i]), shape=(sizes[i],), dtype=label_kind) for i in keep])
+    params = estimator.get_params()
+    if isinstance(estimator, lgb.LGBMClassifier):
+        model = lgb_dask.DaskLGBMClassifier(client=client, **params)
+    elif isinstance(estimator, lgb.LGBMRegressor):
+        model = lgb_dask.DaskLGBMRegressor(client=client, **params)
+    else:
+        msg = f"fit_lightgbm expects an LGBMClassifier or LGBMRegressor, got {type(estimator).__name__}"
+        raise SpecError(msg)
+    model.fit(Xd, yd)
+    return model.to_local()
+
+
+def _dtype_of(y: np.ndarray) -> np.dtype:
+    return y.dtype
+
+
+def _kmeans_stats(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    from sklearn.metrics import pairwise_distances_argmin_min
+
+    k, d = centers.shape
+    if len(X) == 0:
+        return np.zeros((k, d)), np.zeros(k), 0.0
+    labels, dist = pairwise_distances_argmin_min(X, centers)
+    sums = np.zeros((k, d))
+    np.add.at(sums, labels, X)
+    return sums, np.bincount(labels, minlength=k).astype(np.float64), float(np.square(dist).sum())
+
+
+def _sample_rows(X: np.ndarray, n: int, seed: int) -> np.ndarray:
+    if len(X) <= n:
+        return X
+    rng = np.random.default_rng(seed)
+    return X[np.sort(rng.choice(len(X), size=n, replace=False))]
+
+
+def fit_kmeans(client: Any, X: list[Any], n_clusters: int, *, seed: int = 0, max_iter: int = 300, tol: float = 1e-4,
+               sample_rows: int = 50_000) -> tuple[np.ndarray, float, int]:
+    """k-means on partitions: k-means++ seeds from a sample, then Lloyd iterations where each partition returns
+    per-cluster sums and counts and the centres are updated here.
+
+    Returns ``(centres, inertia, iterations)``. The sample is drawn proportionally from every partition.
+    """
+    from sklearn.cluster import kmeans_plusplus
+
+    sizes = client.gather(client.map(len, X, pure=False))
+    total = max(sum(sizes), 1)
+    if total < n_clusters:
+        msg = f"k-means: {total} rows are fewer than n_clusters={n_clusters}"
+        raise ModelError(msg)
+    quotas = [max(1, round(sample_rows * n / total)) if n else 0 for n in sizes]
+    samples = client.gather(client.map(_sample_rows, X, quotas, [seed + i for i in range(len(X))], pure=False))
+    sample = np.concatenate([s for s in samples if len(s)])
+    centers, _ = kmeans_plusplus(sample, n_clusters, random_state=seed)
+    inertia, it = np.inf, 0
+    scale = float(np.mean(np.var(sample, axis=0))) or 1.0
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is returned
+        stats = client.gather(client.map(_kmeans_stats, X, centers=centers, pure=False))
+        sums = sum(s for s, _, _ in stats)
+        counts = sum(c for _, c, _ in stats)
+        inertia = sum(i for _, _, i in stats)
+        new = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centers)
+        shift = float(np.square(new - centers).sum())
+        centers = new
+        if shift <= tol * scale:
+            break
+    return centers, float(inertia), it
