@@ -470,6 +470,10 @@ def run(spec: Any, *, progress: Callable[[str, float], None] | None = None) -> T
         spec = load_spec(spec)
     elif not isinstance(spec, PipelineSpec):
         spec = parse_spec(spec)
+    if spec.engine == "dask":  # same spec, same data path, on a Dask cluster (assay.engine)
+        from assay.engine import run_dask
+
+        return run_dask(spec, progress=progress)
     pipe = Pipeline(
         target=spec.target, task=spec.task, steps=spec.steps, models=spec.models, folds=spec.evaluation.folds,
         test_size=spec.evaluation.test_size, seed=spec.evaluation.seed, time_budget=spec.evaluation.time_budget,

@@ -33,9 +33,28 @@ def register(app: typer.Typer) -> None:
                                           help="Keep the input columns next to the predictions."),
         top_k: int = typer.Option(10, help="Items per user (recommendation models)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+        engine: str = typer.Option("local", help="local, or dask: score partitions on a cluster into --out/ "
+                                                 "(a folder of part-NNNNN.parquet files)."),
+        scheduler: str | None = typer.Option(None, help="Dask scheduler address, e.g. tcp://host:8786 "
+                                                        "(engine dask; default: a local cluster)."),
     ) -> None:
         from assay._fitted import load_model
         from assay.sources import open_source
+
+        if engine == "dask":  # partitioned batch scoring (assay.engine)
+            from assay.engine import predict_dask
+
+            if out is None:
+                msg = "--engine dask writes partitioned Parquet: give --out DIRECTORY"
+                raise SpecError(msg)
+            done = predict_dask(model_dir, source, out, scheduler, keep_columns=keep_columns,
+                                echo=None if quiet else lambda text: typer.echo(text, err=True))
+            if not quiet:
+                typer.echo(f"wrote {done['rows']} predictions to {out}/ ({done['partitions']} partitions)", err=True)
+            return
+        if engine != "local":
+            msg = f"unknown engine {engine!r}; valid engines: local, dask"
+            raise SpecError(msg)
 
         if out is not None and out.suffix.lower() not in WRITERS:
             msg = f"cannot write predictions to {out}: use one of {', '.join(WRITERS)}"
