@@ -12,6 +12,7 @@ from assay.exceptions import (
     AssayError,
     DecodeError,
     EmptySourceError,
+    SchemaError,
     SourceError,
     SourceNotFoundError,
     SpecError,
@@ -240,12 +241,28 @@ def test_malformed_ndjson_names_the_line(tmp_path: Path) -> None:
     assert "line 3" in one_line(exc)
 
 
-def test_value_that_does_not_fit_the_dtype(tmp_path: Path) -> None:
+def test_value_that_does_not_fit_the_dtype_names_row_and_column(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text("price\n1.5\nabc\n")
-    with pytest.raises(AssayError) as exc:
+    with pytest.raises(SchemaError) as exc:
         FileSource(str(path), dtypes={"price": "float"}).read()
-    assert str(path) in one_line(exc)
+    text = one_line(exc)
+    assert f"{path} row 2 (line 3)" in text
+    assert "'abc'" in text
+    assert "column 'price'" in text
+
+
+def test_value_past_the_inferred_rows_names_row_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    path.write_text("n,s\n" + "1,x\n" * 12_000 + "oops,y\n")
+    for read in (lambda s: s.read(), lambda s: list(s.batches(5000))):
+        with pytest.raises(SchemaError) as exc:
+            read(FileSource(str(path)))
+        text = one_line(exc)
+        assert "row 12001 (line 12002)" in text
+        assert "guessed from the first 10000 rows" in text
+        assert "dtypes={'n': 'str'}" in text
+    assert FileSource(str(path), dtypes={"n": "str"}).read()["n"][-1] == "oops"
 
 
 def test_corrupt_parquet_and_excel(tmp_path: Path) -> None:

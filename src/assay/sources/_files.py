@@ -18,6 +18,7 @@ import glob
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -30,6 +31,7 @@ import polars as pl
 
 from assay._deps import import_optional
 from assay.exceptions import (
+    AssayError,
     DecodeError,
     EmptySourceError,
     SchemaError,
@@ -340,6 +342,7 @@ class _TranscodeCache:
 
 _TRANSCODED = _TranscodeCache()
 _HASHES: dict[tuple[str, int, int], str] = {}
+_DETECTED: dict[tuple[str, int, int], str] = {}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -684,7 +687,11 @@ class FileSource:
         tried = []
         if wanted.lower() == "auto":
             tried = ["utf-8"]
-            encoding = _codec_name(detect_encoding(path))
+            st = path.stat()
+            key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+            if key not in _DETECTED:  # detection runs charset-normalizer: once per file version, not per scan()
+                _DETECTED[key] = _codec_name(detect_encoding(path))
+            encoding = _DETECTED[key]
         else:
             encoding = wanted
         if encoding in _UTF8_NAMES:
@@ -741,12 +748,15 @@ class FileSource:
                 raise SourceError(msg) from None
             raise
 
-    def _translate(self, exc: Exception) -> SourceError:
+    def _translate(self, exc: Exception) -> AssayError:
         text = _first_line(exc)
         if isinstance(exc, pl.exceptions.NoDataError) or ("empty" in text.lower() and "csv" in text.lower()):
             return EmptySourceError(f"{self.display} has no data: no header and no rows")
         if self.format == "csv" and "more fields than defined" in text:
             return SourceError(self._ragged_message())
+        bad_value = re.search(r"could not parse `(.*)` as dtype `(.+)` at column '(.+)'", text)
+        if self.format == "csv" and bad_value:
+            return SchemaError(self._bad_value_message(*bad_value.groups()))
         if "invalid utf-8" in text.lower() or "invalid utf8" in text.lower():
             for path in self.paths:
                 found = _first_invalid_utf8(path)
@@ -764,6 +774,34 @@ class FileSource:
         if isinstance(exc, pl.exceptions.InvalidOperationError | pl.exceptions.SchemaError):
             return SchemaError(f"cannot read {self.display}: {text}")
         return SourceError(f"cannot read {self.display}: {text}")
+
+    def _bad_value_message(self, value: str, dtype: str, column: str) -> str:
+        """Name the row of a value that does not fit its column's guessed type (error path: one column re-read)."""
+        kwargs = self._csv_kwargs()
+        where = ""
+        for path in self.paths:
+            raw = pl.scan_csv(self._utf8_path(path), **kwargs, infer_schema=False).select(pl.col(column))
+            hit = (
+                raw.with_row_index("row")
+                .filter(pl.col(column) == value)
+                .select("row")
+                .head(1)
+                .collect(engine="streaming")
+            )
+            if hit.height:
+                row = int(hit.item()) + 1
+                line = row + kwargs["skip_rows"] + (1 if kwargs["has_header"] else 0)
+                where = f"{path} row {row} (line {line})"
+                break
+        guessed = (
+            ""
+            if "dtypes" in self.options and column in self.options["dtypes"]
+            else (f" (the type was guessed from the first {self.options.get('infer_schema_length', _INFER_ROWS)} rows)")
+        )
+        return (
+            f"{where or self.display}: value {value!r} in column {column!r} is not {dtype}{guessed}; "
+            f"pass dtypes={{{column!r}: 'str'}} to keep such values, or fix the row"
+        )
 
     def _ragged_message(self) -> str:
         """Find the first row with more fields than the header (error path: a Python pass over the rows)."""
