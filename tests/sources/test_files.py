@@ -334,3 +334,11 @@ def test_latin1_file_is_detected(tmp_path: Path) -> None:
         {"name": "José", "city": "Zürich"},
         {"name": "René", "city": "Genève"},
     ]
+
+
+def test_glob_with_question_mark_and_a_query(tmp_path: Path) -> None:
+    for i in range(2):
+        (tmp_path / f"p{i}.csv").write_text(f"a;b\n{i};x\n")
+    got = FileSource(f"{tmp_path}/p?.csv?separator=;").read()
+    assert got["a"].to_list() == [0, 1]
+    assert FileSource(f"{tmp_path}/p?.csv", separator=";").read().height == 2

@@ -364,13 +364,16 @@ def _split_location(uri: str) -> tuple[list[Path], dict[str, str], str]:
     full = os.path.expanduser(uri)
     if os.path.exists(full):
         return _resolve(full, uri), {}, full
-    if "?" in uri:
-        before, _, query = uri.partition("?")
-        before = os.path.expanduser(before)
+    # Try each '?' from the right, so 'part-?.csv?separator=;' is a glob with a query.
+    cuts = [i for i, ch in enumerate(uri) if ch == "?"][::-1]
+    for cut in cuts:
+        before, query = os.path.expanduser(uri[:cut]), uri[cut + 1 :]
         if os.path.exists(before) or (glob.has_magic(before) and _glob(before)):
             return _resolve(before, uri), dict(parse_qsl(query, keep_blank_values=True)), before
-        if "=" in query:
-            full = before  # a query was meant; name the file, not the options, in the error
+    if glob.has_magic(full) and _glob(full):
+        return _resolve(full, uri), {}, full
+    if cuts and re.fullmatch(r"[^/\\?=&]+=[^/\\?]*(&[^/\\?=&]+=[^/\\?]*)*", uri[cuts[0] + 1 :]):
+        full = os.path.expanduser(uri[: cuts[0]])  # a query was meant; name the file, not the options, in the error
     return _resolve(full, uri), {}, full
 
 
