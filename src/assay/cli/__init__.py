@@ -23,6 +23,7 @@ COMMANDS: list[str] = [
     "_train",
     "_run",
     "_predict",
+    "_ingest",
 ]
 
 

@@ -234,9 +234,9 @@ class SQLSink:
         return self._conn
 
     def _existing_columns(self, cur: Any) -> list[str] | None:  # None: the table does not exist yet
-        q = quote_ident(self.table, self.dialect)  # type: ignore[arg-type]
+        table = quote_ident(self.table, self.dialect)  # type: ignore[arg-type]
         try:
-            cur.execute(f"SELECT * FROM {q} WHERE 1 = 0")
+            cur.execute(f"SELECT * FROM {table} WHERE 1 = 0")
             names = [d[0] for d in cur.description]
             if self.dialect == "postgresql":
                 cur.fetch_arrow_table()
@@ -249,11 +249,11 @@ class SQLSink:
             return None
 
     def _create(self, cur: Any, frame: pl.DataFrame) -> None:
-        q = lambda n: quote_ident(n, self.dialect)  # noqa: E731
+        q = lambda n: quote_ident(n, self.dialect, dotted=False)  # noqa: E731
         cols = [f"{q(n)} {_sql_type(t, self.dialect, is_key=n == self.key)}" for n, t in frame.schema.items()]
         if self.key:
             cols.append(f"PRIMARY KEY ({q(self.key)})")
-        cur.execute(f"CREATE TABLE IF NOT EXISTS {q(self.table)} ({', '.join(cols)})")  # type: ignore[arg-type]
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {quote_ident(self.table, self.dialect)} ({', '.join(cols)})")  # type: ignore[arg-type]
 
     def write(self, frame: pl.DataFrame) -> int:
         if frame.height == 0:
@@ -296,7 +296,7 @@ class SQLSink:
         return frame.height
 
     def _update_clause(self, cols: list[str], style: str) -> str:
-        q = lambda n: quote_ident(n, self.dialect)  # noqa: E731
+        q = lambda n: quote_ident(n, self.dialect, dotted=False)  # noqa: E731
         others = [c for c in cols if c != self.key]
         if style == "mysql":
             return ", ".join(f"{q(c)} = VALUES({q(c)})" for c in others) or f"{q(self.key)} = {q(self.key)}"  # type: ignore[arg-type]
@@ -305,26 +305,27 @@ class SQLSink:
         return "UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in others)
 
     def _upsert_postgresql(self, cur: Any, frame: pl.DataFrame) -> None:
-        q = lambda n: quote_ident(n, self.dialect)  # noqa: E731
+        q = lambda n: quote_ident(n, self.dialect, dotted=False)  # noqa: E731
         tmp = f"assay_tmp_{uuid.uuid4().hex[:12]}"
         cur.adbc_ingest(tmp, frame.to_arrow(), mode="create", temporary=True)  # binary COPY into a temp table
         cols = ", ".join(q(c) for c in frame.columns)
-        sql = f"INSERT INTO {q(self.table)} ({cols}) SELECT {cols} FROM {q(tmp)}"  # type: ignore[arg-type]
+        sql = f"INSERT INTO {quote_ident(self.table, self.dialect)} ({cols}) SELECT {cols} FROM {q(tmp)}"  # type: ignore[arg-type]
         if self.key:
             sql += f" ON CONFLICT ({q(self.key)}) DO {self._update_clause(frame.columns, 'pg')}"
         cur.execute(sql)
         cur.execute(f"DROP TABLE {q(tmp)}")
 
     def _insert_sql(self, frame: pl.DataFrame, mark: str) -> str:
-        q = lambda n: quote_ident(n, self.dialect)  # noqa: E731
+        q = lambda n: quote_ident(n, self.dialect, dotted=False)  # noqa: E731
         cols = ", ".join(q(c) for c in frame.columns)
         marks = ", ".join([mark] * frame.width)
-        return f"INSERT INTO {q(self.table)} ({cols}) VALUES ({marks})"  # type: ignore[arg-type]
+        return f"INSERT INTO {quote_ident(self.table, self.dialect)} ({cols}) VALUES ({marks})"  # type: ignore[arg-type]
 
     def _upsert_sqlite(self, cur: Any, frame: pl.DataFrame) -> None:
         sql = self._insert_sql(frame, "?")
         if self.key:
-            sql += f" ON CONFLICT ({quote_ident(self.key, 'sqlite')}) DO {self._update_clause(frame.columns, 'pg')}"
+            key = quote_ident(self.key, "sqlite", dotted=False)
+            sql += f" ON CONFLICT ({key}) DO {self._update_clause(frame.columns, 'pg')}"
         rows = frame.with_columns(pl.col(pl.Datetime).dt.to_string("%Y-%m-%d %H:%M:%S%.f"),
                                   pl.col(pl.Date).cast(pl.String)).rows()
         cur.executemany(sql, rows)
@@ -337,11 +338,11 @@ class SQLSink:
         cur.executemany(sql, rows)
 
     def _upsert_duckdb(self, cur: Any, frame: pl.DataFrame) -> None:
-        q = lambda n: quote_ident(n, self.dialect)  # noqa: E731
+        q = lambda n: quote_ident(n, self.dialect, dotted=False)  # noqa: E731
         name = f"assay_batch_{uuid.uuid4().hex[:12]}"
         cur.register(name, frame.to_arrow())
         cols = ", ".join(q(c) for c in frame.columns)
-        sql = f"INSERT INTO {q(self.table)} ({cols}) SELECT {cols} FROM {name}"  # type: ignore[arg-type]
+        sql = f"INSERT INTO {quote_ident(self.table, self.dialect)} ({cols}) SELECT {cols} FROM {name}"  # type: ignore[arg-type]
         if self.key:
             sql += f" ON CONFLICT ({q(self.key)}) DO {self._update_clause(frame.columns, 'pg')}"
         cur.execute(sql)

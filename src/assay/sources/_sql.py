@@ -93,8 +93,8 @@ def dialect_of(uri: str) -> str:
         raise SourceError(msg) from None
 
 
-def quote_ident(name: str, dialect: str) -> str:
-    """Quote a (possibly schema-qualified) identifier for ``dialect``.
+def quote_ident(name: str, dialect: str, *, dotted: bool = True) -> str:
+    """Quote an identifier for ``dialect``; with ``dotted``, ``a.b`` is schema ``a``, table ``b`` (not for columns).
 
     >>> quote_ident("public.orders", "postgresql")
     '"public"."orders"'
@@ -102,7 +102,7 @@ def quote_ident(name: str, dialect: str) -> str:
     '`orders`'
     """
     q = "`" if dialect == "mysql" else '"'
-    parts = [name] if name.startswith(q) else name.split(".")
+    parts = [name] if name.startswith(q) or not dotted else name.split(".")
     return ".".join(p if p.startswith(q) else q + p.replace(q, q + q) + q for p in parts)
 
 
@@ -296,12 +296,12 @@ class SQLSource:
 
     # -- SQL text ------------------------------------------------------------------------------------------------
     def _select(self, columns: Sequence[str] | None = None, *, limit: int | None = None) -> tuple[str, list[Any]]:
-        q = lambda name: quote_ident(name, self.dialect)  # noqa: E731
+        q = lambda name: quote_ident(name, self.dialect, dotted=False)  # noqa: E731  (columns)
         wanted = list(columns) if columns is not None else self.columns
         if wanted is not None and self.watermark and self.watermark not in wanted and columns is None:
             wanted = [*wanted, self.watermark]
         projection = ", ".join(q(c) for c in wanted) if wanted else "*"
-        source = q(self.table) if self.table else f"({self.query}) AS assay_q"
+        source = quote_ident(self.table, self.dialect) if self.table else f"({self.query}) AS assay_q"
         conditions: list[str] = []
         params: list[Any] = []
         if self.where:
@@ -460,7 +460,8 @@ class SQLSource:
     def fingerprint(self) -> str:
         """Hash of the source's identity and its row count (and newest watermark): cheap, changes with the data."""
         src = quote_ident(self.table, self.dialect) if self.table else f"({self.query}) AS assay_q"
-        agg = "COUNT(*)" + (f", MAX({quote_ident(self.watermark, self.dialect)})" if self.watermark else "")
+        mark = quote_ident(self.watermark, self.dialect, dotted=False) if self.watermark else None
+        agg = "COUNT(*)" + (f", MAX({mark})" if mark else "")
         sql = f"SELECT {agg} FROM {src}" + (f" WHERE ({self.where})" if self.where else "")
         row = next(self._frames(sql, [], 1)).row(0)
         key = json.dumps([mask_uri(self.uri), self.table, self.query, self.columns, self.where, [str(v) for v in row]])

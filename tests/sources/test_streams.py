@@ -1,0 +1,174 @@
+"""Stream sources against the machine's real brokers, and the decoding every stream shares."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from assay.exceptions import SourceError, SpecError
+from assay.sources import Source, open_source
+from assay.sources._ingest import ingest
+from assay.sources._sinks import ParquetSink, Quarantine, open_sink
+from assay.sources._streams import Message, RedisStreamSource, decode
+
+pytestmark = pytest.mark.services
+
+
+# -- decoding (no server) ---------------------------------------------------------------------------------------------
+
+
+def test_decode_parses_a_batch_and_sets_bad_messages_aside() -> None:
+    msgs = [Message(str(i), json.dumps({"x": i, "geo": {"lat": i / 2, "lon": -i}}).encode()) for i in range(5)]
+    msgs.insert(2, Message("bad-1", b"<html>oops</html>"))
+    msgs.insert(4, Message("bad-2", b"[1, 2, 3]"))
+    msgs.append(Message("pretty", b'{\n  "x": 99,\n  "geo": {"lat": 1.5, "lon": 2}\n}'))
+    frame, bad = decode(msgs)
+    assert frame["x"].to_list() == [0, 1, 2, 3, 4, 99]
+    assert frame.columns == ["x", "geo.lat", "geo.lon", "_id"]  # nested objects flattened to columns
+    assert frame["_id"].to_list() == ["0", "1", "2", "3", "4", "pretty"]
+    assert [(b[0], b[1].split(":")[0]) for b in bad] == [("bad-1", "not valid JSON"),
+                                                         ("bad-2", "JSON list where an object was expected")]
+
+
+def test_decode_csv_lines_checks_field_counts() -> None:
+    msgs = [Message("a", b"1,Lyon,2.5"), Message("b", b"2,Oslo"), Message("c", b'3,"Kyiv, UA",1e3')]
+    frame, bad = decode(msgs, fmt="csv", columns=["id", "city", "v"])
+    assert frame.select("id", "city", "v").rows() == [(1, "Lyon", 2.5), (3, "Kyiv, UA", 1000.0)]
+    assert bad[0][0] == "b"
+    assert "2 fields, expected 3" in bad[0][1]
+    with pytest.raises(SpecError, match=r"\?columns="):
+        decode(msgs, fmt="csv")
+
+
+# -- Redis Streams --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_stream(service: Callable[[str], tuple[str, int]]) -> Iterator[tuple[str, Callable[..., None]]]:
+    """A unique stream name and a function that appends JSON (or raw) messages; deleted afterwards."""
+    import redis
+
+    host, port = service("redis")
+    client = redis.Redis(host=host, port=port)
+    name = f"assay-test-{uuid.uuid4().hex[:10]}"
+
+    def add(rows: list[dict] | None = None, raw: list[bytes] | None = None) -> None:
+        pipe = client.pipeline(transaction=False)
+        for row in rows or []:
+            pipe.xadd(name, {"data": json.dumps(row)})
+        for payload in raw or []:
+            pipe.xadd(name, {"data": payload})
+        pipe.execute()
+
+    yield f"redis://{host}:{port}/{name}", add
+    client.delete(name)
+    client.close()
+
+
+def _rows(n: int, start: int = 0) -> list[dict]:
+    return [{"i": i, "amount": round(i * 0.75, 2), "kind": "ab"[i % 2], "meta": {"shop": i % 5}}
+            for i in range(start, start + n)]
+
+
+def test_redis_read_is_a_snapshot_that_consumes_nothing(redis_stream: tuple[str, Callable[..., None]]) -> None:
+    uri, add = redis_stream
+    add(_rows(300))
+    source = open_source(uri)
+    assert isinstance(source, Source)
+    frame = source.read()
+    assert frame.height == 300
+    assert frame.columns == ["i", "amount", "kind", "meta.shop", "_id"]
+    assert open_source(uri).scan().select("amount").sum().collect().item() == pytest.approx(sum(
+        r["amount"] for r in _rows(300)))
+    assert [b.height for b in source.batches(128)] == [128, 128, 44]
+    assert source.fingerprint() == open_source(uri).fingerprint()
+    # a consumer group still sees every message: read() consumed nothing
+    consumer = RedisStreamSource(uri + "?group=g1")
+    got = consumer.fetch_batch(1000, 0.5)
+    assert len(got) == 300
+    consumer.close()
+
+
+def test_redis_ingest_to_parquet_quarantines_bad_messages(redis_stream: tuple[str, Callable[..., None]],
+                                                         tmp_path: Path) -> None:
+    uri, add = redis_stream
+    add(_rows(1000))
+    add(raw=[b"not json at all", b'{"i": 5, "amount": '])
+    add(_rows(500, start=1000))
+    sink = ParquetSink(tmp_path / "out")
+    quarantine = Quarantine(tmp_path / "dead.ndjson", source=uri)
+    stats = ingest(open_source(uri), sink, quarantine=quarantine, batch_size=300, batch_seconds=0.2, idle=0.5)
+    assert stats.messages == 1502
+    assert stats.written == 1500
+    assert stats.quarantined == 2
+    data = pl.read_parquet(tmp_path / "out" / "*.parquet")
+    assert sorted(data["i"].to_list()) == list(range(1500))
+    dead = [json.loads(line) for line in (tmp_path / "dead.ndjson").read_text().splitlines()]
+    assert [d["payload"] for d in dead] == ["not json at all", '{"i": 5, "amount": ']
+    assert all(d["reason"].startswith("not valid JSON") for d in dead)
+    assert open_source(uri + "?group=assay").lag() == 0  # everything acknowledged
+
+
+def test_redis_unacked_batch_is_replayed_and_stored_once(redis_stream: tuple[str, Callable[..., None]],
+                                                         tmp_path: Path) -> None:
+    uri, add = redis_stream
+    add(_rows(700))
+    out = tmp_path / "out"
+    # a consumer that writes a batch and "crashes" before acking it
+    first = RedisStreamSource(uri)
+    batch = first.fetch_batch(400, 0.5)
+    frame, _ = first.decode(batch)
+    assert ParquetSink(out).write(frame) == 400
+    first.close()
+    # the restarted consumer gets the 400 pending messages again, then the rest; the sink skips the replayed ids
+    stats = ingest(RedisStreamSource(uri), ParquetSink(out), quarantine=Quarantine(tmp_path / "q.ndjson"),
+                   batch_size=250, batch_seconds=0.2, idle=0.5)
+    assert stats.messages == 700
+    assert stats.duplicates == 400
+    data = pl.read_parquet(out / "*.parquet")
+    assert data.height == 700
+    assert data["_id"].n_unique() == 700
+
+
+def test_redis_stream_into_postgresql_table_is_idempotent(redis_stream: tuple[str, Callable[..., None]],
+                                                          service: Callable[[str], tuple[str, int]],
+                                                          tmp_path: Path) -> None:
+    host, port = service("postgresql")
+    uri, add = redis_stream
+    add(_rows(600))
+    table = f"ingest_{uuid.uuid4().hex[:8]}"
+    target = f"postgresql://root@{host}:{port}/test?table={table}"
+    try:
+        first = RedisStreamSource(uri)
+        frame, _ = first.decode(first.fetch_batch(200, 0.5))
+        sink = open_sink(target)
+        sink.write(frame)  # written, never acked: replayed below
+        sink.close()
+        first.close()
+        stats = ingest(RedisStreamSource(uri), open_sink(target), batch_size=250, batch_seconds=0.2, idle=0.5)
+        assert stats.messages == 600
+        stored = open_source(target).read()
+        assert stored.height == 600
+        assert sorted(stored["i"].to_list()) == list(range(600))
+    finally:
+        import psycopg
+
+        with psycopg.connect(f"host={host} port={port} user=root dbname=test", autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def test_redis_errors_are_one_line_and_masked(service: Callable[[str], tuple[str, int]]) -> None:
+    host, port = service("redis")
+    with pytest.raises(SourceError) as info:
+        RedisStreamSource("redis://user:topsecret9@127.0.0.1:1/s").fetch(1, 0.1)
+    assert "topsecret9" not in str(info.value)
+    assert "redis://user:***@127.0.0.1:1/s" in str(info.value)
+    with pytest.raises(SourceError, match="does not exist"):
+        open_source(f"redis://{host}:{port}/no-such-stream-{uuid.uuid4().hex}").read()
+    with pytest.raises(SpecError, match="names no stream"):
+        open_source(f"redis://{host}:{port}/")
