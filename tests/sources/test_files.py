@@ -104,6 +104,15 @@ def test_null_values_skip_rows_and_comments(tmp_path: Path) -> None:
     assert_frame_equal(pl.concat(source.batches(1)), want)
 
 
+def test_comment_lines_before_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "commented.csv"
+    path.write_text("# exported 2024-01-01\n# by tool\na,b\n1,2\n# mid\n3,4\n")
+    source = FileSource(str(path), comment_prefix="#")
+    want = pl.DataFrame({"a": [1, 3], "b": [2, 4]})
+    assert_frame_equal(source.read(), want)
+    assert_frame_equal(pl.concat(source.batches(1)), want)
+
+
 def test_one_row_and_header_only_files(tmp_path: Path) -> None:
     one = tmp_path / "one.csv"
     one.write_text("城市,销售额\n北京,1.5\n")

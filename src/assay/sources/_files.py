@@ -229,8 +229,12 @@ def transcode_to_utf8(
             offset += len(chunk)
 
 
-def _record_chunks(path: Path, *, skip: int, quote: str | None, chunk_bytes: int) -> Iterator[bytes]:
+def _record_chunks(
+    path: Path, *, skip: int, quote: str | None, chunk_bytes: int, comment: str | None = None
+) -> Iterator[bytes]:
     """Yield the bytes of a UTF-8 CSV file in pieces that end at a record end, after ``skip`` records.
+
+    Lines starting with ``comment`` do not count as skipped records (Polars skips them before the header too).
 
     A newline inside a quoted field is not a record end: with RFC 4180 quoting (a quote inside a field is doubled)
     a position is inside quotes exactly when an odd number of quote characters precede it in the piece.
@@ -244,6 +248,8 @@ def _record_chunks(path: Path, *, skip: int, quote: str | None, chunk_bytes: int
             line = fh.readline()
             if not line:
                 return
+            if not carry and comment and line.startswith(comment.encode()):
+                continue
             carry += line
             if q is None or carry.count(q) % 2 == 0:
                 carry, skip = b"", skip - 1
@@ -360,28 +366,28 @@ def _split_location(uri: str) -> tuple[list[Path], dict[str, str], str]:
         raw = unquote(parts.path)
         if parts.netloc not in ("", "localhost"):
             raw = f"//{parts.netloc}{raw}"
-        return _resolve(raw, uri), dict(parse_qsl(parts.query, keep_blank_values=True)), raw
+        return _resolve(raw), dict(parse_qsl(parts.query, keep_blank_values=True)), raw
     full = os.path.expanduser(uri)
     if os.path.exists(full):
-        return _resolve(full, uri), {}, full
+        return _resolve(full), {}, full
     # Try each '?' from the right, so 'part-?.csv?separator=;' is a glob with a query.
     cuts = [i for i, ch in enumerate(uri) if ch == "?"][::-1]
     for cut in cuts:
         before, query = os.path.expanduser(uri[:cut]), uri[cut + 1 :]
         if os.path.exists(before) or (glob.has_magic(before) and _glob(before)):
-            return _resolve(before, uri), dict(parse_qsl(query, keep_blank_values=True)), before
+            return _resolve(before), dict(parse_qsl(query, keep_blank_values=True)), before
     if glob.has_magic(full) and _glob(full):
-        return _resolve(full, uri), {}, full
+        return _resolve(full), {}, full
     if cuts and re.fullmatch(r"[^/\\?=&]+=[^/\\?]*(&[^/\\?=&]+=[^/\\?]*)*", uri[cuts[0] + 1 :]):
         full = os.path.expanduser(uri[: cuts[0]])  # a query was meant; name the file, not the options, in the error
-    return _resolve(full, uri), {}, full
+    return _resolve(full), {}, full
 
 
 def _glob(pattern: str) -> list[str]:
     return sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
 
 
-def _resolve(raw: str, uri: str) -> list[Path]:
+def _resolve(raw: str) -> list[Path]:
     path = Path(raw)
     if path.is_file():
         return [path]
@@ -611,6 +617,7 @@ class FileSource:
                 skip=kwargs["skip_rows"] + (1 if kwargs["has_header"] else 0),
                 quote=kwargs["quote_char"],
                 chunk_bytes=chunk_bytes,
+                comment=kwargs["comment_prefix"],
             )
             for chunk in chunks:
                 yield pl.read_csv(
