@@ -245,6 +245,17 @@ def test_ndjson(tmp_path: Path, ext: str) -> None:
     assert_frame_equal(pl.concat(FileSource(str(path)).batches(2)), SALES)
 
 
+@pytest.mark.parametrize("ext", [".json", ".ndjson"])
+def test_json_with_bom_blank_lines_and_crlf(tmp_path: Path, ext: str) -> None:
+    path = tmp_path / f"windows{ext}"
+    rows = ['{"城市": "北京"}', '{"城市": "上海"}']
+    body = f"[{rows[0]},\r\n{rows[1]}]" if ext == ".json" else f"{rows[0]}\r\n\r\n{rows[1]}\r\n"
+    path.write_bytes(codecs.BOM_UTF8 + body.encode())
+    source = FileSource(str(path))
+    assert source.read()["城市"].to_list() == ["北京", "上海"]
+    assert pl.concat(source.batches(1))["城市"].to_list() == ["北京", "上海"]
+
+
 def test_parquet_with_dtypes(tmp_path: Path) -> None:
     path = tmp_path / "sales.parquet"
     SALES.write_parquet(path)

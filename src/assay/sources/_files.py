@@ -656,7 +656,7 @@ class FileSource:
         if self.format == "parquet":
             lazy = pl.scan_parquet(self.paths)
         elif self.format == "ndjson":
-            lazy = pl.scan_ndjson(self.paths, infer_schema_length=infer)
+            lazy = pl.scan_ndjson([self._bomless(p) for p in self.paths], infer_schema_length=infer)
         elif self.format == "json":
             frames = [pl.read_json(p, infer_schema_length=infer) for p in self.paths]
             lazy = (frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")).lazy()
@@ -707,6 +707,13 @@ class FileSource:
         if encoding in _UTF8_NAMES:
             return path
         return _TRANSCODED.get(path, encoding, tried, self.options.get("encoding_errors", "strict"))
+
+    def _bomless(self, path: Path) -> Path:
+        """NDJSON with a UTF-8 BOM (Windows tools write one) as a copy without it: Polars refuses the BOM."""
+        with open(path, "rb") as fh:
+            if fh.read(3) != codecs.BOM_UTF8:
+                return path
+        return _TRANSCODED.get(path, "utf-8-sig", [], "strict")
 
     def _read_excel(self, infer: int) -> pl.DataFrame:
         fastexcel = import_optional("fastexcel", "core")
@@ -844,7 +851,7 @@ class FileSource:
         """``'file line L, column C'`` of the first malformed JSON (error path only)."""
         for path in self.paths:
             if self.format == "ndjson":
-                with open(path, encoding="utf-8", errors="replace") as fh:
+                with open(path, encoding="utf-8-sig", errors="replace") as fh:
                     for number, line in enumerate(fh, start=1):
                         if not line.strip():
                             continue
