@@ -1,0 +1,89 @@
+"""``assay ingest`` through ``main(argv)``: limits, sinks, the summary line and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from assay.cli import main
+
+
+@pytest.fixture
+def stream(service: Callable[[str], tuple[str, int]]) -> Iterator[str]:
+    import redis
+
+    host, port = service("redis")
+    client = redis.Redis(host=host, port=port)
+    name = f"assay-cli-{uuid.uuid4().hex[:10]}"
+    pipe = client.pipeline(transaction=False)
+    for i in range(500):
+        pipe.xadd(name, {"data": json.dumps({"i": i, "v": i % 13})})
+    pipe.execute()
+    yield f"redis://{host}:{port}/{name}"
+    client.delete(name)
+    client.close()
+
+
+@pytest.mark.services
+def test_max_messages_stops_and_prints_a_summary(stream: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "ds"
+    assert main(["ingest", stream, "--to", str(out), "--max-messages", "120", "--batch-size", "50", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "120 messages" in err
+    assert "stopped: message limit" in err
+    assert pl.read_parquet(out / "*.parquet").height == 120
+    # the next run continues where the first stopped
+    assert main(["ingest", stream, "--to", str(out), "--idle", "0.5s", "-q"]) == 0
+    assert sorted(pl.read_parquet(out / "*.parquet")["i"].to_list()) == list(range(500))
+
+
+@pytest.mark.services
+def test_for_duration_into_a_sqlite_table(stream: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "sink.db"
+    assert main(["ingest", stream, "--to", f"sqlite:///{db}?table=events", "--for", "2s", "-q"]) == 0
+    assert "stopped: time limit" in capsys.readouterr().err
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT _id) FROM events").fetchone() == (500, 500)
+
+
+def test_sql_table_to_parquet_with_a_watermark(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "shop.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER, total REAL)")
+        conn.executemany("INSERT INTO orders VALUES (?, ?)", [(i, i * 2.0) for i in range(250)])
+    uri = f"sqlite:///{db}?table=orders&watermark=id"
+    assert main(["ingest", uri, "--to", "out", "--batch-size", "100", "-q"]) == 0
+    assert "stopped: end of source" in capsys.readouterr().err
+    with sqlite3.connect(db) as conn:
+        conn.executemany("INSERT INTO orders VALUES (?, ?)", [(i, 0.0) for i in range(250, 260)])
+    assert main(["ingest", uri, "--to", "out", "-q"]) == 0
+    assert "10 messages" in capsys.readouterr().err  # only the rows newer than the saved watermark
+    assert sorted(pl.read_parquet(tmp_path / "out" / "*.parquet")["id"].to_list()) == list(range(260))
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["ingest", "kafka://h/t", "--to", "out"], "unknown URI scheme 'kafka'"),
+        (["ingest", "redis://u:pw9secret@127.0.0.1:1/s", "--to", "out", "--for", "1s"], "redis://u:***@127.0.0.1:1/s"),
+        (["ingest", "redis://127.0.0.1:6379/s", "--to", "s3://bucket/x"], "scheme 's3' is not a sink"),
+        (["ingest", "redis://127.0.0.1:6379/s", "--to", "out", "--for", "soon"], "cannot read duration 'soon'"),
+    ],
+)
+def test_bad_input_is_one_line(argv: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err
+    assert len(err.splitlines()) == 1
+    assert "pw9secret" not in err
