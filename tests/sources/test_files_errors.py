@@ -303,3 +303,15 @@ def test_bad_encoding_errors_value(tmp_path: Path) -> None:
     path.write_text("a\n1\n")
     with pytest.raises(SpecError, match="'strict' or 'replace'"):
         FileSource(str(path), encoding_errors="ignore")
+
+
+def test_auto_detected_encoding_failing_later_lists_both_tries(tmp_path: Path) -> None:
+    path = tmp_path / "gbk_then_junk.csv"
+    good = ("城市,销售额\n" + "北京,1\n" * 20_000).encode("gbk")  # past the detection sample
+    path.write_bytes(good + b"\x81\x20,2\n")
+    with pytest.raises(DecodeError) as exc:
+        FileSource(str(path)).read()
+    text = one_line(exc)
+    assert f"byte offset {len(good)}" in text
+    assert "line 20002" in text
+    assert "encodings tried: utf-8, gb18030" in text
