@@ -57,7 +57,7 @@ def train_test_split(frame: pl.DataFrame | pl.LazyFrame, *, target: str | None =
     is_test = np.zeros(n, dtype=bool)
     if time is not None:
         _need_column(frame, time, "time")
-        order = frame.select(pl.col(time).arg_sort(nulls_last=False, maintain_order=True)).to_series().to_numpy()
+        order = frame.select(pl.col(time).arg_sort(nulls_last=False)).to_series().to_numpy()
         is_test[order[n - _test_count(n, test_size):]] = True
     elif group is not None:
         _need_column(frame, group, "group")

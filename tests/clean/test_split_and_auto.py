@@ -1,0 +1,92 @@
+"""Splitting (random, stratified, group, time, by value) and the automatic default steps on real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import palmerpenguins
+import polars as pl
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+
+from assay.clean import Step, auto_steps, split_by, train_test_split
+from assay.exceptions import SchemaError, SpecError
+
+from .conftest import make_mixed
+
+
+@pytest.fixture(scope="module")
+def penguins() -> pl.DataFrame:
+    return pl.from_pandas(palmerpenguins.load_penguins())
+
+
+def test_stratified_split_keeps_class_shares_and_is_seeded(penguins: pl.DataFrame) -> None:
+    train, test = train_test_split(penguins, target="species", test_size=0.25, seed=3)
+    assert train.height + test.height == penguins.height
+    share = penguins["species"].value_counts(normalize=True).sort("species")["proportion"].to_numpy()
+    test_share = test["species"].value_counts(normalize=True).sort("species")["proportion"].to_numpy()
+    np.testing.assert_allclose(test_share, share, atol=0.02)
+    again = train_test_split(penguins, target="species", test_size=0.25, seed=3)[1]
+    other = train_test_split(penguins, target="species", test_size=0.25, seed=4)[1]
+    assert test.equals(again)
+    assert not test.equals(other)
+
+
+def test_random_group_and_time_splits() -> None:
+    df = pl.DataFrame({"i": range(100), "grp": [i // 10 for i in range(100)], "t": list(range(100))[::-1]})
+    train, test = train_test_split(df, test_size=0.2, stratify=False)
+    assert test.height == 20
+    assert set(train["i"]).isdisjoint(test["i"])
+    train, test = train_test_split(df, group="grp", test_size=0.3)
+    assert set(train["grp"]).isdisjoint(test["grp"])
+    assert test.height == 30
+    train, test = train_test_split(df, time="t", test_size=0.1)
+    assert test["t"].min() > train["t"].max()
+    with pytest.raises(SchemaError, match="did you mean 'grp'"):
+        train_test_split(df, group="gr")
+    with pytest.raises(SpecError, match="test_size"):
+        train_test_split(df, test_size=0)
+
+
+def test_split_by_gives_one_frame_per_value() -> None:
+    parts = split_by(make_mixed(), "g")
+    assert set(parts) == {"north", "south"}
+    assert sum(p.height for p in parts.values()) == 60
+
+
+def _run(steps: list[Step], frame: pl.DataFrame, target: str) -> pl.DataFrame:
+    for step in steps:
+        step.fit(frame, target=target)
+        frame = step.transform_train(frame)
+    return frame
+
+
+def test_auto_steps_make_every_feature_numeric_without_nulls(as_backend) -> None:
+    raw = make_mixed().with_columns(pl.lit(None, dtype=pl.String).alias("nothing"), pl.lit(3).alias("three"))
+    steps = auto_steps(raw.schema, target="label", task="classification")
+    frame = raw
+    for step in steps:
+        step.fit(as_backend(frame), target="label")
+        frame = step.transform_train(frame)
+    features = frame.drop("label")
+    assert all(t.is_numeric() or t == pl.Boolean for t in features.schema.values()), features.schema
+    assert features.null_count().sum_horizontal().item() == 0
+    assert np.isfinite(features.cast(pl.Float64).to_numpy()).all()
+    assert frame["label"].to_list() == raw["label"].to_list()  # the target is untouched
+    assert "nothing" not in frame.columns
+    assert "three" not in frame.columns
+    assert {"day_year", "ts_hour", "c_red", "ok"} <= set(frame.columns)
+
+
+def test_auto_steps_on_penguins_lazy_equals_eager_and_predicts_well(penguins: pl.DataFrame) -> None:
+    steps = auto_steps(penguins.schema, target="species", task="classification")
+    eager = _run(steps, penguins, "species")
+    lazy = penguins.lazy()
+    for step in steps:
+        lazy = step.transform(lazy)
+    assert lazy.collect().equals(eager)
+    x = eager.drop("species").cast(pl.Float64).to_numpy()
+    score = cross_val_score(LogisticRegression(max_iter=500), x, eager["species"].to_numpy(), cv=5).mean()
+    assert score > 0.95
+    with pytest.raises(SpecError, match="valid values"):
+        auto_steps(penguins.schema, target="species", task="clasification")

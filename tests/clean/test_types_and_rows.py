@@ -1,0 +1,113 @@
+"""Type conversion, text tidying, useless columns, duplicates, datetime parts and the clustering step."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime, time, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from assay.clean import ClusterStep, DatetimePartsStep, DedupeStep, DropUselessStep, TextStep, TypesStep
+from assay.exceptions import SchemaError, SpecError
+
+
+def test_numbers_in_business_formats() -> None:
+    df = pl.DataFrame({"金额": ["1,234.5", "$2,000", "¥3,000", "１２３", "45%", "(7.5)", "1 000", "-", "€9"]})
+    out = TypesStep().fit(df).transform(df)["金额"].to_list()
+    assert out == [1234.5, 2000.0, 3000.0, 123.0, 0.45, -7.5, 1000.0, None, 9.0]
+
+
+def test_integers_booleans_dates_and_datetimes() -> None:
+    df = pl.DataFrame({
+        "count": ["1", "2", "3", "NA"],
+        "flag": ["是", "否", "YES", "no"],
+        "day": ["2024-01-31", "2024-02-29", "", "2023-12-01"],
+        "eu_day": ["31.01.2024", "29.02.2024", "01.12.2023", None],
+        "at": ["2024-01-31T10:00:00", "2024-02-01T11:30:00", "2024-02-02T00:00:00", "?"],
+        "zoned": ["2024-01-31T10:00:00+0800", "2024-02-01T11:30:00+0000", None, None],
+        "word": ["a", "b", "c", "d"],
+    })
+    step = TypesStep(time_zone="Asia/Shanghai").fit(df)
+    out = step.transform(df)
+    assert out.schema["count"] == pl.Int64
+    assert out["count"].to_list() == [1, 2, 3, None]
+    assert out["flag"].to_list() == [True, False, True, False]
+    assert out["day"].to_list() == [date(2024, 1, 31), date(2024, 2, 29), None, date(2023, 12, 1)]
+    assert out["eu_day"].to_list()[0] == date(2024, 1, 31)
+    assert out.schema["at"] == pl.Datetime("us", "Asia/Shanghai")
+    assert out["zoned"].dt.hour().to_list()[:2] == [10, 19]  # converted from their own offsets to Shanghai time
+    assert out.schema["word"] == pl.String
+    assert json.loads(json.dumps(step.state_))["convert"]["eu_day"] == {"kind": "date", "format": "%d.%m.%Y"}
+
+
+def test_unparsed_values_are_counted_not_hidden(caplog: pytest.LogCaptureFixture) -> None:
+    df = pl.DataFrame({"v": [str(i) for i in range(99)] + ["oops"]})
+    with caplog.at_level(logging.INFO, logger="assay.clean._types"):
+        step = TypesStep().fit(df)
+    assert step.state_["unparsed"] == {"v": 1}
+    assert "did not parse" in caplog.text
+    strict = TypesStep(min_share=1.0).fit(df)
+    assert strict.state_["convert"]["v"]["kind"] == "text"
+
+
+def test_types_forced_kinds_formats_and_errors() -> None:
+    df = pl.DataFrame({"d": ["20240131", "20240201"], "code": ["001", "002"]})
+    out = TypesStep(kinds={"code": "text", "d": "date"}, formats={"d": "%Y%m%d"}, categorical=["code"]).fit(
+        df).transform(df)
+    assert out["d"].to_list() == [date(2024, 1, 31), date(2024, 2, 1)]
+    assert out.schema["code"] == pl.Categorical
+    with pytest.raises(SpecError, match="valid values"):
+        TypesStep(kinds={"d": "dat"}).fit(df)
+    with pytest.raises(SchemaError, match="'dd' not found; did you mean 'd'"):
+        TypesStep(kinds={"dd": "date"}).fit(df)
+
+
+def test_text_trims_normalises_and_case_folds() -> None:
+    df = pl.DataFrame({"城市": ["  Beijing", "ＢＥＩＪＩＮＧ ", "beijing"], "n": [1, 2, 3]})
+    assert TextStep().fit(df).transform(df)["城市"].n_unique() == 1
+
+
+def test_drop_useless_logs_instead_of_warning(caplog: pytest.LogCaptureFixture) -> None:
+    df = pl.DataFrame({"keep": [1.0, 2.0, 3.0], "nan_only": [float("nan")] * 3, "empty": pl.Series([None] * 3,
+                      dtype=pl.String), "same": [7, 7, None], "lists": [[1], [2], [3]], "y": [1, 1, 1]})
+    with caplog.at_level(logging.WARNING, logger="assay.clean._useless"):
+        step = DropUselessStep(unsupported=True).fit(df, target="y")
+    assert step.state_["dropped"] == {"nan_only": "all missing", "empty": "all missing", "same": "constant",
+                                      "lists": "unsupported type List(Int64)"}
+    assert step.transform(df).columns == ["keep", "y"]  # the constant target is kept
+    assert "dropped 4 column(s)" in caplog.text
+
+
+def test_dedupe_exact_and_by_key() -> None:
+    df = pl.DataFrame({"id": [1, 1, 2, 3, 3], "v": ["a", "a", "b", "c", "d"]})
+    assert DedupeStep().fit(df).transform_train(df)["v"].to_list() == ["a", "b", "c", "d"]
+    step = DedupeStep(key=["id"], keep="last").fit(df)
+    assert step.transform_train(df)["v"].to_list() == ["a", "b", "d"]
+    assert step.dropped_ == 2
+    assert step.transform(df).height == 5
+
+
+def test_datetime_parts() -> None:
+    df = pl.DataFrame({"at": [datetime(2024, 3, 9, 14, 30), None], "t": [time(8, 15), time(23, 0)],
+                       "took": [timedelta(minutes=2), timedelta(seconds=1.5)]})
+    out = DatetimePartsStep().fit(df).transform(df)
+    assert out.row(0, named=True) == {"at_year": 2024, "at_month": 3, "at_day": 9, "at_weekday": 6, "at_hour": 14,
+                                      "t_hour": 8, "t_minute": 15, "took_seconds": 120.0}
+    assert out["at_year"][1] is None
+    with pytest.raises(SchemaError, match="convert it first with the 'types' step"):
+        DatetimePartsStep(columns=["t"]).fit(pl.DataFrame({"t": ["x"]}))
+
+
+def test_cluster_recovers_blobs_and_is_a_feature() -> None:
+    x, labels = make_blobs(n_samples=600, centers=4, cluster_std=0.6, random_state=0)
+    df = pl.DataFrame({"a": x[:, 0], "b": x[:, 1] * 100})  # different scales: the step standardises
+    out = ClusterStep(k=4).fit(list(df.iter_slices(200))).transform(df)
+    assert adjusted_rand_score(labels, out["cluster"].to_numpy()) > 0.95
+    assert out["cluster_distance"].min() >= 0
+    assert out.schema["cluster"] == pl.Int32
+    assert np.isfinite(out["cluster_distance"].to_numpy()).all()
