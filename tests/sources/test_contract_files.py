@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import gzip
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,6 +35,11 @@ def _excel(path: Path, frame: pl.DataFrame) -> str:
     return str(path)
 
 
+def _gz(path: Path, data: bytes) -> str:
+    path.write_bytes(gzip.compress(data))
+    return str(path)
+
+
 def _parts(tmp: Path, frame: pl.DataFrame) -> str:
     for i, part in enumerate(frame.iter_slices(4)):
         part.write_csv(tmp / f"part-{i}.csv")
@@ -55,6 +61,8 @@ WRITERS: dict[str, Callable[[Path, pl.DataFrame], str]] = {
     "parquet": lambda tmp, f: (f.write_parquet(tmp / "d.parquet", row_group_size=3), str(tmp / "d.parquet"))[1],
     "xlsx": lambda tmp, f: _excel(tmp / "d.xlsx", f),
     "file-uri": lambda tmp, f: Path(_csv(tmp / "d d.csv", f)).as_uri(),
+    "csv-gbk-gz": lambda tmp, f: _gz(tmp / "d.csv.gz", f.write_csv().encode("gbk")),
+    "ndjson-gz": lambda tmp, f: _gz(tmp / "d.ndjson.gz", f.write_ndjson().encode()),
 }
 
 
@@ -127,7 +135,7 @@ def test_check_source_refuses_a_non_source() -> None:
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 7, 64])
-@pytest.mark.parametrize("kind", ["csv", "csv-gbk", "csv-utf8-bom", "tsv", "csv-glob"])
+@pytest.mark.parametrize("kind", ["csv", "csv-gbk", "csv-utf8-bom", "tsv", "csv-glob", "csv-gbk-gz"])
 def test_contract_holds_when_csv_is_cut_into_tiny_pieces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, chunk_bytes: int
 ) -> None:

@@ -362,3 +362,33 @@ def test_glob_with_question_mark_and_a_query(tmp_path: Path) -> None:
     got = FileSource(f"{tmp_path}/p?.csv?separator=;").read()
     assert got["a"].to_list() == [0, 1]
     assert FileSource(f"{tmp_path}/p?.csv", separator=";").read().height == 2
+
+
+# -- compressed text files ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "opener"), [("sales.csv.gz", "gzip"), ("sales.tsv.bz2", "bz2"), ("sales.csv.xz", "lzma")]
+)
+def test_compressed_csv_including_gbk(tmp_path: Path, name: str, opener: str) -> None:
+    frame = SALES.drop("note")
+    sep = "\t" if ".tsv" in name else ","
+    path = tmp_path / name
+    with __import__(opener).open(path, "wb") as fh:
+        fh.write(frame.write_csv(separator=sep).encode("gbk"))
+    source = FileSource(str(path))
+    assert source.format == "csv"
+    assert_frame_equal(source.read(), frame)
+    assert_frame_equal(pl.concat(source.batches(3)), frame)
+
+
+def test_compressed_json_and_ndjson(tmp_path: Path) -> None:
+    import gzip
+    import lzma
+
+    with gzip.open(tmp_path / "s.json.gz", "wb") as fh:
+        fh.write(SALES.write_json().encode())
+    with lzma.open(tmp_path / "s.ndjson.xz", "wb") as fh:
+        fh.write(SALES.write_ndjson().encode())
+    assert_frame_equal(FileSource(str(tmp_path / "s.json.gz")).read(), SALES)
+    assert_frame_equal(pl.concat(FileSource(str(tmp_path / "s.ndjson.xz")).batches(3)), SALES)

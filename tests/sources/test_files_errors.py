@@ -315,3 +315,27 @@ def test_auto_detected_encoding_failing_later_lists_both_tries(tmp_path: Path) -
     assert f"byte offset {len(good)}" in text
     assert "line 20002" in text
     assert "encodings tried: utf-8, gb18030" in text
+
+
+def test_compressed_files_errors_name_the_archive(tmp_path: Path) -> None:
+    import gzip
+
+    ragged = tmp_path / "ragged.csv.gz"
+    with gzip.open(ragged, "wb") as fh:
+        fh.write(b"a,b\n1,2\n3,4,5\n")
+    with pytest.raises(SourceError, match=rf"{ragged} line 3"):
+        FileSource(str(ragged)).read()
+    bad = tmp_path / "bad.csv.gz"
+    with gzip.open(bad, "wb") as fh:
+        fh.write("城市\n北京\n".encode("gbk"))
+    with pytest.raises(DecodeError) as exc:
+        FileSource(str(bad), encoding="utf-8").read()
+    assert f"{bad} (decompressed)" in one_line(exc)
+    corrupt = tmp_path / "corrupt.csv.gz"
+    corrupt.write_bytes(gzip.compress(b"a,b\n1,2\n" * 100)[:-30])
+    with pytest.raises(SourceError, match=rf"cannot decompress {corrupt}"):
+        FileSource(str(corrupt)).read()
+    parquet = tmp_path / "x.parquet.gz"
+    parquet.write_bytes(gzip.compress(b"PAR1"))
+    with pytest.raises(UnsupportedSourceError, match="compressed parquet"):
+        FileSource(str(parquet))

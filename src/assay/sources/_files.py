@@ -2,8 +2,9 @@
 
 A file is named by a path, a ``file://`` URI or a glob of same-format files; options come as keyword arguments or from
 the query string (``sales.csv?separator=;&encoding=gbk``). Text that is not UTF-8 (GBK/GB18030 is common in Chinese
-business data) is transcoded chunk by chunk to a temporary UTF-8 file so Polars can still scan it out of core. Every
-failure is turned into one readable :class:`~assay.exceptions.SourceError` naming the file, line or byte offset.
+business data) is transcoded chunk by chunk to a temporary UTF-8 file so Polars can still scan it out of core, and
+``.gz``/``.bz2``/``.xz`` text files are decompressed the same way. Every failure is turned into one readable
+:class:`~assay.exceptions.SourceError` (or ``SchemaError``/``SpecError``) naming the file, line or byte offset.
 
 Only local files live here; SQL, HTTP and streams have their own modules.
 """
@@ -11,12 +12,15 @@ Only local files live here; SQL, HTTP and streams have their own modules.
 from __future__ import annotations
 
 import atexit
+import bz2
 import codecs
 import csv
 import difflib
 import glob
+import gzip
 import json
 import logging
+import lzma
 import os
 import re
 import shutil
@@ -43,7 +47,7 @@ from assay.exceptions import (
 )
 from assay.sources._base import DEFAULT_BATCH_SIZE, hash_file
 
-__all__ = ["DTYPES", "FORMATS", "OPTIONS", "FileSource", "detect_encoding", "transcode_to_utf8"]
+__all__ = ["COMPRESSIONS", "DTYPES", "FORMATS", "OPTIONS", "FileSource", "detect_encoding", "transcode_to_utf8"]
 
 log = logging.getLogger("assay.sources")
 
@@ -61,6 +65,10 @@ FORMATS: dict[str, str] = {
     ".xlsx": "excel",
     ".xlsm": "excel",
 }
+
+# Compression suffix -> opener. A compressed text file (``sales.csv.gz``) is decompressed once, in a streaming copy.
+COMPRESSIONS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_TEXT_FORMATS = frozenset({"csv", "json", "ndjson"})
 
 # Option -> (formats it applies to, what it means). Unknown or misplaced options are refused with this table.
 OPTIONS: dict[str, tuple[frozenset[str], str]] = {
@@ -196,12 +204,13 @@ def transcode_to_utf8(
     *,
     tried: list[str] | None = None,
     errors: str = "strict",
+    name: str | None = None,
 ) -> None:
     """Re-encode ``src`` from ``encoding`` to UTF-8 into ``dst``, one chunk at a time (bounded memory).
 
     Undecodable bytes raise :class:`DecodeError` naming their byte offset; ``tried`` lists the encodings already
-    tried, for that message; ``errors="replace"`` writes U+FFFD for them instead. A BOM of the source encoding is
-    dropped.
+    tried, for that message (``name`` is how the file is called there); ``errors="replace"`` writes U+FFFD for them
+    instead. A BOM of the source encoding is dropped.
     """
     decoder = codecs.getincrementaldecoder(encoding)(errors=errors)
     offset = 0
@@ -217,8 +226,8 @@ def transcode_to_utf8(
                 bad = offset - pending + exc.start
                 names = [*(tried or []), encoding]
                 msg = (
-                    f"cannot decode {src} as {encoding}: byte 0x{exc.object[exc.start]:02X} at byte offset {bad}"
-                    f" ({_line_of(src, bad)}) is invalid; encodings tried: {', '.join(dict.fromkeys(names))}; "
+                    f"cannot decode {name or src} as {encoding}: byte 0x{exc.object[exc.start]:02X} at byte offset "
+                    f"{bad} ({_line_of(src, bad)}) is invalid; encodings tried: {', '.join(dict.fromkeys(names))}; "
                     f"pass the file's real encoding, e.g. {_other_encodings(encoding)}, or encoding_errors='replace'"
                 )
                 raise DecodeError(msg) from None
@@ -323,22 +332,51 @@ class _TranscodeCache:
     def __init__(self) -> None:
         self._dir: str | None = None
         self._paths: dict[tuple[str, int, int, str], Path] = {}
+        self._origin: dict[Path, str] = {}
         self._lock = threading.Lock()
 
+    def name(self, path: Path) -> str:
+        """How to call a file in a message: a decompressed copy is named after its archive."""
+        return self._origin.get(path, str(path))
+
     def get(self, path: Path, encoding: str, tried: list[str], errors: str) -> Path:
+        """A UTF-8 copy of ``path`` read as ``encoding``."""
+        name = self.name(path)
+
+        def make(tmp: str) -> None:
+            transcode_to_utf8(path, tmp, encoding, tried=tried, errors=errors, name=name)
+
+        return self._make(path, f"{encoding}:{errors}", make, f"transcoding {name} from {encoding} to UTF-8")
+
+    def decompress(self, path: Path, opener: Callable[..., Any]) -> Path:
+        """A decompressed copy of ``path``, copied in chunks."""
+
+        def make(tmp: str) -> None:
+            try:
+                with opener(path, "rb") as fin, open(tmp, "wb") as fout:
+                    shutil.copyfileobj(fin, fout, _CHUNK_BYTES)
+            except (OSError, EOFError, lzma.LZMAError) as exc:
+                msg = f"cannot decompress {path}: {_first_line(exc)}"
+                raise SourceError(msg) from None
+
+        copy = self._make(path, "decompress", make, f"decompressing {path}")
+        self._origin[copy] = f"{path} (decompressed)"
+        return copy
+
+    def _make(self, path: Path, kind: str, make: Callable[[str], None], what: str) -> Path:
         st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, f"{encoding}:{errors}")
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, kind)
         with self._lock:
             if key in self._paths and self._paths[key].exists():
                 return self._paths[key]
             if self._dir is None:
                 self._dir = tempfile.mkdtemp(prefix="assay-transcode-")
                 atexit.register(shutil.rmtree, self._dir, ignore_errors=True)
-            fd, tmp = tempfile.mkstemp(suffix=".csv", dir=self._dir)
+            fd, tmp = tempfile.mkstemp(dir=self._dir)
             os.close(fd)
-            log.info("transcoding %s from %s to UTF-8 (%d bytes)", path, encoding, st.st_size)
+            log.info("%s (%d bytes)", what, st.st_size)
             try:
-                transcode_to_utf8(path, tmp, encoding, tried=tried, errors=errors)
+                make(tmp)
             except BaseException:
                 os.unlink(tmp)
                 raise
@@ -518,6 +556,9 @@ class FileSource:
                 msg = f"option {name!r} does not apply to {self.format} files like {self.display}"
                 raise SpecError(msg)
         for path in self.paths:
+            if path.suffix.lower() in COMPRESSIONS and self.format not in _TEXT_FORMATS:
+                msg = f"{path}: compressed {self.format} files are not supported ({self.format} compresses internally)"
+                raise UnsupportedSourceError(msg)
             if path.stat().st_size == 0:
                 msg = f"{path} is empty (0 bytes); expected a {self.format} file with at least a header"
                 raise EmptySourceError(msg)
@@ -533,19 +574,26 @@ class FileSource:
                 msg = f"unknown format {fmt!r} for {self.display}; known formats: {known}"
                 raise UnsupportedSourceError(msg)
             return fmt
-        found = {FORMATS.get(p.suffix.lower()) for p in self.paths}
+        found = {FORMATS.get(_suffix(p)) for p in self.paths}
         if None in found:
-            bad = next(p for p in self.paths if p.suffix.lower() not in FORMATS)
+            bad = next(p for p in self.paths if _suffix(p) not in FORMATS)
             known = ", ".join(FORMATS)
             msg = (
-                f"unsupported file extension {bad.suffix or '(none)'!r} for {bad}; assay reads {known} "
-                "(or pass format='csv' etc.)"
+                f"unsupported file extension {_suffix(bad) or '(none)'!r} for {bad}; assay reads {known} "
+                f"(also compressed with {', '.join(COMPRESSIONS)}), or pass format='csv' etc."
             )
             raise UnsupportedSourceError(msg)
         if len(found) > 1:
             msg = f"{self.display} matches files of different formats ({', '.join(sorted(map(str, found)))})"
             raise SourceError(msg)
         return found.pop()  # type: ignore[return-value]
+
+    def _plain(self, path: Path) -> Path:
+        """The file itself, or a decompressed copy of a ``.gz``/``.bz2``/``.xz`` text file."""
+        opener = COMPRESSIONS.get(path.suffix.lower())
+        if opener is None:
+            return path
+        return _TRANSCODED.decompress(path, opener)
 
     # -- reading ----------------------------------------------------------------------------------------------------
 
@@ -656,9 +704,9 @@ class FileSource:
         if self.format == "parquet":
             lazy = pl.scan_parquet(self.paths)
         elif self.format == "ndjson":
-            lazy = pl.scan_ndjson([self._bomless(p) for p in self.paths], infer_schema_length=infer)
+            lazy = pl.scan_ndjson([self._bomless(self._plain(p)) for p in self.paths], infer_schema_length=infer)
         elif self.format == "json":
-            frames = [pl.read_json(p, infer_schema_length=infer) for p in self.paths]
+            frames = [pl.read_json(self._plain(p), infer_schema_length=infer) for p in self.paths]
             lazy = (frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")).lazy()
         else:
             lazy = self._read_excel(infer).lazy()
@@ -668,7 +716,7 @@ class FileSource:
         return lazy
 
     def _csv_kwargs(self) -> dict[str, Any]:
-        tsv = all(p.suffix.lower() in (".tsv", ".tab") for p in self.paths)
+        tsv = all(_suffix(p) in (".tsv", ".tab") for p in self.paths)
         opts = self.options
         return {
             "separator": opts.get("separator", "\t" if tsv else ","),
@@ -693,6 +741,7 @@ class FileSource:
 
     def _utf8_path(self, path: Path) -> Path:
         """The path Polars should read: the file itself if UTF-8, else a transcoded copy."""
+        path = self._plain(path)
         wanted = str(self.options.get("encoding", "auto"))
         tried = []
         if wanted.lower() == "auto":
@@ -776,12 +825,13 @@ class FileSource:
             return SchemaError(self._bad_value_message(*bad_value.groups()))
         if "invalid utf-8" in text.lower() or "invalid utf8" in text.lower():
             for path in self.paths:
-                found = _first_invalid_utf8(path)
+                plain = self._plain(path)
+                found = _first_invalid_utf8(plain)
                 if found is not None:
                     offset, byte = found
                     return DecodeError(
-                        f"cannot decode {path} as UTF-8: byte 0x{byte:02X} at byte offset {offset} "
-                        f"({_line_of(path, offset)}) is invalid; encodings tried: utf-8; "
+                        f"cannot decode {_TRANSCODED.name(plain)} as UTF-8: byte 0x{byte:02X} at byte offset {offset} "
+                        f"({_line_of(plain, offset)}) is invalid; encodings tried: utf-8; "
                         "pass the file's encoding, e.g. encoding='gbk', or encoding_errors='replace'"
                     )
         if self.format in ("json", "ndjson"):
@@ -850,8 +900,9 @@ class FileSource:
     def _json_error_location(self) -> str | None:
         """``'file line L, column C'`` of the first malformed JSON (error path only)."""
         for path in self.paths:
+            plain = self._plain(path)
             if self.format == "ndjson":
-                with open(path, encoding="utf-8-sig", errors="replace") as fh:
+                with open(plain, encoding="utf-8-sig", errors="replace") as fh:
                     for number, line in enumerate(fh, start=1):
                         if not line.strip():
                             continue
@@ -863,11 +914,18 @@ class FileSource:
                 # The stdlib parser gives line and column; malformed input is the error path, and a JSON array
                 # is read whole anyway.
                 try:
-                    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+                    with open(plain, encoding="utf-8-sig", errors="replace") as fh:
                         json.load(fh)
                 except json.JSONDecodeError as err:
                     return f"{path} line {err.lineno}, column {err.colno} (char {err.pos}): {err.msg}"
         return None
+
+
+def _suffix(path: Path) -> str:
+    """The format extension, looking through a compression suffix: ``x.csv.gz`` -> ``.csv``."""
+    if path.suffix.lower() in COMPRESSIONS:
+        return Path(path.stem).suffix.lower()
+    return path.suffix.lower()
 
 
 def _first_line(exc: BaseException) -> str:
