@@ -1,0 +1,63 @@
+"""``assay profile``: statistics, warnings and figures of a data source as profile.json + profile.html."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from assay.cli._common import progress_callback, show_progress
+from assay.exceptions import SpecError
+
+__all__ = ["register"]
+
+EXAMPLES = """
+Examples:
+
+  assay profile penguins.csv
+
+  assay profile sales.parquet --target revenue --out out/sales-profile
+
+  assay profile "postgresql://bob@db/sales?table=orders" --sample-rows 50000 --quiet
+
+Statistics cover every row (streaming aggregations, bounded memory); correlations, the missingness matrix and the
+figures use a random sample of at most --sample-rows rows, and the report says when it sampled.
+"""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("profile", help="Profile a data source: statistics, warnings and figures in one HTML report."
+                                 + EXAMPLES)
+    def profile_command(
+        source: str = typer.Argument(..., help="Data source: a file path or a URI (postgresql://…, https://…)."),
+        out: Path = typer.Option(Path("assay-out/profile"), "--out", "-o",
+                                 help="Output folder for profile.json, profile.html and figures/."),
+        target: str | None = typer.Option(None, "--target", "-t",
+                                          help="Column to be predicted later: adds class balance and leakage checks."),
+        sample_rows: int = typer.Option(200_000, "--sample-rows",
+                                        help="Rows sampled for correlations and figures (statistics use all rows)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, only the final lines."),
+    ) -> None:
+        from assay.sources import open_source
+        from assay.viz import profile, write_profile
+
+        if sample_rows < 1:
+            msg = f"--sample-rows must be at least 1, got {sample_rows}"
+            raise SpecError(msg)
+        src = open_source(source)
+        with progress_callback(show_progress(quiet)) as notify:
+            notify(f"reading {source}", 0.0)
+            result = profile(src, target=target, sample_rows=sample_rows, progress=notify)
+            html = write_profile(result, out, progress=notify)
+        n_warn = len(result["warnings"])
+        sampled = f", figures from a {result['sample_rows']:,}-row sample" if result["sampled"] else ""
+        typer.echo(f"profiled {result['rows']:,} rows × {result['columns']:,} columns{sampled}; "
+                   f"{n_warn} warning{'s' if n_warn != 1 else ''}")
+        if not quiet:
+            for w in result["warnings"][:10]:
+                typer.echo(f"  {w['severity']}: {w['message']}")
+            if n_warn > 10:
+                typer.echo(f"  … and {n_warn - 10} more in the report")
+        typer.echo(f"report:  {html}")
+        typer.echo(f"json:    {html.parent / 'profile.json'}")
+        typer.echo(f"figures: {html.parent / 'figures'}")

@@ -1,0 +1,381 @@
+"""Figures of a data profile: overview, one per column, missingness matrix, correlation heatmaps, outliers, target.
+
+Each function takes (part of) the dict made by :func:`assay.viz.profile` and returns a matplotlib ``Figure`` or
+``None`` when there is nothing to draw; saving is :func:`assay.viz._style.save_figure`. Long labels are cut, many
+categories are capped at the top N with an "other" bar, and tick labels are rotated when they would overlap.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from assay.viz._style import ACCENT, MUTED, PALETTE, WARN, figure, short_label
+
+__all__ = [
+    "column_figure",
+    "correlation_figure",
+    "missing_figure",
+    "outliers_figure",
+    "overview_figure",
+    "target_association_figure",
+]
+
+MAX_BARS = 20
+MAX_MATRIX_COLUMNS = 60
+
+
+def _fmt(x: float | None) -> str:
+    """A compact number for labels.
+
+    >>> _fmt(1234567), _fmt(200000), _fmt(0.000123), _fmt(12), _fmt(-0.0)
+    ('1.23M', '200k', '0.000123', '12', '0')
+    """
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    ax = abs(x)
+    if ax < 1e-12:
+        return "0"
+    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e4, "k")):
+        if ax >= size:
+            return f"{x / (size if suffix != 'k' else 1e3):.3g}{suffix}"
+    if ax == int(ax) and ax < 1e4:
+        return f"{int(x):d}"
+    return f"{x:.3g}"
+
+
+def _count_axis(ax: Any, axis: str = "x") -> None:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    target.set_major_formatter(FuncFormatter(lambda v, _pos: _fmt(v)))
+
+
+def _barh(ax: Any, labels: list[str], values: list[float], colors: list[str] | str, total: float | None = None,
+          pct_only: bool = False) -> None:
+    """Horizontal bars, first item on top, each with its value (and share of ``total``) at the end."""
+    y = np.arange(len(labels))
+    ax.barh(y, values, color=colors, height=0.72)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.tick_params(axis="y", length=0)
+    ax.spines["left"].set_visible(False)
+    top = max(values) if values else 1
+    for yi, val in zip(y, values, strict=True):
+        if pct_only:
+            text = f"{val:.1f}%"
+        elif total:
+            text = f"{_fmt(val)}  ({100 * val / total:.1f}%)"
+        else:
+            text = _fmt(val)
+        ax.text(val + top * 0.01, yi, text, va="center", ha="left", fontsize=7.5, color="#46525f")
+    ax.set_xlim(0, top * 1.28 if top > 0 else 1)
+    ax.xaxis.grid(True)
+    ax.set_axisbelow(True)
+
+
+# ------------------------------------------------------------------------------------------------ overview
+
+
+def overview_figure(p: dict[str, Any]) -> Any:
+    """Columns by kind, rows (complete / with missing / duplicate) and the most-missing columns."""
+    fig, (a1, a2, a3) = figure(12, 3.4, ncols=3, width_ratios=[1, 1, 1.3])
+    kinds = p.get("kinds") or {}
+    if kinds:
+        items = sorted(kinds.items(), key=lambda kv: -kv[1])
+        _barh(a1, [k for k, _ in items], [n for _, n in items], [PALETTE[i % 9] for i in range(len(items))])
+    else:
+        a1.text(0.5, 0.5, "no columns", ha="center", va="center", transform=a1.transAxes)
+    a1.set_title(f"{p['columns']:,} columns by kind")
+    a1.set_xlabel("columns")
+    _count_axis(a1)
+
+    rows = p["rows"]
+    complete = p.get("complete_rows")
+    labels, values, colors = ["all rows"], [rows], [ACCENT]
+    if complete is not None:
+        labels += ["complete rows", "rows with missing"]
+        values += [complete, rows - complete]
+        colors += [PALETTE[2], PALETTE[1]]
+    if p.get("duplicate_rows") is not None:
+        labels.append("duplicate rows")
+        values.append(p["duplicate_rows"])
+        colors.append(WARN)
+    _barh(a2, labels, values, colors, total=rows or None)
+    a2.set_title(f"{rows:,} rows")
+    a2.set_xlabel("rows")
+    _count_axis(a2)
+
+    variables = list(p.get("variables", {}).values())
+    missing = sorted((v for v in variables if v["missing"]), key=lambda v: -v["missing_pct"])
+    if missing:
+        shown = missing[:12]
+        _barh(a3, [short_label(v["name"], 22) for v in shown], [v["missing_pct"] for v in shown],
+              [WARN if v["missing_pct"] >= 50 else PALETTE[1] for v in shown], pct_only=True)
+        a3.set_xlim(0, 118)
+        extra = f" (top 12 of {len(missing)})" if len(missing) > 12 else ""
+        a3.set_title(f"Missing values by column{extra}")
+        a3.set_xlabel("missing (% of rows)")
+    else:
+        a3.axis("off")
+        a3.text(0.5, 0.5, "no missing values", ha="center", va="center", fontsize=12, color=PALETTE[2],
+                transform=a3.transAxes)
+        a3.set_title("Missing values by column")
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------ columns
+
+
+def column_figure(v: dict[str, Any], rows: int) -> Any | None:
+    """Histogram (numeric, datetime) or top-values bar (categorical, boolean); None when nothing to draw."""
+    kind = v["kind"]
+    if kind == "numeric" and v.get("histogram"):
+        return _histogram(v)
+    if kind == "datetime" and v.get("histogram"):
+        return _time_histogram(v)
+    if kind in ("categorical", "boolean") and v.get("top") is not None and (v.get("top") or v.get("missing")):
+        return _top_values(v, rows)
+    if kind == "numeric" and v.get("top"):
+        return _top_values(v, rows)
+    return None
+
+
+def _histogram(v: dict[str, Any]) -> Any:
+    h = v["histogram"]
+    edges = np.asarray(h["edges"], dtype=float)
+    counts = np.asarray(h["counts"], dtype=float)
+    fig, ax = figure(5.6, 3.0)
+    ax.stairs(counts, edges, fill=True, color=ACCENT)  # one path, not one patch per bar: much cheaper to draw
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(0, max(1.0, counts.max()) * 1.12)
+    q = v.get("quantiles", {})
+    marks = [("median", q.get("p50"), "#1b2631", "-"), ("mean", v.get("mean"), WARN, "--")]
+    for label, x, color, style in marks:
+        if x is not None and edges[0] <= x <= edges[-1]:
+            ax.axvline(x, color=color, linestyle=style, linewidth=1.1, label=f"{label} {_fmt(x)}")
+    outl = v.get("outliers")
+    if outl:
+        for fence in (outl["low_fence"], outl["high_fence"]):
+            if edges[0] <= fence <= edges[-1]:
+                ax.axvline(fence, color=MUTED, linestyle=":", linewidth=1)
+    ax.legend(loc="upper right", handlelength=1.5)
+    ax.set_title(short_label(v["name"], 60))
+    ax.set_ylabel("rows")
+    _count_axis(ax, "y")
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=7))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: _fmt(x)))
+    ax.yaxis.grid(True)
+    ax.set_axisbelow(True)
+    label = f"{short_label(v['name'], 40)} (value)"
+    notes = []
+    if h.get("below") or h.get("above"):
+        notes.append(f"beyond this range: {h.get('below', 0):,} below, {h.get('above', 0):,} above")
+    if outl and outl["count"]:
+        notes.append(f"IQR outliers (dotted fences): {outl['count']:,} = {outl['pct']:.2f}%")
+    ax.set_xlabel(label + ("\n" + " · ".join(notes) if notes else ""))
+    return fig
+
+
+def _time_histogram(v: dict[str, Any]) -> Any:
+    import datetime as dt
+
+    import matplotlib.dates as mdates
+
+    h = v["histogram"]
+    edges = [dt.datetime.fromisoformat(e) for e in h["edges"]]
+    nums = mdates.date2num(edges)
+    fig, ax = figure(5.6, 3.0)
+    ax.stairs(h["counts"], nums, fill=True, color=ACCENT)
+    ax.set_xlim(nums[0], nums[-1])
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_title(short_label(v["name"], 60))
+    ax.set_xlabel(f"{short_label(v['name'], 40)} (date)")
+    ax.set_ylabel("rows")
+    _count_axis(ax, "y")
+    ax.yaxis.grid(True)
+    ax.set_axisbelow(True)
+    return fig
+
+
+def _top_values(v: dict[str, Any], rows: int) -> Any:
+    top = v.get("top") or []
+    shown = top[:MAX_BARS]
+    labels = [short_label(t["value"], 28) for t in shown]
+    values = [t["count"] for t in shown]
+    colors = [ACCENT] * len(shown)
+    rest = v.get("count", 0) - sum(values)
+    n_rest = (v.get("distinct") or 0) - len(shown)
+    if rest > 0 and n_rest > 0:
+        labels.append(f"other ({_fmt(n_rest)} values)")
+        values.append(rest)
+        colors.append(MUTED)
+    if v.get("missing"):
+        labels.append("(missing)")
+        values.append(v["missing"])
+        colors.append(PALETTE[1])
+    height = max(1.6, 0.24 * len(labels) + 0.9)
+    fig, ax = figure(5.6, height)
+    _barh(ax, labels, values, colors, total=rows or None)
+    distinct = v.get("distinct")
+    more = f" — top {len(shown)} of {distinct:,}" if distinct and distinct > len(shown) else ""
+    ax.set_title(f"{short_label(v['name'], 50)}{more}")
+    ax.set_xlabel("rows")
+    _count_axis(ax)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- missingness
+
+
+def missing_figure(p: dict[str, Any]) -> Any | None:
+    """Where values are missing: columns × row blocks of the sample, plus each column's missing share."""
+    mm = p.get("missing_matrix") or {}
+    frac = np.asarray(mm.get("fraction") or [], dtype=float)
+    if frac.size == 0:
+        return None
+    names = mm["columns"]
+    variables = p["variables"]
+    order = list(range(len(names)))
+    note = ""
+    if len(names) > MAX_MATRIX_COLUMNS:  # keep the columns with most missing, in their original order
+        order = sorted(sorted(order, key=lambda i: -variables[names[i]]["missing_pct"])[:MAX_MATRIX_COLUMNS])
+        note = f" (the {MAX_MATRIX_COLUMNS} of {len(names)} columns with most missing)"
+    frac = frac[order]
+    labels = [short_label(names[i], 26) for i in order]
+    pct = [variables[names[i]]["missing_pct"] for i in order]
+    height = min(16.0, max(2.6, 0.22 * len(order) + 1.3))
+    fig, (ax, bx) = figure(11, height, ncols=2, width_ratios=[4, 1], sharey=True)
+    from matplotlib.colors import LinearSegmentedColormap
+
+    cmap = LinearSegmentedColormap.from_list("missing", ["#eef3f8", "#1b2631"])
+    ax.imshow(frac, aspect="auto", cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks(range(len(labels)), labels)
+    rows_per = mm.get("rows_per_block") or 1
+    ticks = np.linspace(0, frac.shape[1] - 1, min(6, frac.shape[1])).round().astype(int)
+    ax.set_xticks(ticks, [_fmt(int(t * rows_per)) for t in ticks])
+    ax.set_xlabel(f"row position in {'the sample' if p.get('sampled') else 'the data'} (dark = missing)")
+    ax.set_title("Missing values: where" + note)
+    ax.tick_params(length=0)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_visible(False)
+    y = np.arange(len(order))
+    bx.barh(y, pct, color=[WARN if x >= 50 else PALETTE[1] for x in pct], height=0.7)
+    for yi, x in zip(y, pct, strict=True):
+        bx.text(min(x, 100) + 2, yi, f"{x:.1f}%", va="center", fontsize=7, color="#46525f")
+    bx.set_xlim(0, 130)
+    bx.set_xlabel("missing (% of rows)")
+    bx.set_title("how much")
+    bx.tick_params(axis="y", length=0)
+    bx.spines["left"].set_visible(False)
+    return fig
+
+
+# -------------------------------------------------------------------------------------------- correlation
+
+
+def correlation_figure(block: dict[str, Any], title: str, *, signed: bool = True) -> Any | None:
+    """A heatmap of a correlation/association matrix; values written in the cells when there is room."""
+    cols = block.get("columns") or []
+    if len(cols) < 2:
+        return None
+    mat = np.array([[np.nan if x is None else x for x in row] for row in block["matrix"]], dtype=float)
+    k = len(cols)
+    side = min(13.0, max(4.6, 0.36 * k + 2.2))
+    fig, ax = figure(side + 1.0, side)
+    cmap = "RdBu_r" if signed else "Blues"
+    im = ax.imshow(np.ma.masked_invalid(mat), cmap=cmap, vmin=-1 if signed else 0, vmax=1,
+                   interpolation="nearest")
+    labels = [short_label(c, 20) for c in cols]
+    ax.set_xticks(range(k), labels, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center",
+                  rotation_mode="anchor")
+    ax.set_yticks(range(k), labels)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if k <= 16:
+        # Only values worth reading are written: a wall of "0.00" hides the few strong pairs.
+        for i in range(k):
+            for j in range(k):
+                if i != j and np.isfinite(mat[i, j]) and abs(mat[i, j]) >= 0.1:
+                    dark = abs(mat[i, j]) > 0.6
+                    ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=7 if k > 10 else 8,
+                            color="white" if dark else "#1b2631")
+        ax.set_xlabel("values shown where |value| ≥ 0.1", fontsize=7.5, color="#5c6773")
+    cbar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
+    cbar.outline.set_visible(False)
+    cbar.ax.tick_params(labelsize=7)
+    ax.set_title(title)
+    return fig
+
+
+# -------------------------------------------------------------------------------------------- outliers
+
+
+def outliers_figure(p: dict[str, Any]) -> Any | None:
+    """IQR-rule outliers per numeric column: share below the low fence and above the high fence."""
+    items = [(name, o) for name, o in (p.get("outliers") or {}).items() if o]
+    if not items:
+        return None
+    items.sort(key=lambda kv: -kv[1]["pct"])
+    shown = items[:30]
+    labels = [short_label(n, 24) for n, _ in shown]
+    low = [100 * o["low"] / max(1, p["variables"][n].get("finite") or 1) for n, o in shown]
+    high = [100 * o["high"] / max(1, p["variables"][n].get("finite") or 1) for n, o in shown]
+    height = max(2.2, 0.26 * len(shown) + 1.2)
+    fig, ax = figure(7.5, height)
+    y = np.arange(len(shown))
+    ax.barh(y, low, color=PALETTE[5], height=0.7, label="below Q1 − 1.5·IQR")
+    ax.barh(y, high, left=low, color=WARN, height=0.7, label="above Q3 + 1.5·IQR")
+    top = max([a + b for a, b in zip(low, high, strict=True)] + [0.1])
+    for yi, (_n, o), a, b in zip(y, shown, low, high, strict=True):
+        ax.text(a + b + top * 0.01, yi, f"{o['count']:,} ({o['pct']:.2f}%)", va="center", fontsize=7.5,
+                color="#46525f")
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, top * 1.35)
+    ax.tick_params(axis="y", length=0)
+    ax.spines["left"].set_visible(False)
+    ax.set_xlabel("outliers (% of finite values)")
+    more = f" (top 30 of {len(items)})" if len(items) > 30 else ""
+    ax.set_title("Outliers by the IQR rule" + more)
+    ax.legend(loc="lower right")
+    ax.xaxis.grid(True)
+    ax.set_axisbelow(True)
+    return fig
+
+
+def target_association_figure(p: dict[str, Any]) -> Any | None:
+    """How strongly each feature goes with the target; bars over the leakage limit are red."""
+    assoc = p.get("target_association") or {}
+    items = [(n, a) for n, a in assoc.items() if a.get("value") is not None]
+    if not items:
+        return None
+    shown = items[:25]
+    labels = [short_label(n, 24) for n, _ in shown]
+    values = [a["value"] for _, a in shown]
+    leak = [a["value"] > 0.95 or a.get("determines_target") or a.get("separates_classes") for _, a in shown]
+    measures = sorted({a["measure"] for _, a in shown})
+    colors = [WARN if bad else PALETTE[measures.index(a["measure"]) % 3 * 2] for (_, a), bad in
+              zip(shown, leak, strict=True)]
+    height = max(2.2, 0.26 * len(shown) + 1.2)
+    fig, ax = figure(7.5, height)
+    _barh(ax, labels, values, colors)
+    ax.set_xlim(0, 1.2)
+    ax.axvline(0.95, color=WARN, linestyle=":", linewidth=1)
+    ax.set_xlabel("association with the target (0 none … 1 perfect)")
+    ax.set_title(f"Association with target '{short_label(p['target'], 30)}'")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=PALETTE[measures.index(m) % 3 * 2], label=m) for m in measures]
+    if any(leak):
+        handles.append(Patch(color=WARN, label="possible leakage"))
+    ax.legend(handles=handles, loc="lower right")
+    return fig

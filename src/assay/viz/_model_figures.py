@@ -1,0 +1,390 @@
+"""Figures of a trained model: CV spread, ROC/PR, confusion matrix, calibration, permutation importance,
+residuals, learning curve, coefficients, and the 2-D cluster map with its silhouette plot.
+
+Every function takes plain arrays and lists (what ``assay train`` hands over) and returns a matplotlib ``Figure``,
+or ``None`` when the inputs do not allow the picture (e.g. no probabilities for a ROC curve).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from assay.viz._style import ACCENT, MUTED, PALETTE, WARN, figure, short_label
+
+__all__ = [
+    "calibration_figure",
+    "cluster_figure",
+    "coefficients_figure",
+    "confusion_figure",
+    "cv_spread_figure",
+    "importance_figure",
+    "learning_curve_figure",
+    "permutation_importance",
+    "regression_figure",
+    "roc_pr_figure",
+]
+
+MAX_CURVES = 10  # one-vs-rest curves drawn at most (the most frequent classes)
+MAX_CONFUSION = 25  # classes in a confusion matrix; the rest are pooled into "other"
+MAX_FEATURES = 25  # bars in importance / coefficient plots
+
+
+def _color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def cv_spread_figure(cv_scores: dict[str, Sequence[float]], metric: str | None) -> Any | None:
+    """Box plot with the fold scores as dots, one row per model, best median on top."""
+    items = [(m, np.asarray([s for s in scores if s is not None], dtype=float)) for m, scores in cv_scores.items()]
+    items = [(m, s[np.isfinite(s)]) for m, s in items if len(s)]
+    if not items:
+        return None
+    items.sort(key=lambda kv: -np.median(kv[1]) if len(kv[1]) else np.inf)
+    fig, ax = figure(7.0, max(2.2, 0.45 * len(items) + 1.2))
+    data = [s for _, s in items]
+    y = np.arange(1, len(items) + 1)
+    ax.boxplot(data, positions=y, orientation="horizontal", widths=0.55, showfliers=False,
+               medianprops={"color": WARN, "linewidth": 1.5}, boxprops={"color": "#46525f"},
+               whiskerprops={"color": "#46525f"}, capprops={"color": "#46525f"})
+    rng = np.random.default_rng(0)
+    for yi, s in zip(y, data, strict=True):
+        ax.scatter(s, yi + rng.uniform(-0.12, 0.12, len(s)), s=16, color=ACCENT, alpha=0.8, zorder=3)
+    ax.set_yticks(y, [short_label(m, 24) for m, _ in items])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{metric or 'score'} per fold (higher is better)")
+    ax.set_title("Cross-validation scores by model")
+    ax.xaxis.grid(True)
+    ax.set_axisbelow(True)
+    return fig
+
+
+def _class_order(y_true: np.ndarray, classes: Sequence[Any]) -> list[int]:
+    """Indexes of ``classes`` by descending support in ``y_true``."""
+    support = [(np.sum(y_true == c), i) for i, c in enumerate(classes)]
+    return [i for n, i in sorted(support, key=lambda t: -t[0])]
+
+
+def roc_pr_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Any | None:
+    """ROC and precision–recall curves: the positive class (binary) or one-vs-rest per class (multi-class)."""
+    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
+
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2 or proba.shape[0] != len(y_true) or proba.shape[1] != len(classes) or len(classes) < 2:
+        return None
+    fig, (a1, a2) = figure(11, 4.4, ncols=2)
+    a1.plot([0, 1], [0, 1], color=MUTED, linestyle=":", linewidth=1, label="chance")
+    binary = len(classes) == 2
+    picks = [1] if binary else _class_order(y_true, classes)[:MAX_CURVES]
+    for n, i in enumerate(picks):
+        positive = y_true == classes[i]
+        if positive.all() or not positive.any():
+            continue
+        fpr, tpr, _ = roc_curve(positive, proba[:, i])
+        prec, rec, _ = precision_recall_curve(positive, proba[:, i])
+        name = short_label(classes[i], 18)
+        a1.plot(fpr, tpr, color=_color(n), linewidth=1.6, label=f"{name}  AUC {auc(fpr, tpr):.3f}")
+        a2.plot(rec, prec, color=_color(n), linewidth=1.6,
+                label=f"{name}  AP {average_precision_score(positive, proba[:, i]):.3f}")
+        if binary:
+            a2.axhline(positive.mean(), color=MUTED, linestyle=":", linewidth=1, label="chance")
+    kind = f"positive class '{short_label(classes[1], 20)}'" if binary else "one-vs-rest per class"
+    if not binary and len(classes) > MAX_CURVES:
+        kind += f", {MAX_CURVES} most frequent of {len(classes)}"
+    a1.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02))
+    a1.set_title(f"ROC curve ({kind})", fontsize=10)
+    a2.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+    a2.set_title(f"Precision–recall ({kind})", fontsize=10)
+    for ax in (a1, a2):
+        ax.legend(loc="lower right" if ax is a1 else "lower left")
+        ax.grid(True)
+        ax.set_aspect("equal")
+    return fig
+
+
+def confusion_figure(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[Any] | None) -> Any | None:
+    """Confusion matrix: colour = share of the true class (row), text = count."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if len(y_true) == 0:
+        return None
+    labels = list(classes) if classes is not None and len(classes) else list(np.unique(np.concatenate([y_true,
+                                                                                                     y_pred])))
+    note = ""
+    if len(labels) > MAX_CONFUSION:
+        keep = [labels[i] for i in _class_order(y_true, labels)[:MAX_CONFUSION - 1]]
+        keep_set = set(keep)
+        other = "other"
+        y_true = np.array([v if v in keep_set else other for v in y_true.tolist()], dtype=object)
+        y_pred = np.array([v if v in keep_set else other for v in y_pred.tolist()], dtype=object)
+        labels = [*keep, other]
+        note = f" ({MAX_CONFUSION - 1} most frequent of {len(classes or [])} classes)"
+    index = {c: i for i, c in enumerate(labels)}
+    k = len(labels)
+    ti = np.array([index.get(v, -1) for v in y_true.tolist()])
+    pi = np.array([index.get(v, -1) for v in y_pred.tolist()])
+    ok = (ti >= 0) & (pi >= 0)
+    cm = np.bincount(ti[ok] * k + pi[ok], minlength=k * k).reshape(k, k)
+    share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    side = min(12.0, max(4.2, 0.42 * k + 2.0))
+    fig, ax = figure(side + 0.8, side)
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    names = [short_label(c, 16) for c in labels]
+    ax.set_xticks(range(k), names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center",
+                  rotation_mode="anchor")
+    ax.set_yticks(range(k), names)
+    if k <= 20:
+        for i in range(k):
+            for j in range(k):
+                if cm[i, j]:
+                    ax.text(j, i, f"{cm[i, j]:,}", ha="center", va="center", fontsize=8 if k <= 10 else 6.5,
+                            color="white" if share[i, j] > 0.55 else "#1b2631")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    acc = np.trace(cm) / max(cm.sum(), 1)
+    ax.set_title(f"Confusion matrix — accuracy {acc:.3f}{note}")
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    cbar = fig.colorbar(im, ax=ax, shrink=0.75, pad=0.02)
+    cbar.set_label("share of the true class", fontsize=8)
+    cbar.outline.set_visible(False)
+    return fig
+
+
+def calibration_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Any | None:
+    """Reliability diagram: predicted probability vs observed frequency, with how often each is predicted."""
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2 or proba.shape[0] != len(y_true) or len(classes) < 2 or len(y_true) < 10:
+        return None
+    if len(classes) == 2:
+        p = proba[:, 1]
+        hit = (np.asarray(y_true) == classes[1]).astype(float)
+        what = f"P({short_label(classes[1], 16)})"
+    else:  # top-label calibration: is the model right as often as its confidence says?
+        top = proba.argmax(1)
+        p = proba[np.arange(len(top)), top]
+        hit = (np.asarray(classes, dtype=object)[top] == np.asarray(y_true, dtype=object)).astype(float)
+        what = "confidence of the predicted class"
+    edges = np.unique(np.quantile(p, np.linspace(0, 1, 11)))
+    if len(edges) < 2:
+        return None
+    idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
+    counts = np.bincount(idx, minlength=len(edges) - 1)
+    used = counts > 0
+    mean_p = np.bincount(idx, weights=p, minlength=len(counts))[used] / counts[used]
+    freq = np.bincount(idx, weights=hit, minlength=len(counts))[used] / counts[used]
+    fig, (ax, hx) = figure(5.8, 5.4, nrows=2, height_ratios=[3, 1], sharex=True)
+    ax.plot([0, 1], [0, 1], color=MUTED, linestyle=":", linewidth=1, label="perfectly calibrated")
+    ax.plot(mean_p, freq, marker="o", color=ACCENT, linewidth=1.6, label="model")
+    brier = float(np.mean((p - hit) ** 2))
+    ax.set(ylabel="observed frequency", xlim=(0, 1), ylim=(0, 1.02))
+    ax.set_title(f"Calibration — Brier score {brier:.3f}")
+    ax.legend(loc="upper left")
+    ax.grid(True)
+    hx.hist(p, bins=20, range=(0, 1), color=ACCENT, alpha=0.85)
+    hx.set(xlabel=f"predicted probability: {what}", ylabel="rows")
+    return fig
+
+
+def permutation_importance(predict_fn: Callable[[np.ndarray], Any], score_fn: Callable[[Any, Any], float],
+                           X: np.ndarray, y: np.ndarray, *, repeats: int = 3, max_rows: int = 2000,
+                           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std over ``repeats`` of the score drop when one column of ``X`` is shuffled.
+
+    Hand-written rather than ``sklearn.inspection.permutation_importance`` because assay hands over a prediction
+    function, not an estimator object; the algorithm is the same (Breiman 2001).
+
+    >>> X = np.column_stack([np.arange(100.0), np.zeros(100)])
+    >>> mean, _ = permutation_importance(lambda a: a[:, 0] > 49, lambda t, p: float(np.mean(t == p)), X,
+    ...                                  np.arange(100) > 49)
+    >>> bool(mean[0] > 0.3), float(mean[1])
+    (True, 0.0)
+    """
+    rng = np.random.default_rng(seed)
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if len(X) > max_rows:
+        keep = rng.choice(len(X), max_rows, replace=False)
+        X, y = X[keep], y[keep]
+    base = score_fn(y, predict_fn(X))
+    drops = np.zeros((X.shape[1], repeats))
+    work = X.copy()
+    for j in range(X.shape[1]):
+        original = work[:, j].copy()
+        for r in range(repeats):
+            work[:, j] = original[rng.permutation(len(original))]
+            drops[j, r] = base - score_fn(y, predict_fn(work))
+        work[:, j] = original
+    return drops.mean(1), drops.std(1)
+
+
+def importance_figure(names: Sequence[str], mean: np.ndarray, std: np.ndarray, metric: str) -> Any | None:
+    """Horizontal bars of permutation importance with ±std whiskers, most important on top."""
+    if len(names) == 0:
+        return None
+    order = np.argsort(-mean)[:MAX_FEATURES]
+    fig, ax = figure(7.0, max(2.2, 0.28 * len(order) + 1.3))
+    y = np.arange(len(order))
+    colors = [ACCENT if mean[i] > 0 else MUTED for i in order]
+    ax.barh(y, mean[order], xerr=std[order], color=colors, height=0.7, error_kw={"ecolor": "#46525f",
+                                                                                   "capsize": 2, "lw": 0.8})
+    ax.set_yticks(y, [short_label(names[i], 28) for i in order])
+    ax.invert_yaxis()
+    ax.axvline(0, color="#46525f", linewidth=0.8)
+    ax.set_xlabel(f"drop in {metric} when the feature is shuffled")
+    more = f" (top {MAX_FEATURES} of {len(names)})" if len(names) > MAX_FEATURES else ""
+    ax.set_title("Permutation feature importance" + more)
+    ax.xaxis.grid(True)
+    ax.set_axisbelow(True)
+    ax.tick_params(axis="y", length=0)
+    return fig
+
+
+def regression_figure(y_true: np.ndarray, y_pred: np.ndarray, target: str | None) -> Any | None:
+    """Predicted vs actual, residuals vs predicted and the residual distribution."""
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    ok = np.isfinite(y_true) & np.isfinite(y_pred)
+    y_true, y_pred = y_true[ok], y_pred[ok]
+    if len(y_true) < 2:
+        return None
+    resid = y_true - y_pred
+    unit = short_label(target or "target", 20)
+    fig, (a1, a2, a3) = figure(13, 4.2, ncols=3)
+    dense = len(y_true) > 3000
+    lo, hi = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    if dense:
+        a1.hexbin(y_true, y_pred, gridsize=50, cmap="Blues", mincnt=1)
+        a2.hexbin(y_pred, resid, gridsize=50, cmap="Blues", mincnt=1)
+    else:
+        a1.scatter(y_true, y_pred, s=10, alpha=0.6, color=ACCENT, linewidths=0)
+        a2.scatter(y_pred, resid, s=10, alpha=0.6, color=ACCENT, linewidths=0)
+    a1.plot([lo, hi], [lo, hi], color=WARN, linestyle="--", linewidth=1.1, label="perfect prediction")
+    ss_res = float((resid ** 2).sum())
+    ss_tot = float(((y_true - y_true.mean()) ** 2).sum())
+    r2 = 1 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+    a1.set(xlabel=f"actual {unit}", ylabel=f"predicted {unit}")
+    a1.set_title(f"Predicted vs actual — R² {r2:.3f}")
+    a1.legend(loc="upper left")
+    a2.axhline(0, color=WARN, linestyle="--", linewidth=1.1)
+    a2.set(xlabel=f"predicted {unit}", ylabel=f"residual (actual − predicted, {unit})")
+    a2.set_title("Residuals vs predicted")
+    a3.hist(resid, bins=40, color=ACCENT)
+    a3.axvline(0, color=WARN, linestyle="--", linewidth=1.1)
+    rmse = float(np.sqrt(np.mean(resid ** 2)))
+    a3.set(xlabel=f"residual ({unit})", ylabel="rows")
+    a3.set_title(f"Residual distribution — RMSE {rmse:.4g}")
+    for ax in (a1, a2, a3):
+        ax.grid(True)
+        ax.set_axisbelow(True)
+    return fig
+
+
+def learning_curve_figure(curve: dict[str, Any], metric: str | None) -> Any | None:
+    """Training and validation score against the number of training rows, with ±std bands."""
+    sizes = np.asarray(curve.get("train_sizes") or [], dtype=float)
+    if len(sizes) < 2:
+        return None
+    fig, ax = figure(6.4, 4.0)
+    for key, label, color in (("train", "training", ACCENT), ("test", "validation", WARN)):
+        vals = curve.get(key)
+        if vals is None:
+            continue
+        arr = np.asarray(vals, dtype=float)
+        mean = arr.mean(1) if arr.ndim == 2 else arr
+        ax.plot(sizes, mean, marker="o", color=color, linewidth=1.6, label=label)
+        if arr.ndim == 2 and arr.shape[1] > 1:
+            std = arr.std(1)
+            ax.fill_between(sizes, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+    ax.set(xlabel="training rows", ylabel=metric or "score")
+    ax.set_title("Learning curve")
+    ax.legend(loc="lower right")
+    ax.grid(True)
+    return fig
+
+
+def coefficients_figure(coef: dict[str, Any], classes: Sequence[Any] | None) -> Any | None:
+    """Coefficients of a linear model: bars (one output) or a class × feature heatmap (several)."""
+    names = coef.get("feature_names") or []
+    c = np.atleast_2d(np.asarray(coef.get("coef") or [], dtype=float))
+    if c.size == 0 or not names or c.shape[1] != len(names):
+        return None
+    order = np.argsort(-np.abs(c).max(0))[:MAX_FEATURES]
+    labels = [short_label(names[i], 26) for i in order]
+    more = f" (largest {MAX_FEATURES} of {len(names)})" if len(names) > MAX_FEATURES else ""
+    if c.shape[0] == 1:
+        vals = c[0, order]
+        fig, ax = figure(7.0, max(2.2, 0.28 * len(order) + 1.3))
+        y = np.arange(len(order))
+        ax.barh(y, vals, color=[ACCENT if v >= 0 else WARN for v in vals], height=0.7)
+        ax.set_yticks(y, labels)
+        ax.invert_yaxis()
+        ax.axvline(0, color="#46525f", linewidth=0.8)
+        ax.set_xlabel("coefficient (on the model's scaled inputs)")
+        ax.set_title("Model coefficients" + more)
+        ax.xaxis.grid(True)
+        ax.set_axisbelow(True)
+        return fig
+    sub = c[:, order]
+    lim = float(np.abs(sub).max()) or 1.0
+    rows = [short_label(x, 16) for x in (classes or range(c.shape[0]))][: c.shape[0]]
+    fig, ax = figure(min(14.0, 0.42 * len(order) + 3.0), max(2.6, 0.42 * len(rows) + 2.2))
+    im = ax.imshow(sub, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(order)), labels, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_ylabel("class")
+    ax.set_title("Model coefficients per class" + more)
+    ax.tick_params(length=0)
+    cbar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
+    cbar.outline.set_visible(False)
+    return fig
+
+
+def cluster_figure(X: np.ndarray | None, labels: np.ndarray, X_2d: np.ndarray | None = None,
+                   max_points: int = 5000, seed: int = 0) -> Any | None:
+    """2-D PCA map coloured by cluster, and the silhouette plot of the clusters."""
+    from sklearn.metrics import silhouette_samples
+
+    labels = np.asarray(labels)
+    if X_2d is None:
+        if X is None or len(X) < 3:
+            return None
+        from sklearn.decomposition import PCA
+
+        Xf = np.nan_to_num(np.asarray(X, dtype=float))
+        X_2d = PCA(n_components=2, random_state=seed).fit_transform(Xf) if Xf.shape[1] >= 2 else np.column_stack(
+            [Xf[:, 0], np.zeros(len(Xf))])
+    X_2d = np.asarray(X_2d, dtype=float)
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(labels), max_points, replace=False) if len(labels) > max_points else np.arange(len(labels))
+    uniq = list(np.unique(labels))
+    fig, (a1, a2) = figure(12, 4.8, ncols=2)
+    for n, k in enumerate(uniq):
+        m = labels[idx] == k
+        a1.scatter(X_2d[idx][m, 0], X_2d[idx][m, 1], s=9, alpha=0.7, color=_color(n), linewidths=0,
+                   label=f"cluster {k} ({int((labels == k).sum()):,})")
+    a1.set(xlabel="principal component 1", ylabel="principal component 2")
+    a1.set_title("Clusters on the first two principal components")
+    a1.legend(loc="best", markerscale=2)
+    a1.grid(True)
+    space = np.nan_to_num(np.asarray(X, dtype=float))[idx] if X is not None else X_2d[idx]
+    if len(uniq) >= 2 and len(idx) > len(uniq):
+        sil = silhouette_samples(space, labels[idx])
+        y0 = 0
+        for n, k in enumerate(uniq):
+            s = np.sort(sil[labels[idx] == k])
+            a2.fill_betweenx(np.arange(y0, y0 + len(s)), 0, s, color=_color(n), alpha=0.85, linewidth=0)
+            a2.text(-0.02, y0 + len(s) / 2, str(k), ha="right", va="center", fontsize=8)
+            y0 += len(s) + max(2, len(idx) // 100)
+        a2.axvline(sil.mean(), color=WARN, linestyle="--", linewidth=1.1, label=f"mean {sil.mean():.3f}")
+        a2.set(xlabel="silhouette coefficient (−1 … 1, higher = better separated)", ylabel="rows by cluster")
+        a2.set_yticks([])
+        a2.set_title("Silhouette plot")
+        a2.legend(loc="lower right")
+    else:
+        a2.axis("off")
+        a2.text(0.5, 0.5, "a silhouette needs two or more clusters", ha="center", va="center",
+                transform=a2.transAxes)
+    return fig

@@ -1,0 +1,830 @@
+"""Data profiling: what is in a table, computed with lazy Polars aggregations and summarised as a JSON-ready dict.
+
+Statistics (counts, missing, distinct, moments, quantiles, histograms, top categories, IQR outliers, duplicate rows)
+come from two aggregation passes over the whole data, run by Polars' streaming engine so a file larger than memory
+is profiled in bounded memory. What needs rows side by side (correlations, Cramér's V, the missingness matrix,
+target-leakage checks, sample rows) comes from a seeded random sample of at most ``sample_rows`` rows; the result
+says so (``"sampled"``, ``"sample_rows"``). Drawing and HTML live in ``_figures`` and ``_report``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from assay.exceptions import SchemaError, SpecError, did_you_mean
+
+__all__ = ["PROFILE_VERSION", "QUANTILES", "jsonable", "profile"]
+
+PROFILE_VERSION = 1
+QUANTILES: dict[str, float] = {"p1": 0.01, "p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
+KINDS = ("numeric", "categorical", "boolean", "datetime", "text", "id-like", "empty", "other")
+
+# Thresholds of the warnings; named so the report can quote them.
+HIGH_CARDINALITY = 50  # distinct values above which a categorical is hard to one-hot encode
+ID_RATIO = 0.95  # share of distinct values among non-missing values that makes a column look like an identifier
+SKEW_LIMIT = 2.0  # |sample skewness| above which a numeric column is "heavily skewed"
+MANY_MISSING = 0.5  # share of missing values worth a warning
+LEAK_LIMIT = 0.95  # |correlation| / Cramér's V / correlation ratio with the target that looks like leakage
+MAX_CORR_COLUMNS = 40  # numeric columns in a correlation matrix (the most variable ones are kept)
+MAX_ASSOC_COLUMNS = 30  # categorical columns in the Cramér's V matrix
+MAX_ASSOC_LEVELS = 100  # categoricals with more distinct values are left out of Cramér's V
+MISSING_BLOCKS = 120  # row blocks of the missingness matrix
+PREVIEW_ROWS = 10
+IN_MEMORY_BYTES = 512 * 1024 * 1024  # files up to this size are parsed once; bigger ones are streamed per pass
+
+_ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|pk|code|编号|序号)$|^id[_\s-]|编号|序号|账号", re.IGNORECASE)
+
+Progress = Callable[[str, float], None]
+
+
+def profile(
+    data: Any,
+    *,
+    target: str | None = None,
+    sample_rows: int = 200_000,
+    top_n: int = 20,
+    bins: int = 30,
+    seed: int = 0,
+    exact_distinct_rows: int = 20_000_000,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Profile a table: a JSON-serialisable dict of statistics, figure data and warnings.
+
+    ``data`` is a Polars ``DataFrame`` or ``LazyFrame`` (``open_source(uri).scan()``), a Source, or a path/URI.
+    Statistics cover every row; correlations, the missingness matrix, leakage checks and preview rows use a seeded
+    random sample of at most ``sample_rows`` rows. Distinct counts are exact up to ``exact_distinct_rows`` rows and
+    HyperLogLog estimates above (``"distinct_approximate": true``).
+
+    >>> import polars as pl
+    >>> p = profile(pl.DataFrame({"x": [1.0, 2.0, None, 4.0], "c": ["a", "b", "a", "a"]}))
+    >>> p["rows"], p["columns"], p["variables"]["x"]["missing"], p["variables"]["c"]["kind"]
+    (4, 2, 1, 'categorical')
+    """
+    notify = progress or (lambda _msg, _frac: None)
+    if sample_rows < 1:
+        msg = f"sample_rows must be at least 1, got {sample_rows}"
+        raise SpecError(msg)
+    lf, source, frame = _as_lazy(data)
+    schema = lf.collect_schema()
+    names = list(schema)
+    if target is not None and target not in schema:
+        msg = f"target column {target!r} not found in {source or 'the data'}{did_you_mean(target, names)}"
+        raise SchemaError(msg)
+
+    notify("counting rows", 0.02)
+    rows = int(_collect(lf.select(pl.len())).item())
+    approx = rows > exact_distinct_rows
+    groups = {name: _dtype_group(dtype) for name, dtype in schema.items()}
+
+    notify("pass 1/2: moments, quantiles, missing, distinct", 0.1)
+    first = _first_pass(lf, schema, groups, rows, approx) if names else {}
+    variables = {name: _describe_first(i, name, schema[name], groups[name], first, rows, approx)
+                 for i, name in enumerate(names)}
+    dup_distinct = first.get("__rows_distinct")
+    complete_rows = first.get("__complete", rows if not names else 0)
+
+    notify("pass 2/2: histograms, top values, outliers", 0.4)
+    if names and rows:
+        _second_pass(lf, variables, top_n, bins)
+
+    notify("sampling rows", 0.6)
+    sample = _sample(lf, frame, rows, sample_rows, seed)
+    sampled = sample.height < rows
+
+    notify("correlations and associations", 0.75)
+    result: dict[str, Any] = {
+        "assay_profile_version": PROFILE_VERSION,
+        "source": source,
+        "rows": rows,
+        "columns": len(names),
+        "target": target,
+        "sampled": sampled,
+        "sample_rows": sample.height,
+        "statistics_from": "all rows (streaming aggregation)",
+        "figures_from": (f"a random sample of {sample.height:,} of {rows:,} rows" if sampled else "all rows"),
+        "distinct_approximate": approx,
+        "kinds": _count_kinds(variables),
+        "duplicate_rows": (rows - int(dup_distinct)) if dup_distinct is not None else None,
+        "complete_rows": int(complete_rows) if complete_rows is not None else None,
+        "missing_cells": int(sum(v["missing"] for v in variables.values())),
+        "cells": rows * len(names),
+        "variables": variables,
+    }
+    result["duplicate_rows_pct"] = _pct(result["duplicate_rows"], rows)
+    result["missing_cells_pct"] = _pct(result["missing_cells"], result["cells"])
+    result["missing_matrix"] = _missing_matrix(sample, names)
+    num_cols = [n for n, v in variables.items()
+                if (v["kind"] == "numeric" and (v.get("std") or 0) > 0) or (n == target and v["kind"] == "numeric")]
+    nums = _Numbers(sample, num_cols)
+    result["correlations"] = _correlations(sample, variables, target, nums)
+    result["outliers"] = {name: v["outliers"] for name, v in variables.items() if v.get("outliers")}
+    if target is not None:
+        result["target_summary"] = _target_summary(variables[target])
+        result["target_association"] = _target_association(sample, variables, target, nums)
+    result["preview"] = _preview(lf, frame, sample)
+    result["warnings"] = _warnings(result, variables, target)
+    notify("profile done", 0.85)
+    return jsonable(result)
+
+
+# --------------------------------------------------------------------------------------------------- input
+
+
+def _as_lazy(data: Any) -> tuple[pl.LazyFrame, str | None, pl.DataFrame | None]:
+    """The data as a lazy frame, a printable name for it, and the in-memory frame when there is one."""
+    if isinstance(data, pl.LazyFrame):
+        return data, None, None
+    if isinstance(data, pl.DataFrame):
+        return data.lazy(), None, data
+    if isinstance(data, str | Path):
+        from assay.sources import open_source
+
+        data = open_source(str(data))
+    if hasattr(data, "scan") and hasattr(data, "uri"):
+        from assay.sources import mask_uri
+
+        name = mask_uri(str(data.uri))
+        path = getattr(data, "path", None)
+        if isinstance(path, Path) and path.is_file() and path.stat().st_size <= IN_MEMORY_BYTES:
+            # A file that fits easily is parsed once and profiled in memory: one parse instead of one per pass.
+            frame = data.read()
+            return frame.lazy(), name, frame
+        return data.scan(), name, None
+    msg = (f"cannot profile a {type(data).__name__}; pass a Polars DataFrame or LazyFrame, a Source, "
+           "or a file path / URI")
+    raise SpecError(msg)
+
+
+def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
+    # The streaming engine keeps memory bounded on files larger than RAM; Polars falls back to the in-memory
+    # engine by itself for any operation it cannot stream.
+    return lf.collect(engine="streaming")
+
+
+def _dtype_group(dtype: pl.DataType) -> str:
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype.is_numeric():
+        return "num"
+    if dtype in (pl.Date, pl.Datetime) or isinstance(dtype, pl.Datetime):
+        return "time"
+    if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
+        return "str"
+    if dtype == pl.Null:
+        return "null"
+    return "other"
+
+
+# ---------------------------------------------------------------------------------------------- pass one
+
+
+def _first_pass(lf: pl.LazyFrame, schema: pl.Schema, groups: dict[str, str], rows: int,
+                approx: bool) -> dict[str, Any]:
+    exprs: list[pl.Expr] = []
+    for i, (name, dtype) in enumerate(schema.items()):
+        c = pl.col(name)
+        p = f"{i}|"
+        group = groups[name]
+        exprs.append(c.null_count().alias(p + "null"))
+        if group in ("other", "null"):
+            continue
+        distinct = c.drop_nulls().approx_n_unique() if approx else c.drop_nulls().n_unique()
+        exprs.append(distinct.alias(p + "distinct"))
+        if group == "num":
+            x = c.cast(pl.Float64)
+            f = x.filter(x.is_finite())
+            exprs += [
+                f.min().alias(p + "min"), f.max().alias(p + "max"), f.mean().alias(p + "mean"),
+                f.std().alias(p + "std"), f.skew().alias(p + "skew"),
+                f.quantile(list(QUANTILES.values()), interpolation="linear").alias(p + "q"),
+                x.is_nan().sum().alias(p + "nan"), (x == math.inf).sum().alias(p + "posinf"),
+                (x == -math.inf).sum().alias(p + "neginf"), (x == 0).sum().alias(p + "zeros"),
+                (x < 0).sum().alias(p + "negative"),
+            ]
+            if dtype.is_integer():
+                exprs.append(c.diff().min().alias(p + "mindiff"))  # > 0: strictly increasing, like a counter
+        elif group == "bool":
+            exprs.append(c.sum().alias(p + "true"))
+        elif group == "time":
+            exprs += [c.min().alias(p + "min"), c.max().alias(p + "max"),
+                      c.to_physical().cast(pl.Float64).mean().alias(p + "mean_phys")]
+        elif group == "str":
+            s = c.cast(pl.String)
+            length = s.str.len_chars()
+            stripped = s.str.strip_chars()
+            exprs += [
+                length.min().alias(p + "len_min"), length.mean().alias(p + "len_mean"),
+                length.max().alias(p + "len_max"),
+                stripped.cast(pl.Float64, strict=False).is_not_null().sum().alias(p + "numeric_like"),
+                (stripped == "").sum().alias(p + "blank"),
+                s.str.contains(r"\s").mean().alias(p + "has_space"),
+            ]
+    exprs.append(pl.all_horizontal(pl.all().is_not_null()).sum().alias("__complete"))
+    hashable = all(g != "other" for g in groups.values())
+    if hashable:
+        exprs.append(pl.struct(pl.all()).hash(20_240_611).n_unique().alias("__rows_distinct"))
+    try:
+        out = _collect(lf.select(exprs))
+    except pl.exceptions.PolarsError:
+        if not hashable:
+            raise
+        out = _collect(lf.select(exprs[:-1]))  # a column type that cannot be hashed: no duplicate count
+    return out.row(0, named=True)
+
+
+def _describe_first(i: int, name: str, dtype: pl.DataType, group: str, first: dict[str, Any], rows: int,
+                    approx: bool) -> dict[str, Any]:
+    p = f"{i}|"
+    missing = int(first.get(p + "null", rows) or 0)
+    count = rows - missing
+    v: dict[str, Any] = {
+        "name": name, "index": i, "dtype": str(dtype), "kind": "other", "count": count,
+        "missing": missing, "missing_pct": _pct(missing, rows),
+    }
+    distinct = first.get(p + "distinct")
+    if distinct is not None:
+        distinct = min(int(distinct), count)
+        v["distinct"] = distinct
+        v["distinct_pct"] = _pct(distinct, count)
+        v["distinct_approximate"] = approx
+    if group == "null" or (count == 0 and group != "other"):
+        v["kind"] = "empty"
+        return v
+    if group == "num":
+        q = first.get(p + "q") or [None] * len(QUANTILES)
+        v.update({
+            "min": first[p + "min"], "max": first[p + "max"], "mean": first[p + "mean"], "std": first[p + "std"],
+            "skew": first[p + "skew"], "quantiles": dict(zip(QUANTILES, q, strict=True)),
+            "nan": int(first[p + "nan"] or 0), "inf": int((first[p + "posinf"] or 0) + (first[p + "neginf"] or 0)),
+            "zeros": int(first[p + "zeros"] or 0), "negative": int(first[p + "negative"] or 0),
+        })
+        v["finite"] = count - v["nan"] - v["inf"]
+        v["kind"] = _numeric_kind(name, dtype, v, first.get(p + "mindiff"))
+    elif group == "bool":
+        v["kind"] = "boolean"
+        v["true"] = int(first[p + "true"] or 0)
+        v["true_pct"] = _pct(v["true"], count)
+    elif group == "time":
+        v["kind"] = "datetime"
+        v.update(min=first[p + "min"], max=first[p + "max"])
+    elif group == "str":
+        v.update({
+            "length": {"min": first[p + "len_min"], "mean": first[p + "len_mean"], "max": first[p + "len_max"]},
+            "numeric_like": int(first[p + "numeric_like"] or 0), "blank": int(first[p + "blank"] or 0),
+            "has_space_pct": _pct(first[p + "has_space"] or 0.0, 1.0),
+        })
+        v["kind"] = _string_kind(name, dtype, v)
+    return v
+
+
+def _numeric_kind(name: str, dtype: pl.DataType, v: dict[str, Any], mindiff: Any) -> str:
+    distinct, count = v.get("distinct", 0), v["count"]
+    if v["finite"] == 0:
+        return "numeric"
+    if distinct <= 2 and v["min"] in (0, 1) and v["max"] in (0, 1) and v["nan"] == 0:
+        return "boolean"
+    if dtype.is_integer() and count >= 20 and distinct >= ID_RATIO * count:
+        dense = (v["max"] - v["min"] + 1) <= 2 * count  # 1..n style counters
+        if _ID_NAME.search(name) or dense or (mindiff is not None and mindiff > 0):
+            return "id-like"
+    return "numeric"
+
+
+def _string_kind(name: str, dtype: pl.DataType, v: dict[str, Any]) -> str:
+    count, distinct = v["count"], v.get("distinct", 0)
+    long_text = (v["length"]["mean"] or 0) > 40 and v["has_space_pct"] > 50
+    if count >= 20 and distinct >= ID_RATIO * count:
+        return "text" if long_text else "id-like"
+    if long_text and distinct > HIGH_CARDINALITY:
+        return "text"
+    return "categorical"
+
+
+# ---------------------------------------------------------------------------------------------- pass two
+
+
+def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: int, bins: int) -> None:
+    exprs: list[pl.Expr] = []
+    plan: list[tuple[str, str, Any]] = []
+    for name, v in variables.items():
+        c = pl.col(name)
+        p = f"{v['index']}|"
+        kind = v["kind"]
+        if kind in ("empty", "other"):
+            continue
+        if kind == "numeric" and v.get("finite", 0) > 0:
+            x = c.cast(pl.Float64)
+            f = x.filter(x.is_finite())
+            lo, hi = float(v["min"]), float(v["max"])
+            p1, p99 = v["quantiles"]["p1"], v["quantiles"]["p99"]
+            if hi > lo:
+                if p1 is not None and p99 is not None and p99 > p1 and hi - lo > 4 * (p99 - p1):
+                    # A few extreme values would squash every other bar into one: bin the p1–p99 range (widened
+                    # a little) and count what falls outside separately.
+                    pad = 0.05 * (p99 - p1)
+                    lo, hi = max(lo, p1 - pad), min(hi, p99 + pad)
+                    exprs += [(f < lo).sum().alias(p + "below"), (f > hi).sum().alias(p + "above")]
+                edges = np.linspace(lo, hi, bins + 1)
+                if v["dtype"].startswith(("Int", "UInt")) and hi - lo + 1 <= bins:
+                    edges = np.arange(lo - 0.5, hi + 1.0, 1.0)  # one bar per integer value
+                exprs.append(f.filter((f >= edges[0]) & (f <= edges[-1])).hist(bins=edges.tolist()).implode()
+                             .alias(p + "hist"))
+                plan.append((name, "hist", edges))
+            q1, q3 = v["quantiles"]["p25"], v["quantiles"]["p75"]
+            if q1 is not None and q3 is not None:
+                iqr = q3 - q1
+                low_fence, high_fence = q1 - 1.5 * iqr, q3 + 1.5 * iqr
+                exprs += [(f < low_fence).sum().alias(p + "out_lo"), (f > high_fence).sum().alias(p + "out_hi")]
+                plan.append((name, "outliers", (low_fence, high_fence)))
+        elif kind == "datetime" and v["min"] is not None and v["max"] is not None and v["max"] > v["min"]:
+            phys = c.to_physical().cast(pl.Float64)
+            exprs += [phys.min().alias(p + "pmin"), phys.max().alias(p + "pmax")]
+            plan.append((name, "time", None))
+        if kind in ("categorical", "boolean", "id-like", "text") or (kind == "numeric" and v["distinct"] <= top_n):
+            vc = c.alias("value").value_counts(sort=True, name="count")
+            exprs.append(vc.head(top_n).implode().alias(p + "top"))
+            plan.append((name, "top", None))
+        if kind in ("categorical", "text", "id-like") and 0 < v.get("numeric_like", 0) < v["count"]:
+            s = c.cast(pl.String)
+            is_num = s.str.strip_chars().cast(pl.Float64, strict=False).is_not_null()
+            exprs += [s.filter(is_num).unique().head(3).implode().alias(p + "ex_num"),
+                      s.filter(~is_num & s.is_not_null()).unique().head(3).implode().alias(p + "ex_text")]
+            plan.append((name, "mixed", None))
+    if not exprs:
+        return
+    out = _collect(lf.select(exprs)).row(0, named=True)
+    time_exprs: list[pl.Expr] = []
+    for name, what, extra in plan:
+        v = variables[name]
+        p = f"{v['index']}|"
+        if what == "hist":
+            v["histogram"] = {"edges": extra.tolist(), "counts": [int(n) for n in out[p + "hist"]],
+                              "below": int(out.get(p + "below") or 0), "above": int(out.get(p + "above") or 0)}
+        elif what == "outliers":
+            low, high = int(out[p + "out_lo"]), int(out[p + "out_hi"])
+            v["outliers"] = {"rule": "IQR 1.5", "low_fence": extra[0], "high_fence": extra[1], "low": low,
+                             "high": high, "count": low + high, "pct": _pct(low + high, v["finite"])}
+        elif what == "top":
+            top = out[p + "top"] or []
+            v["top"] = [{"value": t["value"], "count": int(t["count"])} for t in top]
+            shown = sum(t["count"] for t in v["top"] if t["value"] is not None)
+            v["other_count"] = max(v["count"] - shown, 0)
+            v["top"] = [t for t in v["top"] if t["value"] is not None]
+        elif what == "mixed":
+            v["mixed_examples"] = {"numeric": out[p + "ex_num"] or [], "text": out[p + "ex_text"] or []}
+        elif what == "time":
+            lo, hi = out[p + "pmin"], out[p + "pmax"]
+            edges = np.linspace(lo, hi, bins + 1)
+            time_exprs.append(pl.col(name).to_physical().cast(pl.Float64).hist(bins=edges.tolist()).implode()
+                              .alias(p + "hist"))
+            v["_time_edges"] = edges
+    if time_exprs:
+        # Datetime bins need the physical min/max first; one small extra pass over the datetime columns only.
+        out2 = _collect(lf.select(time_exprs)).row(0, named=True)
+        for v in variables.values():
+            edges = v.pop("_time_edges", None)
+            if edges is not None:
+                labels = _physical_to_iso(edges, v["dtype"])
+                v["histogram"] = {"edges": labels, "counts": [int(n) for n in out2[f"{v['index']}|hist"]],
+                                  "edges_are_dates": True}
+
+
+def _physical_to_iso(edges: np.ndarray, dtype: str) -> list[str]:
+    if dtype == "Date":
+        return [(dt.date(1970, 1, 1) + dt.timedelta(days=float(e))).isoformat() for e in edges]
+    unit = {"ns": 1e9, "us": 1e6, "ms": 1e3}.get(re.search(r"time_unit='?(\w+)'?", dtype).group(1)
+                                                  if "time_unit" in dtype else "us", 1e6)
+    return [(dt.datetime(1970, 1, 1) + dt.timedelta(seconds=float(e) / unit)).isoformat(sep=" ") for e in edges]
+
+
+# ------------------------------------------------------------------------------------------------ sample
+
+
+def _sample(lf: pl.LazyFrame, frame: pl.DataFrame | None, rows: int, sample_rows: int, seed: int) -> pl.DataFrame:
+    if rows <= sample_rows:
+        return frame if frame is not None else _collect(lf)
+    # Keep a row when the hash of its position falls under a threshold: a seeded uniform sample drawn while
+    # streaming, without materialising the data or knowing which rows come last.
+    keep = int(sample_rows * 1.02) + 16
+    idx = "__assay_row__"
+    picked = lf.with_row_index(idx).filter(pl.col(idx).hash(seed) % rows < keep).drop(idx)
+    return _collect(picked.head(sample_rows))
+
+
+def _missing_matrix(sample: pl.DataFrame, names: list[str]) -> dict[str, Any]:
+    n = sample.height
+    if n == 0 or not names:
+        return {"blocks": 0, "rows_per_block": 0, "columns": names, "fraction": []}
+    nulls = sample.select(pl.all().is_null()).to_numpy().astype(np.float32)  # n × m
+    blocks = min(MISSING_BLOCKS, n)
+    starts = np.linspace(0, n, blocks + 1).astype(int)[:-1]
+    sums = np.add.reduceat(nulls, starts, axis=0)
+    sizes = np.diff(np.append(starts, n))[:, None]
+    frac = sums / sizes
+    return {"blocks": int(blocks), "rows_per_block": float(n / blocks), "columns": names,
+            "fraction": np.round(frac.T, 4).tolist()}  # m × blocks
+
+
+# ----------------------------------------------------------------------------------- correlations, leakage
+
+
+def _numeric_matrix(sample: pl.DataFrame, cols: list[str]) -> np.ndarray:
+    if not cols:
+        return np.empty((sample.height, 0))
+    arr = sample.select([pl.col(c).cast(pl.Float64) for c in cols]).to_numpy().astype(np.float64, copy=False)
+    arr = np.array(arr, dtype=np.float64)
+    arr[~np.isfinite(arr)] = np.nan
+    return arr
+
+
+def pairwise_pearson(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson correlations of the columns of ``x`` over rows where both are finite; also the pair counts.
+
+    Written with matrix products rather than a loop over pairs: the sums each pair needs are entries of
+    ``MᵀM``, ``XᵀM`` and ``XᵀX`` for the finite-value mask ``M``.
+
+    >>> r, n = pairwise_pearson(np.array([[1.0, 2.0], [2.0, 4.1], [3.0, np.nan], [4.0, 8.0]]))
+    >>> round(float(r[0, 1]), 3), int(n[0, 1])
+    (1.0, 3)
+    """
+    mask = np.isfinite(x)
+    m = mask.astype(np.float64)
+    centre = np.nanmean(np.where(mask, x, np.nan), axis=0) if x.size else np.zeros(x.shape[1])
+    centre = np.nan_to_num(centre)
+    x0 = np.where(mask, x - centre, 0.0)
+    n = m.T @ m
+    sx = x0.T @ m  # sx[i, j]: sum of column i over rows where j is finite
+    sxx = (x0 * x0).T @ m
+    sxy = x0.T @ x0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = sxy - sx * sx.T / n
+        var_x = sxx - sx * sx / n
+        var_y = var_x.T
+        r = cov / np.sqrt(var_x * var_y)
+    r[(n < 3) | ~np.isfinite(r)] = np.nan
+    np.clip(r, -1.0, 1.0, out=r)
+    return r, n
+
+
+class _Numbers:
+    """The sample's numeric columns as one float matrix (non-finite → NaN) and its column ranks, built once."""
+
+    def __init__(self, sample: pl.DataFrame, cols: list[str]) -> None:
+        self.cols = cols
+        self.pos = {c: i for i, c in enumerate(cols)}
+        self.values = _numeric_matrix(sample, cols)
+        if cols:
+            finite = [pl.when(pl.col(c).cast(pl.Float64).is_finite()).then(pl.col(c).cast(pl.Float64)) for c in cols]
+            ranked = sample.select([e.rank("average").alias(str(i)) for i, e in enumerate(finite)])
+            self.ranks = _numeric_matrix(ranked, ranked.columns)
+        else:
+            self.ranks = self.values
+
+    def column(self, name: str) -> np.ndarray:
+        return self.values[:, self.pos[name]]
+
+    def rank(self, name: str) -> np.ndarray:
+        return self.ranks[:, self.pos[name]]
+
+
+def cramers_v(a: np.ndarray, b: np.ndarray) -> float:
+    """Bias-corrected Cramér's V (Bergsma 2013) of two integer-coded categorical arrays.
+
+    >>> a = np.array([0, 0, 1, 1] * 25); round(cramers_v(a, a), 3)
+    1.0
+    """
+    n = len(a)
+    if n < 2:
+        return float("nan")
+    ka, kb = int(a.max()) + 1, int(b.max()) + 1
+    table = np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb).astype(np.float64)
+    table = table[table.sum(1) > 0][:, table.sum(0) > 0]
+    r, k = table.shape
+    if r < 2 or k < 2:
+        return float("nan")
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    phi2 = max(0.0, chi2 / n - (k - 1) * (r - 1) / (n - 1))
+    rc, kc = r - (r - 1) ** 2 / (n - 1), k - (k - 1) ** 2 / (n - 1)
+    denom = min(kc - 1, rc - 1)
+    return float(math.sqrt(phi2 / denom)) if denom > 0 else float("nan")
+
+
+def correlation_ratio(groups: np.ndarray, values: np.ndarray) -> float:
+    """η: how much of a numeric variable's variance the categories explain (0 none … 1 all).
+
+    >>> round(correlation_ratio(np.array([0, 0, 1, 1]), np.array([1.0, 1.0, 5.0, 5.0])), 3)
+    1.0
+    """
+    ok = np.isfinite(values)
+    g, y = groups[ok], values[ok]
+    if len(y) < 3:
+        return float("nan")
+    counts = np.bincount(g)
+    sums = np.bincount(g, weights=y)
+    present = counts > 0
+    means = sums[present] / counts[present]
+    total = ((y - y.mean()) ** 2).sum()
+    if total == 0:
+        return float("nan")
+    between = (counts[present] * (means - y.mean()) ** 2).sum()
+    return float(math.sqrt(min(1.0, between / total)))
+
+
+def _codes(sample: pl.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of a column (nulls excluded) and the mask of rows that are not null."""
+    s = sample.get_column(name)
+    mask = s.is_not_null().to_numpy()
+    codes = s.cast(pl.String).cast(pl.Categorical).to_physical().to_numpy()
+    codes = np.where(mask, codes, 0).astype(np.int64)
+    if mask.any():
+        _, codes = np.unique(codes, return_inverse=True)
+    return codes.astype(np.int64), mask
+
+
+def _correlations(sample: pl.DataFrame, variables: dict[str, dict[str, Any]], target: str | None,
+                  nums: _Numbers) -> dict[str, Any]:
+    out: dict[str, Any] = {"computed_on": "sample", "rows": sample.height}
+    numeric = [n for n in nums.cols if variables[n]["kind"] == "numeric"]
+    if len(numeric) > MAX_CORR_COLUMNS:
+        keep = set(sorted(numeric, key=lambda n: -(variables[n].get("distinct") or 0))[:MAX_CORR_COLUMNS])
+        numeric = [n for n in numeric if n in keep]
+        out["note"] = f"showing {MAX_CORR_COLUMNS} of {len(nums.cols)} numeric columns (the most varied)"
+    if len(numeric) >= 2 and sample.height >= 3:
+        idx = [nums.pos[n] for n in numeric]
+        pearson, _ = pairwise_pearson(nums.values[:, idx])
+        spearman, _ = pairwise_pearson(nums.ranks[:, idx])
+        out["pearson"] = {"columns": numeric, "matrix": _round_matrix(pearson)}
+        out["spearman"] = {"columns": numeric, "matrix": _round_matrix(spearman)}
+    cats = [n for n, v in variables.items()
+            if v["kind"] in ("categorical", "boolean") and 2 <= (v.get("distinct") or 0) <= MAX_ASSOC_LEVELS]
+    if target in cats:
+        cats.remove(target)
+        cats.insert(0, target)
+    cats = cats[:MAX_ASSOC_COLUMNS]
+    if len(cats) >= 2 and sample.height >= 3:
+        coded = {c: _codes(sample, c) for c in cats}
+        mat = np.eye(len(cats))
+        for i, a in enumerate(cats):
+            for j in range(i + 1, len(cats)):
+                b = cats[j]
+                both = coded[a][1] & coded[b][1]
+                val = cramers_v(coded[a][0][both], coded[b][0][both]) if both.sum() > 2 else float("nan")
+                mat[i, j] = mat[j, i] = val
+        out["cramers_v"] = {"columns": cats, "matrix": _round_matrix(mat)}
+    return out
+
+
+def _target_summary(v: dict[str, Any]) -> dict[str, Any]:
+    summary: dict[str, Any] = {"name": v["name"], "kind": v["kind"], "missing": v["missing"]}
+    few_values = v["kind"] in ("categorical", "boolean") or (v["kind"] == "numeric" and v.get("distinct", 99) <= 20)
+    if v.get("top") and few_values:
+        total = sum(t["count"] for t in v["top"]) + v.get("other_count", 0)
+        summary["classes"] = [{"value": t["value"], "count": t["count"], "pct": _pct(t["count"], total)}
+                              for t in v["top"]]
+        if len(summary["classes"]) >= 2:
+            summary["minority_pct"] = min(c["pct"] for c in summary["classes"])
+    return summary
+
+
+def _target_association(sample: pl.DataFrame, variables: dict[str, dict[str, Any]], target: str,
+                        nums: _Numbers) -> dict[str, Any]:
+    """Strength of each feature's link with the target on the sample, and the measure used."""
+    tv = variables[target]
+    result: dict[str, Any] = {}
+    if sample.height < 3 or tv["kind"] in ("empty", "other", "id-like", "text"):
+        return result
+    t_numeric = tv["kind"] == "numeric"
+    t_series = sample.get_column(target)
+    t_mask = t_series.is_not_null().to_numpy()
+    if t_numeric:
+        t_values, t_ranks = nums.column(target), nums.rank(target)
+    else:
+        t_codes, _ = _codes(sample, target)
+    for name, v in variables.items():
+        if name == target or v["kind"] in ("empty", "other", "text"):
+            continue
+        entry: dict[str, Any] | None = None
+        if v["kind"] == "numeric" and name in nums.pos:
+            x = nums.column(name)
+            if t_numeric:
+                r, _ = pairwise_pearson(np.column_stack([x, t_values]))
+                rs, _ = pairwise_pearson(np.column_stack([nums.rank(name), t_ranks]))
+                best = max((abs(r[0, 1]), "pearson"), (abs(rs[0, 1]), "spearman"), key=lambda t: np.nan_to_num(t[0]))
+                entry = {"measure": best[1], "value": float(best[0])}
+            else:
+                ok = t_mask & np.isfinite(x)
+                entry = {"measure": "correlation ratio", "value": correlation_ratio(t_codes[ok], x[ok])}
+                entry["separates_classes"] = _separates(t_codes[ok], x[ok])
+        elif v["kind"] in ("categorical", "boolean", "id-like"):
+            codes, mask = _codes(sample, name)
+            ok = mask & t_mask
+            if ok.sum() < 3:
+                continue
+            if t_numeric:
+                ok &= np.isfinite(t_values)
+                entry = {"measure": "correlation ratio", "value": correlation_ratio(codes[ok], t_values[ok])}
+            else:
+                entry = {"measure": "Cramér's V", "value": cramers_v(codes[ok], t_codes[ok])}
+                entry["determines_target"] = _determines(codes[ok], t_codes[ok])
+        elif v["kind"] == "datetime":
+            continue
+        if entry is not None:
+            entry["kind"] = v["kind"]
+            result[name] = entry
+    return dict(sorted(result.items(), key=lambda kv: -np.nan_to_num(kv[1]["value"])))
+
+
+def _determines(feature: np.ndarray, target: np.ndarray) -> bool:
+    """Every value of the feature (seen at least twice) maps to a single target value, over most rows."""
+    if len(feature) < 10:
+        return False
+    pairs = np.unique(np.column_stack([feature, target]), axis=0)
+    per_value = np.bincount(pairs[:, 0])
+    counts = np.bincount(feature)
+    repeated = counts >= 2
+    if repeated.sum() < 2 or counts[repeated].sum() < 0.5 * len(feature):
+        return False  # an id-like column trivially "determines" everything; not evidence of leakage
+    return bool((per_value[repeated] == 1).all())
+
+
+def _separates(classes: np.ndarray, x: np.ndarray) -> bool:
+    """The value ranges of the classes do not overlap: one threshold per class boundary predicts perfectly."""
+    if len(x) < 10 or len(np.unique(classes)) < 2:
+        return False
+    frame = pl.DataFrame({"c": classes, "x": x}).group_by("c").agg(lo=pl.col("x").min(), hi=pl.col("x").max())
+    frame = frame.sort("lo")
+    lo, hi = frame["lo"].to_numpy(), frame["hi"].to_numpy()
+    return bool(np.all(lo[1:] > hi[:-1]))
+
+
+# ------------------------------------------------------------------------------------------------ preview
+
+
+def _preview(lf: pl.LazyFrame, frame: pl.DataFrame | None, sample: pl.DataFrame) -> dict[str, Any]:
+    head = frame.head(PREVIEW_ROWS) if frame is not None else _collect(lf.head(PREVIEW_ROWS))
+    random = sample.sample(min(PREVIEW_ROWS, sample.height), seed=0) if sample.height else sample
+    return {"columns": head.columns, "head": _records(head), "random": _records(random)}
+
+
+def _records(frame: pl.DataFrame) -> list[list[Any]]:
+    # Rows as lists of display-ready values: NaN/inf are kept visible as text rather than turned into null.
+    rows = []
+    for row in frame.iter_rows():  # at most PREVIEW_ROWS rows
+        rows.append([_preview_value(x) for x in row])
+    return rows
+
+
+def _preview_value(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return "NaN" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if isinstance(x, str) and len(x) > 200:
+        return x[:199] + "…"
+    return x
+
+
+# ----------------------------------------------------------------------------------------------- warnings
+
+
+def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], target: str | None) -> list[dict]:
+    out: list[dict[str, Any]] = []
+
+    def add(kind: str, column: str | None, message: str, severity: str = "warning") -> None:
+        out.append({"type": kind, "column": column, "severity": severity, "message": message})
+
+    rows = result["rows"]
+    if rows == 0:
+        add("empty", None, "the data has no rows: only the column names and types are known", "error")
+    elif rows == 1:
+        add("one_row", None, "the data has a single row: statistics describe one value per column", "info")
+    if result["columns"] == 0:
+        add("no_columns", None, "the data has no columns", "error")
+    dups = result.get("duplicate_rows")
+    if dups:
+        add("duplicates", None, f"{dups:,} duplicate rows ({result['duplicate_rows_pct']:.2f}% of rows)")
+    for name, v in variables.items():
+        kind = v["kind"]
+        if rows == 0:
+            continue
+        if kind == "empty":
+            add("all_missing", name, f"'{name}' is entirely missing ({rows:,} of {rows:,} rows)", "error")
+            continue
+        if v["missing_pct"] >= MANY_MISSING * 100:
+            add("many_missing", name, f"'{name}' is {v['missing_pct']:.1f}% missing ({v['missing']:,} rows)")
+        distinct = v.get("distinct")
+        if distinct == 1 and rows > 1:
+            value = v["top"][0]["value"] if v.get("top") else v.get("min")
+            add("constant", name, f"'{name}' has a single value ({value!r}) in every non-missing row")
+        if kind == "id-like":
+            add("id_like", name, f"'{name}' looks like an identifier ({distinct:,} distinct of {v['count']:,} "
+                                 "values): exclude it from model features")
+        if kind in ("categorical", "text") and (distinct or 0) > HIGH_CARDINALITY:
+            add("high_cardinality", name, f"'{name}' has {distinct:,} distinct values (high cardinality): "
+                                          "one-hot encoding would be wide; use frequency or target encoding")
+        skew = v.get("skew")
+        if kind == "numeric" and skew is not None and math.isfinite(skew) and abs(skew) > SKEW_LIMIT:
+            add("skewed", name, f"'{name}' is heavily skewed (skewness {skew:.2f}); a log or Yeo-Johnson "
+                                "transform may help linear models")
+        if v.get("inf"):
+            add("infinite", name, f"'{name}' has {v['inf']:,} infinite values")
+        if v.get("nan"):
+            add("nan", name, f"'{name}' has {v['nan']:,} NaN values (not-a-number, distinct from missing)")
+        if kind in ("categorical", "text", "id-like") and v.get("numeric_like"):
+            n_num, n = v["numeric_like"], v["count"]
+            if n_num == n:
+                add("numeric_text", name, f"'{name}' is stored as text but every value is a number: "
+                                          "convert it to a numeric type", "info")
+            else:
+                ex = v.get("mixed_examples", {})
+                add("mixed_types", name, f"'{name}' mixes numbers ({n_num:,} values, e.g. {ex.get('numeric', [])[:2]})"
+                                         f" and text ({n - n_num:,} values, e.g. {ex.get('text', [])[:2]})")
+        if v.get("blank"):
+            add("blank_strings", name, f"'{name}' has {v['blank']:,} empty or blank strings (not counted as "
+                                       "missing)", "info")
+        outl = v.get("outliers")
+        if outl and outl["pct"] >= 5:
+            add("outliers", name, f"'{name}' has {outl['count']:,} values ({outl['pct']:.1f}%) outside the IQR "
+                                  f"fences [{outl['low_fence']:.4g}, {outl['high_fence']:.4g}]", "info")
+    if target is not None:
+        ts = result.get("target_summary", {})
+        if variables[target]["kind"] == "empty":
+            add("target_missing", target, f"target '{target}' is entirely missing: nothing can be learned", "error")
+        elif variables[target].get("distinct") == 1:
+            add("target_constant", target, f"target '{target}' has one value only: nothing can be learned",
+                "error")
+        if ts.get("minority_pct") is not None and ts["minority_pct"] < 5:
+            add("imbalanced", target, f"target '{target}' is imbalanced: the rarest class is "
+                                      f"{ts['minority_pct']:.2f}% of rows")
+        if variables[target]["missing"]:
+            add("target_has_missing", target, f"target '{target}' is missing in {variables[target]['missing']:,} "
+                                              "rows; they cannot be used for training")
+        for name, a in result.get("target_association", {}).items():
+            value = a.get("value")
+            strong = value is not None and math.isfinite(value) and value > LEAK_LIMIT
+            if strong or a.get("determines_target") or a.get("separates_classes"):
+                why = (f"{a['measure']} {value:.3f}" if strong else
+                       "each of its values maps to a single target value" if a.get("determines_target") else
+                       "its value ranges per class do not overlap")
+                add("target_leakage", name, f"'{name}' may leak the target '{target}' ({why}); check that it is "
+                                            "known before the target is", "error")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _count_kinds(variables: dict[str, dict[str, Any]]) -> dict[str, int]:
+    counts = dict.fromkeys(KINDS, 0)
+    for v in variables.values():
+        counts[v["kind"]] += 1
+    return {k: n for k, n in counts.items() if n}
+
+
+def _pct(part: float | None, whole: float) -> float | None:
+    if part is None:
+        return None
+    return round(100.0 * part / whole, 4) if whole else 0.0
+
+
+def _round_matrix(m: np.ndarray) -> list[list[float | None]]:
+    return [[None if not np.isfinite(x) else round(float(x), 4) for x in row] for row in m]
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with every value turned into plain JSON: NaN/inf → None, dates → ISO text, NumPy → Python.
+
+    >>> jsonable({"a": float("nan"), "b": [np.int64(2), dt.date(2024, 1, 31)]})
+    {'a': None, 'b': [2, '2024-01-31']}
+    """
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, dt.datetime | dt.date | dt.time):
+        return obj.isoformat()
+    if isinstance(obj, dt.timedelta):
+        return obj.total_seconds()
+    if isinstance(obj, Decimal):
+        return jsonable(float(obj))
+    if isinstance(obj, bytes):
+        return obj.hex()
+    if obj is None or isinstance(obj, int | str):
+        return obj
+    return str(obj)

@@ -1,0 +1,178 @@
+"""Writing reports: ``profile.json`` + ``profile.html`` + figures, and the training report ``report.html``.
+
+Each HTML file is self-contained: CSS inline, every figure embedded as a base64 SVG ``data:`` URI, no scripts or
+fonts fetched from anywhere, so it opens offline and can be mailed as one file. The same figures are written next
+to it as PNG and SVG files for slides and documents.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from assay.viz._profile import jsonable
+
+__all__ = ["write_profile", "write_train_report"]
+
+
+def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
+                  progress: Callable[[str, float], None] | None = None) -> Path:
+    """Write ``profile.json``, ``profile.html`` and ``figures/*.png|svg`` into ``out_dir``; return the HTML path."""
+    from assay.viz import _figures as F
+    from assay.viz._style import save_figure, svg_data_uri
+
+    notify = progress or (lambda _m, _f: None)
+    out = Path(out_dir)
+    figdir = out / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    p = jsonable(profile)
+    _atomic_write(out / "profile.json", json.dumps(p, indent=1, ensure_ascii=False, allow_nan=False))
+
+    figs: dict[str, str] = {}
+    colfigs: dict[str, str] = {}
+    nofig: dict[str, str] = {}
+
+    def emit(name: str, fig: Any) -> str | None:
+        if fig is None:
+            return None
+        paths = save_figure(fig, figdir, name)
+        return svg_data_uri(paths["svg"])
+
+    notify("drawing overview", 0.86)
+    figs["overview"] = emit("overview", F.overview_figure(p))
+    variables = p.get("variables", {})
+    for i, (name, v) in enumerate(variables.items()):
+        notify(f"drawing column {i + 1}/{len(variables)}", 0.87 + 0.08 * i / max(1, len(variables)))
+        uri = emit(f"col_{v['index']:03d}_{_slug(name)}", F.column_figure(v, p["rows"]))
+        if uri:
+            colfigs[name] = uri
+        else:
+            nofig[name] = _why_no_figure(v)
+    notify("drawing matrices", 0.95)
+    figs["missing"] = emit("missing_matrix", F.missing_figure(p))
+    corr = p.get("correlations") or {}
+    for key, title, signed in (("pearson", "Pearson correlation (linear)", True),
+                               ("spearman", "Spearman correlation (rank)", True),
+                               ("cramers_v", "Cramér's V (categorical association)", False)):
+        if corr.get(key):
+            figs[f"corr_{key}"] = emit(f"corr_{key}", F.correlation_figure(corr[key], title, signed=signed))
+    figs["outliers"] = emit("outliers", F.outliers_figure(p))
+    if p.get("target"):
+        figs["target_association"] = emit("target_association", F.target_association_figure(p))
+
+    col_warnings: dict[str, list[dict[str, Any]]] = {}
+    for w in p.get("warnings", []):
+        if w.get("column") is not None:
+            col_warnings.setdefault(w["column"], []).append(w)
+    html = _render("profile.html.j2", p=p, figs=figs, colfigs=colfigs, nofig=nofig, col_warnings=col_warnings)
+    path = out / "profile.html"
+    _atomic_write(path, html)
+    notify("report written", 1.0)
+    return path
+
+
+def write_train_report(path: str | Path, report: dict[str, Any]) -> Path:
+    """Write the training report (leaderboard, test metrics, model diagnostics) as one self-contained HTML file."""
+    from assay.viz._train_report import build_train_report
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    context = build_train_report(report, path.parent / "figures")
+    _atomic_write(path, _render("train.html.j2", **context))
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _why_no_figure(v: dict[str, Any]) -> str:
+    kind = v["kind"]
+    if kind == "empty":
+        return "no figure: every value is missing"
+    if kind == "id-like":
+        return "no figure: an identifier (almost every value is different)"
+    if kind == "text":
+        return "no figure: free text (almost every value is different)"
+    if kind == "other":
+        return f"no figure for values of type {v['dtype']}"
+    if kind == "numeric" and not v.get("histogram"):
+        return "no figure: a single distinct value" if v.get("distinct") == 1 else "no figure: no finite values"
+    return "no figure: a single distinct value" if v.get("distinct") == 1 else "no figure"
+
+
+def _slug(name: str) -> str:
+    """A file-name-safe form of a column name (ASCII letters, digits, '_'; others dropped).
+
+    >>> _slug("Bill Length (mm)"), _slug("收入")
+    ('bill_length_mm', '')
+    """
+    return re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_")[:40]
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def fmt_num(x: Any) -> str:
+    """Numbers for tables: thousands separators for integers, 4 significant digits otherwise.
+
+    >>> fmt_num(1234567), fmt_num(3.14159265), fmt_num(None), fmt_num(0.000012345)
+    ('1,234,567', '3.142', '–', '1.234e-05')
+    """
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, int):
+        return f"{x:,}"
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            return str(x)
+        if x == int(x) and abs(x) < 1e15:
+            return f"{int(x):,}"
+        return f"{x:.4g}" if abs(x) < 1e6 else f"{x:,.0f}"
+    return str(x)
+
+
+def fmt_pct(x: Any) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.1f}%" if x >= 0.1 or x == 0 else f"{x:.2g}%"
+
+
+def fmt_cell(x: Any) -> str:
+    if x is None:
+        return "∅"
+    if isinstance(x, float):
+        return fmt_num(x)
+    text = str(x)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _render(template: str, **context: Any) -> str:
+    import jinja2
+    import markupsafe
+
+    from assay import __version__
+
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load_template),
+        autoescape=True,  # column names and values are user data: escape them
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.ChainableUndefined,
+    )
+    env.filters.update(num=fmt_num, pct=fmt_pct, cell=fmt_cell)
+    css = markupsafe.Markup(_load_template("style.css"))  # our own stylesheet: not user data, not escaped
+    return env.get_template(template).render(css=css, version=__version__, **context)
+
+
+def _load_template(name: str) -> str:
+    return resources.files("assay.viz").joinpath("templates", name).read_text(encoding="utf-8")

@@ -1,0 +1,163 @@
+"""The content of the training report: which figures apply to the task, drawn from what ``assay train`` hands over.
+
+``build_train_report(report, figdir)`` returns the template context; any key of ``report`` may be missing or None
+and the report then simply has less in it. A figure that fails to draw is replaced by a note naming the error, so
+a diagnostic never costs the user the rest of the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assay.viz import _model_figures as M
+from assay.viz._profile import jsonable
+
+__all__ = ["build_train_report"]
+
+CLASSIFICATION = ("classification", "binary", "multiclass")
+
+
+def build_train_report(report: dict[str, Any], figdir: Path) -> dict[str, Any]:
+    from assay.viz._style import save_figure, svg_data_uri
+
+    task = str(report.get("task") or "")
+    metric = report.get("primary_metric")
+    figures: list[dict[str, Any]] = []
+    notes: list[str] = [str(n) for n in (report.get("notes") or [])]
+
+    def add(name: str, title: str, make: Callable[[], Any], caption: str = "") -> None:
+        try:
+            fig = make()
+        except Exception as exc:  # one failed diagnostic must not lose the whole report
+            notes.append(f"figure '{title}' could not be drawn: {type(exc).__name__}: {exc}")
+            return
+        if fig is None:
+            return
+        paths = save_figure(fig, figdir, name)
+        figures.append({"name": name, "title": title, "uri": svg_data_uri(paths["svg"]), "caption": caption})
+
+    y_test = _array(report.get("y_test"))
+    y_pred = _array(report.get("y_pred"))
+    proba = _array(report.get("proba"))
+    classes = list(report.get("classes") or [])
+    if y_test is not None and not classes and task in CLASSIFICATION:
+        classes = list(np.unique(y_test))
+
+    if report.get("cv_scores"):
+        add("cv_spread", "Cross-validation spread", lambda: M.cv_spread_figure(report["cv_scores"], metric),
+            "Each dot is one fold; boxes show the quartiles. A wide box means the score depends on the split.")
+    is_classification = task in CLASSIFICATION or (task == "" and proba is not None)
+    if is_classification and y_test is not None:
+        if proba is not None and classes:
+            add("roc_pr", "ROC and precision–recall curves", lambda: M.roc_pr_figure(y_test, proba, classes),
+                "Area under the curve: 1 is perfect, 0.5 is chance (ROC); AP is the area under precision–recall.")
+        if y_pred is not None:
+            add("confusion_matrix", "Confusion matrix", lambda: M.confusion_figure(y_test, y_pred, classes),
+                "Rows are the true classes, columns the predictions; the diagonal is what the model got right.")
+        if proba is not None and classes:
+            add("calibration", "Calibration", lambda: M.calibration_figure(y_test, proba, classes),
+                "Points on the diagonal mean predicted probabilities can be read as frequencies.")
+    if task == "regression" and y_test is not None and y_pred is not None:
+        add("regression", "Residuals and predicted vs actual",
+            lambda: M.regression_figure(y_test, y_pred, report.get("target")),
+            "Residuals should scatter evenly around zero; a funnel or curve means the model misses structure.")
+    importance_metric = _importance(report, task, y_test, add)
+    if report.get("learning_curve"):
+        add("learning_curve", "Learning curve", lambda: M.learning_curve_figure(report["learning_curve"], metric),
+            "A gap that stays wide means more data or more regularisation would help.")
+    coef = report.get("coefficients")
+    if coef:
+        coef = dict(coef)
+        coef.setdefault("feature_names", report.get("feature_names"))
+        add("coefficients", "Coefficients", lambda: M.coefficients_figure(coef, classes or None),
+            "Sign and size of each input's weight in the linear model.")
+    labels = _array(report.get("cluster_labels"))
+    if task == "clustering" and labels is not None:
+        X = _array(report.get("X_test"))
+        add("clusters", "Clusters", lambda: M.cluster_figure(X, labels, _array(report.get("X_2d"))),
+            "Each point is a row projected on two principal components; the silhouette shows how well each "
+            "row sits in its cluster.")
+
+    prof = report.get("profile")
+    profile_summary = None
+    if isinstance(prof, dict):
+        profile_summary = {"rows": prof.get("rows"), "columns": prof.get("columns"),
+                           "missing_cells_pct": prof.get("missing_cells_pct"),
+                           "duplicate_rows": prof.get("duplicate_rows"), "warnings": prof.get("warnings") or [],
+                           "kinds": prof.get("kinds") or {}}
+    return {
+        "r": jsonable({k: report.get(k) for k in ("task", "target", "primary_metric", "model_name")}),
+        "leaderboard": _leaderboard(report.get("leaderboard") or []),
+        "test_metrics": jsonable(report.get("test_metrics") or {}),
+        "figures": figures,
+        "coef_table": _coef_table(coef, classes) if coef else None,
+        "steps": jsonable(report.get("steps") or []),
+        "profile": jsonable(profile_summary),
+        "notes": notes,
+        "importance_metric": importance_metric,
+        "n_test": len(y_test) if y_test is not None else None,
+    }
+
+
+def _importance(report: dict[str, Any], task: str, y_test: np.ndarray | None, add: Callable[..., None]) -> str | None:
+    predict_fn = report.get("predict_fn")
+    X = _array(report.get("X_test"))
+    names = report.get("feature_names")
+    if predict_fn is None or X is None or y_test is None or task == "clustering" or X.ndim != 2:
+        return None
+    names = list(names) if names is not None and len(names) == X.shape[1] else [f"x{i}" for i in range(X.shape[1])]
+    score_fn = report.get("score_fn")
+    metric = report.get("primary_metric") if score_fn is not None else None
+    if score_fn is None:
+        from sklearn.metrics import accuracy_score, r2_score
+
+        score_fn, metric = (r2_score, "R²") if task == "regression" else (accuracy_score, "accuracy")
+    metric = metric or "score"
+
+    def make() -> Any:
+        mean, std = M.permutation_importance(predict_fn, score_fn, X, y_test)
+        return M.importance_figure(names, mean, std, metric)
+
+    add("permutation_importance", "Permutation feature importance", make,
+        f"How much {metric} on the test split drops when one feature's values are shuffled (3 repeats).")
+    return metric
+
+
+def _leaderboard(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = jsonable(rows)
+    metrics: list[str] = []
+    for row in rows:
+        for key in row:
+            if key.endswith("_mean") and key[:-5] not in metrics:
+                metrics.append(key[:-5])
+    extra = [k for row in rows for k in row if not k.endswith(("_mean", "_std")) and k not in ("model", "cv_mean",
+                                                                                                 "cv_std")]
+    extra = list(dict.fromkeys(extra))
+    return {"rows": rows, "metrics": metrics, "extra": extra}
+
+
+def _coef_table(coef: dict[str, Any], classes: list[Any]) -> dict[str, Any] | None:
+    names = coef.get("feature_names") or []
+    c = np.atleast_2d(np.asarray(coef.get("coef") or [], dtype=float))
+    if c.size == 0 or c.shape[1] != len(names):
+        return None
+    order = np.argsort(-np.abs(c).max(0))[:50]
+    heads = [str(x) for x in classes] if c.shape[0] == len(classes) and c.shape[0] > 1 else (
+        ["coefficient"] if c.shape[0] == 1 else [f"output {i}" for i in range(c.shape[0])])
+    rows = [[names[i], *[float(c[k, i]) for k in range(c.shape[0])]] for i in order]
+    intercept = coef.get("intercept")
+    return jsonable({"heads": heads, "rows": rows, "intercept": np.atleast_1d(intercept).tolist()
+                     if intercept is not None else None, "total": len(names)})
+
+
+def _array(x: Any) -> np.ndarray | None:
+    if x is None:
+        return None
+    if hasattr(x, "to_numpy"):
+        x = x.to_numpy()
+    arr = np.asarray(x)
+    return arr if arr.size else None
