@@ -232,7 +232,7 @@ def feature_matrix(frame: pl.DataFrame, features: list[str], fill: list[float] |
     if absent:
         msg = f"the fitted steps did not produce feature column(s) {', '.join(absent)}"
         raise SchemaError(msg)
-    X = frame.select([pl.col(f).cast(pl.Float64) for f in features]).to_numpy()
+    X = frame.select([pl.col(f).cast(pl.Float64) for f in features]).to_numpy(writable=True)
     if X.dtype != np.float64:
         X = X.astype(np.float64)
     X[~np.isfinite(X)] = np.nan

@@ -85,7 +85,7 @@ def _make_steps(steps: Sequence[dict[str, Any] | Step] | None, schema: pl.Schema
     if steps is None:
         from assay.clean import auto_steps
 
-        return auto_steps(schema, target=target, task=task)
+        return auto_steps(schema, target=target, task=task if task in ("classification", "regression") else "auto")
     from assay.clean import get_step
 
     out: list[Step] = []
@@ -254,7 +254,27 @@ class Pipeline:
         source_options: dict[str, Any] | None = None,
         progress: Callable[[str, float], None] | None = None,
     ) -> TrainResult:
-        """Train on ``source`` (a URI, a path, a Source or a Polars frame)."""
+        """Train on ``source`` (a URI, a path, a Source or a Polars frame).
+
+        Warnings logged while training (a dropped constant column, rows without a target) are also collected in
+        ``TrainResult.notes`` and written to ``metrics.json``.
+        """
+        capture = _NoteCollector()
+        logging.getLogger("assay").addHandler(capture)
+        try:
+            result = self._fit(source, source_options=source_options, progress=progress)
+        finally:
+            logging.getLogger("assay").removeHandler(capture)
+        result.notes = list(dict.fromkeys(capture.notes))
+        return result
+
+    def _fit(
+        self,
+        source: Any,
+        *,
+        source_options: dict[str, Any] | None,
+        progress: Callable[[str, float], None] | None,
+    ) -> TrainResult:
         from assay.evaluate import GREATER_IS_BETTER, PRIMARY_METRIC, fold_indices, leaderboard, score
         from assay.models import default_models, make_model
 
@@ -272,7 +292,7 @@ class Pipeline:
             raise SchemaError(msg)
         frame, task, notes = self._check_target(frame, origin)
         for note in notes:
-            log.info(note)
+            log.warning(note)
         target = self.target if task not in ("clustering",) else None
         input_columns = [c for c in frame.columns if c != target]
         input_schema = {c: str(frame.schema[c]) for c in input_columns}
@@ -334,7 +354,7 @@ class Pipeline:
             },
         )
         cv_scores = {name: [s.get(primary) for s in fold_scores[name]] for name in names}
-        result = TrainResult(model, task, target, primary, board, test_metrics, cv_scores, notes=notes)
+        result = TrainResult(model, task, target, primary, board, test_metrics, cv_scores)
         result._report_inputs = {  # type: ignore[attr-defined]
             "prep": prep,
             "predictions": predictions,
@@ -342,6 +362,17 @@ class Pipeline:
         }
         notify("done", 1.0)
         return result
+
+
+class _NoteCollector(logging.Handler):
+    """Keeps the text of every warning logged under ``assay`` during a training run."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.notes: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.notes.append(record.getMessage())
 
 
 def _py(value: Any) -> Any:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -52,8 +53,26 @@ def build_app() -> typer.Typer:
     return app
 
 
+class _StderrNotes(logging.Handler):
+    """Warnings logged by assay (e.g. a dropped constant column) reach the user as ``note: …`` lines.
+
+    ``sys.stderr`` is looked up at each record (not kept, as StreamHandler does) so that ``main`` called again with
+    a redirected stderr, as tests do, writes to the current stream.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"note: {record.getMessage()}", file=sys.stderr)
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("assay")
+    if not any(isinstance(h, _StderrNotes) for h in logger.handlers):
+        logger.addHandler(_StderrNotes(level=logging.WARNING))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    _log_to_stderr()
     app = build_app()
     command = typer.main.get_command(app)
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from assay.cli._common import console, print_leaderboard, progress_callback, show_progress
+from assay.cli._common import print_leaderboard, progress_callback, show_progress
 from assay.exceptions import SpecError
 
 __all__ = ["parse_duration", "register"]
@@ -70,8 +70,6 @@ def register(app: typer.Typer) -> None:
         with progress_callback(show_progress(quiet)) as notify:
             result = pipe.fit(source, progress=notify)
             write_outputs(result, out, report=not no_report, spec=_spec_of(pipe))
-        for note in result.notes:
-            console.print(f"note: {note}")
         print_leaderboard(result)
         if register_as:
             from assay.cli._common import register_model

@@ -1,0 +1,110 @@
+"""Every bad input the foundation names exits 2 with one readable line that names the problem — no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from assay.cli import main
+
+
+def run_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    err = captured.err.strip()
+    assert "Traceback" not in err
+    assert err.startswith("error: ")
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_missing_file(tmp_path: Path, capsys):
+    err = run_error(["train", str(tmp_path / "nope.csv"), "--target", "y"], capsys)
+    assert "nope.csv" in err
+
+
+def test_unsupported_extension(tmp_path: Path, capsys):
+    path = tmp_path / "data.xyz"
+    path.write_text("a,b\n1,2\n")
+    err = run_error(["profile", str(path)], capsys)
+    assert ".xyz" in err
+    assert ".csv" in err
+
+
+def test_empty_file(tmp_path: Path, capsys):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    err = run_error(["train", str(path), "--target", "y"], capsys)
+    assert "empty.csv" in err
+
+
+def test_target_not_a_column_suggests_closest(penguins_csv: Path, capsys):
+    err = run_error(["train", str(penguins_csv), "--target", "specie"], capsys)
+    assert "'specie'" in err
+    assert "did you mean 'species'" in err
+
+
+def test_target_with_one_class(tmp_path: Path, capsys):
+    path = tmp_path / "one.csv"
+    pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": ["a", "a", "a", "a"]}).write_csv(path)
+    err = run_error(["train", str(path), "--target", "y", "--task", "classification"], capsys)
+    assert "one class" in err
+
+
+def test_target_entirely_missing(tmp_path: Path, capsys):
+    path = tmp_path / "nan.csv"
+    path.write_text("x,y\n1,\n2,\n3,\n")
+    err = run_error(["train", str(path), "--target", "y"], capsys)
+    assert "entirely missing" in err
+
+
+def test_malformed_yaml_names_line(tmp_path: Path, capsys):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("source: a.csv\ntarget: [species\nmodels: logreg\n")
+    err = run_error(["run", str(spec)], capsys)
+    assert "line" in err
+    assert "bad.yaml" in err
+
+
+def test_spec_unknown_field_named(tmp_path: Path, capsys):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("source: a.csv\ntarget: species\nmodel: [logreg]\n")
+    err = run_error(["run", str(spec)], capsys)
+    assert "model" in err
+    assert "unknown field" in err
+
+
+def test_unknown_model_lists_valid(penguins_csv: Path, capsys):
+    err = run_error(["train", str(penguins_csv), "--target", "species", "--models", "logreg,xgb"], capsys)
+    assert "xgb" in err
+    assert "lgbm" in err
+
+
+def test_unknown_step_lists_valid(penguins_csv: Path, tmp_path: Path, capsys):
+    spec = tmp_path / "p.yaml"
+    spec.write_text(f"source: {penguins_csv}\ntarget: species\nsteps: [{{step: imputer}}]\n")
+    err = run_error(["run", str(spec)], capsys)
+    assert "imputer" in err
+    assert "missing" in err
+
+
+def test_predict_with_non_model_dir(tmp_path: Path, penguins_csv: Path, capsys):
+    err = run_error(["predict", str(tmp_path), str(penguins_csv)], capsys)
+    assert "manifest.json" in err
+
+
+def test_constant_and_empty_feature_columns_are_dropped_not_errors(tmp_path: Path, capsys):
+    path = tmp_path / "c.csv"
+    n = 60
+    pl.DataFrame({
+        "x": [float(i % 7) for i in range(n)],
+        "const": [1.0] * n,
+        "empty": [None] * n,
+        "y": ["a" if i % 7 < 3 else "b" for i in range(n)],
+    }).write_csv(path)
+    code = main(["train", str(path), "--target", "y", "--models", "logreg", "--folds", "3", "--out",
+                 str(tmp_path / "o"), "--quiet", "--no-report"])
+    assert code == 0
