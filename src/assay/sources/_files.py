@@ -86,11 +86,11 @@ OPTIONS: dict[str, tuple[frozenset[str], str]] = {
     "sheet": (frozenset({"excel"}), "sheet name, or 1-based position (default: the first sheet)"),
 }
 
-# Spellings users reach for first (pandas, csv module) -> our option name.
+# Spellings users reach for first (pandas, csv module) -> our option name. Not pandas' ``header``: its 0 means "the
+# first row is the header", the opposite of has_header=0.
 _ALIASES: dict[str, str] = {
     "delimiter": "separator",
     "sep": "separator",
-    "header": "has_header",
     "quotechar": "quote_char",
     "schema_overrides": "dtypes",
     "sheet_name": "sheet",
