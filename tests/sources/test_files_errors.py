@@ -339,3 +339,31 @@ def test_compressed_files_errors_name_the_archive(tmp_path: Path) -> None:
     parquet.write_bytes(gzip.compress(b"PAR1"))
     with pytest.raises(UnsupportedSourceError, match="compressed parquet"):
         FileSource(str(parquet))
+
+
+# -- through the CLI ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "expected"),
+    [
+        (None, "sales_2042.csv", "file not found"),
+        (b"", "empty.csv", "is empty (0 bytes)"),
+        (b"a,b\n1,2\n3,4,5\n", "ragged.csv", "line 3 has 3 fields"),
+        (b'[{"a": 1},\n{"a": 2\n]', "bad.json", "malformed JSON"),
+        ("城市\n北京\n".encode("gbk"), "gbk.csv?encoding=utf-8", "byte offset 0"),
+        (b"x", "notes.docx", "unsupported file extension"),
+    ],
+)
+def test_cli_prints_one_line_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, name: str, expected: str
+) -> None:
+    from assay.cli import main
+
+    if content is not None:
+        (tmp_path / name.split("?")[0]).write_bytes(content)
+    code = main(["profile", str(tmp_path / name), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert expected in err
+    assert len(err.splitlines()) == 1, err
