@@ -10,7 +10,7 @@ from assay.testing import check_model
 
 FAST_PARAMS = {"rf": {"n_estimators": 20}, "lgbm": {"n_estimators": 30}}
 CASES = [(name, task) for name, tasks in MODEL_TASKS.items() for task in tasks
-         if task in ("classification", "regression")]
+         if task in ("classification", "regression", "clustering", "anomaly")]
 
 
 @pytest.mark.parametrize(("name", "task"), CASES, ids=[f"{n}-{t}" for n, t in CASES])
