@@ -165,6 +165,15 @@ def test_gbk_file_auto_detected_and_explicit(tmp_path: Path) -> None:
     assert_frame_equal(pl.concat(FileSource(str(path)).batches(3)), frame)
 
 
+def test_text_encoding_reports_what_was_used(tmp_path: Path) -> None:
+    gbk = write_csv(tmp_path / "gbk.csv", SALES.drop("note"), encoding="gbk")
+    assert FileSource(str(gbk)).text_encoding() == "gb18030"
+    assert FileSource(str(gbk), encoding="gbk").text_encoding() == "gbk"
+    assert FileSource(str(write_csv(tmp_path / "u.csv"))).text_encoding() == "utf-8"
+    SALES.write_parquet(tmp_path / "p.parquet")
+    assert FileSource(str(tmp_path / "p.parquet")).text_encoding() is None
+
+
 def test_short_chinese_sample_is_gb18030_not_korean(tmp_path: Path) -> None:
     # charset-normalizer alone ranks cp949 first for this text; Han characters decide for GB18030.
     path = tmp_path / "short.csv"

@@ -6,7 +6,8 @@ business data) is transcoded chunk by chunk to a temporary UTF-8 file so Polars 
 ``.gz``/``.bz2``/``.xz`` text files are decompressed the same way. Every failure is turned into one readable
 :class:`~assay.exceptions.SourceError` (or ``SchemaError``/``SpecError``) naming the file, line or byte offset.
 
-Only local files live here; SQL, HTTP and streams have their own modules.
+Transcoded and decompressed copies live in the temporary directory ($TMPDIR) until the process exits, reused while
+the original is unchanged. Only local files live here; SQL, HTTP and streams have their own modules.
 """
 
 from __future__ import annotations
@@ -739,20 +740,32 @@ class FileSource:
             paths if len(paths) > 1 else paths[0], **kwargs, schema_overrides=dtypes or None, infer_schema_length=infer
         )
 
+    def text_encoding(self) -> str | None:
+        """The encoding the (first) file is read with, given or detected: ``'utf-8'``, ``'gb18030'``, ...
+
+        ``None`` for formats that are not text. Handy for a profile or lineage record.
+        """
+        if self.format not in _TEXT_FORMATS:
+            return None
+        if self.format != "csv":
+            return "utf-8"
+        return self._guard(lambda: self._encoding_of(self._plain(self.path)))
+
+    def _encoding_of(self, path: Path) -> str:
+        wanted = str(self.options.get("encoding", "auto"))
+        if wanted.lower() != "auto":
+            return wanted
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if key not in _DETECTED:  # detection runs charset-normalizer: once per file version, not per scan()
+            _DETECTED[key] = _codec_name(detect_encoding(path))
+        return _DETECTED[key]
+
     def _utf8_path(self, path: Path) -> Path:
         """The path Polars should read: the file itself if UTF-8, else a transcoded copy."""
         path = self._plain(path)
-        wanted = str(self.options.get("encoding", "auto"))
-        tried = []
-        if wanted.lower() == "auto":
-            tried = ["utf-8"]
-            st = path.stat()
-            key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-            if key not in _DETECTED:  # detection runs charset-normalizer: once per file version, not per scan()
-                _DETECTED[key] = _codec_name(detect_encoding(path))
-            encoding = _DETECTED[key]
-        else:
-            encoding = wanted
+        encoding = self._encoding_of(path)
+        tried = ["utf-8"] if str(self.options.get("encoding", "auto")).lower() == "auto" else []
         if encoding in _UTF8_NAMES:
             return path
         return _TRANSCODED.get(path, encoding, tried, self.options.get("encoding_errors", "strict"))
