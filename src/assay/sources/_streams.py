@@ -531,7 +531,7 @@ class NATSSource(StreamSource):
         async def go() -> list[Any]:
             try:
                 return await sub.fetch(max_count, timeout=max(timeout, 0.05))
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, TimeoutError):  # nothing arrived within the timeout
                 return []
 
         assert self._loop is not None
