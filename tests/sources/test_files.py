@@ -401,3 +401,18 @@ def test_compressed_json_and_ndjson(tmp_path: Path) -> None:
         fh.write(SALES.write_ndjson().encode())
     assert_frame_equal(FileSource(str(tmp_path / "s.json.gz")).read(), SALES)
     assert_frame_equal(pl.concat(FileSource(str(tmp_path / "s.ndjson.xz")).batches(3)), SALES)
+
+
+def test_gbk_rows_after_a_long_ascii_head_are_detected(tmp_path: Path) -> None:
+    path = tmp_path / "late_chinese.csv"
+    head = "city,amount\n" + "Beijing,1\n" * 30_000  # ~300 KB of ASCII, far past the first sample
+    tail = "北京,2\n上海,3\n" * 50
+    path.write_bytes(head.encode("ascii") + tail.encode("gbk"))
+    assert detect_encoding(path) == "gb18030"
+    got = FileSource(str(path)).read()
+    assert got.height == 30_100
+    assert got["city"].tail(2).to_list() == ["北京", "上海"]
+    middle = tmp_path / "middle_chinese.csv"
+    middle.write_bytes(head.encode("ascii") + tail.encode("gbk") * 20 + head[12:].encode("ascii"))
+    assert detect_encoding(middle) == "gb18030"
+    assert detect_encoding(middle, windows=1) == "utf-8"  # head and end alone cannot tell

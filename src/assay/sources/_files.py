@@ -136,25 +136,36 @@ _FALSE = frozenset({"0", "false", "no", "off", "n", "f"})
 # Encodings
 
 
-def detect_encoding(path: str | os.PathLike[str], sample_bytes: int = SAMPLE_BYTES) -> str:
-    """Guess the text encoding of a file from its first ``sample_bytes``: ``'utf-8'`` or a Python codec name.
+def detect_encoding(path: str | os.PathLike[str], sample_bytes: int = SAMPLE_BYTES, windows: int = 8) -> str:
+    """Guess the text encoding of a file: ``'utf-8'`` or a Python codec name.
 
-    A UTF-8 BOM or a sample that decodes as UTF-8 gives ``'utf-8'`` (Polars drops the BOM itself); otherwise
-    charset-normalizer decides, with GB18030 preferred when the sample reads as Chinese text.
+    The first ``sample_bytes`` and ``windows`` more samples spread through the file are checked, so a file whose
+    first rows are plain ASCII and whose Chinese rows come later is still caught (at the cost of reading a few
+    hundred KiB, whatever the file's size). A UTF-8 BOM, or samples that all decode as UTF-8, give ``'utf-8'``
+    (Polars drops the BOM itself); otherwise charset-normalizer decides on the head plus the first failing sample,
+    with GB18030 preferred when that reads as Chinese text.
     """
     with open(path, "rb") as fh:
-        sample = fh.read(sample_bytes)
-        at_end = not fh.read(1)
-    if sample.startswith(codecs.BOM_UTF8):
+        size = os.fstat(fh.fileno()).st_size
+        head = fh.read(sample_bytes)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        failed = None
+        for offset, sample in _samples(fh, head, size, sample_bytes, windows):
+            at_end = offset + len(sample) >= size
+            try:
+                # final=False: a sample cut in the middle of a multi-byte character is still UTF-8.
+                codecs.getincrementaldecoder("utf-8")().decode(sample, final=at_end)
+            except UnicodeDecodeError as exc:
+                failed = offset, sample, exc.start, at_end
+                break
+    if failed is None:
         return "utf-8"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    try:
-        # final=False: a sample cut in the middle of a multi-byte character is still UTF-8.
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=at_end)
-        return "utf-8"
-    except UnicodeDecodeError as exc:
-        first_bad = exc.start
+    offset, sample, bad, at_end = failed
+    if offset:  # give the detector the head too, cut at a line end so no character is split in the middle
+        sample = head[: head.rfind(b"\n") + 1] + sample
     charset_normalizer = import_optional("charset_normalizer", "core")
     matches = charset_normalizer.from_bytes(sample)
     names = [m.encoding for m in matches]
@@ -166,9 +177,9 @@ def detect_encoding(path: str | os.PathLike[str], sample_bytes: int = SAMPLE_BYT
     best = matches.best()
     if best is None:
         msg = (
-            f"cannot tell the text encoding of {path}: byte 0x{sample[first_bad]:02X} at byte offset {first_bad} is "
-            "not UTF-8 and no other encoding fits the first "
-            f"{len(sample)} bytes (encodings tried: utf-8, charset detection); pass encoding='...' if it is text"
+            f"cannot tell the text encoding of {path}: byte 0x{failed[1][bad]:02X} at byte offset {offset + bad} is "
+            "not UTF-8 and no other encoding fits the bytes around it "
+            "(encodings tried: utf-8, charset detection); pass encoding='...' if it is text"
         )
         raise DecodeError(msg)
     # Short samples often tie several code pages exactly (cp1250 and cp1252 read "José" alike, not "Genève"); on a
@@ -176,6 +187,20 @@ def detect_encoding(path: str | os.PathLike[str], sample_bytes: int = SAMPLE_BYT
     tied = [m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
     choice = next((name for name in _PREFERRED if name in tied), best.encoding)
     return "gb18030" if choice in _GB_NAMES else choice
+
+
+def _samples(fh: Any, head: bytes, size: int, sample_bytes: int, windows: int) -> Iterator[tuple[int, bytes]]:
+    """``(offset, bytes)`` of the head, then of windows spread evenly up to the file's end, each from a line start."""
+    yield 0, head
+    if size <= len(head):
+        return
+    starts = sorted({size * i // windows for i in range(1, windows)} | {max(len(head), size - sample_bytes)})
+    for start in starts:
+        fh.seek(start)
+        window = fh.read(sample_bytes)
+        cut = window.find(b"\n")  # a line start is a character start in every ASCII-compatible encoding
+        if 0 <= cut < len(window) - 1:
+            yield start + cut + 1, window[cut + 1 :]
 
 
 def _mostly_han(sample: bytes, at_end: bool) -> bool:
