@@ -349,7 +349,9 @@ class SQLSource:
                 return
             names = [d[0] for d in cur.description]
             while rows := cur.fetchmany(batch_size):
-                yield pl.DataFrame([tuple(r) for r in rows], schema=names, orient="row", infer_schema_length=None)
+                frame = pl.DataFrame([tuple(r) for r in rows], schema=names, orient="row", infer_schema_length=None)
+                # DECIMAL/NUMERIC as Float64, as on the Arrow path: models and profiles want numbers
+                yield frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
         finally:
             # Stopped early (a head() or an error): an unbuffered MySQL result would drain every remaining row on
             # close; dropping the connection ends the query on the server instead.
