@@ -9,6 +9,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from assay.sources import open_source
@@ -145,4 +147,33 @@ def test_contract_holds_when_csv_is_cut_into_tiny_pieces(
         pl.Series("note", ['a, "quoted"', "two\nlines", "", None, "crlf\r\nhere", "逗号，", "x", "y", "z", "end"])
     )
     got = check_source(open_source(WRITERS[kind](tmp_path, frame)))
+    assert_frame_equal(got, frame)
+
+
+text_cells = st.one_of(st.none(), st.text(alphabet=st.sampled_from(list('ab ,;"\n\r\t城市销售额北京')), max_size=6))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    texts=st.lists(text_cells, min_size=1, max_size=25),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "gbk"]),
+    separator=st.sampled_from([",", ";", "\t"]),
+    chunk_bytes=st.sampled_from([1, 5, 33, 1 << 21]),
+)
+def test_generated_csv_round_trips_and_keeps_the_contract(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    texts: list[str | None],
+    encoding: str,
+    separator: str,
+    chunk_bytes: int,
+) -> None:
+    monkeypatch.setattr("assay.sources._files._CSV_CHUNK_BYTES", chunk_bytes)
+    frame = pl.DataFrame(
+        {"文本": texts, "n": list(range(len(texts))), "x": [i / 7 for i in range(len(texts))]},
+        schema={"文本": pl.String, "n": pl.Int64, "x": pl.Float64},
+    )
+    path = tmp_path_factory.mktemp("gen") / "gen.csv"
+    path.write_bytes(frame.write_csv(separator=separator).encode(encoding))
+    got = check_source(open_source(str(path), separator=separator, dtypes={"文本": "str"}))
     assert_frame_equal(got, frame)
