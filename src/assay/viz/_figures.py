@@ -30,8 +30,8 @@ MAX_MATRIX_COLUMNS = 60
 def _fmt(x: float | None) -> str:
     """A compact number for labels.
 
-    >>> _fmt(1234567), _fmt(200000), _fmt(0.000123), _fmt(12), _fmt(-0.0)
-    ('1.23M', '200k', '0.000123', '12', '0')
+    >>> _fmt(1234567), _fmt(200000), _fmt(2843.7), _fmt(0.000123), _fmt(12), _fmt(-0.0)
+    ('1.23M', '200k', '2,844', '0.000123', '12', '0')
     """
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
@@ -41,8 +41,8 @@ def _fmt(x: float | None) -> str:
     for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e4, "k")):
         if ax >= size:
             return f"{x / (size if suffix != 'k' else 1e3):.3g}{suffix}"
-    if ax == int(ax) and ax < 1e4:
-        return f"{int(x):d}"
+    if ax >= 1000 or ax == int(ax):
+        return f"{x:,.0f}"
     return f"{x:.3g}"
 
 
@@ -168,11 +168,14 @@ def _histogram(v: dict[str, Any]) -> Any:
     _count_axis(ax, "y")
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=7))
+    if h.get("log"):
+        ax.set_xscale("log")  # bins are log-spaced for a positive, heavily right-skewed column
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=7))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: _fmt(x)))
     ax.yaxis.grid(True)
     ax.set_axisbelow(True)
-    label = f"{short_label(v['name'], 40)} (value)"
+    label = f"{short_label(v['name'], 40)} (value{', log scale' if h.get('log') else ''})"
     notes = []
     if h.get("below") or h.get("above"):
         notes.append(f"beyond this range: {h.get('below', 0):,} below, {h.get('above', 0):,} above")
@@ -225,9 +228,9 @@ def _top_values(v: dict[str, Any], rows: int) -> Any:
     fig, ax = figure(5.6, height)
     _barh(ax, labels, values, colors, total=rows or None)
     distinct = v.get("distinct")
-    more = f" — top {len(shown)} of {distinct:,}" if distinct and distinct > len(shown) else ""
-    ax.set_title(f"{short_label(v['name'], 50)}{more}")
-    ax.set_xlabel("rows")
+    more = f" (top {len(shown)} of {distinct:,} values)" if distinct and distinct > len(shown) else ""
+    ax.set_title(short_label(v["name"], 44))
+    ax.set_xlabel("rows" + more)
     _count_axis(ax)
     return fig
 

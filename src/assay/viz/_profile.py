@@ -59,7 +59,8 @@ def profile(
 ) -> dict[str, Any]:
     """Profile a table: a JSON-serialisable dict of statistics, figure data and warnings.
 
-    ``data`` is a Polars ``DataFrame`` or ``LazyFrame`` (``open_source(uri).scan()``), a Source, or a path/URI.
+    ``data`` is a Polars ``DataFrame`` or ``LazyFrame`` (``open_source(uri).scan()``), a list of frames
+    (micro-batches), a Source, or a path/URI.
     Statistics cover every row; correlations, the missingness matrix, leakage checks and preview rows use a seeded
     random sample of at most ``sample_rows`` rows. Distinct counts are exact up to ``exact_distinct_rows`` rows and
     HyperLogLog estimates above (``"distinct_approximate": true``).
@@ -145,6 +146,9 @@ def _as_lazy(data: Any) -> tuple[pl.LazyFrame, str | None, pl.DataFrame | None]:
         return data, None, None
     if isinstance(data, pl.DataFrame):
         return data.lazy(), None, data
+    if isinstance(data, list | tuple) and data and all(isinstance(b, pl.DataFrame) for b in data):
+        frame = pl.concat(data, how="vertical_relaxed")  # micro-batches of one table
+        return frame.lazy(), None, frame
     if isinstance(data, str | Path):
         from assay.sources import open_source
 
@@ -333,7 +337,12 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
                     pad = 0.05 * (p99 - p1)
                     lo, hi = max(lo, p1 - pad), min(hi, p99 + pad)
                     exprs += [(f < lo).sum().alias(p + "below"), (f > hi).sum().alias(p + "above")]
-                edges = np.linspace(lo, hi, bins + 1)
+                skew = v.get("skew") or 0.0
+                log = lo > 0 and skew > SKEW_LIMIT and hi / lo >= 100
+                # Positive, long right tail over orders of magnitude: log-spaced bins show its shape.
+                edges = np.geomspace(lo, hi, bins + 1) if log else np.linspace(lo, hi, bins + 1)
+                if log:
+                    v["_log_bins"] = True
                 if v["dtype"].startswith(("Int", "UInt")) and hi - lo + 1 <= bins:
                     edges = np.arange(lo - 0.5, hi + 1.0, 1.0)  # one bar per integer value
                 exprs.append(f.filter((f >= edges[0]) & (f <= edges[-1])).hist(bins=edges.tolist()).implode()
@@ -368,7 +377,8 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
         p = f"{v['index']}|"
         if what == "hist":
             v["histogram"] = {"edges": extra.tolist(), "counts": [int(n) for n in out[p + "hist"]],
-                              "below": int(out.get(p + "below") or 0), "above": int(out.get(p + "above") or 0)}
+                              "below": int(out.get(p + "below") or 0), "above": int(out.get(p + "above") or 0),
+                              "log": bool(v.pop("_log_bins", False))}
         elif what == "outliers":
             low, high = int(out[p + "out_lo"]), int(out[p + "out_hi"])
             v["outliers"] = {"rule": "IQR 1.5", "low_fence": extra[0], "high_fence": extra[1], "low": low,

@@ -1,0 +1,137 @@
+"""Benchmark: ``assay profile`` against ydata-profiling on the same 200,000-row CSV, both writing an HTML report.
+
+The data has the shape of the cleaning benchmark (bench/clean_vs_pandas.py generates it): 12 float columns (some
+heavy-tailed, some log-normal), a categorical with 3% nulls, an integer column with 5% nulls and a 0/1 target.
+
+Each tool runs in its own subprocess (ydata-profiling in its own virtual environment, because it pins older
+NumPy/pandas than assay's lock file) and times, from inside the process:
+
+- ``stats``:  reading the CSV + computing the profile (assay ``profile()``; ydata ``get_description()``);
+- ``report``: ``stats`` + writing the HTML report (assay also writes every figure as PNG and SVG; ydata embeds its
+  figures in the HTML);
+- ``process``: the whole subprocess as a user sees it, interpreter start and imports included.
+
+Every tool runs ``--runs`` times (default 3) in alternating order; the medians and the ratios
+``ydata / assay`` (how many times faster assay is; goal ≥ 20) are printed.
+
+Setup and usage::
+
+    python3 -m venv .venv-bench && .venv-bench/bin/pip install -r bench/requirements.txt
+    .venv/bin/python bench/profile_vs_ydata.py                       # 200,000 rows, 3 runs
+    .venv/bin/python bench/profile_vs_ydata.py --ydata-python /path/to/python --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TOOLS = ("assay", "ydata")
+
+
+def run_assay(src: str, out: str) -> dict[str, float]:
+    from assay.viz import profile, write_profile
+
+    t0 = time.perf_counter()
+    prof = profile(src, target="target")
+    t1 = time.perf_counter()
+    write_profile(prof, out)
+    t2 = time.perf_counter()
+    figures = len(list(Path(out, "figures").glob("*.png")))
+    return {"stats": t1 - t0, "report": t2 - t0, "figures": figures}
+
+
+def run_ydata(src: str, out: str) -> dict[str, float]:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import pandas as pd
+    from ydata_profiling import ProfileReport
+
+    t0 = time.perf_counter()
+    df = pd.read_csv(src)
+    report = ProfileReport(df, title="ydata", progress_bar=False)
+    report.get_description()
+    t1 = time.perf_counter()
+    Path(out).mkdir(parents=True, exist_ok=True)
+    report.to_file(Path(out) / "profile.html")
+    t2 = time.perf_counter()
+    return {"stats": t1 - t0, "report": t2 - t0, "figures": -1}
+
+
+def measure(tool: str, python: str, src: Path, out: Path) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
+    start = time.perf_counter()
+    proc = subprocess.run([python, __file__, "--worker", tool, str(src), str(out)], capture_output=True, text=True,
+                          env=env, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        msg = f"{tool} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+        raise SystemExit(msg)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["process"] = wall
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--ydata-python", default=os.environ.get("ASSAY_BENCH_PYTHON", str(ROOT / ".venv-bench" /
+                                                                                          "bin" / "python")),
+                        help="interpreter with ydata-profiling installed (default: .venv-bench/bin/python)")
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--worker", nargs=3, metavar=("TOOL", "SRC", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        tool, src, out = args.worker
+        result = {"assay": run_assay, "ydata": run_ydata}[tool](src, out)
+        print(json.dumps(result))
+        return
+    if not Path(args.ydata_python).exists():
+        msg = (f"no interpreter at {args.ydata_python}; create it with: python3 -m venv .venv-bench && "
+               ".venv-bench/bin/pip install -r bench/requirements.txt (or pass --ydata-python)")
+        raise SystemExit(msg)
+
+    sys.path.insert(0, str(HERE))
+    from clean_vs_pandas import generate  # the cleaning benchmark's data, same shape and seed
+
+    base = args.data_dir or Path(tempfile.mkdtemp(prefix="assay-profile-bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+    src = base / f"profile_{args.rows}.csv"
+    if not src.exists():
+        generate(src, args.rows)
+    print(f"data: {src} ({args.rows:,} rows, {src.stat().st_size / 1e6:.1f} MB)", flush=True)
+    pythons = {"assay": sys.executable, "ydata": args.ydata_python}
+    results: dict[str, list[dict[str, float]]] = {t: [] for t in TOOLS}
+    for run in range(args.runs):
+        order = TOOLS if run % 2 == 0 else TOOLS[::-1]
+        for tool in order:
+            r = measure(tool, pythons[tool], src, base / f"out_{tool}")
+            results[tool].append(r)
+            print(f"run {run + 1}: {tool:<5}  stats {r['stats']:7.2f} s   report {r['report']:7.2f} s   "
+                  f"process {r['process']:7.2f} s", flush=True)
+    med = {t: {k: statistics.median(r[k] for r in results[t]) for k in ("stats", "report", "process")}
+           for t in TOOLS}
+    print(f"\nmedians over {args.runs} runs ({args.rows:,} rows; assay wrote "
+          f"{int(results['assay'][-1]['figures'])} figures as PNG+SVG besides the HTML):")
+    for t in TOOLS:
+        print(f"  {t:<5}  stats {med[t]['stats']:7.2f} s   report {med[t]['report']:7.2f} s   "
+              f"process {med[t]['process']:7.2f} s")
+    for k, label in (("stats", "profile statistics"), ("report", "profile + HTML report"),
+                     ("process", "whole command incl. imports")):
+        ratio = med["ydata"][k] / med["assay"][k]
+        print(f"ydata/assay time = {ratio:5.1f}   ({label}; assay/ydata = {1 / ratio:.3f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""The data profile: statistics checked against NumPy/SciPy, warnings on bad input, streaming equals in-memory."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from assay.exceptions import SchemaError, SpecError
+from assay.viz import profile
+from assay.viz._profile import cramers_v, pairwise_pearson
+
+
+def _warnings(p: dict, kind: str) -> list[dict]:
+    return [w for w in p["warnings"] if w["type"] == kind]
+
+
+def _json_ok(p: dict) -> None:
+    json.dumps(p, allow_nan=False)  # raises on NaN/inf or non-JSON types
+
+
+@pytest.fixture(scope="module")
+def frame() -> pl.DataFrame:
+    rng = np.random.default_rng(1)
+    n = 2_000
+    x = rng.normal(10, 2, n)
+    x[rng.random(n) < 0.02] = 80.0  # outliers
+    y = 0.5 * x + rng.normal(0, 1, n)
+    cat = rng.choice(["a", "b", "c", "d"], n, p=[0.4, 0.3, 0.2, 0.1]).astype(object)
+    cat[rng.random(n) < 0.1] = None
+    k = rng.poisson(3, n).astype(float)
+    k[rng.random(n) < 0.05] = np.nan
+    return pl.DataFrame({
+        "x": x, "y": y, "cat": pl.Series(cat.tolist(), dtype=pl.String),
+        "k": pl.Series(k).fill_nan(None).cast(pl.Int64), "flag": rng.random(n) < 0.3,
+    })
+
+
+def test_numeric_statistics_match_numpy(frame):
+    p = profile(frame)
+    _json_ok(p)
+    assert p["rows"] == frame.height
+    assert p["columns"] == frame.width
+    x = frame["x"].to_numpy()
+    v = p["variables"]["x"]
+    assert v["kind"] == "numeric"
+    assert v["missing"] == 0
+    assert v["mean"] == pytest.approx(x.mean())
+    assert v["std"] == pytest.approx(x.std(ddof=1))
+    assert v["min"] == x.min()
+    assert v["max"] == x.max()
+    for key, q in (("p1", 0.01), ("p25", 0.25), ("p50", 0.5), ("p99", 0.99)):
+        assert v["quantiles"][key] == pytest.approx(np.quantile(x, q))
+    assert v["skew"] == pytest.approx(stats.skew(x), rel=1e-6)
+    q1, q3 = np.quantile(x, [0.25, 0.75])
+    fence_lo, fence_hi = q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)
+    assert v["outliers"]["count"] == int(((x < fence_lo) | (x > fence_hi)).sum())
+    h = v["histogram"]
+    assert len(h["edges"]) == len(h["counts"]) + 1
+    assert sum(h["counts"]) + h["below"] + h["above"] == len(x)
+
+
+def test_categorical_missing_and_top_values(frame):
+    p = profile(frame)
+    v = p["variables"]["cat"]
+    counts = frame["cat"].drop_nulls().value_counts(sort=True)
+    assert v["kind"] == "categorical"
+    assert v["missing"] == frame["cat"].null_count()
+    assert v["distinct"] == 4
+    assert [t["value"] for t in v["top"]] == counts["cat"].to_list()
+    assert [t["count"] for t in v["top"]] == counts["count"].to_list()
+    assert p["variables"]["k"]["missing"] == frame["k"].null_count()
+    assert p["variables"]["flag"]["kind"] == "boolean"
+    assert p["variables"]["flag"]["true"] == int(frame["flag"].sum())
+    assert p["complete_rows"] == frame.drop_nulls().height
+
+
+def test_correlations_match_numpy_and_scipy(frame):
+    p = profile(frame)
+    pear = p["correlations"]["pearson"]
+    i, j = pear["columns"].index("x"), pear["columns"].index("y")
+    assert pear["matrix"][i][j] == pytest.approx(np.corrcoef(frame["x"], frame["y"])[0, 1], abs=1e-4)
+    spear = p["correlations"]["spearman"]
+    assert spear["matrix"][i][j] == pytest.approx(stats.spearmanr(frame["x"], frame["y"])[0], abs=1e-4)
+    assert "cramers_v" in p["correlations"]  # cat and flag are categorical-like
+    assert p["correlations"]["rows"] == frame.height
+
+
+def test_pairwise_pearson_uses_rows_where_both_present():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3))
+    x[rng.random(300) < 0.2, 1] = np.nan
+    r, n = pairwise_pearson(x)
+    ok = np.isfinite(x[:, 1])
+    assert r[0, 1] == pytest.approx(np.corrcoef(x[ok, 0], x[ok, 1])[0, 1])
+    assert n[0, 1] == ok.sum()
+    assert r[0, 2] == pytest.approx(np.corrcoef(x[:, 0], x[:, 2])[0, 1])
+
+
+def test_cramers_v_independent_and_dependent():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 3, 5000)
+    assert cramers_v(a, rng.integers(0, 4, 5000)) < 0.05
+    assert cramers_v(a, (a + 1) % 3) == pytest.approx(1.0)
+
+
+def test_duplicates_constant_all_missing_and_id_like():
+    n = 60
+    df = pl.DataFrame({
+        "id": list(range(1000, 1000 + n)),
+        "const": ["same"] * n,
+        "empty": pl.Series([None] * n, dtype=pl.Float64),
+        "nulltype": [None] * n,
+        "v": [1.0, 2.0, 3.0] * 20,
+    })
+    df = pl.concat([df, df.head(5)])  # 5 duplicate rows
+    p = profile(df)
+    _json_ok(p)
+    assert p["duplicate_rows"] == 5
+    assert p["variables"]["id"]["kind"] == "numeric"  # duplicates make it not unique any more
+    p2 = profile(df.unique(maintain_order=True))
+    assert p2["variables"]["id"]["kind"] == "id-like"
+    assert _warnings(p2, "id_like")[0]["column"] == "id"
+    assert p["variables"]["empty"]["kind"] == "empty"
+    assert p["variables"]["nulltype"]["kind"] == "empty"
+    assert {w["column"] for w in _warnings(p, "all_missing")} == {"empty", "nulltype"}
+    assert [w["column"] for w in _warnings(p, "constant")] == ["const"]
+    assert _warnings(p, "duplicates")
+
+
+def test_nan_inf_mixed_types_and_chinese_names():
+    df = pl.DataFrame({
+        "收入": [1.0, float("nan"), float("inf"), -float("inf"), 5.0, None, 7.0, 8.0],
+        "城市": ["北京", "上海", "北京", "广州", "深圳", "北京", None, "上海"],
+        "混合": ["1", "2", "abc", "3.5", "x", "4", "5", "6"],
+    })
+    p = profile(df)
+    _json_ok(p)
+    v = p["variables"]["收入"]
+    assert (v["nan"], v["inf"], v["missing"], v["finite"]) == (1, 2, 1, 4)
+    assert v["mean"] == pytest.approx(np.mean([1.0, 5.0, 7.0, 8.0]))
+    assert _warnings(p, "infinite")
+    assert _warnings(p, "nan")
+    assert p["variables"]["城市"]["top"][0] == {"value": "北京", "count": 3}
+    mixed = _warnings(p, "mixed_types")
+    assert [w["column"] for w in mixed] == ["混合"]
+    assert p["variables"]["混合"]["numeric_like"] == 6
+
+
+def test_high_cardinality_and_skew():
+    rng = np.random.default_rng(0)
+    n = 100_000
+    df = pl.DataFrame({
+        "code": [f"c{i}" for i in rng.integers(0, 100_000, n)],  # ~63k distinct of 100k: not unique enough for an id
+        "amount": rng.lognormal(0, 1.5, n),
+    })
+    p = profile(df)
+    v = p["variables"]["code"]
+    assert v["distinct"] == df["code"].n_unique()
+    assert len(v["top"]) == 20
+    assert [w["column"] for w in _warnings(p, "high_cardinality")] == ["code"]
+    assert [w["column"] for w in _warnings(p, "skewed")] == ["amount"]
+
+
+@pytest.mark.parametrize("rows", [0, 1])
+def test_zero_and_one_row(rows):
+    df = pl.DataFrame({"a": [1.5, 2.5][:rows], "b": ["x", "y"][:rows], "名字": [None, None][:rows]},
+                      schema={"a": pl.Float64, "b": pl.String, "名字": pl.String})
+    p = profile(df, target="a")
+    _json_ok(p)
+    assert p["rows"] == rows
+    assert p["columns"] == 3
+    assert p["sample_rows"] == rows
+    expected = "empty" if rows == 0 else "one_row"
+    assert _warnings(p, expected)
+    if rows == 1:
+        assert p["variables"]["a"]["mean"] == 1.5
+        assert p["variables"]["a"]["std"] is None  # one value has no spread: null, never NaN
+
+
+def test_no_columns():
+    p = profile(pl.DataFrame())
+    assert p["columns"] == 0
+    assert _warnings(p, "no_columns")
+
+
+def test_target_leakage_and_balance():
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = rng.integers(0, 2, n)
+    df = pl.DataFrame({
+        "honest": rng.normal(size=n) + 0.5 * y,
+        "leak_num": y * 10.0 + rng.normal(0, 0.1, n),  # ranges per class do not overlap
+        "leak_cat": pl.Series(np.where(y == 1, "yes", "no")),
+        "region": rng.choice(["n", "s", "e", "w"], n),
+        "label": y,
+    })
+    p = profile(df, target="label")
+    leaks = {w["column"] for w in _warnings(p, "target_leakage")}
+    assert leaks == {"leak_num", "leak_cat"}
+    assert p["target_summary"]["classes"]
+    assert p["target_association"]["honest"]["value"] < 0.95
+    # regression target: a near-copy leaks through correlation
+    t = rng.normal(size=n)
+    df2 = pl.DataFrame({"t": t, "copy": t * 2 + rng.normal(0, 0.01, n), "noise": rng.normal(size=n)})
+    p2 = profile(df2, target="t")
+    assert {w["column"] for w in _warnings(p2, "target_leakage")} == {"copy"}
+
+
+def test_imbalanced_target():
+    y = np.array([0] * 980 + [1] * 20)
+    p = profile(pl.DataFrame({"f": np.arange(1000.0) % 7, "y": y}), target="y")
+    assert _warnings(p, "imbalanced")
+
+
+def test_unknown_target_suggests_name(frame):
+    with pytest.raises(SchemaError, match="did you mean 'cat'"):
+        profile(frame, target="cta")
+    with pytest.raises(SpecError):
+        profile(frame, sample_rows=0)
+    with pytest.raises(SpecError):
+        profile(42)
+
+
+def test_sampled_profile_keeps_exact_statistics(frame, tmp_path):
+    path = tmp_path / "f.parquet"
+    frame.write_parquet(path)
+    full = profile(frame)
+    lazy = profile(pl.scan_parquet(path), sample_rows=500)
+    assert lazy["sampled"] is True
+    assert 400 <= lazy["sample_rows"] <= 500
+    assert "sample of" in lazy["figures_from"]
+    for name in ("x", "cat", "k"):
+        a, b = full["variables"][name], lazy["variables"][name]
+        for key in ("missing", "distinct", "min", "max", "top", "histogram", "outliers"):
+            assert a.get(key) == b.get(key), (name, key)
+        if "mean" in a:
+            assert a["mean"] == pytest.approx(b["mean"])
+    assert lazy["duplicate_rows"] == full["duplicate_rows"]
+    assert lazy["correlations"]["rows"] == lazy["sample_rows"]
+
+
+def test_backends_agree(frame, as_backend):
+    data = as_backend(frame)
+    p = profile(data)
+    ref = profile(frame)
+    assert p["rows"] == ref["rows"]
+    for name in frame.columns:
+        assert p["variables"][name]["missing"] == ref["variables"][name]["missing"]
+        assert p["variables"][name]["distinct"] == ref["variables"][name]["distinct"]
+
+
+def test_profile_from_path_and_datetimes(tmp_path):
+    path = tmp_path / "t.csv"
+    pl.DataFrame({
+        "when": pl.datetime_range(pl.datetime(2024, 1, 1), pl.datetime(2024, 3, 1), "1h", eager=True).head(500),
+        "v": np.arange(500.0),
+    }).write_csv(path)
+    p = profile(str(path))
+    assert p["source"] == str(path)
+    # CSV text is not parsed as dates by the scan; a Datetime frame is
+    frame = pl.read_csv(path, try_parse_dates=True)
+    p2 = profile(frame)
+    v = p2["variables"]["when"]
+    assert v["kind"] == "datetime"
+    assert v["min"].startswith("2024-01-01")
+    assert sum(v["histogram"]["counts"]) == 500
+    assert not math.isnan(p2["variables"]["v"]["mean"])

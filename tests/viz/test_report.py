@@ -1,0 +1,151 @@
+"""Reports on disk: profile.json/profile.html/figures, the training report, self-contained and readable."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from assay.viz import profile, write_profile, write_train_report
+from assay.viz._style import setup_matplotlib
+
+EXTERNAL = re.compile(r"""(src|href)\s*=\s*["']?(https?:)?//""", re.IGNORECASE)
+
+
+def _self_contained(html: str) -> None:
+    assert not EXTERNAL.search(html), EXTERNAL.search(html)
+    assert "@import" not in html
+    assert "<script src" not in html
+
+
+def test_cjk_font_is_used_when_installed():
+    from matplotlib import font_manager
+
+    family = setup_matplotlib()
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    if any("CJK" in n or "WenQuanYi" in n for n in names):
+        assert family != "DejaVu Sans"
+    else:
+        assert family == "DejaVu Sans"
+
+
+def test_write_profile_files_and_content(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    n = 400
+    df = pl.DataFrame({
+        "收入（元）": rng.lognormal(8, 1, n),
+        "城市": rng.choice(["北京", "上海", "广州", "深圳"], n),
+        "product name that is really quite long indeed": rng.choice([f"商品 {i} with a long label" for i in range(50)],
+                                                                    n),
+        "score": rng.normal(size=n),
+        "empty": pl.Series([None] * n, dtype=pl.Float64),
+        "y": rng.integers(0, 2, n),
+    })
+    p = profile(df, target="y")
+    html_path = write_profile(p, tmp_path / "out")
+    assert html_path == tmp_path / "out" / "profile.html"
+    loaded = json.loads((tmp_path / "out" / "profile.json").read_text(encoding="utf-8"))
+    assert loaded["rows"] == n
+    assert loaded["variables"]["城市"]["distinct"] == 4
+    html = html_path.read_text(encoding="utf-8")
+    _self_contained(html)
+    assert "收入（元）" in html
+    assert "every value is missing" in html
+    assert html.count("data:image/svg+xml;base64,") >= 8
+    figs = {p.name for p in (tmp_path / "out" / "figures").iterdir()}
+    for stem in ("overview", "missing_matrix", "corr_pearson", "corr_spearman", "corr_cramers_v", "outliers",
+                 "target_association", "col_001_", "col_002_product_name"):
+        assert any(f.startswith(stem) and f.endswith(".png") for f in figs), stem
+        assert any(f.startswith(stem) and f.endswith(".svg") for f in figs), stem
+    assert not any(f.endswith(".tmp") for f in figs)
+
+
+@pytest.mark.parametrize("rows", [0, 1])
+def test_write_profile_tiny(tmp_path: Path, rows: int):
+    df = pl.DataFrame({"a": [1.0][:rows], "b": ["x"][:rows]}, schema={"a": pl.Float64, "b": pl.String})
+    html = write_profile(profile(df), tmp_path).read_text(encoding="utf-8")
+    _self_contained(html)
+    assert ("no rows" in html) if rows == 0 else ("single row" in html)
+
+
+def _classification_report(n_classes: int) -> dict:
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score
+
+    X, y = make_classification(300, 6, n_informative=4, n_classes=n_classes, random_state=0)
+    names = np.array(["猫", "dog", "bird"])[:n_classes]
+    y = names[y]
+    model = LogisticRegression(max_iter=500).fit(X[:200], y[:200])
+    Xt, yt = X[200:], y[200:]
+    return {
+        "task": "classification", "target": "animal", "primary_metric": "accuracy", "model_name": "logreg",
+        "leaderboard": [{"model": "logreg", "cv_mean": 0.9, "cv_std": 0.02, "accuracy_mean": 0.9,
+                         "accuracy_std": 0.02}, {"model": "lgbm", "cv_mean": 0.85, "cv_std": float("nan")}],
+        "cv_scores": {"logreg": [0.9, 0.88, 0.92], "lgbm": [0.84, 0.86, 0.85]},
+        "test_metrics": {"accuracy": accuracy_score(yt, model.predict(Xt))},
+        "y_test": yt, "y_pred": model.predict(Xt), "proba": model.predict_proba(Xt), "classes": list(model.classes_),
+        "feature_names": [f"特征{i}" for i in range(6)], "X_test": Xt, "predict_fn": model.predict,
+        "score_fn": accuracy_score,
+        "coefficients": {"feature_names": [f"特征{i}" for i in range(6)], "coef": model.coef_.tolist(),
+                         "intercept": model.intercept_.tolist()},
+        "steps": [{"step": "scale", "params": {"method": "standard"}, "state": {}}],
+        "learning_curve": {"train_sizes": [50, 100, 150], "train": [[0.95, 0.93], [0.92, 0.93], [0.91, 0.92]],
+                           "test": [[0.8, 0.82], [0.85, 0.86], [0.88, 0.87]]},
+    }
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_train_report_classification(tmp_path: Path, n_classes: int):
+    path = write_train_report(tmp_path / "report.html", _classification_report(n_classes))
+    html = path.read_text(encoding="utf-8")
+    _self_contained(html)
+    assert "could not be drawn" not in html
+    names = {p.stem for p in (tmp_path / "figures").glob("*.png")}
+    assert names == {"cv_spread", "roc_pr", "confusion_matrix", "calibration", "permutation_importance",
+                     "learning_curve", "coefficients"}
+    assert {p.stem for p in (tmp_path / "figures").glob("*.svg")} == names
+    assert "logreg" in html
+    assert "特征0" in html
+
+
+def test_train_report_regression_and_clustering(tmp_path: Path):
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+
+    X, y = load_diabetes(return_X_y=True)
+    model = LinearRegression().fit(X[:300], y[:300])
+    report = {"task": "regression", "target": "progression", "primary_metric": "r2", "y_test": y[300:],
+              "y_pred": model.predict(X[300:]), "X_test": X[300:], "predict_fn": model.predict,
+              "coefficients": {"coef": [model.coef_.tolist()], "intercept": [float(model.intercept_)]},
+              "feature_names": [f"f{i}" for i in range(X.shape[1])], "test_metrics": {"r2": 0.5, "rmse": 50.0}}
+    html = write_train_report(tmp_path / "reg" / "report.html", report).read_text(encoding="utf-8")
+    assert "could not be drawn" not in html
+    assert {p.stem for p in (tmp_path / "reg" / "figures").glob("*.png")} == {
+        "regression", "permutation_importance", "coefficients"}
+    labels = KMeans(3, n_init=2, random_state=0).fit_predict(X)
+    report = {"task": "clustering", "cluster_labels": labels, "X_test": X, "test_metrics": {"silhouette": 0.2}}
+    html = write_train_report(tmp_path / "clu" / "report.html", report).read_text(encoding="utf-8")
+    _self_contained(html)
+    assert "could not be drawn" not in html
+    assert (tmp_path / "clu" / "figures" / "clusters.png").exists()
+
+
+def test_train_report_with_nothing(tmp_path: Path):
+    html = write_train_report(tmp_path / "r.html", {}).read_text(encoding="utf-8")
+    _self_contained(html)
+    assert "No leaderboard" in html
+
+
+def test_failed_figure_becomes_a_note(tmp_path: Path):
+    def broken(_x):
+        raise RuntimeError("model exploded")
+
+    report = {"task": "regression", "X_test": np.ones((5, 2)), "y_test": np.ones(5), "predict_fn": broken}
+    html = write_train_report(tmp_path / "r.html", report).read_text(encoding="utf-8")
+    assert "could not be drawn: RuntimeError: model exploded" in html
