@@ -19,6 +19,7 @@ import csv
 import difflib
 import glob
 import gzip
+import hashlib
 import json
 import logging
 import lzma
@@ -563,6 +564,12 @@ def _normalise_options(raw: dict[str, Any]) -> dict[str, Any]:
 class FileSource:
     """A local file (or a glob of same-format files) named by its path or ``file://`` URI.
 
+    Options are keyword arguments or query-string pairs (keywords win); :data:`OPTIONS` lists them all, e.g.
+    ``separator=";"``, ``has_header=False``, ``quote_char="'"``, ``dtypes={"price": "float"}``, ``encoding="gbk"``,
+    ``encoding_errors="replace"``, ``null_values="NA"``, ``sheet="2024"``, ``format="ndjson"``. CSV text in any
+    encoding is detected (``encoding="auto"``) and read as UTF-8; ``batches()`` streams CSV, NDJSON and Parquet in
+    bounded memory, while JSON arrays and Excel sheets are read whole (neither format can be split safely).
+
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "sales.csv"
     >>> _ = path.write_text("城市;销售额\\n北京;12.5\\n", encoding="gbk")
@@ -649,7 +656,7 @@ class FileSource:
             return
         if self.format == "csv":
             schema = self._guard(lazy.collect_schema)
-            stream = self._csv_frames(schema, batch_size)
+            stream = self._csv_frames(schema)
         else:
             stream = iter(lazy.collect_batches(chunk_size=batch_size))
         yielded = False
@@ -677,7 +684,7 @@ class FileSource:
             # No rows: one empty frame still tells a consumer the columns and types.
             yield pl.DataFrame(schema=self._guard(lazy.collect_schema))
 
-    def _csv_frames(self, schema: pl.Schema, batch_size: int) -> Iterator[pl.DataFrame]:
+    def _csv_frames(self, schema: pl.Schema) -> Iterator[pl.DataFrame]:
         """Parse CSV in byte chunks cut at record ends, with the schema of ``scan()``.
 
         Hand-written because Polars 2.1's streaming CSV scan holds the whole file in memory (measured: the resident
@@ -716,8 +723,6 @@ class FileSource:
             digests.append(_HASHES[key])
         if len(digests) == 1:
             return digests[0][:16]
-        import hashlib
-
         return hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
 
     # -- per format -------------------------------------------------------------------------------------------------
