@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from assay.clean._auto import auto_steps
 from assay.clean._base import Step
+from assay.clean._chain import fit_steps, fit_transform_steps
 from assay.clean._cluster import ClusterStep
 from assay.clean._datetime import DatetimePartsStep
 from assay.clean._dedupe import DedupeStep
@@ -36,6 +37,8 @@ __all__ = [
     "TextStep",
     "TypesStep",
     "auto_steps",
+    "fit_steps",
+    "fit_transform_steps",
     "get_step",
     "split_by",
     "train_test_split",

@@ -149,6 +149,24 @@ class Step:
         self.state_ = self.finalize(summary)
         return self
 
+    def summarize_whole(self, frame: Frame, target: str | None = None) -> Any:
+        """Optional: the summary of a whole in-memory frame in one query with exact statistics; None if not offered.
+
+        Steps whose batch summaries are costly to build (quantile sketches) override this; the result need not be
+        mergeable (``fit_whole`` is for data that is all there at once).
+        """
+        return None
+
+    def fit_whole(self, frame: Frame, target: str | None = None) -> Self:
+        """Fit on a whole in-memory frame (or a lazy query over one): exact statistics where the step offers them."""
+        summary = self.summarize_whole(frame, target)
+        if summary is None:
+            return self.fit(frame, target)
+        self.summary_ = summary
+        self.target_ = target
+        self.state_ = self.finalize(summary)
+        return self
+
     def partial_fit(self, batch: pl.DataFrame, target: str | None = None) -> Self:
         """Update the fit with one more batch (streams): merging summaries equals fitting on all batches."""
         part = self.summarize(batch, target)

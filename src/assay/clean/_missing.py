@@ -21,12 +21,15 @@ from assay.clean._base import Frame, Step, resolve_columns
 from assay.clean._sketch import QuantileSummary
 from assay.clean._stats import (
     check_choice,
+    collect_row,
+    exact_quantiles,
     group_key,
     hash_sample,
     json_float,
     merge_counts,
     merge_hash_samples,
     sample_matrix,
+    to_float,
 )
 from assay.exceptions import SpecError
 
@@ -137,9 +140,7 @@ class MissingStep(Step):
                 msg = f"{self.name}: {name}={value!r} must be a share between 0 and 1"
                 raise SpecError(msg)
 
-    def summarize(self, frame: pl.DataFrame, target: str | None = None) -> dict[str, Any]:
-        self._validate()
-        schema = frame.collect_schema()
+    def _columns(self, schema: pl.Schema, target: str | None) -> tuple[list[str], list[str]]:
         exclude = [c for c in (target, self.by, self.order_by) if c]
         resolve_columns([c for c in (self.by, self.order_by) if c] or None, schema, [], step=self.name)
         columns = resolve_columns(self.columns, schema, list(schema), exclude=exclude, step=self.name)
@@ -147,6 +148,12 @@ class MissingStep(Step):
         # Dates, times and nested types are not filled here (datetime_parts turns dates into numbers first).
         columns = [c for c in columns if c in numeric or schema[c] in (pl.Boolean, pl.String)
                    or isinstance(schema[c], pl.Categorical | pl.Enum) or self.columns is not None]
+        return columns, numeric
+
+    def summarize(self, frame: pl.DataFrame, target: str | None = None) -> dict[str, Any]:
+        self._validate()
+        schema = frame.collect_schema()
+        columns, numeric = self._columns(schema, target)
         tokens = list(self.tokens or [])
         clean = frame.select([_as_null(c, schema[c], tokens) for c in columns]
                              + ([group_key(self.by).alias("__group__")] if self.by else []))
@@ -157,6 +164,39 @@ class MissingStep(Step):
         out["stats"] = self._stats(clean, columns, numeric)
         out["groups"] = {key[0]: self._stats(part, columns, numeric, knn=False) for key, part in parts.items()}
         return out
+
+    def summarize_whole(self, frame: Frame, target: str | None = None) -> dict[str, Any] | None:
+        """The summary of a whole in-memory frame in one Polars query, with exact medians (None: not supported).
+
+        Used by :func:`assay.clean.fit_steps`; per-group and KNN/mode fills fall back to ``summarize``.
+        """
+        if self.by or self.strategy in ("mode", "knn"):
+            return None
+        self._validate()
+        schema = frame.collect_schema()
+        columns, numeric = self._columns(schema, target)
+        tokens = list(self.tokens or [])
+        clean = frame.select([_as_null(c, schema[c], tokens) for c in columns])
+        exprs = [pl.len().alias("__n__"), *[pl.col(c).null_count().alias(f"{i}null") for i, c in enumerate(columns)]]
+        exprs += [e for i, c in enumerate(numeric) for e in (to_float(c).sum().alias(f"{i}sum"),
+                                                             to_float(c).count().alias(f"{i}count"))]
+        row = collect_row(clean, exprs)
+        need_q = self.strategy in ("median", "ffill", "bfill", "interpolate")
+        quantiles = exact_quantiles(clean, numeric) if need_q else {}
+        stats: dict[str, Any] = {}
+        for i, c in enumerate(numeric):
+            stats[c] = {"sum": float(row[f"{i}sum"] or 0.0), "count": int(row[f"{i}count"] or 0)}
+            if need_q:
+                stats[c]["q"] = quantiles[c]
+        others = [c for c in columns if c not in numeric]
+        for c in others:
+            key = pl.col(c) if schema[c] == pl.Boolean else pl.col(c).cast(pl.String)
+            vc = clean.select(key.alias("v")).drop_nulls().group_by("v").agg(pl.len().alias("n"))
+            vc = vc.collect() if isinstance(vc, pl.LazyFrame) else vc
+            stats[c] = {"counts": dict(zip(vc["v"].to_list(), vc["n"].to_list(), strict=True))}
+        return {"columns": columns, "numeric": numeric, "n": int(row["__n__"]),
+                "nulls": {c: int(row[f"{i}null"]) for i, c in enumerate(columns)},
+                "dtypes": {c: str(schema[c]) for c in columns}, "stats": stats, "groups": {}}
 
     def _stats(self, frame: pl.DataFrame, columns: list[str], numeric: list[str], knn: bool = True) -> dict[str, Any]:
         stats: dict[str, Any] = {}

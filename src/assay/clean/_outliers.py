@@ -25,6 +25,7 @@ from assay.clean._base import Frame, Step, numeric_columns, resolve_columns
 from assay.clean._sketch import QuantileSummary
 from assay.clean._stats import (
     check_choice,
+    exact_quantiles,
     group_key,
     hash_sample,
     json_float,
@@ -135,6 +136,21 @@ class OutlierStep(Step):
             for key, part in keyed.partition_by("__group__", as_dict=True).items():
                 out["groups"][key[0]] = self._part(part, columns)
         return out
+
+    def summarize_whole(self, frame: Frame, target: str | None = None) -> dict[str, Any] | None:
+        """The summary of a whole in-memory frame in one Polars query, with exact quartiles/MAD (None: unsupported).
+
+        Used by :func:`assay.clean.fit_steps`; per-group bounds and Isolation Forest fall back to ``summarize``.
+        """
+        if self.by or self.method == "isolation_forest":
+            return None
+        self._validate()
+        schema = frame.collect_schema()
+        columns = resolve_columns(self.columns, schema, numeric_columns(schema), exclude=[target] if target else [],
+                                  step=self.name)
+        part = {"m": moments(frame, columns)} if self.method == "zscore" else {
+            "q": exact_quantiles(frame, columns, mad=self.method == "mad")}
+        return {"columns": columns, "all": part, "groups": {}}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         groups = {g: self._merge_part(a["groups"][g], b["groups"][g]) if g in a["groups"] and g in b["groups"]

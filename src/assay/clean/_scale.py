@@ -20,6 +20,7 @@ from assay.clean._base import Frame, Step, numeric_columns, resolve_columns
 from assay.clean._sketch import QuantileSummary
 from assay.clean._stats import (
     check_choice,
+    exact_quantiles,
     hash_sample,
     json_float,
     merge_hash_samples,
@@ -78,6 +79,16 @@ class ScaleStep(Step):
             out["s"] = {c: hash_sample(frame.select(pl.col(c).cast(pl.Float64)).filter(pl.col(c).is_finite()), [c],
                                        int(self.sample_size)) for c in columns}
         return out
+
+    def summarize_whole(self, frame: Frame, target: str | None = None) -> dict[str, Any] | None:
+        """Robust scaling on a whole in-memory frame: exact quartiles in one Polars query (None: use summarize)."""
+        if self.method != "robust":
+            return None
+        check_choice(self.name, "method", self.method, METHODS)
+        schema = frame.collect_schema()
+        columns = resolve_columns(self.columns, schema, numeric_columns(schema), exclude=[target] if target else [],
+                                  step=self.name)
+        return {"columns": columns, "q": exact_quantiles(frame, columns)}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         out = {"columns": a["columns"]}

@@ -169,3 +169,50 @@ def json_float(value: float | None) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+# -- exact quantiles of a whole in-memory frame -------------------------------------------------------------------
+class ExactQuantiles:
+    """Exact quartiles, median and MAD of one column of a whole frame, computed by Polars in one query.
+
+    Used by :func:`assay.clean.fit_steps` when the data sits in memory: Polars' selection-based quantiles are an
+    order of magnitude faster than feeding millions of values through a KLL sketch. It answers like
+    :class:`~assay.clean._sketch.QuantileSummary` (``quantiles``, ``mad``, ``n``) but holds only the answers, so it
+    cannot be merged with more batches.
+    """
+
+    __slots__ = ("_mad", "_q", "n")
+
+    PROBS = (0.25, 0.5, 0.75)
+
+    def __init__(self, n: int, q: dict[float, float | None], mad: float | None) -> None:
+        self.n, self._q, self._mad = n, q, mad
+
+    def quantiles(self, qs: list[float]) -> list[float | None]:
+        return [self._q[q] for q in qs]
+
+    def mad(self, center: float) -> float | None:
+        return self._mad
+
+    def merge(self, other: object) -> ExactQuantiles:
+        msg = ("this step was fitted on a whole in-memory frame with exact quantiles (fit_steps); it cannot "
+               "be extended with more batches; fit it on batches (a list of frames) to use partial_fit afterwards")
+        raise SpecError(msg)
+
+
+def exact_quantiles(frame: Frame, columns: Sequence[str], *, mad: bool = False) -> dict[str, ExactQuantiles]:
+    """Exact linear-interpolated quartiles (and MAD about the median) of the finite values of each column."""
+    exprs: list[pl.Expr] = []
+    for i, col in enumerate(columns):
+        f = finite(col)
+        # One list-valued quantile per column: a single selection pass, ~2.5x faster than three scalar quantiles.
+        exprs += [f.count().alias(f"{i}n"), f.quantile(list(ExactQuantiles.PROBS), "linear").alias(f"{i}q")]
+        if mad:
+            exprs.append((f - f.median()).abs().median().alias(f"{i}mad"))
+    row = collect_row(frame, exprs)
+    out: dict[str, ExactQuantiles] = {}
+    for i, col in enumerate(columns):
+        values = row[f"{i}q"] if row[f"{i}n"] else None
+        qs = dict(zip(ExactQuantiles.PROBS, values, strict=True)) if values else dict.fromkeys(ExactQuantiles.PROBS)
+        out[col] = ExactQuantiles(int(row[f"{i}n"] or 0), qs, row.get(f"{i}mad"))
+    return out

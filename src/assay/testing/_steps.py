@@ -3,8 +3,9 @@
 The checks: the fitted state is plain JSON and a step rebuilt from it transforms identically; ``transform`` keeps
 the row count and gives the same result on a DataFrame and a LazyFrame; one row transformed alone equals that row
 of the transformed batch (for steps whose result does not depend on neighbouring rows); fitting on micro-batches,
-on a lazy scan and through ``partial_fit`` gives the same state as fitting on the whole frame (to ``rtol`` for
-floating-point moments); and fitting on hostile data (NaN, ±inf, empty strings, Chinese column names) does not crash.
+on a lazy scan, through ``partial_fit`` and with ``fit_whole`` gives the same state as fitting on the whole frame
+(to ``rtol`` for floating-point moments); and fitting on hostile data (NaN, ±inf, empty strings, Chinese column
+names) does not crash.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ def check_step(step: Step, frame: pl.DataFrame, *, target: str | None = None, rt
         assert_states_close(streamed.state_, fitted.state_, rtol=rtol, path=f"{step.name} partial_fit state")
     lazy = _clone(step).fit(frame.lazy(), target=target)
     assert_states_close(lazy.state_, fitted.state_, rtol=rtol, path=f"{step.name} lazy state")
+    whole = _clone(step).fit_whole(frame.lazy(), target=target)
+    assert_states_close(whole.state_, fitted.state_, rtol=rtol, path=f"{step.name} fit_whole state")
 
     # 5. Hostile data: NaN, ±inf, empty strings and Chinese column names neither crash fit nor transform.
     hostile = _hostile(frame)
