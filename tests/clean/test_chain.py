@@ -46,7 +46,7 @@ def test_chain_equals_stepwise_fit(form: str, data: pl.DataFrame, tmp_path: Path
     for got, want in zip(steps, expected_steps, strict=True):
         assert_states_close(got.state_, want.state_, rtol=1e-9)
     result = pl.concat(out) if isinstance(out, list) else out.collect()
-    assert_frame_equal(result, expected, rtol=1e-9)
+    assert_frame_equal(result, expected, rel_tol=1e-9)
 
 
 def test_exact_whole_fit_cannot_be_extended_by_partial_fit(data: pl.DataFrame) -> None:
