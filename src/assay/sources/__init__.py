@@ -8,5 +8,7 @@
 from __future__ import annotations
 
 from assay.sources._base import SCHEMES, Source, mask_uri, open_source, parse_uri, read_source
+from assay.sources._files import DEFAULT_NULL_VALUES, FileSource
 
-__all__ = ["SCHEMES", "Source", "mask_uri", "open_source", "parse_uri", "read_source"]
+__all__ = ["DEFAULT_NULL_VALUES", "SCHEMES", "FileSource", "Source", "mask_uri", "open_source", "parse_uri",
+           "read_source"]

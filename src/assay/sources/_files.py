@@ -561,6 +561,10 @@ def _normalise_options(raw: dict[str, Any]) -> dict[str, Any]:
 # The source
 
 
+# Text that CSV writers use for a missing value (R writes NA, pandas NaN or an empty field, databases NULL), read
+# as null by default, as pandas does; pass ``null_values=[]`` to keep them as text.
+DEFAULT_NULL_VALUES = ["NA", "N/A", "NaN", "nan", "null", "NULL", "None", "#N/A"]
+
 class FileSource:
     """A local file (or a glob of same-format files) named by its path or ``file://`` URI.
 
@@ -753,7 +757,7 @@ class FileSource:
             "separator": opts.get("separator", "\t" if tsv else ","),
             "has_header": opts.get("has_header", True),
             "quote_char": opts.get("quote_char", '"'),
-            "null_values": opts.get("null_values"),
+            "null_values": opts.get("null_values", DEFAULT_NULL_VALUES),
             "comment_prefix": opts.get("comment_prefix"),
             "skip_rows": opts.get("skip_rows", 0),
             # Transcoded copies are valid UTF-8 already; this only matters for files read as they are.
