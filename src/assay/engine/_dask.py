@@ -310,11 +310,19 @@ def _as_dtype(X: np.ndarray, dtype: str) -> np.ndarray:
     return np.ascontiguousarray(X, dtype=np.float32 if dtype == "float32" else np.float64)
 
 
-def _part_loss_grad(X: np.ndarray, y: np.ndarray, sw: np.ndarray | None, w: np.ndarray, kind: str,
-                    fit_intercept: bool) -> tuple[float, np.ndarray, float]:
+def _group_loss_grad(X: list[np.ndarray], y: list[np.ndarray], sw: list[np.ndarray | None], w: np.ndarray,
+                     kind: str, fit_intercept: bool) -> tuple[float, np.ndarray, float]:
+    """Summed loss/gradient over the partitions one worker holds (one task per worker per iteration)."""
     from assay.models._linear import data_loss_grad
 
-    return data_loss_grad(w, X, y, kind=kind, fit_intercept=fit_intercept, sample_weight=sw)  # type: ignore[arg-type]
+    loss, grad, weight = 0.0, np.zeros_like(w), 0.0
+    for Xi, yi, si in zip(X, y, sw, strict=True):
+        if len(Xi):
+            s, g, n = data_loss_grad(w, Xi, yi, kind=kind, fit_intercept=fit_intercept, sample_weight=si)  # type: ignore[arg-type]
+            loss += s
+            grad += g
+            weight += n
+    return loss, grad, weight
 
 
 def _sum_stats(y: np.ndarray) -> tuple[float, float]:
@@ -331,10 +339,25 @@ class _DistributedObjective:
         self.calls = 0
         self.seconds = 0.0
 
+    def _groups(self) -> list[tuple[str | None, list[int]]]:
+        """Partition indices grouped by the worker holding them, so each iteration is one task per worker."""
+        where = self.client.who_has(self.X)
+        groups: dict[str | None, list[int]] = {}
+        for i, fut in enumerate(self.X):
+            holders = where.get(fut.key) or [None]
+            groups.setdefault(sorted(holders)[0], []).append(i)
+        return list(groups.items())
+
     def data_terms(self, w: np.ndarray) -> tuple[float, np.ndarray, float]:
         start = time.perf_counter()
-        futures = self.client.map(_part_loss_grad, self.X, self.y, self.sw, w=w, kind=self.kind,
-                                  fit_intercept=self.fit_intercept, pure=False)
+        futures = [
+            self.client.submit(
+                _group_loss_grad, [self.X[i] for i in idx], [self.y[i] for i in idx], [self.sw[i] for i in idx],
+                w, self.kind, self.fit_intercept, workers=None if worker is None else [worker],
+                allow_other_workers=worker is not None, pure=False,
+            )
+            for worker, idx in self._groups()
+        ]
         loss, grad, weight = 0.0, np.zeros_like(w), 0.0
         for s, g, n in self.client.gather(futures):
             loss += s
@@ -589,7 +612,8 @@ def fit_lightgbm(client: Any, X: list[Any], y: list[Any], estimator: Any, *, n_f
     Xd = da.concatenate([da.from_delayed(dask.delayed(X[i]), shape=(sizes[i], n_features), dtype=np.float64)
                          for i in keep])
     yd = da.concatenate([da.from_delayed(dask.delayed(y[i]), shape=(sizes[i],), dtype=label_kind) for i in keep])
-    params = estimator.get_params()
+    # lightgbm.dask sets the threads of each worker itself and warns about (then ignores) a user's n_jobs.
+    params = {k: v for k, v in estimator.get_params().items() if k not in ("n_jobs", "num_threads")}
     if isinstance(estimator, lgb.LGBMClassifier):
         model = lgb_dask.DaskLGBMClassifier(client=client, **params)
     elif isinstance(estimator, lgb.LGBMRegressor):
@@ -597,7 +621,13 @@ def fit_lightgbm(client: Any, X: list[Any], y: list[Any], estimator: Any, *, n_f
     else:
         msg = f"fit_lightgbm expects an LGBMClassifier or LGBMRegressor, got {type(estimator).__name__}"
         raise SpecError(msg)
-    model.fit(Xd, yd)
+    import warnings
+
+    with warnings.catch_warnings():
+        # lightgbm.dask always derives num_threads from each worker and says so; nothing for the user to act on.
+        warnings.filterwarnings("ignore", message="Parameter (num_threads|n_jobs|num_machines) will be ignored")
+        with client.as_current():  # lightgbm.dask waits on futures through the default client
+            model.fit(Xd, yd)
     return model.to_local()
 
 

@@ -1,0 +1,245 @@
+"""The Dask engine's building blocks against a real scheduler and two worker processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from assay.clean import get_step
+from assay.engine import (
+    build_matrices,
+    dask_client,
+    fit_kmeans,
+    fit_lightgbm,
+    fit_linear,
+    fit_steps,
+    map_tasks,
+    plan_partitions,
+    predict_dask,
+    read_partition,
+    write_partitions,
+)
+from assay.exceptions import SpecError
+from assay.models import make_model
+from assay.pipeline import _fit_steps
+
+from ._helpers import assert_same_state
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore:.*(Port|port).*:UserWarning"),
+]
+
+STEPS = [{"step": "missing", "strategy": "median"}, {"step": "outliers"}, {"step": "onehot"}, {"step": "scale"}]
+
+
+def _data(n: int = 3_000, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(10, 3, n)
+    x2 = rng.exponential(2.0, n)
+    city = rng.choice(["北京", "上海", "Paris", "Lima"], n, p=[0.4, 0.3, 0.2, 0.1])
+    score = 0.8 * (x1 - 10) / 3 - 0.5 * x2 + (city == "Paris") * 1.5 + rng.normal(0, 0.5, n)
+    x1[rng.random(n) < 0.05] = np.nan
+    return pl.DataFrame({
+        "x1": pl.Series(x1).fill_nan(None), "x2": x2, "city": city,
+        "label": np.where(score > np.median(score), "yes", "no"), "y": score,
+    })
+
+
+def _make(steps: list[dict]) -> list:
+    out = []
+    for item in steps:
+        params = dict(item)
+        out.append(get_step(params.pop("step"))(**params))
+    return out
+
+
+@pytest.fixture(scope="module")
+def parquet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pl.DataFrame]:
+    df = _data()
+    path = tmp_path_factory.mktemp("data") / "d.parquet"
+    df.write_parquet(path, row_group_size=500)
+    return path, df
+
+
+def test_client_connects_to_scheduler_and_prints_dashboard(dask_cluster: str) -> None:
+    lines: list[str] = []
+    with dask_client(dask_cluster, echo=lines.append) as client:
+        assert len(client.scheduler_info(n_workers=-1)["workers"]) >= 2
+    assert dask_cluster in lines[0]
+    assert "dashboard: http" in lines[0]
+
+
+def test_unreachable_scheduler_is_a_clear_error() -> None:
+    with pytest.raises(SpecError, match="cannot reach the Dask scheduler"), dask_client("tcp://127.0.0.1:9", timeout=1):
+        pass
+    with pytest.raises(SpecError, match="unknown protocol"), dask_client("http://127.0.0.1:8786"):
+        pass
+
+
+def test_steps_fit_on_partitions_equal_local_fit(client, parquet) -> None:
+    path, df = parquet
+    parts = plan_partitions(str(path), rows_per_partition=700)
+    assert len(parts) == 6
+    local = _make(STEPS)
+    _fit_steps(local, df, "label")
+    dist = fit_steps(client, parts, _make(STEPS), "label")
+    for a, b in zip(local, dist, strict=True):
+        assert_same_state(a.state_, b.state_, a.name)
+    assert dist[0].summary_["n"] == df.height  # counts are exact
+    assert dist[0].summary_["nulls"]["x1"] == df.get_column("x1").null_count()
+
+
+def test_transform_writes_partitioned_parquet_like_local(client, parquet, tmp_path: Path) -> None:
+    path, df = parquet
+    parts = plan_partitions(str(path), rows_per_partition=1_000)
+    steps = fit_steps(client, parts, _make(STEPS), "label")
+    counts = write_partitions(client, parts, tmp_path / "out", steps=steps)
+    assert counts == [p.rows for p in parts]
+    files = sorted((tmp_path / "out").glob("part-*.parquet"))
+    assert [f.name for f in files] == [p.name for p in parts]
+    got = pl.read_parquet(files)
+    out = df
+    for step in steps:
+        out = step.transform(out)
+    out = out.collect() if isinstance(out, pl.LazyFrame) else out
+    assert got.columns == out.columns
+    assert got.height == df.height
+    assert np.allclose(got.select(pl.col(pl.Float64)).to_numpy(), out.select(pl.col(pl.Float64)).to_numpy(),
+                       equal_nan=True)
+
+
+def _matrices(client, df: pl.DataFrame, target: str, parts: int = 4):
+    df = df.drop("label" if target == "y" else "y")
+    steps = [get_step("missing")(), get_step("onehot")(), get_step("scale")()]
+    _fit_steps(steps, df, target)
+    features = [c for c in _transform(steps, df).columns if c != target]
+    plan = plan_partitions(df, rows_per_partition=df.height // parts + 1)
+    X, y = build_matrices(client, plan, steps, features, [0.0] * len(features), target)
+    full = _transform(steps, df)
+    return X, y, full.select(features).to_numpy(), full.get_column(target).to_numpy(), len(features)
+
+
+def _transform(steps, df):
+    out = df
+    for step in steps:
+        out = step.transform(out)
+    return out.collect() if isinstance(out, pl.LazyFrame) else out
+
+
+@pytest.mark.parametrize(("target", "task", "name", "params"), [
+    ("label", "classification", "logreg", {}),
+    ("label", "classification", "logreg", {"optimizer": "gd", "learning_rate": 0.5, "max_iter": 300}),
+    ("y", "regression", "linreg", {}),
+])
+def test_gradient_descent_data_parallel_matches_local(client, target, task, name, params) -> None:
+    df = _data(2_000, seed=1)
+    X_futs, y_futs, X, y, d = _matrices(client, df, target)
+    local = make_model(name, task, **params).fit(X, y)
+    dist = fit_linear(client, X_futs, y_futs, make_model(name, task, **params), n_features=d)
+    assert dist.distributed_["partitions"] == 4
+    assert np.allclose(dist.coef_, local.coef_, rtol=1e-3, atol=1e-4)
+    assert np.allclose(dist.intercept_, local.intercept_, rtol=1e-3, atol=1e-4)
+    assert np.allclose(dist.predict(X[:50]) if task == "regression" else dist.predict_proba(X[:50]),
+                       local.predict(X[:50]) if task == "regression" else local.predict_proba(X[:50]), atol=1e-4)
+
+
+def test_softmax_with_class_weights_matches_local(client) -> None:
+    df = _data(1_500, seed=2).with_columns(label=pl.col("city"))  # four classes, unbalanced
+    df = df.drop("city")
+    X_futs, y_futs, X, y, d = _matrices(client, df, "label", parts=3)
+    local = make_model("logreg", "classification", class_weight="balanced").fit(X, y)
+    dist = fit_linear(client, X_futs, y_futs, make_model("logreg", "classification", class_weight="balanced"),
+                      n_features=d)
+    assert dist.classes_.tolist() == local.classes_.tolist()
+    assert np.allclose(dist.predict_proba(X), local.predict_proba(X), atol=1e-3)
+
+
+def test_lightgbm_through_its_dask_interface(client) -> None:
+    df = _data(4_000, seed=3)
+    X_futs, y_futs, X, y, d = _matrices(client, df, "label", parts=2)
+    est = make_model("lgbm", "classification", n_estimators=20, n_jobs=1)
+    model = fit_lightgbm(client, X_futs, y_futs, est, n_features=d)
+    local = make_model("lgbm", "classification", n_estimators=20, n_jobs=1).fit(X, y)
+    assert type(model).__name__ == "LGBMClassifier"  # a plain local model for the artifact
+    acc_dist = float(np.mean(model.predict(X) == y))
+    acc_local = float(np.mean(local.predict(X) == y))
+    assert acc_dist > 0.85
+    assert abs(acc_dist - acc_local) < 0.03
+
+
+def test_kmeans_on_partitions_finds_the_same_centres(client) -> None:
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(n_samples=6_000, centers=4, n_features=3, cluster_std=0.6, random_state=0)
+    futures = client.scatter(np.array_split(X, 5))
+    centres, inertia, _ = fit_kmeans(client, futures, 4, seed=0)
+    ref = KMeans(4, n_init=4, random_state=0).fit(X)
+    order = lambda c: c[np.lexsort(c.T)]  # noqa: E731
+    assert np.allclose(order(centres), order(ref.cluster_centers_), atol=0.02)
+    assert inertia == pytest.approx(ref.inertia_, rel=1e-3)
+
+
+def test_tuning_trials_run_as_parallel_tasks(client) -> None:
+    df = _data(600, seed=4)
+    X = df.select(pl.col("x1").fill_null(10.0), "x2").to_numpy()
+    y = df.get_column("label").to_numpy()
+    alphas = [1e-4, 1e-2, 1.0]
+
+    def trial(alpha: float, X: np.ndarray, y: np.ndarray) -> float:  # nested: pickled by value for the workers
+        from sklearn.model_selection import cross_val_score
+
+        from assay.models import make_model
+
+        return float(cross_val_score(make_model("logreg", "classification", alpha=alpha), X, y, cv=3).mean())
+
+    scores = map_tasks(client, trial, alphas, X=X, y=y)
+    assert scores == [trial(a, X, y) for a in alphas]
+
+
+def test_predict_dask_writes_partitioned_parquet_equal_to_local_predict(dask_cluster, client, tmp_path) -> None:
+    from assay.cli import main
+    from assay.pipeline import train
+
+    df = _data(1_200, seed=5).drop("y")
+    src = tmp_path / "score.parquet"
+    df.write_parquet(src, row_group_size=300)
+    result = train(df, "label", models=["logreg"], folds=2, steps=STEPS, out=tmp_path / "train", report=False)
+    done = predict_dask(result.model_path, str(src), tmp_path / "pred", client=client, rows_per_partition=300)
+    assert done == {"rows": 1_200, "partitions": 4, "out_dir": str(tmp_path / "pred")}
+    got = pl.read_parquet(sorted((tmp_path / "pred").glob("part-*.parquet")))
+    expected = pl.concat([df, result.model.predict(df)], how="horizontal")
+    assert got.equals(expected)
+    code = main(["predict", str(result.model_path), str(src), "--out", str(tmp_path / "cli"), "--engine", "dask",
+                 "--scheduler", dask_cluster, "--quiet"])
+    assert code == 0
+    assert pl.read_parquet(sorted((tmp_path / "cli").glob("*.parquet"))).equals(expected)
+    assert main(["predict", str(result.model_path), str(src), "--engine", "dask", "--quiet"]) == 2  # no --out
+
+
+def test_assay_run_engine_dask_on_the_cluster(dask_cluster, tmp_path, parquet) -> None:
+    from assay.cli import main
+
+    path, _ = parquet
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(json.dumps({"source": str(path), "target": "label", "steps": STEPS, "models": ["logreg"],
+                                "evaluation": {"folds": 2}, "output": {"dir": str(tmp_path / "out"),
+                                                                       "report": False}}))
+    assert main(["run", str(spec), "--engine", "dask", "--scheduler", dask_cluster, "--quiet"]) == 0
+    manifest = json.loads((tmp_path / "out" / "model" / "manifest.json").read_text())
+    assert manifest["engine"]["name"] == "dask"
+    assert manifest["engine"]["workers"] >= 2
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] > 0.8
+
+
+def test_read_partition_on_a_worker_matches_local_read(client, parquet) -> None:
+    path, df = parquet
+    parts = plan_partitions(str(path), rows_per_partition=1_500)
+    frames = client.gather(client.map(read_partition, parts))
+    assert pl.concat(frames).equals(df)
