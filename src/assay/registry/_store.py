@@ -1,0 +1,536 @@
+"""The model registry: versions per name, aliases with history, lineage, artifacts copied into its own storage.
+
+Metadata lives in an embedded SQLite file (default) or a PostgreSQL schema (for teams); artifacts are copied into a
+local directory owned by the registry (``artifacts/<name>/<version>/``), verified (SHA-256 of every file) before
+they are copied and again before they are loaded. Registering takes the database's write lock (``BEGIN
+IMMEDIATE`` on SQLite, ``LOCK TABLE`` on PostgreSQL) around "next version number + insert", so concurrent writers
+in different processes get distinct, consecutive versions.
+
+Where the registry is: ``open_registry(location)`` with a directory, ``sqlite:///dir/registry.sqlite`` or
+``postgresql://user@host/db?schema=NAME&artifacts=DIR``; without one, ``$ASSAY_REGISTRY``, else ``~/.assay/registry``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from assay.exceptions import RegistryError, SpecError, did_you_mean
+from assay.registry._artifact import verify_artifact
+
+__all__ = ["DEFAULT_REGISTRY", "ModelVersion", "Registry", "open_registry"]
+
+DEFAULT_REGISTRY = Path("~/.assay/registry")
+PRODUCTION = "production"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+_DDL = [
+    """CREATE TABLE IF NOT EXISTS assay_versions (
+        name TEXT NOT NULL, version INTEGER NOT NULL, path TEXT NOT NULL, manifest TEXT NOT NULL,
+        profile TEXT, registered_at TEXT NOT NULL, registered_by TEXT NOT NULL, description TEXT,
+        PRIMARY KEY (name, version))""",
+    """CREATE TABLE IF NOT EXISTS assay_aliases (
+        name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (name, alias))""",
+    """CREATE TABLE IF NOT EXISTS assay_alias_history (
+        name TEXT NOT NULL, alias TEXT NOT NULL, seq INTEGER NOT NULL, version INTEGER NOT NULL,
+        set_at TEXT NOT NULL, set_by TEXT NOT NULL, undone INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (name, alias, seq))""",
+]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry inside some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def check_name(name: str) -> str:
+    """A model name: letters, digits, ``.``, ``_``, ``-`` (it becomes a directory and a URL segment)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        msg = f"invalid model name {name!r}: use letters, digits, '.', '_' or '-' (up to 128, not starting with . _ -)"
+        raise RegistryError(msg)
+    return name
+
+
+@dataclass
+class ModelVersion:
+    """One registered version: where its artifact is, its manifest (lineage) and its training profile."""
+
+    name: str
+    version: int
+    path: Path
+    manifest: dict[str, Any]
+    registered_at: str
+    registered_by: str
+    aliases: list[str] = field(default_factory=list)
+    profile: dict[str, Any] | None = None
+    description: str | None = None
+
+    @property
+    def lineage(self) -> dict[str, Any]:
+        """Source URI, data fingerprint, spec, metrics, library versions, created at/by."""
+        m = self.manifest
+        source = m.get("source") or {}
+        return {
+            "source_uri": source.get("uri"),
+            "data_fingerprint": source.get("fingerprint"),
+            "rows": source.get("rows"),
+            "spec": m.get("spec"),
+            "metrics": m.get("metrics"),
+            "library_versions": m.get("library_versions"),
+            "created_at": m.get("created_at"),
+            "created_by": m.get("created_by"),
+            "registered_at": self.registered_at,
+            "registered_by": self.registered_by,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "aliases": self.aliases,
+            "path": str(self.path),
+            "task": self.manifest.get("task"),
+            "model": self.manifest.get("model_name"),
+            "target": self.manifest.get("target"),
+            "input_schema": self.manifest.get("input_schema"),
+            "classes": self.manifest.get("classes"),
+            "lineage": self.lineage,
+            "has_profile": self.profile is not None,
+            "description": self.description,
+        }
+
+
+class _Sql:
+    """A tiny dialect layer: SQL is written with ``?`` placeholders; PostgreSQL gets ``%s``."""
+
+    def __init__(self, kind: str, target: str, schema: str | None = None) -> None:
+        self.kind = kind
+        self.target = target
+        self.schema = schema
+
+    @contextmanager
+    def connect(self, write: bool = False, ddl: bool = False) -> Iterator[Any]:
+        if self.kind == "sqlite":
+            conn = sqlite3.connect(self.target, timeout=60, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA busy_timeout=60000")
+                conn.execute("BEGIN IMMEDIATE" if write or ddl else "BEGIN")
+                cur = _Cursor(conn.cursor(), "sqlite")
+                try:
+                    yield cur
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            finally:
+                conn.close()
+            return
+        import psycopg
+
+        try:
+            conn = psycopg.connect(self.target, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            msg = f"cannot connect to the registry database {_mask(self.target)}: {str(exc).strip()}"
+            raise RegistryError(msg) from exc
+        try:
+            with conn.transaction():
+                raw = conn.cursor()
+                raw.execute(f'SET LOCAL search_path TO "{self.schema}"')
+                if ddl:  # creating tables: serialise creators (IF NOT EXISTS alone races on PostgreSQL)
+                    raw.execute("SELECT pg_advisory_xact_lock(4242001)")
+                elif write:
+                    # One writer at a time: "max(version)+1 then insert" must not interleave.
+                    raw.execute("LOCK TABLE assay_versions IN EXCLUSIVE MODE")
+                yield _Cursor(raw, "postgresql")
+        finally:
+            conn.close()
+
+
+class _Cursor:
+    def __init__(self, cur: Any, kind: str) -> None:
+        self.cur = cur
+        self.kind = kind
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
+        if self.kind == "postgresql":
+            sql = sql.replace("?", "%s")
+        self.cur.execute(sql, tuple(params))
+        return self
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self.cur.fetchall())
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.cur.fetchone()
+
+
+def _mask(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return uri
+
+
+class Registry:
+    """Versions, aliases and lineage of named models. Create it with :func:`open_registry`."""
+
+    def __init__(self, location: str, sql: _Sql, artifacts: Path, log_target: str) -> None:
+        self.location = location
+        self._sql = sql
+        self.artifacts = artifacts
+        # Where the server keeps its prediction log: beside the registry (same database for PostgreSQL).
+        self.log_target = log_target
+        self._init()
+
+    def __repr__(self) -> str:
+        return f"Registry({_mask(self.location)!r})"
+
+    @property
+    def kind(self) -> str:
+        return self._sql.kind
+
+    def _init(self) -> None:
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        if self._sql.kind == "postgresql":
+            import psycopg
+
+            try:
+                with psycopg.connect(self._sql.target, connect_timeout=10, autocommit=True) as conn:
+                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._sql.schema}"')
+            except psycopg.errors.UniqueViolation:  # a concurrent creator won the race
+                pass
+            except psycopg.OperationalError as exc:
+                msg = f"cannot connect to the registry database {_mask(self._sql.target)}: {str(exc).strip()}"
+                raise RegistryError(msg) from exc
+        with self._sql.connect(ddl=True) as cur:
+            for ddl in _DDL:
+                cur.execute(ddl)
+
+    # -- writing ----------------------------------------------------------------------------------------------
+    def register(
+        self,
+        model_path: str | Path,
+        name: str,
+        *,
+        aliases: Sequence[str] = (),
+        reference: Any = None,
+        description: str | None = None,
+    ) -> int:
+        """Copy the artifact at ``model_path`` into the registry as the next version of ``name``; return it.
+
+        The first version of a new name becomes ``production``. ``aliases`` are pointed at the new version too.
+        ``reference`` (a frame or source URI of training data) gives the drift profile; without it the profile
+        comes from the manifest's ``training_profile`` or, when the training source is a readable file whose
+        fingerprint still matches, from that file.
+        """
+        check_name(name)
+        for alias in aliases:
+            check_name(alias)
+        src = Path(model_path)
+        manifest = verify_artifact(src)
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".incoming-{name}-", dir=self.artifacts))
+        final: Path | None = None
+        try:
+            copy = staging / "model"
+            shutil.copytree(src, copy)
+            verify_artifact(copy)  # the copy, not only the original, must match the manifest
+            profile = _training_profile(manifest, reference, copy)
+            with self._sql.connect(write=True) as cur:
+                row = cur.execute("SELECT max(version) FROM assay_versions WHERE name = ?", (name,)).fetchone()
+                version = int(row[0] or 0) + 1 if row else 1
+                final = self.artifacts / name / str(version)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                if final.exists():  # left by a crash between rename and commit: never registered
+                    shutil.rmtree(final)
+                copy.rename(final)
+                cur.execute(
+                    "INSERT INTO assay_versions (name, version, path, manifest, profile, registered_at, "
+                    "registered_by, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (name, version, str(final.relative_to(self.artifacts)), json.dumps(manifest, default=str),
+                     None if profile is None else json.dumps(profile), _now(), _who(), description),
+                )
+                targets = list(aliases)
+                if self._alias(cur, name, PRODUCTION) is None:  # a new name (or one whose production was removed)
+                    targets.append(PRODUCTION)
+                for alias in dict.fromkeys(targets):
+                    self._set_alias(cur, name, alias, version)
+            final = None
+            return version
+        except BaseException:
+            if final is not None:
+                shutil.rmtree(final, ignore_errors=True)
+            raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _alias(self, cur: _Cursor, name: str, alias: str) -> int | None:
+        row = cur.execute("SELECT version FROM assay_aliases WHERE name = ? AND alias = ?", (name, alias)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _set_alias(self, cur: _Cursor, name: str, alias: str, version: int) -> None:
+        cur.execute("DELETE FROM assay_aliases WHERE name = ? AND alias = ?", (name, alias))
+        cur.execute("INSERT INTO assay_aliases (name, alias, version) VALUES (?, ?, ?)", (name, alias, version))
+        row = cur.execute("SELECT max(seq) FROM assay_alias_history WHERE name = ? AND alias = ?",
+                          (name, alias)).fetchone()
+        seq = int(row[0] or 0) + 1 if row else 1
+        cur.execute(
+            "INSERT INTO assay_alias_history (name, alias, seq, version, set_at, set_by) VALUES (?, ?, ?, ?, ?, ?)",
+            (name, alias, seq, version, _now(), _who()),
+        )
+
+    def promote(self, name: str, version: int | str, alias: str = PRODUCTION) -> int:
+        """Point ``alias`` of ``name`` at ``version`` (a number or another alias); return that version."""
+        check_name(alias)
+        with self._sql.connect(write=True) as cur:
+            target = self._resolve(cur, name, version)
+            if self._alias(cur, name, alias) != target:
+                self._set_alias(cur, name, alias, target)
+        return target
+
+    def rollback(self, name: str, alias: str = PRODUCTION) -> int:
+        """Point ``alias`` back at the version it held before the current one; return that version."""
+        with self._sql.connect(write=True) as cur:
+            self._check_model(cur, name)
+            rows = cur.execute(
+                "SELECT seq, version FROM assay_alias_history WHERE name = ? AND alias = ? AND undone = 0 "
+                "ORDER BY seq DESC", (name, alias)).fetchall()
+            existing = {int(r[0]) for r in cur.execute(
+                "SELECT version FROM assay_versions WHERE name = ?", (name,)).fetchall()}
+            if not rows:
+                msg = f"model {name!r} has no alias {alias!r} to roll back"
+                raise RegistryError(msg)
+            current = int(rows[0][1])
+            for seq, version in rows[1:]:
+                if int(version) != current and int(version) in existing:
+                    # Undo everything after the target so a second rollback steps further back.
+                    cur.execute("UPDATE assay_alias_history SET undone = 1 WHERE name = ? AND alias = ? AND seq > ?",
+                                (name, alias, int(seq)))
+                    cur.execute("UPDATE assay_aliases SET version = ? WHERE name = ? AND alias = ?",
+                                (int(version), name, alias))
+                    return int(version)
+            msg = (f"model {name!r}: {alias} has pointed only at version {current}; "
+                   f"there is no previous version to roll back to")
+            raise RegistryError(msg)
+
+    def delete(self, name: str, version: int | str, *, force: bool = False) -> None:
+        """Delete one version and its artifact; refused while an alias points at it (unless ``force``)."""
+        with self._sql.connect(write=True) as cur:
+            target = self._resolve(cur, name, version)
+            held = [r[0] for r in cur.execute(
+                "SELECT alias FROM assay_aliases WHERE name = ? AND version = ? ORDER BY alias",
+                (name, target)).fetchall()]
+            if held and not force:
+                msg = (f"model {name!r} version {target} is {', '.join(held)}; promote another version or roll back "
+                       f"first (or pass force=True / --force)")
+                raise RegistryError(msg)
+            path = cur.execute("SELECT path FROM assay_versions WHERE name = ? AND version = ?",
+                               (name, target)).fetchone()
+            cur.execute("DELETE FROM assay_aliases WHERE name = ? AND version = ?", (name, target))
+            cur.execute("DELETE FROM assay_versions WHERE name = ? AND version = ?", (name, target))
+        if path is not None:
+            shutil.rmtree(self.artifacts / path[0], ignore_errors=True)
+
+    # -- reading ----------------------------------------------------------------------------------------------
+    def _check_model(self, cur: _Cursor, name: str) -> None:
+        if cur.execute("SELECT 1 FROM assay_versions WHERE name = ? LIMIT 1", (name,)).fetchone() is None:
+            names = [r[0] for r in cur.execute("SELECT DISTINCT name FROM assay_versions").fetchall()]
+            msg = f"no model named {name!r} in the registry {_mask(self.location)}{did_you_mean(name, names)}"
+            raise RegistryError(msg)
+
+    def _resolve(self, cur: _Cursor, name: str, ref: int | str | None) -> int:
+        self._check_model(cur, name)
+        if ref is None:
+            found = self._alias(cur, name, PRODUCTION)
+            if found is not None:
+                return found
+            row = cur.execute("SELECT max(version) FROM assay_versions WHERE name = ?", (name,)).fetchone()
+            return int(row[0])
+        text = str(ref).strip()
+        if text[:1] in ("v", "V") and text[1:].isdigit():  # "v3" reads as version 3
+            text = text[1:]
+        if text.isdigit():
+            version = int(text)
+            if cur.execute("SELECT 1 FROM assay_versions WHERE name = ? AND version = ?",
+                           (name, version)).fetchone() is None:
+                have = [str(r[0]) for r in cur.execute(
+                    "SELECT version FROM assay_versions WHERE name = ? ORDER BY version", (name,)).fetchall()]
+                msg = f"model {name!r} has no version {version} (versions: {', '.join(have)})"
+                raise RegistryError(msg)
+            return version
+        found = self._alias(cur, name, text)
+        if found is None:
+            have = [r[0] for r in cur.execute("SELECT alias FROM assay_aliases WHERE name = ?", (name,)).fetchall()]
+            msg = (f"model {name!r} has no alias {text!r}{did_you_mean(text, have)} "
+                   f"(aliases: {', '.join(have) or 'none'})")
+            raise RegistryError(msg)
+        return found
+
+    def resolve(self, name: str, ref: int | str | None = None) -> int:
+        """The version number for ``ref``: a number, an alias, or None for production (else the latest)."""
+        with self._sql.connect() as cur:
+            return self._resolve(cur, name, ref)
+
+    def names(self) -> list[str]:
+        with self._sql.connect() as cur:
+            return [r[0] for r in cur.execute("SELECT DISTINCT name FROM assay_versions ORDER BY name").fetchall()]
+
+    def aliases(self, name: str) -> dict[str, int]:
+        with self._sql.connect() as cur:
+            self._check_model(cur, name)
+            rows = cur.execute("SELECT alias, version FROM assay_aliases WHERE name = ? ORDER BY alias",
+                               (name,)).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first."""
+        with self._sql.connect() as cur:
+            self._check_model(cur, name)
+            rows = cur.execute(
+                "SELECT name, version, path, manifest, profile, registered_at, registered_by, description "
+                "FROM assay_versions WHERE name = ? ORDER BY version", (name,)).fetchall()
+            aliases = cur.execute("SELECT alias, version FROM assay_aliases WHERE name = ?", (name,)).fetchall()
+        return [self._row(r, aliases) for r in rows]
+
+    def get(self, name: str, ref: int | str | None = None) -> ModelVersion:
+        """One version (number, alias, or None for production)."""
+        with self._sql.connect() as cur:
+            version = self._resolve(cur, name, ref)
+            row = cur.execute(
+                "SELECT name, version, path, manifest, profile, registered_at, registered_by, description "
+                "FROM assay_versions WHERE name = ? AND version = ?", (name, version)).fetchone()
+            aliases = cur.execute("SELECT alias, version FROM assay_aliases WHERE name = ?", (name,)).fetchall()
+        return self._row(row, aliases)
+
+    def history(self, name: str, alias: str = PRODUCTION) -> list[dict[str, Any]]:
+        """Every change of ``alias``, oldest first (rolled-back entries marked ``undone``)."""
+        with self._sql.connect() as cur:
+            self._check_model(cur, name)
+            rows = cur.execute(
+                "SELECT seq, version, set_at, set_by, undone FROM assay_alias_history WHERE name = ? AND alias = ? "
+                "ORDER BY seq", (name, alias)).fetchall()
+        return [{"seq": int(r[0]), "version": int(r[1]), "set_at": r[2], "set_by": r[3], "undone": bool(r[4])}
+                for r in rows]
+
+    def _row(self, r: tuple[Any, ...], aliases: list[tuple[Any, ...]]) -> ModelVersion:
+        version = int(r[1])
+        return ModelVersion(
+            name=r[0], version=version, path=self.artifacts / r[2], manifest=json.loads(r[3]),
+            profile=None if r[4] is None else json.loads(r[4]), registered_at=r[5], registered_by=r[6],
+            description=r[7], aliases=sorted(a for a, v in aliases if int(v) == version),
+        )
+
+    def load(self, name: str, ref: int | str | None = None) -> Any:
+        """Load a version as a :class:`~assay._fitted.Model` (every file's SHA-256 verified first)."""
+        from assay._fitted import Model
+
+        return Model.load(self.get(name, ref).path)
+
+
+def _training_profile(manifest: dict[str, Any], reference: Any, artifact: Path) -> dict[str, Any] | None:
+    """Profile of the training inputs (and of the model's predictions on them), or None when no data is at hand."""
+    import polars as pl
+
+    from assay.registry._profile import profile_frame
+
+    frame = None
+    if isinstance(reference, pl.LazyFrame):
+        frame = reference.collect()
+    elif isinstance(reference, pl.DataFrame):
+        frame = reference
+    elif reference is not None:
+        from assay.sources import read_source
+
+        frame = read_source(str(reference))
+    else:
+        if isinstance(manifest.get("training_profile"), dict):
+            return manifest["training_profile"]
+        source = manifest.get("source") or {}
+        uri, fingerprint = source.get("uri"), source.get("fingerprint")
+        if uri and fingerprint:
+            try:
+                from assay.sources import open_source
+
+                src = open_source(uri)
+                if src.fingerprint() == fingerprint:
+                    frame = src.read()
+            except Exception:  # the training data moved or is unreachable: register without a profile
+                frame = None
+    if frame is None or frame.height == 0:
+        return None
+    schema = manifest.get("input_schema") or {}
+    inputs = frame.select([c for c in schema if c in frame.columns])
+    if inputs.width == 0:
+        msg = f"the reference data has none of the model's input columns ({', '.join(schema)})"
+        raise SpecError(msg)
+    profile = profile_frame(inputs)
+    sample = inputs.sample(min(inputs.height, 5000), seed=0) if inputs.height > 5000 else inputs
+    try:
+        from assay._fitted import Model
+
+        predicted = Model.load(artifact).predict(sample)
+        profile["predictions"] = profile_frame(predicted.select(predicted.columns[:1]))
+    except Exception as exc:  # the profile is optional: a model that cannot predict here still registers
+        profile["predictions_error"] = str(exc)[:300]
+    return profile
+
+
+def open_registry(location: str | Path | None = None) -> Registry:
+    """Open (creating if needed) the registry at ``location``, else ``$ASSAY_REGISTRY``, else ``~/.assay/registry``.
+
+    ``location`` is a directory (SQLite metadata + artifacts inside), ``sqlite:///path/registry.sqlite``, or
+    ``postgresql://user@host:port/db?schema=NAME&artifacts=DIR`` (schema default ``assay``; artifacts default
+    ``~/.assay/artifacts``).
+    """
+    if location is None or str(location).strip() == "":
+        location = os.environ.get("ASSAY_REGISTRY") or str(DEFAULT_REGISTRY)
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        parts = urlsplit(text.replace("postgresql+psycopg://", "postgresql://", 1))
+        query = dict(parse_qsl(parts.query))
+        schema = query.pop("schema", "assay")
+        if not _SCHEMA.fullmatch(schema):
+            msg = f"invalid registry schema name {schema!r} in {_mask(text)}: use letters, digits and _"
+            raise RegistryError(msg)
+        artifacts = Path(query.pop("artifacts", "~/.assay/artifacts")).expanduser() / schema
+        dsn = urlunsplit(parts._replace(query=urlencode(query)))
+        return Registry(text, _Sql("postgresql", dsn, schema), artifacts, log_target=f"{dsn}#{schema}")
+    if text.startswith("sqlite:///"):
+        db = Path(text[len("sqlite:///"):]).expanduser()
+        root = db.parent
+    elif "://" in text:
+        scheme = text.split("://", 1)[0]
+        msg = (f"unsupported registry location {_mask(text)} (scheme {scheme!r}); use a directory, "
+               f"sqlite:///path/registry.sqlite or postgresql://user@host/db")
+        raise SpecError(msg)
+    else:
+        root = Path(text).expanduser()
+        if root.exists() and not root.is_dir():
+            msg = f"registry location {root} is a file; pass a directory (the registry keeps several files there)"
+            raise RegistryError(msg)
+        db = root / "registry.sqlite"
+    root.mkdir(parents=True, exist_ok=True)
+    return Registry(text, _Sql("sqlite", str(db)), root / "artifacts", log_target=str(root / "predictions.sqlite"))

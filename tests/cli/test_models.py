@@ -1,0 +1,63 @@
+"""`assay models list|show|register|promote|rollback|delete` against a real registry directory."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import numpy as np
+import pytest
+
+from assay._fitted import Model
+from assay.cli import main
+from assay.models import LinearRegressionGD
+
+
+@pytest.fixture
+def artifact(tmp_path):
+    def make(seed: int) -> str:
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(80, 2))
+        y = X @ np.array([1.5, -2.0]) + seed
+        est = LinearRegressionGD().fit(X, y)
+        model = Model([], est, task="regression", target="y", input_schema={"a": "Float64", "b": "Float64"},
+                      features=["a", "b"])
+        return str(model.save(tmp_path / f"m{seed}-{uuid.uuid4().hex[:6]}", source={"uri": "gen", "rows": 80},
+                              metrics={"test": {"rmse": 0.1 * seed}}, model_name="linreg"))
+
+    return make
+
+
+def test_models_commands_end_to_end(tmp_path, artifact, capsys, monkeypatch):
+    reg = str(tmp_path / "reg")
+    monkeypatch.setenv("ASSAY_REGISTRY", reg)  # the default location when --registry is not given
+    assert main(["models", "list"]) == 0
+    assert "no models" in capsys.readouterr().out
+    for seed in range(3):
+        assert main(["models", "register", artifact(seed), "sales"]) == 0
+    out = capsys.readouterr().out
+    assert "registered sales version 3" in out
+    assert main(["models", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == [{"name": "sales", "versions": [1, 2, 3], "aliases": {"production": 1}, "latest": 3,
+                     "task": "regression", "model": "linreg"}]
+    assert main(["models", "promote", "sales", "3"]) == 0
+    assert "production → version 3" in capsys.readouterr().out
+    assert main(["models", "show", "sales"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["version"] == 3
+    assert shown["aliases"] == ["production"]
+    assert shown["lineage"]["metrics"]["test"]["rmse"] == pytest.approx(0.2)
+    assert shown["all_versions"] == [1, 2, 3]
+    # Deleting what production points at is refused with a one-line message (exit 2).
+    assert main(["models", "delete", "sales", "3", "--registry", reg]) == 2
+    assert "version 3 is production" in capsys.readouterr().err
+    assert main(["models", "rollback", "sales"]) == 0
+    assert "rolled back to version 1" in capsys.readouterr().out
+    assert main(["models", "delete", "sales", "3"]) == 0
+    assert main(["models", "list"]) == 0
+    table = capsys.readouterr().out
+    assert "sales" in table
+    assert "production→1" in table
+    assert main(["models", "show", "sale"]) == 2
+    assert "did you mean 'sales'" in capsys.readouterr().err

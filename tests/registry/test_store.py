@@ -1,0 +1,169 @@
+"""The registry on SQLite and PostgreSQL: versions, aliases, rollback, guarded delete, lineage, integrity,
+concurrent writers (real processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+from assay.exceptions import ArtifactError, RegistryError
+from assay.registry import open_registry
+
+
+def test_register_versions_aliases_and_lineage(registry, make_artifact):
+    v1 = registry.register(make_artifact(seed=0), "iris")
+    v2 = registry.register(make_artifact(seed=1), "iris", aliases=["staging"])
+    assert (v1, v2) == (1, 2)
+    # The first version of a new name becomes production; later ones do not move it.
+    assert registry.aliases("iris") == {"production": 1, "staging": 2}
+    assert registry.resolve("iris") == 1
+    assert registry.resolve("iris", "staging") == 2
+    assert registry.resolve("iris", "v2") == 2
+    got = registry.get("iris", 2)
+    assert got.aliases == ["staging"]
+    lineage = got.lineage
+    assert lineage["source_uri"] == "sklearn:iris"
+    assert lineage["data_fingerprint"] == "fp1"
+    assert lineage["spec"] == {"seed": 1}
+    assert lineage["metrics"]["test"]["accuracy"] == pytest.approx(0.91)
+    assert "polars" in lineage["library_versions"]
+    assert lineage["created_at"]
+    assert lineage["created_by"]
+    assert lineage["registered_by"]
+    # The artifact was copied into the registry's own storage and still verifies there.
+    assert registry.artifacts in got.path.parents
+    assert json.loads((got.path / "manifest.json").read_text())["spec"] == {"seed": 1}
+    assert registry.names() == ["iris"]
+    assert [v.version for v in registry.versions("iris")] == [1, 2]
+
+
+def test_promote_rollback_stack(registry, make_artifact):
+    for seed in range(3):
+        registry.register(make_artifact(seed=seed), "m")
+    assert registry.promote("m", 2) == 2
+    assert registry.promote("m", 3) == 3
+    assert registry.rollback("m") == 2
+    assert registry.rollback("m") == 1  # a second rollback steps further back, not forward again
+    with pytest.raises(RegistryError, match="no previous version"):
+        registry.rollback("m")
+    assert registry.promote("m", "3") == 3
+    assert [h["version"] for h in registry.history("m") if not h["undone"]] == [1, 3]
+    # An alias can be copied from another alias.
+    assert registry.promote("m", "production", alias="staging") == 3
+    assert registry.aliases("m")["staging"] == 3
+
+
+def test_delete_is_guarded_by_aliases(registry, make_artifact):
+    registry.register(make_artifact(seed=0), "m")
+    registry.register(make_artifact(seed=1), "m")
+    path1 = registry.get("m", 1).path
+    with pytest.raises(RegistryError, match="version 1 is production"):
+        registry.delete("m", 1)
+    registry.promote("m", 2)
+    registry.delete("m", 1)
+    assert not path1.exists()
+    assert [v.version for v in registry.versions("m")] == [2]
+    # After deleting v1 there is nothing left to roll back to.
+    with pytest.raises(RegistryError, match="no previous version"):
+        registry.rollback("m")
+    registry.delete("m", 2, force=True)
+    with pytest.raises(RegistryError, match="no model named 'm'"):
+        registry.versions("m")
+
+
+def test_unknown_names_versions_and_aliases(registry, make_artifact):
+    registry.register(make_artifact(), "churn")
+    with pytest.raises(RegistryError, match="did you mean 'churn'"):
+        registry.get("chrun")
+    with pytest.raises(RegistryError, match="has no version 7"):
+        registry.get("churn", 7)
+    with pytest.raises(RegistryError, match="has no alias 'canary'"):
+        registry.get("churn", "canary")
+    with pytest.raises(RegistryError, match="invalid model name"):
+        registry.register(make_artifact(), "../escape")
+
+
+def test_tampered_artifact_is_refused(registry, make_artifact):
+    path = make_artifact()
+    (path / "steps.json").write_text("[]  ", encoding="utf-8")
+    with pytest.raises(ArtifactError, match="modified after it was written"):
+        registry.register(path, "m")
+    assert registry.names() == []
+    good = make_artifact(seed=1)
+    registry.register(good, "m")
+    stored = registry.get("m").path
+    payload = next(p for p in (stored / "estimator").iterdir() if p.is_file())
+    payload.write_bytes(payload.read_bytes() + b" ")
+    with pytest.raises(ArtifactError, match="refusing to load"):
+        registry.load("m")
+
+
+def test_training_profile_from_reference_and_from_source_file(registry, make_artifact, tmp_path, iris_frame):
+    from assay.registry import drift_report
+    from assay.sources import open_source
+
+    frame = iris_frame
+    registry.register(make_artifact(), "m", reference=frame)
+    profile = registry.get("m").profile
+    assert set(profile["columns"]) == {"sepal_length", "sepal_width", "petal_length", "petal_width"}
+    assert len(profile["columns"]["petal_length"]["quantiles"]) == 21
+    # The model's predictions on the training data are profiled too (prediction drift).
+    assert set(profile["predictions"]["columns"]["prediction"]["freq"]) == {"setosa", "versicolor", "virginica"}
+    same = drift_report(profile, frame.drop("species"))
+    assert same["alerts"] == []
+    shifted = frame.drop("species").with_columns(pl.col("petal_length") + 3.0)
+    report = drift_report(profile, shifted)
+    assert report["alerts"] == ["petal_length"]
+    assert report["features"]["petal_length"]["ks"] > 0.5
+    # Without a reference, a training file whose fingerprint still matches is profiled at registration.
+    csv = tmp_path / "train.csv"
+    frame.write_csv(csv)
+    fingerprint = open_source(str(csv)).fingerprint()
+    path = make_artifact(source={"uri": str(csv), "fingerprint": fingerprint, "rows": frame.height})
+    registry.register(path, "from-file")
+    assert registry.get("from-file").profile["rows"] == frame.height
+    csv.write_text("changed\n1\n")
+    registry.register(make_artifact(source={"uri": str(csv), "fingerprint": fingerprint, "rows": 1}), "stale")
+    assert registry.get("stale").profile is None
+
+
+def test_concurrent_writers_get_distinct_consecutive_versions(registry_uri, make_artifact):
+    # Four separate `assay models register` processes race on one registry (no table created beforehand).
+    paths = [str(make_artifact(seed=i)) for i in range(4)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    procs = [subprocess.Popen([sys.executable, "-m", "assay", "models", "register", p, "race",
+                               "--registry", registry_uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for p in paths]
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 4, outputs
+    versions = [int(out.strip().rsplit(" ", 1)[1]) for out, _ in outputs]
+    assert sorted(versions) == [1, 2, 3, 4]
+    reg = open_registry(registry_uri)
+    stored = reg.versions("race")
+    assert [v.version for v in stored] == [1, 2, 3, 4]
+    assert all((v.path / "manifest.json").is_file() for v in stored)
+    # Exactly one writer created the name, so production points at version 1 and nothing else moved it.
+    assert reg.aliases("race") == {"production": 1}
+
+
+def test_open_registry_locations(tmp_path, monkeypatch, make_artifact):
+    monkeypatch.setenv("ASSAY_REGISTRY", str(tmp_path / "from-env"))
+    reg = open_registry(None)
+    reg.register(make_artifact(), "m")
+    assert (tmp_path / "from-env" / "registry.sqlite").is_file()
+    assert open_registry(f"sqlite:///{tmp_path / 'from-env' / 'registry.sqlite'}").names() == ["m"]
+    monkeypatch.delenv("ASSAY_REGISTRY")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert open_registry().location.endswith(".assay/registry")
+    with pytest.raises(Exception, match="unsupported registry location"):
+        open_registry("ftp://example/x")
+    shutil.rmtree(tmp_path / "home", ignore_errors=True)
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(RegistryError, match="is a file"):
+        open_registry(tmp_path / "a-file")
