@@ -133,6 +133,9 @@ def overview_figure(p: dict[str, Any]) -> Any:
 def column_figure(v: dict[str, Any], rows: int) -> Any | None:
     """Histogram (numeric, datetime) or top-values bar (categorical, boolean); None when nothing to draw."""
     kind = v["kind"]
+    few = v.get("top") and (v.get("distinct") or 99) <= 12 and v["dtype"].startswith(("Int", "UInt"))
+    if kind == "numeric" and few:
+        return _value_bars(v)
     if kind == "numeric" and v.get("histogram"):
         return _histogram(v)
     if kind == "datetime" and v.get("histogram"):
@@ -182,6 +185,26 @@ def _histogram(v: dict[str, Any]) -> Any:
     if outl and outl["count"]:
         notes.append(f"IQR outliers (dotted fences): {outl['count']:,} = {outl['pct']:.2f}%")
     ax.set_xlabel(label + ("\n" + " · ".join(notes) if notes else ""))
+    return fig
+
+
+def _value_bars(v: dict[str, Any]) -> Any:
+    """A few distinct integers (years, counts, ratings): one bar per value, in value order."""
+    top = sorted(v["top"], key=lambda t: t["value"])
+    fig, ax = figure(5.6, 3.0)
+    x = np.arange(len(top))
+    counts = [t["count"] for t in top]
+    ax.bar(x, counts, color=ACCENT, width=0.7)
+    ax.set_xticks(x, [str(t["value"]) for t in top])
+    for xi, n in zip(x, counts, strict=True):
+        ax.text(xi, n, _fmt(n), ha="center", va="bottom", fontsize=7.5, color="#46525f")
+    ax.set_ylim(0, max(counts) * 1.15)
+    ax.set_title(short_label(v["name"], 60))
+    ax.set_xlabel(f"{short_label(v['name'], 40)} (value)")
+    ax.set_ylabel("rows")
+    _count_axis(ax, "y")
+    ax.yaxis.grid(True)
+    ax.set_axisbelow(True)
     return fig
 
 
@@ -259,7 +282,10 @@ def missing_figure(p: dict[str, Any]) -> Any | None:
     from matplotlib.colors import LinearSegmentedColormap
 
     cmap = LinearSegmentedColormap.from_list("missing", ["#eef3f8", "#1b2631"])
-    ax.imshow(frac, aspect="auto", cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    from matplotlib.colors import PowerNorm
+
+    # Square-root scale: a block with 5% missing is still visibly grey, not lost next to white.
+    ax.imshow(frac, aspect="auto", cmap=cmap, norm=PowerNorm(0.5, vmin=0, vmax=1), interpolation="nearest")
     ax.set_yticks(range(len(labels)), labels)
     rows_per = mm.get("rows_per_block") or 1
     ticks = np.linspace(0, frac.shape[1] - 1, min(6, frac.shape[1])).round().astype(int)
@@ -284,7 +310,7 @@ def missing_figure(p: dict[str, Any]) -> Any | None:
 # -------------------------------------------------------------------------------------------- correlation
 
 
-def correlation_figure(block: dict[str, Any], title: str, *, signed: bool = True) -> Any | None:
+def correlation_figure(block: dict[str, Any], title: str, signed: bool = True) -> Any | None:
     """A heatmap of a correlation/association matrix; values written in the cells when there is room."""
     cols = block.get("columns") or []
     if len(cols) < 2:
@@ -304,14 +330,16 @@ def correlation_figure(block: dict[str, Any], title: str, *, signed: bool = True
     for spine in ax.spines.values():
         spine.set_visible(False)
     if k <= 16:
-        # Only values worth reading are written: a wall of "0.00" hides the few strong pairs.
+        # In a big matrix only values worth reading are written: a wall of "0.00" hides the few strong pairs.
+        floor = 0.0 if k <= 6 else 0.1
         for i in range(k):
             for j in range(k):
-                if i != j and np.isfinite(mat[i, j]) and abs(mat[i, j]) >= 0.1:
+                if i != j and np.isfinite(mat[i, j]) and abs(mat[i, j]) >= floor:
                     dark = abs(mat[i, j]) > 0.6
-                    ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=7 if k > 10 else 8,
-                            color="white" if dark else "#1b2631")
-        ax.set_xlabel("values shown where |value| ≥ 0.1", fontsize=7.5, color="#5c6773")
+                    ax.text(j, i, f"{mat[i, j]:.2f}".replace("-0.00", "0.00"), ha="center", va="center",
+                            fontsize=7 if k > 10 else 8, color="white" if dark else "#1b2631")
+        if floor:
+            ax.set_xlabel(f"values written where |value| ≥ {floor}", fontsize=7.5, color="#5c6773")
     cbar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
     cbar.outline.set_visible(False)
     cbar.ax.tick_params(labelsize=7)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
 import re
 from collections.abc import Callable
 from importlib import resources
@@ -21,11 +23,12 @@ __all__ = ["write_profile", "write_train_report"]
 
 
 def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
-                  progress: Callable[[str, float], None] | None = None) -> Path:
-    """Write ``profile.json``, ``profile.html`` and ``figures/*.png|svg`` into ``out_dir``; return the HTML path."""
-    from assay.viz import _figures as F
-    from assay.viz._style import save_figure, svg_data_uri
+                  progress: Callable[[str, float], None] | None = None, workers: int | None = None) -> Path:
+    """Write ``profile.json``, ``profile.html`` and ``figures/*.png|svg`` into ``out_dir``; return the HTML path.
 
+    Figures are drawn by ``workers`` processes (default: one per CPU, at most 4; ``ASSAY_FIGURE_WORKERS``
+    overrides; 1 draws in this process).
+    """
     notify = progress or (lambda _m, _f: None)
     out = Path(out_dir)
     figdir = out / "figures"
@@ -33,37 +36,26 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
     p = jsonable(profile)
     _atomic_write(out / "profile.json", json.dumps(p, indent=1, ensure_ascii=False, allow_nan=False))
 
-    figs: dict[str, str] = {}
-    colfigs: dict[str, str] = {}
-    nofig: dict[str, str] = {}
-
-    def emit(name: str, fig: Any) -> str | None:
-        if fig is None:
-            return None
-        paths = save_figure(fig, figdir, name)
-        return svg_data_uri(paths["svg"])
-
-    notify("drawing overview", 0.86)
-    figs["overview"] = emit("overview", F.overview_figure(p))
+    # (key in the page, file name, drawing function in _figures, its arguments)
+    jobs: list[tuple[str, str, str, tuple[Any, ...]]] = [("overview", "overview", "overview_figure", (p,))]
     variables = p.get("variables", {})
-    for i, (name, v) in enumerate(variables.items()):
-        notify(f"drawing column {i + 1}/{len(variables)}", 0.87 + 0.08 * i / max(1, len(variables)))
-        uri = emit(f"col_{v['index']:03d}_{_slug(name)}", F.column_figure(v, p["rows"]))
-        if uri:
-            colfigs[name] = uri
-        else:
-            nofig[name] = _why_no_figure(v)
-    notify("drawing matrices", 0.95)
-    figs["missing"] = emit("missing_matrix", F.missing_figure(p))
+    for name, v in variables.items():
+        jobs.append((f"col:{name}", f"col_{v['index']:03d}_{_slug(name)}", "column_figure", (v, p["rows"])))
+    jobs.append(("missing", "missing_matrix", "missing_figure", (p,)))
     corr = p.get("correlations") or {}
     for key, title, signed in (("pearson", "Pearson correlation (linear)", True),
                                ("spearman", "Spearman correlation (rank)", True),
                                ("cramers_v", "Cramér's V (categorical association)", False)):
         if corr.get(key):
-            figs[f"corr_{key}"] = emit(f"corr_{key}", F.correlation_figure(corr[key], title, signed=signed))
-    figs["outliers"] = emit("outliers", F.outliers_figure(p))
+            jobs.append((f"corr_{key}", f"corr_{key}", "correlation_figure", (corr[key], title, signed)))
+    jobs.append(("outliers", "outliers", "outliers_figure", (p,)))
     if p.get("target"):
-        figs["target_association"] = emit("target_association", F.target_association_figure(p))
+        jobs.append(("target_association", "target_association", "target_association_figure", (p,)))
+
+    drawn = _draw_all(jobs, figdir, workers, notify)
+    figs = {key: uri for key, uri in drawn.items() if not key.startswith("col:")}
+    colfigs = {key[4:]: uri for key, uri in drawn.items() if key.startswith("col:") and uri}
+    nofig = {name: _why_no_figure(v) for name, v in variables.items() if name not in colfigs}
 
     col_warnings: dict[str, list[dict[str, Any]]] = {}
     for w in p.get("warnings", []):
@@ -74,6 +66,54 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
     _atomic_write(path, html)
     notify("report written", 1.0)
     return path
+
+
+def _draw_one(job: tuple[str, str, str, tuple[Any, ...]], figdir: Path) -> tuple[str, str | None]:
+    from assay.viz import _figures
+    from assay.viz._style import save_figure, svg_data_uri
+
+    key, filename, function, args = job
+    fig = getattr(_figures, function)(*args)
+    if fig is None:
+        return key, None
+    paths = save_figure(fig, figdir, filename)
+    return key, svg_data_uri(paths["svg"])
+
+
+def _draw_all(jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, workers: int | None,
+              notify: Callable[[str, float], None]) -> dict[str, str | None]:
+    """Draw every figure; in a few forked processes when there are enough of them to pay off."""
+    from assay.viz._style import setup_matplotlib
+
+    setup_matplotlib()  # before forking: the children inherit the font setup and imported matplotlib
+    if workers is None:
+        workers = int(os.environ.get("ASSAY_FIGURE_WORKERS", "0")) or min(4, os.cpu_count() or 1)
+    workers = max(1, min(workers, len(jobs) // 4))
+    results: dict[str, str | None] = {}
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        import concurrent.futures as cf
+        import warnings
+
+        # Fork, not spawn: a spawned worker would spend longer importing matplotlib than drawing. The children
+        # only draw and write files (no Polars, no threads of their own), which is what makes fork safe here.
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # Python ≥ 3.12 warns on fork with threads
+                ctx = multiprocessing.get_context("fork")
+                with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                    futures = [pool.submit(_draw_one, job, figdir) for job in jobs]
+                    for i, fut in enumerate(cf.as_completed(futures)):
+                        key, uri = fut.result()
+                        results[key] = uri
+                        notify(f"drawing figures ({i + 1}/{len(jobs)})", 0.86 + 0.13 * (i + 1) / len(jobs))
+            return {job[0]: results.get(job[0]) for job in jobs}
+        except (OSError, cf.process.BrokenProcessPool):  # no processes allowed here: draw in this one
+            results.clear()
+    for i, job in enumerate(jobs):
+        notify(f"drawing figures ({i + 1}/{len(jobs)})", 0.86 + 0.13 * i / len(jobs))
+        key, uri = _draw_one(job, figdir)
+        results[key] = uri
+    return results
 
 
 def write_train_report(path: str | Path, report: dict[str, Any]) -> Path:
@@ -141,6 +181,19 @@ def fmt_num(x: Any) -> str:
     return str(x)
 
 
+def fmt_metric(x: Any) -> str:
+    """Scores with a fixed 4 decimals so a column of them lines up; big values (RMSE in dollars) as numbers.
+
+    >>> fmt_metric(0.083041), fmt_metric(1.0), fmt_metric(12345.678), fmt_metric(None)
+    ('0.0830', '1.0000', '12,346', '–')
+    """
+    if isinstance(x, float) and math.isfinite(x) and abs(x) < 1000:
+        return f"{x:.4f}"
+    if isinstance(x, float) and math.isfinite(x):
+        return f"{x:,.0f}"
+    return fmt_num(x)
+
+
 def fmt_pct(x: Any) -> str:
     if x is None:
         return "–"
@@ -169,7 +222,7 @@ def _render(template: str, **context: Any) -> str:
         lstrip_blocks=True,
         undefined=jinja2.ChainableUndefined,
     )
-    env.filters.update(num=fmt_num, pct=fmt_pct, cell=fmt_cell)
+    env.filters.update(num=fmt_num, pct=fmt_pct, cell=fmt_cell, metric=fmt_metric)
     css = markupsafe.Markup(_load_template("style.css"))  # our own stylesheet: not user data, not escaped
     return env.get_template(template).render(css=css, version=__version__, **context)
 
