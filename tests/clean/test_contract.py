@@ -37,6 +37,8 @@ CASES: list[tuple[str, str, dict, str | None]] = [
     ("outliers-mad-flag", "outliers", {"method": "mad", "action": "flag"}, "y"),
     ("outliers-iqr-group-drop", "outliers", {"by": "g", "action": "drop"}, "y"),
     ("outliers-forest-flag", "outliers", {"method": "isolation_forest", "action": "flag", "columns": NUMERIC}, "y"),
+    ("outliers-forest-group-drop", "outliers", {"method": "isolation_forest", "action": "drop", "by": "g",
+                                                "columns": ["x", "销售额"]}, "y"),
     ("scale-standard", "scale", {}, "y"),
     ("scale-minmax", "scale", {"method": "minmax"}, "y"),
     ("scale-robust", "scale", {"method": "robust"}, "y"),
@@ -106,3 +108,14 @@ def test_check_step_catches_non_json_state(tmp_path: Path) -> None:
 
     with pytest.raises(TypeError):
         check_step(Leaky(), pl.DataFrame({"x": [1.0, 2.0, 6.0]}))
+
+
+@pytest.mark.parametrize(("case", "name", "params", "target"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("rows", [0, 1])
+def test_empty_and_one_row_frames(case: str, name: str, params: dict, target: str | None, rows: int) -> None:
+    """A 0-row or 1-row input fits and transforms (a defined, possibly trivial, state), without crashing."""
+    frame = _prepared(name, make_mixed()).head(rows)
+    step = get_step(name)(**params).fit(frame, target=target)
+    out = step.transform(frame)
+    assert out.height == rows
+    Step.from_dict(step.to_dict()).transform(_prepared(name, make_mixed()).head(3))

@@ -179,6 +179,20 @@ def test_per_group_bounds() -> None:
     assert out["v__outlier"].to_list() == [False] * 4 + [True] + [False] * 4 + [True]
 
 
+def test_isolation_forest_per_group() -> None:
+    rng = np.random.default_rng(1)
+    # Group b lives around 100; a value of 100 is normal there but far out for group a.
+    a = rng.normal(0, 1, 300)
+    b = rng.normal(100, 1, 300)
+    df = pl.DataFrame({"v": np.r_[a, b, 100.0], "g": ["a"] * 300 + ["b"] * 300 + ["a"]})
+    step = OutlierStep(method="isolation_forest", action="flag", by="g", contamination=0.01).fit(df)
+    flags = step.transform(df)["__outlier__"]
+    assert flags[-1]
+    assert flags[:600].sum() <= 12
+    unseen = step.transform(pl.DataFrame({"v": [0.1], "g": ["zzz"]}))  # unseen group: the overall forest
+    assert unseen.height == 1
+
+
 def test_quantile_steps_on_big_batches_stay_within_sketch_tolerance() -> None:
     rng = np.random.default_rng(5)
     values = rng.lognormal(0, 1, EXACT_LIMIT + 100_000)

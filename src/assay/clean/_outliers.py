@@ -67,7 +67,7 @@ class OutlierStep(Step):
         them in a Boolean ``<column>__outlier`` column (``__outlier__`` for Isolation Forest), or ``quarantine``
         (drop and write the rows, with a ``__reason__`` column, to ``quarantine`` — a .parquet or .csv path).
     by:
-        Learn bounds per group of this column.
+        Learn bounds (or, for Isolation Forest, a forest) per group of this column; unseen groups use the overall one.
 
     NaN and null are never outliers and pass through; ±inf are outliers (clipped to the bounds by ``clip``).
 
@@ -131,7 +131,7 @@ class OutlierStep(Step):
         exclude = [c for c in (target, self.by) if c]
         columns = resolve_columns(self.columns, schema, numeric_columns(schema), exclude=exclude, step=self.name)
         out = {"columns": columns, "all": self._part(frame, columns), "groups": {}}
-        if self.by and self.method != "isolation_forest":
+        if self.by:
             keyed = frame.with_columns(group_key(self.by).alias("__group__"))
             for key, part in keyed.partition_by("__group__", as_dict=True).items():
                 out["groups"][key[0]] = self._part(part, columns)
@@ -186,11 +186,8 @@ class OutlierStep(Step):
         columns = summary["columns"]
         state: dict[str, Any] = {"columns": columns}
         if self.method == "isolation_forest":
-            matrix = sample_matrix(summary["all"]["sample"], columns)
-            state["sample"] = [[json_float(v) for v in row] for row in matrix]
-            medians = [json_float(np.nanmedian(matrix[:, j])) if matrix.shape[0] and np.isfinite(
-                matrix[:, j]).any() else None for j in range(len(columns))]
-            state["medians"] = medians
+            state.update(self._forest_state(summary["all"]["sample"], columns))
+            state["groups"] = {g: self._forest_state(p["sample"], columns) for g, p in summary["groups"].items()}
             return state
         state["bounds"] = self._bounds(summary["all"], columns)
         state["group_bounds"] = {g: self._bounds(p, columns) for g, p in summary["groups"].items()}
@@ -215,34 +212,63 @@ class OutlierStep(Step):
         # Polars orders NaN above every number; NaN is missing, not an outlier.
         return ((x < lo) | ((x > hi) & ~x.is_nan())).fill_null(False)
 
-    def _forest(self) -> Any:
-        cached = getattr(self, "_forest_cache", None)
-        if cached is not None and cached[0] is self.state_:
-            return cached[1]
+    @staticmethod
+    def _forest_state(sample: pl.DataFrame, columns: list[str]) -> dict[str, Any]:
+        matrix = sample_matrix(sample, columns)
+        medians = [json_float(np.nanmedian(matrix[:, j])) if matrix.shape[0] and np.isfinite(matrix[:, j]).any()
+                   else None for j in range(len(columns))]
+        return {"sample": [[json_float(v) for v in row] for row in matrix], "medians": medians}
+
+    def _build_forest(self, part: dict[str, Any]) -> tuple[Any, np.ndarray]:
         from sklearn.ensemble import IsolationForest
 
-        sample = np.array([[np.nan if v is None else v for v in row] for row in self.state_["sample"]],
-                          dtype=np.float64).reshape(-1, len(self.state_["columns"]))
-        medians = np.array([0.0 if m is None else m for m in self.state_["medians"]])
+        width = len(self.state_["columns"])
+        sample = np.array([[np.nan if v is None else v for v in row] for row in part["sample"]],
+                          dtype=np.float64).reshape(-1, width)
+        medians = np.array([0.0 if m is None else m for m in part["medians"]]).reshape(width)
         sample = np.where(np.isfinite(sample), sample, medians)
         forest = None
         if sample.shape[0] >= 2:
             forest = IsolationForest(contamination=self.contamination, random_state=int(self.seed)).fit(sample)
-        self._forest_cache = (self.state_, (forest, medians))
         return forest, medians
 
+    def _forests(self) -> tuple[tuple[Any, np.ndarray], dict[str, tuple[Any, np.ndarray]]]:
+        """The overall forest and one per group, rebuilt deterministically from the state's samples (cached)."""
+        cached = getattr(self, "_forest_cache", None)
+        if cached is not None and cached[0] is self.state_:
+            return cached[1]
+        overall = self._build_forest(self.state_)
+        groups = {g: self._build_forest(p) for g, p in self.state_.get("groups", {}).items()}
+        self._forest_cache = (self.state_, (overall, groups))
+        return overall, groups
+
     def _forest_flag(self) -> pl.Expr:
-        forest, medians = self._forest()
+        overall, groups = self._forests()
         cols = self.state_["columns"]
+        width = len(cols)
+
+        def flag(forest: Any, medians: np.ndarray, x: np.ndarray) -> np.ndarray:
+            x = np.where(np.isfinite(x), x, medians)
+            if forest is None or x.shape[0] == 0:
+                return np.zeros(x.shape[0], dtype=bool)
+            return forest.predict(x) == -1
 
         def score(s: pl.Series) -> pl.Series:
-            x = s.struct.unnest().to_numpy().astype(np.float64).reshape(-1, len(cols))
-            x = np.where(np.isfinite(x), x, medians)
-            flags = np.zeros(x.shape[0], dtype=bool) if forest is None or x.shape[0] == 0 else forest.predict(x) == -1
-            return pl.Series(s.name, flags, dtype=pl.Boolean)
+            frame = s.struct.unnest()
+            x = frame.select(cols).to_numpy().astype(np.float64).reshape(-1, width)
+            if not groups:
+                return pl.Series(s.name, flag(*overall, x), dtype=pl.Boolean)
+            keys = frame.get_column("__group__").to_numpy()
+            out = np.zeros(x.shape[0], dtype=bool)
+            for key in np.unique(keys):  # one call per group present in the batch, not per row
+                rows = keys == key
+                out[rows] = flag(*groups.get(str(key), overall), x[rows])
+            return pl.Series(s.name, out, dtype=pl.Boolean)
 
-        return pl.struct([pl.col(c).cast(pl.Float64) for c in cols]).map_batches(
-            score, return_dtype=pl.Boolean, is_elementwise=True).alias(FOREST_COLUMN)
+        fields = [pl.col(c).cast(pl.Float64) for c in cols]
+        if groups:
+            fields.append(group_key(self.by).alias("__group__"))
+        return pl.struct(fields).map_batches(score, return_dtype=pl.Boolean, is_elementwise=True).alias(FOREST_COLUMN)
 
     def _any_outlier(self, cols: list[str]) -> pl.Expr:
         if self.method == "isolation_forest":
