@@ -131,7 +131,6 @@ def _ingest_stream(source: Any, sink: Sink, quarantine: Quarantine | None, model
             if on_batch is not None:
                 on_batch(stats)
             continue
-        last_message = time.monotonic()
         frame, bad = source.decode(messages)
         if bad:
             if quarantine is None:
@@ -141,7 +140,8 @@ def _ingest_stream(source: Any, sink: Sink, quarantine: Quarantine | None, model
             stats.quarantined += quarantine.write(bad)
         if model is not None:
             frame = _score(model, frame)
-        new = sink.write(frame)  # durable before the ack below: a crash in between replays, the sink dedupes
+        # durable before the ack below: a crash in between replays the batch, and the sink dedupes the replay
+        new = sink.write(frame, replay=any(m.redelivered for m in messages))
         source.ack(messages)
         stats.messages += len(messages)
         stats.written += new
@@ -150,6 +150,7 @@ def _ingest_stream(source: Any, sink: Sink, quarantine: Quarantine | None, model
         stats.lag = source.lag()
         if on_batch is not None:
             on_batch(stats)
+        last_message = time.monotonic()  # idle means waiting with nothing to do, not a slow write
     if stop.is_set() and not stats.reason:
         stats.reason = "interrupted"
 

@@ -48,8 +48,12 @@ class Sink(Protocol):
 
     target: str
 
-    def write(self, frame: pl.DataFrame) -> int:
-        """Durably store ``frame``; return the number of new rows (replayed ids are not counted twice)."""
+    def write(self, frame: pl.DataFrame, *, replay: bool = True) -> int:
+        """Durably store ``frame``; return the number of new rows (replayed ids are not counted twice).
+
+        ``replay=False`` promises that no row was handed out before (the broker said so): the sink may then skip
+        the lookup of already-stored ids. The default is the safe one.
+        """
         ...
 
     def close(self) -> None: ...
@@ -99,10 +103,10 @@ class _SeenIds:
         while self.size - self.parts[0].len() >= self.window:
             self.size -= self.parts.popleft().len()
 
-    def fresh(self, frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    def fresh(self, frame: pl.DataFrame, key: str, *, against_seen: bool = True) -> pl.DataFrame:
         """Rows of ``frame`` whose key was not seen, each key once."""
         frame = frame.unique(subset=[key], keep="first", maintain_order=True)
-        if not self.parts:
+        if not self.parts or not against_seen:
             return frame
         seen = pl.concat(list(self.parts)) if len(self.parts) > 1 else self.parts[0]
         if len(self.parts) > 8:  # keep the concatenation cheap for the next call
@@ -144,13 +148,13 @@ class ParquetSink:
                 self._seen.add(col)
         self._opened = True
 
-    def write(self, frame: pl.DataFrame) -> int:
+    def write(self, frame: pl.DataFrame, *, replay: bool = True) -> int:
         if not self._opened:
             self._open()
         if frame.height == 0:
             return 0
         if self.key and self.key in frame.columns:
-            frame = self._seen.fresh(frame, self.key)
+            frame = self._seen.fresh(frame, self.key, against_seen=replay)
             if frame.height == 0:
                 return 0
         self._seq += 1
@@ -255,7 +259,7 @@ class SQLSink:
             cols.append(f"PRIMARY KEY ({q(self.key)})")
         cur.execute(f"CREATE TABLE IF NOT EXISTS {quote_ident(self.table, self.dialect)} ({', '.join(cols)})")  # type: ignore[arg-type]
 
-    def write(self, frame: pl.DataFrame) -> int:
+    def write(self, frame: pl.DataFrame, *, replay: bool = True) -> int:  # an upsert is idempotent either way
         if frame.height == 0:
             return 0
         if self.key and self.key not in frame.columns:

@@ -64,11 +64,16 @@ ID_COLUMN = "_id"
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One message: a stable id (for dedupe) and the raw payload; ``handle`` is what the broker needs to ack it."""
+    """One message: a stable id (for dedupe) and the raw payload; ``handle`` is what the broker needs to ack it.
+
+    ``redelivered`` is set when the broker says the message may have been handed out before (a replay after a
+    crash): only batches holding such messages need the sink's dedupe against what it already stored.
+    """
 
     id: str
     payload: bytes
     handle: Any = None
+    redelivered: bool = False
 
 
 def flatten(frame: pl.DataFrame, sep: str = ".") -> pl.DataFrame:
@@ -130,7 +135,8 @@ def decode(messages: list[Message], *, fmt: str = "json", columns: list[str] | N
         parse = _parse_json
         # a payload spread over lines would break the one-object-per-line parse: re-serialise it compactly
         if any(b"\n" in m.payload for m in messages):
-            good = [Message(m.id, m.payload.replace(b"\r", b" ").replace(b"\n", b" "), m.handle) for m in messages]
+            good = [Message(m.id, m.payload.replace(b"\r", b" ").replace(b"\n", b" "), m.handle, m.redelivered)
+                    for m in messages]
     elif fmt == "csv":
         if not columns:
             msg = "CSV lines need their column names: add ?columns=a,b,c to the stream URI"
@@ -388,7 +394,7 @@ class RedisStreamSource(StreamSource):
             if entries:
                 self._pending_cursor = entries[-1][0].decode()
                 live = [(i, f) for i, f in entries if f]  # entries deleted since delivery come back empty
-                return [Message(i.decode(), self._payload(f)) for i, f in live]
+                return [Message(i.decode(), self._payload(f), None, True) for i, f in live]
             self._pending_done = True
         block = max(1, int(timeout * 1000))
         try:
@@ -536,7 +542,8 @@ class NATSSource(StreamSource):
 
         assert self._loop is not None
         msgs = self._loop.run(go(), timeout=timeout + 30)
-        return [Message(f"{self.stream}:{m.metadata.sequence.stream}", m.data, m) for m in msgs]
+        return [Message(f"{self.stream}:{m.metadata.sequence.stream}", m.data, m, m.metadata.num_delivered > 1)
+                for m in msgs]
 
     def fetch(self, max_count: int, timeout: float) -> list[Message]:
         if self._sub is None:
@@ -647,7 +654,7 @@ class MQTTSource(StreamSource):
                 msg = self._queue.get(timeout=max(wait, 0.0)) if wait > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
-            out.append(Message(_content_id(msg.topic.encode() + b"\0" + msg.payload), msg.payload, msg))
+            out.append(Message(_content_id(msg.topic.encode() + b"\0" + msg.payload), msg.payload, msg, bool(msg.dup)))
         return out
 
     def ack(self, messages: list[Message]) -> None:
@@ -726,7 +733,7 @@ class AMQPSource(StreamSource):
             if method is None:
                 break
             mid = props.message_id or _content_id(body)
-            out.append(Message(str(mid), body, method.delivery_tag))
+            out.append(Message(str(mid), body, method.delivery_tag, bool(method.redelivered)))
             if len(out) >= max_count or time.monotonic() >= deadline:
                 break
         return out
