@@ -1,0 +1,80 @@
+"""Every example pipeline (examples/*.yaml) on both engines: the same step states and metrics.
+
+Stated tolerances: counts, category lists and exact quantiles are equal; moments and means agree to a relative
+1e-9 (they are summed in another order); metrics of models trained on one worker (random forest, LightGBM below
+the distribution threshold) are equal; gradient-descent models converge to the same optimum within the optimizer's
+tolerance, so their metrics agree to 1e-3.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from assay.engine import run_dask
+from assay.pipeline import run
+from assay.spec import load_spec
+
+from ._helpers import assert_same_state
+
+pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning")]
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
+METRIC_ATOL = 1e-3
+
+
+def _penguins(path: Path) -> None:
+    with resources.as_file(resources.files("palmerpenguins") / "data" / "penguins.csv") as shipped:
+        shutil.copyfile(shipped, path)
+
+
+def _diabetes(path: Path) -> None:
+    from sklearn.datasets import load_diabetes
+
+    pl.from_pandas(load_diabetes(as_frame=True).frame).write_parquet(path, row_group_size=100)
+
+
+# Source named in an example -> how the test makes it (no downloads: packaged data only).
+DATA: dict[str, Callable[[Path], None]] = {
+    "data/penguins.csv": _penguins,
+    "data/diabetes.parquet": _diabetes,
+}
+
+
+def test_there_are_examples() -> None:
+    assert len(EXAMPLES) >= 2
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_gives_the_same_states_and_metrics_on_both_engines(example: Path, client, tmp_path: Path) -> None:
+    work = tmp_path / "ex"
+    (work / "data").mkdir(parents=True)
+    shutil.copy(example, work / example.name)
+    source = load_spec(example).source
+    assert source in DATA, f"{example.name}: add a maker for {source} to DATA"
+    DATA[source](work / source)
+
+    spec = load_spec(work / example.name)
+    spec.output.dir = str(tmp_path / "local")
+    spec.output.report = False
+    local = run(spec)
+    spec.output.dir = str(tmp_path / "dask")
+    dist = run_dask(spec, client=client, rows_per_partition=100)
+
+    assert dist.model.manifest["engine"]["partitions"] >= 3
+    assert [s.name for s in local.model.steps] == [s.name for s in dist.model.steps]
+    for a, b in zip(local.model.steps, dist.model.steps, strict=True):
+        assert_same_state(a.state_, b.state_, a.name)
+    assert local.model.features == dist.model.features
+    assert [r["model"] for r in local.leaderboard] == [r["model"] for r in dist.leaderboard]
+    for name, scores in local.cv_scores.items():
+        assert dist.cv_scores[name] == pytest.approx(scores, abs=METRIC_ATOL), name
+    for metric, value in local.test_metrics.items():
+        if value is not None:
+            assert dist.test_metrics[metric] == pytest.approx(value, abs=METRIC_ATOL, rel=METRIC_ATOL), metric
+    assert (tmp_path / "dask" / "model" / "manifest.json").is_file()
