@@ -485,6 +485,32 @@ def pairwise_pearson(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return r, n
 
 
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Column-wise ranks (1-based, ties get their average rank, NaN stays NaN), as Spearman's rho needs.
+
+    One argsort per column; measured several times faster here than Polars' ``rank`` or SciPy's ``rankdata``.
+
+    >>> average_ranks(np.array([[3.0], [1.0], [3.0], [np.nan]]))[:, 0].tolist()
+    [2.5, 1.0, 2.5, nan]
+    """
+    out = np.full(x.shape, np.nan)
+    if x.size == 0:
+        return out
+    order = np.argsort(x, axis=0)  # NaN sorts last; the order within ties does not matter
+    for j in range(x.shape[1]):  # a loop over columns; each column is vectorised
+        idx = order[:, j]
+        v = x[idx, j]
+        k = int(np.isfinite(v).sum())
+        v, idx = v[:k], idx[:k]
+        if k == 0:
+            continue
+        change = np.r_[True, v[1:] != v[:-1]]
+        starts = np.flatnonzero(change)
+        ends = np.r_[starts[1:], k]
+        out[idx, j] = ((starts + ends + 1) / 2.0)[np.cumsum(change) - 1]
+    return out
+
+
 class _Numbers:
     """The sample's numeric columns as one float matrix (non-finite → NaN) and its column ranks, built once."""
 
@@ -492,12 +518,7 @@ class _Numbers:
         self.cols = cols
         self.pos = {c: i for i, c in enumerate(cols)}
         self.values = _numeric_matrix(sample, cols)
-        if cols:
-            finite = [pl.when(pl.col(c).cast(pl.Float64).is_finite()).then(pl.col(c).cast(pl.Float64)) for c in cols]
-            ranked = sample.select([e.rank("average").alias(str(i)) for i, e in enumerate(finite)])
-            self.ranks = _numeric_matrix(ranked, ranked.columns)
-        else:
-            self.ranks = self.values
+        self.ranks = average_ranks(self.values)
 
     def column(self, name: str) -> np.ndarray:
         return self.values[:, self.pos[name]]
@@ -658,13 +679,11 @@ def _determines(feature: np.ndarray, target: np.ndarray) -> bool:
     """Every value of the feature (seen at least twice) maps to a single target value, over most rows."""
     if len(feature) < 10:
         return False
-    pairs = np.unique(np.column_stack([feature, target]), axis=0)
-    per_value = np.bincount(pairs[:, 0])
-    counts = np.bincount(feature)
-    repeated = counts >= 2
-    if repeated.sum() < 2 or counts[repeated].sum() < 0.5 * len(feature):
+    per_value = pl.DataFrame({"f": feature, "t": target}).group_by("f").agg(
+        targets=pl.col("t").n_unique(), rows=pl.len()).filter(pl.col("rows") >= 2)
+    if per_value.height < 2 or per_value["rows"].sum() < 0.5 * len(feature):
         return False  # an id-like column trivially "determines" everything; not evidence of leakage
-    return bool((per_value[repeated] == 1).all())
+    return bool((per_value["targets"] == 1).all())
 
 
 def _separates(classes: np.ndarray, x: np.ndarray) -> bool:
