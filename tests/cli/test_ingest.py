@@ -87,3 +87,39 @@ def test_bad_input_is_one_line(argv: list[str], expected: str, tmp_path: Path, m
     assert expected in err
     assert len(err.splitlines()) == 1
     assert "pw9secret" not in err
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_model_scores_each_batch(service: Callable[[str], tuple[str, int]], tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    import redis
+
+    import assay
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=300), rng.normal(size=300)
+    train = pl.DataFrame({"x": x, "y": y, "label": np.where(x + y > 0, "hi", "lo")})
+    model_dir = assay.train(train, target="label", models=["logreg"], folds=2, report=False).model.save(
+        tmp_path / "model")
+    host, port = service("redis")
+    client = redis.Redis(host=host, port=port)
+    name = f"assay-score-{uuid.uuid4().hex[:10]}"
+    pipe = client.pipeline(transaction=False)
+    for i in range(200):
+        pipe.xadd(name, {"data": json.dumps({"x": float(x[i]), "y": float(y[i])})})
+    pipe.execute()
+    try:
+        out = tmp_path / "scored"
+        argv = ["ingest", f"redis://{host}:{port}/{name}", "--to", str(out), "--model", str(model_dir),
+                "--idle", "0.5s", "--batch-size", "64", "-q"]
+        assert main(argv) == 0, capsys.readouterr().err
+    finally:
+        client.delete(name)
+        client.close()
+    scored = pl.read_parquet(out / "*.parquet").sort("_id")
+    assert scored.height == 200
+    assert {"x", "y", "_id", "prediction", "proba_hi", "proba_lo"} <= set(scored.columns)
+    expected = assay.load_model(model_dir).predict(scored.select("x", "y"))
+    assert scored["prediction"].to_list() == expected["prediction"].to_list()
