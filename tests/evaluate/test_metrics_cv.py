@@ -127,3 +127,19 @@ def test_corrected_ttest_is_more_conservative_than_plain() -> None:
     b = [0.79, 0.80, 0.80, 0.82, 0.81]
     _, p_corrected = corrected_ttest(a, b, test_train_ratio=0.25)
     assert p_corrected > stats.ttest_rel(a, b).pvalue
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_label_metrics_equal_sklearn_on_random_labels(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels = np.array(["a", "b", "c", "d"])[: 2 + seed % 3]
+    y = labels[rng.integers(0, len(labels), 40)]
+    pred = labels[rng.integers(0, len(labels) - (seed % 2), 40)]  # odd seeds never predict the last class
+    s = score("classification", y, pred)
+    for avg in ("macro", "weighted"):
+        p, r, f, _ = m.precision_recall_fscore_support(y, pred, average=avg, zero_division=0)
+        assert s[f"precision_{avg}"] == pytest.approx(p)
+        assert s[f"recall_{avg}"] == pytest.approx(r)
+        assert s[f"f1_{avg}"] == pytest.approx(f)
+    assert s["mcc"] == pytest.approx(m.matthews_corrcoef(y, pred))
+    assert s["balanced_accuracy"] == pytest.approx(m.balanced_accuracy_score(y, pred))

@@ -61,6 +61,26 @@ _HESSIAN_ROWS = (5_000, 20_000)
 _PRECONDITION_MAX_PARAMS = 2_000
 
 
+# Below this many matrix entries a BLAS call is too small to gain from threads. OpenBLAS threads spin-wait, so on a
+# busy machine a multi-threaded call on a tiny vector (L-BFGS's own updates included) costs milliseconds instead of
+# microseconds; small work therefore runs single-threaded.
+_THREADED_MIN_ENTRIES = 200_000
+_CONTROLLER: Any = None
+
+
+def _blas_limit(threads: int | None) -> Any:
+    """Context manager limiting BLAS threads (``None``: as many as when the process first asked)."""
+    global _CONTROLLER  # one controller per process: building it scans the loaded libraries
+    from threadpoolctl import ThreadpoolController
+
+    if _CONTROLLER is None:
+        controller = ThreadpoolController()
+        blas = [info["num_threads"] for info in controller.info() if info["user_api"] == "blas"]
+        _CONTROLLER = (controller, max(blas) if blas else 1)
+    controller, default = _CONTROLLER
+    return controller.limit(limits=default if threads is None else threads, user_api="blas")
+
+
 def _shape(w: np.ndarray, d: int, fit_intercept: bool) -> tuple[int, int]:
     rows = d + int(fit_intercept)
     k = w.size // rows
@@ -345,9 +365,13 @@ class _LinearGD(BaseEstimator):
     ) -> tuple[np.ndarray, int, list[float]]:
         optimizer = optimizer or self.optimizer
         max_iter = int(max_iter or self.max_iter)
-        if optimizer == "lbfgs":
-            return self._solve_lbfgs(X, y_enc, sw, w0, kind, X_val, y_val, sw_val, max_iter)
-        return self._solve_first_order(X, y_enc, sw, w0, kind, X_val, y_val, sw_val, max_iter, optimizer)
+        rows = X.shape[0] if optimizer == "lbfgs" or self.batch_size is None else min(int(self.batch_size), len(X))
+        threaded = rows * X.shape[1] >= _THREADED_MIN_ENTRIES
+        # L-BFGS's own vector updates always run single-threaded; big objective evaluations re-enable threads.
+        with _blas_limit(None if threaded and optimizer != "lbfgs" else 1):
+            if optimizer == "lbfgs":
+                return self._solve_lbfgs(X, y_enc, sw, w0, kind, X_val, y_val, sw_val, max_iter)
+            return self._solve_first_order(X, y_enc, sw, w0, kind, X_val, y_val, sw_val, max_iter, optimizer)
 
     def _val_loss(self, w: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, sw_val: np.ndarray | None,
                   kind: Kind) -> float:
@@ -384,8 +408,13 @@ class _LinearGD(BaseEstimator):
         curve: list[float] = []
         best: dict[str, Any] = {"loss": np.inf, "w": None, "since": 0}
 
+        threaded = X.size >= _THREADED_MIN_ENTRIES
+
         def smooth(w: np.ndarray) -> tuple[float, np.ndarray]:
-            return loss_grad(w, X, y_enc, kind=kind, fit_intercept=fi, sample_weight=sw, alpha_l2=alpha_l2)
+            if not threaded:
+                return loss_grad(w, X, y_enc, kind=kind, fit_intercept=fi, sample_weight=sw, alpha_l2=alpha_l2)
+            with _blas_limit(None):
+                return loss_grad(w, X, y_enc, kind=kind, fit_intercept=fi, sample_weight=sw, alpha_l2=alpha_l2)
 
         if alpha_l1 > 0:
             # L1 by splitting w = w⁺ - w⁻ with w± >= 0 (L-BFGS-B bounds): smooth and exact; intercepts unbounded.

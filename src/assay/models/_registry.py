@@ -20,8 +20,10 @@ TASKS = ("classification", "regression", "clustering", "anomaly", "recommendatio
 _TABLE: dict[tuple[str, str], tuple[str, dict[str, Any], str | None]] = {
     ("logreg", "classification"): ("assay.models._linear:LogisticRegressionGD", {}, "random_state"),
     ("linreg", "regression"): ("assay.models._linear:LinearRegressionGD", {}, "random_state"),
-    ("lgbm", "classification"): ("lightgbm:LGBMClassifier", {"verbose": -1, "n_jobs": 2}, "random_state"),
-    ("lgbm", "regression"): ("lightgbm:LGBMRegressor", {"verbose": -1, "n_jobs": 2}, "random_state"),
+    # One LightGBM thread: OpenMP threads spin-wait, and on a shared or busy machine (CV runs many small fits)
+    # two threads were measured 30x slower than one; raise n_jobs for single big fits.
+    ("lgbm", "classification"): ("lightgbm:LGBMClassifier", {"verbose": -1, "n_jobs": 1}, "random_state"),
+    ("lgbm", "regression"): ("lightgbm:LGBMRegressor", {"verbose": -1, "n_jobs": 1}, "random_state"),
     ("rf", "classification"): ("sklearn.ensemble:RandomForestClassifier", {"n_estimators": 200}, "random_state"),
     ("rf", "regression"): ("sklearn.ensemble:RandomForestRegressor", {"n_estimators": 200}, "random_state"),
     ("ridge", "regression"): ("sklearn.linear_model:Ridge", {"alpha": 1.0}, None),
