@@ -25,6 +25,7 @@ COMMANDS: list[str] = [
     "_run",
     "_predict",
     "_models",
+    "_serve",
     "_ingest",
 ]
 

@@ -1,0 +1,83 @@
+"""``assay serve``: the prediction service over the models of a registry."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from assay.exceptions import SpecError
+
+__all__ = ["register"]
+
+EXAMPLES = """
+Examples:
+
+  assay serve                                   (every model in ~/.assay/registry, on 127.0.0.1:8000)
+
+  assay serve --registry postgresql://db/mlops --model churn --port 9000 --token $ADMIN_TOKEN
+
+  curl -s localhost:8000/models/churn/predict -d '[{"age": 41, "plan": "pro"}]'
+"""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve", help="Serve registered models over HTTP (OIP v2, MLflow /invocations, JSON)." + EXAMPLES)
+    def serve_command(
+        registry: str | None = typer.Option(None, help="Registry directory or URI (default: $ASSAY_REGISTRY)."),
+        host: str = typer.Option("127.0.0.1", help="Interface to bind (0.0.0.0 exposes it to the network)."),
+        port: int = typer.Option(8000, min=0, max=65535, help="TCP port."),
+        token: str | None = typer.Option(None, help="Bearer token for the admin endpoints (or $ASSAY_TOKEN)."),
+        model: list[str] = typer.Option([], "--model", "-m", help="Serve only this model (repeatable)."),
+        max_batch: int = typer.Option(64, min=1, help="Most rows per micro-batch."),
+        max_wait_ms: float = typer.Option(2.0, min=0, help="Longest wait for a batch to fill (only under load)."),
+        max_inflight: int = typer.Option(256, min=1, help="Predictions admitted at once; more get 503."),
+        queue_timeout: float = typer.Option(2.0, min=0.001, help="Seconds a request may wait in a batch queue."),
+        degrade_at: int | None = typer.Option(None, help="In-flight count above which the fallback answers."),
+        fallback: list[str] = typer.Option([], help="NAME=previous|none|OTHER[:VERSION] (repeatable); "
+                                                    "default previous."),
+        breaker_window: int = typer.Option(20, min=1, help="Calls in the breaker's rolling window."),
+        breaker_min_calls: int = typer.Option(10, min=1, help="Calls needed before the breaker may open."),
+        breaker_failure_rate: float = typer.Option(0.5, help="Failure share that opens the breaker."),
+        breaker_slow_rate: float = typer.Option(1.0, help="Slow-call share that opens the breaker."),
+        breaker_slow_ms: float = typer.Option(1000.0, help="A call slower than this (ms) is slow."),
+        breaker_open_seconds: float = typer.Option(10.0, help="Seconds open before half-open probes."),
+        breaker_probes: int = typer.Option(3, min=1, help="Half-open probes that must succeed to close."),
+        log_mode: str = typer.Option("durable", help="durable (answer after the log commit) or async."),
+        log_inputs: str = typer.Option("full", help="full (store request bodies) or hash (SHA-256 only)."),
+        max_body_kb: int = typer.Option(1024, min=1, help="Request size limit (413 above it)."),
+        watch_seconds: float = typer.Option(2.0, min=0, help="Poll the registry for promotions (0: off)."),
+        drift_seconds: float = typer.Option(30.0, min=0, help="Drift check interval (0: only on request)."),
+        wrap: str | None = typer.Option(None, help="module:function applied to each loaded model (fault "
+                                                   "injection, tracing); or $ASSAY_SERVE_WRAP."),
+        log_level: str = typer.Option("info", help="debug, info, warning, error."),
+    ) -> None:
+        from assay.serve import serve
+        from assay.serve._app import ServeConfig
+        from assay.serve._breaker import BreakerConfig
+
+        if log_mode not in ("durable", "async"):
+            msg = f"--log-mode must be durable or async, got {log_mode!r}"
+            raise SpecError(msg)
+        if log_inputs not in ("full", "hash"):
+            msg = f"--log-inputs must be full or hash, got {log_inputs!r}"
+            raise SpecError(msg)
+        fallbacks = {}
+        for item in fallback:
+            name, sep, value = item.partition("=")
+            if not sep or not name or not value:
+                msg = f"--fallback {item!r}: write NAME=previous, NAME=none or NAME=OTHER_MODEL[:VERSION]"
+                raise SpecError(msg)
+            fallbacks[name] = value
+        config = ServeConfig(
+            registry=registry, models=list(model) or None, token=token or os.environ.get("ASSAY_TOKEN"),
+            max_batch=max_batch, max_wait=max_wait_ms / 1000, max_inflight=max_inflight,
+            queue_timeout=queue_timeout, degrade_at=degrade_at, fallback=fallbacks,
+            breaker=BreakerConfig(window=breaker_window, min_calls=breaker_min_calls,
+                                  failure_rate=breaker_failure_rate, slow_rate=breaker_slow_rate,
+                                  slow_seconds=breaker_slow_ms / 1000, open_seconds=breaker_open_seconds,
+                                  probes=breaker_probes),
+            log_mode=log_mode, log_inputs=log_inputs, max_body=max_body_kb * 1024, watch_seconds=watch_seconds,
+            drift_seconds=drift_seconds, wrap=wrap or os.environ.get("ASSAY_SERVE_WRAP"),
+        )
+        serve(config, host=host, port=port, log_level=log_level)

@@ -1,0 +1,938 @@
+"""The prediction server: an explicit routes table over a :class:`Server` that owns models, log and metrics.
+
+Per model name a *slot* holds the production deployment, an optional fallback (previous version or a declared
+simpler model), an optional canary (a share of traffic) and an optional shadow (mirrored, never returned). A
+prediction passes, in order: admission (bounded in-flight count; past it 503 + Retry-After at once), version choice
+(canary share, circuit breaker → fallback marked ``degraded`` or 503, optional switch to the fallback under
+pressure), the version's micro-batcher (queue deadline), the durable prediction log, the response (model version
+and request id in headers and body). Promotion loads and checks the new version before swapping; in-flight
+requests finish on the version they started on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import importlib
+import logging
+import random
+import re
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import polars as pl
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from assay.exceptions import AssayError, RegistryError, SchemaError
+from assay.serve._breaker import STATE_CODE, BreakerConfig
+from assay.serve._deploy import Deployment, InvalidOutput, ModelFailure, Shed
+from assay.serve._predlog import PredictionLog
+from assay.serve._protocols import (
+    MLFLOW_CONTENT_TYPES,
+    BadRequest,
+    UnsupportedMedia,
+    frame_from_mlflow,
+    frame_from_oip,
+    frame_from_records,
+    oip_datatype,
+    oip_outputs,
+)
+
+__all__ = ["ROUTES", "ServeConfig", "Server", "create_app"]
+
+log = logging.getLogger("assay.serve")
+
+
+@dataclass
+class ServeConfig:
+    """Every server option (the CLI maps its flags onto these)."""
+
+    registry: str | None = None
+    models: list[str] | None = None  # None: every name in the registry
+    token: str | None = None  # admin bearer token; None disables the admin endpoints
+    max_batch: int = 64
+    max_wait: float = 0.002
+    max_inflight: int = 256  # predictions admitted at once (queued + computing); more are shed
+    queue_timeout: float = 2.0  # deadline for a request waiting in a batch queue
+    degrade_at: int | None = None  # in-flight count above which requests go to the fallback (when there is one)
+    fallback: dict[str, str] = field(default_factory=dict)  # name -> "previous" | "none" | "other[:version]"
+    default_fallback: str = "previous"
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    log_mode: str = "durable"  # or "async"
+    log_inputs: str = "full"  # or "hash"
+    max_body: int = 1 << 20
+    watch_seconds: float = 2.0  # poll the registry for alias changes (0: only via admin endpoints)
+    drift_seconds: float = 30.0
+    window_rows: int = 2000
+    wrap: str | None = None  # "module:function" applied to every loaded model (fault injection, tracing)
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("assay_requests", "Prediction requests by outcome", ["model", "version", "status"],
+                                registry=r)
+        self.latency = Histogram("assay_request_seconds", "Prediction latency (admission to response)",
+                                 ["model", "version"], registry=r,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.batch = Histogram("assay_batch_rows", "Rows per model batch", ["model", "version"], registry=r,
+                               buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+        self.breaker = Gauge("assay_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open",
+                             ["model", "version"], registry=r)
+        self.shed = Counter("assay_shed", "Requests refused for capacity or deadline", ["model", "reason"],
+                            registry=r)
+        self.degraded = Counter("assay_degraded", "Requests answered by the fallback", ["model", "reason"],
+                                registry=r)
+        self.log_written = Gauge("assay_log_written", "Prediction records committed", registry=r)
+        self.log_dropped = Gauge("assay_log_dropped", "Prediction records that could not be written", registry=r)
+        self.inflight = Gauge("assay_inflight", "Predictions admitted and not yet answered", registry=r)
+        self.drift = Gauge("assay_drift_psi", "PSI of live inputs vs the training profile",
+                           ["model", "version", "feature"], registry=r)
+        self.drift_alerts = Gauge("assay_drift_alerts", "Features (and predictions) drifting",
+                                  ["model", "version"], registry=r)
+        self.live = Gauge("assay_live_metric", "Accuracy/F1/RMSE from feedback", ["model", "version", "metric"],
+                          registry=r)
+
+
+class _Slot:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.production: Deployment | None = None
+        self.fallback: Deployment | None = None
+        self.canary: Deployment | None = None
+        self.canary_percent = 0.0
+        self.shadow: Deployment | None = None
+        self.swap_error: str | None = None
+        self.lock = asyncio.Lock()
+
+    def deployments(self) -> list[Deployment]:
+        seen: dict[int, Deployment] = {}
+        for d in (self.production, self.fallback, self.canary, self.shadow):
+            if d is not None:
+                seen.setdefault(id(d), d)
+        return list(seen.values())
+
+    def version(self, v: int) -> Deployment | None:
+        return next((d for d in self.deployments() if d.version == v), None)
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
+                    status_code=status, media_type="application/json", headers=headers)
+
+
+def _load_wrap(spec: str | None) -> Any:
+    if not spec:
+        return None
+    module, _, func = spec.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+class Server:
+    """Models, prediction log and metrics behind the routes table."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.slots: dict[str, _Slot] = {}
+        self.metrics = _Metrics()
+        self.inflight = 0
+        self.ready = False
+        self.started = time.time()
+        self.registry: Any = None
+        self.predlog: PredictionLog | None = None
+        self._wrap = _load_wrap(config.wrap)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self.drift_cache: dict[str, Any] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+    async def startup(self) -> None:
+        from assay.registry import open_registry
+
+        loop = asyncio.get_running_loop()
+        self.registry = await loop.run_in_executor(None, open_registry, self.config.registry)
+        self.predlog = PredictionLog(self.registry.log_target, mode=self.config.log_mode)
+        self.predlog.start(loop)
+        names = self.config.models or await loop.run_in_executor(None, self.registry.names)
+        for name in names:
+            try:
+                await self._load_slot(name)
+            except AssayError as exc:
+                log.error("model %s could not be loaded: %s", name, exc)
+                if self.config.models:  # asked for explicitly: refuse to start without it
+                    raise
+        self.ready = True
+        if self.config.watch_seconds > 0:
+            self._tasks.append(loop.create_task(self._watch()))
+        if self.config.drift_seconds > 0:
+            self._tasks.append(loop.create_task(self._drift_loop()))
+        log.info("serving %s", ", ".join(f"{n} v{s.production.version}" for n, s in self.slots.items()
+                                         if s.production) or "no models yet")
+
+    async def shutdown(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for slot in self.slots.values():
+            for dep in slot.deployments():
+                await dep.drain(timeout=10)
+        if self.predlog is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.predlog.close)
+        log.info("stopped; %d prediction records written, %d dropped",
+                 self.predlog.written if self.predlog else 0, self.predlog.dropped if self.predlog else 0)
+
+    # -- loading and swapping ---------------------------------------------------------------------------------
+    def _load_version(self, name: str, version: int) -> tuple[Any, dict[str, Any] | None]:
+        """Worker thread: verify and load one version, and check it predicts one row of plausible input."""
+        mv = self.registry.get(name, version)
+        model = self.registry.load(name, version)
+        if self._wrap is not None:
+            model = self._wrap(model, name, version)
+        row = _example_row(model.input_schema, mv.profile)
+        model.predict(pl.DataFrame([row], schema={k: _dtype(v) for k, v in model.input_schema.items()}))
+        return model, mv.profile
+
+    async def _deployment(self, name: str, version: int) -> Deployment:
+        model, profile = await asyncio.get_running_loop().run_in_executor(None, self._load_version, name, version)
+        dep = Deployment(name, version, model, profile=profile, max_batch=self.config.max_batch,
+                         max_wait=self.config.max_wait, breaker=self.config.breaker,
+                         window_rows=self.config.window_rows, on_batch=self._on_batch)
+        dep.start()
+        return dep
+
+    def _on_batch(self, dep: Deployment, n: int, seconds: float) -> None:
+        self.metrics.batch.labels(dep.name, str(dep.version)).observe(n)
+
+    async def _fallback_for(self, name: str, production: int) -> Deployment | None:
+        spec = self.config.fallback.get(name, self.config.default_fallback)
+        loop = asyncio.get_running_loop()
+        if spec == "none":
+            return None
+        if spec == "previous":
+            history = await loop.run_in_executor(None, self.registry.history, name)
+            versions = [v.version for v in await loop.run_in_executor(None, self.registry.versions, name)]
+            candidates = [h["version"] for h in reversed(history) if not h["undone"] and h["version"] != production]
+            candidates += sorted((v for v in versions if v < production), reverse=True)
+            for v in candidates:
+                if v in versions:
+                    try:
+                        return await self._deployment(name, v)
+                    except Exception as exc:  # a broken old version is no fallback; try an older one
+                        log.warning("fallback %s v%s unusable: %s", name, v, exc)
+            return None
+        other, _, ref = spec.partition(":")
+        version = await loop.run_in_executor(None, self.registry.resolve, other, ref or None)
+        return await self._deployment(other, version)
+
+    async def _load_slot(self, name: str, version: int | None = None) -> _Slot:
+        """Load (or hot-swap to) ``version`` (default: production) of ``name``; the old one drains."""
+        loop = asyncio.get_running_loop()
+        slot = self.slots.get(name) or _Slot(name)
+        async with slot.lock:
+            target = version if version is not None else await loop.run_in_executor(None, self.registry.resolve,
+                                                                                      name, None)
+            if slot.production is not None and slot.production.version == target:
+                return slot
+            try:
+                new = await self._deployment(name, target)
+            except Exception as exc:
+                slot.swap_error = f"version {target} failed to load: {exc}"
+                log.error("model %s: %s; keeping %s", name, slot.swap_error,
+                          f"v{slot.production.version}" if slot.production else "nothing")
+                raise
+            old, old_fallback = slot.production, slot.fallback
+            fallback = await self._fallback_for(name, target)
+            slot.production, slot.fallback, slot.swap_error = new, fallback, None
+            self.slots[name] = slot
+            log.info("model %s now serves v%s (fallback: %s)", name, target,
+                     f"{fallback.name} v{fallback.version}" if fallback else "none")
+            for dep in (old, old_fallback):
+                if dep is not None and dep not in slot.deployments():
+                    self._spawn(dep.drain())
+        return slot
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _watch(self) -> None:
+        """Follow the registry: a promote or rollback made elsewhere (CLI) is served within ``watch_seconds``."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.config.watch_seconds)
+            try:
+                names = self.config.models or await loop.run_in_executor(None, self.registry.names)
+                for name in names:
+                    try:
+                        version = await loop.run_in_executor(None, self.registry.resolve, name, None)
+                    except RegistryError:
+                        continue
+                    slot = self.slots.get(name)
+                    if slot is None or slot.production is None or slot.production.version != version:
+                        if slot is not None and slot.swap_error and f"version {version} " in slot.swap_error:
+                            continue  # already failed on this version; keep serving the old one
+                        with contextlib.suppress(Exception):
+                            await self._load_slot(name, version)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the registry is briefly unreachable: keep serving what is loaded
+                log.warning("registry watch failed: %s", exc)
+
+    # -- prediction path --------------------------------------------------------------------------------------
+    def _slot(self, name: str) -> _Slot:
+        slot = self.slots.get(name)
+        if slot is None or slot.production is None:
+            raise HTTPError(404, f"model {name!r} is not served here (serving: {', '.join(self.slots) or 'none'})")
+        return slot
+
+    async def predict(self, name: str, frame_fn: Any, body: bytes, version: int | None = None
+                      ) -> tuple[list[dict[str, Any]], Deployment, str, str | None]:
+        """Admission → version choice → batcher → log. Returns (rows, deployment, request id, degraded reason)."""
+        start = time.perf_counter()
+        if self.inflight >= self.config.max_inflight:
+            self.metrics.shed.labels(name, "capacity").inc()
+            raise HTTPError(503, f"server at capacity ({self.config.max_inflight} predictions in flight); retry",
+                            headers={"Retry-After": "1"})
+        self.inflight += 1
+        try:
+            slot = self._slot(name)
+            try:
+                frame = frame_fn()
+            except BadRequest as exc:
+                raise HTTPError(400, str(exc)) from exc
+            dep, degraded = self._choose(slot, version)
+            deadline = time.monotonic() + self.config.queue_timeout
+            rid = uuid.uuid4().hex
+            try:
+                rows, seconds = await dep.submit(frame, deadline)
+                dep.breaker.record(False, seconds)
+            except SchemaError as exc:
+                self.metrics.requests.labels(name, str(dep.version), "422").inc()
+                raise HTTPError(422, str(exc)) from exc
+            except Shed as exc:
+                self.metrics.shed.labels(name, "deadline").inc()
+                raise HTTPError(503, f"request {exc}; retry", headers={"Retry-After": "1"}) from exc
+            except (ModelFailure, InvalidOutput) as exc:
+                dep.breaker.record(True, 0.0)
+                self.metrics.breaker.labels(name, str(dep.version)).set(STATE_CODE[dep.breaker.state])
+                fb = slot.fallback
+                if fb is None or fb is dep or version is not None:
+                    self.metrics.requests.labels(name, str(dep.version), "500").inc()
+                    raise HTTPError(500, f"model {name} v{dep.version} failed: {exc}") from exc
+                dep, degraded = fb, "error"
+                try:
+                    rows, seconds = await fb.submit(frame, deadline)
+                except (ModelFailure, InvalidOutput, Shed) as exc2:
+                    raise HTTPError(503, f"model and fallback failed: {exc2}", headers={"Retry-After": "1"}) from exc2
+            self.metrics.breaker.labels(name, str(dep.version)).set(STATE_CODE[dep.breaker.state])
+            if degraded:
+                self.metrics.degraded.labels(name, degraded).inc()
+            if slot.shadow is not None and slot.shadow is not dep:
+                self._spawn(self._shadow(slot.shadow, frame, body))
+            latency = time.perf_counter() - start
+            await self._log(rid, dep, latency, frame.height, body, rows, degraded)
+            self.metrics.requests.labels(name, str(dep.version), "200").inc()
+            self.metrics.latency.labels(name, str(dep.version)).observe(latency)
+            return rows, dep, rid, degraded
+        finally:
+            self.inflight -= 1
+
+    def _choose(self, slot: _Slot, version: int | None) -> tuple[Deployment, str | None]:
+        if version is not None:
+            dep = slot.version(version)
+            if dep is None:
+                loaded = ", ".join(str(d.version) for d in slot.deployments())
+                raise HTTPError(404, f"model {slot.name} version {version} is not loaded (loaded: {loaded})")
+            if not dep.breaker.allow():
+                raise HTTPError(503, f"circuit open for {slot.name} v{version}", headers={"Retry-After": "1"})
+            return dep, None
+        dep = slot.production
+        assert dep is not None
+        if slot.canary is not None and random.random() * 100 < slot.canary_percent:
+            dep = slot.canary
+        fb = slot.fallback
+        if fb is not None and self.config.degrade_at is not None and self.inflight > self.config.degrade_at:
+            return fb, "pressure"
+        if dep.breaker.allow():
+            return dep, None
+        self.metrics.breaker.labels(slot.name, str(dep.version)).set(STATE_CODE[dep.breaker.state])
+        if fb is not None and fb is not dep and fb.breaker.allow():
+            return fb, "breaker_open"
+        self.metrics.shed.labels(slot.name, "breaker").inc()
+        raise HTTPError(503, f"circuit open for {slot.name} v{dep.version} ({dep.breaker.last_reason}) and no "
+                        f"fallback is available", headers={"Retry-After": str(int(self.config.breaker.open_seconds))})
+
+    async def _shadow(self, dep: Deployment, frame: pl.DataFrame, body: bytes) -> None:
+        start = time.perf_counter()
+        try:
+            rows, seconds = await dep.submit(frame, time.monotonic() + self.config.queue_timeout)
+            dep.breaker.record(False, seconds)
+            status = "200"
+        except (ModelFailure, InvalidOutput):
+            dep.breaker.record(True, 0.0)
+            self.metrics.requests.labels(dep.name, str(dep.version), "shadow_500").inc()
+            return
+        except Exception:
+            return
+        await self._log(uuid.uuid4().hex, dep, time.perf_counter() - start, frame.height, body, rows, None,
+                        shadow=True)
+        self.metrics.requests.labels(dep.name, str(dep.version), f"shadow_{status}").inc()
+        self.metrics.latency.labels(dep.name, str(dep.version)).observe(time.perf_counter() - start)
+
+    async def _log(self, rid: str, dep: Deployment, latency: float, n: int, body: bytes,
+                   rows: list[dict[str, Any]], degraded: str | None, shadow: bool = False) -> None:
+        assert self.predlog is not None
+        digest = hashlib.sha256(body).hexdigest()
+        inputs = body.decode("utf-8", errors="replace") if self.config.log_inputs == "full" else None
+        record = (rid, dep.name, dep.version, time.time(), round(latency * 1000, 3), n, inputs, digest,
+                  orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY).decode(), 1 if degraded else 0,
+                  1 if shadow else 0)
+        fut = self.predlog.submit(record)
+        if self.config.log_mode == "durable" and not shadow:
+            ok = fut is not None and await fut
+            if not ok:
+                raise HTTPError(503, "the prediction log is unavailable; the prediction was not recorded",
+                                headers={"Retry-After": "1"})
+
+    # -- monitoring -------------------------------------------------------------------------------------------
+    def drift(self, name: str) -> dict[str, Any]:
+        from assay.registry import drift_report
+
+        slot = self._slot(name)
+        out: dict[str, Any] = {"model": name, "versions": {}}
+        for dep in slot.deployments():
+            if dep.profile is None:
+                out["versions"][str(dep.version)] = {"note": "no training profile stored for this version; "
+                                                             "register it with reference data to enable drift"}
+                continue
+            inputs, outputs = dep.window()
+            if inputs is None:
+                out["versions"][str(dep.version)] = {"rows": 0, "features": {}, "alerts": []}
+                continue
+            report = drift_report(dep.profile, inputs)
+            if outputs is not None and "predictions" in dep.profile:
+                pred = drift_report(dep.profile["predictions"], outputs)
+                report["prediction"] = next(iter(pred["features"].values()), None)
+                if pred["alerts"]:
+                    report["alerts"].append("prediction")
+            for feature, stats in report.get("features", {}).items():
+                self.metrics.drift.labels(name, str(dep.version), feature).set(stats["psi"])
+            self.metrics.drift_alerts.labels(name, str(dep.version)).set(len(report["alerts"]))
+            out["versions"][str(dep.version)] = report
+        return out
+
+    async def _drift_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.config.drift_seconds)
+            for name in list(self.slots):
+                try:
+                    report = await loop.run_in_executor(None, self.drift, name)
+                except Exception as exc:
+                    log.warning("drift check of %s failed: %s", name, exc)
+                    continue
+                self.drift_cache[name] = report
+                for version, rep in report["versions"].items():
+                    if rep.get("alerts"):
+                        log.warning("drift alert", extra={"model": name, "version": version,
+                                                          "features": rep["alerts"]})
+
+    def live_metrics(self, name: str) -> dict[str, Any]:
+        """Accuracy and macro F1 (classification) or RMSE and MAE (regression) per version, from feedback."""
+        import numpy as np
+
+        slot = self._slot(name)
+        task = slot.production.model.task if slot.production else None
+        assert self.predlog is not None
+        by_version: dict[int, tuple[list[Any], list[Any]]] = {}
+        for version, outputs, truth in self.predlog.joined(name):
+            truths = truth if isinstance(truth, list) else [truth]
+            if len(truths) != len(outputs):
+                continue
+            pred, true = by_version.setdefault(version, ([], []))
+            pred.extend(r.get("prediction") for r in outputs)
+            true.extend(truths)
+        result: dict[str, Any] = {"model": name, "task": task, "versions": {}}
+        for version, (pred, true) in sorted(by_version.items()):
+            entry: dict[str, Any] = {"feedback_rows": len(true)}
+            if task == "regression":
+                p, t = np.asarray(pred, dtype=float), np.asarray(true, dtype=float)
+                entry["rmse"] = float(np.sqrt(np.mean((p - t) ** 2)))
+                entry["mae"] = float(np.mean(np.abs(p - t)))
+            else:
+                from sklearn.metrics import accuracy_score, f1_score
+
+                p, t = [str(x) for x in pred], [str(x) for x in true]
+                entry["accuracy"] = float(accuracy_score(t, p))
+                entry["f1_macro"] = float(f1_score(t, p, average="macro", zero_division=0))
+            for metric, value in entry.items():
+                self.metrics.live.labels(name, str(version), metric).set(value)
+            result["versions"][str(version)] = entry
+        return result
+
+    def status(self, name: str) -> dict[str, Any]:
+        slot = self._slot(name)
+
+        def desc(d: Deployment | None) -> dict[str, Any] | None:
+            if d is None:
+                return None
+            return {"name": d.name, "version": d.version, "breaker": d.breaker.snapshot(), "queued": d.pending,
+                    "window_rows": d.window_count}
+
+        return {"model": name, "production": desc(slot.production), "fallback": desc(slot.fallback),
+                "canary": desc(slot.canary), "canary_percent": slot.canary_percent, "shadow": desc(slot.shadow),
+                "last_swap_error": slot.swap_error, "inflight": self.inflight}
+
+
+def _dtype(name: str) -> pl.DataType:
+    from assay._fitted import dtype_from_str
+
+    return dtype_from_str(name)
+
+
+def _example_row(schema: dict[str, str], profile: dict[str, Any] | None) -> dict[str, Any]:
+    """A plausible input row (profile medians / most common categories, else zeros) for the load check."""
+    cols = (profile or {}).get("columns", {})
+    row: dict[str, Any] = {}
+    for name, dtype in schema.items():
+        ref = cols.get(name)
+        if ref and ref["kind"] == "numeric":
+            value: Any = ref["quantiles"][len(ref["quantiles"]) // 2]
+        elif ref and ref["kind"] == "categorical":
+            value = next((k for k in ref["freq"] if k != "__other__"), None)
+        else:
+            value = None
+        if value is not None and _dtype(dtype).is_integer():
+            value = round(value)
+        row[name] = value
+    return row
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# HTTP layer
+# ---------------------------------------------------------------------------------------------------------------
+async def _body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            if int(length) > limit:
+                raise HTTPError(413, f"request body of {length} bytes exceeds the limit of {limit} bytes")
+        except ValueError as exc:
+            raise HTTPError(400, "invalid Content-Length header") from exc
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPError(413, f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _headers(dep: Deployment, rid: str, degraded: str | None) -> dict[str, str]:
+    headers = {"X-Request-ID": rid, "X-Model-Name": dep.name, "X-Model-Version": str(dep.version)}
+    if degraded:
+        headers["X-Assay-Degraded"] = degraded
+    return headers
+
+
+class Handlers:
+    """Endpoint functions; each takes the Starlette request and returns a response."""
+
+    def __init__(self, server: Server) -> None:
+        self.s = server
+
+    def _name(self, request: Request) -> str:
+        return request.path_params["name"]
+
+    def _version(self, request: Request) -> int | None:
+        raw = request.path_params.get("version")
+        if raw is None:
+            return None
+        if not str(raw).isdigit():
+            raise HTTPError(400, f"version must be a whole number, got {raw!r}")
+        return int(raw)
+
+    # plain protocol
+    async def predict(self, request: Request) -> Response:
+        body = await _body(request, self.s.config.max_body)
+        rows, dep, rid, degraded = await self.s.predict(self._name(request), lambda: frame_from_records(body), body)
+        return _json({"model": dep.name, "model_version": dep.version, "request_id": rid, "degraded": bool(degraded),
+                      "degraded_reason": degraded, "predictions": rows}, headers=_headers(dep, rid, degraded))
+
+    # MLflow
+    async def invocations(self, request: Request) -> Response:
+        name = request.path_params.get("name")
+        if name is None:
+            if len(self.s.slots) != 1:
+                return _json({"error_code": "BAD_REQUEST", "message": (
+                    f"this server serves {len(self.s.slots)} models ({', '.join(self.s.slots)}); "
+                    f"post to /models/<name>/invocations")}, 400)
+            name = next(iter(self.s.slots))
+        body = await _body(request, self.s.config.max_body)
+        content_type = request.headers.get("content-type", "")
+        try:
+            frame = frame_from_mlflow(body, content_type)
+        except UnsupportedMedia:
+            return Response(f"This predictor only supports the following content types: Types: "
+                            f"{MLFLOW_CONTENT_TYPES}. Got '{content_type}'.", status_code=415,
+                            media_type="text/plain")
+        except BadRequest as exc:
+            return _json({"error_code": "BAD_REQUEST", "message": str(exc)}, 400)
+        try:
+            rows, dep, rid, degraded = await self.s.predict(name, lambda: frame, body)
+        except HTTPError as exc:
+            if exc.status in (400, 422):
+                return _json({"error_code": "BAD_REQUEST", "message": exc.message}, 400)
+            raise
+        predictions = [r.get("prediction", r) for r in rows] if rows and "prediction" in rows[0] else rows
+        return _json({"predictions": predictions, "model_version": dep.version, "request_id": rid,
+                      "degraded": bool(degraded)}, headers=_headers(dep, rid, degraded))
+
+    # Open Inference Protocol v2
+    async def oip_server(self, request: Request) -> Response:
+        from assay import __version__
+
+        return _json({"name": "assay", "version": __version__, "extensions": ["binary_tensor_data"]})
+
+    async def oip_live(self, request: Request) -> Response:
+        return _json({"live": True})
+
+    async def oip_ready(self, request: Request) -> Response:
+        return _json({"ready": self.s.ready}, 200 if self.s.ready else 503)
+
+    async def oip_model(self, request: Request) -> Response:
+        slot = self.s._slot(self._name(request))
+        version = self._version(request)
+        dep = slot.production if version is None else slot.version(version)
+        if dep is None:
+            raise HTTPError(404, f"model {slot.name} version {version} is not loaded")
+        model = dep.model
+        outputs = [{"name": "prediction", "datatype": "BYTES" if model.task == "classification" else "FP64",
+                    "shape": [-1]}]
+        outputs += [{"name": f"proba_{c}", "datatype": "FP64", "shape": [-1]} for c in model.classes or []]
+        return _json({"name": slot.name, "versions": [str(d.version) for d in slot.deployments()],
+                      "platform": "assay", "inputs": [{"name": k, "datatype": oip_datatype(v), "shape": [-1]}
+                                                      for k, v in model.input_schema.items()],
+                      "outputs": outputs}, headers={"X-Model-Version": str(dep.version)})
+
+    async def oip_model_ready(self, request: Request) -> Response:
+        slot = self.s._slot(self._name(request))
+        version = self._version(request)
+        dep = slot.production if version is None else slot.version(version)
+        if dep is None:
+            raise HTTPError(404, f"model {slot.name} version {version} is not loaded")
+        return _json({"name": slot.name, "ready": True}, headers={"X-Model-Version": str(dep.version)})
+
+    async def oip_infer(self, request: Request) -> Response:
+        body = await _body(request, self.s.config.max_body)
+        parsed: dict[str, Any] = {}
+
+        def frame() -> pl.DataFrame:
+            f, req = frame_from_oip(body, request.headers.get("inference-header-content-length"))
+            parsed.update(req)
+            return f
+
+        rows, dep, rid, degraded = await self.s.predict(self._name(request), frame, body, self._version(request))
+        requested = [o.get("name") for o in parsed.get("outputs") or [] if isinstance(o, dict)]
+        out = {"model_name": dep.name, "model_version": str(dep.version), "outputs": oip_outputs(rows, requested),
+               "parameters": {"request_id": rid, "degraded": bool(degraded)}}
+        if isinstance(parsed.get("id"), str):
+            out["id"] = parsed["id"]
+        return _json(out, headers=_headers(dep, rid, degraded))
+
+    # feedback and monitoring
+    async def feedback(self, request: Request) -> Response:
+        name = self._name(request)
+        self.s._slot(name)
+        body = await _body(request, self.s.config.max_body)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise HTTPError(400, f"body is not valid JSON: {exc}") from exc
+        items = data if isinstance(data, list) else [data]
+        if not items or not all(isinstance(i, dict) and isinstance(i.get("request_id"), str)
+                                and ("value" in i or "values" in i) for i in items):
+            raise HTTPError(400, 'feedback is {"request_id": "...", "value": true_value} (or "values": [...] for a '
+                                 "multi-row request), or a list of those")
+        loop = asyncio.get_running_loop()
+        stored = duplicates = unknown = 0
+        for item in items:
+            pred = await loop.run_in_executor(None, self.s.predlog.prediction, item["request_id"])
+            if pred is None or pred["model"] != name:
+                unknown += 1
+                continue
+            value = item.get("values", item.get("value"))
+            if await loop.run_in_executor(None, self.s.predlog.add_feedback, item["request_id"], name, value):
+                stored += 1
+            else:
+                duplicates += 1
+        status = 404 if unknown and not (stored or duplicates) else 200
+        return _json({"stored": stored, "duplicates": duplicates, "unknown_request_ids": unknown}, status)
+
+    async def live_metrics(self, request: Request) -> Response:
+        name = self._name(request)
+        self.s._slot(name)
+        return _json(await asyncio.get_running_loop().run_in_executor(None, self.s.live_metrics, name))
+
+    async def drift(self, request: Request) -> Response:
+        name = self._name(request)
+        self.s._slot(name)
+        return _json(await asyncio.get_running_loop().run_in_executor(None, self.s.drift, name))
+
+    async def status(self, request: Request) -> Response:
+        return _json(self.s.status(self._name(request)))
+
+    async def models(self, request: Request) -> Response:
+        return _json({"models": [self.s.status(n) for n in self.s.slots]})
+
+    async def metrics(self, request: Request) -> Response:
+        s = self.s
+        if s.predlog is not None:
+            s.metrics.log_written.set(s.predlog.written)
+            s.metrics.log_dropped.set(s.predlog.dropped)
+        s.metrics.inflight.set(s.inflight)
+        for slot in s.slots.values():
+            for d in slot.deployments():
+                s.metrics.breaker.labels(d.name, str(d.version)).set(STATE_CODE[d.breaker.current()])
+        return Response(generate_latest(s.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def noop(self, request: Request) -> Response:
+        """The same HTTP path without a model: the ceiling a prediction endpoint can reach (benchmarks)."""
+        body = await _body(request, self.s.config.max_body)
+        return _json({"ok": True, "bytes": len(body)})
+
+    # admin (bearer token)
+    def _admin(self, request: Request) -> None:
+        token = self.s.config.token
+        if not token:
+            raise HTTPError(403, "admin endpoints are disabled: start the server with --token (or $ASSAY_TOKEN)")
+        given = request.headers.get("authorization", "")
+        import hmac
+
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise HTTPError(401, "admin endpoints need 'Authorization: Bearer <token>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    async def _admin_body(self, request: Request) -> dict[str, Any]:
+        body = await _body(request, self.s.config.max_body)
+        if not body.strip():
+            return {}
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise HTTPError(400, f"body is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise HTTPError(400, "body must be a JSON object")
+        return data
+
+    async def admin_promote(self, request: Request) -> Response:
+        self._admin(request)
+        name, data = self._name(request), await self._admin_body(request)
+        loop = asyncio.get_running_loop()
+        try:
+            version = await loop.run_in_executor(None, self.s.registry.resolve, name, data.get("version"))
+        except RegistryError as exc:
+            raise HTTPError(404, str(exc)) from exc
+        try:
+            await self.s._load_slot(name, version)  # load and check first: a broken version never goes live
+        except Exception as exc:
+            current = self.s.slots.get(name)
+            serving = current.production.version if current and current.production else None
+            raise HTTPError(409, f"version {version} of {name} failed to load ({exc}); still serving v{serving}",
+                            serving=serving) from exc
+        await loop.run_in_executor(None, self.s.registry.promote, name, version, data.get("alias", "production"))
+        return _json(self.s.status(name))
+
+    async def admin_rollback(self, request: Request) -> Response:
+        self._admin(request)
+        name = self._name(request)
+        loop = asyncio.get_running_loop()
+        try:
+            version = await loop.run_in_executor(None, self.s.registry.rollback, name)
+        except RegistryError as exc:
+            raise HTTPError(409, str(exc)) from exc
+        try:
+            await self.s._load_slot(name, version)
+        except Exception as exc:
+            raise HTTPError(409, f"rolled back to v{version} in the registry but it failed to load ({exc}); "
+                                 f"still serving the previous version") from exc
+        return _json(self.s.status(name))
+
+    async def admin_reload(self, request: Request) -> Response:
+        self._admin(request)
+        loop = asyncio.get_running_loop()
+        names = self.s.config.models or await loop.run_in_executor(None, self.s.registry.names)
+        errors = {}
+        for name in names:
+            try:
+                await self.s._load_slot(name)
+            except Exception as exc:
+                errors[name] = str(exc)
+        return _json({"models": [self.s.status(n) for n in self.s.slots], "errors": errors},
+                     409 if errors else 200)
+
+    async def admin_canary(self, request: Request) -> Response:
+        self._admin(request)
+        name, data = self._name(request), await self._admin_body(request)
+        slot = self.s._slot(name)
+        percent = data.get("percent", 10)
+        if not isinstance(percent, int | float) or not 0 <= percent <= 100:
+            raise HTTPError(400, "percent must be a number from 0 to 100")
+        version = data.get("version")
+        if version is None or percent == 0:
+            old, slot.canary, slot.canary_percent = slot.canary, None, 0.0
+        else:
+            try:
+                dep = await self.s._deployment(name, int(version))
+            except Exception as exc:
+                raise HTTPError(409, f"canary version {version} failed to load: {exc}") from exc
+            old, slot.canary, slot.canary_percent = slot.canary, dep, float(percent)
+        if old is not None and old not in slot.deployments():
+            self.s._spawn(old.drain())
+        return _json(self.s.status(name))
+
+    async def admin_shadow(self, request: Request) -> Response:
+        self._admin(request)
+        name, data = self._name(request), await self._admin_body(request)
+        slot = self.s._slot(name)
+        version = data.get("version")
+        if version is None:
+            old, slot.shadow = slot.shadow, None
+        else:
+            try:
+                dep = await self.s._deployment(name, int(version))
+            except Exception as exc:
+                raise HTTPError(409, f"shadow version {version} failed to load: {exc}") from exc
+            old, slot.shadow = slot.shadow, dep
+        if old is not None and old not in slot.deployments():
+            self.s._spawn(old.drain())
+        return _json(self.s.status(name))
+
+
+_RECORDS_BODY = {"content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}
+_MLFLOW_BODY = {"content": {"application/json": {"schema": {"type": "object", "properties": {
+    "dataframe_split": {"type": "object"}, "dataframe_records": {"type": "array", "items": {"type": "object"}},
+    "instances": {"type": "array"}, "inputs": {}}}}, "text/csv": {"schema": {"type": "string"}}}}
+_OIP_BODY = {"content": {"application/json": {"schema": {"type": "object", "required": ["inputs"], "properties": {
+    "id": {"type": "string"}, "inputs": {"type": "array", "items": {"type": "object", "properties": {
+        "name": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}},
+        "datatype": {"type": "string"}, "data": {"type": "array"}}}},
+    "outputs": {"type": "array", "items": {"type": "object"}}}}}}}
+_FEEDBACK_BODY = {"content": {"application/json": {"schema": {"type": "object", "required": ["request_id"],
+                                                              "properties": {"request_id": {"type": "string"},
+                                                                             "value": {}}}}}}
+_ADMIN_BODY = {"content": {"application/json": {"schema": {"type": "object"}}}}
+
+# method, path, handler, summary, request body schema (OpenAPI) — read top to bottom to see the whole API.
+ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None]] = [
+    ("POST", "/models/{name}/predict", "predict", "Predict JSON records", _RECORDS_BODY),
+    ("POST", "/invocations", "invocations", "MLflow scoring protocol (single served model)", _MLFLOW_BODY),
+    ("POST", "/models/{name}/invocations", "invocations", "MLflow scoring protocol", _MLFLOW_BODY),
+    ("GET", "/v2", "oip_server", "OIP server metadata", None),
+    ("GET", "/v2/health/live", "oip_live", "OIP liveness", None),
+    ("GET", "/v2/health/ready", "oip_ready", "OIP readiness", None),
+    ("GET", "/v2/models/{name}", "oip_model", "OIP model metadata", None),
+    ("GET", "/v2/models/{name}/versions/{version}", "oip_model", "OIP model version metadata", None),
+    ("GET", "/v2/models/{name}/ready", "oip_model_ready", "OIP model readiness", None),
+    ("GET", "/v2/models/{name}/versions/{version}/ready", "oip_model_ready", "OIP version readiness", None),
+    ("POST", "/v2/models/{name}/infer", "oip_infer", "OIP inference", _OIP_BODY),
+    ("POST", "/v2/models/{name}/versions/{version}/infer", "oip_infer", "OIP inference on one version", _OIP_BODY),
+    ("POST", "/models/{name}/feedback", "feedback", "True value for a request id (idempotent)", _FEEDBACK_BODY),
+    ("GET", "/models/{name}/metrics", "live_metrics", "Live accuracy/F1 or RMSE per version", None),
+    ("GET", "/models/{name}/drift", "drift", "Input and prediction drift per version", None),
+    ("GET", "/models/{name}/status", "status", "Versions, breaker states, canary, shadow", None),
+    ("GET", "/models", "models", "Every served model's status", None),
+    ("GET", "/metrics", "metrics", "Prometheus metrics", None),
+    ("POST", "/noop", "noop", "HTTP path without a model (benchmark ceiling)", _RECORDS_BODY),
+    ("POST", "/admin/models/{name}/promote", "admin_promote", "Load, check and promote a version", _ADMIN_BODY),
+    ("POST", "/admin/models/{name}/rollback", "admin_rollback", "Roll production back and serve it", _ADMIN_BODY),
+    ("POST", "/admin/models/{name}/canary", "admin_canary", "Send a share of traffic to a version", _ADMIN_BODY),
+    ("POST", "/admin/models/{name}/shadow", "admin_shadow", "Mirror traffic to a version", _ADMIN_BODY),
+    ("POST", "/admin/reload", "admin_reload", "Re-read the registry and serve production versions", _ADMIN_BODY),
+]
+
+
+def _wrap(fn: Any) -> Any:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except HTTPError as exc:
+            return _json({"error": exc.message, **exc.extra}, exc.status, headers=exc.headers)
+        except AssayError as exc:
+            return _json({"error": str(exc)}, 400)
+
+    endpoint.__name__ = fn.__name__
+    endpoint.__doc__ = fn.__doc__
+    return endpoint
+
+
+def create_app(config: ServeConfig | None = None) -> FastAPI:
+    """The ASGI app (FastAPI for the OpenAPI schema; handlers read bodies themselves with orjson for speed)."""
+    config = config or ServeConfig()
+    server = Server(config)
+    handlers = Handlers(server)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        await server.startup()
+        try:
+            yield
+        finally:
+            await server.shutdown()
+
+    from assay import __version__
+
+    app = FastAPI(title="assay prediction service", version=__version__, lifespan=lifespan,
+                  docs_url="/docs", redoc_url=None)
+    app.state.server = server
+    for method, path, handler, summary, body in ROUTES:
+        params = [{"name": p, "in": "path", "required": True,
+                   "schema": {"type": "integer"} if p == "version" else {"type": "string"}}
+                  for p in re.findall(r"{(\w+)}", path)]
+        extra: dict[str, Any] = {"parameters": params} if params else {}
+        if body is not None:
+            extra["requestBody"] = body
+        app.add_api_route(path, _wrap(getattr(handlers, handler)), methods=[method], summary=summary,
+                          openapi_extra=extra or None, response_class=Response, name=f"{handler}:{path}")
+    return app
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line (time, level, logger, message and any ``extra`` fields)."""
+
+    _SKIP = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "color_message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
+                "message": record.getMessage()}
+        data.update({k: v for k, v in record.__dict__.items() if k not in self._SKIP})
+        if record.exc_info:
+            data["error"] = self.formatException(record.exc_info)
+        return orjson.dumps(data, default=str).decode()
+
+
+def configure_logging(level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    for name in ("assay", "uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level.upper())
+        logger.propagate = False

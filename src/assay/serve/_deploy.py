@@ -1,0 +1,204 @@
+"""One served model version (a *deployment*): its micro-batcher, circuit breaker and live input window.
+
+Requests for a version queue up; one batcher task takes whatever is queued (up to ``max_batch`` rows, waiting at
+most ``max_wait`` for more only while other requests are still arriving) and runs the batch in a worker thread, so
+the event loop keeps accepting and shedding while the model computes. Each request is validated on its own (a bad
+request gets its own 4xx, never fails its neighbours), the valid ones are predicted as one frame and split back.
+A request whose deadline passes while it waits is shed, not computed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from assay.exceptions import SchemaError
+from assay.serve._breaker import BreakerConfig, CircuitBreaker
+
+__all__ = ["Deployment", "InvalidOutput", "ModelFailure", "Shed"]
+
+
+class Shed(Exception):
+    """The request waited past its deadline (or the deployment is closing)."""
+
+
+class ModelFailure(Exception):
+    """The model raised while predicting a batch."""
+
+
+class InvalidOutput(Exception):
+    """The model returned NaN or infinite values."""
+
+
+@dataclass
+class _Item:
+    frame: pl.DataFrame
+    future: asyncio.Future[Any]
+    deadline: float
+
+
+class Deployment:
+    """A loaded model version with its batcher, breaker and recent inputs/outputs (for drift)."""
+
+    def __init__(self, name: str, version: int, model: Any, *, profile: dict[str, Any] | None = None,
+                 max_batch: int = 64, max_wait: float = 0.002, breaker: BreakerConfig | None = None,
+                 window_rows: int = 2000, on_batch: Any = None) -> None:
+        self.name = name
+        self.version = version
+        self.model = model
+        self.profile = profile
+        self.max_batch = max_batch
+        self.max_wait = max_wait
+        self.breaker = CircuitBreaker(breaker)
+        self.window_rows = window_rows
+        self.on_batch = on_batch
+        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"assay-{name}-v{version}")
+        self.task: asyncio.Task[None] | None = None
+        self.inputs: deque[pl.DataFrame] = deque()
+        self.outputs: deque[pl.DataFrame] = deque()
+        self.window_count = 0
+        self.pending = 0
+        self.requests = 0
+        self.failures = 0
+        self.closing = False
+
+    def __repr__(self) -> str:
+        return f"Deployment({self.name!r}, v{self.version}, breaker={self.breaker.state})"
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._loop(), name=f"batcher-{self.name}-v{self.version}")
+
+    async def submit(self, frame: pl.DataFrame, deadline: float) -> tuple[list[dict[str, Any]], float]:
+        """Predict ``frame`` in the next batch; return (rows as dicts, model seconds)."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending += 1
+        try:
+            self.queue.put_nowait(_Item(frame, fut, deadline))
+            return await fut
+        finally:
+            self.pending -= 1
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            item = await self.queue.get()
+            batch = [item]
+            rows = item.frame.height
+            while rows < self.max_batch:
+                try:
+                    nxt = self.queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    # Adaptive: wait a little only while more requests are in flight than we hold.
+                    if self.max_wait <= 0 or self.pending <= len(batch):
+                        break
+                    try:
+                        nxt = await asyncio.wait_for(self.queue.get(), self.max_wait)
+                    except TimeoutError:
+                        break
+                batch.append(nxt)
+                rows += nxt.frame.height
+            now = time.monotonic()
+            live = []
+            for it in batch:
+                if it.future.done():
+                    continue
+                if it.deadline < now:
+                    it.future.set_exception(Shed("waited past the queue deadline"))
+                else:
+                    live.append(it)
+            if not live:
+                continue
+            try:
+                results, seconds = await loop.run_in_executor(self.executor, self._run, [it.frame for it in live])
+            except Exception as exc:  # the executor itself failed (shutdown): fail the batch, keep serving
+                results, seconds = [ModelFailure(str(exc))] * len(live), 0.0
+            for it, res in zip(live, results, strict=True):
+                if it.future.done():
+                    continue
+                if isinstance(res, Exception):
+                    it.future.set_exception(res)
+                else:
+                    it.future.set_result((res, seconds))
+            if self.on_batch is not None:
+                self.on_batch(self, len(live), seconds)
+
+    def _run(self, frames: list[pl.DataFrame]) -> tuple[list[Any], float]:
+        """Worker thread: validate each request, predict the valid ones as one frame, split the result."""
+        results: list[Any] = [None] * len(frames)
+        valid: list[tuple[int, pl.DataFrame]] = []
+        for i, frame in enumerate(frames):
+            try:
+                valid.append((i, self.model.validate(frame)))
+            except SchemaError as exc:
+                results[i] = exc
+            except Exception as exc:  # a frame the schema check cannot even read is the caller's error
+                results[i] = SchemaError(str(exc))
+        if not valid:
+            return results, 0.0
+        big = valid[0][1] if len(valid) == 1 else pl.concat([f for _, f in valid], how="vertical_relaxed")
+        start = time.perf_counter()
+        try:
+            out = self.model.predict(big)
+        except SchemaError as exc:
+            for i, _ in valid:
+                results[i] = exc
+            return results, time.perf_counter() - start
+        except Exception as exc:
+            seconds = time.perf_counter() - start
+            for i, _ in valid:
+                results[i] = ModelFailure(f"{type(exc).__name__}: {exc}")
+            return results, seconds
+        seconds = time.perf_counter() - start
+        numeric = [c for c, t in out.schema.items() if t.is_float()]
+        bad = None
+        if numeric:
+            arr = out.select(numeric).to_numpy()
+            bad = ~np.isfinite(arr).all(axis=1)
+        rows = out.to_dicts()
+        offset = 0
+        for i, frame in valid:
+            n = frame.height
+            if bad is not None and bad[offset:offset + n].any():
+                results[i] = InvalidOutput(f"model v{self.version} returned NaN or infinite values")
+            else:
+                results[i] = rows[offset:offset + n]
+            offset += n
+        self._remember(big, out)
+        return results, seconds
+
+    def _remember(self, inputs: pl.DataFrame, outputs: pl.DataFrame) -> None:
+        self.inputs.append(inputs)
+        self.outputs.append(outputs.select(outputs.columns[:1]))
+        self.window_count += inputs.height
+        while self.window_count - self.inputs[0].height >= self.window_rows and len(self.inputs) > 1:
+            self.window_count -= self.inputs.popleft().height
+            self.outputs.popleft()
+
+    def window(self) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+        """Recent inputs and predictions (up to ``window_rows``)."""
+        if not self.inputs:
+            return None, None
+        ins, outs = list(self.inputs), list(self.outputs)
+        return pl.concat(ins, how="vertical_relaxed"), pl.concat(outs, how="vertical_relaxed")
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Stop taking new work, finish what is queued, then stop the batcher (used after a hot swap)."""
+        self.closing = True
+        end = time.monotonic() + timeout
+        await asyncio.sleep(0.2)  # a request that chose this version just before the swap still gets served
+        while (self.pending > 0 or not self.queue.empty()) and time.monotonic() < end:
+            await asyncio.sleep(0.01)
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+        self.executor.shutdown(wait=False)

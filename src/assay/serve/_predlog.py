@@ -1,0 +1,226 @@
+"""The durable prediction log and the feedback table (SQLite beside the registry, or the registry's PostgreSQL).
+
+One writer thread commits records in batches (group commit): whatever arrived while the previous commit ran goes
+into the next one. In ``durable`` mode (the default) a request is answered only after its record is committed, so
+no 2xx exists without a record even if the process is killed; a record that cannot be written is counted as a drop
+and its request fails (503) instead. In ``async`` mode requests do not wait and a full queue drops (and counts)
+records. Feedback is keyed by request id: the first value for an id is kept, duplicates are ignored (idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["PredictionLog"]
+
+_DDL = [
+    """CREATE TABLE IF NOT EXISTS assay_predictions (
+        request_id TEXT PRIMARY KEY, model TEXT NOT NULL, version INTEGER NOT NULL, ts DOUBLE PRECISION NOT NULL,
+        latency_ms DOUBLE PRECISION NOT NULL, rows INTEGER NOT NULL, inputs TEXT, inputs_sha256 TEXT,
+        outputs TEXT NOT NULL, degraded INTEGER NOT NULL, shadow INTEGER NOT NULL DEFAULT 0)""",
+    """CREATE TABLE IF NOT EXISTS assay_feedback (
+        request_id TEXT PRIMARY KEY, model TEXT NOT NULL, value TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL)""",
+]
+_INSERT = ("INSERT INTO assay_predictions (request_id, model, version, ts, latency_ms, rows, inputs, inputs_sha256, "
+           "outputs, degraded, shadow) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING")
+_STOP = object()
+
+
+class PredictionLog:
+    """Batched, durable writes of prediction records; feedback storage; live metrics from their join."""
+
+    def __init__(self, target: str, *, mode: str = "durable", max_queue: int = 100_000) -> None:
+        self.target = target
+        self.mode = mode
+        self.max_queue = max_queue
+        self.written = 0
+        self.dropped = 0
+        self.batches = 0
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.kind = "postgresql" if target.startswith(("postgresql://", "postgres://")) else "sqlite"
+        with self._connect() as conn:
+            cur = conn.cursor()
+            for ddl in _DDL:
+                cur.execute(ddl)
+            conn.commit()
+
+    # -- connections ------------------------------------------------------------------------------------------
+    def _connect(self) -> Any:
+        if self.kind == "sqlite":
+            conn = sqlite3.connect(self.target, timeout=30, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL: a commit survives a killed process (the WAL is in the OS cache), not a power cut.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            return _Closing(conn, "sqlite")
+        import psycopg
+
+        dsn, _, schema = self.target.partition("#")
+        conn = psycopg.connect(dsn, connect_timeout=10)
+        if schema:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.commit()
+        return _Closing(conn, "postgresql")
+
+    # -- writer -----------------------------------------------------------------------------------------------
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run, name="assay-prediction-log", daemon=True)
+        self._thread.start()
+
+    def submit(self, record: tuple[Any, ...]) -> asyncio.Future[bool] | None:
+        """Queue one record; in durable mode return a future resolved (True/False) once it is committed."""
+        if self._queue.qsize() >= self.max_queue:
+            self.dropped += 1
+            return None
+        fut: asyncio.Future[bool] | None = None
+        if self.mode == "durable" and self._loop is not None:
+            fut = self._loop.create_future()
+        self._queue.put((record, fut))
+        return fut
+
+    def _run(self) -> None:
+        conn = None
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            items = [item]
+            while len(items) < 5000:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                items.append(nxt)
+            ok = False
+            for attempt in range(3):
+                try:
+                    if conn is None:
+                        conn = self._connect()
+                    cur = conn.cursor()
+                    cur.executemany(conn.sql(_INSERT), [r for r, _ in items])
+                    conn.commit()
+                    ok = True
+                    break
+                except Exception:  # the database is away: retry on a new connection, then count the drop
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                    time.sleep(0.05 * (attempt + 1))
+            if ok:
+                self.written += len(items)
+                self.batches += 1
+            else:
+                self.dropped += len(items)
+            futures = [f for _, f in items if f is not None]
+            if futures and self._loop is not None:
+                with contextlib.suppress(RuntimeError):  # loop closed during shutdown
+                    self._loop.call_soon_threadsafe(_resolve, futures, ok)
+        if conn is not None:
+            conn.close()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what is queued and stop the writer."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+            self._thread = None
+
+    # -- feedback and live metrics ----------------------------------------------------------------------------
+    def add_feedback(self, request_id: str, model: str, value: Any) -> bool:
+        """Store the true value for a request; False when one was already stored (the first is kept)."""
+        with self._connect() as conn:
+            cur = conn.cursor()
+            cur.execute(conn.sql("INSERT INTO assay_feedback (request_id, model, value, ts) VALUES (?, ?, ?, ?) "
+                                 "ON CONFLICT (request_id) DO NOTHING"),
+                        (request_id, model, json.dumps(value), time.time()))
+            inserted = cur.rowcount == 1
+            conn.commit()
+        return inserted
+
+    def prediction(self, request_id: str) -> dict[str, Any] | None:
+        with self._connect() as conn:
+            cur = conn.cursor()
+            cur.execute(conn.sql("SELECT model, version, outputs, rows FROM assay_predictions WHERE request_id = ?"),
+                        (request_id,))
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return {"model": row[0], "version": int(row[1]), "outputs": json.loads(row[2]), "rows": int(row[3])}
+
+    def joined(self, model: str) -> list[tuple[int, list[Any], Any]]:
+        """(version, logged outputs, true value) for every request of ``model`` that has feedback."""
+        with self._connect() as conn:
+            cur = conn.cursor()
+            cur.execute(conn.sql(
+                "SELECT p.version, p.outputs, f.value FROM assay_predictions p JOIN assay_feedback f "
+                "ON p.request_id = f.request_id WHERE p.model = ? AND p.shadow = 0"), (model,))
+            rows = cur.fetchall()
+        return [(int(v), json.loads(o), json.loads(t)) for v, o, t in rows]
+
+    def count(self, model: str | None = None) -> int:
+        with self._connect() as conn:
+            cur = conn.cursor()
+            if model is None:
+                cur.execute("SELECT count(*) FROM assay_predictions")
+            else:
+                cur.execute(conn.sql("SELECT count(*) FROM assay_predictions WHERE model = ?"), (model,))
+            return int(cur.fetchone()[0])
+
+    def request_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` have a record (for reconciliation)."""
+        found: set[str] = set()
+        with self._connect() as conn:
+            cur = conn.cursor()
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start:start + 500])
+                marks = ", ".join("?" * len(chunk))
+                cur.execute(conn.sql(f"SELECT request_id FROM assay_predictions WHERE request_id IN ({marks})"), chunk)
+                found.update(r[0] for r in cur.fetchall())
+        return found
+
+
+def _resolve(futures: list[asyncio.Future[bool]], ok: bool) -> None:
+    for fut in futures:
+        if not fut.done():
+            fut.set_result(ok)
+
+
+class _Closing:
+    """A connection usable as a context manager that closes it, with ``?`` → ``%s`` for PostgreSQL."""
+
+    def __init__(self, conn: Any, kind: str) -> None:
+        self.conn = conn
+        self.kind = kind
+
+    def sql(self, text: str) -> str:
+        return text.replace("?", "%s") if self.kind == "postgresql" else text
+
+    def cursor(self) -> Any:
+        return self.conn.cursor()
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a broken connection
+            self.conn.close()
+
+    def __enter__(self) -> _Closing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

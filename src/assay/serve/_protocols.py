@@ -1,0 +1,248 @@
+"""Request bodies of the three protocols turned into a Polars frame, and predictions turned into their responses.
+
+- plain: ``POST /models/{name}/predict`` with a JSON list of records, ``{"records": [...]}`` or one record;
+- MLflow ``/invocations``: JSON with exactly one of ``dataframe_split``, ``dataframe_records``, ``instances``,
+  ``inputs`` (plus optional ``params``), or CSV (``text/csv``); errors are MLflow's (400 JSON ``error_code`` /
+  415 text);
+- Open Inference Protocol v2 ``…/infer``: one input tensor per column (shape ``[n]`` or ``[n, 1]``), JSON data or
+  the binary tensor extension (``Inference-Header-Content-Length``).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import Any
+
+import numpy as np
+import orjson
+import polars as pl
+
+__all__ = ["BadRequest", "UnsupportedMedia", "frame_from_mlflow", "frame_from_oip", "frame_from_records",
+           "oip_datatype", "oip_outputs"]
+
+MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+MLFLOW_CONTENT_TYPES = ["text/csv", "application/json"]
+
+
+class BadRequest(Exception):
+    """The body cannot be read in this protocol (→ 400)."""
+
+
+class UnsupportedMedia(Exception):
+    """The Content-Type is not one this endpoint reads (→ 415)."""
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        msg = f"body is not valid JSON: {exc}"
+        raise BadRequest(msg) from exc
+
+
+def _records_frame(records: list[Any], where: str) -> pl.DataFrame:
+    if not records:
+        msg = f"{where} holds no rows"
+        raise BadRequest(msg)
+    if not all(isinstance(r, dict) for r in records):
+        msg = f"{where} must be a list of objects (one per row, column name → value)"
+        raise BadRequest(msg)
+    try:
+        return pl.DataFrame(records, infer_schema_length=None, strict=False)
+    except Exception as exc:  # mixed types Polars cannot put in one column
+        msg = f"{where}: rows cannot form a table ({exc})"
+        raise BadRequest(msg) from exc
+
+
+def _columns_frame(columns: dict[str, Any], where: str) -> pl.DataFrame:
+    if not columns:
+        msg = f"{where} holds no columns"
+        raise BadRequest(msg)
+    values = {k: v if isinstance(v, list) else [v] for k, v in columns.items()}
+    if len({len(v) for v in values.values()}) != 1:
+        msg = f"{where}: every column must have the same number of values"
+        raise BadRequest(msg)
+    try:
+        return pl.DataFrame(values, strict=False)
+    except Exception as exc:
+        msg = f"{where}: columns cannot form a table ({exc})"
+        raise BadRequest(msg) from exc
+
+
+def frame_from_records(body: bytes) -> pl.DataFrame:
+    """The plain protocol: a list of records, ``{"records": [...]}`` or one record."""
+    data = _loads(body)
+    if isinstance(data, dict) and "records" in data:
+        data = data["records"]
+    elif isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        msg = "body must be a JSON list of records, {\"records\": [...]}, or one record object"
+        raise BadRequest(msg)
+    return _records_frame(data, "records")
+
+
+def frame_from_mlflow(body: bytes, content_type: str) -> pl.DataFrame:
+    """MLflow's scoring-server formats."""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if mime == "text/csv":
+        try:
+            return pl.read_csv(io.BytesIO(body), infer_schema_length=None)
+        except Exception as exc:
+            msg = f"could not read the CSV body: {exc}"
+            raise BadRequest(msg) from exc
+    if mime != "application/json":
+        raise UnsupportedMedia(content_type)
+    data = _loads(body)
+    if not isinstance(data, dict):
+        msg = (f"The input must be a JSON dictionary with exactly one of the input fields {set(MLFLOW_KEYS)}. "
+               f"Received a {type(data).__name__}.")
+        raise BadRequest(msg)
+    keys = [k for k in data if k in MLFLOW_KEYS]
+    extra = [k for k in data if k not in (*MLFLOW_KEYS, "params")]
+    if len(keys) != 1 or extra:
+        msg = (f"The input must be a JSON dictionary with exactly one of the input fields {set(MLFLOW_KEYS)}. "
+               f"Received dictionary with input fields: {list(data)}.")
+        raise BadRequest(msg)
+    key = keys[0]
+    value = data[key]
+    if key == "dataframe_split":
+        if not isinstance(value, dict) or not isinstance(value.get("data"), list):
+            msg = "dataframe_split must be an object with 'columns' and 'data' (a list of rows)"
+            raise BadRequest(msg)
+        columns = value.get("columns")
+        rows = value["data"]
+        if not isinstance(columns, list) or not all(isinstance(r, list) and len(r) == len(columns) for r in rows):
+            msg = "dataframe_split: 'columns' must be a list and every row of 'data' must have one value per column"
+            raise BadRequest(msg)
+        if not rows:
+            msg = "dataframe_split holds no rows"
+            raise BadRequest(msg)
+        return _columns_frame({str(c): [r[j] for r in rows] for j, c in enumerate(columns)}, key)
+    if isinstance(value, dict):
+        return _columns_frame(value, key)
+    if isinstance(value, list):
+        return _records_frame(value, key)
+    msg = f"{key} must be a list of records or an object of columns"
+    raise BadRequest(msg)
+
+
+# -- Open Inference Protocol v2 ------------------------------------------------------------------------------
+_OIP_NUMPY = {"BOOL": np.bool_, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
+              "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
+              "FP32": np.float32, "FP64": np.float64}
+
+
+def oip_datatype(dtype: str) -> str:
+    """OIP datatype for a Polars dtype name (as stored in an input schema)."""
+    table = {"Float64": "FP64", "Float32": "FP32", "Int64": "INT64", "Int32": "INT32", "Int16": "INT16",
+             "Int8": "INT8", "UInt8": "UINT8", "UInt16": "UINT16", "UInt32": "UINT32", "UInt64": "UINT64",
+             "Boolean": "BOOL"}
+    return table.get(dtype, "BYTES")
+
+
+def _binary_bytes(raw: bytes, n: int) -> list[str]:
+    out, pos = [], 0
+    for _ in range(n):
+        if pos + 4 > len(raw):
+            msg = "binary BYTES tensor is shorter than its shape says"
+            raise BadRequest(msg)
+        (length,) = struct.unpack_from("<I", raw, pos)
+        pos += 4
+        out.append(raw[pos:pos + length].decode("utf-8", errors="replace"))
+        pos += length
+    return out
+
+
+def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """An OIP v2 inference request (JSON or binary extension) → (frame, request JSON)."""
+    binary = b""
+    if header_length is not None:
+        try:
+            n = int(header_length)
+        except ValueError as exc:
+            msg = "Inference-Header-Content-Length must be an integer"
+            raise BadRequest(msg) from exc
+        if not 0 < n <= len(body):
+            msg = "Inference-Header-Content-Length is larger than the body"
+            raise BadRequest(msg)
+        body, binary = body[:n], body[n:]
+    req = _loads(body)
+    if not isinstance(req, dict) or not isinstance(req.get("inputs"), list) or not req["inputs"]:
+        msg = "an inference request is a JSON object with a non-empty 'inputs' list"
+        raise BadRequest(msg)
+    columns: dict[str, Any] = {}
+    offset = 0
+    for tensor in req["inputs"]:
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+            msg = "each input needs a 'name', 'shape', 'datatype' and 'data'"
+            raise BadRequest(msg)
+        name, dtype, shape = tensor["name"], str(tensor.get("datatype", "")).upper(), tensor.get("shape")
+        if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape) or not shape:
+            msg = f"input {name!r}: 'shape' must be a list of non-negative integers"
+            raise BadRequest(msg)
+        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+            msg = f"input {name!r}: shape {shape} is not a column; send one input per column, shape [n] or [n, 1]"
+            raise BadRequest(msg)
+        n = shape[0]
+        size = (tensor.get("parameters") or {}).get("binary_data_size")
+        if size is not None:
+            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+                msg = f"input {name!r}: binary_data_size does not fit the body"
+                raise BadRequest(msg)
+            raw = binary[offset:offset + size]
+            offset += size
+            if dtype == "BYTES":
+                values: Any = _binary_bytes(raw, n)
+            elif dtype in _OIP_NUMPY:
+                arr = np.frombuffer(raw, dtype=_OIP_NUMPY[dtype])
+                if arr.size != n:
+                    msg = f"input {name!r}: {arr.size} values for shape {shape}"
+                    raise BadRequest(msg)
+                values = arr
+            else:
+                msg = f"input {name!r}: unsupported datatype {dtype!r}"
+                raise BadRequest(msg)
+        else:
+            data = tensor.get("data")
+            if not isinstance(data, list):
+                msg = f"input {name!r}: 'data' must be a list"
+                raise BadRequest(msg)
+            flat = [v[0] if isinstance(v, list) and len(v) == 1 else v for v in data]
+            if len(flat) != n or any(isinstance(v, list | dict) for v in flat):
+                msg = f"input {name!r}: {len(flat)} values for shape {shape}"
+                raise BadRequest(msg)
+            values = flat
+        columns[name] = values
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) != 1 or 0 in lengths:
+        msg = "every input must have the same, non-zero number of rows"
+        raise BadRequest(msg)
+    try:
+        frame = pl.DataFrame({k: pl.Series(k, v, strict=False) for k, v in columns.items()})
+    except Exception as exc:
+        msg = f"inputs cannot form a table: {exc}"
+        raise BadRequest(msg) from exc
+    return frame, req
+
+
+def oip_outputs(rows: list[dict[str, Any]], requested: list[str] | None) -> list[dict[str, Any]]:
+    """OIP output tensors (one per prediction column) from prediction rows."""
+    if not rows:
+        return []
+    names = list(rows[0]) if not requested else [n for n in requested if n in rows[0]]
+    outputs = []
+    for name in names:
+        data = [r[name] for r in rows]
+        sample = next((v for v in data if v is not None), None)
+        if isinstance(sample, bool):
+            dtype = "BOOL"
+        elif isinstance(sample, int):
+            dtype = "INT64"
+        elif isinstance(sample, float):
+            dtype = "FP64"
+        else:
+            dtype, data = "BYTES", ["" if v is None else str(v) for v in data]
+        outputs.append({"name": name, "datatype": dtype, "shape": [len(data)], "data": data})
+    return outputs
