@@ -239,7 +239,7 @@ _CONNECTORS = {
 
 
 def arrow_to_polars(batch: Any) -> pl.DataFrame:
-    """A Polars frame from an Arrow record batch, with PostgreSQL's extension types made usable.
+    """A Polars frame from an Arrow record batch or table, with PostgreSQL's extension types made usable.
 
     ADBC hands ``numeric`` over as an opaque string column, ``uuid`` as 16 raw bytes and ``json`` as tagged text;
     models want numbers and strings, so numeric becomes Float64, uuid its canonical text, json plain text.
@@ -247,18 +247,23 @@ def arrow_to_polars(batch: Any) -> pl.DataFrame:
     pa = import_optional("pyarrow", "core")
     fix: dict[str, str] = {}
     arrays = []
+    is_table = isinstance(batch, pa.Table)
     for field, col in zip(batch.schema, batch.columns, strict=True):
         kind = field.type
         if isinstance(kind, pa.BaseExtensionType):
             name = getattr(kind, "type_name", "") or kind.extension_name
             if name in ("numeric", "arrow.uuid"):
                 fix[field.name] = name
-            col = col.storage
+            if is_table:
+                col = pa.chunked_array([c.storage for c in col.chunks], type=kind.storage_type)
+            else:
+                col = col.storage
         if pa.types.is_interval(col.type):
             col = pa.array([None if v is None else str(v) for v in col.to_pylist()], pa.string())
         arrays.append(col)
-    frame = pl.from_arrow(pa.RecordBatch.from_arrays(arrays, names=batch.schema.names))
-    assert isinstance(frame, pl.DataFrame)  # from_arrow of a record batch is always a frame
+    build = pa.Table.from_arrays if is_table else pa.RecordBatch.from_arrays
+    frame = pl.from_arrow(build(arrays, names=batch.schema.names))
+    assert isinstance(frame, pl.DataFrame)  # from_arrow of a batch or table is always a frame
     if fix:
         exprs = []
         for name, what in fix.items():
@@ -412,10 +417,33 @@ class SQLSource:
 
     def read(self) -> pl.DataFrame:
         sql, params = self._select()
+        if self.dialect in ("postgresql", "duckdb"):
+            return self._read_arrow(sql, params)
         frames = list(self._frames(sql, params, self.batch_size))
         if not frames:
             return self._empty()
         return pl.concat(frames, how="vertical_relaxed").rechunk()
+
+    def _read_arrow(self, sql: str, params: list[Any]) -> pl.DataFrame:
+        """The whole result as one Arrow table, built by the driver in C++ (no per-batch Python work)."""
+        conn = connect(self.uri)
+        cur = None
+        try:
+            if self.dialect == "postgresql":
+                cur = conn.cursor()
+                cur.execute(sql, params or None)
+                table = cur.fetch_arrow_table()
+            else:
+                table = conn.sql(sql, params=params or None).to_arrow_table()
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise sql_error(exc, self.uri, table=self.table, sql=sql) from None
+        finally:
+            if cur is not None:
+                cur.close()
+            conn.close()
+        return arrow_to_polars(table)
 
     def _empty(self) -> pl.DataFrame:
         sql, params = self._select(limit=0)
