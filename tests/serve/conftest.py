@@ -7,52 +7,21 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
-import polars as pl
 import pytest
 
-from assay._fitted import Model
-from assay.models import LinearRegressionGD, LogisticRegressionGD
 from assay.registry import open_registry
 
 HERE = Path(__file__).parent
-FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+sys.path.insert(0, str(HERE))
 
-
-def iris() -> pl.DataFrame:
-    from sklearn.datasets import load_iris
-
-    data = load_iris()
-    frame = pl.DataFrame(data.data, schema=FEATURES, orient="row")
-    return frame.with_columns(species=pl.Series(np.asarray(data.target_names)[data.target]))
-
-
-def iris_artifact(directory: Path, alpha: float = 1e-3) -> Path:
-    frame = iris()
-    est = LogisticRegressionGD(alpha=alpha, max_iter=200).fit(frame.select(FEATURES).to_numpy(),
-                                                              frame["species"].to_numpy())
-    model = Model([], est, task="classification", target="species", input_schema=dict.fromkeys(FEATURES, "Float64"),
-                  features=FEATURES, classes=[str(c) for c in est.classes_])
-    return model.save(directory / f"iris-{uuid.uuid4().hex[:8]}", model_name="logreg",
-                      source={"uri": "sklearn:iris", "fingerprint": "iris", "rows": frame.height})
-
-
-def regression_artifact(directory: Path) -> Path:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(200, 2))
-    est = LinearRegressionGD().fit(X, X @ np.array([2.0, -1.0]) + 0.5)
-    model = Model([], est, task="regression", target="y", input_schema={"a": "Float64", "b": "Float64"},
-                  features=["a", "b"])
-    return model.save(directory / f"reg-{uuid.uuid4().hex[:8]}")
+from kit import free_port, iris, iris_artifact  # noqa: E402 - needs the path above
 
 
 @pytest.fixture
@@ -62,12 +31,6 @@ def registry_dir(tmp_path: Path) -> Path:
     reg.register(iris_artifact(tmp_path), "iris", reference=iris())
     reg.register(iris_artifact(tmp_path, alpha=1e-2), "iris", reference=iris())
     return tmp_path / "registry"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ServerProcess:
@@ -137,6 +100,3 @@ def set_faults(tmp_path: Path, **faults: object) -> None:
 @pytest.fixture
 def faults(tmp_path: Path) -> Callable[..., None]:
     return lambda **kw: set_faults(tmp_path, **kw)
-
-
-ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}

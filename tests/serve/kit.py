@@ -1,0 +1,51 @@
+"""Helpers shared by the server tests (imported by name: this folder is put on sys.path by conftest.py)."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from assay._fitted import Model
+from assay.models import LinearRegressionGD, LogisticRegressionGD
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+def iris() -> pl.DataFrame:
+    from sklearn.datasets import load_iris
+
+    data = load_iris()
+    frame = pl.DataFrame(data.data, schema=FEATURES, orient="row")
+    return frame.with_columns(species=pl.Series(np.asarray(data.target_names)[data.target]))
+
+
+def iris_artifact(directory: Path, alpha: float = 1e-3) -> Path:
+    frame = iris()
+    est = LogisticRegressionGD(alpha=alpha, max_iter=200).fit(frame.select(FEATURES).to_numpy(),
+                                                              frame["species"].to_numpy())
+    model = Model([], est, task="classification", target="species", input_schema=dict.fromkeys(FEATURES, "Float64"),
+                  features=FEATURES, classes=[str(c) for c in est.classes_])
+    return model.save(directory / f"iris-{uuid.uuid4().hex[:8]}", model_name="logreg",
+                      source={"uri": "sklearn:iris", "fingerprint": "iris", "rows": frame.height})
+
+
+def regression_artifact(directory: Path) -> Path:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    est = LinearRegressionGD().fit(X, X @ np.array([2.0, -1.0]) + 0.5)
+    model = Model([], est, task="regression", target="y", input_schema={"a": "Float64", "b": "Float64"},
+                  features=["a", "b"])
+    return model.save(directory / f"reg-{uuid.uuid4().hex[:8]}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
