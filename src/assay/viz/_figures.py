@@ -181,10 +181,10 @@ def _histogram(v: dict[str, Any]) -> Any:
     label = f"{short_label(v['name'], 40)} (value{', log scale' if h.get('log') else ''})"
     notes = []
     if h.get("below") or h.get("above"):
-        notes.append(f"beyond this range: {h.get('below', 0):,} below, {h.get('above', 0):,} above")
+        notes.append(f"outside the axis: {_fmt(h.get('below', 0))} below, {_fmt(h.get('above', 0))} above")
     if outl and outl["count"]:
-        notes.append(f"IQR outliers (dotted fences): {outl['count']:,} = {outl['pct']:.2f}%")
-    ax.set_xlabel(label + ("\n" + " · ".join(notes) if notes else ""))
+        notes.append(f"IQR outliers (dotted fences): {_fmt(outl['count'])} ({outl['pct']:.1f}%)")
+    ax.set_xlabel("\n".join([label, *notes]))
     return fig
 
 

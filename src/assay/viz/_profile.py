@@ -805,7 +805,8 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
                        "its value ranges per class do not overlap")
                 add("target_leakage", name, f"'{name}' may leak the target '{target}' ({why}); check that it is "
                                             "known before the target is", "error")
-    return out
+    rank = {"error": 0, "warning": 1, "info": 2}
+    return sorted(out, key=lambda w: rank[w["severity"]])  # stable: column order within a severity
 
 
 # ------------------------------------------------------------------------------------------------ helpers
