@@ -406,5 +406,5 @@ class Quarantine:
                 fh.flush()
                 os.fsync(fh.fileno())
             self.count += len(lines)
-            log.warning("quarantined %d record(s) from %s into %s", len(lines), self.source, self.path)
+            log.info("quarantined %d record(s) from %s into %s", len(lines), self.source, self.path)
         return len(lines)
