@@ -144,9 +144,10 @@ class Model:
         if self.task == "clustering":
             return pl.DataFrame({"cluster": np.asarray(est.predict(X), dtype=np.int64)})
         if self.task == "anomaly":
-            out = {"anomaly": np.asarray(est.predict(X)) == -1}
+            # assay's detectors label anomalies 1 and score higher = more anomalous (assay.models._anomaly).
+            out = {"anomaly": np.asarray(est.predict(X)) == 1}
             if hasattr(est, "score_samples"):
-                out["score"] = -np.asarray(est.score_samples(X), dtype=np.float64)
+                out["score"] = np.asarray(est.score_samples(X), dtype=np.float64)
             return pl.DataFrame(out)
         msg = f"prediction for task {self.task!r} is not supported by this model"
         raise SchemaError(msg)

@@ -246,6 +246,53 @@ class Pipeline:
         y_test = None if target is None else _labels(test.get_column(target))
         return _Prepared(X_train, y_train, X_test, y_test, steps, features, fill)
 
+    # -- candidate search -------------------------------------------------------------------------------------
+    def _cross_validate(
+        self, train: pl.DataFrame, target: str | None, task: str, names: list[str], notify: Callable[[str, float], None]
+    ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]], str, dict[str, Any]]:
+        """Every candidate with its defaults on the same folds; steps refitted inside each fold."""
+        from assay.evaluate import PRIMARY_METRIC, fold_indices, leaderboard, score
+        from assay.models import make_model
+
+        y = None if target is None else _labels(train.get_column(target))
+        splits = fold_indices(y if y is not None else np.zeros(train.height), task=task, folds=self.folds,
+                              seed=self.seed)
+        fold_scores: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        fit_seconds: dict[str, float] = dict.fromkeys(names, 0.0)
+        total = len(splits) * len(names) + 1
+        done = 0
+        for k, (tr, te) in enumerate(splits):
+            prep = self._prepare(train[tr], train[te], target, task)
+            for name in names:
+                notify(f"fold {k + 1}/{len(splits)} · {name}", done / total)
+                start = time.perf_counter()
+                est = _fit(make_model(name, task, seed=self.seed), prep, task)
+                fit_seconds[name] += time.perf_counter() - start
+                fold_scores[name].append(_score_test(est, prep, task, score)[0])
+                done += 1
+        board = leaderboard(fold_scores, PRIMARY_METRIC[task])
+        for row in board:
+            row.setdefault("fit_seconds", round(fit_seconds.get(row["model"], 0.0), 3))
+        return board, fold_scores, board[0]["model"], {}
+
+    def _search(
+        self, train: pl.DataFrame, test: pl.DataFrame, target: str | None, task: str, names: list[str],
+        notify: Callable[[str, float], None],
+    ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]], str, Any, _Prepared]:
+        """``time_budget`` seconds of defaults-then-Optuna search over the candidates.
+
+        The steps are fitted once on the training split here (not per fold): tuning needs many fits, and the
+        automatic steps are unsupervised, so the fold scores stay honest up to the imputation statistics. The test
+        split is never seen before the final score.
+        """
+        from assay.evaluate import automl
+
+        prep = self._prepare(train, test, target, task)
+        notify(f"searching for {self.time_budget:.0f}s", 0.1)
+        found = automl(prep.X_train, prep.y_train, task, time_budget=float(self.time_budget or 0), seed=self.seed,
+                       folds=self.folds, models=names, progress=lambda message: notify(message, 0.5))
+        return found.leaderboard, found.fold_scores, found.best_name, found.best_estimator, prep
+
     # -- training ---------------------------------------------------------------------------------------------
     def fit(
         self,
@@ -275,7 +322,7 @@ class Pipeline:
         source_options: dict[str, Any] | None,
         progress: Callable[[str, float], None] | None,
     ) -> TrainResult:
-        from assay.evaluate import GREATER_IS_BETTER, PRIMARY_METRIC, fold_indices, leaderboard, score
+        from assay.evaluate import GREATER_IS_BETTER, PRIMARY_METRIC, score
         from assay.models import default_models, make_model
 
         notify = progress or (lambda _msg, _frac: None)
@@ -309,34 +356,14 @@ class Pipeline:
         primary = PRIMARY_METRIC[task]
         higher = GREATER_IS_BETTER.get(primary, True)
 
-        y_all = None if target is None else _labels(train_frame.get_column(target))
-        splits = fold_indices(
-            y_all if y_all is not None else np.zeros(train_frame.height), task=task, folds=self.folds, seed=self.seed
-        )
-        fold_scores: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-        fit_seconds: dict[str, float] = dict.fromkeys(names, 0.0)
-        total = len(splits) * len(names) + 1
-        done = 0
-        for k, (tr, te) in enumerate(splits):
-            prep = self._prepare(train_frame[tr], train_frame[te], target, task)
-            for name in names:
-                notify(f"fold {k + 1}/{len(splits)} · {name}", done / total)
-                est = make_model(name, task, seed=self.seed)
-                start = time.perf_counter()
-                scores = _fit_score(est, prep, task, score)
-                fit_seconds[name] += time.perf_counter() - start
-                fold_scores[name].append(scores)
-                done += 1
-        board = leaderboard(fold_scores, primary)
-        for row in board:
-            row.setdefault("fit_seconds", round(fit_seconds.get(row["model"], 0.0), 3))
-        best = board[0]["model"]
-        notify(f"refitting {best} on all training rows", done / total)
-
-        prep = self._prepare(train_frame, test_frame, target, task)
-        est = make_model(best, task, seed=self.seed)
-        test_metrics = _fit_score(est, prep, task, score, keep=True)
-        predictions = test_metrics.pop("_predictions")
+        if self.time_budget and task in ("classification", "regression"):
+            board, fold_scores, best, est, prep = self._search(train_frame, test_frame, target, task, names, notify)
+        else:
+            board, fold_scores, best, params = self._cross_validate(train_frame, target, task, names, notify)
+            notify(f"refitting {best} on all training rows", 0.95)
+            prep = self._prepare(train_frame, test_frame, target, task)
+            est = _fit(make_model(best, task, seed=self.seed, **params), prep, task)
+        test_metrics, predictions = _score_test(est, prep, task, score)
         model = Model(
             prep.steps,
             est,
@@ -353,7 +380,7 @@ class Pipeline:
                 "greater_is_better": higher,
             },
         )
-        cv_scores = {name: [s.get(primary) for s in fold_scores[name]] for name in names}
+        cv_scores = {name: [s.get(primary) for s in fold_scores.get(name, [])] for name in names}
         result = TrainResult(model, task, target, primary, board, test_metrics, cv_scores)
         result._report_inputs = {  # type: ignore[attr-defined]
             "prep": prep,
@@ -379,24 +406,25 @@ def _py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _fit_score(est: Any, prep: _Prepared, task: str, score: Callable[..., dict[str, Any]], *,
-               keep: bool = False) -> dict[str, Any]:
-    """Fit ``est`` on the prepared training matrix and score it on the test matrix."""
-    if task == "clustering":
-        est.fit(prep.X_train)
-        labels = est.predict(prep.X_test)
-        out = score(task, None, labels, X=prep.X_test)
-        if keep:
-            out["_predictions"] = {"y_pred": labels, "proba": None}
-        return out
-    est.fit(prep.X_train, prep.y_train)
+def _fit(est: Any, prep: _Prepared, task: str) -> Any:
+    """Fit ``est`` on the prepared training matrix (unsupervised tasks ignore the target)."""
+    if task in ("clustering", "anomaly") or prep.y_train is None:
+        return est.fit(prep.X_train)
+    return est.fit(prep.X_train, prep.y_train)
+
+
+def _score_test(est: Any, prep: _Prepared, task: str,
+                score: Callable[..., dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Metrics of a fitted ``est`` on the prepared test matrix, and its predictions there."""
     y_pred = est.predict(prep.X_test)
+    if task == "clustering":
+        return score(task, None, y_pred, X=prep.X_test), {"y_pred": y_pred, "proba": None}
+    if task == "anomaly":
+        scores = est.score_samples(prep.X_test)
+        return score(task, prep.y_test, y_pred, proba=scores), {"y_pred": y_pred, "proba": scores}
     proba = est.predict_proba(prep.X_test) if task == "classification" and hasattr(est, "predict_proba") else None
     classes = list(est.classes_) if hasattr(est, "classes_") else None
-    out = score(task, prep.y_test, y_pred, proba=proba, classes=classes)
-    if keep:
-        out["_predictions"] = {"y_pred": y_pred, "proba": proba}
-    return out
+    return score(task, prep.y_test, y_pred, proba=proba, classes=classes), {"y_pred": y_pred, "proba": proba}
 
 
 def train(

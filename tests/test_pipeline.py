@@ -1,0 +1,68 @@
+"""The Python API of the data path: train on frames, time-budgeted search, anomaly detection, task inference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+import assay
+from assay.exceptions import SchemaError, SpecError
+from assay.pipeline import infer_task
+
+
+def test_infer_task_small_integer_is_classification():
+    assert infer_task(pl.Series([0, 1, 1, 0, 2] * 10)) == "classification"
+    assert infer_task(pl.Series(list(range(100)))) == "regression"
+    assert infer_task(pl.Series([True, False, True])) == "classification"
+
+
+def test_train_on_frame_and_predict_records(penguins_csv: Path):
+    frame = assay.load(str(penguins_csv))
+    result = assay.train(frame, target="species", models=["logreg"], folds=3)
+    assert result.task == "classification"
+    assert result.test_metrics["accuracy"] > 0.95
+    records = frame.drop("species").head(3).to_dicts()
+    out = result.model.predict_records(records)
+    assert len(out) == 3
+    assert {"prediction", "proba_Adelie", "proba_Gentoo", "proba_Chinstrap"} <= set(out[0])
+
+
+def test_missing_target_rows_dropped_with_a_note(penguins_csv: Path):
+    frame = assay.load(str(penguins_csv))
+    frame = frame.with_columns(pl.when(pl.int_range(pl.len()) < 5).then(None).otherwise(pl.col("species"))
+                               .alias("species"))
+    result = assay.train(frame, target="species", models=["logreg"], folds=3)
+    assert any("dropped 5 row(s) whose target 'species' is missing" in n for n in result.notes)
+
+
+def test_time_budget_search_tunes_and_reports(penguins_csv: Path):
+    result = assay.train(str(penguins_csv), target="species", models=["logreg", "rf"], folds=3, time_budget=6)
+    assert {row["model"] for row in result.leaderboard} == {"logreg", "rf"}
+    assert all("params" in row for row in result.leaderboard)
+    assert result.test_metrics["accuracy"] > 0.9
+
+
+def test_anomaly_task_flags_planted_outliers():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    X[:8] += 9.0
+    frame = pl.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2]})
+    result = assay.train(frame, task="anomaly", models=["iforest"], folds=2)
+    pred = result.model.predict(frame)
+    assert pred.columns == ["anomaly", "score"]
+    planted = pred.head(8)
+    assert planted.get_column("anomaly").all()
+    assert planted.get_column("score").min() > pred.tail(392).get_column("score").median()
+
+
+def test_unknown_task_is_a_spec_error(penguins_csv: Path):
+    with pytest.raises(SpecError, match="unknown task 'classify'"):
+        assay.train(str(penguins_csv), target="species", task="classify")
+
+
+def test_regression_on_text_target_is_refused(penguins_csv: Path):
+    with pytest.raises(SchemaError, match="not numeric"):
+        assay.train(str(penguins_csv), target="species", task="regression")
