@@ -22,12 +22,13 @@ from assay.clean._sketch import QuantileSummary
 from assay.clean._stats import (
     check_choice,
     collect_row,
-    exact_quantiles,
+    exact_quantile_exprs,
     group_key,
     hash_sample,
     json_float,
     merge_counts,
     merge_hash_samples,
+    parse_exact_quantiles,
     sample_matrix,
     to_float,
 )
@@ -180,9 +181,11 @@ class MissingStep(Step):
         exprs = [pl.len().alias("__n__"), *[pl.col(c).null_count().alias(f"{i}null") for i, c in enumerate(columns)]]
         exprs += [e for i, c in enumerate(numeric) for e in (to_float(c).sum().alias(f"{i}sum"),
                                                              to_float(c).count().alias(f"{i}count"))]
-        row = collect_row(clean, exprs)
         need_q = self.strategy in ("median", "ffill", "bfill", "interpolate")
-        quantiles = exact_quantiles(clean, numeric) if need_q else {}
+        if need_q:
+            exprs += exact_quantile_exprs(numeric, prefix="q")
+        row = collect_row(clean, exprs)  # one pass: counts, sums and medians together
+        quantiles = parse_exact_quantiles(row, numeric, prefix="q") if need_q else {}
         stats: dict[str, Any] = {}
         for i, c in enumerate(numeric):
             stats[c] = {"sum": float(row[f"{i}sum"] or 0.0), "count": int(row[f"{i}count"] or 0)}

@@ -297,8 +297,8 @@ class OutlierStep(Step):
             exprs = []
             for col in cols:
                 lo, hi, _ = self._bound_exprs(col)
-                x = pl.col(col).cast(pl.Float64)
-                exprs.append(pl.when(x < lo).then(lo).when((x > hi) & ~x.is_nan()).then(hi).otherwise(x).alias(col))
+                # Polars' clip keeps NaN and null as they are and sends ±inf to the bounds.
+                exprs.append(pl.col(col).cast(pl.Float64).clip(lo, hi).alias(col))
             return frame.with_columns(exprs)
         if self.action == "replace":
             exprs = []
