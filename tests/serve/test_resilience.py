@@ -1,0 +1,105 @@
+"""Circuit breaker and load shedding on a real server process with injected faults (tests/serve/faults.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from kit import ROW
+
+from assay.registry import open_registry
+
+BREAKER = ["--breaker-window", "4", "--breaker-min-calls", "4", "--breaker-open-seconds", "1",
+           "--breaker-probes", "2", "--breaker-slow-ms", "300", "--breaker-slow-rate", "0.5", "--watch-seconds", "0"]
+
+
+def _predict(url: str) -> httpx.Response:
+    return httpx.post(f"{url}/models/iris/predict", json=[ROW], timeout=30)
+
+
+def _until_closed(url: str, limit: float = 20) -> list[httpx.Response]:
+    """Healthy traffic until the breaker of v2 is closed again (half-open probes succeed)."""
+    seen = []
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        r = _predict(url)
+        seen.append(r)
+        state = httpx.get(f"{url}/models/iris/status").json()["production"]["breaker"]["state"]
+        if state == "closed" and not r.json()["degraded"]:
+            return seen
+        time.sleep(0.1)
+    pytest.fail("breaker did not close")
+
+
+def test_breaker_trips_falls_back_and_recovers(registry_dir, start_server, faults):
+    open_registry(registry_dir).promote("iris", 2)  # production v2, fallback: the previous version (v1)
+    server = start_server(registry_dir, *BREAKER, faults={})
+    url = server.url
+    assert _predict(url).json()["model_version"] == 2
+    for times_opened, mode in enumerate(["raise", "nan", "sleep"], 1):
+        faults(mode=mode, versions=[2], seconds=0.4)
+        responses = [_predict(url) for _ in range(8)]
+        assert [r.status_code for r in responses] == [200] * 8, mode
+        if mode == "sleep":
+            # Slow calls still answer (from v2) until the window holds min_calls of them; then the breaker opens.
+            assert [r.json()["model_version"] for r in responses[:4]] == [2] * 4
+            responses = responses[4:]
+        # A failing call is retried on the fallback, then the open breaker sends everything to v1 at once.
+        assert all(r.json()["model_version"] == 1 for r in responses), mode
+        assert all(r.json()["degraded"] for r in responses), mode
+        assert responses[-1].headers["x-assay-degraded"] == "breaker_open"
+        status = httpx.get(f"{url}/models/iris/status").json()
+        assert status["production"]["breaker"]["times_opened"] == times_opened
+        faults()  # healthy again: after open_seconds, half-open probes close the breaker
+        time.sleep(1.1)
+        recovered = _until_closed(url)
+        assert recovered[-1].json()["model_version"] == 2
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'assay_degraded_total{model="iris",reason="breaker_open"}' in metrics
+    assert 'assay_breaker_state{model="iris",version="2"} 0.0' in metrics
+
+
+def test_open_breaker_without_fallback_is_503_at_once(registry_dir, start_server, faults):
+    server = start_server(registry_dir, *BREAKER, "--fallback", "iris=none", faults={})
+    faults(mode="raise")
+    codes = [_predict(server.url).status_code for _ in range(4)]
+    assert codes == [500] * 4  # the model's own failures, reported as such
+    start = time.perf_counter()
+    r = _predict(server.url)
+    assert r.status_code == 503
+    assert "circuit open" in r.json()["error"]
+    assert r.headers["retry-after"] == "1"
+    assert time.perf_counter() - start < 5  # refused without calling the model (generous bound for slow CI)
+
+
+def test_saturation_exact_accepted_and_shed_counts(registry_dir, start_server, faults):
+    # 5 predictions may be in flight; each batch of one row sleeps 0.5 s, so 20 simultaneous requests
+    # admit exactly 5 and shed exactly 15, at once, with Retry-After.
+    server = start_server(registry_dir, "--max-inflight", "5", "--max-batch", "1", "--queue-timeout", "30",
+                          "--watch-seconds", "0", "--fallback", "iris=none", faults={})
+    faults(mode="sleep", seconds=0.5)
+
+    async def burst() -> list[tuple[int, float, dict]]:
+        async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=40)) as client:
+            await client.get(f"{server.url}/v2/health/live")
+
+            async def one() -> tuple[int, float, dict]:
+                start = time.perf_counter()
+                r = await client.post(f"{server.url}/models/iris/predict", json=[ROW])
+                return r.status_code, time.perf_counter() - start, dict(r.headers)
+
+            return await asyncio.gather(*[one() for _ in range(20)])
+
+    results = asyncio.run(burst())
+    codes = sorted(code for code, _, _ in results)
+    assert codes.count(200) == 5
+    assert codes.count(503) == 15
+    shed = [(t, h) for code, t, h in results if code == 503]
+    assert all(h["retry-after"] == "1" for _, h in shed)
+    slowest_shed = max(t for t, _ in shed)
+    fastest_ok = min(t for code, t, _ in results if code == 200)
+    assert slowest_shed < fastest_ok  # shed before even the first accepted request finished its 0.5 s
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'assay_shed_total{model="iris",reason="capacity"} 15.0' in metrics
