@@ -151,16 +151,19 @@ def test_nan_inf_mixed_types_and_chinese_names():
     assert p["variables"]["混合"]["numeric_like"] == 6
 
 
-def test_high_cardinality_and_skew():
+def high_cardinality_frame() -> pl.DataFrame:
+    """100,000 categories over 150,000 rows (a third repeat: not unique enough to be an identifier)."""
     rng = np.random.default_rng(0)
-    n = 100_000
-    df = pl.DataFrame({
-        "code": [f"c{i}" for i in rng.integers(0, 100_000, n)],  # ~63k distinct of 100k: not unique enough for an id
-        "amount": rng.lognormal(0, 1.5, n),
-    })
+    codes = [f"c{i}" for i in range(100_000)] + [f"c{i}" for i in range(50_000)]
+    return pl.DataFrame({"code": codes, "amount": rng.lognormal(0, 1.5, len(codes))}).sample(fraction=1.0, seed=0)
+
+
+def test_high_cardinality_and_skew():
+    df = high_cardinality_frame()
     p = profile(df)
     v = p["variables"]["code"]
-    assert v["distinct"] == df["code"].n_unique()
+    assert v["kind"] == "categorical"
+    assert v["distinct"] == 100_000
     assert len(v["top"]) == 20
     assert [w["column"] for w in _warnings(p, "high_cardinality")] == ["code"]
     assert [w["column"] for w in _warnings(p, "skewed")] == ["amount"]
@@ -270,3 +273,19 @@ def test_profile_from_path_and_datetimes(tmp_path):
     assert v["min"].startswith("2024-01-01")
     assert sum(v["histogram"]["counts"]) == 500
     assert not math.isnan(p2["variables"]["v"]["mean"])
+
+
+def test_huge_mode_estimates_distinct_and_quantiles(frame, tmp_path):
+    """Past ``exact_distinct_rows`` rows: HyperLogLog distinct counts, quantiles from the sample — and it says so."""
+    path = tmp_path / "f.parquet"
+    frame.write_parquet(path)
+    p = profile(pl.scan_parquet(path), exact_distinct_rows=100, sample_rows=1500)
+    _json_ok(p)
+    assert p["distinct_approximate"] is True
+    v = p["variables"]["x"]
+    assert v["distinct_approximate"] is True
+    assert v["distinct"] == pytest.approx(frame["x"].n_unique(), rel=0.05)
+    assert v["quantiles_from"] == "sample"
+    assert v["quantiles"]["p50"] == pytest.approx(frame["x"].median(), abs=0.3)
+    assert v["mean"] == pytest.approx(frame["x"].mean())  # moments still cover every row
+    assert sum(v["histogram"]["counts"]) + v["histogram"]["below"] + v["histogram"]["above"] == frame.height

@@ -64,6 +64,17 @@ def test_write_profile_files_and_content(tmp_path: Path):
     assert not any(f.endswith(".tmp") for f in figs)
 
 
+def test_write_profile_100k_categories(tmp_path: Path):
+    codes = [f"类别{i}" for i in range(100_000)] + [f"类别{i}" for i in range(50_000)]
+    frame = pl.DataFrame({"code": codes, "n": np.arange(len(codes)) % 7})
+    html = write_profile(profile(frame), tmp_path).read_text(encoding="utf-8")
+    _self_contained(html)
+    assert "high cardinality" in html
+    svg = (tmp_path / "figures" / "col_000_code.svg").read_text(encoding="utf-8")
+    assert "top 20 of 100,000 values" in svg  # capped at the top 20 bars …
+    assert "other (99,980 values)" in svg  # … plus one bar for the rest
+
+
 @pytest.mark.parametrize("rows", [0, 1])
 def test_write_profile_tiny(tmp_path: Path, rows: int):
     df = pl.DataFrame({"a": [1.0][:rows], "b": ["x"][:rows]}, schema={"a": pl.Float64, "b": pl.String})

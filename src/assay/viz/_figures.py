@@ -240,7 +240,7 @@ def _top_values(v: dict[str, Any], rows: int) -> Any:
     rest = v.get("count", 0) - sum(values)
     n_rest = (v.get("distinct") or 0) - len(shown)
     if rest > 0 and n_rest > 0:
-        labels.append(f"other ({_fmt(n_rest)} values)")
+        labels.append(f"other ({n_rest:,} values)")
         values.append(rest)
         colors.append(MUTED)
     if v.get("missing"):

@@ -93,13 +93,15 @@ def profile(
     dup_distinct = first.get("__rows_distinct")
     complete_rows = first.get("__complete", rows if not names else 0)
 
-    notify("pass 2/2: histograms, top values, outliers", 0.4)
-    if names and rows:
-        _second_pass(lf, variables, top_n, bins)
-
-    notify("sampling rows", 0.6)
+    notify("sampling rows", 0.4)
     sample = _sample(lf, frame, rows, sample_rows, seed)
     sampled = sample.height < rows
+    if approx:
+        _quantiles_from_sample(sample, variables)
+
+    notify("pass 2/2: histograms, top values, outliers", 0.55)
+    if names and rows:
+        _second_pass(lf, variables, top_n, bins)
 
     notify("correlations and associations", 0.75)
     result: dict[str, Any] = {
@@ -209,7 +211,7 @@ def _first_pass(lf: pl.LazyFrame, schema: pl.Schema, groups: dict[str, str], row
             exprs += [
                 f.min().alias(p + "min"), f.max().alias(p + "max"), f.mean().alias(p + "mean"),
                 f.std().alias(p + "std"), f.skew().alias(p + "skew"),
-                f.quantile(list(QUANTILES.values()), interpolation="linear").alias(p + "q"),
+                *([] if approx else [f.quantile(list(QUANTILES.values()), interpolation="linear").alias(p + "q")]),
                 x.is_nan().sum().alias(p + "nan"), (x == math.inf).sum().alias(p + "posinf"),
                 (x == -math.inf).sum().alias(p + "neginf"), (x == 0).sum().alias(p + "zeros"),
                 (x < 0).sum().alias(p + "negative"),
@@ -288,6 +290,23 @@ def _describe_first(i: int, name: str, dtype: pl.DataType, group: str, first: di
         })
         v["kind"] = _string_kind(name, dtype, v)
     return v
+
+
+def _quantiles_from_sample(sample: pl.DataFrame, variables: dict[str, dict[str, Any]]) -> None:
+    # Exact quantiles hold a whole column in memory; past ``exact_distinct_rows`` rows they come from the sample
+    # (rank error about 1/sqrt(sample rows)) and the profile says so.
+    cols = [n for n, v in variables.items() if "quantiles" in v and n in sample.columns]
+    if not cols:
+        return
+    exprs = []
+    for i, name in enumerate(cols):
+        x = pl.col(name).cast(pl.Float64)
+        exprs.append(x.filter(x.is_finite()).quantile(list(QUANTILES.values()), interpolation="linear")
+                     .alias(str(i)))
+    row = sample.select(exprs).row(0)
+    for name, q in zip(cols, row, strict=True):
+        variables[name]["quantiles"] = dict(zip(QUANTILES, q or [None] * len(QUANTILES), strict=True))
+        variables[name]["quantiles_from"] = "sample"
 
 
 def _numeric_kind(name: str, dtype: pl.DataType, v: dict[str, Any], mindiff: Any) -> str:
