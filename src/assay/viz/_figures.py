@@ -151,7 +151,8 @@ def _histogram(v: dict[str, Any]) -> Any:
     h = v["histogram"]
     edges = np.asarray(h["edges"], dtype=float)
     counts = np.asarray(h["counts"], dtype=float)
-    fig, ax = figure(5.6, 3.0)
+    n_notes = bool(h.get("below") or h.get("above")) + bool(v.get("outliers") and v["outliers"]["count"])
+    fig, ax = figure(5.6, 3.0 + 0.16 * n_notes, margins=(0.7, 0.2, 0.5 + 0.16 * n_notes, 0.32))
     ax.stairs(counts, edges, fill=True, color=ACCENT)  # one path, not one patch per bar: much cheaper to draw
     ax.set_xlim(edges[0], edges[-1])
     ax.set_ylim(0, max(1.0, counts.max()) * 1.12)
@@ -191,7 +192,7 @@ def _histogram(v: dict[str, Any]) -> Any:
 def _value_bars(v: dict[str, Any]) -> Any:
     """A few distinct integers (years, counts, ratings): one bar per value, in value order."""
     top = sorted(v["top"], key=lambda t: t["value"])
-    fig, ax = figure(5.6, 3.0)
+    fig, ax = figure(5.6, 3.0, margins=(0.7, 0.2, 0.5, 0.32))
     x = np.arange(len(top))
     counts = [t["count"] for t in top]
     ax.bar(x, counts, color=ACCENT, width=0.7)
@@ -216,7 +217,7 @@ def _time_histogram(v: dict[str, Any]) -> Any:
     h = v["histogram"]
     edges = [dt.datetime.fromisoformat(e) for e in h["edges"]]
     nums = mdates.date2num(edges)
-    fig, ax = figure(5.6, 3.0)
+    fig, ax = figure(5.6, 3.0, margins=(0.7, 0.2, 0.62, 0.32))
     ax.stairs(h["counts"], nums, fill=True, color=ACCENT)
     ax.set_xlim(nums[0], nums[-1])
     locator = mdates.AutoDateLocator(minticks=3, maxticks=7)

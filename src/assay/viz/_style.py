@@ -105,15 +105,24 @@ def quiet_glyphs() -> Iterator[None]:
         yield
 
 
-def figure(width: float, height: float, **subplots: Any) -> tuple[Any, Any]:
-    """A new (figure, axes) pair on the Agg canvas; ``subplots`` go to ``Figure.subplots``."""
+def figure(width: float, height: float, *, margins: tuple[float, float, float, float] | None = None,
+           **subplots: Any) -> tuple[Any, Any]:
+    """A new (figure, axes) pair on the Agg canvas; ``subplots`` go to ``Figure.subplots``.
+
+    Without ``margins`` the constrained layout places everything (safe for labels of any length). With
+    ``margins`` = (left, right, bottom, top) in inches the axes are placed directly: for the many small
+    single-axes figures whose labels are numbers, this skips the layout solver, a quarter of their drawing time.
+    """
     setup_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout=None if margins else "constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(**subplots) if subplots else fig.add_subplot()
+    if margins:
+        left, right, bottom, top = margins
+        fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height)
     return fig, axes
 
 
