@@ -304,3 +304,15 @@ def test_missing_table_bad_sql_and_missing_file(sqlite_db: str, pg: tuple[str, s
         open_source(f"{sqlite_db}")
     with pytest.raises(UnsupportedSourceError, match="unknown URI scheme 'oracle'"):
         open_source("oracle://u:pw@h/db?table=t")
+
+
+def test_assay_profile_reads_a_sql_table(pg: tuple[str, str], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from assay.cli import main
+
+    base, table = pg
+    assert main(["profile", f"{base}?table={table}&columns=amount,city,flag", "--out", str(tmp_path / "p"),
+                 "-q"]) == 0
+    out = capsys.readouterr()
+    assert f"{N:,} rows × 3 columns" in out.out + out.err
+    assert (tmp_path / "p" / "profile.json").exists()
