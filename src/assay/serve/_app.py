@@ -174,7 +174,7 @@ class Server:
         for name in names:
             try:
                 await self._load_slot(name)
-            except AssayError as exc:
+            except Exception as exc:  # one broken model must not keep the others from being served
                 log.error("model %s could not be loaded: %s", name, exc)
                 if self.config.models:  # asked for explicitly: refuse to start without it
                     raise
@@ -518,7 +518,8 @@ def _example_row(schema: dict[str, str], profile: dict[str, Any] | None) -> dict
         elif ref and ref["kind"] == "categorical":
             value = next((k for k in ref["freq"] if k != "__other__"), None)
         else:
-            value = None
+            dt = _dtype(dtype)
+            value = 0 if dt.is_numeric() else (False if dt == pl.Boolean else None)
         if value is not None and _dtype(dtype).is_integer():
             value = round(value)
         row[name] = value

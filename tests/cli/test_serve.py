@@ -1,0 +1,67 @@
+"""`assay serve` from the command line: option errors are one-line messages; a real process binds 127.0.0.1 by
+default, serves, and drains on SIGTERM (every answered prediction logged)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import numpy as np
+
+from assay._fitted import Model
+from assay.cli import main
+from assay.models import LinearRegressionGD
+from assay.registry import open_registry
+
+
+def test_bad_options_are_one_line_errors(capsys):
+    assert main(["serve", "--log-mode", "sometimes"]) == 2
+    assert "--log-mode must be durable or async" in capsys.readouterr().err
+    assert main(["serve", "--fallback", "iris"]) == 2
+    assert "NAME=previous" in capsys.readouterr().err
+
+
+def test_serve_process_binds_localhost_and_drains_on_sigterm(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 2))
+    est = LinearRegressionGD().fit(X, X @ np.array([1.0, 2.0]))
+    model = Model([], est, task="regression", target="y", input_schema={"a": "Float64", "b": "Float64"},
+                  features=["a", "b"])
+    path = model.save(tmp_path / f"m-{uuid.uuid4().hex[:6]}")
+    open_registry(tmp_path / "reg").register(path, "lin")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "assay", "serve", "--registry", str(tmp_path / "reg"),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        r = httpx.post(f"http://127.0.0.1:{port}/models/lin/predict", json=[{"a": 1.0, "b": 1.0}])
+        assert abs(r.json()["predictions"][0]["prediction"] - 3.0) < 0.1
+        # Regression feedback gives a live RMSE.
+        httpx.post(f"http://127.0.0.1:{port}/models/lin/feedback", json={"request_id": r.json()["request_id"],
+                                                                         "value": 3.5})
+        live = httpx.get(f"http://127.0.0.1:{port}/models/lin/metrics").json()["versions"]["1"]
+        assert abs(live["rmse"] - abs(r.json()["predictions"][0]["prediction"] - 3.5)) < 1e-9
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught (exit by SIGTERM, not a crash).
+    assert proc.returncode in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in out
+    assert f"http://127.0.0.1:{port}" in out
+    assert '"message":"stopped; 1 prediction records written, 0 dropped"' in out  # drained before exit
+    with sqlite3.connect(tmp_path / "reg" / "predictions.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM assay_predictions").fetchone()[0] == 1
