@@ -74,9 +74,9 @@ def roc_pr_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any])
     proba = np.asarray(proba, dtype=float)
     if proba.ndim != 2 or proba.shape[0] != len(y_true) or proba.shape[1] != len(classes) or len(classes) < 2:
         return None
-    fig, (a1, a2) = figure(11, 4.4, ncols=2)
-    a1.plot([0, 1], [0, 1], color=MUTED, linestyle=":", linewidth=1, label="chance")
     binary = len(classes) == 2
+    fig, (a1, a2) = figure(11 if binary else 13, 4.4, ncols=2)
+    a1.plot([0, 1], [0, 1], color=MUTED, linestyle=":", linewidth=1, label="chance")
     picks = [1] if binary else _class_order(y_true, classes)[:MAX_CURVES]
     for n, i in enumerate(picks):
         positive = y_true == classes[i]
@@ -85,11 +85,14 @@ def roc_pr_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any])
         fpr, tpr, _ = roc_curve(positive, proba[:, i])
         prec, rec, _ = precision_recall_curve(positive, proba[:, i])
         name = short_label(classes[i], 18)
-        a1.plot(fpr, tpr, color=_color(n), linewidth=1.6, label=f"{name}  AUC {auc(fpr, tpr):.3f}")
-        a2.plot(rec, prec, color=_color(n), linewidth=1.6,
-                label=f"{name}  AP {average_precision_score(positive, proba[:, i]):.3f}")
+        roc_auc, ap = auc(fpr, tpr), average_precision_score(positive, proba[:, i])
         if binary:
+            a1.plot(fpr, tpr, color=_color(n), linewidth=1.6, label=f"{name}  AUC {roc_auc:.3f}")
+            a2.plot(rec, prec, color=_color(n), linewidth=1.6, label=f"{name}  AP {ap:.3f}")
             a2.axhline(positive.mean(), color=MUTED, linestyle=":", linewidth=1, label="chance")
+        else:  # one legend for both panels, outside the plots: many classes would cover the curves
+            a1.plot(fpr, tpr, color=_color(n), linewidth=1.4)
+            a2.plot(rec, prec, color=_color(n), linewidth=1.4, label=f"{name}  AUC {roc_auc:.3f} · AP {ap:.3f}")
     kind = f"positive class '{short_label(classes[1], 20)}'" if binary else "one-vs-rest per class"
     if not binary and len(classes) > MAX_CURVES:
         kind += f", {MAX_CURVES} most frequent of {len(classes)}"
@@ -97,8 +100,13 @@ def roc_pr_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any])
     a1.set_title(f"ROC curve ({kind})", fontsize=10)
     a2.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
     a2.set_title(f"Precision–recall ({kind})", fontsize=10)
+    if binary:
+        a1.legend(loc="lower right")
+        a2.legend(loc="lower left")
+    else:
+        a1.legend(loc="lower right")
+        a2.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="class (one-vs-rest)")
     for ax in (a1, a2):
-        ax.legend(loc="lower right" if ax is a1 else "lower left")
         ax.grid(True)
         ax.set_aspect("equal")
     return fig

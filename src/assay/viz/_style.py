@@ -27,7 +27,8 @@ __all__ = [
 ]
 
 # Colour-blind-safe (Okabe–Ito) with a calm blue first.
-PALETTE = ["#3572b0", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442", "#000000", "#999999"]
+PALETTE = ["#3572b0", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#c9b400", "#000000", "#999999",
+           "#8c564b"]
 ACCENT = "#3572b0"
 MUTED = "#9aa5b1"
 WARN = "#d55e00"
