@@ -1,0 +1,251 @@
+"""Serving benchmark: single-row predictions from 16 and 64 concurrent clients, localhost only, bounded in time.
+
+Targets, each a real server process on 127.0.0.1:
+  - assay: `python -m assay serve` over a registry holding an iris classifier (micro-batching, breaker, durable
+    prediction log: the full production path);
+  - baseline: a hand-written FastAPI endpoint calling a scikit-learn Pipeline (StandardScaler + LogisticRegression)
+    on a one-row pandas DataFrame per request (the common pattern);
+  - noop: assay's own /noop endpoint (same HTTP stack, no model): the ceiling;
+  - MLflow `models serve`: only when `mlflow` is importable in this interpreter (it is not part of the lock; install
+    it from bench/requirements.txt into a bench-only venv to include it), otherwise skipped with a note.
+Then 3x overload: assay with --max-inflight 16 under 48 clients; p99 of accepted requests vs the unloaded p99, and
+how fast the excess is shed (503).
+
+The load generator is a small asyncio HTTP/1.1 keep-alive client running in its own process (one connection per
+client, the next request sent as soon as the previous answer arrives). Each setting runs RUNS times for SECONDS;
+medians are printed with the ratios. Run: .venv/bin/python bench/serve.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
+ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+FEATURES = list(ROW)
+
+
+# -- load generator (separate process) ------------------------------------------------------------------------
+async def _client(host: str, port: int, path: str, body: bytes, stop_at: float, out: list) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    try:
+        while time.perf_counter() < stop_at:
+            start = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            out.append((status, time.perf_counter() - start))
+    finally:
+        writer.close()
+
+
+def _load(args: tuple[str, int, str, bytes, int, float], queue: mp.Queue) -> None:
+    host, port, path, body, clients, seconds = args
+
+    async def main() -> list:
+        out: list = []
+        stop_at = time.perf_counter() + seconds
+        await asyncio.gather(*[_client(host, port, path, body, stop_at, out) for _ in range(clients)])
+        return out
+
+    queue.put(asyncio.run(main()))
+
+
+def run_load(port: int, path: str, body: bytes, clients: int, seconds: float) -> dict:
+    queue: mp.Queue = mp.get_context("spawn").Queue()
+    proc = mp.get_context("spawn").Process(target=_load, args=(("127.0.0.1", port, path, body, clients, seconds),
+                                                                queue))
+    proc.start()
+    results = queue.get(timeout=seconds + 60)
+    proc.join(30)
+    ok = np.array([t for s, t in results if s == 200])
+    shed = np.array([t for s, t in results if s == 503])
+    other = sum(1 for s, _ in results if s not in (200, 503))
+    return {"rps": len(ok) / seconds, "p50": _pct(ok, 50), "p99": _pct(ok, 99), "shed": len(shed),
+            "shed_p99": _pct(shed, 99), "other": other}
+
+
+def _pct(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q) * 1000) if values.size else float("nan")
+
+
+# -- servers --------------------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(port: int, path: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server on port {port} exited with {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+BASELINE = textwrap.dedent('''
+    import pickle, sys
+    import pandas as pd
+    from fastapi import FastAPI, Request
+
+    with open(sys.argv[1], "rb") as fh:
+        pipe = pickle.load(fh)
+    app = FastAPI()
+
+    @app.post("/predict")
+    async def predict(request: Request):
+        records = await request.json()
+        frame = pd.DataFrame(records)
+        labels = pipe.predict(frame)
+        proba = pipe.predict_proba(frame)
+        return {"predictions": [
+            {"prediction": str(l), **{f"proba_{c}": float(p) for c, p in zip(pipe.classes_, row)}}
+            for l, row in zip(labels, proba)]}
+
+    if __name__ == "__main__":
+        import uvicorn
+        uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+''')
+
+
+def main() -> None:
+    import pickle
+
+    import pandas as pd
+    import polars as pl
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from assay._fitted import Model
+    from assay.models import LogisticRegressionGD
+    from assay.registry import open_registry
+
+    tmp = Path(tempfile.mkdtemp(prefix="assay-bench-serve-"))
+    data = load_iris()
+    frame = pl.DataFrame(data.data, schema=FEATURES, orient="row")
+    labels = np.asarray(data.target_names)[data.target]
+    est = LogisticRegressionGD().fit(frame.to_numpy(), labels)
+    model = Model([], est, task="classification", target="species", input_schema=dict.fromkeys(FEATURES, "Float64"),
+                  features=FEATURES, classes=[str(c) for c in est.classes_])
+    reg = open_registry(tmp / "registry")
+    reg.register(model.save(tmp / "model"), "iris", reference=frame)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(pd.DataFrame(frame.to_dict(as_series=False)),
+                                                                                  labels)
+    (tmp / "pipe.pkl").write_bytes(pickle.dumps(pipe))  # the baseline's own model file, written by this script
+    (tmp / "baseline.py").write_text(BASELINE)
+    body = json.dumps([ROW]).encode()
+
+    def assay_server(*extra: str) -> tuple[subprocess.Popen, int]:
+        port = _free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "assay", "serve", "--registry", str(tmp / "registry"),
+                                 "--port", str(port), "--log-level", "warning", "--drift-seconds", "0",
+                                 "--watch-seconds", "0", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait(port, "/v2/health/ready", proc)
+        return proc, port
+
+    results: dict[str, dict[int, list[dict]]] = {}
+
+    def measure(label: str, port: int, path: str, clients: int) -> None:
+        run_load(port, path, body, clients, 1.0)  # warm-up
+        for _ in range(RUNS):
+            results.setdefault(label, {}).setdefault(clients, []).append(run_load(port, path, body, clients, SECONDS))
+
+    proc, port = assay_server()
+    try:
+        for clients in (16, 64):
+            measure("assay", port, "/models/iris/predict", clients)
+            measure("noop", port, "/noop", clients)
+    finally:
+        _stop(proc)
+
+    bport = _free_port()
+    bproc = subprocess.Popen([sys.executable, str(tmp / "baseline.py"), str(tmp / "pipe.pkl"), str(bport)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(bport, "/docs", bproc)
+        for clients in (16, 64):
+            measure("fastapi+sklearn+pandas", bport, "/predict", clients)
+    finally:
+        _stop(bproc)
+
+    try:
+        import mlflow  # noqa: F401
+        mlflow_note = "installed but not benchmarked by this script version"
+    except ImportError:
+        mlflow_note = "skipped: mlflow is not installed in this interpreter (see bench/requirements.txt)"
+
+    # 3x overload: capacity 16 in flight, 48 clients.
+    proc, port = assay_server("--max-inflight", "16")
+    try:
+        run_load(port, "/models/iris/predict", body, 16, 1.0)
+        unloaded = [run_load(port, "/models/iris/predict", body, 16, SECONDS) for _ in range(RUNS)]
+        overload = [run_load(port, "/models/iris/predict", body, 48, SECONDS) for _ in range(RUNS)]
+    finally:
+        _stop(proc)
+
+    def med(rows: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in rows)
+
+    print(f"serving benchmark: {RUNS} runs x {SECONDS:.0f}s per setting, single-row JSON predictions, medians")
+    print(f"{'target':<26}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for label, by_clients in results.items():
+        for clients, rows in by_clients.items():
+            print(f"{label:<26}{clients:>8}{med(rows, 'rps'):>10.0f}{med(rows, 'p50'):>9.2f}{med(rows, 'p99'):>9.2f}"
+                  f"{int(med(rows, 'other')) + int(med(rows, 'shed')):>8}")
+    print(f"mlflow models serve: {mlflow_note}")
+    for clients in (16, 64):
+        a = med(results["assay"][clients], "rps")
+        b = med(results["fastapi+sklearn+pandas"][clients], "rps")
+        n = med(results["noop"][clients], "rps")
+        print(f"{clients} clients: assay/baseline throughput = {a / b:.2f}x (goal >= 8), "
+              f"assay/noop = {a / n:.2f} (goal >= 0.70)")
+    print(f"assay p99 at 16 clients = {med(results['assay'][16], 'p99'):.2f} ms (goal <= 25)")
+    up99 = med(unloaded, "p99")
+    op99 = med(overload, "p99")
+    print(f"overload (max-inflight 16, 48 clients): accepted p99 = {op99:.2f} ms vs unloaded p99 = {up99:.2f} ms "
+          f"-> ratio {op99 / up99:.2f} (goal <= 2); accepted {med(overload, 'rps'):.0f} req/s, "
+          f"shed {med(overload, 'shed') / SECONDS:.0f} req/s with p99 {med(overload, 'shed_p99'):.2f} ms (goal <= 5)")
+
+
+if __name__ == "__main__":
+    main()
