@@ -427,6 +427,15 @@ def _score_test(est: Any, prep: _Prepared, task: str,
     return score(task, prep.y_test, y_pred, proba=proba, classes=classes), {"y_pred": y_pred, "proba": proba}
 
 
+def _fit_score(est: Any, prep: _Prepared, task: str, score: Callable[..., dict[str, Any]], *,
+               keep: bool = False) -> dict[str, Any]:
+    """Fit then score in one call (the Dask engine runs this as one task per fold and model)."""
+    metrics, predictions = _score_test(_fit(est, prep, task), prep, task, score)
+    if keep:
+        metrics["_predictions"] = predictions
+    return metrics
+
+
 def train(
     source: Any,
     target: str | None = None,
