@@ -306,10 +306,7 @@ class Server:
                       ) -> tuple[list[dict[str, Any]], Deployment, str, str | None]:
         """Admission → version choice → batcher → log. Returns (rows, deployment, request id, degraded reason)."""
         start = time.perf_counter()
-        if self.inflight >= self.config.max_inflight:
-            self.metrics.shed.labels(name, "capacity").inc()
-            raise HTTPError(503, f"server at capacity ({self.config.max_inflight} predictions in flight); retry",
-                            headers={"Retry-After": "1"})
+        self.admit_check(name)
         self.inflight += 1
         try:
             slot = self._slot(name)
@@ -353,6 +350,13 @@ class Server:
             return rows, dep, rid, degraded
         finally:
             self.inflight -= 1
+
+    def admit_check(self, name: str) -> None:
+        """Shed before reading the body when already at capacity (the cheapest possible refusal)."""
+        if self.inflight >= self.config.max_inflight:
+            self.metrics.shed.labels(name, "capacity").inc()
+            raise HTTPError(503, f"server at capacity ({self.config.max_inflight} predictions in flight); retry",
+                            headers={"Retry-After": "1"})
 
     def _choose(self, slot: _Slot, version: int | None) -> tuple[Deployment, str | None]:
         if version is not None:
@@ -572,6 +576,7 @@ class Handlers:
 
     # plain protocol
     async def predict(self, request: Request) -> Response:
+        self.s.admit_check(self._name(request))
         body = await _body(request, self.s.config.max_body)
         rows, dep, rid, degraded = await self.s.predict(self._name(request), lambda: frame_from_records(body), body)
         return _json({"model": dep.name, "model_version": dep.version, "request_id": rid, "degraded": bool(degraded),
@@ -642,6 +647,7 @@ class Handlers:
         return _json({"name": slot.name, "ready": True}, headers={"X-Model-Version": str(dep.version)})
 
     async def oip_infer(self, request: Request) -> Response:
+        self.s.admit_check(self._name(request))
         body = await _body(request, self.s.config.max_body)
         parsed: dict[str, Any] = {}
 
