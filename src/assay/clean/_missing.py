@@ -23,6 +23,7 @@ from assay.clean._stats import (
     check_choice,
     collect_row,
     exact_quantile_exprs,
+    finite,
     group_key,
     hash_sample,
     json_float,
@@ -30,7 +31,6 @@ from assay.clean._stats import (
     merge_hash_samples,
     parse_exact_quantiles,
     sample_matrix,
-    to_float,
 )
 from assay.exceptions import SpecError
 
@@ -177,28 +177,34 @@ class MissingStep(Step):
         schema = frame.collect_schema()
         columns, numeric = self._columns(schema, target)
         tokens = list(self.tokens or [])
-        clean = frame.select([_as_null(c, schema[c], tokens) for c in columns])
-        exprs = [pl.len().alias("__n__"), *[pl.col(c).null_count().alias(f"{i}null") for i, c in enumerate(columns)]]
-        exprs += [e for i, c in enumerate(numeric) for e in (to_float(c).sum().alias(f"{i}sum"),
-                                                             to_float(c).count().alias(f"{i}count"))]
+        others = [c for c in columns if c not in numeric]
+        # Numbers are read through finite() (null, NaN and ±inf left out) rather than rewritten first: one pass.
+        clean = frame.with_columns([_as_null(c, schema[c], tokens) for c in others])
+        exprs = [pl.len().alias("__n__"), *[pl.col(c).null_count().alias(f"{columns.index(c)}null") for c in others]]
+        exprs += [e for c in numeric for e in (finite(c).sum().alias(f"{columns.index(c)}sum"),
+                                               finite(c).count().alias(f"{columns.index(c)}count"))]
         need_q = self.strategy in ("median", "ffill", "bfill", "interpolate")
         if need_q:
             exprs += exact_quantile_exprs(numeric, prefix="q")
         row = collect_row(clean, exprs)  # one pass: counts, sums and medians together
         quantiles = parse_exact_quantiles(row, numeric, prefix="q") if need_q else {}
+        n = int(row["__n__"])
         stats: dict[str, Any] = {}
-        for i, c in enumerate(numeric):
-            stats[c] = {"sum": float(row[f"{i}sum"] or 0.0), "count": int(row[f"{i}count"] or 0)}
-            if need_q:
-                stats[c]["q"] = quantiles[c]
-        others = [c for c in columns if c not in numeric]
-        for c in others:
+        nulls: dict[str, int] = {}
+        for c in columns:
+            i = columns.index(c)
+            if c in numeric:
+                stats[c] = {"sum": float(row[f"{i}sum"] or 0.0), "count": int(row[f"{i}count"] or 0)}
+                nulls[c] = n - stats[c]["count"]
+                if need_q:
+                    stats[c]["q"] = quantiles[c]
+                continue
+            nulls[c] = int(row[f"{i}null"])
             key = pl.col(c) if schema[c] == pl.Boolean else pl.col(c).cast(pl.String)
             vc = clean.select(key.alias("v")).drop_nulls().group_by("v").agg(pl.len().alias("n"))
             vc = vc.collect() if isinstance(vc, pl.LazyFrame) else vc
             stats[c] = {"counts": dict(zip(vc["v"].to_list(), vc["n"].to_list(), strict=True))}
-        return {"columns": columns, "numeric": numeric, "n": int(row["__n__"]),
-                "nulls": {c: int(row[f"{i}null"]) for i, c in enumerate(columns)},
+        return {"columns": columns, "numeric": numeric, "n": n, "nulls": nulls,
                 "dtypes": {c: str(schema[c]) for c in columns}, "stats": stats, "groups": {}}
 
     def _stats(self, frame: pl.DataFrame, columns: list[str], numeric: list[str], knn: bool = True) -> dict[str, Any]:
@@ -357,7 +363,18 @@ class MissingStep(Step):
         if state["indicators"]:
             out = out.with_columns([_is_missing(c, schema[c], tokens).alias(f"{c}__missing")
                                     for c in state["indicators"] if c in schema])
-        out = out.with_columns([_as_null(c, schema[c], tokens) for c in cols])
+        # Numeric columns with a plain fill value take one fused expression (the hot path on big data); the rest
+        # first turn every missing marker into null and are then filled.
+        simple = self.strategy in ("median", "mean", "mode", "constant") and not self.by
+        fast = [c for c in cols if simple and c in numeric and state["fill"].get(c) is not None]
+        fused = []
+        for c in fast:
+            x = pl.col(c).cast(pl.Float64)
+            fill = pl.lit(state["fill"][c], dtype=pl.Float64)
+            fused.append((pl.when(x.is_finite()).then(x).otherwise(fill) if schema[c].is_float() else x.fill_null(fill))
+                         .alias(c))
+        cols = [c for c in cols if c not in fast]
+        out = out.with_columns([*fused, *[_as_null(c, schema[c], tokens) for c in cols]])
         if self.strategy == "knn" and state.get("knn") and state["knn"]["columns"]:
             knn_cols = [c for c in state["knn"]["columns"] if c in schema]
             if knn_cols == state["knn"]["columns"]:
