@@ -82,7 +82,7 @@ def make_big(folder: Path, gib: float, *, chunk: int = 4_000_000) -> int:
 # local engine (child process)
 
 
-def _local_job(data: str, iters: int, out: mp.Queue) -> None:
+def _local_job(data: str, iters: int, repeat: int, out: mp.Queue) -> None:
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -92,26 +92,31 @@ def _local_job(data: str, iters: int, out: mp.Queue) -> None:
 
     warnings.simplefilter("ignore", ConvergenceWarning)
     lazy = pl.scan_parquet(f"{data}/*.parquet")
-    start = time.perf_counter()
-    missing = get_step("missing")().fit(lazy, "label")
-    scale = get_step("scale")().fit(missing.transform(lazy), "label")
-    steps_s = time.perf_counter() - start
+    steps_runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        missing = get_step("missing")().fit(lazy, "label")
+        scale = get_step("scale")().fit(missing.transform(lazy), "label")
+        steps_runs.append(time.perf_counter() - start)
     frame = scale.transform(missing.transform(lazy)).select([*FEATURES, "label"]).collect()
     X = frame.select(FEATURES).to_numpy()
     y = frame.get_column("label").to_numpy()
     del frame
-    start = time.perf_counter()
-    make_model("logreg", "classification", optimizer="gd", max_iter=iters, tol=0.0, learning_rate=0.5,
-               alpha=0.0).fit(X, y)
-    gd_s = time.perf_counter() - start
+    gd_runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        make_model("logreg", "classification", optimizer="gd", max_iter=iters, tol=0.0, learning_rate=0.5,
+                   alpha=0.0).fit(X, y)
+        gd_runs.append(time.perf_counter() - start)
+    steps_s, gd_s = statistics.median(steps_runs), statistics.median(gd_runs)
     out.put({"steps_s": steps_s, "gd_s": gd_s, "rows": len(y),
              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
-def run_local(data: Path, iters: int) -> dict:
+def run_local(data: Path, iters: int, repeat: int) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_local_job, args=(str(data), iters, queue))
+    proc = ctx.Process(target=_local_job, args=(str(data), iters, repeat, queue))
     proc.start()
     result = queue.get()
     proc.join()
@@ -175,7 +180,7 @@ def _noop(x: int) -> int:
     return x
 
 
-def run_dask_jobs(data: Path, workers: int, iters: int, memory_limit: str, workdir: Path) -> dict:
+def run_dask_jobs(data: Path, workers: int, iters: int, memory_limit: str, workdir: Path, repeat: int) -> dict:
     from assay.clean import get_step
     from assay.engine import build_matrices, dask_client, fit_linear, fit_steps, plan_partitions
     from assay.models import make_model
@@ -186,17 +191,22 @@ def run_dask_jobs(data: Path, workers: int, iters: int, memory_limit: str, workd
             client.wait_for_workers(workers, timeout=120)
             warm_up(client)
             parts = plan_partitions(str(data), rows_per_partition=1_000_000)
-            start = time.perf_counter()
-            steps = fit_steps(client, parts, [get_step("missing")(), get_step("scale")()], "label")
-            steps_s = time.perf_counter() - start
+            steps_runs = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                steps = fit_steps(client, parts, [get_step("missing")(), get_step("scale")()], "label")
+                steps_runs.append(time.perf_counter() - start)
             start = time.perf_counter()
             X, y = build_matrices(client, parts, steps, FEATURES, [0.0] * len(FEATURES), "label")
             build_s = time.perf_counter() - start
-            est = make_model("logreg", "classification", optimizer="gd", max_iter=iters, tol=0.0, learning_rate=0.5,
-                             alpha=0.0)
-            start = time.perf_counter()
-            est = fit_linear(client, X, y, est, n_features=len(FEATURES))
-            gd_s = time.perf_counter() - start
+            gd_runs = []
+            for _ in range(repeat):
+                est = make_model("logreg", "classification", optimizer="gd", max_iter=iters, tol=0.0,
+                                 learning_rate=0.5, alpha=0.0)
+                start = time.perf_counter()
+                est = fit_linear(client, X, y, est, n_features=len(FEATURES))
+                gd_runs.append(time.perf_counter() - start)
+            steps_s, gd_s = statistics.median(steps_runs), statistics.median(gd_runs)
             peaks = client.run(_peak_rss_mb)
             overhead = measure_overheads(client)
             del X, y
@@ -283,6 +293,7 @@ def main() -> None:
     parser.add_argument("--oom", action="store_true", help="also run the bigger-than-memory case")
     parser.add_argument("--oom-gib", type=float, default=10.0)
     parser.add_argument("--oom-limit", default="2GiB")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
 
@@ -291,12 +302,12 @@ def main() -> None:
         start = time.perf_counter()
         make_data(workdir / "data", args.rows)
         print(f"data: {args.rows:,} rows in {time.perf_counter() - start:.1f}s ({workdir / 'data'})", flush=True)
-        results: dict = {"rows": args.rows, "iters": args.iters, "cpus": os.cpu_count(),
+        results: dict = {"rows": args.rows, "iters": args.iters, "repeat": args.repeat, "cpus": os.cpu_count(),
                          "load_avg_start": os.getloadavg()[0]}
-        results["local"] = run_local(workdir / "data", args.iters)
+        results["local"] = run_local(workdir / "data", args.iters, args.repeat)
         print("local:", json.dumps(results["local"]), flush=True)
         for workers in (1, 2):
-            res = run_dask_jobs(workdir / "data", workers, args.iters, args.memory_limit, workdir)
+            res = run_dask_jobs(workdir / "data", workers, args.iters, args.memory_limit, workdir, args.repeat)
             results[f"dask{workers}"] = res
             print(f"dask {workers} worker(s):", json.dumps(res), flush=True)
         if args.oom:
@@ -312,7 +323,7 @@ def main() -> None:
 
 def report(r: dict) -> None:
     rows, local, d1, d2 = r["rows"], r["local"], r["dask1"], r["dask2"]
-    print("\n== throughput (rows/s; higher is better)")
+    print(f"\n== throughput (rows/s, median of {r['repeat']} runs; higher is better)")
     print(f"{'job':<22}{'local':>14}{'dask 1w':>14}{'dask 2w':>14}{'2w/1w':>8}{'efficiency':>12}")
     for job, key in (("fit steps (2 passes)", "steps_s"), (f"GD {r['iters']} iterations", "gd_s")):
         a, b, c = rows / local[key], rows / d1[key], rows / d2[key]
