@@ -10,6 +10,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -232,3 +233,16 @@ def test_bearer_basic_and_api_key_auth(api: tuple[str, _State], monkeypatch: pyt
     with pytest.raises(SourceError, match=r"refused access \(HTTP 401\)") as info:
         open_source(f"http://ann:wrong-pass-77@{host}/secure").read()
     assert "wrong-pass-77" not in str(info.value)
+
+
+def test_an_api_ingested_into_a_parquet_dataset(api: tuple[str, _State], tmp_path: Path) -> None:
+    from assay.sources._ingest import ingest
+    from assay.sources._sinks import ParquetSink
+
+    base, _ = api
+    stats = ingest(open_source(f"{base}/cursor#paginate=cursor&cursor_path=meta.next&cursor_param=after"),
+                   ParquetSink(tmp_path / "users", key="id"), batch_size=16)
+    assert stats.reason == "end of source"
+    assert stats.batches == 3
+    data = pl.read_parquet(tmp_path / "users" / "*.parquet")
+    assert _ids(data) == list(range(TOTAL))

@@ -316,3 +316,17 @@ def test_assay_profile_reads_a_sql_table(pg: tuple[str, str], tmp_path: Path,
     out = capsys.readouterr()
     assert f"{N:,} rows × 3 columns" in out.out + out.err
     assert (tmp_path / "p" / "profile.json").exists()
+
+
+def test_log_lines_mask_passwords(caplog: pytest.LogCaptureFixture) -> None:
+    from assay.sources._credentials import masked_logger, remember_secret
+
+    remember_secret("Tr1cky-Secret")
+    log = masked_logger("assay.sources.test")
+    with caplog.at_level("INFO", logger="assay.sources.test"):
+        log.info("connecting to %s", "mysql://ann:pw-in-uri@db:3306/x")
+        log.info("driver said: token Tr1cky-Secret rejected; DSN=x;PWD=odbcpw")
+    assert "pw-in-uri" not in caplog.text
+    assert "Tr1cky-Secret" not in caplog.text
+    assert "odbcpw" not in caplog.text
+    assert "mysql://ann:***@db:3306/x" in caplog.text
