@@ -11,6 +11,7 @@ from __future__ import annotations
 from assay.models._linear import (
     LinearRegressionGD,
     LogisticRegressionGD,
+    data_hessian,
     data_loss_grad,
     loss_grad,
     penalized_loss_grad,
@@ -34,6 +35,7 @@ __all__ = [
     "TASKS",
     "LinearRegressionGD",
     "LogisticRegressionGD",
+    "data_hessian",
     "data_loss_grad",
     "default_models",
     "load_estimator",

@@ -384,12 +384,14 @@ class _LinearGD(BaseEstimator):
         alpha_l2, alpha_l1 = self._alphas()
         n = X.shape[0]
         precond = None
-        if n >= _WARM_START_ROWS and not np.any(w0) and alpha_l1 == 0 and w0.size <= _PRECONDITION_MAX_PARAMS:
+        n_sub = max(int(n * _WARM_START_FRACTION), _WARM_START_MIN_ROWS)
+        if (n >= _WARM_START_ROWS and 2 * n_sub <= n and not np.any(w0) and alpha_l1 == 0
+                and w0.size <= _PRECONDITION_MAX_PARAMS):
             # Big data: (1) solve on a random subsample, whose optimum is within sampling noise of the full one;
             # (2) precondition the full problem with the Cholesky factor L of the Hessian there (w = L⁻ᵀv), so
             # L-BFGS sees a Hessian close to the identity and needs a handful of full passes instead of dozens.
             rng = np.random.default_rng(self.random_state)
-            sub = np.sort(rng.choice(n, size=max(int(n * _WARM_START_FRACTION), _WARM_START_MIN_ROWS), replace=False))
+            sub = np.sort(rng.choice(n, size=n_sub, replace=False))
             Xs, ys, sws = np.ascontiguousarray(X[sub]), y_enc[sub], None if sw is None else sw[sub]
             # Sampling noise of the subsample's gradient is ~1/sqrt(rows): solving it tighter than 1e-3 buys nothing.
             w0, _, _ = self._solve_lbfgs(Xs, ys, sws, w0, kind, None, None, None, max_iter, max(self.tol, 1e-3))
@@ -542,7 +544,10 @@ class _LinearGD(BaseEstimator):
                 if alpha_l1 > 0:
                     _soft_threshold(w, thresh, d, fi)
             mean_loss = epoch_loss / max(epoch_weight, 1e-300)
-            if not np.isfinite(mean_loss) or not np.all(np.isfinite(w)):
+            # Diverging: non-finite, or the loss has grown a million-fold over the first epoch's (GD only grows the
+            # loss like that when the step is too large for the curvature).
+            if not np.isfinite(mean_loss) or not np.all(np.isfinite(w)) or (
+                    curve and mean_loss > 1e6 * max(curve[0], 1e-12)):
                 msg = (f"{type(self).__name__}: the loss diverged at iteration {epochs} with {optimizer} "
                        f"(learning_rate={lr}); lower learning_rate or scale the features first")
                 raise ModelError(msg)
