@@ -172,3 +172,20 @@ def test_redis_errors_are_one_line_and_masked(service: Callable[[str], tuple[str
         open_source(f"redis://{host}:{port}/no-such-stream-{uuid.uuid4().hex}").read()
     with pytest.raises(SpecError, match="names no stream"):
         open_source(f"redis://{host}:{port}/")
+
+
+def test_parquet_dataset_reads_back_as_one_table_when_batches_drift(tmp_path: Path) -> None:
+    from assay.sources._sinks import scan_dataset
+
+    batches = [
+        [{"id": 1, "price": 3, "note": None}, {"id": 2, "price": 4, "note": None}],  # price integral, note all-null
+        [{"id": 3, "price": 2.5, "note": "late"}],  # price fractional now, note has a type
+        [{"id": 4, "extra": True}],  # price and note absent, a new column
+    ]
+    for k, rows in enumerate(batches):
+        frame, _ = decode([Message(f"{k}-{i}", json.dumps(r).encode()) for i, r in enumerate(rows)])
+        ParquetSink(tmp_path / "ds").write(frame)  # a new sink per batch: as after restarts
+    data = scan_dataset(tmp_path / "ds").collect().sort("id")
+    assert data["price"].to_list() == [3.0, 4.0, 2.5, None]
+    assert data["note"].to_list() == [None, None, "late", None]
+    assert data["extra"].to_list() == [None, None, None, True]

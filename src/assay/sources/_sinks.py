@@ -36,7 +36,7 @@ from assay.sources._sql import (
     sql_error,
 )
 
-__all__ = ["ParquetSink", "Quarantine", "SQLSink", "Sink", "open_sink"]
+__all__ = ["ParquetSink", "Quarantine", "SQLSink", "Sink", "open_sink", "scan_dataset"]
 
 log = masked_logger(__name__)
 
@@ -126,13 +126,17 @@ class ParquetSink:
         self._seen = _SeenIds(dedupe_window)
         self._seq = 0
         self._opened = False
+        self._schema: dict[str, pl.DataType] = {}
 
     def _open(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         for stale in self.path.glob(".tmp-*"):  # a crash between write and rename leaves these; never renamed
             stale.unlink(missing_ok=True)
+        files = sorted(self.path.glob("part-*.parquet"), reverse=True)
+        for f in files:  # file footers only: cheap even for many files
+            for name, dtype in pl.read_parquet_schema(f).items():
+                self._schema[name] = _unify(self._schema.get(name, pl.Null()), dtype)
         if self.key:
-            files = sorted(self.path.glob("part-*.parquet"), reverse=True)
             loaded = 0
             ids: list[pl.Series] = []
             for f in files:
@@ -157,6 +161,7 @@ class ParquetSink:
             frame = self._seen.fresh(frame, self.key, against_seen=replay)
             if frame.height == 0:
                 return 0
+        frame = self._conform(frame)
         self._seq += 1
         name = f"part-{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.parquet"
         tmp = self.path / f".tmp-{uuid.uuid4().hex}"
@@ -175,8 +180,64 @@ class ParquetSink:
             self._seen.add(frame[self.key])
         return frame.height
 
+    def _conform(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Keep the dataset's files compatible, so that :func:`scan_dataset` reads them as one table.
+
+        Micro-batches of JSON infer their types batch by batch: a field absent or all-null in one batch, or integral
+        in one and fractional in the next. An all-null column takes the type already known for it, integers widen
+        to a known float column, and a float arriving in a known integer column widens the dataset's type to
+        Float64 (older files keep Int64; :func:`scan_dataset` reads both). A clash of unrelated types (text in a
+        numeric column) is written as it comes, with a warning naming the column.
+        """
+        fixes: list[pl.Expr] = []
+        for name, dtype in frame.schema.items():
+            known = self._schema.get(name)
+            if known is None or known == dtype or known == pl.Null:
+                continue
+            if dtype == pl.Null or (dtype.is_integer() and known.is_float()):
+                fixes.append(pl.col(name).cast(known))
+            elif dtype.is_float() and known.is_integer():
+                self._schema[name] = pl.Float64()
+            else:
+                log.warning("column %r of the batch is %s but earlier files in %s hold %s; written as %s",
+                            name, dtype, self.path, known, dtype)
+        if fixes:
+            frame = frame.with_columns(fixes)
+        for name, dtype in frame.schema.items():
+            if self._schema.get(name) in (None, pl.Null):
+                self._schema[name] = dtype
+        return frame
+
     def close(self) -> None:
         return None
+
+
+def _unify(a: pl.DataType, b: pl.DataType) -> pl.DataType:
+    if a == b or b == pl.Null:
+        return a
+    if a == pl.Null:
+        return b
+    if a.is_numeric() and b.is_numeric():
+        return pl.Float64() if a.is_float() or b.is_float() else pl.Int64()
+    return pl.String()
+
+
+def scan_dataset(directory: str | os.PathLike[str]) -> pl.LazyFrame:
+    """A Parquet dataset written by :class:`ParquetSink` as one lazy frame, over every file's columns and types.
+
+    Files written from different micro-batches may differ (a column that appeared later, an integer column that
+    later held fractions): the union of their schemas is read, with missing columns as nulls.
+    """
+    files = sorted(Path(directory).expanduser().glob("part-*.parquet"))
+    if not files:
+        msg = f"no Parquet files (part-*.parquet) in {directory}"
+        raise SourceError(msg)
+    schema: dict[str, pl.DataType] = {}
+    for f in files:
+        for name, dtype in pl.read_parquet_schema(f).items():
+            schema[name] = _unify(schema.get(name, pl.Null()), dtype)
+    casts = pl.ScanCastOptions(integer_cast=["upcast", "allow-float"], float_cast="upcast")
+    return pl.scan_parquet(files, schema=schema, missing_columns="insert", cast_options=casts)
 
 
 # Polars dtype -> SQL column type, per dialect. Anything else is stored as text.
