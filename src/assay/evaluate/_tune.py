@@ -206,6 +206,10 @@ def tune(
     return best_params, summary
 
 
+class _OverBudget(Exception):
+    """A candidate's cross-validation would overrun the automl time budget."""
+
+
 @dataclass
 class AutoMLResult:
     """What :func:`automl` found: the leaderboard (best first), the winner fitted on all rows, and details."""
@@ -217,6 +221,7 @@ class AutoMLResult:
     fold_scores: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def automl(
@@ -252,10 +257,30 @@ def automl(
     say = progress or (lambda _msg: None)
     fold_scores: dict[str, list[dict[str, Any]]] = {}
     params: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
     for name in names:
-        fold_scores[name] = cross_validate(name, task, X, y, splits=splits, seed=seed)
+        elapsed = time.perf_counter() - start
+        if fold_scores and elapsed > 0.5 * time_budget:
+            skipped[name] = f"not tried: half the {time_budget:.0f}s budget was spent on earlier candidates"
+            continue
+        deadline = start + time_budget
+
+        def too_slow(i: int, _scores: dict[str, Any], _deadline: float = deadline) -> None:
+            # After the first fold, give up on a candidate whose k-fold run would overrun the whole budget.
+            if i == 0 and fold_scores and time.perf_counter() + (len(splits) - 1) * _scores["fit_seconds"] > \
+                    _deadline:
+                raise _OverBudget
+
+        try:
+            fold_scores[name] = cross_validate(name, task, X, y, splits=splits, seed=seed, on_fold=too_slow)
+        except _OverBudget:
+            skipped[name] = f"not tried: one fold took too long for the {time_budget:.0f}s budget"
+            continue
         params[name] = {}
         say(f"{name}: {primary} {np.nanmean([s[primary] or np.nan for s in fold_scores[name]]):.4f} (defaults)")
+    for name, why in skipped.items():
+        say(f"{name}: {why}")
+    names = list(fold_scores)
 
     def mean_primary(rows: list[dict[str, Any]]) -> float:
         vals = [r[primary] for r in rows if r.get(primary) is not None]
@@ -294,7 +319,8 @@ def automl(
     for row in board:
         row["params"] = params[row["model"]]
     return AutoMLResult(leaderboard=board, best_name=best_name, best_params=params[best_name], best_estimator=best,
-                        fold_scores=fold_scores, tuning=tuning, seconds=time.perf_counter() - start)
+                        fold_scores=fold_scores, tuning=tuning, seconds=time.perf_counter() - start,
+                        skipped=skipped)
 
 
 def best_threshold(
