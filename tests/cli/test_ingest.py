@@ -123,3 +123,28 @@ def test_model_scores_each_batch(service: Callable[[str], tuple[str, int]], tmp_
     assert {"x", "y", "_id", "prediction", "proba_hi", "proba_lo"} <= set(scored.columns)
     expected = assay.load_model(model_dir).predict(scored.select("x", "y"))
     assert scored["prediction"].to_list() == expected["prediction"].to_list()
+
+    # a table scored back into PostgreSQL, one transaction per batch, upserted on the key: running twice is harmless
+    db = tmp_path / "visits.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE visits (id INTEGER, x REAL, y REAL)")
+        conn.executemany("INSERT INTO visits VALUES (?, ?, ?)", [(i, float(x[i]), float(y[i])) for i in range(150)])
+    pg_host, pg_port = service("postgresql")
+    table = f"scores_{uuid.uuid4().hex[:8]}"
+    target = f"postgresql://root@{pg_host}:{pg_port}/test?table={table}"
+    argv = ["ingest", f"sqlite:///{db}?table=visits", "--to", target, "--model", str(model_dir), "--key", "id",
+            "--batch-size", "40", "-q"]
+    try:
+        assert main(argv) == 0
+        assert main(argv) == 0
+        from assay.sources import open_source
+
+        back = open_source(target).read().sort("id")
+        assert back["id"].to_list() == list(range(150))
+        want = assay.load_model(model_dir).predict(back.select("x", "y"))["prediction"].to_list()
+        assert back["prediction"].to_list() == want
+    finally:
+        import psycopg
+
+        with psycopg.connect(f"host={pg_host} port={pg_port} user=root dbname=test", autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
