@@ -32,8 +32,8 @@ def profile_frame(frame: pl.DataFrame) -> dict[str, Any]:
     """The profile of every column of ``frame``.
 
     >>> p = profile_frame(pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "c": ["a", "a", "b", None]}))
-    >>> p["rows"], p["columns"]["x"]["kind"], p["columns"]["c"]["freq"]["a"]
-    (4, 'numeric', 0.5)
+    >>> p["rows"], p["columns"]["x"]["kind"], round(p["columns"]["c"]["freq"]["a"], 3)
+    (4, 'numeric', 0.667)
     """
     columns: dict[str, Any] = {}
     for name, dtype in frame.schema.items():

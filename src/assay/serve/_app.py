@@ -890,6 +890,38 @@ def _wrap(fn: Any) -> Any:
     return endpoint
 
 
+_PREDICT_SUFFIXES = ("/predict", "/infer", "/invocations")
+
+
+class _ShedAtCapacity:
+    """ASGI middleware: past capacity, a prediction request is refused before routing or reading its body.
+
+    The handlers check capacity too (admission is what counts); this only makes the refusal as cheap as it can be
+    so that a flood of excess requests takes little from the accepted ones.
+    """
+
+    def __init__(self, app: Any, server: Server) -> None:
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        server = self.server
+        if (scope["type"] == "http" and server.inflight >= server.config.max_inflight and scope["method"] == "POST"
+                and scope["path"].endswith(_PREDICT_SUFFIXES)):
+            parts = scope["path"].split("/")
+            name = parts[2] if len(parts) > 3 and parts[1] in ("models", "v2") else "_"
+            name = parts[3] if parts[1] == "v2" and len(parts) > 3 else name
+            server.metrics.shed.labels(name, "capacity").inc()
+            body = orjson.dumps({"error": f"server at capacity ({server.config.max_inflight} predictions in "
+                                          f"flight); retry"})
+            await send({"type": "http.response.start", "status": 503, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"1")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(config: ServeConfig | None = None) -> FastAPI:
     """The ASGI app (FastAPI for the OpenAPI schema; handlers read bodies themselves with orjson for speed)."""
     config = config or ServeConfig()
@@ -918,6 +950,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             extra["requestBody"] = body
         app.add_api_route(path, _wrap(getattr(handlers, handler)), methods=[method], summary=summary,
                           openapi_extra=extra or None, response_class=Response, name=f"{handler}:{path}")
+    app.add_middleware(_ShedAtCapacity, server=server)
     return app
 
 
