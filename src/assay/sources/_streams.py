@@ -354,11 +354,16 @@ class RedisStreamSource(StreamSource):
         if self._client is None:
             redis = import_optional("redis", "streams")
             parts = urlsplit(resolve_uri(self.uri))
+            from redis.backoff import ExponentialWithJitterBackoff
+            from redis.retry import Retry
+
             self._client = redis.Redis(
                 host=parts.hostname or "127.0.0.1", port=parts.port or 6379, db=int(self.options.get("db", 0)),
                 username=unquote(parts.username) if parts.username else None,
                 password=unquote(parts.password) if parts.password else None,
-                socket_connect_timeout=5, socket_timeout=30)
+                socket_connect_timeout=5, socket_timeout=30,
+                # a few quick retries ride out a blip; a server that is down is reported within a second
+                retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3))
             try:
                 self._client.ping()
             except Exception as exc:
@@ -485,8 +490,8 @@ class NATSSource(StreamSource):
         parts = urlsplit(resolve_uri(self.uri))
         server = f"nats://{parts.hostname or '127.0.0.1'}:{parts.port or 4222}"
         self._loop = _LoopThread()
-        kwargs: dict[str, Any] = {"servers": [server], "connect_timeout": 5, "max_reconnect_attempts": 2,
-                                  "allow_reconnect": False}
+        kwargs: dict[str, Any] = {"servers": [server], "connect_timeout": 5, "max_reconnect_attempts": 1,
+                                  "reconnect_time_wait": 0.2, "allow_reconnect": False}
         if parts.username:
             kwargs["user"] = unquote(parts.username)
             kwargs["password"] = unquote(parts.password or "")
