@@ -173,7 +173,11 @@ def _histogram(v: dict[str, Any]) -> Any:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     if h.get("log"):
+        from matplotlib.ticker import LogLocator, NullLocator
+
         ax.set_xscale("log")  # bins are log-spaced for a positive, heavily right-skewed column
+        ax.xaxis.set_major_locator(LogLocator(numticks=8))
+        ax.xaxis.set_minor_locator(NullLocator())  # dozens of minor ticks cost more to draw than the bars
     else:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=7))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: _fmt(x)))

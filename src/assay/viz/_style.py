@@ -135,7 +135,8 @@ def save_figure(fig: Any, directory: Path, name: str, formats: tuple[str, ...] =
         for i, fmt in enumerate(formats):
             path = directory / f"{name}.{fmt}"
             tmp = path.with_name(path.name + ".tmp")
-            fig.savefig(tmp, format=fmt, metadata=_metadata(fmt))
+            extra = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}  # 6 (default) is 3x slower
+            fig.savefig(tmp, format=fmt, metadata=_metadata(fmt), **extra)
             tmp.replace(path)
             paths[fmt] = path
             if i == 0:
