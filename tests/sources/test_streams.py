@@ -15,6 +15,7 @@ from assay.sources import Source, open_source
 from assay.sources._ingest import ingest
 from assay.sources._sinks import ParquetSink, Quarantine, open_sink
 from assay.sources._streams import Message, RedisStreamSource, decode
+from assay.testing import check_source
 
 pytestmark = pytest.mark.services
 
@@ -80,7 +81,7 @@ def test_redis_read_is_a_snapshot_that_consumes_nothing(redis_stream: tuple[str,
     add(_rows(300))
     source = open_source(uri)
     assert isinstance(source, Source)
-    frame = source.read()
+    frame = check_source(source, batch_sizes=(128, 1000))
     assert frame.height == 300
     assert frame.columns == ["i", "amount", "kind", "meta.shop", "_id"]
     assert open_source(uri).scan().select("amount").sum().collect().item() == pytest.approx(sum(
