@@ -180,7 +180,9 @@ def decode(messages: list[Message], *, fmt: str = "json", columns: list[str] | N
             frame = pl.concat([flatten(f) for f in frames], how="diagonal_relaxed")
     frame = flatten(frame)
     ids = pl.Series(ID_COLUMN, [m.id for m in good], dtype=pl.String)
-    return frame.with_columns(ids) if ID_COLUMN not in frame.columns else frame.with_columns(ids.alias(ID_COLUMN)), bad
+    if ID_COLUMN in frame.columns:  # the payload's own "_id" is kept under another name; "_id" is the message id
+        frame = frame.rename({ID_COLUMN: f"{ID_COLUMN}_payload"})
+    return frame.with_columns(ids), bad
 
 
 def _split_ragged(messages: list[Message], columns: list[str], separator: str,
