@@ -16,7 +16,7 @@ with the reason, for the quarantine.
 URIs::
 
     redis://host:6379/STREAM?group=assay&consumer=assay&db=0&field=data
-    nats://host:4222/SUBJECT?stream=NAME&durable=assay
+    nats://host:4222/SUBJECT?stream=NAME&durable=assay&ack_wait=30   (unacked messages return after ack_wait s)
     mqtt://host:1883/TOPIC?client_id=assay&qos=1
     amqp://user:pw@host:5672/QUEUE            (amqp://host/VHOST/QUEUE for another vhost)
     tcp://127.0.0.1:9000  udp://127.0.0.1:9001  (assay listens; senders write lines)
@@ -532,7 +532,7 @@ class NATSSource(StreamSource):
             stream = await self._stream_name(js)
             self.stream = stream
             config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT if ack else AckPolicy.NONE,
-                                    max_ack_pending=-1, ack_wait=float(self.options.get("ack_wait", 300)))
+                                    max_ack_pending=-1, ack_wait=float(self.options.get("ack_wait", 30)))
             return await js.pull_subscribe(self.subject, durable=durable, stream=stream, config=config)
 
         assert self._loop is not None
