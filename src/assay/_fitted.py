@@ -120,13 +120,18 @@ class Model:
         """The float feature matrix the estimator sees."""
         return feature_matrix(self.transform(frame), self.features, self.feature_fill)
 
-    def predict(self, data: pl.DataFrame | pl.LazyFrame | Sequence[dict[str, Any]]) -> pl.DataFrame:
+    def predict(self, data: pl.DataFrame | pl.LazyFrame | Sequence[dict[str, Any]], *, top_k: int = 10
+                ) -> pl.DataFrame:
         """Predictions for every input row, in input order.
 
         Classification gives ``prediction`` and one ``proba_<class>`` column per class; regression gives
         ``prediction``; clustering gives ``cluster``; anomaly detection gives ``anomaly`` and ``score``.
+        A recommender gives the ``top_k`` items for each distinct user of the input: ``user, item, rank, score``
+        (users it never saw get the most popular items).
         """
         frame = _as_frame(data)
+        if self.task == "recommendation":
+            return self._recommend(frame, top_k)
         if frame.height == 0:
             return pl.DataFrame(schema=self._output_schema())
         X = self.matrix(frame)
@@ -151,6 +156,14 @@ class Model:
             return pl.DataFrame(out)
         msg = f"prediction for task {self.task!r} is not supported by this model"
         raise SchemaError(msg)
+
+    def _recommend(self, frame: pl.DataFrame, top_k: int) -> pl.DataFrame:
+        user = self.manifest.get("user") or next(iter(self.input_schema))
+        users = self.validate(frame).get_column(user).unique(maintain_order=True)
+        if users.len() == 0:
+            return pl.DataFrame(schema={"user": pl.String(), "item": pl.String(), "rank": pl.Int64(),
+                                        "score": pl.Float64()})
+        return self.estimator.recommend(users.to_numpy(), k=top_k)
 
     def predict_records(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Predict a list of dicts (one per row) and return a list of dicts."""

@@ -293,6 +293,78 @@ class Pipeline:
                        folds=self.folds, models=names, progress=lambda message: notify(message, 0.5))
         return found.leaderboard, found.fold_scores, found.best_name, found.best_estimator, prep
 
+    def _fit_recommender(self, frame: pl.DataFrame, origin: str, fingerprint: str | None,
+                         notify: Callable[[str, float], None]) -> TrainResult:
+        """Collaborative filtering: per-user holdout, ranking metrics per candidate, best refitted on all rows.
+
+        Every user with at least two interactions gives a random ``test_size`` share of them to the test set; each
+        candidate ranks the top 10 unseen items for those users, scored against what they really did (precision,
+        recall, NDCG and MAP at 10, catalogue coverage; RMSE too for explicit ratings). Users never seen in training
+        get the most popular items (cold start).
+        """
+        from assay.evaluate import PRIMARY_METRIC, leaderboard
+        from assay.models import default_models, make_model
+        from assay.models._recommend import ranking_metrics, split_per_user
+
+        for role, col in (("--user", self.user), ("--item", self.item)):
+            if col is None:
+                msg = f"task recommendation needs {role} COLUMN (the columns naming users and items)"
+                raise SpecError(msg)
+        for col in (self.user, self.item, self.rating):
+            if col is not None and col not in frame.columns:
+                msg = (f"column {col!r} not found in {origin}{did_you_mean(col, frame.columns)} "
+                       f"(columns: {', '.join(frame.columns)})")
+                raise SchemaError(msg)
+        keep = [c for c in (self.user, self.item, self.rating) if c is not None]
+        before = frame.height
+        frame = frame.select(keep).drop_nulls()
+        if frame.height < before:
+            log.warning("dropped %d interaction(s) with a missing user, item or rating", before - frame.height)
+        users, items = frame.get_column(self.user).to_numpy(), frame.get_column(self.item).to_numpy()
+        ratings = None if self.rating is None else frame.get_column(self.rating).cast(pl.Float64).to_numpy()
+        train_mask, test_mask = split_per_user(users, items, test_fraction=self.test_size, seed=self.seed)
+        if not test_mask.any():
+            msg = "no user has two or more interactions, so there is nothing to hold out and evaluate"
+            raise SchemaError(msg)
+        names = list(self.models) if self.models else default_models("recommendation")
+        truth = pl.DataFrame({"user": users[test_mask].astype(str), "item": items[test_mask].astype(str)})
+        test_users = np.unique(users[test_mask])
+        n_items = len(np.unique(items))
+        fold_scores: dict[str, list[dict[str, Any]]] = {}
+        for j, name in enumerate(names):
+            notify(f"{name}: fitting on the per-user holdout split", j / (len(names) + 1))
+            est = make_model(name, "recommendation", seed=self.seed)
+            start = time.perf_counter()
+            est.fit(users[train_mask], items[train_mask], None if ratings is None else ratings[train_mask])
+            seconds = time.perf_counter() - start
+            recs = est.recommend(test_users, k=10).with_columns(pl.col("user").cast(pl.String),
+                                                                 pl.col("item").cast(pl.String))
+            scores: dict[str, Any] = ranking_metrics(recs, truth, k=10, n_items=n_items)
+            scores.pop("users", None)
+            if ratings is not None and getattr(est, "_explicit", False):
+                err = est.predict(users[test_mask], items[test_mask]) - ratings[test_mask]
+                scores["rmse"] = float(np.sqrt(np.mean(err**2)))
+            scores["fit_seconds"] = seconds
+            fold_scores[name] = [scores]
+        primary = PRIMARY_METRIC["recommendation"]
+        board = leaderboard(fold_scores, primary)
+        best = board[0]["model"]
+        notify(f"refitting {best} on all interactions", len(names) / (len(names) + 1))
+        est = make_model(best, "recommendation", seed=self.seed).fit(users, items, ratings)
+        test_metrics = {k: v for k, v in fold_scores[best][0].items() if k != "fit_seconds"}
+        model = Model(
+            [], est, task="recommendation", target=None,
+            input_schema={self.user: str(frame.schema[self.user])}, features=[],
+            manifest={
+                "model_name": best, "user": self.user, "item": self.item, "rating": self.rating,
+                "source": {"uri": origin, "fingerprint": fingerprint, "rows": frame.height},
+                "primary_metric": primary, "greater_is_better": True,
+            },
+        )
+        cv_scores = {name: [rows[0].get(primary)] for name, rows in fold_scores.items()}
+        notify("done", 1.0)
+        return TrainResult(model, "recommendation", None, primary, board, test_metrics, cv_scores)
+
     # -- training ---------------------------------------------------------------------------------------------
     def fit(
         self,
@@ -337,6 +409,8 @@ class Pipeline:
         if frame.height == 0:
             msg = f"{origin} has no rows to train on"
             raise SchemaError(msg)
+        if self.task == "recommendation":
+            return self._fit_recommender(frame, origin, fingerprint, notify)
         frame, task, notes = self._check_target(frame, origin)
         for note in notes:
             log.warning(note)

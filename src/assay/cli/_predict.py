@@ -61,8 +61,11 @@ def register(app: typer.Typer) -> None:
             raise SpecError(msg)
         model = load_model(model_dir)
         frame = open_source(source).read()
-        predictions = model.predict(frame)
-        result = pl.concat([frame, predictions], how="horizontal") if keep_columns else predictions
+        predictions = model.predict(frame, top_k=top_k)
+        if model.task == "recommendation" or not keep_columns:
+            result = predictions  # one row per (user, recommended item), not per input row
+        else:
+            result = pl.concat([frame, predictions], how="horizontal")
         if out is None:
             typer.echo(result.write_csv(), nl=False)
             return
