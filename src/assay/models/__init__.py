@@ -1,5 +1,5 @@
 """Models assay trains: its own gradient-descent linear models, LightGBM, scikit-learn baselines, clustering,
-anomaly detection and recommenders, all built by name from one table.
+anomaly detection and recommenders, all built by name from one table (``MODEL_CLASSES``).
 
 >>> from assay.models import make_model, default_models
 >>> default_models("regression")
@@ -8,6 +8,14 @@ anomaly detection and recommenders, all built by name from one table.
 
 from __future__ import annotations
 
+from assay.models._anomaly import IsolationForestDetector, RobustZDetector
+from assay.models._cluster import (
+    DBSCANClusterer,
+    GaussianMixtureAuto,
+    HDBSCANClusterer,
+    KMeansAuto,
+    cluster_profiles,
+)
 from assay.models._linear import (
     LinearRegressionGD,
     LogisticRegressionGD,
@@ -17,6 +25,15 @@ from assay.models._linear import (
     penalized_loss_grad,
 )
 from assay.models._persist import load_estimator, save_estimator
+from assay.models._recommend import (
+    ALSRecommender,
+    BPRRecommender,
+    ItemKNNRecommender,
+    MFRecommender,
+    PopularityRecommender,
+    ranking_metrics,
+    split_per_user,
+)
 from assay.models._registry import (
     MODEL_CLASSES,
     MODEL_TASKS,
@@ -33,8 +50,20 @@ __all__ = [
     "MODEL_CLASSES",
     "MODEL_TASKS",
     "TASKS",
+    "ALSRecommender",
+    "BPRRecommender",
+    "DBSCANClusterer",
+    "GaussianMixtureAuto",
+    "HDBSCANClusterer",
+    "IsolationForestDetector",
+    "ItemKNNRecommender",
+    "KMeansAuto",
     "LinearRegressionGD",
     "LogisticRegressionGD",
+    "MFRecommender",
+    "PopularityRecommender",
+    "RobustZDetector",
+    "cluster_profiles",
     "data_hessian",
     "data_loss_grad",
     "default_models",
@@ -44,5 +73,7 @@ __all__ = [
     "model_name_of",
     "models_for",
     "penalized_loss_grad",
+    "ranking_metrics",
     "save_estimator",
+    "split_per_user",
 ]

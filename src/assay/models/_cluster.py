@@ -21,6 +21,16 @@ __all__ = ["DBSCANClusterer", "GaussianMixtureAuto", "HDBSCANClusterer", "KMeans
 _SELECTION_ROWS = 5_000
 
 
+def _threads_for(X: np.ndarray) -> Any:
+    """One thread (BLAS and OpenMP) for small inputs: k-means/EM on a few thousand rows is dominated by thread
+    wake-ups, which on a busy machine made a 400-row fit take seconds."""
+    from contextlib import nullcontext
+
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1) if X.size < 1_000_000 else nullcontext()
+
+
 def _sample(X: np.ndarray, rows: int, seed: int | None) -> np.ndarray:
     if len(X) <= rows:
         return X
@@ -94,9 +104,13 @@ class KMeansAuto(ClusterMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> KMeansAuto:
         """Cluster the rows of ``X``; returns ``self``."""
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        with _threads_for(X):
+            return self._fit(X)
+
+    def _fit(self, X: np.ndarray) -> KMeansAuto:
         from sklearn.metrics import silhouette_score
 
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
         if self.selection not in ("silhouette", "elbow"):
             msg = f"KMeansAuto: selection={self.selection!r} is not valid; choose 'silhouette' or 'elbow'"
             raise SpecError(msg)
@@ -155,9 +169,13 @@ class GaussianMixtureAuto(ClusterMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> GaussianMixtureAuto:
         """Fit the mixture (choosing the component count by BIC when asked); returns ``self``."""
+        X = validate_data(self, X, dtype=[np.float64])
+        with _threads_for(X):
+            return self._fit(X)
+
+    def _fit(self, X: np.ndarray) -> GaussianMixtureAuto:
         from sklearn.mixture import GaussianMixture
 
-        X = validate_data(self, X, dtype=[np.float64])
         counts = (range(max(int(self.k_range[0]), 1), min(int(self.k_range[1]), len(X)) + 1)
                   if self.n_components == "auto" else [int(self.n_components)])
         self.bic_: dict[int, float] = {}

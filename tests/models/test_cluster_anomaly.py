@@ -1,0 +1,60 @@
+"""Clustering picks the right k and predicts for new rows; anomaly detectors flag planted outliers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+
+from assay.evaluate import score
+from assay.models import cluster_profiles, make_model
+
+
+@pytest.fixture(scope="module")
+def blobs() -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_blobs(n_samples=400, centers=4, cluster_std=0.6, random_state=3)
+    return X, y
+
+
+@pytest.mark.parametrize(("name", "params"), [("kmeans", {}), ("kmeans", {"selection": "elbow"}),
+                                              ("minibatch_kmeans", {}), ("gmm", {})])
+def test_number_of_clusters_is_found(blobs: tuple[np.ndarray, np.ndarray], name: str, params: dict) -> None:
+    X, y = blobs
+    model = make_model(name, "clustering", seed=0, k_range=(2, 6), **params).fit(X)
+    labels = model.predict(X)
+    assert len(np.unique(labels)) == 4
+    # Every true blob maps to one cluster.
+    assert all(len(np.unique(labels[y == c])) == 1 for c in range(4))
+    assert score("clustering", None, labels, X=X)["silhouette"] > 0.6
+
+
+@pytest.mark.parametrize("name", ["dbscan", "hdbscan"])
+def test_density_clusterers_predict_new_rows(blobs: tuple[np.ndarray, np.ndarray], name: str) -> None:
+    X, _ = blobs
+    model = make_model(name, "clustering").fit(X)
+    assert model.n_clusters_ == 4
+    new = X[:20] + 0.01
+    np.testing.assert_array_equal(model.predict(new), model.labels_[:20])
+    assert model.predict(np.array([[100.0, 100.0]]))[0] == -1
+
+
+def test_cluster_profiles_name_the_distinguishing_feature(blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    X, _ = blobs
+    Xw = np.column_stack([X, np.random.default_rng(0).normal(size=len(X))])
+    labels = make_model("kmeans", "clustering", n_clusters=4).fit(Xw[:, :2]).labels_
+    profiles = cluster_profiles(Xw, labels, ["a", "b", "noise"])
+    assert sum(p["size"] for p in profiles) == len(X)
+    assert all(p["distinctive"][0]["feature"] in ("a", "b") for p in profiles)
+
+
+@pytest.mark.parametrize("name", ["iforest", "robust_anomaly"])
+def test_anomaly_detectors_flag_planted_outliers(name: str) -> None:
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(500, 3)), rng.normal(loc=8.0, size=(5, 3))])
+    truth = np.r_[np.zeros(500), np.ones(5)]
+    model = make_model(name, "anomaly", contamination=0.01).fit(X)
+    labels = model.predict(X)
+    assert labels[-5:].tolist() == [1] * 5
+    assert labels.sum() <= 8
+    result = score("anomaly", truth, labels, proba=model.score_samples(X))
+    assert result["roc_auc"] > 0.99
