@@ -34,7 +34,7 @@ def fit_transform_steps(steps: Sequence[Step], data: FitData, target: str | None
     """
     fitted: list[Step] = []
     if isinstance(data, pl.LazyFrame) and in_memory:
-        data = data.collect(engine="streaming")
+        data = _collect_contiguous(data)
     if isinstance(data, pl.DataFrame):
         current: Frame = data.lazy()
         for step in steps:
@@ -55,6 +55,21 @@ def fit_transform_steps(steps: Sequence[Step], data: FitData, target: str | None
         batches = [step.transform_train(b) for b in batches]
         fitted.append(step)
     return fitted, batches
+
+
+def _collect_contiguous(lazy: pl.LazyFrame) -> pl.DataFrame:
+    """Collect with the streaming engine, then make each column one contiguous chunk.
+
+    A streamed CSV arrives in hundreds of chunks per column, and Polars' quantiles on chunked columns are ~10x
+    slower than on contiguous ones. Columns are re-chunked one at a time so only one extra column is held at once.
+    """
+    frame = lazy.collect(engine="streaming")
+    columns = frame.get_columns()
+    del frame
+    for i, column in enumerate(columns):
+        if column.n_chunks() > 1:
+            columns[i] = column.rechunk()
+    return pl.DataFrame(columns)
 
 
 def fit_steps(steps: Sequence[Step], data: FitData, target: str | None = None, *,

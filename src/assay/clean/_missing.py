@@ -186,7 +186,7 @@ class MissingStep(Step):
         need_q = self.strategy in ("median", "ffill", "bfill", "interpolate")
         if need_q:
             exprs += exact_quantile_exprs(numeric, prefix="q")
-        row = collect_row(clean, exprs)  # one pass: counts, sums and medians together
+        row = collect_row(clean, exprs, engine="in-memory")  # one pass: counts, sums and medians together
         quantiles = parse_exact_quantiles(row, numeric, prefix="q") if need_q else {}
         n = int(row["__n__"])
         stats: dict[str, Any] = {}

@@ -81,14 +81,18 @@ class ScaleStep(Step):
         return out
 
     def summarize_whole(self, frame: Frame, target: str | None = None) -> dict[str, Any] | None:
-        """Robust scaling on a whole in-memory frame: exact quartiles in one Polars query (None: use summarize)."""
-        if self.method != "robust":
+        """A whole in-memory frame in one Polars query: exact quartiles (robust) or moments (None: use summarize)."""
+        if self.method not in ("robust", "standard", "minmax", "maxabs"):
             return None
         check_choice(self.name, "method", self.method, METHODS)
         schema = frame.collect_schema()
         columns = resolve_columns(self.columns, schema, numeric_columns(schema), exclude=[target] if target else [],
                                   step=self.name)
-        return {"columns": columns, "q": exact_quantiles(frame, columns)}
+        if self.method == "robust":
+            return {"columns": columns, "q": exact_quantiles(frame, columns)}
+        # Moments stream (morsel by morsel) without materialising the chain before them; only quantiles need the
+        # in-memory engine.
+        return {"columns": columns, "m": moments(frame, columns)}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         out = {"columns": a["columns"]}

@@ -46,13 +46,17 @@ def check_choice(step: str, param: str, value: Any, valid: Sequence[Any]) -> Non
         raise SpecError(msg)
 
 
-def collect_row(frame: Frame, exprs: list[pl.Expr]) -> dict[str, Any]:
-    """Evaluate aggregate expressions on a frame or lazy frame and return the single result row."""
+def collect_row(frame: Frame, exprs: list[pl.Expr], engine: str = "auto") -> dict[str, Any]:
+    """Evaluate aggregate expressions on a frame or lazy frame and return the single result row.
+
+    ``engine="in-memory"`` suits data already in memory and order statistics: the streaming engine cuts columns
+    into morsels, and Polars' quantiles over many chunks are several times slower than over one.
+    """
     if not exprs:
         return {}
     out = frame.select(exprs)
     if isinstance(out, pl.LazyFrame):
-        out = out.collect()
+        out = out.collect(engine=engine)
     return out.row(0, named=True)
 
 
@@ -70,14 +74,14 @@ def finite(name: str) -> pl.Expr:
 Moments = tuple[int, float, float, float | None, float | None]  # n, mean, m2, min, max
 
 
-def moments(frame: Frame, columns: Sequence[str]) -> dict[str, Moments]:
+def moments(frame: Frame, columns: Sequence[str], engine: str = "auto") -> dict[str, Moments]:
     """Count, mean, sum of squared deviations, min and max of the finite values of each column (one pass)."""
     exprs: list[pl.Expr] = []
     for i, col in enumerate(columns):
         f = finite(col)
         exprs += [f.count().alias(f"{i}n"), f.mean().alias(f"{i}m"), ((f - f.mean()) ** 2).sum().alias(f"{i}s"),
                   f.min().alias(f"{i}lo"), f.max().alias(f"{i}hi")]
-    row = collect_row(frame, exprs)
+    row = collect_row(frame, exprs, engine=engine)
     out: dict[str, Moments] = {}
     for i, col in enumerate(columns):
         n = int(row[f"{i}n"] or 0)
@@ -205,9 +209,10 @@ def exact_quantile_exprs(columns: Sequence[str], *, mad: bool = False, prefix: s
     exprs: list[pl.Expr] = []
     for i, col in enumerate(columns):
         f = finite(col)
-        # One list-valued quantile per column: a single selection pass, ~2.5x faster than three scalar quantiles.
+        # Scalar quantiles: on contiguous memory Polars selects each in linear time, ~5x faster than one
+        # list-valued quantile (which sorts). fit_transform_steps makes its in-memory copy contiguous for this.
         exprs += [f.count().alias(f"{prefix}{i}n"),
-                  f.quantile(list(ExactQuantiles.PROBS), "linear").alias(f"{prefix}{i}q")]
+                  *[f.quantile(q, "linear").alias(f"{prefix}{i}q{q}") for q in ExactQuantiles.PROBS]]
         if mad:
             exprs.append((f - f.median()).abs().median().alias(f"{prefix}{i}mad"))
     return exprs
@@ -217,12 +222,12 @@ def parse_exact_quantiles(row: dict[str, Any], columns: Sequence[str], prefix: s
     out: dict[str, ExactQuantiles] = {}
     for i, col in enumerate(columns):
         n = int(row[f"{prefix}{i}n"] or 0)
-        values = row[f"{prefix}{i}q"] if n else None
-        qs = dict(zip(ExactQuantiles.PROBS, values, strict=True)) if values else dict.fromkeys(ExactQuantiles.PROBS)
+        qs = {q: row[f"{prefix}{i}q{q}"] if n else None for q in ExactQuantiles.PROBS}
         out[col] = ExactQuantiles(n, qs, row.get(f"{prefix}{i}mad"))
     return out
 
 
 def exact_quantiles(frame: Frame, columns: Sequence[str], *, mad: bool = False) -> dict[str, ExactQuantiles]:
-    """Exact linear-interpolated quartiles (and MAD about the median) of the finite values of each column."""
-    return parse_exact_quantiles(collect_row(frame, exact_quantile_exprs(columns, mad=mad)), columns)
+    """Exact linear-interpolated quartiles (and MAD about the median) of the finite values of each in-memory column."""
+    row = collect_row(frame, exact_quantile_exprs(columns, mad=mad), engine="in-memory")
+    return parse_exact_quantiles(row, columns)
