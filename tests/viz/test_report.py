@@ -75,6 +75,27 @@ def test_write_profile_100k_categories(tmp_path: Path):
     assert "other (99,980 values)" in svg  # … plus one bar for the rest
 
 
+BAD_FRAMES = {
+    "all_null": pl.DataFrame({"a": pl.Series([None] * 30, dtype=pl.Float64), "b": [None] * 30}),
+    "constant": pl.DataFrame({"a": [7.0] * 30, "b": ["同"] * 30, "c": [True] * 30}),
+    "nan_inf_mixed": pl.DataFrame({
+        "收入": [1.0, float("nan"), float("inf"), -float("inf"), None, 2.0] * 5,
+        "混合": ["1", "2.5", "abc", None, "x", "7"] * 5,
+        "only_inf": [float("inf")] * 30,
+    }),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FRAMES))
+def test_write_profile_bad_input(tmp_path: Path, name: str):
+    p = profile(BAD_FRAMES[name])
+    html = write_profile(p, tmp_path).read_text(encoding="utf-8")
+    _self_contained(html)
+    for w in p["warnings"]:  # every finding is in the report
+        assert w["message"].replace("'", "&#39;") in html
+    assert p["warnings"], name
+
+
 @pytest.mark.parametrize("rows", [0, 1])
 def test_write_profile_tiny(tmp_path: Path, rows: int):
     df = pl.DataFrame({"a": [1.0][:rows], "b": ["x"][:rows]}, schema={"a": pl.Float64, "b": pl.String})

@@ -166,7 +166,7 @@ def fmt_num(x: Any) -> str:
     >>> fmt_num(1234567), fmt_num(3.14159265), fmt_num(None), fmt_num(0.000012345)
     ('1,234,567', '3.142', '–', '1.234e-05')
     """
-    if x is None:
+    if _absent(x):
         return "–"
     if isinstance(x, bool):
         return str(x)
@@ -179,6 +179,13 @@ def fmt_num(x: Any) -> str:
             return f"{int(x):,}"
         return f"{x:.4g}" if abs(x) < 1e6 else f"{x:,.0f}"
     return str(x)
+
+
+def _absent(x: Any) -> bool:
+    """None, or a key the template asked for that this profile does not have (a jinja2 Undefined)."""
+    import jinja2
+
+    return x is None or isinstance(x, jinja2.Undefined)
 
 
 def fmt_metric(x: Any) -> str:
@@ -195,13 +202,13 @@ def fmt_metric(x: Any) -> str:
 
 
 def fmt_pct(x: Any) -> str:
-    if x is None:
+    if _absent(x):
         return "–"
     return f"{x:.1f}%" if x >= 0.1 or x == 0 else f"{x:.2g}%"
 
 
 def fmt_cell(x: Any) -> str:
-    if x is None:
+    if _absent(x):
         return "∅"
     if isinstance(x, float):
         return fmt_num(x)
