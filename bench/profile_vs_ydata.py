@@ -9,7 +9,9 @@ NumPy/pandas than assay's lock file) and times, from inside the process:
 - ``stats``:  reading the CSV + computing the profile (assay ``profile()``; ydata ``get_description()``);
 - ``report``: ``stats`` + writing the HTML report (assay also writes every figure as PNG and SVG; ydata embeds its
   figures in the HTML);
-- ``process``: the whole subprocess as a user sees it, interpreter start and imports included.
+- ``process``: the whole subprocess as a user sees it, interpreter start and imports included;
+- ``cpu``: CPU seconds (user + system) of that subprocess and its figure workers — the fairest number when other
+  work shares the machine.
 
 Every tool runs ``--runs`` times (default 3) in alternating order; the medians and the ratios
 ``ydata / assay`` (how many times faster assay is; goal ≥ 20) are printed.
@@ -71,14 +73,20 @@ def run_ydata(src: str, out: str) -> dict[str, float]:
 def measure(tool: str, python: str, src: Path, out: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
     start = time.perf_counter()
-    proc = subprocess.run([python, __file__, "--worker", tool, str(src), str(out)], capture_output=True, text=True,
-                          env=env, check=False)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        msg = f"{tool} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
-        raise SystemExit(msg)
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen([python, __file__, "--worker", tool, str(src), str(out)], stdout=stdout,
+                                stderr=stderr, env=env, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)  # rusage covers the child and the workers it waited for
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        if proc.returncode != 0:
+            msg = f"{tool} failed (exit {proc.returncode}):\n{stderr.read()[-3000:]}"
+            raise SystemExit(msg)
+        result = json.loads(stdout.read().strip().splitlines()[-1])
     result["process"] = wall
+    result["cpu"] = usage.ru_utime + usage.ru_stime  # CPU seconds: steadier than wall time on a busy machine
     return result
 
 
@@ -119,16 +127,17 @@ def main() -> None:
             r = measure(tool, pythons[tool], src, base / f"out_{tool}")
             results[tool].append(r)
             print(f"run {run + 1}: {tool:<5}  stats {r['stats']:7.2f} s   report {r['report']:7.2f} s   "
-                  f"process {r['process']:7.2f} s", flush=True)
-    med = {t: {k: statistics.median(r[k] for r in results[t]) for k in ("stats", "report", "process")}
-           for t in TOOLS}
+                  f"process {r['process']:7.2f} s   cpu {r['cpu']:7.2f} s", flush=True)
+    keys = ("stats", "report", "process", "cpu")
+    med = {t: {k: statistics.median(r[k] for r in results[t]) for k in keys} for t in TOOLS}
     print(f"\nmedians over {args.runs} runs ({args.rows:,} rows; assay wrote "
           f"{int(results['assay'][-1]['figures'])} figures as PNG+SVG besides the HTML):")
     for t in TOOLS:
         print(f"  {t:<5}  stats {med[t]['stats']:7.2f} s   report {med[t]['report']:7.2f} s   "
-              f"process {med[t]['process']:7.2f} s")
+              f"process {med[t]['process']:7.2f} s   cpu {med[t]['cpu']:7.2f} s")
+    print(f"(load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     for k, label in (("stats", "profile statistics"), ("report", "profile + HTML report"),
-                     ("process", "whole command incl. imports")):
+                     ("process", "whole command incl. imports"), ("cpu", "CPU seconds of the whole command")):
         ratio = med["ydata"][k] / med["assay"][k]
         print(f"ydata/assay time = {ratio:5.1f}   ({label}; assay/ydata = {1 / ratio:.3f})")
 
