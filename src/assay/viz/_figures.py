@@ -46,12 +46,26 @@ def _fmt(x: float | None) -> str:
     return f"{x:.3g}"
 
 
+def _count_tick(v: float) -> str:
+    """Row counts on an axis, all in one style: 0, 500, 8k, 16k, 1.2M.
+
+    >>> [_count_tick(v) for v in (0, 500, 8000, 16000, 1_200_000)]
+    ['0', '500', '8k', '16k', '1.2M']
+    """
+    av = abs(v)
+    if av >= 1e6:
+        return f"{v / 1e6:.3g}M"
+    if av >= 1e3:
+        return f"{v / 1e3:.3g}k"
+    return _fmt(v)
+
+
 def _count_axis(ax: Any, axis: str = "x") -> None:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     target = ax.xaxis if axis == "x" else ax.yaxis
     target.set_major_locator(MaxNLocator(nbins=5, integer=True))
-    target.set_major_formatter(FuncFormatter(lambda v, _pos: _fmt(v)))
+    target.set_major_formatter(FuncFormatter(lambda v, _pos: _count_tick(v)))
 
 
 def _barh(ax: Any, labels: list[str], values: list[float], colors: list[str] | str, total: float | None = None,
