@@ -107,11 +107,10 @@ def leaderboard(
             diff = best_scores - other if greater else other - best_scores
             _, p = corrected_ttest(diff, np.zeros_like(diff), test_train_ratio=ratio)
             row["vs_best_p"] = _clean(p)
-            row["significant"] = bool(math.isfinite(p) and p < alpha and float(np.nanmean(diff)) > 0)
+            # One fold (or a holdout) gives no variance to test with: significance is unknown, not "no".
+            row["significant"] = (bool(p < alpha and float(np.nanmean(diff)) > 0) if math.isfinite(p) else None)
         runner = stats[1]
         if runner.get("significant") is False:
             best["note"] = (f"{best['model']} is not significantly better than {runner['model']} "
-                            f"(corrected paired t-test p={runner['vs_best_p']:.3g})"
-                            if runner["vs_best_p"] is not None else
-                            f"{best['model']} and {runner['model']} cannot be told apart on these folds")
+                            f"(corrected paired t-test p={runner['vs_best_p']:.3g})")
     return stats

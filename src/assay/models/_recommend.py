@@ -220,34 +220,35 @@ class ItemKNNRecommender(_Recommender):
     def fit(self, users: Any, items: Any, ratings: Any = None) -> ItemKNNRecommender:
         """Compute the pruned item-item similarity matrix; returns ``self``."""
         R = self._encode_fit(users, items, ratings)
-        B = (R != 0).astype(np.float64).tocsc()
-        co = (B.T @ B).tocsr()  # co-occurrence counts
+        B = (R != 0).astype(np.float64).tocsr()
+        BT = B.T.tocsr()
+        n_items = B.shape[1]
         norms = np.sqrt(np.asarray(B.sum(axis=0)).ravel())
-        co.setdiag(0.0)
-        co.eliminate_zeros()
-        co = co.tocoo()
-        # Shrunk cosine: counts / (|a|·|b| + shrink) damps similarities backed by very few users.
-        vals = co.data / (norms[co.row] * norms[co.col] + self.shrink)
-        S = sp.csr_matrix((vals, (co.row, co.col)), shape=co.shape)
-        self.similarity_ = _top_k_per_row(S, int(self.neighbors))
+        k = max(min(int(self.neighbors), n_items - 1), 1)
+        # Similarities are built a block of items at a time as dense rows (bounded memory, ~4M cells), and only
+        # each item's top-k neighbours are kept, found with argpartition (linear time per row).
+        block = max(1, 4_000_000 // max(n_items, 1))
+        rows, cols, vals = [], [], []
+        for start in range(0, n_items, block):
+            stop = min(start + block, n_items)
+            co = (BT[start:stop] @ B).toarray()
+            co[np.arange(stop - start), np.arange(start, stop)] = 0.0
+            # Shrunk cosine: counts / (|a|·|b| + shrink) damps similarities backed by very few users.
+            sim = co / (norms[start:stop, None] * norms[None, :] + self.shrink)
+            top = np.argpartition(-sim, k - 1, axis=1)[:, :k] if k < n_items else np.tile(np.arange(n_items),
+                                                                                          (stop - start, 1))
+            top_vals = np.take_along_axis(sim, top, axis=1)
+            keep = top_vals > 0
+            rows.append(np.repeat(np.arange(start, stop), keep.sum(axis=1)))
+            cols.append(top[keep])
+            vals.append(top_vals[keep])
+        self.similarity_ = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                         shape=(n_items, n_items))
         return self
 
     def _scores(self, uidx: np.ndarray) -> np.ndarray:
         B = (self.R_[uidx] != 0).astype(np.float64)
         return np.asarray((B @ self.similarity_.T).todense())
-
-
-def _top_k_per_row(S: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep the ``k`` largest entries of each row (vectorised by sorting within rows)."""
-    S = S.tocsr()
-    counts = np.diff(S.indptr)
-    if counts.max(initial=0) <= k:
-        return S
-    row = np.repeat(np.arange(S.shape[0]), counts)
-    order = np.lexsort((-S.data, row))
-    rank = np.arange(len(order)) - np.repeat(S.indptr[:-1], counts)
-    keep = order[rank < k]
-    return sp.csr_matrix((S.data[keep], (row[keep], S.indices[keep])), shape=S.shape)
 
 
 def _cg_solve(X: np.ndarray, apply_A: Any, B: np.ndarray, steps: int) -> np.ndarray:
