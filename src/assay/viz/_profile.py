@@ -801,7 +801,7 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
         outl = v.get("outliers")
         if outl and outl["pct"] >= 5:
             add("outliers", name, f"'{name}' has {outl['count']:,} values ({outl['pct']:.1f}%) outside the IQR "
-                                  f"fences [{outl['low_fence']:.4g}, {outl['high_fence']:.4g}]", "info")
+                                  f"fences [{_num(outl['low_fence'])}, {_num(outl['high_fence'])}]", "info")
     if target is not None:
         ts = result.get("target_summary", {})
         if variables[target]["kind"] == "empty":
@@ -829,6 +829,15 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+
+
+def _num(x: float) -> str:
+    """A number for a message: 4 significant digits, thousands separated when large.
+
+    >>> _num(11940.6), _num(-30.6312), _num(0.000123)
+    ('11,941', '-30.63', '0.000123')
+    """
+    return f"{x:,.0f}" if 1000 <= abs(x) < 1e15 else f"{x:.4g}"
 
 
 def _count_kinds(variables: dict[str, dict[str, Any]]) -> dict[str, int]:

@@ -163,8 +163,8 @@ def _atomic_write(path: Path, text: str) -> None:
 def fmt_num(x: Any) -> str:
     """Numbers for tables: thousands separators for integers, 4 significant digits otherwise.
 
-    >>> fmt_num(1234567), fmt_num(3.14159265), fmt_num(None), fmt_num(0.000012345)
-    ('1,234,567', '3.142', '–', '1.234e-05')
+    >>> fmt_num(1234567), fmt_num(3.14159265), fmt_num(None), fmt_num(0.000012345), fmt_num(14530.25)
+    ('1,234,567', '3.142', '–', '1.234e-05', '14,530')
     """
     if _absent(x):
         return "–"
@@ -177,7 +177,7 @@ def fmt_num(x: Any) -> str:
             return str(x)
         if x == int(x) and abs(x) < 1e15:
             return f"{int(x):,}"
-        return f"{x:.4g}" if abs(x) < 1e6 else f"{x:,.0f}"
+        return f"{x:.4g}" if abs(x) < 1000 else f"{x:,.0f}"
     return str(x)
 
 
