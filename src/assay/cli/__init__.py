@@ -52,6 +52,10 @@ def build_app() -> typer.Typer:
 
     for name in COMMANDS:
         importlib.import_module(f"assay.cli.{name}").register(app)
+    for info in app.registered_commands:
+        # The command list shows the first line of each help text, not the examples that follow it.
+        if info.short_help is None and info.help:
+            info.short_help = info.help.strip().split("\n", 1)[0]
     return app
 
 
