@@ -4,12 +4,22 @@ The pipeline: parse the CSV; median-impute the 13 numeric feature columns; clip 
 (Q1 - 1.5·IQR, Q3 + 1.5·IQR, computed after imputation); standard-scale them (population std, after clipping);
 one-hot encode the categorical column (null → all zeros); write Parquet (zstd). The target is carried through.
 
-Each way runs in its own subprocess, so its peak memory is its own: the parent reads the child's peak RSS from
-``os.wait4`` (``ru_maxrss``). Every way is run ``--runs`` times (default 3) in rotating order; medians are printed
-with the ratios the project tracks (goals: assay ≥ 3× faster than pandas, ≤ 1/2 of pandas' peak memory, within
-1.3× of the hand-written Polars query). Outputs of the three ways are compared column by column after the runs
-(assay's quartiles come from its mergeable summaries: exact up to 200,000 values per batch summary, a KLL sketch
-beyond, so clip bounds may differ in the 3rd-4th significant digit).
+The three ways:
+
+- assay: its own CSV source (``open_source(...).scan()``), the steps ``missing`` → ``outliers`` (iqr, clip) →
+  ``scale`` → ``onehot`` fitted in order by ``fit_transform_steps`` (the scan is read once into memory; each step is
+  fitted on a lazy query over that copy, with exact quantiles where a step offers ``fit_whole``), and the
+  transformed output streamed to Parquet with ``sink_parquet``.
+- pandas: ``read_csv`` → column-wise median / quantile / clip / mean / std → ``get_dummies`` → ``to_parquet``.
+- polars: a hand-written query: eager ``read_csv``, one aggregate query per dependent stage with the statistics
+  inlined as literals, one-hot by comparison, ``sink_parquet``.
+
+Each way runs in its own subprocess, so its peak memory is its own: the parent reads the child's peak RSS and CPU
+time from ``os.wait4`` (``ru_maxrss``, ``ru_utime + ru_stime``). Every way is run ``--runs`` times (default 3) in
+rotating order; medians are printed with the ratios the project tracks (goals: assay ≥ 3× faster than pandas,
+≤ 1/2 of pandas' peak memory, within 1.3× of the hand-written Polars query). CPU time is printed too because on a
+shared machine wall time mostly measures the neighbours. The outputs of the three ways are compared column by
+column after the runs (all three compute exact quantiles, so they agree to rounding).
 
 Usage::
 
