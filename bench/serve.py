@@ -6,8 +6,11 @@ Targets, each a real server process on 127.0.0.1:
   - baseline: a hand-written FastAPI endpoint calling a scikit-learn Pipeline (StandardScaler + LogisticRegression)
     on a one-row pandas DataFrame per request (the common pattern);
   - noop: assay's own /noop endpoint (same HTTP stack, no model): the ceiling;
-  - MLflow `models serve`: only when `mlflow` is importable in this interpreter (it is not part of the lock; install
-    it from bench/requirements.txt into a bench-only venv to include it), otherwise skipped with a note.
+  - MLflow `models serve` (same scikit-learn pipeline, /invocations with dataframe_records): MLflow is not part of
+    assay's lock; give a bench-only interpreter that has it in $MLFLOW_PYTHON, e.g.
+      uv venv /tmp/mlflow-venv && uv pip install --python /tmp/mlflow-venv/bin/python mlflow scikit-learn pandas
+      MLFLOW_PYTHON=/tmp/mlflow-venv/bin/python .venv/bin/python bench/serve.py
+    otherwise it is skipped with a note.
 Then 3x overload: assay with --max-inflight 16 under 48 clients; p99 of accepted requests vs the unloaded p99, and
 how fast the excess is shed (503).
 
@@ -182,6 +185,22 @@ BASELINE = textwrap.dedent('''
 ''')
 
 
+MLFLOW_SAVE = textwrap.dedent('''
+    import sys
+    import mlflow.sklearn
+    import pandas as pd
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = load_iris()
+    X = pd.DataFrame(data.data, columns=["sepal_length", "sepal_width", "petal_length", "petal_width"])
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, data.target_names[data.target])
+    mlflow.sklearn.save_model(pipe, sys.argv[1], input_example=X.head(2))
+''')
+
+
 def main() -> None:
     import pickle
 
@@ -247,11 +266,28 @@ def main() -> None:
     finally:
         _stop(bproc)
 
-    try:
-        import mlflow  # noqa: F401
-        mlflow_note = "installed but not benchmarked by this script version"
-    except ImportError:
-        mlflow_note = "skipped: mlflow is not installed in this interpreter (see bench/requirements.txt)"
+    mlflow_python = os.environ.get("MLFLOW_PYTHON")
+    mlflow_note = "measured"
+    if not mlflow_python or not Path(mlflow_python).exists():
+        mlflow_note = "skipped: set MLFLOW_PYTHON to a bench-only interpreter with mlflow (see the docstring)"
+    else:
+        subprocess.run([mlflow_python, "-c", MLFLOW_SAVE, str(tmp / "mlflow-model")], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        mport = _free_port()
+        mproc = subprocess.Popen([mlflow_python, "-m", "mlflow", "models", "serve", "-m", str(tmp / "mlflow-model"),
+                                  "-h", "127.0.0.1", "-p", str(mport), "--env-manager", "local"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env={**os.environ, "PATH": f"{Path(mlflow_python).parent}:{os.environ['PATH']}"})
+        try:
+            _wait(mport, "/ping", mproc)
+            mbody = json.dumps({"dataframe_records": [ROW]}).encode()
+            for clients in (16, 64):
+                run_load(mport, "/invocations", mbody, clients, 1.0)
+                for _ in range(RUNS):
+                    results.setdefault("mlflow models serve", {}).setdefault(clients, []).append(
+                        run_load(mport, "/invocations", mbody, clients, SECONDS))
+        finally:
+            _stop(mproc)
 
     # 3x overload: capacity 16 in flight. Closed loop: 48 clients that retry at once (a flood well past 3x);
     # open loop: requests arrive at 3x the measured capacity whatever the answers (excess ones are not retried).
@@ -272,6 +308,11 @@ def main() -> None:
             print(f"{label:<26}{clients:>8}{med(rows, 'rps'):>10.0f}{med(rows, 'p50'):>9.2f}{med(rows, 'p99'):>9.2f}"
                   f"{int(med(rows, 'other')) + int(med(rows, 'shed')):>8}")
     print(f"mlflow models serve: {mlflow_note}")
+    if "mlflow models serve" in results:
+        for clients in (16, 64):
+            a = med(results["assay"][clients], "rps")
+            m = med(results["mlflow models serve"][clients], "rps")
+            print(f"{clients} clients: assay/mlflow throughput = {a / m:.2f}x")
     for clients in (16, 64):
         a = med(results["assay"][clients], "rps")
         b = med(results["fastapi+sklearn+pandas"][clients], "rps")

@@ -110,9 +110,12 @@ def test_hot_swap_under_load_and_corrupt_version(registry_dir, start_server, tmp
 
 
 def test_kill_9_under_load_every_2xx_has_a_log_record(registry_dir, start_server):
-    server = start_server(registry_dir, "--watch-seconds", "0")
+    # Production v2 with v1 as fallback; above 4 in flight the fallback answers (degraded "pressure").
+    open_registry(registry_dir).promote("iris", 2)
+    server = start_server(registry_dir, "--watch-seconds", "0", "--degrade-at", "4")
     url = server.url
     ok_ids: list[str] = []
+    degraded: list[str] = []
 
     async def run() -> None:
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=8)) as client:
@@ -126,6 +129,8 @@ def test_kill_9_under_load_every_2xx_has_a_log_record(registry_dir, start_server
                         return  # the server died under us: that request got no 2xx
                     if r.status_code == 200:
                         ok_ids.append(r.headers["x-request-id"])
+                        if r.json()["degraded"]:
+                            degraded.append(r.headers["x-assay-degraded"])
 
             async def killer() -> None:
                 while len(ok_ids) < 150:
@@ -144,3 +149,6 @@ def test_kill_9_under_load_every_2xx_has_a_log_record(registry_dir, start_server
     missing = set(ok_ids) - logged
     assert missing == set()
     assert len(ok_ids) == len(set(ok_ids))
+    # 8 clients against --degrade-at 4: some requests were answered by the fallback under pressure.
+    assert degraded
+    assert set(degraded) == {"pressure"}

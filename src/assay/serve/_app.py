@@ -229,7 +229,11 @@ class Server:
             versions = [v.version for v in await loop.run_in_executor(None, self.registry.versions, name)]
             candidates = [h["version"] for h in reversed(history) if not h["undone"] and h["version"] != production]
             candidates += sorted((v for v in versions if v < production), reverse=True)
+            slot = self.slots.get(name)
+            loaded = {d.version: d for d in slot.deployments() if d.name == name} if slot else {}
             for v in candidates:
+                if v in loaded:  # typically the version just replaced: reuse it, already warm
+                    return loaded[v]
                 if v in versions:
                     try:
                         return await self._deployment(name, v)
