@@ -294,8 +294,9 @@ def automl(
     tunable = [n for n in order if n in SEARCH_SPACES]
     shares = [0.60, 0.25, 0.15][: len(tunable)]
     shares = [s / sum(shares) for s in shares] if shares else []
-    for name, share in zip(tunable, shares, strict=False):
-        budget = remaining * share
+    for pos, (name, share) in enumerate(zip(tunable, shares, strict=False)):
+        # Each candidate gets its share of what is left, so time a candidate did not use passes on to the next.
+        budget = remaining * share / sum(shares[pos:])
         per_trial = max(sum(r["fit_seconds"] for r in fold_scores[name]), 1e-3)
         if budget < 2 * per_trial:
             continue
