@@ -83,12 +83,13 @@ def _draw_one(job: tuple[str, str, str, tuple[Any, ...]], figdir: Path) -> tuple
 def _draw_all(jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, workers: int | None,
               notify: Callable[[str, float], None]) -> dict[str, str | None]:
     """Draw every figure; in a few forked processes when there are enough of them to pay off."""
-    from assay.viz._style import setup_matplotlib
+    from assay.viz._style import warm_up
 
-    setup_matplotlib()  # before forking: the children inherit the font setup and imported matplotlib
     if workers is None:
         workers = int(os.environ.get("ASSAY_FIGURE_WORKERS", "0")) or min(4, os.cpu_count() or 1)
     workers = max(1, min(workers, len(jobs) // 4))
+    if workers > 1:
+        warm_up()  # before forking: every child inherits loaded fonts and backends instead of loading its own
     results: dict[str, str | None] = {}
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         import concurrent.futures as cf
