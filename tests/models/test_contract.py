@@ -37,3 +37,31 @@ def test_unknown_model_lists_valid_names() -> None:
 def test_seed_reaches_the_estimator() -> None:
     assert make_model("rf", "regression", seed=7).random_state == 7
     assert make_model("logreg", "classification", seed=7).random_state == 7
+
+
+def test_payloads_are_audited_on_load(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    from assay.exceptions import ArtifactError
+    from assay.models import load_estimator, save_estimator
+    from assay.testing._models import model_check_data
+
+    X, y = model_check_data("regression")
+    est = make_model("rf", "regression", n_estimators=5).fit(X, y)
+    directory = Path(str(tmp_path))
+    meta = save_estimator(est, directory)
+    assert meta["format"] == "skops"
+    with pytest.raises(ArtifactError, match="newer than this assay reads"):
+        load_estimator(directory, {**meta, "payload_version": 99})
+    with pytest.raises(ArtifactError, match="unknown format"):
+        load_estimator(directory, {**meta, "format": "pickle"})
+    linear = make_model("linreg", "regression").fit(X, y)
+    meta = save_estimator(linear, directory / "linear")
+    doc = json.loads((directory / "linear" / "model.json").read_text())
+    assert set(doc) >= {"params", "coef", "intercept"}
+    with pytest.raises(ArtifactError, match="not an assay or LightGBM class"):
+        load_estimator(directory / "linear", {**meta, "class": "os:system"})
+    (directory / "linear" / "model.json").unlink()
+    with pytest.raises(ArtifactError, match=r"incomplete: model\.json is missing"):
+        load_estimator(directory / "linear", meta)
