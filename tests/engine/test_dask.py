@@ -243,3 +243,26 @@ def test_read_partition_on_a_worker_matches_local_read(client, parquet) -> None:
     parts = plan_partitions(str(path), rows_per_partition=1_500)
     frames = client.gather(client.map(read_partition, parts))
     assert pl.concat(frames).equals(df)
+
+
+def test_run_dask_on_a_sql_table_split_on_its_key(client, tmp_path) -> None:
+    import sqlite3
+
+    from assay.engine import run_dask
+    from assay.pipeline import run
+
+    df = _data(800, seed=6).with_row_index("id")
+    db = tmp_path / "shop.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE visits (id INTEGER, x1 REAL, x2 REAL, city TEXT, label TEXT, y REAL)")
+        conn.executemany("INSERT INTO visits VALUES (?, ?, ?, ?, ?, ?)", df.rows())
+    base = {"source": f"sqlite:///{db}?table=visits", "target": "label", "steps": STEPS, "models": ["logreg"],
+            "evaluation": {"folds": 2}}
+    local = run({**base, "output": {"dir": str(tmp_path / "local"), "report": False}})
+    dist = run_dask({**base, "source_options": {"key": "id", "partitions": 4},
+                     "output": {"dir": str(tmp_path / "dask"), "report": False}}, client=client)
+    assert dist.model.manifest["engine"]["partitions"] == 4
+    assert dist.model.manifest["source"]["rows"] == 800
+    for a, b in zip(local.model.steps, dist.model.steps, strict=True):
+        assert_same_state(a.state_, b.state_, a.name)
+    assert dist.test_metrics["accuracy"] == pytest.approx(local.test_metrics["accuracy"], abs=1e-3)

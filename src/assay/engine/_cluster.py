@@ -89,7 +89,7 @@ def dask_client(
             workers = n_workers or max(1, min(4, (os.cpu_count() or 1)))
             cluster = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=threads_per_worker or 1, memory_limit=memory_limit,
-                host="127.0.0.1", dashboard_address=":0", processes=True, silence_logs=logging.ERROR,
+                host="127.0.0.1", dashboard_address=":0", processes=True, silence_logs=logging.CRITICAL,
             )
             client = distributed.Client(cluster, set_as_default=False)
         try:
