@@ -90,3 +90,24 @@ def test_auto_steps_on_penguins_lazy_equals_eager_and_predicts_well(penguins: pl
     assert score > 0.95
     with pytest.raises(SpecError, match="valid values"):
         auto_steps(penguins.schema, target="species", task="clasification")
+
+
+def test_auto_steps_handle_a_100k_category_column() -> None:
+    n = 100_000
+    df = pl.DataFrame({"id": [f"user-{i}" for i in range(n)], "城市": ["北京", "上海"] * (n // 2),
+                       "v": np.arange(n, dtype=float), "y": np.arange(n) % 2})
+    out = df
+    for step in auto_steps(df.schema, target="y"):
+        out = step.fit(out, target="y").transform(out)
+    assert out.schema["id"] == pl.Float64  # frequency encoded, not 100,000 one-hot columns
+    assert out["id"].max() == pytest.approx(1 / n)
+    assert {"城市_北京", "城市_上海"} <= set(out.columns)
+
+
+def test_unknown_step_and_parameter_names_list_the_valid_ones() -> None:
+    from assay.clean import MissingStep, get_step
+
+    with pytest.raises(SpecError, match=r"unknown step 'outlier'; did you mean 'outliers'.*valid steps: .*scale"):
+        get_step("outlier")
+    with pytest.raises(SpecError, match=r"unknown parameter 'stratgy'; did you mean 'strategy'"):
+        MissingStep().set_params(stratgy="mean")
