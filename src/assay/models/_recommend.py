@@ -374,11 +374,16 @@ class BPRRecommender(_Recommender):
                 gu = g[:, None] * (Vi - Vj) - reg * Uu
                 gi = g[:, None] * Uu - reg * Vi
                 gj = -g[:, None] * Uu - reg * Vj
-                np.add.at(U, u, lr * gu)
-                np.add.at(V, i, lr * gi)
-                np.add.at(V, j, lr * gj)
-                np.add.at(b, i, lr * (g - reg * b[i]))
-                np.add.at(b, j, lr * (-g - reg * b[j]))
+                # Scatter-add the batch's updates (rows repeat within a batch) with one sparse product per side:
+                # several times faster than np.add.at on (batch × factors) blocks.
+                m = len(u)
+                ones = np.ones(m)
+                cols = np.arange(m)
+                U += sp.csr_matrix((ones, (u, cols)), shape=(n_users, m)) @ (lr * gu)
+                to_items = sp.csr_matrix((np.concatenate([ones, ones]), (np.concatenate([i, j]),
+                                                                         np.arange(2 * m))), shape=(n_items, 2 * m))
+                V += to_items @ (lr * np.vstack([gi, gj]))
+                b += to_items @ (lr * np.concatenate([g - reg * b[i], -g - reg * b[j]]))
         self.user_factors_, self.item_factors_, self.item_bias_ = U, V, b
         return self
 
