@@ -266,3 +266,26 @@ def test_run_dask_on_a_sql_table_split_on_its_key(client, tmp_path) -> None:
     for a, b in zip(local.model.steps, dist.model.steps, strict=True):
         assert_same_state(a.state_, b.state_, a.name)
     assert dist.test_metrics["accuracy"] == pytest.approx(local.test_metrics["accuracy"], abs=1e-3)
+
+
+def test_clustering_pipeline_with_kmeans_on_partitions(client, tmp_path) -> None:
+    from sklearn.datasets import make_blobs
+
+    from assay.engine import run_dask
+    from assay.pipeline import run
+
+    X, _ = make_blobs(n_samples=3_000, centers=3, n_features=2, cluster_std=0.5, random_state=1)
+    path = tmp_path / "blobs.parquet"
+    pl.DataFrame({"a": X[:, 0], "b": X[:, 1]}).write_parquet(path, row_group_size=500)
+    base = {"source": str(path), "task": "clustering", "steps": [{"step": "scale"}], "models": ["kmeans"],
+            "evaluation": {"folds": 2}}
+    local = run({**base, "output": {"dir": str(tmp_path / "local"), "report": False}})
+    dist = run_dask({**base, "output": {"dir": str(tmp_path / "dask"), "report": False}}, client=client,
+                    rows_per_partition=500, distribute_rows=100)  # force k-means on partitions
+    est_local, est_dist = local.model.estimator, dist.model.estimator
+    assert est_dist.n_clusters_ == est_local.n_clusters_ == 3
+    order = lambda c: c[np.lexsort(c.T)]  # noqa: E731
+    assert np.allclose(order(est_dist.cluster_centers_), order(est_local.cluster_centers_), atol=0.02)
+    assert dist.test_metrics["silhouette"] == pytest.approx(local.test_metrics["silhouette"], abs=1e-2)
+    frame = pl.read_parquet(path).head(200)
+    assert (dist.model.predict(frame)["cluster"].n_unique()) == 3

@@ -32,6 +32,7 @@ __all__ = [
     "apply_steps",
     "build_matrices",
     "fit_kmeans",
+    "fit_kmeans_auto",
     "fit_lightgbm",
     "fit_linear",
     "fit_on_worker",
@@ -685,3 +686,35 @@ def fit_kmeans(client: Any, X: list[Any], n_clusters: int, *, seed: int = 0, max
         if shift <= tol * scale:
             break
     return centers, float(inertia), it
+
+
+def fit_kmeans_auto(client: Any, X: list[Any], estimator: Any, *, sample_rows: int = 50_000) -> Any:
+    """Fit a :class:`~assay.models.KMeansAuto` on partitions: k is chosen on a sample drawn from every partition (the
+    estimator's own rule), then the centres are computed over all rows by :func:`fit_kmeans`.
+
+    The fitted estimator predicts like a locally fitted one; its ``labels_`` are those of the sample (the labels of
+    every training row stay on the workers).
+    """
+    from sklearn.cluster import KMeans
+
+    sizes = client.gather(client.map(len, X, pure=False))
+    total = max(sum(sizes), 1)
+    seed = 0 if estimator.random_state is None else int(estimator.random_state)
+    quotas = [max(1, round(sample_rows * n / total)) if n else 0 for n in sizes]
+    samples = client.gather(client.map(_sample_rows, X, quotas, [seed + i for i in range(len(X))], pure=False))
+    sample = np.concatenate([s for s in samples if len(s)])
+    chooser = fit_on_worker(client, [client.scatter(sample)], None, estimator)
+    k = int(chooser.n_clusters_)
+    centres, inertia, n_iter = fit_kmeans(client, X, k, seed=seed)
+    # A scikit-learn KMeans holding these centres: fitted on the centres themselves from the centres, one step, so
+    # every centre stays where the distributed iterations put it.
+    inner = KMeans(n_clusters=k, init=centres, n_init=1, max_iter=1).fit(centres)
+    inner.cluster_centers_ = centres
+    inner.inertia_ = inertia
+    inner.n_iter_ = n_iter
+    est = chooser
+    est.model_ = inner
+    est.cluster_centers_ = centres
+    est.inertia_ = float(inertia)
+    est.labels_ = inner.predict(sample)
+    return est

@@ -6,9 +6,9 @@
 2. the train/test split and the CV folds are made from that column by the local engine's own functions, so both
    engines use the same rows;
 3. in each fold the cleaning steps are fitted by merging per-partition summaries (:func:`fit_steps`), the feature
-   matrices are built and kept on the workers, linear models train data-parallel, LightGBM through
-   ``lightgbm.dask`` when the training rows exceed ``distribute_rows``, and every other (fold, model) pair is one
-   task on one worker — those run in parallel across folds;
+   matrices are built and kept on the workers, linear models train data-parallel, LightGBM (through
+   ``lightgbm.dask``) and k-means (on partitions) too when the training rows exceed ``distribute_rows``, and every
+   other (fold, model) pair is one task on one worker — those run in parallel across folds;
 4. the leaderboard, refit, test metrics and artifact are the local engine's.
 
 Differences from the local engine, stated: moments and means are summed in a different order (relative differences
@@ -35,6 +35,7 @@ from assay.engine._dask import (
     _load,
     build_matrices,
     column_means,
+    fit_kmeans_auto,
     fit_lightgbm,
     fit_linear,
     fit_on_worker,
@@ -286,7 +287,8 @@ class _Job:
 
         if isinstance(est, LogisticRegressionGD | LinearRegressionGD):
             return False
-        return not (_is_lightgbm(est) and fold.train_rows > self.distribute_rows)
+        big = fold.train_rows > self.distribute_rows
+        return not (big and (_is_lightgbm(est) or _is_kmeans(est)))
 
     def _fit_score(self, est: Any, fold: _Fold, task: str, score: Callable[..., dict[str, Any]], *,
                    keep: bool = False) -> dict[str, Any]:
@@ -298,6 +300,8 @@ class _Job:
             est = fit_linear(client, fold.X_train, fold.y_train, est, n_features=d)  # type: ignore[arg-type]
         elif _is_lightgbm(est) and fold.train_rows > self.distribute_rows and fold.y_train is not None:
             est = fit_lightgbm(client, fold.X_train, fold.y_train, est, n_features=d)
+        elif _is_kmeans(est) and fold.train_rows > self.distribute_rows:
+            est = fit_kmeans_auto(client, fold.X_train, est)
         else:
             est = fit_on_worker(client, fold.X_train, fold.y_train, est)
         y_pred, proba = predict_parts(client, est, fold.X_test, task)
@@ -320,6 +324,10 @@ class _Job:
         X_test = fold.gather_test(self.client)
         return _Prepared(np.empty((0, len(fold.features))), None, X_test, fold.y_test, fold.steps, fold.features,
                          fold.fill)
+
+
+def _is_kmeans(est: Any) -> bool:
+    return type(est).__name__ == "KMeansAuto" and not getattr(est, "minibatch", False)
 
 
 def _is_lightgbm(est: Any) -> bool:
