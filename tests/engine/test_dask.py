@@ -289,3 +289,16 @@ def test_clustering_pipeline_with_kmeans_on_partitions(client, tmp_path) -> None
     assert dist.test_metrics["silhouette"] == pytest.approx(local.test_metrics["silhouette"], abs=1e-2)
     frame = pl.read_parquet(path).head(200)
     assert (dist.model.predict(frame)["cluster"].n_unique()) == 3
+
+
+def test_run_dask_refuses_what_it_cannot_run_with_a_clear_error(client, parquet) -> None:
+    from assay.engine import run_dask
+    from assay.exceptions import SchemaError
+
+    path, _ = parquet
+    with pytest.raises(SchemaError, match="target column 'lable' not found.*did you mean 'label'"):
+        run_dask({"source": str(path), "target": "lable"}, client=client)
+    with pytest.raises(SpecError, match="recommendation"):
+        run_dask({"source": str(path), "task": "recommendation", "user": "city", "item": "label"}, client=client)
+    with pytest.raises(SpecError, match="not partitionable"):
+        run_dask({"source": "redis://127.0.0.1/stream", "target": "y"}, client=client)

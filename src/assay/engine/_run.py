@@ -165,6 +165,9 @@ class _Job:
         from assay.pipeline import Pipeline, TrainResult, _labels, _py
 
         spec, client = self.spec, self.client
+        if spec.task == "recommendation" or spec.user or spec.item:
+            msg = "the dask engine does not run recommendation pipelines yet; use engine: local for this spec"
+            raise SpecError(msg)
         pipe = Pipeline(
             target=spec.target, task=spec.task, steps=spec.steps, models=spec.models, folds=spec.evaluation.folds,
             test_size=spec.evaluation.test_size, seed=spec.evaluation.seed, time_budget=spec.evaluation.time_budget,
