@@ -296,7 +296,7 @@ def test_run_dask_refuses_what_it_cannot_run_with_a_clear_error(client, parquet)
     from assay.exceptions import SchemaError
 
     path, _ = parquet
-    with pytest.raises(SchemaError, match="target column 'lable' not found.*did you mean 'label'"):
+    with pytest.raises(SchemaError, match=r"target column 'lable' not found.*did you mean 'label'"):
         run_dask({"source": str(path), "target": "lable"}, client=client)
     with pytest.raises(SpecError, match="recommendation"):
         run_dask({"source": str(path), "task": "recommendation", "user": "city", "item": "label"}, client=client)

@@ -158,3 +158,41 @@ def _popen(cmd: list[str]):
 
     return subprocess.Popen(cmd, env={**os.environ, **QUIET}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
+
+
+def test_worker_killed_during_a_whole_training_run_same_result(dask_cluster, client, tmp_path: Path) -> None:
+    from assay.engine import run_dask
+    from assay.pipeline import run
+
+    rng = np.random.default_rng(3)
+    n = 20_000
+    X = rng.normal(size=(n, 3))
+    label = np.where(X @ [1.0, -1.0, 0.5] + rng.normal(0, 0.7, n) > 0, "yes", "no")
+    pl.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "label": label}).write_parquet(
+        tmp_path / "d.parquet", row_group_size=1_000)
+    base = {"source": str(tmp_path / "d.parquet"), "target": "label", "steps": [{"step": "scale"}],
+            "models": ["logreg"], "evaluation": {"folds": 2}}
+    local = run({**base, "output": {"dir": str(tmp_path / "local"), "report": False}})
+    proc, address = _victim(client, dask_cluster, tmp_path, "victim-run")
+    result: dict[str, object] = {}
+    job = threading.Thread(target=lambda: result.update(dist=run_dask(
+        {**base, "output": {"dir": str(tmp_path / "dask"), "report": False}}, client=client,
+        rows_per_partition=1_000)))
+    try:
+        job.start()
+        deadline = time.monotonic() + 60
+        while not client.processing(workers=[address]).get(address):
+            assert time.monotonic() < deadline, "the extra worker never received a task"
+            time.sleep(0.01)
+        assert job.is_alive()
+        os.killpg(proc.pid, signal.SIGKILL)
+        job.join(timeout=180)
+        assert not job.is_alive()
+    finally:
+        stop(proc)
+    dist = result["dist"]
+    assert dist.model.manifest["source"]["rows"] == n
+    for a, b in zip(local.model.steps, dist.model.steps, strict=True):
+        assert a.state_["columns"] == b.state_["columns"]
+    assert dist.test_metrics["accuracy"] == pytest.approx(local.test_metrics["accuracy"], abs=1e-3)
+    assert dist.cv_scores["logreg"] == pytest.approx(local.cv_scores["logreg"], abs=1e-3)

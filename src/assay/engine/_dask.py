@@ -703,7 +703,8 @@ def fit_kmeans_auto(client: Any, X: list[Any], estimator: Any, *, sample_rows: i
     quotas = [max(1, round(sample_rows * n / total)) if n else 0 for n in sizes]
     samples = client.gather(client.map(_sample_rows, X, quotas, [seed + i for i in range(len(X))], pure=False))
     sample = np.concatenate([s for s in samples if len(s)])
-    chooser = fit_on_worker(client, [client.scatter(sample)], None, estimator)
+    # submitted, not scattered: a result with lineage is recomputed if its worker dies
+    chooser = fit_on_worker(client, [client.submit(_identity, sample, pure=False)], None, estimator)
     k = int(chooser.n_clusters_)
     centres, inertia, n_iter = fit_kmeans(client, X, k, seed=seed)
     # A scikit-learn KMeans holding these centres: fitted on the centres themselves from the centres, one step, so
