@@ -185,9 +185,9 @@ class MissingStep(Step):
                                                finite(c).count().alias(f"{columns.index(c)}count"))]
         need_q = self.strategy in ("median", "ffill", "bfill", "interpolate")
         if need_q:
-            exprs += exact_quantile_exprs(numeric, prefix="q")
+            exprs += exact_quantile_exprs(numeric, prefix="q", probs=(0.5,))  # only the median is used
         row = collect_row(clean, exprs, engine="in-memory")  # one pass: counts, sums and medians together
-        quantiles = parse_exact_quantiles(row, numeric, prefix="q") if need_q else {}
+        quantiles = parse_exact_quantiles(row, numeric, prefix="q", probs=(0.5,)) if need_q else {}
         n = int(row["__n__"])
         stats: dict[str, Any] = {}
         nulls: dict[str, int] = {}

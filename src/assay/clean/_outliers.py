@@ -148,8 +148,10 @@ class OutlierStep(Step):
         schema = frame.collect_schema()
         columns = resolve_columns(self.columns, schema, numeric_columns(schema), exclude=[target] if target else [],
                                   step=self.name)
+        probs = (0.25, 0.75, 0.5) if self.method == "iqr" and self.action == "replace" else (
+            (0.25, 0.75) if self.method == "iqr" else (0.5,))
         part = {"m": moments(frame, columns)} if self.method == "zscore" else {
-            "q": exact_quantiles(frame, columns, mad=self.method == "mad")}
+            "q": exact_quantiles(frame, columns, mad=self.method == "mad", probs=probs)}
         return {"columns": columns, "all": part, "groups": {}}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -171,12 +173,17 @@ class OutlierStep(Step):
                 out[col] = [mean - spread, mean + spread, mean]
                 continue
             q: QuantileSummary = part["q"][col]
-            q1, med, q3 = q.quantiles([0.25, 0.5, 0.75])
+            if self.method == "iqr":
+                # The centre (median) is only used by action="replace"; skipping it saves a pass on big data.
+                q1, q3 = q.quantiles([0.25, 0.75])
+                med = q.quantiles([0.5])[0] if self.action == "replace" else None
+                iqr = (q3 - q1) if q1 is not None else None
+                out[col] = ([None, None, None] if iqr is None
+                            else [q1 - float(self.k) * iqr, q3 + float(self.k) * iqr, med])
+                continue
+            med = q.quantiles([0.5])[0]
             if med is None:
                 out[col] = [None, None, None]
-            elif self.method == "iqr":
-                iqr = q3 - q1
-                out[col] = [q1 - float(self.k) * iqr, q3 + float(self.k) * iqr, med]
             else:
                 spread = float(self.threshold) * MAD_SCALE * (q.mad(med) or 0.0)
                 out[col] = [med - spread, med + spread, med]

@@ -79,7 +79,8 @@ def moments(frame: Frame, columns: Sequence[str], engine: str = "auto") -> dict[
     exprs: list[pl.Expr] = []
     for i, col in enumerate(columns):
         f = finite(col)
-        exprs += [f.count().alias(f"{i}n"), f.mean().alias(f"{i}m"), ((f - f.mean()) ** 2).sum().alias(f"{i}s"),
+        # Polars' population variance is a stable one-pass computation; n·var is the M2 that Chan's merge needs.
+        exprs += [f.count().alias(f"{i}n"), f.mean().alias(f"{i}m"), (f.var(ddof=0) * f.count()).alias(f"{i}s"),
                   f.min().alias(f"{i}lo"), f.max().alias(f"{i}hi")]
     row = collect_row(frame, exprs, engine=engine)
     out: dict[str, Moments] = {}
@@ -204,30 +205,33 @@ class ExactQuantiles:
         raise SpecError(msg)
 
 
-def exact_quantile_exprs(columns: Sequence[str], *, mad: bool = False, prefix: str = "") -> list[pl.Expr]:
-    """Aggregate expressions for :func:`exact_quantiles`, to run inside a larger query."""
+def exact_quantile_exprs(columns: Sequence[str], *, mad: bool = False, prefix: str = "",
+                         probs: Sequence[float] = ExactQuantiles.PROBS) -> list[pl.Expr]:
+    """Aggregate expressions for :func:`exact_quantiles` (only the ``probs`` asked for), to run in a larger query."""
     exprs: list[pl.Expr] = []
     for i, col in enumerate(columns):
         f = finite(col)
         # Scalar quantiles: on contiguous memory Polars selects each in linear time, ~5x faster than one
         # list-valued quantile (which sorts). fit_transform_steps makes its in-memory copy contiguous for this.
         exprs += [f.count().alias(f"{prefix}{i}n"),
-                  *[f.quantile(q, "linear").alias(f"{prefix}{i}q{q}") for q in ExactQuantiles.PROBS]]
+                  *[f.quantile(q, "linear").alias(f"{prefix}{i}q{q}") for q in probs]]
         if mad:
             exprs.append((f - f.median()).abs().median().alias(f"{prefix}{i}mad"))
     return exprs
 
 
-def parse_exact_quantiles(row: dict[str, Any], columns: Sequence[str], prefix: str = "") -> dict[str, ExactQuantiles]:
+def parse_exact_quantiles(row: dict[str, Any], columns: Sequence[str], prefix: str = "",
+                          probs: Sequence[float] = ExactQuantiles.PROBS) -> dict[str, ExactQuantiles]:
     out: dict[str, ExactQuantiles] = {}
     for i, col in enumerate(columns):
         n = int(row[f"{prefix}{i}n"] or 0)
-        qs = {q: row[f"{prefix}{i}q{q}"] if n else None for q in ExactQuantiles.PROBS}
+        qs = {q: row[f"{prefix}{i}q{q}"] if n else None for q in probs}
         out[col] = ExactQuantiles(n, qs, row.get(f"{prefix}{i}mad"))
     return out
 
 
-def exact_quantiles(frame: Frame, columns: Sequence[str], *, mad: bool = False) -> dict[str, ExactQuantiles]:
-    """Exact linear-interpolated quartiles (and MAD about the median) of the finite values of each in-memory column."""
-    row = collect_row(frame, exact_quantile_exprs(columns, mad=mad), engine="in-memory")
-    return parse_exact_quantiles(row, columns)
+def exact_quantiles(frame: Frame, columns: Sequence[str], *, mad: bool = False,
+                    probs: Sequence[float] = ExactQuantiles.PROBS) -> dict[str, ExactQuantiles]:
+    """Exact linear-interpolated quantiles (and MAD about the median) of the finite values of each in-memory column."""
+    row = collect_row(frame, exact_quantile_exprs(columns, mad=mad, probs=probs), engine="in-memory")
+    return parse_exact_quantiles(row, columns, probs=probs)
