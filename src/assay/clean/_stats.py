@@ -65,9 +65,10 @@ def to_float(name: str) -> pl.Expr:
 
 
 def finite(name: str) -> pl.Expr:
-    """The finite values of a column as Float64 (nulls, NaN and ±inf left out)."""
+    """A column as Float64 with NaN and ±inf turned into null, for null-ignoring aggregations (count, mean, var,
+    quantile, …). Elementwise rather than a filter, so it streams and Polars evaluates it once for many aggregates."""
     x = to_float(name)
-    return x.filter(x.is_finite())
+    return pl.when(x.is_finite()).then(x)
 
 
 # -- moments ------------------------------------------------------------------------------------------------------
