@@ -302,3 +302,15 @@ def test_run_dask_refuses_what_it_cannot_run_with_a_clear_error(client, parquet)
         run_dask({"source": str(path), "task": "recommendation", "user": "city", "item": "label"}, client=client)
     with pytest.raises(SpecError, match="not partitionable"):
         run_dask({"source": "redis://127.0.0.1/stream", "target": "y"}, client=client)
+
+
+def test_time_budget_search_runs_on_a_worker(client, parquet, tmp_path) -> None:
+    from assay.engine import run_dask
+
+    path, _ = parquet
+    result = run_dask({"source": str(path), "target": "label", "steps": STEPS, "models": ["logreg", "rf"],
+                       "evaluation": {"folds": 2, "time_budget": 4},
+                       "output": {"dir": str(tmp_path / "out"), "report": False}}, client=client)
+    assert {row["model"] for row in result.leaderboard} <= {"logreg", "rf"}
+    assert result.test_metrics["accuracy"] > 0.8
+    assert (tmp_path / "out" / "model" / "manifest.json").is_file()

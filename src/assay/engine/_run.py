@@ -160,7 +160,7 @@ class _Job:
 
     def train(self) -> Any:
         from assay.clean import train_test_split
-        from assay.evaluate import GREATER_IS_BETTER, PRIMARY_METRIC, fold_indices, leaderboard, score
+        from assay.evaluate import GREATER_IS_BETTER, PRIMARY_METRIC, fold_indices, score
         from assay.models import default_models, make_model
         from assay.pipeline import Pipeline, TrainResult, _labels, _py
 
@@ -205,42 +205,16 @@ class _Job:
         splits = fold_indices(y_all if y_all is not None else np.zeros(len(train_rows)), task=task,
                               folds=pipe.folds, seed=pipe.seed)
 
-        fold_scores: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-        fit_seconds: dict[str, float] = dict.fromkeys(names, 0.0)
-        pending: list[tuple[str, int, Any]] = []
-        steps_total = len(splits) * len(names) + 1
-        done = 0
-        for k, (tr, te) in enumerate(splits):
-            self.notify(f"fold {k + 1}/{len(splits)}: fitting steps on {len(parts)} partitions", done / steps_total)
-            fold = self._prepare(parts, train_rows[tr], train_rows[te], target, task)
-            for name in names:
-                est = make_model(name, task, seed=pipe.seed)
-                if self._on_one_worker(est, fold):
-                    # Independent (fold, model) fits run as parallel tasks; collected after the loop.
-                    future = client.submit(_fit_score_task, est, fold.X_train, fold.y_train, fold.X_test,
-                                           fold.y_test, task, pure=False)
-                    pending.append((name, k, future))
-                else:
-                    self.notify(f"fold {k + 1}/{len(splits)} · {name} (data-parallel)", done / steps_total)
-                    start = time.perf_counter()
-                    scores = self._fit_score(est, fold, task, score)
-                    fit_seconds[name] += time.perf_counter() - start
-                    fold_scores[name].append((k, scores))  # type: ignore[arg-type]
-                done += 1
-        for name, k, future in pending:
-            scores, seconds = future.result()
-            fit_seconds[name] += seconds
-            fold_scores[name].append((k, scores))  # type: ignore[arg-type]
-        ordered = {name: [s for _, s in sorted(pairs, key=lambda p: p[0])] for name, pairs in fold_scores.items()}
-        board = leaderboard(ordered, primary)
-        for entry in board:
-            entry.setdefault("fit_seconds", round(fit_seconds.get(entry["model"], 0.0), 3))
+        if pipe.time_budget and task in ("classification", "regression"):
+            board, ordered, est, fold = self._search(parts, train_rows, test_rows, target, task, names)
+            test_metrics = self._score(est, fold, task, score, keep=True)
+        else:
+            board, ordered = self._cross_validate(parts, train_rows, splits, target, task, names, score)
+            best = board[0]["model"]
+            self.notify(f"refitting {best} on all training rows", 0.95)
+            fold = self._prepare(parts, train_rows, test_rows, target, task)
+            test_metrics = self._fit_score(make_model(best, task, seed=pipe.seed), fold, task, score, keep=True)
         best = board[0]["model"]
-        self.notify(f"refitting {best} on all training rows", done / steps_total)
-
-        fold = self._prepare(parts, train_rows, test_rows, target, task)
-        est = make_model(best, task, seed=pipe.seed)
-        test_metrics = self._fit_score(est, fold, task, score, keep=True)
         est = test_metrics.pop("_estimator")
         predictions = test_metrics.pop("_predictions")
         from assay._fitted import Model
@@ -258,7 +232,7 @@ class _Job:
                            "workers": len(client.scheduler_info(n_workers=-1).get("workers", {}))},
             },
         )
-        cv_scores = {name: [s.get(primary) for s in ordered[name]] for name in names}
+        cv_scores = {name: [s.get(primary) for s in ordered.get(name, [])] for name in names}
         result = TrainResult(model, task, target, primary, board, test_metrics, cv_scores, notes=notes)
         result._report_inputs = {"prep": self._report_prep(fold), "predictions": predictions}  # type: ignore[attr-defined]
         self.notify("done", 1.0)
@@ -285,6 +259,56 @@ class _Job:
             y_te = np.concatenate(pieces) if pieces else np.empty(0)
         return _Fold(steps, features, fill, X_train, y_train, X_test, y_te, len(train_rows))
 
+    def _cross_validate(self, parts: list[Partition], train_rows: np.ndarray, splits: list[Any], target: str | None,
+                        task: str, names: list[str], score: Callable[..., dict[str, Any]]) -> tuple[list, dict]:
+        """Every candidate with its defaults on the same folds; steps refitted inside each fold on the cluster."""
+        from assay.evaluate import PRIMARY_METRIC, leaderboard
+        from assay.models import make_model
+
+        client = self.client
+        fold_scores: dict[str, list[tuple[int, dict[str, Any]]]] = {name: [] for name in names}
+        fit_seconds: dict[str, float] = dict.fromkeys(names, 0.0)
+        pending: list[tuple[str, int, Any]] = []
+        total = len(splits) * len(names) + 1
+        done = 0
+        for k, (tr, te) in enumerate(splits):
+            self.notify(f"fold {k + 1}/{len(splits)}: fitting steps on {len(parts)} partitions", done / total)
+            fold = self._prepare(parts, train_rows[tr], train_rows[te], target, task)
+            for name in names:
+                est = make_model(name, task, seed=self.spec.evaluation.seed)
+                if self._on_one_worker(est, fold):
+                    # Independent (fold, model) fits run as parallel tasks; collected after the loop.
+                    future = client.submit(_fit_score_task, est, fold.X_train, fold.y_train, fold.X_test,
+                                           fold.y_test, task, pure=False)
+                    pending.append((name, k, future))
+                else:
+                    self.notify(f"fold {k + 1}/{len(splits)} · {name} (data-parallel)", done / total)
+                    start = time.perf_counter()
+                    scores = self._fit_score(est, fold, task, score)
+                    fit_seconds[name] += time.perf_counter() - start
+                    fold_scores[name].append((k, scores))
+                done += 1
+        for name, k, future in pending:
+            scores, seconds = future.result()
+            fit_seconds[name] += seconds
+            fold_scores[name].append((k, scores))
+        ordered = {name: [s for _, s in sorted(pairs, key=lambda p: p[0])] for name, pairs in fold_scores.items()}
+        board = leaderboard(ordered, PRIMARY_METRIC[task])
+        for entry in board:
+            entry.setdefault("fit_seconds", round(fit_seconds.get(entry["model"], 0.0), 3))
+        return board, ordered
+
+    def _search(self, parts: list[Partition], train_rows: np.ndarray, test_rows: np.ndarray, target: str | None,
+                task: str, names: list[str]) -> tuple[list, dict, Any, _Fold]:
+        """``evaluation.time_budget``: the local engine's search (defaults, then Optuna) on the prepared training
+        matrix, run as one task on a worker; steps fitted once on the training split, as locally."""
+        budget = float(self.spec.evaluation.time_budget or 0)
+        fold = self._prepare(parts, train_rows, test_rows, target, task)
+        self.notify(f"searching for {budget:.0f}s on a worker", 0.1)
+        found = self.client.submit(_automl_task, fold.X_train, fold.y_train, task, budget,
+                                   self.spec.evaluation.seed, self.spec.evaluation.folds, names, pure=False).result()
+        return found.leaderboard, found.fold_scores, found.best_estimator, fold
+
     def _on_one_worker(self, est: Any, fold: _Fold) -> bool:
         from assay.models._linear import LinearRegressionGD, LogisticRegressionGD
 
@@ -307,6 +331,12 @@ class _Job:
             est = fit_kmeans_auto(client, fold.X_train, est)
         else:
             est = fit_on_worker(client, fold.X_train, fold.y_train, est)
+        return self._score(est, fold, task, score, keep=keep)
+
+    def _score(self, est: Any, fold: _Fold, task: str, score: Callable[..., dict[str, Any]], *,
+               keep: bool = False) -> dict[str, Any]:
+        """Metrics of a fitted ``est`` on the fold's held-out rows, predicted where they are held."""
+        client = self.client
         y_pred, proba = predict_parts(client, est, fold.X_test, task)
         if task == "clustering":
             out = score(task, None, y_pred, X=fold.gather_test(client))
@@ -327,6 +357,14 @@ class _Job:
         X_test = fold.gather_test(self.client)
         return _Prepared(np.empty((0, len(fold.features))), None, X_test, fold.y_test, fold.steps, fold.features,
                          fold.fill)
+
+
+def _automl_task(X: list[np.ndarray], y: list[np.ndarray], task: str, budget: float, seed: int, folds: int,
+                 names: list[str]) -> Any:
+    from assay.evaluate import automl
+
+    return automl(np.concatenate(X), np.concatenate(y), task, time_budget=budget, seed=seed, folds=folds,
+                  models=names)
 
 
 def _is_kmeans(est: Any) -> bool:
