@@ -396,8 +396,10 @@ class _LinearGD(BaseEstimator):
             # Sampling noise of the subsample's gradient is ~1/sqrt(rows): solving it tighter than 1e-3 buys nothing.
             w0, _, _ = self._solve_lbfgs(Xs, ys, sws, w0, kind, None, None, None, max_iter, max(self.tol, 1e-3))
             m_h = min(len(sub), max(_HESSIAN_ROWS[0], min(10 * w0.size, _HESSIAN_ROWS[1])))
-            H, wsum = data_hessian(w0, Xs[:m_h], ys[:m_h], kind=kind, fit_intercept=fi,
-                                   sample_weight=None if sws is None else sws[:m_h])
+            # Random rows of the (sorted) subsample: a prefix would follow the data's order (e.g. sorted by class).
+            pick = rng.choice(len(sub), size=m_h, replace=False)
+            H, wsum = data_hessian(w0, Xs[pick], ys[pick], kind=kind, fit_intercept=fi,
+                                   sample_weight=None if sws is None else sws[pick])
             H /= wsum
             diag = np.arange(H.shape[0])
             coef_mask = (diag // (H.shape[0] // (d + int(fi)))) < d  # packed order: coefficient rows, then intercept
