@@ -108,6 +108,8 @@ def test_large_data_path_matches_plain_lbfgs(monkeypatch: pytest.MonkeyPatch) ->
     import assay.models._linear as lin
 
     X, y = make_classification(n_samples=6000, n_features=10, n_classes=3, n_informative=6, random_state=0)
+    order = np.argsort(y, kind="stable")  # rows sorted by class: subsamples must not follow the row order
+    X, y = X[order], y[order]
     plain = LogisticRegressionGD(alpha=1e-3, tol=1e-8).fit(X, y)
     monkeypatch.setattr(lin, "_WARM_START_ROWS", 1000)  # force subsample warm start + preconditioning
     monkeypatch.setattr(lin, "_WARM_START_MIN_ROWS", 1000)
