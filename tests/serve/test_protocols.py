@@ -210,3 +210,18 @@ def test_openapi_fuzzing_finds_no_server_errors(server):
         checked += 1
     assert checked >= 15
     assert failures == []
+
+
+def test_bad_request_in_a_batch_fails_alone(server):
+    import asyncio
+
+    url, _ = server
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            bodies = [[ROW]] * 12 + [[{**ROW, "petal_width": "wide"}]] * 3 + [[{"sepal_length": 1.0}]]
+            responses = await asyncio.gather(*[client.post(f"{url}/models/iris/predict", json=b) for b in bodies])
+            return [r.status_code for r in responses]
+
+    for _ in range(3):  # concurrent requests share batches; each bad one gets its own 422
+        assert asyncio.run(burst()) == [200] * 12 + [422] * 4

@@ -135,6 +135,20 @@ class Deployment:
         """Worker thread: validate each request, predict the valid ones as one frame, split the result."""
         results: list[Any] = [None] * len(frames)
         valid: list[tuple[int, pl.DataFrame]] = []
+        first = frames[0].schema
+        if len(frames) > 1 and all(f.schema == first for f in frames):
+            # Usual case: every request has the same columns and types, so one schema check covers the batch;
+            # only when it fails are the requests checked one by one to find (and answer) the bad ones.
+            try:
+                whole = self.model.validate(pl.concat(frames, how="vertical"))
+            except Exception:
+                whole = None
+            if whole is not None:
+                offset = 0
+                for i, frame in enumerate(frames):
+                    valid.append((i, whole.slice(offset, frame.height)))
+                    offset += frame.height
+                return self._predict(valid, results, whole)
         for i, frame in enumerate(frames):
             try:
                 valid.append((i, self.model.validate(frame)))
@@ -145,6 +159,10 @@ class Deployment:
         if not valid:
             return results, 0.0
         big = valid[0][1] if len(valid) == 1 else pl.concat([f for _, f in valid], how="vertical_relaxed")
+        return self._predict(valid, results, big)
+
+    def _predict(self, valid: list[tuple[int, pl.DataFrame]], results: list[Any], big: pl.DataFrame
+                 ) -> tuple[list[Any], float]:
         start = time.perf_counter()
         try:
             out = self.model.predict(big)
