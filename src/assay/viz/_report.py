@@ -91,7 +91,9 @@ def _draw_all(jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, w
     if workers > 1:
         warm_up()  # before forking: every child inherits loaded fonts and backends instead of loading its own
     results: dict[str, str | None] = {}
-    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+    # A daemonic process (a Dask or multiprocessing worker) may not have children: draw in it.
+    can_fork = "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+    if workers > 1 and can_fork:
         import concurrent.futures as cf
         import warnings
 
