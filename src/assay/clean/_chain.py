@@ -3,7 +3,7 @@
 Step k must be fitted on what steps 0..k-1 produce, so fitting a chain over a lazy scan naively re-reads (and
 re-parses) the source once per step. ``fit_transform_steps`` instead collects the scan once (Polars' streaming
 engine) and fits every step on lazy queries over that in-memory copy, with exact statistics where a step offers
-them (``Step.fit_whole``: exact quartiles in one Polars query rather than millions of sketch updates). For data that
+them (``Step.fit_whole``: exact quantiles column by column rather than millions of sketch updates). For data that
 does not fit in memory pass ``in_memory=False``: each step then streams over the scan in bounded memory.
 """
 
@@ -34,7 +34,7 @@ def fit_transform_steps(steps: Sequence[Step], data: FitData, target: str | None
     """
     fitted: list[Step] = []
     if isinstance(data, pl.LazyFrame) and in_memory:
-        data = _collect_contiguous(data)
+        data = data.collect(engine="streaming")
     if isinstance(data, pl.DataFrame):
         current: Frame = data.lazy()
         for step in steps:
@@ -55,21 +55,6 @@ def fit_transform_steps(steps: Sequence[Step], data: FitData, target: str | None
         batches = [step.transform_train(b) for b in batches]
         fitted.append(step)
     return fitted, batches
-
-
-def _collect_contiguous(lazy: pl.LazyFrame) -> pl.DataFrame:
-    """Collect with the streaming engine, then make each column one contiguous chunk.
-
-    A streamed CSV arrives in hundreds of chunks per column, and Polars' quantiles on chunked columns are ~10x
-    slower than on contiguous ones. Columns are re-chunked one at a time so only one extra column is held at once.
-    """
-    frame = lazy.collect(engine="streaming")
-    columns = frame.get_columns()
-    del frame
-    for i, column in enumerate(columns):
-        if column.n_chunks() > 1:
-            columns[i] = column.rechunk()
-    return pl.DataFrame(columns)
 
 
 def fit_steps(steps: Sequence[Step], data: FitData, target: str | None = None, *,

@@ -22,14 +22,13 @@ from assay.clean._sketch import QuantileSummary
 from assay.clean._stats import (
     check_choice,
     collect_row,
-    exact_quantile_exprs,
+    exact_quantiles,
     finite,
     group_key,
     hash_sample,
     json_float,
     merge_counts,
     merge_hash_samples,
-    parse_exact_quantiles,
     sample_matrix,
 )
 from assay.exceptions import SpecError
@@ -184,10 +183,8 @@ class MissingStep(Step):
         exprs += [e for c in numeric for e in (finite(c).sum().alias(f"{columns.index(c)}sum"),
                                                finite(c).count().alias(f"{columns.index(c)}count"))]
         need_q = self.strategy in ("median", "ffill", "bfill", "interpolate")
-        if need_q:
-            exprs += exact_quantile_exprs(numeric, prefix="q", probs=(0.5,))  # only the median is used
-        row = collect_row(clean, exprs, engine="in-memory")  # one pass: counts, sums and medians together
-        quantiles = parse_exact_quantiles(row, numeric, prefix="q", probs=(0.5,)) if need_q else {}
+        row = collect_row(clean, exprs)
+        quantiles = exact_quantiles(clean, numeric, probs=(0.5,)) if need_q else {}  # only the median is used
         n = int(row["__n__"])
         stats: dict[str, Any] = {}
         nulls: dict[str, int] = {}
