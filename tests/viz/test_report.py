@@ -183,19 +183,17 @@ def test_failed_figure_becomes_a_note(tmp_path: Path):
     assert "could not be drawn: RuntimeError: model exploded" in html
 
 
-def _profile_in_child(out: str) -> None:
-    frame = pl.DataFrame({f"c{i}": np.arange(50.0) * (i + 1) for i in range(10)})
-    write_profile(profile(frame), out, workers=2)
-
-
 def test_write_profile_inside_a_daemon_process(tmp_path: Path):
     """Dask and multiprocessing workers are daemonic and may not fork figure workers: drawing stays in-process."""
     import multiprocessing
 
-    ctx = multiprocessing.get_context("fork")
-    child = ctx.Process(target=_profile_in_child, args=(str(tmp_path),), daemon=True)
+    frame = pl.DataFrame({f"c{i}": np.arange(50.0) * (i + 1) for i in range(10)})
+    # spawn, not fork: a forked copy of this test process would inherit Polars' thread pool without its threads
+    ctx = multiprocessing.get_context("spawn")
+    child = ctx.Process(target=write_profile, args=(profile(frame), str(tmp_path)), kwargs={"workers": 2},
+                        daemon=True)
     child.start()
-    child.join(120)
+    child.join(180)
     assert child.exitcode == 0
     assert (tmp_path / "profile.html").exists()
     assert len(list((tmp_path / "figures").glob("col_*.png"))) == 10
