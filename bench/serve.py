@@ -17,6 +17,14 @@ how fast the excess is shed (503).
 The load generator is a small asyncio HTTP/1.1 keep-alive client running in its own process (one connection per
 client, the next request sent as soon as the previous answer arrives). Each setting runs RUNS times for SECONDS;
 medians are printed with the ratios. Run: .venv/bin/python bench/serve.py
+
+Last measured (2 shared CPU cores, load generator on the same cores, 3 x 4 s medians; iris logistic regression):
+  16 clients: assay 4325 req/s, p50 3.3 ms, p99 11.5 ms; no-op 6057 req/s; FastAPI+sklearn+pandas 398 req/s;
+              MLflow 3.17 models serve 214 req/s -> assay/baseline 10.9x, assay/no-op 0.71, assay/MLflow 20.3x
+  64 clients: assay 3983 req/s, p99 44.8 ms; no-op 5853; baseline 635; MLflow 162 -> 6.3x, 0.68, 24.6x
+  overload (capacity 16 in flight): unloaded p99 22.5 ms; closed-loop flood accepted p99 91 ms (4.1x), shed p99
+  14 ms; open loop at 3x capacity accepted p99 132 ms (5.9x), shed p99 16.7 ms -- overload goals NOT met here:
+  shedding ~9-10k req/s from a Python client on the same two cores starves the accepted requests of CPU.
 """
 
 from __future__ import annotations
