@@ -79,9 +79,9 @@ def test_no_fallback_503_at_once_then_saturation_exact_counts(registry_dir, star
     assert [_predict(server.url).status_code for _ in range(2)] == [200, 200]  # the probes close it
     assert httpx.get(f"{server.url}/models/iris/status").json()["production"]["breaker"]["state"] == "closed"
 
-    # Saturation: 5 predictions may be in flight; each batch of one row sleeps 0.5 s (not "slow" for the
+    # Saturation: 5 predictions may be in flight; each batch of one row sleeps 0.9 s (not "slow" for the
     # breaker's 1 s default), so 20 simultaneous requests admit exactly 5 and shed exactly 15 with Retry-After.
-    faults(mode="sleep", seconds=0.5)
+    faults(mode="sleep", seconds=0.9)
 
     async def burst() -> list[tuple[int, float, dict]]:
         async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=40)) as client:
@@ -102,6 +102,6 @@ def test_no_fallback_503_at_once_then_saturation_exact_counts(registry_dir, star
     assert all(h["retry-after"] == "1" for _, h in shed)
     slowest_shed = max(t for t, _ in shed)
     fastest_ok = min(t for code, t, _ in results if code == 200)
-    assert slowest_shed < fastest_ok  # shed before even the first accepted request finished its 0.5 s
+    assert slowest_shed < fastest_ok  # shed before even the first accepted request finished its 0.9 s
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'assay_shed_total{model="iris",reason="capacity"} 15.0' in metrics
