@@ -1,5 +1,6 @@
 """The prediction log on SQLite and PostgreSQL (real server, unique schema): group-committed durable writes,
-idempotent feedback, the join that live metrics use, and drops counted when the database is unreachable."""
+idempotent feedback, the join that live metrics use, drops counted when the database is unreachable; and a real
+server on a PostgreSQL registry writing its log and feedback into the registry's schema."""
 
 from __future__ import annotations
 
@@ -64,3 +65,33 @@ def test_unreachable_database_counts_drops_and_fails_durable_requests(tmp_path):
     log.close()
     assert log.dropped == 5
     assert log.written == 0
+
+
+def test_server_on_a_postgresql_registry_logs_there(start_server, service, tmp_path):
+    import httpx
+    from kit import ROW, iris, iris_artifact
+
+    from assay.registry import open_registry
+
+    host, port = service("postgresql")
+    schema = f"assay_srv_{uuid.uuid4().hex[:10]}"
+    uri = f"postgresql://postgres@{host}:{port}/test?schema={schema}&artifacts={tmp_path / 'artifacts'}"
+    open_registry(uri).register(iris_artifact(tmp_path), "iris", reference=iris())
+    try:
+        server = start_server(uri, "--watch-seconds", "0")
+        r = httpx.post(f"{server.url}/models/iris/predict", json=[ROW])
+        assert r.status_code == 200
+        rid = r.json()["request_id"]
+        for _ in range(2):
+            httpx.post(f"{server.url}/models/iris/feedback", json={"request_id": rid, "value": "setosa"})
+        live = httpx.get(f"{server.url}/models/iris/metrics").json()["versions"]["1"]
+        assert live == {"feedback_rows": 1, "accuracy": 1.0, "f1_macro": 1.0}
+        server.stop()
+        with psycopg.connect(f"postgresql://postgres@{host}:{port}/test") as conn:
+            logged = conn.execute(f'SELECT request_id FROM "{schema}".assay_predictions').fetchall()
+            feedback = conn.execute(f'SELECT count(*) FROM "{schema}".assay_feedback').fetchone()
+        assert logged == [(rid,)]
+        assert feedback == (1,)
+    finally:
+        with psycopg.connect(f"postgresql://postgres@{host}:{port}/test", autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
