@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assay.cli import main
+
+
+def test_train_register_points_production_at_a_new_name(penguins_csv: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    from assay.registry import open_registry
+
+    monkeypatch.setenv("ASSAY_REGISTRY", str(tmp_path / "reg"))
+    argv = ["train", str(penguins_csv), "--target", "species", "--models", "logreg", "--folds", "3", "--quiet",
+            "--no-report", "--register", "penguins"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
+    reg = open_registry(None)
+    assert reg.resolve("penguins", "production") == 1
+    assert [v.version for v in reg.versions("penguins")] == [1, 2]
