@@ -17,7 +17,6 @@ artifact where a good one was.
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
 import os
 import platform
@@ -30,8 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from assay.exceptions import ArtifactError
+from assay.sources._base import hash_file
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "library_versions", "read_manifest", "verify_artifact", "write_artifact"]
+__all__ = [
+    "FORMAT", "FORMAT_VERSION", "created_by", "library_versions", "read_manifest", "verify_artifact", "write_artifact",
+]
 
 FORMAT = "assay-model"
 FORMAT_VERSION = 1
@@ -52,15 +54,8 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _created_by() -> str:
+def created_by() -> str:
+    """``user@host`` of whoever runs this process, for lineage records."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry inside some containers
@@ -89,13 +84,13 @@ def write_artifact(
         payload_dir.mkdir()
         estimator_meta = write_payload(payload_dir)
         files = {
-            p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+            p.relative_to(tmp).as_posix(): hash_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
         }
         full = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "created_by": _created_by(),
+            "created_by": created_by(),
             "library_versions": library_versions(),
             **manifest,
             "estimator": estimator_meta,
@@ -163,7 +158,7 @@ def verify_artifact(path: str | Path) -> dict[str, Any]:
         if not file.is_file():
             msg = f"model artifact {path} is incomplete: {rel} is missing"
             raise ArtifactError(msg)
-        actual = _sha256(file)
+        actual = hash_file(file)
         if actual != expected:
             msg = (
                 f"model artifact {path} was modified after it was written: {rel} has SHA-256 {actual[:12]}…, "

@@ -12,12 +12,10 @@ Where the registry is: ``open_registry(location)`` with a directory, ``sqlite://
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -29,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from assay.exceptions import RegistryError, SpecError, did_you_mean
-from assay.registry._artifact import verify_artifact
+from assay.registry._artifact import created_by, verify_artifact
 
 __all__ = ["DEFAULT_REGISTRY", "ModelVersion", "Registry", "open_registry"]
 
@@ -56,12 +54,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _who() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry inside some containers
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 def check_name(name: str) -> str:
@@ -271,7 +263,7 @@ class Registry:
                     "INSERT INTO assay_versions (name, version, path, manifest, profile, registered_at, "
                     "registered_by, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (name, version, str(final.relative_to(self.artifacts)), json.dumps(manifest, default=str),
-                     None if profile is None else json.dumps(profile), _now(), _who(), description),
+                     None if profile is None else json.dumps(profile), _now(), created_by(), description),
                 )
                 targets = list(aliases)
                 if self._alias(cur, name, PRODUCTION) is None:  # a new name (or one whose production was removed)
@@ -299,7 +291,7 @@ class Registry:
         seq = int(row[0] or 0) + 1 if row else 1
         cur.execute(
             "INSERT INTO assay_alias_history (name, alias, seq, version, set_at, set_by) VALUES (?, ?, ?, ?, ?, ?)",
-            (name, alias, seq, version, _now(), _who()),
+            (name, alias, seq, version, _now(), created_by()),
         )
 
     def promote(self, name: str, version: int | str, alias: str = PRODUCTION) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import re
 from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
@@ -124,7 +125,7 @@ def read_source(uri: str | Any, **options: Any) -> pl.DataFrame:
     return open_source(uri, **options).read()
 
 
-def hash_file(path: str, *, chunk: int = 1 << 20) -> str:
+def hash_file(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
     """SHA-256 of a file, read in chunks (bounded memory)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
