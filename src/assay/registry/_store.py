@@ -54,8 +54,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-
-
 def check_name(name: str) -> str:
     """A model name: letters, digits, ``.``, ``_``, ``-`` (it becomes a directory and a URL segment)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
