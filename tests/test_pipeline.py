@@ -66,3 +66,41 @@ def test_unknown_task_is_a_spec_error(penguins_csv: Path):
 def test_regression_on_text_target_is_refused(penguins_csv: Path):
     with pytest.raises(SchemaError, match="not numeric"):
         assay.train(str(penguins_csv), target="species", task="regression")
+
+
+@pytest.fixture(scope="module")
+def imbalanced_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scikit-learn's bundled breast-cancer data with most benign rows removed (positive class 'malignant')."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True).frame
+    frame = pl.from_pandas(data).with_columns(
+        pl.when(pl.col("target") == 0).then(pl.lit("malignant")).otherwise(pl.lit("benign")).alias("target"))
+    path = tmp_path_factory.mktemp("bc") / "bc.csv"
+    frame.write_csv(path)
+    return path
+
+
+def test_threshold_tuning_is_stored_and_applied(imbalanced_csv: Path, tmp_path: Path):
+    result = assay.train(str(imbalanced_csv), target="target", models=["logreg"], folds=3, threshold="cost:1:20",
+                         out=tmp_path / "run", report=False)
+    threshold = result.model.threshold
+    assert threshold["objective"] == "cost"
+    assert threshold["positive"] == "malignant"  # classes sort alphabetically: benign, malignant
+    # Missing a malignant tumour costs 20 false alarms, so the threshold sits well below 0.5.
+    assert threshold["value"] < 0.5
+    frame = assay.load(str(imbalanced_csv)).drop("target")
+    loaded = assay.load_model(tmp_path / "run" / "model")
+    pred = loaded.predict(frame)
+    positive = (pred.get_column("proba_malignant") >= threshold["value"])
+    assert (pred.get_column("prediction") == "malignant").to_list() == positive.to_list()
+
+
+def test_threshold_needs_a_binary_target(penguins_csv: Path):
+    with pytest.raises(SpecError, match="binary classifier"):
+        assay.train(str(penguins_csv), target="species", models=["logreg"], folds=3, threshold="f1")
+
+
+def test_threshold_text_is_checked(penguins_csv: Path):
+    with pytest.raises(SpecError, match="cost:FP:FN"):
+        assay.train(str(penguins_csv), target="species", models=["logreg"], folds=3, threshold="recall")

@@ -20,7 +20,7 @@ import polars as pl
 from assay.clean._base import Step
 from assay.exceptions import ArtifactError, SchemaError
 
-__all__ = ["Model", "dtype_from_str", "load_model"]
+__all__ = ["Model", "apply_threshold", "dtype_from_str", "load_model"]
 
 _DATETIME = re.compile(r"Datetime\(time_unit='(\w+)', time_zone=(?:'([^']*)'|None)\)")
 
@@ -62,6 +62,7 @@ class Model:
         features: list[str],
         classes: list[Any] | None = None,
         feature_fill: list[float] | None = None,
+        threshold: dict[str, Any] | None = None,
         manifest: dict[str, Any] | None = None,
     ) -> None:
         self.steps = list(steps)
@@ -72,6 +73,7 @@ class Model:
         self.features = list(features)
         self.classes = None if classes is None else list(classes)
         self.feature_fill = feature_fill
+        self.threshold = threshold
         self.manifest = manifest or {}
 
     def __repr__(self) -> str:
@@ -138,9 +140,11 @@ class Model:
         est = self.estimator
         if self.task == "classification":
             labels = est.predict(X)
+            proba = est.predict_proba(X) if hasattr(est, "predict_proba") else None
+            if self.threshold is not None and proba is not None:
+                labels = apply_threshold(proba, list(est.classes_), self.threshold, labels.dtype)
             out = {"prediction": list(labels) if labels.dtype == object else labels}
-            if hasattr(est, "predict_proba"):
-                proba = est.predict_proba(X)
+            if proba is not None:
                 for j, cls in enumerate(est.classes_):
                     out[f"proba_{cls}"] = proba[:, j]
             return pl.DataFrame(out)
@@ -194,6 +198,7 @@ class Model:
             "features": self.features,
             "classes": _json_safe(self.classes),
             "feature_fill": self.feature_fill,
+            "threshold": self.threshold,
             **extra,
         }
         path = write_artifact(
@@ -225,6 +230,7 @@ class Model:
                 features=manifest["features"],
                 classes=manifest.get("classes"),
                 feature_fill=manifest.get("feature_fill"),
+                threshold=manifest.get("threshold"),
                 manifest=manifest,
             )
         except (KeyError, TypeError) as exc:
@@ -255,6 +261,13 @@ def feature_matrix(frame: pl.DataFrame, features: list[str], fill: list[float] |
         rows, cols = np.nonzero(np.isnan(X))
         X[rows, cols] = np.asarray(fill, dtype=np.float64)[cols]
     return X
+
+
+def apply_threshold(proba: np.ndarray, classes: list[Any], threshold: dict[str, Any], dtype: Any) -> np.ndarray:
+    """Binary labels from the positive class's probability and a tuned threshold (``p >= value`` → positive)."""
+    positive = classes[1]
+    labels = np.where(proba[:, 1] >= float(threshold["value"]), positive, classes[0])
+    return labels if np.dtype(dtype).kind == "O" else labels.astype(dtype)
 
 
 def _as_frame(data: pl.DataFrame | pl.LazyFrame | Sequence[dict[str, Any]]) -> pl.DataFrame:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from assay._fitted import Model, feature_matrix
+from assay._fitted import Model, apply_threshold, feature_matrix
 from assay.clean._base import Step
 from assay.exceptions import SchemaError, SpecError, did_you_mean
 from assay.sources import open_source
@@ -174,6 +174,7 @@ class Pipeline:
         test_size: float = 0.2,
         seed: int = 0,
         time_budget: float | None = None,
+        threshold: str | None = None,
         user: str | None = None,
         item: str | None = None,
         rating: str | None = None,
@@ -186,6 +187,7 @@ class Pipeline:
         self.test_size = test_size
         self.seed = seed
         self.time_budget = time_budget
+        self.threshold = threshold
         self.user = user
         self.item = item
         self.rating = rating
@@ -291,6 +293,7 @@ class Pipeline:
         notify(f"searching for {self.time_budget:.0f}s", 0.1)
         found = automl(prep.X_train, prep.y_train, task, time_budget=float(self.time_budget or 0), seed=self.seed,
                        folds=self.folds, models=names, progress=lambda message: notify(message, 0.5))
+        self._best_params = found.best_params
         return found.leaderboard, found.fold_scores, found.best_name, found.best_estimator, prep
 
     def _fit_recommender(self, frame: pl.DataFrame, origin: str, fingerprint: str | None,
@@ -365,6 +368,26 @@ class Pipeline:
         notify("done", 1.0)
         return TrainResult(model, "recommendation", None, primary, board, test_metrics, cv_scores)
 
+    def _tune_threshold(self, name: str, params: dict[str, Any], prep: _Prepared, est: Any,
+                        objective: tuple[str, float, float]) -> dict[str, Any]:
+        """The decision threshold on the positive class's probability, chosen on out-of-fold predictions of the
+        training split (never on the test split), F1-optimal or cheapest for the given error costs."""
+        from assay.evaluate import best_threshold, fold_indices
+        from assay.models import make_model
+
+        kind, cost_fp, cost_fn = objective
+        negative, positive = (_py(c) for c in est.classes_)
+        oof = np.empty(len(prep.y_train))
+        for tr, te in fold_indices(prep.y_train, task="classification", folds=self.folds, seed=self.seed):
+            fold = make_model(name, "classification", seed=self.seed, **params).fit(prep.X_train[tr], prep.y_train[tr])
+            oof[te] = fold.predict_proba(prep.X_train[te])[:, list(fold.classes_).index(est.classes_[1])]
+        value, achieved = best_threshold(prep.y_train, oof, positive=est.classes_[1], objective=kind,
+                                         cost_fp=cost_fp, cost_fn=cost_fn)
+        log.info("decision threshold %.4f for %r (%s on out-of-fold predictions: %.4f)", value, positive, kind,
+                 achieved)
+        return {"value": value, "positive": positive, "negative": negative, "objective": kind,
+                "cost_fp": cost_fp, "cost_fn": cost_fn, "out_of_fold": achieved}
+
     # -- training ---------------------------------------------------------------------------------------------
     def fit(
         self,
@@ -430,14 +453,24 @@ class Pipeline:
         primary = PRIMARY_METRIC[task]
         higher = GREATER_IS_BETTER.get(primary, True)
 
+        objective = _parse_threshold(self.threshold) if self.threshold else None
         if self.time_budget and task in ("classification", "regression"):
             board, fold_scores, best, est, prep = self._search(train_frame, test_frame, target, task, names, notify)
+            params = self._best_params
         else:
             board, fold_scores, best, params = self._cross_validate(train_frame, target, task, names, notify)
             notify(f"refitting {best} on all training rows", 0.95)
             prep = self._prepare(train_frame, test_frame, target, task)
             est = _fit(make_model(best, task, seed=self.seed, **params), prep, task)
-        test_metrics, predictions = _score_test(est, prep, task, score)
+        threshold = None
+        if objective is not None:
+            if task != "classification" or len(getattr(est, "classes_", [])) != 2:
+                msg = f"--threshold tunes a binary classifier; this is {task} with {len(getattr(est, 'classes_', []))}"
+                msg += " classes"
+                raise SpecError(msg)
+            notify("tuning the decision threshold on out-of-fold probabilities", 0.97)
+            threshold = self._tune_threshold(best, params, prep, est, objective)
+        test_metrics, predictions = _score_test(est, prep, task, score, threshold=threshold)
         model = Model(
             prep.steps,
             est,
@@ -447,6 +480,7 @@ class Pipeline:
             features=prep.features,
             classes=None if not hasattr(est, "classes_") else [_py(c) for c in est.classes_],
             feature_fill=prep.fill,
+            threshold=threshold,
             manifest={
                 "model_name": best,
                 "source": {"uri": origin, "fingerprint": fingerprint, "rows": frame.height},
@@ -487,10 +521,32 @@ def _fit(est: Any, prep: _Prepared, task: str) -> Any:
     return est.fit(prep.X_train, prep.y_train)
 
 
-def _score_test(est: Any, prep: _Prepared, task: str,
-                score: Callable[..., dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _parse_threshold(text: str) -> tuple[str, float, float]:
+    """``"f1"`` or ``"cost:FP:FN"`` (the cost of a false positive and of a false negative).
+
+    >>> _parse_threshold("f1"), _parse_threshold("cost:1:5")
+    (('f1', 1.0, 1.0), ('cost', 1.0, 5.0))
+    """
+    parts = text.split(":")
+    if parts == ["f1"]:
+        return "f1", 1.0, 1.0
+    if parts[0] == "cost" and len(parts) == 3:
+        try:
+            fp, fn = float(parts[1]), float(parts[2])
+        except ValueError:
+            fp = fn = -1.0
+        if fp >= 0 and fn >= 0:
+            return "cost", fp, fn
+    msg = f"cannot read --threshold {text!r}; write f1 (F1-optimal) or cost:FP:FN, e.g. cost:1:5"
+    raise SpecError(msg)
+
+
+def _score_test(est: Any, prep: _Prepared, task: str, score: Callable[..., dict[str, Any]], *,
+                threshold: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics of a fitted ``est`` on the prepared test matrix, and its predictions there."""
     y_pred = est.predict(prep.X_test)
+    if threshold is not None:
+        y_pred = apply_threshold(est.predict_proba(prep.X_test), list(est.classes_), threshold, y_pred.dtype)
     if task == "clustering":
         return score(task, None, y_pred, X=prep.X_test), {"y_pred": y_pred, "proba": None}
     if task == "anomaly":
@@ -521,6 +577,7 @@ def train(
     test_size: float = 0.2,
     seed: int = 0,
     time_budget: float | None = None,
+    threshold: str | None = None,
     out: str | Path | None = None,
     report: bool = True,
     source_options: dict[str, Any] | None = None,
@@ -529,7 +586,7 @@ def train(
     """Train candidate models on ``source`` and return the result; with ``out``, also write the model, the
     metrics and the HTML report there (``out/model/``, ``out/metrics.json``, ``out/report.html``)."""
     pipe = Pipeline(target=target, task=task, steps=steps, models=models, folds=folds, test_size=test_size,
-                    seed=seed, time_budget=time_budget)
+                    seed=seed, time_budget=time_budget, threshold=threshold)
     result = pipe.fit(source, source_options=source_options, progress=progress)
     if out is not None:
         write_outputs(result, Path(out), report=report, spec=_spec_of(pipe))
@@ -619,6 +676,7 @@ def run(spec: Any, *, progress: Callable[[str, float], None] | None = None) -> T
     pipe = Pipeline(
         target=spec.target, task=spec.task, steps=spec.steps, models=spec.models, folds=spec.evaluation.folds,
         test_size=spec.evaluation.test_size, seed=spec.evaluation.seed, time_budget=spec.evaluation.time_budget,
+        threshold=spec.evaluation.threshold,
         user=spec.user, item=spec.item, rating=spec.rating,
     )
     result = pipe.fit(spec.source, source_options=spec.source_options, progress=progress)

@@ -40,6 +40,7 @@ class EvaluationSpec(_Strict):
     test_size: float = Field(0.2, gt=0.0, lt=0.9, description="share of rows held out for the final test")
     seed: int = 0
     time_budget: float | None = Field(None, gt=0, description="seconds for hyperparameter search (none: defaults)")
+    threshold: str | None = Field(None, description="binary decision threshold: f1 or cost:FP:FN")
 
 
 class OutputSpec(_Strict):

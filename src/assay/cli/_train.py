@@ -51,6 +51,8 @@ def register(app: typer.Typer) -> None:
         test_size: float = typer.Option(0.2, help="Share of rows held out for the final test."),
         seed: int = typer.Option(0, help="Random seed: the same seed gives the same result."),
         time_budget: str | None = typer.Option(None, help="Time for hyperparameter search, e.g. 60s."),
+        threshold: str | None = typer.Option(None, help="Tune a binary classifier's decision threshold on "
+                                                        "out-of-fold predictions: f1, or cost:FP:FN (e.g. cost:1:5)."),
         out: Path = typer.Option(Path("assay-out"), help="Output folder for model/, metrics.json, report.html."),
         register_as: str | None = typer.Option(None, "--register", help="Register the model under this name."),
         registry: str | None = typer.Option(None, help="Registry path or URI (default: $ASSAY_REGISTRY)."),
@@ -64,7 +66,7 @@ def register(app: typer.Typer) -> None:
 
         pipe = Pipeline(
             target=target, task=task, models=None if not models else [m.strip() for m in models.split(",")],
-            folds=folds, test_size=test_size, seed=seed, time_budget=parse_duration(time_budget),
+            folds=folds, test_size=test_size, seed=seed, time_budget=parse_duration(time_budget), threshold=threshold,
             user=user, item=item, rating=rating,
         )
         with progress_callback(show_progress(quiet)) as notify:
