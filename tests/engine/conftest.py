@@ -50,7 +50,7 @@ def stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="session")
 def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Address of a scheduler with two 1-thread workers (separate processes)."""
-    pytest.importorskip("distributed")
+    import distributed  # noqa: F401  (the dask extra is part of the test environment: fail, never skip)
     workdir = tmp_path_factory.mktemp("dask")
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
