@@ -55,22 +55,33 @@ FEATURES = list(ROW)
 
 
 # -- load generator (separate process) ------------------------------------------------------------------------
+def _request(host: str, path: str, body: bytes) -> bytes:
+    """One keep-alive HTTP/1.1 POST, built once and resent by a worker."""
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+async def _round_trip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      request: bytes) -> tuple[int, float]:
+    """Send ``request``, read the whole response; return (status, seconds)."""
+    start = time.perf_counter()
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return status, time.perf_counter() - start
+
+
 async def _client(host: str, port: int, path: str, body: bytes, stop_at: float, out: list) -> None:
     reader, writer = await asyncio.open_connection(host, port)
-    request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    request = _request(host, path, body)
     try:
         while time.perf_counter() < stop_at:
-            start = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-            out.append((status, time.perf_counter() - start))
+            out.append(await _round_trip(reader, writer, request))
     finally:
         writer.close()
 
@@ -78,8 +89,7 @@ async def _client(host: str, port: int, path: str, body: bytes, stop_at: float, 
 async def _paced(host: str, port: int, path: str, body: bytes, stop_at: float, out: list, ticket) -> None:
     """Open-loop worker: sends at the scheduled times handed out by ``ticket`` (never waits for the server)."""
     reader, writer = await asyncio.open_connection(host, port)
-    request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    request = _request(host, path, body)
     try:
         while True:
             due = ticket()
@@ -88,16 +98,7 @@ async def _paced(host: str, port: int, path: str, body: bytes, stop_at: float, o
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            start = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-            out.append((status, time.perf_counter() - start))
+            out.append(await _round_trip(reader, writer, request))
     finally:
         writer.close()
 
