@@ -1,13 +1,15 @@
 """The model registry: versions per name, aliases with history, lineage, artifacts copied into its own storage.
 
 Metadata lives in an embedded SQLite file (default) or a PostgreSQL schema (for teams); artifacts are copied into a
-local directory owned by the registry (``artifacts/<name>/<version>/``), verified (SHA-256 of every file) before
+local directory owned by the registry (``artifacts/<name>/<version>/``) or into any fsspec file system
+(``artifacts=s3://bucket/prefix`` and the like, with a local verified cache), verified (SHA-256 of every file) before
 they are copied and again before they are loaded. Registering takes the database's write lock (``BEGIN
 IMMEDIATE`` on SQLite, ``LOCK TABLE`` on PostgreSQL) around "next version number + insert", so concurrent writers
 in different processes get distinct, consecutive versions.
 
 Where the registry is: ``open_registry(location)`` with a directory, ``sqlite:///dir/registry.sqlite`` or
-``postgresql://user@host/db?schema=NAME&artifacts=DIR``; without one, ``$ASSAY_REGISTRY``, else ``~/.assay/registry``.
+``postgresql://user@host/db?schema=NAME&artifacts=DIR_OR_URL``; without one, ``$ASSAY_REGISTRY``, else
+``~/.assay/registry``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from assay.exceptions import RegistryError, SpecError, did_you_mean
 from assay.registry._artifact import created_by, verify_artifact
+from assay.registry._storage import ArtifactStore, LocalStore, open_store
 
 __all__ = ["DEFAULT_REGISTRY", "ModelVersion", "Registry", "open_registry"]
 
@@ -68,13 +71,14 @@ class ModelVersion:
 
     name: str
     version: int
-    path: Path
+    path: Path  # on this machine (for an fsspec store: the local cache, filled by ``Registry.load``)
     manifest: dict[str, Any]
     registered_at: str
     registered_by: str
     aliases: list[str] = field(default_factory=list)
     profile: dict[str, Any] | None = None
     description: str | None = None
+    uri: str | None = None  # where the registry stores the artifact (a path or an fsspec URL)
 
     @property
     def lineage(self) -> dict[str, Any]:
@@ -100,6 +104,7 @@ class ModelVersion:
             "version": self.version,
             "aliases": self.aliases,
             "path": str(self.path),
+            "uri": self.uri or str(self.path),
             "task": self.manifest.get("task"),
             "model": self.manifest.get("model_name"),
             "target": self.manifest.get("target"),
@@ -187,10 +192,12 @@ def _mask(uri: str) -> str:
 class Registry:
     """Versions, aliases and lineage of named models. Create it with :func:`open_registry`."""
 
-    def __init__(self, location: str, sql: _Sql, artifacts: Path, log_target: str) -> None:
+    def __init__(self, location: str, sql: _Sql, artifacts: Path | ArtifactStore, log_target: str) -> None:
         self.location = location
         self._sql = sql
-        self.artifacts = artifacts
+        self.store = artifacts if isinstance(artifacts, ArtifactStore) else LocalStore(Path(artifacts))
+        # The local directory the artifacts live in (for an fsspec store: its local cache).
+        self.artifacts = self.store.root if isinstance(self.store, LocalStore) else self.store.staging_parent()
         # Where the server keeps its prediction log: beside the registry (same database for PostgreSQL).
         self.log_target = log_target
         self._init()
@@ -241,9 +248,8 @@ class Registry:
             check_name(alias)
         src = Path(model_path)
         manifest = verify_artifact(src)
-        self.artifacts.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".incoming-{name}-", dir=self.artifacts))
-        final: Path | None = None
+        staging = Path(tempfile.mkdtemp(prefix=f".incoming-{name}-", dir=self.store.staging_parent()))
+        final: str | None = None
         try:
             copy = staging / "model"
             shutil.copytree(src, copy)
@@ -252,15 +258,12 @@ class Registry:
             with self._sql.connect(write=True) as cur:
                 row = cur.execute("SELECT max(version) FROM assay_versions WHERE name = ?", (name,)).fetchone()
                 version = int(row[0] or 0) + 1 if row else 1
-                final = self.artifacts / name / str(version)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                if final.exists():  # left by a crash between rename and commit: never registered
-                    shutil.rmtree(final)
-                copy.rename(final)
+                final = f"{name}/{version}"
+                self.store.put(copy, final)
                 cur.execute(
                     "INSERT INTO assay_versions (name, version, path, manifest, profile, registered_at, "
                     "registered_by, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (name, version, str(final.relative_to(self.artifacts)), json.dumps(manifest, default=str),
+                    (name, version, final, json.dumps(manifest, default=str),
                      None if profile is None else json.dumps(profile), _now(), created_by(), description),
                 )
                 targets = list(aliases)
@@ -272,7 +275,7 @@ class Registry:
             return version
         except BaseException:
             if final is not None:
-                shutil.rmtree(final, ignore_errors=True)
+                self.store.remove(final)
             raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -342,7 +345,7 @@ class Registry:
             cur.execute("DELETE FROM assay_aliases WHERE name = ? AND version = ?", (name, target))
             cur.execute("DELETE FROM assay_versions WHERE name = ? AND version = ?", (name, target))
         if path is not None:
-            shutil.rmtree(self.artifacts / path[0], ignore_errors=True)
+            self.store.remove(path[0])
 
     # -- reading ----------------------------------------------------------------------------------------------
     def _check_model(self, cur: _Cursor, name: str) -> None:
@@ -428,16 +431,30 @@ class Registry:
     def _row(self, r: tuple[Any, ...], aliases: list[tuple[Any, ...]]) -> ModelVersion:
         version = int(r[1])
         return ModelVersion(
-            name=r[0], version=version, path=self.artifacts / r[2], manifest=json.loads(r[3]),
+            name=r[0], version=version, path=self.store.local_path(r[2]), uri=self.store.location(r[2]),
+            manifest=json.loads(r[3]),
             profile=None if r[4] is None else json.loads(r[4]), registered_at=r[5], registered_by=r[6],
             description=r[7], aliases=sorted(a for a, v in aliases if int(v) == version),
         )
 
     def load(self, name: str, ref: int | str | None = None) -> Any:
-        """Load a version as a :class:`~assay._fitted.Model` (every file's SHA-256 verified first)."""
-        from assay._fitted import Model
+        """Load a version as a :class:`~assay._fitted.Model` (every file's SHA-256 verified first).
 
-        return Model.load(self.get(name, ref).path)
+        From an fsspec store the version is downloaded into the local cache first (and verified there); a cached
+        copy that no longer verifies is dropped and downloaded once more.
+        """
+        from assay._fitted import Model
+        from assay.exceptions import ArtifactError
+
+        mv = self.get(name, ref)
+        key = f"{mv.name}/{mv.version}"
+        try:
+            return Model.load(self.store.fetch(key))
+        except ArtifactError:
+            if isinstance(self.store, LocalStore):
+                raise
+            self.store.evict(key)
+            return Model.load(self.store.fetch(key))
 
 
 def _training_profile(manifest: dict[str, Any], reference: Any, artifact: Path) -> dict[str, Any] | None:
@@ -493,7 +510,10 @@ def open_registry(location: str | Path | None = None) -> Registry:
 
     ``location`` is a directory (SQLite metadata + artifacts inside), ``sqlite:///path/registry.sqlite``, or
     ``postgresql://user@host:port/db?schema=NAME&artifacts=DIR`` (schema default ``assay``; artifacts default
-    ``~/.assay/artifacts``).
+    ``~/.assay/artifacts``). ``artifacts`` may also be an fsspec URL (``s3://bucket/prefix``, ``gcs://…``,
+    ``file:///…``, ``memory://…``; the protocol's fsspec package must be installed), on both SQLite and PostgreSQL
+    (``sqlite:///dir/registry.sqlite?artifacts=URL``); loaded versions are cached, verified, under
+    ``$ASSAY_CACHE`` (default ``~/.assay/cache``) or the URI's ``cache=DIR``.
     """
     if location is None or str(location).strip() == "":
         location = os.environ.get("ASSAY_REGISTRY") or str(DEFAULT_REGISTRY)
@@ -505,12 +525,21 @@ def open_registry(location: str | Path | None = None) -> Registry:
         if not _SCHEMA.fullmatch(schema):
             msg = f"invalid registry schema name {schema!r} in {_mask(text)}: use letters, digits and _"
             raise RegistryError(msg)
-        artifacts = Path(query.pop("artifacts", "~/.assay/artifacts")).expanduser() / schema
+        artifacts = _store_of(query.pop("artifacts", "~/.assay/artifacts"), schema, query.pop("cache", None))
         dsn = urlunsplit(parts._replace(query=urlencode(query)))
         return Registry(text, _Sql("postgresql", dsn, schema), artifacts, log_target=f"{dsn}#{schema}")
+    store: ArtifactStore | None = None
     if text.startswith("sqlite:///"):
-        db = Path(text[len("sqlite:///"):]).expanduser()
+        path, _, qs = text[len("sqlite:///"):].partition("?")
+        query = dict(parse_qsl(qs))
+        db = Path(path).expanduser()
         root = db.parent
+        if "artifacts" in query:
+            store = _store_of(query.pop("artifacts"), None, query.pop("cache", None))
+        if query:
+            msg = (f"unknown option(s) {', '.join(sorted(query))} in registry location {_mask(text)}; "
+                   f"known: artifacts, cache")
+            raise SpecError(msg)
     elif "://" in text:
         scheme = text.split("://", 1)[0]
         msg = (f"unsupported registry location {_mask(text)} (scheme {scheme!r}); use a directory, "
@@ -523,4 +552,12 @@ def open_registry(location: str | Path | None = None) -> Registry:
             raise RegistryError(msg)
         db = root / "registry.sqlite"
     root.mkdir(parents=True, exist_ok=True)
-    return Registry(text, _Sql("sqlite", str(db)), root / "artifacts", log_target=str(root / "predictions.sqlite"))
+    return Registry(text, _Sql("sqlite", str(db)), store or root / "artifacts",
+                    log_target=str(root / "predictions.sqlite"))
+
+
+def _store_of(location: str, schema: str | None, cache: str | None) -> ArtifactStore:
+    """The artifact store named in a registry URI (a PostgreSQL registry keeps one sub-folder per schema)."""
+    if schema is not None:
+        location = f"{location.rstrip('/')}/{schema}"
+    return open_store(location, None if cache is None else Path(cache).expanduser())
