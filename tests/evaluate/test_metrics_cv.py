@@ -143,3 +143,10 @@ def test_fast_label_metrics_equal_sklearn_on_random_labels(seed: int) -> None:
         assert s[f"f1_{avg}"] == pytest.approx(f)
     assert s["mcc"] == pytest.approx(m.matthews_corrcoef(y, pred))
     assert s["balanced_accuracy"] == pytest.approx(m.balanced_accuracy_score(y, pred))
+
+
+def test_fold_errors_suggest_a_fold_count_that_works():
+    with pytest.raises(SpecError, match="use --folds 3 or fewer"):
+        fold_indices(np.arange(3.0), task="regression", folds=5)
+    with pytest.raises(SpecError, match="at least 2 training rows and 1 is available"):
+        fold_indices(np.arange(1.0), task="regression", folds=2)

@@ -56,8 +56,11 @@ def fold_indices(
     if folds < 2:
         msg = f"folds={folds} is not valid: k-fold needs at least 2 folds"
         raise SpecError(msg)
+    if n < 2:
+        msg = f"k-fold needs at least 2 training rows and {n} {'is' if n == 1 else 'are'} available; use more data"
+        raise SpecError(msg)
     if folds > n:
-        msg = f"folds={folds} is more than the {n} rows available; use --folds {max(n, 2)} or fewer"
+        msg = f"folds={folds} is more than the {n} rows available; use --folds {n} or fewer"
         raise SpecError(msg)
     idx = np.arange(n)
     if kind == "kfold":
