@@ -150,3 +150,12 @@ def test_fold_errors_suggest_a_fold_count_that_works():
         fold_indices(np.arange(3.0), task="regression", folds=5)
     with pytest.raises(SpecError, match="at least 2 training rows and 1 is available"):
         fold_indices(np.arange(1.0), task="regression", folds=2)
+
+
+def test_rare_class_advice_matches_the_counts():
+    y = np.array(["a"] * 10 + ["b"] * 2)
+    with pytest.raises(SpecError, match="use --folds 2 or fewer"):
+        fold_indices(y, task="classification", folds=5)
+    y = np.array([0] * 10 + [1] * 10 + [2])
+    with pytest.raises(SpecError, match="drop or merge the rare classes first, or use --task regression"):
+        fold_indices(y, task="classification", folds=3)

@@ -22,8 +22,15 @@ def _class_counts_ok(y: np.ndarray, folds: int, what: str) -> None:
     smallest = int(counts.min())
     if smallest < folds:
         label = values[int(counts.argmin())].item()
-        msg = (f"{what}: class {label!r} has only {smallest} row(s), fewer than folds={folds}; "
-               f"use --folds {max(smallest, 2)} or fewer, or merge rare classes")
+        rare = int((counts < folds).sum())
+        others = f" ({rare} classes are below {folds} rows)" if rare > 1 else ""
+        if smallest >= 2:
+            advice = f"use --folds {smallest} or fewer, or merge rare classes"
+        else:  # no fold count helps: a class seen once cannot be both trained on and tested
+            advice = "drop or merge the rare classes first"
+        if np.issubdtype(values.dtype, np.number):
+            advice += ", or use --task regression if the target is a count or a measurement"
+        msg = f"{what}: class {label!r} has only {smallest} row(s), fewer than folds={folds}{others}; {advice}"
         raise SpecError(msg)
 
 
