@@ -650,6 +650,10 @@ def _write_report(result: TrainResult, path: Path) -> Path | None:
             "coef": np.atleast_2d(est.coef_).tolist(),
             "intercept": np.atleast_1d(getattr(est, "intercept_", 0.0)).tolist(),
         }
+    if prep is not None and result.task in ("classification", "regression"):
+        curve = _learning_curve(result, prep, est)
+        if curve is not None:
+            report["learning_curve"] = curve
     frame = inputs.get("frame")
     if frame is not None:
         try:
@@ -659,6 +663,65 @@ def _write_report(result: TrainResult, path: Path) -> Path | None:
         except ImportError:
             pass
     return write_train_report(path, report)
+
+
+LEARNING_CURVE_ROWS = 20_000  # the curve's shape needs far fewer rows than training; more only costs time
+LEARNING_CURVE_SECONDS = 60.0  # skip (with a note) when the refits would take longer than this
+
+
+def _learning_curve(result: TrainResult, prep: _Prepared, est: Any, *, seed: int = 0) -> dict[str, Any] | None:
+    """Training and 3-fold validation score of the chosen model at 5 training sizes, on at most 20k rows.
+
+    The refits cost about 8 fits of the chosen model (its CV fit time tells how long one takes); when that would
+    exceed a minute the curve is skipped and the report says so.
+    """
+    import warnings
+
+    from sklearn.base import clone
+    from sklearn.model_selection import learning_curve
+
+    from assay.evaluate import fold_indices, score
+
+    X, y = prep.X_train, np.asarray(prep.y_train)
+    if len(y) < 30:
+        return None
+    try:
+        model = clone(est)
+    except (TypeError, RuntimeError):  # an estimator that cannot be cloned has no curve
+        return None
+    if len(y) > LEARNING_CURVE_ROWS:
+        keep = np.sort(np.random.default_rng(seed).choice(len(y), LEARNING_CURVE_ROWS, replace=False))
+        scale = LEARNING_CURVE_ROWS / len(y)
+        X, y = X[keep], y[keep]
+    else:
+        scale = 1.0
+    best = next((r for r in result.leaderboard if r.get("rank") == 1), None)
+    per_fit = (best or {}).get("fit_seconds", 0.0) / max((best or {}).get("folds", 1), 1)
+    expected = 8 * per_fit * scale
+    if expected > LEARNING_CURVE_SECONDS:
+        log.warning("learning curve skipped: its refits would take about %.0f s (limit %.0f s)", expected,
+                    LEARNING_CURVE_SECONDS)
+        return None
+    task, primary = result.task, result.primary_metric
+
+    def scorer(fitted: Any, X_: np.ndarray, y_: np.ndarray) -> float:
+        classes = getattr(fitted, "classes_", None)
+        proba = fitted.predict_proba(X_) if task == "classification" and hasattr(fitted, "predict_proba") else None
+        value = score(task, y_, fitted.predict(X_), proba=proba, classes=classes).get(primary)
+        return np.nan if value is None else float(value)
+
+    if task == "classification" and np.unique(y, return_counts=True)[1].min() < 3:
+        folds: Any = 3  # a class too rare to stratify: scikit-learn's splitter copes, points may be NaN
+    else:
+        folds = fold_indices(y, task=task, folds=3, seed=seed)
+    with warnings.catch_warnings():  # a small training size may miss a rare class: that point is NaN, not an error
+        warnings.simplefilter("ignore")
+        sizes, train, test = learning_curve(model, X, y, train_sizes=np.linspace(0.1, 1.0, 5), cv=folds,
+                                            scoring=scorer, n_jobs=1, error_score=np.nan, shuffle=True,
+                                            random_state=seed)
+    if np.isnan(test).all():
+        return None
+    return {"train_sizes": sizes.tolist(), "train": train.tolist(), "test": test.tolist(), "metric": primary}
 
 
 def run(spec: Any, *, progress: Callable[[str, float], None] | None = None) -> TrainResult:

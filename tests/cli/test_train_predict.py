@@ -27,6 +27,9 @@ def test_train_writes_model_metrics_report(trained: Path):
     html = (trained / "report.html").read_text()
     assert "species" in html
     assert "<img" in html or "<svg" in html
+    # The learning curve: the chosen model refitted on growing shares of the training rows, 3-fold validated.
+    assert (trained / "figures" / "learning_curve.png").stat().st_size > 5_000
+    assert "Learning curve" in html
 
 
 def test_predict_every_row_in_order(trained: Path, penguins_csv: Path, tmp_path: Path):
