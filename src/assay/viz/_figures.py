@@ -307,7 +307,7 @@ def missing_figure(p: dict[str, Any]) -> Any | None:
     from matplotlib.colors import PowerNorm
 
     # Square-root scale: a block with 5% missing is still visibly grey, not lost next to white.
-    ax.imshow(frac, aspect="auto", cmap=cmap, norm=PowerNorm(0.5, vmin=0, vmax=1), interpolation="nearest")
+    ax.imshow(frac, aspect="auto", cmap=cmap, norm=PowerNorm(0.5, vmin=0, vmax=1), interpolation="none")
     ax.set_yticks(range(len(labels)), labels)
     rows_per = mm.get("rows_per_block") or 1
     ticks = np.linspace(0, frac.shape[1] - 1, min(6, frac.shape[1])).round().astype(int)
@@ -343,7 +343,7 @@ def correlation_figure(block: dict[str, Any], title: str, signed: bool = True) -
     fig, ax = figure(side + 1.0, side)
     cmap = "RdBu_r" if signed else "Blues"
     im = ax.imshow(np.ma.masked_invalid(mat), cmap=cmap, vmin=-1 if signed else 0, vmax=1,
-                   interpolation="nearest")
+                   interpolation="none")
     labels = [short_label(c, 20) for c in cols]
     ax.set_xticks(range(k), labels, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center",
                   rotation_mode="anchor")

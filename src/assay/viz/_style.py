@@ -44,7 +44,7 @@ _FONT_GLOBS = ["/usr/share/fonts/opentype/noto/NotoSansCJK-*.ttc", "/usr/share/f
 
 @cache
 def setup_matplotlib() -> str:
-    """Select the Agg backend and a CJK-capable font; return the font family used (DejaVu Sans as fallback)."""
+    """Select the Agg backend and a CJK-capable fallback font; return that font's family (DejaVu Sans if none)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -63,15 +63,22 @@ def setup_matplotlib() -> str:
                     continue
         names = {f.name for f in font_manager.fontManager.ttflist}
         family = next((f for f in CJK_FAMILIES if f in names), None)
-    families = ([family] if family else []) + ["DejaVu Sans"]
+    # DejaVu Sans first, the CJK font as fallback for the glyphs DejaVu lacks: Latin text (almost every label) is
+    # then laid out and rasterised from a small TrueType font instead of a 20 MB CFF collection, ~15% of the
+    # drawing time, while Chinese labels still render through matplotlib's per-glyph font fallback.
+    families = ["DejaVu Sans"] + ([family] if family else [])
     matplotlib.rcParams.update({
-        "font.family": "sans-serif",
+        "font.family": [*families, "sans-serif"],  # concrete names: matplotlib falls back glyph by glyph along them
         "font.sans-serif": families,
         "axes.unicode_minus": False,  # CJK fonts often lack U+2212; a hyphen always renders
         "axes.spines.top": False,
         "axes.spines.right": False,
         "axes.titlesize": 11,
         "axes.titleweight": "bold",
+        # A fixed title height: the automatic one measures every tick label of the axes again on each draw to
+        # dodge top-side ticks, which these figures never have.
+        "axes.titley": 1.0,
+        "axes.titlepad": 6.0,
         "axes.labelsize": 9,
         "xtick.labelsize": 8,
         "ytick.labelsize": 8,
@@ -94,7 +101,7 @@ def setup_matplotlib() -> str:
         "path.simplify": True,
         "agg.path.chunksize": 10_000,
     })
-    return families[0]
+    return family or families[0]
 
 
 @cache
@@ -149,7 +156,8 @@ def save_figure(fig: Any, directory: Path, name: str, formats: tuple[str, ...] =
         for i, fmt in enumerate(formats):
             path = directory / f"{name}.{fmt}"
             tmp = path.with_name(path.name + ".tmp")
-            extra = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}  # 6 (default) is 3x slower
+            # zlib level 1: flat-coloured charts compress almost as well as at the default 6, several times faster
+            extra = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}
             fig.savefig(tmp, format=fmt, metadata=_metadata(fmt), **extra)
             tmp.replace(path)
             paths[fmt] = path
