@@ -16,14 +16,16 @@ NumPy/pandas than assay's lock file) and times, from inside the process:
 Every tool runs ``--runs`` times (default 3) in alternating order; the medians and the ratios
 ``ydata / assay`` (how many times faster assay is; goal ≥ 20) are printed.
 
-Measured on the 2-CPU development machine while other jobs shared it (load average 4-6), medians of 3 runs:
-assay stats 1.41 s vs ydata 19.56 s (13.9x); stats + HTML report 8.15 s vs 21.81 s (2.7x; assay also writes 22
-figures as PNG and SVG); CPU seconds of the whole command 5.34 vs 24.79 (4.6x). The goal of 20x is met by the
-statistics only; drawing the figures with matplotlib is now most of assay's time.
+Both interpreters run with their compiled bytecode cached, as after an ordinary ``pip install`` (which compiles
+``.pyc`` files): the cache lives under ``<data-dir>/pycache`` (``PYTHONPYCACHEPREFIX``, so neither virtual environment
+is written to) and is filled by one untimed warm-up run of each tool on a 2,000-row file. ``--cold-imports`` measures
+instead with no bytecode cache at all (``PYTHONDONTWRITEBYTECODE=1``): every import is compiled from source each run.
+
+Measured on the 2-CPU development machine, medians of 3 runs: see the Performance table in README.md.
 
 Setup and usage::
 
-    python3 -m venv .venv-bench && .venv-bench/bin/pip install -r bench/requirements.txt
+    python3 -m venv .venv-bench && .venv-bench/bin/pip install -r bench/requirements-ydata.txt
     .venv/bin/python bench/profile_vs_ydata.py                       # 200,000 rows, 3 runs
     .venv/bin/python bench/profile_vs_ydata.py --ydata-python /path/to/python --runs 5
 """
@@ -75,8 +77,14 @@ def run_ydata(src: str, out: str) -> dict[str, float]:
     return {"stats": t1 - t0, "report": t2 - t0, "figures": -1}
 
 
-def measure(tool: str, python: str, src: Path, out: Path) -> dict[str, float]:
+def measure(tool: str, python: str, src: Path, out: Path, pycache: Path | None) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
+    if pycache is None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         proc = subprocess.Popen([python, __file__, "--worker", tool, str(src), str(out)], stdout=stdout,
@@ -103,6 +111,8 @@ def main() -> None:
                                                                                           "bin" / "python")),
                         help="interpreter with ydata-profiling installed (default: .venv-bench/bin/python)")
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--cold-imports", action="store_true",
+                        help="no bytecode cache: every run compiles every imported module from source")
     parser.add_argument("--worker", nargs=3, metavar=("TOOL", "SRC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -112,7 +122,7 @@ def main() -> None:
         return
     if not Path(args.ydata_python).exists():
         msg = (f"no interpreter at {args.ydata_python}; create it with: python3 -m venv .venv-bench && "
-               ".venv-bench/bin/pip install -r bench/requirements.txt (or pass --ydata-python)")
+               ".venv-bench/bin/pip install -r bench/requirements-ydata.txt (or pass --ydata-python)")
         raise SystemExit(msg)
 
     sys.path.insert(0, str(HERE))
@@ -125,11 +135,20 @@ def main() -> None:
         generate(src, args.rows)
     print(f"data: {src} ({args.rows:,} rows, {src.stat().st_size / 1e6:.1f} MB)", flush=True)
     pythons = {"assay": sys.executable, "ydata": args.ydata_python}
+    pycache = None if args.cold_imports else base / "pycache"
+    if pycache is not None:
+        small = base / "profile_warmup_2000.csv"
+        if not small.exists():
+            generate(small, 2_000)
+        for tool in TOOLS:  # untimed: fills the bytecode cache, as the first run after an install would
+            measure(tool, pythons[tool], small, base / f"warmup_{tool}", pycache)
+    print("imports:", "compiled from source every run (--cold-imports)" if pycache is None else
+          f"bytecode cached in {pycache}", flush=True)
     results: dict[str, list[dict[str, float]]] = {t: [] for t in TOOLS}
     for run in range(args.runs):
         order = TOOLS if run % 2 == 0 else TOOLS[::-1]
         for tool in order:
-            r = measure(tool, pythons[tool], src, base / f"out_{tool}")
+            r = measure(tool, pythons[tool], src, base / f"out_{tool}", pycache)
             results[tool].append(r)
             print(f"run {run + 1}: {tool:<5}  stats {r['stats']:7.2f} s   report {r['report']:7.2f} s   "
                   f"process {r['process']:7.2f} s   cpu {r['cpu']:7.2f} s", flush=True)
