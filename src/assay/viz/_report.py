@@ -7,6 +7,7 @@ to it as PNG and SVG files for slides and documents.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import multiprocessing
@@ -52,7 +53,8 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
     if p.get("target"):
         jobs.append(("target_association", "target_association", "target_association_figure", (p,)))
 
-    drawn = _draw_all(jobs, figdir, workers, notify)
+    # The template is compiled while the figure workers draw (the parent only waits for them otherwise).
+    drawn = _draw_all(jobs, figdir, workers, notify, meanwhile=lambda: _template("profile.html.j2"))
     figs = {key: uri for key, uri in drawn.items() if not key.startswith("col:")}
     colfigs = {key[4:]: uri for key, uri in drawn.items() if key.startswith("col:") and uri}
     nofig = {name: _why_no_figure(v) for name, v in variables.items() if name not in colfigs}
@@ -80,9 +82,18 @@ def _draw_one(job: tuple[str, str, str, tuple[Any, ...]], figdir: Path) -> tuple
     return key, svg_data_uri(paths["svg"])
 
 
+# Rough drawing cost of each kind of figure relative to a one-column figure (measured CPU time).
+_COST = {"correlation_figure": 4, "overview_figure": 4, "outliers_figure": 3, "target_association_figure": 3,
+         "missing_figure": 2}
+
+
 def _draw_all(jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, workers: int | None,
-              notify: Callable[[str, float], None]) -> dict[str, str | None]:
-    """Draw every figure; in a few forked processes when there are enough of them to pay off."""
+              notify: Callable[[str, float], None], meanwhile: Callable[[], Any] | None = None,
+              ) -> dict[str, str | None]:
+    """Draw every figure; in a few forked processes when there are enough of them to pay off.
+
+    ``meanwhile`` is called in this process while the workers draw (or before drawing here).
+    """
     from assay.viz._style import warm_up
 
     if workers is None:
@@ -104,7 +115,11 @@ def _draw_all(jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, w
                 warnings.simplefilter("ignore", DeprecationWarning)  # Python ≥ 3.12 warns on fork with threads
                 ctx = multiprocessing.get_context("fork")
                 with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                    futures = [pool.submit(_draw_one, job, figdir) for job in jobs]
+                    # Biggest figures first, so that no worker is left with a heatmap while the other idles.
+                    by_cost = sorted(jobs, key=lambda job: -_COST.get(job[2], 1))
+                    futures = [pool.submit(_draw_one, job, figdir) for job in by_cost]
+                    if meanwhile is not None:
+                        meanwhile()
                     for i, fut in enumerate(cf.as_completed(futures)):
                         key, uri = fut.result()
                         results[key] = uri
@@ -112,6 +127,8 @@ def _draw_all(jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, w
             return {job[0]: results.get(job[0]) for job in jobs}
         except (OSError, cf.process.BrokenProcessPool):  # no processes allowed here: draw in this one
             results.clear()
+    elif meanwhile is not None:
+        meanwhile()
     for i, job in enumerate(jobs):
         notify(f"drawing figures ({i + 1}/{len(jobs)})", 0.86 + 0.13 * i / len(jobs))
         key, uri = _draw_one(job, figdir)
@@ -220,10 +237,22 @@ def fmt_cell(x: Any) -> str:
 
 
 def _render(template: str, **context: Any) -> str:
-    import jinja2
     import markupsafe
 
     from assay import __version__
+
+    css = markupsafe.Markup(_load_template("style.css"))  # our own stylesheet: not user data, not escaped
+    return _template(template).render(css=css, version=__version__, **context)
+
+
+def _template(name: str) -> Any:
+    """A compiled template; compiled once per process (jinja2's environment keeps it)."""
+    return _environment().get_template(name)
+
+
+@functools.cache
+def _environment() -> Any:
+    import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_load_template),
@@ -233,8 +262,7 @@ def _render(template: str, **context: Any) -> str:
         undefined=jinja2.ChainableUndefined,
     )
     env.filters.update(num=fmt_num, pct=fmt_pct, cell=fmt_cell, metric=fmt_metric)
-    css = markupsafe.Markup(_load_template("style.css"))  # our own stylesheet: not user data, not escaped
-    return env.get_template(template).render(css=css, version=__version__, **context)
+    return env
 
 
 def _load_template(name: str) -> str:

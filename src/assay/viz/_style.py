@@ -165,8 +165,32 @@ def save_figure(fig: Any, directory: Path, name: str, formats: tuple[str, ...] =
                 # The first save placed everything; freezing that layout spares the (costly) constrained-layout
                 # solve in the other formats, which then match the first exactly.
                 fig.set_layout_engine("none")
+                _freeze_axis_labels(fig)
     fig.clear()
     return paths
+
+
+def _freeze_axis_labels(fig: Any) -> None:
+    """Pin each axis label where the last draw put it, in inches, so later draws skip placing it again.
+
+    Placing an axis label measures every tick label of the axis (a good part of drawing a small figure); the result
+    is the same for every format because positions scale with the resolution. Labels on the top or right side are
+    left automatic.
+    """
+    import matplotlib
+    from matplotlib.transforms import blended_transform_factory
+
+    dpi = matplotlib.rcParams["savefig.dpi"]
+    dpi = fig.dpi if dpi == "figure" else float(dpi)
+    for ax in fig.axes:
+        if ax.xaxis.get_label_position() == "bottom" and ax.xaxis.label.get_text():
+            x, y = ax.xaxis.label.get_position()  # x in axes fraction, y in pixels of the last draw
+            ax.xaxis.set_label_coords(x, y / dpi, transform=blended_transform_factory(ax.transAxes,
+                                                                                      fig.dpi_scale_trans))
+        if ax.yaxis.get_label_position() == "left" and ax.yaxis.label.get_text():
+            x, y = ax.yaxis.label.get_position()
+            ax.yaxis.set_label_coords(x / dpi, y, transform=blended_transform_factory(fig.dpi_scale_trans,
+                                                                                      ax.transAxes))
 
 
 def _metadata(fmt: str) -> dict[str, Any]:
