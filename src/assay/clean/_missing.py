@@ -179,22 +179,25 @@ class MissingStep(Step):
         others = [c for c in columns if c not in numeric]
         # Numbers are read through finite() (null, NaN and ±inf left out) rather than rewritten first: one pass.
         clean = frame.with_columns([_as_null(c, schema[c], tokens) for c in others])
-        exprs = [pl.len().alias("__n__"), *[pl.col(c).null_count().alias(f"{columns.index(c)}null") for c in others]]
-        exprs += [e for c in numeric for e in (finite(c).sum().alias(f"{columns.index(c)}sum"),
-                                               finite(c).count().alias(f"{columns.index(c)}count"))]
         need_q = self.strategy in ("median", "ffill", "bfill", "interpolate")
+        exprs = [pl.len().alias("__n__"), *[pl.col(c).null_count().alias(f"{columns.index(c)}null") for c in others]]
+        if not need_q:
+            exprs += [e for c in numeric for e in (finite(c).sum().alias(f"{columns.index(c)}sum"),
+                                                   finite(c).count().alias(f"{columns.index(c)}count"))]
         row = collect_row(clean, exprs)
-        quantiles = exact_quantiles(clean, numeric, probs=(0.5,)) if need_q else {}  # only the median is used
+        # Only the median is used; the pass that finds it also counts and sums the finite values.
+        quantiles = exact_quantiles(clean, numeric, probs=(0.5,)) if need_q else {}
         n = int(row["__n__"])
         stats: dict[str, Any] = {}
         nulls: dict[str, int] = {}
         for c in columns:
             i = columns.index(c)
             if c in numeric:
-                stats[c] = {"sum": float(row[f"{i}sum"] or 0.0), "count": int(row[f"{i}count"] or 0)}
-                nulls[c] = n - stats[c]["count"]
                 if need_q:
-                    stats[c]["q"] = quantiles[c]
+                    stats[c] = {"sum": quantiles[c].total, "count": quantiles[c].n, "q": quantiles[c]}
+                else:
+                    stats[c] = {"sum": float(row[f"{i}sum"] or 0.0), "count": int(row[f"{i}count"] or 0)}
+                nulls[c] = n - stats[c]["count"]
                 continue
             nulls[c] = int(row[f"{i}null"])
             key = pl.col(c) if schema[c] == pl.Boolean else pl.col(c).cast(pl.String)
