@@ -372,21 +372,14 @@ class Pipeline:
                         objective: tuple[str, float, float]) -> dict[str, Any]:
         """The decision threshold on the positive class's probability, chosen on out-of-fold predictions of the
         training split (never on the test split), F1-optimal or cheapest for the given error costs."""
-        from assay.evaluate import best_threshold, fold_indices
+        from assay.evaluate import fold_indices
         from assay.models import make_model
 
-        kind, cost_fp, cost_fn = objective
-        negative, positive = (_py(c) for c in est.classes_)
         oof = np.empty(len(prep.y_train))
         for tr, te in fold_indices(prep.y_train, task="classification", folds=self.folds, seed=self.seed):
             fold = make_model(name, "classification", seed=self.seed, **params).fit(prep.X_train[tr], prep.y_train[tr])
             oof[te] = fold.predict_proba(prep.X_train[te])[:, list(fold.classes_).index(est.classes_[1])]
-        value, achieved = best_threshold(prep.y_train, oof, positive=est.classes_[1], objective=kind,
-                                         cost_fp=cost_fp, cost_fn=cost_fn)
-        log.info("decision threshold %.4f for %r (%s on out-of-fold predictions: %.4f)", value, positive, kind,
-                 achieved)
-        return {"value": value, "positive": positive, "negative": negative, "objective": kind,
-                "cost_fp": cost_fp, "cost_fn": cost_fn, "out_of_fold": achieved}
+        return threshold_from_oof(prep.y_train, oof, list(est.classes_), objective)
 
     # -- training ---------------------------------------------------------------------------------------------
     def fit(
@@ -519,6 +512,20 @@ def _fit(est: Any, prep: _Prepared, task: str) -> Any:
     if task in ("clustering", "anomaly") or prep.y_train is None:
         return est.fit(prep.X_train)
     return est.fit(prep.X_train, prep.y_train)
+
+
+def threshold_from_oof(y_true: np.ndarray, oof: np.ndarray, classes: list[Any],
+                       objective: tuple[str, float, float]) -> dict[str, Any]:
+    """The stored threshold record from out-of-fold probabilities of ``classes[1]`` (both engines use this)."""
+    from assay.evaluate import best_threshold
+
+    kind, cost_fp, cost_fn = objective
+    negative, positive = (_py(c) for c in classes)
+    value, achieved = best_threshold(y_true, oof, positive=classes[1], objective=kind, cost_fp=cost_fp,
+                                     cost_fn=cost_fn)
+    log.info("decision threshold %.4f for %r (%s on out-of-fold predictions: %.4f)", value, positive, kind, achieved)
+    return {"value": value, "positive": positive, "negative": negative, "objective": kind,
+            "cost_fp": cost_fp, "cost_fn": cost_fn, "out_of_fold": achieved}
 
 
 def _parse_threshold(text: str) -> tuple[str, float, float]:

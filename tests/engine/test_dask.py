@@ -148,6 +148,44 @@ def test_gradient_descent_data_parallel_matches_local(client, target, task, name
                        local.predict(X[:50]) if task == "regression" else local.predict_proba(X[:50]), atol=1e-4)
 
 
+@pytest.mark.parametrize("params", [
+    {"class_weight": "balanced"},  # softmax, per-class weights derived and cached next to the labels
+    {"dtype": "float32", "optimizer": "adam", "learning_rate": 0.05, "max_iter": 50},
+])
+def test_disk_cached_matrices_train_exactly_like_memory_ones(client, params) -> None:
+    from assay.engine import drop_cached
+
+    df = _data(1_500, seed=4).with_columns(label=pl.col("city")).drop("city", "y")
+    steps = [get_step("missing")(), get_step("scale")()]
+    _fit_steps(steps, df, "label")
+    features = ["x1", "x2"]
+    plan = plan_partitions(df, rows_per_partition=400)
+    memory = build_matrices(client, plan, steps, features, [0.0, 0.0], "label")
+    disk = build_matrices(client, plan, steps, features, [0.0, 0.0], "label", mode="disk", cache="t-disk")
+    assert client.gather(client.map(type, disk[0]))[0].__name__ == "DiskArray"
+    a = fit_linear(client, *memory, make_model("logreg", "classification", **params), n_features=2)
+    b = fit_linear(client, *disk, make_model("logreg", "classification", **params), n_features=2)
+    assert (a.distributed_["matrices"], b.distributed_["matrices"]) == ("memory", "disk")
+    # The same partitions and arithmetic; only the order in which the workers' sums are added may differ.
+    assert np.allclose(a.coef_, b.coef_, rtol=1e-7, atol=1e-9)
+    assert np.allclose(a.intercept_, b.intercept_, rtol=1e-7, atol=1e-9)
+    drop_cached(client, ["t-disk"])  # files gone (as after a worker's disk was lost): recomputed from the source
+    c = fit_linear(client, *disk, make_model("logreg", "classification", **params), n_features=2)
+    assert np.allclose(a.coef_, c.coef_, rtol=1e-7, atol=1e-9)
+    drop_cached(client, ["t-disk"])
+
+
+def test_matrix_mode_follows_the_workers_memory_limits(client) -> None:
+    from assay.engine import choose_matrix_mode, matrix_bytes
+
+    limits = sum(w["memory_limit"] for w in client.scheduler_info(n_workers=-1)["workers"].values())
+    assert matrix_bytes(1_000, 4) == 40_000
+    assert choose_matrix_mode(client, limits // 4)[0] == "memory"
+    mode, reason = choose_matrix_mode(client, limits)
+    assert mode == "disk"
+    assert "local disks" in reason
+
+
 def test_softmax_with_class_weights_matches_local(client) -> None:
     df = _data(1_500, seed=2).with_columns(label=pl.col("city"))  # four classes, unbalanced
     df = df.drop("city")

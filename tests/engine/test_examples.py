@@ -78,3 +78,44 @@ def test_example_gives_the_same_states_and_metrics_on_both_engines(example: Path
         if value is not None:
             assert dist.test_metrics[metric] == pytest.approx(value, abs=METRIC_ATOL, rel=METRIC_ATOL), metric
     assert (tmp_path / "dask" / "model" / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize(("threshold", "models", "matrices"), [
+    ("f1", ["logreg", "rf"], "auto"),
+    ("cost:1:5", ["logreg"], "disk"),  # and the whole job with its matrices cached on the workers' disks
+])
+def test_decision_threshold_is_tuned_the_same_on_both_engines(client, tmp_path: Path, threshold: str,
+                                                              models: list[str], matrices: str) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    n = 3_000
+    X = rng.normal(size=(n, 3))
+    label = np.where(X @ [1.0, -1.0, 0.5] + rng.normal(0, 1.5, n) > 1.0, "yes", "no")  # unbalanced: ~30% yes
+    path = tmp_path / "d.parquet"
+    pl.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "label": label}).write_parquet(path, row_group_size=400)
+    spec = {"source": str(path), "target": "label", "steps": [{"step": "scale"}], "models": models,
+            "evaluation": {"folds": 3, "threshold": threshold}}
+    local = run({**spec, "output": {"dir": str(tmp_path / "local"), "report": False}})
+    lines: list[str] = []
+    dist = run_dask({**spec, "output": {"dir": str(tmp_path / "dask"), "report": False}}, client=client,
+                    rows_per_partition=400, matrices=matrices, echo=lines.append)
+    assert dist.model.manifest["engine"]["matrices"] == ("disk" if matrices == "disk" else "memory")
+    assert any("feature matrices" in line for line in lines)  # the mode is said, not only stored
+    a, b = local.model.threshold, dist.model.threshold
+    assert a is not None
+    assert b is not None
+    assert {k: v for k, v in a.items() if k not in ("value", "out_of_fold")} == \
+        {k: v for k, v in b.items() if k not in ("value", "out_of_fold")}
+    assert b["value"] == pytest.approx(a["value"], abs=METRIC_ATOL)
+    assert b["out_of_fold"] == pytest.approx(a["out_of_fold"], abs=METRIC_ATOL, rel=METRIC_ATOL)
+    for metric, value in local.test_metrics.items():
+        if value is not None:
+            assert dist.test_metrics[metric] == pytest.approx(value, abs=METRIC_ATOL, rel=METRIC_ATOL), metric
+    frame = pl.read_parquet(path).head(300)
+    got, want = dist.model.predict(frame), local.model.predict(frame)
+    assert np.allclose(got["proba_yes"].to_numpy(), want["proba_yes"].to_numpy(), atol=METRIC_ATOL)
+    # the stored threshold is what decides the label, not 0.5
+    assert got["prediction"].to_list() == np.where(got["proba_yes"].to_numpy() >= b["value"], "yes", "no").tolist()
+    left = client.run(lambda dask_worker: [str(p) for p in Path(dask_worker.local_directory).rglob("*.npy")])
+    assert not any(left.values()), left  # the disk cache is removed after the run

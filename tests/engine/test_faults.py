@@ -1,6 +1,6 @@
 """Faults on a real cluster: a worker killed mid-job, and input larger than the workers' memory limits.
 
-Both are bounded: the kill tests run a few seconds of work, the memory test ~1 GB of data through two workers
+Both are bounded: the kill tests run a few seconds of work, the memory tests ~1 GB of data through two workers
 limited to 300 MB each (the 2 × 2 GiB / 10 GiB case is in bench/dask_scaling.py).
 """
 
@@ -17,7 +17,16 @@ import polars as pl
 import pytest
 
 from assay.clean import get_step
-from assay.engine import build_matrices, dask_client, fit_linear, fit_steps, plan_partitions, write_partitions
+from assay.engine import (
+    build_matrices,
+    choose_matrix_mode,
+    dask_client,
+    fit_linear,
+    fit_steps,
+    matrix_bytes,
+    plan_partitions,
+    write_partitions,
+)
 from assay.models import make_model
 
 from .conftest import DASK, QUIET, free_port, start_worker, stop
@@ -151,6 +160,54 @@ def test_input_larger_than_worker_memory_completes_by_streaming(tmp_path: Path) 
     assert col["len"][0] == files * rows
     assert abs(col["mean"][0]) < 1e-9
     assert col["std"][0] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_gd_on_matrices_larger_than_worker_memory_streams_from_disk(tmp_path: Path) -> None:
+    """logreg on 1.44 GB of feature matrices through 2 workers limited to 450 MB each (nanny-enforced): the matrices
+    are cached on the workers' disks and streamed through every L-BFGS evaluation (~50 s on 2 busy cores).
+
+    The data set is one block of rows repeated in every file, so its objective (the mean loss) is exactly that of one
+    block: the in-memory fit of the same model on that block is the reference. Both run to tol=1e-8 so that the
+    comparison measures the engine, not where L-BFGS chose to stop; the coefficients must agree to 1e-6 (absolute;
+    measured: 9e-9).
+    """
+    block, copies, d = 1_200_000, 30, 4  # 36M rows × (4 features + label) × 8 bytes = 1.44 GB of matrices
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(block, d))
+    y = (X @ [1.5, -1.0, 0.5, 0.0] + rng.logistic(size=block) > 0.3).astype(np.int64)
+    data = tmp_path / "big"
+    data.mkdir()
+    pl.DataFrame({f"f{i}": X[:, i] for i in range(d)} | {"label": y}).write_parquet(
+        data / "f00.parquet", row_group_size=300_000)
+    for i in range(1, copies):
+        os.link(data / "f00.parquet", data / f"f{i:02d}.parquet")  # same bytes, another file of the data set
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = _popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"])
+    # 450 MB: importing scikit-learn/SciPy (for the loss) already takes ~240 MB of each worker
+    workers = [start_worker(address, f"tiny{i}", tmp_path, memory_limit="450MB", nanny=True) for i in range(2)]
+    try:
+        with dask_client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+            before = set(client.scheduler_info(n_workers=-1)["workers"])
+            limits = [w["memory_limit"] for w in client.scheduler_info(n_workers=-1)["workers"].values()]
+            parts = plan_partitions(str(data), rows_per_partition=300_000)
+            nbytes = matrix_bytes(block * copies, d)
+            assert nbytes > 1.5 * sum(limits)  # well over the memory of the whole cluster
+            mode, reason = choose_matrix_mode(client, nbytes)
+            assert mode == "disk", reason
+            features = [f"f{i}" for i in range(d)]
+            X_futs, y_futs = build_matrices(client, parts, [], features, [0.0] * d, "label", mode=mode)
+            dist = fit_linear(client, X_futs, y_futs, make_model("logreg", "classification", tol=1e-8), n_features=d)
+            after = set(client.scheduler_info(n_workers=-1)["workers"])
+    finally:
+        for proc in [*workers, scheduler]:
+            stop(proc)
+    assert after == before  # no worker was killed for exceeding its limit (a restart comes back on a new port)
+    assert dist.distributed_["matrices"] == "disk"
+    local = make_model("logreg", "classification", tol=1e-8).fit(X, y)
+    assert np.allclose(dist.coef_, local.coef_, rtol=0, atol=1e-6), np.abs(dist.coef_ - local.coef_).max()
+    assert np.allclose(dist.intercept_, local.intercept_, rtol=0, atol=1e-6)
 
 
 def _popen(cmd: list[str]):

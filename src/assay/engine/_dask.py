@@ -29,15 +29,22 @@ from assay.engine._partitions import Partition, read_partition
 from assay.exceptions import ModelError, SpecError
 
 __all__ = [
+    "DiskArray",
     "apply_steps",
+    "as_array",
     "build_matrices",
+    "choose_matrix_mode",
+    "drop_cached",
     "fit_kmeans",
     "fit_kmeans_auto",
     "fit_lightgbm",
     "fit_linear",
     "fit_on_worker",
     "fit_steps",
+    "gather_arrays",
+    "map_arrays",
     "map_tasks",
+    "matrix_bytes",
     "predict_parts",
     "row_mask",
     "write_partitions",
@@ -262,6 +269,40 @@ def column_means(client: Any, parts: Sequence[Partition], steps: Sequence[Step],
     return [float(v) if np.isfinite(v) else 0.0 for v in means]
 
 
+# Matrices estimated above this share of the workers' summed memory limits are cached on local disks instead of
+# held in memory. Half leaves room for the test matrices, the next fold's pieces and each task's working copies;
+# Dask's own thresholds (spill at 60%, pause at 80%, restart at 95%) then never come near.
+MEMORY_FRACTION = 0.5
+
+
+def matrix_bytes(rows: int, n_features: int) -> int:
+    """Estimated size of the float64 feature matrix plus an 8-byte label per row."""
+    return int(rows) * (int(n_features) + 1) * 8
+
+
+def choose_matrix_mode(client: Any, nbytes: int, *, fraction: float = MEMORY_FRACTION) -> tuple[str, str]:
+    """``("memory" | "disk", reason)``: disk when ``nbytes`` exceeds ``fraction`` of the workers' memory limits.
+
+    Workers without a limit (``memory_limit`` 0 or missing) count as unlimited: matrices then stay in memory.
+    """
+    workers = client.scheduler_info(n_workers=-1).get("workers", {}).values()
+    limits = [int(w.get("memory_limit") or 0) for w in workers]
+    if not limits or any(limit <= 0 for limit in limits):
+        return "memory", f"feature matrices ≈ {_mb(nbytes)}, workers without a memory limit: held in memory"
+    budget = fraction * sum(limits)
+    where = f"{fraction:.0%} of the {len(limits)} workers' memory limits ({_mb(sum(limits))})"
+    if nbytes > budget:
+        return "disk", (f"feature matrices ≈ {_mb(nbytes)} > {where}: cached on the workers' local disks and "
+                        "streamed through each iteration")
+    return "memory", f"feature matrices ≈ {_mb(nbytes)} ≤ {where}: held in the workers' memory"
+
+
+def _mb(nbytes: float) -> str:
+    if nbytes >= 1e9:
+        return f"{nbytes / 1e9:.2f} GB"
+    return f"{nbytes / 1e6:.0f} MB" if nbytes >= 1e6 else f"{nbytes / 1e3:.0f} kB"
+
+
 def build_matrices(
     client: Any,
     parts: Sequence[Partition],
@@ -272,15 +313,31 @@ def build_matrices(
     *,
     masks: Sequence[Mask] | None = None,
     train: bool = True,
+    mode: str = "memory",
+    cache: str | None = None,
 ) -> tuple[list[Any], list[Any] | None]:
-    """Futures of the per-partition ``X`` (float64) and ``y`` arrays, computed and kept on the workers.
+    """Futures of the per-partition ``X`` (float64) and ``y`` arrays, computed once and reused by every iteration.
 
-    They are computed once and reused by every gradient iteration; if a worker dies, the scheduler recomputes the
-    lost pieces from their partitions. Under memory pressure Dask spills them to the workers' disks.
+    ``mode="memory"`` keeps the arrays in the workers' memory. ``mode="disk"`` saves each one as ``.npy`` on the
+    local disk of the worker that computed it and keeps only a :class:`DiskArray` handle in memory; every consumer
+    memory-maps one partition at a time, so the matrices may be many times larger than the cluster's memory.
+    ``cache`` names the disk cache (a fresh one by default) for :func:`drop_cached`. Either way, if a worker dies
+    the lost pieces are recomputed from their partitions.
     """
+    import uuid
+
+    if mode not in ("memory", "disk"):
+        msg = f"build_matrices: mode={mode!r} is not valid; choose 'memory' or 'disk'"
+        raise SpecError(msg)
     masks = list(masks) if masks is not None else [None] * len(parts)
-    pairs = client.map(_matrix, list(parts), masks, steps=[_shippable(s) for s in steps], features=features,
-                       fill=fill, target=target, train=train, pure=False)
+    shipped = [_shippable(s) for s in steps]
+    if mode == "disk":
+        build = cache or uuid.uuid4().hex
+        pairs = client.map(_matrix_to_disk, list(parts), masks, list(range(len(parts))), steps=shipped,
+                           features=features, fill=fill, target=target, train=train, build=build, pure=False)
+    else:
+        pairs = client.map(_matrix, list(parts), masks, steps=shipped, features=features, fill=fill, target=target,
+                           train=train, pure=False)
     X = client.map(_first, pairs, pure=False)
     y = client.map(_second, pairs, pure=False) if target is not None else None
     client.gather(client.map(len, X, pure=False))  # surfaces a failing partition here, with its error
@@ -289,11 +346,144 @@ def build_matrices(
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Arrays cached on the workers' local disks (matrices bigger than the cluster's memory)
+
+
+def _cache_root(worker: Any = None) -> Path:
+    try:
+        from distributed import get_worker
+
+        base = Path((worker or get_worker()).local_directory)
+    except ValueError:  # not inside a worker task (a direct call, e.g. from a test)
+        import tempfile
+
+        base = Path(tempfile.gettempdir())
+    return base / "assay-cache"
+
+
+class DiskArray:
+    """A per-partition array saved as ``.npy`` on the disk of the worker that computed it, memory-mapped when used.
+
+    This small object is what the Dask future holds (the worker's memory manager sees a few hundred bytes), so the
+    matrices of a data set larger than the cluster's memory stay on local disks and each gradient iteration streams
+    them through one partition at a time. It carries its recipe: when its file is gone (the worker died, or the task
+    runs on another machine), :meth:`load` recomputes it from the source partition — or from its parent array for a
+    derived one — and caches the result on the local disk of whichever worker asked.
+    """
+
+    def __init__(self, build: str, name: str, path: str, rows: int, recipe: tuple[Any, ...]) -> None:
+        self.build, self.name, self.path, self.rows, self.recipe = build, name, path, rows, recipe
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __repr__(self) -> str:
+        return f"DiskArray({self.build}/{self.name}, rows={self.rows})"
+
+    def load(self) -> np.ndarray:
+        for candidate in (Path(self.path), _cache_root() / self.build / f"{self.name}.npy"):
+            try:
+                return _open_npy(candidate)
+            except FileNotFoundError:
+                continue
+        value = self._recompute()
+        return _open_npy(_save_npy(value, self.build, self.name))
+
+    def _recompute(self) -> np.ndarray:
+        kind, *args = self.recipe
+        if kind == "matrix":
+            part, mask, steps, features, fill, target, train, which = args
+            return _matrix(part, mask, steps, features, fill, target, train)[which]
+        parent, fn, kwargs = args
+        return fn(parent.load(), **kwargs)
+
+
+def _open_npy(path: Path) -> np.ndarray:
+    out = np.load(path, mmap_mode="r", allow_pickle=False)
+    # A zero-row partition: nothing to map; a plain empty array behaves the same everywhere.
+    return np.asarray(out) if out.size == 0 else out
+
+
+def _save_npy(value: np.ndarray, build: str, name: str) -> Path:
+    import threading
+
+    path = _cache_root() / build / f"{name}.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{name}.{os.getpid()}.{threading.get_ident()}.tmp.npy")
+    np.save(tmp, np.ascontiguousarray(value), allow_pickle=False)
+    tmp.replace(path)  # atomic: two tasks computing the same piece leave one whole file
+    return path
+
+
+def as_array(value: Any) -> Any:
+    """The array behind a per-partition value (a :class:`DiskArray` is memory-mapped; anything else is returned)."""
+    return value.load() if isinstance(value, DiskArray) else value
+
+
+def _matrix_to_disk(part: Partition, mask: Mask, index: int, steps: list[Step], features: list[str],
+                    fill: list[float], target: str | None, train: bool,
+                    build: str) -> tuple[DiskArray | None, DiskArray | None]:
+    X, y = _matrix(part, mask, steps, features, fill, target, train)
+    args = (part, mask, steps, features, fill, target, train)
+    out = []
+    for which, (tag, value) in enumerate((("X", X), ("y", y))):
+        if value is None:
+            out.append(None)
+            continue
+        name = f"{index:05d}-{tag}"
+        path = _save_npy(value, build, name)
+        out.append(DiskArray(build, name, str(path), len(value), ("matrix", *args, which)))
+    return out[0], out[1]
+
+
+def _derive(parent: Any, fn: Callable[..., Any], tag: str, kwargs: dict[str, Any]) -> Any:
+    """``fn(array, **kwargs)``, cached to local disk next to its parent when the parent is a :class:`DiskArray`."""
+    if not isinstance(parent, DiskArray):
+        return fn(parent, **kwargs)
+    value = fn(parent.load(), **kwargs)
+    if value is None:
+        return None
+    name = f"{parent.name}-{tag}"
+    path = _save_npy(value, parent.build, name)
+    return DiskArray(parent.build, name, str(path), len(value), ("derived", parent, fn, kwargs))
+
+
+def map_arrays(client: Any, fn: Callable[..., Any], values: list[Any], tag: str, **kwargs: Any) -> list[Any]:
+    """``fn`` over per-partition arrays on the workers; results of disk-cached inputs are disk-cached too."""
+    return client.map(_derive, values, fn=fn, tag=tag, kwargs=kwargs, pure=False)
+
+
+def _materialize(value: Any) -> Any:
+    return np.array(value.load()) if isinstance(value, DiskArray) else value
+
+
+def gather_arrays(client: Any, values: list[Any]) -> list[np.ndarray]:
+    """The per-partition arrays themselves, brought to the client (read from the workers' disks if cached there)."""
+    return client.gather(client.map(_materialize, values, pure=False))
+
+
+def _drop_cache(build: str, dask_worker: Any = None) -> int:
+    import shutil
+
+    path = _cache_root(dask_worker) / build  # client.run passes the worker as ``dask_worker``
+    if not path.exists():
+        return 0
+    shutil.rmtree(path, ignore_errors=True)
+    return 1
+
+
+def drop_cached(client: Any, builds: Sequence[str]) -> None:
+    """Delete the disk-cached matrices of ``builds`` on every worker (after the fold that used them is scored)."""
+    for build in builds:
+        client.run(_drop_cache, build)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Data-parallel gradient descent for assay's linear models
 
 
-def _unique(y: np.ndarray) -> np.ndarray:
-    return np.unique(y)
+def _unique(y: Any) -> np.ndarray:
+    return np.unique(as_array(y))
 
 
 def _encode(y: np.ndarray, classes: np.ndarray | None, kind: str) -> np.ndarray:
@@ -317,8 +507,9 @@ def _group_loss_grad(X: list[np.ndarray], y: list[np.ndarray], sw: list[np.ndarr
     from assay.models._linear import data_loss_grad
 
     loss, grad, weight = 0.0, np.zeros_like(w), 0.0
-    for Xi, yi, si in zip(X, y, sw, strict=True):
-        if len(Xi):
+    for Xh, yh, sh in zip(X, y, sw, strict=True):
+        if len(Xh):  # one partition mapped at a time when they are cached on disk
+            Xi, yi, si = as_array(Xh), as_array(yh), as_array(sh)
             s, g, n = data_loss_grad(w, Xi, yi, kind=kind, fit_intercept=fit_intercept, sample_weight=si)  # type: ignore[arg-type]
             loss += s
             grad += g
@@ -326,7 +517,8 @@ def _group_loss_grad(X: list[np.ndarray], y: list[np.ndarray], sw: list[np.ndarr
     return loss, grad, weight
 
 
-def _sum_stats(y: np.ndarray) -> tuple[float, float]:
+def _sum_stats(y: Any) -> tuple[float, float]:
+    y = as_array(y)
     return float(np.sum(y)), float(len(y))
 
 
@@ -391,6 +583,7 @@ def fit_linear(client: Any, X: list[Any], y: list[Any], estimator: Any, *, n_fea
     if est.batch_size is not None or est.early_stopping:
         return fit_on_worker(client, X, y, est)
     start = time.perf_counter()
+    mode = "disk" if client.submit(_is_disk, X[0], pure=False).result() else "memory"
     classifier = isinstance(est, LogisticRegressionGD)
     per_class = None
     if classifier:
@@ -402,16 +595,16 @@ def fit_linear(client: Any, X: list[Any], y: list[Any], estimator: Any, *, n_fea
         k = 1 if len(classes) == 2 else len(classes)
         kind = "logistic" if k == 1 else "multinomial"
         est.classes_ = classes
-        y_enc = client.map(_encode, y, classes=classes, kind=kind, pure=False)
+        y_enc = map_arrays(client, _encode, y, "enc", classes=classes, kind=kind)
         if est.class_weight is not None:
             counts = client.gather(client.map(_class_counts, y_enc, n_classes=len(classes), pure=False))
             total = np.sum(counts, axis=0)
             per_class = _class_weights(est.class_weight, classes, total)
     else:
         classes, k, kind = None, 1, "squared"
-        y_enc = client.map(_encode, y, classes=None, kind=kind, pure=False)
-    sw = client.map(_sample_weight, y_enc, per_class=per_class, pure=False)
-    Xd = client.map(_as_dtype, X, dtype=est.dtype, pure=False) if est.dtype != "float64" else list(X)
+        y_enc = map_arrays(client, _encode, y, "enc", classes=None, kind=kind)
+    sw = map_arrays(client, _sample_weight, y_enc, "weight", per_class=per_class)
+    Xd = map_arrays(client, _as_dtype, X, est.dtype, dtype=est.dtype) if est.dtype != "float64" else list(X)
     d = n_features
     alpha_l2, alpha_l1 = est._alphas()
     objective = _DistributedObjective(client, Xd, y_enc, sw, kind, est.fit_intercept, d, alpha_l2)
@@ -432,12 +625,16 @@ def fit_linear(client: Any, X: list[Any], y: list[Any], estimator: Any, *, n_fea
     est.loss_curve_ = curve
     est.fit_seconds_ = time.perf_counter() - start
     est.distributed_ = {"evaluations": objective.calls, "seconds_in_gradients": round(objective.seconds, 4),
-                        "partitions": len(X)}
+                        "partitions": len(X), "matrices": mode}
     return est
 
 
-def _class_counts(y_enc: np.ndarray, n_classes: int) -> np.ndarray:
-    return np.bincount(np.asarray(y_enc, dtype=np.intp), minlength=n_classes)
+def _class_counts(y_enc: Any, n_classes: int) -> np.ndarray:
+    return np.bincount(np.asarray(as_array(y_enc), dtype=np.intp), minlength=n_classes)
+
+
+def _is_disk(value: Any) -> bool:
+    return isinstance(value, DiskArray)
 
 
 def _class_weights(class_weight: Any, classes: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -548,11 +745,11 @@ def _first_order(objective: _DistributedObjective, w0: np.ndarray, est: Any, alp
 # Other models
 
 
-def _concat_fit(est: Any, X: list[np.ndarray], y: list[np.ndarray] | None) -> Any:
-    Xa = np.concatenate(X) if X else np.empty((0, 0))
+def _concat_fit(est: Any, X: list[Any], y: list[Any] | None) -> Any:
+    Xa = np.concatenate([as_array(x) for x in X]) if X else np.empty((0, 0))
     if y is None:
         return est.fit(Xa)
-    return est.fit(Xa, np.concatenate(y))
+    return est.fit(Xa, np.concatenate([as_array(v) for v in y]))
 
 
 def fit_on_worker(client: Any, X: list[Any], y: list[Any] | None, estimator: Any) -> Any:
@@ -568,9 +765,10 @@ def map_tasks(client: Any, fn: Callable[..., Any], items: Sequence[Any], **kwarg
     return client.gather(client.map(fn, list(items), pure=False, **kwargs))
 
 
-def _predict(X: np.ndarray, est: Any, task: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _predict(X: Any, est: Any, task: str) -> tuple[np.ndarray, np.ndarray | None]:
     if len(X) == 0:
         return np.empty(0), None
+    X = as_array(X)
     y = est.predict(X)
     proba = est.predict_proba(X) if task == "classification" and hasattr(est, "predict_proba") else None
     return y, proba
@@ -607,6 +805,8 @@ def fit_lightgbm(client: Any, X: list[Any], y: list[Any], estimator: Any, *, n_f
     except ImportError as exc:  # pragma: no cover - depends on the installation
         msg = "LightGBM's Dask interface is unavailable; run: pip install 'assay[dask]'"
         raise MissingDependencyError(msg) from exc
+    # lightgbm.dask needs the arrays in memory (a disk-cached matrix is read back here: it must fit the workers)
+    X, y = client.map(_materialize, X, pure=False), client.map(_materialize, y, pure=False)
     sizes = client.gather(client.map(len, X, pure=False))
     keep = [i for i, n in enumerate(sizes) if n]
     label_kind = client.submit(_dtype_of, y[keep[0]], pure=False).result()
@@ -636,21 +836,23 @@ def _dtype_of(y: np.ndarray) -> np.dtype:
     return y.dtype
 
 
-def _kmeans_stats(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _kmeans_stats(X: Any, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     from sklearn.metrics import pairwise_distances_argmin_min
 
     k, d = centers.shape
     if len(X) == 0:
         return np.zeros((k, d)), np.zeros(k), 0.0
+    X = as_array(X)
     labels, dist = pairwise_distances_argmin_min(X, centers)
     sums = np.zeros((k, d))
     np.add.at(sums, labels, X)
     return sums, np.bincount(labels, minlength=k).astype(np.float64), float(np.square(dist).sum())
 
 
-def _sample_rows(X: np.ndarray, n: int, seed: int) -> np.ndarray:
+def _sample_rows(X: Any, n: int, seed: int) -> np.ndarray:
+    X = as_array(X)
     if len(X) <= n:
-        return X
+        return np.asarray(X)
     rng = np.random.default_rng(seed)
     return X[np.sort(rng.choice(len(X), size=n, replace=False))]
 

@@ -19,6 +19,7 @@ quantiles (up to 200,000 values per summary) are identical.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -33,13 +34,19 @@ from assay.clean._base import Step
 from assay.engine._cluster import dask_client
 from assay.engine._dask import (
     _load,
+    _mb,
+    as_array,
     build_matrices,
+    choose_matrix_mode,
     column_means,
+    drop_cached,
     fit_kmeans_auto,
     fit_lightgbm,
     fit_linear,
     fit_on_worker,
     fit_steps,
+    gather_arrays,
+    matrix_bytes,
     predict_parts,
     row_mask,
     transformed_schema,
@@ -48,6 +55,8 @@ from assay.engine._partitions import DEFAULT_PARTITION_ROWS, Partition, count_pa
 from assay.exceptions import SchemaError, SpecError, did_you_mean
 
 __all__ = ["DISTRIBUTE_ROWS", "predict_dask", "run_dask"]
+
+log = logging.getLogger("assay")
 
 # Above this many training rows LightGBM trains through lightgbm.dask; below, one worker trains it exactly as the
 # local engine would (distributed LightGBM on a few thousand rows only adds network set-up and bin differences).
@@ -65,12 +74,18 @@ def run_dask(
     client: Any = None,
     rows_per_partition: int = DEFAULT_PARTITION_ROWS,
     distribute_rows: int = DISTRIBUTE_ROWS,
+    matrices: str = "auto",
     echo: Callable[[str], None] | None = _echo,
 ) -> Any:
     """Run a pipeline spec on Dask; returns the same :class:`~assay.pipeline.TrainResult` as the local engine.
 
     Connects to ``spec.scheduler`` (or starts a ``LocalCluster``) unless a ``client`` is given, prints the
     dashboard link, writes ``model/``, ``metrics.json`` and ``report.html`` to ``spec.output.dir``.
+
+    ``matrices`` says where the feature matrices live: ``"memory"`` (the workers' memory), ``"disk"`` (``.npy``
+    files on the workers' local disks, streamed through each iteration) or ``"auto"``: disk when their estimated size
+    exceeds half of the workers' summed memory limits (:func:`~assay.engine._dask.choose_matrix_mode`). The choice
+    is printed and stored in the model's manifest (``engine.matrices``).
     """
     from assay.pipeline import write_outputs
     from assay.spec import PipelineSpec, load_spec, parse_spec
@@ -82,8 +97,15 @@ def run_dask(
     if client is None:
         with dask_client(spec.scheduler, echo=echo) as own:
             return run_dask(spec, progress=progress, client=own, rows_per_partition=rows_per_partition,
-                            distribute_rows=distribute_rows, echo=echo)
-    result = _Job(client, spec, progress, rows_per_partition, distribute_rows).train()
+                            distribute_rows=distribute_rows, matrices=matrices, echo=echo)
+    if matrices not in ("auto", "memory", "disk"):
+        msg = f"matrices={matrices!r} is not valid; choose 'auto', 'memory' or 'disk'"
+        raise SpecError(msg)
+    job = _Job(client, spec, progress, rows_per_partition, distribute_rows, matrices=matrices, echo=echo)
+    try:
+        result = job.train()
+    finally:
+        job.release_all()
     write_outputs(result, Path(spec.output.dir), report=spec.output.report, spec=spec.model_dump())
     return result
 
@@ -113,8 +135,10 @@ def _fit_score_task(est: Any, X_tr: list[np.ndarray], y_tr: list[np.ndarray] | N
     from assay.evaluate import score
     from assay.pipeline import _fit_score, _Prepared
 
-    Xa = np.concatenate(X_tr)
-    prep = _Prepared(Xa, None if y_tr is None else np.concatenate(y_tr), np.concatenate(X_te), y_te, [], [], [])
+    def cat(values: list[Any]) -> np.ndarray:
+        return np.concatenate([as_array(v) for v in values])
+
+    prep = _Prepared(cat(X_tr), None if y_tr is None else cat(y_tr), cat(X_te), y_te, [], [], [])
     start = time.perf_counter()
     return _fit_score(est, prep, task, score), time.perf_counter() - start
 
@@ -131,20 +155,49 @@ class _Fold:
     X_test: list[Any]
     y_test: np.ndarray | None
     train_rows: int
+    cache: str | None = None  # the disk cache holding the matrices (None: held in memory)
 
     def gather_test(self, client: Any) -> np.ndarray:
-        parts = [x for x in client.gather(self.X_test) if len(x)]
+        parts = [x for x in gather_arrays(client, self.X_test) if len(x)]
         return np.concatenate(parts) if parts else np.empty((0, len(self.features)))
 
 
 class _Job:
     def __init__(self, client: Any, spec: Any, progress: Callable[[str, float], None] | None,
-                 rows_per_partition: int, distribute_rows: int) -> None:
+                 rows_per_partition: int, distribute_rows: int, *, matrices: str = "auto",
+                 echo: Callable[[str], None] | None = None) -> None:
         self.client = client
         self.spec = spec
         self.notify = progress or (lambda _msg, _frac: None)
         self.rows_per_partition = rows_per_partition
         self.distribute_rows = distribute_rows
+        self.matrices = matrices
+        self.mode: str | None = None  # decided once, on the first fold, and used for every matrix of the job
+        self.echo = echo
+        self.caches: list[str] = []
+
+    def _matrix_mode(self, rows: int, n_features: int) -> str:
+        if self.mode is None:
+            if self.matrices == "auto":
+                self.mode, reason = choose_matrix_mode(self.client, matrix_bytes(rows, n_features))
+            else:
+                self.mode = self.matrices
+                reason = f"feature matrices ≈ {_mb(matrix_bytes(rows, n_features))}: {self.mode} (as asked)"
+            log.info("dask: %s", reason)
+            if self.echo is not None:
+                self.echo(f"dask: {reason}")
+        return self.mode
+
+    def release(self, fold: _Fold) -> None:
+        """Delete a fold's disk-cached matrices once nothing will read them again."""
+        if fold.cache is not None and fold.cache in self.caches:
+            drop_cached(self.client, [fold.cache])
+            self.caches.remove(fold.cache)
+
+    def release_all(self) -> None:
+        if self.caches:
+            drop_cached(self.client, self.caches)
+            self.caches.clear()
 
     # -- data -------------------------------------------------------------------------------------------------
     def _plan(self) -> list[Partition]:
@@ -162,12 +215,13 @@ class _Job:
         from assay.clean import train_test_split
         from assay.evaluate import GREATER_IS_BETTER, PRIMARY_METRIC, fold_indices, score
         from assay.models import default_models, make_model
-        from assay.pipeline import Pipeline, TrainResult, _labels, _py
+        from assay.pipeline import Pipeline, TrainResult, _labels, _parse_threshold, _py
 
         spec, client = self.spec, self.client
         if spec.task == "recommendation" or spec.user or spec.item:
             msg = "the dask engine does not run recommendation pipelines yet; use engine: local for this spec"
             raise SpecError(msg)
+        objective = _parse_threshold(spec.evaluation.threshold) if spec.evaluation.threshold else None
         pipe = Pipeline(
             target=spec.target, task=spec.task, steps=spec.steps, models=spec.models, folds=spec.evaluation.folds,
             test_size=spec.evaluation.test_size, seed=spec.evaluation.seed, time_budget=spec.evaluation.time_budget,
@@ -206,29 +260,38 @@ class _Job:
                               folds=pipe.folds, seed=pipe.seed)
 
         if pipe.time_budget and task in ("classification", "regression"):
-            board, ordered, est, fold = self._search(parts, train_rows, test_rows, target, task, names)
-            test_metrics = self._score(est, fold, task, score, keep=True)
+            board, ordered, est, fold, params = self._search(parts, train_rows, test_rows, target, task, names)
         else:
             board, ordered = self._cross_validate(parts, train_rows, splits, target, task, names, score)
-            best = board[0]["model"]
+            best, params = board[0]["model"], {}
             self.notify(f"refitting {best} on all training rows", 0.95)
             fold = self._prepare(parts, train_rows, test_rows, target, task)
-            test_metrics = self._fit_score(make_model(best, task, seed=pipe.seed), fold, task, score, keep=True)
+            est = self._fit(make_model(best, task, seed=pipe.seed), fold.X_train, fold.y_train, fold)
         best = board[0]["model"]
-        est = test_metrics.pop("_estimator")
+        threshold = None
+        if objective is not None:
+            if task != "classification" or len(getattr(est, "classes_", [])) != 2:
+                msg = f"--threshold tunes a binary classifier; this is {task} with {len(getattr(est, 'classes_', []))}"
+                msg += " classes"
+                raise SpecError(msg)
+            self.notify("tuning the decision threshold on out-of-fold probabilities", 0.97)
+            threshold = self._tune_threshold(parts, train_rows, splits, fold, best, params, est, objective)
+        test_metrics = self._score(est, fold, task, score, keep=True, threshold=threshold)
         predictions = test_metrics.pop("_predictions")
+        test_metrics.pop("_estimator")
         from assay._fitted import Model
 
         model = Model(
             fold.steps, est, task=task, target=target, input_schema=input_schema, features=fold.features,
             classes=None if not hasattr(est, "classes_") else [_py(c) for c in est.classes_],
             feature_fill=fold.fill,
+            threshold=threshold,
             manifest={
                 "model_name": best,
                 "source": {"uri": spec.source, "fingerprint": None, "rows": total},
                 "primary_metric": primary,
                 "greater_is_better": higher,
-                "engine": {"name": "dask", "partitions": len(parts),
+                "engine": {"name": "dask", "partitions": len(parts), "matrices": self.mode,
                            "workers": len(client.scheduler_info(n_workers=-1).get("workers", {}))},
             },
         )
@@ -240,6 +303,8 @@ class _Job:
 
     def _prepare(self, parts: list[Partition], train_rows: np.ndarray, test_rows: np.ndarray, target: str | None,
                  task: str) -> _Fold:
+        import uuid
+
         from assay.pipeline import _features, _make_steps
 
         client = self.client
@@ -251,13 +316,19 @@ class _Job:
         out_schema = transformed_schema(client, parts, steps, train_masks)
         features = _features(pl.DataFrame(schema=out_schema), target)
         fill = column_means(client, parts, steps, features, train_masks)
-        X_train, y_train = build_matrices(client, parts, steps, features, fill, target, masks=train_masks)
-        X_test, y_test = build_matrices(client, parts, steps, features, fill, target, masks=test_masks, train=False)
+        mode = self._matrix_mode(len(train_rows) + len(test_rows), len(features))
+        cache = uuid.uuid4().hex if mode == "disk" else None
+        if cache is not None:
+            self.caches.append(cache)
+        X_train, y_train = build_matrices(client, parts, steps, features, fill, target, masks=train_masks, mode=mode,
+                                          cache=cache)
+        X_test, y_test = build_matrices(client, parts, steps, features, fill, target, masks=test_masks, train=False,
+                                        mode=mode, cache=None if cache is None else f"{cache}/test")
         y_te = None
         if y_test is not None:
-            pieces = [y for y in client.gather(y_test) if len(y)]
+            pieces = [y for y in gather_arrays(client, y_test) if len(y)]
             y_te = np.concatenate(pieces) if pieces else np.empty(0)
-        return _Fold(steps, features, fill, X_train, y_train, X_test, y_te, len(train_rows))
+        return _Fold(steps, features, fill, X_train, y_train, X_test, y_te, len(train_rows), cache)
 
     def _cross_validate(self, parts: list[Partition], train_rows: np.ndarray, splits: list[Any], target: str | None,
                         task: str, names: list[str], score: Callable[..., dict[str, Any]]) -> tuple[list, dict]:
@@ -269,6 +340,7 @@ class _Job:
         fold_scores: dict[str, list[tuple[int, dict[str, Any]]]] = {name: [] for name in names}
         fit_seconds: dict[str, float] = dict.fromkeys(names, 0.0)
         pending: list[tuple[str, int, Any]] = []
+        waiting: list[_Fold] = []  # folds whose disk cache is freed once their pending tasks are done
         total = len(splits) * len(names) + 1
         done = 0
         for k, (tr, te) in enumerate(splits):
@@ -288,10 +360,16 @@ class _Job:
                     fit_seconds[name] += time.perf_counter() - start
                     fold_scores[name].append((k, scores))
                 done += 1
+            if any(p[1] == k for p in pending):
+                waiting.append(fold)
+            else:
+                self.release(fold)
         for name, k, future in pending:
             scores, seconds = future.result()
             fit_seconds[name] += seconds
             fold_scores[name].append((k, scores))
+        for fold in waiting:
+            self.release(fold)
         ordered = {name: [s for _, s in sorted(pairs, key=lambda p: p[0])] for name, pairs in fold_scores.items()}
         board = leaderboard(ordered, PRIMARY_METRIC[task])
         for entry in board:
@@ -307,7 +385,7 @@ class _Job:
         self.notify(f"searching for {budget:.0f}s on a worker", 0.1)
         found = self.client.submit(_automl_task, fold.X_train, fold.y_train, task, budget,
                                    self.spec.evaluation.seed, self.spec.evaluation.folds, names, pure=False).result()
-        return found.leaderboard, found.fold_scores, found.best_estimator, fold
+        return found.leaderboard, found.fold_scores, found.best_estimator, fold, dict(found.best_params)
 
     def _on_one_worker(self, est: Any, fold: _Fold) -> bool:
         from assay.models._linear import LinearRegressionGD, LogisticRegressionGD
@@ -317,27 +395,63 @@ class _Job:
         big = fold.train_rows > self.distribute_rows
         return not (big and (_is_lightgbm(est) or _is_kmeans(est)))
 
-    def _fit_score(self, est: Any, fold: _Fold, task: str, score: Callable[..., dict[str, Any]], *,
-                   keep: bool = False) -> dict[str, Any]:
+    def _fit(self, est: Any, X: list[Any], y: list[Any] | None, fold: _Fold, rows: int | None = None) -> Any:
+        """Fit ``est`` on the per-partition matrices ``X``/``y`` (``rows`` of them; the fold's training rows by
+        default) data-parallel when it can be, else in one task on one worker."""
         from assay.models._linear import LinearRegressionGD, LogisticRegressionGD
 
         client = self.client
         d = len(fold.features)
+        big = (fold.train_rows if rows is None else rows) > self.distribute_rows
         if isinstance(est, LogisticRegressionGD | LinearRegressionGD):
-            est = fit_linear(client, fold.X_train, fold.y_train, est, n_features=d)  # type: ignore[arg-type]
-        elif _is_lightgbm(est) and fold.train_rows > self.distribute_rows and fold.y_train is not None:
-            est = fit_lightgbm(client, fold.X_train, fold.y_train, est, n_features=d)
-        elif _is_kmeans(est) and fold.train_rows > self.distribute_rows:
-            est = fit_kmeans_auto(client, fold.X_train, est)
-        else:
-            est = fit_on_worker(client, fold.X_train, fold.y_train, est)
-        return self._score(est, fold, task, score, keep=keep)
+            return fit_linear(client, X, y, est, n_features=d)  # type: ignore[arg-type]
+        if _is_lightgbm(est) and big and y is not None:
+            return fit_lightgbm(client, X, y, est, n_features=d)
+        if _is_kmeans(est) and big:
+            return fit_kmeans_auto(client, X, est)
+        return fit_on_worker(client, X, y, est)
+
+    def _fit_score(self, est: Any, fold: _Fold, task: str, score: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+        return self._score(self._fit(est, fold.X_train, fold.y_train, fold), fold, task, score)
+
+    def _tune_threshold(self, parts: list[Partition], train_rows: np.ndarray, splits: list[Any], fold: _Fold,
+                        best: str, params: dict[str, Any], est: Any,
+                        objective: tuple[str, float, float]) -> dict[str, Any]:
+        """The local engine's rule (:meth:`assay.pipeline.Pipeline._tune_threshold`) on the cluster: the best model
+        refitted on each CV split of the training rows — featurized by the steps fitted on all of them, as locally —
+        predicts its held-out rows; the threshold is chosen on those out-of-fold probabilities."""
+        from assay.models import make_model
+        from assay.pipeline import threshold_from_oof
+
+        client, seed = self.client, self.spec.evaluation.seed
+        oof, labels = [], []
+        for k, (tr, te) in enumerate(splits):
+            sub = None if fold.cache is None else f"{fold.cache}/oof{k}"
+            X_tr, y_tr = build_matrices(client, parts, fold.steps, fold.features, fold.fill, self.spec.target,
+                                        masks=row_mask(train_rows[tr], parts), mode=self.mode or "memory",
+                                        cache=None if sub is None else f"{sub}/train")
+            X_te, y_te = build_matrices(client, parts, fold.steps, fold.features, fold.fill, self.spec.target,
+                                        masks=row_mask(train_rows[te], parts), mode=self.mode or "memory",
+                                        cache=None if sub is None else f"{sub}/test")
+            model = self._fit(make_model(best, "classification", seed=seed, **params), X_tr, y_tr, fold, len(tr))
+            _, proba = predict_parts(client, model, X_te, "classification")
+            pieces = [y for y in gather_arrays(client, y_te or []) if len(y)]
+            if sub is not None:
+                drop_cached(client, [sub])
+            if proba is not None and pieces:
+                oof.append(proba[:, list(model.classes_).index(est.classes_[1])])
+                labels.append(np.concatenate(pieces))
+        return threshold_from_oof(np.concatenate(labels), np.concatenate(oof), list(est.classes_), objective)
 
     def _score(self, est: Any, fold: _Fold, task: str, score: Callable[..., dict[str, Any]], *,
-               keep: bool = False) -> dict[str, Any]:
+               keep: bool = False, threshold: dict[str, Any] | None = None) -> dict[str, Any]:
         """Metrics of a fitted ``est`` on the fold's held-out rows, predicted where they are held."""
+        from assay._fitted import apply_threshold
+
         client = self.client
         y_pred, proba = predict_parts(client, est, fold.X_test, task)
+        if threshold is not None and proba is not None:
+            y_pred = apply_threshold(proba, list(est.classes_), threshold, y_pred.dtype)
         if task == "clustering":
             out = score(task, None, y_pred, X=fold.gather_test(client))
         else:
@@ -363,8 +477,8 @@ def _automl_task(X: list[np.ndarray], y: list[np.ndarray], task: str, budget: fl
                  names: list[str]) -> Any:
     from assay.evaluate import automl
 
-    return automl(np.concatenate(X), np.concatenate(y), task, time_budget=budget, seed=seed, folds=folds,
-                  models=names)
+    return automl(np.concatenate([as_array(x) for x in X]), np.concatenate([as_array(v) for v in y]), task,
+                  time_budget=budget, seed=seed, folds=folds, models=names)
 
 
 def _is_kmeans(est: Any) -> bool:
