@@ -363,6 +363,7 @@ def correlation_figure(block: dict[str, Any], title: str, signed: bool = True) -
         if floor:
             ax.set_xlabel(f"values written where |value| ≥ {floor}", fontsize=7.5, color="#5c6773")
     cbar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
+    cbar.set_ticks([-1, -0.5, 0, 0.5, 1] if signed else [0, 0.25, 0.5, 0.75, 1])  # 5 labels read as well as 9
     cbar.outline.set_visible(False)
     cbar.ax.tick_params(labelsize=7)
     ax.set_title(title)

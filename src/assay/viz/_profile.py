@@ -470,9 +470,14 @@ def _missing_matrix(sample: pl.DataFrame, names: list[str]) -> dict[str, Any]:
 def _numeric_matrix(sample: pl.DataFrame, cols: list[str]) -> np.ndarray:
     if not cols:
         return np.empty((sample.height, 0))
-    arr = sample.select([pl.col(c).cast(pl.Float64) for c in cols]).to_numpy().astype(np.float64, copy=False)
-    arr = np.array(arr, dtype=np.float64)
-    arr[~np.isfinite(arr)] = np.nan
+    # Polars hands over a fresh column-major array (each column contiguous, as the per-column ranking wants); it is
+    # copied only when it is a read-only view.
+    arr = sample.select([pl.col(c).cast(pl.Float64) for c in cols]).to_numpy()
+    if not arr.flags.writeable:
+        arr = arr.copy(order="F")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        arr[bad] = np.nan
     return arr
 
 
