@@ -12,7 +12,7 @@ from scipy import stats
 
 from assay.exceptions import SchemaError, SpecError
 from assay.viz import profile
-from assay.viz._profile import cramers_v, pairwise_pearson
+from assay.viz._profile import _codes, _separates, average_ranks, cramers_v, pairwise_pearson
 
 
 def _warnings(p: dict, kind: str) -> list[dict]:
@@ -99,6 +99,49 @@ def test_pairwise_pearson_uses_rows_where_both_present():
     assert r[0, 1] == pytest.approx(np.corrcoef(x[ok, 0], x[ok, 1])[0, 1])
     assert n[0, 1] == ok.sum()
     assert r[0, 2] == pytest.approx(np.corrcoef(x[:, 0], x[:, 2])[0, 1])
+
+
+def test_pairwise_pearson_complete_columns_match_numpy():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(500, 4))
+    x[:, 1] += 2 * x[:, 0]
+    x[:, 3] = 7.0  # constant: no correlation defined
+    r, n = pairwise_pearson(x)
+    expected = np.corrcoef(x[:, :3], rowvar=False)
+    np.testing.assert_allclose(r[:3, :3], expected, atol=1e-12)
+    assert np.isnan(r[3, :]).all()
+    assert np.isnan(r[:, 3]).all()
+    assert (n == 500).all()
+
+
+def test_average_ranks_match_scipy_with_ties_and_nan():
+    rng = np.random.default_rng(4)
+    x = np.column_stack([rng.integers(0, 50, 20_000).astype(float), rng.normal(size=20_000)])  # threaded size
+    x[::7, 1] = np.nan
+    ranks = average_ranks(x)
+    np.testing.assert_allclose(ranks[:, 0], stats.rankdata(x[:, 0]))
+    ok = np.isfinite(x[:, 1])
+    np.testing.assert_allclose(ranks[ok, 1], stats.rankdata(x[ok, 1]))
+    assert np.isnan(ranks[~ok, 1]).all()
+
+
+def test_codes_are_dense_and_skip_nulls():
+    sample = pl.DataFrame({"c": ["b", None, "a", "b", "z"], "t": [True, False, None, True, True]})
+    codes, mask = _codes(sample, "c")
+    assert mask.tolist() == [True, False, True, True, True]
+    assert sorted(set(codes[mask].tolist())) == [0, 1, 2]
+    assert codes[0] == codes[3] != codes[2]
+    codes, mask = _codes(sample, "t")
+    assert sorted(set(codes[mask].tolist())) == [0, 1]
+
+
+@pytest.mark.parametrize("k", [2, 40])  # few classes: masked min/max; many: a Polars group-by
+def test_separates_detects_non_overlapping_classes(k: int):
+    rng = np.random.default_rng(5)
+    classes = rng.integers(0, k, 2_000)
+    x = classes * 10.0 + rng.random(2_000)
+    assert _separates(classes, x)
+    assert not _separates(classes, x + rng.normal(0, 20, 2_000))
 
 
 def test_cramers_v_independent_and_dependent():
