@@ -17,11 +17,11 @@ import gc
 import hashlib
 import importlib
 import logging
+import os
 import random
 import re
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 from assay.exceptions import AssayError, RegistryError, SchemaError
 from assay.serve._breaker import STATE_CODE, BreakerConfig
-from assay.serve._deploy import Deployment, InvalidOutput, ModelFailure, Shed
+from assay.serve._deploy import Deployment, InvalidOutput, ModelFailure, Payload, Shed, payload_rows
 from assay.serve._predlog import PredictionLog
 from assay.serve._protocols import (
     MLFLOW_CONTENT_TYPES,
@@ -41,9 +41,9 @@ from assay.serve._protocols import (
     UnsupportedMedia,
     frame_from_mlflow,
     frame_from_oip,
-    frame_from_records,
     oip_datatype,
     oip_outputs,
+    records_from_body,
 )
 
 __all__ = ["ROUTES", "ServeConfig", "Server", "create_app"]
@@ -134,6 +134,28 @@ class HTTPError(Exception):
         self.extra = extra
 
 
+class _RequestIds:
+    """Random 128-bit request ids as 32 hex digits, like ``uuid4().hex`` but drawn from the OS 4 KiB at a time.
+
+    Hand-written because ``uuid4`` makes one ``getrandom`` system call per id, which was the largest single item of
+    the prediction path's own CPU time; ids stay unguessable (feedback is keyed by them).
+    """
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._at = 0
+        os.register_at_fork(after_in_child=self._forget)  # a forked child must not reuse the parent's bytes
+
+    def _forget(self) -> None:
+        self._buffer, self._at = b"", 0
+
+    def __call__(self) -> str:
+        if self._at >= len(self._buffer):
+            self._buffer, self._at = os.urandom(4096), 0
+        self._at += 16
+        return self._buffer[self._at - 16:self._at].hex()
+
+
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
                     status_code=status, media_type="application/json", headers=headers)
@@ -162,6 +184,8 @@ class Server:
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self.drift_cache: dict[str, Any] = {}
+        self._metric_children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
+        self.request_id = _RequestIds()
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -183,6 +207,9 @@ class Server:
         # scans so a full collection under load does not pause every request for tens of milliseconds.
         gc.collect()
         gc.freeze()
+        # The batch worker thread holds the GIL while the model runs its Python code; by default the event loop
+        # would wait up to 5 ms for it, and every request (and every refusal) that arrived meanwhile with it.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self.ready = True
         if self.config.watch_seconds > 0:
             self._tasks.append(loop.create_task(self._watch()))
@@ -222,7 +249,18 @@ class Server:
         return dep
 
     def _on_batch(self, dep: Deployment, n: int, seconds: float) -> None:
-        self.metrics.batch.labels(dep.name, str(dep.version)).observe(n)
+        self._children(dep)[2].observe(n)
+
+    def _children(self, dep: Deployment) -> tuple[Any, Any, Any]:
+        """A version's per-request metric series (200 count, latency, batch rows), looked up once and kept."""
+        key = (dep.name, dep.version)
+        children = self._metric_children.get(key)
+        if children is None:
+            v = str(dep.version)
+            children = (self.metrics.requests.labels(dep.name, v, "200"), self.metrics.latency.labels(dep.name, v),
+                        self.metrics.batch.labels(dep.name, v))
+            self._metric_children[key] = children
+        return children
 
     async def _fallback_for(self, name: str, production: int) -> Deployment | None:
         spec = self.config.fallback.get(name, self.config.default_fallback)
@@ -325,13 +363,16 @@ class Server:
                 raise HTTPError(400, str(exc)) from exc
             dep, degraded = self._choose(slot, version)
             deadline = time.monotonic() + self.config.queue_timeout
-            rid = uuid.uuid4().hex
+            rid = self.request_id()
             try:
                 rows, seconds = await dep.submit(frame, deadline)
                 dep.breaker.record(False, seconds)
             except SchemaError as exc:
                 self.metrics.requests.labels(name, str(dep.version), "422").inc()
                 raise HTTPError(422, str(exc)) from exc
+            except BadRequest as exc:  # records that cannot form a table (found when the batch is built)
+                self.metrics.requests.labels(name, str(dep.version), "400").inc()
+                raise HTTPError(400, str(exc)) from exc
             except Shed as exc:
                 self.metrics.shed.labels(name, "deadline").inc()
                 raise HTTPError(503, f"request {exc}; retry", headers={"Retry-After": "1"}) from exc
@@ -347,15 +388,16 @@ class Server:
                     rows, seconds = await fb.submit(frame, deadline)
                 except (ModelFailure, InvalidOutput, Shed) as exc2:
                     raise HTTPError(503, f"model and fallback failed: {exc2}", headers={"Retry-After": "1"}) from exc2
-            self.metrics.breaker.labels(name, str(dep.version)).set(STATE_CODE[dep.breaker.state])
+            # (the breaker gauge is set after a failure here and for every version whenever /metrics is read)
             if degraded:
                 self.metrics.degraded.labels(name, degraded).inc()
             if slot.shadow is not None and slot.shadow is not dep:
                 self._spawn(self._shadow(slot.shadow, frame, body))
             latency = time.perf_counter() - start
-            await self._log(rid, dep, latency, frame.height, body, rows, degraded)
-            self.metrics.requests.labels(name, str(dep.version), "200").inc()
-            self.metrics.latency.labels(name, str(dep.version)).observe(latency)
+            await self._log(rid, dep, latency, payload_rows(frame), body, rows, degraded)
+            ok, seconds_hist, _ = self._children(dep)
+            ok.inc()
+            seconds_hist.observe(latency)
             return rows, dep, rid, degraded
         finally:
             self.inflight -= 1
@@ -392,7 +434,7 @@ class Server:
         raise HTTPError(503, f"circuit open for {slot.name} v{dep.version} ({dep.breaker.last_reason}) and no "
                         f"fallback is available", headers={"Retry-After": str(int(self.config.breaker.open_seconds))})
 
-    async def _shadow(self, dep: Deployment, frame: pl.DataFrame, body: bytes) -> None:
+    async def _shadow(self, dep: Deployment, frame: Payload, body: bytes) -> None:
         start = time.perf_counter()
         try:
             rows, seconds = await dep.submit(frame, time.monotonic() + self.config.queue_timeout)
@@ -404,7 +446,7 @@ class Server:
             return
         except Exception:
             return
-        await self._log(uuid.uuid4().hex, dep, time.perf_counter() - start, frame.height, body, rows, None,
+        await self._log(self.request_id(), dep, time.perf_counter() - start, payload_rows(frame), body, rows, None,
                         shadow=True)
         self.metrics.requests.labels(dep.name, str(dep.version), f"shadow_{status}").inc()
         self.metrics.latency.labels(dep.name, str(dep.version)).observe(time.perf_counter() - start)
@@ -587,7 +629,7 @@ class Handlers:
     async def predict(self, request: Request) -> Response:
         self.s.admit_check(self._name(request))
         body = await _body(request, self.s.config.max_body)
-        rows, dep, rid, degraded = await self.s.predict(self._name(request), lambda: frame_from_records(body), body)
+        rows, dep, rid, degraded = await self.s.predict(self._name(request), lambda: records_from_body(body), body)
         return _json({"model": dep.name, "model_version": dep.version, "request_id": rid, "degraded": bool(degraded),
                       "degraded_reason": degraded, "predictions": rows}, headers=_headers(dep, rid, degraded))
 
@@ -899,36 +941,82 @@ def _wrap(fn: Any) -> Any:
     return endpoint
 
 
-_PREDICT_SUFFIXES = ("/predict", "/infer", "/invocations")
+# The prediction routes (and the no-op ceiling, which must take the same path to be a fair ceiling) are dispatched
+# straight from the outermost assay layer to their handlers: Starlette's router, FastAPI's per-request dependency
+# solving and its exception middlewares cost more CPU than the whole model call for a one-row prediction. Their
+# patterns come from ROUTES, so FastAPI still lists them (OpenAPI, /docs) and serves them if this layer is removed.
+_HOT_HANDLERS = ("predict", "invocations", "oip_infer", "noop")
+_PREDICTION_HANDLERS = ("predict", "invocations", "oip_infer")
 
 
-class _ShedAtCapacity:
-    """ASGI middleware: past capacity, a prediction request is refused before routing or reading its body.
+def _hot_routes() -> list[tuple[re.Pattern[str], str]]:
+    return [(re.compile("^" + re.sub(r"{(\w+)}", r"(?P<\1>[^/]+)", path) + "$"), handler)
+            for method, path, handler, _, _ in ROUTES if method == "POST" and handler in _HOT_HANDLERS]
 
-    The handlers check capacity too (admission is what counts); this only makes the refusal as cheap as it can be
-    so that a flood of excess requests takes little from the accepted ones.
+
+class _Front:
+    """Pure ASGI layer in front of the FastAPI router: admission (shedding) and dispatch of the hot routes.
+
+    Past capacity, a prediction request is refused here, before routing or reading its body (the handlers check
+    capacity too; this only makes the refusal as cheap as it can be so that a flood of excess requests takes little
+    from the accepted ones). Under capacity, a prediction goes directly to its handler (see ``_hot_routes``).
     """
 
-    def __init__(self, app: Any, server: Server) -> None:
+    def __init__(self, app: Any, server: Server, handlers: Handlers) -> None:
         self.app = app
         self.server = server
+        self.routes = [(pattern, _wrap(getattr(handlers, name)), name in _PREDICTION_HANDLERS)
+                       for pattern, name in _hot_routes()]
+        body = orjson.dumps({"error": f"server at capacity ({server.config.max_inflight} predictions in flight); "
+                                      f"retry"})
+        self.shed_start = {"type": "http.response.start", "status": 503, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"retry-after", b"1")]}
+        self.shed_body = {"type": "http.response.body", "body": body}
+        self.shed_counters: dict[str, Any] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        server = self.server
-        if (scope["type"] == "http" and server.inflight >= server.config.max_inflight and scope["method"] == "POST"
-                and scope["path"].endswith(_PREDICT_SUFFIXES)):
-            parts = scope["path"].split("/")
-            name = parts[2] if len(parts) > 3 and parts[1] in ("models", "v2") else "_"
-            name = parts[3] if parts[1] == "v2" and len(parts) > 3 else name
-            server.metrics.shed.labels(name, "capacity").inc()
-            body = orjson.dumps({"error": f"server at capacity ({server.config.max_inflight} predictions in "
-                                          f"flight); retry"})
-            await send({"type": "http.response.start", "status": 503, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                (b"retry-after", b"1")]})
-            await send({"type": "http.response.body", "body": body})
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        for pattern, endpoint, prediction in self.routes:
+            match = pattern.match(path)
+            if match is None:
+                continue
+            params = match.groupdict()
+            server = self.server
+            if prediction and server.inflight >= server.config.max_inflight:
+                await self._shed(params.get("name") or "_", send)
+                return
+            scope["path_params"] = params
+            try:
+                response = await endpoint(Request(scope, receive))
+            except Exception:  # what Starlette's ServerErrorMiddleware would do for these routes
+                log.exception("unhandled error in POST %s", path)
+                response = _json({"error": "internal server error"}, 500)
+            await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    async def _shed(self, name: str, send: Any) -> None:
+        counter = self.shed_counters.get(name)
+        if counter is None:
+            counter = self.server.metrics.shed.labels(name, "capacity")
+            if name in self.server.slots:  # kept only for served names: a path is any string a client sends
+                self.shed_counters[name] = counter
+        counter.inc()
+        await send(self.shed_start)  # the same messages every time: built once (the server does not keep them)
+        await send(self.shed_body)
+
+
+class _App(FastAPI):
+    """FastAPI behind assay's front layer: admission and hot routes are decided before FastAPI's own middlewares."""
+
+    front: Any = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self.front(scope, receive, send)
 
 
 def create_app(config: ServeConfig | None = None) -> FastAPI:
@@ -947,8 +1035,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
 
     from assay import __version__
 
-    app = FastAPI(title="assay prediction service", version=__version__, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None)
+    app = _App(title="assay prediction service", version=__version__, lifespan=lifespan,
+               docs_url="/docs", redoc_url=None)
     app.state.server = server
     for method, path, handler, summary, body in ROUTES:
         params = [{"name": p, "in": "path", "required": True,
@@ -959,7 +1047,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             extra["requestBody"] = body
         app.add_api_route(path, _wrap(getattr(handlers, handler)), methods=[method], summary=summary,
                           openapi_extra=extra or None, response_class=Response, name=f"{handler}:{path}")
-    app.add_middleware(_ShedAtCapacity, server=server)
+    app.front = _Front(super(_App, app).__call__, server, handlers)
     return app
 
 

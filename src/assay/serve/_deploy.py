@@ -2,9 +2,11 @@
 
 Requests for a version queue up; one batcher task takes whatever is queued (up to ``max_batch`` rows, waiting at
 most ``max_wait`` for more only while other requests are still arriving) and runs the batch in a worker thread, so
-the event loop keeps accepting and shedding while the model computes. Each request is validated on its own (a bad
-request gets its own 4xx, never fails its neighbours), the valid ones are predicted as one frame and split back.
-A request whose deadline passes while it waits is shed, not computed.
+the event loop keeps accepting and shedding while the model computes. A request is a Polars frame or, for the plain
+JSON protocol, its checked records: records of the same columns and value types are made into one frame for the
+whole batch, which costs about what one request's frame would. The batch is predicted as one frame (the model checks
+its input); only when that is refused is each request checked on its own, so a bad request gets its own 4xx and
+never fails its neighbours. A request whose deadline passes while it waits is shed, not computed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import polars as pl
 
 from assay.exceptions import SchemaError
 from assay.serve._breaker import BreakerConfig, CircuitBreaker
+from assay.serve._protocols import BadRequest, records_frame
 
 __all__ = ["Deployment", "InvalidOutput", "ModelFailure", "Shed"]
 
@@ -38,9 +41,42 @@ class InvalidOutput(Exception):
     """The model returned NaN or infinite values."""
 
 
+Payload = pl.DataFrame | list[dict[str, Any]]  # a frame, or checked JSON records (see records_from_body)
+
+
+def payload_rows(payload: Payload) -> int:
+    return len(payload) if isinstance(payload, list) else payload.height
+
+
+def _frame(payload: Payload) -> pl.DataFrame:
+    return records_frame(payload) if isinstance(payload, list) else payload
+
+
+def _one_frame(payloads: list[Payload]) -> pl.DataFrame | None:
+    """The whole batch as one frame, when that is exactly the requests' own frames stacked; else None."""
+    if len(payloads) == 1:
+        return _frame(payloads[0])
+    first = payloads[0]
+    if isinstance(first, list):
+        if not all(isinstance(p, list) for p in payloads):
+            return None
+        # Same column names in the same order and the same Python value types in every record: the frame of all
+        # records has the dtypes each request's frame would have, so one request cannot change how another reads.
+        columns = list(first[0])
+        types = list(map(type, first[0].values()))
+        records = [r for p in payloads for r in p]  # type: ignore[union-attr]
+        if not all(list(r) == columns and list(map(type, r.values())) == types for r in records):
+            return None
+        return records_frame(records)
+    schema = first.schema
+    if not all(isinstance(p, pl.DataFrame) and p.schema == schema for p in payloads):
+        return None
+    return pl.concat(payloads, how="vertical")  # type: ignore[arg-type]
+
+
 @dataclass
 class _Item:
-    frame: pl.DataFrame
+    payload: Payload
     future: asyncio.Future[Any]
     deadline: float
 
@@ -77,12 +113,12 @@ class Deployment:
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._loop(), name=f"batcher-{self.name}-v{self.version}")
 
-    async def submit(self, frame: pl.DataFrame, deadline: float) -> tuple[list[dict[str, Any]], float]:
-        """Predict ``frame`` in the next batch; return (rows as dicts, model seconds)."""
+    async def submit(self, payload: Payload, deadline: float) -> tuple[list[dict[str, Any]], float]:
+        """Predict ``payload`` (a frame or records) in the next batch; return (rows as dicts, model seconds)."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending += 1
         try:
-            self.queue.put_nowait(_Item(frame, fut, deadline))
+            self.queue.put_nowait(_Item(payload, fut, deadline))
             return await fut
         finally:
             self.pending -= 1
@@ -92,7 +128,7 @@ class Deployment:
         while True:
             item = await self.queue.get()
             batch = [item]
-            rows = item.frame.height
+            rows = payload_rows(item.payload)
             while rows < self.max_batch:
                 try:
                     nxt = self.queue.get_nowait()
@@ -105,7 +141,7 @@ class Deployment:
                     except TimeoutError:
                         break
                 batch.append(nxt)
-                rows += nxt.frame.height
+                rows += payload_rows(nxt.payload)
             now = time.monotonic()
             live = []
             for it in batch:
@@ -118,7 +154,7 @@ class Deployment:
             if not live:
                 continue
             try:
-                results, seconds = await loop.run_in_executor(self.executor, self._run, [it.frame for it in live])
+                results, seconds = await loop.run_in_executor(self.executor, self._run, [it.payload for it in live])
             except Exception as exc:  # the executor itself failed (shutdown): fail the batch, keep serving
                 results, seconds = [ModelFailure(str(exc))] * len(live), 0.0
             for it, res in zip(live, results, strict=True):
@@ -131,28 +167,31 @@ class Deployment:
             if self.on_batch is not None:
                 self.on_batch(self, len(live), seconds)
 
-    def _run(self, frames: list[pl.DataFrame]) -> tuple[list[Any], float]:
-        """Worker thread: validate each request, predict the valid ones as one frame, split the result."""
-        results: list[Any] = [None] * len(frames)
+    def _run(self, payloads: list[Payload]) -> tuple[list[Any], float]:
+        """Worker thread: predict the batch as one frame; if its input is refused, check each request alone."""
+        try:
+            whole = _one_frame(payloads)
+        except Exception:  # some request cannot form a table: found and answered below
+            whole = None
+        if whole is not None:
+            start = time.perf_counter()
+            try:
+                out = self.model.predict(whole)
+            except Exception as exc:
+                seconds = time.perf_counter() - start
+                if not isinstance(exc, SchemaError) and self._readable(whole):
+                    failure = ModelFailure(f"{type(exc).__name__}: {exc}")
+                    return [failure] * len(payloads), seconds
+            else:
+                seconds = time.perf_counter() - start
+                return self._split(out, [(i, payload_rows(p)) for i, p in enumerate(payloads)],
+                                   [None] * len(payloads), whole, seconds)
+        results: list[Any] = [None] * len(payloads)
         valid: list[tuple[int, pl.DataFrame]] = []
-        first = frames[0].schema
-        if len(frames) > 1 and all(f.schema == first for f in frames):
-            # Usual case: every request has the same columns and types, so one schema check covers the batch;
-            # only when it fails are the requests checked one by one to find (and answer) the bad ones.
+        for i, payload in enumerate(payloads):
             try:
-                whole = self.model.validate(pl.concat(frames, how="vertical"))
-            except Exception:
-                whole = None
-            if whole is not None:
-                offset = 0
-                for i, frame in enumerate(frames):
-                    valid.append((i, whole.slice(offset, frame.height)))
-                    offset += frame.height
-                return self._predict(valid, results, whole)
-        for i, frame in enumerate(frames):
-            try:
-                valid.append((i, self.model.validate(frame)))
-            except SchemaError as exc:
+                valid.append((i, self.model.validate(_frame(payload))))
+            except (SchemaError, BadRequest) as exc:
                 results[i] = exc
             except Exception as exc:  # a frame the schema check cannot even read is the caller's error
                 results[i] = SchemaError(str(exc))
@@ -160,6 +199,14 @@ class Deployment:
             return results, 0.0
         big = valid[0][1] if len(valid) == 1 else pl.concat([f for _, f in valid], how="vertical_relaxed")
         return self._predict(valid, results, big)
+
+    def _readable(self, frame: pl.DataFrame) -> bool:
+        """Does the input pass the model's schema check (so a failure is the model's, not the caller's)?"""
+        try:
+            self.model.validate(frame)
+        except Exception:
+            return False
+        return True
 
     def _predict(self, valid: list[tuple[int, pl.DataFrame]], results: list[Any], big: pl.DataFrame
                  ) -> tuple[list[Any], float]:
@@ -176,6 +223,11 @@ class Deployment:
                 results[i] = ModelFailure(f"{type(exc).__name__}: {exc}")
             return results, seconds
         seconds = time.perf_counter() - start
+        return self._split(out, [(i, f.height) for i, f in valid], results, big, seconds)
+
+    def _split(self, out: pl.DataFrame, sizes: list[tuple[int, int]], results: list[Any], inputs: pl.DataFrame,
+               seconds: float) -> tuple[list[Any], float]:
+        """Each request's rows of the batch output (or InvalidOutput when one of them is NaN or infinite)."""
         numeric = [c for c, t in out.schema.items() if t.is_float()]
         bad = None
         if numeric:
@@ -183,14 +235,13 @@ class Deployment:
             bad = ~np.isfinite(arr).all(axis=1)
         rows = out.to_dicts()
         offset = 0
-        for i, frame in valid:
-            n = frame.height
+        for i, n in sizes:
             if bad is not None and bad[offset:offset + n].any():
                 results[i] = InvalidOutput(f"model v{self.version} returned NaN or infinite values")
             else:
                 results[i] = rows[offset:offset + n]
             offset += n
-        self._remember(big, out)
+        self._remember(inputs, out)
         return results, seconds
 
     def _remember(self, inputs: pl.DataFrame, outputs: pl.DataFrame) -> None:
@@ -202,11 +253,15 @@ class Deployment:
             self.outputs.popleft()
 
     def window(self) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
-        """Recent inputs and predictions (up to ``window_rows``)."""
+        """Recent inputs (cast to the training types) and predictions (up to ``window_rows``)."""
         if not self.inputs:
             return None, None
         ins, outs = list(self.inputs), list(self.outputs)
-        return pl.concat(ins, how="vertical_relaxed"), pl.concat(outs, how="vertical_relaxed")
+        # Batches predicted whole are kept as they came (the model checked them while predicting); the schema check
+        # that makes them comparable runs here, off the request path.
+        checked = [(self.model.validate(i), o) for i, o in zip(ins, outs, strict=True)]
+        return (pl.concat([i for i, _ in checked], how="vertical_relaxed"),
+                pl.concat([o for _, o in checked], how="vertical_relaxed"))
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Stop taking new work, finish what is queued, then stop the batcher (used after a hot swap)."""

@@ -19,7 +19,7 @@ import orjson
 import polars as pl
 
 __all__ = ["BadRequest", "UnsupportedMedia", "frame_from_mlflow", "frame_from_oip", "frame_from_records",
-           "oip_datatype", "oip_outputs"]
+           "oip_datatype", "oip_outputs", "records_frame", "records_from_body"]
 
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 MLFLOW_CONTENT_TYPES = ["text/csv", "application/json"]
@@ -41,18 +41,27 @@ def _loads(body: bytes) -> Any:
         raise BadRequest(msg) from exc
 
 
-def _records_frame(records: list[Any], where: str) -> pl.DataFrame:
+def _check_records(records: list[Any], where: str) -> None:
     if not records:
         msg = f"{where} holds no rows"
         raise BadRequest(msg)
     if not all(isinstance(r, dict) for r in records):
         msg = f"{where} must be a list of objects (one per row, column name → value)"
         raise BadRequest(msg)
+
+
+def records_frame(records: list[dict[str, Any]], where: str = "records") -> pl.DataFrame:
+    """A frame from checked records (what one request would give on its own)."""
     try:
         return pl.DataFrame(records, infer_schema_length=None, strict=False)
     except Exception as exc:  # mixed types Polars cannot put in one column
         msg = f"{where}: rows cannot form a table ({exc})"
         raise BadRequest(msg) from exc
+
+
+def _records_frame(records: list[Any], where: str) -> pl.DataFrame:
+    _check_records(records, where)
+    return records_frame(records, where)
 
 
 def _columns_frame(columns: dict[str, Any], where: str) -> pl.DataFrame:
@@ -70,8 +79,11 @@ def _columns_frame(columns: dict[str, Any], where: str) -> pl.DataFrame:
         raise BadRequest(msg) from exc
 
 
-def frame_from_records(body: bytes) -> pl.DataFrame:
-    """The plain protocol: a list of records, ``{"records": [...]}`` or one record."""
+def records_from_body(body: bytes) -> list[dict[str, Any]]:
+    """The plain protocol: a list of records, ``{"records": [...]}`` or one record (checked, not yet a frame).
+
+    The frame is built by the batcher, once for a whole batch of requests (see ``_deploy``).
+    """
     data = _loads(body)
     if isinstance(data, dict) and "records" in data:
         data = data["records"]
@@ -80,7 +92,13 @@ def frame_from_records(body: bytes) -> pl.DataFrame:
     if not isinstance(data, list):
         msg = "body must be a JSON list of records, {\"records\": [...]}, or one record object"
         raise BadRequest(msg)
-    return _records_frame(data, "records")
+    _check_records(data, "records")
+    return data
+
+
+def frame_from_records(body: bytes) -> pl.DataFrame:
+    """The plain protocol's body as a frame."""
+    return records_frame(records_from_body(body))
 
 
 def frame_from_mlflow(body: bytes, content_type: str) -> pl.DataFrame:
