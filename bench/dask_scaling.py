@@ -10,7 +10,9 @@ Workload (default 20M rows × 8 float features + a category + a binary label, Pa
 Also measured: the per-task overhead (empty tasks) and the per-iteration overhead of the distributed trainer (one
 gradient round on tiny partitions), which feed the projection to 10 and 100 machines written to docs/scaling.md.
 ``--oom`` runs the out-of-memory case: 2 workers limited to ``--oom-limit`` (2 GiB) each, ``--oom-gib`` (10) GiB of
-input, steps fitted and a transformed column written as partitioned Parquet.
+input, steps fitted, a transformed column written as partitioned Parquet, and logistic regression trained by plain
+gradient descent for ``--oom-iters`` iterations on feature matrices that do not fit the workers' memory (cached on
+their local disks and streamed through every iteration: ``choose_matrix_mode`` picks "disk").
 
 Real processes: ``dask scheduler`` and ``dask worker`` (1 thread each) on 127.0.0.1; the local engine runs in a
 fresh process too, so peak memory (ru_maxrss) is comparable. Run::
@@ -66,14 +68,20 @@ def make_data(folder: Path, rows: int, *, seed: int = 0, chunk: int = 1_000_000)
     return rows
 
 
+BIG_FEATURES = ["c0", "c1", "c2", "c3"]
+
+
 def make_big(folder: Path, gib: float, *, chunk: int = 4_000_000) -> int:
-    """Cheap-to-make, compressible columns totalling ``gib`` GiB in memory (5 float64 columns)."""
+    """Cheap-to-make, compressible columns totalling ``gib`` GiB in memory (5 float64 columns): four features that
+    cycle with different periods (so they are not collinear) and a 0/1 label that depends on them."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = int(gib * 2**30 / (5 * 8))
-    base = np.arange(chunk, dtype=np.float64) % 1_000
+    index = np.arange(chunk, dtype=np.int64)
+    cols = {f"c{j}": ((index * p) % 1_000 / 1_000 - 0.5) for j, p in enumerate((1, 7, 31, 127))}
+    cols["label"] = (cols["c0"] - cols["c1"] + 0.5 * cols["c2"] + ((index * 8191) % 1_000 / 1_000 - 0.5) > 0) * 1.0
     for i, start in enumerate(range(0, rows, chunk)):
         n = min(chunk, rows - start)
-        pl.DataFrame({f"c{j}": base[:n] * (j + 1) + i for j in range(5)}).write_parquet(
+        pl.DataFrame({k: v[:n] + (0.001 * i if k != "label" else 0.0) for k, v in cols.items()}).write_parquet(
             folder / f"big-{i:04d}.parquet", row_group_size=500_000)
     return rows
 
@@ -243,9 +251,19 @@ def measure_overheads(client: object) -> dict:
     return {"per_task_ms": per_task * 1000, "per_iteration_ms": statistics.median(rounds) * 1000}
 
 
-def run_oom(workdir: Path, gib: float, limit: str) -> dict:
+def run_oom(workdir: Path, gib: float, limit: str, iters: int) -> dict:
     from assay.clean import get_step
-    from assay.engine import dask_client, fit_steps, plan_partitions, write_partitions
+    from assay.engine import (
+        build_matrices,
+        choose_matrix_mode,
+        dask_client,
+        fit_linear,
+        fit_steps,
+        matrix_bytes,
+        plan_partitions,
+        write_partitions,
+    )
+    from assay.models import make_model
 
     data = workdir / "big"
     start = time.perf_counter()
@@ -258,19 +276,38 @@ def run_oom(workdir: Path, gib: float, limit: str) -> dict:
             warm_up(client)
             parts = plan_partitions(str(data), rows_per_partition=500_000)
             start = time.perf_counter()
-            steps = fit_steps(client, parts, [get_step("missing")(), get_step("scale")()], None)
+            steps = fit_steps(client, parts, [get_step("missing")(), get_step("scale")()], "label")
             fit_s = time.perf_counter() - start
             start = time.perf_counter()
             counts = write_partitions(client, parts, workdir / "big-out", steps=steps, fn=_first_column)
             write_s = time.perf_counter() - start
+            shutil.rmtree(workdir / "big-out", ignore_errors=True)  # disk room for the matrix cache
+            nbytes = matrix_bytes(rows, len(BIG_FEATURES))
+            mode, reason = choose_matrix_mode(client, nbytes)
+            print(f"out-of-memory case: {reason}", flush=True)
+            before = set(client.scheduler_info(n_workers=-1)["workers"])
+            start = time.perf_counter()
+            X, y = build_matrices(client, parts, steps, BIG_FEATURES, [0.0] * len(BIG_FEATURES), "label", mode=mode,
+                                  cache="bench-oom")
+            build_s = time.perf_counter() - start
+            est = make_model("logreg", "classification", optimizer="gd", max_iter=iters, tol=0.0, learning_rate=0.5,
+                             alpha=0.0)
+            start = time.perf_counter()
+            est = fit_linear(client, X, y, est, n_features=len(BIG_FEATURES))
+            gd_s = time.perf_counter() - start
+            restarted = before != set(client.scheduler_info(n_workers=-1)["workers"])
             peaks = client.run(_peak_rss_mb)
+            del X, y
     finally:
         cluster.close()
     if steps[0].summary_["n"] != rows or sum(counts) != rows:
         msg = f"rows lost or doubled: counted {steps[0].summary_['n']}, wrote {sum(counts)}, expected {rows}"
         raise RuntimeError(msg)
     return {"gib": gib, "rows": rows, "limit": limit, "partitions": len(parts), "make_s": made_s, "fit_s": fit_s,
-            "write_s": write_s, "peak_rss_mb": sorted(round(v) for v in peaks.values())}
+            "write_s": write_s, "matrix_gb": nbytes / 1e9, "matrices": est.distributed_["matrices"],
+            "build_s": build_s, "gd_s": gd_s, "gd_iters": est.n_iter_, "evaluations": est.distributed_["evaluations"],
+            "coef": est.coef_.ravel().round(4).tolist(), "workers_restarted": restarted,
+            "peak_rss_mb": sorted(round(v) for v in peaks.values())}
 
 
 def _first_column(frame: pl.DataFrame) -> pl.DataFrame:
@@ -293,12 +330,22 @@ def main() -> None:
     parser.add_argument("--oom", action="store_true", help="also run the bigger-than-memory case")
     parser.add_argument("--oom-gib", type=float, default=10.0)
     parser.add_argument("--oom-limit", default="2GiB")
+    parser.add_argument("--oom-iters", type=int, default=5, help="GD iterations in the out-of-memory case")
+    parser.add_argument("--oom-only", action="store_true", help="run only the out-of-memory case")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="assay-dask-bench-"))
     try:
+        if args.oom_only:
+            oom = run_oom(workdir, args.oom_gib, args.oom_limit, args.oom_iters)
+            print("out-of-memory case:", json.dumps(oom), flush=True)
+            report_oom(oom)
+            print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+            if args.json:
+                args.json.write_text(json.dumps({"oom": oom}, indent=2))
+            return
         start = time.perf_counter()
         make_data(workdir / "data", args.rows)
         print(f"data: {args.rows:,} rows in {time.perf_counter() - start:.1f}s ({workdir / 'data'})", flush=True)
@@ -311,7 +358,7 @@ def main() -> None:
             results[f"dask{workers}"] = res
             print(f"dask {workers} worker(s):", json.dumps(res), flush=True)
         if args.oom:
-            results["oom"] = run_oom(workdir, args.oom_gib, args.oom_limit)
+            results["oom"] = run_oom(workdir, args.oom_gib, args.oom_limit, args.oom_iters)
             print("out-of-memory case:", json.dumps(results["oom"]), flush=True)
         results["load_avg_end"] = os.getloadavg()[0]
         report(results)
@@ -335,10 +382,16 @@ def report(r: dict) -> None:
           f"{d2['per_iteration_ms']:.1f} ms")
     print(f"peak RSS MB: local {local['peak_rss_mb']:.0f}; dask 1w {d1['peak_rss_mb']}; dask 2w {d2['peak_rss_mb']}")
     if "oom" in r:
-        o = r["oom"]
-        print(f"out-of-memory: {o['gib']} GiB ({o['rows']:,} rows) on 2 × {o['limit']}: fit {o['fit_s']:.0f}s, "
-              f"write {o['write_s']:.0f}s, peak RSS per worker {o['peak_rss_mb']} MB — completed")
+        report_oom(r["oom"])
     print(f"load average at start/end: {r['load_avg_start']:.1f} / {r['load_avg_end']:.1f} on {r['cpus']} CPUs")
+
+
+def report_oom(o: dict) -> None:
+    print(f"out-of-memory: {o['gib']} GiB ({o['rows']:,} rows) on 2 × {o['limit']}: fit steps {o['fit_s']:.0f}s, "
+          f"write {o['write_s']:.0f}s; GD on {o['matrix_gb']:.2f} GB of matrices ({o['matrices']}): build "
+          f"{o['build_s']:.0f}s, {o['gd_iters']} iterations {o['gd_s']:.0f}s "
+          f"({o['gd_s'] / o['evaluations'] * 1000:.0f} ms each, {o['rows'] / (o['gd_s'] / o['evaluations']):,.0f} "
+          f"rows/s); peak RSS per worker {o['peak_rss_mb']} MB; workers restarted: {o['workers_restarted']}")
 
 
 if __name__ == "__main__":

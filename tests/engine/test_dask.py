@@ -175,6 +175,21 @@ def test_disk_cached_matrices_train_exactly_like_memory_ones(client, params) -> 
     drop_cached(client, ["t-disk"])
 
 
+def test_gradient_summed_in_a_tree_on_the_workers_equals_the_client_sum(client) -> None:
+    from assay.engine._dask import _DistributedObjective
+
+    df = _data(1_200, seed=6)
+    X_futs, y_futs, _, _, d = _matrices(client, df.drop("city"), "y", parts=5)
+    sw = [None] * len(X_futs)
+    w = np.linspace(-1, 1, d + 1)
+    flat = _DistributedObjective(client, X_futs, y_futs, sw, "squared", True, d, 0.1)
+    tree = _DistributedObjective(client, X_futs, y_futs, sw, "squared", True, d, 0.1)
+    tree.tree_from = 1  # the test cluster has two workers; force the reduction on the workers
+    (f1, g1), (f2, g2) = flat(w), tree(w)
+    assert f2 == pytest.approx(f1, rel=1e-12)
+    assert np.allclose(g1, g2, rtol=1e-12, atol=1e-15)
+
+
 def test_matrix_mode_follows_the_workers_memory_limits(client) -> None:
     from assay.engine import choose_matrix_mode, matrix_bytes
 
@@ -336,10 +351,27 @@ def test_run_dask_refuses_what_it_cannot_run_with_a_clear_error(client, parquet)
     path, _ = parquet
     with pytest.raises(SchemaError, match=r"target column 'lable' not found.*did you mean 'label'"):
         run_dask({"source": str(path), "target": "lable"}, client=client)
-    with pytest.raises(SpecError, match="recommendation"):
-        run_dask({"source": str(path), "task": "recommendation", "user": "city", "item": "label"}, client=client)
     with pytest.raises(SpecError, match="not partitionable"):
         run_dask({"source": "redis://127.0.0.1/stream", "target": "y"}, client=client)
+
+
+def test_recommendation_runs_as_one_task_on_a_worker(client, tmp_path) -> None:
+    from assay.engine import run_dask
+    from assay.pipeline import run
+
+    rng = np.random.default_rng(0)
+    rows = [{"user": f"u{u}", "item": f"i{item}"} for u in range(120)
+            for item in rng.choice(20, size=6, replace=False) + (0 if u < 60 else 20)]
+    path = tmp_path / "ratings.parquet"
+    pl.DataFrame(rows).write_parquet(path)
+    spec = {"source": str(path), "task": "recommendation", "user": "user", "item": "item",
+            "models": ["itemknn", "popularity"]}
+    local = run({**spec, "output": {"dir": str(tmp_path / "local"), "report": False}})
+    dist = run_dask({**spec, "output": {"dir": str(tmp_path / "dask"), "report": False}}, client=client)
+    assert dist.model.manifest["engine"]["on_one_worker"] is True
+    assert [r["model"] for r in dist.leaderboard] == [r["model"] for r in local.leaderboard]
+    assert dist.test_metrics == local.test_metrics  # the same job, run on a worker
+    assert (tmp_path / "dask" / "model" / "manifest.json").is_file()
 
 
 def test_time_budget_search_runs_on_a_worker(client, parquet, tmp_path) -> None:

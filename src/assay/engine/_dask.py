@@ -517,6 +517,17 @@ def _group_loss_grad(X: list[np.ndarray], y: list[np.ndarray], sw: list[np.ndarr
     return loss, grad, weight
 
 
+def _add_terms(a: tuple[float, np.ndarray, float], b: tuple[float, np.ndarray, float]) -> tuple[float, np.ndarray,
+                                                                                                float]:
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2]
+
+
+# From this many workers on, an iteration's per-worker (loss, gradient, weight) are summed pairwise on the workers
+# (log2(M) rounds) instead of all M gradients travelling to the client; below it the extra rounds cost more than
+# they save (a gradient is (d + 1) × k floats).
+TREE_SUM_FROM = 8
+
+
 def _sum_stats(y: Any) -> tuple[float, float]:
     y = as_array(y)
     return float(np.sum(y)), float(len(y))
@@ -531,6 +542,7 @@ class _DistributedObjective:
         self.kind, self.fit_intercept, self.n_features, self.alpha_l2 = kind, fit_intercept, n_features, alpha_l2
         self.calls = 0
         self.seconds = 0.0
+        self.tree_from = TREE_SUM_FROM
 
     def _groups(self) -> list[tuple[str | None, list[int]]]:
         """Partition indices grouped by the worker holding them, so each iteration is one task per worker."""
@@ -551,11 +563,18 @@ class _DistributedObjective:
             )
             for worker, idx in self._groups()
         ]
-        loss, grad, weight = 0.0, np.zeros_like(w), 0.0
-        for s, g, n in self.client.gather(futures):
-            loss += s
-            grad += g
-            weight += n
+        if len(futures) >= self.tree_from:
+            while len(futures) > 1:
+                pairs = [self.client.submit(_add_terms, futures[i], futures[i + 1], pure=False)
+                         for i in range(0, len(futures) - 1, 2)]
+                futures = pairs + futures[len(futures) - len(futures) % 2:]
+            loss, grad, weight = futures[0].result()
+        else:
+            loss, grad, weight = 0.0, np.zeros_like(w), 0.0
+            for s, g, n in self.client.gather(futures):
+                loss += s
+                grad += g
+                weight += n
         self.calls += 1
         self.seconds += time.perf_counter() - start
         return loss, grad, weight

@@ -101,6 +101,10 @@ def run_dask(
     if matrices not in ("auto", "memory", "disk"):
         msg = f"matrices={matrices!r} is not valid; choose 'auto', 'memory' or 'disk'"
         raise SpecError(msg)
+    if spec.task == "recommendation" or spec.user or spec.item:
+        result = _recommend_on_a_worker(client, spec, progress)
+        write_outputs(result, Path(spec.output.dir), report=spec.output.report, spec=spec.model_dump())
+        return result
     job = _Job(client, spec, progress, rows_per_partition, distribute_rows, matrices=matrices, echo=echo)
     try:
         result = job.train()
@@ -111,6 +115,30 @@ def run_dask(
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+
+
+def _recommend_task(spec: Any) -> Any:
+    from assay.pipeline import Pipeline
+
+    pipe = Pipeline(
+        target=spec.target, task=spec.task, steps=spec.steps, models=spec.models, folds=spec.evaluation.folds,
+        test_size=spec.evaluation.test_size, seed=spec.evaluation.seed, time_budget=spec.evaluation.time_budget,
+        threshold=spec.evaluation.threshold, user=spec.user, item=spec.item, rating=spec.rating,
+    )
+    return pipe.fit(spec.source, source_options=spec.source_options)
+
+
+def _recommend_on_a_worker(client: Any, spec: Any, progress: Callable[[str, float], None] | None) -> Any:
+    """Recommendation specs: the local engine's whole job as one task on one worker (the interactions must fit its
+    memory; the collaborative-filtering models have no data-parallel algorithm here)."""
+    if progress:
+        progress("recommendation: training on one worker", 0.0)
+    result = client.submit(_recommend_task, spec, pure=False).result()
+    result.model.manifest["engine"] = {"name": "dask", "partitions": 1, "on_one_worker": True,
+                                       "workers": len(client.scheduler_info(n_workers=-1).get("workers", {}))}
+    if progress:
+        progress("done", 1.0)
+    return result
 
 
 def _column(part: Partition, column: str | None) -> Any:
@@ -218,9 +246,6 @@ class _Job:
         from assay.pipeline import Pipeline, TrainResult, _labels, _parse_threshold, _py
 
         spec, client = self.spec, self.client
-        if spec.task == "recommendation" or spec.user or spec.item:
-            msg = "the dask engine does not run recommendation pipelines yet; use engine: local for this spec"
-            raise SpecError(msg)
         objective = _parse_threshold(spec.evaluation.threshold) if spec.evaluation.threshold else None
         pipe = Pipeline(
             target=spec.target, task=spec.task, steps=spec.steps, models=spec.models, folds=spec.evaluation.folds,
