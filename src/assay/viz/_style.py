@@ -153,6 +153,7 @@ def save_figure(fig: Any, directory: Path, name: str, formats: tuple[str, ...] =
     directory.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     with quiet_glyphs():
+        _settle_layout(fig)
         for i, fmt in enumerate(formats):
             path = directory / f"{name}.{fmt}"
             tmp = path.with_name(path.name + ".tmp")
@@ -162,12 +163,26 @@ def save_figure(fig: Any, directory: Path, name: str, formats: tuple[str, ...] =
             tmp.replace(path)
             paths[fmt] = path
             if i == 0:
-                # The first save placed everything; freezing that layout spares the (costly) constrained-layout
-                # solve in the other formats, which then match the first exactly.
-                fig.set_layout_engine("none")
                 _freeze_axis_labels(fig)
     fig.clear()
     return paths
+
+
+def _settle_layout(fig: Any) -> None:
+    """Run the figure's layout engine once, then remove it: every format is drawn once, in the same layout.
+
+    With an engine attached, each ``savefig`` first draws the whole figure without output so that the engine can
+    measure it, and the engine runs again inside the real draw: three to four passes over every text per format
+    instead of one. Positions are fractions of the figure, so a layout computed at the figure's resolution holds
+    at every resolution.
+    """
+    engine = fig.get_layout_engine()
+    if engine is None:
+        return
+    engine.execute(fig)
+    fig.set_layout_engine(None)
+    if fig.get_layout_engine() is not None:  # a matplotlibrc asks for an automatic layout: keep ours frozen
+        fig.set_layout_engine("none")
 
 
 def _freeze_axis_labels(fig: Any) -> None:
