@@ -216,10 +216,24 @@ def run_dask_jobs(data: Path, workers: int, iters: int, memory_limit: str, workd
                 gd_runs.append(time.perf_counter() - start)
             steps_s, gd_s = statistics.median(steps_runs), statistics.median(gd_runs)
             peaks = client.run(_peak_rss_mb)
-            overhead = measure_overheads(client)
             del X, y
+            # The same training with the matrices cached on the workers' disks (the out-of-memory mode), same data.
+            start = time.perf_counter()
+            X, y = build_matrices(client, parts, steps, FEATURES, [0.0] * len(FEATURES), "label", mode="disk",
+                                  cache="bench-disk")
+            build_disk_s = time.perf_counter() - start
+            disk_runs = []
+            for _ in range(repeat):
+                est_disk = make_model("logreg", "classification", optimizer="gd", max_iter=iters, tol=0.0,
+                                      learning_rate=0.5, alpha=0.0)
+                start = time.perf_counter()
+                est_disk = fit_linear(client, X, y, est_disk, n_features=len(FEATURES))
+                disk_runs.append(time.perf_counter() - start)
+            del X, y
+            overhead = measure_overheads(client)
             return {"workers": workers, "partitions": len(parts), "steps_s": steps_s, "build_s": build_s,
-                    "gd_s": gd_s, "evaluations": est.distributed_["evaluations"],
+                    "gd_s": gd_s, "build_disk_s": build_disk_s, "gd_disk_s": statistics.median(disk_runs),
+                    "evaluations": est.distributed_["evaluations"],
                     "peak_rss_mb": sorted(round(v) for v in peaks.values()), **overhead}
     finally:
         cluster.close()
@@ -378,6 +392,11 @@ def report(r: dict) -> None:
         print(f"  ratio dask1/local time = {d1[key] / local[key]:.2f}, dask2/local time = {d2[key] / local[key]:.2f}")
     print(f"GD per iteration: local {local['gd_s'] / r['iters'] * 1000:.0f} ms, dask 1w "
           f"{d1['gd_s'] / d1['evaluations'] * 1000:.0f} ms, dask 2w {d2['gd_s'] / d2['evaluations'] * 1000:.0f} ms")
+    for name, d in (("1w", d1), ("2w", d2)):
+        if "gd_disk_s" in d:
+            print(f"GD with matrices cached on disk, dask {name}: {d['gd_disk_s'] / d['evaluations'] * 1000:.0f} ms per "
+                  f"iteration; disk/memory time = {d['gd_disk_s'] / d['gd_s']:.2f} (build {d['build_disk_s']:.1f}s vs "
+                  f"{d['build_s']:.1f}s)")
     print(f"overheads (2 workers): per task {d2['per_task_ms']:.2f} ms, per GD iteration (no data) "
           f"{d2['per_iteration_ms']:.1f} ms")
     print(f"peak RSS MB: local {local['peak_rss_mb']:.0f}; dask 1w {d1['peak_rss_mb']}; dask 2w {d2['peak_rss_mb']}")

@@ -6,10 +6,14 @@
 2. the train/test split and the CV folds are made from that column by the local engine's own functions, so both
    engines use the same rows;
 3. in each fold the cleaning steps are fitted by merging per-partition summaries (:func:`fit_steps`), the feature
-   matrices are built and kept on the workers, linear models train data-parallel, LightGBM (through
+   matrices are built and kept on the workers (in their memory, or on their local disks when bigger than half the
+   cluster's memory limits), linear models train data-parallel, LightGBM (through
    ``lightgbm.dask``) and k-means (on partitions) too when the training rows exceed ``distribute_rows``, and every
    other (fold, model) pair is one task on one worker — those run in parallel across folds;
-4. the leaderboard, refit, test metrics and artifact are the local engine's.
+4. the leaderboard, refit, decision threshold (tuned on out-of-fold probabilities), test metrics and artifact are
+   the local engine's.
+
+Recommendation specs run the local engine's whole job as one task on one worker.
 
 Differences from the local engine, stated: moments and means are summed in a different order (relative differences
 around 1e-12), so gradient-descent models converge to the same optimum within the optimizer's tolerance; LightGBM
