@@ -506,19 +506,29 @@ def pairwise_pearson(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r[~np.isfinite(r)] = np.nan
         np.clip(r, -1.0, 1.0, out=r)
         return r, np.full(r.shape, float(x.shape[0]))
-    m = mask.astype(np.float64)
-    centre = np.nanmean(np.where(mask, x, np.nan), axis=0) if x.size else np.zeros(x.shape[1])
-    centre = np.nan_to_num(centre)
-    x0 = np.where(mask, x - centre, 0.0)
-    n = m.T @ m
-    sx = x0.T @ m  # sx[i, j]: sum of column i over rows where j is finite
-    sxx = (x0 * x0).T @ m
+    # Only the columns with gaps need their mask in the products: against a complete column j, "rows where j is
+    # present" is every row, so those sums are plain column sums.
+    rows, k = x.shape
+    counts = mask.sum(axis=0).astype(np.float64)
+    x0 = np.where(mask, x, 0.0)
+    x0 -= x0.sum(axis=0) / np.maximum(counts, 1.0)
+    part = np.flatnonzero(counts < rows)
+    x0[~mask] = 0.0
+    mp = mask[:, part].astype(np.float64)
+    sq = x0 * x0
+    n = np.full((k, k), float(rows))
+    n[:, part] = counts[part]
+    n[part, :] = counts[part][:, None]
+    n[np.ix_(part, part)] = mp.T @ mp
+    sx = np.repeat(x0.sum(axis=0)[:, None], k, axis=1)  # sx[i, j]: sum of column i over rows where j is present
+    sx[:, part] = x0.T @ mp
+    sxx = np.repeat(sq.sum(axis=0)[:, None], k, axis=1)
+    sxx[:, part] = sq.T @ mp
     sxy = x0.T @ x0
     with np.errstate(divide="ignore", invalid="ignore"):
         cov = sxy - sx * sx.T / n
         var_x = sxx - sx * sx / n
-        var_y = var_x.T
-        r = cov / np.sqrt(var_x * var_y)
+        r = cov / np.sqrt(var_x * var_x.T)
     r[(n < 3) | ~np.isfinite(r)] = np.nan
     np.clip(r, -1.0, 1.0, out=r)
     return r, n
