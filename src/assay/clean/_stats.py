@@ -243,14 +243,17 @@ def exact_quantiles(frame: Frame, columns: Sequence[str], *, mad: bool = False,
             values = values.collect(engine="streaming")
         series = values.to_series().drop_nulls()
         del values
-        # NaN and ±inf are missing, not values; checking first skips a filtering copy when there are none.
-        if not series.is_finite().all():
+        # NaN and ±inf are missing, not values. A finite sum proves there are none (NaN or ±inf would make it NaN
+        # or ±inf), which spares a filtering copy; an overflowing sum only costs that copy.
+        total = float(series.sum() or 0.0)
+        if not math.isfinite(total):
             series = series.filter(series.is_finite())
+            total = float(series.sum() or 0.0)
         series = series.rechunk()
         n = series.len()
         qs = {q: (float(series.quantile(q, "linear")) if n else None) for q in probs}
         spread = float((series - series.median()).abs().median()) if mad and n else None
-        return ExactQuantiles(n, qs, spread, float(series.sum()) if n else 0.0)
+        return ExactQuantiles(n, qs, spread, total)
 
     # A few columns at a time on Polars' threads (it releases the GIL): parallel, yet memory stays a few columns.
     with ThreadPoolExecutor(max_workers=max(1, min(len(columns), pl.thread_pool_size()))) as pool:
