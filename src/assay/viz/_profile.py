@@ -618,17 +618,18 @@ def correlation_ratio(groups: np.ndarray, values: np.ndarray) -> float:
     1.0
     """
     ok = np.isfinite(values)
-    g, y = groups[ok], values[ok]
+    g, y = (groups, values) if ok.all() else (groups[ok], values[ok])
     if len(y) < 3:
         return float("nan")
     counts = np.bincount(g)
     sums = np.bincount(g, weights=y)
     present = counts > 0
     means = sums[present] / counts[present]
-    total = ((y - y.mean()) ** 2).sum()
+    mean = y.mean()
+    total = ((y - mean) ** 2).sum()
     if total == 0:
         return float("nan")
-    between = (counts[present] * (means - y.mean()) ** 2).sum()
+    between = (counts[present] * (means - mean) ** 2).sum()
     return float(math.sqrt(min(1.0, between / total)))
 
 
@@ -724,8 +725,9 @@ def _target_association(sample: pl.DataFrame, variables: dict[str, dict[str, Any
                 entry = {"measure": best[1], "value": float(best[0])}
             else:
                 ok = t_mask & np.isfinite(x)
-                entry = {"measure": "correlation ratio", "value": correlation_ratio(t_codes[ok], x[ok])}
-                entry["separates_classes"] = _separates(t_codes[ok], x[ok])
+                g, y = (t_codes, x) if ok.all() else (t_codes[ok], x[ok])  # no copies when nothing is missing
+                entry = {"measure": "correlation ratio", "value": correlation_ratio(g, y)}
+                entry["separates_classes"] = _separates(g, y)
         elif v["kind"] in ("categorical", "boolean", "id-like"):
             codes, mask = _codes(sample, name)
             ok = mask & t_mask
