@@ -207,9 +207,6 @@ class Server:
         # scans so a full collection under load does not pause every request for tens of milliseconds.
         gc.collect()
         gc.freeze()
-        # The batch worker thread holds the GIL while the model runs its Python code; by default the event loop
-        # would wait up to 5 ms for it, and every request (and every refusal) that arrived meanwhile with it.
-        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self.ready = True
         if self.config.watch_seconds > 0:
             self._tasks.append(loop.create_task(self._watch()))
