@@ -81,16 +81,19 @@ def test_worker_killed_mid_write_job_every_row_written_once(dask_cluster, client
     assert not list((tmp_path / "out").glob(".*.tmp"))  # no half-written file left visible as a part
 
 
-def test_worker_holding_training_data_killed_gd_still_converges(dask_cluster, client, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["memory", "disk"])
+def test_worker_holding_training_data_killed_gd_still_converges(dask_cluster, client, tmp_path: Path,
+                                                                mode: str) -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(6_000, 4))
     y = np.where(X @ [1.0, -2.0, 0.5, 0.0] + rng.normal(0, 0.5, 6_000) > 0, "pos", "neg")
     frame = pl.DataFrame({f"f{i}": X[:, i] for i in range(4)} | {"label": y})
     parts = plan_partitions(frame, rows_per_partition=500)
-    proc, address = _victim(client, dask_cluster, tmp_path, "victim-gd")
+    proc, address = _victim(client, dask_cluster, tmp_path, f"victim-gd-{mode}")
     try:
         features = [f"f{i}" for i in range(4)]
-        X_futs, y_futs = build_matrices(client, parts, [], features, [0.0] * 4, "label")
+        # disk: the handles the victim held are lost with it; the scheduler rebuilds them (and their files) elsewhere
+        X_futs, y_futs = build_matrices(client, parts, [], features, [0.0] * 4, "label", mode=mode)
         held = [k for k, where in client.who_has(X_futs).items() if address in where]
         assert held, "the extra worker holds no partition"
         os.killpg(proc.pid, signal.SIGKILL)
@@ -98,6 +101,7 @@ def test_worker_holding_training_data_killed_gd_still_converges(dask_cluster, cl
     finally:
         stop(proc)
     local = make_model("logreg", "classification").fit(X, y)
+    assert dist.distributed_["matrices"] == mode
     assert np.allclose(dist.coef_, local.coef_, rtol=1e-3, atol=1e-4)  # lost pieces were recomputed, once each
 
 
