@@ -64,8 +64,8 @@ def setup_matplotlib() -> str:
         names = {f.name for f in font_manager.fontManager.ttflist}
         family = next((f for f in CJK_FAMILIES if f in names), None)
     # DejaVu Sans first, the CJK font as fallback for the glyphs DejaVu lacks: Latin text (almost every label) is
-    # then laid out and rasterised from a small TrueType font instead of a 20 MB CFF collection, ~15% of the
-    # drawing time, while Chinese labels still render through matplotlib's per-glyph font fallback.
+    # then laid out and rasterised from a small TrueType font instead of a 20 MB CFF collection (5-10% of the
+    # drawing time), while Chinese labels still render through matplotlib's per-glyph font fallback.
     families = ["DejaVu Sans"] + ([family] if family else [])
     matplotlib.rcParams.update({
         "font.family": [*families, "sans-serif"],  # concrete names: matplotlib falls back glyph by glyph along them
