@@ -21,7 +21,7 @@ Both interpreters run with their compiled bytecode cached, as after an ordinary 
 is written to) and is filled by one untimed warm-up run of each tool on a 2,000-row file. ``--cold-imports`` measures
 instead with no bytecode cache at all (``PYTHONDONTWRITEBYTECODE=1``): every import is compiled from source each run.
 
-Measured on the 2-CPU development machine, medians of 3 runs: see the Performance table in README.md.
+Latest medians and the load they were measured under: the Performance table in README.md.
 
 Setup and usage::
 
