@@ -8,6 +8,7 @@ column, never a crash deep inside a library.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -91,9 +92,14 @@ class Model:
                 f"the model was trained on: {', '.join(self.input_schema)}"
             )
             raise SchemaError(msg)
+        dtypes = _dtypes(self.input_schema)
+        if frame.columns == list(dtypes) and all(
+            frame.get_column(n).dtype == t for n, t in dtypes.items()
+        ):
+            return frame  # already exactly the training columns and types: what the select below would return
         exprs = []
         for name, dtype_name in self.input_schema.items():
-            dtype = dtype_from_str(dtype_name)
+            dtype = dtypes[name]
             column = frame.get_column(name)
             if column.dtype == dtype:
                 exprs.append(pl.col(name))
@@ -113,7 +119,10 @@ class Model:
     # -- applying ---------------------------------------------------------------------------------------------
     def transform(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Validated input through every fitted step (predict-time behaviour: no row is dropped)."""
-        out: pl.DataFrame | pl.LazyFrame = self.validate(frame)
+        return self._transform_checked(self.validate(frame))
+
+    def _transform_checked(self, checked: pl.DataFrame) -> pl.DataFrame:
+        out: pl.DataFrame | pl.LazyFrame = checked
         for step in self.steps:
             out = step.transform(out)
         return out.collect() if isinstance(out, pl.LazyFrame) else out
@@ -136,11 +145,20 @@ class Model:
             return self._recommend(frame, top_k)
         if frame.height == 0:
             return pl.DataFrame(schema=self._output_schema())
-        X = self.matrix(frame)
+        return self._predict_checked(self.validate(frame))
+
+    def _predict_checked(self, checked: pl.DataFrame) -> pl.DataFrame:
+        """:meth:`predict` of a non-empty frame :meth:`validate` returned (the server's path; not a public entry)."""
+        X = feature_matrix(self._transform_checked(checked), self.features, self.feature_fill)
         est = self.estimator
         if self.task == "classification":
-            labels = est.predict(X)
-            proba = est.predict_proba(X) if hasattr(est, "predict_proba") else None
+            fast = getattr(est, "_predict_label_proba", None)
+            both = fast(X) if fast is not None else None
+            if both is not None:  # assay's own estimator: one score computation for labels and probabilities
+                labels, proba = both
+            else:
+                labels = est.predict(X)
+                proba = est.predict_proba(X) if hasattr(est, "predict_proba") else None
             if self.threshold is not None and proba is not None:
                 labels = apply_threshold(proba, list(est.classes_), self.threshold, labels.dtype)
             out = {"prediction": list(labels) if labels.dtype == object else labels}
@@ -149,7 +167,11 @@ class Model:
                     out[f"proba_{cls}"] = proba[:, j]
             return pl.DataFrame(out)
         if self.task == "regression":
-            return pl.DataFrame({"prediction": np.asarray(est.predict(X), dtype=np.float64)})
+            fast_values = getattr(est, "_predict_unchecked", None)
+            values = fast_values(X) if fast_values is not None else None
+            if values is None:
+                values = est.predict(X)
+            return pl.DataFrame({"prediction": np.asarray(values, dtype=np.float64)})
         if self.task == "clustering":
             return pl.DataFrame({"cluster": np.asarray(est.predict(X), dtype=np.int64)})
         if self.task == "anomaly":
@@ -252,9 +274,12 @@ def feature_matrix(frame: pl.DataFrame, features: list[str], fill: list[float] |
     if absent:
         msg = f"the fitted steps did not produce feature column(s) {', '.join(absent)}"
         raise SchemaError(msg)
-    X = frame.select([pl.col(f).cast(pl.Float64) for f in features]).to_numpy(writable=True)
-    if X.dtype != np.float64:
-        X = X.astype(np.float64)
+    # Column by column into a Fortran-ordered array: the layout ``frame.select(...).to_numpy()`` gives (so the
+    # estimator's BLAS call and its rounding are unchanged), without building and collecting a query per batch.
+    X = np.empty((frame.height, len(features)), dtype=np.float64, order="F")
+    for j, f in enumerate(features):
+        column = frame.get_column(f)
+        X[:, j] = (column if column.dtype == pl.Float64 else column.cast(pl.Float64)).to_numpy()
     X[~np.isfinite(X)] = np.nan
     if fill is not None and np.isnan(X).any():
         # A value never missing in training can be missing at predict time; the steps may not cover it.
@@ -268,6 +293,16 @@ def apply_threshold(proba: np.ndarray, classes: list[Any], threshold: dict[str, 
     positive = classes[1]
     labels = np.where(proba[:, 1] >= float(threshold["value"]), positive, classes[0])
     return labels if np.dtype(dtype).kind == "O" else labels.astype(dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _dtypes_cached(schema: tuple[tuple[str, str], ...]) -> dict[str, pl.DataType]:
+    return {name: dtype_from_str(dtype_name) for name, dtype_name in schema}
+
+
+def _dtypes(schema: dict[str, str]) -> dict[str, pl.DataType]:
+    """Column name → Polars type of an input schema, parsed once per distinct schema."""
+    return _dtypes_cached(tuple(schema.items()))
 
 
 def _as_frame(data: pl.DataFrame | pl.LazyFrame | Sequence[dict[str, Any]]) -> pl.DataFrame:

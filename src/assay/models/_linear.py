@@ -628,7 +628,17 @@ class _LinearGD(BaseEstimator):
     def _scores(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return self._scores_unchecked(X)
+
+    def _scores_unchecked(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(X @ self.coef_.T.astype(X.dtype, copy=False), dtype=np.float64) + self.intercept_
+
+    def _takes_unchecked(self, X: Any) -> bool:
+        """Would ``validate_data`` accept ``X`` as it is? (float64 matrix of the fitted width, all finite, fitted on
+        unnamed columns.) Then the prediction fast path skips it; anything else goes through the checks."""
+        return (isinstance(X, np.ndarray) and X.dtype == np.float64 and X.ndim == 2 and X.shape[0] > 0
+                and hasattr(self, "coef_") and not hasattr(self, "feature_names_in_")
+                and X.shape[1] == self.n_features_in_ and bool(np.isfinite(X).all()))
 
     # ------------------------------------------------------------------------------------------- persistence
     def _to_payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -818,7 +828,10 @@ class LogisticRegressionGD(ClassifierMixin, _LinearGD):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_`` (sigmoid or softmax)."""
-        Z = self._scores(X)
+        return self._proba_from_scores(self._scores(X))
+
+    @staticmethod
+    def _proba_from_scores(Z: np.ndarray) -> np.ndarray:
         if Z.shape[1] == 1:
             p = expit(Z[:, 0])
             return np.column_stack([1.0 - p, p])
@@ -834,9 +847,21 @@ class LogisticRegressionGD(ClassifierMixin, _LinearGD):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class for each row."""
-        Z = self._scores(X)
-        idx = (Z[:, 0] > 0).astype(np.intp) if Z.shape[1] == 1 else Z.argmax(axis=1)
-        return self.classes_[idx]
+        Z = self._scores(X)  # checks first (NotFittedError before classes_ is read)
+        return self.classes_[self._label_index(Z)]
+
+    @staticmethod
+    def _label_index(Z: np.ndarray) -> np.ndarray:
+        return (Z[:, 0] > 0).astype(np.intp) if Z.shape[1] == 1 else Z.argmax(axis=1)
+
+    def _predict_label_proba(self, X: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(predict(X), predict_proba(X))`` from one score computation, for a matrix that needs no checking;
+        None when ``X`` needs the public methods' checks (the caller then uses them)."""
+        if not self._takes_unchecked(X):
+            return None
+        Z = self._scores_unchecked(X)
+        labels = self.classes_[self._label_index(Z)]  # before the softmax below, which works in place on Z
+        return labels, self._proba_from_scores(Z)
 
 
 class LinearRegressionGD(RegressorMixin, _LinearGD):
@@ -891,4 +916,11 @@ class LinearRegressionGD(RegressorMixin, _LinearGD):
         """Predicted values, shape ``(n,)``."""
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return self._values_unchecked(X)
+
+    def _values_unchecked(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(X @ self.coef_.astype(X.dtype, copy=False), dtype=np.float64) + self.intercept_
+
+    def _predict_unchecked(self, X: Any) -> np.ndarray | None:
+        """:meth:`predict` for a matrix that needs no checking; None when ``X`` needs them (then call predict)."""
+        return self._values_unchecked(X) if self._takes_unchecked(X) else None

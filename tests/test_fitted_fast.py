@@ -1,0 +1,123 @@
+"""Model.predict's one-pass path (one score computation, no repeated checks) gives exactly what the checked
+estimator methods give: same labels (ties and the tuned threshold included) and bit-identical probabilities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.datasets import load_iris
+
+from assay._fitted import Model, apply_threshold, dtype_from_str
+from assay.exceptions import SchemaError
+from assay.models import LinearRegressionGD, LogisticRegressionGD
+
+FEATURES = ["a", "b", "c", "d"]
+
+
+def _reference(model: Model, frame: pl.DataFrame) -> dict[str, Any]:
+    """What predict returned before the fast path: Polars casts + select, then the estimator's public methods."""
+    checked = frame.select([pl.col(n).cast(dtype_from_str(t), strict=False) for n, t in model.input_schema.items()])
+    X = checked.select([pl.col(f).cast(pl.Float64) for f in model.features]).to_numpy(writable=True)
+    X[~np.isfinite(X)] = np.nan
+    if model.feature_fill is not None and np.isnan(X).any():
+        rows, cols = np.nonzero(np.isnan(X))
+        X[rows, cols] = np.asarray(model.feature_fill)[cols]
+    est = model.estimator
+    if model.task == "regression":
+        return {"prediction": est.predict(X)}
+    labels, proba = est.predict(X), est.predict_proba(X)
+    if model.threshold is not None:
+        labels = apply_threshold(proba, list(est.classes_), model.threshold, labels.dtype)
+    return {"prediction": labels, **{f"proba_{c}": proba[:, j] for j, c in enumerate(est.classes_)}}
+
+
+def _assert_identical(model: Model, frame: pl.DataFrame) -> None:
+    got, want = model.predict(frame), _reference(model, frame)
+    assert got.columns == list(want)
+    for name, values in want.items():
+        column = got.get_column(name).to_numpy()
+        if values.dtype.kind == "f":
+            assert column.dtype == np.float64
+            assert column.tobytes() == np.ascontiguousarray(values).tobytes(), name  # bit for bit
+        else:
+            assert column.tolist() == values.tolist(), name
+
+
+def _classifier(y: np.ndarray, X: np.ndarray, **kw: Any) -> Model:
+    est = LogisticRegressionGD().fit(X, y)
+    return Model([], est, task="classification", target="y", input_schema=dict.fromkeys(FEATURES, "Float64"),
+                 features=FEATURES, classes=[str(c) for c in est.classes_], **kw)
+
+
+@pytest.fixture(scope="module")
+def iris() -> tuple[np.ndarray, np.ndarray]:
+    X, y = load_iris(return_X_y=True)
+    return X, np.asarray(["setosa", "versicolor", "virginica"])[y]
+
+
+@pytest.mark.parametrize("n", [1, 2, 16, 64, 150])
+def test_multiclass_identical_for_every_batch_size(iris: tuple[np.ndarray, np.ndarray], n: int) -> None:
+    X, y = iris
+    _assert_identical(_classifier(y, X), pl.DataFrame(X[:n], schema=FEATURES, orient="row"))
+
+
+@pytest.mark.parametrize("threshold", [None, 0.3, 0.5, 0.9])
+def test_binary_identical_with_and_without_a_tuned_threshold(iris: tuple[np.ndarray, np.ndarray],
+                                                              threshold: float | None) -> None:
+    X, y = iris
+    model = _classifier(np.where(y == "virginica", "yes", "no"), X,
+                        threshold=None if threshold is None else {"value": threshold})
+    _assert_identical(model, pl.DataFrame(X, schema=FEATURES, orient="row"))
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_ties_break_as_predict_does(iris: tuple[np.ndarray, np.ndarray], binary: bool) -> None:
+    X, y = iris
+    model = _classifier(np.where(y == "virginica", "yes", "no") if binary else y, X,
+                        threshold={"value": 0.5} if binary else None)
+    est = model.estimator
+    est.coef_ = np.zeros_like(est.coef_)  # every score 0: exact ties between classes, p == 0.5 == the threshold
+    est.intercept_ = np.zeros_like(est.intercept_)
+    frame = pl.DataFrame(X[:8], schema=FEATURES, orient="row")
+    _assert_identical(model, frame)
+    if not binary:  # argmax keeps the first class on a tie
+        assert set(model.predict(frame)["prediction"]) == {"setosa"}
+    model.threshold = None  # without the threshold, score 0 is not > 0: the first class
+    _assert_identical(model, frame)
+
+
+def test_inputs_that_need_casting_filling_or_reordering(iris: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = iris
+    model = _classifier(y, X, feature_fill=[5.8, 3.0, 4.3, 1.2])
+    frame = pl.DataFrame({"d": [0.2, None, 2.0], "extra": ["x", "y", "z"], "c": [1, 4, 6], "b": ["3.5", "2.9", "3"],
+                          "a": [5.1, float("inf"), float("nan")]})
+    _assert_identical(model, frame)
+
+
+def test_missing_values_without_a_fill_are_still_refused(iris: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = iris
+    model = _classifier(y, X)
+    frame = pl.DataFrame({"a": [None, 5.0], "b": [3.0, 3.0], "c": [1.0, 1.0], "d": [0.2, 0.2]})
+    with pytest.raises(ValueError, match="NaN"):  # scikit-learn's own check, as before
+        model.predict(frame)
+    with pytest.raises(SchemaError, match="lacks column"):
+        model.predict(frame.drop("d"))
+
+
+def test_regression_identical(iris: tuple[np.ndarray, np.ndarray]) -> None:
+    X, _ = iris
+    est = LinearRegressionGD().fit(X[:, :3], X[:, 3])
+    model = Model([], est, task="regression", target="d", input_schema=dict.fromkeys(FEATURES[:3], "Float64"),
+                  features=FEATURES[:3])
+    for n in (1, 16, 150):
+        _assert_identical(model, pl.DataFrame(X[:n, :3], schema=FEATURES[:3], orient="row"))
+
+
+def test_server_path_equals_predict_on_a_validated_frame(iris: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = iris
+    model = _classifier(y, X)
+    frame = pl.DataFrame({**{f: X[:5, j] for j, f in enumerate(FEATURES)}, "c": [1, 4, 6, 2, 3]})
+    assert model._predict_checked(model.validate(frame)).equals(model.predict(frame))
