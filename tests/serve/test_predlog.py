@@ -95,3 +95,52 @@ def test_server_on_a_postgresql_registry_logs_there(start_server, service, tmp_p
     finally:
         with psycopg.connect(f"postgresql://postgres@{host}:{port}/test", autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_a_batch_is_logged_from_the_worker_and_answered_once_committed(tmp_path):
+    from kit import ROW, iris_artifact
+
+    from assay._fitted import Model
+    from assay.serve._deploy import Deployment, LogSpec
+
+    log = PredictionLog(str(tmp_path / "predictions.sqlite"))
+    model = Model.load(iris_artifact(tmp_path))
+
+    async def run() -> list:
+        loop = asyncio.get_running_loop()
+        log.start(loop)
+        dep = Deployment("iris", 3, model, predlog=log, log_inputs="hash")
+        dep.start()
+        deadline = loop.time() + 5
+        answers = await asyncio.gather(*[dep.submit([ROW], deadline, LogSpec(f"q{i}", b"[{}]", 0.0))
+                                         for i in range(20)])
+        dep.task.cancel()
+        return answers
+
+    answers = asyncio.run(run())
+    log.close()
+    assert [len(rows) for rows, _ in answers] == [1] * 20
+    assert log.written == 20  # every answered request was committed before its answer
+    assert log.request_ids([f"q{i}" for i in range(20)]) == {f"q{i}" for i in range(20)}
+    assert log.prediction("q7") == {"model": "iris", "version": 3, "outputs": answers[7][0], "rows": 1}
+
+
+def test_durable_batch_records_that_cannot_be_written_fail_their_requests(tmp_path):
+    from assay.serve._predlog import LogUnavailable
+
+    target = tmp_path / "predictions.sqlite"
+    log = PredictionLog(str(target))
+    target.unlink()
+    target.mkdir()  # writes fail from now on
+
+    async def run() -> list:
+        loop = asyncio.get_running_loop()
+        log.start(loop)
+        futures = [loop.create_future() for _ in range(3)]
+        assert log.submit_many([_record(f"y{i}", 1, "a") for i in range(3)], [(f, i) for i, f in enumerate(futures)])
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    outcomes = asyncio.run(run())
+    log.close()
+    assert all(isinstance(o, LogUnavailable) for o in outcomes)
+    assert log.dropped == 3

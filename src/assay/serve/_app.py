@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hashlib
 import importlib
 import logging
 import os
@@ -33,8 +32,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 from assay.exceptions import AssayError, RegistryError, SchemaError
 from assay.serve._breaker import STATE_CODE, BreakerConfig
-from assay.serve._deploy import Deployment, InvalidOutput, ModelFailure, Payload, Shed, payload_rows
-from assay.serve._predlog import PredictionLog
+from assay.serve._deploy import Deployment, InvalidOutput, LogSpec, ModelFailure, Payload, Shed
+from assay.serve._predlog import LogUnavailable, PredictionLog
 from assay.serve._protocols import (
     MLFLOW_CONTENT_TYPES,
     BadRequest,
@@ -241,7 +240,8 @@ class Server:
         model, profile = await asyncio.get_running_loop().run_in_executor(None, self._load_version, name, version)
         dep = Deployment(name, version, model, profile=profile, max_batch=self.config.max_batch,
                          max_wait=self.config.max_wait, breaker=self.config.breaker,
-                         window_rows=self.config.window_rows, on_batch=self._on_batch)
+                         window_rows=self.config.window_rows, on_batch=self._on_batch, predlog=self.predlog,
+                         log_inputs=self.config.log_inputs)
         dep.start()
         return dep
 
@@ -362,7 +362,8 @@ class Server:
             deadline = time.monotonic() + self.config.queue_timeout
             rid = self.request_id()
             try:
-                rows, seconds = await dep.submit(frame, deadline)
+                # the batch worker writes the log record; in durable mode the answer waits for its commit
+                rows, seconds = await dep.submit(frame, deadline, LogSpec(rid, body, start, degraded))
                 dep.breaker.record(False, seconds)
             except SchemaError as exc:
                 self.metrics.requests.labels(name, str(dep.version), "422").inc()
@@ -373,6 +374,8 @@ class Server:
             except Shed as exc:
                 self.metrics.shed.labels(name, "deadline").inc()
                 raise HTTPError(503, f"request {exc}; retry", headers={"Retry-After": "1"}) from exc
+            except LogUnavailable as exc:
+                raise HTTPError(503, str(exc), headers={"Retry-After": "1"}) from exc
             except (ModelFailure, InvalidOutput) as exc:
                 dep.breaker.record(True, 0.0)
                 self.metrics.breaker.labels(name, str(dep.version)).set(STATE_CODE[dep.breaker.state])
@@ -382,7 +385,9 @@ class Server:
                     raise HTTPError(500, f"model {name} v{dep.version} failed: {exc}") from exc
                 dep, degraded = fb, "error"
                 try:
-                    rows, seconds = await fb.submit(frame, deadline)
+                    rows, seconds = await fb.submit(frame, deadline, LogSpec(rid, body, start, degraded))
+                except LogUnavailable as exc2:
+                    raise HTTPError(503, str(exc2), headers={"Retry-After": "1"}) from exc2
                 except (ModelFailure, InvalidOutput, Shed) as exc2:
                     raise HTTPError(503, f"model and fallback failed: {exc2}", headers={"Retry-After": "1"}) from exc2
             # (the breaker gauge is set after a failure here and for every version whenever /metrics is read)
@@ -391,7 +396,6 @@ class Server:
             if slot.shadow is not None and slot.shadow is not dep:
                 self._spawn(self._shadow(slot.shadow, frame, body))
             latency = time.perf_counter() - start
-            await self._log(rid, dep, latency, payload_rows(frame), body, rows, degraded)
             ok, seconds_hist, _ = self._children(dep)
             ok.inc()
             seconds_hist.observe(latency)
@@ -434,7 +438,8 @@ class Server:
     async def _shadow(self, dep: Deployment, frame: Payload, body: bytes) -> None:
         start = time.perf_counter()
         try:
-            rows, seconds = await dep.submit(frame, time.monotonic() + self.config.queue_timeout)
+            _, seconds = await dep.submit(frame, time.monotonic() + self.config.queue_timeout,
+                                             LogSpec(self.request_id(), body, start, shadow=True))
             dep.breaker.record(False, seconds)
             status = "200"
         except (ModelFailure, InvalidOutput):
@@ -443,25 +448,8 @@ class Server:
             return
         except Exception:
             return
-        await self._log(self.request_id(), dep, time.perf_counter() - start, payload_rows(frame), body, rows, None,
-                        shadow=True)
         self.metrics.requests.labels(dep.name, str(dep.version), f"shadow_{status}").inc()
         self.metrics.latency.labels(dep.name, str(dep.version)).observe(time.perf_counter() - start)
-
-    async def _log(self, rid: str, dep: Deployment, latency: float, n: int, body: bytes,
-                   rows: list[dict[str, Any]], degraded: str | None, shadow: bool = False) -> None:
-        assert self.predlog is not None
-        digest = hashlib.sha256(body).hexdigest()
-        inputs = body.decode("utf-8", errors="replace") if self.config.log_inputs == "full" else None
-        record = (rid, dep.name, dep.version, time.time(), round(latency * 1000, 3), n, inputs, digest,
-                  orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY).decode(), 1 if degraded else 0,
-                  1 if shadow else 0)
-        fut = self.predlog.submit(record)
-        if self.config.log_mode == "durable" and not shadow:
-            ok = fut is not None and await fut
-            if not ok:
-                raise HTTPError(503, "the prediction log is unavailable; the prediction was not recorded",
-                                headers={"Retry-After": "1"})
 
     # -- monitoring -------------------------------------------------------------------------------------------
     def drift(self, name: str) -> dict[str, Any]:

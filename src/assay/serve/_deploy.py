@@ -24,9 +24,10 @@ import polars as pl
 
 from assay.exceptions import SchemaError
 from assay.serve._breaker import BreakerConfig, CircuitBreaker
+from assay.serve._predlog import LogUnavailable, prediction_record
 from assay.serve._protocols import BadRequest, records_frame
 
-__all__ = ["Deployment", "InvalidOutput", "ModelFailure", "Shed"]
+__all__ = ["Deployment", "InvalidOutput", "LogSpec", "ModelFailure", "Shed"]
 
 
 class Shed(Exception):
@@ -74,11 +75,26 @@ def _one_frame(payloads: list[Payload]) -> pl.DataFrame | None:
     return pl.concat(payloads, how="vertical")  # type: ignore[arg-type]
 
 
+_HANDED = object()  # a result the prediction log writer delivers (see Deployment._run_logged)
+
+
+@dataclass
+class LogSpec:
+    """What the prediction log needs to know about one request besides its outputs."""
+
+    request_id: str
+    body: bytes
+    start: float  # time.perf_counter() at admission: the logged latency runs from here to the prediction
+    degraded: str | None = None
+    shadow: bool = False
+
+
 @dataclass
 class _Item:
     payload: Payload
     future: asyncio.Future[Any]
     deadline: float
+    log: LogSpec | None = None
 
 
 class Deployment:
@@ -86,7 +102,8 @@ class Deployment:
 
     def __init__(self, name: str, version: int, model: Any, *, profile: dict[str, Any] | None = None,
                  max_batch: int = 64, max_wait: float = 0.002, breaker: BreakerConfig | None = None,
-                 window_rows: int = 2000, on_batch: Any = None) -> None:
+                 window_rows: int = 2000, on_batch: Any = None, predlog: Any = None, log_inputs: str = "full"
+                 ) -> None:
         self.name = name
         self.version = version
         self.model = model
@@ -96,6 +113,8 @@ class Deployment:
         self.breaker = CircuitBreaker(breaker)
         self.window_rows = window_rows
         self.on_batch = on_batch
+        self.predlog = predlog  # a PredictionLog: requests submitted with a LogSpec are logged from the worker
+        self.log_inputs = log_inputs
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"assay-{name}-v{version}")
         self.task: asyncio.Task[None] | None = None
@@ -113,12 +132,17 @@ class Deployment:
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._loop(), name=f"batcher-{self.name}-v{self.version}")
 
-    async def submit(self, payload: Payload, deadline: float) -> tuple[list[dict[str, Any]], float]:
-        """Predict ``payload`` (a frame or records) in the next batch; return (rows as dicts, model seconds)."""
+    async def submit(self, payload: Payload, deadline: float, log: LogSpec | None = None
+                     ) -> tuple[list[dict[str, Any]], float]:
+        """Predict ``payload`` (a frame or records) in the next batch; return (rows as dicts, model seconds).
+
+        With ``log`` (and a prediction log), the batch worker writes the request's record; in durable mode the
+        result comes only once the record is committed (or :class:`LogUnavailable` when it cannot be).
+        """
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending += 1
         try:
-            self.queue.put_nowait(_Item(payload, fut, deadline))
+            self.queue.put_nowait(_Item(payload, fut, deadline, log))
             return await fut
         finally:
             self.pending -= 1
@@ -154,11 +178,11 @@ class Deployment:
             if not live:
                 continue
             try:
-                results, seconds = await loop.run_in_executor(self.executor, self._run, [it.payload for it in live])
+                results, seconds = await loop.run_in_executor(self.executor, self._run_logged, live)
             except Exception as exc:  # the executor itself failed (shutdown): fail the batch, keep serving
                 results, seconds = [ModelFailure(str(exc))] * len(live), 0.0
             for it, res in zip(live, results, strict=True):
-                if it.future.done():
+                if res is _HANDED or it.future.done():  # the log writer answers it once its record is committed
                     continue
                 if isinstance(res, Exception):
                     it.future.set_exception(res)
@@ -166,6 +190,38 @@ class Deployment:
                     it.future.set_result((res, seconds))
             if self.on_batch is not None:
                 self.on_batch(self, len(live), seconds)
+
+    def _run_logged(self, items: list[_Item]) -> tuple[list[Any], float]:
+        """Worker thread: predict the batch, then hand its records to the prediction log in one call.
+
+        Building the records here (hash, JSON) and letting the log writer answer the requests keeps both off the
+        event loop: an accepted request wakes the loop once, when its record is committed.
+        """
+        results, seconds = self._run([it.payload for it in items])
+        predlog = self.predlog
+        if predlog is None:
+            return results, seconds
+        now = time.perf_counter()
+        records, deliveries, handed = [], [], []
+        for i, (it, res) in enumerate(zip(items, results, strict=True)):
+            spec = it.log
+            if spec is None or not isinstance(res, list):
+                continue
+            records.append(prediction_record(spec.request_id, self.name, self.version, now - spec.start,
+                                             payload_rows(it.payload), spec.body, self.log_inputs, res,
+                                             spec.degraded, spec.shadow))
+            deliveries.append((it.future, (res, seconds)))
+            handed.append(i)
+        if not records:
+            return results, seconds
+        queued = predlog.submit_many(records, deliveries)
+        durable = predlog.mode == "durable"
+        for i in handed:
+            if not queued and durable:
+                results[i] = LogUnavailable("the prediction log is full; the prediction was not recorded")
+            elif queued and durable:
+                results[i] = _HANDED
+        return results, seconds
 
     def _run(self, payloads: list[Payload]) -> tuple[list[Any], float]:
         """Worker thread: predict the batch as one frame; if its input is refused, check each request alone."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import queue
 import sqlite3
@@ -19,7 +20,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["PredictionLog"]
+import orjson
+
+__all__ = ["LogUnavailable", "PredictionLog", "prediction_record"]
 
 _DDL = [
     """CREATE TABLE IF NOT EXISTS assay_predictions (
@@ -32,6 +35,19 @@ _DDL = [
 _INSERT = ("INSERT INTO assay_predictions (request_id, model, version, ts, latency_ms, rows, inputs, inputs_sha256, "
            "outputs, degraded, shadow) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING")
 _STOP = object()
+
+
+class LogUnavailable(Exception):
+    """A durable request's record could not be written (its prediction is not returned)."""
+
+
+def prediction_record(rid: str, name: str, version: int, latency: float, rows: int, body: bytes, log_inputs: str,
+                      outputs: list[dict[str, Any]], degraded: str | None, shadow: bool) -> tuple[Any, ...]:
+    """One row of ``assay_predictions`` (``log_inputs``: "full" keeps the body, "hash" only its SHA-256)."""
+    inputs = body.decode("utf-8", errors="replace") if log_inputs == "full" else None
+    return (rid, name, version, time.time(), round(latency * 1000, 3), rows, inputs, hashlib.sha256(body).hexdigest(),
+            orjson.dumps(outputs, option=orjson.OPT_SERIALIZE_NUMPY).decode(), 1 if degraded else 0,
+            1 if shadow else 0)
 
 
 class PredictionLog:
@@ -86,8 +102,21 @@ class PredictionLog:
         fut: asyncio.Future[bool] | None = None
         if self.mode == "durable" and self._loop is not None:
             fut = self._loop.create_future()
-        self._queue.put((record, fut))
+        self._queue.put(([record], fut, None))
         return fut
+
+    def submit_many(self, records: list[tuple[Any, ...]], deliveries: list[tuple[asyncio.Future[Any], Any]]) -> bool:
+        """Queue a batch's records from any thread in one call; False (all counted as drops) when the queue is full.
+
+        In durable mode each ``(future, result)`` of ``deliveries`` is settled once the records are committed (the
+        result, or :class:`LogUnavailable`), so a request is answered with one wake-up of the event loop; in async
+        mode the caller answers the requests itself and ``deliveries`` is ignored.
+        """
+        if self._queue.qsize() >= self.max_queue:
+            self.dropped += len(records)
+            return False
+        self._queue.put((records, None, deliveries if self.mode == "durable" else None))
+        return True
 
     def _run(self) -> None:
         conn = None
@@ -96,7 +125,8 @@ class PredictionLog:
             if item is _STOP:
                 break
             items = [item]
-            while len(items) < 5000:
+            count = len(item[0])
+            while count < 5000:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -105,13 +135,15 @@ class PredictionLog:
                     self._queue.put(_STOP)
                     break
                 items.append(nxt)
+                count += len(nxt[0])
+            records = [r for rs, _, _ in items for r in rs]
             ok = False
             for attempt in range(3):
                 try:
                     if conn is None:
                         conn = self._connect()
                     cur = conn.cursor()
-                    cur.executemany(conn.sql(_INSERT), [r for r, _ in items])
+                    cur.executemany(conn.sql(_INSERT), records)
                     conn.commit()
                     ok = True
                     break
@@ -121,14 +153,15 @@ class PredictionLog:
                     conn = None
                     time.sleep(0.05 * (attempt + 1))
             if ok:
-                self.written += len(items)
+                self.written += len(records)
                 self.batches += 1
             else:
-                self.dropped += len(items)
-            futures = [f for _, f in items if f is not None]
-            if futures and self._loop is not None:
+                self.dropped += len(records)
+            futures = [f for _, f, _ in items if f is not None]
+            deliveries = [d for _, _, ds in items if ds for d in ds]
+            if (futures or deliveries) and self._loop is not None:
                 with contextlib.suppress(RuntimeError):  # loop closed during shutdown
-                    self._loop.call_soon_threadsafe(_resolve, futures, ok)
+                    self._loop.call_soon_threadsafe(_resolve, futures, deliveries, ok)
         if conn is not None:
             conn.close()
 
@@ -193,10 +226,18 @@ class PredictionLog:
         return found
 
 
-def _resolve(futures: list[asyncio.Future[bool]], ok: bool) -> None:
+def _resolve(futures: list[asyncio.Future[bool]], deliveries: list[tuple[asyncio.Future[Any], Any]], ok: bool
+             ) -> None:
     for fut in futures:
         if not fut.done():
             fut.set_result(ok)
+    for fut, result in deliveries:
+        if fut.done():
+            continue
+        if ok:
+            fut.set_result(result)
+        else:
+            fut.set_exception(LogUnavailable("the prediction log is unavailable; the prediction was not recorded"))
 
 
 class _Closing:
