@@ -54,3 +54,24 @@ def test_exact_whole_fit_cannot_be_extended_by_partial_fit(data: pl.DataFrame) -
     assert step.state_ == OutlierStep(columns=["a"]).fit(data).state_
     with pytest.raises(SpecError, match="fit it on batches"):
         step.partial_fit(data.head(10))
+
+
+def test_statistics_skip_non_finite_values_whichever_path_they_take() -> None:
+    """Moments and exact quantiles read plain values first and redo only columns holding NaN or ±inf."""
+    from assay.clean._stats import exact_quantiles, moments
+
+    inf = float("inf")
+    frame = pl.DataFrame({"clean": [1.0, 2.0, 3.0, None, 4.0], "nan": [1.0, float("nan"), 3.0, None, 4.0],
+                          "inf": [1.0, inf, 3.0, -inf, 4.0], "ints": [1, 2, 3, None, 4],
+                          "empty": pl.Series([None] * 5, dtype=pl.Float64)})
+    m = moments(frame.lazy(), frame.columns)
+    assert m["clean"] == (4, 2.5, 5.0, 1.0, 4.0)
+    assert m["ints"] == m["clean"]
+    assert m["nan"] == (3, pytest.approx(8 / 3), pytest.approx(14 / 3), 1.0, 4.0)
+    assert m["inf"] == m["nan"]
+    assert m["empty"] == (0, 0.0, 0.0, None, None)
+    q = exact_quantiles(frame.lazy(), frame.columns, probs=(0.5,))
+    assert [q[c].quantiles([0.5])[0] for c in ("clean", "nan", "inf", "ints")] == [2.5, 3.0, 3.0, 2.5]
+    assert (q["nan"].n, q["nan"].total, q["inf"].n, q["inf"].total) == (3, 8.0, 3, 8.0)
+    assert q["empty"].n == 0
+    assert q["empty"].quantiles([0.5]) == [None]
