@@ -182,6 +182,16 @@ def test_short_chinese_sample_is_gb18030_not_korean(tmp_path: Path) -> None:
     assert FileSource(str(path)).read().columns == ["城市", "销售额"]
 
 
+def test_short_chinese_sample_is_gb18030_when_the_detector_offers_only_shift_jis(tmp_path: Path) -> None:
+    # A case found by the generated-CSV contract test: charset-normalizer lists no GB code page for these bytes and
+    # ranks cp932 first, which reads the header "文本" as "ﾎﾄｱｾ".
+    frame = pl.DataFrame({"文本": ['aa京b"', "ba\r ", "b", "\n", "京", "售 "], "n": range(6)})
+    path = tmp_path / "short.csv"
+    path.write_bytes(frame.write_csv().encode("gbk"))
+    assert detect_encoding(path) == "gb18030"
+    assert FileSource(str(path)).read()["文本"].to_list() == frame["文本"].to_list()
+
+
 @pytest.mark.parametrize(
     ("encoding", "text", "want"),
     [

@@ -122,6 +122,8 @@ DTYPES: dict[str, Any] = {
 
 _UTF8_NAMES = frozenset({"utf-8", "utf_8", "utf8", "utf-8-sig", "utf_8_sig", "ascii"})
 _GB_NAMES = frozenset({"gb18030", "gbk", "gb2312", "hz"})
+_CJK_RIVALS = frozenset({"shift_jis", "cp932", "euc_jp", "euc_kr", "cp949", "johab", "big5", "big5hkscs", "cp950",
+                         "iso2022_jp", "iso2022_kr"})
 _PREFERRED = ("gb18030", "cp1252", "latin_1", "big5", "shift_jis", "cp1251", "cp1250")
 SAMPLE_BYTES = 64 * 1024
 _CHUNK_BYTES = 1 << 20
@@ -173,9 +175,12 @@ def detect_encoding(path: str | os.PathLike[str], sample_bytes: int = SAMPLE_BYT
     # charset-normalizer often ranks cp949 (Korean) above gb18030 on short Chinese samples; a GB decoding that is
     # almost all Han characters is the better bet for the Chinese business data this path exists for.
     gb = next((n for n in names if n in _GB_NAMES), None)
-    if gb is not None and _mostly_han(sample, at_end):
-        return "gb18030"
     best = matches.best()
+    # On a few dozen bytes it may not list GB at all and pick Shift-JIS instead ("文本" in GBK is "ﾎﾄｱｾ" in
+    # Shift-JIS, byte for byte); among the East Asian double-byte code pages, GB wins when it reads as Chinese.
+    rival = best is not None and best.encoding in _CJK_RIVALS
+    if (gb is not None or rival) and _mostly_han(sample, at_end):
+        return "gb18030"
     if best is None:
         msg = (
             f"cannot tell the text encoding of {path}: byte 0x{failed[1][bad]:02X} at byte offset {offset + bad} is "
