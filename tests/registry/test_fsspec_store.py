@@ -44,7 +44,8 @@ def test_register_uploads_and_a_second_machine_downloads(remote_uri, make_artifa
     assert any(f.endswith("iris/1/manifest.json") for f in files)
     assert any("/iris/1/estimator/" in f or f.startswith("iris/1/estimator/") for f in files)
     mv = writer.get("iris")
-    assert mv.uri.startswith("file://") and mv.uri.endswith("iris/1")
+    assert mv.uri.startswith("file://")
+    assert mv.uri.endswith("iris/1")
     assert mv.to_dict()["uri"] == mv.uri
 
     # Another process with an empty cache sees the version and downloads it on load.
