@@ -152,3 +152,36 @@ def test_kill_9_under_load_every_2xx_has_a_log_record(registry_dir, start_server
     # 8 clients against --degrade-at 4: some requests were answered by the fallback under pressure.
     assert degraded
     assert set(degraded) == {"pressure"}
+
+
+def test_any_registered_version_is_served_on_request(registry_dir, start_server, tmp_path):
+    reg = open_registry(registry_dir)
+    reg.register(iris_artifact(tmp_path, alpha=1e-1), "iris")  # v3
+    reg.register(iris_artifact(tmp_path, alpha=1.0), "iris")  # v4, damaged after registration below
+    stored = reg.get("iris", 4).path / "steps.json"
+    stored.write_text(stored.read_text() + " ")
+    server = start_server(registry_dir)
+    body = {"inputs": [{"name": k, "shape": [1], "datatype": "FP64", "data": [v]} for k, v in ROW.items()]}
+
+    def infer(version: int) -> httpx.Response:
+        return httpx.post(f"{server.url}/v2/models/iris/versions/{version}/infer", json=body, timeout=60)
+
+    for version in (2, 3, 2, 1, 3):  # v1 is production; v2 and v3 are loaded when asked for
+        r = infer(version)
+        assert r.status_code == 200, r.text
+        assert r.json()["model_version"] == str(version)
+        assert r.headers["X-Model-Version"] == str(version)
+        assert len(r.json()["parameters"]["request_id"]) == 32
+    r = infer(4)  # fails its hash check: a clear error for this request only
+    assert r.status_code == 409
+    assert "version 4 failed to load" in r.json()["error"]
+    assert "modified after it was written" in r.json()["error"]
+    r = infer(9)
+    assert r.status_code == 404
+    assert "no version 9" in r.json()["error"]
+    assert infer(3).status_code == 200  # the others are untouched
+    assert httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).json()["model_version"] == 1
+    server.stop()
+    with sqlite3.connect(registry_dir / "predictions.sqlite") as conn:
+        logged = dict(conn.execute("SELECT version, count(*) FROM assay_predictions GROUP BY version").fetchall())
+    assert logged == {1: 2, 2: 2, 3: 3}  # every 2xx logged under the version that answered it

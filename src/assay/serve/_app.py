@@ -12,6 +12,7 @@ requests finish on the version they started on.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import importlib
@@ -72,6 +73,7 @@ class ServeConfig:
     drift_seconds: float = 30.0
     window_rows: int = 2000
     wrap: str | None = None  # "module:function" applied to every loaded model (fault injection, tracing)
+    extra_versions: int = 2  # other registered versions kept loaded after a request asked for one by number (LRU)
 
 
 class _Metrics:
@@ -185,6 +187,10 @@ class Server:
         self.drift_cache: dict[str, Any] = {}
         self._metric_children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
         self.request_id = _RequestIds()
+        # Versions loaded because a request named them (not production/fallback/canary/shadow), least recently
+        # used first, and the loads in progress (concurrent requests for one version share a single load).
+        self.extra: collections.OrderedDict[tuple[str, int], Deployment] = collections.OrderedDict()
+        self._loading: dict[tuple[str, int], asyncio.Task[Deployment]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -219,6 +225,9 @@ class Server:
             task.cancel()
         for slot in self.slots.values():
             for dep in slot.deployments():
+                await dep.drain(timeout=10)
+        for dep in self.extra.values():
+            if not any(dep in slot.deployments() for slot in self.slots.values()):
                 await dep.drain(timeout=10)
         if self.predlog is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.predlog.close)
@@ -358,6 +367,8 @@ class Server:
                 frame = frame_fn()
             except BadRequest as exc:
                 raise HTTPError(400, str(exc)) from exc
+            if version is not None and slot.version(version) is None:
+                await self._extra_version(slot, version)
             dep, degraded = self._choose(slot, version)
             deadline = time.monotonic() + self.config.queue_timeout
             rid = self.request_id()
@@ -410,9 +421,43 @@ class Server:
             raise HTTPError(503, f"server at capacity ({self.config.max_inflight} predictions in flight); retry",
                             headers={"Retry-After": "1"})
 
+    async def _extra_version(self, slot: _Slot, version: int) -> Deployment:
+        """A registered version no alias serves, loaded on request (artifact hashes verified, like every load)."""
+        key = (slot.name, version)
+        dep = self.extra.get(key)
+        if dep is not None:
+            self.extra.move_to_end(key)
+            return dep
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self.registry.get, slot.name, version)
+        except RegistryError as exc:
+            raise HTTPError(404, f"model {slot.name} has no version {version}: {exc}") from exc
+        if self.config.extra_versions <= 0:
+            raise HTTPError(404, f"model {slot.name} version {version} is not loaded and this server loads no "
+                                 f"other versions on request")
+        task = self._loading.get(key)
+        if task is None:
+            task = loop.create_task(self._deployment(slot.name, version))
+            self._loading[key] = task
+            task.add_done_callback(lambda _: self._loading.pop(key, None))
+        try:
+            dep = await asyncio.shield(task)
+        except Exception as exc:  # only this request fails: what is served stays as it was
+            log.warning("model %s version %s failed to load on request: %s", slot.name, version, exc)
+            raise HTTPError(409, f"model {slot.name} version {version} failed to load: {exc}") from exc
+        if key not in self.extra:
+            self.extra[key] = dep
+            while len(self.extra) > self.config.extra_versions:
+                _, old = self.extra.popitem(last=False)
+                owner = self.slots.get(old.name)
+                if owner is None or old not in owner.deployments():
+                    self._spawn(old.drain())
+        return self.extra[key]
+
     def _choose(self, slot: _Slot, version: int | None) -> tuple[Deployment, str | None]:
         if version is not None:
-            dep = slot.version(version)
+            dep = slot.version(version) or self.extra.get((slot.name, version))
             if dep is None:
                 loaded = ", ".join(str(d.version) for d in slot.deployments())
                 raise HTTPError(404, f"model {slot.name} version {version} is not loaded (loaded: {loaded})")
