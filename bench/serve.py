@@ -25,20 +25,26 @@ not depend on how much of the machine the server got, and it is the fairer basis
 shares the cores. Each setting runs RUNS times for SECONDS; medians are printed with the ratios.
 Run: .venv/bin/python bench/serve.py
 
-Last measured (2 cores shared with other work, load average 3.1 | 2.0; 3 x 4 s medians per run; iris logistic
-regression; MLflow 3.17). Two runs of the whole script, ~6 min apart:
-  16 clients: assay 2897 | 3310 req/s (p99 19.2 | 13.0 ms); no-op 11030 | 23659; FastAPI+sklearn+pandas 226 | 410;
-              MLflow models serve 193 | 206 -> assay/baseline 12.8x | 8.1x, assay/no-op 0.26 | 0.14,
-              assay/MLflow 15.0x | 16.1x; server CPU per request: assay 267 | 303 us, no-op 51 | 42 us,
-              baseline 3315 | 2460 us (baseline/assay 12.4x | 8.1x)
-  64 clients: assay 4468 | 5282 req/s (p99 34.9 | 26.8 ms); no-op 9673 | 24090; baseline 253 | 458; MLflow 185 | 202
-              -> 17.7x | 11.5x, 0.46 | 0.22, 24.2x | 26.1x; server CPU per request assay 183 | 187 us
-  overload: unloaded 3834 | 4180 req/s, p99 17.3 | 16.0 ms; open loop at 3x capacity: accepted p99 40.0 | 39.7 ms
-  (2.32x | 2.49x), shed p99 6.2 | 6.0 ms, 1.1% of sends late; retry storm (5.0x | 6.1x capacity offered):
-  accepted p99 83 | 68 ms (4.8x | 4.3x), accepted 394 | 432 req/s, shed p99 4.2 | 3.4 ms.
-The no-op endpoint now takes the same front layer as the predictions (no FastAPI router), so it is 2-4x faster than
-when the earlier ratios (0.50-0.71) were measured: the model's own call (Model.predict, ~0.55 ms per batch whatever
-its size here) is most of the difference.
+Last measured (2 cores shared with other work; load average at start -> end 0.2 -> 2.0 | 2.6 -> 3.9 | 2.1 -> 2.0, the
+second run disturbed by other work: 60% of its open-loop sends were late; 3 x 4 s medians per run; iris logistic
+regression; MLflow 3.17). Three runs of the whole script, run1 | run2 | run3:
+  16 clients: assay 5030 | 3919 | 6534 req/s (p99 10.4 | 16.3 | 10.2 ms); no-op 25686 | 14059 | 26020;
+              FastAPI+sklearn+pandas 468 | 249 | 451; MLflow models serve 246 | 289 | 276
+              -> assay/baseline 10.8x | 15.8x | 14.5x, assay/no-op 0.20 | 0.28 | 0.25, assay/MLflow 20.4x | 13.6x | 23.7x;
+              server CPU per request: assay 193 | 178 | 152 us, no-op 38 | 45 | 38 us, baseline 2149 | 2583 | 2235 us
+  64 clients: assay 6330 | 4877 | 7930 req/s (p99 23.5 | 39.1 | 21.2 ms); no-op 26738 | 8402 | 22418; baseline
+              488 | 401 | 472; MLflow 248 | 257 | 259 -> 13.0x | 12.2x | 16.8x, 0.24 | 0.58 | 0.35, 25.5x | 19.0x |
+              30.6x; server CPU per request assay 149 | 135 | 120 us, no-op 37 | 52 | 43 us
+  overload: unloaded 6557 | 5291 | 6209 req/s, p99 14.6 | 15.6 | 15.9 ms; open loop at 3x capacity: accepted p99
+  29.7 | 40.3 | 27.4 ms (2.03x | 2.58x | 1.73x), shed p99 6.0 | 18.2 | 5.7 ms, 6.5% | 60.4% | 4.7% of sends late;
+  retry storm (3.9x | 2.9x | 4.0x capacity offered): accepted p99 35 | 32 | 37 ms (2.42x | 2.05x | 2.31x),
+  accepted 1137 | 2104 | 1136 req/s, shed p99 3.1 | 6.6 | 3.2 ms.
+Goals: assay/baseline >= 8 and p99 at 16 clients <= 25 ms met in every run; assay/no-op >= 0.70 not met (the
+server spends 3-4x the no-op's CPU per request); open-loop accepted p99 <= 2x met in one run of three, shed p99
+<= 5 ms in none.
+Since the previous measurement (183-303 us of server CPU per request): Model.predict costs ~0.09 ms per batch of
+1-64 rows instead of 0.63-0.94 ms (one score computation for labels and probabilities, no repeated checks), and a
+batch's prediction-log records are built in the batch worker and answered by the log writer after the commit.
 """
 
 from __future__ import annotations
