@@ -34,12 +34,18 @@ def test_serve_process_binds_localhost_and_drains_on_sigterm(tmp_path):
     model = Model([], est, task="regression", target="y", input_schema={"a": "Float64", "b": "Float64"},
                   features=["a", "b"])
     path = model.save(tmp_path / f"m-{uuid.uuid4().hex[:6]}")
-    open_registry(tmp_path / "reg").register(path, "lin")
+    reg = open_registry(tmp_path / "reg")
+    reg.register(path, "lin")
+    est2 = LinearRegressionGD().fit(X, X @ np.array([10.0, 20.0]))
+    model2 = Model([], est2, task="regression", target="y", input_schema={"a": "Float64", "b": "Float64"},
+                   features=["a", "b"])
+    reg.register(model2.save(tmp_path / f"m-{uuid.uuid4().hex[:6]}"), "lin")  # version 2, not deployed
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "assay", "serve", "--registry", str(tmp_path / "reg"),
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--port", str(port), "--extra-versions", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -55,6 +61,13 @@ def test_serve_process_binds_localhost_and_drains_on_sigterm(tmp_path):
                                                                          "value": 3.5})
         live = httpx.get(f"http://127.0.0.1:{port}/models/lin/metrics").json()["versions"]["1"]
         assert abs(live["rmse"] - abs(r.json()["predictions"][0]["prediction"] - 3.5)) < 1e-9
+        # A registered version that is not deployed is loaded on request (--extra-versions 1).
+        oip = {"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                          {"name": "b", "shape": [1], "datatype": "FP64", "data": [1.0]}]}
+        r2 = httpx.post(f"http://127.0.0.1:{port}/v2/models/lin/versions/2/infer", json=oip, timeout=60)
+        assert r2.status_code == 200, r2.text
+        assert r2.json()["model_version"] == "2"
+        assert abs(r2.json()["outputs"][0]["data"][0] - 30.0) < 1.0
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
@@ -62,6 +75,6 @@ def test_serve_process_binds_localhost_and_drains_on_sigterm(tmp_path):
     assert proc.returncode in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in out
     assert f"http://127.0.0.1:{port}" in out
-    assert '"message":"stopped; 1 prediction records written, 0 dropped"' in out  # drained before exit
+    assert '"message":"stopped; 2 prediction records written, 0 dropped"' in out  # drained before exit
     with sqlite3.connect(tmp_path / "reg" / "predictions.sqlite") as conn:
-        assert conn.execute("SELECT count(*) FROM assay_predictions").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM assay_predictions").fetchone()[0] == 2

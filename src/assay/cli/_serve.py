@@ -46,6 +46,8 @@ def register(app: typer.Typer) -> None:
         log_mode: str = typer.Option("durable", help="durable (answer after the log commit) or async."),
         log_inputs: str = typer.Option("full", help="full (store request bodies) or hash (SHA-256 only)."),
         max_body_kb: int = typer.Option(1024, min=1, help="Request size limit (413 above it)."),
+        extra_versions: int = typer.Option(2, min=0, help="Other registered versions loaded on request by "
+                                                          "/v2/models/NAME/versions/V/infer and kept (LRU; 0: off)."),
         watch_seconds: float = typer.Option(2.0, min=0, help="Poll the registry for promotions (0: off)."),
         drift_seconds: float = typer.Option(30.0, min=0, help="Drift check interval (0: only on request)."),
         wrap: str | None = typer.Option(None, help="module:function applied to each loaded model (fault "
@@ -79,5 +81,6 @@ def register(app: typer.Typer) -> None:
                                   probes=breaker_probes),
             log_mode=log_mode, log_inputs=log_inputs, max_body=max_body_kb * 1024, watch_seconds=watch_seconds,
             drift_seconds=drift_seconds, wrap=wrap or os.environ.get("ASSAY_SERVE_WRAP"),
+            extra_versions=extra_versions,
         )
         serve(config, host=host, port=port, log_level=log_level)
