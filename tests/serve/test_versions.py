@@ -166,6 +166,13 @@ def test_any_registered_version_is_served_on_request(registry_dir, start_server,
     def infer(version: int) -> httpx.Response:
         return httpx.post(f"{server.url}/v2/models/iris/versions/{version}/infer", json=body, timeout=60)
 
+    # Before any request loads v3: described from its manifest, and reported as not ready (yet).
+    meta = httpx.get(f"{server.url}/v2/models/iris/versions/3")
+    assert meta.status_code == 200
+    assert meta.headers["X-Model-Version"] == "3"
+    assert {i["name"] for i in meta.json()["inputs"]} == set(ROW)
+    assert httpx.get(f"{server.url}/v2/models/iris/versions/3/ready").status_code == 503
+    assert httpx.get(f"{server.url}/v2/models/iris/versions/9").status_code == 404
     for version in (2, 3, 2, 1, 3):  # v1 is production; v2 and v3 are loaded when asked for
         r = infer(version)
         assert r.status_code == 200, r.text
@@ -180,6 +187,7 @@ def test_any_registered_version_is_served_on_request(registry_dir, start_server,
     assert r.status_code == 404
     assert "no version 9" in r.json()["error"]
     assert infer(3).status_code == 200  # the others are untouched
+    assert httpx.get(f"{server.url}/v2/models/iris/versions/3/ready").json()["ready"] is True
     assert httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).json()["model_version"] == 1
     server.stop()
     with sqlite3.connect(registry_dir / "predictions.sqlite") as conn:

@@ -707,24 +707,35 @@ class Handlers:
     async def oip_model(self, request: Request) -> Response:
         slot = self.s._slot(self._name(request))
         version = self._version(request)
-        dep = slot.production if version is None else slot.version(version)
-        if dep is None:
-            raise HTTPError(404, f"model {slot.name} version {version} is not loaded")
-        model = dep.model
-        outputs = [{"name": "prediction", "datatype": "BYTES" if model.task == "classification" else "FP64",
+        dep = slot.production if version is None else slot.version(version) or self.s.extra.get((slot.name, version))
+        if dep is not None:
+            task, classes, schema, served = dep.model.task, dep.model.classes, dep.model.input_schema, dep.version
+        else:  # registered but not loaded: described from its manifest, without loading it
+            mv = await self._registered(slot.name, version)
+            task, classes, schema, served = (mv.manifest.get("task"), mv.manifest.get("classes"),
+                                             mv.manifest.get("input_schema") or {}, mv.version)
+        outputs = [{"name": "prediction", "datatype": "BYTES" if task == "classification" else "FP64",
                     "shape": [-1]}]
-        outputs += [{"name": f"proba_{c}", "datatype": "FP64", "shape": [-1]} for c in model.classes or []]
+        outputs += [{"name": f"proba_{c}", "datatype": "FP64", "shape": [-1]} for c in classes or []]
         return _json({"name": slot.name, "versions": [str(d.version) for d in slot.deployments()],
                       "platform": "assay", "inputs": [{"name": k, "datatype": oip_datatype(v), "shape": [-1]}
-                                                      for k, v in model.input_schema.items()],
-                      "outputs": outputs}, headers={"X-Model-Version": str(dep.version)})
+                                                      for k, v in schema.items()],
+                      "outputs": outputs}, headers={"X-Model-Version": str(served)})
+
+    async def _registered(self, name: str, version: int | None) -> Any:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, self.s.registry.get, name, version)
+        except RegistryError as exc:
+            raise HTTPError(404, f"model {name} has no version {version}: {exc}") from exc
 
     async def oip_model_ready(self, request: Request) -> Response:
         slot = self.s._slot(self._name(request))
         version = self._version(request)
-        dep = slot.production if version is None else slot.version(version)
+        dep = slot.production if version is None else slot.version(version) or self.s.extra.get((slot.name, version))
         if dep is None:
-            raise HTTPError(404, f"model {slot.name} version {version} is not loaded")
+            mv = await self._registered(slot.name, version)
+            hint = "an infer request loads it" if self.s.config.extra_versions > 0 else "promote it to serve it"
+            raise HTTPError(503, f"model {slot.name} version {mv.version} is registered but not loaded; {hint}")
         return _json({"name": slot.name, "ready": True}, headers={"X-Model-Version": str(dep.version)})
 
     async def oip_infer(self, request: Request) -> Response:
