@@ -457,10 +457,7 @@ class Pipeline:
             est = _fit(make_model(best, task, seed=self.seed, **params), prep, task)
         threshold = None
         if objective is not None:
-            if task != "classification" or len(getattr(est, "classes_", [])) != 2:
-                msg = f"--threshold tunes a binary classifier; this is {task} with {len(getattr(est, 'classes_', []))}"
-                msg += " classes"
-                raise SpecError(msg)
+            require_binary(task, est)
             notify("tuning the decision threshold on out-of-fold probabilities", 0.97)
             threshold = self._tune_threshold(best, params, prep, est, objective)
         test_metrics, predictions = _score_test(est, prep, task, score, threshold=threshold)
@@ -512,6 +509,14 @@ def _fit(est: Any, prep: _Prepared, task: str) -> Any:
     if task in ("clustering", "anomaly") or prep.y_train is None:
         return est.fit(prep.X_train)
     return est.fit(prep.X_train, prep.y_train)
+
+
+def require_binary(task: str, est: Any) -> None:
+    """``--threshold`` tunes a binary classifier: refuse anything else (both engines)."""
+    n = len(getattr(est, "classes_", []))
+    if task != "classification" or n != 2:
+        msg = f"--threshold tunes a binary classifier; this is {task} with {n} classes"
+        raise SpecError(msg)
 
 
 def threshold_from_oof(y_true: np.ndarray, oof: np.ndarray, classes: list[Any],

@@ -247,7 +247,7 @@ class _Job:
         from assay.clean import train_test_split
         from assay.evaluate import GREATER_IS_BETTER, PRIMARY_METRIC, fold_indices, score
         from assay.models import default_models, make_model
-        from assay.pipeline import Pipeline, TrainResult, _labels, _parse_threshold, _py
+        from assay.pipeline import Pipeline, TrainResult, _labels, _parse_threshold, _py, require_binary
 
         spec, client = self.spec, self.client
         objective = _parse_threshold(spec.evaluation.threshold) if spec.evaluation.threshold else None
@@ -299,10 +299,7 @@ class _Job:
         best = board[0]["model"]
         threshold = None
         if objective is not None:
-            if task != "classification" or len(getattr(est, "classes_", [])) != 2:
-                msg = f"--threshold tunes a binary classifier; this is {task} with {len(getattr(est, 'classes_', []))}"
-                msg += " classes"
-                raise SpecError(msg)
+            require_binary(task, est)
             self.notify("tuning the decision threshold on out-of-fold probabilities", 0.97)
             threshold = self._tune_threshold(parts, train_rows, splits, fold, best, params, est, objective)
         test_metrics = self._score(est, fold, task, score, keep=True, threshold=threshold)
