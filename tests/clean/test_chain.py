@@ -75,3 +75,46 @@ def test_statistics_skip_non_finite_values_whichever_path_they_take() -> None:
     assert (q["nan"].n, q["nan"].total, q["inf"].n, q["inf"].total) == (3, 8.0, 3, 8.0)
     assert q["empty"].n == 0
     assert q["empty"].quantiles([0.5]) == [None]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_quartiles_read_off_the_median_pass_equal_those_of_the_filled_column(seed: int) -> None:
+    """Quartiles handed from ``missing`` to ``outliers`` are bit for bit Polars' quartiles of the filled column."""
+    from assay.clean._stats import exact_quantiles
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    values = np.round(rng.standard_t(3, n) * 10, int(rng.integers(0, 3)))  # ties too
+    values[rng.random(n) < rng.choice([0.0, 0.05, 0.5, 0.95])] = np.nan
+    frame = pl.DataFrame({"x": values, "i": pl.Series(values).fill_nan(None).cast(pl.Int64, strict=False)})
+    probs = (0.25, 0.75, 0.5, 0.1, 0.9)
+    got = exact_quantiles(frame.lazy(), ["x", "i"], probs=(0.5,), filled=probs)
+    for col in ("x", "i"):
+        median = got[col].quantiles([0.5])[0]
+        if median is None:
+            assert got[col].filled is None
+            continue
+        filled = frame.get_column(col).cast(pl.Float64).fill_nan(None).fill_null(median)
+        assert got[col].filled.n == n
+        for q, value in got[col].filled._q.items():
+            assert value == pytest.approx(filled.quantile(q, "linear"), rel=1e-13, abs=1e-13), (col, q)
+
+
+@pytest.mark.parametrize("action", ["clip", "replace"])
+def test_chain_hands_quartiles_to_outliers_without_changing_the_fit(action: str, data: pl.DataFrame,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import assay.clean._outliers as outliers
+
+    asked: list[list[str]] = []
+    real = outliers.exact_quantiles
+    monkeypatch.setattr(outliers, "exact_quantiles",
+                        lambda frame, cols, **kw: asked.append(cols) or real(frame, cols, **kw))
+    steps, out = fit_transform_steps([MissingStep(columns=["a", "b"]), OutlierStep(columns=["a", "b"], action=action)],
+                                     data, target="y")
+    assert asked == []  # both columns' quartiles came from the missing step's pass
+    assert not {"_filled_probs", "_known_quantiles"} & (set(vars(steps[0])) | set(vars(steps[1])))
+    alone = [MissingStep(columns=["a", "b"]).fit_whole(data.lazy(), target="y")]
+    alone.append(OutlierStep(columns=["a", "b"], action=action).fit_whole(alone[0].transform(data).lazy(), target="y"))
+    for got, want in zip(steps, alone, strict=True):
+        assert_states_close(got.state_, want.state_, rtol=1e-13)
+    assert_frame_equal(out.collect(), alone[1].transform(alone[0].transform(data)), rel_tol=1e-13)

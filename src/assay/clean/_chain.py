@@ -3,8 +3,10 @@
 Step k must be fitted on what steps 0..k-1 produce, so fitting a chain over a lazy scan naively re-reads (and
 re-parses) the source once per step. ``fit_transform_steps`` instead collects the scan once (Polars' streaming
 engine) and fits every step on lazy queries over that in-memory copy, with exact statistics where a step offers
-them (``Step.fit_whole``: exact quantiles column by column rather than millions of sketch updates). For data that
-does not fit in memory pass ``in_memory=False``: each step then streams over the scan in bounded memory.
+them (``Step.fit_whole``: exact quantiles column by column rather than millions of sketch updates). A
+median-filling ``missing`` step followed by an IQR ``outliers`` step hands over the quartiles of the filled columns,
+read off the finite values its median pass holds anyway (``_filled_probs_wanted``). For data that does not fit in
+memory pass ``in_memory=False``: each step then streams over the scan in bounded memory.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from collections.abc import Sequence
 import polars as pl
 
 from assay.clean._base import FitData, Frame, Step
+from assay.clean._missing import MissingStep
+from assay.clean._outliers import OutlierStep
+from assay.clean._stats import ExactQuantiles
 
 __all__ = ["fit_steps", "fit_transform_steps"]
 
@@ -37,8 +42,19 @@ def fit_transform_steps(steps: Sequence[Step], data: FitData, target: str | None
         data = data.collect(engine="streaming")
     if isinstance(data, pl.DataFrame):
         current: Frame = data.lazy()
-        for step in steps:
-            step.fit_whole(current, target=target)
+        handed: dict[str, ExactQuantiles] = {}  # quantiles the previous step read off for this one
+        for i, step in enumerate(steps):
+            probs = _filled_probs_wanted(step, steps[i + 1] if i + 1 < len(steps) else None)
+            hints = {"_filled_probs": probs} if probs else {}
+            if handed:
+                hints["_known_quantiles"] = handed
+            vars(step).update(hints)
+            try:
+                step.fit_whole(current, target=target)
+            finally:
+                for name in hints:  # the hints live for this fit only, never in the fitted step
+                    delattr(step, name)
+            handed = _filled_quantiles(step) if probs else {}
             current = step.transform_train(current)
             fitted.append(step)
         return fitted, current
@@ -55,6 +71,34 @@ def fit_transform_steps(steps: Sequence[Step], data: FitData, target: str | None
         batches = [step.transform_train(b) for b in batches]
         fitted.append(step)
     return fitted, batches
+
+
+def _filled_probs_wanted(step: Step, following: Step | None) -> tuple[float, ...]:
+    """Quantiles of ``step``'s output that ``following`` will compute and ``step`` can hand over instead.
+
+    A median-filling ``missing`` step outputs each numeric column as its finite values plus copies of their median,
+    so the quartiles an IQR ``outliers`` step wants next are order statistics of the finite values, which the
+    median's pass holds contiguous in memory anyway: read off there, they spare the outliers step a pass, an imputed
+    copy and the selections per column. Rows must not change in between (``drop_rows``), nor groups be involved.
+    """
+    if not (isinstance(step, MissingStep) and isinstance(following, OutlierStep)):
+        return ()
+    if step.strategy != "median" or step.by or step.drop_rows is not None:
+        return ()
+    if following.method != "iqr" or following.by:
+        return ()
+    return (0.25, 0.75, 0.5) if following.action == "replace" else (0.25, 0.75)
+
+
+def _filled_quantiles(step: Step) -> dict[str, ExactQuantiles]:
+    """The quantiles of the columns a fitted ``missing`` step fills with their median, as its output holds them."""
+    state, stats = step.state_, step.summary_["stats"]
+    out: dict[str, ExactQuantiles] = {}
+    for col in state["numeric"]:
+        q = stats.get(col, {}).get("q")
+        if isinstance(q, ExactQuantiles) and q.filled is not None and state["fill"].get(col) is not None:
+            out[col] = q.filled
+    return out
 
 
 def fit_steps(steps: Sequence[Step], data: FitData, target: str | None = None, *,

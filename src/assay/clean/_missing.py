@@ -99,6 +99,9 @@ class MissingStep(Step):
     """
 
     name = "missing"
+    # Quantiles of the filled numeric columns that the next step of a chain will want: set by
+    # fit_transform_steps, so the median's pass reads them off too (ExactQuantiles.filled); empty otherwise.
+    _filled_probs: tuple[float, ...] = ()
 
     def __init__(self, columns: list[str] | None = None, *, strategy: str = "median", categorical: str = "mode",
                  fill_value: Any = None, by: str | None = None, order_by: str | None = None,
@@ -186,7 +189,8 @@ class MissingStep(Step):
                                                    finite(c).count().alias(f"{columns.index(c)}count"))]
         row = collect_row(clean, exprs)
         # Only the median is used; the pass that finds it also counts and sums the finite values.
-        quantiles = exact_quantiles(clean, numeric, probs=(0.5,)) if need_q else {}
+        filled = self._filled_probs if self.strategy == "median" else ()
+        quantiles = exact_quantiles(clean, numeric, probs=(0.5,), filled=filled) if need_q else {}
         n = int(row["__n__"])
         stats: dict[str, Any] = {}
         nulls: dict[str, int] = {}

@@ -24,6 +24,7 @@ import polars as pl
 from assay.clean._base import Frame, Step, numeric_columns, resolve_columns
 from assay.clean._sketch import QuantileSummary
 from assay.clean._stats import (
+    ExactQuantiles,
     check_choice,
     exact_quantiles,
     group_key,
@@ -78,6 +79,9 @@ class OutlierStep(Step):
     """
 
     name = "outliers"
+    # Exact quantiles of input columns already known (column -> ExactQuantiles): set by fit_transform_steps from the
+    # ``missing`` step before it, whose pass has them at hand; summarize_whole computes only the other columns.
+    _known_quantiles: dict[str, ExactQuantiles] = {}  # noqa: RUF012 (read-only class default)
 
     def __init__(self, columns: list[str] | None = None, *, method: str = "iqr", action: str = "clip",
                  k: float = 1.5, threshold: float = 3.0, by: str | None = None, quarantine: str | None = None,
@@ -150,8 +154,14 @@ class OutlierStep(Step):
                                   step=self.name)
         probs = (0.25, 0.75, 0.5) if self.method == "iqr" and self.action == "replace" else (
             (0.25, 0.75) if self.method == "iqr" else (0.5,))
-        part = {"m": moments(frame, columns)} if self.method == "zscore" else {
-            "q": exact_quantiles(frame, columns, mad=self.method == "mad", probs=probs)}
+        if self.method == "zscore":
+            part = {"m": moments(frame, columns)}
+        else:
+            mad = self.method == "mad"
+            known = {} if mad else {c: q for c, q in self._known_quantiles.items() if c in columns and q.has(probs)}
+            rest = [c for c in columns if c not in known]
+            found = {**(exact_quantiles(frame, rest, mad=mad, probs=probs) if rest else {}), **known}
+            part = {"q": {c: found[c] for c in columns}}
         return {"columns": columns, "all": part, "groups": {}}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -210,12 +210,19 @@ class ExactQuantiles:
     cannot be merged with more batches. ``total`` is the sum of the values, which comes free with the pass.
     """
 
-    __slots__ = ("_mad", "_q", "n", "total")
+    __slots__ = ("_mad", "_q", "filled", "n", "total")
 
     PROBS = (0.25, 0.5, 0.75)
 
-    def __init__(self, n: int, q: dict[float, float | None], mad: float | None, total: float = 0.0) -> None:
+    def __init__(self, n: int, q: dict[float, float | None], mad: float | None, total: float = 0.0,
+                 filled: ExactQuantiles | None = None) -> None:
         self.n, self._q, self._mad, self.total = n, q, mad, total
+        # The column once its missing values are replaced by its median (``exact_quantiles(filled=...)``), or None.
+        self.filled = filled
+
+    def has(self, probs: Sequence[float]) -> bool:
+        """Whether every quantile in ``probs`` is known."""
+        return all(p in self._q for p in probs)
 
     def quantiles(self, qs: list[float]) -> list[float | None]:
         return [self._q[q] for q in qs]
@@ -229,18 +236,75 @@ class ExactQuantiles:
         raise SpecError(msg)
 
 
+def _position_q(position: float, n: int) -> float | None:
+    """A probability ``q`` whose quantile index in Polars (``(n - 1) * q``, "linear") is ``position``: exactly when
+    some float ``q`` gives it, else the nearest index that still falls between the same two ranks."""
+    low = math.floor(position)
+    q = position / (n - 1)
+    best = None
+    for _ in range(4):  # the division may be an ulp off; try the neighbouring floats
+        index = (n - 1) * q
+        if index == position:
+            return q
+        if math.floor(index) == low and (best is None or abs(index - position) < abs((n - 1) * best - position)):
+            best = q
+        q = math.nextafter(q, math.inf if index < position else -math.inf)
+    return best if best is not None and 0.0 <= best <= 1.0 else None
+
+
+def _filled_quantile(series: pl.Series, missing: int, median: float, q: float) -> float | None:
+    """The linear quantile ``q`` of a column whose ``missing`` values are replaced by ``median``, from the contiguous
+    finite values ``series`` alone (None where it cannot be read off them; the caller then computes it itself).
+
+    Sorted, the filled column is the sorted finite values with ``missing`` copies of the median inserted at
+    ``j = n // 2`` (the median lies between the values ranked j - 1 and j). A quantile whose two neighbouring ranks
+    both fall below the copies, or both above them, is the same interpolation between two finite values, which
+    Polars selects at the shifted index; both inside the copies, it is the median. The value equals Polars' quantile
+    of the filled column, to the last bit when a float probability reproduces the shifted index exactly and else to
+    rounding (the interpolation weight may differ in its last bits).
+    """
+    n = series.len()
+    if not n:
+        return None
+    if not missing:
+        return float(series.quantile(q, "linear"))
+    total = n + missing
+    position = (total - 1) * q
+    lo = int(position)
+    j = n // 2
+    if lo + 1 >= total:
+        return None
+    if lo + 1 < j:
+        shifted = position
+    elif lo >= j + missing:
+        shifted = position - missing
+    elif j <= lo and lo + 1 < j + missing:
+        return median
+    else:
+        return None  # the two ranks straddle the inserted copies
+    at = _position_q(shifted, n)
+    return None if at is None else float(series.quantile(at, "linear"))
+
+
 def exact_quantiles(frame: Frame, columns: Sequence[str], *, mad: bool = False,
-                    probs: Sequence[float] = ExactQuantiles.PROBS) -> dict[str, ExactQuantiles]:
+                    probs: Sequence[float] = ExactQuantiles.PROBS,
+                    filled: Sequence[float] = ()) -> dict[str, ExactQuantiles]:
     """Exact linear-interpolated quantiles (and MAD about the median) of the finite values of each column.
 
     One column at a time, made contiguous first: Polars selects a quantile of a contiguous column in linear time but
     falls back to sorting a chunked one (~10x slower), and copying one column at a time keeps the extra memory to a
     column rather than a copy of the whole frame.
+
+    ``filled`` (with 0.5 in ``probs``) also gives the quantiles of each column after its missing values (null, NaN,
+    ±inf) are replaced by its median, as ``ExactQuantiles.filled`` (those that can be read off; see
+    ``_filled_quantile``): what the ``missing`` step outputs, read off the
+    finite values already at hand, which spares the next step (IQR outliers) a pass and a copy per column.
     """
     def one(col: str) -> ExactQuantiles:
         values = frame.select(to_float(col).alias("v"))
         if isinstance(values, pl.LazyFrame):
             values = values.collect(engine="streaming")
+        height = values.height
         series = values.to_series().drop_nulls()
         del values
         # NaN and ±inf are missing, not values. A finite sum proves there are none (NaN or ±inf would make it NaN
@@ -253,7 +317,13 @@ def exact_quantiles(frame: Frame, columns: Sequence[str], *, mad: bool = False,
         n = series.len()
         qs = {q: (float(series.quantile(q, "linear")) if n else None) for q in probs}
         spread = float((series - series.median()).abs().median()) if mad and n else None
-        return ExactQuantiles(n, qs, spread, total)
+        median = qs.get(0.5)
+        after = None
+        if filled and median is not None:
+            found = {q: _filled_quantile(series, height - n, median, q) for q in filled}
+            after = ExactQuantiles(height, {q: v for q, v in found.items() if v is not None}, None,
+                                   total + (height - n) * median)
+        return ExactQuantiles(n, qs, spread, total, after)
 
     # A few columns at a time on Polars' threads (it releases the GIL): parallel, yet memory stays a few columns.
     with ThreadPoolExecutor(max_workers=max(1, min(len(columns), pl.thread_pool_size()))) as pool:
