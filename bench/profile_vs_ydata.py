@@ -48,9 +48,10 @@ TOOLS = ("assay", "ydata")
 
 
 def run_assay(src: str, out: str) -> dict[str, float]:
-    from assay.viz import profile, write_profile
+    from assay.viz import prepare_figures, profile, write_profile
 
     t0 = time.perf_counter()
+    prepare_figures()  # as ``assay profile`` does: matplotlib loads in another process during the statistics
     prof = profile(src, target="target")
     t1 = time.perf_counter()
     write_profile(prof, out)

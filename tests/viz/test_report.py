@@ -197,3 +197,67 @@ def test_write_profile_inside_a_daemon_process(tmp_path: Path):
     assert child.exitcode == 0
     assert (tmp_path / "profile.html").exists()
     assert len(list((tmp_path / "figures").glob("col_*.png"))) == 10
+
+
+def _frame_for_figures() -> pl.DataFrame:
+    rng = np.random.default_rng(1)
+    n = 300
+    return pl.DataFrame({
+        **{f"x{i}": rng.normal(i, 1 + i, n) for i in range(8)},
+        "城市": [c or None for c in rng.choice(["北京", "上海", "广州", ""], n).tolist()],
+        "y": rng.integers(0, 2, n),
+    })
+
+
+def test_prepared_figure_process_draws_the_same_files(tmp_path: Path):
+    from assay.viz import _report, prepare_figures
+
+    p = profile(_frame_for_figures(), target="y")
+    prepare_figures()
+    assert _report._SERVER[0] is not None  # the figures below come from the forked process
+    write_profile(p, tmp_path / "prepared")
+    write_profile(p, tmp_path / "here", workers=1)
+    prepared = sorted(f.name for f in (tmp_path / "prepared" / "figures").iterdir())
+    here = sorted(f.name for f in (tmp_path / "here" / "figures").iterdir())
+    assert prepared == here
+    stems = {name.rsplit(".", 1)[0] for name in prepared}
+    assert {"overview", "missing_matrix", "corr_pearson", "corr_cramers_v", "outliers", "target_association",
+            "col_008_"} <= stems
+    assert len(prepared) == 2 * len(stems)  # each figure as PNG and SVG
+    for name in prepared:
+        if name.endswith(".svg"):
+            assert (tmp_path / "prepared" / "figures" / name).read_bytes() == \
+                (tmp_path / "here" / "figures" / name).read_bytes(), name
+
+
+def test_prepared_figure_process_raises_a_figure_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from assay.viz import _figures, prepare_figures
+
+    def broken(_p):
+        raise ValueError("overview exploded")
+
+    p = profile(_frame_for_figures())
+    monkeypatch.setattr(_figures, "overview_figure", broken)  # the forked process inherits the broken function
+    prepare_figures()
+    with pytest.raises(ValueError, match="overview exploded"):
+        write_profile(p, tmp_path)
+
+
+def test_unused_prepared_figure_process_lets_python_exit(tmp_path: Path):
+    import subprocess
+    import sys
+
+    code = "from assay.viz import prepare_figures; prepare_figures(); print('ok')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_report_rewritten_into_the_same_folder(tmp_path: Path):
+    p = profile(_frame_for_figures())
+    write_profile(p, tmp_path, workers=1)
+    first = {f.name: f.read_bytes() for f in (tmp_path / "figures").iterdir()}
+    write_profile(p, tmp_path, workers=1)
+    second = {f.name: f.read_bytes() for f in (tmp_path / "figures").iterdir()}
+    assert first == second
+    assert (tmp_path / "profile.html").stat().st_size > 0

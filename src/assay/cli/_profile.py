@@ -39,11 +39,12 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, only the final lines."),
     ) -> None:
         from assay.sources import open_source
-        from assay.viz import profile, write_profile
+        from assay.viz import prepare_figures, profile, write_profile
 
         if sample_rows < 1:
             msg = f"--sample-rows must be at least 1, got {sample_rows}"
             raise SpecError(msg)
+        prepare_figures()  # matplotlib loads in another process while this one reads the data
         src = open_source(source)
         with progress_callback(show_progress(quiet)) as notify:
             notify(f"reading {source}", 0.0)

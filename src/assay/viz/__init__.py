@@ -9,6 +9,6 @@
 from __future__ import annotations
 
 from assay.viz._profile import profile
-from assay.viz._report import write_profile, write_train_report
+from assay.viz._report import prepare_figures, write_profile, write_train_report
 
-__all__ = ["profile", "write_profile", "write_train_report"]
+__all__ = ["prepare_figures", "profile", "write_profile", "write_train_report"]

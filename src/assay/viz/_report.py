@@ -20,7 +20,7 @@ from typing import Any
 
 from assay.viz._profile import jsonable
 
-__all__ = ["write_profile", "write_train_report"]
+__all__ = ["prepare_figures", "write_profile", "write_train_report"]
 
 
 def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
@@ -54,7 +54,12 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
         jobs.append(("target_association", "target_association", "target_association_figure", (p,)))
 
     # The template is compiled while the figure workers draw (the parent only waits for them otherwise).
-    drawn = _draw_all(jobs, figdir, workers, notify, meanwhile=lambda: _template("profile.html.j2"))
+    server, _SERVER[0] = _SERVER[0], None
+    drawn = None
+    if server is not None:
+        drawn = server.draw(jobs, figdir, workers, notify, meanwhile=lambda: _template("profile.html.j2"))
+    if drawn is None:
+        drawn = _draw_all(jobs, figdir, workers, notify, meanwhile=lambda: _template("profile.html.j2"))
     figs = {key: uri for key, uri in drawn.items() if not key.startswith("col:")}
     colfigs = {key[4:]: uri for key, uri in drawn.items() if key.startswith("col:") and uri}
     nofig = {name: _why_no_figure(v) for name, v in variables.items() if name not in colfigs}
@@ -68,6 +73,123 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
     _atomic_write(path, html)
     notify("report written", 1.0)
     return path
+
+
+def prepare_figures() -> None:
+    """Start the figure process now, so that a later :func:`write_profile` draws at once.
+
+    A fresh process spends about a second importing matplotlib and loading fonts before its first figure. Called
+    before :func:`assay.viz.profile`, this forks a process that does that while the profile is computed (which keeps
+    one core busy); the next ``write_profile`` in this process hands its figures to it. Optional: without it,
+    ``write_profile`` warms up matplotlib itself. Does nothing where processes cannot be forked.
+    """
+    if _SERVER[0] is not None and _SERVER[0].alive():
+        return
+    _SERVER[0] = _FigureServer.start()
+
+
+class _FigureServer:
+    """A forked process that warms up matplotlib, then draws one report's figures (in its own forked workers).
+
+    Forked rather than started with multiprocessing's ``forkserver`` or ``spawn``: those re-import the caller's
+    main module in every process (for the command line, all of assay and Polars) before the first figure.
+    """
+
+    def __init__(self, proc: Any, conn: Any) -> None:
+        self.proc = proc
+        self.conn = conn
+
+    @classmethod
+    def start(cls) -> _FigureServer | None:
+        if "fork" not in multiprocessing.get_all_start_methods() or multiprocessing.current_process().daemon:
+            return None
+        import atexit
+        import warnings
+
+        ctx = multiprocessing.get_context("fork")
+        try:
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=_serve, args=(theirs, ours), name="assay-figures")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # Python ≥ 3.12 warns on fork with threads
+                proc.start()
+        except OSError:
+            return None
+        theirs.close()
+        server = cls(proc, ours)
+        # Runs before multiprocessing's own exit handler, which waits for its children: an unused server sees
+        # its pipe close and exits instead of waiting for figures forever.
+        atexit.register(server.stop)
+        return server
+
+    def alive(self) -> bool:
+        return self.proc.is_alive() and not self.conn.closed
+
+    def draw(self, jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, workers: int | None,
+             notify: Callable[[str, float], None], meanwhile: Callable[[], Any] | None = None,
+             ) -> dict[str, str | None] | None:
+        """The figures' data URIs by key, as :func:`_draw_all` gives; None when the process is gone."""
+        try:
+            self.conn.send((jobs, figdir, workers))
+        except OSError:
+            self.stop()
+            return None
+        if meanwhile is not None:
+            meanwhile()
+        try:
+            while True:
+                msg = self.conn.recv()
+                if msg[0] == "progress":
+                    notify(msg[1], msg[2])
+                elif msg[0] == "done":
+                    return msg[1]
+                else:
+                    raise msg[1]
+        except (EOFError, OSError):  # the process died (killed, out of memory): draw here instead
+            return None
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if not self.conn.closed:
+            self.conn.close()
+        if self.proc.pid is not None and self.proc.exitcode is None:
+            self.proc.join(timeout=10)
+            if self.proc.exitcode is None:
+                self.proc.kill()
+                self.proc.join()
+
+
+_SERVER: list[_FigureServer | None] = [None]
+
+
+def _serve(conn: Any, parents_end: Any) -> None:
+    """The figure process: warm up, wait for one report's figures, draw them, send the data URIs back."""
+    parents_end.close()  # the pipe must close when the parent exits, without a figure request
+    from assay.viz._style import warm_up
+
+    warm_up()
+    try:
+        jobs, figdir, workers = conn.recv()
+    except (EOFError, OSError):
+        return
+
+    def progress(message: str, fraction: float) -> None:
+        conn.send(("progress", message, fraction))
+
+    try:
+        drawn = _draw_all(jobs, figdir, workers, progress)
+    except Exception as exc:  # handed to the parent, which raises it
+        import pickle
+        import traceback
+
+        try:
+            pickle.dumps(exc)
+        except Exception:  # an exception that cannot cross the pipe travels as its text
+            exc = RuntimeError("".join(traceback.format_exception(exc)))
+        conn.send(("error", exc))
+        return
+    conn.send(("done", drawn))
 
 
 def _draw_one(job: tuple[str, str, str, tuple[Any, ...]], figdir: Path) -> tuple[str, str | None]:
@@ -176,8 +298,10 @@ def _slug(name: str) -> str:
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
+    from assay.viz._style import replace_file
+
     tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    replace_file(tmp, path)
 
 
 def fmt_num(x: Any) -> str:
