@@ -332,3 +332,24 @@ def test_huge_mode_estimates_distinct_and_quantiles(frame, tmp_path):
     assert v["quantiles"]["p50"] == pytest.approx(frame["x"].median(), abs=0.3)
     assert v["mean"] == pytest.approx(frame["x"].mean())  # moments still cover every row
     assert sum(v["histogram"]["counts"]) + v["histogram"]["below"] + v["histogram"]["above"] == frame.height
+
+
+def test_class_ranges_agree_with_separates_per_column():
+    from assay.viz._profile import _ClassRanges
+
+    rng = np.random.default_rng(6)
+    n = 3_000
+    classes = rng.integers(0, 3, n)
+    mask = rng.random(n) > 0.05  # target missing in some rows
+    values = np.column_stack([
+        classes * 10.0 + rng.random(n),  # separates
+        classes * 10.0 + rng.normal(0, 20, n),  # overlaps
+        np.where(rng.random(n) < 0.2, np.nan, classes * 10.0 + rng.random(n)),  # separates, with gaps
+        np.where(classes == 1, np.nan, rng.random(n)),  # one class has no values at all
+        np.full(n, np.nan),  # no values
+    ])
+    ranges = _ClassRanges(classes, mask, values)
+    for j in range(values.shape[1]):
+        ok = mask & np.isfinite(values[:, j])
+        assert ranges.separates(j) == _separates(classes[ok], values[ok, j]), j
+    assert [ranges.separates(j) for j in range(3)] == [True, False, True]

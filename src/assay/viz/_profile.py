@@ -576,10 +576,18 @@ class _Numbers:
     """The sample's numeric columns as one float matrix (non-finite → NaN) and its column ranks, built once."""
 
     def __init__(self, sample: pl.DataFrame, cols: list[str]) -> None:
+        self.sample = sample
         self.cols = cols
         self.pos = {c: i for i, c in enumerate(cols)}
         self.values = _numeric_matrix(sample, cols)
         self.ranks = average_ranks(self.values)
+        self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def codes(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`_codes` of a sample column, computed once (Cramér's V and the target checks both need them)."""
+        if name not in self._codes:
+            self._codes[name] = _codes(self.sample, name)
+        return self._codes[name]
 
     def column(self, name: str) -> np.ndarray:
         return self.values[:, self.pos[name]]
@@ -637,19 +645,26 @@ def _codes(sample: pl.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Dense integer codes 0..k-1 of a column (nulls get 0 and are excluded by the mask) and the not-null mask."""
     s = sample.get_column(name)
     mask = s.is_not_null().to_numpy()
-    codes = s.cast(pl.String).cast(pl.Categorical).to_physical().to_numpy()
-    codes = np.where(mask, codes, 0).astype(np.int64)
     if not mask.any():
-        return codes, mask
-    if codes.max() < 50_000_000:
-        # Renumber the category ids 0..k-1 through a lookup table: a pass over the rows instead of the sort that
+        return np.zeros(len(s), dtype=np.int64), mask
+    if s.dtype == pl.Boolean or s.dtype in (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32):
+        # Integers and booleans are their own ids (no detour through strings), shifted to start at 0 below.
+        ints = s.cast(pl.Int64)
+        low, high = int(ints.min()), int(ints.max())
+        codes = ints.fill_null(low).to_numpy()
+    else:
+        codes = s.cast(pl.String).cast(pl.Categorical).to_physical().fill_null(0).to_numpy()
+        low, high = 0, int(codes.max())
+    if high - low < 50_000_000:
+        # Renumber the ids 0..k-1 through a lookup table: a pass over the rows instead of the sort that
         # np.unique(return_inverse=True) does (same numbering: ids in increasing order).
-        used = np.zeros(int(codes.max()) + 1, dtype=bool)
+        codes = np.where(mask, codes - low, 0).astype(np.int64)
+        used = np.zeros(high - low + 1, dtype=bool)
         used[codes[mask]] = True
         codes = (np.cumsum(used) - 1)[codes]
         codes[~mask] = 0
     else:
-        _, codes = np.unique(codes, return_inverse=True)
+        _, codes = np.unique(np.where(mask, codes, low), return_inverse=True)
     return codes.astype(np.int64, copy=False), mask
 
 
@@ -674,7 +689,7 @@ def _correlations(sample: pl.DataFrame, variables: dict[str, dict[str, Any]], ta
         cats.insert(0, target)
     cats = cats[:MAX_ASSOC_COLUMNS]
     if len(cats) >= 2 and sample.height >= 3:
-        coded = {c: _codes(sample, c) for c in cats}
+        coded = {c: nums.codes(c) for c in cats}
         mat = np.eye(len(cats))
         for i, a in enumerate(cats):
             for j in range(i + 1, len(cats)):
@@ -711,7 +726,8 @@ def _target_association(sample: pl.DataFrame, variables: dict[str, dict[str, Any
     if t_numeric:
         t_values, t_ranks = nums.column(target), nums.rank(target)
     else:
-        t_codes, _ = _codes(sample, target)
+        t_codes, _ = nums.codes(target)
+        ranges = _ClassRanges(t_codes, t_mask, nums.values) if nums.cols else None
     for name, v in variables.items():
         if name == target or v["kind"] in ("empty", "other", "text"):
             continue
@@ -727,9 +743,10 @@ def _target_association(sample: pl.DataFrame, variables: dict[str, dict[str, Any
                 ok = t_mask & np.isfinite(x)
                 g, y = (t_codes, x) if ok.all() else (t_codes[ok], x[ok])  # no copies when nothing is missing
                 entry = {"measure": "correlation ratio", "value": correlation_ratio(g, y)}
-                entry["separates_classes"] = _separates(g, y)
+                separates = ranges.separates(nums.pos[name]) if ranges is not None else None
+                entry["separates_classes"] = _separates(g, y) if separates is None else separates
         elif v["kind"] in ("categorical", "boolean", "id-like"):
-            codes, mask = _codes(sample, name)
+            codes, mask = nums.codes(name)
             ok = mask & t_mask
             if ok.sum() < 3:
                 continue
@@ -756,6 +773,42 @@ def _determines(feature: np.ndarray, target: np.ndarray) -> bool:
     if per_value.height < 2 or per_value["rows"].sum() < 0.5 * len(feature):
         return False  # an id-like column trivially "determines" everything; not evidence of leakage
     return bool((per_value["targets"] == 1).all())
+
+
+class _ClassRanges:
+    """Each class's min and max of every numeric column at once, for :func:`_separates` on all the columns.
+
+    One row gather per class for the whole matrix instead of one boolean mask per class and column; used up to
+    ``MAX_CLASSES`` classes (beyond, :func:`_separates` groups per column).
+    """
+
+    MAX_CLASSES = 16
+
+    def __init__(self, classes: np.ndarray, mask: np.ndarray, values: np.ndarray) -> None:
+        present = np.flatnonzero(np.bincount(classes[mask])) if mask.any() else np.empty(0, dtype=np.int64)
+        self.usable = 0 < len(present) <= self.MAX_CLASSES
+        if not self.usable:
+            return
+        k = values.shape[1]
+        self.lo = np.empty((len(present), k))
+        self.hi = np.empty((len(present), k))
+        self.n = np.empty((len(present), k))
+        for i, c in enumerate(present):
+            rows = values[np.flatnonzero(mask & (classes == c))]
+            # fmin/fmax skip NaN (the non-finite values): the same rows _separates sees for each column.
+            self.lo[i] = np.fmin.reduce(rows, axis=0, initial=np.inf)
+            self.hi[i] = np.fmax.reduce(rows, axis=0, initial=-np.inf)
+            self.n[i] = np.isfinite(rows).sum(axis=0)
+
+    def separates(self, j: int) -> bool | None:
+        """:func:`_separates` of the target classes and column ``j``; None when not computed here."""
+        if not self.usable:
+            return None
+        seen = self.n[:, j] > 0
+        if self.n[:, j].sum() < 10 or seen.sum() < 2:
+            return False
+        lo, hi = np.array(sorted(zip(self.lo[seen, j], self.hi[seen, j], strict=True))).T
+        return bool(np.all(lo[1:] > hi[:-1]))
 
 
 def _separates(classes: np.ndarray, x: np.ndarray) -> bool:
