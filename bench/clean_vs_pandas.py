@@ -10,7 +10,8 @@ The three ways:
 
 - assay: its own CSV source (``open_source(...).scan()``), the steps ``missing`` → ``outliers`` (iqr, clip) →
   ``scale`` → ``onehot`` fitted in order by ``fit_transform_steps`` (the scan is read once into memory; each step is
-  fitted on a lazy query over that copy, with exact quantiles where a step offers ``fit_whole``), and the
+  fitted on a lazy query over that copy, with exact quantiles where a step offers ``fit_whole``; the missing step
+  reads the quartiles of the filled columns off its median pass and hands them to the outliers step), and the
   transformed output streamed to Parquet with ``sink_parquet``.
 - pandas: ``read_csv`` → column-wise median / quantile / clip / mean / std → ``get_dummies`` → ``to_parquet``.
 - polars: a hand-written query: streaming ``scan_csv`` collected and re-chunked, one aggregate query per dependent
