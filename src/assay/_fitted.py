@@ -148,7 +148,23 @@ class Model:
         return self._predict_checked(self.validate(frame))
 
     def _predict_checked(self, checked: pl.DataFrame) -> pl.DataFrame:
-        """:meth:`predict` of a non-empty frame :meth:`validate` returned (the server's path; not a public entry)."""
+        """:meth:`predict` of a non-empty frame :meth:`validate` returned (not a public entry)."""
+        columns = self._predict_columns(checked)
+        return pl.DataFrame({name: list(values) if values.dtype == object else values
+                             for name, values in columns.items()})
+
+    def _serve_columns(self, frame: pl.DataFrame) -> dict[str, np.ndarray] | None:
+        """The server's path: :meth:`predict`'s output columns as NumPy arrays, or None where only a frame will do
+        (recommendations, whose rows are not the input's, and empty input).
+
+        The prediction server turns the arrays straight into response rows; the output frame :meth:`predict`
+        builds around them costs more than the model call for a small batch.
+        """
+        if self.task == "recommendation" or frame.height == 0:
+            return None
+        return self._predict_columns(self.validate(frame))
+
+    def _predict_columns(self, checked: pl.DataFrame) -> dict[str, np.ndarray]:
         X = feature_matrix(self._transform_checked(checked), self.features, self.feature_fill)
         est = self.estimator
         if self.task == "classification":
@@ -161,25 +177,25 @@ class Model:
                 proba = est.predict_proba(X) if hasattr(est, "predict_proba") else None
             if self.threshold is not None and proba is not None:
                 labels = apply_threshold(proba, list(est.classes_), self.threshold, labels.dtype)
-            out = {"prediction": list(labels) if labels.dtype == object else labels}
+            out = {"prediction": np.asarray(labels)}
             if proba is not None:
                 for j, cls in enumerate(est.classes_):
                     out[f"proba_{cls}"] = proba[:, j]
-            return pl.DataFrame(out)
+            return out
         if self.task == "regression":
             fast_values = getattr(est, "_predict_unchecked", None)
             values = fast_values(X) if fast_values is not None else None
             if values is None:
                 values = est.predict(X)
-            return pl.DataFrame({"prediction": np.asarray(values, dtype=np.float64)})
+            return {"prediction": np.asarray(values, dtype=np.float64)}
         if self.task == "clustering":
-            return pl.DataFrame({"cluster": np.asarray(est.predict(X), dtype=np.int64)})
+            return {"cluster": np.asarray(est.predict(X), dtype=np.int64)}
         if self.task == "anomaly":
             # assay's detectors label anomalies 1 and score higher = more anomalous (assay.models._anomaly).
             out = {"anomaly": np.asarray(est.predict(X)) == 1}
             if hasattr(est, "score_samples"):
                 out["score"] = np.asarray(est.score_samples(X), dtype=np.float64)
-            return pl.DataFrame(out)
+            return out
         msg = f"prediction for task {self.task!r} is not supported by this model"
         raise SchemaError(msg)
 

@@ -157,9 +157,25 @@ class _RequestIds:
         return self._buffer[self._at - 16:self._at].hex()
 
 
+class _JSONBody(Response):
+    """A JSON response whose raw headers are built directly (Starlette's ``init_headers`` lower-cases and scans
+    every header for each response; these names are already lower case and content-length/-type are never passed
+    in ``headers``)."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status: int, headers: dict[str, str] | None) -> None:
+        self.status_code = status
+        self.body = body
+        self.background = None
+        raw = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+        if headers:
+            raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.raw_headers = raw
+
+
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
-                    status_code=status, media_type="application/json", headers=headers)
+    return _JSONBody(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS), status, headers)
 
 
 def _load_wrap(spec: str | None) -> Any:

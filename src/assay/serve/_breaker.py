@@ -38,7 +38,9 @@ class CircuitBreaker:
     def __init__(self, config: BreakerConfig | None = None) -> None:
         self.config = config or BreakerConfig()
         self.state = CLOSED
-        self.calls: deque[tuple[bool, bool]] = deque(maxlen=self.config.window)
+        self.calls: deque[tuple[bool, bool]] = deque()
+        self.failures = 0  # failed / slow calls in ``calls``, kept as it changes: ``record`` is O(1) per request
+        self.slows = 0
         self.opened_at = 0.0
         self.probes_started = 0
         self.probes_ok = 0
@@ -74,16 +76,23 @@ class CircuitBreaker:
             self.probes_ok += 1
             if self.probes_ok >= self.config.probes:
                 self.state = CLOSED
-                self.calls.clear()
+                self._clear()
             return
         if self.state == OPEN:  # a call admitted before the breaker opened finished late
             return
-        self.calls.append((failed, slow))
-        n = len(self.calls)
+        calls = self.calls
+        calls.append((failed, slow))
+        self.failures += failed
+        self.slows += slow
+        if len(calls) > self.config.window:
+            old_failed, old_slow = calls.popleft()
+            self.failures -= old_failed
+            self.slows -= old_slow
+        n = len(calls)
         if n < self.config.min_calls:
             return
-        failures = sum(f for f, _ in self.calls) / n
-        slows = sum(s for _, s in self.calls) / n
+        failures = self.failures / n
+        slows = self.slows / n
         if failures >= self.config.failure_rate:
             self._open(f"failure rate {failures:.0%} over the last {n} calls")
         elif slows >= self.config.slow_rate:
@@ -94,15 +103,19 @@ class CircuitBreaker:
         self.opened_at = time.monotonic()
         self.opened_count += 1
         self.last_reason = reason
+        self._clear()
+
+    def _clear(self) -> None:
         self.calls.clear()
+        self.failures = self.slows = 0
 
     def snapshot(self) -> dict[str, object]:
         n = len(self.calls)
         return {
             "state": self.current(),
             "calls_in_window": n,
-            "failure_rate": round(sum(f for f, _ in self.calls) / n, 4) if n else 0.0,
-            "slow_rate": round(sum(s for _, s in self.calls) / n, 4) if n else 0.0,
+            "failure_rate": round(self.failures / n, 4) if n else 0.0,
+            "slow_rate": round(self.slows / n, 4) if n else 0.0,
             "times_opened": self.opened_count,
             "last_reason": self.last_reason,
         }

@@ -75,6 +75,26 @@ def _one_frame(payloads: list[Payload]) -> pl.DataFrame | None:
     return pl.concat(payloads, how="vertical")  # type: ignore[arg-type]
 
 
+def _python_values(values: np.ndarray) -> list[Any]:
+    """Plain Python values (numbers, str, bool) as ``DataFrame.to_dicts`` gives them."""
+    out = values.tolist()
+    if values.dtype == object:  # labels kept as objects may hold NumPy scalars
+        out = [v.item() if isinstance(v, np.generic) else v for v in out]
+    return out
+
+
+def _output_frame(first: pl.Series | tuple[str, np.ndarray]) -> pl.DataFrame:
+    if isinstance(first, pl.Series):
+        return first.to_frame()
+    name, values = first
+    return pl.DataFrame({name: list(values) if values.dtype == object else values})
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 _HANDED = object()  # a result the prediction log writer delivers (see Deployment._run_logged)
 
 
@@ -119,12 +139,13 @@ class Deployment:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"assay-{name}-v{version}")
         self.task: asyncio.Task[None] | None = None
         self.inputs: deque[pl.DataFrame] = deque()
-        self.outputs: deque[pl.DataFrame] = deque()
+        self.outputs: deque[pl.Series | tuple[str, np.ndarray]] = deque()
         self.window_count = 0
         self.pending = 0
         self.requests = 0
         self.failures = 0
         self.closing = False
+        self._waiter: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"Deployment({self.name!r}, v{self.version}, breaker={self.breaker.state})"
@@ -143,6 +164,9 @@ class Deployment:
         self.pending += 1
         try:
             self.queue.put_nowait(_Item(payload, fut, deadline, log))
+            waiter = self._waiter
+            if waiter is not None:
+                _wake(waiter)
             return await fut
         finally:
             self.pending -= 1
@@ -153,17 +177,25 @@ class Deployment:
             item = await self.queue.get()
             batch = [item]
             rows = payload_rows(item.payload)
+            yielded = False
             while rows < self.max_batch:
-                try:
-                    nxt = self.queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    # Adaptive: wait a little only while more requests are in flight than we hold.
+                if self.queue.empty():
+                    if not yielded:  # requests the loop has already read reach the queue within one pass
+                        yielded = True
+                        await asyncio.sleep(0)
+                        continue
+                    # Adaptive: wait a little only while more requests are in flight than we hold. A future woken
+                    # by submit() and a timer: asyncio.wait_for would start a task for every request it waits for.
                     if self.max_wait <= 0 or self.pending <= len(batch):
                         break
-                    try:
-                        nxt = await asyncio.wait_for(self.queue.get(), self.max_wait)
-                    except TimeoutError:
+                    waiter = self._waiter = loop.create_future()
+                    timer = loop.call_later(self.max_wait, _wake, waiter)
+                    await waiter
+                    timer.cancel()
+                    self._waiter = None
+                    if self.queue.empty():
                         break
+                nxt = self.queue.get_nowait()
                 batch.append(nxt)
                 rows += payload_rows(nxt.payload)
             now = time.monotonic()
@@ -232,7 +264,7 @@ class Deployment:
         if whole is not None:
             start = time.perf_counter()
             try:
-                out = self.model.predict(whole)
+                out = self._predict_whole(whole)
             except Exception as exc:
                 seconds = time.perf_counter() - start
                 if not isinstance(exc, SchemaError) and self._readable(whole):
@@ -268,7 +300,7 @@ class Deployment:
                  ) -> tuple[list[Any], float]:
         start = time.perf_counter()
         try:
-            out = self.model.predict(big)
+            out = self._predict_whole(big)
         except SchemaError as exc:
             for i, _ in valid:
                 results[i] = exc
@@ -281,15 +313,34 @@ class Deployment:
         seconds = time.perf_counter() - start
         return self._split(out, [(i, f.height) for i, f in valid], results, big, seconds)
 
-    def _split(self, out: pl.DataFrame, sizes: list[tuple[int, int]], results: list[Any], inputs: pl.DataFrame,
-               seconds: float) -> tuple[list[Any], float]:
+    def _predict_whole(self, frame: pl.DataFrame) -> pl.DataFrame | dict[str, np.ndarray]:
+        """The model's output for a batch: columns as arrays from an assay Model, else the frame ``predict`` gives."""
+        # Looked up on the class: a wrapper that forwards attributes (a fallback or fault-injection wrapper) has its
+        # own ``predict``, which must be the one called.
+        columns = getattr(type(self.model), "_serve_columns", None)
+        out = columns(self.model, frame) if columns is not None else None
+        return self.model.predict(frame) if out is None else out
+
+    def _split(self, out: pl.DataFrame | dict[str, np.ndarray], sizes: list[tuple[int, int]], results: list[Any],
+               inputs: pl.DataFrame, seconds: float) -> tuple[list[Any], float]:
         """Each request's rows of the batch output (or InvalidOutput when one of them is NaN or infinite)."""
-        numeric = [c for c, t in out.schema.items() if t.is_float()]
         bad = None
-        if numeric:
-            arr = out.select(numeric).to_numpy()
-            bad = ~np.isfinite(arr).all(axis=1)
-        rows = out.to_dicts()
+        if isinstance(out, dict):
+            for values in out.values():
+                if values.dtype.kind == "f":
+                    nonfinite = ~np.isfinite(values)
+                    bad = nonfinite if bad is None else bad | nonfinite
+            # Python values exactly as DataFrame.to_dicts gives them (str, float, int, bool), without the frame.
+            names = list(out)
+            columns = [_python_values(values) for values in out.values()]
+            rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+            first = (names[0], out[names[0]])
+        else:
+            numeric = [c for c, t in out.schema.items() if t.is_float()]
+            if numeric:
+                bad = ~np.isfinite(out.select(numeric).to_numpy()).all(axis=1)
+            rows = out.to_dicts()
+            first = out.to_series(0)
         offset = 0
         for i, n in sizes:
             if bad is not None and bad[offset:offset + n].any():
@@ -297,12 +348,13 @@ class Deployment:
             else:
                 results[i] = rows[offset:offset + n]
             offset += n
-        self._remember(inputs, out)
+        self._remember(inputs, first)
         return results, seconds
 
-    def _remember(self, inputs: pl.DataFrame, outputs: pl.DataFrame) -> None:
+    def _remember(self, inputs: pl.DataFrame, first: pl.Series | tuple[str, np.ndarray]) -> None:
+        """Keep the batch's inputs and first output column for drift (made into frames only when read)."""
         self.inputs.append(inputs)
-        self.outputs.append(outputs.select(outputs.columns[:1]))
+        self.outputs.append(first)
         self.window_count += inputs.height
         while self.window_count - self.inputs[0].height >= self.window_rows and len(self.inputs) > 1:
             self.window_count -= self.inputs.popleft().height
@@ -315,7 +367,7 @@ class Deployment:
         ins, outs = list(self.inputs), list(self.outputs)
         # Batches predicted whole are kept as they came (the model checked them while predicting); the schema check
         # that makes them comparable runs here, off the request path.
-        checked = [(self.model.validate(i), o) for i, o in zip(ins, outs, strict=True)]
+        checked = [(self.model.validate(i), _output_frame(o)) for i, o in zip(ins, outs, strict=True)]
         return (pl.concat([i for i, _ in checked], how="vertical_relaxed"),
                 pl.concat([o for _, o in checked], how="vertical_relaxed"))
 

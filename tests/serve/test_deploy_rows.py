@@ -1,0 +1,74 @@
+"""The server's rows come from the model's output arrays; they must equal ``Model.predict(...).to_dicts()``."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.ensemble import IsolationForest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from assay._fitted import Model
+from assay.models import LogisticRegressionGD
+from assay.serve._deploy import Deployment
+
+FEATURES = ["a", "b", "c"]
+
+
+def _data() -> tuple[pl.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    return pl.DataFrame(X, schema=FEATURES, orient="row"), X
+
+
+def _model(task: str, est: object, classes: list | None = None) -> Model:
+    return Model([], est, task=task, target="y", input_schema=dict.fromkeys(FEATURES, "Float64"), features=FEATURES,
+                 classes=classes)
+
+
+class _ObjectLabels:
+    """A classifier whose labels come back as an object array of NumPy scalars."""
+
+    def __init__(self, est: LogisticRegression) -> None:
+        self.est = est
+        self.classes_ = est.classes_
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        out = np.empty(len(X), dtype=object)
+        out[:] = list(self.est.predict(X))
+        return out
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.est.predict_proba(X)
+
+
+def _cases() -> list[tuple[str, Model]]:
+    _, X = _data()
+    words = np.where(X[:, 0] > 0, "是", "no")
+    ints = (X[:, 1] > 0).astype(np.int64)
+    gd = LogisticRegressionGD().fit(X, words)
+    objects = _ObjectLabels(LogisticRegression().fit(X, ints))
+    return [
+        ("assay estimator, str labels", _model("classification", gd, list(gd.classes_))),
+        ("sklearn, int labels", _model("classification", LogisticRegression().fit(X, ints), [0, 1])),
+        ("sklearn, object labels", _model("classification", objects, [0, 1])),
+        ("regression", _model("regression", LinearRegression().fit(X, X[:, 0] * 2))),
+        ("clustering", _model("clustering", KMeans(3, n_init=2, random_state=0).fit(X))),
+        ("anomaly", _model("anomaly", IsolationForest(random_state=0).fit(X))),
+    ]
+
+
+@pytest.mark.parametrize(("label", "model"), _cases(), ids=[c[0] for c in _cases()])
+def test_served_rows_equal_predict_to_dicts(label: str, model: Model) -> None:
+    frame, _ = _data()
+    dep = Deployment("m", 1, model)
+    results, _ = dep._run([frame.slice(0, 5), frame.slice(5, 1), frame.slice(6, 30)])
+    expected = model.predict(frame.slice(0, 36)).to_dicts()
+    served = [row for rows in results for row in rows]
+    assert served == expected, label
+    for row, want in zip(served, expected, strict=True):  # same Python types, so the same JSON
+        assert [type(v) for v in row.values()] == [type(v) for v in want.values()], label
+    inputs, outputs = dep.window()
+    assert inputs.height == 36
+    assert outputs.to_series(0).to_list() == [r[next(iter(r))] for r in expected]
