@@ -3,6 +3,9 @@ exactly as each request would on its own, and a batch the model refuses is answe
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import polars as pl
 from kit import FEATURES, iris_artifact
 
@@ -55,3 +58,8 @@ def test_request_ids_are_unique_hex():
     drawn = [ids() for _ in range(1000)]  # crosses a refill of the random pool
     assert len(set(drawn)) == 1000
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in drawn)
+    parsed = [uuid.UUID(hex=i) for i in drawn]
+    assert {(u.version, u.variant) for u in parsed} == {(7, uuid.RFC_4122)}
+    stamps = [int(i[:12], 16) for i in drawn]  # milliseconds since the epoch, in order of issue
+    assert stamps == sorted(stamps)
+    assert abs(stamps[-1] / 1000 - time.time()) < 60

@@ -136,10 +136,14 @@ class HTTPError(Exception):
 
 
 class _RequestIds:
-    """Random 128-bit request ids as 32 hex digits, like ``uuid4().hex`` but drawn from the OS 4 KiB at a time.
+    """Request ids in the UUID version 7 layout (RFC 9562) as 32 hex digits: a millisecond timestamp, then 74
+    random bits drawn from the OS 4 KiB at a time.
 
-    Hand-written because ``uuid4`` makes one ``getrandom`` system call per id, which was the largest single item of
-    the prediction path's own CPU time; ids stay unguessable (feedback is keyed by them).
+    Time-ordered, so the prediction log's primary-key index grows at its end: with random (version 4) ids every
+    insert lands at a random place in an index that keeps growing, which made a SQLite log's insert cost climb
+    from ~12 to ~20 us per row over its first 280k rows where ordered ids stay at ~5 us. The random part keeps ids
+    unguessable (feedback is keyed by them). Hand-written because Python 3.11's ``uuid`` has no version 7, and
+    ``uuid4`` makes one ``getrandom`` system call per id.
     """
 
     def __init__(self) -> None:
@@ -152,9 +156,12 @@ class _RequestIds:
 
     def __call__(self) -> str:
         if self._at >= len(self._buffer):
-            self._buffer, self._at = os.urandom(4096), 0
-        self._at += 16
-        return self._buffer[self._at - 16:self._at].hex()
+            self._buffer, self._at = os.urandom(4000), 0
+        self._at += 10
+        rand = int.from_bytes(self._buffer[self._at - 10:self._at])  # 80 bits: 12 for rand_a, 62 for rand_b
+        ms = time.time_ns() // 1_000_000
+        value = (ms << 80) | (0x7 << 76) | ((rand >> 68) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+        return f"{value:032x}"
 
 
 class _JSONBody(Response):
