@@ -261,3 +261,32 @@ def test_report_rewritten_into_the_same_folder(tmp_path: Path):
     second = {f.name: f.read_bytes() for f in (tmp_path / "figures").iterdir()}
     assert first == second
     assert (tmp_path / "profile.html").stat().st_size > 0
+
+
+def _svgs(folder: Path) -> dict[str, bytes]:
+    return {f.name: f.read_bytes() for f in (folder / "figures").iterdir() if f.suffix == ".svg"}
+
+
+def test_column_figures_drawn_during_the_profile_match(tmp_path: Path):
+    from assay.viz import prepare_figures
+
+    frame = _frame_for_figures()
+    prepare_figures()
+    p = profile(frame, target="y")  # hands the column figures to the prepared process
+    write_profile(p, tmp_path / "prepared")
+    write_profile(p, tmp_path / "here", workers=1)
+    assert _svgs(tmp_path / "prepared") == _svgs(tmp_path / "here")
+    pngs = sorted(f.name for f in (tmp_path / "prepared" / "figures").glob("*.png"))
+    assert len(pngs) == len(_svgs(tmp_path / "prepared")) > 10
+
+
+def test_profile_changed_after_the_early_column_figures_is_drawn_as_written(tmp_path: Path):
+    from assay.viz import prepare_figures
+
+    prepare_figures()
+    p = profile(_frame_for_figures())
+    p["variables"]["x0"]["name"] = "renamed in the dict"  # the early figure of x0 no longer fits
+    write_profile(p, tmp_path / "prepared")
+    write_profile(p, tmp_path / "here", workers=1)
+    assert _svgs(tmp_path / "prepared") == _svgs(tmp_path / "here")
+    assert b"renamed in the dict" in _svgs(tmp_path / "prepared")["col_000_x0.svg"]

@@ -106,6 +106,9 @@ def profile(
     notify("pass 2/2: histograms, top values, outliers", 0.55)
     if names and rows:
         _second_pass(lf, variables, top_n, bins, streaming)
+    from assay.viz._report import columns_ready
+
+    columns_ready(variables, rows)  # a prepared figure process starts on the column figures
 
     notify("correlations and associations", 0.75)
     result: dict[str, Any] = {

@@ -40,8 +40,7 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
     # (key in the page, file name, drawing function in _figures, its arguments)
     jobs: list[tuple[str, str, str, tuple[Any, ...]]] = [("overview", "overview", "overview_figure", (p,))]
     variables = p.get("variables", {})
-    for name, v in variables.items():
-        jobs.append((f"col:{name}", f"col_{v['index']:03d}_{_slug(name)}", "column_figure", (v, p["rows"])))
+    jobs += _column_jobs(variables, p["rows"])
     jobs.append(("missing", "missing_matrix", "missing_figure", (p,)))
     corr = p.get("correlations") or {}
     for key, title, signed in (("pearson", "Pearson correlation (linear)", True),
@@ -80,7 +79,8 @@ def prepare_figures() -> None:
 
     A fresh process spends about a second importing matplotlib and loading fonts before its first figure. Called
     before :func:`assay.viz.profile`, this forks a process that does that while the profile is computed (which keeps
-    one core busy); the next ``write_profile`` in this process hands its figures to it. Optional: without it,
+    one core busy); ``profile`` hands it the column figures as soon as their statistics are known (while it still
+    computes correlations), and the next ``write_profile`` in this process the rest. Optional: without it,
     ``write_profile`` warms up matplotlib itself. Does nothing where processes cannot be forked.
     """
     if _SERVER[0] is not None and _SERVER[0].alive():
@@ -125,12 +125,19 @@ class _FigureServer:
     def alive(self) -> bool:
         return self.proc.is_alive() and not self.conn.closed
 
+    def draw_early(self, jobs: list[tuple[str, str, str, tuple[Any, ...]]]) -> None:
+        """Draw ``jobs`` from now on, one at a time into memory; :meth:`draw` uses them when given the same jobs."""
+        try:
+            self.conn.send(("early", jobs))
+        except OSError:
+            self.stop()
+
     def draw(self, jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, workers: int | None,
              notify: Callable[[str, float], None], meanwhile: Callable[[], Any] | None = None,
              ) -> dict[str, str | None] | None:
         """The figures' data URIs by key, as :func:`_draw_all` gives; None when the process is gone."""
         try:
-            self.conn.send((jobs, figdir, workers))
+            self.conn.send(("draw", jobs, figdir, workers))
         except OSError:
             self.stop()
             return None
@@ -163,14 +170,42 @@ class _FigureServer:
 _SERVER: list[_FigureServer | None] = [None]
 
 
+def columns_ready(variables: dict[str, dict[str, Any]], rows: int) -> None:
+    """Called by :func:`assay.viz.profile` once the columns' statistics are final: a prepared figure process starts
+    drawing the column figures while the profile goes on (correlations, leakage checks)."""
+    server = _SERVER[0]
+    if server is not None and server.alive():
+        server.draw_early(_column_jobs(jsonable(variables), rows))
+
+
+def _column_jobs(variables: dict[str, dict[str, Any]], rows: int) -> list[tuple[str, str, str, tuple[Any, ...]]]:
+    return [(f"col:{name}", f"col_{v['index']:03d}_{_slug(name)}", "column_figure", (v, rows))
+            for name, v in variables.items()]
+
+
 def _serve(conn: Any, parents_end: Any) -> None:
-    """The figure process: warm up, wait for one report's figures, draw them, send the data URIs back."""
+    """The figure process: warm up; draw the column figures sent early, one at a time into memory (the profile
+    still uses the other core); then draw one report's figures and send their data URIs back."""
     parents_end.close()  # the pipe must close when the parent exits, without a figure request
     from assay.viz._style import warm_up
 
     warm_up()
+    queue: list[tuple[str, str, str, tuple[Any, ...]]] = []
+    early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]], dict[str, bytes] | None]] = {}
     try:
-        jobs, figdir, workers = conn.recv()
+        while True:
+            if queue and not conn.poll():
+                job = queue.pop(0)
+                try:
+                    early[job[0]] = (job, _draw_in_memory(job))
+                except Exception:  # drawn again with the report, which then reports the error
+                    early.pop(job[0], None)
+                continue
+            msg = conn.recv()
+            if msg[0] == "draw":
+                _, jobs, figdir, workers = msg
+                break
+            queue = list(msg[1])  # the columns of a newer profile replace those not drawn yet
     except (EOFError, OSError):
         return
 
@@ -178,7 +213,7 @@ def _serve(conn: Any, parents_end: Any) -> None:
         conn.send(("progress", message, fraction))
 
     try:
-        drawn = _draw_all(jobs, figdir, workers, progress)
+        drawn = _finish_drawing(early, jobs, figdir, workers, progress)
     except Exception as exc:  # handed to the parent, which raises it
         import pickle
         import traceback
@@ -190,6 +225,42 @@ def _serve(conn: Any, parents_end: Any) -> None:
         conn.send(("error", exc))
         return
     conn.send(("done", drawn))
+
+
+def _finish_drawing(early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]], dict[str, bytes] | None]],
+                    jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, workers: int | None,
+                    notify: Callable[[str, float], None]) -> dict[str, str | None]:
+    """Every figure of ``jobs``: those drawn early for the very same arguments are written, the rest drawn."""
+    from assay.viz._style import svg_data_uri, write_figure
+
+    done: dict[str, str | None] = {}
+    rest = []
+    for job in jobs:
+        drawn_early = early.get(job[0])
+        if drawn_early is not None and drawn_early[0] == job:
+            data = drawn_early[1]
+            done[job[0]] = svg_data_uri(data["svg"]) if data else None
+            if data:
+                write_figure(data, figdir, job[1])
+        else:
+            rest.append(job)
+    n = len(jobs)
+
+    def progress(_message: str, fraction: float) -> None:
+        i = len(done) + round((fraction - 0.86) / 0.13 * len(rest))
+        notify(f"drawing figures ({i}/{n})", 0.86 + 0.13 * i / n)
+
+    drawn = _draw_all(rest, figdir, workers, progress) if rest else {}
+    return {job[0]: done[job[0]] if job[0] in done else drawn.get(job[0]) for job in jobs}
+
+
+def _draw_in_memory(job: tuple[str, str, str, tuple[Any, ...]]) -> dict[str, bytes] | None:
+    from assay.viz import _figures
+    from assay.viz._style import render_figure
+
+    _key, _filename, function, args = job
+    fig = getattr(_figures, function)(*args)
+    return None if fig is None else render_figure(fig)
 
 
 def _draw_one(job: tuple[str, str, str, tuple[Any, ...]], figdir: Path) -> tuple[str, str | None]:
@@ -220,7 +291,8 @@ def _draw_all(jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, w
 
     if workers is None:
         workers = int(os.environ.get("ASSAY_FIGURE_WORKERS", "0")) or min(4, os.cpu_count() or 1)
-    workers = max(1, min(workers, len(jobs) // 4))
+    # Forking pays off from about four column figures' worth of drawing per worker.
+    workers = max(1, min(workers, sum(_COST.get(job[2], 1) for job in jobs) // 4))
     if workers > 1:
         warm_up()  # before forking: every child inherits loaded fonts and backends instead of loading its own
     results: dict[str, str | None] = {}

@@ -20,12 +20,14 @@ __all__ = [
     "PALETTE",
     "figure",
     "quiet_glyphs",
+    "render_figure",
     "replace_file",
     "save_figure",
     "setup_matplotlib",
     "short_label",
     "svg_data_uri",
     "warm_up",
+    "write_figure",
 ]
 
 # Colour-blind-safe (Okabe–Ito) with a calm blue first.
@@ -151,21 +153,36 @@ def figure(width: float, height: float, *, margins: tuple[float, float, float, f
 
 def save_figure(fig: Any, directory: Path, name: str, formats: tuple[str, ...] = ("png", "svg")) -> dict[str, Path]:
     """Write ``fig`` as ``directory/name.<fmt>`` for each format and release it; return the paths."""
-    directory.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
+    return write_figure(render_figure(fig, formats), directory, name)
+
+
+def render_figure(fig: Any, formats: tuple[str, ...] = ("png", "svg")) -> dict[str, bytes]:
+    """``fig`` as the bytes of each format's file; the figure is released."""
+    data: dict[str, bytes] = {}
     with quiet_glyphs():
         _settle_layout(fig)
         for i, fmt in enumerate(formats):
-            path = directory / f"{name}.{fmt}"
-            tmp = path.with_name(path.name + ".tmp")
+            buf = io.BytesIO()
             # zlib level 1: flat-coloured charts compress almost as well as at the default 6, several times faster
             extra = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}
-            fig.savefig(tmp, format=fmt, metadata=_metadata(fmt), **extra)
-            replace_file(tmp, path)
-            paths[fmt] = path
+            fig.savefig(buf, format=fmt, metadata=_metadata(fmt), **extra)
+            data[fmt] = buf.getvalue()
             if i == 0:
                 _freeze_axis_labels(fig)
     fig.clear()
+    return data
+
+
+def write_figure(data: dict[str, bytes], directory: Path, name: str) -> dict[str, Path]:
+    """Write :func:`render_figure`'s bytes as ``directory/name.<fmt>``; return the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for fmt, content in data.items():
+        path = directory / f"{name}.{fmt}"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(content)
+        replace_file(tmp, path)
+        paths[fmt] = path
     return paths
 
 
@@ -229,9 +246,11 @@ def _metadata(fmt: str) -> dict[str, Any]:
     return {}
 
 
-def svg_data_uri(path: Path) -> str:
-    """An SVG file as a ``data:`` URI for an ``<img>`` (each image keeps its own ids: no clashes in one page)."""
-    return "data:image/svg+xml;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+def svg_data_uri(svg: Path | bytes) -> str:
+    """An SVG file (or its bytes) as a ``data:`` URI for an ``<img>`` (each image keeps its own ids: no clashes in
+    one page)."""
+    content = svg if isinstance(svg, bytes) else svg.read_bytes()
+    return "data:image/svg+xml;base64," + base64.b64encode(content).decode("ascii")
 
 
 def png_data_uri(fig: Any) -> str:
