@@ -202,10 +202,10 @@ def json_float(value: float | None) -> float | None:
 
 # -- exact quantiles of a whole in-memory frame -------------------------------------------------------------------
 class ExactQuantiles:
-    """Exact quartiles, median and MAD of one column of a whole frame, computed by Polars in one query.
+    """Exact quartiles, median and MAD of one column of a whole frame (:func:`exact_quantiles`).
 
-    Used by :func:`assay.clean.fit_steps` when the data sits in memory: Polars' selection-based quantiles are an
-    order of magnitude faster than feeding millions of values through a KLL sketch. It answers like
+    Used by :func:`assay.clean.fit_steps` when the data sits in memory: selecting the order statistics is an order
+    of magnitude faster than feeding millions of values through a KLL sketch. It answers like
     :class:`~assay.clean._sketch.QuantileSummary` (``quantiles``, ``mad``, ``n``) but holds only the answers, so it
     cannot be merged with more batches. ``total`` is the sum of the values, which comes free with the pass.
     """
