@@ -6,7 +6,9 @@ heavy-tailed, some log-normal), a categorical with 3% nulls, an integer column w
 Each tool runs in its own subprocess (ydata-profiling in its own virtual environment, because it pins older
 NumPy/pandas than assay's lock file) and times, from inside the process:
 
-- ``stats``:  reading the CSV + computing the profile (assay ``profile()``; ydata ``get_description()``);
+- ``stats``:  reading the CSV + computing the profile (assay ``profile()``; ydata ``get_description()``); assay
+  first starts its figure process (``prepare_figures()``, as ``assay profile`` does), which loads matplotlib and
+  draws the column figures on the other core meanwhile, so its ``stats`` shares the CPUs with that work;
 - ``report``: ``stats`` + writing the HTML report (assay also writes every figure as PNG and SVG; ydata embeds its
   figures in the HTML);
 - ``process``: the whole subprocess as a user sees it, interpreter start and imports included;
