@@ -186,6 +186,10 @@ def _column_jobs(variables: dict[str, dict[str, Any]], rows: int) -> list[tuple[
 def _serve(conn: Any, parents_end: Any) -> None:
     """The figure process: warm up; draw the column figures sent early, one at a time into memory (the profile
     still uses the other core); then draw one report's figures and send their data URIs back."""
+    import signal
+
+    # Ctrl-C is for the parent: this process ends when the parent's end of the pipe closes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parents_end.close()  # the pipe must close when the parent exits, without a figure request
     from assay.viz._style import warm_up
 
