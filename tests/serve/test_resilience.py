@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
@@ -105,3 +109,45 @@ def test_no_fallback_503_at_once_then_saturation_exact_counts(registry_dir, star
     assert slowest_shed < fastest_ok  # shed before even the first accepted request finished its 0.9 s
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'assay_shed_total{model="iris",reason="capacity"} 15.0' in metrics
+
+    # A refusal keeps its connection usable: on one keep-alive connection, a request shed while 5 are in flight
+    # is followed by one that is served once they are done; "Connection: close" is honoured.
+    host, port = server.url.removeprefix("http://").split(":")
+    body = json.dumps([ROW]).encode()
+
+    def request(close: bool = False) -> bytes:
+        return (f"POST /models/iris/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"
+                ).encode() + body
+
+    def answer(reader: Any) -> tuple[int, dict[str, str], bytes]:
+        status = int(reader.readline().split()[1])
+        headers = {}
+        while (line := reader.readline()) not in (b"\r\n", b""):
+            key, _, value = line.decode().partition(":")
+            headers[key.strip().lower()] = value.strip()
+        return status, headers, reader.read(int(headers["content-length"]))
+
+    async def in_flight() -> list[int]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            return [r.status_code for r in await asyncio.gather(*[
+                client.post(f"{server.url}/models/iris/predict", json=[ROW]) for _ in range(5)])]
+
+    with socket.create_connection((host, int(port)), timeout=30) as sock, sock.makefile("rb") as reader:
+        with ThreadPoolExecutor(1) as pool:
+            busy = pool.submit(asyncio.run, in_flight())
+            deadline = time.monotonic() + 10
+            while httpx.get(f"{server.url}/models/iris/status").json()["production"]["queued"] < 5:
+                assert time.monotonic() < deadline, "the 5 requests did not arrive"
+                time.sleep(0.02)
+            sock.sendall(request())
+            status, headers, text = answer(reader)
+            assert (status, headers["retry-after"]) == (503, "1")
+            assert "capacity" in json.loads(text)["error"]
+            assert busy.result() == [200] * 5
+        faults()
+        sock.sendall(request(close=True))
+        status, headers, text = answer(reader)
+        assert status == 200
+        assert json.loads(text)["model_version"] == 1
+        assert reader.read() == b""  # closed after the answer, as asked

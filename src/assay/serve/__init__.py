@@ -34,9 +34,9 @@ def serve(config: Any = None, host: str = "127.0.0.1", port: int = 8000, *, log_
     from assay._deps import import_optional
 
     uvicorn = import_optional("uvicorn", "serve")
-    from assay.serve._app import ServeConfig, configure_logging, create_app
+    from assay.serve._app import ServeConfig, configure_logging, create_app, shedding_protocol
 
     configure_logging(log_level)
     app = create_app(config or ServeConfig())
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, log_level=log_level,
-                timeout_graceful_shutdown=graceful_seconds, backlog=2048)
+                timeout_graceful_shutdown=graceful_seconds, backlog=2048, http=shedding_protocol(app.front))

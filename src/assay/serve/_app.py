@@ -30,6 +30,7 @@ import polars as pl
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import ClientDisconnect
 
 from assay.exceptions import AssayError, RegistryError, SchemaError
 from assay.serve._breaker import STATE_CODE, BreakerConfig
@@ -645,13 +646,26 @@ async def _body(request: Request, limit: int) -> bytes:
                 raise HTTPError(413, f"request body of {length} bytes exceeds the limit of {limit} bytes")
         except ValueError as exc:
             raise HTTPError(400, "invalid Content-Length header") from exc
+    body = getattr(request, "_body", None)
+    if body is not None:  # already read (Starlette keeps it here)
+        return body
+    # The ASGI messages read directly: Starlette's request.stream() is an async generator around the same loop.
     chunks, size = [], 0
-    async for chunk in request.stream():
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise HTTPError(413, f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    request._body = body  # so that request.body() and request.stream() still give it
+    return body
 
 
 def _headers(dep: Deployment, rid: str, degraded: str | None) -> dict[str, str]:
@@ -1039,6 +1053,25 @@ class _Front:
         self.shed_body = {"type": "http.response.body", "body": body}
         self.shed_counters: dict[str, Any] = {}
 
+    def shed_name(self, path: str) -> str | None:
+        """For a POST to ``path``: the model name to count a refusal under when it must be shed now, else None."""
+        server = self.server
+        if server.inflight < server.config.max_inflight:
+            return None
+        for pattern, _, prediction in self.routes:
+            match = pattern.match(path)
+            if match is not None:
+                return (match.groupdict().get("name") or "_") if prediction else None
+        return None
+
+    def count_shed(self, name: str) -> None:
+        counter = self.shed_counters.get(name)
+        if counter is None:
+            counter = self.server.metrics.shed.labels(name, "capacity")
+            if name in self.server.slots:  # kept only for served names: a path is any string a client sends
+                self.shed_counters[name] = counter
+        counter.inc()
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
@@ -1064,14 +1097,64 @@ class _Front:
         await self.app(scope, receive, send)
 
     async def _shed(self, name: str, send: Any) -> None:
-        counter = self.shed_counters.get(name)
-        if counter is None:
-            counter = self.server.metrics.shed.labels(name, "capacity")
-            if name in self.server.slots:  # kept only for served names: a path is any string a client sends
-                self.shed_counters[name] = counter
-        counter.inc()
+        self.count_shed(name)
         await send(self.shed_start)  # the same messages every time: built once (the server does not keep them)
         await send(self.shed_body)
+
+
+def shedding_protocol(front: _Front) -> type:
+    """uvicorn's httptools HTTP/1.1 protocol that sheds past capacity before a request becomes an ASGI task.
+
+    Under overload most requests are refused, so the refusal's cost decides how much CPU is left for the accepted
+    ones. Refused in the ASGI layer, each still costs a task, a request-response cycle, header checks and two send
+    calls (~25 us of CPU, about what the no-op endpoint costs); refused here, it is one regex match and one
+    prebuilt write. The body is read and dropped and the connection stays open (keep-alive), as with the ASGI
+    refusal. Requests this layer cannot answer in order (a pipelined request behind one still running, an
+    ``Expect: 100-continue``, an upgrade) go the usual way and are refused by the ASGI layer if still at capacity.
+    """
+    import httptools
+    from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+    body = front.shed_body["body"]
+    tail = (b"content-type: application/json\r\ncontent-length: " + str(len(body)).encode() +
+            b"\r\nretry-after: 1\r\n")
+    keep, close = tail + b"\r\n" + body, tail + b"connection: close\r\n\r\n" + body
+
+    class SheddingProtocol(HttpToolsProtocol):
+        shedding = 0  # 0: not shedding; 1: shedding, keep the connection; 2: shedding, then close it
+
+        def on_headers_complete(self) -> None:
+            parser = self.parser
+            if (parser.get_method() == b"POST" and not self.expect_100_continue and not self.pipeline
+                    and (self.cycle is None or self.cycle.response_complete) and not parser.should_upgrade()):
+                name = front.shed_name(httptools.parse_url(self.url).path.decode("ascii", "replace"))
+                if name is not None:
+                    front.count_shed(name)
+                    self.shedding = 1 if parser.should_keep_alive() else 2
+                    return
+            super().on_headers_complete()
+
+        def on_body(self, body: bytes) -> None:
+            if not self.shedding:
+                super().on_body(body)
+
+        def on_message_complete(self) -> None:
+            if not self.shedding:
+                super().on_message_complete()
+                return
+            keep_alive = self.shedding == 1
+            self.shedding = 0
+            out = [STATUS_LINE[503]]
+            for name, value in self.server_state.default_headers:  # date and server, as on every response
+                out += [name, b": ", value, b"\r\n"]
+            out.append(keep if keep_alive else close)
+            self.transport.write(b"".join(out))
+            if keep_alive:
+                self.on_response_complete()
+            else:
+                self.transport.close()
+
+    return SheddingProtocol
 
 
 class _App(FastAPI):
