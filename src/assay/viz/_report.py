@@ -194,6 +194,12 @@ def _serve(conn: Any, parents_end: Any) -> None:
     from assay.viz._style import warm_up
 
     warm_up()
+    import gc
+
+    # Everything loaded so far lives until the end: the collector stops scanning it on each full collection, and
+    # the forked workers do not copy the pages it would write its bookkeeping to (as the gc documentation
+    # suggests for processes that fork workers).
+    gc.freeze()
     queue: list[tuple[str, str, str, tuple[Any, ...]]] = []
     early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]], dict[str, bytes] | None]] = {}
     try:
