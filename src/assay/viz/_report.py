@@ -77,7 +77,7 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
 def prepare_figures() -> None:
     """Start the figure process now, so that a later :func:`write_profile` draws at once.
 
-    A fresh process spends about a second importing matplotlib and loading fonts before its first figure. Called
+    A fresh process spends half a second or more importing matplotlib and loading fonts before its first figure. Called
     before :func:`assay.viz.profile`, this forks a process that does that while the profile is computed (which keeps
     one core busy); ``profile`` hands it the column figures as soon as their statistics are known (while it still
     computes correlations), and the next ``write_profile`` in this process the rest. Optional: without it,
@@ -89,7 +89,8 @@ def prepare_figures() -> None:
 
 
 class _FigureServer:
-    """A forked process that warms up matplotlib, then draws one report's figures (in its own forked workers).
+    """A forked process that warms up matplotlib, draws the column figures it is sent early (one at a time, into
+    memory), then one report's figures (the rest in its own forked workers).
 
     Forked rather than started with multiprocessing's ``forkserver`` or ``spawn``: those re-import the caller's
     main module in every process (for the command line, all of assay and Polars) before the first figure.
