@@ -3,6 +3,8 @@ exactly as each request would on its own, and a batch the model refuses is answe
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import uuid
 
@@ -63,3 +65,46 @@ def test_request_ids_are_unique_hex():
     stamps = [int(i[:12], 16) for i in drawn]  # milliseconds since the epoch, in order of issue
     assert stamps == sorted(stamps)
     assert abs(stamps[-1] / 1000 - time.time()) < 60
+
+
+def test_fast_batches_run_on_the_loop_and_a_slow_one_goes_back_to_the_worker(tmp_path):
+    """A model that keeps answering fast is run on the event loop; one slow batch sends it back to the worker
+    thread and doubles the run of fast batches needed before it runs on the loop again."""
+    model = Model.load(iris_artifact(tmp_path))
+    threads: list[str] = []
+    slow = {"on": False}
+
+    class Recording:
+        input_schema = model.input_schema
+
+        def validate(self, frame: pl.DataFrame) -> pl.DataFrame:
+            return model.validate(frame)
+
+        def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
+            threads.append(threading.current_thread().name)
+            if slow["on"]:
+                time.sleep(0.01)
+            return model.predict(frame)
+
+    async def run() -> Deployment:
+        dep = Deployment("iris", 1, Recording(), inline_below=0.005, inline_after=3)
+        dep.start()
+        for _ in range(5):
+            await dep.submit([ROW], time.monotonic() + 5)
+        slow["on"] = True
+        await dep.submit([ROW], time.monotonic() + 5)  # runs on the loop, is slow
+        await dep.submit([ROW], time.monotonic() + 5)  # so this one goes to the worker
+        slow["on"] = False
+        for _ in range(7):
+            await dep.submit([ROW], time.monotonic() + 5)
+        dep.task.cancel()
+        return dep
+
+    dep = asyncio.run(run())
+    loop, worker = "MainThread", "worker"
+    seen = [loop if t == "MainThread" else worker for t in threads]
+    assert seen[:5] == [worker] * 3 + [loop] * 2  # three fast batches in the worker, then on the loop
+    assert seen[5:7] == [loop, worker]  # the slow one stalled the loop once; the next goes to the worker
+    assert seen[7:] == [worker] * 6 + [loop]  # now six fast ones are needed
+    assert dep.inline_after == 6
+    assert dep.inline_batches == 4

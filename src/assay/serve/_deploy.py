@@ -2,7 +2,8 @@
 
 Requests for a version queue up; one batcher task takes whatever is queued (up to ``max_batch`` rows, waiting at
 most ``max_wait`` for more only while other requests are still arriving) and runs the batch in a worker thread, so
-the event loop keeps accepting and shedding while the model computes. A request is a Polars frame or, for the plain
+the event loop keeps accepting and shedding while the model computes (a model that keeps answering in well under a
+millisecond runs on the loop itself: see ``inline_below``). A request is a Polars frame or, for the plain
 JSON protocol, its checked records: records of the same columns and value types are made into one frame for the
 whole batch, which costs about what one request's frame would. The batch is predicted as one frame (the model checks
 its input); only when that is refused is each request checked on its own, so a bad request gets its own 4xx and
@@ -122,8 +123,8 @@ class Deployment:
 
     def __init__(self, name: str, version: int, model: Any, *, profile: dict[str, Any] | None = None,
                  max_batch: int = 64, max_wait: float = 0.002, breaker: BreakerConfig | None = None,
-                 window_rows: int = 2000, on_batch: Any = None, predlog: Any = None, log_inputs: str = "full"
-                 ) -> None:
+                 window_rows: int = 2000, on_batch: Any = None, predlog: Any = None, log_inputs: str = "full",
+                 inline_below: float = 0.001, inline_after: int = 16) -> None:
         self.name = name
         self.version = version
         self.model = model
@@ -146,6 +147,16 @@ class Deployment:
         self.failures = 0
         self.closing = False
         self._waiter: asyncio.Future[None] | None = None
+        # A batch runs on the event loop itself once the model has answered ``inline_after`` batches in a row in
+        # under ``inline_below`` seconds: handing a sub-millisecond batch to the worker thread and back costs more
+        # (two thread wake-ups, the GIL passed twice, often a wait for it while the loop is busy) than the batch.
+        # One slower batch sends the following ones back to the worker, so a model that turns slow blocks the
+        # loop once before the loop is free again for accepting and shedding; each such stall doubles the run of
+        # fast batches needed before the next inline one, so a model that is slow now and then stalls it rarely.
+        self.inline_below = inline_below
+        self.inline_after = inline_after
+        self.fast_batches = 0
+        self.inline_batches = 0
 
     def __repr__(self) -> str:
         return f"Deployment({self.name!r}, v{self.version}, breaker={self.breaker.state})"
@@ -209,10 +220,21 @@ class Deployment:
                     live.append(it)
             if not live:
                 continue
+            inline = self.fast_batches >= self.inline_after
             try:
-                results, seconds = await loop.run_in_executor(self.executor, self._run_logged, live)
+                if inline:
+                    results, seconds = self._run_logged(live)
+                else:
+                    results, seconds = await loop.run_in_executor(self.executor, self._run_logged, live)
             except Exception as exc:  # the executor itself failed (shutdown): fail the batch, keep serving
                 results, seconds = [ModelFailure(str(exc))] * len(live), 0.0
+            self.inline_batches += inline
+            if seconds < self.inline_below:
+                self.fast_batches += 1
+            else:
+                self.fast_batches = 0
+                if inline:  # it stalled the loop: wait twice as long as before trusting it again
+                    self.inline_after = min(self.inline_after * 2, 1 << 30)
             for it, res in zip(live, results, strict=True):
                 if res is _HANDED or it.future.done():  # the log writer answers it once its record is committed
                     continue
@@ -224,7 +246,8 @@ class Deployment:
                 self.on_batch(self, len(live), seconds)
 
     def _run_logged(self, items: list[_Item]) -> tuple[list[Any], float]:
-        """Worker thread: predict the batch, then hand its records to the prediction log in one call.
+        """Worker thread (or the loop, for a fast model): predict the batch, then hand its records to the
+        prediction log in one call.
 
         Building the records here (hash, JSON) and letting the log writer answer the requests keeps both off the
         event loop: an accepted request wakes the loop once, when its record is committed.
