@@ -25,26 +25,28 @@ not depend on how much of the machine the server got, and it is the fairer basis
 shares the cores. Each setting runs RUNS times for SECONDS; medians are printed with the ratios.
 Run: .venv/bin/python bench/serve.py
 
-Last measured (2 cores shared with other work; load average at start -> end 0.2 -> 2.0 | 2.6 -> 3.9 | 2.1 -> 2.0, the
-second run disturbed by other work: 60% of its open-loop sends were late; 3 x 4 s medians per run; iris logistic
-regression; MLflow 3.17). Three runs of the whole script, run1 | run2 | run3:
-  16 clients: assay 5030 | 3919 | 6534 req/s (p99 10.4 | 16.3 | 10.2 ms); no-op 25686 | 14059 | 26020;
-              FastAPI+sklearn+pandas 468 | 249 | 451; MLflow models serve 246 | 289 | 276
-              -> assay/baseline 10.8x | 15.8x | 14.5x, assay/no-op 0.20 | 0.28 | 0.25, assay/MLflow 20.4x | 13.6x | 23.7x;
-              server CPU per request: assay 193 | 178 | 152 us, no-op 38 | 45 | 38 us, baseline 2149 | 2583 | 2235 us
-  64 clients: assay 6330 | 4877 | 7930 req/s (p99 23.5 | 39.1 | 21.2 ms); no-op 26738 | 8402 | 22418; baseline
-              488 | 401 | 472; MLflow 248 | 257 | 259 -> 13.0x | 12.2x | 16.8x, 0.24 | 0.58 | 0.35, 25.5x | 19.0x |
-              30.6x; server CPU per request assay 149 | 135 | 120 us, no-op 37 | 52 | 43 us
-  overload: unloaded 6557 | 5291 | 6209 req/s, p99 14.6 | 15.6 | 15.9 ms; open loop at 3x capacity: accepted p99
-  29.7 | 40.3 | 27.4 ms (2.03x | 2.58x | 1.73x), shed p99 6.0 | 18.2 | 5.7 ms, 6.5% | 60.4% | 4.7% of sends late;
-  retry storm (3.9x | 2.9x | 4.0x capacity offered): accepted p99 35 | 32 | 37 ms (2.42x | 2.05x | 2.31x),
-  accepted 1137 | 2104 | 1136 req/s, shed p99 3.1 | 6.6 | 3.2 ms.
-Goals: assay/baseline >= 8 and p99 at 16 clients <= 25 ms met in every run; assay/no-op >= 0.70 not met (the
-server spends 3-4x the no-op's CPU per request); open-loop accepted p99 <= 2x met in one run of three, shed p99
-<= 5 ms in none.
-Since the previous measurement (183-303 us of server CPU per request): Model.predict costs ~0.09 ms per batch of
-1-64 rows instead of 0.63-0.94 ms (one score computation for labels and probabilities, no repeated checks), and a
-batch's prediction-log records are built in the batch worker and answered by the log writer after the commit.
+Last measured (2 cores, load average at start -> end 1.0 -> 1.4 | 1.4 -> 1.3 | 1.3 -> 1.6; 3 x 4 s medians per run;
+iris logistic regression; MLflow 3.17). Three runs of the whole script, run1 | run2 | run3:
+  16 clients: assay 11185 | 9741 | 13575 req/s (p99 4.6 | 4.8 | 3.6 ms); no-op 29134 | 26470 | 31049;
+              FastAPI+sklearn+pandas 590 | 592 | 631; MLflow models serve 274 | 217 | 332
+              -> assay/baseline 19.0x | 16.5x | 21.5x, assay/no-op 0.38 | 0.37 | 0.44, assay/MLflow 40.8x | 44.9x | 40.9x;
+              server CPU per request: assay 88 | 101 | 72 us, no-op 34 | 37 | 32 us, baseline 1703 | 1698 | 1592 us
+  64 clients: assay 12874 | 13461 | 11721 req/s (p99 12.7 | 11.9 | 12.2 ms); no-op 33151 | 31226 | 32151; baseline
+              640 | 632 | 615; MLflow 285 | 220 | 313 -> 20.1x | 21.3x | 19.1x, 0.39 | 0.43 | 0.36, 45.2x | 61.3x |
+              37.4x; server CPU per request assay 77 | 74 | 85 us, no-op 30 | 32 | 30 us
+  overload: unloaded 13051 | 11714 | 12628 req/s, p99 4.1 | 4.6 | 4.2 ms; open loop at 3x capacity: accepted p99
+  9.2 | 14.0 | 12.1 ms (2.24x | 3.06x | 2.87x), shed p99 2.9 | 4.3 | 4.0 ms, 5.3% | 16.8% | 17.0% of sends late;
+  retry storm (3.3x | 4.0x | 3.4x capacity offered): accepted p99 9.4 | 9.1 | 9.7 ms (2.29x | 2.00x | 2.31x),
+  accepted 4758 | 5002 | 4699 req/s, shed p99 2.0 | 2.0 | 2.2 ms.
+Goals: assay/baseline >= 8, p99 at 16 clients <= 25 ms and shed p99 <= 5 ms met in every run; assay/no-op >= 0.70
+not met (the server spends 2.2-2.8x the no-op's CPU per request); accepted p99 <= 2x unloaded not met at 3x open
+loop (2.2-3.1x; in absolute terms 9-14 ms, against 27-40 ms before, but the unloaded p99 it is divided by fell from
+~15 ms to ~4 ms). Under overload most of the server's CPU goes to refusing: each refusal is one read and one write
+system call plus uvicorn's HTTP parsing (~15 us), so at 3x its capacity the server accepts ~5k req/s.
+Since the previous measurement (120-193 us of server CPU per request, 4-8k req/s): requests are refused in the
+HTTP protocol before they become ASGI tasks; batches of a model that answers in under 1 ms run on the event loop
+instead of a worker thread; response rows come from the model's output arrays (no output frame); the breaker's
+window counts are kept incrementally; request ids are time-ordered (the log's key index grows at its end).
 """
 
 from __future__ import annotations
