@@ -108,3 +108,33 @@ def test_constant_and_empty_feature_columns_are_dropped_not_errors(tmp_path: Pat
     code = main(["train", str(path), "--target", "y", "--models", "logreg", "--folds", "3", "--out",
                  str(tmp_path / "o"), "--quiet", "--no-report"])
     assert code == 0
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["profile", "data.csv", "--bogus"], "No such option: --bogus"),
+    (["nosuchcommand"], "No such command 'nosuchcommand'"),
+    (["profile"], "Missing argument 'source'"),
+])
+def test_usage_mistakes_exit_2_with_usage_and_no_traceback(argv: list[str], words: str, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "Traceback" not in captured.err
+    assert words in captured.err
+    assert "Usage: assay" in captured.err
+
+
+def test_ctrl_c_exits_130_and_says_so(tmp_path: Path, capsys, monkeypatch):
+    import assay.viz
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(assay.viz, "profile", interrupted)
+    path = tmp_path / "d.csv"
+    pl.DataFrame({"a": [1, 2, 3]}).write_csv(path)
+    code = main(["profile", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 130
+    assert captured.err.strip().splitlines()[-1] == "interrupted"
+    assert "Traceback" not in captured.err

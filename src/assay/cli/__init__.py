@@ -76,27 +76,41 @@ def _log_to_stderr() -> None:
         logger.addHandler(_StderrNotes(level=logging.WARNING))
 
 
+# Recent Typer releases run on their own copy of click, whose exceptions are not click's: both kinds are caught.
+try:
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # a typer that uses click itself
+    _TyperClickException = click.ClickException
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_USAGE = (click.ClickException, _TyperClickException)
+_ABORT = (click.exceptions.Abort, typer.Abort)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     _log_to_stderr()
     app = build_app()
     command = typer.main.get_command(app)
     try:
-        command.main(args=list(argv) if argv is not None else None, prog_name="assay", standalone_mode=False)
+        code = command.main(args=list(argv) if argv is not None else None, prog_name="assay", standalone_mode=False)
     except AssayError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
-    except click.exceptions.Exit as exc:
+    except _EXIT as exc:
         return exc.exit_code
-    except click.ClickException as exc:
+    except _USAGE as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
+    except _ABORT:
         typer.echo("aborted", err=True)
         return 130
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        return 130
+        code = 130
+    # Typer turns Ctrl-C (and typer.Exit) into an exit code it returns here rather than raises.
+    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        if code == 130:
+            typer.echo("interrupted", err=True)
+        return code
     return 0
 
 
