@@ -7,6 +7,7 @@ to it as PNG and SVG files for slides and documents.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -225,17 +226,27 @@ def _serve(conn: Any, parents_end: Any) -> None:
 
     try:
         drawn = _finish_drawing(early, jobs, figdir, workers, progress)
+    except OSError as exc:
+        if not conn.closed and not isinstance(exc, BrokenPipeError):
+            _send_error(conn, exc)
+        return  # a broken pipe: the parent is gone (interrupted), nobody to answer
     except Exception as exc:  # handed to the parent, which raises it
-        import pickle
-        import traceback
-
-        try:
-            pickle.dumps(exc)
-        except Exception:  # an exception that cannot cross the pipe travels as its text
-            exc = RuntimeError("".join(traceback.format_exception(exc)))
-        conn.send(("error", exc))
+        _send_error(conn, exc)
         return
-    conn.send(("done", drawn))
+    with contextlib.suppress(BrokenPipeError):
+        conn.send(("done", drawn))
+
+
+def _send_error(conn: Any, exc: BaseException) -> None:
+    import pickle
+    import traceback
+
+    try:
+        pickle.dumps(exc)
+    except Exception:  # an exception that cannot cross the pipe travels as its text
+        exc = RuntimeError("".join(traceback.format_exception(exc)))
+    with contextlib.suppress(BrokenPipeError):  # the parent is gone (interrupted)
+        conn.send(("error", exc))
 
 
 def _finish_drawing(early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]], dict[str, bytes] | None]],
