@@ -149,9 +149,7 @@ class Model:
 
     def _predict_checked(self, checked: pl.DataFrame) -> pl.DataFrame:
         """:meth:`predict` of a non-empty frame :meth:`validate` returned (not a public entry)."""
-        columns = self._predict_columns(checked)
-        return pl.DataFrame({name: list(values) if values.dtype == object else values
-                             for name, values in columns.items()})
+        return columns_frame(self._predict_columns(checked))
 
     def _serve_columns(self, frame: pl.DataFrame) -> dict[str, np.ndarray] | None:
         """The server's path: :meth:`predict`'s output columns as NumPy arrays, or None where only a frame will do
@@ -282,6 +280,11 @@ _GENERATED = {"format", "format_version", "created_at", "created_by", "library_v
 def load_model(path: str | Path) -> Model:
     """Load a model artifact written by ``assay train`` / :meth:`Model.save` (hashes verified first)."""
     return Model.load(path)
+
+
+def columns_frame(columns: dict[str, np.ndarray]) -> pl.DataFrame:
+    """A frame of output arrays (object arrays, e.g. labels, go in as lists so Polars infers their type)."""
+    return pl.DataFrame({name: list(values) if values.dtype == object else values for name, values in columns.items()})
 
 
 def feature_matrix(frame: pl.DataFrame, features: list[str], fill: list[float] | None = None) -> np.ndarray:

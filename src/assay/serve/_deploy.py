@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from assay._fitted import columns_frame
 from assay.exceptions import SchemaError
 from assay.serve._breaker import BreakerConfig, CircuitBreaker
 from assay.serve._predlog import LogUnavailable, prediction_record
@@ -88,7 +89,7 @@ def _output_frame(first: pl.Series | tuple[str, np.ndarray]) -> pl.DataFrame:
     if isinstance(first, pl.Series):
         return first.to_frame()
     name, values = first
-    return pl.DataFrame({name: list(values) if values.dtype == object else values})
+    return columns_frame({name: values})
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
