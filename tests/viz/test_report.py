@@ -290,3 +290,29 @@ def test_profile_changed_after_the_early_column_figures_is_drawn_as_written(tmp_
     write_profile(p, tmp_path / "here", workers=1)
     assert _svgs(tmp_path / "prepared") == _svgs(tmp_path / "here")
     assert b"renamed in the dict" in _svgs(tmp_path / "prepared")["col_000_x0.svg"]
+
+
+def test_histogram_on_a_kept_figure_matches_a_fresh_one():
+    from assay.viz import _figures, _style
+
+    rng = np.random.default_rng(3)
+    p = profile(pl.DataFrame({
+        "skewed": rng.lognormal(3, 1.5, 3000),  # log-scale bins, values above the axis
+        "tailed": rng.standard_t(1.5, 3000) * 100,  # negative and positive, outliers and values outside the axis
+        "plain": rng.uniform(-5, 5, 3000),  # no notes under the axis
+    }))
+    variables = p["variables"]
+    assert variables["skewed"]["histogram"].get("log")
+
+    def drawn(name: str) -> dict[str, bytes]:
+        return _style.render_figure(_figures.column_figure(variables[name], p["rows"]))
+
+    fresh = {}
+    for name in variables:
+        _style._KEPT.clear()
+        fresh[name] = drawn(name)
+    for order in (["skewed", "tailed", "plain", "skewed"], ["plain", "tailed", "tailed", "skewed", "plain"]):
+        _style._KEPT.clear()
+        for name in order:
+            assert drawn(name) == fresh[name], (order, name)
+    assert _style._KEPT  # the figures were kept and reused

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from assay.viz._style import ACCENT, MUTED, PALETTE, WARN, figure, short_label
+from assay.viz._style import ACCENT, MUTED, PALETTE, WARN, figure, kept_figure, short_label
 
 __all__ = [
     "column_figure",
@@ -166,7 +166,7 @@ def _histogram(v: dict[str, Any]) -> Any:
     edges = np.asarray(h["edges"], dtype=float)
     counts = np.asarray(h["counts"], dtype=float)
     n_notes = bool(h.get("below") or h.get("above")) + bool(v.get("outliers") and v["outliers"]["count"])
-    fig, ax = figure(5.6, 3.0 + 0.16 * n_notes, margins=(0.7, 0.2, 0.5 + 0.16 * n_notes, 0.32))
+    fig, ax = kept_figure(5.6, 3.0 + 0.16 * n_notes, margins=(0.7, 0.2, 0.5 + 0.16 * n_notes, 0.32))
     ax.stairs(counts, edges, fill=True, color=ACCENT)  # one path, not one patch per bar: much cheaper to draw
     ax.set_xlim(edges[0], edges[-1])
     ax.set_ylim(0, max(1.0, counts.max()) * 1.12)

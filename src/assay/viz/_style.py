@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "PALETTE",
     "figure",
+    "kept_figure",
     "quiet_glyphs",
     "render_figure",
     "replace_file",
@@ -151,6 +152,36 @@ def figure(width: float, height: float, *, margins: tuple[float, float, float, f
     return fig, axes
 
 
+# Figures kept for reuse by :func:`kept_figure`, by shape; a figure is in here only while nobody draws on it.
+_KEPT: dict[tuple[Any, ...], tuple[Any, Any, tuple[Any, Any]]] = {}
+
+
+def kept_figure(width: float, height: float, margins: tuple[float, float, float, float]) -> tuple[Any, Any]:
+    """Like ``figure(width, height, margins=margins)``, but a figure of that shape that :func:`render_figure` has
+    released before is emptied and handed out again instead of building a new one.
+
+    For the many single-axes figures of one shape (the column histograms): their axes, ticks and Agg canvas are
+    built once per process instead of once per figure (a third of drawing such a figure). Only the axes' lines,
+    patches and texts are removed; the caller sets everything else (limits, scale, locators, labels) each time.
+    """
+    key = (width, height, margins)
+    kept = _KEPT.pop(key, None)
+    if kept is None:
+        fig, ax = figure(width, height, margins=margins)
+        # Where the axis labels go by themselves (render_figure pins them after the first format).
+        auto = (ax.xaxis.label.get_transform(), ax.yaxis.label.get_transform())
+    else:
+        fig, ax, auto = kept
+        for artist in [*ax.lines, *ax.patches, *ax.texts]:
+            artist.remove()
+        ax.set_xscale("linear")
+        for axis, transform in zip((ax.xaxis, ax.yaxis), auto, strict=True):
+            axis.label.set_transform(transform)
+            axis._autolabelpos = True  # undoes set_label_coords: placed beside the tick labels again
+    fig._assay_kept = (key, auto)
+    return fig, ax
+
+
 def save_figure(fig: Any, directory: Path, name: str, formats: tuple[str, ...] = ("png", "svg")) -> dict[str, Path]:
     """Write ``fig`` as ``directory/name.<fmt>`` for each format and release it; return the paths."""
     return write_figure(render_figure(fig, formats), directory, name)
@@ -174,7 +205,12 @@ def render_figure(fig: Any, formats: tuple[str, ...] = ("png", "svg")) -> dict[s
             data[fmt] = buf.getvalue()
             if i == 0:
                 _freeze_axis_labels(fig)
-    fig.clear()
+    kept = getattr(fig, "_assay_kept", None)
+    if kept is not None:
+        del fig._assay_kept
+        _KEPT[kept[0]] = (fig, fig.axes[0], kept[1])
+    else:
+        fig.clear()
     return data
 
 
