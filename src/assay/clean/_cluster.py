@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from assay.clean._base import Frame, Step, numeric_columns, resolve_columns
@@ -63,6 +62,7 @@ class ClusterStep(Step):
                 "sample": merge_hash_samples(a["sample"], b["sample"], int(self.sample_size))}
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
         from sklearn.cluster import KMeans
 
         cols = summary["columns"]

@@ -12,9 +12,8 @@ for them a row alone is not the same as that row inside its batch (``row_local``
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
 from assay.clean._base import Frame, Step, resolve_columns
@@ -32,6 +31,9 @@ from assay.clean._stats import (
     sample_matrix,
 )
 from assay.exceptions import SpecError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["MissingStep"]
 
@@ -301,6 +303,8 @@ class MissingStep(Step):
             "dtypes": summary["dtypes"],
         }
         if self.strategy == "knn" and "__sample__" in summary["stats"]:
+            import numpy as np
+
             knn_cols = state["numeric"]
             matrix = sample_matrix(summary["stats"]["__sample__"], knn_cols)
             state["knn"] = {"columns": knn_cols,
@@ -342,6 +346,8 @@ class MissingStep(Step):
         return x.alias(col)
 
     def _knn(self) -> pl.Expr:
+        import numpy as np
+
         knn = self.state_["knn"]
         cols = knn["columns"]
         ref = np.array([[np.nan if v is None else v for v in row] for row in knn["rows"]], dtype=np.float64)
@@ -401,6 +407,8 @@ class MissingStep(Step):
 
 def _knn_impute(x: np.ndarray, ref: np.ndarray, k: int, fallback: np.ndarray) -> np.ndarray:
     """Fill NaNs of ``x`` with the mean of the k nearest reference rows that have the value (nan-Euclidean)."""
+    import numpy as np
+
     x = x.copy()
     rows = np.flatnonzero(np.isnan(x).any(axis=1))
     if rows.size == 0 or ref.shape[0] == 0:

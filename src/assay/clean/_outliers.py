@@ -16,9 +16,8 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
 from assay.clean._base import Frame, Step, numeric_columns, resolve_columns
@@ -37,6 +36,9 @@ from assay.clean._stats import (
     std_of,
 )
 from assay.exceptions import SpecError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["OutlierStep"]
 
@@ -231,12 +233,15 @@ class OutlierStep(Step):
 
     @staticmethod
     def _forest_state(sample: pl.DataFrame, columns: list[str]) -> dict[str, Any]:
+        import numpy as np
+
         matrix = sample_matrix(sample, columns)
         medians = [json_float(np.nanmedian(matrix[:, j])) if matrix.shape[0] and np.isfinite(matrix[:, j]).any()
                    else None for j in range(len(columns))]
         return {"sample": [[json_float(v) for v in row] for row in matrix], "medians": medians}
 
     def _build_forest(self, part: dict[str, Any]) -> tuple[Any, np.ndarray]:
+        import numpy as np
         from sklearn.ensemble import IsolationForest
 
         width = len(self.state_["columns"])
@@ -260,6 +265,8 @@ class OutlierStep(Step):
         return overall, groups
 
     def _forest_flag(self) -> pl.Expr:
+        import numpy as np
+
         overall, groups = self._forests()
         cols = self.state_["columns"]
         width = len(cols)

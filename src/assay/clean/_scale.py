@@ -11,9 +11,8 @@ like scikit-learn's ``PowerTransformer``. NaN, null and ±inf pass through the a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
 from assay.clean._base import Frame, Step, numeric_columns, resolve_columns
@@ -28,6 +27,9 @@ from assay.clean._stats import (
     moments,
     std_of,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["ScaleStep", "yeo_johnson"]
 
@@ -152,6 +154,7 @@ class ScaleStep(Step):
 
 
 def _fit_yeo_johnson(values: np.ndarray) -> dict[str, float]:
+    import numpy as np
     from scipy import stats
 
     values = values[np.isfinite(values)]

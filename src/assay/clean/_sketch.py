@@ -8,9 +8,10 @@ one quantile is about 0.13% (``QuantileSummary.rank_error``); merging sketches k
 
 from __future__ import annotations
 
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["EXACT_LIMIT", "K", "QuantileSummary"]
 
@@ -48,6 +49,8 @@ class QuantileSummary:
         return 0.0 if self._sketch is None else float(self._sketch.normalized_rank_error(False))
 
     def update(self, values: np.ndarray) -> None:
+        import numpy as np
+
         values = np.asarray(values, dtype=np.float64)
         values = values[np.isfinite(values)]
         if values.size == 0:
@@ -89,6 +92,8 @@ class QuantileSummary:
 
     def quantiles(self, qs: list[float]) -> list[float | None]:
         """Quantiles with linear interpolation while exact (numpy's default); ``None`` when empty."""
+        import numpy as np
+
         if self.n == 0:
             return [None for _ in qs]
         if self._sketch is None:
@@ -102,6 +107,8 @@ class QuantileSummary:
         With a sketch, the half-width ``d`` where ``F(center + d) - F(center - d) = 1/2`` is found by bisection, so
         its error follows the sketch's rank error.
         """
+        import numpy as np
+
         if self.n == 0:
             return None
         if self._sketch is None:

@@ -8,12 +8,14 @@ on one side; time-ordered splits put the latest rows in test. Row order inside e
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
 from assay.exceptions import SchemaError, SpecError, did_you_mean
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["split_by", "train_test_split"]
 
@@ -47,6 +49,8 @@ def train_test_split(frame: pl.DataFrame | pl.LazyFrame, *, target: str | None =
     >>> sorted(test["y"].to_list())
     ['a', 'a', 'b', 'b']
     """
+    import numpy as np
+
     if isinstance(frame, pl.LazyFrame):
         frame = frame.collect()
     if not 0 < test_size < frame.height and not 0 < test_size < 1:
@@ -83,6 +87,8 @@ def train_test_split(frame: pl.DataFrame | pl.LazyFrame, *, target: str | None =
 
 
 def _strata(target: pl.Series) -> np.ndarray:
+    import numpy as np
+
     if target.dtype.is_float() or (target.dtype.is_numeric() and target.n_unique() > 20):
         values = target.cast(pl.Float64)
         finite = values.filter(values.is_finite())
