@@ -140,3 +140,24 @@ def test_exact_quantiles_of_big_columns_equal_polars_to_the_last_bit(shape: str)
         assert got.quantiles([q])[0] == series.drop_nulls().quantile(q, "linear"), q
         filled = series.fill_null(got.quantiles([0.5])[0])
         assert got.filled.quantiles([q])[0] == filled.quantile(q, "linear"), q
+
+
+def test_cleaning_a_csv_needs_neither_numpy_nor_the_pipeline(tmp_path: Path) -> None:
+    """Reading a CSV and fitting the usual chain imports only Polars: NumPy and the model code cost import time."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "d.csv"
+    pl.DataFrame({"a": [float(i % 97) for i in range(3000)], "b": [None, *range(2999)],
+                  "c": ["x", "y", None] * 1000, "y": [0, 1, 1] * 1000}).write_csv(path)
+    code = (
+        "import sys; from assay.clean import MissingStep, OneHotEncoder, OutlierStep, ScaleStep, fit_transform_steps\n"
+        "from assay.sources import open_source\n"
+        "steps = [MissingStep(columns=['a', 'b']), OutlierStep(columns=['a', 'b'], method='iqr', action='clip'),\n"
+        "         ScaleStep(columns=['a', 'b']), OneHotEncoder(columns=['c'])]\n"
+        f"_, out = fit_transform_steps(steps, open_source({str(path)!r}).scan(), target='y')\n"
+        f"out.sink_parquet({str(tmp_path / 'out.parquet')!r})\n"
+        "print(sorted(m for m in ('numpy', 'assay.pipeline', 'assay._fitted') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
