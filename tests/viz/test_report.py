@@ -316,3 +316,35 @@ def test_histogram_on_a_kept_figure_matches_a_fresh_one():
         for name in order:
             assert drawn(name) == fresh[name], (order, name)
     assert _style._KEPT  # the figures were kept and reused
+
+
+def test_cached_font_lookups_follow_the_font_settings():
+    import subprocess
+    import sys
+
+    # In a fresh interpreter: the cache is meant for the figure process, not for this one.
+    code = """if True:
+        import matplotlib
+        from matplotlib import font_manager
+        from matplotlib.font_manager import FontProperties
+        from assay.viz._style import cache_font_lookups, setup_matplotlib
+
+        setup_matplotlib()
+        find = font_manager.fontManager._find_fonts_by_props
+        props = [FontProperties(size=8), FontProperties(weight="bold", size=11), FontProperties(family="serif")]
+        before = [find(p) for p in props]
+        cache_font_lookups()
+        cache_font_lookups()  # a second call changes nothing
+        find = font_manager.fontManager._find_fonts_by_props
+        assert [find(p) for p in props] == [find(p) for p in props] == before
+        prop = FontProperties(size=8)
+        find(prop)
+        prop.set_family("monospace")  # changed after its lookup: not answered from the cache
+        assert find(prop) == find(FontProperties(family="monospace", size=8)) != before[0]
+        matplotlib.rcParams["font.family"] = ["monospace"]
+        assert find(FontProperties(size=8)) != before[0]
+        print("ok")
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

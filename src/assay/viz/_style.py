@@ -11,13 +11,14 @@ import io
 import re
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "PALETTE",
+    "cache_font_lookups",
     "figure",
     "kept_figure",
     "quiet_glyphs",
@@ -119,6 +120,43 @@ def warm_up() -> None:
         for fmt in ("png", "svg"):
             fig.savefig(io.BytesIO(), format=fmt)
     fig.clear()
+
+
+def cache_font_lookups() -> None:
+    """Remember which font files each text style resolves to; only for a process that just draws figures.
+
+    matplotlib looks the fonts of a text up again on every measurement and draw: one search per family of
+    ``font.family`` (three here), each on a copy of the text's font properties, about 7% of drawing a profile's
+    figures. The answer depends only on the properties and the font settings, and both are the key here. Not done
+    in a caller's own process (its matplotlib stays untouched); the figure process calls it before drawing.
+    """
+    import matplotlib
+    from matplotlib import font_manager
+
+    manager = font_manager.fontManager
+    find = getattr(manager, "_find_fonts_by_props", None)
+    if find is None or getattr(find, "_assay_cached", False):
+        return
+    rc = matplotlib.rcParams
+    keys = [f"font.{k}" for k in ("family", "style", "variant", "weight", "stretch", "size", "serif", "sans-serif",
+                                  "cursive", "fantasy", "monospace")]
+    found: dict[tuple[Any, ...], Any] = {}
+
+    def cached(prop: Any, *args: Any, **kwargs: Any) -> Any:
+        settings = tuple(tuple(v) if isinstance(v, list) else v for v in (rc[k] for k in keys))
+        key = (prop, args, tuple(sorted(kwargs.items())), settings)
+        try:
+            return found[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable argument, looked up as usual
+            pass
+        paths = find(prop, *args, **kwargs)
+        with suppress(TypeError):
+            # A copy as the key: the caller may change its font properties later.
+            found[(prop.copy() if hasattr(prop, "copy") else prop, *key[1:])] = paths
+        return paths
+
+    cached._assay_cached = True  # type: ignore[attr-defined]
+    manager._find_fonts_by_props = cached
 
 
 @contextmanager
