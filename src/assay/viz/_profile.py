@@ -546,7 +546,9 @@ def average_ranks(x: np.ndarray) -> np.ndarray:
     >>> average_ranks(np.array([[3.0], [1.0], [3.0], [np.nan]]))[:, 0].tolist()
     [2.5, 1.0, 2.5, nan]
     """
-    out = np.full(x.shape, np.nan)
+    # Column-major like the input: each column's ranks are scattered within one contiguous column (a few MB that
+    # stay in cache) rather than one element per row of a row-major matrix, and the Spearman products read columns.
+    out = np.full(x.shape, np.nan, order="F")
     if x.size == 0:
         return out
 
@@ -558,9 +560,16 @@ def average_ranks(x: np.ndarray) -> np.ndarray:
         v, idx = v[:k], idx[:k]
         if k == 0:
             return
-        change = np.r_[True, v[1:] != v[:-1]]
+        change = np.empty(k, dtype=bool)
+        change[0] = True
+        np.not_equal(v[1:], v[:-1], out=change[1:])
+        if change.all():  # no ties (continuous values): the ranks are 1..k in sorted order
+            out[idx, j] = np.arange(1.0, k + 1.0)
+            return
         starts = np.flatnonzero(change)
-        ends = np.r_[starts[1:], k]
+        ends = np.empty_like(starts)
+        ends[:-1] = starts[1:]
+        ends[-1] = k
         out[idx, j] = ((starts + ends + 1) / 2.0)[np.cumsum(change) - 1]
 
     threads = min(x.shape[1], os.cpu_count() or 1, 4)
@@ -796,12 +805,17 @@ class _ClassRanges:
         self.lo = np.empty((len(present), k))
         self.hi = np.empty((len(present), k))
         self.n = np.empty((len(present), k))
-        for i, c in enumerate(present):
-            rows = values[np.flatnonzero(mask & (classes == c))]
-            # fmin/fmax skip NaN (the non-finite values): the same rows _separates sees for each column.
-            self.lo[i] = np.fmin.reduce(rows, axis=0, initial=np.inf)
-            self.hi[i] = np.fmax.reduce(rows, axis=0, initial=-np.inf)
-            self.n[i] = np.isfinite(rows).sum(axis=0)
+        rows = [np.flatnonzero(mask & (classes == c)) for c in present]
+        # Column by column: gathering a class's rows of one (contiguous) column is several times faster than
+        # gathering whole rows of the column-major matrix.
+        for j in range(k):
+            column = values[:, j]
+            for i, r in enumerate(rows):
+                v = column[r]
+                # fmin/fmax skip NaN (the non-finite values): the same rows _separates sees for each column.
+                self.lo[i, j] = np.fmin.reduce(v, initial=np.inf)
+                self.hi[i, j] = np.fmax.reduce(v, initial=-np.inf)
+                self.n[i, j] = np.count_nonzero(np.isfinite(v))
 
     def separates(self, j: int) -> bool | None:
         """:func:`_separates` of the target classes and column ``j``; None when not computed here."""
