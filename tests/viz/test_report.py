@@ -348,3 +348,26 @@ def test_cached_font_lookups_follow_the_font_settings():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_png_is_the_picture_savefig_draws():
+    import io
+
+    from PIL import Image
+
+    from assay.viz import _figures, _style
+
+    p = profile(_frame_for_figures(), target="y")
+    city = p["variables"]["城市"]
+    for make in (lambda: _figures.overview_figure(p), lambda: _figures.column_figure(city, p["rows"])):
+        ours = Image.open(io.BytesIO(_style.render_figure(make(), ("png",))["png"]))
+        fig = make()
+        _style._settle_layout(fig)
+        buf = io.BytesIO()
+        with _style.quiet_glyphs():
+            fig.savefig(buf, format="png")
+        theirs = Image.open(buf)
+        assert ours.mode == "RGB"  # opaque: no alpha channel
+        assert ours.info["dpi"] == pytest.approx(theirs.info["dpi"])
+        assert ours.info["Software"] == "assay"
+        assert np.array_equal(np.asarray(ours.convert("RGBA")), np.asarray(theirs.convert("RGBA")))
