@@ -161,3 +161,12 @@ def test_cleaning_a_csv_needs_neither_numpy_nor_the_pipeline(tmp_path: Path) -> 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("ks", [[0], [5, 6], [499, 500], [0, 999], [10, 40, 200], [998, 999]])
+def test_select_equals_sorting(ks: list[int]) -> None:
+    from assay.clean._stats import _select
+
+    rng = np.random.default_rng(len(ks))
+    values = pl.Series("v", np.round(rng.normal(size=1000), 1))  # many ties
+    assert _select(values, ks) == [float(values.sort()[k]) for k in ks]
