@@ -371,3 +371,18 @@ def test_png_is_the_picture_savefig_draws():
         assert ours.info["dpi"] == pytest.approx(theirs.info["dpi"])
         assert ours.info["Software"] == "assay"
         assert np.array_equal(np.asarray(ours.convert("RGBA")), np.asarray(theirs.convert("RGBA")))
+
+
+def test_png_at_a_savefig_dpi_of_its_own(monkeypatch: pytest.MonkeyPatch):
+    import io
+
+    import matplotlib
+    from PIL import Image
+
+    from assay.viz import _figures, _style
+
+    p = profile(_frame_for_figures())
+    setup_matplotlib()  # before the change below, which it would undo
+    monkeypatch.setitem(matplotlib.rcParams, "savefig.dpi", 55)
+    png = Image.open(io.BytesIO(_style.render_figure(_figures.overview_figure(p), ("png",))["png"]))
+    assert png.size == (12 * 55, round(3.4 * 55))

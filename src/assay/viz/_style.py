@@ -260,8 +260,15 @@ def _png(fig: Any) -> bytes:
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
+    # zlib level 1: flat-coloured charts compress almost as well as at the default 6, several times faster
+    out = io.BytesIO()
+    dpi = matplotlib.rcParams["savefig.dpi"]
+    dpi = fig.dpi if dpi == "figure" else float(dpi)
+    if dpi != fig.dpi:  # the canvas below would not be the one savefig drew: let savefig write the PNG
+        fig.savefig(out, format="png", metadata=_metadata("png"), pil_kwargs={"compress_level": 1})
+        return out.getvalue()
     raw = io.BytesIO()
-    fig.savefig(raw, format="rgba")  # the canvas as savefig draws it (its dpi and face colour)
+    fig.savefig(raw, format="rgba")  # the canvas as savefig draws it (its face colour, for instance)
     renderer = fig.canvas.get_renderer()
     image = Image.frombuffer("RGBA", (int(renderer.width), int(renderer.height)), raw.getbuffer(), "raw", "RGBA",
                              0, 1)
@@ -270,10 +277,6 @@ def _png(fig: Any) -> bytes:
     info = PngInfo()
     for key, value in _metadata("png").items():
         info.add_text(key, value)
-    dpi = matplotlib.rcParams["savefig.dpi"]
-    dpi = fig.dpi if dpi == "figure" else float(dpi)
-    out = io.BytesIO()
-    # zlib level 1: flat-coloured charts compress almost as well as at the default 6, several times faster
     image.save(out, format="png", pnginfo=info, dpi=(dpi, dpi), compress_level=1)
     return out.getvalue()
 
