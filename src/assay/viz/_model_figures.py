@@ -36,6 +36,78 @@ def _color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
+def compact_ticks(locs: Sequence[float]) -> list[str]:
+    """Tick labels for one axis: values of 10,000 and more with a k/M/B/T suffix and only the decimals the ticks
+    need, so that five ticks fit under a narrow panel ("100000110000120000" is what plain labels did there).
+
+    >>> compact_ticks([60000, 80000, 100000, 120000])
+    ['60k', '80k', '100k', '120k']
+    >>> compact_ticks([1_200_000, 1_400_000, 1_500_000])
+    ['1.2M', '1.4M', '1.5M']
+    >>> compact_ticks([-20000, 0, 20000])
+    ['-20k', '0', '20k']
+    >>> compact_ticks([0.5, 1.0, 1.5])
+    ['0.5', '1.0', '1.5']
+    """
+    values = [float(v) for v in locs]
+    big = max((abs(v) for v in values), default=0.0)
+    scale, suffix = next(((s, x) for s, x in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
+                          if big >= max(s, 1e4)), (1.0, ""))
+    scaled = [v / scale for v in values]
+    # the fewest decimals (at most 6) that show every tick exactly
+    digits = next((d for d in range(7) if all(abs(v - round(v, d)) <= 1e-9 * max(1.0, abs(v)) for v in scaled)), 6)
+    return ["0" if abs(v) < 1e-12 else f"{v:,.{digits}f}{suffix}" for v in scaled]
+
+
+def _number(x: float) -> str:
+    """A value for a title: 4 significant digits, with a k/M/B/T suffix from 10,000 on.
+
+    >>> _number(22876.4), _number(0.21364), _number(3_456_789.0)
+    ('22.88k', '0.2136', '3.457M')
+    """
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e4, "k")):
+        if abs(x) >= scale:
+            return f"{x / (1e3 if suffix == 'k' else scale):.4g}{suffix}"
+    return f"{x:.4g}"
+
+
+class _CompactFormatter:
+    """A matplotlib tick formatter around :func:`compact_ticks` (built on first use: matplotlib loads lazily)."""
+
+    @staticmethod
+    def make() -> Any:
+        from matplotlib.ticker import Formatter
+
+        class Compact(Formatter):
+            labels: dict[float, str] = {}  # noqa: RUF012 - replaced per axis in set_locs
+
+            def set_locs(self, locs: Any) -> None:
+                super().set_locs(locs)
+                self.labels = dict(zip([float(v) for v in locs], compact_ticks(locs), strict=True))
+
+            def __call__(self, x: float, pos: int | None = None) -> str:
+                label = self.labels.get(float(x))
+                return label if label is not None else compact_ticks([x])[0]
+
+        return Compact()
+
+
+def _readable_axes(*axes: Any, which: str = "xy") -> None:
+    """At most ~6 ticks per axis on round steps; values of 10,000 and more labelled compactly (see
+    :func:`compact_ticks`). Call it once the data is drawn: the choice depends on the axis limits."""
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        for name in which:
+            axis = ax.xaxis if name == "x" else ax.yaxis
+            if axis.get_scale() != "linear":
+                continue
+            axis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
+            low, high = ax.get_xlim() if name == "x" else ax.get_ylim()
+            if max(abs(low), abs(high)) >= 1e4:
+                axis.set_major_formatter(_CompactFormatter.make())
+
+
 def cv_spread_figure(cv_scores: dict[str, Sequence[float]], metric: str | None) -> Any | None:
     """Box plot with the fold scores as dots, one row per model, best median on top."""
     items = [(m, np.asarray([s for s in scores if s is not None], dtype=float)) for m, scores in cv_scores.items()]
@@ -283,7 +355,9 @@ def regression_figure(y_true: np.ndarray, y_pred: np.ndarray, target: str | None
     a3.axvline(0, color=WARN, linestyle="--", linewidth=1.1)
     rmse = float(np.sqrt(np.mean(resid ** 2)))
     a3.set(xlabel=f"residual ({unit})", ylabel="rows")
-    a3.set_title(f"Residual distribution — RMSE {rmse:.4g}")
+    a3.set_title(f"Residual distribution — RMSE {_number(rmse)}")
+    _readable_axes(a1, a2)
+    _readable_axes(a3, which="x")
     for ax in (a1, a2, a3):
         ax.grid(True)
         ax.set_axisbelow(True)
@@ -332,6 +406,7 @@ def coefficients_figure(coef: dict[str, Any], classes: Sequence[Any] | None) -> 
         ax.axvline(0, color="#46525f", linewidth=0.8)
         ax.set_xlabel("coefficient (on the model's scaled inputs)")
         ax.set_title("Model coefficients" + more)
+        _readable_axes(ax, which="x")
         ax.xaxis.grid(True)
         ax.set_axisbelow(True)
         return fig

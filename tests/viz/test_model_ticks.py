@@ -1,0 +1,49 @@
+"""Model figures stay readable with large target values: few, compact, non-overlapping tick labels."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from assay.viz._model_figures import coefficients_figure, compact_ticks, regression_figure
+
+
+def _x_labels_overlap(ax) -> bool:
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = sorted((t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()),
+                   key=lambda b: b.x0)
+    return any(a.x1 > b.x0 for a, b in itertools.pairwise(boxes))
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e5, 3e7])
+def test_regression_figure_ticks_do_not_overlap(scale: float) -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(1.15, 0.3, 80) * scale
+    pred = 0.5 * y + 0.57 * scale + rng.normal(0, 0.15, 80) * scale
+    fig = regression_figure(y, pred, "salary")
+    fig.canvas.draw()
+    for ax in fig.axes:
+        assert not _x_labels_overlap(ax), [t.get_text() for t in ax.get_xticklabels()]
+        assert len([t for t in ax.get_xticklabels() if t.get_text()]) <= 8
+    labels = [t.get_text() for t in fig.axes[1].get_xticklabels() if t.get_text()]
+    if scale >= 1e5:  # large values carry a suffix instead of five or more digits
+        assert all(label[-1] in "kMB" or label == "0" for label in labels), labels
+        assert "RMSE" in fig.axes[2].get_title()
+        assert "e+" not in fig.axes[2].get_title()
+
+
+def test_coefficients_figure_compact_labels() -> None:
+    fig = coefficients_figure({"feature_names": ["a", "b", "c"], "coef": [[26000.0, -21000.0, 3500.0]]}, None)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert "20k" in labels
+    assert "-20k" in labels or "\u221220k" in labels
+
+
+def test_compact_ticks_keep_distinct_values() -> None:
+    locs = [100_000, 102_500, 105_000, 107_500]
+    labels = compact_ticks(locs)
+    assert labels == ["100.0k", "102.5k", "105.0k", "107.5k"]
+    assert len(set(labels)) == len(locs)
