@@ -93,7 +93,7 @@ def test_fast_batches_run_on_the_loop_and_a_slow_one_goes_back_to_the_worker(tmp
             await dep.submit([ROW], time.monotonic() + 5)
         slow["on"] = True
         await dep.submit([ROW], time.monotonic() + 5)  # runs on the loop, is slow
-        await dep.submit([ROW], time.monotonic() + 5)  # so this one goes to the worker
+        await dep.submit([ROW], time.monotonic() + 5)  # so this one goes to the worker (where a sleep is no CPU)
         slow["on"] = False
         for _ in range(7):
             await dep.submit([ROW], time.monotonic() + 5)
@@ -105,6 +105,41 @@ def test_fast_batches_run_on_the_loop_and_a_slow_one_goes_back_to_the_worker(tmp
     seen = [loop if t == "MainThread" else worker for t in threads]
     assert seen[:5] == [worker] * 3 + [loop] * 2  # three fast batches in the worker, then on the loop
     assert seen[5:7] == [loop, worker]  # the slow one stalled the loop once; the next goes to the worker
-    assert seen[7:] == [worker] * 6 + [loop]  # now six fast ones are needed
+    # Now six fast batches are needed. On the worker a batch is judged by the CPU time it took, so the sleeping one
+    # counts as fast too (it is tried on the loop again after the run, and would be sent back at once if slow).
+    assert seen[7:] == [worker] * 5 + [loop] * 2
     assert dep.inline_after == 6
-    assert dep.inline_batches == 4
+    assert dep.inline_batches == 5
+
+
+def test_a_model_busy_on_the_cpu_stays_on_the_worker(tmp_path):
+    """Batches on the worker are judged by their CPU time: one that computes for longer than ``inline_below``
+    never moves to the event loop."""
+    model = Model.load(iris_artifact(tmp_path))
+    threads: list[str] = []
+
+    class Busy:
+        input_schema = model.input_schema
+
+        def validate(self, frame: pl.DataFrame) -> pl.DataFrame:
+            return model.validate(frame)
+
+        def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
+            threads.append(threading.current_thread().name)
+            end = time.thread_time() + 0.004
+            while time.thread_time() < end:  # 4 ms of CPU
+                pass
+            return model.predict(frame)
+
+    async def run() -> Deployment:
+        dep = Deployment("iris", 1, Busy(), inline_below=0.002, inline_after=2)
+        dep.start()
+        for _ in range(6):
+            await dep.submit([ROW], time.monotonic() + 5)
+        dep.task.cancel()
+        return dep
+
+    dep = asyncio.run(run())
+    assert len(threads) == 6
+    assert all(t != "MainThread" for t in threads)
+    assert dep.inline_batches == 0

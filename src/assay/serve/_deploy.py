@@ -154,6 +154,7 @@ class Deployment:
         # One slower batch sends the following ones back to the worker, so a model that turns slow blocks the
         # loop once before the loop is free again for accepting and shedding; each such stall doubles the run of
         # fast batches needed before the next inline one, so a model that is slow now and then stalls it rarely.
+        # "Fast" is the wall time of a batch on the loop and the CPU time of one on the worker (see _run_on_worker).
         self.inline_below = inline_below
         self.inline_after = inline_after
         self.fast_batches = 0
@@ -222,12 +223,14 @@ class Deployment:
             try:
                 if inline:
                     results, seconds = self._run_logged(live)
+                    cost = seconds
                 else:
-                    results, seconds = await loop.run_in_executor(self.executor, self._run_logged, live)
+                    results, seconds, cost = await loop.run_in_executor(self.executor, self._run_on_worker, live)
             except Exception as exc:  # the executor itself failed (shutdown): fail the batch, keep serving
                 results, seconds = [ModelFailure(str(exc))] * len(live), 0.0
+                cost = seconds
             self.inline_batches += inline
-            if seconds < self.inline_below:
+            if cost < self.inline_below:
                 self.fast_batches += 1
             else:
                 self.fast_batches = 0
@@ -242,6 +245,20 @@ class Deployment:
                     it.future.set_result((res, seconds))
             if self.on_batch is not None:
                 self.on_batch(self, len(live), seconds)
+
+    def _run_on_worker(self, items: list[_Item]) -> tuple[list[Any], float, float]:
+        """Worker thread: :meth:`_run_logged`, and the CPU time this thread spent on it.
+
+        Whether a batch could run on the loop is judged by that CPU time, not by the wall time: while the loop is
+        busy (say, refusing a flood of excess requests), the worker waits for the GIL at every release (Polars
+        releases it), so a model that needs 0.2 ms of CPU takes over a millisecond of wall time here and would never
+        be trusted on the loop again, just when the loop can least afford the hand-offs. A model that waits on
+        something else (I/O, a sleep) also looks cheap here; it is then tried on the loop, where wall time is what
+        is measured, and one slow batch there sends it back and doubles the run needed before the next try.
+        """
+        cpu = time.thread_time()
+        results, seconds = self._run_logged(items)
+        return results, seconds, time.thread_time() - cpu
 
     def _run_logged(self, items: list[_Item]) -> tuple[list[Any], float]:
         """Worker thread (or the loop, for a fast model): predict the batch, then hand its records to the
