@@ -25,6 +25,11 @@ rotating order; medians are printed with the ratios the project tracks (goals: a
 shared machine wall time mostly measures the neighbours. The outputs of the three ways are compared column by
 column after the runs (all three compute exact quantiles, so they agree to rounding).
 
+Last measured (2026-11-24, 2 CPUs shared with other work; imports compile from source here, PYTHONDONTWRITEBYTECODE=1):
+three runs of ``--runs 5`` at load average 2.0-4.0 gave assay/pandas time 0.41-0.44 (CPU time ratio 0.42-0.45),
+memory 0.36, assay/polars time 0.89-1.04 (CPU time ratio 0.98-1.06); assay got about one core (wall ≈ CPU, 5.5-5.7 s
+of CPU). The goal of 0.33 holds only on a quieter machine (0.33-0.35 at load 1.6-3.7 before the last small change).
+
 Usage::
 
     .venv/bin/python bench/clean_vs_pandas.py                 # 5,000,000 rows, ~1.2 GB CSV
