@@ -9,6 +9,7 @@ import time
 import uuid
 
 import polars as pl
+import pytest
 from kit import FEATURES, iris_artifact
 
 from assay._fitted import Model
@@ -143,3 +144,27 @@ def test_a_model_busy_on_the_cpu_stays_on_the_worker(tmp_path):
     assert len(threads) == 6
     assert all(t != "MainThread" for t in threads)
     assert dep.inline_batches == 0
+
+
+@pytest.mark.parametrize("admitting", [True, False])
+def test_the_batcher_waits_for_more_only_while_the_server_can_admit_them(tmp_path, admitting):
+    """With other requests in flight a batch waits up to ``max_wait`` for them, unless the server is at capacity:
+    then nothing new can join before answers go out, and the batch runs at once."""
+    model = Model.load(iris_artifact(tmp_path))
+
+    async def run() -> float:
+        dep = Deployment("iris", 1, model, max_wait=0.5, admitting=lambda: admitting)
+        dep.start()
+        dep.pending += 1  # another request of this version is in flight (not yet submitted)
+        start = time.perf_counter()
+        await dep.submit([ROW], time.monotonic() + 5)
+        took = time.perf_counter() - start
+        dep.pending -= 1
+        dep.task.cancel()
+        return took
+
+    took = asyncio.run(run())
+    if admitting:
+        assert took >= 0.45
+    else:
+        assert took < 0.25

@@ -274,7 +274,7 @@ class Server:
         dep = Deployment(name, version, model, profile=profile, max_batch=self.config.max_batch,
                          max_wait=self.config.max_wait, breaker=self.config.breaker,
                          window_rows=self.config.window_rows, on_batch=self._on_batch, predlog=self.predlog,
-                         log_inputs=self.config.log_inputs)
+                         log_inputs=self.config.log_inputs, admitting=self._admitting)
         dep.start()
         return dep
 
@@ -437,6 +437,9 @@ class Server:
             return rows, dep, rid, degraded
         finally:
             self.inflight -= 1
+
+    def _admitting(self) -> bool:
+        return self.inflight < self.config.max_inflight
 
     def admit_check(self, name: str) -> None:
         """Shed before reading the body when already at capacity (the cheapest possible refusal)."""

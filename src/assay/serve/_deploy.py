@@ -125,7 +125,7 @@ class Deployment:
     def __init__(self, name: str, version: int, model: Any, *, profile: dict[str, Any] | None = None,
                  max_batch: int = 64, max_wait: float = 0.002, breaker: BreakerConfig | None = None,
                  window_rows: int = 2000, on_batch: Any = None, predlog: Any = None, log_inputs: str = "full",
-                 inline_below: float = 0.001, inline_after: int = 16) -> None:
+                 inline_below: float = 0.001, inline_after: int = 16, admitting: Any = None) -> None:
         self.name = name
         self.version = version
         self.model = model
@@ -137,6 +137,9 @@ class Deployment:
         self.on_batch = on_batch
         self.predlog = predlog  # a PredictionLog: requests submitted with a LogSpec are logged from the worker
         self.log_inputs = log_inputs
+        # () -> bool: can the server still admit requests? (None: always.) At capacity nothing new can join a
+        # batch until answers go out, so the batcher does not wait for more then.
+        self.admitting = admitting
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"assay-{name}-v{version}")
         self.task: asyncio.Task[None] | None = None
@@ -194,9 +197,11 @@ class Deployment:
                 if self.queue.empty():
                     # (No extra pass of the loop to collect more: this task wakes only after every request the
                     # loop read with the first one has run to its submit(); under load a pass is ~1 ms.)
-                    # Adaptive: wait a little only while more requests are in flight than we hold. A future woken
-                    # by submit() and a timer: asyncio.wait_for would start a task for every request it waits for.
-                    if self.max_wait <= 0 or self.pending <= len(batch):
+                    # Adaptive: wait a little only while more requests are in flight than we hold and the server
+                    # can still admit one (at capacity, a wait could only delay this batch). A future woken by
+                    # submit() and a timer: asyncio.wait_for would start a task for every request it waits for.
+                    if (self.max_wait <= 0 or self.pending <= len(batch)
+                            or (self.admitting is not None and not self.admitting())):
                         break
                     waiter = self._waiter = loop.create_future()
                     timer = loop.call_later(self.max_wait, _wake, waiter)
