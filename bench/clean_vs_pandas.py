@@ -25,10 +25,13 @@ rotating order; medians are printed with the ratios the project tracks (goals: a
 shared machine wall time mostly measures the neighbours. The outputs of the three ways are compared column by
 column after the runs (all three compute exact quantiles, so they agree to rounding).
 
-Last measured (2026-11-24, 2 CPUs shared with other work; imports compile from source here, PYTHONDONTWRITEBYTECODE=1):
-three runs of ``--runs 5`` at load average 2.0-4.0 gave assay/pandas time 0.41-0.44 (CPU time ratio 0.42-0.45),
-memory 0.36, assay/polars time 0.89-1.04 (CPU time ratio 0.98-1.06); assay got about one core (wall ≈ CPU, 5.5-5.7 s
-of CPU). The goal of 0.33 holds only on a quieter machine (0.33-0.35 at load 1.6-3.7 before the last small change).
+Last measured (2026-11-24, 2 CPUs, nothing else running, load average 0.8-1.7; bytecode compiled at install, as
+``make setup`` does since then): two sets of ``--runs 5``: assay 3.15 | 3.22 s, pandas 9.19 | 9.40 s, hand-written
+Polars 2.99 | 3.04 s -> assay/pandas time 0.34 | 0.34 (CPU time ratio 0.51 | 0.50), memory 0.39 | 0.39,
+assay/polars time 1.06 | 1.06 (CPU 1.06 | 1.03). The hand-written Polars query itself is 0.32-0.33 of pandas here,
+so the goal of 0.33 sits at the engine's limit: assay is 5% from it. (Earlier the same day, with other jobs on the
+machine and every import compiled from source, three sets gave 0.41-0.44, CPU 0.42-0.45: pandas then also paid
+~1 s to compile its own imports.)
 
 Usage::
 
