@@ -1,10 +1,17 @@
-"""The ``drop_useless`` step: drop feature columns that are entirely missing or hold a single value.
+"""The ``drop_useless`` step: drop feature columns that are entirely missing or hold a single value, and the row
+numbers a table export leaves behind.
 
 Such a column carries no information for a model; dropping it is not an error. The step records what it dropped and
 why in ``state_["dropped"]`` and logs it through :mod:`logging` (not :mod:`warnings`, which callers may turn into
 errors). Constant detection is mergeable: a column is constant when its non-null minimum equals its maximum, and
 min/max merge exactly. With ``unsupported=True`` it also drops columns no model can use (lists, structs, binary,
 objects), which the automatic defaults rely on so that every remaining feature can become a number.
+
+Row numbers: R's ``write.csv`` and pandas' ``to_csv`` write the row index as a first column with an empty header
+(read back as ``""``, ``"Unnamed: 0"``, ``"X"`` or ``"...1"``). As a feature it only tells a model where a row sat in
+the file, which leaks whatever order the file was sorted in. A column with such a name whose values are exactly
+0, 1, 2, … or 1, 2, 3, … in file order is dropped as ``"row numbers"``. The check merges exactly over batches taken
+in order (first, last, count and whether each batch steps by one).
 """
 
 from __future__ import annotations
@@ -20,6 +27,10 @@ from assay.clean._stats import collect_row
 __all__ = ["DropUselessStep"]
 
 log = logging.getLogger(__name__)
+
+# Names a table export gives its row index (lower-cased): R write.csv / pandas to_csv headers, read back by Polars
+# (""), pandas ("Unnamed: 0"), R read.csv ("X") or readr ("...1"); and the usual names of a written-out index.
+_ROW_NUMBER_NAMES = frozenset({"", "unnamed: 0", "x", "...1", "index", "rownames", "row.names"})
 
 _ORDERABLE = (pl.Boolean, pl.String, pl.Categorical, pl.Enum, pl.Date, pl.Datetime, pl.Time, pl.Duration,
               pl.Decimal)
@@ -38,7 +49,8 @@ class DropUselessStep(Step):
     """Drop columns that are all missing or constant (and, optionally, of a type no model can use).
 
     ``state_["dropped"]`` maps each dropped column to the reason (``"all missing"``, ``"constant"``,
-    ``"unsupported type <dtype>"``). The target column is never dropped. NaN counts as missing in float columns.
+    ``"row numbers"``, ``"unsupported type <dtype>"``). The target column is never dropped. NaN counts as missing
+    in float columns. ``row_numbers=False`` keeps an exported row index (see the module notes).
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"a": [1, 2, 3], "empty": [None, None, None], "same": ["x", "x", None]})
@@ -47,17 +59,20 @@ class DropUselessStep(Step):
     {'empty': 'all missing', 'same': 'constant'}
     >>> step.transform(df).columns
     ['a']
+    >>> DropUselessStep().fit(pl.DataFrame({"": [1, 2, 3], "x1": [5.0, 1.0, 2.0]})).state_["dropped"]
+    {'': 'row numbers'}
     """
 
     name = "drop_useless"
     lazy_summary = True
 
     def __init__(self, columns: list[str] | None = None, *, constant: bool = True, all_missing: bool = True,
-                 unsupported: bool = False) -> None:
+                 unsupported: bool = False, row_numbers: bool = True) -> None:
         self.columns = columns
         self.constant = constant
         self.all_missing = all_missing
         self.unsupported = unsupported
+        self.row_numbers = row_numbers
 
     def summarize(self, frame: Frame, target: str | None = None) -> dict[str, Any]:
         schema = frame.collect_schema()
@@ -79,12 +94,19 @@ class DropUselessStep(Step):
             exprs.append(x.is_not_null().sum().alias(f"{i}n"))
             if _orderable(dtype):
                 exprs += [x.min().alias(f"{i}lo"), x.max().alias(f"{i}hi")]
+            if self.row_numbers and dtype.is_integer() and col.strip().lower() in _ROW_NUMBER_NAMES:
+                exprs += [x.first().alias(f"{i}first"), x.last().alias(f"{i}last"),
+                          (x.diff().drop_nulls() == 1).all().alias(f"{i}step"), pl.len().alias(f"{i}len")]
         row = collect_row(frame, exprs)
         cols: dict[str, Any] = {}
         for i, col in enumerate(columns):
             lo, hi = row.get(f"{i}lo"), row.get(f"{i}hi")
             cols[col] = {"n": int(row[f"{i}n"] or 0), "lo": lo, "hi": hi, "kind": kinds.get(col),
                          "orderable": f"{i}lo" in row}
+            if f"{i}first" in row:  # a row-number candidate: in order, stepping by one, no nulls
+                rows = int(row[f"{i}len"])
+                cols[col]["seq"] = (row[f"{i}first"], row[f"{i}last"],
+                                    bool(row[f"{i}step"]) and cols[col]["n"] == rows) if rows else None
         return {"columns": columns, "stats": cols}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +117,10 @@ class DropUselessStep(Step):
             hi = [v for v in (x["hi"], y["hi"]) if v is not None]
             stats[col] = {"n": x["n"] + y["n"], "lo": min(lo) if lo else None, "hi": max(hi) if hi else None,
                           "kind": x["kind"], "orderable": x["orderable"]}
+            if "seq" in x:  # batches in order: still one run when the second continues the first
+                first, then = x["seq"], y["seq"]
+                stats[col]["seq"] = (first if then is None else then if first is None else
+                                     (first[0], then[1], first[2] and then[2] and then[0] == first[1] + 1))
         return {"columns": a["columns"], "stats": stats}
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +133,8 @@ class DropUselessStep(Step):
                 dropped[col] = "all missing"
             elif self.constant and s["orderable"] and s["n"] > 0 and s["lo"] == s["hi"]:
                 dropped[col] = "constant"
+            elif s.get("seq") and s["seq"][2] and s["seq"][0] in (0, 1):
+                dropped[col] = "row numbers"
         if dropped:
             log.warning("drop_useless: dropped %d column(s): %s", len(dropped),
                         "; ".join(f"{c!r} ({why})" for c, why in dropped.items()))
