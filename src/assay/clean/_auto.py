@@ -29,9 +29,9 @@ TASKS = ("auto", "classification", "regression", "clustering")
 def auto_steps(schema: pl.Schema | dict[str, pl.DataType], *, target: str | None, task: str = "auto") -> list[Step]:
     """Sensible default steps for data with this schema.
 
-    types (numeric/boolean/date text → typed) → drop_useless (all-missing, constant, unusable types) →
-    datetime_parts → missing (numeric median, text ``"__missing__"``, boolean mode) → scale (standard) →
-    onehot (≤ 20 levels) → frequency (the remaining text columns).
+    types (numeric/boolean/date text → typed) → drop_useless (all-missing, constant, unusable types, an exported
+    row index) → datetime_parts → missing (numeric median, text ``"__missing__"``, boolean mode) → scale (standard)
+    → onehot (≤ 20 levels) → frequency (the remaining text columns).
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"价格": ["1.5", "2", None, "4"], "城市": ["北京", "上海", None, "北京"], "y": [0, 1, 0, 1]})
