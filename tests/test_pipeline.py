@@ -104,3 +104,23 @@ def test_threshold_needs_a_binary_target(penguins_csv: Path):
 def test_threshold_text_is_checked(penguins_csv: Path):
     with pytest.raises(SpecError, match="cost:FP:FN"):
         assay.train(str(penguins_csv), target="species", models=["logreg"], folds=3, threshold="recall")
+
+
+def test_columns_the_model_drops_unread_may_be_left_out_at_predict_time(penguins_csv: Path):
+    """A row index from a table export (and an all-missing column) is dropped before any step reads it: callers
+    need not send it, and the answer is the same as with it. A column the model uses is still required, and the
+    message names an empty column name visibly."""
+    frame = assay.load(str(penguins_csv)).drop_nulls()
+    frame = frame.select(pl.int_range(1, pl.len() + 1).alias(""), pl.lit(None, pl.Float64).alias("empty"),
+                         pl.all())
+    result = assay.train(frame, target="species", models=["logreg"], folds=3)
+    model = result.model
+    # the row index is found on the whole file (on the shuffled training split it is no longer 1, 2, 3, ...)
+    assert any("an exported row index" in note for note in result.notes)
+    assert "" not in model.input_schema
+    assert model.optional_inputs == ["empty"]
+    rows = frame.drop("species").head(5)
+    full = model.predict(rows)
+    assert model.predict(rows.drop("", "empty")).equals(full)
+    with pytest.raises(SchemaError, match=r"needs: bill_length_mm \(input has: '', empty,"):
+        model.predict(rows.drop("bill_length_mm"))

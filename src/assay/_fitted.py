@@ -82,16 +82,33 @@ class Model:
         return f"Model(task={self.task!r}, target={self.target!r}, model={name!r}, features={len(self.features)})"
 
     # -- input checking ---------------------------------------------------------------------------------------
+    @property
+    def optional_inputs(self) -> list[str]:
+        """Input columns a caller may leave out: those the leading ``drop_useless`` step drops before any step
+        reads them (all missing, constant, an exported row index). Left out, they are filled with nulls."""
+        optional: list[str] = []
+        for step in self.steps:
+            name = getattr(step, "name", "")
+            if name == "drop_useless":
+                optional += [c for c in getattr(step, "state_", {}).get("dropped", {}) if c in self.input_schema]
+            elif name != "types":  # converts columns in place; any other step may read a column
+                break
+        return optional
+
     def validate(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Return the input columns cast to their training types; raise SchemaError naming what is wrong."""
         missing = [c for c in self.input_schema if c not in frame.columns]
         if missing:
-            have = ", ".join(frame.columns) or "(none)"
-            msg = (
-                f"input lacks column(s) the model needs: {', '.join(missing)} (input has: {have}); "
-                f"the model was trained on: {', '.join(self.input_schema)}"
-            )
-            raise SchemaError(msg)
+            optional = set(self.optional_inputs)
+            required = [c for c in missing if c not in optional]
+            if required:
+                have = _names(frame.columns) or "(none)"
+                msg = (
+                    f"input lacks column(s) the model needs: {_names(required)} (input has: {have}); "
+                    f"the model was trained on: {_names(self.input_schema)}"
+                )
+                raise SchemaError(msg)
+            frame = frame.with_columns(pl.lit(None, dtype=_dtypes(self.input_schema)[c]).alias(c) for c in missing)
         dtypes = _dtypes(self.input_schema)
         if frame.columns == list(dtypes) and all(
             frame.get_column(n).dtype == t for n, t in dtypes.items()
@@ -280,6 +297,11 @@ _GENERATED = {"format", "format_version", "created_at", "created_by", "library_v
 def load_model(path: str | Path) -> Model:
     """Load a model artifact written by ``assay train`` / :meth:`Model.save` (hashes verified first)."""
     return Model.load(path)
+
+
+def _names(columns: Sequence[str]) -> str:
+    """Column names for a message: as they are, quoted when empty or padded with spaces."""
+    return ", ".join(c if c and c == c.strip() else repr(c) for c in columns)
 
 
 def columns_frame(columns: dict[str, np.ndarray]) -> pl.DataFrame:

@@ -193,6 +193,20 @@ class Pipeline:
         self.rating = rating
 
     # -- checks -----------------------------------------------------------------------------------------------
+    def _drop_row_index(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+        """With the automatic steps, drop the row index a table export leaves (see ``drop_useless``), checked on the
+        whole file: on the training split, a random subset, its numbers are no longer consecutive."""
+        if self.steps is not None:
+            return frame, []
+        from assay.clean._useless import row_index_columns
+
+        index = row_index_columns(frame, exclude=self.target)
+        if not index:
+            return frame, []
+        names = ", ".join(repr(c) for c in index)
+        return frame.drop(index), [f"dropped column(s) {names}: an exported row index (0/1, 2, 3, ... in file "
+                                   f"order), which would only tell the model where a row sat in the file"]
+
     def _check_target(self, frame: pl.DataFrame, origin: str) -> tuple[pl.DataFrame, str, list[str]]:
         notes: list[str] = []
         target = self.target
@@ -427,7 +441,9 @@ class Pipeline:
             raise SchemaError(msg)
         if self.task == "recommendation":
             return self._fit_recommender(frame, origin, fingerprint, notify)
+        frame, index_notes = self._drop_row_index(frame)
         frame, task, notes = self._check_target(frame, origin)
+        notes = index_notes + notes
         for note in notes:
             log.warning(note)
         target = self.target if task not in ("clustering",) else None

@@ -13,7 +13,7 @@ def _frame(n: int = 12) -> pl.DataFrame:
     return pl.DataFrame({
         "": list(range(1, n + 1)),  # R write.csv's row names, read back by Polars
         "Unnamed: 0": list(range(n)),  # the same file read by pandas
-        "X": list(range(1, n + 1)),  # ... and by R's read.csv
+        "X": list(range(1, n + 1)),  # R's read.csv names it X: too common a name to guess from, kept
         "count": list(range(1, n + 1)),  # an ordinary column that happens to count up: kept
         "index": [3, 1, 2, *range(4, n + 1)],  # not in file order: kept
         "x1": [float((7 * i) % 5) for i in range(n)],
@@ -24,12 +24,12 @@ def _frame(n: int = 12) -> pl.DataFrame:
 def test_exported_row_numbers_are_dropped() -> None:
     df = _frame()
     step = DropUselessStep().fit(df, target="y")
-    assert step.state_["dropped"] == {"": "row numbers", "Unnamed: 0": "row numbers", "X": "row numbers"}
-    assert step.transform(df).columns == ["count", "index", "x1", "y"]
+    assert step.state_["dropped"] == {"": "row numbers", "Unnamed: 0": "row numbers"}
+    assert step.transform(df).columns == ["X", "count", "index", "x1", "y"]
 
 
 def test_row_numbers_that_do_not_start_at_0_or_1_or_have_gaps_are_kept() -> None:
-    df = pl.DataFrame({"": [5, 6, 7, 8], "Unnamed: 0": [0, 1, 3, 4], "X": [1, 2, None, 4], "y": [0, 1, 0, 1]})
+    df = pl.DataFrame({"": [5, 6, 7, 8], "Unnamed: 0": [0, 1, 3, 4], "index": [1, 2, None, 4], "y": [0, 1, 0, 1]})
     assert DropUselessStep().fit(df, target="y").state_["dropped"] == {}
 
 

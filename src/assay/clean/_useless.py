@@ -8,7 +8,7 @@ min/max merge exactly. With ``unsupported=True`` it also drops columns no model 
 objects), which the automatic defaults rely on so that every remaining feature can become a number.
 
 Row numbers: R's ``write.csv`` and pandas' ``to_csv`` write the row index as a first column with an empty header
-(read back as ``""``, ``"Unnamed: 0"``, ``"X"`` or ``"...1"``). As a feature it only tells a model where a row sat in
+(read back as ``""``, ``"Unnamed: 0"`` or ``"...1"``). As a feature it only tells a model where a row sat in
 the file, which leaks whatever order the file was sorted in. A column with such a name whose values are exactly
 0, 1, 2, … or 1, 2, 3, … in file order is dropped as ``"row numbers"``. The check merges exactly over batches taken
 in order (first, last, count and whether each batch steps by one).
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # Names a table export gives its row index (lower-cased): R write.csv / pandas to_csv headers, read back by Polars
 # (""), pandas ("Unnamed: 0"), R read.csv ("X") or readr ("...1"); and the usual names of a written-out index.
-_ROW_NUMBER_NAMES = frozenset({"", "unnamed: 0", "x", "...1", "index", "rownames", "row.names"})
+ROW_NUMBER_NAMES = frozenset({"", "unnamed: 0", "...1", "index", "rownames", "row.names"})
 
 _ORDERABLE = (pl.Boolean, pl.String, pl.Categorical, pl.Enum, pl.Date, pl.Datetime, pl.Time, pl.Duration,
               pl.Decimal)
@@ -94,7 +94,7 @@ class DropUselessStep(Step):
             exprs.append(x.is_not_null().sum().alias(f"{i}n"))
             if _orderable(dtype):
                 exprs += [x.min().alias(f"{i}lo"), x.max().alias(f"{i}hi")]
-            if self.row_numbers and dtype.is_integer() and col.strip().lower() in _ROW_NUMBER_NAMES:
+            if self.row_numbers and dtype.is_integer() and col.strip().lower() in ROW_NUMBER_NAMES:
                 exprs += [x.first().alias(f"{i}first"), x.last().alias(f"{i}last"),
                           (x.diff().drop_nulls() == 1).all().alias(f"{i}step"), pl.len().alias(f"{i}len")]
         row = collect_row(frame, exprs)
@@ -133,7 +133,7 @@ class DropUselessStep(Step):
                 dropped[col] = "all missing"
             elif self.constant and s["orderable"] and s["n"] > 0 and s["lo"] == s["hi"]:
                 dropped[col] = "constant"
-            elif s.get("seq") and s["seq"][2] and s["seq"][0] in (0, 1):
+            elif _row_numbers(s):
                 dropped[col] = "row numbers"
         if dropped:
             log.warning("drop_useless: dropped %d column(s): %s", len(dropped),
@@ -142,3 +142,19 @@ class DropUselessStep(Step):
 
     def _transform(self, frame: Frame) -> Frame:
         return frame.drop(list(self.state_["dropped"]), strict=False)
+
+
+def _row_numbers(stats: dict[str, Any]) -> bool:
+    seq = stats.get("seq")
+    return bool(seq) and bool(seq[2]) and seq[0] in (0, 1)
+
+
+def row_index_columns(frame: pl.DataFrame, exclude: str | None = None) -> list[str]:
+    """The columns of a whole table that are an exported row index (the ``drop_useless`` rule), found without
+    fitting or logging anything; ``exclude``: a column never to name (the target)."""
+    candidates = [c for c, t in frame.schema.items()
+                  if c != exclude and t.is_integer() and c.strip().lower() in ROW_NUMBER_NAMES]
+    if not candidates:
+        return []
+    stats = DropUselessStep(candidates).summarize(frame)["stats"]
+    return [c for c in candidates if _row_numbers(stats[c])]
