@@ -30,14 +30,16 @@ MAX_MATRIX_COLUMNS = 60
 def _fmt(x: float | None) -> str:
     """A compact number for labels.
 
-    >>> _fmt(1234567), _fmt(200000), _fmt(2843.7), _fmt(0.000123), _fmt(12), _fmt(-0.0)
-    ('1.23M', '200k', '2,844', '0.000123', '12', '0')
+    >>> _fmt(1234567), _fmt(200000), _fmt(2843.7), _fmt(0.000123), _fmt(12), _fmt(-0.0), _fmt(1.5e307)
+    ('1.23M', '200k', '2,844', '0.000123', '12', '0', '1.5e+307')
     """
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
     ax = abs(x)
     if ax < 1e-12:
         return "0"
+    if ax >= 1e15:  # past trillions a suffix no longer reads: 1.5e+307, not 1.5e+295T
+        return f"{x:.3g}"
     for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e4, "k")):
         if ax >= size:
             return f"{x / (size if suffix != 'k' else 1e3):.3g}{suffix}"
@@ -184,7 +186,7 @@ def _histogram(v: dict[str, Any]) -> Any:
     outl = v.get("outliers")
     if outl:
         for fence in (outl["low_fence"], outl["high_fence"]):
-            if edges[0] <= fence <= edges[-1]:
+            if fence is not None and edges[0] <= fence <= edges[-1]:  # None: beyond the float range
                 ax.axvline(fence, color=MUTED, linestyle=":", linewidth=1)
     ax.set_title(short_label(v["name"], 60))
     ax.set_ylabel("rows")

@@ -282,8 +282,9 @@ def _draw_in_memory(job: tuple[str, str, str, tuple[Any, ...]]) -> dict[str, byt
     from assay.viz._style import render_figure
 
     _key, _filename, function, args = job
-    fig = getattr(_figures, function)(*args)
-    return None if fig is None else render_figure(fig)
+    with _extreme_values_quiet():
+        fig = getattr(_figures, function)(*args)
+        return None if fig is None else render_figure(fig)
 
 
 def _draw_one(job: tuple[str, str, str, tuple[Any, ...]], figdir: Path) -> tuple[str, str | None]:
@@ -291,11 +292,20 @@ def _draw_one(job: tuple[str, str, str, tuple[Any, ...]], figdir: Path) -> tuple
     from assay.viz._style import save_figure, svg_data_uri
 
     key, filename, function, args = job
-    fig = getattr(_figures, function)(*args)
-    if fig is None:
-        return key, None
-    paths = save_figure(fig, figdir, filename)
+    with _extreme_values_quiet():
+        fig = getattr(_figures, function)(*args)
+        if fig is None:
+            return key, None
+        paths = save_figure(fig, figdir, filename)
     return key, svg_data_uri(paths["svg"])
+
+
+def _extreme_values_quiet() -> Any:
+    """matplotlib sums and transforms the bars' coordinates: for a column reaching ±1e308 that overflows to inf,
+    harmlessly (the figure is drawn), but NumPy would print an overflow warning for it on the user's terminal."""
+    import numpy as np
+
+    return np.errstate(over="ignore", invalid="ignore")
 
 
 # Rough drawing cost of each kind of figure relative to a one-column figure (measured CPU time).
