@@ -124,3 +124,18 @@ def test_columns_the_model_drops_unread_may_be_left_out_at_predict_time(penguins
     assert model.predict(rows.drop("", "empty")).equals(full)
     with pytest.raises(SchemaError, match=r"needs: bill_length_mm \(input has: '', empty,"):
         model.predict(rows.drop("bill_length_mm"))
+
+
+def test_targets_out_of_the_float_range_are_dropped_or_refused_clearly(penguins_csv: Path):
+    frame = assay.load(str(penguins_csv)).drop_nulls().head(120)
+    y = frame.get_column("body_mass_g").cast(pl.Float64)
+    with_inf = frame.with_columns(pl.Series("body_mass_g", [*[float("inf")] * 3, *y.to_list()[3:]]))
+    result = assay.train(with_inf, target="body_mass_g", models=["linreg"], folds=3)
+    assert any("dropped 3 row(s) whose target 'body_mass_g' is missing (3 of them infinite)" in n
+               for n in result.notes)
+    huge = frame.with_columns(pl.Series("body_mass_g", [1e308, *y.to_list()[1:]]))
+    with pytest.raises(SchemaError, match="reaches 1e\\+308: too large for regression"):
+        assay.train(huge, target="body_mass_g", models=["linreg"], folds=3)
+    # the same values as a feature: scaled into range, the model trains
+    assert assay.train(huge.rename({"body_mass_g": "mass"}), target="sex", models=["logreg"],
+                       folds=3).test_metrics["accuracy"] > 0.5

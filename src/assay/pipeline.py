@@ -228,17 +228,27 @@ class Pipeline:
             )
             raise SchemaError(msg)
         y = frame.get_column(target)
+        infinite = 0
         if y.dtype.is_float():
-            y = y.fill_nan(None)
+            infinite = int(y.is_infinite().sum())
+            y = pl.select(pl.when(y.is_finite()).then(y)).to_series()  # NaN and ±inf: no value to learn
         missing = y.null_count()
         if missing == frame.height:
             msg = f"target column {target!r} in {origin} is entirely missing; nothing to learn from"
             raise SchemaError(msg)
         if missing:
             frame = frame.filter(y.is_not_null())
-            notes.append(f"dropped {missing} row(s) whose target {target!r} is missing")
+            why = f"is missing ({infinite} of them infinite)" if infinite else "is missing"
+            notes.append(f"dropped {missing} row(s) whose target {target!r} {why}")
         if task == "auto":
             task = infer_task(frame.get_column(target))
+        if task == "regression" and frame.get_column(target).dtype.is_numeric():
+            top = frame.get_column(target).cast(pl.Float64).abs().max()
+            if top is not None and top > 1e150:  # squared errors would overflow float64
+                msg = (f"target column {target!r} in {origin} reaches {top:.3g}: too large for regression errors "
+                       f"in float64 (their squares overflow); rescale it (e.g. divide by a power of ten or take a "
+                       f"log) and train again")
+                raise SchemaError(msg)
         if task == "classification":
             counts = frame.get_column(target).value_counts()
             if counts.height < 2:

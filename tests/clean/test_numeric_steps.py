@@ -202,3 +202,14 @@ def test_quantile_steps_on_big_batches_stay_within_sketch_tolerance() -> None:
     true_median = float(np.median(values))
     rank = float(np.mean(values <= step.state_["fill"]["v"]))
     assert abs(rank - 0.5) < 0.01, (step.state_["fill"]["v"], true_median)
+
+
+def test_standard_scale_of_a_column_near_the_float_range_stays_finite():
+    """Mean and spread of [3, 1e308, ...] overflow float64: the column is divided by its largest magnitude."""
+    df = pl.DataFrame({"big": [3.0, 1e308, 1e308, 3.0, None], "small": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    step = ScaleStep().fit(df)
+    assert step.state_["params"]["big"] == {"center": 0.0, "scale": 1e308}
+    out = step.transform(df)
+    big = out.get_column("big").drop_nulls().to_list()
+    assert big == pytest.approx([3e-308, 1.0, 1.0, 3e-308], rel=1e-12, abs=0)
+    assert out.get_column("small").std(ddof=0) == pytest.approx(1.0)

@@ -11,6 +11,8 @@ like scikit-learn's ``PowerTransformer``. NaN, null and ±inf pass through the a
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["ScaleStep", "yeo_johnson"]
+
+log = logging.getLogger(__name__)
 
 METHODS = ("standard", "minmax", "robust", "maxabs", "log1p", "yeo-johnson")
 
@@ -130,6 +134,16 @@ class ScaleStep(Step):
                 params[col] = _fit_yeo_johnson(summary["s"][col].get_column(col).to_numpy())
             else:
                 params[col] = {}
+            p = params[col]
+            if any(isinstance(p.get(k), float) and not math.isfinite(p[k]) for k in ("center", "scale")):
+                # Values near the float range: the mean or spread overflows float64 (past ±1.8e308). Divided by
+                # the largest magnitude instead, the column still lands in [-1, 1].
+                lo, hi = summary["m"][col][3:5] if "m" in summary else (None, None)
+                top = max(abs(lo or 0.0), abs(hi or 0.0))
+                top = top if math.isfinite(top) and top > 0 else 1.0
+                log.warning("scale: column %r is too large for %s scaling in float64; divided by its largest "
+                            "magnitude (%g) instead", col, self.method, top)
+                p["center"], p["scale"] = 0.0, top
         return {"columns": summary["columns"],
                 "params": {c: {k: json_float(v) for k, v in p.items()} for c, p in params.items()}}
 
