@@ -69,8 +69,8 @@ def test_delete_is_guarded_by_aliases(registry, make_artifact):
     registry.delete("m", 1)
     assert not path1.exists()
     assert [v.version for v in registry.versions("m")] == [2]
-    # After deleting v1 there is nothing left to roll back to.
-    with pytest.raises(RegistryError, match="no previous version"):
+    # After deleting v1 there is nothing left to roll back to, and the message says why.
+    with pytest.raises(RegistryError, match=r"pointed before at version\(s\) 1, deleted since; there is no previous"):
         registry.rollback("m")
     registry.delete("m", 2, force=True)
     with pytest.raises(RegistryError, match="no model named 'm'"):

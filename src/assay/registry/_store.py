@@ -325,8 +325,13 @@ class Registry:
                     cur.execute("UPDATE assay_aliases SET version = ? WHERE name = ? AND alias = ?",
                                 (int(version), name, alias))
                     return int(version)
-            msg = (f"model {name!r}: {alias} has pointed only at version {current}; "
-                   f"there is no previous version to roll back to")
+            earlier = sorted({int(v) for _, v in rows[1:] if int(v) != current})
+            if earlier:  # it did point elsewhere, but those versions have been deleted since
+                msg = (f"model {name!r}: {alias} pointed before at version(s) {', '.join(map(str, earlier))}, "
+                       f"deleted since; there is no previous version to roll back to")
+            else:
+                msg = (f"model {name!r}: {alias} has pointed only at version {current}; "
+                       f"there is no previous version to roll back to")
             raise RegistryError(msg)
 
     def delete(self, name: str, version: int | str, *, force: bool = False) -> None:
