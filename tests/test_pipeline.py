@@ -139,3 +139,13 @@ def test_targets_out_of_the_float_range_are_dropped_or_refused_clearly(penguins_
     # the same values as a feature: scaled into range, the model trains
     assert assay.train(huge.rename({"body_mass_g": "mass"}), target="sex", models=["logreg"],
                        folds=3).test_metrics["accuracy"] > 0.5
+
+
+def test_the_row_index_is_dropped_with_explicit_steps_too_unless_kept(penguins_csv: Path):
+    frame = assay.load(str(penguins_csv)).drop_nulls().drop("island", "sex")
+    frame = frame.select(pl.int_range(0, pl.len()).alias("Unnamed: 0"), pl.all())
+    result = assay.train(frame, target="species", models=["logreg"], folds=3, steps=[{"step": "scale"}])
+    assert "Unnamed: 0" not in result.model.input_schema
+    kept = assay.train(frame, target="species", models=["logreg"], folds=3,
+                       steps=[{"step": "drop_useless", "row_numbers": False}, {"step": "scale"}])
+    assert "Unnamed: 0" in kept.model.input_schema

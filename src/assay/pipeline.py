@@ -194,10 +194,14 @@ class Pipeline:
 
     # -- checks -----------------------------------------------------------------------------------------------
     def _drop_row_index(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
-        """With the automatic steps, drop the row index a table export leaves (see ``drop_useless``), checked on the
-        whole file: on the training split, a random subset, its numbers are no longer consecutive."""
-        if self.steps is not None:
-            return frame, []
+        """Drop the row index a table export leaves (see ``drop_useless``), checked on the whole file: on the
+        training split, a random subset, its numbers are no longer consecutive. A ``drop_useless`` step with
+        ``row_numbers=False`` among the steps keeps it."""
+        for step in self.steps or []:
+            spec = step if isinstance(step, dict) else {"step": getattr(step, "name", None),
+                                                         "row_numbers": getattr(step, "row_numbers", True)}
+            if spec.get("step") == "drop_useless" and spec.get("row_numbers", True) is False:
+                return frame, []
         from assay.clean._useless import row_index_columns
 
         index = row_index_columns(frame, exclude=self.target)
