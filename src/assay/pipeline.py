@@ -724,6 +724,8 @@ def _learning_curve(result: TrainResult, prep: _Prepared, est: Any, *, seed: int
 
     from assay.evaluate import fold_indices, score
 
+    if prep.y_train is None:  # the training rows are not here (the Dask engine keeps them on the workers)
+        return None
     X, y = prep.X_train, np.asarray(prep.y_train)
     if len(y) < 30:
         return None

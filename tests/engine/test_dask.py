@@ -385,3 +385,21 @@ def test_time_budget_search_runs_on_a_worker(client, parquet, tmp_path) -> None:
     assert {row["model"] for row in result.leaderboard} <= {"logreg", "rf"}
     assert result.test_metrics["accuracy"] > 0.8
     assert (tmp_path / "out" / "model" / "manifest.json").is_file()
+
+
+def test_regression_report_on_the_dask_engine(client, tmp_path) -> None:
+    """The report of a Dask run is written without a learning curve (its training rows stay on the workers)."""
+    from sklearn.datasets import load_diabetes
+
+    from assay.engine import run_dask
+
+    data = load_diabetes(as_frame=True).frame
+    path = tmp_path / "diabetes.parquet"
+    pl.from_pandas(data).write_parquet(path, row_group_size=100)
+    spec = {"source": str(path), "target": "target", "task": "regression", "steps": [{"step": "scale"}],
+            "models": ["linreg"], "evaluation": {"folds": 3}, "output": {"dir": str(tmp_path / "dask")}}
+    result = run_dask(spec, client=client)
+    html = (tmp_path / "dask" / "report.html").read_text(encoding="utf-8")
+    assert result.report_path is not None
+    assert "<h2>Residuals and predicted vs actual" in html
+    assert "<h2>Learning curve" not in html
