@@ -208,8 +208,8 @@ class Pipeline:
         if not index:
             return frame, []
         names = ", ".join(repr(c) for c in index)
-        return frame.drop(index), [f"dropped column(s) {names}: an exported row index (0/1, 2, 3, ... in file "
-                                   f"order), which would only tell the model where a row sat in the file"]
+        return frame.drop(index), [f"dropped column(s) {names}: an exported row index (it counts 0 or 1, 2, 3, … "
+                                   f"down the file), which would only tell the model where a row sat in the file"]
 
     def _check_target(self, frame: pl.DataFrame, origin: str) -> tuple[pl.DataFrame, str, list[str]]:
         notes: list[str] = []
