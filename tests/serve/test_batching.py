@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import polars as pl
 import pytest
@@ -68,6 +69,22 @@ def test_request_ids_are_unique_hex():
     assert abs(stamps[-1] / 1000 - time.time()) < 60
 
 
+class _Recording:
+    """A model that notes which thread each batch ran on and does ``work`` before predicting."""
+
+    def __init__(self, model: Model, threads: list[str], work: Callable[[], None]) -> None:
+        self.model, self.threads, self.work = model, threads, work
+        self.input_schema = model.input_schema
+
+    def validate(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return self.model.validate(frame)
+
+    def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
+        self.threads.append(threading.current_thread().name)
+        self.work()
+        return self.model.predict(frame)
+
+
 def test_fast_batches_run_on_the_loop_and_a_slow_one_goes_back_to_the_worker(tmp_path):
     """A model that keeps answering fast is run on the event loop; one slow batch sends it back to the worker
     thread and doubles the run of fast batches needed before it runs on the loop again."""
@@ -75,20 +92,12 @@ def test_fast_batches_run_on_the_loop_and_a_slow_one_goes_back_to_the_worker(tmp
     threads: list[str] = []
     slow = {"on": False}
 
-    class Recording:
-        input_schema = model.input_schema
-
-        def validate(self, frame: pl.DataFrame) -> pl.DataFrame:
-            return model.validate(frame)
-
-        def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
-            threads.append(threading.current_thread().name)
-            if slow["on"]:
-                time.sleep(0.01)
-            return model.predict(frame)
+    def sleep_when_slow() -> None:
+        if slow["on"]:
+            time.sleep(0.01)
 
     async def run() -> Deployment:
-        dep = Deployment("iris", 1, Recording(), inline_below=0.005, inline_after=3)
+        dep = Deployment("iris", 1, _Recording(model, threads, sleep_when_slow), inline_below=0.005, inline_after=3)
         dep.start()
         for _ in range(5):
             await dep.submit([ROW], time.monotonic() + 5)
@@ -119,21 +128,13 @@ def test_a_model_busy_on_the_cpu_stays_on_the_worker(tmp_path):
     model = Model.load(iris_artifact(tmp_path))
     threads: list[str] = []
 
-    class Busy:
-        input_schema = model.input_schema
-
-        def validate(self, frame: pl.DataFrame) -> pl.DataFrame:
-            return model.validate(frame)
-
-        def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
-            threads.append(threading.current_thread().name)
-            end = time.thread_time() + 0.004
-            while time.thread_time() < end:  # 4 ms of CPU
-                pass
-            return model.predict(frame)
+    def compute() -> None:
+        end = time.thread_time() + 0.004
+        while time.thread_time() < end:  # 4 ms of CPU
+            pass
 
     async def run() -> Deployment:
-        dep = Deployment("iris", 1, Busy(), inline_below=0.002, inline_after=2)
+        dep = Deployment("iris", 1, _Recording(model, threads, compute), inline_below=0.002, inline_after=2)
         dep.start()
         for _ in range(6):
             await dep.submit([ROW], time.monotonic() + 5)
