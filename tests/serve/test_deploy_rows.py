@@ -72,3 +72,25 @@ def test_served_rows_equal_predict_to_dicts(label: str, model: Model) -> None:
     inputs, outputs = dep.window()
     assert inputs.height == 36
     assert outputs.to_series(0).to_list() == [r[next(iter(r))] for r in expected]
+
+
+class _NaNAbove:
+    """A regressor that answers NaN for rows whose first feature is above 10 (an invalid output)."""
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.where(X[:, 0] > 10, np.nan, X[:, 0])
+
+
+def test_invalid_output_fails_only_its_own_request() -> None:
+    from assay.serve._deploy import InvalidOutput
+
+    frame, _ = _data()
+    model = _model("regression", _NaNAbove())
+    bad = frame.slice(5, 2).with_columns(pl.Series("a", [1.0, 50.0]))
+    dep = Deployment("m", 1, model)
+    results, _ = dep._run([frame.slice(0, 5), bad, frame.slice(7, 3)])
+    assert [len(r) for r in (results[0], results[2])] == [5, 3]
+    assert isinstance(results[1], InvalidOutput)
+    clean, _ = dep._run([frame.slice(0, 5), frame.slice(7, 3)])  # no NaN anywhere: every request answered
+    assert [len(r) for r in clean] == [5, 3]
+    assert [r["prediction"] for r in clean[1]] == frame.slice(7, 3).get_column("a").to_list()

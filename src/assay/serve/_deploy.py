@@ -384,6 +384,8 @@ class Deployment:
                 bad = ~np.isfinite(out.select(numeric).to_numpy()).all(axis=1)
             rows = out.to_dicts()
             first = out.to_series(0)
+        if bad is not None and not bad.any():
+            bad = None  # one check for the batch: a slice and .any() per request cost ~1.5 us each
         offset = 0
         for i, n in sizes:
             if bad is not None and bad[offset:offset + n].any():
