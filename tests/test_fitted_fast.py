@@ -121,3 +121,38 @@ def test_server_path_equals_predict_on_a_validated_frame(iris: tuple[np.ndarray,
     model = _classifier(y, X)
     frame = pl.DataFrame({**{f: X[:5, j] for j, f in enumerate(FEATURES)}, "c": [1, 4, 6, 2, 3]})
     assert model._predict_checked(model.validate(frame)).equals(model.predict(frame))
+
+
+@pytest.mark.parametrize("kind", ["forest", "extra_trees", "tree", "lgbm"])
+def test_labels_from_one_probability_call_equal_predict(kind: str) -> None:
+    """Forests, trees and LightGBM answer labels and probabilities from one predict_proba call: same labels."""
+    import lightgbm
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 3))
+    X[:, 2] = np.round(X[:, 2])  # coarse values: leaves with tied class shares
+    y = np.where(X[:, 0] + rng.normal(scale=0.8, size=300) > 0, "yes", np.where(X[:, 1] > 0.5, "maybe", "no"))
+    est = {"forest": RandomForestClassifier(n_estimators=15, max_depth=3, random_state=0),
+           "extra_trees": ExtraTreesClassifier(n_estimators=15, max_depth=3, random_state=0),
+           "tree": DecisionTreeClassifier(max_depth=4, random_state=0),
+           "lgbm": lightgbm.LGBMClassifier(n_estimators=20, verbose=-1)}[kind].fit(X, y)
+    features = ["a", "b", "c"]
+    model = Model([], est, task="classification", target="y", input_schema=dict.fromkeys(features, "Float64"),
+                  features=features, classes=list(est.classes_))
+    calls = []
+    original = type(est).predict_proba
+
+    def counted(self: object, data: np.ndarray) -> np.ndarray:
+        calls.append(len(data))
+        return original(self, data)
+
+    type(est).predict_proba = counted
+    try:
+        out = model.predict(pl.DataFrame(X, schema=features, orient="row"))
+    finally:
+        type(est).predict_proba = original
+    assert calls == [300]  # one probability pass, no second one inside predict()
+    assert out.get_column("prediction").to_list() == est.predict(X).tolist()
+    assert np.allclose(out.select(f"proba_{c}" for c in est.classes_).to_numpy(), est.predict_proba(X))

@@ -187,6 +187,9 @@ class Model:
             both = fast(X) if fast is not None else None
             if both is not None:  # assay's own estimator: one score computation for labels and probabilities
                 labels, proba = both
+            elif _proba_decides(est):  # predict() would compute predict_proba() again and take its argmax
+                proba = est.predict_proba(X)
+                labels = est.classes_.take(np.argmax(proba, axis=1), axis=0)
             else:
                 labels = est.predict(X)
                 proba = est.predict_proba(X) if hasattr(est, "predict_proba") else None
@@ -327,6 +330,27 @@ def feature_matrix(frame: pl.DataFrame, features: list[str], fill: list[float] |
         rows, cols = np.nonzero(np.isnan(X))
         X[rows, cols] = np.asarray(fill, dtype=np.float64)[cols]
     return X
+
+
+def _proba_decides(est: Any) -> bool:
+    """Is ``est.predict(X)`` by its own code exactly ``classes_.take(argmax(est.predict_proba(X)))``?
+
+    True for scikit-learn's forests and decision trees (one output) and LightGBM's classifier (built-in
+    objective): their ``predict`` calls ``predict_proba`` and takes the argmax, so asking for both labels and
+    probabilities would run every tree twice (a 200-tree forest: ~7 ms per call for one row). Estimators whose
+    labels come from another computation (decision functions, thresholds) are not listed.
+    """
+    import sys
+
+    tree = sys.modules.get("sklearn.tree")
+    forest = sys.modules.get("sklearn.ensemble._forest")
+    if (tree is not None and isinstance(est, tree.DecisionTreeClassifier)) or (
+            forest is not None and isinstance(est, forest.ForestClassifier)):
+        return getattr(est, "n_outputs_", 0) == 1
+    lgbm = sys.modules.get("lightgbm")
+    if lgbm is not None and isinstance(est, lgbm.LGBMClassifier):
+        return not callable(getattr(est, "_objective", None))
+    return False
 
 
 def apply_threshold(proba: np.ndarray, classes: list[Any], threshold: dict[str, Any], dtype: Any) -> np.ndarray:
