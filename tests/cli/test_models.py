@@ -40,7 +40,7 @@ def test_models_commands_end_to_end(tmp_path, artifact, capsys, monkeypatch):
     assert main(["models", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows == [{"name": "sales", "versions": [1, 2, 3], "aliases": {"production": 1}, "latest": 3,
-                     "task": "regression", "model": "linreg"}]
+                     "task": "regression", "model": "linreg", "models": dict.fromkeys(["1", "2", "3"], "linreg")}]
     assert main(["models", "promote", "sales", "3"]) == 0
     assert "production → version 3" in capsys.readouterr().out
     assert main(["models", "show", "sales"]) == 0
@@ -58,6 +58,7 @@ def test_models_commands_end_to_end(tmp_path, artifact, capsys, monkeypatch):
     assert main(["models", "list"]) == 0
     table = capsys.readouterr().out
     assert "sales" in table
+    assert "1 (linreg), 2 (linreg)" in table  # each version with its own model; 3 is deleted
     assert "production→1" in table
     assert main(["models", "show", "sale"]) == 2
     assert "did you mean 'sales'" in capsys.readouterr().err

@@ -53,6 +53,8 @@ def register(app: typer.Typer) -> None:
                 "latest": latest.version,
                 "task": latest.manifest.get("task"),
                 "model": latest.manifest.get("model_name"),
+                # each version's own estimator: the latest one is not what an alias serves
+                "models": {str(v.version): v.manifest.get("model_name") for v in versions},
             })
         if as_json:
             typer.echo(json.dumps(rows, indent=1))
@@ -64,11 +66,12 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         table = Table(title=f"models in {reg.location}")
-        for col in ("name", "versions", "aliases", "task", "model"):
+        for col in ("name", "versions (model)", "aliases", "task"):
             table.add_column(col)
         for r in rows:
             aliases = ", ".join(f"{a}→{v}" for a, v in r["aliases"].items())
-            table.add_row(r["name"], ", ".join(map(str, r["versions"])), aliases, str(r["task"]), str(r["model"]))
+            versions = ", ".join(f"{v} ({m})" if m else str(v) for v, m in r["models"].items())
+            table.add_row(r["name"], versions, aliases, str(r["task"]))
         Console(width=120).print(table)
 
     @models.command("show", help="One version's aliases, schema, metrics and lineage (JSON).")
