@@ -330,8 +330,16 @@ class Registry:
                 msg = (f"model {name!r}: {alias} pointed before at version(s) {', '.join(map(str, earlier))}, "
                        f"deleted since; there is no previous version to roll back to")
             else:
-                msg = (f"model {name!r}: {alias} has pointed only at version {current}; "
-                       f"there is no previous version to roll back to")
+                undone = sorted({int(r[0]) for r in cur.execute(
+                    "SELECT version FROM assay_alias_history WHERE name = ? AND alias = ? AND undone = 1",
+                    (name, alias)).fetchall()} - {current})
+                if undone:  # a rollback already brought it back here: say so, not "only ever pointed here"
+                    msg = (f"model {name!r}: {alias} is back at version {current}, the earliest version it pointed "
+                           f"at (rolled back from version(s) {', '.join(map(str, undone))}); there is no earlier "
+                           f"version to roll back to (promote a version to serve it again)")
+                else:
+                    msg = (f"model {name!r}: {alias} has pointed only at version {current}; "
+                           f"there is no previous version to roll back to")
             raise RegistryError(msg)
 
     def delete(self, name: str, version: int | str, *, force: bool = False) -> None:
