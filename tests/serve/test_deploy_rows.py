@@ -94,3 +94,46 @@ def test_invalid_output_fails_only_its_own_request() -> None:
     clean, _ = dep._run([frame.slice(0, 5), frame.slice(7, 3)])  # no NaN anywhere: every request answered
     assert [len(r) for r in clean] == [5, 3]
     assert [r["prediction"] for r in clean[1]] == frame.slice(7, 3).get_column("a").to_list()
+
+
+class _RaisesAbove:
+    """A regressor that raises on rows whose first feature is above 1e6 (as a float32 forest does on 1e308), or on
+    every row once ``broken`` is set."""
+
+    broken = False
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.broken or (X[:, 0] > 1e6).any():
+            msg = "Input X contains infinity or a value too large for dtype('float32')."
+            raise ValueError(msg)
+        return X[:, 0]
+
+
+def test_input_the_model_cannot_take_fails_only_that_request_as_input_error() -> None:
+    from assay.serve._deploy import InputFailure, ModelFailure
+
+    frame, _ = _data()
+    est = _RaisesAbove()
+    model = _model("regression", est)
+    dep = Deployment("m", 1, model, example=frame.slice(0, 1))
+    huge = frame.slice(5, 2).with_columns(pl.Series("a", [1.0, 1e308]))
+    results, _ = dep._run([frame.slice(0, 5), huge, frame.slice(7, 3)])
+    # the neighbours are answered; the request with 1e308 gets a 4xx error that names the model's complaint
+    assert [r["prediction"] for r in results[0]] == frame.slice(0, 5).get_column("a").to_list()
+    assert [len(r) for r in (results[0], results[2])] == [5, 3]
+    assert isinstance(results[1], InputFailure)
+    assert "too large" in str(results[1])
+    alone, _ = dep._run([huge])  # a single request: the same answer
+    assert isinstance(alone[0], InputFailure)
+    # records (the plain JSON protocol) take the same path
+    records, _ = dep._run([[{"a": 1.0, "b": 0.0, "c": 0.0}], [{"a": 1e308, "b": 0.0, "c": 0.0}]])
+    assert records[0] == [{"prediction": 1.0}]
+    assert isinstance(records[1], InputFailure)
+    # a model that fails on its reference row too is failing itself: every request is a model failure
+    est.broken = True
+    failed, _ = dep._run([frame.slice(0, 5), huge])
+    assert all(isinstance(r, ModelFailure) and not isinstance(r, InputFailure) for r in failed)
+    # without a reference row nothing can be told apart: model failures, as before
+    est.broken = False
+    plain = Deployment("m", 1, model)
+    assert isinstance(plain._run([huge])[0][0], ModelFailure)

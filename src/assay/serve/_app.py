@@ -259,22 +259,25 @@ class Server:
                  self.predlog.written if self.predlog else 0, self.predlog.dropped if self.predlog else 0)
 
     # -- loading and swapping ---------------------------------------------------------------------------------
-    def _load_version(self, name: str, version: int) -> tuple[Any, dict[str, Any] | None]:
-        """Worker thread: verify and load one version, and check it predicts one row of plausible input."""
+    def _load_version(self, name: str, version: int) -> tuple[Any, dict[str, Any] | None, pl.DataFrame]:
+        """Worker thread: verify and load one version, and check it predicts one row of plausible input (kept: the
+        deployment predicts it again to tell a failing model from an input the model cannot take)."""
         mv = self.registry.get(name, version)
         model = self.registry.load(name, version)
         if self._wrap is not None:
             model = self._wrap(model, name, version)
         row = _example_row(model.input_schema, mv.profile)
-        model.predict(pl.DataFrame([row], schema={k: _dtype(v) for k, v in model.input_schema.items()}))
-        return model, mv.profile
+        example = pl.DataFrame([row], schema={k: _dtype(v) for k, v in model.input_schema.items()})
+        model.predict(example)
+        return model, mv.profile, example
 
     async def _deployment(self, name: str, version: int) -> Deployment:
-        model, profile = await asyncio.get_running_loop().run_in_executor(None, self._load_version, name, version)
+        model, profile, example = await asyncio.get_running_loop().run_in_executor(None, self._load_version, name,
+                                                                                   version)
         dep = Deployment(name, version, model, profile=profile, max_batch=self.config.max_batch,
                          max_wait=self.config.max_wait, breaker=self.config.breaker,
                          window_rows=self.config.window_rows, on_batch=self._on_batch, predlog=self.predlog,
-                         log_inputs=self.config.log_inputs, admitting=self._admitting)
+                         log_inputs=self.config.log_inputs, admitting=self._admitting, example=example)
         dep.start()
         return dep
 

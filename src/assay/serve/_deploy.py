@@ -29,7 +29,7 @@ from assay.serve._breaker import BreakerConfig, CircuitBreaker
 from assay.serve._predlog import LogUnavailable, prediction_record
 from assay.serve._protocols import BadRequest, records_frame
 
-__all__ = ["Deployment", "InvalidOutput", "LogSpec", "ModelFailure", "Shed"]
+__all__ = ["Deployment", "InputFailure", "InvalidOutput", "LogSpec", "ModelFailure", "Shed"]
 
 
 class Shed(Exception):
@@ -42,6 +42,11 @@ class ModelFailure(Exception):
 
 class InvalidOutput(Exception):
     """The model returned NaN or infinite values."""
+
+
+class InputFailure(SchemaError):
+    """The model raised on this request's input alone while it predicts a reference row: the caller's error (4xx),
+    not the model's, so it neither fails the batch's other requests nor counts against the circuit breaker."""
 
 
 Payload = pl.DataFrame | list[dict[str, Any]]  # a frame, or checked JSON records (see records_from_body)
@@ -125,7 +130,8 @@ class Deployment:
     def __init__(self, name: str, version: int, model: Any, *, profile: dict[str, Any] | None = None,
                  max_batch: int = 64, max_wait: float = 0.002, breaker: BreakerConfig | None = None,
                  window_rows: int = 2000, on_batch: Any = None, predlog: Any = None, log_inputs: str = "full",
-                 inline_below: float = 0.001, inline_after: int = 16, admitting: Any = None) -> None:
+                 inline_below: float = 0.001, inline_after: int = 16, admitting: Any = None,
+                 example: pl.DataFrame | None = None) -> None:
         self.name = name
         self.version = version
         self.model = model
@@ -140,6 +146,9 @@ class Deployment:
         # () -> bool: can the server still admit requests? (None: always.) At capacity nothing new can join a
         # batch until answers go out, so the batcher does not wait for more then.
         self.admitting = admitting
+        # A row the model is known to predict (checked at load): when a request's input makes the model raise, a
+        # prediction of this row tells whether the model itself is failing or only that input (see _isolate).
+        self.example = example
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"assay-{name}-v{version}")
         self.task: asyncio.Task[None] | None = None
@@ -311,8 +320,8 @@ class Deployment:
             except Exception as exc:
                 seconds = time.perf_counter() - start
                 if not isinstance(exc, SchemaError) and self._readable(whole):
-                    failure = ModelFailure(f"{type(exc).__name__}: {exc}")
-                    return [failure] * len(payloads), seconds
+                    return self._isolate(list(enumerate(map(_frame, payloads))), [None] * len(payloads), exc,
+                                         seconds)
             else:
                 seconds = time.perf_counter() - start
                 return self._split(out, [(i, payload_rows(p)) for i, p in enumerate(payloads)],
@@ -349,12 +358,46 @@ class Deployment:
                 results[i] = exc
             return results, time.perf_counter() - start
         except Exception as exc:
-            seconds = time.perf_counter() - start
-            for i, _ in valid:
-                results[i] = ModelFailure(f"{type(exc).__name__}: {exc}")
-            return results, seconds
+            return self._isolate(valid, results, exc, time.perf_counter() - start)
         seconds = time.perf_counter() - start
         return self._split(out, [(i, f.height) for i, f in valid], results, big, seconds)
+
+    def _isolate(self, frames: list[tuple[int, pl.DataFrame]], results: list[Any], exc: Exception, seconds: float
+                 ) -> tuple[list[Any], float]:
+        """The model raised on a batch of readable input: find out whose failure it is.
+
+        Each request is predicted alone (a single request once more), so that one request whose values make the
+        model raise (say 1e308 for a forest that works in float32) does not fail the others. A request that
+        fails again alone is the model's failure (500 or the fallback, counted by the breaker) when the model
+        also fails on its reference row, and the input's (:class:`InputFailure`, a 4xx) when it predicts that
+        row: otherwise any client could open the breaker for everyone by sending such values. Runs only after a
+        failure; a model that fails now and then must fail twice on the same input to be called the input's.
+        """
+        failed: list[tuple[int, Exception]] = []
+        for i, frame in frames:
+            try:
+                out = self._predict_whole(frame)
+            except Exception as alone:
+                failed.append((i, alone))
+                continue
+            self._split(out, [(i, frame.height)], results, frame, seconds)
+        if failed:
+            model_ok = False
+            if self.example is not None:
+                try:
+                    self._predict_whole(self.example)
+                    model_ok = True
+                except Exception:
+                    model_ok = False
+            for i, alone in failed:
+                if isinstance(alone, SchemaError):
+                    results[i] = alone
+                elif model_ok:
+                    results[i] = InputFailure(f"model v{self.version} cannot predict this input "
+                                              f"({type(alone).__name__}: {alone}); it predicts other input normally")
+                else:
+                    results[i] = ModelFailure(f"{type(exc).__name__}: {exc}")
+        return results, seconds
 
     def _predict_whole(self, frame: pl.DataFrame) -> pl.DataFrame | dict[str, np.ndarray]:
         """The model's output for a batch: columns as arrays from an assay Model, else the frame ``predict`` gives."""
