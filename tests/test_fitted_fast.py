@@ -156,3 +156,33 @@ def test_labels_from_one_probability_call_equal_predict(kind: str) -> None:
     assert calls == [300]  # one probability pass, no second one inside predict()
     assert out.get_column("prediction").to_list() == est.predict(X).tolist()
     assert np.allclose(out.select(f"proba_{c}" for c in est.classes_).to_numpy(), est.predict_proba(X))
+
+
+@pytest.mark.parametrize("kind", ["forest_regressor", "forest_classifier", "gradient_boosting", "isolation_forest"])
+def test_float32_tree_models_take_values_beyond_float32(kind: str) -> None:
+    """1e308 is a valid float64; scikit-learn's trees cast to float32 and refused it. Clipped, it predicts as the
+    largest value the trees saw would (every threshold lies inside the training range)."""
+    from sklearn.ensemble import (
+        GradientBoostingRegressor,
+        IsolationForest,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(200, 2)) * 100
+    y = X[:, 0] * 2 + X[:, 1]
+    features = ["a", "b"]
+    task, est = {"forest_regressor": ("regression", RandomForestRegressor(n_estimators=10, random_state=0)),
+                 "forest_classifier": ("classification", RandomForestClassifier(n_estimators=10, random_state=0)),
+                 "gradient_boosting": ("regression", GradientBoostingRegressor(n_estimators=20, random_state=0)),
+                 "isolation_forest": ("anomaly", IsolationForest(random_state=0))}[kind]
+    est.fit(X, (y > 0).astype(int) if task == "classification" else y)
+    model = Model([], est, task=task, target="y" if task != "anomaly" else None,
+                  input_schema=dict.fromkeys(features, "Float64"), features=features,
+                  classes=[0, 1] if task == "classification" else None)
+    huge = pl.DataFrame({"a": [1e308, -1e308, 3.5e38], "b": [0.0, 0.0, 1.0]})
+    big = pl.DataFrame({"a": [1e30, -1e30, 1e30], "b": [0.0, 0.0, 1.0]})  # beyond the data, inside float32
+    out = model.predict(huge)
+    assert out.equals(model.predict(big))
+    assert out.height == 3

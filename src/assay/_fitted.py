@@ -182,6 +182,8 @@ class Model:
     def _predict_columns(self, checked: pl.DataFrame) -> dict[str, np.ndarray]:
         X = feature_matrix(self._transform_checked(checked), self.features, self.feature_fill)
         est = self.estimator
+        if _float32_trees(est):
+            X = _clip_to_float32(X)
         if self.task == "classification":
             fast = getattr(est, "_predict_label_proba", None)
             both = fast(X) if fast is not None else None
@@ -330,6 +332,34 @@ def feature_matrix(frame: pl.DataFrame, features: list[str], fill: list[float] |
         rows, cols = np.nonzero(np.isnan(X))
         X[rows, cols] = np.asarray(fill, dtype=np.float64)[cols]
     return X
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _float32_trees(est: Any) -> bool:
+    """Does ``est`` read its input as float32 and use it only in threshold comparisons (scikit-learn's trees,
+    forests, gradient boosting and isolation forest)?"""
+    import sys
+
+    tree = sys.modules.get("sklearn.tree")
+    ensemble = sys.modules.get("sklearn.ensemble")
+    if tree is not None and isinstance(est, tree.BaseDecisionTree):
+        return True
+    return ensemble is not None and isinstance(est, (ensemble._forest.BaseForest, ensemble._gb.BaseGradientBoosting,
+                                                     ensemble.IsolationForest))
+
+
+def _clip_to_float32(X: np.ndarray) -> np.ndarray:
+    """Values beyond float32's range clipped to it, for a model of float32 trees.
+
+    Such a model refuses a value like 1e308 (it becomes inf in float32). Clipping is exact for it: every split
+    threshold lies between two float32 training values, so ±3.4e38 falls on the same side of each as 1e308 does.
+    """
+    with np.errstate(invalid="ignore"):  # NaN stays NaN (the model's own missing-value handling)
+        if not (np.abs(X) > _FLOAT32_MAX).any():
+            return X
+    return np.clip(X, -_FLOAT32_MAX, _FLOAT32_MAX)
 
 
 def _proba_decides(est: Any) -> bool:
