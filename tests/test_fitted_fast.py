@@ -186,3 +186,18 @@ def test_float32_tree_models_take_values_beyond_float32(kind: str) -> None:
     out = model.predict(huge)
     assert out.equals(model.predict(big))
     assert out.height == 3
+
+
+@pytest.mark.parametrize(("value", "kind"), [(["N"], "a list"), ({"x": 1}, "an object")])
+@pytest.mark.parametrize("column", ["a", "b"])
+def test_a_list_or_object_where_one_value_is_expected_is_refused(value: object, kind: str, column: str) -> None:
+    """JSON [..] or {..} for one column's value: a SchemaError naming the column and value (an object used to be
+    turned into text and predicted; a list gave Polars' own cast message)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = Model([], LogisticRegression(), task="classification", target="y",
+                  input_schema={"a": "String", "b": "Float64"}, features=["b"])
+    record = {"a": "N", "b": 1.0, column: value}
+    with pytest.raises(SchemaError, match=rf"column '{column}': value .* at row 1 is {kind}, not one value; the model "
+                                          rf"takes one (String|Float64) per row"):
+        model.validate(pl.DataFrame([{"a": None, "b": None}, record]))

@@ -121,6 +121,16 @@ class Model:
             if column.dtype == dtype:
                 exprs.append(pl.col(name))
                 continue
+            if column.dtype.is_nested() and not dtype.is_nested():
+                # a list or an object (JSON [..] / {..}) where one value is expected: never a value of the column
+                # (Polars would refuse a list with its own message, and turn an object into text)
+                row = int(column.is_not_null().arg_true()[0]) if column.null_count() < column.len() else 0
+                kind = "an object" if isinstance(column.dtype, pl.Struct) else "a list"
+                msg = (
+                    f"column {name!r}: value {column.slice(row, 1).to_list()[0]!r} at row {row} is {kind}, not one "
+                    f"value; the model takes one {dtype_name} per row"
+                )
+                raise SchemaError(msg)
             cast = column.cast(dtype, strict=False)
             bad = cast.is_null() & column.is_not_null()
             if bad.any():
