@@ -29,6 +29,9 @@ __all__ = ["FrequencyEncoder", "OneHotEncoder", "OrdinalEncoder", "TargetEncoder
 log = logging.getLogger(__name__)
 
 OTHER = "__other"
+# One-hot columns made from one column at most, unless max_categories says otherwise: past it the most frequent
+# categories are kept and the rest bucketed (a 100k-category identifier would otherwise make 100k columns).
+MAX_ONEHOT_COLUMNS = 1000
 
 
 def _sort_key(value: str) -> tuple[int, float, str]:
@@ -70,7 +73,9 @@ class OneHotEncoder(_CountingEncoder):
 
     ``max_levels`` (only for automatically chosen columns) skips columns with more distinct values, leaving them for
     a later step; ``min_frequency`` (count, or share if < 1) and ``max_categories`` bucket rare categories into
-    ``<column>___other``.
+    ``<column>___other``. Without ``max_categories`` a column keeps at most 1000 columns (its 999 most frequent
+    categories and ``___other``); such columns are named in ``state_["capped"]`` with their category count, and
+    logged.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"c": ["a", "b", "a"]})
@@ -91,6 +96,7 @@ class OneHotEncoder(_CountingEncoder):
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
         categories: dict[str, list[str]] = {}
         other: dict[str, bool] = {}
+        capped: dict[str, int] = {}
         for col in summary["columns"]:
             counts = summary["counts"][col]
             levels = self._levels(counts)
@@ -101,14 +107,22 @@ class OneHotEncoder(_CountingEncoder):
                 total = sum(v for k, v in counts.items() if k is not None)
                 need = self.min_frequency * total if self.min_frequency < 1 else self.min_frequency
                 kept = [v for v in kept if counts[v] >= need]
-            if self.max_categories is not None and len(kept) > self.max_categories:
+            limit = self.max_categories
+            if limit is None and len(kept) > MAX_ONEHOT_COLUMNS:
+                # An identifier-like column would give one column per row and exhaust memory: keep the most frequent.
+                limit = MAX_ONEHOT_COLUMNS
+                capped[col] = len(kept)
+                log.warning("onehot: %r has %d categories; kept the %d most frequent and put the rest in %r (set "
+                            "max_categories to choose, or use the frequency or target step)", col, len(kept),
+                            MAX_ONEHOT_COLUMNS - 1, f"{col}_{OTHER}")
+            if limit is not None and len(kept) > limit:
                 # Most frequent first; ties broken by the sort order so the choice is deterministic.
                 ranked = sorted(kept, key=lambda v: (-counts[v], _sort_key(v)))
-                keep = set(ranked[: max(0, int(self.max_categories) - 1)])
+                keep = set(ranked[: max(0, int(limit) - 1)])
                 kept = [v for v in kept if v in keep]
             categories[col] = kept
             other[col] = len(kept) < len(levels)
-        return {"columns": list(categories), "categories": categories, "other": other}
+        return {"columns": list(categories), "categories": categories, "other": other, "capped": capped}
 
     def _transform(self, frame: Frame) -> Frame:
         exprs: list[pl.Expr] = []

@@ -2,7 +2,8 @@
 
 Splits are seeded and reproducible. Stratified splits keep each class's share in both parts (each class is
 shuffled with the seed and its first ``round(n·test_size)`` rows go to test); group splits keep every row of a group
-on one side; time-ordered splits put the latest rows in test. Row order inside each part follows the input.
+on one side; time-ordered splits put the latest rows in test, and rows sharing a time on one side (so the test part
+may hold a few more rows than asked). Row order inside each part follows the input.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def train_test_split(frame: pl.DataFrame | pl.LazyFrame, *, target: str | None =
     ``test_size`` is a share (0 < s < 1) or a row count. With a ``target`` and ``stratify=True`` the split is
     stratified by the target (for a numeric target with more than 20 distinct values, by its quintile). ``group``
     keeps every row of a group together (a share ``test_size`` of the groups goes to test); ``time`` sorts by that
-    column and puts the last rows in test.
+    column and puts the last rows in test, every row of the cut-off time included (no time is on both sides).
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"x": range(10), "y": ["a"] * 5 + ["b"] * 5})
@@ -61,8 +62,7 @@ def train_test_split(frame: pl.DataFrame | pl.LazyFrame, *, target: str | None =
     is_test = np.zeros(n, dtype=bool)
     if time is not None:
         _need_column(frame, time, "time")
-        order = frame.select(pl.col(time).arg_sort(nulls_last=False)).to_series().to_numpy()
-        is_test[order[n - _test_count(n, test_size):]] = True
+        is_test = _time_test_rows(frame, time, _test_count(n, test_size))
     elif group is not None:
         _need_column(frame, group, "group")
         codes = frame.select(pl.col(group).cast(pl.String).fill_null("").rank("dense")).to_series().to_numpy() - 1
@@ -84,6 +84,25 @@ def train_test_split(frame: pl.DataFrame | pl.LazyFrame, *, target: str | None =
         is_test[rng.permutation(n)[: _test_count(n, test_size)]] = True
     mask = pl.Series("__test__", is_test)
     return frame.filter(~mask), frame.filter(mask)
+
+
+def _time_test_rows(frame: pl.DataFrame, time: str, count: int) -> np.ndarray:
+    """Rows at or after the time of the ``count``-th latest row: rows sharing a time stay on one side (nulls train).
+
+    When every timed row shares the cut-off time (taking them all would leave nothing to train on), only later
+    times go to test, which may be none.
+    """
+    import numpy as np
+
+    n = frame.height
+    if count == 0:
+        return np.zeros(n, dtype=bool)
+    column = frame.get_column(time)
+    order = column.arg_sort(nulls_last=False).to_numpy()
+    cut = column.gather([int(order[n - count])])
+    later = frame.select(pl.col(time) > cut.item()).to_series().fill_null(False)
+    at_or_later = later | frame.select(pl.col(time) == cut.item()).to_series().fill_null(False)
+    return (at_or_later if not at_or_later.all() else later).to_numpy()
 
 
 def _strata(target: pl.Series) -> np.ndarray:

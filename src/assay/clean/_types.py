@@ -34,8 +34,17 @@ DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", 
                     "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%z", "%d/%m/%Y %H:%M",
                     "%m/%d/%Y %H:%M")
 KINDS = ("number", "integer", "boolean", "date", "datetime", "categorical", "text")
-# Characters removed before a number is parsed: thousands separators, spaces and currency marks.
-_NUMBER_NOISE = r"[,\s_'$€£¥₹₩]|RMB|CNY|USD|EUR|元"
+# Removed before a number is parsed: spaces, underscores, apostrophes (digit grouping) and currency marks. Prefixed
+# dollar signs (US$, HK$, …) come before the bare sign so that their letters go too.
+_NUMBER_NOISE = (r"US\$|HK\$|NT\$|AU\$|A\$|C\$|CA\$|NZ\$|S\$|R\$|RMB|CNY|USD|EUR|GBP|JPY|HKD|CHF|CAD|AUD|INR|KRW|元"
+                 r"|[\s_'$€£¥₹₩]")
+# Where the comma is the decimal mark (the dot, if any, groups thousands): '1.234,56' (comma after the last dot),
+# '3,5' or '12,75' or '0,125' (one comma not followed by a group of exactly three digits, or after a lone 0), and
+# '1.234.567' (dots grouping thousands). Anything else reads commas as thousands separators ('1,234', '1,234.5').
+_DECIMAL_COMMA = (r"^[^,]*\.[^,]*,[^.]*$"
+                  r"|^[^,.]*,(\d{1,2}|\d{4,})\D*$"
+                  r"|^\D*0,\d+\D*$"
+                  r"|^\D*\d{1,3}(\.\d{3}){2,}\D*$")
 
 
 def _clean_text(col: str, tokens: Sequence[str]) -> pl.Expr:
@@ -43,18 +52,27 @@ def _clean_text(col: str, tokens: Sequence[str]) -> pl.Expr:
     return pl.when(s.is_in(list(tokens))).then(None).otherwise(s) if tokens else s
 
 
-def parse_number(text: pl.Expr) -> pl.Expr:
-    """Text to Float64: NFKC folds full-width digits/signs; '(5)' is -5; '12%' is 0.12; other junk gives null."""
+def _number_text(text: pl.Expr) -> pl.Expr:
+    """Text reduced to what a float parser reads: '-1234.5', '0.5%'; decimal commas become dots."""
     s = text.str.normalize("NFKC").str.replace_all(_NUMBER_NOISE, "")
+    s = (pl.when(s.str.contains(_DECIMAL_COMMA))
+         .then(s.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
+         .otherwise(s.str.replace_all(",", "", literal=True)))
     negative = s.str.starts_with("(") & s.str.ends_with(")")
-    s = pl.when(negative).then(pl.lit("-") + s.str.strip_chars("()")).otherwise(s)
+    return pl.when(negative).then(pl.lit("-") + s.str.strip_chars("()")).otherwise(s)
+
+
+def parse_number(text: pl.Expr) -> pl.Expr:
+    """Text to Float64: NFKC folds full-width digits/signs; '(5)' is -5; '12%' is 0.12; '1.234,5' is 1234.5 (decimal
+    comma); other junk gives null."""
+    s = _number_text(text)
     percent = s.str.ends_with("%")
     value = s.str.strip_suffix("%").cast(pl.Float64, strict=False)
     return pl.when(percent).then(value * (1.0 / 100.0)).otherwise(value)
 
 
 def _is_integer_text(text: pl.Expr) -> pl.Expr:
-    return text.str.normalize("NFKC").str.replace_all(r"[,\s_]", "").str.contains(r"^[+-]?\d{1,18}$")
+    return _number_text(text).str.contains(r"^[+-]?\d{1,18}$")
 
 
 def parse_bool(text: pl.Expr) -> pl.Expr:
@@ -63,12 +81,20 @@ def parse_bool(text: pl.Expr) -> pl.Expr:
 
 
 def parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None = None) -> pl.Expr:
+    """Text to Date or Datetime. With ``%z`` in the format a trailing ``Z`` (ISO 8601 for UTC) reads as +00:00.
+
+    Naive datetimes given a ``time_zone`` are local times there: one that falls in a daylight-saving gap does not
+    exist and becomes null (counted as unparsed by ``types``); one repeated when clocks go back takes the earlier.
+    """
     if kind == "date":
         return text.str.strptime(pl.Date, fmt, strict=False)
-    out = text.str.strptime(pl.Datetime("us"), fmt, strict=False) if "%z" not in fmt else (
-        text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False))
+    if "%z" in fmt:
+        text = text.str.replace(r"[Zz]$", "+00:00")
+        out = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False)
+        return out if time_zone is None else out.dt.convert_time_zone(time_zone)
+    out = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
     if time_zone is not None:
-        out = out.dt.replace_time_zone(time_zone) if "%z" not in fmt else out.dt.convert_time_zone(time_zone)
+        out = out.dt.replace_time_zone(time_zone, ambiguous="earliest", non_existent="null")
     return out
 
 
@@ -137,7 +163,8 @@ class TypesStep(Step):
             for kind, fmts in (("date", DATE_FORMATS), ("datetime", DATETIME_FORMATS)):
                 explicit = (self.formats or {}).get(col)
                 for fmt in ([explicit] if explicit else fmts):
-                    exprs.append(parse_temporal(s, kind, fmt).is_not_null().sum().alias(f"{i}|{kind}|{fmt}"))
+                    exprs.append(parse_temporal(s, kind, fmt, self.time_zone).is_not_null().sum().alias(
+                        f"{i}|{kind}|{fmt}"))
         row = collect_row(frame, exprs)
         out: dict[str, dict[str, int]] = {col: {} for col in columns}
         for key, value in row.items():
@@ -189,8 +216,9 @@ class TypesStep(Step):
             return forced, None
         if n == 0:
             return "text", None
-        if c.get("boolean", 0) >= need:
-            # Checked before numbers: a column of only 0/1 texts is a boolean.
+        if c.get("boolean", 0) >= need and c.get("boolean", 0) >= c.get("number", 0):
+            # Checked before numbers: a column of only 0/1 texts is a boolean; one where numbers read more values
+            # (counts 0, 1, 2, …) is a number.
             return "boolean", None
         if c.get("number", 0) >= need:
             return ("integer" if c.get("integer", 0) == c["number"] else "number"), None

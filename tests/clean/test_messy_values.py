@@ -1,0 +1,117 @@
+"""Messy real-world values: decimal commas, currency prefixes, ISO 'Z' times, daylight-saving gaps, count columns
+that look boolean, time splits with shared timestamps and identifier columns given to one-hot encoding."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from assay.clean import OneHotEncoder, TypesStep, train_test_split
+from assay.clean._encode import MAX_ONEHOT_COLUMNS
+
+
+def _types(values: list[str], **params: object) -> tuple[TypesStep, list]:
+    frame = pl.DataFrame({"v": values})
+    step = TypesStep(**params).fit(frame)
+    return step, step.transform(frame)["v"].to_list()
+
+
+def test_decimal_comma_numbers_read_as_decimals() -> None:
+    step, out = _types(["1.234,56", "3,5", "12,75", "0,125", "1.234.567", "€ 2.500,00", "(1,5)", "12,5%"])
+    assert step.state_["convert"]["v"]["kind"] == "number"
+    assert out == pytest.approx([1234.56, 3.5, 12.75, 0.125, 1234567.0, 2500.0, -1.5, 0.125])
+
+
+def test_thousands_commas_still_read_as_grouping() -> None:
+    step, out = _types(["1,234", "1,234,567", "1,234.5", "$12,000", "-7", "１，２３４"])
+    assert step.state_["convert"]["v"]["kind"] == "number"
+    assert out == pytest.approx([1234.0, 1234567.0, 1234.5, 12000.0, -7.0, 1234.0])
+
+
+def test_a_decimal_comma_column_is_not_read_as_integers() -> None:
+    # Removing the comma would read every value as a whole number ('3,5' as 35) and round them.
+    step, out = _types(["3,5", "2,25", "10,0", "7,75"])
+    assert step.state_["convert"]["v"]["kind"] == "number"
+    assert out == pytest.approx([3.5, 2.25, 10.0, 7.75])
+
+
+def test_prefixed_dollar_signs_and_currency_codes() -> None:
+    step, out = _types(["US$ 20", "HK$1,000", "GBP 7.5", "CHF 3", "20 JPY"])
+    assert step.state_["unparsed"] == {}
+    assert out == pytest.approx([20.0, 1000.0, 7.5, 3.0, 20.0])
+
+
+def test_iso_utc_z_suffix_parses_as_utc_datetime() -> None:
+    step, out = _types(["2021-03-28T00:30:00Z", "2021-10-31T01:30:00Z", "2021-12-01T23:59:59Z", "NA"])
+    assert step.state_["convert"]["v"]["kind"] == "datetime"
+    utc = UTC
+    assert out[:3] == [datetime(2021, 3, 28, 0, 30, tzinfo=utc), datetime(2021, 10, 31, 1, 30, tzinfo=utc),
+                       datetime(2021, 12, 1, 23, 59, 59, tzinfo=utc)]
+    assert out[3] is None
+    frame = pl.DataFrame({"v": ["2021-06-01T12:00:00Z"]})
+    converted = TypesStep(time_zone="Asia/Shanghai").fit(frame).transform(frame)["v"]
+    assert converted.dtype == pl.Datetime("us", "Asia/Shanghai")
+    assert converted.dt.hour().to_list() == [20]
+
+
+def test_naive_times_in_a_daylight_saving_gap_become_counted_nulls_not_a_crash() -> None:
+    start = datetime(2021, 3, 27, 0, 30)
+    values = [(start + timedelta(hours=h)).strftime("%Y-%m-%d %H:%M:%S") for h in range(48)]
+    values.append("2021-10-31 01:30:00")  # repeated when London's clocks go back: the earlier (BST) one is taken
+    step, out = _types(values, time_zone="Europe/London")
+    assert step.state_["convert"]["v"] == {"kind": "datetime", "format": "%Y-%m-%d %H:%M:%S"}
+    # 2021-03-28 01:30 does not exist in London (clocks jump from 01:00 to 02:00).
+    assert step.state_["unparsed"] == {"v": 1}
+    assert out[25] is None
+    assert sum(v is None for v in out) == 1
+    assert out[-1].utcoffset() == timedelta(hours=1)
+
+
+def test_counts_that_are_mostly_zero_or_one_stay_numbers() -> None:
+    step, out = _types(["0"] * 50 + ["1"] * 48 + ["2", "3", "NA"])
+    assert step.state_["convert"]["v"]["kind"] == "integer"
+    assert step.state_["unparsed"] == {}
+    assert out[-3:] == [2, 3, None]
+    step, out = _types(["0", "1", "1", "0"])
+    assert step.state_["convert"]["v"]["kind"] == "boolean"
+
+
+def test_time_split_keeps_rows_of_one_time_on_one_side() -> None:
+    # A panel: 10 firms observed each year 1935-1954; 22% of 200 rows is 44, which would cut the year 1950 in two.
+    panel = pl.DataFrame({"firm": [f for f in range(10) for _ in range(20)],
+                          "year": [y for _ in range(10) for y in range(1935, 1955)]})
+    train, test = train_test_split(panel, time="year", test_size=0.22)
+    assert set(train["year"]).isdisjoint(set(test["year"]))
+    assert train["year"].max() < test["year"].min()
+    assert test.height == 50
+    assert train.height + test.height == panel.height
+    # All rows at one time: the test part is empty rather than the training part.
+    same = pl.DataFrame({"t": [1, 1, 1, 1], "v": [1, 2, 3, 4]})
+    train, test = train_test_split(same, time="t", test_size=0.5)
+    assert (train.height, test.height) == (4, 0)
+
+
+def test_time_split_with_unique_times_takes_exactly_the_latest_rows() -> None:
+    frame = pl.DataFrame({"t": [5, 3, None, 9, 1, 7, 2, 8, 4, 6], "v": list(range(10))})
+    train, test = train_test_split(frame, time="t", test_size=0.3)
+    assert sorted(test["t"].to_list()) == [7, 8, 9]
+    assert train["t"].null_count() == 1
+
+
+def test_onehot_of_an_identifier_column_is_capped_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    n = MAX_ONEHOT_COLUMNS * 3
+    frame = pl.DataFrame({"id": [f"c{i}" for i in range(n)], "k": ["a", "b", "c"] * MAX_ONEHOT_COLUMNS})
+    with caplog.at_level("WARNING"):
+        step = OneHotEncoder().fit(frame)
+    assert step.state_["capped"] == {"id": n}
+    assert "'id' has 3000 categories" in caplog.text
+    out = step.transform(frame)
+    assert out.width == MAX_ONEHOT_COLUMNS + 3
+    assert out["id___other"].sum() == n - (MAX_ONEHOT_COLUMNS - 1)
+    assert out.select(pl.sum_horizontal(pl.col("^id_.*$"))).to_series().to_list() == [1] * n
+    # An explicit max_categories is the user's choice and is not capped.
+    step = OneHotEncoder(max_categories=MAX_ONEHOT_COLUMNS + 5).fit(frame)
+    assert step.state_["capped"] == {}
+    assert len(step.state_["categories"]["id"]) == MAX_ONEHOT_COLUMNS + 4
