@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from assay.clean import OneHotEncoder, TypesStep, train_test_split
+from assay.clean import MissingStep, OneHotEncoder, TypesStep, train_test_split
 from assay.clean._encode import MAX_ONEHOT_COLUMNS
 
 
@@ -115,3 +115,36 @@ def test_onehot_of_an_identifier_column_is_capped_and_says_so(caplog: pytest.Log
     step = OneHotEncoder(max_categories=MAX_ONEHOT_COLUMNS + 5).fit(frame)
     assert step.state_["capped"] == {}
     assert len(step.state_["categories"]["id"]) == MAX_ONEHOT_COLUMNS + 4
+
+
+def _panel_with_gaps() -> pl.DataFrame:
+    # Two firms, five years each, rows of firm 1 first; firm 2's first year and firm 1's 2003 are missing.
+    return pl.DataFrame({
+        "firm": [1] * 5 + [2] * 5,
+        "year": list(range(2000, 2005)) * 2,
+        "inv": [10.0, 12.0, 14.0, None, 18.0, None, 102.0, 104.0, 106.0, 108.0],
+    })
+
+
+@pytest.mark.parametrize("strategy", ["ffill", "interpolate"])
+def test_sequential_fill_by_group_never_crosses_groups(strategy: str) -> None:
+    panel = _panel_with_gaps()
+    step = MissingStep(columns=["inv"], strategy=strategy, by="firm",
+                       order_by="year" if strategy == "interpolate" else None).fit(panel)
+    out = step.transform(panel)["inv"].to_list()
+    # Firm 2's leading gap has no earlier row of its own: it takes firm 2's median, never firm 1's last value (18).
+    assert out[5] == pytest.approx(105.0)
+    assert out[3] == pytest.approx(14.0 if strategy == "ffill" else 16.0)
+    if strategy == "interpolate":  # by the time column, so row order does not matter
+        shuffled = panel.sample(fraction=1.0, shuffle=True, seed=3)
+        again = step.transform(shuffled).sort("firm", "year")["inv"].to_list()
+        assert again == pytest.approx(out)
+
+
+def test_interpolating_by_a_time_shared_across_groups_leaves_no_nan() -> None:
+    # Without by=, each year appears three times; Polars interpolates the gap between two rows of one time (0/0).
+    panel = pl.DataFrame({"year": [1, 2, 3] * 3, "inv": [1.0, 2.0, 3.0, 10.0, None, 30.0, 5.0, 6.0, 7.0]})
+    out = MissingStep(columns=["inv"], strategy="interpolate", order_by="year").fit(panel).transform(panel)["inv"]
+    assert out.is_nan().sum() == 0
+    assert out.null_count() == 0
+    assert out[4] == pytest.approx(5.5)  # the median of the other values: the fallback fill

@@ -4,7 +4,8 @@ Missing means null, plus NaN and ±inf in float columns, plus any text in ``toke
 text columns. Fitting learns the fill values from mergeable summaries: mean from sums and counts, median from
 :class:`~assay.clean._sketch.QuantileSummary`, mode from value counts (ties go to the smallest value, as in
 scikit-learn's ``SimpleImputer``), the KNN reference rows from a bottom-k hash sample. ``by=`` learns them per group
-(unseen groups use the overall value). ``ffill``, ``bfill`` and ``interpolate`` depend on the neighbouring rows, so
+(unseen groups use the overall value; ``ffill``, ``bfill`` and ``interpolate`` then fill from rows of the same group
+only). ``ffill``, ``bfill`` and ``interpolate`` depend on the neighbouring rows, so
 for them a row alone is not the same as that row inside its batch (``row_local`` is False); what they cannot fill
 (leading/trailing gaps, a single row) gets the overall median / mode, so no null survives either way.
 """
@@ -319,22 +320,10 @@ class MissingStep(Step):
         text = kind == "String" or kind.startswith(("Categorical", "Enum"))
         if not (numeric or boolean or text):
             # Dates and other types: only the sequential strategies apply (a JSON fill value has no such type).
-            x = pl.col(col)
-            strategy = self.categorical
-            if strategy == "ffill":
-                x = x.forward_fill()
-            elif strategy == "bfill":
-                x = x.backward_fill()
-            return x.alias(col)
+            return self._sequential(pl.col(col), self.categorical).alias(col)
         dtype = pl.Float64 if numeric else pl.Boolean if boolean else pl.String
-        x = pl.col(col).cast(dtype)
         strategy = self.strategy if numeric else self.categorical
-        if strategy == "ffill":
-            x = x.forward_fill()
-        elif strategy == "bfill":
-            x = x.backward_fill()
-        elif strategy == "interpolate":
-            x = x.interpolate_by(pl.col(self.order_by)) if self.order_by else x.interpolate()
+        x = self._sequential(pl.col(col).cast(dtype), strategy)
         if self.by and strategy not in ("none", "constant", "knn"):
             groups = {g: f[col] for g, f in self.state_["group_fill"].items() if f.get(col) is not None}
             if groups:
@@ -344,6 +333,24 @@ class MissingStep(Step):
         if fill is not None and strategy != "knn":
             x = x.fill_null(pl.lit(fill, dtype=dtype))
         return x.alias(col)
+
+    def _sequential(self, x: pl.Expr, strategy: str) -> pl.Expr:
+        """Fill from neighbouring rows (ffill, bfill, interpolate), within each group when ``by`` is given."""
+        if strategy == "ffill":
+            x = x.forward_fill()
+        elif strategy == "bfill":
+            x = x.backward_fill()
+        elif strategy == "interpolate":
+            x = x.interpolate_by(pl.col(self.order_by)) if self.order_by else x.interpolate()
+        else:
+            return x
+        if self.by:
+            # A gap is filled from rows of its own group: one firm's series never fills another's.
+            x = x.over(group_key(self.by))
+        if strategy == "interpolate":
+            # Neighbours at the same time (x1 == x0) give 0/0; left as null, the gap gets the fallback fill.
+            x = x.fill_nan(None)
+        return x
 
     def _knn(self) -> pl.Expr:
         import numpy as np
