@@ -1219,9 +1219,12 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "info") -> None:
+    """JSON lines on stderr for assay's and uvicorn's loggers, and for Python warnings (a library's
+    ``RuntimeWarning`` would otherwise be two lines of plain text among the JSON)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    for name in ("assay", "uvicorn", "uvicorn.error"):
+    logging.captureWarnings(True)
+    for name in ("assay", "uvicorn", "uvicorn.error", "py.warnings"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level.upper())
