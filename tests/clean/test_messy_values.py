@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
-from assay.clean import MissingStep, OneHotEncoder, TypesStep, train_test_split
+from assay.clean import DedupeStep, MissingStep, OneHotEncoder, TypesStep, fit_transform_steps, train_test_split
 from assay.clean._encode import MAX_ONEHOT_COLUMNS
 
 
@@ -148,3 +149,15 @@ def test_interpolating_by_a_time_shared_across_groups_leaves_no_nan() -> None:
     assert out.is_nan().sum() == 0
     assert out.null_count() == 0
     assert out[4] == pytest.approx(5.5)  # the median of the other values: the fallback fill
+
+
+@pytest.mark.parametrize(("key", "keep"), [(None, "first"), (["g"], "first"), (["g"], "last")])
+def test_dedupe_over_batches_equals_dedupe_over_the_whole(key: list[str] | None, keep: str) -> None:
+    frame = pl.DataFrame({"g": ["a", "b", None, "a", "c", "b", None, "a", "d"],
+                          "v": [1, 2, 3, 1, 5, 6, 3, 8, 9]})
+    batches = [frame.slice(0, 3), frame.slice(3, 3), frame.slice(6, 3)]
+    _, whole = fit_transform_steps([DedupeStep(key, keep=keep)], frame)
+    steps, parts = fit_transform_steps([DedupeStep(key, keep=keep)], batches)
+    assert [p.height for p in parts] != [0, 0, 0]
+    assert_frame_equal(pl.concat(parts), whole.collect())
+    assert steps[0].dropped_ == frame.height - whole.collect().height

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from assay.clean._base import FitData, Frame, Step
+from assay.clean._dedupe import DedupeStep
 from assay.clean._missing import MissingStep
 from assay.clean._outliers import OutlierStep
 from assay.clean._stats import ExactQuantiles
@@ -68,7 +69,10 @@ def fit_transform_steps(steps: Sequence[Step], data: FitData, target: str | None
     batches = [b.collect() if isinstance(b, pl.LazyFrame) else b for b in data]
     for step in steps:
         step.fit(batches, target=target)
-        batches = [step.transform_train(b) for b in batches]
+        if isinstance(step, DedupeStep):  # duplicates across batches go too, as in one frame
+            batches = step.transform_train_batches(batches)
+        else:
+            batches = [step.transform_train(b) for b in batches]
         fitted.append(step)
     return fitted, batches
 

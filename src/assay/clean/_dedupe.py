@@ -2,12 +2,14 @@
 
 Removing rows is a training-time action, so it happens in ``transform_train`` (first occurrence kept, order kept);
 ``transform`` returns rows unchanged, one out for one in. ``dropped_`` holds how many rows the last
-``transform_train`` on an in-memory frame removed.
+``transform_train`` on an in-memory frame removed. Training data given as a list of batches is de-duplicated as a
+whole by ``transform_train_batches`` (a row repeated in a later batch goes too), as one frame of all of them would be.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -61,4 +63,29 @@ class DedupeStep(Step):
             self.dropped_ = frame.height - out.height
             if self.dropped_:
                 log.info("dedupe: removed %d duplicate row(s)%s", self.dropped_, f" by key {key}" if key else "")
+        return out
+
+    def transform_train_batches(self, batches: Sequence[pl.DataFrame]) -> list[pl.DataFrame]:
+        """De-duplicate batches together: the rows kept are those ``transform_train`` keeps of their concatenation,
+        each left in its own batch (in order)."""
+        import numpy as np
+
+        self._check_fitted()
+        batches = list(batches)
+        if not batches:
+            return []
+        names = batches[0].columns
+        key = [c for c in (self.state_["key"] or names) if c in names] or names
+        keys = pl.concat([b.select(key) for b in batches], how="vertical_relaxed").with_row_index("__row__")
+        kept = keys.unique(subset=key, keep=self.keep, maintain_order=True).get_column("__row__").to_numpy()
+        mask = np.zeros(keys.height, dtype=bool)
+        mask[kept] = True
+        out, start = [], 0
+        for batch in batches:
+            out.append(batch.filter(pl.Series(mask[start:start + batch.height])))
+            start += batch.height
+        self.dropped_ = keys.height - int(mask.sum())
+        if self.dropped_:
+            log.info("dedupe: removed %d duplicate row(s)%s", self.dropped_, f" by key {key}" if self.state_["key"]
+                     else "")
         return out
