@@ -161,3 +161,18 @@ def test_dedupe_over_batches_equals_dedupe_over_the_whole(key: list[str] | None,
     assert [p.height for p in parts] != [0, 0, 0]
     assert_frame_equal(pl.concat(parts), whole.collect())
     assert steps[0].dropped_ == frame.height - whole.collect().height
+
+
+def test_a_one_row_frame_keeps_its_row_for_training() -> None:
+    frame = pl.DataFrame({"x": [1.0], "y": [2.0]})
+    for kwargs in ({"target": "y", "stratify": False}, {"time": "x"}, {"group": "x"}, {}):
+        train, test = train_test_split(frame, test_size=0.2, **kwargs)
+        assert (train.height, test.height) == (1, 0), kwargs
+
+
+def test_test_share_is_not_inflated_by_floating_point() -> None:
+    frame = pl.DataFrame({"x": range(100)})
+    _, test = train_test_split(frame, test_size=0.07)
+    assert test.height == 7
+    _, test = train_test_split(frame, time="x", test_size=0.07)
+    assert test["x"].to_list() == list(range(93, 100))

@@ -29,9 +29,13 @@ def _need_column(frame: pl.DataFrame, column: str, what: str) -> None:
 
 
 def _test_count(n: int, test_size: float) -> int:
+    """Rows (or groups) for test: at least one and at most all but one when there are two or more, else none."""
+    if n < 2:
+        return 0  # a lone row trains; a test part of it would leave nothing to fit on
     if test_size >= 1:
-        return min(n, int(test_size))
-    return min(n, max(1 if n > 1 else 0, math.ceil(n * test_size)))
+        return min(n - 1, int(test_size))
+    # Rounded first so that 100 x 0.07 (7.000000000000001 in floating point) asks for 7 rows, not 8.
+    return min(n - 1, max(1, math.ceil(round(n * test_size, 9))))
 
 
 def train_test_split(frame: pl.DataFrame | pl.LazyFrame, *, target: str | None = None, test_size: float = 0.2,
