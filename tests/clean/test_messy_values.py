@@ -3,7 +3,7 @@ that look boolean, time splits with shared timestamps and identifier columns giv
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -176,3 +176,12 @@ def test_test_share_is_not_inflated_by_floating_point() -> None:
     assert test.height == 7
     _, test = train_test_split(frame, time="x", test_size=0.07)
     assert test["x"].to_list() == list(range(93, 100))
+
+
+def test_an_explicit_date_only_format_gives_dates() -> None:
+    step, out = _types(["24.12.2023", "01.02.2024", "?"], formats={"v": "%d.%m.%Y"})
+    assert step.state_["convert"]["v"] == {"kind": "date", "format": "%d.%m.%Y"}
+    assert out == [date(2023, 12, 24), date(2024, 2, 1), None]
+    step, out = _types(["24.12.2023 10:30", "01.02.2024 23:00"], formats={"v": "%d.%m.%Y %H:%M"})
+    assert step.state_["convert"]["v"]["kind"] == "datetime"
+    assert out == [datetime(2023, 12, 24, 10, 30), datetime(2024, 2, 1, 23, 0)]

@@ -75,6 +75,11 @@ def _is_integer_text(text: pl.Expr) -> pl.Expr:
     return _number_text(text).str.contains(r"^[+-]?\d{1,18}$")
 
 
+def _has_time(fmt: str | None) -> bool:
+    return fmt is not None and any(d in fmt for d in ("%H", "%I", "%M", "%S", "%T", "%R", "%z", "%.f", "%p", "%c",
+                                                      "%s"))
+
+
 def parse_bool(text: pl.Expr) -> pl.Expr:
     low = text.str.to_lowercase()
     return pl.when(low.is_in(list(TRUE_WORDS))).then(True).when(low.is_in(list(FALSE_WORDS))).then(False)
@@ -224,7 +229,9 @@ class TypesStep(Step):
             return ("integer" if c.get("integer", 0) == c["number"] else "number"), None
         dt_hits, dt_fmt = best("datetime")
         d_hits, d_fmt = best("date")
-        if dt_hits >= need and dt_hits >= d_hits:
+        # A tie goes to datetime (its formats carry a time) unless the format has no time at all: an explicit
+        # date-only format such as '%d.%m.%Y' reads as datetimes too, but the column holds dates.
+        if dt_hits >= need and (dt_hits > d_hits or (dt_hits == d_hits and _has_time(dt_fmt))):
             return "datetime", dt_fmt
         if d_hits >= need:
             return "date", d_fmt
