@@ -4,12 +4,21 @@ that look boolean, time splits with shared timestamps and identifier columns giv
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from assay.clean import DedupeStep, MissingStep, OneHotEncoder, TypesStep, fit_transform_steps, train_test_split
+from assay.clean import (
+    DedupeStep,
+    MissingStep,
+    OneHotEncoder,
+    OutlierStep,
+    TypesStep,
+    fit_transform_steps,
+    train_test_split,
+)
 from assay.clean._encode import MAX_ONEHOT_COLUMNS
 
 
@@ -185,3 +194,45 @@ def test_an_explicit_date_only_format_gives_dates() -> None:
     step, out = _types(["24.12.2023 10:30", "01.02.2024 23:00"], formats={"v": "%d.%m.%Y %H:%M"})
     assert step.state_["convert"]["v"]["kind"] == "datetime"
     assert out == [datetime(2023, 12, 24, 10, 30), datetime(2024, 2, 1, 23, 0)]
+
+
+def _penguins() -> pl.DataFrame:
+    from palmerpenguins import load_penguins
+
+    return pl.from_pandas(load_penguins())
+
+
+@pytest.mark.parametrize("method", ["iqr", "zscore", "mad"])
+def test_per_group_outlier_counts_match_an_independent_count(method: str, tmp_path: Path) -> None:
+    import numpy as np
+
+    penguins = _penguins()
+    cols = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    expected = dict.fromkeys(cols, 0)
+    outlier_rows: set[int] = set()
+    indexed = penguins.with_row_index("__i__")
+    for (_,), part in indexed.group_by("species"):
+        for col in cols:
+            values = part[col].to_numpy().astype(float)
+            finite = values[np.isfinite(values)]
+            if method == "iqr":
+                q1, q3 = np.quantile(finite, [0.25, 0.75])
+                lo, hi = q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)
+            elif method == "zscore":
+                lo, hi = finite.mean() - 3 * finite.std(), finite.mean() + 3 * finite.std()
+            else:
+                med = np.median(finite)
+                spread = 3 * 1.4826 * np.median(np.abs(finite - med))
+                lo, hi = med - spread, med + spread
+            with np.errstate(invalid="ignore"):
+                hit = (values < lo) | (values > hi)
+            expected[col] += int(hit.sum())
+            outlier_rows.update(part["__i__"].to_numpy()[hit].tolist())
+    path = tmp_path / "quarantine.csv"
+    step = OutlierStep(cols, method=method, action="quarantine", by="species", quarantine=str(path))
+    kept = step.fit(penguins).transform_train(penguins)
+    assert step.touched_ == expected
+    assert step.rows_removed_ == len(outlier_rows) == penguins.height - kept.height
+    written = pl.read_csv(path)
+    assert written.height == len(outlier_rows)
+    assert written["__reason__"].str.count_matches(";").sum() + written.height == sum(expected.values())

@@ -7,7 +7,8 @@ group (``by=``; unseen groups use the overall bounds). Isolation Forest (multiva
 sample kept in the state and rebuilt deterministically from it, so the JSON state is all that travels.
 ``transform`` never drops rows: ``drop`` and ``quarantine`` remove rows in ``transform_train`` only (quarantine
 writes them, with the reason, to a file) and leave rows untouched at predict time. ``report(frame)`` and, after
-``transform_train`` on an in-memory frame, ``touched_`` say how many rows each rule touched.
+``transform_train`` on an in-memory frame, ``touched_`` say how many rows each rule touched; with drop or quarantine
+``rows_removed_`` says how many rows left (a row outside the bounds of two columns is touched by two rules).
 """
 
 from __future__ import annotations
@@ -361,7 +362,12 @@ class OutlierStep(Step):
         if self.action == "quarantine":
             bad = flagged.filter(pl.col("__is_outlier__")).with_columns(self._reason(cols).alias("__reason__"))
             _write_atomic(bad.drop("__is_outlier__"), Path(str(self.quarantine)))
-        return flagged.filter(~pl.col("__is_outlier__")).drop("__is_outlier__")
+        kept = flagged.filter(~pl.col("__is_outlier__")).drop("__is_outlier__")
+        if isinstance(frame, pl.DataFrame):
+            # A row outside several columns' bounds counts once here and once per column in touched_.
+            self.rows_removed_ = frame.height - kept.height
+            log.info("outliers (%s, %s): removed %d row(s)", self.method, self.action, self.rows_removed_)
+        return kept
 
 
 def _write_atomic(frame: Frame, path: Path) -> None:
