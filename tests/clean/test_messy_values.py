@@ -236,3 +236,56 @@ def test_per_group_outlier_counts_match_an_independent_count(method: str, tmp_pa
     written = pl.read_csv(path)
     assert written.height == len(outlier_rows)
     assert written["__reason__"].str.count_matches(";").sum() + written.height == sum(expected.values())
+
+
+NULL_FIRST = pl.DataFrame({"x": [None, None], "c": [None, None], "k": [1.0, 2.0]})  # x and c of type Null
+VALUES_LATER = pl.DataFrame({"x": [1.5, 2.5], "c": ["a", "b"], "k": [3.0, 4.0]})
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("types", {}), ("text", {}), ("onehot", {}), ("ordinal", {}), ("target", {}),
+    ("missing", {}), ("missing", {"strategy": "mean", "indicator": True}), ("scale", {}),
+    ("scale", {"method": "robust"}), ("scale", {"method": "yeo-johnson"}), ("outliers", {}),
+    ("outliers", {"method": "zscore", "by": "c"}), ("drop_useless", {}), ("datetime_parts", {}),
+])
+@pytest.mark.parametrize("null_batch_first", [True, False])
+def test_batches_where_a_column_is_all_null_merge_like_the_whole(name: str, params: dict,
+                                                                 null_batch_first: bool) -> None:
+    from assay.clean import get_step
+
+    batches = [NULL_FIRST, VALUES_LATER] if null_batch_first else [VALUES_LATER, NULL_FIRST]
+    whole = get_step(name)(**params).fit(pl.concat(batches, how="vertical_relaxed"), target="k")
+    merged = get_step(name)(**params).fit(batches, target="k")
+    assert merged.state_ == whole.state_
+    streamed = get_step(name)(**params)
+    for batch in batches:
+        streamed.partial_fit(batch, target="k")
+    assert streamed.state_ == whole.state_
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("missing", {"strategy": "knn"}), ("outliers", {"method": "isolation_forest", "action": "flag"}),
+    ("cluster", {"k": 2}), ("frequency", {}),
+])
+def test_sampling_steps_fit_batches_with_an_all_null_column(name: str, params: dict) -> None:
+    # The bottom-k sample of a batch where the column was all null lacks it, and the frequency encoder does not
+    # count the nulls of a column it did not see as text, so these states may differ from the whole fit; the fit
+    # must still work and cover the column.
+    from assay.clean import get_step
+
+    for batches in ([NULL_FIRST, VALUES_LATER], [VALUES_LATER, NULL_FIRST]):
+        step = get_step(name)(**params).fit(batches, target="k")
+        out = step.transform(pl.concat(batches, how="vertical_relaxed"))
+        assert out.height == 4
+        covered = step.state_.get("columns", []) + step.state_.get("knn", {}).get("columns", [])
+        assert ("c" if name == "frequency" else "x") in covered
+
+
+def test_steps_on_a_frame_without_columns_to_work_on() -> None:
+    from assay.clean import ClusterStep
+
+    only_target = pl.DataFrame({"y": [1.0, 2.0, 3.0]})
+    assert MissingStep().fit(only_target, target="y").transform(only_target).equals(only_target)
+    text_only = pl.DataFrame({"c": ["a", "b", "a"]})
+    out = ClusterStep(k=2).fit(text_only).transform(text_only)
+    assert out["cluster"].to_list() == [0, 0, 0]

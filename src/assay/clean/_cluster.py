@@ -21,6 +21,7 @@ from assay.clean._stats import (
     moments,
     sample_matrix,
     std_of,
+    union,
 )
 from assay.exceptions import SpecError
 
@@ -58,7 +59,7 @@ class ClusterStep(Step):
                 "sample": hash_sample(frame, columns, int(self.sample_size))}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-        return {"columns": a["columns"], "m": merge_moment_dicts(a["m"], b["m"]),
+        return {"columns": union(a["columns"], b["columns"]), "m": merge_moment_dicts(a["m"], b["m"]),
                 "sample": merge_hash_samples(a["sample"], b["sample"], int(self.sample_size))}
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from assay.clean._base import Frame, Step, resolve_columns, string_columns
-from assay.clean._stats import HASH_SEED, category_counts, json_float, merge_counts
+from assay.clean._stats import HASH_SEED, category_counts, json_float, merge_counts, union
 from assay.exceptions import SchemaError, SpecError
 
 __all__ = ["FrequencyEncoder", "OneHotEncoder", "OrdinalEncoder", "TargetEncoder"]
@@ -58,7 +58,9 @@ class _CountingEncoder(Step):
         return {"columns": columns, "auto": self.columns is None, "counts": category_counts(frame, columns)}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-        return {**a, "counts": {c: merge_counts(a["counts"][c], b["counts"][c]) for c in a["columns"]}}
+        columns = union(a["columns"], b["columns"])
+        return {**a, "columns": columns,
+                "counts": {c: merge_counts(a["counts"].get(c, {}), b["counts"].get(c, {})) for c in columns}}
 
     def _levels(self, counts: dict[str | None, int]) -> list[str]:
         return sorted((k for k in counts if k is not None), key=_sort_key)
@@ -252,18 +254,19 @@ class TargetEncoder(Step):
         classes = sorted(set(a["classes"]) | set(b["classes"]))
 
         def widen(part: dict[str, Any], key: tuple[str | None, int], col: str) -> list[float]:
-            row = part["cells"][col].get(key)
+            row = part["cells"].get(col, {}).get(key)
             if row is None:
                 return [0.0] * (len(classes) + 1)
             index = {k: i for i, k in enumerate(part["classes"])}
             return [row[0], *[row[1 + index[k]] if k in index else 0.0 for k in classes]]
 
         cells = {}
-        for col in a["columns"]:
-            keys = set(a["cells"][col]) | set(b["cells"][col])
+        columns = union(a["columns"], b["columns"])
+        for col in columns:
+            keys = set(a["cells"].get(col, {})) | set(b["cells"].get(col, {}))
             cells[col] = {k: [x + y for x, y in zip(widen(a, k, col), widen(b, k, col), strict=True)] for k in keys}
         total = {k: a["total"].get(k, 0.0) + b["total"].get(k, 0.0) for k in classes}
-        return {**a, "classes": classes, "cells": cells, "total": total, "n": a["n"] + b["n"]}
+        return {**a, "columns": columns, "classes": classes, "cells": cells, "total": total, "n": a["n"] + b["n"]}
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
         classes = sorted(summary["classes"])

@@ -30,6 +30,7 @@ from assay.clean._stats import (
     merge_counts,
     merge_hash_samples,
     sample_matrix,
+    union,
 )
 from assay.exceptions import SpecError
 
@@ -152,7 +153,9 @@ class MissingStep(Step):
         columns = resolve_columns(self.columns, schema, list(schema), exclude=exclude, step=self.name)
         numeric = [c for c in columns if schema[c].is_numeric()]
         # Dates, times and nested types are not filled here (datetime_parts turns dates into numbers first).
-        columns = [c for c in columns if c in numeric or schema[c] in (pl.Boolean, pl.String)
+        # A column of type Null (all missing in this batch) is kept so that its nulls count: another batch may hold
+        # its values.
+        columns = [c for c in columns if c in numeric or schema[c] in (pl.Boolean, pl.String, pl.Null)
                    or isinstance(schema[c], pl.Categorical | pl.Enum) or self.columns is not None]
         return columns, numeric
 
@@ -163,7 +166,7 @@ class MissingStep(Step):
         tokens = list(self.tokens or [])
         clean = frame.select([_as_null(c, schema[c], tokens) for c in columns]
                              + ([group_key(self.by).alias("__group__")] if self.by else []))
-        nulls = clean.select([pl.col(c).null_count() for c in columns]).row(0, named=True)
+        nulls = clean.select([pl.col(c).null_count() for c in columns]).row(0, named=True) if columns else {}
         out: dict[str, Any] = {"columns": columns, "numeric": numeric, "n": clean.height, "nulls": nulls,
                                "dtypes": {c: str(schema[c]) for c in columns}}
         parts = clean.partition_by("__group__", as_dict=True) if self.by else {}
@@ -247,6 +250,9 @@ class MissingStep(Step):
                 out[col] = merge_hash_samples(a[col], b[col], int(self.sample_size))
                 continue
             x, y = a[col], b[col]
+            if x == {"counts": {}} or y == {"counts": {}}:  # a batch where the column was all null (type Null)
+                out[col] = y if x == {"counts": {}} else x
+                continue
             entry: dict[str, Any] = {}
             if "sum" in x:
                 entry["sum"], entry["count"] = x["sum"] + y["sum"], x["count"] + y["count"]
@@ -260,7 +266,9 @@ class MissingStep(Step):
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         groups = {g: self._merge_stats(a["groups"][g], b["groups"][g]) if g in a["groups"] and g in b["groups"]
                   else a["groups"].get(g, b["groups"].get(g)) for g in {**a["groups"], **b["groups"]}}
-        return {**a, "n": a["n"] + b["n"], "nulls": merge_counts(a["nulls"], b["nulls"]),
+        dtypes = {**b["dtypes"], **{c: t for c, t in a["dtypes"].items() if t != "Null" or c not in b["dtypes"]}}
+        return {**a, "columns": union(a["columns"], b["columns"]), "numeric": union(a["numeric"], b["numeric"]),
+                "dtypes": dtypes, "n": a["n"] + b["n"], "nulls": merge_counts(a["nulls"], b["nulls"]),
                 "stats": self._merge_stats(a["stats"], b["stats"]), "groups": groups}
 
     def _fill_value(self, col: str, entry: dict[str, Any], numeric: bool, dtype: str = "") -> Any:

@@ -35,6 +35,7 @@ from assay.clean._stats import (
     moments,
     sample_matrix,
     std_of,
+    union,
 )
 from assay.exceptions import SpecError
 
@@ -124,11 +125,14 @@ class OutlierStep(Step):
         return {"q": {c: QuantileSummary.of(frame.get_column(c).cast(pl.Float64).to_numpy()) for c in columns}}
 
     def _merge_part(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        # A column may be missing from one side (all null, type Null, in that batch): the other side's stands.
         if "m" in a:
-            return {"m": {c: merge_moments(a["m"][c], b["m"][c]) for c in a["m"]}}
+            return {"m": {c: merge_moments(a["m"][c], b["m"][c]) if c in a["m"] and c in b["m"]
+                          else a["m"].get(c, b["m"].get(c)) for c in union(list(a["m"]), list(b["m"]))}}
         if "sample" in a:
             return {"sample": merge_hash_samples(a["sample"], b["sample"], int(self.sample_size))}
-        return {"q": {c: a["q"][c].merge(b["q"][c]) for c in a["q"]}}
+        return {"q": {c: a["q"][c].merge(b["q"][c]) if c in a["q"] and c in b["q"] else a["q"].get(c, b["q"].get(c))
+                      for c in union(list(a["q"]), list(b["q"]))}}
 
     def summarize(self, frame: pl.DataFrame, target: str | None = None) -> dict[str, Any]:
         self._validate()
@@ -170,12 +174,16 @@ class OutlierStep(Step):
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         groups = {g: self._merge_part(a["groups"][g], b["groups"][g]) if g in a["groups"] and g in b["groups"]
                   else a["groups"].get(g, b["groups"].get(g)) for g in {**a["groups"], **b["groups"]}}
-        return {"columns": a["columns"], "all": self._merge_part(a["all"], b["all"]), "groups": groups}
+        return {"columns": union(a["columns"], b["columns"]), "all": self._merge_part(a["all"], b["all"]),
+                "groups": groups}
 
     def _bounds(self, part: dict[str, Any], columns: list[str]) -> dict[str, list[float | None]]:
         """``{column: [low, high, centre]}``; None where the column had no finite values."""
         out: dict[str, list[float | None]] = {}
         for col in columns:
+            if col not in part["m" if self.method == "zscore" else "q"]:  # all null (type Null) where seen
+                out[col] = [None, None, None]
+                continue
             if self.method == "zscore":
                 n, mean, _, _, _ = part["m"][col]
                 std = std_of(part["m"][col])

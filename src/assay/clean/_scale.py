@@ -28,6 +28,7 @@ from assay.clean._stats import (
     merge_moment_dicts,
     moments,
     std_of,
+    union,
 )
 
 if TYPE_CHECKING:
@@ -101,13 +102,16 @@ class ScaleStep(Step):
         return {"columns": columns, "m": moments(frame, columns)}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-        out = {"columns": a["columns"]}
+        # A column may be missing from one side (all null, type Null, in that batch): the other side's stands.
+        out = {"columns": union(a["columns"], b["columns"])}
         if "m" in a:
             out["m"] = merge_moment_dicts(a["m"], b["m"])
         if "q" in a:
-            out["q"] = {c: a["q"][c].merge(b["q"][c]) for c in a["q"]}
+            out["q"] = {c: a["q"][c].merge(b["q"][c]) if c in a["q"] and c in b["q"] else a["q"].get(c, b["q"].get(c))
+                        for c in out["columns"]}
         if "s" in a:
-            out["s"] = {c: merge_hash_samples(a["s"][c], b["s"][c], int(self.sample_size)) for c in a["s"]}
+            out["s"] = {c: merge_hash_samples(a["s"][c], b["s"][c], int(self.sample_size))
+                        if c in a["s"] and c in b["s"] else a["s"].get(c, b["s"].get(c)) for c in out["columns"]}
         return out
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:

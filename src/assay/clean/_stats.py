@@ -164,6 +164,12 @@ def category_counts(frame: Frame, columns: Sequence[str]) -> dict[str, dict[str,
     return out
 
 
+def union(a: Sequence[str], b: Sequence[str]) -> list[str]:
+    """``a``'s columns, then those only ``b`` has: batches disagree when a column is all null (type Null) in one."""
+    seen = set(a)
+    return [*a, *(c for c in b if c not in seen)]
+
+
 def merge_counts(a: dict[Any, int], b: dict[Any, int]) -> dict[Any, int]:
     out = dict(a)
     for key, n in b.items():
@@ -179,13 +185,15 @@ def group_key(by: str) -> pl.Expr:
 # -- bottom-k hash sample -----------------------------------------------------------------------------------------
 def hash_sample(frame: Frame, columns: Sequence[str], k: int) -> pl.DataFrame:
     """The ``k`` rows with the smallest row hash (plus a ``__hash__`` column): mergeable, batching-independent."""
+    if not columns:
+        return pl.DataFrame(schema={"__hash__": pl.UInt64})
     h = pl.struct([pl.col(c) for c in columns]).hash(seed=HASH_SEED).alias("__hash__")
     out = frame.select([*[pl.col(c) for c in columns], h]).sort("__hash__", maintain_order=True).head(k)
     return out.collect() if isinstance(out, pl.LazyFrame) else out
 
 
 def merge_hash_samples(a: pl.DataFrame, b: pl.DataFrame, k: int) -> pl.DataFrame:
-    return pl.concat([a, b], how="vertical_relaxed").sort("__hash__", maintain_order=True).head(k)
+    return pl.concat([a, b], how="diagonal_relaxed").sort("__hash__", maintain_order=True).head(k)
 
 
 def sample_matrix(sample: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from assay.clean._base import Frame, Step, resolve_columns, string_columns
-from assay.clean._stats import check_choice, collect_row, merge_counts
+from assay.clean._stats import check_choice, collect_row, merge_counts, union
 from assay.exceptions import SpecError
 
 __all__ = ["DEFAULT_MISSING_TOKENS", "TextStep", "TypesStep"]
@@ -178,8 +178,9 @@ class TypesStep(Step):
         return {"columns": columns, "counts": out}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-        counts = {c: merge_counts(a["counts"].get(c, {}), b["counts"].get(c, {})) for c in a["columns"]}
-        return {"columns": a["columns"], "counts": counts}
+        columns = union(a["columns"], b["columns"])
+        counts = {c: merge_counts(a["counts"].get(c, {}), b["counts"].get(c, {})) for c in columns}
+        return {"columns": columns, "counts": counts}
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
         convert: dict[str, dict[str, Any]] = {}
@@ -289,7 +290,7 @@ class TextStep(Step):
                                step=self.name)
 
     def merge(self, a: list[str], b: list[str]) -> list[str]:
-        return a
+        return union(a, b)
 
     def finalize(self, summary: list[str]) -> dict[str, Any]:
         return {"columns": summary}
