@@ -289,3 +289,9 @@ def test_steps_on_a_frame_without_columns_to_work_on() -> None:
     text_only = pl.DataFrame({"c": ["a", "b", "a"]})
     out = ClusterStep(k=2).fit(text_only).transform(text_only)
     assert out["cluster"].to_list() == [0, 0, 0]
+
+
+def test_typographic_minus_sign_reads_as_negative() -> None:
+    step, out = _types(["\u22125", "\u22121,234.5", "3", "\u221212%"])
+    assert step.state_["unparsed"] == {}
+    assert out == pytest.approx([-5.0, -1234.5, 3.0, -0.12])

@@ -54,7 +54,8 @@ def _clean_text(col: str, tokens: Sequence[str]) -> pl.Expr:
 
 def _number_text(text: pl.Expr) -> pl.Expr:
     """Text reduced to what a float parser reads: '-1234.5', '0.5%'; decimal commas become dots."""
-    s = text.str.normalize("NFKC").str.replace_all(_NUMBER_NOISE, "")
+    # U+2212 (the typographic minus of published tables) is not folded by NFKC.
+    s = text.str.normalize("NFKC").str.replace_all("\u2212", "-", literal=True).str.replace_all(_NUMBER_NOISE, "")
     s = (pl.when(s.str.contains(_DECIMAL_COMMA))
          .then(s.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
          .otherwise(s.str.replace_all(",", "", literal=True)))
