@@ -295,3 +295,13 @@ def test_typographic_minus_sign_reads_as_negative() -> None:
     step, out = _types(["\u22125", "\u22121,234.5", "3", "\u221212%"])
     assert step.state_["unparsed"] == {}
     assert out == pytest.approx([-5.0, -1234.5, 3.0, -0.12])
+
+
+def test_time_split_treats_nan_and_null_times_as_unknown() -> None:
+    frame = pl.DataFrame({"t": [1.0, float("nan"), 2.0, 3.0, None], "v": range(5)})
+    train, test = train_test_split(frame, time="t", test_size=0.2)
+    assert test["v"].to_list() == [3]
+    # Every timed row at one date, one row untimed: the timed rows are not all sent to test.
+    frame = pl.DataFrame({"t": [date(2024, 1, 1)] * 3 + [None], "v": range(4)})
+    train, test = train_test_split(frame, time="t", test_size=0.3)
+    assert (train.height, test.height) == (4, 0)

@@ -102,11 +102,16 @@ def _time_test_rows(frame: pl.DataFrame, time: str, count: int) -> np.ndarray:
     if count == 0:
         return np.zeros(n, dtype=bool)
     column = frame.get_column(time)
+    if column.dtype.is_float():
+        column = column.fill_nan(None)  # an unknown time, like null: NaN would otherwise sort after every number
     order = column.arg_sort(nulls_last=False).to_numpy()
-    cut = column.gather([int(order[n - count])])
-    later = frame.select(pl.col(time) > cut.item()).to_series().fill_null(False)
-    at_or_later = later | frame.select(pl.col(time) == cut.item()).to_series().fill_null(False)
-    return (at_or_later if not at_or_later.all() else later).to_numpy()
+    cut = column.gather([int(order[n - count])]).item()
+    if cut is None:  # fewer timed rows than asked for: every timed row is at or after the cut-off
+        later = at_or_later = column.is_not_null()
+    else:
+        later = (column > cut).fill_null(False)
+        at_or_later = later | (column == cut).fill_null(False)
+    return (at_or_later if (at_or_later != column.is_not_null()).any() else later).to_numpy()
 
 
 def _strata(target: pl.Series) -> np.ndarray:
