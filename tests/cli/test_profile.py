@@ -77,3 +77,16 @@ def test_profile_help_has_examples(capsys):
     code = main(["profile", "--help"])
     assert code == 0
     assert "assay profile penguins.csv" in capsys.readouterr().out
+
+
+def test_profile_command_skips_the_last_garbage_collection_once(penguins_csv: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch):
+    import atexit
+    import gc
+
+    registered: list[object] = []
+    monkeypatch.setattr(atexit, "register", registered.append)
+    monkeypatch.setattr(atexit, "unregister", lambda f: registered.remove(f) if f in registered else None)
+    for _ in range(2):
+        assert main(["profile", str(penguins_csv), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert registered.count(gc.freeze) == 1

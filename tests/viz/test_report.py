@@ -388,3 +388,32 @@ def test_png_at_a_savefig_dpi_of_its_own(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(matplotlib.rcParams, "savefig.dpi", 55)
     png = Image.open(io.BytesIO(_style.render_figure(_figures.overview_figure(p), ("png",))["png"]))
     assert png.size == (12 * 55, round(3.4 * 55))
+
+
+def test_figure_process_starts_before_numpy_and_polars_are_imported(tmp_path: Path):
+    import subprocess
+    import sys
+
+    src = tmp_path / "d.csv"
+    pl.DataFrame({"x": [1.0, 2.5, None, 4.0] * 20, "c": ["a", "b", "b", None] * 20}).write_csv(src)
+    code = (
+        "import sys\n"
+        "from assay.viz import prepare_figures\n"
+        "prepare_figures()\n"
+        "print(sorted(m for m in ('numpy', 'polars', 'matplotlib') if m in sys.modules))\n"
+        "from assay.viz import profile, write_profile\n"
+        f"write_profile(profile({str(src)!r}), {str(tmp_path / 'out')!r})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert len(list((tmp_path / "out" / "figures").glob("*.svg"))) >= 3
+
+
+def test_figures_drawn_here_and_in_forked_processes_match(tmp_path: Path):
+    p = profile(_frame_for_figures(), target="y")
+    write_profile(p, tmp_path / "shared", workers=2)  # this process draws too, besides one forked process
+    write_profile(p, tmp_path / "here", workers=1)
+    assert _svgs(tmp_path / "shared") == _svgs(tmp_path / "here")
+    assert sorted(f.name for f in (tmp_path / "shared" / "figures").glob("*.png")) == \
+        sorted(f.name for f in (tmp_path / "here" / "figures").glob("*.png"))

@@ -102,15 +102,9 @@ def profile(
     sampled = sample.height < rows
     if approx:
         _quantiles_from_sample(sample, variables)
+    # A prepared figure process draws each figure as soon as what it shows is final, while the profile goes on.
+    from assay.viz._report import figures_ready
 
-    notify("pass 2/2: histograms, top values, outliers", 0.55)
-    if names and rows:
-        _second_pass(lf, variables, top_n, bins, streaming)
-    from assay.viz._report import columns_ready
-
-    columns_ready(variables, rows)  # a prepared figure process starts on the column figures
-
-    notify("correlations and associations", 0.75)
     result: dict[str, Any] = {
         "assay_profile_version": PROFILE_VERSION,
         "source": source,
@@ -132,10 +126,19 @@ def profile(
     result["duplicate_rows_pct"] = _pct(result["duplicate_rows"], rows)
     result["missing_cells_pct"] = _pct(result["missing_cells"], result["cells"])
     result["missing_matrix"] = _missing_matrix(sample, names)
+    figures_ready("overview", result)
+
+    notify("pass 2/2: histograms, top values, outliers", 0.55)
+    if names and rows:
+        _second_pass(lf, variables, top_n, bins, streaming)
+    figures_ready("columns", {"variables": variables, "rows": rows})
+
+    notify("correlations and associations", 0.75)
     num_cols = [n for n, v in variables.items()
                 if (v["kind"] == "numeric" and (v.get("std") or 0) > 0) or (n == target and v["kind"] == "numeric")]
     nums = _Numbers(sample, num_cols)
     result["correlations"] = _correlations(sample, variables, target, nums)
+    figures_ready("correlations", {"correlations": result["correlations"]})
     result["outliers"] = {name: v["outliers"] for name, v in variables.items() if v.get("outliers")}
     if target is not None:
         result["target_summary"] = _target_summary(variables[target])

@@ -19,8 +19,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from assay.viz._profile import jsonable
-
 __all__ = ["prepare_figures", "write_profile", "write_train_report"]
 
 
@@ -31,6 +29,8 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
     Figures are drawn by ``workers`` processes (default: one per CPU, at most 4; ``ASSAY_FIGURE_WORKERS``
     overrides; 1 draws in this process).
     """
+    from assay.viz._profile import jsonable
+
     notify = progress or (lambda _m, _f: None)
     out = Path(out_dir)
     figdir = out / "figures"
@@ -38,20 +38,12 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
     p = jsonable(profile)
     _atomic_write(out / "profile.json", json.dumps(p, indent=1, ensure_ascii=False, allow_nan=False))
 
-    # (key in the page, file name, drawing function in _figures, its arguments)
-    jobs: list[tuple[str, str, str, tuple[Any, ...]]] = [("overview", "overview", "overview_figure", (p,))]
     variables = p.get("variables", {})
-    jobs += _column_jobs(variables, p["rows"])
-    jobs.append(("missing", "missing_matrix", "missing_figure", (p,)))
-    corr = p.get("correlations") or {}
-    for key, title, signed in (("pearson", "Pearson correlation (linear)", True),
-                               ("spearman", "Spearman correlation (rank)", True),
-                               ("cramers_v", "Cramér's V (categorical association)", False)):
-        if corr.get(key):
-            jobs.append((f"corr_{key}", f"corr_{key}", "correlation_figure", (corr[key], title, signed)))
-    jobs.append(("outliers", "outliers", "outliers_figure", (p,)))
+    jobs = [*_overview_jobs(p)[:1], *_column_jobs(variables, p["rows"]), *_overview_jobs(p)[1:],
+            *_correlation_jobs(p.get("correlations") or {}), _outliers_job(p)]
     if p.get("target"):
-        jobs.append(("target_association", "target_association", "target_association_figure", (p,)))
+        jobs.append(("target_association", "target_association", "target_association_figure",
+                     ({"target": p["target"], "target_association": p.get("target_association")},)))
 
     # The template is compiled while the figure workers draw (the parent only waits for them otherwise).
     server, _SERVER[0] = _SERVER[0], None
@@ -127,10 +119,11 @@ class _FigureServer:
     def alive(self) -> bool:
         return self.proc.is_alive() and not self.conn.closed
 
-    def draw_early(self, jobs: list[tuple[str, str, str, tuple[Any, ...]]]) -> None:
-        """Draw ``jobs`` from now on, one at a time into memory; :meth:`draw` uses them when given the same jobs."""
+    def draw_early(self, jobs: list[Job], fresh: bool = False) -> None:
+        """Draw ``jobs`` from now on, one at a time into memory, besides those sent before (``fresh``: instead of
+        those not drawn yet); :meth:`draw` uses them when given the same jobs."""
         try:
-            self.conn.send(("early", jobs))
+            self.conn.send(("early", jobs, fresh))
         except OSError:
             self.stop()
 
@@ -172,17 +165,64 @@ class _FigureServer:
 _SERVER: list[_FigureServer | None] = [None]
 
 
-def columns_ready(variables: dict[str, dict[str, Any]], rows: int) -> None:
-    """Called by :func:`assay.viz.profile` once the columns' statistics are final: a prepared figure process starts
-    drawing the column figures while the profile goes on (correlations, leakage checks)."""
+def figures_ready(stage: str, part: dict[str, Any]) -> None:
+    """Called by :func:`assay.viz.profile` as parts of the profile become final: a prepared figure process draws
+    their figures while the profile goes on.
+
+    ``stage`` is ``"overview"`` (the first call of a profile: rows, columns, kinds, duplicates, complete rows, the
+    variables' missing counts and the missingness matrix), ``"columns"`` (the variables' final statistics, with
+    outliers) or ``"correlations"`` (the ``correlations`` block). ``part`` holds the keys of the profile dict that
+    the stage's figures read; a figure is reused by :func:`write_profile` only when its input is exactly the same.
+    """
     server = _SERVER[0]
-    if server is not None and server.alive():
-        server.draw_early(_column_jobs(jsonable(variables), rows))
+    if server is None or not server.alive():
+        return
+    from assay.viz._profile import jsonable
+
+    part = jsonable(part)
+    if stage == "overview":
+        jobs = _overview_jobs(part)
+    elif stage == "columns":
+        variables = part["variables"]
+        outliers = {name: v["outliers"] for name, v in variables.items() if v.get("outliers")}
+        jobs = [*_column_jobs(variables, part["rows"]), _outliers_job({"outliers": outliers, "variables": variables})]
+    else:
+        jobs = _correlation_jobs(part["correlations"] or {})
+    server.draw_early(jobs, fresh=stage == "overview")
 
 
-def _column_jobs(variables: dict[str, dict[str, Any]], rows: int) -> list[tuple[str, str, str, tuple[Any, ...]]]:
+Job = tuple[str, str, str, tuple[Any, ...]]  # (key in the page, file name, drawing function in _figures, arguments)
+
+
+def _column_jobs(variables: dict[str, dict[str, Any]], rows: int) -> list[Job]:
     return [(f"col:{name}", f"col_{v['index']:03d}_{_slug(name)}", "column_figure", (v, rows))
             for name, v in variables.items()]
+
+
+def _overview_jobs(p: dict[str, Any]) -> list[Job]:
+    """The overview and missingness figures, each given only the parts of the profile it reads."""
+    missing = {name: {"name": v["name"], "missing": v["missing"], "missing_pct": v["missing_pct"]}
+               for name, v in p.get("variables", {}).items()}
+    overview = {key: p.get(key) for key in ("columns", "rows", "kinds", "complete_rows", "duplicate_rows")}
+    matrix = {"missing_matrix": p.get("missing_matrix"), "sampled": p.get("sampled")}
+    return [("overview", "overview", "overview_figure", ({**overview, "variables": missing},)),
+            ("missing", "missing_matrix", "missing_figure", ({**matrix, "variables": missing},))]
+
+
+def _correlation_jobs(corr: dict[str, Any]) -> list[Job]:
+    jobs = []
+    for key, title, signed in (("pearson", "Pearson correlation (linear)", True),
+                               ("spearman", "Spearman correlation (rank)", True),
+                               ("cramers_v", "Cramér's V (categorical association)", False)):
+        if corr.get(key):
+            jobs.append((f"corr_{key}", f"corr_{key}", "correlation_figure", (corr[key], title, signed)))
+    return jobs
+
+
+def _outliers_job(p: dict[str, Any]) -> Job:
+    outliers = p.get("outliers") or {}
+    finite = {name: {"finite": p["variables"][name].get("finite")} for name in outliers}
+    return ("outliers", "outliers", "outliers_figure", ({"outliers": outliers, "variables": finite},))
 
 
 def _serve(conn: Any, parents_end: Any) -> None:
@@ -203,11 +243,14 @@ def _serve(conn: Any, parents_end: Any) -> None:
     # the forked workers do not copy the pages it would write its bookkeeping to (as the gc documentation
     # suggests for processes that fork workers).
     gc.freeze()
-    queue: list[tuple[str, str, str, tuple[Any, ...]]] = []
+    queue: list[Job] = []
     early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]], dict[str, bytes] | None]] = {}
     try:
         while True:
             if queue and not conn.poll():
+                # In the order the figures became ready: the correlation heatmaps, ready last and among the
+                # costliest, are mostly left to the report, whose drawing processes share them out (the one being
+                # drawn here when the report comes delays the report's start: better a small one).
                 job = queue.pop(0)
                 try:
                     early[job[0]] = (job, _draw_in_memory(job))
@@ -218,7 +261,11 @@ def _serve(conn: Any, parents_end: Any) -> None:
             if msg[0] == "draw":
                 _, jobs, figdir, workers = msg
                 break
-            queue = list(msg[1])  # the columns of a newer profile replace those not drawn yet
+            _, jobs, fresh = msg
+            if fresh:
+                queue.clear()  # a newer profile: its figures replace those not drawn yet
+            keys = {job[0] for job in jobs}
+            queue = [job for job in queue if job[0] not in keys] + list(jobs)
     except (EOFError, OSError):
         return
 
@@ -313,27 +360,44 @@ _COST = {"correlation_figure": 4, "overview_figure": 4, "outliers_figure": 3, "t
          "missing_figure": 2}
 
 
-def _draw_all(jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, workers: int | None,
-              notify: Callable[[str, float], None], meanwhile: Callable[[], Any] | None = None,
-              ) -> dict[str, str | None]:
-    """Draw every figure; in a few forked processes when there are enough of them to pay off.
+def _draw_all(jobs: list[Job], figdir: Path, workers: int | None, notify: Callable[[str, float], None],
+              meanwhile: Callable[[], Any] | None = None) -> dict[str, str | None]:
+    """Draw every figure: here, and in forked processes when there are enough figures to pay off.
 
-    ``meanwhile`` is called in this process while the workers draw (or before drawing here).
+    ``workers`` counts the drawing processes, this one included. ``meanwhile`` is called in this process before it
+    starts drawing (while the forked processes already draw).
     """
     from assay.viz._style import warm_up
 
     if workers is None:
         workers = int(os.environ.get("ASSAY_FIGURE_WORKERS", "0")) or min(4, os.cpu_count() or 1)
-    # Forking pays off from about four column figures' worth of drawing per worker.
-    workers = max(1, min(workers, sum(_COST.get(job[2], 1) for job in jobs) // 4))
-    if workers > 1:
-        warm_up()  # before forking: every child inherits loaded fonts and backends instead of loading its own
-    results: dict[str, str | None] = {}
+    # A forked process pays off from about two column figures' worth of drawing.
+    workers = max(1, min(workers, sum(_COST.get(job[2], 1) for job in jobs) // 2))
     # A daemonic process (a Dask or multiprocessing worker) may not have children: draw in it.
     can_fork = "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+    results: dict[str, str | None] = {}
+    # Biggest figures first, so that no process is left with a heatmap while the others idle.
+    pending = sorted(jobs, key=lambda job: -_COST.get(job[2], 1))
+    done = 0
+
+    def drawn(key: str, uri: str | None) -> None:
+        nonlocal done
+        results[key] = uri
+        done += 1
+        notify(f"drawing figures ({done}/{len(jobs)})", 0.86 + 0.13 * done / len(jobs))
+
     if workers > 1 and can_fork:
         import concurrent.futures as cf
+        import threading
         import warnings
+
+        warm_up()  # before forking: every child inherits loaded fonts and backends instead of loading its own
+        lock = threading.Lock()
+        futures: list[Any] = []
+
+        def take() -> Job | None:
+            with lock:
+                return pending.pop(0) if pending else None
 
         # Fork, not spawn: a spawned worker would spend longer importing matplotlib than drawing. The children
         # only draw and write files (no Polars, no threads of their own), which is what makes fork safe here.
@@ -341,26 +405,42 @@ def _draw_all(jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, w
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # Python ≥ 3.12 warns on fork with threads
                 ctx = multiprocessing.get_context("fork")
-                with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                    # Biggest figures first, so that no worker is left with a heatmap while the other idles.
-                    by_cost = sorted(jobs, key=lambda job: -_COST.get(job[2], 1))
-                    futures = [pool.submit(_draw_one, job, figdir) for job in by_cost]
+                with cf.ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx) as pool:
+
+                    def feed(_finished: Any = None) -> None:
+                        # Each forked process holds one figure to draw and one queued; a finished one brings the
+                        # next, so that the processes and this one share out the figures as they go. Under the
+                        # lock: once this process finds nothing left to take, every figure given away is listed.
+                        with lock:
+                            if not pending:
+                                return
+                            job = pending.pop(0)
+                            try:
+                                future = pool.submit(_draw_one, job, figdir)
+                            except (RuntimeError, cf.process.BrokenProcessPool):  # shut down: drawn here instead
+                                pending.insert(0, job)
+                                return
+                            futures.append(future)
+                        future.add_done_callback(feed)
+
+                    for _ in range(2 * (workers - 1)):
+                        feed()
                     if meanwhile is not None:
                         meanwhile()
-                    for i, fut in enumerate(cf.as_completed(futures)):
-                        key, uri = fut.result()
-                        results[key] = uri
-                        notify(f"drawing figures ({i + 1}/{len(jobs)})", 0.86 + 0.13 * (i + 1) / len(jobs))
-            return {job[0]: results.get(job[0]) for job in jobs}
-        except (OSError, cf.process.BrokenProcessPool):  # no processes allowed here: draw in this one
-            results.clear()
+                    while (job := take()) is not None:
+                        drawn(*_draw_one(job, figdir))
+                        for future in [f for f in futures if f.done()]:
+                            futures.remove(future)
+                            drawn(*future.result())
+                    while futures:
+                        drawn(*futures.pop(0).result())
+        except (OSError, cf.process.BrokenProcessPool):  # no processes allowed here: draw the rest in this one
+            pending = [job for job in jobs if job[0] not in results]
     elif meanwhile is not None:
         meanwhile()
-    for i, job in enumerate(jobs):
-        notify(f"drawing figures ({i + 1}/{len(jobs)})", 0.86 + 0.13 * i / len(jobs))
-        key, uri = _draw_one(job, figdir)
-        results[key] = uri
-    return results
+    for job in pending:  # every figure when drawn here only
+        drawn(*_draw_one(job, figdir))
+    return {job[0]: results.get(job[0]) for job in jobs}
 
 
 def write_train_report(path: str | Path, report: dict[str, Any]) -> Path:
