@@ -390,7 +390,7 @@ def test_png_at_a_savefig_dpi_of_its_own(monkeypatch: pytest.MonkeyPatch):
     assert png.size == (12 * 55, round(3.4 * 55))
 
 
-def test_figure_process_starts_before_numpy_and_polars_are_imported(tmp_path: Path):
+def test_figure_process_starts_before_polars_is_imported(tmp_path: Path):
     import subprocess
     import sys
 
@@ -400,7 +400,7 @@ def test_figure_process_starts_before_numpy_and_polars_are_imported(tmp_path: Pa
         "import sys\n"
         "from assay.viz import prepare_figures\n"
         "prepare_figures()\n"
-        "print(sorted(m for m in ('numpy', 'polars', 'matplotlib') if m in sys.modules))\n"
+        "print(sorted(m for m in ('polars', 'matplotlib') if m in sys.modules))\n"
         "from assay.viz import profile, write_profile\n"
         f"write_profile(profile({str(src)!r}), {str(tmp_path / 'out')!r})\n"
     )

@@ -6,8 +6,8 @@
 2
 
 ``prepare_figures`` is importable without NumPy and Polars (``from assay.viz import prepare_figures``): called
-first, it starts the figure process before those are loaded, so that it loads matplotlib on the other core while
-this process imports them. The other names load the profiling code on first use.
+first, it starts the figure process before Polars is loaded, so that it loads matplotlib on the other core while
+this process imports Polars. The other names load the profiling code on first use.
 """
 
 from __future__ import annotations

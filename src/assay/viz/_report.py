@@ -72,12 +72,17 @@ def prepare_figures() -> None:
 
     A fresh process spends half a second or more importing matplotlib and loading fonts before its first figure. Called
     before :func:`assay.viz.profile`, this forks a process that does that while the profile is computed (which keeps
-    one core busy); ``profile`` hands it the column figures as soon as their statistics are known (while it still
-    computes correlations), and the next ``write_profile`` in this process the rest. Optional: without it,
-    ``write_profile`` warms up matplotlib itself. Does nothing where processes cannot be forked.
+    one core busy); ``profile`` hands it each figure's data as soon as it is final, and the next ``write_profile`` in
+    this process the rest. Optional: without it, ``write_profile`` warms up matplotlib itself. Does nothing where
+    processes cannot be forked.
+
+    Best called before Polars is imported (``from assay.viz import prepare_figures`` does not import it): the figure
+    process then loads matplotlib while this one loads Polars. NumPy, which both need, is imported here first, once.
     """
     if _SERVER[0] is not None and _SERVER[0].alive():
         return
+    import numpy  # noqa: F401  (imported once for both processes, before the fork)
+
     _SERVER[0] = _FigureServer.start()
 
 
