@@ -15,7 +15,6 @@ import multiprocessing
 import os
 import re
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +86,8 @@ def prepare_figures() -> None:
 
 
 class _FigureServer:
-    """A forked process that warms up matplotlib, draws the column figures it is sent early (one at a time, into
-    memory), then one report's figures (the rest in its own forked workers).
+    """A forked process that warms up matplotlib, draws the figures it is sent early (one at a time, into memory),
+    then the rest of one report's figures (together with a forked helper process per further CPU).
 
     Forked rather than started with multiprocessing's ``forkserver`` or ``spawn``: those re-import the caller's
     main module in every process (for the command line, all of assay and Polars) before the first figure.
@@ -231,8 +230,8 @@ def _outliers_job(p: dict[str, Any]) -> Job:
 
 
 def _serve(conn: Any, parents_end: Any) -> None:
-    """The figure process: warm up; draw the column figures sent early, one at a time into memory (the profile
-    still uses the other core); then draw one report's figures and send their data URIs back."""
+    """The figure process: warm up; draw the figures sent early, one at a time into memory (the profile still uses
+    the other core); then draw the rest of one report's figures and send their data URIs back."""
     import signal
 
     # Ctrl-C is for the parent: this process ends when the parent's end of the pipe closes.
@@ -580,4 +579,11 @@ def _environment() -> Any:
 
 
 def _load_template(name: str) -> str:
+    # The templates are files next to this module in any ordinary installation; importlib.resources (20 ms of
+    # imports) is only needed when the package is not on the file system (a zip archive).
+    path = Path(__file__).with_name("templates") / name
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    from importlib import resources
+
     return resources.files("assay.viz").joinpath("templates", name).read_text(encoding="utf-8")
