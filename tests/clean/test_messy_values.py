@@ -305,3 +305,14 @@ def test_time_split_treats_nan_and_null_times_as_unknown() -> None:
     frame = pl.DataFrame({"t": [date(2024, 1, 1)] * 3 + [None], "v": range(4)})
     train, test = train_test_split(frame, time="t", test_size=0.3)
     assert (train.height, test.height) == (4, 0)
+
+
+def test_postgres_style_offsets_parse() -> None:
+    step, out = _types(["2024-01-01 10:00:00+00", "2024-01-02 11:00:00-05", "2024-01-02 11:00:00+05:30"])
+    assert step.state_["convert"]["v"] == {"kind": "datetime", "format": "%Y-%m-%d %H:%M:%S%z"}
+    assert out == [datetime(2024, 1, 1, 10, tzinfo=UTC), datetime(2024, 1, 2, 16, tzinfo=UTC),
+                   datetime(2024, 1, 2, 5, 30, tzinfo=UTC)]
+    step, out = _types(["2024-01-01 10:00:00.123456+00", "2024-01-01 10:00:00.5+01"])
+    assert step.state_["convert"]["v"]["kind"] == "datetime"
+    assert out == [datetime(2024, 1, 1, 10, 0, 0, 123456, tzinfo=UTC),
+                   datetime(2024, 1, 1, 9, 0, 0, 500000, tzinfo=UTC)]

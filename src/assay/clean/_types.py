@@ -31,7 +31,8 @@ FALSE_WORDS = ("false", "f", "no", "n", "0", "off", "否", "假", "错")
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y")
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
                     "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f",
-                    "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%z", "%d/%m/%Y %H:%M",
+                    "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%z",
+                    "%Y-%m-%d %H:%M:%S%.f%z", "%d/%m/%Y %H:%M",
                     "%m/%d/%Y %H:%M")
 KINDS = ("number", "integer", "boolean", "date", "datetime", "categorical", "text")
 # Removed before a number is parsed: spaces, underscores, apostrophes (digit grouping) and currency marks. Prefixed
@@ -87,7 +88,8 @@ def parse_bool(text: pl.Expr) -> pl.Expr:
 
 
 def parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None = None) -> pl.Expr:
-    """Text to Date or Datetime. With ``%z`` in the format a trailing ``Z`` (ISO 8601 for UTC) reads as +00:00.
+    """Text to Date or Datetime. With ``%z`` in the format a trailing ``Z`` (ISO 8601 for UTC) reads as +00:00 and
+    an hour-only offset such as ``+05`` as +05:00.
 
     Naive datetimes given a ``time_zone`` are local times there: one that falls in a daylight-saving gap does not
     exist and becomes null (counted as unparsed by ``types``); one repeated when clocks go back takes the earlier.
@@ -95,7 +97,8 @@ def parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None = N
     if kind == "date":
         return text.str.strptime(pl.Date, fmt, strict=False)
     if "%z" in fmt:
-        text = text.str.replace(r"[Zz]$", "+00:00")
+        # ISO's Z and the hour-only offsets PostgreSQL writes ('+00', '+05') become offsets strptime reads.
+        text = text.str.replace(r"[Zz]$", "+00:00").str.replace(r"([+-]\d\d)$", "${1}:00")
         out = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False)
         return out if time_zone is None else out.dt.convert_time_zone(time_zone)
     out = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
