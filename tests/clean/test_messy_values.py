@@ -316,3 +316,18 @@ def test_postgres_style_offsets_parse() -> None:
     assert step.state_["convert"]["v"]["kind"] == "datetime"
     assert out == [datetime(2024, 1, 1, 10, 0, 0, 123456, tzinfo=UTC),
                    datetime(2024, 1, 1, 9, 0, 0, 500000, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_chain_fits_on_a_zero_row_frame(lazy: bool) -> None:
+    empty = _penguins().head(0)
+    steps = [MissingStep(strategy="knn"), OutlierStep(method="zscore", action="drop", by="island"),
+             OneHotEncoder(["sex"])]
+    fitted, out = fit_transform_steps(steps, empty.lazy() if lazy else empty, target="species")
+    assert out.collect().height == 0
+    assert fitted[1].state_["columns"] == ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g",
+                                           "year"]
+    scored = empty.head(0)
+    for step in fitted:
+        scored = step.transform(scored)
+    assert scored.height == 0

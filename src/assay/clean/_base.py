@@ -68,7 +68,12 @@ def iter_batches(data: FitData, batch_rows: int = SCAN_BATCH_ROWS) -> Iterator[p
     if isinstance(data, pl.DataFrame):
         yield data
     elif isinstance(data, pl.LazyFrame):
-        yield from data.collect_batches(chunk_size=batch_rows)
+        empty = True
+        for batch in data.collect_batches(chunk_size=batch_rows):
+            empty = False
+            yield batch
+        if empty:  # a scan with no rows still has columns to fit (and to say what was found in them)
+            yield data.head(0).collect()
     else:
         for batch in data:
             if isinstance(batch, pl.LazyFrame):
