@@ -101,6 +101,25 @@ def test_pairwise_pearson_uses_rows_where_both_present():
     assert r[0, 2] == pytest.approx(np.corrcoef(x[:, 0], x[:, 2])[0, 1])
 
 
+def test_pairwise_pearson_with_gaps_in_several_columns_matches_each_pair():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(400, 5))
+    x[:, 2] += x[:, 1]
+    x[rng.random(400) < 0.3, 1] = np.nan
+    x[rng.random(400) < 0.05, 2] = np.nan
+    x[rng.random(400) < 0.1, 3] = np.inf  # not finite: left out like a missing value
+    x[:, 4] = np.nan  # nothing present
+    r, n = pairwise_pearson(np.asfortranarray(x))
+    for i in range(4):
+        for j in range(4):
+            ok = np.isfinite(x[:, i]) & np.isfinite(x[:, j])
+            assert n[i, j] == ok.sum()
+            assert r[i, j] == pytest.approx(np.corrcoef(x[ok, i], x[ok, j])[0, 1], abs=1e-12)
+    assert (n[4, :] == 0).all()
+    assert np.isnan(r[4, :]).all()
+    assert np.isnan(r[:, 4]).all()
+
+
 def test_pairwise_pearson_complete_columns_match_numpy():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(500, 4))

@@ -494,8 +494,8 @@ def _numeric_matrix(sample: pl.DataFrame, cols: list[str]) -> np.ndarray:
 def pairwise_pearson(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pearson correlations of the columns of ``x`` over rows where both are finite; also the pair counts.
 
-    Written with matrix products rather than a loop over pairs: the sums each pair needs are entries of
-    ``MᵀM``, ``XᵀM`` and ``XᵀX`` for the finite-value mask ``M``.
+    Written with one matrix product rather than a loop over pairs: the sums each pair needs are entries of ``XᵀX``
+    (missing values as 0), column sums, and corrections from the few rows each column with gaps misses.
 
     >>> r, n = pairwise_pearson(np.array([[1.0, 2.0], [2.0, 4.1], [3.0, np.nan], [4.0, 8.0]]))
     >>> round(float(r[0, 1]), 3), int(n[0, 1])
@@ -512,25 +512,32 @@ def pairwise_pearson(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r[~np.isfinite(r)] = np.nan
         np.clip(r, -1.0, 1.0, out=r)
         return r, np.full(r.shape, float(x.shape[0]))
-    # Only the columns with gaps need their mask in the products: against a complete column j, "rows where j is
-    # present" is every row, so those sums are plain column sums.
+    # Each column centred on the mean of its present values, a missing value set to 0 so that it adds nothing to
+    # any sum. Against a complete column j, "rows where j is present" is every row: plain column sums. For a column
+    # p with gaps, a sum over the rows where p is present is the column sum less the sum over p's missing rows, which
+    # are few (and never more than all rows): one small gather per such column instead of masked passes over the
+    # whole matrix.
     rows, k = x.shape
     counts = mask.sum(axis=0).astype(np.float64)
-    x0 = np.where(mask, x, 0.0)
-    x0 -= x0.sum(axis=0) / np.maximum(counts, 1.0)
     part = np.flatnonzero(counts < rows)
-    x0[~mask] = 0.0
-    mp = mask[:, part].astype(np.float64)
-    sq = x0 * x0
-    n = np.full((k, k), float(rows))
-    n[:, part] = counts[part]
-    n[part, :] = counts[part][:, None]
-    n[np.ix_(part, part)] = mp.T @ mp
-    sx = np.repeat(x0.sum(axis=0)[:, None], k, axis=1)  # sx[i, j]: sum of column i over rows where j is present
-    sx[:, part] = x0.T @ mp
-    sxx = np.repeat(sq.sum(axis=0)[:, None], k, axis=1)
-    sxx[:, part] = sq.T @ mp
+    with np.errstate(invalid="ignore"):  # inf - inf in a column with gaps: its sum is taken again below
+        sums = x.sum(axis=0)
+    for p in part:
+        sums[p] = x[mask[:, p], p].sum()
+    x0 = x - sums / np.maximum(counts, 1.0)
+    for p in part:
+        x0[~mask[:, p], p] = 0.0
     sxy = x0.T @ x0
+    colsum, sqsum = x0.sum(axis=0), np.diagonal(sxy).copy()
+    n = np.repeat(counts[:, None], k, axis=1)  # n[i, j]: rows where both columns are present
+    sx = np.repeat(colsum[:, None], k, axis=1)  # sx[i, j]: sum of column i over rows where j is present
+    sxx = np.repeat(sqsum[:, None], k, axis=1)
+    for p in part:
+        gone = np.flatnonzero(~mask[:, p])
+        g = x0[gone]
+        n[:, p] = n[p, :] = counts - mask[gone].sum(axis=0)
+        sx[:, p] = colsum - g.sum(axis=0)
+        sxx[:, p] = sqsum - (g * g).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         cov = sxy - sx * sx.T / n
         var_x = sxx - sx * sx / n
