@@ -12,7 +12,8 @@ NumPy/pandas than assay's lock file) and times, from inside the process:
   the CPUs with that work;
 - ``report``: ``stats`` + writing the HTML report (assay also writes every figure as PNG and SVG; ydata embeds its
   figures in the HTML);
-- ``process``: the whole subprocess as a user sees it, interpreter start and imports included;
+- ``process``: the whole subprocess as a user sees it, interpreter start, imports and exit included (assay's worker
+  skips the interpreter's last garbage collection at exit, as ``assay profile`` does);
 - ``cpu``: CPU seconds (user + system) of that subprocess and its figure workers — the fairest number when other
   work shares the machine.
 
