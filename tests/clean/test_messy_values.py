@@ -331,3 +331,12 @@ def test_a_chain_fits_on_a_zero_row_frame(lazy: bool) -> None:
     for step in fitted:
         scored = step.transform(scored)
     assert scored.height == 0
+
+
+def test_missing_drop_rows_says_how_many_rows_went() -> None:
+    penguins = _penguins()
+    step = MissingStep(drop_rows=0.0).fit(penguins, target="species")
+    kept = step.transform_train(penguins)
+    incomplete = penguins.drop("species").select(pl.any_horizontal(pl.all().is_null())).to_series().sum()
+    assert step.rows_removed_ == incomplete == penguins.height - kept.height
+    assert incomplete == 11  # 2 penguins without measurements, 9 more without a recorded sex

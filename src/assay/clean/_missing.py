@@ -88,7 +88,8 @@ class MissingStep(Step):
         Drop columns whose share of missing values in the training data is above this (e.g. 0.5).
     drop_rows:
         In training only (``transform_train``), drop rows whose share of missing values among the columns is above
-        this (0.0 drops every row with any missing value). ``transform`` never drops rows.
+        this (0.0 drops every row with any missing value); ``rows_removed_`` says how many went (in-memory frames).
+        ``transform`` never drops rows.
     indicator:
         Add a Boolean ``<column>__missing`` column for each column that had missing values in training.
     tokens:
@@ -416,7 +417,12 @@ class MissingStep(Step):
         cols = [c for c in self.state_["columns"] if c in schema]
         if cols:
             share = pl.sum_horizontal([_is_missing(c, schema[c], tokens).cast(pl.Int32) for c in cols]) / len(cols)
-            frame = frame.filter(share <= float(self.drop_rows))
+            kept = frame.filter(share <= float(self.drop_rows))
+            if isinstance(frame, pl.DataFrame):
+                self.rows_removed_ = frame.height - kept.height
+                log.info("missing: removed %d row(s) with more than %g of their values missing", self.rows_removed_,
+                         float(self.drop_rows))
+            frame = kept
         return self.transform(frame)
 
 
