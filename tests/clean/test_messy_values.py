@@ -340,3 +340,22 @@ def test_missing_drop_rows_says_how_many_rows_went() -> None:
     incomplete = penguins.drop("species").select(pl.any_horizontal(pl.all().is_null())).to_series().sum()
     assert step.rows_removed_ == incomplete == penguins.height - kept.height
     assert incomplete == 11  # 2 penguins without measurements, 9 more without a recorded sex
+
+
+def test_interpolation_by_time_with_missing_or_narrow_times() -> None:
+    # A null time (here on a row with a value and on a row without) and an Int16 time column.
+    frame = pl.DataFrame({"day": pl.Series([3, 1, None, 2, 5, None], dtype=pl.Int16),
+                          "v": [3.0, 1.0, 7.0, None, None, None]})
+    step = MissingStep(columns=["v"], strategy="interpolate", order_by="day").fit(frame)
+    # day 2 lies between days 1 and 3; day 5 is past the last value and the untimed gap has no neighbours: both get
+    # the median of 3, 1 and 7; the untimed 7 stays.
+    assert step.transform(frame)["v"].to_list() == [3.0, 1.0, 7.0, 2.0, 3.0, 3.0]
+    assert step.transform(frame.slice(5, 1))["v"].to_list() == [3.0]  # one row at predict time
+
+
+def test_interpolation_by_a_text_column_is_refused_at_fit() -> None:
+    from assay.exceptions import SchemaError
+
+    frame = pl.DataFrame({"day": ["2024-01-01", "2024-01-02"], "v": [1.0, None]})
+    with pytest.raises(SchemaError, match="order_by column 'day' is String"):
+        MissingStep(strategy="interpolate", order_by="day").fit(frame)

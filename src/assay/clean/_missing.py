@@ -32,7 +32,7 @@ from assay.clean._stats import (
     sample_matrix,
     union,
 )
-from assay.exceptions import SpecError
+from assay.exceptions import SchemaError, SpecError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -151,6 +151,11 @@ class MissingStep(Step):
     def _columns(self, schema: pl.Schema, target: str | None) -> tuple[list[str], list[str]]:
         exclude = [c for c in (target, self.by, self.order_by) if c]
         resolve_columns([c for c in (self.by, self.order_by) if c] or None, schema, [], step=self.name)
+        if self.strategy == "interpolate" and self.order_by and not (
+                schema[self.order_by].is_numeric() or schema[self.order_by].is_temporal()):
+            msg = (f"{self.name}: order_by column {self.order_by!r} is {schema[self.order_by]}, not numbers, dates or "
+                   "times; convert it first with the 'types' step")
+            raise SchemaError(msg)
         columns = resolve_columns(self.columns, schema, list(schema), exclude=exclude, step=self.name)
         numeric = [c for c in columns if schema[c].is_numeric()]
         # Dates, times and nested types are not filled here (datetime_parts turns dates into numbers first).
@@ -349,8 +354,17 @@ class MissingStep(Step):
             x = x.forward_fill()
         elif strategy == "bfill":
             x = x.backward_fill()
+        elif strategy == "interpolate" and self.order_by:
+            # By the time column read as a number (dates by their day or microsecond count). Rows without a time
+            # are neither interpolated nor used as anchors: they go last with no value, so they keep their own
+            # (or, when missing, get the fallback fill) and leave the interpolation of the others as it is.
+            when = pl.col(self.order_by).to_physical().cast(pl.Float64)
+            when = pl.when(when.is_finite()).then(when)
+            known = when.is_not_null()
+            filled = pl.when(known).then(x).interpolate_by(when.fill_null(when.max().fill_null(0.0) + 1.0))
+            x = pl.when(known).then(filled).otherwise(x)
         elif strategy == "interpolate":
-            x = x.interpolate_by(pl.col(self.order_by)) if self.order_by else x.interpolate()
+            x = x.interpolate()
         else:
             return x
         if self.by:
