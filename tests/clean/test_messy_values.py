@@ -359,3 +359,11 @@ def test_interpolation_by_a_text_column_is_refused_at_fit() -> None:
     frame = pl.DataFrame({"day": ["2024-01-01", "2024-01-02"], "v": [1.0, None]})
     with pytest.raises(SchemaError, match="order_by column 'day' is String"):
         MissingStep(strategy="interpolate", order_by="day").fit(frame)
+
+
+def test_an_unknown_time_zone_is_a_spec_error_with_a_suggestion() -> None:
+    from assay.exceptions import SpecError
+
+    frame = pl.DataFrame({"ts": ["2024-01-01 10:00:00"]})
+    with pytest.raises(SpecError, match="unknown time zone 'Europe/Londn'; did you mean 'Europe/London'"):
+        TypesStep(time_zone="Europe/Londn").fit(frame)

@@ -18,7 +18,7 @@ import polars as pl
 
 from assay.clean._base import Frame, Step, resolve_columns, string_columns
 from assay.clean._stats import check_choice, collect_row, merge_counts, union
-from assay.exceptions import SpecError
+from assay.exceptions import SpecError, did_you_mean
 
 __all__ = ["DEFAULT_MISSING_TOKENS", "TextStep", "TypesStep"]
 
@@ -107,6 +107,17 @@ def parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None = N
     return out
 
 
+def _check_time_zone(step: str, zone: str) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        hint = did_you_mean(zone, sorted(zoneinfo.available_timezones()))
+        msg = f"{step}: unknown time zone {zone!r}{hint} (IANA names such as 'Europe/London', 'Asia/Shanghai', 'UTC')"
+        raise SpecError(msg) from None
+
+
 class TypesStep(Step):
     """Convert text columns to numbers, booleans, dates/datetimes or categoricals.
 
@@ -158,6 +169,8 @@ class TypesStep(Step):
         if not 0.0 < float(self.min_share) <= 1.0:
             msg = f"{self.name}: min_share={self.min_share!r} must be in (0, 1]"
             raise SpecError(msg)
+        if self.time_zone is not None:
+            _check_time_zone(self.name, self.time_zone)
         forced = list(self.kinds or {}) + list(self.formats or {}) + list(self.categorical or [])
         resolve_columns(forced or None, schema, [], step=self.name)
         columns = resolve_columns(self.columns, schema, string_columns(schema), exclude=[target] if target else [],
