@@ -372,3 +372,20 @@ def test_class_ranges_agree_with_separates_per_column():
         ok = mask & np.isfinite(values[:, j])
         assert ranges.separates(j) == _separates(classes[ok], values[ok, j]), j
     assert [ranges.separates(j) for j in range(3)] == [True, False, True]
+
+
+def test_in_memory_distinct_and_quantiles_match_the_streamed_ones():
+    # In memory, a numeric column is sorted once for both; streamed, it is hashed for the distinct count.
+    rng = np.random.default_rng(11)
+    n = 3000
+    frame = pl.DataFrame({
+        "f": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+        "g": np.concatenate([[np.inf, -np.inf, -0.0, 0.0, np.nan], rng.integers(0, 5, n - 5).astype(float)]),
+        "i": pl.Series(rng.integers(0, 50, n)).scatter([1, 5, 9], None),
+        "u": pl.Series(rng.integers(0, 3, n), dtype=pl.UInt8),
+    })
+    here, streamed = profile(frame)["variables"], profile(frame.lazy())["variables"]
+    for name in frame.columns:
+        assert here[name]["distinct"] == streamed[name]["distinct"], name
+        assert here[name]["quantiles"] == streamed[name]["quantiles"], name
+    assert here["g"]["distinct"] == 8  # inf, -inf, one zero (-0.0 == 0.0), NaN, and 1..4
