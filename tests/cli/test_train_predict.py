@@ -105,3 +105,15 @@ def test_same_seed_same_result(penguins_csv: Path, tmp_path: Path):
         runs.append(json.loads((out / "metrics.json").read_text()))
     assert runs[0]["leaderboard"][0]["cv_mean"] == runs[1]["leaderboard"][0]["cv_mean"]
     assert runs[0]["test"] == runs[1]["test"]
+
+
+def test_a_note_is_printed_once_not_once_per_fold(penguins_csv: Path, tmp_path: Path, capsys):
+    """The steps are refitted in each of the 5 folds and for the final model: the user reads each note once."""
+    data = pl.read_csv(penguins_csv, null_values="NA").with_columns(pl.lit(1).alias("const"))
+    path = tmp_path / "const.csv"
+    data.write_csv(path)
+    for _ in range(2):  # and again for the next command run in the same process
+        assert main(["train", str(path), "--target", "species", "--models", "logreg", "--out", str(tmp_path / "o"),
+                     "--no-report", "--quiet"]) == 0
+        err = capsys.readouterr().err
+        assert err.count("dropped 1 column(s): 'const' (constant)") == 1

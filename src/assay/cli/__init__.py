@@ -66,14 +66,27 @@ class _StderrNotes(logging.Handler):
     a redirected stderr, as tests do, writes to the current stream.
     """
 
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self.seen: set[str] = set()
+
     def emit(self, record: logging.LogRecord) -> None:
-        print(f"note: {record.getMessage()}", file=sys.stderr)
+        # Once per message and command: the steps are refitted in every cross-validation fold and would repeat
+        # the same note (say, a dropped constant column) once per fold and again for the final model.
+        message = record.getMessage()
+        if message in self.seen:
+            return
+        self.seen.add(message)
+        print(f"note: {message}", file=sys.stderr)
 
 
 def _log_to_stderr() -> None:
     logger = logging.getLogger("assay")
-    if not any(isinstance(h, _StderrNotes) for h in logger.handlers):
-        logger.addHandler(_StderrNotes(level=logging.WARNING))
+    for handler in logger.handlers:
+        if isinstance(handler, _StderrNotes):
+            handler.seen.clear()  # a new command: its notes are new
+            return
+    logger.addHandler(_StderrNotes(level=logging.WARNING))
 
 
 # Recent Typer releases run on their own copy of click, whose exceptions are not click's: both kinds are caught.
