@@ -149,3 +149,72 @@ def test_the_row_index_is_dropped_with_explicit_steps_too_unless_kept(penguins_c
     kept = assay.train(frame, target="species", models=["logreg"], folds=3,
                        steps=[{"step": "drop_useless", "row_numbers": False}, {"step": "scale"}])
     assert "Unnamed: 0" in kept.model.input_schema
+
+
+def _recorded_splits(monkeypatch) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
+    """Every (train, test) pair the pipeline prepares: each cross-validation fold, then the final split."""
+    from assay.pipeline import Pipeline
+
+    seen: list[tuple[pl.DataFrame, pl.DataFrame]] = []
+    original = Pipeline._prepare
+
+    def spy(self, train, test, target, task):
+        seen.append((train, test))
+        return original(self, train, test, target, task)
+
+    monkeypatch.setattr(Pipeline, "_prepare", spy)
+    return seen
+
+
+def _panel(n_groups: int = 30, per_group: int = 8) -> pl.DataFrame:
+    rng = np.random.default_rng(4)
+    rows = n_groups * per_group
+    x = rng.normal(size=rows)
+    return pl.DataFrame({"customer": np.repeat([f"c{i:02d}" for i in range(n_groups)], per_group),
+                         "day": np.tile(np.arange(per_group), n_groups) + np.repeat(np.arange(n_groups), per_group),
+                         "x": x, "y": np.where(x + rng.normal(scale=0.5, size=rows) > 0, "yes", "no")})
+
+
+def test_group_split_keeps_each_group_on_one_side_of_test_and_of_every_fold(monkeypatch, tmp_path: Path):
+    seen = _recorded_splits(monkeypatch)
+    frame = _panel()
+    result = assay.train(frame, target="y", models=["logreg"], folds=4, group="customer", threshold="f1")
+    assert len(seen) == 5  # four folds, then the final split
+    for train, test in seen:
+        assert set(train["customer"]) & set(test["customer"]) == set()
+        assert train.height + test.height in (frame.height, seen[-1][0].height)
+    final_train, final_test = seen[-1]
+    assert final_train.height + final_test.height == frame.height
+    assert final_test["customer"].n_unique() == 6  # 20% of the 30 customers
+    assert result.model.threshold is not None  # threshold tuned on the same group folds
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_time_split_tests_the_latest_rows_and_every_fold_trains_on_earlier_rows(monkeypatch, as_text: bool):
+    seen = _recorded_splits(monkeypatch)
+    frame = _panel()
+    if as_text:  # day/month/year text: ordered as dates, not as text ("02/01" would sort before "31/12")
+        frame = frame.with_columns((pl.date(2024, 12, 1) + pl.duration(days=pl.col("day")))
+                                   .dt.strftime("%d/%m/%Y").alias("day"))
+    key = (lambda f: f["day"].str.to_date("%d/%m/%Y")) if as_text else (lambda f: f["day"])
+    assay.train(frame.sample(fraction=1.0, shuffle=True, seed=1), target="y", models=["logreg"], folds=3, time="day")
+    assert len(seen) == 4
+    for train, test in seen:
+        assert key(train).max() < key(test).min()
+    final_train, final_test = seen[-1]
+    assert final_train.height + final_test.height == frame.height
+    assert "__assay_time__" not in final_train.columns
+
+
+def test_split_options_are_checked(penguins_csv: Path):
+    frame = assay.load(str(penguins_csv))
+    with pytest.raises(SpecError, match="not both"):
+        assay.train(frame, target="species", group="island", time="year")
+    with pytest.raises(SchemaError, match=r"group column 'islnd' not found .*did you mean 'island'"):
+        assay.train(frame, target="species", group="islnd")
+    with pytest.raises(SpecError, match="time budget"):
+        assay.train(frame, target="species", time="year", time_budget=5)
+    bad = frame.with_columns(pl.lit("2024-01-01").alias("when")).with_columns(
+        pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("soon")).otherwise(pl.col("when")).alias("when"))
+    with pytest.raises(SchemaError, match=r"time column 'when': 1 value\(s\) do not read as dates .*'soon' at row 7"):
+        assay.train(bad, target="species", time="when")

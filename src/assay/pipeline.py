@@ -47,6 +47,7 @@ class TrainResult:
     model_path: Path | None = None
     report_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    split: dict[str, Any] = field(default_factory=dict)  # how the rows were split: kind, column, row counts
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``metrics.json``."""
@@ -56,6 +57,7 @@ class TrainResult:
             "primary_metric": self.primary_metric,
             "leaderboard": self.leaderboard,
             "test": self.test_metrics,
+            "split": self.split,
             "model_path": None if self.model_path is None else str(self.model_path),
             "report_path": None if self.report_path is None else str(self.report_path),
             "notes": self.notes,
@@ -178,7 +180,12 @@ class Pipeline:
         user: str | None = None,
         item: str | None = None,
         rating: str | None = None,
+        group: str | None = None,
+        time: str | None = None,
     ) -> None:
+        if group is not None and time is not None:
+            msg = "split by group or by time, not both (group keeps each group on one side; time tests the latest rows)"
+            raise SpecError(msg)
         self.target = target
         self.task = task
         self.steps = None if steps is None else list(steps)
@@ -191,6 +198,8 @@ class Pipeline:
         self.user = user
         self.item = item
         self.rating = rating
+        self.group = group
+        self.time = time
 
     # -- checks -----------------------------------------------------------------------------------------------
     def _drop_row_index(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
@@ -277,16 +286,29 @@ class Pipeline:
         return _Prepared(X_train, y_train, X_test, y_test, steps, features, fill)
 
     # -- candidate search -------------------------------------------------------------------------------------
+    def _fold_indices(self, train: pl.DataFrame, y: np.ndarray, task: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The cross-validation folds over ``train``: group k-fold with ``group`` (no group on both sides of a
+        fold), forward-chaining folds with ``time`` (``train`` is in time order: each fold tests rows later than
+        all of its training rows), else (stratified) shuffled k-fold."""
+        from assay.evaluate import fold_indices
+
+        if self.group is not None:
+            groups = train.get_column(self.group).cast(pl.String).fill_null("").to_numpy()
+            return fold_indices(y, task=task, folds=self.folds, seed=self.seed, groups=groups, kind="group")
+        if self.time is not None:
+            return fold_indices(y, task=task, folds=self.folds, seed=self.seed, kind="timeseries",
+                                times=_time_ranks(train.get_column(self.time)))
+        return fold_indices(y, task=task, folds=self.folds, seed=self.seed)
+
     def _cross_validate(
         self, train: pl.DataFrame, target: str | None, task: str, names: list[str], notify: Callable[[str, float], None]
     ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]], str, dict[str, Any]]:
         """Every candidate with its defaults on the same folds; steps refitted inside each fold."""
-        from assay.evaluate import PRIMARY_METRIC, fold_indices, leaderboard, score
+        from assay.evaluate import PRIMARY_METRIC, leaderboard, score
         from assay.models import make_model
 
         y = None if target is None else _labels(train.get_column(target))
-        splits = fold_indices(y if y is not None else np.zeros(train.height), task=task, folds=self.folds,
-                              seed=self.seed)
+        splits = self._fold_indices(train, y if y is not None else np.zeros(train.height), task)
         fold_scores: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         fit_seconds: dict[str, float] = dict.fromkeys(names, 0.0)
         total = len(splits) * len(names) + 1
@@ -397,17 +419,27 @@ class Pipeline:
         return TrainResult(model, "recommendation", None, primary, board, test_metrics, cv_scores)
 
     def _tune_threshold(self, name: str, params: dict[str, Any], prep: _Prepared, est: Any,
-                        objective: tuple[str, float, float]) -> dict[str, Any]:
+                        objective: tuple[str, float, float], train: pl.DataFrame) -> dict[str, Any]:
         """The decision threshold on the positive class's probability, chosen on out-of-fold predictions of the
         training split (never on the test split), F1-optimal or cheapest for the given error costs."""
         from assay.evaluate import fold_indices
         from assay.models import make_model
 
-        oof = np.empty(len(prep.y_train))
-        for tr, te in fold_indices(prep.y_train, task="classification", folds=self.folds, seed=self.seed):
+        oof = np.full(len(prep.y_train), np.nan)
+        if self.group is None and self.time is None:
+            splits = fold_indices(prep.y_train, task="classification", folds=self.folds, seed=self.seed)
+        elif train.height == len(prep.y_train):  # the same group or time folds as the leaderboard
+            splits = self._fold_indices(train, prep.y_train, "classification")
+        else:
+            how = "--group" if self.group is not None else "--time"
+            msg = (f"the steps removed {train.height - len(prep.y_train)} training row(s), so the rows' groups or "
+                   f"times are no longer known: tune the threshold without {how}, or with steps that keep every row")
+            raise SpecError(msg)
+        for tr, te in splits:
             fold = make_model(name, "classification", seed=self.seed, **params).fit(prep.X_train[tr], prep.y_train[tr])
             oof[te] = fold.predict_proba(prep.X_train[te])[:, list(fold.classes_).index(est.classes_[1])]
-        return threshold_from_oof(prep.y_train, oof, list(est.classes_), objective)
+        seen = ~np.isnan(oof)  # forward-chaining time folds never test the first rows
+        return threshold_from_oof(prep.y_train[seen], oof[seen], list(est.classes_), objective)
 
     # -- training ---------------------------------------------------------------------------------------------
     def fit(
@@ -467,9 +499,39 @@ class Pipeline:
         from assay.clean import train_test_split
 
         stratify = task == "classification"
+        for what, column in (("group", self.group), ("time", self.time)):
+            if column is not None and column not in frame.columns:
+                msg = (f"{what} column {column!r} not found in {origin}{did_you_mean(column, frame.columns)} "
+                       f"(columns: {', '.join(frame.columns[:12])}{', …' if frame.width > 12 else ''})")
+                raise SchemaError(msg)
+        if (self.group or self.time) and self.time_budget:
+            msg = ("a time budget searches with shuffled k-fold; it cannot keep groups or time order yet: drop "
+                   "--time-budget, or the --group/--time split")
+            raise SpecError(msg)
+        split_frame, time_key = frame, self.time
+        if self.time is not None and frame.schema[self.time] == pl.String:  # text times: ordered as times, not text
+            time_key = "__assay_time__"
+            split_frame = frame.with_columns(_parsed_times(frame.get_column(self.time)).alias(time_key))
         train_frame, test_frame = train_test_split(
-            frame, target=target, test_size=self.test_size, stratify=stratify, seed=self.seed
+            split_frame, target=target, test_size=self.test_size, stratify=stratify, seed=self.seed,
+            group=self.group, time=time_key,
         )
+        if task == "classification" and target is not None:
+            unseen = test_frame.get_column(target).filter(~test_frame.get_column(target).is_in(
+                train_frame.get_column(target).unique().implode()))
+            if unseen.len():
+                names = ", ".join(repr(v) for v in unseen.unique(maintain_order=True).head(5).to_list())
+                log.warning("the test split holds %d row(s) of class(es) the training split lacks (%s): the model "
+                            "cannot predict them, they count as errors and log loss and AUC are left out%s",
+                            unseen.len(), names, " (a group or time split can hold out a class's only rows)"
+                            if self.group or self.time else "")
+        if time_key is not None:  # forward-chaining folds take the rows in time order (unknown times first)
+            train_frame = train_frame.sort(time_key, nulls_last=False, maintain_order=True)
+            if time_key != self.time:
+                train_frame, test_frame = train_frame.drop(time_key), test_frame.drop(time_key)
+            log.info("split by time %r: the latest %d rows are the test split; folds train on earlier rows only",
+                     self.time, test_frame.height)
+
         names = list(self.models) if self.models else default_models(task)
         for name in names:
             make_model(name, task, seed=self.seed)  # unknown names fail before any work is done
@@ -489,7 +551,7 @@ class Pipeline:
         if objective is not None:
             require_binary(task, est)
             notify("tuning the decision threshold on out-of-fold probabilities", 0.97)
-            threshold = self._tune_threshold(best, params, prep, est, objective)
+            threshold = self._tune_threshold(best, params, prep, est, objective, train_frame)
         test_metrics, predictions = _score_test(est, prep, task, score, threshold=threshold)
         model = Model(
             prep.steps,
@@ -510,6 +572,9 @@ class Pipeline:
         )
         cv_scores = {name: [s.get(primary) for s in fold_scores.get(name, [])] for name in names}
         result = TrainResult(model, task, target, primary, board, test_metrics, cv_scores)
+        kind = "group" if self.group else "time" if self.time else "stratified" if stratify else "random"
+        result.split = {"kind": kind, "column": self.group or self.time, "train_rows": train_frame.height,
+                        "test_rows": test_frame.height, "folds": len(fold_scores.get(best, [])) or self.folds}
         result._report_inputs = {  # type: ignore[attr-defined]
             "prep": prep,
             "predictions": predictions,
@@ -517,6 +582,31 @@ class Pipeline:
         }
         notify("done", 1.0)
         return result
+
+
+def _time_ranks(column: pl.Series) -> np.ndarray:
+    """Dense ranks of a time column (text read as times), unknown times (null, NaN) ranked 0: earliest."""
+    if column.dtype == pl.String:
+        column = _parsed_times(column)
+    elif column.dtype.is_float():
+        column = column.fill_nan(None)
+    return column.rank("dense").fill_null(0).to_numpy()
+
+
+def _parsed_times(column: pl.Series) -> pl.Series:
+    """A text column of dates or times as datetimes (format inferred, as Polars does, from its values), for
+    ordering rows in a time split; every value that is not a time is a SchemaError naming it."""
+    parsed = column.str.strip_chars().str.to_datetime(strict=False)
+    bad = parsed.is_null() & column.is_not_null() & (column.str.strip_chars() != "")
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        msg = (f"time column {column.name!r}: {bad.sum()} value(s) do not read as dates or times in the format of the "
+               f"others, e.g. {column[row]!r} at row {row}; give times in one format (ISO 8601 is safest) or as "
+               f"numbers")
+        raise SchemaError(msg)
+    if parsed.dtype.time_zone is not None:  # type: ignore[attr-defined]
+        parsed = parsed.dt.convert_time_zone("UTC")
+    return parsed
 
 
 class _NoteCollector(logging.Handler):
@@ -620,15 +710,21 @@ def train(
     seed: int = 0,
     time_budget: float | None = None,
     threshold: str | None = None,
+    group: str | None = None,
+    time: str | None = None,
     out: str | Path | None = None,
     report: bool = True,
     source_options: dict[str, Any] | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> TrainResult:
     """Train candidate models on ``source`` and return the result; with ``out``, also write the model, the
-    metrics and the HTML report there (``out/model/``, ``out/metrics.json``, ``out/report.html``)."""
+    metrics and the HTML report there (``out/model/``, ``out/metrics.json``, ``out/report.html``).
+
+    ``group`` names a column whose groups stay on one side of the test split and of every fold (say, a customer
+    id); ``time`` a column of times: the latest rows are the test split and each fold trains on earlier rows only.
+    """
     pipe = Pipeline(target=target, task=task, steps=steps, models=models, folds=folds, test_size=test_size,
-                    seed=seed, time_budget=time_budget, threshold=threshold)
+                    seed=seed, time_budget=time_budget, threshold=threshold, group=group, time=time)
     result = pipe.fit(source, source_options=source_options, progress=progress)
     if out is not None:
         write_outputs(result, Path(out), report=report, spec=_spec_of(pipe))
@@ -779,12 +875,17 @@ def run(spec: Any, *, progress: Callable[[str, float], None] | None = None) -> T
     if spec.engine == "dask":  # same spec, same data path, on a Dask cluster (assay.engine)
         from assay.engine import run_dask
 
+        if spec.evaluation.group or spec.evaluation.time:
+            msg = ("evaluation.group and evaluation.time splits run on the local engine only; the Dask engine "
+                   "splits rows at random (stratified by class)")
+            raise SpecError(msg)
+
         return run_dask(spec, progress=progress)
     pipe = Pipeline(
         target=spec.target, task=spec.task, steps=spec.steps, models=spec.models, folds=spec.evaluation.folds,
         test_size=spec.evaluation.test_size, seed=spec.evaluation.seed, time_budget=spec.evaluation.time_budget,
         threshold=spec.evaluation.threshold,
-        user=spec.user, item=spec.item, rating=spec.rating,
+        user=spec.user, item=spec.item, rating=spec.rating, group=spec.evaluation.group, time=spec.evaluation.time,
     )
     result = pipe.fit(spec.source, source_options=spec.source_options, progress=progress)
     write_outputs(result, Path(spec.output.dir), report=spec.output.report, spec=spec.model_dump())

@@ -12,7 +12,7 @@ the YAML line (for syntax errors) or the field path and what is valid, e.g. ``ev
       - {step: missing, strategy: median}
       - {step: onehot}
     models: [logreg, lgbm]             # optional; omitted = the task's defaults
-    evaluation: {folds: 5, test_size: 0.2, seed: 0}
+    evaluation: {folds: 5, test_size: 0.2, seed: 0}   # + group: COLUMN or time: COLUMN for such splits
     output: {dir: out/penguins}
 """
 
@@ -41,6 +41,9 @@ class EvaluationSpec(_Strict):
     seed: int = 0
     time_budget: float | None = Field(None, gt=0, description="seconds for hyperparameter search (none: defaults)")
     threshold: str | None = Field(None, description="binary decision threshold: f1 or cost:FP:FN")
+    group: str | None = Field(None, description="column whose groups never straddle train/test or a fold")
+    time: str | None = Field(None, description="column of times: the latest rows are the test split, folds "
+                                               "train on earlier rows only")
 
 
 class OutputSpec(_Strict):

@@ -117,3 +117,24 @@ def test_a_note_is_printed_once_not_once_per_fold(penguins_csv: Path, tmp_path: 
                      "--no-report", "--quiet"]) == 0
         err = capsys.readouterr().err
         assert err.count("dropped 1 column(s): 'const' (constant)") == 1
+
+
+def test_train_with_a_time_split_from_the_command_line_and_a_spec(penguins_csv: Path, tmp_path: Path):
+    """--time year: the latest year is the test split; the spec's evaluation.time does the same."""
+    out = tmp_path / "by_year"
+    assert main(["train", str(penguins_csv), "--target", "species", "--models", "logreg", "--time", "year",
+                 "--folds", "2", "--out", str(out), "--no-report", "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    years = pl.read_csv(penguins_csv, null_values="NA").get_column("year")
+    assert metrics["split"]["kind"] == "time"
+    assert metrics["split"]["column"] == "year"
+    assert metrics["split"]["test_rows"] == int((years == years.max()).sum())  # the latest year, whole
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"source: {penguins_csv}\ntarget: species\nmodels: [logreg]\n"
+                    f"evaluation: {{folds: 2, group: island}}\n"
+                    f"output: {{dir: {tmp_path / 'by_island'}, report: false}}\n")
+    assert main(["run", str(spec), "--quiet"]) == 0
+    grouped = json.loads((tmp_path / "by_island" / "metrics.json").read_text())
+    islands = pl.read_csv(penguins_csv, null_values="NA")["island"].value_counts()["count"]
+    assert grouped["split"]["kind"] == "group"
+    assert grouped["split"]["test_rows"] in set(islands)  # one whole island is the test split

@@ -159,3 +159,29 @@ def test_rare_class_advice_matches_the_counts():
     y = np.array([0] * 10 + [1] * 10 + [2])
     with pytest.raises(SpecError, match="drop or merge the rare classes first, or use --task regression"):
         fold_indices(y, task="classification", folds=3)
+
+
+def test_time_series_folds_keep_rows_of_one_time_on_one_side() -> None:
+    times = np.repeat(np.arange(10), 3)  # 30 rows, 3 per time: row-count cuts at 5, 10, ... cut through times
+    splits = fold_indices(np.zeros(30), task="regression", folds=5, kind="timeseries", times=times)
+    tested = np.concatenate([te for _, te in splits])
+    assert len(tested) == len(set(tested.tolist()))  # no row tested twice
+    for tr, te in splits:
+        assert times[tr].max() < times[te].min()
+        assert np.array_equal(tr, np.arange(len(tr)))  # every earlier row trains
+    # a fold whose rows all share the previous fold's time is merged into it: fewer folds, none empty
+    few = fold_indices(np.zeros(12), task="regression", folds=5, kind="timeseries", times=np.repeat([0, 1], 6))
+    assert [(len(tr), len(te)) for tr, te in few] == [(6, 6)]
+    with pytest.raises(SpecError, match="times has 3 values"):
+        fold_indices(np.zeros(12), task="regression", folds=3, kind="timeseries", times=[1, 2, 3])
+
+
+def test_a_class_the_model_never_saw_counts_as_errors_and_leaves_probability_metrics_out() -> None:
+    y_true = np.array(["a", "b", "c", "c"])
+    y_pred = np.array(["a", "b", "a", "b"])
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    out = score("classification", y_true, y_pred, proba=proba, classes=["a", "b"])
+    assert out["accuracy"] == 0.5
+    assert out["recall_macro"] == pytest.approx((1 + 1 + 0) / 3)
+    assert out["log_loss"] is None
+    assert out["roc_auc"] is None

@@ -20,6 +20,10 @@ Examples:
   assay train sales.parquet --target revenue --task regression --models linreg,lgbm --folds 10 --out out/sales
 
   assay train customers.csv --task clustering --out out/segments
+
+  assay train visits.csv --target churned --group customer_id     (no customer on both sides)
+
+  assay train daily.csv --target demand --task regression --time date   (test on the latest days)
 """
 
 
@@ -59,6 +63,10 @@ def register(app: typer.Typer) -> None:
         user: str | None = typer.Option(None, help="User column (recommendation)."),
         item: str | None = typer.Option(None, help="Item column (recommendation)."),
         rating: str | None = typer.Option(None, help="Rating column (explicit-feedback recommendation)."),
+        group: str | None = typer.Option(None, help="Column whose groups (e.g. customer_id) never straddle the "
+                                                   "test split or a fold."),
+        time: str | None = typer.Option(None, "--time", help="Time column: the latest rows are the test split; "
+                                                             "each fold trains on earlier rows only."),
         no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, only the final lines."),
     ) -> None:
@@ -67,7 +75,7 @@ def register(app: typer.Typer) -> None:
         pipe = Pipeline(
             target=target, task=task, models=None if not models else [m.strip() for m in models.split(",")],
             folds=folds, test_size=test_size, seed=seed, time_budget=parse_duration(time_budget), threshold=threshold,
-            user=user, item=item, rating=rating,
+            user=user, item=item, rating=rating, group=group, time=time,
         )
         with progress_callback(show_progress(quiet)) as notify:
             result = pipe.fit(source, progress=notify)

@@ -6,6 +6,7 @@ Splits are integer index arrays into the rows given, so the same folds can be re
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Literal
 
 import numpy as np
@@ -43,13 +44,17 @@ def fold_indices(
     groups: Any = None,
     stratify: bool = True,
     kind: Literal["kfold", "group", "timeseries"] = "kfold",
+    times: Any = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``folds`` pairs of ``(train_idx, test_idx)`` over ``len(y)`` rows.
 
     - ``kind="kfold"``: shuffled (seeded) k-fold, stratified by class for classification when ``stratify``.
     - ``kind="group"``: no group appears in both train and test (``groups`` required); stratified by class when
       possible (``StratifiedGroupKFold``).
-    - ``kind="timeseries"``: rows are taken in their given order; each test fold follows its training rows.
+    - ``kind="timeseries"``: rows are taken in their given order; each test fold follows its training rows. With
+      ``times`` (one sortable value per row, non-decreasing; missing ones first), rows that share a time stay on one
+      side: a fold tests whole times and trains only on earlier ones (a fold whose rows all share the time of the
+      fold before is merged into it, so there may be fewer folds).
 
     >>> splits = fold_indices([0, 1] * 5, task="classification", folds=5)
     >>> len(splits), sorted(np.concatenate([te for _, te in splits]).tolist()) == list(range(10))
@@ -94,7 +99,18 @@ def fold_indices(
             return [(tr, te) for tr, te in splitter.split(idx, y, groups)]
         return [(tr, te) for tr, te in ms.GroupKFold(n_splits=folds).split(idx, y, groups)]
     if kind == "timeseries":
-        return [(tr, te) for tr, te in ms.TimeSeriesSplit(n_splits=folds).split(idx)]
+        splits = [(tr, te) for tr, te in ms.TimeSeriesSplit(n_splits=folds).split(idx)]
+        if times is None:
+            return splits
+        # Blocks cut at row counts may cut through one time: move each cut to the start of its time.
+        key = np.asarray(times)
+        if len(key) != n:
+            msg = f"times has {len(key)} values but y has {n}"
+            raise SpecError(msg)
+        starts = sorted({int(np.searchsorted(key, key[te[0]], side="left")) for _, te in splits})
+        starts = [s for s in starts if s > 0]
+        bounds = [*starts, n]
+        return [(idx[:lo], idx[lo:hi]) for lo, hi in itertools.pairwise(bounds) if hi > lo]
     msg = f"unknown fold kind {kind!r}; valid: {', '.join(KINDS)}"
     raise SpecError(msg)
 

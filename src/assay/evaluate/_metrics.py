@@ -91,6 +91,10 @@ def _classification(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | 
             raise SpecError(msg)
         classes = np.asarray(classes)
         present = np.unique(y_true)
+        if not np.isin(present, classes).all():
+            # A class the model never saw in training (say, a group split that holds out its only group): the
+            # model gave it no probability, so log loss and AUC are undefined; the label metrics above count it.
+            return {k: None if v is None else _safe(v) for k, v in out.items()} | {"log_loss": None}
         if proba.ndim == 1:
             proba = np.column_stack([1.0 - proba, proba])
         with warnings.catch_warnings():
