@@ -218,3 +218,17 @@ def test_split_options_are_checked(penguins_csv: Path):
         pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("soon")).otherwise(pl.col("when")).alias("when"))
     with pytest.raises(SchemaError, match=r"time column 'when': 1 value\(s\) do not read as dates .*'soon' at row 7"):
         assay.train(bad, target="species", time="when")
+
+
+def test_step_notes_come_from_the_final_fit_not_from_every_fold():
+    """A fold's fit would repeat each note with its own counts; the notes describe the fit of the final model."""
+    rng = np.random.default_rng(2)
+    codes = [str(v) for v in rng.integers(100, 999, size=200)]
+    for row in (3, 50, 97, 120, 180):
+        codes[row] = f"c{row}"  # station codes among numbers: they become missing, and the user is told
+    frame = pl.DataFrame({"station": codes, "x": rng.normal(size=200)}).with_columns(
+        (pl.col("x") * 2 + 1).alias("y"))
+    result = assay.train(frame, target="y", task="regression", models=["linreg"], folds=4)
+    notes = [n for n in result.notes if "of 'station' did not read as integer" in n]
+    assert len(notes) == 1
+    assert notes[0].startswith("types: ")

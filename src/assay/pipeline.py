@@ -8,10 +8,11 @@ Nothing here reaches back into a source or forward into serving.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -314,7 +315,8 @@ class Pipeline:
         total = len(splits) * len(names) + 1
         done = 0
         for k, (tr, te) in enumerate(splits):
-            prep = self._prepare(train[tr], train[te], target, task)
+            with _steps_quiet():  # the steps' notes come once, from the final fit, not once per fold
+                prep = self._prepare(train[tr], train[te], target, task)
             for name in names:
                 notify(f"fold {k + 1}/{len(splits)} · {name}", done / total)
                 start = time.perf_counter()
@@ -582,6 +584,19 @@ class Pipeline:
         }
         notify("done", 1.0)
         return result
+
+
+@contextlib.contextmanager
+def _steps_quiet() -> Iterator[None]:
+    """Cleaning steps' warnings held back (their loggers live under ``assay.clean``): a fold's fit says what the
+    final fit on the whole training split says again, with slightly different counts."""
+    logger = logging.getLogger("assay.clean")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _time_ranks(column: pl.Series) -> np.ndarray:

@@ -47,10 +47,10 @@ def test_integers_booleans_dates_and_datetimes() -> None:
 
 def test_unparsed_values_are_counted_not_hidden(caplog: pytest.LogCaptureFixture) -> None:
     df = pl.DataFrame({"v": [str(i) for i in range(99)] + ["oops"]})
-    with caplog.at_level(logging.INFO, logger="assay.clean._types"):
+    with caplog.at_level(logging.WARNING, logger="assay.clean._types"):  # a warning: the CLI shows it as a note
         step = TypesStep().fit(df)
     assert step.state_["unparsed"] == {"v": 1}
-    assert "did not parse" in caplog.text
+    assert "1 of 100 value(s) of 'v' did not read as integer and became missing" in caplog.text
     strict = TypesStep(min_share=1.0).fit(df)
     assert strict.state_["convert"]["v"]["kind"] == "text"
 

@@ -217,7 +217,8 @@ class TypesStep(Step):
                 parsed = n
             if n - parsed > 0 and kind not in ("text", "categorical"):
                 unparsed[col] = n - parsed
-                log.info("types: %d value(s) of %r did not parse as %s and became null", n - parsed, col, kind)
+                log.warning("types: %d of %d value(s) of %r did not read as %s and became missing (e.g. codes in a "
+                            "column of numbers)", n - parsed, n, col, kind)
         return {"convert": convert, "unparsed": unparsed, "missing_tokens": self._tokens()}
 
     def _decide(self, col: str, c: dict[str, int], n: int) -> tuple[str, str | None]:
