@@ -111,3 +111,15 @@ def test_cluster_recovers_blobs_and_is_a_feature() -> None:
     assert out["cluster_distance"].min() >= 0
     assert out.schema["cluster"] == pl.Int32
     assert np.isfinite(out["cluster_distance"].to_numpy()).all()
+
+
+def test_unreadable_counts_what_transform_turns_missing() -> None:
+    train = pl.DataFrame({"day": ["2024-01-31", "2024-02-29", "NA"], "n": ["1", "2", "3"], "word": ["a", "b", "c"]})
+    step = TypesStep().fit(train)
+    new = pl.DataFrame({"day": ["31/01/2024", "2024-03-01", "NA", None, "soon"], "n": ["4", "x7", "", "5", "6"],
+                        "word": ["z", "y", "x", "w", "v"]})
+    assert step.unreadable(new) == {"day": (2, "31/01/2024"), "n": (1, "x7")}  # tokens, empty and null are missing
+    out = step.transform(new)
+    assert out["day"].null_count() == 4  # what unreadable() counted, plus the missing ones
+    assert out["n"].null_count() == 2
+    assert step.unreadable(new.head(0)) == {}

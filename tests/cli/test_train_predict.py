@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -138,3 +139,21 @@ def test_train_with_a_time_split_from_the_command_line_and_a_spec(penguins_csv: 
     islands = pl.read_csv(penguins_csv, null_values="NA")["island"].value_counts()["count"]
     assert grouped["split"]["kind"] == "group"
     assert grouped["split"]["test_rows"] in set(islands)  # one whole island is the test split
+
+
+def test_predict_says_which_values_it_could_not_read(tmp_path: Path, capsys):
+    """A date written another way than in training is predicted as missing, and assay predict says so."""
+    rng = np.random.default_rng(0)
+    days = pl.date_range(pl.date(2020, 1, 1), pl.date(2020, 4, 29), eager=True)
+    train = pl.DataFrame({"day": days.dt.strftime("%Y-%m-%d"), "x": rng.normal(size=len(days))}).with_columns(
+        (pl.col("x") * 3).alias("y"))
+    train.write_csv(tmp_path / "train.csv")
+    assert main(["train", str(tmp_path / "train.csv"), "--target", "y", "--task", "regression", "--models", "linreg",
+                 "--out", str(tmp_path / "run"), "--no-report", "--quiet"]) == 0
+    pl.DataFrame({"day": ["2020-05-01", "01/05/2020", "soon"], "x": [1.0, 2.0, 3.0]}).write_csv(tmp_path / "new.csv")
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "run" / "model"), str(tmp_path / "new.csv"), "--out",
+                 str(tmp_path / "scored.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "note: 2 of 3 value(s) of 'day' did not read as date (as in training), e.g. '01/05/2020'" in err
+    assert pl.read_csv(tmp_path / "scored.csv").height == 3

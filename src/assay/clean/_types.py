@@ -279,6 +279,31 @@ class TypesStep(Step):
         exprs = [self._expr(col, spec, tokens) for col, spec in self.state_["convert"].items() if col in names]
         return frame.with_columns(exprs) if exprs else frame
 
+    def unreadable(self, frame: pl.DataFrame) -> dict[str, tuple[int, Any]]:
+        """Per converted column of ``frame``: how many values this fitted step turns into missing although they
+        are neither missing nor a missing token (a date in another format, a code among numbers), and the first
+        such value. Only columns with some; what :meth:`transform` does silently, for callers that report it
+        (``assay predict``)."""
+        self._check_fitted()
+        tokens = self.state_.get("missing_tokens", [])
+        names = set(frame.columns)
+        specs = {c: s for c, s in self.state_["convert"].items()
+                 if c in names and s["kind"] not in ("text", "categorical")}
+        if not specs or frame.height == 0:
+            return {}
+        lost = frame.select(
+            (_clean_text(col, tokens).is_not_null() & (_clean_text(col, tokens) != "")
+             & self._expr(col, spec, tokens).is_null()).alias(col)
+            for col, spec in specs.items()
+        )
+        out = {}
+        for col in lost.columns:
+            mask = lost.get_column(col)
+            count = int(mask.sum())
+            if count:
+                out[col] = (count, frame.get_column(col).filter(mask)[0])
+        return out
+
 
 class TextStep(Step):
     """Trim, Unicode-normalise (NFKC: full-width to half-width) and case-fold text columns.

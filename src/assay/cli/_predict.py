@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import polars as pl
 import typer
 
 from assay.exceptions import SpecError
@@ -21,6 +21,21 @@ Examples:
 
 WRITERS = {".csv": "write_csv", ".parquet": "write_parquet", ".json": "write_json", ".ndjson": "write_ndjson",
            ".jsonl": "write_ndjson"}
+
+
+def _say_unreadable(model: Any, frame: Any) -> None:
+    """A note per column whose values the model's types step could not read (they were predicted as missing)."""
+    if model.task == "recommendation" or frame.height == 0:
+        return
+    checked = model.validate(frame)
+    for step in model.steps:
+        if getattr(step, "name", None) != "types":
+            continue
+        for column, (count, example) in step.unreadable(checked).items():
+            kind = step.state_["convert"][column]["kind"]
+            typer.echo(f"note: {count} of {frame.height} value(s) of {column!r} did not read as {kind} (as in "
+                       f"training), e.g. {example!r}; they were predicted as missing", err=True)
+        break  # later steps see the converted columns
 
 
 def register(app: typer.Typer) -> None:
@@ -62,9 +77,12 @@ def register(app: typer.Typer) -> None:
         model = load_model(model_dir)
         frame = open_source(source).read()
         predictions = model.predict(frame, top_k=top_k)
+        _say_unreadable(model, frame)
         if model.task == "recommendation" or not keep_columns:
             result = predictions  # one row per (user, recommended item), not per input row
         else:
+            import polars as pl  # imported here: `assay profile` forks its figure process before Polars loads
+
             result = pl.concat([frame, predictions], how="horizontal")
         if out is None:
             typer.echo(result.write_csv(), nl=False)
