@@ -8,6 +8,9 @@ written under deterministic names with an atomic rename, so a re-run task overwr
 
 Rows are selected per partition with a packed bit mask (:func:`row_mask`): train/test splits and CV folds are decided
 on the client from the target column alone, with the same functions as the local engine, and applied by position.
+Steps that remove training rows (dedupe, outliers drop/quarantine, missing drop_rows) are decided once over all
+partitions when fitted — duplicates through a hash shuffle of their keys, a quarantine merged into one file — and
+their decision is kept as masks too (:func:`train_masks`), so both engines train on the same rows.
 
 What does not live here: cluster set-up (``_cluster``), source plans (``_partitions``), the pipeline (``_run``).
 """
@@ -15,6 +18,7 @@ What does not live here: cluster set-up (``_cluster``), source plans (``_partiti
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -42,15 +46,19 @@ __all__ = [
     "fit_on_worker",
     "fit_steps",
     "gather_arrays",
+    "kept_positions",
     "map_arrays",
     "map_tasks",
     "matrix_bytes",
     "predict_parts",
     "row_mask",
+    "train_masks",
     "write_partitions",
 ]
 
 Mask = tuple[int, bytes] | None
+
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -90,16 +98,21 @@ def _load(part: Partition, mask: Mask, steps: Sequence[Step], *, train: bool = T
         frame = frame[keep] if len(keep) else frame.clear()
     out: pl.DataFrame | pl.LazyFrame = frame
     for step in steps:
-        out = step.transform_train(out) if train else step.transform(out)
+        # A row-removing step whose rows were decided over all partitions (fit_steps) is already in ``mask``.
+        by_mask = getattr(step, "rows_by_mask_", False)
+        out = step.transform_train(out) if train and not by_mask else step.transform(out)
         if isinstance(out, pl.LazyFrame):
             out = out.collect()
     return out  # type: ignore[return-value]
 
 
 def _shippable(step: Step) -> Step:
-    """A copy without the merged summary (it can hold 200k values); ``state_`` is all workers need."""
+    """A copy without the merged summary (it can hold 200k values) nor the kept-row masks; ``state_`` is all workers
+    need. A row-removing step fitted by :func:`fit_steps` travels marked: its rows are removed by the masks."""
     out = copy.copy(step)
     out.__dict__.pop("summary_", None)
+    if out.__dict__.pop("kept_", None) is not None:
+        out.rows_by_mask_ = True  # type: ignore[attr-defined]
     return out
 
 
@@ -164,7 +177,180 @@ def fit_steps(
         step.target_ = target
         step.state_ = step.finalize(summary)
         fitted.append(step)
+        if step.changes_rows:
+            if progress:
+                progress(f"removing rows with step {step.name or type(step).__name__} over {len(parts)} partitions")
+            _remove_rows(client, parts, masks, prefix, step)
+            masks = train_masks(parts, masks, [step])
     return fitted
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Steps that remove training rows (dedupe, outliers drop/quarantine, missing drop_rows)
+#
+# The local engine runs such a step's ``transform_train`` once on the whole training frame. Here the rows a step
+# keeps are decided once, over every partition, right after the step is fitted, and stored on the client's step as
+# ``kept_``: one packed mask per partition (by ``Partition.index``) over the partition's raw rows. Every later pass
+# ANDs its row masks with them (:func:`train_masks`) and workers skip the step's ``transform_train``, so a
+# quarantine file is written once per fit and duplicates are judged across partitions.
+
+ROW = "__assay_row__"
+PART = "__assay_part__"
+# Duplicate keys are hash-partitioned into at most this many buckets (one task each).
+MAX_BUCKETS = 64
+
+
+def _and(a: Mask, b: Mask) -> Mask:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if a[0] != b[0]:
+        msg = f"a partition has {a[0]} rows here but had {b[0]} when the steps were fitted; fit them again"
+        raise SpecError(msg)
+    return a[0], np.bitwise_and(np.frombuffer(a[1], dtype=np.uint8), np.frombuffer(b[1], dtype=np.uint8)).tobytes()
+
+
+def train_masks(parts: Sequence[Partition], masks: Sequence[Mask] | None, steps: Sequence[Step]) -> list[Mask]:
+    """``masks`` (all rows when None) without the rows that fitted row-removing ``steps`` took out of training."""
+    out = list(masks) if masks is not None else [None] * len(parts)
+    for step in steps:
+        kept = getattr(step, "kept_", None)
+        if kept is None:
+            continue
+        missing = [p.index for p in parts if p.index not in kept]
+        if missing:
+            msg = (f"{step.name}: partition(s) {missing[:5]} were not part of the data this step was fitted on; "
+                   "fit the steps on the same partitions")
+            raise SpecError(msg)
+        out = [_and(m, kept[p.index]) for p, m in zip(parts, out, strict=True)]
+    return out
+
+
+def kept_positions(parts: Sequence[Partition], steps: Sequence[Step], positions: np.ndarray) -> np.ndarray:
+    """The global row ``positions`` (sorted) that the fitted row-removing ``steps`` keep in training."""
+    masks = train_masks(parts, row_mask(positions, parts), steps)
+    pieces = [p.offset + _unmask(m, p.rows) for p, m in zip(parts, masks, strict=True)]
+    return np.concatenate(pieces).astype(np.int64) if pieces else np.empty(0, dtype=np.int64)
+
+
+def _packed(rows: np.ndarray, n: int) -> Mask:
+    flags = np.zeros(n, dtype=bool)
+    flags[rows] = True
+    return n, np.packbits(flags).tobytes()
+
+
+def _filter_rows(part: Partition, mask: Mask, prefix: list[Step], step: Step) -> tuple[tuple[Any, ...], Any]:
+    """Run a row-removing step's ``transform_train`` on one partition; returns ``((kept mask, rows in, rows out,
+    touched), quarantined rows or None)``. A quarantine is written to a local temporary file and returned."""
+    import shutil
+    import tempfile
+
+    frame = _load(part, mask, prefix)
+    n = mask[0] if mask is not None else frame.height
+    rows = _unmask(mask, n)
+    work = copy.copy(step)
+    tmp = None
+    if getattr(work, "action", None) == "quarantine":
+        tmp = tempfile.mkdtemp(prefix="assay-quarantine-")
+        work.quarantine = str(Path(tmp) / "rows.parquet")  # type: ignore[attr-defined]
+    try:
+        out = work.transform_train(frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW)))
+        if isinstance(out, pl.LazyFrame):
+            out = out.collect()
+        if ROW not in out.columns:
+            msg = f"{step.name}: this step drops unknown columns while removing rows; the Dask engine cannot run it"
+            raise SpecError(msg)
+        bad = None
+        if tmp is not None:
+            bad = pl.read_parquet(work.quarantine).drop(ROW)  # type: ignore[attr-defined]
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    kept = rows[out.get_column(ROW).to_numpy()]
+    return (_packed(kept, n), frame.height, out.height, getattr(work, "touched_", None)), bad
+
+
+def _write_quarantine(pieces: list[pl.DataFrame], path: str) -> int:
+    """All partitions' quarantined rows, in partition order, to ``path`` (as the local step writes it)."""
+    from assay.clean._outliers import _write_atomic
+
+    frame = pl.concat(pieces, how="vertical_relaxed")
+    _write_atomic(frame, Path(path))
+    return frame.height
+
+
+def _dedupe_keys(part: Partition, mask: Mask, i: int, prefix: list[Step], step: Step,
+                 buckets: int) -> tuple[tuple[int, int], list[pl.DataFrame]]:
+    """The key columns of a partition's rows with their place in the file, split into hash buckets."""
+    frame = _load(part, mask, prefix)
+    n = mask[0] if mask is not None else frame.height
+    names = frame.columns
+    key = [c for c in (step.state_["key"] or names) if c in names] or names
+    keys = frame.select(key)
+    bucket = keys.hash_rows(seed=0) % buckets
+    keys = keys.with_columns(pl.lit(i, dtype=pl.Int64).alias(PART),
+                             pl.Series(ROW, _unmask(mask, n), dtype=pl.Int64), bucket.alias("__bucket__"))
+    split = keys.partition_by("__bucket__", as_dict=True, include_key=False)
+    empty = keys.drop("__bucket__").clear()
+    return (n, frame.height), [split.get((j,), empty) for j in range(buckets)]
+
+
+def _dedupe_bucket(pieces: list[pl.DataFrame], keep: str) -> pl.DataFrame:
+    """The (partition, row) of the rows ``unique`` keeps among one bucket's rows (in file order: pieces come in
+    partition order, rows in order within each)."""
+    frame = pl.concat(pieces, how="vertical_relaxed")
+    key = [c for c in frame.columns if c not in (PART, ROW)]
+    return frame.unique(subset=key, keep=keep, maintain_order=True).select(PART, ROW)  # type: ignore[arg-type]
+
+
+def _getitem(values: list[Any], j: int) -> Any:
+    return values[j]
+
+
+def _remove_rows(client: Any, parts: Sequence[Partition], masks: list[Mask], prefix: list[Step], step: Step) -> None:
+    """Decide the rows a fitted row-removing ``step`` keeps over all partitions; sets ``step.kept_`` and the local
+    step's counters (``dropped_`` for dedupe, ``rows_removed_`` and ``touched_`` otherwise)."""
+    from assay.clean._dedupe import DedupeStep
+
+    parts = list(parts)
+    shipped = _shippable(step)
+    if isinstance(step, DedupeStep):
+        # Exact duplicates across partitions: rows are hash-partitioned on their key, each bucket keeps what
+        # ``unique(keep=..., maintain_order=True)`` keeps of its rows in file order (the local rule).
+        buckets = max(1, min(len(parts), MAX_BUCKETS))
+        futures = client.map(_dedupe_keys, parts, masks, list(range(len(parts))), prefix=prefix, step=shipped,
+                             buckets=buckets, pure=False)
+        sizes = client.gather(client.map(_first, futures, pure=False))
+        pieces = client.map(_second, futures, pure=False)
+        kept_rows = client.gather([
+            client.submit(_dedupe_bucket, [client.submit(_getitem, p, j, pure=False) for p in pieces],
+                          step.keep, pure=False)
+            for j in range(buckets)])
+        kept = pl.concat(kept_rows, how="vertical_relaxed")
+        by_part = kept.partition_by(PART, as_dict=True)
+        step.kept_ = {}
+        for i, (part, (n, _)) in enumerate(zip(parts, sizes, strict=True)):
+            rows = by_part.get((i,))
+            step.kept_[part.index] = _packed(np.empty(0, dtype=np.int64) if rows is None
+                                             else rows.get_column(ROW).to_numpy(), n)
+        before = sum(h for _, h in sizes)
+        step.dropped_ = before - kept.height
+        if step.dropped_:
+            key = step.state_["key"]
+            log.info("dedupe: removed %d duplicate row(s)%s", step.dropped_, f" by key {key}" if key else "")
+        return
+    futures = client.map(_filter_rows, parts, masks, prefix=prefix, step=shipped, pure=False)
+    results = client.gather(client.map(_first, futures, pure=False))
+    step.kept_ = {part.index: r[0] for part, r in zip(parts, results, strict=True)}
+    step.rows_removed_ = sum(r[1] - r[2] for r in results)
+    touched = [r[3] for r in results if r[3] is not None]
+    if touched:
+        step.touched_ = {k: sum(t.get(k, 0) for t in touched) for k in touched[0]}
+    log.info("%s: removed %d row(s)", step.name, step.rows_removed_)
+    if getattr(step, "action", None) == "quarantine":
+        bad = client.map(_second, futures, pure=False)
+        client.submit(_write_quarantine, bad, str(step.quarantine), pure=False).result()
 
 
 def _write(part: Partition, mask: Mask, steps: list[Step], out_dir: str, train: bool,
@@ -192,7 +378,7 @@ def write_partitions(
     """Transform each partition on a worker and write ``out_dir/part-NNNNN.parquet``; returns rows per partition."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    masks = list(masks) if masks is not None else [None] * len(parts)
+    masks = train_masks(parts, masks, steps) if train else (list(masks) if masks is not None else [None] * len(parts))
     futures = client.map(_write, list(parts), masks, steps=[_shippable(s) for s in steps], out_dir=str(out),
                          train=train, fn=fn, pure=False)
     return [int(n) for n in client.gather(futures)]
@@ -250,14 +436,14 @@ def _second(pair: tuple[Any, Any]) -> Any:
 def transformed_schema(client: Any, parts: Sequence[Partition], steps: Sequence[Step],
                        masks: Sequence[Mask] | None = None) -> dict[str, pl.DataType]:
     """Column types after the fitted steps (from the first partition)."""
-    mask = masks[0] if masks is not None else None
+    mask = train_masks(parts[:1], None if masks is None else masks[:1], steps)[0]
     return client.submit(_schema_of, parts[0], mask, [_shippable(s) for s in steps], pure=False).result()
 
 
 def column_means(client: Any, parts: Sequence[Partition], steps: Sequence[Step], features: list[str],
                  masks: Sequence[Mask] | None = None) -> list[float]:
     """Mean of each feature over finite values (0.0 for a column with none): the fill for values left missing."""
-    masks = list(masks) if masks is not None else [None] * len(parts)
+    masks = train_masks(parts, masks, steps)
     futures = client.map(_column_sums, list(parts), masks, steps=[_shippable(s) for s in steps], features=features,
                          pure=False)
     sums, counts = np.zeros(len(features)), np.zeros(len(features))
@@ -329,7 +515,7 @@ def build_matrices(
     if mode not in ("memory", "disk"):
         msg = f"build_matrices: mode={mode!r} is not valid; choose 'memory' or 'disk'"
         raise SpecError(msg)
-    masks = list(masks) if masks is not None else [None] * len(parts)
+    masks = train_masks(parts, masks, steps) if train else (list(masks) if masks is not None else [None] * len(parts))
     shipped = [_shippable(s) for s in steps]
     if mode == "disk":
         build = cache or uuid.uuid4().hex

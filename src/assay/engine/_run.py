@@ -50,6 +50,7 @@ from assay.engine._dask import (
     fit_on_worker,
     fit_steps,
     gather_arrays,
+    kept_positions,
     matrix_bytes,
     predict_parts,
     row_mask,
@@ -301,7 +302,7 @@ class _Job:
         if objective is not None:
             require_binary(task, est)
             self.notify("tuning the decision threshold on out-of-fold probabilities", 0.97)
-            threshold = self._tune_threshold(parts, train_rows, splits, fold, best, params, est, objective)
+            threshold = self._tune_threshold(parts, train_rows, splits, fold, best, params, est, objective, y_all)
         test_metrics = self._score(est, fold, task, score, keep=True, threshold=threshold)
         predictions = test_metrics.pop("_predictions")
         test_metrics.pop("_estimator")
@@ -354,7 +355,9 @@ class _Job:
         if y_test is not None:
             pieces = [y for y in gather_arrays(client, y_test) if len(y)]
             y_te = np.concatenate(pieces) if pieces else np.empty(0)
-        return _Fold(steps, features, fill, X_train, y_train, X_test, y_te, len(train_rows), cache)
+        kept = len(kept_positions(parts, steps, train_rows)) if any(
+            getattr(s, "kept_", None) is not None for s in steps) else len(train_rows)
+        return _Fold(steps, features, fill, X_train, y_train, X_test, y_te, kept, cache)
 
     def _cross_validate(self, parts: list[Partition], train_rows: np.ndarray, splits: list[Any], target: str | None,
                         task: str, names: list[str], score: Callable[..., dict[str, Any]]) -> tuple[list, dict]:
@@ -441,15 +444,22 @@ class _Job:
         return self._score(self._fit(est, fold.X_train, fold.y_train, fold), fold, task, score)
 
     def _tune_threshold(self, parts: list[Partition], train_rows: np.ndarray, splits: list[Any], fold: _Fold,
-                        best: str, params: dict[str, Any], est: Any,
-                        objective: tuple[str, float, float]) -> dict[str, Any]:
+                        best: str, params: dict[str, Any], est: Any, objective: tuple[str, float, float],
+                        y_train: np.ndarray | None = None) -> dict[str, Any]:
         """The local engine's rule (:meth:`assay.pipeline.Pipeline._tune_threshold`) on the cluster: the best model
         refitted on each CV split of the training rows — featurized by the steps fitted on all of them, as locally —
-        predicts its held-out rows; the threshold is chosen on those out-of-fold probabilities."""
+        predicts its held-out rows; the threshold is chosen on those out-of-fold probabilities. When steps removed
+        training rows (dedupe, outliers drop/quarantine), the splits are made over the rows they kept (``y_train``
+        holds the labels of ``train_rows``), as the local engine splits its cleaned training matrix."""
+        from assay.evaluate import fold_indices
         from assay.models import make_model
         from assay.pipeline import threshold_from_oof
 
         client, seed = self.client, self.spec.evaluation.seed
+        if y_train is not None and any(getattr(s, "kept_", None) is not None for s in fold.steps):
+            keep = np.isin(train_rows, kept_positions(parts, fold.steps, train_rows))
+            train_rows = train_rows[keep]
+            splits = fold_indices(y_train[keep], task="classification", folds=self.spec.evaluation.folds, seed=seed)
         oof, labels = [], []
         for k, (tr, te) in enumerate(splits):
             sub = None if fold.cache is None else f"{fold.cache}/oof{k}"
