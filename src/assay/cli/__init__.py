@@ -24,6 +24,7 @@ COMMANDS: list[str] = [
     "_train",
     "_run",
     "_predict",
+    "_split",
     "_models",
     "_serve",
     "_ingest",
