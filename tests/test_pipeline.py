@@ -232,3 +232,16 @@ def test_step_notes_come_from_the_final_fit_not_from_every_fold():
     notes = [n for n in result.notes if "of 'station' did not read as integer" in n]
     assert len(notes) == 1
     assert notes[0].startswith("types: ")
+
+
+def test_a_text_target_of_numbers_is_read_as_numbers(penguins_csv: Path):
+    frame = assay.load(str(penguins_csv)).drop_nulls("body_mass_g")
+    priced = frame.with_columns(("$" + pl.col("body_mass_g").cast(pl.Int64).cast(pl.String)).alias("body_mass_g"))
+    result = assay.train(priced, target="body_mass_g", models=["linreg"], folds=3)
+    assert result.task == "regression"
+    assert any("target 'body_mass_g' is text holding numbers (e.g. '$3750' → 3750): read as numbers" in n
+               for n in result.notes)
+    plain = assay.train(frame, target="body_mass_g", models=["linreg"], folds=3)
+    assert result.test_metrics == plain.test_metrics  # the same numbers, the same model
+    labels = frame.with_columns(pl.col("species").alias("kind"))
+    assert assay.train(labels.drop("species"), target="kind", models=["logreg"], folds=3).task == "classification"

@@ -241,6 +241,10 @@ class Pipeline:
                 f"(columns: {', '.join(frame.columns)})"
             )
             raise SchemaError(msg)
+        if frame.schema[target] == pl.String and task in ("auto", "regression"):
+            frame, read = _numbers_in_text(frame, target)
+            if read:
+                notes.append(read)
         y = frame.get_column(target)
         infinite = 0
         if y.dtype.is_float():
@@ -584,6 +588,29 @@ class Pipeline:
         }
         notify("done", 1.0)
         return result
+
+
+def _numbers_in_text(frame: pl.DataFrame, target: str) -> tuple[pl.DataFrame, str | None]:
+    """A text target whose every value reads as a number ('$326', '1,234.5', '12%') as those numbers, by the rules
+    of the ``types`` step, with a note; otherwise the frame unchanged and None."""
+    from assay.clean import TypesStep
+
+    column = frame.select(target)
+    step = TypesStep(min_share=1.0)
+    logger = logging.getLogger("assay.clean")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # its own notes are about feature columns
+    try:
+        step.fit(column)
+    finally:
+        logger.setLevel(level)
+    if step.state_["convert"][target]["kind"] not in ("number", "integer"):
+        return frame, None
+    example = column.get_column(target).drop_nulls().head(1).to_list()
+    converted = step.transform(column).get_column(target)
+    note = (f"target {target!r} is text holding numbers (e.g. {example[0]!r} → {converted.drop_nulls()[0]!r}): "
+            f"read as numbers" if example else None)
+    return frame.with_columns(converted), note
 
 
 @contextlib.contextmanager
