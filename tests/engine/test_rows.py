@@ -169,3 +169,27 @@ def test_pipeline_with_dedupe_and_quarantine_matches_the_local_engine(client, tm
     for metric, value in local.test_metrics.items():
         if value is not None:
             assert dist.test_metrics[metric] == pytest.approx(value, abs=1e-3, rel=1e-3), metric
+
+
+def test_missing_drop_rows_removes_the_same_rows_as_local(client, tmp_path: Path) -> None:
+    df = _outlier_data(seed=8).with_columns(
+        pl.when(pl.col("id") % 7 == 0).then(None).otherwise(pl.col("x")).alias("x"),
+        pl.when(pl.col("id") % 5 == 0).then(None).otherwise(pl.col("z")).alias("z"))
+    spec = [{"step": "missing", "columns": ["x", "z"], "drop_rows": 0.6}]
+    local = _make(spec)
+    kept_local = _fit_steps(local, df, "label")
+    kept_dist, dist = _written(client, df, _make(spec), tmp_path / "out", 500)
+    assert kept_dist.equals(kept_local)
+    assert dist[0].rows_removed_ == local[0].rows_removed_ == df.filter((pl.col("id") % 35) == 0).height
+
+
+def test_a_row_removing_step_fitted_elsewhere_is_refused_for_training_rows(client, tmp_path: Path) -> None:
+    from assay.exceptions import SpecError
+
+    df = _dup_data()
+    steps = _make([{"step": "dedupe", "key": ["key"]}])
+    _fit_steps(steps, df, "label")  # fitted locally: its kept rows over the partitions are unknown
+    parts = plan_partitions(df, rows_per_partition=450)
+    with pytest.raises(SpecError, match="fit the steps on the cluster"):
+        write_partitions(client, parts, tmp_path / "out", steps=steps, train=True)
+    assert sum(write_partitions(client, parts, tmp_path / "out", steps=steps)) == df.height  # predict-time: all rows

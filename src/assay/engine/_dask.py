@@ -217,6 +217,10 @@ def train_masks(parts: Sequence[Partition], masks: Sequence[Mask] | None, steps:
     for step in steps:
         kept = getattr(step, "kept_", None)
         if kept is None:
+            if step.changes_rows and getattr(step, "state_", None) is not None:
+                msg = (f"{step.name}: this step removes training rows and was not fitted with fit_steps on the "
+                       "partitions, so which rows it keeps is unknown here; fit the steps on the cluster")
+                raise SpecError(msg)
             continue
         missing = [p.index for p in parts if p.index not in kept]
         if missing:
