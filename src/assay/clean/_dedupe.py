@@ -62,7 +62,7 @@ class DedupeStep(Step):
         if isinstance(frame, pl.DataFrame):
             self.dropped_ = frame.height - out.height
             if self.dropped_:
-                log.info("dedupe: removed %d duplicate row(s)%s", self.dropped_, f" by key {key}" if key else "")
+                log.warning("dedupe: removed %d duplicate row(s)%s", self.dropped_, f" by key {key}" if key else "")
         return out
 
     def transform_train_batches(self, batches: Sequence[pl.DataFrame]) -> list[pl.DataFrame]:
@@ -86,6 +86,6 @@ class DedupeStep(Step):
             start += batch.height
         self.dropped_ = keys.height - int(mask.sum())
         if self.dropped_:
-            log.info("dedupe: removed %d duplicate row(s)%s", self.dropped_, f" by key {key}" if self.state_["key"]
-                     else "")
+            log.warning("dedupe: removed %d duplicate row(s)%s", self.dropped_,
+                        f" by key {key}" if self.state_["key"] else "")
         return out

@@ -434,8 +434,9 @@ class MissingStep(Step):
             kept = frame.filter(share <= float(self.drop_rows))
             if isinstance(frame, pl.DataFrame):
                 self.rows_removed_ = frame.height - kept.height
-                log.info("missing: removed %d row(s) with more than %g of their values missing", self.rows_removed_,
-                         float(self.drop_rows))
+                if self.rows_removed_:
+                    log.warning("missing: removed %d row(s) with more than %g of their values missing",
+                                self.rows_removed_, float(self.drop_rows))
             frame = kept
         return self.transform(frame)
 

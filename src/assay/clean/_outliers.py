@@ -362,7 +362,7 @@ class OutlierStep(Step):
         if isinstance(frame, pl.DataFrame):
             self.touched_ = self.report(frame)
             if any(self.touched_.values()):
-                log.info("outliers (%s, %s): rows touched per rule: %s", self.method, self.action, self.touched_)
+                log.warning("outliers (%s, %s): rows touched per rule: %s", self.method, self.action, self.touched_)
         if self.action not in ("drop", "quarantine"):
             return self.transform(frame)
         cols = self._present(frame)
@@ -374,7 +374,9 @@ class OutlierStep(Step):
         if isinstance(frame, pl.DataFrame):
             # A row outside several columns' bounds counts once here and once per column in touched_.
             self.rows_removed_ = frame.height - kept.height
-            log.info("outliers (%s, %s): removed %d row(s)", self.method, self.action, self.rows_removed_)
+            if self.rows_removed_:
+                log.warning("outliers (%s, %s): removed %d training row(s)", self.method, self.action,
+                            self.rows_removed_)
         return kept
 
 
@@ -394,4 +396,4 @@ def _write_atomic(frame: Frame, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    log.info("outliers: wrote %d quarantined row(s) to %s", frame.height, path)
+    log.warning("outliers: wrote %d quarantined row(s), with the reason, to %s", frame.height, path)
