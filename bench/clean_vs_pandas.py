@@ -25,13 +25,13 @@ rotating order; medians are printed with the ratios the project tracks (goals: a
 shared machine wall time mostly measures the neighbours. The outputs of the three ways are compared column by
 column after the runs (all three compute exact quantiles, so they agree to rounding).
 
-Last measured (2026-11-24, 2 CPUs, nothing else running, load average 0.8-1.7; bytecode compiled at install, as
-``make setup`` does since then): two sets of ``--runs 5``: assay 3.15 | 3.22 s, pandas 9.19 | 9.40 s, hand-written
-Polars 2.99 | 3.04 s -> assay/pandas time 0.34 | 0.34 (CPU time ratio 0.51 | 0.50), memory 0.39 | 0.39,
-assay/polars time 1.06 | 1.06 (CPU 1.06 | 1.03). The hand-written Polars query itself is 0.32-0.33 of pandas here,
-so the goal of 0.33 sits at the engine's limit: assay is 5% from it. (Earlier the same day, with other jobs on the
-machine and every import compiled from source, three sets gave 0.41-0.44, CPU 0.42-0.45: pandas then also paid
-~1 s to compile its own imports.)
+Last measured (2026-11-24, 2 CPUs, nothing else running, load average 1.0-1.4, bytecode compiled at install): two
+sets of ``--runs 3``: assay 3.93 | 4.05 s, pandas 12.37 | 12.65 s, hand-written Polars 4.03 | 4.26 s -> assay/pandas
+time 0.32 | 0.32 (CPU time ratio 0.49 | 0.49), memory 0.37 | 0.36, assay/polars time 0.97 | 0.95 (CPU 0.98 | 0.94).
+On the machine of the measurement before (the code as it was then; pandas took 9.2-9.4 s there) two sets of ``--runs 5``
+gave assay/pandas 0.34 | 0.34, with the hand-written Polars query at 0.32-0.33 of pandas: the ratio depends on the
+machine as much as on assay. (With other jobs on the machine and every import compiled from source, three sets gave
+0.41-0.44.)
 
 Usage::
 
