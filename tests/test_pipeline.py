@@ -245,3 +245,16 @@ def test_a_text_target_of_numbers_is_read_as_numbers(penguins_csv: Path):
     assert result.test_metrics == plain.test_metrics  # the same numbers, the same model
     labels = frame.with_columns(pl.col("species").alias("kind"))
     assert assay.train(labels.drop("species"), target="kind", models=["logreg"], folds=3).task == "classification"
+
+
+def test_learning_curve_follows_the_split(tmp_path: Path):
+    """With a time split the curve's folds chain forward in time; with a group split (groups not kept with the
+    prepared rows) it is left out rather than drawn on shuffled folds that mix the groups."""
+    frame = _panel(n_groups=20, per_group=10)
+    by_time = assay.train(frame, target="y", models=["logreg"], folds=3, time="day", out=tmp_path / "t")
+    assert (tmp_path / "t" / "figures" / "learning_curve.png").is_file()
+    assert by_time.split["kind"] == "time"
+    by_group = assay.train(frame, target="y", models=["logreg"], folds=3, group="customer", out=tmp_path / "g")
+    assert by_group.split["kind"] == "group"
+    assert not (tmp_path / "g" / "figures" / "learning_curve.png").exists()
+    assert (tmp_path / "g" / "report.html").is_file()

@@ -892,15 +892,21 @@ def _learning_curve(result: TrainResult, prep: _Prepared, est: Any, *, seed: int
         value = score(task, y_, fitted.predict(X_), proba=proba, classes=classes).get(primary)
         return np.nan if value is None else float(value)
 
-    if task == "classification" and np.unique(y, return_counts=True)[1].min() < 3:
-        folds: Any = 3  # a class too rare to stratify: scikit-learn's splitter copes, points may be NaN
+    kind = result.split.get("kind")
+    if kind == "group":  # the prepared rows do not carry their groups: shuffled folds would mix them
+        log.info("learning curve left out: the model was evaluated with a group split")
+        return None
+    if kind == "time":  # the prepared rows are in time order: forward-chaining folds, training sizes from the start
+        folds: Any = fold_indices(y, task=task, folds=3, kind="timeseries")
+    elif task == "classification" and np.unique(y, return_counts=True)[1].min() < 3:
+        folds = 3  # a class too rare to stratify: scikit-learn's splitter copes, points may be NaN
     else:
         folds = fold_indices(y, task=task, folds=3, seed=seed)
     with warnings.catch_warnings():  # a small training size may miss a rare class: that point is NaN, not an error
         warnings.simplefilter("ignore")
         sizes, train, test = learning_curve(model, X, y, train_sizes=np.linspace(0.1, 1.0, 5), cv=folds,
-                                            scoring=scorer, n_jobs=1, error_score=np.nan, shuffle=True,
-                                            random_state=seed)
+                                            scoring=scorer, n_jobs=1, error_score=np.nan, shuffle=kind != "time",
+                                            random_state=seed if kind != "time" else None)
     if np.isnan(test).all():
         return None
     return {"train_sizes": sizes.tolist(), "train": train.tolist(), "test": test.tolist(), "metric": primary}
