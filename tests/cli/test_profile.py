@@ -84,9 +84,14 @@ def test_profile_command_skips_the_last_garbage_collection_once(penguins_csv: Pa
     import atexit
     import gc
 
+    import assay.cli
+
     registered: list[object] = []
     monkeypatch.setattr(atexit, "register", registered.append)
     monkeypatch.setattr(atexit, "unregister", lambda f: registered.remove(f) if f in registered else None)
+    assert main(["profile", str(penguins_csv), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert registered == []  # main() called by a program: its interpreter's exit is left alone
+    monkeypatch.setattr(assay.cli, "STANDALONE", True)  # as the console script sets it
     for _ in range(2):
         assert main(["profile", str(penguins_csv), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     assert registered.count(gc.freeze) == 1

@@ -128,6 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+# True when this process is the ``assay`` command itself (``run``), not a program calling ``main``: only then may a
+# command change how the interpreter exits (see ``_profile._quick_exit``).
+STANDALONE = False
+
+
 def run() -> None:
     """Console-script entry point."""
+    global STANDALONE
+    STANDALONE = True
     sys.exit(main())

@@ -79,5 +79,9 @@ def _quick_exit() -> None:
     import atexit
     import gc
 
+    import assay.cli
+
+    if not assay.cli.STANDALONE:  # a program (or a test run) calling main(): its exit is its own business; extension
+        return  # modules it loaded (DuckDB's) report objects the last collection did not free
     atexit.unregister(gc.freeze)  # once, however often the command runs in this process
     atexit.register(gc.freeze)
