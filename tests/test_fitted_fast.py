@@ -201,3 +201,24 @@ def test_a_list_or_object_where_one_value_is_expected_is_refused(value: object, 
     with pytest.raises(SchemaError, match=rf"column '{column}': value .* at row 1 is {kind}, not one value; the model "
                                           rf"takes one (String|Float64) per row"):
         model.validate(pl.DataFrame([{"a": None, "b": None}, record]))
+
+
+def test_text_input_blanks_and_missing_tokens_are_missing_and_dates_are_parsed() -> None:
+    """JSON producers send "" or "NA" for a missing number and dates as text: read as the types step would."""
+    from sklearn.linear_model import LinearRegression
+
+    model = Model([], LinearRegression(), task="regression", target="y",
+                  input_schema={"a": "Float64", "d": "Date", "t": "Datetime(time_unit='us', time_zone='UTC')"},
+                  features=["a"])
+    out = model.validate(pl.DataFrame({"a": ["1.5", "", " NA ", None, "2"],
+                                       "d": ["2024-01-01", "", "null", None, "2024-01-03"],
+                                       "t": ["2024-01-01T10:00:00+02:00", "", None, None, "2024-01-01T10:00:00Z"]}))
+    assert out["a"].to_list() == [1.5, None, None, None, 2.0]
+    assert out.schema["d"] == pl.Date
+    assert out["d"].null_count() == 3
+    assert out.schema["t"] == pl.Datetime("us", "UTC")
+    assert out["t"].dt.hour().to_list() == [8, None, None, None, 10]
+    with pytest.raises(SchemaError, match="column 'd': value 'soon' at row 0 cannot be read as Date"):
+        model.validate(pl.DataFrame({"a": [1.0], "d": ["soon"], "t": [None]}))
+    with pytest.raises(SchemaError, match="column 'a': value 'abc' at row 0 cannot be read as Float64"):
+        model.validate(pl.DataFrame({"a": ["abc"], "d": [None], "t": [None]}))

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from assay.clean._base import Step
+from assay.clean._types import DEFAULT_MISSING_TOKENS
 from assay.exceptions import ArtifactError, SchemaError
 
 __all__ = ["Model", "apply_threshold", "dtype_from_str", "load_model"]
@@ -131,7 +132,17 @@ class Model:
                     f"value; the model takes one {dtype_name} per row"
                 )
                 raise SchemaError(msg)
-            cast = column.cast(dtype, strict=False)
+            if column.dtype == pl.String and dtype != pl.String:
+                # Text for a number, date or flag: a blank or a missing-value token ('', 'NA', 'null', ...) is a
+                # missing value, as the types step reads it, not an unreadable one (JSON producers send "" for none).
+                text = column.str.strip_chars()
+                column = pl.select(pl.when(text.is_in(_MISSING_TEXT)).then(None).otherwise(column)).to_series()
+                column = column.alias(name)
+            try:
+                cast = _cast_lenient(column, dtype)
+            except Exception as exc:  # a conversion Polars does not offer (say, text to a duration)
+                msg = f"column {name!r}: {column.dtype} values cannot be read as {dtype_name} ({exc})"
+                raise SchemaError(msg) from None
             bad = cast.is_null() & column.is_not_null()
             if bad.any():
                 row = int(bad.arg_true()[0])
@@ -140,7 +151,7 @@ class Model:
                     f"(the type the model was trained on)"
                 )
                 raise SchemaError(msg)
-            exprs.append(pl.col(name).cast(dtype, strict=False))
+            exprs.append(cast.alias(name))
         return frame.select(exprs)
 
     # -- applying ---------------------------------------------------------------------------------------------
@@ -345,6 +356,7 @@ def feature_matrix(frame: pl.DataFrame, features: list[str], fill: list[float] |
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_MISSING_TEXT = ["", *DEFAULT_MISSING_TOKENS]
 
 
 def _float32_trees(est: Any) -> bool:
@@ -370,6 +382,24 @@ def _clip_to_float32(X: np.ndarray) -> np.ndarray:
         if not (np.abs(X) > _FLOAT32_MAX).any():
             return X
     return np.clip(X, -_FLOAT32_MAX, _FLOAT32_MAX)
+
+
+def _cast_lenient(column: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """``column`` as ``dtype``, unreadable values null; text to dates and times is parsed (format inferred from the
+    values, as Polars does), since JSON has no date type and Polars does not cast text to one."""
+    if column.dtype == pl.String:
+        if dtype == pl.Date:
+            return column.str.to_date(strict=False)
+        if isinstance(dtype, pl.Datetime):
+            out = column.str.to_datetime(time_unit=dtype.time_unit, strict=False)
+            if dtype.time_zone is not None:
+                zone = getattr(out.dtype, "time_zone", None)
+                out = (out.dt.replace_time_zone(dtype.time_zone) if zone is None
+                       else out.dt.convert_time_zone(dtype.time_zone))
+            return out
+        if dtype == pl.Time:
+            return column.str.to_time(strict=False)
+    return column.cast(dtype, strict=False)
 
 
 def _proba_decides(est: Any) -> bool:

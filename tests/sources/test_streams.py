@@ -190,3 +190,30 @@ def test_parquet_dataset_reads_back_as_one_table_when_batches_drift(tmp_path: Pa
     assert data["price"].to_list() == [3.0, 4.0, 2.5, None]
     assert data["note"].to_list() == [None, None, "late", None]
     assert data["extra"].to_list() == [None, None, None, True]
+
+
+def test_redis_ingest_with_a_model_quarantines_rows_the_model_refuses(redis_stream: tuple[str, Callable[..., None]],
+                                                                      tmp_path: Path) -> None:
+    """One message whose value the model cannot read goes to the quarantine with the reason; its batch is scored."""
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    from assay._fitted import Model
+
+    X = np.arange(20, dtype=float).reshape(-1, 1)
+    model = Model([], LinearRegression().fit(X, X[:, 0] * 2), task="regression", target="y",
+                  input_schema={"amount": "Float64"}, features=["amount"], feature_fill=[10.0])
+    uri, add = redis_stream
+    add([{"amount": str(i)} for i in range(40)] + [{"amount": ""}, {"amount": "abc"}, {"amount": "77"}])
+    quarantine = Quarantine(tmp_path / "dead.ndjson", source=uri)
+    stats = ingest(open_source(uri), ParquetSink(tmp_path / "out"), quarantine=quarantine, model=model,
+                   batch_size=1000, batch_seconds=0.2, idle=0.5)
+    assert stats.messages == 43
+    assert stats.written == 42  # the blank amount is a missing value, scored; 'abc' is set aside
+    assert stats.quarantined == 1
+    dead = [json.loads(line) for line in (tmp_path / "dead.ndjson").read_text().splitlines()]
+    assert json.loads(dead[0]["payload"]) == {"amount": "abc"}
+    assert dead[0]["reason"].startswith("model input: column 'amount': value 'abc'")
+    scored = pl.read_parquet(tmp_path / "out" / "*.parquet")
+    assert scored.filter(pl.col("amount") == "77")["prediction"].to_list() == [pytest.approx(154.0)]
+    assert open_source(uri + "?group=assay").lag() == 0  # everything acknowledged

@@ -19,12 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import orjson
 import polars as pl
 
 from assay.exceptions import SpecError
 from assay.sources._base import mask_uri
 from assay.sources._credentials import masked_logger
 from assay.sources._sinks import Quarantine, Sink
+from assay.sources._streams import ID_COLUMN
 
 __all__ = ["IngestStats", "ingest"]
 
@@ -69,6 +72,33 @@ def _score(model: Any, frame: pl.DataFrame) -> pl.DataFrame:
         raise SpecError(msg)
     preds = preds.rename({c: f"pred_{c}" for c in preds.columns if c in frame.columns})
     return frame.hstack(preds)
+
+
+def _score_or_set_aside(model: Any, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[str, str, bytes]]]:
+    """Score the batch; when the model refuses its input, find the rows it refuses (each checked alone), score the
+    others and return the refused ones as ``(id, reason, payload)`` for the quarantine. A refusal no single row
+    explains is raised as it came."""
+    from assay.exceptions import SchemaError
+
+    try:
+        return _score(model, frame), []
+    except SchemaError as exc:
+        refused: list[tuple[int, str]] = []
+        for i in range(frame.height):
+            try:
+                model.validate(frame.slice(i, 1).drop(ID_COLUMN, strict=False))
+            except SchemaError as row_exc:
+                refused.append((i, f"model input: {row_exc}"))
+        if not refused:
+            raise
+        log.warning("%d of %d message(s) refused by the model (e.g. %s): quarantined, the others scored",
+                    len(refused), frame.height, exc)
+    rows = frame.to_dicts()
+    bad = [(str(rows[i].get(ID_COLUMN, i)), reason,
+            orjson.dumps({k: v for k, v in rows[i].items() if k != ID_COLUMN}, default=str)) for i, reason in refused]
+    keep = pl.Series(np.ones(frame.height, dtype=bool))
+    keep[[i for i, _ in refused]] = False
+    return _score(model, frame.filter(keep)), bad
 
 
 def ingest(
@@ -139,7 +169,12 @@ def _ingest_stream(source: Any, sink: Sink, quarantine: Quarantine | None, model
                 raise SpecError(msg)
             stats.quarantined += quarantine.write(bad)
         if model is not None:
-            frame = _score(model, frame)
+            if quarantine is None:
+                frame = _score(model, frame)
+            else:
+                frame, refused = _score_or_set_aside(model, frame)
+                if refused:
+                    stats.quarantined += quarantine.write(refused)
         # durable before the ack below: a crash in between replays the batch, and the sink dedupes the replay
         new = sink.write(frame, replay=any(m.redelivered for m in messages))
         source.ack(messages)
