@@ -28,3 +28,14 @@ def assert_same_state(local: Any, dist: Any, path: str = "state", rtol: float = 
             assert math.isclose(local, dist, rel_tol=rtol, abs_tol=1e-12), f"{path}: {local} != {dist}"
     else:
         assert local == dist, f"{path}: {local!r} != {dist!r}"
+
+
+def make_steps(steps: list[dict[str, Any]]) -> list[Any]:
+    """Step objects from spec entries such as ``{"step": "missing", "strategy": "median"}``."""
+    from assay.clean import get_step
+
+    out = []
+    for item in steps:
+        params = dict(item)
+        out.append(get_step(params.pop("step"))(**params))
+    return out

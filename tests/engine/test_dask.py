@@ -27,7 +27,7 @@ from assay.exceptions import SpecError
 from assay.models import make_model
 from assay.pipeline import _fit_steps
 
-from ._helpers import assert_same_state
+from ._helpers import assert_same_state, make_steps
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
@@ -48,14 +48,6 @@ def _data(n: int = 3_000, seed: int = 0) -> pl.DataFrame:
         "x1": pl.Series(x1).fill_nan(None), "x2": x2, "city": city,
         "label": np.where(score > np.median(score), "yes", "no"), "y": score,
     })
-
-
-def _make(steps: list[dict]) -> list:
-    out = []
-    for item in steps:
-        params = dict(item)
-        out.append(get_step(params.pop("step"))(**params))
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +77,9 @@ def test_steps_fit_on_partitions_equal_local_fit(client, parquet) -> None:
     path, df = parquet
     parts = plan_partitions(str(path), rows_per_partition=700)
     assert len(parts) == 6
-    local = _make(STEPS)
+    local = make_steps(STEPS)
     _fit_steps(local, df, "label")
-    dist = fit_steps(client, parts, _make(STEPS), "label")
+    dist = fit_steps(client, parts, make_steps(STEPS), "label")
     for a, b in zip(local, dist, strict=True):
         assert_same_state(a.state_, b.state_, a.name)
     assert dist[0].summary_["n"] == df.height  # counts are exact
@@ -97,7 +89,7 @@ def test_steps_fit_on_partitions_equal_local_fit(client, parquet) -> None:
 def test_transform_writes_partitioned_parquet_like_local(client, parquet, tmp_path: Path) -> None:
     path, df = parquet
     parts = plan_partitions(str(path), rows_per_partition=1_000)
-    steps = fit_steps(client, parts, _make(STEPS), "label")
+    steps = fit_steps(client, parts, make_steps(STEPS), "label")
     counts = write_partitions(client, parts, tmp_path / "out", steps=steps)
     assert counts == [p.rows for p in parts]
     files = sorted((tmp_path / "out").glob("part-*.parquet"))

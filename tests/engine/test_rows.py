@@ -8,24 +8,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from assay.clean import get_step
 from assay.engine import build_matrices, fit_steps, plan_partitions, write_partitions
 from assay.pipeline import _fit_steps
 
-from ._helpers import assert_same_state
+from ._helpers import assert_same_state, make_steps
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore:.*(Port|port).*:UserWarning"),
 ]
-
-
-def _make(steps: list[dict]) -> list:
-    out = []
-    for item in steps:
-        params = dict(item)
-        out.append(get_step(params.pop("step"))(**params))
-    return out
 
 
 def _outlier_data(n: int = 2_400, seed: int = 3) -> pl.DataFrame:
@@ -63,10 +54,10 @@ def _written(client, df: pl.DataFrame, steps: list, out: Path, rows: int) -> tup
 def test_quarantine_keeps_the_rows_of_every_partition(client, tmp_path: Path, suffix: str) -> None:
     df = _outlier_data()
     spec = {"step": "outliers", "columns": ["x", "z"], "action": "quarantine"}
-    local = _make([{**spec, "quarantine": str(tmp_path / f"local{suffix}")}])
+    local = make_steps([{**spec, "quarantine": str(tmp_path / f"local{suffix}")}])
     kept_local = _fit_steps(local, df, "label")
     dist_path = tmp_path / "dask" / f"quarantine{suffix}"
-    kept_dist, dist = _written(client, df, _make([{**spec, "quarantine": str(dist_path)}]), tmp_path / "out", 500)
+    kept_dist, dist = _written(client, df, make_steps([{**spec, "quarantine": str(dist_path)}]), tmp_path / "out", 500)
 
     read = pl.read_csv if suffix == ".csv" else pl.read_parquet
     q_local, q_dist = read(tmp_path / f"local{suffix}"), read(dist_path)
@@ -80,7 +71,7 @@ def test_quarantine_keeps_the_rows_of_every_partition(client, tmp_path: Path, su
 def test_quarantine_is_written_once_by_the_fit_not_again_by_later_passes(client, tmp_path: Path) -> None:
     df = _outlier_data()
     path = tmp_path / "q.parquet"
-    steps = _make([{"step": "outliers", "columns": ["x"], "action": "quarantine", "quarantine": str(path)},
+    steps = make_steps([{"step": "outliers", "columns": ["x"], "action": "quarantine", "quarantine": str(path)},
                    {"step": "scale"}])
     parts = plan_partitions(df, rows_per_partition=600)
     fitted = fit_steps(client, parts, steps, "label")
@@ -89,7 +80,7 @@ def test_quarantine_is_written_once_by_the_fit_not_again_by_later_passes(client,
     X, _ = build_matrices(client, parts, fitted, ["x", "z"], [0.0, 0.0], "label")
     assert sum(client.gather(client.map(len, X))) == df.height - first.height
     assert path.stat().st_mtime_ns == stamp
-    local = _make([{"step": "outliers", "columns": ["x"], "action": "quarantine",
+    local = make_steps([{"step": "outliers", "columns": ["x"], "action": "quarantine",
                     "quarantine": str(tmp_path / "l.parquet")}])
     _fit_steps(local, df, "label")
     assert first.equals(pl.read_parquet(tmp_path / "l.parquet"))
@@ -98,9 +89,9 @@ def test_quarantine_is_written_once_by_the_fit_not_again_by_later_passes(client,
 def test_outliers_drop_removes_the_same_rows_as_local(client, tmp_path: Path) -> None:
     df = _outlier_data(seed=4)
     spec = [{"step": "outliers", "action": "drop", "columns": ["x", "z"]}, {"step": "dedupe", "key": ["label"]}]
-    local = _make(spec[:1])
+    local = make_steps(spec[:1])
     kept_local = _fit_steps(local, df, "label")
-    kept_dist, dist = _written(client, df, _make(spec[:1]), tmp_path / "out", 700)
+    kept_dist, dist = _written(client, df, make_steps(spec[:1]), tmp_path / "out", 700)
     assert kept_dist.equals(kept_local)
     assert dist[0].rows_removed_ == local[0].rows_removed_ > 0
 
@@ -109,9 +100,9 @@ def test_outliers_drop_removes_the_same_rows_as_local(client, tmp_path: Path) ->
                                     {"key": ["code"]}])
 def test_dedupe_removes_duplicates_across_partitions_like_local(client, tmp_path: Path, params: dict) -> None:
     df = _dup_data()
-    local = _make([{"step": "dedupe", **params}])
+    local = make_steps([{"step": "dedupe", **params}])
     kept_local = _fit_steps(local, df, "label")
-    kept_dist, dist = _written(client, df, _make([{"step": "dedupe", **params}]), tmp_path / "out", 450)
+    kept_dist, dist = _written(client, df, make_steps([{"step": "dedupe", **params}]), tmp_path / "out", 450)
     assert kept_local.height < df.height
     assert kept_dist.equals(kept_local)  # same rows, same (file) order: the local rule for which copy stays
     assert dist[0].dropped_ == local[0].dropped_
@@ -121,9 +112,9 @@ def test_rows_removed_by_one_step_are_gone_for_the_steps_after_it(client, tmp_pa
     df = _dup_data(seed=6).with_columns(pl.col("value") * pl.when(pl.col("key") == 3).then(500.0).otherwise(1.0))
     spec = [{"step": "dedupe", "key": ["key"]}, {"step": "outliers", "columns": ["value"], "action": "drop"},
             {"step": "dedupe", "key": ["code"], "keep": "last"}, {"step": "scale"}]
-    local = _make(spec)
+    local = make_steps(spec)
     kept_local = _fit_steps(local, df, "label")
-    kept_dist, dist = _written(client, df, _make(spec), tmp_path / "out", 300)
+    kept_dist, dist = _written(client, df, make_steps(spec), tmp_path / "out", 300)
     for a, b in zip(local, dist, strict=True):
         assert_same_state(a.state_, b.state_, a.name)
     assert kept_dist.height == kept_local.height
@@ -176,9 +167,9 @@ def test_missing_drop_rows_removes_the_same_rows_as_local(client, tmp_path: Path
         pl.when(pl.col("id") % 7 == 0).then(None).otherwise(pl.col("x")).alias("x"),
         pl.when(pl.col("id") % 5 == 0).then(None).otherwise(pl.col("z")).alias("z"))
     spec = [{"step": "missing", "columns": ["x", "z"], "drop_rows": 0.6}]
-    local = _make(spec)
+    local = make_steps(spec)
     kept_local = _fit_steps(local, df, "label")
-    kept_dist, dist = _written(client, df, _make(spec), tmp_path / "out", 500)
+    kept_dist, dist = _written(client, df, make_steps(spec), tmp_path / "out", 500)
     assert kept_dist.equals(kept_local)
     assert dist[0].rows_removed_ == local[0].rows_removed_ == df.filter((pl.col("id") % 35) == 0).height
 
@@ -187,7 +178,7 @@ def test_a_row_removing_step_fitted_elsewhere_is_refused_for_training_rows(clien
     from assay.exceptions import SpecError
 
     df = _dup_data()
-    steps = _make([{"step": "dedupe", "key": ["key"]}])
+    steps = make_steps([{"step": "dedupe", "key": ["key"]}])
     _fit_steps(steps, df, "label")  # fitted locally: its kept rows over the partitions are unknown
     parts = plan_partitions(df, rows_per_partition=450)
     with pytest.raises(SpecError, match="fit the steps on the cluster"):
