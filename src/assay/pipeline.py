@@ -597,13 +597,8 @@ def _numbers_in_text(frame: pl.DataFrame, target: str) -> tuple[pl.DataFrame, st
 
     column = frame.select(target)
     step = TypesStep(min_share=1.0)
-    logger = logging.getLogger("assay.clean")
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # its own notes are about feature columns
-    try:
+    with _steps_quiet():  # its own notes are about feature columns
         step.fit(column)
-    finally:
-        logger.setLevel(level)
     if step.state_["convert"][target]["kind"] not in ("number", "integer"):
         return frame, None
     example = column.get_column(target).drop_nulls().head(1).to_list()
