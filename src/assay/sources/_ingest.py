@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import orjson
 import polars as pl
 
@@ -96,8 +95,8 @@ def _score_or_set_aside(model: Any, frame: pl.DataFrame) -> tuple[pl.DataFrame, 
     rows = frame.to_dicts()
     bad = [(str(rows[i].get(ID_COLUMN, i)), reason,
             orjson.dumps({k: v for k, v in rows[i].items() if k != ID_COLUMN}, default=str)) for i, reason in refused]
-    keep = pl.Series(np.ones(frame.height, dtype=bool))
-    keep[[i for i, _ in refused]] = False
+    refused_rows = {i for i, _ in refused}
+    keep = pl.Series([i not in refused_rows for i in range(frame.height)], dtype=pl.Boolean)
     return _score(model, frame.filter(keep)), bad
 
 
