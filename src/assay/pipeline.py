@@ -610,15 +610,18 @@ def _numbers_in_text(frame: pl.DataFrame, target: str) -> tuple[pl.DataFrame, st
 
 @contextlib.contextmanager
 def _steps_quiet() -> Iterator[None]:
-    """Cleaning steps' warnings held back (their loggers live under ``assay.clean``): a fold's fit says what the
-    final fit on the whole training split says again, with slightly different counts."""
-    logger = logging.getLogger("assay.clean")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    """Cleaning steps' warnings held back (their loggers live under ``assay.clean``, the Dask engine's fitting of
+    them under ``assay.engine``): a fold's fit says what the final fit on the whole training split says again, with
+    slightly different counts."""
+    loggers = [logging.getLogger(name) for name in ("assay.clean", "assay.engine")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _time_ranks(column: pl.Series) -> np.ndarray:

@@ -122,7 +122,9 @@ def test_rows_removed_by_one_step_are_gone_for_the_steps_after_it(client, tmp_pa
     assert np.allclose(kept_dist.get_column("value").to_numpy(), kept_local.get_column("value").to_numpy())
 
 
-def test_pipeline_with_dedupe_and_quarantine_matches_the_local_engine(client, tmp_path: Path) -> None:
+def test_pipeline_with_dedupe_and_quarantine_matches_the_local_engine(client, tmp_path: Path, caplog) -> None:
+    import logging
+
     from assay.engine import run_dask
     from assay.pipeline import run
 
@@ -144,8 +146,16 @@ def test_pipeline_with_dedupe_and_quarantine_matches_the_local_engine(client, tm
                 "evaluation": {"folds": 3, "threshold": "f1"},
                 "output": {"dir": str(tmp_path / where), "report": False}}
 
-    local = run(spec("local"))
-    dist = run_dask(spec("dask"), client=client, rows_per_partition=400)
+    with caplog.at_level(logging.WARNING, logger="assay"):
+        local = run(spec("local"))
+    local_notes = [r.getMessage() for r in caplog.records if "dedupe: removed" in r.getMessage()]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="assay"):
+        dist = run_dask(spec("dask"), client=client, rows_per_partition=400)
+    dist_notes = [r.getMessage() for r in caplog.records if "dedupe: removed" in r.getMessage()]
+    # each engine says it once, from the final fit (not once per fold), with the same count
+    assert local_notes == dist_notes == [f"dedupe: removed {local.model.steps[0].dropped_} duplicate row(s) by key "
+                                         f"['id']"]
     assert dist.model.manifest["engine"]["partitions"] == 8
     q_local = pl.read_parquet(tmp_path / "local" / "quarantine.parquet")
     q_dist = pl.read_parquet(tmp_path / "dask" / "quarantine.parquet")

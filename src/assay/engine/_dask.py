@@ -342,7 +342,7 @@ def _remove_rows(client: Any, parts: Sequence[Partition], masks: list[Mask], pre
         step.dropped_ = before - kept.height
         if step.dropped_:
             key = step.state_["key"]
-            log.info("dedupe: removed %d duplicate row(s)%s", step.dropped_, f" by key {key}" if key else "")
+            log.warning("dedupe: removed %d duplicate row(s)%s", step.dropped_, f" by key {key}" if key else "")
         return
     futures = client.map(_filter_rows, parts, masks, prefix=prefix, step=shipped, pure=False)
     results = client.gather(client.map(_first, futures, pure=False))
@@ -351,7 +351,8 @@ def _remove_rows(client: Any, parts: Sequence[Partition], masks: list[Mask], pre
     touched = [r[3] for r in results if r[3] is not None]
     if touched:
         step.touched_ = {k: sum(t.get(k, 0) for t in touched) for k in touched[0]}
-    log.info("%s: removed %d row(s)", step.name, step.rows_removed_)
+    if step.rows_removed_:
+        log.warning("%s: removed %d training row(s)", step.name, step.rows_removed_)
     if getattr(step, "action", None) == "quarantine":
         bad = client.map(_second, futures, pure=False)
         client.submit(_write_quarantine, bad, str(step.quarantine), pure=False).result()

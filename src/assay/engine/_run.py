@@ -374,7 +374,10 @@ class _Job:
         done = 0
         for k, (tr, te) in enumerate(splits):
             self.notify(f"fold {k + 1}/{len(splits)}: fitting steps on {len(parts)} partitions", done / total)
-            fold = self._prepare(parts, train_rows[tr], train_rows[te], target, task)
+            from assay.pipeline import _steps_quiet
+
+            with _steps_quiet():  # the steps' notes come once, from the final fit, not once per fold
+                fold = self._prepare(parts, train_rows[tr], train_rows[te], target, task)
             for name in names:
                 est = make_model(name, task, seed=self.spec.evaluation.seed)
                 if self._on_one_worker(est, fold):
