@@ -183,6 +183,7 @@ class Pipeline:
         rating: str | None = None,
         group: str | None = None,
         time: str | None = None,
+        drop: Sequence[str] = (),
     ) -> None:
         if group is not None and time is not None:
             msg = "split by group or by time, not both (group keeps each group on one side; time tests the latest rows)"
@@ -201,6 +202,7 @@ class Pipeline:
         self.rating = rating
         self.group = group
         self.time = time
+        self.drop = [drop] if isinstance(drop, str) else list(drop)
 
     # -- checks -----------------------------------------------------------------------------------------------
     def _drop_row_index(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
@@ -279,6 +281,8 @@ class Pipeline:
         return frame, task, notes
 
     def _prepare(self, train: pl.DataFrame, test: pl.DataFrame, target: str | None, task: str) -> _Prepared:
+        if self.drop:  # left out of the features only: a dropped --group or --time column still splits the rows
+            train, test = train.drop(self.drop, strict=False), test.drop(self.drop, strict=False)
         steps = _make_steps(self.steps, train.schema, target, task)
         fitted = _fit_steps(steps, train, target)
         features = _features(fitted, target)
@@ -289,6 +293,20 @@ class Pipeline:
         y_train = None if target is None else _labels(fitted.get_column(target))
         y_test = None if target is None else _labels(test.get_column(target))
         return _Prepared(X_train, y_train, X_test, y_test, steps, features, fill)
+
+    def _check_drop(self, frame: pl.DataFrame, origin: str, target: str | None) -> None:
+        unknown = [c for c in self.drop if c not in frame.columns]
+        if unknown:
+            msg = (f"cannot drop column(s) {', '.join(repr(c) for c in unknown)}: not in {origin}"
+                   f"{did_you_mean(unknown[0], frame.columns)} (columns: {', '.join(frame.columns[:12])}"
+                   f"{', …' if frame.width > 12 else ''})")
+            raise SchemaError(msg)
+        if target is not None and target in self.drop:
+            msg = f"cannot drop the target column {target!r}"
+            raise SpecError(msg)
+        if not [c for c in frame.columns if c != target and c not in self.drop]:
+            msg = "no input column is left after --drop"
+            raise SpecError(msg)
 
     # -- candidate search -------------------------------------------------------------------------------------
     def _fold_indices(self, train: pl.DataFrame, y: np.ndarray, task: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -499,7 +517,8 @@ class Pipeline:
         for note in notes:
             log.warning(note)
         target = self.target if task not in ("clustering",) else None
-        input_columns = [c for c in frame.columns if c != target]
+        self._check_drop(frame, origin, target)
+        input_columns = [c for c in frame.columns if c != target and c not in self.drop]
         input_schema = {c: str(frame.schema[c]) for c in input_columns}
 
         from assay.clean import train_test_split
@@ -541,6 +560,13 @@ class Pipeline:
         names = list(self.models) if self.models else default_models(task)
         for name in names:
             make_model(name, task, seed=self.seed)  # unknown names fail before any work is done
+        if target is not None:
+            from assay.evaluate import leakage_suspects
+
+            notify("checking each column alone for target leakage", 0.01)
+            exclude = (*self.drop, *(c for c in (self.group,) if c is not None))
+            for suspect in leakage_suspects(train_frame, target, task, exclude=exclude, seed=self.seed):
+                log.warning(suspect["message"])
         primary = PRIMARY_METRIC[task]
         higher = GREATER_IS_BETTER.get(primary, True)
 
@@ -752,6 +778,7 @@ def train(
     threshold: str | None = None,
     group: str | None = None,
     time: str | None = None,
+    drop: Sequence[str] = (),
     out: str | Path | None = None,
     report: bool = True,
     source_options: dict[str, Any] | None = None,
@@ -762,9 +789,11 @@ def train(
 
     ``group`` names a column whose groups stay on one side of the test split and of every fold (say, a customer
     id); ``time`` a column of times: the latest rows are the test split and each fold trains on earlier rows only.
+    ``drop`` lists input columns the model must not use (say, one recorded after the outcome); a dropped ``group``
+    or ``time`` column still splits the rows.
     """
     pipe = Pipeline(target=target, task=task, steps=steps, models=models, folds=folds, test_size=test_size,
-                    seed=seed, time_budget=time_budget, threshold=threshold, group=group, time=time)
+                    seed=seed, time_budget=time_budget, threshold=threshold, group=group, time=time, drop=drop)
     result = pipe.fit(source, source_options=source_options, progress=progress)
     if out is not None:
         write_outputs(result, Path(out), report=report, spec=_spec_of(pipe))
@@ -932,6 +961,7 @@ def run(spec: Any, *, progress: Callable[[str, float], None] | None = None) -> T
         test_size=spec.evaluation.test_size, seed=spec.evaluation.seed, time_budget=spec.evaluation.time_budget,
         threshold=spec.evaluation.threshold,
         user=spec.user, item=spec.item, rating=spec.rating, group=spec.evaluation.group, time=spec.evaluation.time,
+        drop=spec.drop,
     )
     result = pipe.fit(spec.source, source_options=spec.source_options, progress=progress)
     write_outputs(result, Path(spec.output.dir), report=spec.output.report, spec=spec.model_dump())

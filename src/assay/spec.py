@@ -12,6 +12,7 @@ the YAML line (for syntax errors) or the field path and what is valid, e.g. ``ev
       - {step: missing, strategy: median}
       - {step: onehot}
     models: [logreg, lgbm]             # optional; omitted = the task's defaults
+    drop: [patient_id]                 # optional; input columns the model must not use
     evaluation: {folds: 5, test_size: 0.2, seed: 0}   # + group: COLUMN or time: COLUMN for such splits
     output: {dir: out/penguins}
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from assay.exceptions import SpecError
 
@@ -65,6 +66,14 @@ class PipelineSpec(_Strict):
     user: str | None = None
     item: str | None = None
     rating: str | None = None
+    drop: list[str] = Field(default_factory=list, description="input columns the model must not use")
+
+    @model_validator(mode="after")
+    def _drop_local(self) -> PipelineSpec:
+        if self.drop and self.engine == "dask":
+            msg = "drop: runs on the local engine only; on Dask, leave the columns out of the source instead"
+            raise ValueError(msg)
+        return self
 
     @field_validator("steps")
     @classmethod

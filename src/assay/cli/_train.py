@@ -67,6 +67,8 @@ def register(app: typer.Typer) -> None:
                                                    "test split or a fold."),
         time: str | None = typer.Option(None, "--time", help="Time column: the latest rows are the test split; "
                                                              "each fold trains on earlier rows only."),
+        drop: str | None = typer.Option(None, "--drop", help="Comma-separated input columns the model must not use "
+                                                              "(e.g. one recorded after the outcome)."),
         no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, only the final lines."),
     ) -> None:
@@ -76,6 +78,7 @@ def register(app: typer.Typer) -> None:
             target=target, task=task, models=None if not models else [m.strip() for m in models.split(",")],
             folds=folds, test_size=test_size, seed=seed, time_budget=parse_duration(time_budget), threshold=threshold,
             user=user, item=item, rating=rating, group=group, time=time,
+            drop=[c.strip() for c in drop.split(",") if c.strip()] if drop else (),
         )
         with progress_callback(show_progress(quiet)) as notify:
             result = pipe.fit(source, progress=notify)

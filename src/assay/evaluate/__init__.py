@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from assay.evaluate._cv import KINDS, fold_indices, holdout_indices
 from assay.evaluate._leaderboard import corrected_ttest, leaderboard
+from assay.evaluate._leakage import leakage_suspects
 from assay.evaluate._metrics import GREATER_IS_BETTER, METRICS, PRIMARY_METRIC, score
 from assay.evaluate._tune import SEARCH_SPACES, AutoMLResult, automl, best_threshold, cross_validate, tune
 
@@ -26,6 +27,7 @@ __all__ = [
     "fold_indices",
     "holdout_indices",
     "leaderboard",
+    "leakage_suspects",
     "score",
     "tune",
 ]
