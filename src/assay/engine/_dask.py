@@ -30,6 +30,7 @@ import polars as pl
 
 from assay.clean._base import Step
 from assay.engine._partitions import Partition, read_partition
+from assay.engine._seeds import Seeds, check_steps, compute_seeds, needs_seeds, seeded_transform
 from assay.exceptions import ModelError, SpecError
 
 __all__ = [
@@ -90,16 +91,27 @@ def _unmask(mask: Mask, rows: int | None) -> np.ndarray:
     return np.flatnonzero(np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=n))
 
 
-def _load(part: Partition, mask: Mask, steps: Sequence[Step], *, train: bool = True) -> pl.DataFrame:
-    """Read a partition, keep the masked rows, apply fitted steps (training behaviour unless ``train=False``)."""
+def _load(part: Partition, mask: Mask, steps: Sequence[Step], *, train: bool = True,
+          seeds: dict[int, Seeds | None] | None = None) -> pl.DataFrame:
+    """Read a partition, keep the masked rows, apply fitted steps (training behaviour unless ``train=False``).
+
+    ``seeds`` (by step index, from :func:`~assay.engine._seeds.compute_seeds`) are the rows around the partition
+    that a step filling from neighbouring rows needs to give the local engine's result."""
     frame = read_partition(part)
     if mask is not None:
         keep = _unmask(mask, frame.height)
         frame = frame[keep] if len(keep) else frame.clear()
     out: pl.DataFrame | pl.LazyFrame = frame
-    for step in steps:
+    for i, step in enumerate(steps):
         # A row-removing step whose rows were decided over all partitions (fit_steps) is already in ``mask``.
         by_mask = getattr(step, "rows_by_mask_", False)
+        if needs_seeds(step):
+            if seeds is None or i not in seeds:
+                msg = (f"{step.name}: this step fills rows from their neighbours; on partitions it needs the rows "
+                       "around each one (compute_seeds)")
+                raise SpecError(msg)
+            out = seeded_transform(step, out.collect() if isinstance(out, pl.LazyFrame) else out, seeds[i])
+            continue
         out = step.transform_train(out) if train and not by_mask else step.transform(out)
         if isinstance(out, pl.LazyFrame):
             out = out.collect()
@@ -116,8 +128,9 @@ def _shippable(step: Step) -> Step:
     return out
 
 
-def _summarize(part: Partition, mask: Mask, prefix: list[Step], step: Step, target: str | None) -> Any:
-    frame = _load(part, mask, prefix)
+def _summarize(part: Partition, mask: Mask, seeds: dict[int, Seeds], prefix: list[Step], step: Step,
+               target: str | None) -> Any:
+    frame = _load(part, mask, prefix, seeds=seeds)
     if frame.height == 0:
         return None
     return step.summarize(frame, target)
@@ -161,14 +174,18 @@ def fit_steps(
     summarized on a worker; the summaries are merged in a tree on the workers and ``finalize`` runs here. Nothing
     but summaries stays in memory, so the data can be far larger than the workers' memory (the partitions stream).
     """
+    from assay.engine._seeds import _seeds_for
+
+    check_steps(steps)
     masks = list(masks) if masks is not None else [None] * len(parts)
     fitted: list[Step] = []
+    seeds: list[dict[int, Seeds]] = [{} for _ in parts]
     for step in steps:
         if progress:
             progress(f"fitting step {step.name or type(step).__name__} on {len(parts)} partitions")
         prefix = [_shippable(s) for s in fitted]
-        futures = client.map(_summarize, list(parts), masks, prefix=prefix, step=_shippable(step), target=target,
-                             pure=False)
+        futures = client.map(_summarize, list(parts), masks, seeds, prefix=prefix, step=_shippable(step),
+                             target=target, pure=False)
         summary = tree_merge(client, step, futures)
         if summary is None:
             msg = f"{step.name}: nothing to fit on (every partition is empty after the steps before it)"
@@ -182,6 +199,9 @@ def fit_steps(
                 progress(f"removing rows with step {step.name or type(step).__name__} over {len(parts)} partitions")
             _remove_rows(client, parts, masks, prefix, step)
             masks = train_masks(parts, masks, [step])
+        if needs_seeds(step) and len(fitted) < len(steps):
+            # The steps after it are fitted on its output with the rows around each partition (as over the whole).
+            seeds = _seeds_for(client, parts, masks, seeds, [_shippable(s) for s in fitted], len(fitted) - 1, True)
     return fitted
 
 
@@ -358,9 +378,9 @@ def _remove_rows(client: Any, parts: Sequence[Partition], masks: list[Mask], pre
         client.submit(_write_quarantine, bad, str(step.quarantine), pure=False).result()
 
 
-def _write(part: Partition, mask: Mask, steps: list[Step], out_dir: str, train: bool,
+def _write(part: Partition, mask: Mask, seeds: dict[int, Seeds], steps: list[Step], out_dir: str, train: bool,
            fn: Callable[[pl.DataFrame], pl.DataFrame] | None) -> int:
-    frame = _load(part, mask, steps, train=train)
+    frame = _load(part, mask, steps, train=train, seeds=seeds)
     if fn is not None:
         frame = fn(frame)
     path = Path(out_dir) / part.name
@@ -384,7 +404,8 @@ def write_partitions(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     masks = train_masks(parts, masks, steps) if train else (list(masks) if masks is not None else [None] * len(parts))
-    futures = client.map(_write, list(parts), masks, steps=[_shippable(s) for s in steps], out_dir=str(out),
+    seeds = compute_seeds(client, parts, masks, steps, train=train)
+    futures = client.map(_write, list(parts), masks, seeds, steps=[_shippable(s) for s in steps], out_dir=str(out),
                          train=train, fn=fn, pure=False)
     return [int(n) for n in client.gather(futures)]
 
@@ -402,27 +423,29 @@ def apply_steps(frame: pl.DataFrame, steps: Sequence[Step]) -> pl.DataFrame:
 
 
 def _schema_of(part: Partition, mask: Mask, steps: list[Step]) -> dict[str, pl.DataType]:
-    return dict(_load(part, mask, steps).schema)
+    # Column types do not depend on the rows around the partition: steps filling from neighbours run without them.
+    return dict(_load(part, mask, steps, seeds={i: None for i, s in enumerate(steps) if needs_seeds(s)}).schema)
 
 
-def _column_sums(part: Partition, mask: Mask, steps: list[Step], features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _column_sums(part: Partition, mask: Mask, seeds: dict[int, Seeds], steps: list[Step],
+                 features: list[str]) -> tuple[np.ndarray, np.ndarray]:
     from assay._fitted import feature_matrix
 
-    X = feature_matrix(_load(part, mask, steps), features)
+    X = feature_matrix(_load(part, mask, steps, seeds=seeds), features)
     finite = np.isfinite(X)
     return np.where(finite, X, 0.0).sum(axis=0), finite.sum(axis=0)
 
 
-def _matrix(part: Partition, mask: Mask, steps: list[Step], features: list[str], fill: list[float],
-            target: str | None, train: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _matrix(part: Partition, mask: Mask, seeds: dict[int, Seeds], steps: list[Step], features: list[str],
+            fill: list[float], target: str | None, train: bool) -> tuple[np.ndarray, np.ndarray | None]:
     from assay._fitted import feature_matrix
 
     if train:
-        frame = _load(part, mask, steps)
+        frame = _load(part, mask, steps, seeds=seeds)
         y_frame = frame
     else:  # held-out rows: labels as they are in the data, features as the steps serve them (local engine's rule)
         y_frame = _load(part, mask, [])
-        frame = _load(part, mask, steps, train=False)
+        frame = _load(part, mask, steps, train=False, seeds=seeds)
     X = feature_matrix(frame, features, fill)
     if target is None:
         return X, None
@@ -446,11 +469,15 @@ def transformed_schema(client: Any, parts: Sequence[Partition], steps: Sequence[
 
 
 def column_means(client: Any, parts: Sequence[Partition], steps: Sequence[Step], features: list[str],
-                 masks: Sequence[Mask] | None = None) -> list[float]:
-    """Mean of each feature over finite values (0.0 for a column with none): the fill for values left missing."""
+                 masks: Sequence[Mask] | None = None, *, seeds: list[dict[int, Seeds]] | None = None) -> list[float]:
+    """Mean of each feature over finite values (0.0 for a column with none): the fill for values left missing.
+
+    ``seeds``: those of the training rows (:func:`train_seeds`), computed here when not given."""
     masks = train_masks(parts, masks, steps)
-    futures = client.map(_column_sums, list(parts), masks, steps=[_shippable(s) for s in steps], features=features,
-                         pure=False)
+    if seeds is None:
+        seeds = compute_seeds(client, parts, masks, steps, train=True)
+    futures = client.map(_column_sums, list(parts), masks, seeds, steps=[_shippable(s) for s in steps],
+                         features=features, pure=False)
     sums, counts = np.zeros(len(features)), np.zeros(len(features))
     for s, c in client.gather(futures):
         sums += s
@@ -506,6 +533,7 @@ def build_matrices(
     train: bool = True,
     mode: str = "memory",
     cache: str | None = None,
+    seeds: list[dict[int, Seeds]] | None = None,
 ) -> tuple[list[Any], list[Any] | None]:
     """Futures of the per-partition ``X`` (float64) and ``y`` arrays, computed once and reused by every iteration.
 
@@ -521,14 +549,16 @@ def build_matrices(
         msg = f"build_matrices: mode={mode!r} is not valid; choose 'memory' or 'disk'"
         raise SpecError(msg)
     masks = train_masks(parts, masks, steps) if train else (list(masks) if masks is not None else [None] * len(parts))
+    if seeds is None:
+        seeds = compute_seeds(client, parts, masks, steps, train=train)
     shipped = [_shippable(s) for s in steps]
     if mode == "disk":
         build = cache or uuid.uuid4().hex
-        pairs = client.map(_matrix_to_disk, list(parts), masks, list(range(len(parts))), steps=shipped,
+        pairs = client.map(_matrix_to_disk, list(parts), masks, seeds, list(range(len(parts))), steps=shipped,
                            features=features, fill=fill, target=target, train=train, build=build, pure=False)
     else:
-        pairs = client.map(_matrix, list(parts), masks, steps=shipped, features=features, fill=fill, target=target,
-                           train=train, pure=False)
+        pairs = client.map(_matrix, list(parts), masks, seeds, steps=shipped, features=features, fill=fill,
+                           target=target, train=train, pure=False)
     X = client.map(_first, pairs, pure=False)
     y = client.map(_second, pairs, pure=False) if target is not None else None
     client.gather(client.map(len, X, pure=False))  # surfaces a failing partition here, with its error
@@ -583,8 +613,8 @@ class DiskArray:
     def _recompute(self) -> np.ndarray:
         kind, *args = self.recipe
         if kind == "matrix":
-            part, mask, steps, features, fill, target, train, which = args
-            return _matrix(part, mask, steps, features, fill, target, train)[which]
+            part, mask, seeds, steps, features, fill, target, train, which = args
+            return _matrix(part, mask, seeds, steps, features, fill, target, train)[which]
         parent, fn, kwargs = args
         return fn(parent.load(), **kwargs)
 
@@ -611,11 +641,11 @@ def as_array(value: Any) -> Any:
     return value.load() if isinstance(value, DiskArray) else value
 
 
-def _matrix_to_disk(part: Partition, mask: Mask, index: int, steps: list[Step], features: list[str],
-                    fill: list[float], target: str | None, train: bool,
+def _matrix_to_disk(part: Partition, mask: Mask, seeds: dict[int, Seeds], index: int, steps: list[Step],
+                    features: list[str], fill: list[float], target: str | None, train: bool,
                     build: str) -> tuple[DiskArray | None, DiskArray | None]:
-    X, y = _matrix(part, mask, steps, features, fill, target, train)
-    args = (part, mask, steps, features, fill, target, train)
+    X, y = _matrix(part, mask, seeds, steps, features, fill, target, train)
+    args = (part, mask, seeds, steps, features, fill, target, train)
     out = []
     for which, (tag, value) in enumerate((("X", X), ("y", y))):
         if value is None:

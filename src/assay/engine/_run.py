@@ -15,6 +15,10 @@
 
 Recommendation specs run the local engine's whole job as one task on one worker.
 
+The ``missing`` step's ffill, bfill and interpolate fill from neighbouring rows: each partition is transformed with
+the rows around it (:mod:`assay.engine._seeds`), so they fill as over the whole frame; interpolation by a time column
+needs the rows in time order across partitions (per group) and is refused otherwise.
+
 Differences from the local engine, stated: moments and means are summed in a different order (relative differences
 around 1e-12), so gradient-descent models converge to the same optimum within the optimizer's tolerance; LightGBM
 trained through ``lightgbm.dask`` builds its bins per worker, so its trees differ slightly. Counts and exact
@@ -23,6 +27,7 @@ quantiles (up to 200,000 values per summary) are identical.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 import time
@@ -57,6 +62,7 @@ from assay.engine._dask import (
     transformed_schema,
 )
 from assay.engine._partitions import DEFAULT_PARTITION_ROWS, Partition, count_partition_rows, plan_partitions
+from assay.engine._seeds import Seeded, Validate, compute_seeds, needs_seeds
 from assay.exceptions import SchemaError, SpecError, did_you_mean
 
 __all__ = ["DISTRIBUTE_ROWS", "predict_dask", "run_dask"]
@@ -332,6 +338,7 @@ class _Job:
                  task: str) -> _Fold:
         import uuid
 
+        from assay.engine._dask import train_masks as with_kept
         from assay.pipeline import _features, _make_steps
 
         client = self.client
@@ -342,13 +349,15 @@ class _Job:
         steps = fit_steps(client, parts, steps, target, masks=train_masks)
         out_schema = transformed_schema(client, parts, steps, train_masks)
         features = _features(pl.DataFrame(schema=out_schema), target)
-        fill = column_means(client, parts, steps, features, train_masks)
+        # The rows around each partition for steps filling from neighbours: one pass, shared by the two below.
+        seeds = compute_seeds(client, parts, with_kept(parts, train_masks, steps), steps, train=True)
+        fill = column_means(client, parts, steps, features, train_masks, seeds=seeds)
         mode = self._matrix_mode(len(train_rows) + len(test_rows), len(features))
         cache = uuid.uuid4().hex if mode == "disk" else None
         if cache is not None:
             self.caches.append(cache)
         X_train, y_train = build_matrices(client, parts, steps, features, fill, target, masks=train_masks, mode=mode,
-                                          cache=cache)
+                                          cache=cache, seeds=seeds)
         X_test, y_test = build_matrices(client, parts, steps, features, fill, target, masks=test_masks, train=False,
                                         mode=mode, cache=None if cache is None else f"{cache}/test")
         y_te = None
@@ -464,7 +473,23 @@ class _Job:
             train_rows = train_rows[keep]
             splits = fold_indices(y_train[keep], task="classification", folds=self.spec.evaluation.folds, seed=seed)
         oof, labels = [], []
+        # Steps filling from neighbouring rows featurize the training rows together, as the local engine's
+        # prep.X_train[tr]: the splits then take their rows from the fold's matrices instead of building their own.
+        sliced = any(needs_seeds(s) for s in fold.steps) and fold.y_train is not None
+        sizes = client.gather(client.map(len, fold.X_train, pure=False)) if sliced else []
         for k, (tr, te) in enumerate(splits):
+            if sliced:
+                X_tr, y_tr = _rows_of(client, fold.X_train, sizes, tr, f"oof{k}tr"), _rows_of(
+                    client, fold.y_train or [], sizes, tr, f"oof{k}ytr")
+                X_te, y_te = _rows_of(client, fold.X_train, sizes, te, f"oof{k}te"), _rows_of(
+                    client, fold.y_train or [], sizes, te, f"oof{k}yte")
+                model = self._fit(make_model(best, "classification", seed=seed, **params), X_tr, y_tr, fold, len(tr))
+                _, proba = predict_parts(client, model, X_te, "classification")
+                pieces = [y for y in gather_arrays(client, y_te) if len(y)]
+                if proba is not None and pieces:
+                    oof.append(proba[:, list(model.classes_).index(est.classes_[1])])
+                    labels.append(np.concatenate(pieces))
+                continue
             sub = None if fold.cache is None else f"{fold.cache}/oof{k}"
             X_tr, y_tr = build_matrices(client, parts, fold.steps, fold.features, fold.fill, self.spec.target,
                                         masks=row_mask(train_rows[tr], parts), mode=self.mode or "memory",
@@ -512,6 +537,22 @@ class _Job:
                          fold.fill)
 
 
+def _take(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return np.asarray(values)[rows]
+
+
+def _rows_of(client: Any, values: list[Any], sizes: list[int], positions: np.ndarray, tag: str) -> list[Any]:
+    """Per-partition arrays holding the rows at ``positions`` of the arrays ``values`` laid end to end (each piece
+    stays on its worker; disk-cached pieces are cached the same way)."""
+    from assay.engine._dask import _derive
+
+    positions = np.sort(np.asarray(positions, dtype=np.int64))
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    rows = [positions[(positions >= lo) & (positions < hi)] - lo for lo, hi in itertools.pairwise(bounds)]
+    n = len(values)
+    return client.map(_derive, values, [_take] * n, [tag] * n, [{"rows": r} for r in rows], pure=False)
+
+
 def _automl_task(X: list[np.ndarray], y: list[np.ndarray], task: str, budget: float, seed: int, folds: int,
                  names: list[str]) -> Any:
     from assay.evaluate import automl
@@ -540,10 +581,14 @@ def _renumber(parts: list[Partition], heights: list[int]) -> list[Partition]:
 # Batch scoring
 
 
-def _score_partition(part: Partition, model: Any, out_dir: str, keep_columns: bool) -> int:
+def _score_partition(part: Partition, seeds: dict[int, Any], model: Any, out_dir: str, keep_columns: bool) -> int:
+    import copy
     import os
 
     frame = _load(part, None, [])
+    if seeds:  # steps filling from neighbouring rows see the rows around the partition (index 0 is the input check)
+        model = copy.copy(model)
+        model.steps = [Seeded(s, seeds[i + 1]) if i + 1 in seeds else s for i, s in enumerate(model.steps)]
     predictions = model.predict(frame)
     result = pl.concat([frame, predictions], how="horizontal") if keep_columns else predictions
     path = Path(out_dir) / part.name
@@ -591,8 +636,12 @@ def predict_dask(
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("part-*.parquet"):
         stale.unlink()  # a previous run with more partitions must not leave extra files behind
+    # Steps filling missing values from neighbouring rows (ffill, bfill, interpolate) fill from the rows around each
+    # partition, as model.predict on the whole source would: seeds over the validated input, no row left out.
+    steps = [Validate(model), *model.steps]
+    seeds = compute_seeds(client, parts, [None] * len(parts), steps, train=False)
     shipped = client.submit(_identity, model, pure=False)
-    counts = client.gather(client.map(_score_partition, parts, model=shipped, out_dir=str(out),
+    counts = client.gather(client.map(_score_partition, parts, seeds, model=shipped, out_dir=str(out),
                                       keep_columns=keep_columns, pure=False))
     return {"rows": int(sum(counts)), "partitions": len(parts), "out_dir": str(out)}
 
