@@ -950,11 +950,6 @@ def run(spec: Any, *, progress: Callable[[str, float], None] | None = None) -> T
     if spec.engine == "dask":  # same spec, same data path, on a Dask cluster (assay.engine)
         from assay.engine import run_dask
 
-        if spec.evaluation.group or spec.evaluation.time:
-            msg = ("evaluation.group and evaluation.time splits run on the local engine only; the Dask engine "
-                   "splits rows at random (stratified by class)")
-            raise SpecError(msg)
-
         return run_dask(spec, progress=progress)
     pipe = Pipeline(
         target=spec.target, task=spec.task, steps=spec.steps, models=spec.models, folds=spec.evaluation.folds,

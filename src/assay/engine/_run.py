@@ -2,9 +2,14 @@
 
 :func:`run_dask` follows :meth:`assay.pipeline.Pipeline.fit` step for step, with the data left on the workers:
 
-1. the source is cut into partitions that the workers read; only the target column comes to the client;
-2. the train/test split and the CV folds are made from that column by the local engine's own functions, so both
-   engines use the same rows;
+1. the source is cut into partitions that the workers read; only the target column (and the ``evaluation.group``
+   or ``evaluation.time`` column) comes to the client;
+2. the train/test split and the CV folds are made from those columns by the local engine's own functions, so both
+   engines use the same rows: stratified at random, by group (no group on both sides, group k-fold) or by time
+   (the latest times tested, forward-chaining folds that never cut a time). With a time split the local engine
+   takes the training rows in time order and this engine in file order: the same rows, in another order when the
+   source is not sorted by time (models whose fit depends on row order may differ slightly; steps filling from
+   neighbouring rows are refused then);
 3. in each fold the cleaning steps are fitted by merging per-partition summaries (:func:`fit_steps`), the feature
    matrices are built and kept on the workers (in their memory, or on their local disks when bigger than half the
    cluster's memory limits), linear models train data-parallel, LightGBM (through
@@ -214,6 +219,8 @@ class _Job:
         self.mode: str | None = None  # decided once, on the first fold, and used for every matrix of the job
         self.echo = echo
         self.caches: list[str] = []
+        self.split: dict[str, Any] = {}
+        self.sorted_train = False  # a time split whose training rows are not in file order (sorted by time)
 
     def _matrix_mode(self, rows: int, n_features: int) -> str:
         if self.mode is None:
@@ -251,8 +258,7 @@ class _Job:
                                key=key, partitions=count, count_rows=count_rows)
 
     def train(self) -> Any:
-        from assay.clean import train_test_split
-        from assay.evaluate import GREATER_IS_BETTER, PRIMARY_METRIC, fold_indices, score
+        from assay.evaluate import GREATER_IS_BETTER, PRIMARY_METRIC, score
         from assay.models import default_models, make_model
         from assay.pipeline import Pipeline, TrainResult, _labels, _parse_threshold, _py, require_binary
 
@@ -261,7 +267,12 @@ class _Job:
         pipe = Pipeline(
             target=spec.target, task=spec.task, steps=spec.steps, models=spec.models, folds=spec.evaluation.folds,
             test_size=spec.evaluation.test_size, seed=spec.evaluation.seed, time_budget=spec.evaluation.time_budget,
+            group=spec.evaluation.group, time=spec.evaluation.time,
         )
+        if (pipe.group or pipe.time) and pipe.time_budget:
+            msg = ("a time budget searches with shuffled k-fold; it cannot keep groups or time order yet: drop "
+                   "--time-budget, or the --group/--time split")
+            raise SpecError(msg)
         self.notify(f"planning partitions of {spec.source}", 0.0)
         parts = self._plan()
         schema = client.submit(_schema, parts[0], pure=False).result()
@@ -279,21 +290,38 @@ class _Job:
             raise SchemaError(msg)
         row = pl.Series("__row", np.arange(total, dtype=np.int64))
         yframe = pl.DataFrame([row]) if target is None else pl.DataFrame([pl.concat(cols, rechunk=True), row])
+        # A group or time split needs that column here too (one column, like the target): the split and the folds
+        # are then made by the local engine's own functions over the same rows.
+        split_column = pipe.group or pipe.time
+        if split_column is not None:
+            what = "group" if pipe.group else "time"
+            if split_column not in schema:
+                msg = (f"{what} column {split_column!r} not found in {spec.source}{did_you_mean(split_column, schema)} "
+                       f"(columns: {', '.join(list(schema)[:12])}{', …' if len(schema) > 12 else ''})")
+                raise SchemaError(msg)
+            if split_column != target:
+                values = client.gather(client.map(_column, parts, column=split_column, pure=False))
+                yframe = yframe.with_columns(pl.concat(values, rechunk=True).alias(split_column))
         yframe, task, notes = pipe._check_target(yframe, spec.source)
         target = target if task != "clustering" else None
         input_schema = {c: str(t) for c, t in schema.items() if c != target}
-        train_y, test_y = train_test_split(yframe, target=target, test_size=pipe.test_size,
-                                           stratify=task == "classification", seed=pipe.seed)
+        train_y, test_y = _split(pipe, yframe, target, task)
         train_rows = train_y.get_column("__row").to_numpy()
         test_rows = test_y.get_column("__row").to_numpy()
+        self.split = {"kind": "group" if pipe.group else "time" if pipe.time else "stratified"
+                      if task == "classification" else "random", "column": split_column,
+                      "train_rows": len(train_rows), "test_rows": len(test_rows)}
+        self.sorted_train = pipe.time is not None and bool(np.any(np.diff(train_rows) < 0))
         names = list(pipe.models) if pipe.models else default_models(task)
         for name in names:
             make_model(name, task, seed=pipe.seed)
         primary = PRIMARY_METRIC[task]
         higher = GREATER_IS_BETTER.get(primary, True)
         y_all = None if target is None else _labels(train_y.get_column(target))
-        splits = fold_indices(y_all if y_all is not None else np.zeros(len(train_rows)), task=task,
-                              folds=pipe.folds, seed=pipe.seed)
+        # Group k-fold with a group split, forward-chaining folds over the rows in time order with a time split
+        # (train_rows are in that order then), else (stratified) shuffled k-fold: the local engine's folds.
+        splits = pipe._fold_indices(train_y, y_all if y_all is not None else np.zeros(len(train_rows)), task)
+        self.split["folds"] = len(splits)
 
         if pipe.time_budget and task in ("classification", "regression"):
             board, ordered, est, fold, params = self._search(parts, train_rows, test_rows, target, task, names)
@@ -308,7 +336,8 @@ class _Job:
         if objective is not None:
             require_binary(task, est)
             self.notify("tuning the decision threshold on out-of-fold probabilities", 0.97)
-            threshold = self._tune_threshold(parts, train_rows, splits, fold, best, params, est, objective, y_all)
+            threshold = self._tune_threshold(parts, train_rows, splits, fold, best, params, est, objective, y_all,
+                                             pipe=pipe, train_y=train_y)
         test_metrics = self._score(est, fold, task, score, keep=True, threshold=threshold)
         predictions = test_metrics.pop("_predictions")
         test_metrics.pop("_estimator")
@@ -330,6 +359,7 @@ class _Job:
         )
         cv_scores = {name: [s.get(primary) for s in ordered.get(name, [])] for name in names}
         result = TrainResult(model, task, target, primary, board, test_metrics, cv_scores, notes=notes)
+        result.split = self.split
         result._report_inputs = {"prep": self._report_prep(fold), "predictions": predictions}  # type: ignore[attr-defined]
         self.notify("done", 1.0)
         return result
@@ -346,6 +376,14 @@ class _Job:
         test_masks = row_mask(test_rows, parts)
         schema = client.submit(_schema, parts[0], pure=False).result()
         steps = _make_steps(self.spec.steps, pl.Schema(schema), target, task)
+        if self.sorted_train:
+            for step in steps:
+                if needs_seeds(step):
+                    msg = (f"{step.name}: {step.strategy}/{step.categorical} fills from neighbouring rows, and with "
+                           f"evaluation.time the local engine takes the training rows in time order, which is not "
+                           f"the order of {self.spec.source}; sort the source by {self.spec.evaluation.time!r} first, "
+                           "or run on the local engine")
+                    raise SpecError(msg)
         steps = fit_steps(client, parts, steps, target, masks=train_masks)
         out_schema = transformed_schema(client, parts, steps, train_masks)
         features = _features(pl.DataFrame(schema=out_schema), target)
@@ -457,12 +495,14 @@ class _Job:
 
     def _tune_threshold(self, parts: list[Partition], train_rows: np.ndarray, splits: list[Any], fold: _Fold,
                         best: str, params: dict[str, Any], est: Any, objective: tuple[str, float, float],
-                        y_train: np.ndarray | None = None) -> dict[str, Any]:
+                        y_train: np.ndarray | None = None, *, pipe: Any = None,
+                        train_y: pl.DataFrame | None = None) -> dict[str, Any]:
         """The local engine's rule (:meth:`assay.pipeline.Pipeline._tune_threshold`) on the cluster: the best model
         refitted on each CV split of the training rows — featurized by the steps fitted on all of them, as locally —
         predicts its held-out rows; the threshold is chosen on those out-of-fold probabilities. When steps removed
         training rows (dedupe, outliers drop/quarantine), the splits are made over the rows they kept (``y_train``
-        holds the labels of ``train_rows``), as the local engine splits its cleaned training matrix."""
+        holds the labels of ``train_rows``), as the local engine splits its cleaned training matrix. With a group or
+        time split the splits are the leaderboard's folds (``splits``), refused when steps removed rows, as locally."""
         from assay.evaluate import fold_indices
         from assay.models import make_model
         from assay.pipeline import threshold_from_oof
@@ -470,19 +510,30 @@ class _Job:
         client, seed = self.client, self.spec.evaluation.seed
         if y_train is not None and any(getattr(s, "kept_", None) is not None for s in fold.steps):
             keep = np.isin(train_rows, kept_positions(parts, fold.steps, train_rows))
-            train_rows = train_rows[keep]
-            splits = fold_indices(y_train[keep], task="classification", folds=self.spec.evaluation.folds, seed=seed)
+            grouped = pipe is not None and (pipe.group is not None or pipe.time is not None)
+            if grouped and not keep.all():
+                how = "--group" if pipe.group is not None else "--time"
+                msg = (f"the steps removed {int((~keep).sum())} training row(s), so the rows' groups or times are no "
+                       f"longer known: tune the threshold without {how}, or with steps that keep every row")
+                raise SpecError(msg)
+            if not grouped:
+                train_rows = train_rows[keep]
+                splits = fold_indices(y_train[keep], task="classification", folds=self.spec.evaluation.folds,
+                                      seed=seed)
         oof, labels = [], []
         # Steps filling from neighbouring rows featurize the training rows together, as the local engine's
         # prep.X_train[tr]: the splits then take their rows from the fold's matrices instead of building their own.
         sliced = any(needs_seeds(s) for s in fold.steps) and fold.y_train is not None
         sizes = client.gather(client.map(len, fold.X_train, pure=False)) if sliced else []
+        # Place of each training row in the fold's matrices (laid out in file order; train_rows are in time order
+        # with a time split).
+        place = np.searchsorted(np.sort(train_rows), train_rows)
         for k, (tr, te) in enumerate(splits):
             if sliced:
-                X_tr, y_tr = _rows_of(client, fold.X_train, sizes, tr, f"oof{k}tr"), _rows_of(
-                    client, fold.y_train or [], sizes, tr, f"oof{k}ytr")
-                X_te, y_te = _rows_of(client, fold.X_train, sizes, te, f"oof{k}te"), _rows_of(
-                    client, fold.y_train or [], sizes, te, f"oof{k}yte")
+                X_tr, y_tr = _rows_of(client, fold.X_train, sizes, place[tr], f"oof{k}tr"), _rows_of(
+                    client, fold.y_train or [], sizes, place[tr], f"oof{k}ytr")
+                X_te, y_te = _rows_of(client, fold.X_train, sizes, place[te], f"oof{k}te"), _rows_of(
+                    client, fold.y_train or [], sizes, place[te], f"oof{k}yte")
                 model = self._fit(make_model(best, "classification", seed=seed, **params), X_tr, y_tr, fold, len(tr))
                 _, proba = predict_parts(client, model, X_te, "classification")
                 pieces = [y for y in gather_arrays(client, y_te) if len(y)]
@@ -535,6 +586,26 @@ class _Job:
         X_test = fold.gather_test(self.client)
         return _Prepared(np.empty((0, len(fold.features))), None, X_test, fold.y_test, fold.steps, fold.features,
                          fold.fill)
+
+
+def _split(pipe: Any, yframe: pl.DataFrame, target: str | None, task: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The local engine's train/test split of ``yframe`` (target, ``__row`` and the group or time column): by group,
+    by time (the latest rows tested; the training rows then sorted by time, unknown times first, as the local
+    engine orders its training frame) or stratified at random."""
+    from assay.clean import train_test_split
+    from assay.pipeline import _parsed_times
+
+    frame, time_key = yframe, pipe.time
+    if pipe.time is not None and yframe.schema[pipe.time] == pl.String:  # text times: ordered as times, not text
+        time_key = "__assay_time__"
+        frame = yframe.with_columns(_parsed_times(yframe.get_column(pipe.time)).alias(time_key))
+    train, test = train_test_split(frame, target=target, test_size=pipe.test_size,
+                                   stratify=task == "classification", seed=pipe.seed, group=pipe.group, time=time_key)
+    if time_key is not None:
+        train = train.sort(time_key, nulls_last=False, maintain_order=True)
+        log.info("split by time %r: the latest %d rows are the test split; folds train on earlier rows only",
+                 pipe.time, test.height)
+    return train, test
 
 
 def _take(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
