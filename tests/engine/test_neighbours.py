@@ -212,3 +212,26 @@ def test_pipeline_with_fills_from_neighbours_matches_the_local_engine(client, tm
     for metric, value in local.test_metrics.items():
         if value is not None:
             assert dist.test_metrics[metric] == pytest.approx(value, abs=1e-6, rel=1e-6), metric
+
+
+def test_seeds_hold_only_the_groups_of_their_partition(client, tmp_path: Path) -> None:
+    """Many groups, each in a run of rows: a partition gets seeds for the groups it holds, not for all 286."""
+    from assay.engine import row_mask
+    from assay.engine._seeds import compute_seeds
+
+    rng = np.random.default_rng(9)
+    n = 2_000
+    x = rng.normal(0, 1, n)
+    x[rng.random(n) < 0.5] = np.nan
+    df = pl.DataFrame({"x": pl.Series(x).fill_nan(None), "g": [f"g{i // 7:03d}" for i in range(n)],
+                       "label": rng.choice(["yes", "no"], n)})
+    spec = [{"step": "missing", "strategy": "interpolate", "by": "g"}]
+    local, _ = _local(spec, df)
+    parts = plan_partitions(df, rows_per_partition=ROWS)
+    fitted = fit_steps(client, parts, make_steps(spec), "label")
+    seeds = compute_seeds(client, parts, row_mask(np.arange(n), parts), fitted, train=True)
+    # a group spans two partitions at most here: one seed row before and one after, per partition
+    assert max(s[0].before.height + s[0].after.height for s in seeds) <= 2
+    assert sum(s[0].before.height for s in seeds) > 0
+    write_partitions(client, parts, tmp_path / "out", steps=fitted, train=True)
+    assert_frame_equal(pl.read_parquet(sorted((tmp_path / "out").glob("part-*.parquet"))), local)

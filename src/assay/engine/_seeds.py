@@ -181,15 +181,19 @@ def _check_time_order(step: Any, ranges: list[pl.DataFrame], parts: Sequence[Any
                 latest[group] = (hi, p)
 
 
-def _select(step: Any, infos: list[pl.DataFrame], side: str, forward: bool) -> list[list[tuple[int, int]]]:
-    """Per partition, the (partition, row) of the nearest known value of each column and group on ``side`` of it:
-    a running best over the partitions before it (``forward``) or after it."""
-    timed = {col: _timed(step, kind) for col, kind in _kinds(step).items()}
+def _select(step: Any, infos: list[pl.DataFrame], present: list[dict[str, int]], side: str,
+            forward: bool) -> list[list[tuple[int, int]]]:
+    """Per partition, the (partition, row) of the nearest known value of each column and of each group it holds
+    (``present``) on ``side`` of it: a running best over the partitions before it (``forward``) or after it."""
+    kinds = _kinds(step)
+    timed = {col: _timed(step, kind) for col, kind in kinds.items()}
     best: dict[tuple[str, str], tuple[Any, ...]] = {}
     out: list[list[tuple[int, int]]] = [[] for _ in infos]
     order = range(len(infos)) if forward else range(len(infos) - 1, -1, -1)
     for p in order:
-        out[p] = sorted({(k[-2], k[-1]) for k in best.values()})
+        # Only the groups this partition holds: with many groups, a partition's seeds stay about its own size.
+        chosen = (best.get((col, group)) for col in kinds for group in present[p])
+        out[p] = sorted({(k[-2], k[-1]) for k in chosen if k is not None})
         for col, group, row, time in infos[p].filter(pl.col("side") == side).select(
                 "col", "group", "row", "time").iter_rows():
             key = (time, p, row) if timed.get(col) else (p, row)
@@ -226,11 +230,12 @@ def _combine(step: Any, parts: Sequence[Any], results: list[tuple[Any, ...]]) ->
     if positional:
         offsets, running = [], {}
         for r in results:
-            offsets.append(dict(running))
+            offsets.append({group: running.get(group, 0) for group in r[2]})  # the groups it holds (and seeds from)
             for group, n in r[2].items():
                 running[group] = running.get(group, 0) + n
-    before = _select(step, infos, "last", forward=True)
-    after = _select(step, infos, "first", forward=False)
+    present = [r[2] for r in results]
+    before = _select(step, infos, present, "last", forward=True)
+    after = _select(step, infos, present, "first", forward=False)
     template = rows[0].clear().drop(ROW, GROUP, RANK, TIME)
     if positional:
         template = template.with_columns(pl.lit(None, dtype=pl.Int64).alias(POS))
