@@ -258,3 +258,27 @@ def test_learning_curve_follows_the_split(tmp_path: Path):
     assert by_group.split["kind"] == "group"
     assert not (tmp_path / "g" / "figures" / "learning_curve.png").exists()
     assert (tmp_path / "g" / "report.html").is_file()
+
+
+def test_forests_train_on_every_core_and_serve_on_one_thread(monkeypatch):
+    from sklearn.ensemble import RandomForestRegressor
+
+    seen: list[int] = []
+    original = RandomForestRegressor.fit
+
+    def fit(self, X, y, sample_weight=None):
+        from sklearn.ensemble._base import _partition_estimators
+
+        seen.append(_partition_estimators(self.n_estimators, self.n_jobs)[0])  # the threads the forest will use
+        return original(self, X, y, sample_weight)
+
+    monkeypatch.setattr(RandomForestRegressor, "fit", fit)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    frame = pl.DataFrame({"x": x, "z": rng.normal(size=300), "y": 2 * x + rng.normal(size=300)})
+    result = assay.Pipeline(target="y", models=["rf"], folds=2).fit(frame)
+    assert seen
+    assert min(seen) > 1
+    forest = result.model.estimator
+    assert forest.n_jobs is None  # the saved model predicts on one thread
+    assert (forest.max_features, forest.min_samples_leaf) == (1 / 3, 5)  # R randomForest's regression defaults

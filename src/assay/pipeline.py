@@ -478,10 +478,15 @@ class Pipeline:
         Warnings logged while training (a dropped constant column, rows without a target) are also collected in
         ``TrainResult.notes`` and written to ``metrics.json``.
         """
+        from joblib import parallel_config
+
         capture = _NoteCollector()
         logging.getLogger("assay").addHandler(capture)
         try:
-            result = self._fit(source, source_options=source_options, progress=progress)
+            # Models that parallelize through joblib (random forests) use every core while training; the saved
+            # model keeps n_jobs=None, so a served prediction stays on one thread.
+            with parallel_config(n_jobs=-1):
+                result = self._fit(source, source_options=source_options, progress=progress)
         finally:
             logging.getLogger("assay").removeHandler(capture)
         result.notes = list(dict.fromkeys(capture.notes))

@@ -25,7 +25,13 @@ _TABLE: dict[tuple[str, str], tuple[str, dict[str, Any], str | None]] = {
     ("lgbm", "classification"): ("lightgbm:LGBMClassifier", {"verbose": -1, "n_jobs": 1}, "random_state"),
     ("lgbm", "regression"): ("lightgbm:LGBMRegressor", {"verbose": -1, "n_jobs": 1}, "random_state"),
     ("rf", "classification"): ("sklearn.ensemble:RandomForestClassifier", {"n_estimators": 200}, "random_state"),
-    ("rf", "regression"): ("sklearn.ensemble:RandomForestRegressor", {"n_estimators": 200}, "random_state"),
+    # Regression forests with R randomForest's defaults (a third of the features per split, at least 5 rows per
+    # leaf) rather than scikit-learn's (every feature, 1 row): on three real tables (baseball, movies, BudgetFood;
+    # 3-fold CV) 5-10x faster to fit, with R^2 within 0.002 or better (0.908 vs 0.909, 0.780 vs 0.769, 0.399 vs
+    # 0.344). Forests fit on every core under Pipeline.fit (joblib's parallel_config), and predict on one
+    # thread: for one row, a thread pool costs more than the trees (24 vs 7 ms for 200 trees).
+    ("rf", "regression"): ("sklearn.ensemble:RandomForestRegressor",
+                           {"n_estimators": 200, "max_features": 1 / 3, "min_samples_leaf": 5}, "random_state"),
     ("ridge", "regression"): ("sklearn.linear_model:Ridge", {"alpha": 1.0}, None),
     ("lasso", "regression"): ("sklearn.linear_model:Lasso", {"alpha": 0.01, "max_iter": 10_000}, "random_state"),
     ("kmeans", "clustering"): ("assay.models._cluster:KMeansAuto", {}, "random_state"),
