@@ -220,7 +220,7 @@ class Pipeline:
         if not index:
             return frame, []
         names = ", ".join(repr(c) for c in index)
-        return frame.drop(index), [f"dropped column(s) {names}: an exported row index (it counts 0 or 1, 2, 3, … "
+        return frame.drop(index), [f"dropped column(s) {names}: an exported row index (its numbers only go up "
                                    f"down the file), which would only tell the model where a row sat in the file"]
 
     def _check_target(self, frame: pl.DataFrame, origin: str) -> tuple[pl.DataFrame, str, list[str]]:

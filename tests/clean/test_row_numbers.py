@@ -28,8 +28,20 @@ def test_exported_row_numbers_are_dropped() -> None:
     assert step.transform(df).columns == ["X", "count", "index", "x1", "y"]
 
 
-def test_row_numbers_that_do_not_start_at_0_or_1_or_have_gaps_are_kept() -> None:
-    df = pl.DataFrame({"": [5, 6, 7, 8], "Unnamed: 0": [0, 1, 3, 4], "index": [1, 2, None, 4], "y": [0, 1, 0, 1]})
+def test_an_exported_index_of_a_subset_is_dropped_gaps_and_all() -> None:
+    # R keeps a subset's original row names (2, 3, 5, ...) or ids (20040001, ...); pandas keeps a filtered index.
+    df = pl.DataFrame({"": [2, 3, 5, 9], "Unnamed: 0": [20040001, 20040002, 20040007, 20040008],
+                       "...1": [0, 1, 3, 4], "y": [0, 1, 0, 1]})
+    assert DropUselessStep().fit(df, target="y").state_["dropped"] == {
+        "": "row numbers", "Unnamed: 0": "row numbers", "...1": "row numbers"}
+
+
+def test_what_only_looks_like_row_numbers_is_kept() -> None:
+    df = pl.DataFrame({"": [3, 1, 2, 4],  # not in file order
+                       "Unnamed: 0": [1, 1, 2, 3],  # repeats
+                       "rownames": [1, 2, None, 4],  # a gap in the column itself
+                       "index": [5, 6, 7, 8],  # a name people give their own columns: only 0/1, 2, 3, ... counts
+                       "y": [0, 1, 0, 1]})
     assert DropUselessStep().fit(df, target="y").state_["dropped"] == {}
 
 
@@ -38,9 +50,13 @@ def test_row_numbers_can_be_kept() -> None:
 
 
 @pytest.mark.parametrize("size", [1, 3, 5])
-def test_fit_on_batches_in_order_equals_fit_on_the_frame(size: int) -> None:
+@pytest.mark.parametrize("gaps", [False, True])
+def test_fit_on_batches_in_order_equals_fit_on_the_frame(size: int, gaps: bool) -> None:
     df = _frame(13)
+    if gaps:  # an exported subset: still row numbers, also when a batch boundary falls on a gap
+        df = df.with_columns(pl.col("") * 2 + pl.col("") // 3)
     whole = DropUselessStep().fit(df, target="y").state_
+    assert whole["dropped"][""] == "row numbers"
     batched = DropUselessStep().fit([df.slice(i, size) for i in range(0, df.height, size)], target="y").state_
     assert batched == whole
     streamed = DropUselessStep()

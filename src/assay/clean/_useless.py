@@ -9,9 +9,12 @@ objects), which the automatic defaults rely on so that every remaining feature c
 
 Row numbers: R's ``write.csv`` and pandas' ``to_csv`` write the row index as a first column with an empty header
 (read back as ``""``, ``"Unnamed: 0"`` or ``"...1"``). As a feature it only tells a model where a row sat in
-the file, which leaks whatever order the file was sorted in. A column with such a name whose values are exactly
-0, 1, 2, … or 1, 2, 3, … in file order is dropped as ``"row numbers"``. The check merges exactly over batches taken
-in order (first, last, count and whether each batch steps by one).
+the file, which leaks whatever order the file was sorted in. An integer column with such a header whose values
+only go up in file order is dropped as ``"row numbers"``: rows removed before the export leave gaps (R keeps the
+original row names of a subset: 2, 3, 5, …, or ids such as 20040001, 20040002, …). A column named ``index``
+(a name people also give their own columns) is dropped only when it is exactly 0, 1, 2, … or 1, 2, 3, …. The
+check merges exactly over batches taken in order (first, last, count, whether each batch steps by one and
+whether it only goes up).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 # Names a table export gives its row index (lower-cased): R write.csv / pandas to_csv headers, read back by Polars
 # (""), pandas ("Unnamed: 0"), R read.csv ("X") or readr ("...1"); and the usual names of a written-out index.
 ROW_NUMBER_NAMES = frozenset({"", "unnamed: 0", "...1", "index", "rownames", "row.names"})
+# Of those, the headers only an export gives its row index: increasing numbers with gaps count as row numbers.
+EXPORT_INDEX_NAMES = ROW_NUMBER_NAMES - {"index"}
 
 _ORDERABLE = (pl.Boolean, pl.String, pl.Categorical, pl.Enum, pl.Date, pl.Datetime, pl.Time, pl.Duration,
               pl.Decimal)
@@ -96,7 +101,8 @@ class DropUselessStep(Step):
                 exprs += [x.min().alias(f"{i}lo"), x.max().alias(f"{i}hi")]
             if self.row_numbers and dtype.is_integer() and col.strip().lower() in ROW_NUMBER_NAMES:
                 exprs += [x.first().alias(f"{i}first"), x.last().alias(f"{i}last"),
-                          (x.diff().drop_nulls() == 1).all().alias(f"{i}step"), pl.len().alias(f"{i}len")]
+                          (x.diff().drop_nulls() == 1).all().alias(f"{i}step"),
+                          (x.diff().drop_nulls() >= 1).all().alias(f"{i}up"), pl.len().alias(f"{i}len")]
         row = collect_row(frame, exprs)
         cols: dict[str, Any] = {}
         for i, col in enumerate(columns):
@@ -105,8 +111,9 @@ class DropUselessStep(Step):
                          "orderable": f"{i}lo" in row}
             if f"{i}first" in row:  # a row-number candidate: in order, stepping by one, no nulls
                 rows = int(row[f"{i}len"])
-                cols[col]["seq"] = (row[f"{i}first"], row[f"{i}last"],
-                                    bool(row[f"{i}step"]) and cols[col]["n"] == rows) if rows else None
+                whole = cols[col]["n"] == rows
+                cols[col]["seq"] = (row[f"{i}first"], row[f"{i}last"], bool(row[f"{i}step"]) and whole,
+                                    bool(row[f"{i}up"]) and whole, col.strip().lower()) if rows else None
         return {"columns": columns, "stats": cols}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +127,8 @@ class DropUselessStep(Step):
             if "seq" in x:  # batches in order: still one run when the second continues the first
                 first, then = x["seq"], y["seq"]
                 stats[col]["seq"] = (first if then is None else then if first is None else
-                                     (first[0], then[1], first[2] and then[2] and then[0] == first[1] + 1))
+                                     (first[0], then[1], first[2] and then[2] and then[0] == first[1] + 1,
+                                      first[3] and then[3] and then[0] > first[1], first[4]))
         return {"columns": a["columns"], "stats": stats}
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +154,11 @@ class DropUselessStep(Step):
 
 def _row_numbers(stats: dict[str, Any]) -> bool:
     seq = stats.get("seq")
-    return bool(seq) and bool(seq[2]) and seq[0] in (0, 1)
+    if not seq:
+        return False
+    if seq[4] in EXPORT_INDEX_NAMES:
+        return bool(seq[3])
+    return bool(seq[2]) and seq[0] in (0, 1)
 
 
 def row_index_columns(frame: pl.DataFrame, exclude: str | None = None) -> list[str]:
