@@ -140,3 +140,16 @@ def test_an_unknown_group_column_names_the_columns(dask_cluster: str, tmp_path: 
     path = _write(_data(n=400), tmp_path)
     with pytest.raises(SchemaError, match=r"group column 'custmer' not found .*did you mean 'customer'"):
         run(_spec(path, tmp_path / "dask", {"group": "custmer"}, dask=dask_cluster))
+
+
+def test_threshold_with_a_group_split_after_rows_were_removed_is_refused_as_locally(dask_cluster: str,
+                                                                                   tmp_path: Path) -> None:
+    df = _data(n=800).with_columns(pl.when(pl.col("t") % 50 == 0).then(40.0).otherwise(pl.col("x2")).alias("x2"))
+    path = _write(df, tmp_path)
+    steps = [{"step": "missing"}, {"step": "outliers", "columns": ["x2"], "action": "drop"}, {"step": "scale"}]
+    evaluation = {"group": "customer", "threshold": "f1"}
+    match = r"the steps removed \d+ training row\(s\), so the rows' groups or times are no longer known"
+    with pytest.raises(SpecError, match=match):
+        run(_spec(path, tmp_path / "local", evaluation, steps))
+    with pytest.raises(SpecError, match=match):
+        run(_spec(path, tmp_path / "dask", evaluation, steps, dask=dask_cluster))
