@@ -226,10 +226,9 @@ def test_prepared_figure_process_draws_the_same_files(tmp_path: Path):
     assert {"overview", "missing_matrix", "corr_pearson", "corr_cramers_v", "outliers", "target_association",
             "col_008_"} <= stems
     assert len(prepared) == 2 * len(stems)  # each figure as PNG and SVG
-    for name in prepared:
-        if name.endswith(".svg"):
-            assert (tmp_path / "prepared" / "figures" / name).read_bytes() == \
-                (tmp_path / "here" / "figures" / name).read_bytes(), name
+    for name in prepared:  # the forked process draws with its caches of fonts, sizes and glyphs: the same bytes
+        assert (tmp_path / "prepared" / "figures" / name).read_bytes() == \
+            (tmp_path / "here" / "figures" / name).read_bytes(), name
 
 
 def test_prepared_figure_process_raises_a_figure_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -345,6 +344,43 @@ def test_cached_font_lookups_follow_the_font_settings():
         assert find(prop) == find(FontProperties(family="monospace", size=8)) != before[0]
         matplotlib.rcParams["font.family"] = ["monospace"]
         assert find(FontProperties(size=8)) != before[0]
+        print("ok")
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_cached_glyphs_draw_the_same_pictures():
+    import subprocess
+    import sys
+
+    # In a fresh interpreter: the caches are meant for the figure process, not for this one.
+    code = """if True:
+        import numpy as np
+        import polars as pl
+        from assay.viz import _figures, _style, profile
+
+        rng = np.random.default_rng(1)
+        p = profile(pl.DataFrame({**{f"x{i}": rng.normal(i, 1 + i, 300) for i in range(8)},
+                                  "城市": rng.choice(["北京", "上海", "广州"], 300).tolist(),
+                                  "y": rng.integers(0, 2, 300)}), target="y")
+        makers = [lambda: _figures.overview_figure(p),
+                  lambda: _figures.column_figure(p["variables"]["城市"], p["rows"]),  # CJK: a fallback font
+                  lambda: _figures.correlation_figure(p["correlations"]["pearson"], "r"),  # rotated labels
+                  lambda: _figures.column_figure(p["variables"]["x3"], p["rows"])]
+
+        def draw():
+            return [_style.render_figure(make()) for make in makers]
+
+        plain = draw()
+        _style.cache_font_lookups()
+        _style.cache_glyphs()
+        from matplotlib.backends.backend_agg import RendererAgg
+
+        assert RendererAgg.draw_text._assay_cached  # matplotlib's drawing code is the one cache_glyphs follows
+        assert draw() == plain  # every glyph rendered and kept
+        assert draw() == plain  # every glyph from the cache
         print("ok")
     """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
