@@ -282,3 +282,19 @@ def test_forests_train_on_every_core_and_serve_on_one_thread(monkeypatch):
     forest = result.model.estimator
     assert forest.n_jobs is None  # the saved model predicts on one thread
     assert (forest.max_features, forest.min_samples_leaf) == (1 / 3, 5)  # R randomForest's regression defaults
+
+
+def test_whole_numbers_with_rare_values_are_trained_as_a_count_with_a_note():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=400)
+    goals = np.minimum(rng.poisson(np.exp(0.3 * x + 0.3)), 4)  # 0-4, each common
+    goals[:2] = [11, 12]  # one row each: no stratified fold can hold them
+    frame = pl.DataFrame({"x": x, "goals": goals})
+    result = assay.Pipeline(target="goals", models=["linreg"], folds=3).fit(frame)
+    assert result.task == "regression"
+    assert any("holds whole numbers from 0 to 12" in n and "11 (1 row), 12 (1 row)" in n for n in result.notes)
+    # Every class common enough: still classification (ratings 1-5), and an explicit task is obeyed.
+    ratings = pl.DataFrame({"x": x, "stars": rng.integers(1, 6, 400)})
+    assert assay.Pipeline(target="stars", models=["logreg"], folds=3).fit(ratings).task == "classification"
+    with pytest.raises(SpecError, match="fewer than folds"):
+        assay.Pipeline(target="goals", task="classification", models=["logreg"], folds=3).fit(frame)

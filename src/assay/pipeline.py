@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -262,6 +263,12 @@ class Pipeline:
             notes.append(f"dropped {missing} row(s) whose target {target!r} {why}")
         if task == "auto":
             task = infer_task(frame.get_column(target))
+            # the rows a class needs so that the training split still has one per fold
+            need = math.ceil(self.folds / (1 - self.test_size))
+            counted = _count_target(frame.get_column(target), need, self.folds) if task == "classification" else None
+            if counted:
+                task = "regression"
+                notes.append(counted)
         if task == "regression" and frame.get_column(target).dtype.is_numeric():
             top = frame.get_column(target).cast(pl.Float64).abs().max()
             if top is not None and top > 1e150:  # squared errors would overflow float64
@@ -619,6 +626,25 @@ class Pipeline:
         }
         notify("done", 1.0)
         return result
+
+
+def _count_target(y: pl.Series, need: int, folds: int) -> str | None:
+    """A note when whole numbers that look like classes are better read as a count: three or more values, some
+    too rare to appear in every fold (goals in a match, visits to a doctor). Stratified k-fold cannot split such
+    classes, and the numbers' order and distance carry what a regression uses."""
+    if not y.dtype.is_integer():
+        return None
+    counts = y.value_counts()
+    if counts.height < 3:
+        return None
+    rare = counts.filter(pl.col("count") < need).sort(y.name)
+    if rare.is_empty():
+        return None
+    values = ", ".join(f"{v} ({c} row{'s' if c > 1 else ''})" for v, c in rare.head(3).iter_rows())
+    more = f" and {rare.height - 3} more" if rare.height > 3 else ""
+    return (f"target {y.name!r} holds whole numbers from {y.min()} to {y.max()}, some too rare for {folds}-fold "
+            f"classification ({values}{more}): trained as a count, by regression; use --task classification "
+            f"to predict classes")
 
 
 def _numbers_in_text(frame: pl.DataFrame, target: str) -> tuple[pl.DataFrame, str | None]:
