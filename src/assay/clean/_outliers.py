@@ -177,18 +177,30 @@ class OutlierStep(Step):
         return {"columns": union(a["columns"], b["columns"]), "all": self._merge_part(a["all"], b["all"]),
                 "groups": groups}
 
-    def _bounds(self, part: dict[str, Any], columns: list[str]) -> dict[str, list[float | None]]:
-        """``{column: [low, high, centre]}``; None where the column had no finite values."""
+    def _bounds(self, part: dict[str, Any], columns: list[str],
+                skipped: dict[str, str] | None = None) -> dict[str, list[float | None]]:
+        """``{column: [low, high, centre]}``; None where the column had no finite values, or where the rule cannot
+        judge (named in ``skipped`` with the reason): a column of two values (a 0/1 flag: its rarer value is not an
+        outlier) or with no spread (IQR or MAD 0, when a quarter or half of the values are equal: every other value
+        would be an outlier, and clipping would flatten the column)."""
+        skipped = {} if skipped is None else skipped
         out: dict[str, list[float | None]] = {}
         for col in columns:
             if col not in part["m" if self.method == "zscore" else "q"]:  # all null (type Null) where seen
                 out[col] = [None, None, None]
                 continue
             if self.method == "zscore":
-                n, mean, _, _, _ = part["m"][col]
+                n, mean, ss, lo, hi = part["m"][col]
                 std = std_of(part["m"][col])
                 if not n or std is None:
                     out[col] = [None, None, None]
+                    continue
+                # Values within [lo, hi] with this mean have at most the variance (mean-lo)(hi-mean), reached only
+                # when every value is lo or hi: that is a two-valued column (moments merge exactly, so this does).
+                if lo is not None and hi is not None and hi > lo and \
+                        abs(ss / n - (mean - lo) * (hi - mean)) <= 1e-9 * (hi - lo) ** 2:
+                    out[col] = [None, None, None]
+                    skipped[col] = "two values only"
                     continue
                 spread = float(self.threshold) * std
                 out[col] = [mean - spread, mean + spread, mean]
@@ -199,7 +211,9 @@ class OutlierStep(Step):
                 q1, q3 = q.quantiles([0.25, 0.75])
                 med = q.quantiles([0.5])[0] if self.action == "replace" else None
                 iqr = (q3 - q1) if q1 is not None else None
-                out[col] = ([None, None, None] if iqr is None
+                if iqr == 0:
+                    skipped[col] = "IQR 0"
+                out[col] = ([None, None, None] if not iqr
                             else [q1 - float(self.k) * iqr, q3 + float(self.k) * iqr, med])
                 continue
             med = q.quantiles([0.5])[0]
@@ -207,7 +221,9 @@ class OutlierStep(Step):
                 out[col] = [None, None, None]
             else:
                 spread = float(self.threshold) * MAD_SCALE * (q.mad(med) or 0.0)
-                out[col] = [med - spread, med + spread, med]
+                if spread == 0:
+                    skipped[col] = "MAD 0"
+                out[col] = [med - spread, med + spread, med] if spread else [None, None, None]
         return {c: [json_float(v) for v in b] for c, b in out.items()}
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
@@ -217,8 +233,15 @@ class OutlierStep(Step):
             state.update(self._forest_state(summary["all"]["sample"], columns))
             state["groups"] = {g: self._forest_state(p["sample"], columns) for g, p in summary["groups"].items()}
             return state
-        state["bounds"] = self._bounds(summary["all"], columns)
+        skipped: dict[str, str] = {}
+        state["bounds"] = self._bounds(summary["all"], columns, skipped)
         state["group_bounds"] = {g: self._bounds(p, columns) for g, p in summary["groups"].items()}
+        if skipped:
+            why = {"two values only": "two values only: a flag has no outliers",
+                   "IQR 0": "IQR 0: the middle half of its values are equal, so every other value would be one",
+                   "MAD 0": "MAD 0: half of its values are equal, so every other value would be one"}
+            log.warning("outliers (%s): no rule for %s", self.method,
+                        "; ".join(f"{c!r} ({why[reason]})" for c, reason in skipped.items()))
         return state
 
     # -- applying -----------------------------------------------------------------------------------------------
@@ -314,6 +337,11 @@ class OutlierStep(Step):
         parts = [pl.when(self._is_outlier(c)).then(pl.lit(f"{c}: {self.method}")) for c in cols]
         return pl.concat_str(parts, separator="; ", ignore_nulls=True)
 
+    def _judged(self, col: str) -> bool:
+        """Whether any bound (overall or of a group) exists for ``col``."""
+        bounds = [self.state_["bounds"][col], *(g[col] for g in self.state_.get("group_bounds", {}).values())]
+        return any(b[0] is not None or b[1] is not None for b in bounds)
+
     def _present(self, frame: Frame) -> list[str]:
         names = frame.collect_schema().names()
         return [c for c in self.state_["columns"] if c in names]
@@ -326,6 +354,8 @@ class OutlierStep(Step):
                     return frame.with_columns(pl.lit(False).alias(FOREST_COLUMN))
                 return frame.with_columns(self._forest_flag())
             return frame.with_columns([self._is_outlier(c).alias(_flag_name(c)) for c in cols])
+        if self.action in ("clip", "replace"):  # a column no rule judges keeps its values and its type
+            cols = [c for c in cols if self._judged(c)]
         if self.action == "clip":
             exprs = []
             for col in cols:

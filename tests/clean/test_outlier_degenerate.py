@@ -1,0 +1,67 @@
+"""Outlier rules leave alone what they cannot judge: flags (two values) and columns with no spread."""
+
+from __future__ import annotations
+
+import logging
+
+import polars as pl
+import pytest
+
+from assay.clean import OutlierStep
+
+FRAME = pl.DataFrame({
+    "flag": [0] * 90 + [1] * 10,  # a 0/1 indicator: IQR and MAD are 0, and z-scores call its 1s outliers
+    "kids": [0] * 80 + [1, 2, 3, 1, 2, 1, 1, 4, 5, 1, 2, 3, 1, 1, 2, 1, 3, 2, 1, 9],  # mostly 0: IQR and MAD 0
+    "x": [float(i) for i in range(99)] + [1000.0],
+})
+
+
+@pytest.mark.parametrize("method", ["iqr", "mad", "zscore"])
+@pytest.mark.parametrize("action", ["clip", "replace", "drop"])
+def test_flags_are_never_outliers(method: str, action: str):
+    step = OutlierStep(method=method, action=action).fit(FRAME)
+    out = step.transform_train(FRAME)
+    assert step.state_["bounds"]["flag"] == [None, None, None]
+    if action != "drop":
+        assert out["flag"].to_list() == FRAME["flag"].to_list()
+        assert out.schema["flag"] == pl.Int64  # untouched, not cast
+        assert out["x"].max() < 1000.0  # the real outlier is still handled
+    else:
+        assert step.report(FRAME)["flag"] == 0  # no row leaves because of its flag
+        assert out["x"].max() < 1000.0
+
+
+@pytest.mark.parametrize(("method", "reason"), [("iqr", "IQR 0"), ("mad", "MAD 0")])
+def test_no_spread_means_no_rule_with_a_note(method: str, reason: str, caplog: pytest.LogCaptureFixture):
+    with caplog.at_level(logging.WARNING, logger="assay"):
+        step = OutlierStep(method=method).fit(FRAME)
+    assert step.state_["bounds"]["kids"] == [None, None, None]
+    assert step.transform(FRAME)["kids"].to_list() == FRAME["kids"].to_list()
+    assert step.report(FRAME)["kids"] == 0
+    assert f"'kids' ({reason}:" in caplog.text
+    assert f"'flag' ({reason}:" in caplog.text
+
+
+def test_zscore_names_two_valued_columns_and_still_judges_counts(caplog: pytest.LogCaptureFixture):
+    with caplog.at_level(logging.WARNING, logger="assay"):
+        step = OutlierStep(method="zscore").fit(FRAME)
+    assert "'flag' (two values only: a flag has no outliers)" in caplog.text
+    assert step.state_["bounds"]["kids"][1] is not None  # counts with a spread keep their rule
+    assert step.transform(FRAME)["kids"].max() < 9
+
+
+def test_two_valued_detection_merges_over_batches():
+    batches = [FRAME.slice(i, 7) for i in range(0, FRAME.height, 7)]
+    whole = OutlierStep(method="zscore").fit(FRAME).state_
+    merged = OutlierStep(method="zscore").fit(batches).state_
+    assert merged["bounds"]["flag"] == whole["bounds"]["flag"] == [None, None, None]
+    assert merged["bounds"]["x"] == pytest.approx(whole["bounds"]["x"])
+
+
+def test_a_group_without_spread_falls_back_to_the_overall_bounds():
+    frame = pl.DataFrame({"g": ["a"] * 40 + ["b"] * 40,
+                          "v": [5.0] * 39 + [50.0] + [float(i) for i in range(40)]})
+    out = OutlierStep(method="iqr", by="g").fit(frame).transform(frame)
+    # group a has IQR 0: its 50.0 is judged by the overall fences, which it lies outside
+    assert out.filter(pl.col("g") == "a")["v"].max() < 50.0
+    assert out.filter(pl.col("g") == "a")["v"].min() == 5.0
