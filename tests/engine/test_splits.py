@@ -153,3 +153,16 @@ def test_threshold_with_a_group_split_after_rows_were_removed_is_refused_as_loca
         run(_spec(path, tmp_path / "local", evaluation, steps))
     with pytest.raises(SpecError, match=match):
         run(_spec(path, tmp_path / "dask", evaluation, steps, dask=dask_cluster))
+
+
+def test_time_split_trains_single_worker_models_on_rows_in_time_order_as_locally(dask_cluster: str,
+                                                                                 tmp_path: Path) -> None:
+    """A random forest's bootstrap depends on the order of its rows: the local engine's time order is kept."""
+    path = _write(_data(n=1_000), tmp_path)
+    evaluation = {"time": "t", "threshold": "f1"}
+    spec = {"models": ["rf"], "steps": [{"step": "missing"}]}
+    local = run({**_spec(path, tmp_path / "local", evaluation), **spec})
+    dist = run({**_spec(path, tmp_path / "dask", evaluation, dask=dask_cluster), **spec})
+    assert dist.cv_scores["rf"] == local.cv_scores["rf"]
+    assert dist.model.threshold == local.model.threshold
+    assert dist.test_metrics == local.test_metrics

@@ -808,7 +808,8 @@ class _DistributedObjective:
                                    alpha_l2=self.alpha_l2)
 
 
-def fit_linear(client: Any, X: list[Any], y: list[Any], estimator: Any, *, n_features: int) -> Any:
+def fit_linear(client: Any, X: list[Any], y: list[Any], estimator: Any, *, n_features: int,
+               order: np.ndarray | None = None) -> Any:
     """Fit a :class:`~assay.models.LogisticRegressionGD` / ``LinearRegressionGD`` data-parallel.
 
     The data stay on the workers; each iteration sends the parameter vector out and sums the per-partition loss
@@ -821,7 +822,7 @@ def fit_linear(client: Any, X: list[Any], y: list[Any], estimator: Any, *, n_fea
     est = estimator
     est._check_params()
     if est.batch_size is not None or est.early_stopping:
-        return fit_on_worker(client, X, y, est)
+        return fit_on_worker(client, X, y, est, order=order)  # mini-batches depend on the row order
     start = time.perf_counter()
     mode = "disk" if client.submit(_is_disk, X[0], pure=False).result() else "memory"
     classifier = isinstance(est, LogisticRegressionGD)
@@ -985,19 +986,25 @@ def _first_order(objective: _DistributedObjective, w0: np.ndarray, est: Any, alp
 # Other models
 
 
-def _concat_fit(est: Any, X: list[Any], y: list[Any] | None) -> Any:
+def _concat_fit(est: Any, X: list[Any], y: list[Any] | None, order: np.ndarray | None = None) -> Any:
     Xa = np.concatenate([as_array(x) for x in X]) if X else np.empty((0, 0))
-    if y is None:
+    ya = None if y is None else np.concatenate([as_array(v) for v in y])
+    if order is not None:
+        Xa, ya = Xa[order], (None if ya is None else ya[order])
+    if ya is None:
         return est.fit(Xa)
-    return est.fit(Xa, np.concatenate([as_array(v) for v in y]))
+    return est.fit(Xa, ya)
 
 
-def fit_on_worker(client: Any, X: list[Any], y: list[Any] | None, estimator: Any) -> Any:
+def fit_on_worker(client: Any, X: list[Any], y: list[Any] | None, estimator: Any, *,
+                  order: np.ndarray | None = None) -> Any:
     """Fit ``estimator`` in one task on one worker (the partitions are moved there); returns the fitted copy.
 
-    For models without a data-parallel algorithm; their training set must fit in one worker's memory.
+    For models without a data-parallel algorithm; their training set must fit in one worker's memory. ``order``
+    permutes the rows (laid end to end in partition order) before fitting: the local engine's row order when it
+    differs from the file's (a time split trains on rows in time order), for models whose fit depends on it.
     """
-    return client.submit(_concat_fit, estimator, X, y, pure=False).result()
+    return client.submit(_concat_fit, estimator, X, y, order, pure=False).result()
 
 
 def map_tasks(client: Any, fn: Callable[..., Any], items: Sequence[Any], **kwargs: Any) -> list[Any]:

@@ -7,9 +7,10 @@
 2. the train/test split and the CV folds are made from those columns by the local engine's own functions, so both
    engines use the same rows: stratified at random, by group (no group on both sides, group k-fold) or by time
    (the latest times tested, forward-chaining folds that never cut a time). With a time split the local engine
-   takes the training rows in time order and this engine in file order: the same rows, in another order when the
-   source is not sorted by time (models whose fit depends on row order may differ slightly; steps filling from
-   neighbouring rows are refused then);
+   takes the training rows in time order; the matrices here hold them in file order, and models trained on one
+   worker get them permuted into time order (``_Fold.order``), so a fit that depends on row order (a bootstrap,
+   mini-batches) is the local one. Data-parallel fits sum over rows, where order does not matter; steps filling
+   from neighbouring rows need the source in time order then (refused otherwise);
 3. in each fold the cleaning steps are fitted by merging per-partition summaries (:func:`fit_steps`), the feature
    matrices are built and kept on the workers (in their memory, or on their local disks when bigger than half the
    cluster's memory limits), linear models train data-parallel, LightGBM (through
@@ -174,15 +175,18 @@ def _schema(part: Partition) -> dict[str, pl.DataType]:
 
 
 def _fit_score_task(est: Any, X_tr: list[np.ndarray], y_tr: list[np.ndarray] | None, X_te: list[np.ndarray],
-                    y_te: np.ndarray | None, task: str) -> tuple[dict[str, Any], float]:
-    """One (fold, model) pair on one worker: fit on the fold's training rows, score on its held-out rows."""
+                    y_te: np.ndarray | None, task: str,
+                    order: np.ndarray | None = None) -> tuple[dict[str, Any], float]:
+    """One (fold, model) pair on one worker: fit on the fold's training rows (in the local engine's ``order``),
+    score on its held-out rows."""
     from assay.evaluate import score
     from assay.pipeline import _fit_score, _Prepared
 
-    def cat(values: list[Any]) -> np.ndarray:
-        return np.concatenate([as_array(v) for v in values])
+    def cat(values: list[Any], rows: np.ndarray | None = None) -> np.ndarray:
+        out = np.concatenate([as_array(v) for v in values])
+        return out if rows is None else out[rows]
 
-    prep = _Prepared(cat(X_tr), None if y_tr is None else cat(y_tr), cat(X_te), y_te, [], [], [])
+    prep = _Prepared(cat(X_tr, order), None if y_tr is None else cat(y_tr, order), cat(X_te), y_te, [], [], [])
     start = time.perf_counter()
     return _fit_score(est, prep, task, score), time.perf_counter() - start
 
@@ -200,6 +204,8 @@ class _Fold:
     y_test: np.ndarray | None
     train_rows: int
     cache: str | None = None  # the disk cache holding the matrices (None: held in memory)
+    # The local engine's order of the training rows as a permutation of the matrices' (file) order; None when equal.
+    order: np.ndarray | None = None
 
     def gather_test(self, client: Any) -> np.ndarray:
         parts = [x for x in gather_arrays(client, self.X_test) if len(x)]
@@ -402,9 +408,10 @@ class _Job:
         if y_test is not None:
             pieces = [y for y in gather_arrays(client, y_test) if len(y)]
             y_te = np.concatenate(pieces) if pieces else np.empty(0)
-        kept = len(kept_positions(parts, steps, train_rows)) if any(
-            getattr(s, "kept_", None) is not None for s in steps) else len(train_rows)
-        return _Fold(steps, features, fill, X_train, y_train, X_test, y_te, kept, cache)
+        rows = train_rows
+        if any(getattr(s, "kept_", None) is not None for s in steps):
+            rows = train_rows[np.isin(train_rows, kept_positions(parts, steps, train_rows))]
+        return _Fold(steps, features, fill, X_train, y_train, X_test, y_te, len(rows), cache, _order_of(rows))
 
     def _cross_validate(self, parts: list[Partition], train_rows: np.ndarray, splits: list[Any], target: str | None,
                         task: str, names: list[str], score: Callable[..., dict[str, Any]]) -> tuple[list, dict]:
@@ -430,7 +437,7 @@ class _Job:
                 if self._on_one_worker(est, fold):
                     # Independent (fold, model) fits run as parallel tasks; collected after the loop.
                     future = client.submit(_fit_score_task, est, fold.X_train, fold.y_train, fold.X_test,
-                                           fold.y_test, task, pure=False)
+                                           fold.y_test, task, fold.order, pure=False)
                     pending.append((name, k, future))
                 else:
                     self.notify(f"fold {k + 1}/{len(splits)} · {name} (data-parallel)", done / total)
@@ -474,21 +481,25 @@ class _Job:
         big = fold.train_rows > self.distribute_rows
         return not (big and (_is_lightgbm(est) or _is_kmeans(est)))
 
-    def _fit(self, est: Any, X: list[Any], y: list[Any] | None, fold: _Fold, rows: int | None = None) -> Any:
+    def _fit(self, est: Any, X: list[Any], y: list[Any] | None, fold: _Fold, rows: int | None = None,
+             order: np.ndarray | None = None) -> Any:
         """Fit ``est`` on the per-partition matrices ``X``/``y`` (``rows`` of them; the fold's training rows by
-        default) data-parallel when it can be, else in one task on one worker."""
+        default) data-parallel when it can be, else in one task on one worker, on the rows in ``order`` (the
+        fold's when ``X`` is its training matrix)."""
+        if X is fold.X_train:
+            order = fold.order
         from assay.models._linear import LinearRegressionGD, LogisticRegressionGD
 
         client = self.client
         d = len(fold.features)
         big = (fold.train_rows if rows is None else rows) > self.distribute_rows
         if isinstance(est, LogisticRegressionGD | LinearRegressionGD):
-            return fit_linear(client, X, y, est, n_features=d)  # type: ignore[arg-type]
+            return fit_linear(client, X, y, est, n_features=d, order=order)  # type: ignore[arg-type]
         if _is_lightgbm(est) and big and y is not None:
             return fit_lightgbm(client, X, y, est, n_features=d)
         if _is_kmeans(est) and big:
             return fit_kmeans_auto(client, X, est)
-        return fit_on_worker(client, X, y, est)
+        return fit_on_worker(client, X, y, est, order=order)
 
     def _fit_score(self, est: Any, fold: _Fold, task: str, score: Callable[..., dict[str, Any]]) -> dict[str, Any]:
         return self._score(self._fit(est, fold.X_train, fold.y_train, fold), fold, task, score)
@@ -534,7 +545,8 @@ class _Job:
                     client, fold.y_train or [], sizes, place[tr], f"oof{k}ytr")
                 X_te, y_te = _rows_of(client, fold.X_train, sizes, place[te], f"oof{k}te"), _rows_of(
                     client, fold.y_train or [], sizes, place[te], f"oof{k}yte")
-                model = self._fit(make_model(best, "classification", seed=seed, **params), X_tr, y_tr, fold, len(tr))
+                model = self._fit(make_model(best, "classification", seed=seed, **params), X_tr, y_tr, fold, len(tr),
+                                  order=_order_of(place[tr]))
                 _, proba = predict_parts(client, model, X_te, "classification")
                 pieces = [y for y in gather_arrays(client, y_te) if len(y)]
                 if proba is not None and pieces:
@@ -548,7 +560,8 @@ class _Job:
             X_te, y_te = build_matrices(client, parts, fold.steps, fold.features, fold.fill, self.spec.target,
                                         masks=row_mask(train_rows[te], parts), mode=self.mode or "memory",
                                         cache=None if sub is None else f"{sub}/test")
-            model = self._fit(make_model(best, "classification", seed=seed, **params), X_tr, y_tr, fold, len(tr))
+            model = self._fit(make_model(best, "classification", seed=seed, **params), X_tr, y_tr, fold, len(tr),
+                              order=_order_of(train_rows[tr]))
             _, proba = predict_parts(client, model, X_te, "classification")
             pieces = [y for y in gather_arrays(client, y_te or []) if len(y)]
             if sub is not None:
@@ -606,6 +619,15 @@ def _split(pipe: Any, yframe: pl.DataFrame, target: str | None, task: str) -> tu
         log.info("split by time %r: the latest %d rows are the test split; folds train on earlier rows only",
                  pipe.time, test.height)
     return train, test
+
+
+def _order_of(rows: np.ndarray) -> np.ndarray | None:
+    """The permutation taking rows laid out in file order (as the matrices hold them) to the order of ``rows``
+    (global positions); None when ``rows`` already are in file order."""
+    rows = np.asarray(rows)
+    if len(rows) < 2 or bool(np.all(np.diff(rows) > 0)):
+        return None
+    return np.searchsorted(np.sort(rows), rows)
 
 
 def _take(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
