@@ -28,11 +28,14 @@ def interactions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_train_and_top_k(interactions: Path, tmp_path: Path):
+def test_train_and_top_k(interactions: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     out = tmp_path / "rec"
     code = main(["train", str(interactions), "--task", "recommendation", "--user", "user", "--item", "item",
                  "--models", "itemknn,popularity", "--out", str(out), "--quiet", "--no-report"])
     assert code == 0
+    printed = capsys.readouterr().out
+    assert "ndcg@10 (per-user holdout)" in printed  # one holdout score, not a CV mean ± std
+    assert "±" not in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["primary_metric"] == "ndcg@10"
     board = {row["model"]: row for row in metrics["leaderboard"]}
@@ -66,3 +69,12 @@ def test_explicit_ratings_report_rmse(interactions: Path, tmp_path: Path):
     test = json.loads((tmp_path / "metrics.json").read_text())["test"]
     # Ratings are uniform in 3..5, so any sensible model's RMSE sits near their spread (≈0.8), far below 2.
     assert 0.0 < test["rmse"] < 1.5
+
+
+def test_the_report_shows_one_holdout_score_per_model(interactions: Path, tmp_path: Path):
+    code = main(["train", str(interactions), "--task", "recommendation", "--user", "user", "--item", "item",
+                 "--models", "itemknn,popularity", "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    html = (tmp_path / "report.html").read_text()
+    assert "ndcg@10 (per-user holdout)" in html
+    assert "±" not in html  # no spread where there is a single score

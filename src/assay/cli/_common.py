@@ -62,11 +62,13 @@ def print_leaderboard(result: object) -> None:
     table = Table(title=f"leaderboard ({primary}, {result.task})")  # type: ignore[attr-defined]
     table.add_column("rank", justify="right")
     table.add_column("model")
-    table.add_column(f"{primary} (CV mean ± std)", justify="right")
+    # Recommenders are scored once, on a per-user holdout (there are no folds to take a spread over).
+    holdout = result.task == "recommendation"  # type: ignore[attr-defined]
+    table.add_column(f"{primary} (per-user holdout)" if holdout else f"{primary} (CV mean ± std)", justify="right")
     table.add_column("fit s", justify="right")
     for rank, row in enumerate(result.leaderboard, 1):  # type: ignore[attr-defined]
         mean, std = row.get("cv_mean"), row.get("cv_std")
-        cell = "n/a" if mean is None else f"{mean:.4f} ± {std or 0:.4f}"
+        cell = "n/a" if mean is None else f"{mean:.4f}" if holdout else f"{mean:.4f} ± {std or 0:.4f}"
         table.add_row(str(rank), str(row["model"]), cell, f"{row.get('fit_seconds', 0):.2f}")
     Console(width=100).print(table)
     test = result.test_metrics  # type: ignore[attr-defined]
