@@ -426,6 +426,21 @@ def test_png_at_a_savefig_dpi_of_its_own(monkeypatch: pytest.MonkeyPatch):
     assert png.size == (12 * 55, round(3.4 * 55))
 
 
+def test_png_with_a_savefig_colour_of_its_own(monkeypatch: pytest.MonkeyPatch):
+    import io
+
+    import matplotlib
+    from PIL import Image
+
+    from assay.viz import _figures, _style
+
+    p = profile(_frame_for_figures())
+    setup_matplotlib()  # before the change below, which it would undo
+    monkeypatch.setitem(matplotlib.rcParams, "savefig.facecolor", "#ff0000")
+    png = Image.open(io.BytesIO(_style.render_figure(_figures.overview_figure(p), ("png",))["png"]))
+    assert png.convert("RGB").getpixel((0, 0)) == (255, 0, 0)  # the background savefig would paint
+
+
 def test_figure_process_starts_before_polars_is_imported(tmp_path: Path):
     import subprocess
     import sys

@@ -77,7 +77,7 @@ def _barh(ax: Any, labels: list[str], values: list[float], colors: list[str] | s
     ax.barh(y, values, color=colors, height=0.72)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
-    ax.tick_params(axis="y", length=0)
+    ax.tick_params(axis="y", length=0, left=False)
     ax.spines["left"].set_visible(False)
     top = max(values) if values else 1
     for yi, val in zip(y, values, strict=True):
@@ -321,7 +321,7 @@ def missing_figure(p: dict[str, Any]) -> Any | None:
     ax.set_xticks(ticks, [_fmt(int(t * rows_per)) for t in ticks])
     ax.set_xlabel(f"row position in {'the sample' if p.get('sampled') else 'the data'} (dark = missing)")
     ax.set_title("Missing values: where" + note)
-    ax.tick_params(length=0)
+    ax.tick_params(length=0, left=False, bottom=False)
     for side in ("left", "bottom"):
         ax.spines[side].set_visible(False)
     y = np.arange(len(order))
@@ -331,7 +331,7 @@ def missing_figure(p: dict[str, Any]) -> Any | None:
     bx.set_xlim(0, 130)
     bx.set_xlabel("missing (% of rows)")
     bx.set_title("how much")
-    bx.tick_params(axis="y", length=0)
+    bx.tick_params(axis="y", length=0, left=False)
     bx.spines["left"].set_visible(False)
     return fig
 
@@ -355,7 +355,7 @@ def correlation_figure(block: dict[str, Any], title: str, signed: bool = True) -
     ax.set_xticks(range(k), labels, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center",
                   rotation_mode="anchor")
     ax.set_yticks(range(k), labels)
-    ax.tick_params(length=0)
+    ax.tick_params(length=0, left=False, bottom=False)
     for spine in ax.spines.values():
         spine.set_visible(False)
     if k <= 16:
@@ -402,7 +402,7 @@ def outliers_figure(p: dict[str, Any]) -> Any | None:
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     ax.set_xlim(0, top * 1.35)
-    ax.tick_params(axis="y", length=0)
+    ax.tick_params(axis="y", length=0, left=False)
     ax.spines["left"].set_visible(False)
     ax.set_xlabel("outliers (% of finite values)")
     more = f" (top 30 of {len(items)})" if len(items) > 30 else ""

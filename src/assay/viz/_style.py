@@ -354,16 +354,19 @@ def _png(fig: Any) -> bytes:
     opaque (the usual white background: a tenth smaller), encoded by :func:`_encode_png`."""
     import matplotlib
 
-    out = io.BytesIO()
-    dpi = matplotlib.rcParams["savefig.dpi"]
+    rc = matplotlib.rcParams
+    dpi = rc["savefig.dpi"]
     dpi = fig.dpi if dpi == "figure" else float(dpi)
-    if dpi != fig.dpi:  # the canvas below would not be the one savefig drew: let savefig write the PNG
+    if dpi != fig.dpi or rc["savefig.transparent"] or rc["savefig.bbox"] or \
+            (rc["savefig.facecolor"], rc["savefig.edgecolor"]) != ("auto", "auto"):
+        # savefig would draw another canvas than the figure's own (resolution, size or colours of its own)
+        out = io.BytesIO()
         fig.savefig(out, format="png", metadata=_metadata("png"), pil_kwargs={"compress_level": 1})
         return out.getvalue()
-    raw = io.BytesIO()
-    fig.savefig(raw, format="rgba")  # the canvas as savefig draws it (its face colour, for instance)
-    renderer = fig.canvas.get_renderer()
-    return _encode_png(raw.getbuffer(), int(renderer.width), int(renderer.height), dpi, _metadata("png"))
+    canvas = fig.canvas
+    canvas.draw()  # what savefig draws, without its bookkeeping (figure colours, sizes, layout) around it
+    renderer = canvas.get_renderer()
+    return _encode_png(renderer.buffer_rgba(), int(renderer.width), int(renderer.height), dpi, _metadata("png"))
 
 
 def _encode_png(rgba: Any, width: int, height: int, dpi: float, text: dict[str, str]) -> bytes:
