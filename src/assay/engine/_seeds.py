@@ -307,6 +307,8 @@ class Seeded:
         return seeded_transform(self.step, frame, self.seeds)
 
     def __getattr__(self, name: str) -> Any:
+        if name in ("step", "seeds") or name.startswith("__"):  # not set yet (a copy or unpickling in progress)
+            raise AttributeError(name)
         return getattr(self.step, name)
 
 
