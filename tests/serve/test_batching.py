@@ -4,6 +4,10 @@ exactly as each request would on its own, and a batch the model refuses is answe
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -16,7 +20,7 @@ from kit import FEATURES, iris_artifact
 from assay._fitted import Model
 from assay.exceptions import SchemaError
 from assay.serve._app import _RequestIds
-from assay.serve._deploy import Deployment, _one_frame
+from assay.serve._deploy import Deployment, _loop_cost, _one_frame, _thread_clock
 from assay.serve._protocols import BadRequest, records_frame
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
@@ -145,6 +149,39 @@ def test_a_model_busy_on_the_cpu_stays_on_the_worker(tmp_path):
     assert len(threads) == 6
     assert all(t != "MainThread" for t in threads)
     assert dep.inline_batches == 0
+
+
+def test_a_batch_on_the_loop_counts_its_sleeps_but_not_the_time_other_processes_took():
+    """On the loop a batch is judged by its CPU time, or by its wall time when the thread slept during it (a model
+    waiting on I/O stalls the loop as much as one computing): time the OS gave another process does not count."""
+    start = _thread_clock()
+    time.sleep(0.02)
+    assert _loop_cost(*start) >= 0.02
+    if not hasattr(os, "sched_setaffinity") or not hasattr(resource, "RUSAGE_THREAD"):
+        return  # elsewhere every batch on the loop is judged by its wall time
+    measured: dict[str, float] = {}
+
+    def compute_beside_a_busy_process() -> None:
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})  # this thread only
+        hog = subprocess.Popen([sys.executable, "-c", f"import os, time\nos.sched_setaffinity(0, {{{cpu}}})\n"
+                                "end = time.time() + 3\nwhile time.time() < end: pass"])
+        try:
+            time.sleep(0.3)  # the busy process is running
+            wall, began = time.perf_counter(), _thread_clock()
+            end = time.thread_time() + 0.05
+            while time.thread_time() < end:  # 50 ms of CPU, sharing the CPU with the busy process
+                pass
+            measured["cost"], measured["wall"] = _loop_cost(*began), time.perf_counter() - wall
+        finally:
+            hog.kill()
+            hog.wait()
+
+    worker = threading.Thread(target=compute_beside_a_busy_process)
+    worker.start()
+    worker.join()
+    assert measured["wall"] > 1.5 * measured["cost"]  # the busy process had its share of the CPU meanwhile
+    assert 0.05 <= measured["cost"] < 0.06
 
 
 @pytest.mark.parametrize("admitting", [True, False])

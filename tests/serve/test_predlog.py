@@ -51,6 +51,27 @@ def test_durable_batched_writes_feedback_and_join(target):
     assert joined == [(1, [{"prediction": "b"}], "b"), (2, [{"prediction": "a"}], "a")]
 
 
+def test_a_large_batch_is_written_whole_each_request_id_once(target):
+    """A batch of records goes in as multi-row statements of several sizes (SQLite): every record arrives with its
+    values, and a request id seen twice keeps its first record."""
+    log = PredictionLog(target)
+    records = [_record(f"b{i}", 1 + i % 3, f"p{i}") for i in range(150)] + [_record("b7", 9, "again")]
+
+    async def run() -> str:
+        loop = asyncio.get_running_loop()
+        log.start(loop)
+        answered = loop.create_future()
+        assert log.submit_many(records, [(answered, "committed")])
+        return await answered
+
+    assert asyncio.run(run()) == "committed"
+    log.close()
+    assert log.count("m") == 150
+    assert log.request_ids([f"b{i}" for i in range(151)]) == {f"b{i}" for i in range(150)}
+    assert log.prediction("b7") == {"model": "m", "version": 2, "outputs": [{"prediction": "p7"}], "rows": 1}
+    assert log.prediction("b149") == {"model": "m", "version": 3, "outputs": [{"prediction": "p149"}], "rows": 1}
+
+
 def test_unreachable_database_counts_drops_and_fails_durable_requests(tmp_path):
     target = str(tmp_path / "predictions.sqlite")
     log = PredictionLog(target)

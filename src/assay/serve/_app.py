@@ -186,6 +186,18 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return _JSONBody(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS), status, headers)
 
 
+def _answer(data: dict[str, Any], dep: Deployment, rid: str, degraded: str | None) -> Response:
+    """A prediction's 200: ``data`` as JSON, with the request id, model name and version (and the degraded reason)
+    as headers X-Request-ID, X-Model-Name, X-Model-Version (X-Assay-Degraded); the deployment's two are encoded
+    once, when it is made."""
+    body = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    response = _JSONBody(body, 200, None)
+    response.raw_headers += [(b"x-request-id", rid.encode("latin-1")), *dep.answer_headers]
+    if degraded:
+        response.raw_headers.append((b"x-assay-degraded", degraded.encode("latin-1")))
+    return response
+
+
 def _load_wrap(spec: str | None) -> Any:
     if not spec:
         return None
@@ -645,7 +657,8 @@ def _example_row(schema: dict[str, str], profile: dict[str, Any] | None) -> dict
 # HTTP layer
 # ---------------------------------------------------------------------------------------------------------------
 async def _body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
+    # The raw header list scanned directly: request.headers would build (and lower-case) a Headers object first.
+    length = next((v.decode("latin-1") for k, v in request.scope["headers"] if k == b"content-length"), None)
     if length is not None:
         try:
             if int(length) > limit:
@@ -674,11 +687,6 @@ async def _body(request: Request, limit: int) -> bytes:
     return body
 
 
-def _headers(dep: Deployment, rid: str, degraded: str | None) -> dict[str, str]:
-    headers = {"X-Request-ID": rid, "X-Model-Name": dep.name, "X-Model-Version": str(dep.version)}
-    if degraded:
-        headers["X-Assay-Degraded"] = degraded
-    return headers
 
 
 class Handlers:
@@ -703,8 +711,8 @@ class Handlers:
         self.s.admit_check(self._name(request))
         body = await _body(request, self.s.config.max_body)
         rows, dep, rid, degraded = await self.s.predict(self._name(request), lambda: records_from_body(body), body)
-        return _json({"model": dep.name, "model_version": dep.version, "request_id": rid, "degraded": bool(degraded),
-                      "degraded_reason": degraded, "predictions": rows}, headers=_headers(dep, rid, degraded))
+        return _answer({"model": dep.name, "model_version": dep.version, "request_id": rid, "degraded": bool(degraded),
+                        "degraded_reason": degraded, "predictions": rows}, dep, rid, degraded)
 
     # MLflow
     async def invocations(self, request: Request) -> Response:
@@ -732,8 +740,8 @@ class Handlers:
                 return _json({"error_code": "BAD_REQUEST", "message": exc.message}, 400)
             raise
         predictions = [r.get("prediction", r) for r in rows] if rows and "prediction" in rows[0] else rows
-        return _json({"predictions": predictions, "model_version": dep.version, "request_id": rid,
-                      "degraded": bool(degraded)}, headers=_headers(dep, rid, degraded))
+        return _answer({"predictions": predictions, "model_version": dep.version, "request_id": rid,
+                        "degraded": bool(degraded)}, dep, rid, degraded)
 
     # Open Inference Protocol v2
     async def oip_server(self, request: Request) -> Response:
@@ -797,7 +805,7 @@ class Handlers:
                "parameters": {"request_id": rid, "degraded": bool(degraded)}}
         if isinstance(parsed.get("id"), str):
             out["id"] = parsed["id"]
-        return _json(out, headers=_headers(dep, rid, degraded))
+        return _answer(out, dep, rid, degraded)
 
     # feedback and monitoring
     async def feedback(self, request: Request) -> Response:

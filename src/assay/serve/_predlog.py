@@ -34,6 +34,17 @@ _DDL = [
 ]
 _INSERT = ("INSERT INTO assay_predictions (request_id, model, version, ts, latency_ms, rows, inputs, inputs_sha256, "
            "outputs, degraded, shadow) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING")
+_COLUMNS = 11
+_CHUNKS = (64, 16, 4, 1)  # rows per multi-row INSERT (few distinct statements, so each stays prepared)
+
+
+def _insert_rows(rows: int) -> str:
+    """One INSERT of ``rows`` records (SQLite): one statement step for all of them."""
+    values = ", ".join(["(" + ", ".join("?" * _COLUMNS) + ")"] * rows)
+    return _INSERT.replace("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+
+_INSERT_ROWS = {n: _insert_rows(n) for n in _CHUNKS}
 _STOP = object()
 
 
@@ -60,7 +71,9 @@ class PredictionLog:
         self.written = 0
         self.dropped = 0
         self.batches = 0
-        self._queue: queue.Queue[Any] = queue.Queue()
+        # SimpleQueue: put() from the event loop is one C call (queue.Queue's Condition allocates a lock per wait and
+        # takes three Python-level locks per put).
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.kind = "postgresql" if target.startswith(("postgresql://", "postgres://")) else "sqlite"
@@ -142,8 +155,7 @@ class PredictionLog:
                 try:
                     if conn is None:
                         conn = self._connect()
-                    cur = conn.cursor()
-                    cur.executemany(conn.sql(_INSERT), records)
+                    _write(conn, records)
                     conn.commit()
                     ok = True
                     break
@@ -224,6 +236,27 @@ class PredictionLog:
                 cur.execute(conn.sql(f"SELECT request_id FROM assay_predictions WHERE request_id IN ({marks})"), chunk)
                 found.update(r[0] for r in cur.fetchall())
         return found
+
+
+def _write(conn: _Closing, records: list[tuple[Any, ...]]) -> None:
+    """Insert ``records`` (not committed).
+
+    SQLite: multi-row INSERTs of up to 64 records. ``executemany`` steps the statement once per record, and the
+    sqlite3 module lets go of the GIL around every step; the writer then waits for it back, once per record, while
+    the event loop holds it: one step per chunk makes that one wait.
+    """
+    cur = conn.cursor()
+    if conn.kind != "sqlite":
+        cur.executemany(conn.sql(_INSERT), records)
+        return
+    at = 0
+    for rows in _CHUNKS:
+        while len(records) - at >= rows:
+            if rows == 1:
+                cur.execute(_INSERT, records[at])
+            else:
+                cur.execute(_INSERT_ROWS[rows], [v for r in records[at:at + rows] for v in r])
+            at += rows
 
 
 def _resolve(futures: list[asyncio.Future[bool]], deliveries: list[tuple[asyncio.Future[Any], Any]], ok: bool
