@@ -98,6 +98,24 @@ class Model:
 
     def validate(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Return the input columns cast to their training types; raise SchemaError naming what is wrong."""
+        return self._checked(frame, lenient=False)[0]
+
+    def read_input(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, tuple[int, Any]]]:
+        """:meth:`validate` for a batch, where one unreadable value should not stop the rest: values that cannot
+        be read as their column's training type (``'eighty'`` for an integer) become missing values, which the
+        model's steps fill as in training. Returns the checked frame and ``{column: (count, first such value)}``
+        so that the caller can say what was read as missing. Missing columns and nested values still raise.
+
+        >>> import polars as pl
+        >>> model = Model([], None, task="regression", target="y", input_schema={"age": "Int64"}, features=["age"])
+        >>> checked, unreadable = model.read_input(pl.DataFrame({"age": ["70", "eighty", None]}))
+        >>> checked["age"].to_list(), unreadable
+        ([70, None, None], {'age': (1, 'eighty')})
+        """
+        return self._checked(frame, lenient=True)
+
+    def _checked(self, frame: pl.DataFrame, *, lenient: bool) -> tuple[pl.DataFrame, dict[str, tuple[int, Any]]]:
+        unreadable: dict[str, tuple[int, Any]] = {}
         missing = [c for c in self.input_schema if c not in frame.columns]
         if missing:
             optional = set(self.optional_inputs)
@@ -114,7 +132,7 @@ class Model:
         if frame.columns == list(dtypes) and all(
             frame.get_column(n).dtype == t for n, t in dtypes.items()
         ):
-            return frame  # already exactly the training columns and types: what the select below would return
+            return frame, unreadable  # already exactly the training columns and types: what the select would give
         exprs = []
         for name, dtype_name in self.input_schema.items():
             dtype = dtypes[name]
@@ -144,7 +162,10 @@ class Model:
                 msg = f"column {name!r}: {column.dtype} values cannot be read as {dtype_name} ({exc})"
                 raise SchemaError(msg) from None
             bad = cast.is_null() & column.is_not_null()
-            if bad.any():
+            if bad.any() and lenient:
+                row = int(bad.arg_true()[0])
+                unreadable[name] = (int(bad.sum()), column[row])
+            elif bad.any():
                 row = int(bad.arg_true()[0])
                 msg = (
                     f"column {name!r}: value {column[row]!r} at row {row} cannot be read as {dtype_name} "
@@ -152,7 +173,7 @@ class Model:
                 )
                 raise SchemaError(msg)
             exprs.append(cast.alias(name))
-        return frame.select(exprs)
+        return frame.select(exprs), unreadable
 
     # -- applying ---------------------------------------------------------------------------------------------
     def transform(self, frame: pl.DataFrame) -> pl.DataFrame:

@@ -157,3 +157,35 @@ def test_predict_says_which_values_it_could_not_read(tmp_path: Path, capsys):
     err = capsys.readouterr().err
     assert "note: 2 of 3 value(s) of 'day' did not read as date (as in training), e.g. '01/05/2020'" in err
     assert pl.read_csv(tmp_path / "scored.csv").height == 3
+
+
+def test_predict_reads_an_unreadable_value_as_missing_with_a_note(trained: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]):
+    rows = tmp_path / "new.ndjson"
+    rows.write_text(
+        '{"island": "Biscoe", "bill_length_mm": 48.6, "bill_depth_mm": 16.0, "flipper_length_mm": 230, '
+        '"body_mass_g": 5800, "sex": "male", "year": 2009}\n'
+        '{"island": "Dream", "bill_length_mm": "long", "bill_depth_mm": 18.4, "flipper_length_mm": 190, '
+        '"body_mass_g": "n/a", "sex": "female", "year": 2008}\n')
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(trained / "model"), str(rows), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "note: 1 of 2 value(s) of 'bill_length_mm' could not be read as Float64" in err
+    assert "e.g. 'long'; they were predicted as missing" in err
+    assert "body_mass_g" not in err  # 'n/a' is a missing-value token, not an unreadable value
+    pred = pl.read_csv(out)
+    assert pred.height == 2
+    assert pred.get_column("prediction").to_list()[0] == "Gentoo"
+    assert pred.get_column("bill_length_mm").to_list()[1] == "long"  # the input is written back as it came
+    assert pred.get_column("prediction").null_count() == 0
+
+
+def test_the_server_path_still_refuses_an_unreadable_value(trained: Path):
+    from assay._fitted import load_model
+    from assay.exceptions import SchemaError
+
+    model = load_model(trained / "model")
+    frame = pl.DataFrame({"island": ["Dream"], "bill_length_mm": ["long"], "bill_depth_mm": [18.4],
+                          "flipper_length_mm": [190], "body_mass_g": [3700], "sex": ["female"], "year": [2008]})
+    with pytest.raises(SchemaError, match="column 'bill_length_mm': value 'long' at row 0 cannot be read as Float64"):
+        model.validate(frame)

@@ -23,11 +23,24 @@ WRITERS = {".csv": "write_csv", ".parquet": "write_parquet", ".json": "write_jso
            ".jsonl": "write_ndjson"}
 
 
-def _say_unreadable(model: Any, frame: Any) -> None:
-    """A note per column whose values the model's types step could not read (they were predicted as missing)."""
+def _read(model: Any, frame: Any) -> Any:
+    """The input checked against the model's schema; values not readable as their column's training type are read
+    as missing, with a note per column (a batch is not stopped by one bad value; the server answers 422)."""
     if model.task == "recommendation" or frame.height == 0:
+        return frame
+    checked, unreadable = model.read_input(frame)
+    for column, (count, example) in unreadable.items():
+        typer.echo(f"note: {count} of {frame.height} value(s) of {column!r} could not be read as "
+                   f"{model.input_schema[column]} (the type in training), e.g. {example!r}; they were predicted "
+                   f"as missing", err=True)
+    return checked
+
+
+def _say_unreadable(model: Any, checked: Any) -> None:
+    """A note per column whose values the model's types step could not read (they were predicted as missing)."""
+    if model.task == "recommendation" or checked.height == 0:
         return
-    checked = model.validate(frame)
+    frame = checked
     for step in model.steps:
         if getattr(step, "name", None) != "types":
             continue
@@ -76,8 +89,9 @@ def register(app: typer.Typer) -> None:
             raise SpecError(msg)
         model = load_model(model_dir)
         frame = open_source(source).read()
-        predictions = model.predict(frame, top_k=top_k)
-        _say_unreadable(model, frame)
+        checked = _read(model, frame)
+        predictions = model.predict(checked, top_k=top_k)
+        _say_unreadable(model, checked)
         if model.task == "recommendation" or not keep_columns:
             result = predictions  # one row per (user, recommended item), not per input row
         else:
