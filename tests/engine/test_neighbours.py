@@ -235,3 +235,14 @@ def test_seeds_hold_only_the_groups_of_their_partition(client, tmp_path: Path) -
     assert sum(s[0].before.height for s in seeds) > 0
     write_partitions(client, parts, tmp_path / "out", steps=fitted, train=True)
     assert_frame_equal(pl.read_parquet(sorted((tmp_path / "out").glob("part-*.parquet"))), local)
+
+
+def test_predict_time_transforms_allow_a_row_removing_step_after_the_fill(client, tmp_path: Path) -> None:
+    """Transforms keep every row, so steps fitted locally as [ffill, dedupe] transform partitions like the whole."""
+    df = _series(seed=6)
+    steps = make_steps([{"step": "missing", "strategy": "ffill", "categorical": "bfill"},
+                        {"step": "dedupe", "key": ["c"]}])
+    _fit_steps(steps, df, "label")
+    parts = plan_partitions(df, rows_per_partition=ROWS)
+    write_partitions(client, parts, tmp_path / "out", steps=steps)
+    assert_frame_equal(pl.read_parquet(sorted((tmp_path / "out").glob("part-*.parquet"))), _apply_steps(steps, df))

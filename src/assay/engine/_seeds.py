@@ -64,9 +64,10 @@ def needs_seeds(step: Any) -> bool:
     return not getattr(step, "row_local", True)
 
 
-def check_steps(steps: Sequence[Any]) -> None:
+def check_steps(steps: Sequence[Any], *, train: bool = True) -> None:
     """Refuse what the Dask engine cannot run like the local engine: a step depending on its neighbours other than
-    the ``missing`` step, or a step removing training rows after one (its rows are removed before every step here)."""
+    the ``missing`` step, or (for training rows) a step removing rows after one: its rows are removed before every
+    step here. Predict-time transforms keep every row, so there such a step is no matter."""
     from assay.clean._missing import MissingStep
 
     for i, step in enumerate(steps):
@@ -76,7 +77,7 @@ def check_steps(steps: Sequence[Any]) -> None:
             msg = (f"{step.name}: this step fills rows from their neighbours and the Dask engine can only do that for "
                    "the 'missing' step; run it on the local engine")
             raise SpecError(msg)
-        later = [s.name for s in steps[i + 1:] if s.changes_rows]
+        later = [s.name for s in steps[i + 1:] if s.changes_rows] if train else []
         if later:
             msg = (f"{step.name}: {step.strategy}/{step.categorical} fills from neighbouring rows, and the step(s) "
                    f"{', '.join(repr(n) for n in later)} after it remove training rows; on the Dask engine rows are "
@@ -253,7 +254,7 @@ def compute_seeds(client: Any, parts: Sequence[Any], masks: Sequence[Any], steps
     seeds: list[dict[int, Seeds]] = [{} for _ in parts]
     if not any(needs_seeds(s) for s in steps):
         return seeds
-    check_steps(steps)
+    check_steps(steps, train=train)
     shipped = [_shippable(s) for s in steps]
     for j, step in enumerate(steps):
         if not needs_seeds(step):
