@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 from sklearn.datasets import make_blobs
 
@@ -58,3 +59,21 @@ def test_anomaly_detectors_flag_planted_outliers(name: str) -> None:
     assert labels.sum() <= 8
     result = score("anomaly", truth, labels, proba=model.score_samples(X))
     assert result["roc_auc"] > 0.99
+
+
+def test_isolation_forest_auto_flags_the_unusual_few_not_a_tenth_of_plain_data():
+    from assay.clean import OutlierStep
+
+    rng = np.random.default_rng(0)
+    plain = rng.normal(size=(5000, 5))
+    planted = np.vstack([plain, rng.normal(6, 1, size=(50, 5))])  # 1% far away
+    detector = make_model("iforest", "anomaly")
+    assert detector.fit(plain).predict(plain).mean() < 0.02  # the paper's 0.5 threshold alone: 13.6% here
+    labels = detector.fit(planted).predict(planted)
+    assert labels[-50:].all()
+    assert labels.mean() < 0.04
+    # The outliers step's isolation_forest method uses the same "auto" threshold.
+    frame = pl.DataFrame(planted[:, :3], schema=["a", "b", "c"])
+    flags = OutlierStep(method="isolation_forest", action="flag").fit(frame).transform(frame)["__outlier__"]
+    assert flags.tail(50).all()
+    assert flags.mean() < 0.04

@@ -284,6 +284,12 @@ class OutlierStep(Step):
         forest = None
         if sample.shape[0] >= 2:
             forest = IsolationForest(contamination=self.contamination, random_state=int(self.seed)).fit(sample)
+            if self.contamination == "auto":
+                # scikit-learn's "auto" (score above 0.5, the paper's threshold) flags 13.6% of plain Gaussian rows;
+                # also require the upper Tukey fence of the sample's scores, as assay's anomaly detector does.
+                scores = -forest.score_samples(sample)
+                q1, q3 = np.quantile(scores, [0.25, 0.75])
+                forest.offset_ = -max(0.5, float(q3 + 1.5 * (q3 - q1)))
         return forest, medians
 
     def _forests(self) -> tuple[tuple[Any, np.ndarray], dict[str, tuple[Any, np.ndarray]]]:
