@@ -351,7 +351,7 @@ def test_cached_font_lookups_follow_the_font_settings():
     assert done.stdout.strip() == "ok"
 
 
-def test_cached_glyphs_draw_the_same_pictures():
+def test_cached_glyphs_and_layouts_draw_the_same_pictures():
     import subprocess
     import sys
 
@@ -378,7 +378,10 @@ def test_cached_glyphs_draw_the_same_pictures():
         _style.cache_glyphs()
         from matplotlib.backends.backend_agg import RendererAgg
 
+        from matplotlib.text import Text
+
         assert RendererAgg.draw_text._assay_cached  # matplotlib's drawing code is the one cache_glyphs follows
+        assert Text._get_layout.__name__ == "text_layout"  # and its text layout the one cache_font_lookups keeps
         assert draw() == plain  # every glyph rendered and kept
         assert draw() == plain  # every glyph from the cache
         print("ok")

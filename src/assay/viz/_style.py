@@ -131,8 +131,12 @@ def cache_font_lookups() -> None:
     figures. The answer depends only on the properties and the font settings, and both are the key here. A text's
     size is measured once per renderer (the PNG's, then the SVG's): the same tick labels and titles recur in
     many figures, and the size depends only on the kind of renderer, its resolution, the text, its properties and
-    the font settings, the key of a second cache. Not done in a caller's own process (its matplotlib stays
-    untouched); the figure process calls it before drawing.
+    the font settings, the key of a second cache. A text's layout (its box and the place of each line, before it
+    is moved to its position) is worked out several times per draw: to place the axis labels, to find the tight
+    box, to draw; it depends only on the renderer, the text and the properties of the text read by
+    ``Text._get_layout`` (matplotlib 3.11), the key of a third cache (texts that wrap, use TeX or turn with their
+    transform are laid out as usual). Not done in a caller's own process (its matplotlib stays untouched); the
+    figure process calls it before drawing.
     """
     import matplotlib
     import matplotlib.text as mtext
@@ -178,9 +182,30 @@ def cache_font_lookups() -> None:
         sizes[(kind, text, prop.copy(), ismath, dpi, key[-1])] = size
         return size
 
+    layout = getattr(mtext.Text, "_get_layout", None)
+    layouts: dict[tuple[Any, ...], Any] = {}
+
+    def text_layout(self: Any, renderer: Any) -> Any:
+        if self._wrap or self._usetex or self._transform_rotates_text:
+            return layout(self, renderer)
+        kind = (type(renderer), type(getattr(renderer, "_renderer", None)), renderer.dpi)
+        key = (kind, self.get_figure(root=True).dpi, self._text, self._fontproperties, self._linespacing,
+               self._rotation, self._rotation_mode, self._horizontalalignment, self._verticalalignment,
+               self._multialignment, self._parse_math, settings())
+        try:
+            bbox, lines, corner = layouts[key]
+        except KeyError:
+            bbox, lines, corner = layout(self, renderer)
+            layouts[(*key[:3], self._fontproperties.copy(), *key[4:])] = (bbox.frozen(), list(lines), corner)
+        return bbox.frozen(), list(lines), corner  # copies: a caller may change what it is given
+
     cached._assay_cached = True  # type: ignore[attr-defined]
     manager._find_fonts_by_props = cached
     mtext._get_text_metrics_with_cache = text_size
+    if layout is not None and all(hasattr(mtext.Text(), name) for name in (
+            "_wrap", "_usetex", "_transform_rotates_text", "_text", "_fontproperties", "_linespacing", "_rotation",
+            "_rotation_mode", "_horizontalalignment", "_verticalalignment", "_multialignment", "_parse_math")):
+        mtext.Text._get_layout = text_layout
 
 
 def cache_glyphs() -> None:
