@@ -146,6 +146,39 @@ def test_a_batch_is_logged_from_the_worker_and_answered_once_committed(tmp_path)
     assert log.prediction("q7") == {"model": "iris", "version": 3, "outputs": answers[7][0], "rows": 1}
 
 
+def test_a_batch_the_worker_cannot_commit_goes_to_the_writer_and_fails_its_requests(tmp_path):
+    """A durable SQLite log: the batch worker commits its own records; when it cannot, the writer thread tries
+    again, and the requests are refused (LogUnavailable, counted as drops) instead of answered unrecorded."""
+    from kit import ROW, iris_artifact
+
+    from assay._fitted import Model
+    from assay.serve._deploy import Deployment, LogSpec
+    from assay.serve._predlog import LogUnavailable
+
+    target = tmp_path / "predictions.sqlite"
+    log = PredictionLog(str(target))
+    assert log.commits_in_caller
+    model = Model.load(iris_artifact(tmp_path))
+    target.unlink()
+    target.mkdir()  # writes fail from now on
+
+    async def run() -> list:
+        loop = asyncio.get_running_loop()
+        log.start(loop)
+        dep = Deployment("iris", 3, model, predlog=log)
+        dep.start()
+        deadline = loop.time() + 5
+        answers = await asyncio.gather(*[dep.submit([ROW], deadline, LogSpec(f"z{i}", b"[{}]", 0.0))
+                                         for i in range(3)], return_exceptions=True)
+        dep.task.cancel()
+        return answers
+
+    answers = asyncio.run(run())
+    log.close()
+    assert all(isinstance(a, LogUnavailable) for a in answers)
+    assert (log.written, log.dropped) == (0, 3)
+
+
 def test_durable_batch_records_that_cannot_be_written_fail_their_requests(tmp_path):
     from assay.serve._predlog import LogUnavailable
 

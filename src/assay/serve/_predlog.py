@@ -1,9 +1,11 @@
 """The durable prediction log and the feedback table (SQLite beside the registry, or the registry's PostgreSQL).
 
 One writer thread commits records in batches (group commit): whatever arrived while the previous commit ran goes
-into the next one. In ``durable`` mode (the default) a request is answered only after its record is committed, so
-no 2xx exists without a record even if the process is killed; a record that cannot be written is counted as a drop
-and its request fails (503) instead. In ``async`` mode requests do not wait and a full queue drops (and counts)
+into the next one. With a durable SQLite log, a model's batch worker commits its batch's records itself instead
+(one transaction per batch, taken in turn with the writer's) and hands them to the writer only when that fails.
+In ``durable`` mode (the default) a request is answered only after its record is committed, so no 2xx exists
+without a record even if the process is killed; a record that cannot be written is counted as a drop and its
+request fails (503) instead. In ``async`` mode requests do not wait and a full queue drops (and counts)
 records. Feedback is keyed by request id: the first value for an id is kept, duplicates are ignored (idempotent).
 """
 
@@ -77,6 +79,11 @@ class PredictionLog:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.kind = "postgresql" if target.startswith(("postgresql://", "postgres://")) else "sqlite"
+        # Durable SQLite: a batch worker thread commits its batch's records itself (see commit_here), on its own
+        # connection; one transaction at a time with the writer's, so neither waits in SQLite's busy handler.
+        self.commits_in_caller = self.kind == "sqlite" and mode == "durable"
+        self._write_lock = threading.Lock()
+        self._caller = threading.local()
         with self._connect() as conn:
             cur = conn.cursor()
             for ddl in _DDL:
@@ -131,6 +138,31 @@ class PredictionLog:
         self._queue.put((records, None, deliveries if self.mode == "durable" else None))
         return True
 
+    def commit_here(self, records: list[tuple[Any, ...]]) -> bool:
+        """Commit ``records`` in the calling thread (a batch worker; durable SQLite only); True once committed.
+
+        False when the caller should hand them to the writer instead: another kind of log, a backlog queued for
+        the writer (a commit here would overtake it), or a failed write, which the writer then retries and, if it
+        fails again, counts as drops.
+        """
+        if not self.commits_in_caller or self._queue.qsize():
+            return False
+        with self._write_lock:
+            conn = getattr(self._caller, "conn", None)
+            try:
+                if conn is None:
+                    conn = self._caller.conn = self._connect()
+                _write(conn, records)
+                conn.commit()
+            except Exception:  # the transaction is dropped with the connection; the writer tries again
+                if conn is not None:
+                    conn.close()
+                self._caller.conn = None
+                return False
+            self.written += len(records)
+            self.batches += 1
+        return True
+
     def _run(self) -> None:
         conn = None
         while True:
@@ -153,10 +185,11 @@ class PredictionLog:
             ok = False
             for attempt in range(3):
                 try:
-                    if conn is None:
-                        conn = self._connect()
-                    _write(conn, records)
-                    conn.commit()
+                    with self._write_lock:
+                        if conn is None:
+                            conn = self._connect()
+                        _write(conn, records)
+                        conn.commit()
                     ok = True
                     break
                 except Exception:  # the database is away: retry on a new connection, then count the drop
@@ -164,11 +197,12 @@ class PredictionLog:
                         conn.close()
                     conn = None
                     time.sleep(0.05 * (attempt + 1))
-            if ok:
-                self.written += len(records)
-                self.batches += 1
-            else:
-                self.dropped += len(records)
+            with self._write_lock:  # counted under the lock that batch workers count under too
+                if ok:
+                    self.written += len(records)
+                    self.batches += 1
+                else:
+                    self.dropped += len(records)
             futures = [f for _, f, _ in items if f is not None]
             deliveries = [d for _, _, ds in items if ds for d in ds]
             if (futures or deliveries) and self._loop is not None:
