@@ -153,8 +153,11 @@ def cache_font_lookups() -> None:
     found: dict[tuple[Any, ...], Any] = {}
     sizes: dict[tuple[Any, ...], Any] = {}
 
+    # The settings as stored: RcParams is a dict whose own item lookup only adds the handling of deprecated names.
+    get = dict.__getitem__ if isinstance(rc, dict) else type(rc).__getitem__
+
     def settings() -> tuple[Any, ...]:
-        return tuple(tuple(v) if isinstance(v, list) else v for v in (rc[k] for k in keys))
+        return tuple([tuple(v) if v.__class__ is list else v for v in [get(rc, k) for k in keys]])
 
     def cached(prop: Any, *args: Any, **kwargs: Any) -> Any:
         key = (prop, args, tuple(sorted(kwargs.items())), settings())
