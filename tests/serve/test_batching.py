@@ -20,7 +20,8 @@ from kit import FEATURES, iris_artifact
 from assay._fitted import Model
 from assay.exceptions import SchemaError
 from assay.serve._app import _RequestIds
-from assay.serve._deploy import Deployment, _loop_cost, _one_frame, _thread_clock
+from assay.serve._deploy import Deployment, LogSpec, _loop_cost, _one_frame, _thread_clock
+from assay.serve._predlog import PredictionLog
 from assay.serve._protocols import BadRequest, records_frame
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
@@ -149,6 +150,32 @@ def test_a_model_busy_on_the_cpu_stays_on_the_worker(tmp_path):
     assert len(threads) == 6
     assert all(t != "MainThread" for t in threads)
     assert dep.inline_batches == 0
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_with_a_durable_sqlite_log_a_fast_model_runs_on_the_worker_when_there_is_a_cpu_for_it(tmp_path, cpus):
+    """The worker commits its batches' records itself, so they stay there; on one CPU, where every hand-off to the
+    worker is a context switch on the loop's CPU, a fast model runs on the loop and the log writer commits."""
+    model = Model.load(iris_artifact(tmp_path))
+    threads: list[str] = []
+    log = PredictionLog(str(tmp_path / "predictions.sqlite"))
+
+    async def run() -> None:
+        log.start(asyncio.get_running_loop())
+        dep = Deployment("iris", 1, _Recording(model, threads, lambda: None), predlog=log, inline_below=10.0,
+                         inline_after=2)  # every batch counts as fast
+        dep.cpus = cpus
+        dep.start()
+        for i in range(10):
+            rows, _ = await dep.submit([ROW], time.monotonic() + 5, LogSpec(f"c{i}", b"[{}]", 0.0))
+            assert len(rows) == 1
+        dep.task.cancel()
+
+    asyncio.run(run())
+    log.close()
+    on_loop = [t == "MainThread" for t in threads]
+    assert on_loop == ([False] * 10 if cpus > 1 else [False] * 2 + [True] * 8)
+    assert log.count("iris") == 10
 
 
 def test_a_batch_on_the_loop_counts_its_sleeps_but_not_the_time_other_processes_took():
