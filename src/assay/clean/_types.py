@@ -176,23 +176,35 @@ class TypesStep(Step):
         columns = resolve_columns(self.columns, schema, string_columns(schema), exclude=[target] if target else [],
                                   step=self.name)
         columns = [c for c in columns if schema[c] == pl.String or c in forced]
-        exprs: list[pl.Expr] = []
-        for i, col in enumerate(columns):
-            s = _clean_text(col, self._tokens())
-            exprs += [s.count().alias(f"{i}|n"), parse_number(s).is_not_null().sum().alias(f"{i}|number"),
-                      _is_integer_text(s).sum().alias(f"{i}|integer"), parse_bool(s).is_not_null().sum().alias(
-                          f"{i}|boolean")]
-            for kind, fmts in (("date", DATE_FORMATS), ("datetime", DATETIME_FORMATS)):
-                explicit = (self.formats or {}).get(col)
-                for fmt in ([explicit] if explicit else fmts):
-                    exprs.append(parse_temporal(s, kind, fmt, self.time_zone).is_not_null().sum().alias(
-                        f"{i}|{kind}|{fmt}"))
-        row = collect_row(frame, exprs)
         out: dict[str, dict[str, int]] = {col: {} for col in columns}
+        if isinstance(frame, pl.DataFrame) and columns:
+            # In memory: every distinct value is parsed once and counted as often as it occurs. Text columns are
+            # mostly categories (200 distinct values in 500,000 rows: 4.2 s -> well under a second for two such
+            # columns), and a column of unique values costs one group-by more than parsing every row.
+            queries = [frame.lazy().group_by(col).agg(pl.len().alias("__rows__")).select(
+                (flag.cast(pl.Int64) * pl.col("__rows__")).sum().alias(key) for key, flag in self._checks(col))
+                for col in columns]
+            for col, result in zip(columns, pl.collect_all(queries), strict=True):
+                out[col] = {key: int(value or 0) for key, value in result.row(0, named=True).items()}
+            return {"columns": columns, "counts": out}
+        # A scan: one streaming pass of aggregations over every row, with no table of distinct values in memory.
+        exprs = [flag.sum().alias(f"{i}|{key}") for i, col in enumerate(columns) for key, flag in self._checks(col)]
+        row = collect_row(frame, exprs)
         for key, value in row.items():
             i, rest = key.split("|", 1)
             out[columns[int(i)]][rest] = int(value or 0)
         return {"columns": columns, "counts": out}
+
+    def _checks(self, col: str) -> list[tuple[str, pl.Expr]]:
+        """Per row of ``col``: whether it is a value at all, and whether it reads as each kind and format."""
+        s = _clean_text(col, self._tokens())
+        checks = [("n", s.is_not_null()), ("number", parse_number(s).is_not_null()),
+                  ("integer", _is_integer_text(s)), ("boolean", parse_bool(s).is_not_null())]
+        explicit = (self.formats or {}).get(col)
+        for kind, fmts in (("date", DATE_FORMATS), ("datetime", DATETIME_FORMATS)):
+            for fmt in ([explicit] if explicit else fmts):
+                checks.append((f"{kind}|{fmt}", parse_temporal(s, kind, fmt, self.time_zone).is_not_null()))
+        return checks
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         columns = union(a["columns"], b["columns"])
