@@ -189,3 +189,19 @@ def test_the_server_path_still_refuses_an_unreadable_value(trained: Path):
                           "flipper_length_mm": [190], "body_mass_g": [3700], "sex": ["female"], "year": [2008]})
     with pytest.raises(SchemaError, match="column 'bill_length_mm': value 'long' at row 0 cannot be read as Float64"):
         model.validate(frame)
+
+
+@pytest.mark.parametrize("models", ["logreg", "lgbm"])
+def test_report_navigation_links_are_distinct_and_lead_somewhere(penguins_csv: Path, tmp_path: Path, models: str):
+    import re
+
+    assert main(["train", str(penguins_csv), "--target", "species", "--models", models, "--folds", "2",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    html = (tmp_path / "report.html").read_text()
+    nav = re.search(r"<nav>(.*?)</nav>", html, re.S).group(1)
+    links = re.findall(r'<a href="#([^"]+)">([^<]+)</a>', nav)
+    assert links
+    texts = [text for _, text in links]
+    assert len(texts) == len(set(texts)), texts  # e.g. the coefficient figure and the coefficient table
+    for anchor, _ in links:
+        assert f'id="{anchor}"' in html
