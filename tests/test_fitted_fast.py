@@ -222,3 +222,26 @@ def test_text_input_blanks_and_missing_tokens_are_missing_and_dates_are_parsed()
         model.validate(pl.DataFrame({"a": [1.0], "d": ["soon"], "t": [None]}))
     with pytest.raises(SchemaError, match="column 'a': value 'abc' at row 0 cannot be read as Float64"):
         model.validate(pl.DataFrame({"a": ["abc"], "d": [None], "t": [None]}))
+
+
+def test_text_the_types_step_converts_is_checked_too():
+    """A date the types step cannot read: the server's check refuses it, a batch reads it as missing and says so."""
+    from assay.pipeline import Pipeline
+
+    rng = np.random.default_rng(0)
+    n = 200
+    x = rng.normal(size=n)
+    frame = pl.DataFrame({"x": x, "when": [f"2024-03-{1 + i % 28:02d} 10:00:00" for i in range(n)],
+                          "y": 3 * x + rng.normal(0, 0.1, n)})
+    model = Pipeline(target="y", task="regression", models=["linreg"], folds=2).fit(frame).model
+    bad = pl.DataFrame({"x": [0.5, 0.5, 0.5], "when": ["2024-03-02 10:00:00", "next saturday", "NA"]})
+    with pytest.raises(SchemaError, match=r"column 'when': value 'next saturday' cannot be read as datetime in the "
+                                          r"format '%Y-%m-%d %H:%M:%S' \(as in training\)"):
+        model.validate(bad)
+    checked, unreadable = model.read_input(bad)
+    assert unreadable == {"when": (1, "next saturday", "datetime in the format '%Y-%m-%d %H:%M:%S'")}
+    assert checked.get_column("when").to_list() == ["2024-03-02 10:00:00", None, "NA"]  # 'NA' is a missing token
+    predictions = model.predict(checked)
+    assert predictions.height == 3
+    assert predictions.get_column("prediction").null_count() == 0
+    model.validate(bad.slice(0, 1))  # a readable date passes

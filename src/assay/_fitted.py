@@ -100,22 +100,41 @@ class Model:
         """Return the input columns cast to their training types; raise SchemaError naming what is wrong."""
         return self._checked(frame, lenient=False)[0]
 
-    def read_input(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, tuple[int, Any]]]:
+    def read_input(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, tuple[int, Any, str]]]:
         """:meth:`validate` for a batch, where one unreadable value should not stop the rest: values that cannot
-        be read as their column's training type (``'eighty'`` for an integer) become missing values, which the
-        model's steps fill as in training. Returns the checked frame and ``{column: (count, first such value)}``
-        so that the caller can say what was read as missing. Missing columns and nested values still raise.
+        be read as their column's training type (``'eighty'`` for an integer, ``'next week'`` for a column of
+        dates the types step reads) become missing values, which the model's steps fill as in training. Returns
+        the checked frame and ``{column: (count, first such value, what was expected)}`` so that the caller can
+        say what was read as missing. Missing columns and nested values still raise.
 
         >>> import polars as pl
         >>> model = Model([], None, task="regression", target="y", input_schema={"age": "Int64"}, features=["age"])
         >>> checked, unreadable = model.read_input(pl.DataFrame({"age": ["70", "eighty", None]}))
         >>> checked["age"].to_list(), unreadable
-        ([70, None, None], {'age': (1, 'eighty')})
+        ([70, None, None], {'age': (1, 'eighty', 'Int64')})
         """
         return self._checked(frame, lenient=True)
 
-    def _checked(self, frame: pl.DataFrame, *, lenient: bool) -> tuple[pl.DataFrame, dict[str, tuple[int, Any]]]:
-        unreadable: dict[str, tuple[int, Any]] = {}
+    def _checked(self, frame: pl.DataFrame, *, lenient: bool) -> tuple[pl.DataFrame, dict[str, tuple[int, Any, str]]]:
+        checked, unreadable = self._cast(frame, lenient=lenient)
+        # Text the types step converts (dates, numbers with separators, yes/no) is text in the input schema; a
+        # value it cannot read would become missing inside the steps without a word. The server refuses it, as
+        # it refuses 'eighty' for a number; batches read it as missing and say so.
+        types = self.steps[0] if self.steps and getattr(self.steps[0], "name", None) == "types" else None
+        if types is not None and checked.height:
+            for column, (count, example) in types.unreadable(checked).items():
+                spec = types.state_["convert"][column]
+                expected = spec["kind"] + (f" in the format {spec['format']!r}" if spec.get("format") else "")
+                if not lenient:
+                    msg = f"column {column!r}: value {example!r} cannot be read as {expected} (as in training)"
+                    raise SchemaError(msg)
+                unreadable[column] = (count, example, expected)
+            if unreadable and lenient:
+                checked = types.without_unreadable(checked)
+        return checked, unreadable
+
+    def _cast(self, frame: pl.DataFrame, *, lenient: bool) -> tuple[pl.DataFrame, dict[str, tuple[int, Any, str]]]:
+        unreadable: dict[str, tuple[int, Any, str]] = {}
         missing = [c for c in self.input_schema if c not in frame.columns]
         if missing:
             optional = set(self.optional_inputs)
@@ -164,7 +183,7 @@ class Model:
             bad = cast.is_null() & column.is_not_null()
             if bad.any() and lenient:
                 row = int(bad.arg_true()[0])
-                unreadable[name] = (int(bad.sum()), column[row])
+                unreadable[name] = (int(bad.sum()), column[row], dtype_name)
             elif bad.any():
                 row = int(bad.arg_true()[0])
                 msg = (

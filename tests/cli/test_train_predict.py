@@ -155,7 +155,8 @@ def test_predict_says_which_values_it_could_not_read(tmp_path: Path, capsys):
     assert main(["predict", str(tmp_path / "run" / "model"), str(tmp_path / "new.csv"), "--out",
                  str(tmp_path / "scored.csv")]) == 0
     err = capsys.readouterr().err
-    assert "note: 2 of 3 value(s) of 'day' did not read as date (as in training), e.g. '01/05/2020'" in err
+    assert ("note: 2 of 3 value(s) of 'day' could not be read as date in the format '%Y-%m-%d' (as in training), "
+            "e.g. '01/05/2020'; they were predicted as missing") in err
     assert pl.read_csv(tmp_path / "scored.csv").height == 3
 
 

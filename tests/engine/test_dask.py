@@ -256,7 +256,7 @@ def test_predict_dask_writes_partitioned_parquet_equal_to_local_predict(dask_clu
     df.write_parquet(src, row_group_size=300)
     result = train(df, "label", models=["logreg"], folds=2, steps=STEPS, out=tmp_path / "train", report=False)
     done = predict_dask(result.model_path, str(src), tmp_path / "pred", client=client, rows_per_partition=300)
-    assert done == {"rows": 1_200, "partitions": 4, "out_dir": str(tmp_path / "pred")}
+    assert done == {"rows": 1_200, "partitions": 4, "out_dir": str(tmp_path / "pred"), "unreadable": {}}
     got = pl.read_parquet(sorted((tmp_path / "pred").glob("part-*.parquet")))
     expected = pl.concat([df, result.model.predict(df)], how="horizontal")
     assert got.equals(expected)
@@ -395,3 +395,26 @@ def test_regression_report_on_the_dask_engine(client, tmp_path) -> None:
     assert result.report_path is not None
     assert "<h2>Residuals and predicted vs actual" in html
     assert "<h2>Learning curve" not in html
+
+
+def test_predict_dask_reads_unreadable_values_as_missing_and_counts_them(client, tmp_path) -> None:
+    from assay.pipeline import train
+
+    rng = np.random.default_rng(3)
+    n = 400
+    x = rng.normal(size=n)
+    days = [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(n)]
+    frame = pl.DataFrame({"x": x, "day": days, "y": 2 * x + rng.normal(0, 0.1, n)})
+    result = train(frame, "y", task="regression", models=["linreg"], folds=2, out=tmp_path / "train", report=False)
+    score = frame.drop("y").with_columns(
+        pl.when(pl.int_range(pl.len()).is_in([5, 350])).then(pl.lit("soon")).otherwise(pl.col("day")).alias("day"),
+        pl.col("x").cast(pl.String).replace({str(x[7]): "n/a?"}))
+    src = tmp_path / "score.parquet"
+    score.write_parquet(src, row_group_size=100)
+    done = predict_dask(result.model_path, str(src), tmp_path / "pred", client=client, rows_per_partition=100)
+    assert done["rows"] == n
+    assert done["unreadable"] == {"day": (2, "soon", "date in the format '%Y-%m-%d'"), "x": (1, "n/a?", "Float64")}
+    got = pl.read_parquet(sorted((tmp_path / "pred").glob("part-*.parquet")))
+    assert got.height == n
+    assert got.get_column("prediction").null_count() == 0
+    assert got.get_column("day").to_list()[5] == "soon"  # the input is written back as it came

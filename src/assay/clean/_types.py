@@ -296,18 +296,7 @@ class TypesStep(Step):
         are neither missing nor a missing token (a date in another format, a code among numbers), and the first
         such value. Only columns with some; what :meth:`transform` does silently, for callers that report it
         (``assay predict``)."""
-        self._check_fitted()
-        tokens = self.state_.get("missing_tokens", [])
-        names = set(frame.columns)
-        specs = {c: s for c, s in self.state_["convert"].items()
-                 if c in names and s["kind"] not in ("text", "categorical")}
-        if not specs or frame.height == 0:
-            return {}
-        lost = frame.select(
-            (_clean_text(col, tokens).is_not_null() & (_clean_text(col, tokens) != "")
-             & self._expr(col, spec, tokens).is_null()).alias(col)
-            for col, spec in specs.items()
-        )
+        lost = self._lost(frame)
         out = {}
         for col in lost.columns:
             mask = lost.get_column(col)
@@ -315,6 +304,29 @@ class TypesStep(Step):
             if count:
                 out[col] = (count, frame.get_column(col).filter(mask)[0])
         return out
+
+
+    def _lost(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Per converted column of ``frame``, True where :meth:`unreadable` counts a value."""
+        self._check_fitted()
+        tokens = self.state_.get("missing_tokens", [])
+        names = set(frame.columns)
+        specs = {c: s for c, s in self.state_["convert"].items()
+                 if c in names and s["kind"] not in ("text", "categorical")}
+        if not specs or frame.height == 0:
+            return pl.DataFrame()
+        return frame.select(
+            (_clean_text(col, tokens).is_not_null() & (_clean_text(col, tokens) != "")
+             & self._expr(col, spec, tokens).is_null()).alias(col)
+            for col, spec in specs.items()
+        )
+
+    def without_unreadable(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` with the values :meth:`unreadable` counts set to missing (what :meth:`transform` makes of
+        them anyway), so that a later check of the same frame finds none."""
+        lost = self._lost(frame)
+        return frame.with_columns(pl.when(lost.get_column(c)).then(None).otherwise(pl.col(c)).alias(c)
+                                  for c in lost.columns if lost.get_column(c).any())
 
 
 class TextStep(Step):

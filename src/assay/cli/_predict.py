@@ -29,26 +29,15 @@ def _read(model: Any, frame: Any) -> Any:
     if model.task == "recommendation" or frame.height == 0:
         return frame
     checked, unreadable = model.read_input(frame)
-    for column, (count, example) in unreadable.items():
-        typer.echo(f"note: {count} of {frame.height} value(s) of {column!r} could not be read as "
-                   f"{model.input_schema[column]} (the type in training), e.g. {example!r}; they were predicted "
-                   f"as missing", err=True)
+    say_unreadable(unreadable, frame.height)
     return checked
 
 
-def _say_unreadable(model: Any, checked: Any) -> None:
-    """A note per column whose values the model's types step could not read (they were predicted as missing)."""
-    if model.task == "recommendation" or checked.height == 0:
-        return
-    frame = checked
-    for step in model.steps:
-        if getattr(step, "name", None) != "types":
-            continue
-        for column, (count, example) in step.unreadable(checked).items():
-            kind = step.state_["convert"][column]["kind"]
-            typer.echo(f"note: {count} of {frame.height} value(s) of {column!r} did not read as {kind} (as in "
-                       f"training), e.g. {example!r}; they were predicted as missing", err=True)
-        break  # later steps see the converted columns
+def say_unreadable(unreadable: dict[str, tuple[int, Any, str]], rows: int) -> None:
+    """One note per column with values that were read as missing (:meth:`assay.Model.read_input`)."""
+    for column, (count, example, expected) in unreadable.items():
+        typer.echo(f"note: {count} of {rows} value(s) of {column!r} could not be read as {expected} (as in "
+                   f"training), e.g. {example!r}; they were predicted as missing", err=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -77,6 +66,7 @@ def register(app: typer.Typer) -> None:
                 raise SpecError(msg)
             done = predict_dask(model_dir, source, out, scheduler, keep_columns=keep_columns,
                                 echo=None if quiet else lambda text: typer.echo(text, err=True))
+            say_unreadable(done.get("unreadable", {}), done["rows"])
             if not quiet:
                 typer.echo(f"wrote {done['rows']} predictions to {out}/ ({done['partitions']} partitions)", err=True)
             return
@@ -91,7 +81,6 @@ def register(app: typer.Typer) -> None:
         frame = open_source(source).read()
         checked = _read(model, frame)
         predictions = model.predict(checked, top_k=top_k)
-        _say_unreadable(model, checked)
         if model.task == "recommendation" or not keep_columns:
             result = predictions  # one row per (user, recommended item), not per input row
         else:

@@ -674,7 +674,8 @@ def _renumber(parts: list[Partition], heights: list[int]) -> list[Partition]:
 # Batch scoring
 
 
-def _score_partition(part: Partition, seeds: dict[int, Any], model: Any, out_dir: str, keep_columns: bool) -> int:
+def _score_partition(part: Partition, seeds: dict[int, Any], model: Any, out_dir: str,
+                     keep_columns: bool) -> tuple[int, dict[str, tuple[int, Any, str]]]:
     import copy
     import os
 
@@ -682,13 +683,15 @@ def _score_partition(part: Partition, seeds: dict[int, Any], model: Any, out_dir
     if seeds:  # steps filling from neighbouring rows see the rows around the partition (index 0 is the input check)
         model = copy.copy(model)
         model.steps = [Seeded(s, seeds[i + 1]) if i + 1 in seeds else s for i, s in enumerate(model.steps)]
-    predictions = model.predict(frame)
+    # As assay predict does locally: a value not readable as its training type is predicted as missing and counted.
+    checked, unreadable = model.read_input(frame) if frame.height else (frame, {})
+    predictions = model.predict(checked)
     result = pl.concat([frame, predictions], how="horizontal") if keep_columns else predictions
     path = Path(out_dir) / part.name
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     result.write_parquet(tmp)
     tmp.replace(path)
-    return result.height
+    return result.height, unreadable
 
 
 def predict_dask(
@@ -707,7 +710,8 @@ def predict_dask(
 
     The model is loaded (hash-verified) here and shipped to the workers; each partition is read, predicted and
     written by one task, atomically, so a re-run after a worker died replaces its file. Returns ``{"rows",
-    "partitions", "out_dir"}``.
+    "partitions", "out_dir", "unreadable"}``: values not readable as their column's training type are predicted as
+    missing and counted per column (``(count, first value, expected)``), as ``assay predict`` does locally.
     """
     from assay._fitted import load_model
 
@@ -734,9 +738,15 @@ def predict_dask(
     steps = [Validate(model), *model.steps]
     seeds = compute_seeds(client, parts, [None] * len(parts), steps, train=False)
     shipped = client.submit(_identity, model, pure=False)
-    counts = client.gather(client.map(_score_partition, parts, seeds, model=shipped, out_dir=str(out),
-                                      keep_columns=keep_columns, pure=False))
-    return {"rows": int(sum(counts)), "partitions": len(parts), "out_dir": str(out)}
+    done = client.gather(client.map(_score_partition, parts, seeds, model=shipped, out_dir=str(out),
+                                    keep_columns=keep_columns, pure=False))
+    unreadable: dict[str, tuple[int, Any, str]] = {}
+    for _, found in done:  # partitions in source order: the first example is the first in the source
+        for column, (count, example, expected) in found.items():
+            total = unreadable.get(column, (0, example, expected))
+            unreadable[column] = (total[0] + count, total[1], expected)
+    return {"rows": int(sum(rows for rows, _ in done)), "partitions": len(parts), "out_dir": str(out),
+            "unreadable": unreadable}
 
 
 def _identity(value: Any) -> Any:
