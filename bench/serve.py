@@ -25,34 +25,38 @@ not depend on how much of the machine the server got, and it is the fairer basis
 shares the cores. Each setting runs RUNS times for SECONDS; medians are printed with the ratios.
 Run: .venv/bin/python bench/serve.py
 
-Last measured (2 cores, nothing else running, load average at start -> end 1.5 -> 1.5 | 0.5 -> 1.6 | 1.6 -> 1.6;
-3 x 4 s medians per run; iris logistic regression; MLflow 3.17). Three runs of the whole script, run1 | run2 | run3:
-  16 clients: assay 10438 | 10442 | 10469 req/s (p99 3.8 | 4.5 | 4.0 ms); no-op 35696 | 34106 | 34199;
-              FastAPI+sklearn+pandas 491 | 463 | 468; MLflow models serve 268 | 262 | 272
-              -> assay/baseline 21.3x | 22.6x | 22.4x, assay/no-op 0.29 | 0.31 | 0.31, assay/MLflow 38.9x | 39.9x | 38.5x;
-              server CPU per request: assay 92 | 92 | 92 us, no-op 27 | 29 | 28 us, baseline 2051 | 2176 | 2145 us
-  64 clients: assay 15470 | 15354 | 15294 req/s (p99 10.2 | 12.6 | 12.3 ms); no-op 36058 | 35821 | 36068; baseline
-              486 | 494 | 480; MLflow 264 | 250 | 267 -> 31.8x | 31.1x | 31.9x, 0.43 | 0.43 | 0.42, 58.6x | 61.3x |
-              57.2x; server CPU per request assay 64 | 63 | 64 us, no-op 27 | 27 | 27 us
-  overload: unloaded 9063 | 9091 | 9124 req/s, p99 6.2 | 6.7 | 6.6 ms; open loop at 3x capacity: accepted p99
-  8.1 | 8.8 | 8.4 ms (1.31x | 1.32x | 1.28x), accepted 6748 | 6367 | 6611 req/s, shed p99 2.3 | 3.0 | 2.7 ms,
-  1.8% | 1.9% | 2.4% of sends late; retry storm (4.8-5.0x capacity offered): accepted p99 10.6 | 9.1 | 8.9 ms
-  (1.72x | 1.36x | 1.35x), accepted 4692 | 4590 | 4660 req/s, shed p99 1.6 | 1.9 | 1.6 ms.
-Goals: assay/baseline >= 8, p99 at 16 clients <= 25 ms, shed p99 <= 5 ms and accepted p99 <= 2x unloaded at 3x
-overload met in every run; assay/no-op >= 0.70 not met (0.29-0.31 at 16 clients, 0.42-0.43 at 64).
-Why: the server spends 3.3x the no-op's CPU per request at 16 clients. Over client counts 4, 16 and 64 (mean batch
-3.7, 14 and 41 rows) its CPU per request fits ~49 us per request plus ~560 us per micro-batch: the per-request part
-alone (HTTP as in the no-op, JSON records, admission, the future a request waits on, its log record, metrics, the
-response) is ~1.8x the no-op, so batching cannot reach 0.7 by itself. Each batch builds one frame, checks it
-against the schema, predicts, splits the output, and the log writer commits its records to SQLite in one
-transaction; in the running server that Python work costs 3-4x what it does in a tight loop (thread CPU timers
-around it, taken while other jobs shared the machine: ~320 us per batch vs ~100 us), which neither Polars' thread
-count (POLARS_MAX_THREADS=1), the garbage collector's thresholds nor the GIL (no voluntary switches during a batch)
-explains.
-The machine matters: on the machine of the measurement before, the same code served 14.5-15.2k req/s at 16 clients
-(64 us per request, no-op 25 us: 0.38-0.41) and the baseline 738-768 req/s; here the baseline and MLflow are 1.5x
-slower, the assay path 1.4x and the no-op, mostly system calls, 1.1x. The code measured there and the code
-measured here, run side by side on this machine (2 x 2 runs of 4 s at 16 clients), both took 89-93 us per request.
+Last measured (2 cores shared with other jobs the whole time: load average at start -> end 3.2 -> 2.2 | 2.2 -> 2.1 |
+2.1 -> 3.1; 3 x 4 s medians per run; iris logistic regression; MLflow not installed here, so skipped). Three runs of
+the whole script, run1 | run2 | run3:
+  16 clients: assay 10529 | 10845 | 8220 req/s (p99 6.2 | 5.0 | 9.6 ms); no-op 27694 | 23668 | 20079;
+              FastAPI+sklearn+pandas 477 | 484 | 396 -> assay/baseline 22.1x | 22.4x | 20.7x, assay/no-op 0.38 | 0.46 |
+              0.41; server CPU per request: assay 86 | 77 | 83 us, no-op 25 | 28 | 28 us, baseline 2023 | 2069 | 2151 us
+  64 clients: assay 14467 | 14679 | 9781 req/s (p99 12.7 | 11.3 | 20.5 ms); no-op 36292 | 36928 | 20907; baseline
+              493 | 502 | 458 -> 29.3x | 29.3x | 21.3x, 0.40 | 0.40 | 0.47; server CPU per request assay 55 | 59 | 59 us,
+              no-op 26 | 27 | 28 us
+  overload: unloaded 9482 | 9658 | 8889 req/s, p99 6.7 | 6.8 | 6.3 ms; open loop at 3x capacity: accepted p99
+  2.39x | 1.74x | 2.37x unloaded, shed p99 8.1 | 6.6 | 8.5 ms, but 62% | 24% | 41% of sends late (the generator,
+  pinned to one core, shared it with other jobs); retry storm (2.2-3.1x capacity offered): accepted p99 1.82x | 1.79x
+  | 1.75x, shed p99 8.0 | 8.0 | 5.4 ms.
+  The code before the changes of this measurement, in 3 runs interleaved with 3 of the new code (load average 1.8
+  to 4.4): server CPU per request at 16 clients 101 | 99 | 93 us (new: 85 | 84 | 85), at 64 clients 67 | 64 | 58 us
+  (new: 59 | 56 | 59); assay/no-op 0.29 | 0.30 | 0.43 at 16 clients (its third no-op run got half the machine);
+  its overload runs missed the same goals in two of three runs (shed p99 6.3 and 8.3 ms, accepted p99 up to 3.2x).
+Goals: assay/baseline >= 8 and p99 at 16 clients <= 25 ms met in every run; assay/no-op >= 0.70 not met (0.38-0.46
+at 16 clients, 0.40-0.47 at 64); the overload goals (shed p99 <= 5 ms, accepted p99 <= 2x unloaded) not met on this
+shared machine, before or after (the quiet-machine measurement before met them: 1.28-1.32x, shed p99 2.3-3.0 ms).
+Where the CPU went (py-spy and perf on the running server, and the ASGI app driven in process without HTTP): the two
+causes found and removed were thread hand-offs around the batch, not its Python work. (1) A batch run on the event loop was judged by
+its wall time, so whenever the OS preempted the loop (about once per request on this machine) a fast batch counted
+as slow and the next ones went to the worker thread (12-19% of batches, and the run of fast batches needed to come
+back kept doubling); it is now judged by CPU time unless the thread slept. (2) Every batch's records went to the log
+writer thread, which had to wake, take the GIL (once per record with executemany) and wake the loop: with a durable
+SQLite log the worker now commits its own batch's records and the batch stays there (with 2+ CPUs); that cut server
+CPU per request from 99-100 to 79-85 us at 16 clients in A/B runs (3 rounds). What remains: in process, without
+HTTP, the prediction path costs ~45 us of CPU per request (~19 on the loop thread) against ~5 us for the no-op, and
+the running server spends more on the same code (context switches and caches shared with the HTTP path, the load
+generator and other jobs); most of it is per request (JSON records, admission, the future and one more task step,
+the log record, metrics, the response), so batching alone cannot reach 0.7.
 """
 
 from __future__ import annotations
