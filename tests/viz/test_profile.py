@@ -389,3 +389,41 @@ def test_in_memory_distinct_and_quantiles_match_the_streamed_ones():
         assert here[name]["distinct"] == streamed[name]["distinct"], name
         assert here[name]["quantiles"] == streamed[name]["quantiles"], name
     assert here["g"]["distinct"] == 8  # inf, -inf, one zero (-0.0 == 0.0), NaN, and 1..4
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_dates_written_as_text_are_profiled_as_times(tmp_path, lazy: bool):
+    n = 500
+    days = [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d} 09:30:00" for i in range(n)]
+    days[7], days[400] = "soon", "NA"  # one unreadable value, one missing-value token
+    frame = pl.DataFrame({"when": days, "team": [f"t{i % 9}" for i in range(n)]})
+    path = tmp_path / "matches.csv"
+    frame.write_csv(path)
+    p = profile(pl.scan_csv(path) if lazy else frame)
+    v = p["variables"]["when"]
+    assert v["kind"] == "datetime"
+    assert v["dtype"] == "Datetime read from text (%Y-%m-%d %H:%M:%S)"
+    assert v["missing"] == 2  # 'soon' and 'NA'
+    assert v["read_from_text"]["unreadable"] == 1
+    assert str(v["min"]).startswith("2024-01-01")
+    assert str(v["max"]).startswith("2024-12-")
+    (warning,) = _warnings(p, "unreadable_times")
+    assert "1 values, e.g. 'soon', counted as missing" in warning["message"]
+    assert p["variables"]["team"]["kind"] == "categorical"  # text that is not a time stays text
+    _json_ok(p)
+
+
+def test_a_few_numbers_among_words_are_not_a_mix_but_codes_among_numbers_are():
+    titles = [f"Film {i}" for i in range(990)] + ["1941", "10"] + [f"Other {i}" for i in range(8)]
+    codes = [str(100 + i) for i in range(980)] + ["c118", "c203"] + [str(i) for i in range(18)]  # 0.2% codes
+    p = profile(pl.DataFrame({"title": titles, "station": codes}))
+    mixed = {w["column"] for w in _warnings(p, "mixed_types")}
+    assert mixed == {"station"}
+
+
+def test_a_column_without_a_name_gets_a_visible_heading(tmp_path):
+    from assay.viz import write_profile
+
+    frame = pl.DataFrame({"": list(range(1, 101)), "x": [float(i % 7) for i in range(100)]})
+    html = write_profile(profile(frame), tmp_path).read_text()
+    assert '<h3><span class="none">(no name)</span></h3>' in html

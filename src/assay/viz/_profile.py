@@ -34,6 +34,7 @@ HIGH_CARDINALITY = 50  # distinct values above which a categorical is hard to on
 ID_RATIO = 0.95  # share of distinct values among non-missing values that makes a column look like an identifier
 SKEW_LIMIT = 2.0  # |sample skewness| above which a numeric column is "heavily skewed"
 MANY_MISSING = 0.5  # share of missing values worth a warning
+MIXED_SHARE = 0.05  # numbers must be at least this share of a text column's values to call it mixed
 LEAK_LIMIT = 0.95  # |correlation| / Cramér's V / correlation ratio with the target that looks like leakage
 MAX_CORR_COLUMNS = 40  # numeric columns in a correlation matrix (the most variable ones are kept)
 MAX_ASSOC_COLUMNS = 30  # categorical columns in the Cramér's V matrix
@@ -81,6 +82,8 @@ def profile(
     if target is not None and target not in schema:
         msg = f"target column {target!r} not found in {source or 'the data'}{did_you_mean(target, names)}"
         raise SchemaError(msg)
+    lf, frame, times = _read_times(lf, frame, schema)
+    schema = lf.collect_schema()
 
     notify("counting rows", 0.02)
     # A frame already in memory is aggregated by the in-memory engine (about 20% faster here); only data that is
@@ -94,6 +97,9 @@ def profile(
     first = _first_pass(lf, schema, groups, rows, approx, streaming) if names else {}
     variables = {name: _describe_first(i, name, schema[name], groups[name], first, rows, approx)
                  for i, name in enumerate(names)}
+    for name, read in times.items():
+        variables[name]["dtype"] = f"{read['kind'].capitalize()} read from text ({read['format']})"
+        variables[name]["read_from_text"] = read
     dup_distinct = first.get("__rows_distinct")
     complete_rows = first.get("__complete", rows if not names else 0)
 
@@ -150,6 +156,43 @@ def profile(
 
 
 # --------------------------------------------------------------------------------------------------- input
+
+
+TIME_CHECK_ROWS = 2_000  # first rows of each text column tried as dates and datetimes
+
+
+def _read_times(lf: pl.LazyFrame, frame: pl.DataFrame | None, schema: pl.Schema
+                ) -> tuple[pl.LazyFrame, pl.DataFrame | None, dict[str, dict[str, Any]]]:
+    """Text columns that hold dates or datetimes (CSV files have no date type), read as such, so that they are
+    profiled as times (range, histogram over time) rather than as thousands of categories.
+
+    A column qualifies when the types step (the one training uses) reads its first rows as a date or datetime
+    format; every row is then read with that format. Values that do not read become missing and are counted
+    (``read_from_text["unreadable"]``, with a warning), never dropped silently.
+    """
+    text = [name for name, dtype in schema.items() if dtype == pl.String]
+    if not text:
+        return lf, frame, {}
+    from assay.clean._types import TypesStep, _clean_text, parse_temporal
+
+    head = frame.head(TIME_CHECK_ROWS) if frame is not None else lf.select(text).head(TIME_CHECK_ROWS).collect()
+    step = TypesStep(columns=text).fit(head.select(text))
+    found = {c: spec for c, spec in step.state_["convert"].items() if spec["kind"] in ("date", "datetime")}
+    if not found:
+        return lf, frame, {}
+    tokens = step.state_["missing_tokens"]
+    parsed = {c: parse_temporal(_clean_text(c, tokens), spec["kind"], spec["format"]) for c, spec in found.items()}
+    counts = (frame.lazy() if frame is not None else lf).select(
+        *((_clean_text(c, tokens).is_not_null() & parsed[c].is_null()).sum().alias(c) for c in found),
+        *(pl.when(_clean_text(c, tokens).is_not_null() & parsed[c].is_null()).then(pl.col(c)).drop_nulls()
+          .first().alias(f"{c}|example") for c in found)).collect().row(0, named=True)
+    times = {c: {"kind": spec["kind"], "format": spec["format"], "unreadable": int(counts[c] or 0),
+                 "example": counts[f"{c}|example"]} for c, spec in found.items()}
+    converted = [parsed[c].alias(c) for c in found]
+    if frame is not None:
+        frame = frame.with_columns(converted)
+        return frame.lazy(), frame, times
+    return lf.with_columns(converted), None, times
 
 
 def _as_lazy(data: Any) -> tuple[pl.LazyFrame, str | None, pl.DataFrame | None]:
@@ -943,10 +986,15 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
             if n_num == n:
                 add("numeric_text", name, f"'{name}' is stored as text but every value is a number: "
                                           "convert it to a numeric type", "info")
-            else:
+            elif n_num >= MIXED_SHARE * n:  # a few numbers among words are names ('1941', '10'), not a mix
                 ex = v.get("mixed_examples", {})
                 add("mixed_types", name, f"'{name}' mixes numbers ({n_num:,} values, e.g. {ex.get('numeric', [])[:2]})"
                                          f" and text ({n - n_num:,} values, e.g. {ex.get('text', [])[:2]})")
+        read = v.get("read_from_text")
+        if read and read["unreadable"]:
+            add("unreadable_times", name, f"'{name}' reads as {read['kind']} (format {read['format']}) but for "
+                                          f"{read['unreadable']:,} values, e.g. {read['example']!r}, counted as "
+                                          "missing")
         if v.get("blank"):
             add("blank_strings", name, f"'{name}' has {v['blank']:,} empty or blank strings (not counted as "
                                        "missing)", "info")
