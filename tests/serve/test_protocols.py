@@ -73,6 +73,24 @@ def test_validation_names_field_and_type_and_size_limit(server):
     assert "limit of 65536 bytes" in big.json()["error"]
 
 
+def test_every_response_carries_a_request_id_refusals_too(server):
+    url, _ = server
+    ids = set()
+    refused = httpx.post(f"{url}/models/iris/predict", json=[{**ROW, "petal_width": "wide"}])
+    assert refused.status_code == 422
+    assert refused.headers["x-model-version"] == "1"  # the version that refused it
+    for r in (refused,
+              httpx.post(f"{url}/models/iris/predict", content=b"{not json"),
+              httpx.post(f"{url}/models/nope/predict", json=[ROW]),
+              httpx.post(f"{url}/invocations", content=b"x", headers={"Content-Type": "text/plain"}),
+              httpx.get(f"{url}/v2/health/ready"),
+              httpx.get(f"{url}/metrics"),
+              httpx.get(f"{url}/no/such/path")):
+        assert len(r.headers["x-request-id"]) == 32, (r.status_code, r.text)
+        ids.add(r.headers["x-request-id"])
+    assert len(ids) == 7
+
+
 def test_mlflow_formats_and_errors(server):
     url, _ = server
     rows = [ROW, {**ROW, "petal_length": 5.5, "petal_width": 2.1}]

@@ -16,27 +16,31 @@ from assay.registry import open_registry
 ADMIN = {"Authorization": "Bearer s3cret"}
 
 
-async def _load(url: str, n: int, concurrency: int, during=None) -> list[tuple[int, dict]]:
-    """``n`` single-row predictions from ``concurrency`` clients; ``during()`` runs once a third are done."""
-    results: list[tuple[int, dict]] = []
+async def _load(url: str, n: int, concurrency: int, during=None, after: int = 0) -> list[tuple[int, dict, bool]]:
+    """``n`` single-row predictions from ``concurrency`` clients; ``during()`` runs once a third are done, and the
+    clients go on until ``after`` requests sent after ``during()`` returned have been answered (so that a fast
+    server cannot finish all ``n`` before it does). Each result: (status, body, sent after ``during()``)."""
+    results: list[tuple[int, dict, bool]] = []
+    state = {"sent": 0, "done": during is None, "after": 0}
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(n):
-            queue.put_nowait(i)
 
         async def worker() -> None:
-            while not queue.empty():
-                queue.get_nowait()
+            while state["sent"] < n or not state["done"] or state["after"] < after:
+                state["sent"] += 1
+                late = bool(state["done"]) and during is not None
                 try:
                     r = await client.post(f"{url}/models/iris/predict", json=[ROW])
-                    results.append((r.status_code, r.json() if r.status_code == 200 else {}))
+                    results.append((r.status_code, r.json() if r.status_code == 200 else {}, late))
                 except httpx.HTTPError:
-                    results.append((0, {}))
+                    results.append((0, {}, late))
+                if late:
+                    state["after"] += 1
 
         async def trigger() -> None:
             while len(results) < n // 3:
                 await asyncio.sleep(0.01)
             await during()
+            state["done"] = True
 
         tasks = [worker() for _ in range(concurrency)]
         if during is not None:
@@ -54,12 +58,13 @@ def test_hot_swap_under_load_and_corrupt_version(registry_dir, start_server, tmp
             r = await client.post(f"{url}/admin/models/iris/promote", json={"version": 2}, headers=ADMIN)
             assert r.status_code == 200, r.text
 
-    results = asyncio.run(_load(url, 300, 8, during=promote))
-    assert len(results) == 300
-    assert [code for code, _ in results].count(200) == 300  # not one request lost across the swap
-    versions = [body["model_version"] for _, body in results]
+    results = asyncio.run(_load(url, 300, 8, during=promote, after=40))
+    assert len(results) >= 300
+    assert sum(late for _, _, late in results) >= 40
+    assert [code for code, _, _ in results].count(200) == len(results)  # not one request lost across the swap
+    versions = [body["model_version"] for _, body, _ in results]
     assert versions[0] == 1
-    assert versions[-1] == 2
+    assert {body["model_version"] for _, body, late in results if late} == {2}  # sent after the promote: v2
     assert set(versions) == {1, 2}
     reg = open_registry(registry_dir)
     assert reg.resolve("iris") == 2
@@ -90,14 +95,14 @@ def test_hot_swap_under_load_and_corrupt_version(registry_dir, start_server, tmp
     r = httpx.post(f"{url}/admin/models/iris/canary", json={"version": 1, "percent": 50}, headers=ADMIN)
     assert r.json()["canary"]["version"] == 1
     results = asyncio.run(_load(url, 200, 4))
-    served = [body["model_version"] for _, body in results]
+    served = [body["model_version"] for _, body, _ in results]
     assert 40 < served.count(1) < 160
     assert served.count(1) + served.count(2) == 200
     httpx.post(f"{url}/admin/models/iris/canary", json={"percent": 0}, headers=ADMIN)
     r = httpx.post(f"{url}/admin/models/iris/shadow", json={"version": 1}, headers=ADMIN)
     assert r.json()["shadow"]["version"] == 1
     results = asyncio.run(_load(url, 40, 4))
-    assert {body["model_version"] for _, body in results} == {2}
+    assert {body["model_version"] for _, body, _ in results} == {2}
     time.sleep(0.5)
     metrics = httpx.get(f"{url}/metrics").text
     assert 'assay_requests_total{model="iris",status="shadow_200",version="1"}' in metrics

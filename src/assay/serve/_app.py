@@ -400,6 +400,8 @@ class Server:
         start = time.perf_counter()
         self.admit_check(name)
         self.inflight += 1
+        rid = self.request_id()
+        dep: Deployment | None = None
         try:
             slot = self._slot(name)
             try:
@@ -410,7 +412,6 @@ class Server:
                 await self._extra_version(slot, version)
             dep, degraded = self._choose(slot, version)
             deadline = time.monotonic() + self.config.queue_timeout
-            rid = self.request_id()
             try:
                 # the batch worker writes the log record; in durable mode the answer waits for its commit
                 rows, seconds = await dep.submit(frame, deadline, LogSpec(rid, body, start, degraded))
@@ -450,6 +451,12 @@ class Server:
             ok.inc()
             seconds_hist.observe(latency)
             return rows, dep, rid, degraded
+        except HTTPError as exc:  # a refusal carries the request id (and the version that refused) like an answer
+            exc.headers.setdefault("X-Request-ID", rid)
+            if dep is not None:
+                exc.headers.setdefault("X-Model-Name", dep.name)
+                exc.headers.setdefault("X-Model-Version", str(dep.version))
+            raise
         finally:
             self.inflight -= 1
 
@@ -721,7 +728,7 @@ class Handlers:
             if len(self.s.slots) != 1:
                 return _json({"error_code": "BAD_REQUEST", "message": (
                     f"this server serves {len(self.s.slots)} models ({', '.join(self.s.slots)}); "
-                    f"post to /models/<name>/invocations")}, 400)
+                    f"post to /models/<name>/invocations")}, 400, headers={"X-Request-ID": _OTHER_IDS()})
             name = next(iter(self.s.slots))
         body = await _body(request, self.s.config.max_body)
         content_type = request.headers.get("content-type", "")
@@ -730,14 +737,15 @@ class Handlers:
         except UnsupportedMedia:
             return Response(f"This predictor only supports the following content types: Types: "
                             f"{MLFLOW_CONTENT_TYPES}. Got '{content_type}'.", status_code=415,
-                            media_type="text/plain")
+                            media_type="text/plain", headers={"X-Request-ID": _OTHER_IDS()})
         except BadRequest as exc:
-            return _json({"error_code": "BAD_REQUEST", "message": str(exc)}, 400)
+            return _json({"error_code": "BAD_REQUEST", "message": str(exc)}, 400,
+                         headers={"X-Request-ID": _OTHER_IDS()})
         try:
             rows, dep, rid, degraded = await self.s.predict(name, lambda: frame, body)
         except HTTPError as exc:
-            if exc.status in (400, 422):
-                return _json({"error_code": "BAD_REQUEST", "message": exc.message}, 400)
+            if exc.status in (400, 422):  # MLflow answers every invalid input with a 400 of this shape
+                return _json({"error_code": "BAD_REQUEST", "message": exc.message}, 400, headers=exc.headers)
             raise
         predictions = [r.get("prediction", r) for r in rows] if rows and "prediction" in rows[0] else rows
         return _answer({"predictions": predictions, "model_version": dep.version, "request_id": rid,
@@ -1019,14 +1027,19 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None]] = [
 ]
 
 
+# Request ids for responses no prediction made (refusals before one, other routes): every response has one.
+_OTHER_IDS = _RequestIds()
+
+
 def _wrap(fn: Any) -> Any:
     async def endpoint(request: Request) -> Response:
         try:
             return await fn(request)
         except HTTPError as exc:
+            exc.headers.setdefault("X-Request-ID", _OTHER_IDS())
             return _json({"error": exc.message, **exc.extra}, exc.status, headers=exc.headers)
         except AssayError as exc:
-            return _json({"error": str(exc)}, 400)
+            return _json({"error": str(exc)}, 400, headers={"X-Request-ID": _OTHER_IDS()})
 
     endpoint.__name__ = fn.__name__
     endpoint.__doc__ = fn.__doc__
@@ -1039,6 +1052,18 @@ def _wrap(fn: Any) -> Any:
 # patterns come from ROUTES, so FastAPI still lists them (OpenAPI, /docs) and serves them if this layer is removed.
 _HOT_HANDLERS = ("predict", "invocations", "oip_infer", "noop")
 _PREDICTION_HANDLERS = ("predict", "invocations", "oip_infer")
+
+
+def _with_request_id(send: Any) -> Any:
+    """``send`` that adds an X-Request-ID header to a response that has none (health, metrics, admin, 404s)."""
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers") or [])
+            if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                message = {**message, "headers": [*headers, (b"x-request-id", _OTHER_IDS().encode("latin-1"))]}
+        await send(message)
+
+    return wrapped
 
 
 def _hot_routes() -> list[tuple[re.Pattern[str], str]]:
@@ -1087,8 +1112,11 @@ class _Front:
         counter.inc()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await self.app(scope, receive, _with_request_id(send))
             return
         path = scope["path"]
         for pattern, endpoint, prediction in self.routes:
@@ -1105,14 +1133,16 @@ class _Front:
                 response = await endpoint(Request(scope, receive))
             except Exception:  # what Starlette's ServerErrorMiddleware would do for these routes
                 log.exception("unhandled error in POST %s", path)
-                response = _json({"error": "internal server error"}, 500)
+                response = _json({"error": "internal server error"}, 500, headers={"X-Request-ID": _OTHER_IDS()})
             await response(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, _with_request_id(send))
 
     async def _shed(self, name: str, send: Any) -> None:
         self.count_shed(name)
-        await send(self.shed_start)  # the same messages every time: built once (the server does not keep them)
+        # the same messages every time, built once (the server does not keep them), but for the request id
+        await send({**self.shed_start, "headers": [*self.shed_start["headers"],
+                                                   (b"x-request-id", _OTHER_IDS().encode("latin-1"))]})
         await send(self.shed_body)
 
 
