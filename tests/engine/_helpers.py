@@ -30,6 +30,19 @@ def assert_same_state(local: Any, dist: Any, path: str = "state", rtol: float = 
         assert local == dist, f"{path}: {local!r} != {dist!r}"
 
 
+def assert_same_result(local: Any, dist: Any, *, tol: float, model: str = "logreg") -> None:
+    """Two training results (local engine, Dask engine): the same fitted step states, CV scores of ``model``
+    within ``tol`` and test metrics within ``tol`` (absolute or relative)."""
+    import pytest
+
+    for a, b in zip(local.model.steps, dist.model.steps, strict=True):
+        assert_same_state(a.state_, b.state_, a.name)
+    assert dist.cv_scores[model] == pytest.approx(local.cv_scores[model], abs=tol)
+    for metric, value in local.test_metrics.items():
+        if value is not None:
+            assert dist.test_metrics[metric] == pytest.approx(value, abs=tol, rel=tol), metric
+
+
 def make_steps(steps: list[dict[str, Any]]) -> list[Any]:
     """Step objects from spec entries such as ``{"step": "missing", "strategy": "median"}``."""
     from assay.clean import get_step

@@ -15,7 +15,7 @@ from assay.engine import build_matrices, fit_steps, plan_partitions, predict_das
 from assay.exceptions import SpecError
 from assay.pipeline import _apply_steps, _fit_steps
 
-from ._helpers import assert_same_state, make_steps
+from ._helpers import assert_same_result, assert_same_state, make_steps
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
@@ -205,13 +205,8 @@ def test_pipeline_with_fills_from_neighbours_matches_the_local_engine(client, tm
     local = run(spec("local"))
     dist = run_dask(spec("dask"), client=client, rows_per_partition=50, matrices=matrices)
     assert dist.model.manifest["engine"]["partitions"] == 48
-    for a, b in zip(local.model.steps, dist.model.steps, strict=True):
-        assert_same_state(a.state_, b.state_, a.name)
-    assert dist.cv_scores["logreg"] == pytest.approx(local.cv_scores["logreg"], abs=1e-6)
+    assert_same_result(local, dist, tol=1e-6)
     assert dist.model.threshold["value"] == pytest.approx(local.model.threshold["value"], abs=1e-6)
-    for metric, value in local.test_metrics.items():
-        if value is not None:
-            assert dist.test_metrics[metric] == pytest.approx(value, abs=1e-6, rel=1e-6), metric
 
 
 def test_seeds_hold_only_the_groups_of_their_partition(client, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from assay.engine import _run
 from assay.exceptions import SpecError
 from assay.pipeline import run
 
-from ._helpers import assert_same_state
+from ._helpers import assert_same_result
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
@@ -65,12 +65,7 @@ def _write(df: pl.DataFrame, tmp_path: Path) -> Path:
 
 def _compare(local, dist) -> None:
     assert dist.split == local.split
-    for a, b in zip(local.model.steps, dist.model.steps, strict=True):
-        assert_same_state(a.state_, b.state_, a.name)
-    assert dist.cv_scores["logreg"] == pytest.approx(local.cv_scores["logreg"], abs=1e-4)
-    for metric, value in local.test_metrics.items():
-        if value is not None:
-            assert dist.test_metrics[metric] == pytest.approx(value, abs=1e-4, rel=1e-4), metric
+    assert_same_result(local, dist, tol=1e-4)
 
 
 def test_group_split_keeps_each_group_on_one_side_as_locally(dask_cluster: str, tmp_path: Path,
