@@ -120,7 +120,7 @@ class Model:
         # Text the types step converts (dates, numbers with separators, yes/no) is text in the input schema; a
         # value it cannot read would become missing inside the steps without a word. The server refuses it, as
         # it refuses 'eighty' for a number; batches read it as missing and say so.
-        types = self.steps[0] if self.steps and getattr(self.steps[0], "name", None) == "types" else None
+        types = self._converting_types_step()
         if types is not None and checked.height:
             for column, (count, example) in types.unreadable(checked).items():
                 spec = types.state_["convert"][column]
@@ -132,6 +132,18 @@ class Model:
             if unreadable and lenient:
                 checked = types.without_unreadable(checked)
         return checked, unreadable
+
+    def _converting_types_step(self) -> Any:
+        """The first step when it is a types step that converts some text column (to numbers, flags or times),
+        else None; looked up once (the server checks every batch)."""
+        found = self.__dict__.get("_types_check", False)
+        if found is False:
+            first = self.steps[0] if self.steps else None
+            converts = getattr(first, "name", None) == "types" and any(
+                spec["kind"] not in ("text", "categorical") for spec in first.state_["convert"].values())
+            found = first if converts else None
+            self.__dict__["_types_check"] = found
+        return found
 
     def _cast(self, frame: pl.DataFrame, *, lenient: bool) -> tuple[pl.DataFrame, dict[str, tuple[int, Any, str]]]:
         unreadable: dict[str, tuple[int, Any, str]] = {}
