@@ -80,7 +80,10 @@ def register(app: typer.Typer) -> None:
         model = load_model(model_dir)
         frame = open_source(source).read()
         checked = _read(model, frame)
-        predictions = model.predict(checked, top_k=top_k)
+        if model.task == "recommendation" or checked.height == 0:
+            predictions = model.predict(checked, top_k=top_k)
+        else:  # already checked by _read: predict() would check (and parse converted text) a second time
+            predictions = model._predict_checked(checked)
         if model.task == "recommendation" or not keep_columns:
             result = predictions  # one row per (user, recommended item), not per input row
         else:

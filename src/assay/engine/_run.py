@@ -684,8 +684,11 @@ def _score_partition(part: Partition, seeds: dict[int, Any], model: Any, out_dir
         model = copy.copy(model)
         model.steps = [Seeded(s, seeds[i + 1]) if i + 1 in seeds else s for i, s in enumerate(model.steps)]
     # As assay predict does locally: a value not readable as its training type is predicted as missing and counted.
-    checked, unreadable = model.read_input(frame) if frame.height else (frame, {})
-    predictions = model.predict(checked)
+    if frame.height and model.task != "recommendation":  # checked once, not again inside predict()
+        checked, unreadable = model.read_input(frame)
+        predictions = model._predict_checked(checked)
+    else:
+        unreadable, predictions = {}, model.predict(frame)
     result = pl.concat([frame, predictions], how="horizontal") if keep_columns else predictions
     path = Path(out_dir) / part.name
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
