@@ -15,6 +15,7 @@ from assay.clean._encode import FrequencyEncoder, OneHotEncoder, OrdinalEncoder,
 from assay.clean._missing import MissingStep
 from assay.clean._outliers import OutlierStep
 from assay.clean._registry import STEPS, get_step
+from assay.clean._run import StepChange, clean, load_steps, save_steps
 from assay.clean._scale import ScaleStep
 from assay.clean._split import split_by, train_test_split
 from assay.clean._types import TextStep, TypesStep
@@ -33,13 +34,17 @@ __all__ = [
     "OutlierStep",
     "ScaleStep",
     "Step",
+    "StepChange",
     "TargetEncoder",
     "TextStep",
     "TypesStep",
     "auto_steps",
+    "clean",
     "fit_steps",
     "fit_transform_steps",
     "get_step",
+    "load_steps",
+    "save_steps",
     "split_by",
     "train_test_split",
 ]

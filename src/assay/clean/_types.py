@@ -229,8 +229,9 @@ class TypesStep(Step):
                 parsed = n
             if n - parsed > 0 and kind not in ("text", "categorical"):
                 unparsed[col] = n - parsed
-                log.warning("types: %d of %d value(s) of %r did not read as %s and became missing (e.g. codes in a "
-                            "column of numbers)", n - parsed, n, col, kind)
+                hint = " (e.g. codes in a column of numbers)" if kind in ("number", "integer") else ""
+                log.warning("types: %d of %d value(s) of %r did not read as %s and became missing%s", n - parsed, n,
+                            col, kind, hint)
         return {"convert": convert, "unparsed": unparsed, "missing_tokens": self._tokens()}
 
     def _decide(self, col: str, c: dict[str, int], n: int) -> tuple[str, str | None]:

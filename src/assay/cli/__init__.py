@@ -24,6 +24,7 @@ COMMANDS: list[str] = [
     "_train",
     "_run",
     "_predict",
+    "_clean",
     "_split",
     "_models",
     "_serve",

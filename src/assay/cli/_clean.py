@@ -1,0 +1,203 @@
+"""``assay clean SOURCE --out FILE``: run cleaning steps on a data source and write the cleaned data."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from assay.exceptions import SpecError
+
+__all__ = ["parse_step", "register"]
+
+EXAMPLES = """
+Examples:
+
+  assay clean raw.csv --out clean.parquet                                  # types + dedupe (the defaults)
+
+  assay clean raw.csv --out clean.csv --step types --step "missing:strategy=median,by=region" \\
+      --step "outliers:method=iqr,action=quarantine" --save-steps steps.json
+
+  assay clean new_month.csv --out clean_new.csv --apply steps.json         # the same cleaning, fitted before
+
+  assay clean raw.csv --out clean.csv --steps pipeline.yaml                # the steps: list of a spec
+
+A step is NAME or NAME:key=value,key=value (values read as YAML: 3, 0.5, true, [a, b]) or a YAML mapping such as
+"{step: missing, strategy: knn, k: 5}". Steps: types, text, dedupe, missing, outliers, scale, onehot, ordinal,
+frequency, target, datetime_parts, cluster, drop_useless. Each prints what it did: rows removed, columns typed,
+added or removed, missing values filled, values changed. An outliers step with action=quarantine and no path writes
+its rows, with the reason, next to --out (NAME.quarantine.csv).
+"""
+
+WRITERS = {".csv": "write_csv", ".parquet": "write_parquet", ".ndjson": "write_ndjson", ".jsonl": "write_ndjson",
+           ".json": "write_json"}
+DEFAULT_STEPS = ("types", "dedupe")
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas that are not inside brackets or quotes (``columns=[a, b],k=3`` is two items)."""
+    items, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return [item.strip() for item in items if item.strip()]
+
+
+def parse_step(text: str) -> dict[str, Any]:
+    """A step as a spec mapping, from ``NAME``, ``NAME:key=value,…`` or a YAML mapping.
+
+    >>> parse_step("missing:strategy=median,by=region")
+    {'step': 'missing', 'strategy': 'median', 'by': 'region'}
+    >>> parse_step("outliers:columns=[a, b],k=3")
+    {'step': 'outliers', 'columns': ['a', 'b'], 'k': 3}
+    >>> parse_step("{step: missing, strategy: knn}")
+    {'step': 'missing', 'strategy': 'knn'}
+    """
+    import yaml
+
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            msg = f"--step {text!r} is not a valid YAML mapping: {str(exc).splitlines()[0]}"
+            raise SpecError(msg) from None
+        if not isinstance(value, dict) or "step" not in value:
+            msg = f"--step {text!r}: a mapping needs a 'step' key, e.g. {{step: missing, strategy: median}}"
+            raise SpecError(msg)
+        return value
+    name, _, rest = text.partition(":")
+    if not re.fullmatch(r"[a-z_]+", name.strip()):
+        msg = f"--step {text!r}: expected NAME or NAME:key=value,… (e.g. missing:strategy=median)"
+        raise SpecError(msg)
+    out: dict[str, Any] = {"step": name.strip()}
+    for item in _split_top(rest):
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip():
+            msg = f"--step {text!r}: {item!r} is not key=value"
+            raise SpecError(msg)
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            out[key.strip()] = raw.strip()
+    return out
+
+
+def _steps_from_file(path: Path) -> list[dict[str, Any]]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        msg = f"cannot read steps from {path}: {exc}"
+        raise SpecError(msg) from None
+    steps = data.get("steps") if isinstance(data, dict) else data
+    if not isinstance(steps, list) or not steps:
+        msg = f"{path}: expected a list of steps, or a spec with a 'steps:' list (e.g. - {{step: missing}})"
+        raise SpecError(msg)
+    for i, step in enumerate(steps):
+        if isinstance(step, str):
+            steps[i] = {"step": step}
+        elif not isinstance(step, dict) or "step" not in step:
+            msg = f"{path}: steps[{i}] has no 'step' key (e.g. {{step: missing, strategy: median}})"
+            raise SpecError(msg)
+    return steps
+
+
+def _build(items: list[dict[str, Any]], out: Path) -> list[Any]:
+    from assay.clean import get_step
+
+    steps = []
+    for item in items:
+        params = dict(item)
+        name = params.pop("step")
+        cls = get_step(name)
+        if name == "outliers" and params.get("action") == "quarantine" and not params.get("quarantine"):
+            suffix = out.suffix if out.suffix in (".csv", ".parquet") else ".csv"
+            params["quarantine"] = str(out.with_name(f"{out.stem}.quarantine{suffix}"))
+        try:
+            step = cls(**params)
+        except TypeError as exc:
+            msg = f"step {name!r}: {exc}"
+            raise SpecError(msg) from None
+        steps.append(step)
+    return steps
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("clean", help="Clean a data source with cleaning steps and write the result." + EXAMPLES)
+    def clean_command(
+        source: str = typer.Argument(..., help="Data source: a file path or a URI."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output file: .csv, .parquet, .ndjson, .jsonl or .json."),
+        step: list[str] = typer.Option(None, "--step", "-s", help="A step (repeat, in order): NAME or "
+                                                                   "NAME:key=value,… or a YAML mapping."),
+        steps_file: Path | None = typer.Option(None, "--steps", help="YAML/JSON list of steps, or a pipeline spec "
+                                                                     "(its steps: list)."),
+        apply: Path | None = typer.Option(None, "--apply", help="Apply steps fitted before (a --save-steps file) "
+                                                               "instead of fitting."),
+        target: str | None = typer.Option(None, "--target", "-t", help="Target column: kept as it is, given to "
+                                                                       "steps that use it (target encoding)."),
+        save_steps: Path | None = typer.Option(None, "--save-steps", help="Write the fitted steps (JSON) to apply "
+                                                                          "to other data with --apply."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final line."),
+    ) -> None:
+        from assay.clean._run import clean, load_steps
+        from assay.clean._run import save_steps as write_steps
+        from assay.sources import open_source
+
+        writer = WRITERS.get(out.suffix.lower())
+        if writer is None:
+            msg = f"--out {out}: unknown file type {out.suffix or '(none)'!r}; use one of {', '.join(WRITERS)}"
+            raise SpecError(msg)
+        chosen = sum(x is not None and x != [] for x in (step, steps_file, apply))
+        if chosen > 1:
+            msg = "give the steps one way: --step (repeated), --steps FILE or --apply FILE"
+            raise SpecError(msg)
+        if apply is not None:
+            fitted = load_steps(apply)
+        else:
+            if step:
+                items = [parse_step(s) for s in step]
+            elif steps_file is not None:
+                items = _steps_from_file(steps_file)
+            else:
+                items = [{"step": s} for s in DEFAULT_STEPS]
+                if not quiet:
+                    typer.echo(f"no --step given: running {', '.join(DEFAULT_STEPS)} (assay clean --help lists "
+                               "the others)", err=True)
+            fitted = _build(items, out)
+        frame = open_source(source).read()
+        width = max(len(s.name) for s in fitted) if fitted else 0
+
+        def say(i: int, change: Any) -> None:
+            if not quiet:
+                typer.echo(f"{i + 1:>3}. {change.step:<{width}}  {change.seconds:6.2f} s  {change.describe()}",
+                           err=True)
+
+        cleaned, fitted, _ = clean(frame, fitted, target=target, refit=apply is None, on_step=say)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        try:
+            getattr(cleaned, writer)(tmp)
+        except Exception as exc:  # e.g. nested columns CSV cannot hold: one clear line, no half-written file
+            tmp.unlink(missing_ok=True)
+            msg = f"cannot write {out}: {exc}"
+            raise SpecError(msg) from None
+        tmp.replace(out)
+        if save_steps is not None:
+            write_steps(fitted, save_steps)
+        extra = f"; fitted steps in {save_steps}" if save_steps is not None else ""
+        typer.echo(f"wrote {cleaned.height:,} rows × {cleaned.width} columns to {out} (from {frame.height:,} rows "
+                   f"× {frame.width} columns){extra}")

@@ -1,0 +1,144 @@
+"""`assay clean`: steps from the command line, a file or a fitted state; what each step did; the data written."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from assay.clean import DedupeStep, MissingStep, TypesStep
+from assay.clean._run import StepChange, clean
+from assay.cli import main
+from assay.cli._clean import parse_step
+
+
+@pytest.fixture
+def messy_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "sales.csv"
+    path.write_text(
+        "地区,price,sold,when,ok\n"
+        "华东,\"¥1,200.50\",3,2024-01-05,是\n"
+        "华北,¥80,-,2024-01-06,否\n"
+        "华东,\"¥1,200.50\",3,2024-01-05,是\n"  # an exact duplicate of the first row
+        "华南,N/A,7,2024-01-09,是\n"
+        "华北,¥95,5,not a date,否\n"
+        "华南,¥70,4,2024-01-11,是\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_defaults_type_the_text_and_drop_duplicates(messy_csv: Path, tmp_path: Path, capsys):
+    out = tmp_path / "clean.parquet"
+    assert main(["clean", str(messy_csv), "--out", str(out)]) == 0
+    frame = pl.read_parquet(out)
+    assert frame.height == 5  # the duplicate went
+    assert frame["price"].to_list() == [1200.5, 80.0, None, 95.0, 70.0]
+    assert frame["sold"].to_list() == [3, None, 7, 5, 4]  # '-' means missing
+    assert frame.schema["ok"] == pl.Boolean
+    assert frame.schema["when"] == pl.String  # 1 of 6 is not a date: below the share needed to convert alone
+    err = capsys.readouterr().err
+    assert "no --step given: running types, dedupe" in err
+    assert "price: String → Float64" in err
+    assert "1 value(s) now missing: sold 1" in err
+    assert "6 → 5 rows (1 removed)" in err
+
+
+def test_a_forced_kind_reads_what_it_can_and_says_how_many_values_it_could_not(messy_csv: Path, tmp_path: Path,
+                                                                                capsys):
+    out = tmp_path / "clean.parquet"
+    assert main(["clean", str(messy_csv), "--out", str(out), "--step", "types:kinds={when: date}", "-s", "dedupe"]) == 0
+    frame = pl.read_parquet(out)
+    assert frame.schema["when"] == pl.Date
+    assert frame["when"].to_list()[3:] == [None, date(2024, 1, 11)]
+    err = capsys.readouterr().err
+    assert "when: String → Date" in err
+    assert "2 value(s) now missing: sold 1, when 1" in err  # "-" and "not a date"
+
+
+def test_steps_on_the_command_line_with_quarantine_next_to_the_output(penguins_csv: Path, tmp_path: Path, capsys):
+    out = tmp_path / "penguins_clean.csv"
+    args = ["clean", str(penguins_csv), "--out", str(out), "--target", "species",
+            "--step", "missing:strategy=median,by=species",
+            "--step", "{step: outliers, method: zscore, threshold: 2.5, action: quarantine}",
+            "--step", "onehot:columns=[island]", "--save-steps", str(tmp_path / "steps.json")]
+    assert main(args) == 0
+    source = pl.read_csv(penguins_csv, null_values="NA")
+    cleaned = pl.read_csv(out)
+    quarantined = pl.read_csv(tmp_path / "penguins_clean.quarantine.csv")
+    assert cleaned.height + quarantined.height == source.height
+    assert quarantined.height > 0
+    assert quarantined["__reason__"].str.contains("z").all()
+    assert cleaned.null_count().sum_horizontal().item() == 0
+    assert {"island_Biscoe", "island_Dream", "island_Torgersen"} <= set(cleaned.columns)
+    assert cleaned["species"].to_list() == [s for s in cleaned["species"].to_list() if s]  # target untouched
+    err = capsys.readouterr().err
+    assert "filled 19 missing value(s)" in err  # 2 per measurement, 11 sexes
+    assert f"{source.height} → {cleaned.height} rows ({quarantined.height} removed)" in err
+
+
+def test_saved_steps_apply_to_new_data_without_refitting(penguins_csv: Path, tmp_path: Path):
+    first = tmp_path / "first.parquet"
+    state = tmp_path / "steps.json"
+    assert main(["clean", str(penguins_csv), "--out", str(first), "--step", "missing:strategy=mean",
+                 "--step", "scale:method=minmax", "--save-steps", str(state), "-q"]) == 0
+    saved = json.loads(state.read_text())
+    assert [s["step"] for s in saved["steps"]] == ["missing", "scale"]
+    # New data: the penguins of one island only. Fitted afresh, min-max would span 0..1 on them; applied, it keeps
+    # the scale of the data the steps were fitted on.
+    island = tmp_path / "dream.csv"
+    pl.read_csv(penguins_csv, null_values="NA").filter(pl.col("island") == "Dream").write_csv(island)
+    applied = tmp_path / "applied.parquet"
+    assert main(["clean", str(island), "--out", str(applied), "--apply", str(state), "-q"]) == 0
+    got = pl.read_parquet(applied)
+    want = pl.read_parquet(first).filter(pl.col("island") == "Dream")
+    assert got.equals(want)
+    assert got["body_mass_g"].max() < 1.0  # not refitted on the island
+
+
+def test_steps_file_accepts_a_spec_or_a_list(penguins_csv: Path, tmp_path: Path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("source: x.csv\ntarget: species\nsteps:\n  - {step: missing, strategy: median}\n  - dedupe\n")
+    out = tmp_path / "out.ndjson"
+    assert main(["clean", str(penguins_csv), "--out", str(out), "--steps", str(spec), "-q"]) == 0
+    assert pl.read_ndjson(out).select(pl.col("bill_length_mm").null_count()).item() == 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--out", "x.txt"], "unknown file type '.txt'"),
+    (["--out", "x.csv", "--step", "misssing"], "unknown step 'misssing'; did you mean 'missing'"),
+    (["--out", "x.csv", "--step", "missing:stratgy=median"], "step 'missing'"),
+    (["--out", "x.csv", "--step", "missing:strategy"], "'strategy' is not key=value"),
+    (["--out", "x.csv", "--step", "types", "--apply", "s.json"], "give the steps one way"),
+    (["--out", "x.csv", "--apply", "nowhere.json"], "cannot read fitted steps"),
+    (["--out", "x.csv", "--target", "specie"], "target column 'specie' not found"),
+])
+def test_mistakes_get_one_line(penguins_csv: Path, tmp_path: Path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["clean", str(penguins_csv), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_parse_step_values_are_yaml():
+    assert parse_step("missing:strategy=knn,k=3,indicator=true,columns=[a, 'b, c']") == {
+        "step": "missing", "strategy": "knn", "k": 3, "indicator": True, "columns": ["a", "b, c"]}
+
+
+def test_clean_counts_fills_emptied_values_and_changes():
+    frame = pl.DataFrame({"x": ["1", "2", "two", None, "1"], "y": [1.0, None, 3.0, float("nan"), 1.0]})
+    steps = [TypesStep(kinds={"x": "number"}), MissingStep(strategy="median"), DedupeStep()]
+    out, fitted, changes = clean(frame, steps)
+    assert [type(s) for s in fitted] == [TypesStep, MissingStep, DedupeStep]
+    types, missing, dedupe = changes
+    assert types.retyped == {"x": ("String", "Float64")}
+    assert types.emptied == {"x": 1}  # 'two' is not a number
+    assert missing.filled == {"x": 2, "y": 1}
+    assert missing.changed == {"y": 1}  # NaN is not missing in Polars; the median step replaces it
+    assert (dedupe.rows_before, dedupe.rows_after, out.height) == (5, 3, 3)  # (1, 1) three times
+    assert dedupe.describe() == "5 → 3 rows (2 removed)"
+    assert StepChange("scale", 0.0, 3, 3).describe() == "no change"
