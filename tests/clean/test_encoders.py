@@ -58,6 +58,10 @@ def test_ordinal_matches_sklearn_with_unseen_as_minus_one(cats: pl.DataFrame) ->
     assert step.transform(test)["size"].to_list() == sk.transform(test.to_numpy())[:, 0].astype(int).tolist()
     ordered = OrdinalEncoder(columns=["size"], categories={"size": ["S", "M", "L"]}).fit(cats)
     assert ordered.transform(test)["size"].to_list() == [2, 0, -1, 1]
+    # An order given for one column, no columns named: that column only; other text is left to later steps.
+    only = OrdinalEncoder(categories={"size": ["S", "M", "L"]}).fit(cats)
+    assert only.state_["columns"] == ["size"]
+    assert only.transform(cats).drop("size").equals(cats.drop("size"))
 
 
 def test_frequency_shares(cats: pl.DataFrame) -> None:

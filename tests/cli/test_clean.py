@@ -142,3 +142,12 @@ def test_clean_counts_fills_emptied_values_and_changes():
     assert (dedupe.rows_before, dedupe.rows_after, out.height) == (5, 3, 3)  # (1, 1) three times
     assert dedupe.describe() == "5 → 3 rows (2 removed)"
     assert StepChange("scale", 0.0, 3, 3).describe() == "no change"
+
+
+def test_an_exported_row_index_is_dropped_so_duplicates_are_found(tmp_path: Path, capsys):
+    src = tmp_path / "export.csv"
+    src.write_text('"","x","g"\n"1",1.5,"a"\n"2",1.5,"a"\n"3",2.5,"b"\n"4",,"b"\n', encoding="utf-8")
+    out = tmp_path / "out.csv"
+    assert main(["clean", str(src), "--out", str(out), "-s", "dedupe", "-s", "missing:strategy=mean"]) == 0
+    assert pl.read_csv(out).to_dict(as_series=False) == {"x": [1.5, 2.5, 2.0], "g": ["a", "b", "b"]}
+    assert "dropped column(s) '': an exported row index" in capsys.readouterr().err

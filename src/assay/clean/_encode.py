@@ -141,7 +141,8 @@ class OneHotEncoder(_CountingEncoder):
 
 
 class OrdinalEncoder(_CountingEncoder):
-    """Categories numbered 0, 1, … in sorted order (Int32); unseen or null gives -1.
+    """Categories numbered 0, 1, … in sorted order, or in the order ``categories`` gives (Int32); unseen or null
+    gives -1. With ``categories`` and no ``columns``, only the columns named in ``categories`` are encoded.
 
     >>> import polars as pl
     >>> OrdinalEncoder().fit(pl.DataFrame({"c": ["b", "a"]})).transform(
@@ -154,6 +155,12 @@ class OrdinalEncoder(_CountingEncoder):
     def __init__(self, columns: list[str] | None = None, *, categories: dict[str, list[str]] | None = None) -> None:
         self.columns = columns
         self.categories = categories
+
+    def _auto_columns(self, schema: pl.Schema) -> list[str]:
+        # Orders given for some columns name the columns meant: the other text columns are left to later steps.
+        if self.categories:
+            return [c for c in self.categories if c in schema]
+        return super()._auto_columns(schema)
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
         given = self.categories or {}

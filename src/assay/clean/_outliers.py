@@ -240,8 +240,11 @@ class OutlierStep(Step):
             why = {"two values only": "two values only: a flag has no outliers",
                    "IQR 0": "IQR 0: the middle half of its values are equal, so every other value would be one",
                    "MAD 0": "MAD 0: half of its values are equal, so every other value would be one"}
+            by_reason: dict[str, list[str]] = {}
+            for c, reason in skipped.items():
+                by_reason.setdefault(reason, []).append(repr(c))
             log.warning("outliers (%s): no rule for %s", self.method,
-                        "; ".join(f"{c!r} ({why[reason]})" for c, reason in skipped.items()))
+                        "; ".join(f"{', '.join(cols)} ({why[reason]})" for reason, cols in by_reason.items()))
         return state
 
     # -- applying -----------------------------------------------------------------------------------------------
@@ -398,7 +401,8 @@ class OutlierStep(Step):
         if isinstance(frame, pl.DataFrame):
             self.touched_ = self.report(frame)
             if any(self.touched_.values()):
-                log.warning("outliers (%s, %s): rows touched per rule: %s", self.method, self.action, self.touched_)
+                log.warning("outliers (%s, %s): rows touched per rule: %s", self.method, self.action,
+                            {c: n for c, n in self.touched_.items() if n})
         if self.action not in ("drop", "quarantine"):
             return self.transform(frame)
         cols = self._present(frame)

@@ -179,6 +179,13 @@ def register(app: typer.Typer) -> None:
                                "the others)", err=True)
             fitted = _build(items, out)
         frame = open_source(source).read()
+        from assay.clean._useless import row_index_columns
+
+        index = row_index_columns(frame, exclude=target)
+        if index:  # steps would scale, impute and flag it, and no row would ever be a duplicate of another
+            frame = frame.drop(index)
+            typer.echo(f"note: dropped column(s) {', '.join(repr(c) for c in index)}: an exported row index (1, 2, "
+                       "3, … down the file), not data", err=True)
         width = max(len(s.name) for s in fitted) if fitted else 0
 
         def say(i: int, change: Any) -> None:
