@@ -44,3 +44,49 @@ def test_bad_column_and_format_are_one_line_errors(penguins_csv: Path, tmp_path:
     assert "did you mean 'island'" in capsys.readouterr().err
     assert main(["split", str(penguins_csv), "--by", "island", "--format", "xlsx", "--out", str(tmp_path)]) == 2
     assert "valid: csv, parquet, ndjson" in capsys.readouterr().err
+
+
+def test_test_size_writes_a_stratified_train_and_test_file_in_input_order(penguins_csv: Path, tmp_path: Path):
+    src = tmp_path / "numbered.csv"
+    source = pl.read_csv(penguins_csv, null_values="NA").with_row_index("row")
+    source.write_csv(src)
+    out = tmp_path / "holdout"
+    assert main(["split", str(src), "--test-size", "0.2", "--stratify", "species", "--out", str(out), "-q"]) == 0
+    train = pl.read_csv(out / "train.csv")
+    test = pl.read_csv(out / "test.csv")
+    assert test.height == round(0.2 * source.height)
+    # Every source row once, each side in source order.
+    assert sorted(train["row"].to_list() + test["row"].to_list()) == list(range(source.height))
+    assert train["row"].is_sorted()
+    assert test["row"].is_sorted()
+    shares = [side["species"].value_counts(normalize=True).sort("species")["proportion"] for side in (train, test)]
+    assert (shares[0] - shares[1]).abs().max() < 0.02
+    meta = json.loads((out / "parts.json").read_text())
+    assert meta["stratify"] == "species"
+    assert {p["value"]: p["rows"] for p in meta["parts"]} == {"train": train.height, "test": test.height}
+
+
+def test_test_size_by_time_and_by_group(tmp_path: Path, capsys):
+    src = tmp_path / "visits.csv"
+    pl.DataFrame({"day": [f"2024-01-{d:02d}" for d in (5, 1, 3, 9, 9, 2, 7, 4, 8, 6)],
+                  "patient": ["a", "b", "a", "c", "d", "b", "c", "d", "e", "e"], "v": range(10)}).write_csv(src)
+    assert main(["split", str(src), "--test-size", "0.2", "--time", "day", "--out", str(tmp_path / "t"), "-q"]) == 0
+    test = pl.read_csv(tmp_path / "t" / "test.csv")
+    assert test["day"].to_list() == ["2024-01-09", "2024-01-09"]  # the latest day, both its rows
+    assert "(by time 'day')" in capsys.readouterr().out
+    assert main(["split", str(src), "--test-size", "0.4", "--group", "patient", "--out", str(tmp_path / "g"),
+                 "-q"]) == 0
+    train, test = (pl.read_csv(tmp_path / "g" / f"{side}.csv") for side in ("train", "test"))
+    assert not set(train["patient"]) & set(test["patient"])
+    assert train.height + test.height == 10
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ([], "give --by COLUMN (one file per value) or --test-size N"),
+    (["--by", "island", "--test-size", "0.2"], "not both"),
+    (["--by", "island", "--stratify", "species"], "go with --test-size"),
+    (["--test-size", "1.5"], "a share between 0 and 1"),
+])
+def test_split_mistakes_get_one_line(penguins_csv: Path, tmp_path: Path, capsys, args, message):
+    assert main(["split", str(penguins_csv), "--out", str(tmp_path / "o"), *args]) == 2
+    assert message in capsys.readouterr().err

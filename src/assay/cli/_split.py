@@ -20,8 +20,16 @@ Examples:
 
   assay split "postgresql://bob@db/shop?table=orders" --by 地区 --out out/orders --format parquet
 
-Writes one file per distinct value (named after it; a missing value is '__missing__') and parts.json, which maps
-each value to its file and row count. Rows keep their order within each file.
+  assay split penguins.csv --test-size 0.2 --stratify species --out out/holdout      # train.csv + test.csv
+
+  assay split visits.csv --test-size 0.25 --group patient_id --out out/holdout       # no patient on both sides
+
+  assay split sales.csv --test-size 0.1 --time date --out out/holdout                # the latest 10% as test
+
+With --by: one file per distinct value (named after it; a missing value is '__missing__'). With --test-size: a
+train and a test file (random; stratified by --stratify; whole groups with --group; by time with --time, every row
+of the cut-off time on the test side). Either way parts.json maps each part to its file and row count, and rows keep
+their order within each file.
 """
 
 FORMATS = {"csv": "write_csv", "parquet": "write_parquet", "ndjson": "write_ndjson"}
@@ -55,7 +63,15 @@ def register(app: typer.Typer) -> None:
     @app.command("split", help="Split a data source into one file per value of a column (a dimension)." + EXAMPLES)
     def split_command(
         source: str = typer.Argument(..., help="Data source: a file path or a URI."),
-        by: str = typer.Option(..., "--by", help="Column whose values name the parts, e.g. region."),
+        by: str | None = typer.Option(None, "--by", help="Column whose values name the parts, e.g. region."),
+        test_size: float | None = typer.Option(None, "--test-size", help="Split into train and test instead: a share "
+                                                                        "(0.2) or a row count (500)."),
+        stratify: str | None = typer.Option(None, "--stratify", help="With --test-size: keep this column's class "
+                                                                     "shares on both sides."),
+        group: str | None = typer.Option(None, "--group", help="With --test-size: every row of a group on one side."),
+        time: str | None = typer.Option(None, "--time", help="With --test-size: the latest rows by this column go to "
+                                                             "test."),
+        seed: int = typer.Option(0, "--seed", help="With --test-size: random seed."),
         out: Path = typer.Option(Path("assay-out/split"), "--out", "-o", help="Output folder."),
         fmt: str = typer.Option("csv", "--format", help="csv, parquet or ndjson."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final line."),
@@ -63,11 +79,27 @@ def register(app: typer.Typer) -> None:
         if fmt not in FORMATS:
             msg = f"unknown --format {fmt!r}; valid: {', '.join(FORMATS)}"
             raise SpecError(msg)
-        from assay.clean import split_by
+        from assay.clean import split_by, train_test_split
         from assay.sources import open_source
 
+        if (by is None) == (test_size is None):
+            msg = "give --by COLUMN (one file per value) or --test-size N (a train and a test file), not both"
+            raise SpecError(msg)
+        if test_size is None and (stratify or group or time):
+            msg = "--stratify, --group and --time go with --test-size"
+            raise SpecError(msg)
         frame = open_source(source).read()
-        parts = split_by(frame, by)
+        if test_size is not None:
+            if test_size <= 0 or (test_size >= 1 and test_size != int(test_size)):
+                msg = f"--test-size {test_size}: give a share between 0 and 1 (0.2) or a whole row count (500)"
+                raise SpecError(msg)
+            size: float | int = int(test_size) if test_size >= 1 else test_size
+            train, test = train_test_split(frame, target=stratify, test_size=size, stratify=stratify is not None,
+                                           seed=seed, group=group, time=time)
+            parts = {"train": train, "test": test}
+            by = "holdout"
+        else:
+            parts = split_by(frame, by)
         out.mkdir(parents=True, exist_ok=True)
         taken: set[str] = set()
         index = []
@@ -79,6 +111,14 @@ def register(app: typer.Typer) -> None:
             index.append({"value": value, "file": name, "rows": part.height})
             if not quiet:
                 typer.echo(f"{part.height:>10,}  {name}")
-        (out / "parts.json").write_text(json.dumps({"source": source, "by": by, "parts": index}, indent=1,
-                                                   ensure_ascii=False, default=str), encoding="utf-8")
-        typer.echo(f"wrote {len(index)} part(s) of {frame.height:,} rows by {by!r} to {out}/ (index: parts.json)")
+        meta: dict[str, Any] = {"source": source, "by": by, "parts": index}
+        if test_size is not None:
+            meta.update(test_size=test_size, stratify=stratify, group=group, time=time, seed=seed)
+        (out / "parts.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+        if test_size is not None:
+            how = (f"stratified by {stratify!r}" if stratify else f"by group {group!r}" if group
+                   else f"by time {time!r}" if time else "at random")
+            typer.echo(f"wrote {parts['train'].height:,} train and {parts['test'].height:,} test rows ({how}) to "
+                       f"{out}/ (index: parts.json)")
+        else:
+            typer.echo(f"wrote {len(index)} part(s) of {frame.height:,} rows by {by!r} to {out}/ (index: parts.json)")
