@@ -64,3 +64,18 @@ def test_a_group_without_spread_falls_back_to_the_overall_bounds():
     # group a has IQR 0: its 50.0 is judged by the overall fences, which it lies outside
     assert out.filter(pl.col("g") == "a")["v"].max() < 50.0
     assert out.filter(pl.col("g") == "a")["v"].min() == 5.0
+
+
+@pytest.mark.parametrize("rows", [0, 2])
+@pytest.mark.parametrize("action", ["flag", "drop"])
+def test_isolation_forest_with_no_numeric_column_flags_nothing(rows: int, action: str):
+    frame = pl.DataFrame({"a": ["x", "y"][:rows], "城市": ["北京", "上海"][:rows]}, schema={"a": pl.String,
+                                                                                      "城市": pl.String})
+    step = OutlierStep(method="isolation_forest", action=action).fit(frame)
+    assert step.state_["columns"] == []
+    out = step.transform_train(frame)
+    if action == "flag":
+        assert out["__outlier__"].to_list() == [False] * rows
+    else:
+        assert out.equals(frame)
+    assert step.report(frame) == {"__outlier__": 0}

@@ -280,6 +280,8 @@ class OutlierStep(Step):
         from sklearn.ensemble import IsolationForest
 
         width = len(self.state_["columns"])
+        if width == 0:  # no numeric column to look at: nothing is an outlier
+            return None, np.zeros(0)
         sample = np.array([[np.nan if v is None else v for v in row] for row in part["sample"]],
                           dtype=np.float64).reshape(-1, width)
         medians = np.array([0.0 if m is None else m for m in part["medians"]]).reshape(width)
@@ -308,8 +310,10 @@ class OutlierStep(Step):
     def _forest_flag(self) -> pl.Expr:
         import numpy as np
 
-        overall, groups = self._forests()
         cols = self.state_["columns"]
+        if not cols:
+            return pl.lit(False).alias(FOREST_COLUMN)
+        overall, groups = self._forests()
         width = len(cols)
 
         def flag(forest: Any, medians: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -194,6 +194,9 @@ def register(app: typer.Typer) -> None:
                            err=True)
 
         cleaned, fitted, _ = clean(frame, fitted, target=target, refit=apply is None, on_step=say)
+        if cleaned.width == 0:
+            msg = "the steps left no column to write (see the notes above)"
+            raise SpecError(msg)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
         try:
