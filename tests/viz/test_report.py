@@ -471,3 +471,29 @@ def test_figures_drawn_here_and_in_forked_processes_match(tmp_path: Path):
     assert _svgs(tmp_path / "shared") == _svgs(tmp_path / "here")
     assert sorted(f.name for f in (tmp_path / "shared" / "figures").glob("*.png")) == \
         sorted(f.name for f in (tmp_path / "here" / "figures").glob("*.png"))
+
+
+def test_figure_process_imports_matplotlib_without_set_help_or_3d():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from assay.viz._style import figure, import_for_drawing, render_figure\n"
+        "import_for_drawing()\n"
+        "print('mpl_toolkits.mplot3d' in sys.modules)\n"
+        "fig, ax = figure(2.0, 2.0)\n"
+        "line, = ax.plot([0, 1], [0, 1])\n"
+        "line.set(color='red', linewidth=2)\n"  # set() of each artist class works as before
+        "print(line.get_color(), line.get_linewidth())\n"
+        "try:\n"
+        "    line.set(colour='red')\n"
+        "except AttributeError:\n"
+        "    print('refused')\n"
+        "data = render_figure(fig)\n"
+        "print(data['png'][:4] == b'\\x89PNG', b'<svg' in data['svg'])\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:4] == ["False", "red 2.0", "refused", "True True"]
