@@ -12,24 +12,22 @@ from assay.exceptions import SpecError
 
 __all__ = ["parse_step", "register"]
 
-EXAMPLES = """
-Examples:
-
-  assay clean raw.csv --out clean.parquet                                  # types + dedupe (the defaults)
-
-  assay clean raw.csv --out clean.csv --step types --step "missing:strategy=median,by=region" \\
-      --step "outliers:method=iqr,action=quarantine" --save-steps steps.json
-
-  assay clean new_month.csv --out clean_new.csv --apply steps.json         # the same cleaning, fitted before
-
-  assay clean raw.csv --out clean.csv --steps pipeline.yaml                # the steps: list of a spec
-
-A step is NAME or NAME:key=value,key=value (values read as YAML: 3, 0.5, true, [a, b]) or a YAML mapping such as
-"{step: missing, strategy: knn, k: 5}". Steps: types, text, dedupe, missing, outliers, scale, onehot, ordinal,
-frequency, target, datetime_parts, cluster, drop_useless. Each prints what it did: rows removed, columns typed,
-added or removed, missing values filled, values changed. An outliers step with action=quarantine and no path writes
-its rows, with the reason, next to --out (NAME.quarantine.csv).
-"""
+# Paragraphs are single lines: the help is wrapped to the terminal's width.
+EXAMPLES = "\n\n".join([
+    "\nExamples:",
+    "  assay clean raw.csv --out clean.parquet",
+    '  assay clean raw.csv --out clean.csv -s types -s "missing:strategy=median,by=region" '
+    '-s "outliers:action=quarantine" --save-steps steps.json',
+    "  assay clean new_month.csv --out clean_new.csv --apply steps.json",
+    "  assay clean raw.csv --out clean.csv --steps pipeline.yaml",
+    "With no steps given, types and dedupe run. A step is NAME, or NAME:key=value,key=value with values read as "
+    "YAML (3, 0.5, true, \\[a, b]), or a YAML mapping such as \"{step: missing, strategy: knn, k: 5}\". Steps: "
+    "types, text, dedupe, missing, outliers, scale, onehot, ordinal, frequency, target, datetime_parts, cluster, "
+    "drop_useless.",
+    "Each step prints what it did: rows removed, columns typed, added or removed, missing values filled, values "
+    "changed. An outliers step with action=quarantine and no path writes its rows, with the reason, next to --out "
+    "(NAME.quarantine.csv). --apply runs steps saved by --save-steps on new data without fitting them again.\n",
+])
 
 WRITERS = {".csv": "write_csv", ".parquet": "write_parquet", ".ndjson": "write_ndjson", ".jsonl": "write_ndjson",
            ".json": "write_json"}
