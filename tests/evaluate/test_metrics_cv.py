@@ -64,6 +64,14 @@ def test_regression_and_clustering_metrics() -> None:
     assert c["silhouette"] == pytest.approx(m.silhouette_score(X, labels))
     assert c["davies_bouldin"] == pytest.approx(m.davies_bouldin_score(X, labels))
     assert score("clustering", None, np.zeros(60, int), X=X)["silhouette"] is None
+    # Noise (-1) counts as 0: a clusterer cannot raise its score by calling the hardest rows noise.
+    noisy = labels.copy()
+    noisy[[0, 1, 30]] = -1
+    kept = noisy != -1
+    c = score("clustering", None, noisy, X=X)
+    assert c["silhouette_clustered"] == pytest.approx(m.silhouette_score(X[kept], noisy[kept]))
+    assert c["silhouette"] == pytest.approx(c["silhouette_clustered"] * 57 / 60)
+    assert c["noise_fraction"] == pytest.approx(3 / 60)
     for task, metric in PRIMARY_METRIC.items():
         assert metric in GREATER_IS_BETTER, task
 

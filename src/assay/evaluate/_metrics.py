@@ -142,13 +142,18 @@ def _clustering(X: np.ndarray | None, labels: np.ndarray, seed: int = 0) -> dict
     labels = np.asarray(labels)
     mask = labels != -1  # noise points of DBSCAN/HDBSCAN are not a cluster
     k = len(np.unique(labels[mask]))
-    out: dict[str, float | None] = {"silhouette": None, "davies_bouldin": None, "calinski_harabasz": None,
-                                    "n_clusters": float(k), "noise_fraction": float(1.0 - mask.mean())}
+    out: dict[str, float | None] = {"silhouette": None, "silhouette_clustered": None, "davies_bouldin": None,
+                                    "calinski_harabasz": None, "n_clusters": float(k),
+                                    "noise_fraction": float(1.0 - mask.mean())}
     if 2 <= k < mask.sum():
         Xm, lm = X[mask], labels[mask]
         # Silhouette is O(n²): above 10k rows it is estimated on a seeded sample, as sklearn allows.
         size = 10_000 if len(lm) > 10_000 else None
-        out["silhouette"] = _safe(m.silhouette_score(Xm, lm, sample_size=size, random_state=seed))
+        clustered = m.silhouette_score(Xm, lm, sample_size=size, random_state=seed)
+        # Noise points count as 0 (assigned to no cluster, neither well nor badly): scored over the clustered rows
+        # alone, DBSCAN would win by calling the hardest rows noise (iris: 13% noise, 0.62 against k-means' 0.58).
+        out["silhouette"] = _safe(clustered * mask.mean())
+        out["silhouette_clustered"] = _safe(clustered)
         out["davies_bouldin"] = _safe(m.davies_bouldin_score(Xm, lm))
         out["calinski_harabasz"] = _safe(m.calinski_harabasz_score(Xm, lm))
     return out
