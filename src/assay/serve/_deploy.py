@@ -3,8 +3,8 @@
 Requests for a version queue up; one batcher task takes whatever is queued (up to ``max_batch`` rows, waiting at
 most ``max_wait`` for more only while other requests are still arriving) and runs the batch in a worker thread, so
 the event loop keeps accepting and shedding while the model computes (a model that keeps answering in well under a
-millisecond runs on the loop itself, see ``inline_below``; the thread that runs a batch also commits its records
-to a durable SQLite log, see ``_run_logged``). A request is a Polars frame or, for the plain JSON protocol, its checked
+millisecond runs on the loop itself, see ``inline_below``, unless the worker commits the batch's records to a
+durable SQLite log: see ``_run_logged``). A request is a Polars frame or, for the plain JSON protocol, its checked
 records: records of the same columns and value types are made into one frame for the whole batch, which costs about
 what one request's frame would. The batch is predicted as one frame (the model checks its input); only when that is
 refused is each request checked on its own, so a bad request gets its own 4xx and never fails its neighbours. A
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import resource
 import time
 from collections import deque
@@ -203,6 +204,7 @@ class Deployment:
         # counts instead when the loop thread slept during the batch (see _loop_cost).
         self.inline_below = inline_below
         self.inline_after = inline_after
+        self.cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         self.fast_batches = 0
         self.inline_batches = 0
 
@@ -276,11 +278,9 @@ class Deployment:
                     live.append(it)
             if not live:
                 continue
-            # A fast batch runs on the loop and, with a durable SQLite log, the loop commits its records too (see
-            # _run_logged): no thread hand-off at all. A commit is a write into the OS cache (the log's checkpoints,
-            # which copy the WAL into the database and sync it, run on the log's writer thread); one that waits on
-            # the disk or a lock counts by its wall time and sends the following batches back to the worker.
-            inline = self.fast_batches >= self.inline_after
+            # A batch whose records the worker commits itself stays there (see _run_logged): disk I/O stays off the
+            # loop, and that one hand-off each way costs less than a batch on the loop plus the log writer's two.
+            inline = self.fast_batches >= self.inline_after and not self._commits_on_worker()
             try:
                 if inline:
                     wall, cpu, switches = _thread_clock()
@@ -319,17 +319,25 @@ class Deployment:
         is measured, and one slow batch there sends it back and doubles the run needed before the next try.
         """
         cpu = time.thread_time()
-        results, seconds = self._run_logged(items)
+        results, seconds = self._run_logged(items, on_worker=True)
         return results, seconds, time.thread_time() - cpu
 
-    def _run_logged(self, items: list[_Item]) -> tuple[list[Any], float]:
+    def _commits_on_worker(self) -> bool:
+        """Does the worker run the batches and commit their records (see ``_run_logged``)? Only with a CPU for it
+        beside the loop's: on one CPU each hand-off to the worker is a context switch on the loop's CPU (the loop
+        served ~30% fewer requests so in the overload benchmark, which pins the server to one CPU)."""
+        predlog = self.predlog
+        return predlog is not None and predlog.commits_in_caller and self.cpus > 1
+
+    def _run_logged(self, items: list[_Item], on_worker: bool = False) -> tuple[list[Any], float]:
         """Worker thread (or the loop, for a fast model): predict the batch, then log its records in one call.
 
-        With a durable SQLite log the records are committed here, by this thread, and the results go back with the
-        batch: the request is answered after its record is committed as always, without handing the records to the
-        log writer thread and waiting for it to wake, take the GIL and wake the loop (a hand-off that cost ~15% of
-        the server's CPU per request). Otherwise (or when that write fails: the writer retries) they are handed to
-        the log writer in one call, which answers the requests once they are committed.
+        On the worker, with a durable SQLite log, the records are committed here, by this thread, and the results
+        go back with the batch: the request is answered after its record is committed as always, without handing
+        the records to the log writer thread and waiting for it to wake, take the GIL and wake the loop (a hand-off
+        that cost ~15% of the server's CPU per request). Otherwise (or when that write fails: the writer retries)
+        they are handed to the log writer in one call, which answers the requests once they are committed.
+        Building the records here (hash, JSON) keeps that work off the event loop.
         """
         results, seconds = self._run([it.payload for it in items])
         predlog = self.predlog
@@ -348,7 +356,7 @@ class Deployment:
             handed.append(i)
         if not records:
             return results, seconds
-        if predlog.commit_here(records):
+        if on_worker and predlog.commit_here(records):
             return results, seconds
         queued = predlog.submit_many(records, deliveries)
         durable = predlog.mode == "durable"

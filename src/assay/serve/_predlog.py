@@ -48,9 +48,6 @@ def _insert_rows(rows: int) -> str:
 
 _INSERT_ROWS = {n: _insert_rows(n) for n in _CHUNKS}
 _STOP = object()
-_CHECKPOINT = object()  # asks the writer thread to copy the WAL into the database (see commit_here)
-# Records committed by callers between two checkpoints (a few MB of WAL, about SQLite's own default of 1000 pages).
-CHECKPOINT_RECORDS = 4000
 
 
 class LogUnavailable(Exception):
@@ -87,7 +84,6 @@ class PredictionLog:
         self.commits_in_caller = self.kind == "sqlite" and mode == "durable"
         self._write_lock = threading.Lock()
         self._caller = threading.local()
-        self._uncheckpointed = 0  # records callers committed since they last asked the writer for a checkpoint
         with self._connect() as conn:
             cur = conn.cursor()
             for ddl in _DDL:
@@ -95,14 +91,12 @@ class PredictionLog:
             conn.commit()
 
     # -- connections ------------------------------------------------------------------------------------------
-    def _connect(self, checkpoints: bool = True) -> Any:
+    def _connect(self) -> Any:
         if self.kind == "sqlite":
             conn = sqlite3.connect(self.target, timeout=30, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL: a commit survives a killed process (the WAL is in the OS cache), not a power cut.
             conn.execute("PRAGMA synchronous=NORMAL")
-            if not checkpoints:  # the writer thread checkpoints for this connection (see commit_here)
-                conn.execute("PRAGMA wal_autocheckpoint=0")
             return _Closing(conn, "sqlite")
         import psycopg
 
@@ -145,14 +139,11 @@ class PredictionLog:
         return True
 
     def commit_here(self, records: list[tuple[Any, ...]]) -> bool:
-        """Commit ``records`` in the calling thread (a batch worker or the event loop; durable SQLite only); True
-        once committed.
+        """Commit ``records`` in the calling thread (a batch worker; durable SQLite only); True once committed.
 
         False when the caller should hand them to the writer instead: another kind of log, a backlog queued for
         the writer (a commit here would overtake it), or a failed write, which the writer then retries and, if it
-        fails again, counts as drops. A commit here only appends to the WAL (no sync with synchronous=NORMAL); the
-        checkpoint that copies the WAL into the database and syncs it (milliseconds, now and then) is left to the
-        writer thread, asked for every ``CHECKPOINT_RECORDS`` records, so that it never stalls the event loop.
+        fails again, counts as drops.
         """
         if not self.commits_in_caller or self._queue.qsize():
             return False
@@ -160,7 +151,7 @@ class PredictionLog:
             conn = getattr(self._caller, "conn", None)
             try:
                 if conn is None:
-                    conn = self._caller.conn = self._connect(checkpoints=False)
+                    conn = self._caller.conn = self._connect()
                 _write(conn, records)
                 conn.commit()
             except Exception:  # the transaction is dropped with the connection; the writer tries again
@@ -170,15 +161,6 @@ class PredictionLog:
                 return False
             self.written += len(records)
             self.batches += 1
-            self._uncheckpointed += len(records)
-            checkpoint = self._uncheckpointed >= CHECKPOINT_RECORDS
-            if checkpoint:
-                self._uncheckpointed = 0
-        if checkpoint:
-            if self._thread is not None:
-                self._queue.put(_CHECKPOINT)
-            else:  # no writer thread (a log used without start()): checkpoint here
-                _checkpoint(conn)
         return True
 
     def _run(self) -> None:
@@ -187,16 +169,6 @@ class PredictionLog:
             item = self._queue.get()
             if item is _STOP:
                 break
-            if item is _CHECKPOINT:
-                try:
-                    if conn is None:
-                        conn = self._connect()
-                    _checkpoint(conn)
-                except Exception:  # the next request for one tries again; the WAL only grows meanwhile
-                    if conn is not None:
-                        conn.close()
-                    conn = None
-                continue
             items = [item]
             count = len(item[0])
             while count < 5000:
@@ -204,8 +176,8 @@ class PredictionLog:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if nxt is _STOP or nxt is _CHECKPOINT:
-                    self._queue.put(nxt)
+                if nxt is _STOP:
+                    self._queue.put(_STOP)
                     break
                 items.append(nxt)
                 count += len(nxt[0])
@@ -319,11 +291,6 @@ def _write(conn: _Closing, records: list[tuple[Any, ...]]) -> None:
             else:
                 cur.execute(_INSERT_ROWS[rows], [v for r in records[at:at + rows] for v in r])
             at += rows
-
-
-def _checkpoint(conn: _Closing) -> None:
-    """Copy the committed WAL into the database (PASSIVE: never waits for, or blocks, a writer)."""
-    conn.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _resolve(futures: list[asyncio.Future[bool]], deliveries: list[tuple[asyncio.Future[Any], Any]], ok: bool
