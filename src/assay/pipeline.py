@@ -881,7 +881,13 @@ def _write_report(result: TrainResult, path: Path) -> Path | None:
             predict_fn=est.predict,
         )
         if result.task == "clustering":
-            report["cluster_labels"] = preds.get("y_pred")
+            # The map shows every row (a seeded 50,000 of them at most), not only the test split: clusters describe
+            # the data, and a 20% split of a small table leaves a sparse picture.
+            X_all = np.vstack([prep.X_train, prep.X_test])
+            if len(X_all) > 50_000:
+                X_all = X_all[np.random.default_rng(0).choice(len(X_all), 50_000, replace=False)]
+            report["cluster_X"] = X_all
+            report["cluster_labels"] = est.predict(X_all)
     if hasattr(est, "coef_"):
         report["coefficients"] = {
             "feature_names": prep.features if prep else None,

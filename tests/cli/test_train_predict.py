@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,15 @@ def test_clustering_without_target(penguins_csv: Path, tmp_path: Path):
     pred = tmp_path / "clusters.csv"
     assert main(["predict", str(tmp_path / "model"), str(penguins_csv), "--out", str(pred), "--quiet"]) == 0
     assert pl.read_csv(pred).get_column("cluster").n_unique() >= 2
+
+
+def test_cluster_map_shows_every_row_not_only_the_test_split(penguins_csv: Path, tmp_path: Path):
+    assert main(["train", str(penguins_csv), "--task", "clustering", "--folds", "2", "--out", str(tmp_path),
+                 "--quiet"]) == 0
+    svg = (tmp_path / "figures" / "clusters.svg").read_text(encoding="utf-8")
+    counts = [int(n.replace(",", "")) for n in re.findall(r"cluster \d+ \(([\d,]+)\)", svg)]
+    assert len(counts) >= 2
+    assert sum(counts) == pl.read_csv(penguins_csv).height  # 344 birds, not the 69 of the test split
 
 
 def test_run_pipeline_spec(penguins_csv: Path, tmp_path: Path):

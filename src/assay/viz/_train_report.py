@@ -77,10 +77,10 @@ def build_train_report(report: dict[str, Any], figdir: Path) -> dict[str, Any]:
             "Sign and size of each input's weight in the linear model.")
     labels = _array(report.get("cluster_labels"))
     if task == "clustering" and labels is not None:
-        X = _array(report.get("X_test"))
+        X = _array(report.get("cluster_X") if report.get("cluster_X") is not None else report.get("X_test"))
         add("clusters", "Clusters", lambda: M.cluster_figure(X, labels, _array(report.get("X_2d"))),
-            "Each point is a row projected on two principal components; the silhouette shows how well each "
-            "row sits in its cluster.")
+            "Each point is a row (of the whole data, at most 5,000 drawn) projected on two principal components; "
+            "the silhouette shows how well each row sits in its cluster.")
 
     prof = report.get("profile")
     profile_summary = None
