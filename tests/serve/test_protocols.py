@@ -243,3 +243,37 @@ def test_bad_request_in_a_batch_fails_alone(server):
 
     for _ in range(3):  # concurrent requests share batches; each bad one gets its own 422
         assert asyncio.run(burst()) == [200] * 12 + [422] * 4
+
+
+def test_request_tallies_expose_what_prometheus_observe_would():
+    """The per-request counts kept in plain Python and added at each /metrics read give the same series as
+    ``Counter.inc`` and ``Histogram.observe`` per request, including values on a bucket bound and past the last."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from assay.serve._app import _Metrics, _Tally
+
+    direct, tallied = _Metrics(), _Metrics()
+    tally = _Tally(tallied.requests.labels("m", "1", "200"), tallied.latency.labels("m", "1"),
+                   tallied.batch.labels("m", "1"))
+    latencies = [0.0004, 0.001, 0.0011, 0.003, 0.25, 7.0]
+    for i, seconds in enumerate(latencies):
+        direct.requests.labels("m", "1", "200").inc()
+        direct.latency.labels("m", "1").observe(seconds)
+        direct.batch.labels("m", "1").observe(i * 30)
+        tally.answered(seconds)
+        tally.batched(i * 30)
+        if i == 2:
+            tally.flush()  # a read in between: nothing is counted twice
+    tally.flush()
+    tally.flush()
+
+    def series(metrics: _Metrics) -> dict[str, float]:
+        lines = generate_latest(metrics.registry).decode().splitlines()
+        return {k: float(v) for k, _, v in (line.rpartition(" ") for line in lines)
+                if k.startswith(("assay_requests_total", "assay_request_seconds", "assay_batch_rows"))}
+
+    assert isinstance(direct.registry, CollectorRegistry)
+    expected = series(direct)
+    assert series(tallied) == pytest.approx(expected)  # the sums may differ in the last bit (order of additions)
+    assert expected['assay_request_seconds_count{model="m",version="1"}'] == 6
+    assert expected['assay_request_seconds_bucket{le="0.001",model="m",version="1"}'] == 2

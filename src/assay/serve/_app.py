@@ -12,6 +12,7 @@ requests finish on the version they started on.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import contextlib
 import gc
@@ -77,6 +78,10 @@ class ServeConfig:
     extra_versions: int = 2  # other registered versions kept loaded after a request asked for one by number (LRU)
 
 
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
 class _Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -84,10 +89,9 @@ class _Metrics:
         self.requests = Counter("assay_requests", "Prediction requests by outcome", ["model", "version", "status"],
                                 registry=r)
         self.latency = Histogram("assay_request_seconds", "Prediction latency (admission to response)",
-                                 ["model", "version"], registry=r,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+                                 ["model", "version"], registry=r, buckets=_LATENCY_BUCKETS)
         self.batch = Histogram("assay_batch_rows", "Rows per model batch", ["model", "version"], registry=r,
-                               buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+                               buckets=_BATCH_BUCKETS)
         self.breaker = Gauge("assay_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open",
                              ["model", "version"], registry=r)
         self.shed = Counter("assay_shed", "Requests refused for capacity or deadline", ["model", "reason"],
@@ -103,6 +107,58 @@ class _Metrics:
                                   ["model", "version"], registry=r)
         self.live = Gauge("assay_live_metric", "Accuracy/F1/RMSE from feedback", ["model", "version", "metric"],
                           registry=r)
+
+
+class _Tally:
+    """One version's answered requests (count, latency histogram) and batch sizes, counted in plain Python on the
+    event loop and added to its Prometheus series when they are read (``flush``, before every /metrics answer).
+
+    ``Counter.inc`` and ``Histogram.observe`` take a lock and check the metric each time (a histogram two
+    increments and a bucket search more): ~3 us of CPU per request for three numbers; here a bisect and three
+    additions. Counted only on the loop thread, so no lock is needed.
+    """
+
+    __slots__ = ("batch", "batch_buckets", "batch_rows", "batches", "latency", "latency_buckets", "ok", "requests",
+                 "seconds")
+
+    def __init__(self, requests: Any, latency: Any, batch: Any) -> None:
+        self.requests, self.latency, self.batch = requests, latency, batch  # the Prometheus series
+        self.ok = 0
+        self.seconds = 0.0
+        self.latency_buckets = [0] * (len(_LATENCY_BUCKETS) + 1)  # the last one is +Inf, as Histogram keeps them
+        self.batches = 0
+        self.batch_rows = 0
+        self.batch_buckets = [0] * (len(_BATCH_BUCKETS) + 1)
+
+    def answered(self, seconds: float) -> None:
+        self.ok += 1
+        self.seconds += seconds
+        # a histogram counts a value in the first bucket whose upper bound is >= it (bisect_left)
+        self.latency_buckets[bisect.bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+
+    def batched(self, rows: int) -> None:
+        self.batches += 1
+        self.batch_rows += rows
+        self.batch_buckets[bisect.bisect_left(_BATCH_BUCKETS, rows)] += 1
+
+    def flush(self) -> None:
+        if self.ok:
+            self.requests.inc(self.ok)
+            _add_to_histogram(self.latency, self.latency_buckets, self.seconds)
+            self.ok, self.seconds = 0, 0.0
+        if self.batches:
+            _add_to_histogram(self.batch, self.batch_buckets, self.batch_rows)
+            self.batches = self.batch_rows = 0
+
+
+def _add_to_histogram(child: Any, buckets: list[int], total: float) -> None:
+    """Add counted observations to a Histogram series (prometheus_client keeps a value per bucket, not
+    cumulative, and the sum; it has no public call to add many observations at once)."""
+    for i, n in enumerate(buckets):
+        if n:
+            child._buckets[i].inc(n)
+            buckets[i] = 0
+    child._sum.inc(total)
 
 
 class _Slot:
@@ -221,7 +277,7 @@ class Server:
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self.drift_cache: dict[str, Any] = {}
-        self._metric_children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
+        self._tallies: dict[tuple[str, int], _Tally] = {}
         self.request_id = _RequestIds()
         # Versions loaded because a request named them (not production/fallback/canary/shadow), least recently
         # used first, and the loads in progress (concurrent requests for one version share a single load).
@@ -294,18 +350,23 @@ class Server:
         return dep
 
     def _on_batch(self, dep: Deployment, n: int, seconds: float) -> None:
-        self._children(dep)[2].observe(n)
+        self._tally(dep).batched(n)
 
-    def _children(self, dep: Deployment) -> tuple[Any, Any, Any]:
-        """A version's per-request metric series (200 count, latency, batch rows), looked up once and kept."""
+    def _tally(self, dep: Deployment) -> _Tally:
+        """A version's per-request metrics (200 count, latency, batch rows), made once and kept."""
         key = (dep.name, dep.version)
-        children = self._metric_children.get(key)
-        if children is None:
+        tally = self._tallies.get(key)
+        if tally is None:
             v = str(dep.version)
-            children = (self.metrics.requests.labels(dep.name, v, "200"), self.metrics.latency.labels(dep.name, v),
-                        self.metrics.batch.labels(dep.name, v))
-            self._metric_children[key] = children
-        return children
+            tally = self._tallies[key] = _Tally(self.metrics.requests.labels(dep.name, v, "200"),
+                                                self.metrics.latency.labels(dep.name, v),
+                                                self.metrics.batch.labels(dep.name, v))
+        return tally
+
+    def flush_metrics(self) -> None:
+        """Add what the tallies counted since the last call to the Prometheus series."""
+        for tally in self._tallies.values():
+            tally.flush()
 
     async def _fallback_for(self, name: str, production: int) -> Deployment | None:
         spec = self.config.fallback.get(name, self.config.default_fallback)
@@ -446,10 +507,7 @@ class Server:
                 self.metrics.degraded.labels(name, degraded).inc()
             if slot.shadow is not None and slot.shadow is not dep:
                 self._spawn(self._shadow(slot.shadow, frame, body))
-            latency = time.perf_counter() - start
-            ok, seconds_hist, _ = self._children(dep)
-            ok.inc()
-            seconds_hist.observe(latency)
+            self._tally(dep).answered(time.perf_counter() - start)
             return rows, dep, rid, degraded
         except HTTPError as exc:  # a refusal carries the request id (and the version that refused) like an answer
             exc.headers.setdefault("X-Request-ID", rid)
@@ -862,6 +920,7 @@ class Handlers:
 
     async def metrics(self, request: Request) -> Response:
         s = self.s
+        s.flush_metrics()
         if s.predlog is not None:
             s.metrics.log_written.set(s.predlog.written)
             s.metrics.log_dropped.set(s.predlog.dropped)
