@@ -497,3 +497,83 @@ def test_figure_process_imports_matplotlib_without_set_help_or_3d():
                           check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:4] == ["False", "red 2.0", "refused", "True True"]
+
+
+def _svg_shapes(svg: bytes, scale: float) -> list[tuple[str, list[float], str]]:
+    """Each drawn element of an SVG: its tag, its lengths (coordinates, widths, font sizes) times ``scale``, its
+    text and angles; ids, references and number formatting left out."""
+    import xml.etree.ElementTree as ET
+
+    number = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
+    shapes = []
+    for el in ET.fromstring(svg).iter():
+        tag = el.tag.rsplit("}", 1)[-1]
+        if tag in ("path", "use", "text", "rect"):
+            values = " ".join(v for k, v in sorted(el.attrib.items()) if not k.endswith(("id", "href")))
+            angles = re.findall(r"rotate\((-?[\d.]+)", values)
+            values = re.sub(r"url\(#\w+\)|#[0-9a-f]{6}|font-weight: \d+|rotate\(-?[\d.]+", "", values)  # not lengths
+            shapes.append((tag, [scale * float(x) for x in number.findall(values)], f"{el.text or ''} {angles}"))
+    return shapes
+
+
+def test_png_and_svg_drawn_at_once_are_the_files_savefig_writes():
+    import io
+
+    from assay.viz import _figures, _style
+
+    p = profile(_frame_for_figures(), target="y")
+    makers = {"overview": lambda: _figures.overview_figure(p),  # constrained layout, several axes
+              "histogram": lambda: _figures.column_figure(p["variables"]["x3"], p["rows"]),  # dashed lines
+              "cjk bars": lambda: _figures.column_figure(p["variables"]["城市"], p["rows"]),
+              "legend": lambda: _figures.outliers_figure(p)}
+    # Texts are placed with the PNG's measurements of their size, savefig's SVG with its own: a fraction of a point
+    # apart; so is a legend, which is laid out around its texts. Everything else is where savefig puts it.
+    tolerance = {"text": 0.6, "legend": 1.5}
+    for what, make in makers.items():
+        fig = make()
+        ours = _style.render_figure(fig)
+        fig = make()
+        _style._settle_layout(fig)
+        png, svg = io.BytesIO(), io.BytesIO()
+        with _style.quiet_glyphs():
+            fig.savefig(png, format="png")
+            fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": "assay"})
+        assert np.array_equal(_rgba(ours["png"]), _rgba(png.getvalue())), what
+        theirs = svg.getvalue()
+        assert theirs.split(b"viewBox")[0] == ours["svg"].split(b"viewBox")[0], what  # the same size in points
+        # The same shapes, texts and sizes, ours in pixels of 1/110 inch rather than points.
+        mine, others = _svg_shapes(ours["svg"], 72 / 110), _svg_shapes(theirs, 1.0)
+        assert [(tag, len(v), text) for tag, v, text in mine] == [(tag, len(v), text) for tag, v, text in others]
+        for (tag, a, text), (_, b, _) in zip(mine, others, strict=True):
+            assert a == pytest.approx(b, abs=tolerance.get(what, tolerance.get(tag, 0.01))), (what, tag, text)
+
+
+def test_svg_of_what_one_drawing_cannot_write_comes_from_savefig():
+    import io
+
+    from assay.viz import _figures, _style
+
+    p = profile(_frame_for_figures(), target="y")
+    math = profile(pl.DataFrame({"$x^2$": [1.0, 2.0, 4.0, 8.0] * 10}))  # a column name matplotlib reads as math
+    makers = {"image": lambda: _figures.missing_figure(p),
+              "math text": lambda: _figures.column_figure(math["variables"]["$x^2$"], math["rows"])}
+    for what, make in makers.items():
+        fig = make()
+        assert fig is not None
+        ours = _style.render_figure(fig)
+        fig = make()
+        _style._settle_layout(fig)
+        _style._png(fig)  # savefig's SVG in render_figure follows the PNG, whose draw places the axis labels
+        _style._freeze_axis_labels(fig)
+        svg = io.BytesIO()
+        with _style.quiet_glyphs():
+            fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": "assay"})
+        assert ours["svg"] == svg.getvalue(), what
+
+
+def _rgba(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))

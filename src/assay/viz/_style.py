@@ -396,15 +396,19 @@ def render_figure(fig: Any, formats: tuple[str, ...] = ("png", "svg")) -> dict[s
                 axis.set_label_coords(0.5, 0.5)
     with quiet_glyphs():
         _settle_layout(fig)
+        if formats == ("png", "svg") and _own_canvas(fig):
+            data = _png_and_svg(fig)  # one drawing for both files; the SVG drawn again when it must be
         for i, fmt in enumerate(formats):
-            if fmt == "png":
-                data[fmt] = _png(fig)
-            else:
-                buf = io.BytesIO()
-                fig.savefig(buf, format=fmt, metadata=_metadata(fmt))
-                data[fmt] = buf.getvalue()
-            if i == 0:
+            if fmt not in data:
+                if fmt == "png":
+                    data[fmt] = _png(fig)
+                else:
+                    buf = io.BytesIO()
+                    fig.savefig(buf, format=fmt, metadata=_metadata(fmt))
+                    data[fmt] = buf.getvalue()
+            if i == 0 and len(data) < len(formats):
                 _freeze_axis_labels(fig)
+        data = {fmt: data[fmt] for fmt in formats}
     kept = getattr(fig, "_assay_kept", None)
     if kept is not None:
         del fig._assay_kept
@@ -416,16 +420,21 @@ def render_figure(fig: Any, formats: tuple[str, ...] = ("png", "svg")) -> dict[s
     return data
 
 
-def _png(fig: Any) -> bytes:
-    """``fig`` as PNG: the picture ``savefig(format="png")`` writes, without the alpha channel when every pixel is
-    opaque (the usual white background: a tenth smaller), encoded by :func:`_encode_png`."""
+def _own_canvas(fig: Any) -> bool:
+    """Whether ``savefig(format="png")`` draws the figure's own canvas: no resolution, size or colours of its own."""
     import matplotlib
 
     rc = matplotlib.rcParams
     dpi = rc["savefig.dpi"]
     dpi = fig.dpi if dpi == "figure" else float(dpi)
-    if dpi != fig.dpi or rc["savefig.transparent"] or rc["savefig.bbox"] or \
-            (rc["savefig.facecolor"], rc["savefig.edgecolor"]) != ("auto", "auto"):
+    return not (dpi != fig.dpi or rc["savefig.transparent"] or rc["savefig.bbox"] or
+                (rc["savefig.facecolor"], rc["savefig.edgecolor"]) != ("auto", "auto"))
+
+
+def _png(fig: Any) -> bytes:
+    """``fig`` as PNG: the picture ``savefig(format="png")`` writes, without the alpha channel when every pixel is
+    opaque (the usual white background: a tenth smaller), encoded by :func:`_encode_png`."""
+    if not _own_canvas(fig):
         # savefig would draw another canvas than the figure's own (resolution, size or colours of its own)
         out = io.BytesIO()
         fig.savefig(out, format="png", metadata=_metadata("png"), pil_kwargs={"compress_level": 1})
@@ -433,7 +442,176 @@ def _png(fig: Any) -> bytes:
     canvas = fig.canvas
     canvas.draw()  # what savefig draws, without its bookkeeping (figure colours, sizes, layout) around it
     renderer = canvas.get_renderer()
-    return _encode_png(renderer.buffer_rgba(), int(renderer.width), int(renderer.height), dpi, _metadata("png"))
+    return _encode_png(renderer.buffer_rgba(), int(renderer.width), int(renderer.height), fig.dpi, _metadata("png"))
+
+
+def _png_and_svg(fig: Any) -> dict[str, bytes]:
+    """``fig`` as PNG and SVG from one drawing: each drawing call goes to the Agg renderer and to an SVG renderer.
+
+    Drawing the figure is mostly matplotlib walking its artists (ticks, texts, transforms, layout of each text) in
+    Python; drawing it once for both files saves that walk for the SVG, about two thirds of writing an SVG. The
+    artists see the Agg renderer alone (its size, resolution and text measurements), so the PNG is the picture
+    :func:`_png` draws, pixel for pixel. The SVG renderer draws in the same pixels, its coordinate system scaled to
+    the figure's size in points (``viewBox``), its line widths, dashes and font sizes converted from points.
+
+    Only the SVG is returned empty-handed (left to ``savefig``) when the figure holds what this SVG would not
+    draw as ``savefig`` does: images (``savefig`` writes their data unresampled), rasterised artists, filters,
+    math text or TeX, hatches, Gouraud shading. A figure with images is not tried at all.
+    """
+    if any(ax.images for ax in fig.axes):
+        return {}
+    from matplotlib.backends.backend_svg import RendererSVG
+
+    canvas = fig.canvas
+    agg = canvas.get_renderer()
+    agg.clear()
+    width, height = fig.bbox.width, fig.bbox.height
+    out = io.StringIO()
+    svg = RendererSVG(width, height, out, image_dpi=72, metadata=_metadata("svg"))
+    scale = fig.dpi / 72.0  # pixels per point
+    svg.new_gc = _pixel_gc_factory(scale)
+    both = _PngAndSvg(agg, svg, scale)
+    fig.draw(both)
+    data = {"png": _encode_png(agg.buffer_rgba(), int(agg.width), int(agg.height), fig.dpi, _metadata("png"))}
+    if both.unsupported is None:
+        svg.finalize()
+        text = out.getvalue()
+        # The size in points, as savefig writes it; the viewBox (in pixels) scales the drawing to it.
+        size = f'width="{_svg_number(width)}pt" height="{_svg_number(height)}pt"'
+        if text.count(size, 0, 1000) == 1:  # the header as matplotlib writes it (else: left to savefig)
+            points = f'width="{_svg_number(width / scale)}pt" height="{_svg_number(height / scale)}pt"'
+            data["svg"] = text.replace(size, points, 1).encode("utf-8")
+    return data
+
+
+def _svg_number(x: float) -> str:
+    from matplotlib.backends.backend_svg import _short_float_fmt
+
+    return _short_float_fmt(x)
+
+
+@cache
+def _pixel_gc_class() -> type:
+    from matplotlib.backend_bases import GraphicsContextBase
+
+    class PixelGC(GraphicsContextBase):
+        """A graphics context that gives its widths and dashes in pixels (``scale`` per point) to an SVG renderer
+        drawing in pixels."""
+
+        scale = 1.0
+
+        def get_linewidth(self) -> float:
+            return self._linewidth * self.scale
+
+        def get_dashes(self) -> tuple[float, Any]:
+            offset, dashes = self._dashes
+            if dashes is None:
+                return offset, dashes
+            return (offset or 0) * self.scale, [d * self.scale for d in dashes]
+
+        def get_hatch_linewidth(self) -> float:
+            return self._hatch_linewidth * self.scale
+
+    return PixelGC
+
+
+def _pixel_gc_factory(scale: float) -> Any:
+    cls = _pixel_gc_class()
+
+    def new_gc() -> Any:
+        gc = cls()
+        gc.scale = scale
+        return gc
+
+    return new_gc
+
+
+class _PngAndSvg:
+    """A renderer for :func:`_png_and_svg`: every drawing call goes to the Agg renderer and to the SVG renderer;
+    everything else (size, resolution, text measurements, options) is the Agg renderer's.
+
+    ``unsupported`` names the first thing drawn that the SVG renderer would not draw as ``savefig`` does, if any.
+    """
+
+    def __init__(self, agg: Any, svg: Any, scale: float) -> None:
+        self._agg = agg
+        self._svg = svg
+        self._scale = scale
+        self._flip = agg.flipy() != svg.flipy()
+        self.unsupported: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._agg, name)
+
+    def _gc(self, gc: Any) -> Any:
+        svg_gc = self._svg.new_gc()
+        svg_gc.copy_properties(gc)
+        if gc.get_hatch() is not None:
+            self.unsupported = self.unsupported or "hatch"
+        return svg_gc
+
+    def open_group(self, s: str, gid: Any = None) -> None:
+        self._agg.open_group(s, gid)
+        self._svg.open_group(s, gid)
+
+    def close_group(self, s: str) -> None:
+        self._agg.close_group(s)
+        self._svg.close_group(s)
+
+    def draw_path(self, gc: Any, path: Any, transform: Any, rgbFace: Any = None) -> None:
+        self._agg.draw_path(gc, path, transform, rgbFace)
+        self._svg.draw_path(self._gc(gc), path, transform, rgbFace)
+
+    def draw_markers(self, gc: Any, marker_path: Any, marker_trans: Any, path: Any, trans: Any,
+                     rgbFace: Any = None) -> None:
+        self._agg.draw_markers(gc, marker_path, marker_trans, path, trans, rgbFace)
+        self._svg.draw_markers(self._gc(gc), marker_path, marker_trans, path, trans, rgbFace)
+
+    def draw_path_collection(self, gc: Any, *args: Any, **kwargs: Any) -> None:
+        self._agg.draw_path_collection(gc, *args, **kwargs)
+        self._svg.draw_path_collection(self._gc(gc), *args, **kwargs)
+
+    def draw_quad_mesh(self, gc: Any, *args: Any, **kwargs: Any) -> None:
+        self._agg.draw_quad_mesh(gc, *args, **kwargs)
+        self._svg.draw_quad_mesh(self._gc(gc), *args, **kwargs)
+
+    def draw_text(self, gc: Any, x: float, y: float, s: str, prop: Any, angle: float, ismath: Any = False,
+                  mtext: Any = None) -> None:
+        self._agg.draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+        if ismath:
+            self.unsupported = self.unsupported or "math text"
+            return
+        svg_prop = prop.copy()
+        svg_prop.set_size(prop.get_size_in_points() * self._scale)
+        if self._flip:  # Text.draw gave y as Agg counts it (both count from the top in matplotlib 3.11)
+            y = self._svg.height - y
+        self._svg.draw_text(self._gc(gc), x, y, s, svg_prop, angle, ismath, mtext)
+
+    def draw_tex(self, gc: Any, *args: Any, **kwargs: Any) -> None:
+        self.unsupported = self.unsupported or "TeX"
+        self._agg.draw_tex(gc, *args, **kwargs)
+
+    def draw_image(self, gc: Any, *args: Any, **kwargs: Any) -> None:
+        self.unsupported = self.unsupported or "image"
+        self._agg.draw_image(gc, *args, **kwargs)
+
+    def draw_gouraud_triangles(self, gc: Any, *args: Any, **kwargs: Any) -> None:
+        self.unsupported = self.unsupported or "Gouraud shading"
+        self._agg.draw_gouraud_triangles(gc, *args, **kwargs)
+
+    def start_rasterizing(self) -> None:
+        self.unsupported = self.unsupported or "rasterised artists"
+        self._agg.start_rasterizing()
+
+    def stop_rasterizing(self) -> None:
+        self._agg.stop_rasterizing()
+
+    def start_filter(self) -> None:
+        self.unsupported = self.unsupported or "filters"
+        self._agg.start_filter()
+
+    def stop_filter(self, filter_func: Any) -> None:
+        self._agg.stop_filter(filter_func)
 
 
 def _encode_png(rgba: Any, width: int, height: int, dpi: float, text: dict[str, str]) -> bytes:
