@@ -111,7 +111,7 @@ def _make_steps(steps: Sequence[dict[str, Any] | Step] | None, schema: pl.Schema
 def _fit_steps(steps: list[Step], frame: pl.DataFrame, target: str | None) -> pl.DataFrame:
     out = frame
     for step in steps:
-        step.fit(out, target)
+        step.fit_whole(out, target)  # the data is in memory: exact statistics in one query where the step offers it
         out = step.transform_train(out)
         if isinstance(out, pl.LazyFrame):
             out = out.collect()

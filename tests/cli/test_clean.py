@@ -6,10 +6,11 @@ import json
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
-from assay.clean import DedupeStep, MissingStep, TypesStep
+from assay.clean import DedupeStep, MissingStep, OutlierStep, TypesStep
 from assay.clean._run import StepChange, clean
 from assay.cli import main
 from assay.cli._clean import parse_step
@@ -151,3 +152,12 @@ def test_an_exported_row_index_is_dropped_so_duplicates_are_found(tmp_path: Path
     assert main(["clean", str(src), "--out", str(out), "-s", "dedupe", "-s", "missing:strategy=mean"]) == 0
     assert pl.read_csv(out).to_dict(as_series=False) == {"x": [1.5, 2.5, 2.0], "g": ["a", "b", "b"]}
     assert "dropped column(s) '': an exported row index" in capsys.readouterr().err
+
+
+def test_clean_fits_with_exact_statistics(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    frame = pl.DataFrame({"x": rng.lognormal(size=50_001)})
+    out, (step,), _ = clean(frame, [OutlierStep(method="iqr", action="flag")])
+    q1, q3 = np.quantile(frame["x"].to_numpy(), [0.25, 0.75])
+    assert step.state_["bounds"]["x"][1] == pytest.approx(q3 + 1.5 * (q3 - q1), rel=1e-12)
+    assert out["x__outlier"].sum() == int((frame["x"].to_numpy() > q3 + 1.5 * (q3 - q1)).sum())

@@ -146,7 +146,7 @@ def clean(frame: pl.DataFrame, steps: Sequence[Step], *, target: str | None = No
     for i, step in enumerate(steps):
         start = time.perf_counter()
         if refit:
-            step.fit(current, target)
+            step.fit_whole(current, target)  # exact statistics, in one query where the step offers it
         out = step.transform_train(current)
         if isinstance(out, pl.LazyFrame):
             out = out.collect()
