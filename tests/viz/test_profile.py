@@ -413,6 +413,19 @@ def test_dates_written_as_text_are_profiled_as_times(tmp_path, lazy: bool):
     _json_ok(p)
 
 
+@pytest.mark.parametrize(("values", "dtype"), [
+    ([f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(300)], "Date read from text (%Y-%m-%d)"),
+    ([f"2024-{1 + i % 12:02d}-{1 + i % 28:02d} 10:00:00" for i in range(300)], "Datetime read from text"),
+])
+def test_the_time_histogram_of_text_dates_spans_their_range(values: list[str], dtype: str):
+    v = profile(pl.DataFrame({"day": values}))["variables"]["day"]
+    assert v["dtype"].startswith(dtype)
+    edges = v["histogram"]["edges"]
+    assert edges[0].startswith("2024-01-01")  # not 1970: days since 1970 are not microseconds
+    assert edges[-1].startswith("2024-12-28")
+    assert sum(v["histogram"]["counts"]) == 300
+
+
 def test_a_few_numbers_among_words_are_not_a_mix_but_codes_among_numbers_are():
     titles = [f"Film {i}" for i in range(990)] + ["1941", "10"] + [f"Other {i}" for i in range(8)]
     codes = [str(100 + i) for i in range(980)] + ["c118", "c203"] + [str(i) for i in range(18)]  # 0.2% codes

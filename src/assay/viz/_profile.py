@@ -499,7 +499,7 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
 
 
 def _physical_to_iso(edges: np.ndarray, dtype: str) -> list[str]:
-    if dtype == "Date":
+    if dtype == "Date" or dtype.startswith("Date read from text"):  # days since 1970 (the dtype may say its source)
         return [(dt.date(1970, 1, 1) + dt.timedelta(days=float(e))).isoformat() for e in edges]
     unit = {"ns": 1e9, "us": 1e6, "ms": 1e3}.get(re.search(r"time_unit='?(\w+)'?", dtype).group(1)
                                                   if "time_unit" in dtype else "us", 1e6)
