@@ -17,14 +17,16 @@ import asyncio
 import contextlib
 import math
 import os
+import queue
 import resource
+import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import polars as pl
 
 from assay._fitted import columns_frame
@@ -101,6 +103,15 @@ def _output_frame(first: pl.Series | tuple[str, np.ndarray]) -> pl.DataFrame:
     return columns_frame({name: values})
 
 
+def _settle(fut: asyncio.Future[Any], result: Any, error: Exception | None) -> None:
+    if fut.done():  # the batcher was cancelled meanwhile (drain)
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+
+
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
@@ -165,6 +176,9 @@ class Deployment:
         self.model = model
         # Raw X-Model-Name and X-Model-Version headers of this version's answers (the same for every one).
         self.answer_headers = [(b"x-model-name", name.encode("latin-1")), (b"x-model-version", str(version).encode())]
+        # The start of its plain-protocol answers, up to the request id (see _app._records_answer).
+        self.answer_start = b'{"model":' + orjson.dumps(name) + b',"model_version":' + str(version).encode() + \
+            b',"request_id":"'
         self.profile = profile
         self.max_batch = max_batch
         self.max_wait = max_wait
@@ -183,7 +197,11 @@ class Deployment:
         # while it waits ``max_wait`` for more. (A deque, not an asyncio.Queue: its put/get wrappers cost ~4 us of
         # CPU per request and the batcher already has a waiter of its own for the second wait.)
         self.queue: deque[_Item] = deque()
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"assay-{name}-v{version}")
+        # The worker thread's batches: (future, items) or None to stop. A thread of its own rather than a
+        # ThreadPoolExecutor: run_in_executor costs a work item, a concurrent future chained to an asyncio one, a
+        # lock and a check of the pool's size per batch; here one put and, when done, one call_soon_threadsafe.
+        self._jobs: queue.SimpleQueue[tuple[asyncio.Future[Any], list[_Item]] | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
         self.task: asyncio.Task[None] | None = None
         self.inputs: deque[pl.DataFrame] = deque()
         self.outputs: deque[pl.Series | tuple[str, np.ndarray]] = deque()
@@ -214,6 +232,23 @@ class Deployment:
     def start(self) -> None:
         self._event_loop = loop = asyncio.get_running_loop()
         self.task = loop.create_task(self._loop(), name=f"batcher-{self.name}-v{self.version}")
+        self._worker = threading.Thread(target=self._work, args=(loop,), name=f"assay-{self.name}-v{self.version}",
+                                        daemon=True)
+        self._worker.start()
+
+    def _work(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The worker thread: run each batch handed over by the batcher and settle its future on the loop."""
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fut, items = job
+            try:
+                result, error = self._run_on_worker(items), None
+            except Exception as exc:  # handed to the batcher, which fails the batch and keeps serving
+                result, error = None, exc
+            with contextlib.suppress(RuntimeError):  # the loop is closed (shutdown)
+                loop.call_soon_threadsafe(_settle, fut, result, error)
 
     async def submit(self, payload: Payload, deadline: float, log: LogSpec | None = None
                      ) -> tuple[list[dict[str, Any]], float]:
@@ -287,8 +322,10 @@ class Deployment:
                     results, seconds = self._run_logged(live)
                     cost = _loop_cost(wall, cpu, switches)
                 else:
-                    results, seconds, cost = await loop.run_in_executor(self.executor, self._run_on_worker, live)
-            except Exception as exc:  # the executor itself failed (shutdown): fail the batch, keep serving
+                    done: asyncio.Future[Any] = loop.create_future()
+                    self._jobs.put((done, live))
+                    results, seconds, cost = await done
+            except Exception as exc:  # the worker itself failed: fail the batch, keep serving
                 results, seconds = [ModelFailure(str(exc))] * len(live), 0.0
                 cost = seconds
             self.inline_batches += inline
@@ -343,7 +380,7 @@ class Deployment:
         predlog = self.predlog
         if predlog is None:
             return results, seconds
-        now = time.perf_counter()
+        now, wall = time.perf_counter(), time.time()  # one timestamp for the batch's records: predicted together
         records, deliveries, handed = [], [], []
         for i, (it, res) in enumerate(zip(items, results, strict=True)):
             spec = it.log
@@ -351,7 +388,7 @@ class Deployment:
                 continue
             records.append(prediction_record(spec.request_id, self.name, self.version, now - spec.start,
                                              payload_rows(it.payload), spec.body, self.log_inputs, res,
-                                             spec.degraded, spec.shadow))
+                                             spec.degraded, spec.shadow, wall))
             deliveries.append((it.future, (res, seconds)))
             handed.append(i)
         if not records:
@@ -535,4 +572,4 @@ class Deployment:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
-        self.executor.shutdown(wait=False)
+        self._jobs.put(None)

@@ -55,10 +55,13 @@ class LogUnavailable(Exception):
 
 
 def prediction_record(rid: str, name: str, version: int, latency: float, rows: int, body: bytes, log_inputs: str,
-                      outputs: list[dict[str, Any]], degraded: str | None, shadow: bool) -> tuple[Any, ...]:
-    """One row of ``assay_predictions`` (``log_inputs``: "full" keeps the body, "hash" only its SHA-256)."""
+                      outputs: list[dict[str, Any]], degraded: str | None, shadow: bool, ts: float | None = None
+                      ) -> tuple[Any, ...]:
+    """One row of ``assay_predictions`` (``log_inputs``: "full" keeps the body, "hash" only its SHA-256; ``ts``:
+    the time of the prediction, default now)."""
     inputs = body.decode("utf-8", errors="replace") if log_inputs == "full" else None
-    return (rid, name, version, time.time(), round(latency * 1000, 3), rows, inputs, hashlib.sha256(body).hexdigest(),
+    return (rid, name, version, time.time() if ts is None else ts, round(latency * 1000, 3), rows, inputs,
+            hashlib.sha256(body).hexdigest(),
             orjson.dumps(outputs, option=orjson.OPT_SERIALIZE_NUMPY).decode(), 1 if degraded else 0,
             1 if shadow else 0)
 
