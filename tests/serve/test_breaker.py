@@ -47,6 +47,31 @@ def test_window_counts_match_a_recount(seed: int) -> None:
     assert opened > 10  # the random outcomes did trip it, so both branches above were exercised
 
 
+@pytest.mark.parametrize("failure_rate", [0.5, 0.0])
+def test_long_runs_of_successes_between_bursts_match_a_recount(failure_rate: float) -> None:
+    """Mostly fast successes (the common case, counted without working out the rates while the window is clean)
+    with bursts of failures and slow calls: the breaker still opens exactly when a recount says it should, also
+    with a zero threshold (where any full enough window opens it)."""
+    rng = random.Random(7)
+    config = BreakerConfig(window=20, min_calls=10, failure_rate=failure_rate, slow_rate=0.8, slow_seconds=1.0)
+    breaker = CircuitBreaker(config)
+    seen: list[tuple[bool, bool]] = []
+    opened = 0
+    for step in range(3000):
+        burst = (step // 50) % 4 == 3  # 50 calls of bursts after every 150 calls of successes
+        failed = burst and rng.random() < 0.7
+        seconds = 2.0 if burst and rng.random() < 0.9 else 0.01
+        breaker.record(failed, seconds)
+        seen.append((failed, seconds >= 1.0))
+        failures, slows, n = _rates(seen, config.window)
+        should_open = n >= config.min_calls and (failures >= config.failure_rate or slows >= config.slow_rate)
+        assert (breaker.state == OPEN) == should_open
+        if should_open:
+            opened += 1
+            breaker.state, seen = CLOSED, []
+    assert opened > (100 if failure_rate == 0 else 5)
+
+
 def test_half_open_probes_close_or_reopen() -> None:
     breaker = CircuitBreaker(BreakerConfig(window=4, min_calls=2, open_seconds=0.0, probes=2))
     breaker.record(True, 0.0)

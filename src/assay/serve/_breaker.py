@@ -17,6 +17,7 @@ __all__ = ["BreakerConfig", "CircuitBreaker"]
 
 CLOSED, HALF_OPEN, OPEN = "closed", "half_open", "open"
 STATE_CODE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
+_OK = (False, False)  # (failed, slow) of a fast success
 
 
 @dataclass
@@ -68,7 +69,19 @@ class CircuitBreaker:
 
     def record(self, failed: bool, seconds: float) -> None:
         """One call's outcome: ``failed`` for an exception or invalid output; slowness from ``seconds``."""
-        slow = seconds >= self.config.slow_seconds
+        config = self.config
+        slow = seconds >= config.slow_seconds
+        if not (failed or slow or self.failures or self.slows) and self.state == CLOSED:
+            # The usual call (every request): a fast success while the window holds no failure or slow call
+            # cannot open the breaker (with non-zero thresholds), so the rates are not worked out.
+            calls = self.calls
+            calls.append(_OK)
+            if len(calls) > config.window:
+                calls.popleft()  # a success too: the window holds nothing else
+            if config.failure_rate > 0 and config.slow_rate > 0:
+                return
+            self._judge()
+            return
         if self.state == HALF_OPEN:
             if failed or slow:
                 self._open("probe failed" if failed else f"probe slow ({seconds:.3f}s)")
@@ -88,7 +101,11 @@ class CircuitBreaker:
             old_failed, old_slow = calls.popleft()
             self.failures -= old_failed
             self.slows -= old_slow
-        n = len(calls)
+        self._judge()
+
+    def _judge(self) -> None:
+        """Open when the window is full enough and a rate reaches its threshold."""
+        n = len(self.calls)
         if n < self.config.min_calls:
             return
         failures = self.failures / n

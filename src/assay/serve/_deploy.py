@@ -144,7 +144,7 @@ def _loop_cost(wall: float, cpu: float, switches: int) -> float:
 _HANDED = object()  # a result the prediction log writer delivers (see Deployment._run_logged)
 
 
-@dataclass
+@dataclass(slots=True)
 class LogSpec:
     """What the prediction log needs to know about one request besides its outputs."""
 
@@ -155,7 +155,7 @@ class LogSpec:
     shadow: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     payload: Payload
     future: asyncio.Future[Any]
