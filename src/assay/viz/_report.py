@@ -44,13 +44,12 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
         jobs.append(("target_association", "target_association", "target_association_figure",
                      ({"target": p["target"], "target_association": p.get("target_association")},)))
 
-    # The template is compiled while the figure workers draw (the parent only waits for them otherwise).
     server, _SERVER[0] = _SERVER[0], None
     drawn = None
     if server is not None:
-        drawn = server.draw(jobs, figdir, workers, notify, meanwhile=lambda: _template("profile.html.j2"))
+        drawn = server.draw(jobs, figdir, workers, notify)
     if drawn is None:
-        drawn = _draw_all(jobs, figdir, workers, notify, meanwhile=lambda: _template("profile.html.j2"))
+        drawn = _draw_all(jobs, figdir, workers, notify)
     figs = {key: uri for key, uri in drawn.items() if not key.startswith("col:")}
     colfigs = {key[4:]: uri for key, uri in drawn.items() if key.startswith("col:") and uri}
     nofig = {name: _why_no_figure(v) for name, v in variables.items() if name not in colfigs}
@@ -59,7 +58,9 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
     for w in p.get("warnings", []):
         if w.get("column") is not None:
             col_warnings.setdefault(w["column"], []).append(w)
-    html = _render("profile.html.j2", p=p, figs=figs, colfigs=colfigs, nofig=nofig, col_warnings=col_warnings)
+    from assay import __version__
+
+    html = _profile_html(p, figs, colfigs, nofig, col_warnings, _load_template("style.css"), __version__)
     path = out / "profile.html"
     _atomic_write(path, html)
     notify("report written", 1.0)
@@ -449,6 +450,235 @@ def _draw_all(jobs: list[Job], figdir: Path, workers: int | None, notify: Callab
     return {job[0]: results.get(job[0]) for job in jobs}
 
 
+def _profile_html(p: dict[str, Any], figs: dict[str, Any], colfigs: dict[str, Any], nofig: dict[str, str],
+                  col_warnings: dict[str, list[dict[str, Any]]], css: str, version: str) -> str:
+    """The page ``profile.html``: overview, warnings, one block per column, missing values, correlations,
+    outliers, target and sample rows, every figure an ``<img>`` with its SVG inline.
+
+    Written in Python rather than as a template: importing the template engine and compiling a template took a
+    twentieth of the whole ``assay profile`` command's CPU time for one page. Every value from the data (column
+    names, values, messages, the source's name) is escaped; the rest is assay's own text.
+    """
+    from markupsafe import escape
+
+    def e(x: Any) -> str:
+        return str(escape(x))
+
+    def num(x: Any) -> str:
+        return e(fmt_num(x))
+
+    def pct(x: Any) -> str:
+        return e(fmt_pct(x))
+
+    def cell(x: Any) -> str:
+        return e(fmt_cell(x))
+
+    def kind(w: dict[str, Any]) -> str:
+        return e(w["type"]).replace("_", " ")
+
+    def img(alt: str, uri: Any) -> str:
+        return f'<img class="fig" alt="{alt}" src="{e(uri)}">'
+
+    def row(head: str, value: str) -> str:
+        return f'<tr><th>{head}</th><td class="n">{value}</td></tr>'
+
+    out: list[str] = []
+    add = out.append
+    source, target = p.get("source"), p.get("target")
+    add('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n')
+    add(f'<meta name="generator" content="assay {e(version)}">\n')
+    add("<title>Data profile" + (f" — {e(source)}" if source else "") + "</title>\n")
+    add(f"<style>{css}</style>\n</head>\n<body>\n<header>\n")
+    add("  <h1>Data profile" + (f": {e(source)}" if source else "") + "</h1>\n")
+    add(f'  <div class="sub">{num(p.get("rows"))} rows × {num(p.get("columns"))} columns')
+    if target:
+        add(f" · target <b>{e(target)}</b>")
+    add(f"    · statistics from {e(p.get('statistics_from'))} · figures and correlations from "
+        f"{e(p.get('figures_from'))}\n")
+    if p.get("distinct_approximate"):
+        add("· distinct counts are HyperLogLog estimates")
+    add("</div>\n</header>\n<nav>\n")
+    warnings = p.get("warnings") or []
+    add(f'  <a href="#overview">Overview</a><a href="#warnings">Warnings ({len(warnings)})</a>\n'
+        '  <a href="#columns">Columns</a><a href="#missing">Missing values</a><a href="#correlations">Correlations'
+        '</a>\n  <a href="#outliers">Outliers</a>')
+    if target:
+        add('<a href="#target">Target</a>')
+    add('<a href="#sample">Sample rows</a>\n</nav>\n<main>\n')
+
+    # ------------------------------------------------------------------------------------------------ overview
+    cards = [(num(p.get("rows")), "rows"), (num(p.get("columns")), "columns"),
+             (pct(p.get("missing_cells_pct")), f"missing cells ({num(p.get('missing_cells'))})"),
+             (num(p.get("duplicate_rows")), f"duplicate rows ({pct(p.get('duplicate_rows_pct'))})"),
+             (num(p.get("complete_rows")), "complete rows"),
+             (num(p.get("sample_rows")), "rows in the figure sample" + (" (sampled)" if p.get("sampled") else ""))]
+    add('<section id="overview">\n  <h2>Overview</h2>\n  <div class="cards">\n')
+    for value, key in cards:
+        add(f'    <div class="card"><div class="v">{value}</div><div class="k">{key}</div></div>\n')
+    add('  </div>\n  <p class="note">Column kinds: ')
+    for k, n in (p.get("kinds") or {}).items():
+        add(f'<span class="tag">{e(k)} {e(n)}</span>')
+    add("</p>\n")
+    if figs.get("overview"):
+        add(img("overview", figs["overview"]))
+    add("</section>\n\n")
+
+    # ------------------------------------------------------------------------------------------------ warnings
+    add('<section id="warnings">\n  <h2>Warnings</h2>\n')
+    if warnings:
+        add('  <ul class="warn">')
+        for w in warnings:
+            add(f'    <li><span class="tag {e(w["severity"])}">{kind(w)}</span>{e(w["message"])}</li>')
+        add("  </ul>\n")
+    else:
+        add('<p class="none">Nothing to warn about: no constant, empty, ID-like, skewed or mixed-type columns '
+            "found.</p>")
+    add("</section>\n\n")
+
+    # ------------------------------------------------------------------------------------------------- columns
+    variables = p.get("variables") or {}
+    add('<section id="columns">\n  <h2>Columns</h2>\n')
+    if not variables:
+        add('<p class="none">The data has no columns.</p>')
+    for name, v in variables.items():
+        if name.strip():
+            heading = e(name)
+        else:
+            heading = '<span class="none">(no name' + (f": &quot;{e(name)}&quot;" if name else "") + ")</span>"
+        add(f'  <div class="col" id="col-{e(v["index"])}">\n    <div>\n      <h3>{heading}</h3>\n'
+            f'      <p><span class="tag">{e(v["kind"])}</span><span class="tag info">{e(v["dtype"])}</span>\n')
+        for w in col_warnings.get(name, []):
+            add(f'<span class="tag {e(w["severity"])}">{kind(w)}</span>')
+        add("</p>\n      <table>\n")
+        missing = f"{num(v.get('missing'))} ({pct(v.get('missing_pct'))})"
+        add(f"        {row('non-missing', num(v.get('count')))}\n        {row('missing', missing)}\n")
+        if v.get("distinct") is not None:
+            head = "distinct" + (" (≈)" if v.get("distinct_approximate") else "")
+            add(row(head, f"{num(v['distinct'])} ({pct(v.get('distinct_pct'))})"))
+        q = v.get("quantiles")
+        if v["kind"] in ("numeric", "id-like") and q:
+            median = "median" + (" (quantiles from the sample)" if v.get("quantiles_from") == "sample" else "")
+            for head, value in (
+                    ("mean ± std", f"{num(v.get('mean'))} ± {num(v.get('std'))}"),
+                    ("min / max", f"{num(v.get('min'))} / {num(v.get('max'))}"),
+                    ("p1 · p5 · p25", f"{num(q.get('p1'))} · {num(q.get('p5'))} · {num(q.get('p25'))}"),
+                    (median, num(q.get("p50"))),
+                    ("p75 · p95 · p99", f"{num(q.get('p75'))} · {num(q.get('p95'))} · {num(q.get('p99'))}"),
+                    ("skewness", num(v.get("skew"))),
+                    ("zeros / negative", f"{num(v.get('zeros'))} / {num(v.get('negative'))}")):
+                add(f"        {row(head, value)}\n")
+            if v.get("nan") or v.get("inf"):
+                add(row("NaN / ±inf", f"{num(v.get('nan'))} / {num(v.get('inf'))}"))
+            if v.get("outliers"):
+                add(row("IQR outliers", f"{num(v['outliers'].get('count'))} ({pct(v['outliers'].get('pct'))})"))
+        if v["kind"] == "boolean" and "true" in v:
+            add(row("true", f"{num(v['true'])} ({pct(v.get('true_pct'))})"))
+        if v["kind"] == "datetime":
+            add(row("first", _text(v, "min")) + row("last", _text(v, "max")))
+        if v.get("length"):
+            length = v["length"]
+            add(row("length min / mean / max",
+                    f"{num(length.get('min'))} / {num(length.get('mean'))} / {num(length.get('max'))}"))
+        if v.get("blank"):
+            add(row("blank strings", num(v["blank"])))
+        add("      </table>\n")
+        if v.get("top") and v["kind"] in ("text", "id-like"):
+            add("<details><summary>most frequent values</summary><table>\n")
+            for t in v["top"][:10]:
+                add(f'<tr><td>{cell(t.get("value"))}</td><td class="n">{num(t.get("count"))}</td></tr>')
+            add("</table></details>")
+        add("    </div>\n    <div>")
+        if colfigs.get(name):
+            add(img(e(name), colfigs[name]))
+        else:
+            add(f'<p class="none">{e(nofig.get(name, "no figure for this column"))}</p>')
+        add("</div>\n  </div>\n")
+    add("</section>\n\n")
+
+    # ------------------------------------------------------------------------------------------ missing values
+    add('<section id="missing">\n  <h2>Missing values</h2>\n')
+    if figs.get("missing"):
+        per_block = num((p.get("missing_matrix") or {}).get("rows_per_block"))
+        add(img("missing values", figs["missing"]) + "\n"
+            f'  <p class="note">Each row of the matrix is a column; each cell is a block of ~{per_block} consecutive '
+            "rows" + (" of the sample" if p.get("sampled") else "") + ", darker when more of its values are missing."
+            "</p>\n")
+    elif p.get("rows") and p.get("missing_cells") == 0:
+        add('<p class="none">No missing values in any column.</p>\n')
+    else:
+        add('<p class="none">No rows to show.</p>')
+    add("</section>\n\n")
+
+    # ------------------------------------------------------------------------------------------- correlations
+    note = (p.get("correlations") or {}).get("note")
+    add('<section id="correlations">\n  <h2>Correlations</h2>\n'
+        f'  <p class="note">Computed on {e(p.get("figures_from"))}, over rows where both values are present.'
+        + (f" {e(note)}." if note else "") + '</p>\n  <div class="grid2">\n')
+    for key in ("corr_pearson", "corr_spearman", "corr_cramers_v"):
+        if figs.get(key):
+            add(img(key, figs[key]))
+    add("  </div>\n")
+    if not (figs.get("corr_pearson") or figs.get("corr_cramers_v")):
+        add('<p class="none">Fewer than two numeric (or two categorical) columns with variation: no correlation '
+            "matrix.</p>")
+    add("</section>\n\n")
+
+    # ------------------------------------------------------------------------------------------------ outliers
+    add('<section id="outliers">\n  <h2>Outliers</h2>\n')
+    if figs.get("outliers"):
+        add(img("outliers", figs["outliers"]) + "\n"
+            '  <div class="scroll"><table><tr><th>column</th><th class="n">low fence</th><th class="n">high fence'
+            '</th><th class="n">below</th><th class="n">above</th><th class="n">share</th></tr>\n')
+        for name, o in (p.get("outliers") or {}).items():
+            add(f'<tr><td>{e(name)}</td><td class="n">{num(o.get("low_fence"))}</td><td class="n">'
+                f'{num(o.get("high_fence"))}</td><td class="n">{num(o.get("low"))}</td><td class="n">'
+                f'{num(o.get("high"))}</td><td class="n">{pct(o.get("pct"))}</td></tr>')
+        add("  </table></div>\n")
+    else:
+        add('<p class="none">No numeric columns with finite values.</p>')
+    add("</section>\n\n")
+
+    # -------------------------------------------------------------------------------------------------- target
+    if target:
+        add(f'<section id="target">\n  <h2>Target: {e(target)}</h2>\n')
+        classes = (p.get("target_summary") or {}).get("classes")
+        if classes:
+            add('<table><tr><th>class</th><th class="n">rows</th><th class="n">share</th></tr>\n')
+            for c in classes:
+                add(f'<tr><td>{cell(c.get("value"))}</td><td class="n">{num(c.get("count"))}</td>'
+                    f'<td class="n">{pct(c.get("pct"))}</td></tr>')
+            add("</table>")
+        if figs.get("target_association"):
+            add(img("target association", figs["target_association"]))
+        add("</section>\n")
+    add("\n")
+
+    # ----------------------------------------------------------------------------------------------- sample rows
+    preview = p.get("preview") or {}
+    add('<section id="sample">\n  <h2>Sample rows</h2>\n')
+    for title, key in (("First rows", "head"), ("Random rows", "random")):
+        add(f"  <h3>{title}</h3>\n")
+        if preview.get(key):
+            add('<div class="scroll"><table><tr>' + "".join(f"<th>{e(c)}</th>" for c in preview.get("columns") or [])
+                + "</tr>\n")
+            for values in preview[key]:
+                add("<tr>" + "".join(f"<td>{cell(x)}</td>" for x in values) + "</tr>")
+            add("</table></div>\n")
+        else:
+            add('<p class="none">no rows</p>')
+    add(f"</section>\n</main>\n<footer>assay {e(version)} · profile format {e(p.get('assay_profile_version'))} · "
+        "figures also in figures/ as PNG and SVG</footer>\n</body>\n</html>")
+    return "".join(out)
+
+
+def _text(d: dict[str, Any], key: str) -> str:
+    """A value as text for the page, escaped; nothing when the key is absent."""
+    from markupsafe import escape
+
+    return str(escape(d[key])) if key in d else ""
+
+
 def write_train_report(path: str | Path, report: dict[str, Any]) -> Path:
     """Write the training report (leaderboard, test metrics, model diagnostics) as one self-contained HTML file."""
     from assay.viz._train_report import build_train_report
@@ -479,12 +709,12 @@ def _why_no_figure(v: dict[str, Any]) -> str:
 
 
 def _slug(name: str) -> str:
-    """A file-name-safe form of a column name (ASCII letters, digits, '_'; others dropped).
+    """A file-name-safe form of a column name: letters (Chinese too) and digits, runs of anything else as '_'.
 
-    >>> _slug("Bill Length (mm)"), _slug("收入")
-    ('bill_length_mm', '')
+    >>> _slug("Bill Length (mm)"), _slug("收入（元）"), _slug("a/b:c")
+    ('bill_length_mm', '收入_元', 'a_b_c')
     """
-    return re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_")[:40]
+    return re.sub(r"[\W_]+", "_", str(name).lower()).strip("_")[:40]
 
 
 def _atomic_write(path: Path, text: str) -> None:
