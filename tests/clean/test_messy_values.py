@@ -66,6 +66,20 @@ def test_iso_utc_z_suffix_parses_as_utc_datetime() -> None:
     assert converted.dt.hour().to_list() == [20]
 
 
+def test_iso_times_mixing_t_and_space_and_offset_styles_all_parse() -> None:
+    values = ["2024-03-01T10:00:00+08:00", "2024-03-01T03:00:00Z", "2024-03-02 09:15:00+0100",
+              "2024-03-02 09:15:00.250-05:00", "2024-03-03T00:00:00+00"]
+    step, out = _types(values)
+    assert step.state_["unparsed"] == {}
+    assert out == [datetime(2024, 3, 1, 2, 0, tzinfo=UTC), datetime(2024, 3, 1, 3, 0, tzinfo=UTC),
+                   datetime(2024, 3, 2, 8, 15, tzinfo=UTC), datetime(2024, 3, 2, 14, 15, 0, 250000, tzinfo=UTC),
+                   datetime(2024, 3, 3, 0, 0, tzinfo=UTC)]
+    naive = ["2024-03-01T10:00:00", "2024-03-01 11:30:00", "2024-03-02T09:15:00"]
+    step, out = _types(naive)
+    assert step.state_["convert"]["v"]["kind"] == "datetime"
+    assert out == [datetime(2024, 3, 1, 10), datetime(2024, 3, 1, 11, 30), datetime(2024, 3, 2, 9, 15)]
+
+
 def test_naive_times_in_a_daylight_saving_gap_become_counted_nulls_not_a_crash() -> None:
     start = datetime(2021, 3, 27, 0, 30)
     values = [(start + timedelta(hours=h)).strftime("%Y-%m-%d %H:%M:%S") for h in range(48)]

@@ -29,10 +29,9 @@ DEFAULT_MISSING_TOKENS: tuple[str, ...] = ("", "NA", "N/A", "n/a", "na", "NaN", 
 TRUE_WORDS = ("true", "t", "yes", "y", "1", "on", "是", "真", "对")
 FALSE_WORDS = ("false", "f", "no", "n", "0", "off", "否", "假", "错")
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y")
-DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
-                    "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f",
-                    "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%z",
-                    "%Y-%m-%d %H:%M:%S%.f%z", "%d/%m/%Y %H:%M",
+# ISO 8601's 'T' between date and time reads as the space of these formats (``parse_temporal``).
+DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
+                    "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z", "%d/%m/%Y %H:%M",
                     "%m/%d/%Y %H:%M")
 KINDS = ("number", "integer", "boolean", "date", "datetime", "categorical", "text")
 # Removed before a number is parsed: spaces, underscores, apostrophes (digit grouping) and currency marks. Prefixed
@@ -96,6 +95,9 @@ def parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None = N
     """
     if kind == "date":
         return text.str.strptime(pl.Date, fmt, strict=False)
+    if fmt.startswith(("%Y-%m-%d %H", "%Y-%m-%dT%H")):
+        # ISO 8601 puts a 'T' or a space between date and time, and one column may hold both.
+        text = text.str.replace(r"^(\d{4}-\d{1,2}-\d{1,2})[T ]", "${1}" + fmt[8])
     if "%z" in fmt:
         # ISO's Z and the hour-only offsets PostgreSQL writes ('+00', '+05') become offsets strptime reads.
         text = text.str.replace(r"[Zz]$", "+00:00").str.replace(r"([+-]\d\d)$", "${1}:00")
