@@ -35,7 +35,9 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
     figdir = out / "figures"
     out.mkdir(parents=True, exist_ok=True)
     p = jsonable(profile)
-    _atomic_write(out / "profile.json", json.dumps(p, indent=1, ensure_ascii=False, allow_nan=False))
+
+    def write_json() -> None:
+        _atomic_write(out / "profile.json", json.dumps(p, indent=1, ensure_ascii=False, allow_nan=False))
 
     variables = p.get("variables", {})
     jobs = [*_overview_jobs(p)[:1], *_column_jobs(variables, p["rows"]), *_overview_jobs(p)[1:],
@@ -44,12 +46,13 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
         jobs.append(("target_association", "target_association", "target_association_figure",
                      ({"target": p["target"], "target_association": p.get("target_association")},)))
 
+    # profile.json is written while the figures are drawn: they are asked for first.
     server, _SERVER[0] = _SERVER[0], None
     drawn = None
     if server is not None:
-        drawn = server.draw(jobs, figdir, workers, notify)
+        drawn = server.draw(jobs, figdir, workers, notify, meanwhile=write_json)
     if drawn is None:
-        drawn = _draw_all(jobs, figdir, workers, notify)
+        drawn = _draw_all(jobs, figdir, workers, notify, meanwhile=write_json)
     figs = {key: uri for key, uri in drawn.items() if not key.startswith("col:")}
     colfigs = {key[4:]: uri for key, uri in drawn.items() if key.startswith("col:") and uri}
     nofig = {name: _why_no_figure(v) for name, v in variables.items() if name not in colfigs}
@@ -312,22 +315,29 @@ def _finish_drawing(early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]]
 
     done: dict[str, str | None] = {}
     rest = []
+    ready = []
     for job in jobs:
         drawn_early = early.get(job[0])
         if drawn_early is not None and drawn_early[0] == job:
             data = drawn_early[1]
             done[job[0]] = svg_data_uri(data["svg"]) if data else None
             if data:
-                write_figure(data, figdir, job[1])
+                ready.append((data, job[1]))
         else:
             rest.append(job)
     n = len(jobs)
+
+    def write_ready() -> None:  # once the other drawing processes have started
+        for data, name in ready:
+            write_figure(data, figdir, name)
 
     def progress(_message: str, fraction: float) -> None:
         i = len(done) + round((fraction - 0.86) / 0.13 * len(rest))
         notify(f"drawing figures ({i}/{n})", 0.86 + 0.13 * i / n)
 
-    drawn = _draw_all(rest, figdir, workers, progress) if rest else {}
+    drawn = _draw_all(rest, figdir, workers, progress, meanwhile=write_ready) if rest else {}
+    if not rest:
+        write_ready()
     return {job[0]: done[job[0]] if job[0] in done else drawn.get(job[0]) for job in jobs}
 
 
