@@ -221,6 +221,8 @@ class TypesStep(Step):
             n = c.get("n", 0)
             kind, fmt = self._decide(col, c, n)
             convert[col] = {"kind": kind, "format": fmt}
+            if kind == "text" and n and col not in (self.kinds or {}):
+                self._say_almost(col, c, n)
             if kind in ("number", "integer"):
                 parsed = c.get("number", 0)
             elif kind == "boolean":
@@ -235,6 +237,20 @@ class TypesStep(Step):
                 log.warning("types: %d of %d value(s) of %r did not read as %s and became missing%s", n - parsed, n,
                             col, kind, hint)
         return {"convert": convert, "unparsed": unparsed, "missing_tokens": self._tokens()}
+
+    def _say_almost(self, col: str, c: dict[str, int], n: int) -> None:
+        """A note when most, but not enough, of a text column's values read as one kind: kept as text, and how to
+        convert it anyway."""
+        reads = {"number": c.get("number", 0), "boolean": c.get("boolean", 0)}
+        for key, hits in c.items():
+            kind = key.split("|", 1)[0]
+            if kind in ("date", "datetime"):
+                reads[kind] = max(reads.get(kind, 0), hits)
+        kind, hits = max(reads.items(), key=lambda kv: kv[1])
+        if hits >= 0.5 * n:
+            log.warning("types: %r kept as text: %s of %s value(s) (%.0f%%) read as %s, fewer than min_share "
+                        "(%.0f%%); kinds={%s: %s} converts it, the others becoming missing", col, f"{hits:,}",
+                        f"{n:,}", 100 * hits / n, kind, 100 * self.min_share, col, kind)
 
     def _decide(self, col: str, c: dict[str, int], n: int) -> tuple[str, str | None]:
         forced = (self.kinds or {}).get(col)
