@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from sklearn import impute, preprocessing
 
-from assay.clean import MissingStep, OutlierStep, ScaleStep
+from assay.clean import ClusterStep, MissingStep, OutlierStep, ScaleStep
 from assay.clean._sketch import EXACT_LIMIT
 from assay.exceptions import SchemaError, SpecError
 
@@ -213,3 +213,13 @@ def test_standard_scale_of_a_column_near_the_float_range_stays_finite():
     big = out.get_column("big").drop_nulls().to_list()
     assert big == pytest.approx([3e-308, 1.0, 1.0, 3e-308], rel=1e-12, abs=0)
     assert out.get_column("small").std(ddof=0) == pytest.approx(1.0)
+
+
+def test_a_spread_of_rounding_noise_is_no_spread() -> None:
+    # Equal values reached by different float paths (0.1 + 0.2 and 0.3): their spread is rounding, not data.
+    train = pl.DataFrame({"enc": [0.1 + 0.2, 0.3, 0.3, 0.1 + 0.2] * 5, "x": np.arange(20.0)})
+    new = pl.DataFrame({"enc": [0.9], "x": [3.0]})
+    scaled = ScaleStep(columns=["enc"]).fit(train).transform(new)["enc"].item()
+    assert scaled == pytest.approx(0.6)  # shifted by the mean, not divided by 1e-17
+    clustered = ClusterStep(k=2).fit(train).transform(new)
+    assert clustered["cluster_distance"].item() < 10
