@@ -233,3 +233,30 @@ def test_the_batcher_waits_for_more_only_while_the_server_can_admit_them(tmp_pat
         assert took >= 0.45
     else:
         assert took < 0.25
+
+
+def test_the_batcher_waits_for_as_many_requests_as_its_last_batches_held(tmp_path):
+    """Closed-loop clients send again once answered, a few at a time: after a batch of 6 the next one waits (up to
+    ``max_wait``) until 6 are queued instead of going with the first; when fewer come it goes at ``max_wait``."""
+    model = Model.load(iris_artifact(tmp_path))
+    sizes: list[int] = []
+
+    async def run() -> float:
+        dep = Deployment("iris", 1, model, max_wait=0.2, on_batch=lambda d, n, s: sizes.append(n))
+        dep.start()
+
+        async def one(delay: float) -> None:
+            await asyncio.sleep(delay)
+            await dep.submit([ROW], time.monotonic() + 5)
+
+        await asyncio.gather(*[one(0) for _ in range(6)])  # together: one batch of 6
+        await asyncio.gather(*[one(0.01 * i) for i in range(6)])  # staggered over 50 ms, within max_wait
+        start = time.monotonic()
+        await asyncio.gather(*[one(0) for _ in range(2)])  # fewer than expected: the wait ends at max_wait
+        waited = time.monotonic() - start
+        dep.task.cancel()
+        return waited
+
+    waited = asyncio.run(run())
+    assert sizes == [6, 6, 2]
+    assert 0.15 < waited < 2

@@ -1,7 +1,8 @@
 """One served model version (a *deployment*): its micro-batcher, circuit breaker and live input window.
 
 Requests for a version queue up; one batcher task takes whatever is queued (up to ``max_batch`` rows, waiting at
-most ``max_wait`` for more only while other requests are still arriving) and runs the batch in a worker thread, so
+most ``max_wait`` for more while other requests are still arriving or while it holds fewer than the last batches
+did) and runs the batch in a worker thread, so
 the event loop keeps accepting and shedding while the model computes (a model that keeps answering in well under a
 millisecond runs on the loop itself, see ``inline_below``, unless the worker commits the batch's records to a
 durable SQLite log: see ``_run_logged``). A request is a Polars frame or, for the plain JSON protocol, its checked
@@ -211,6 +212,7 @@ class Deployment:
         self.failures = 0
         self.closing = False
         self._waiter: asyncio.Future[None] | None = None
+        self._want = 1  # queued requests for which submit() wakes the batcher from its wait
         self._event_loop: asyncio.AbstractEventLoop | None = None
         # A batch runs on the event loop itself once the model has answered ``inline_after`` batches in a row in
         # under ``inline_below`` seconds: handing a sub-millisecond batch to the worker thread and back costs more
@@ -262,7 +264,7 @@ class Deployment:
         try:
             self.queue.append(_Item(payload, fut, deadline, log))
             waiter = self._waiter
-            if waiter is not None:
+            if waiter is not None and len(self.queue) >= self._want:
                 _wake(waiter)
             return await fut
         finally:
@@ -271,8 +273,10 @@ class Deployment:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         queue = self.queue
+        recent: deque[int] = deque([1], maxlen=8)  # requests in the last batches
         while True:
             if not queue:
+                self._want = 1
                 self._waiter = loop.create_future()
                 try:
                     await self._waiter
@@ -282,26 +286,41 @@ class Deployment:
             item = queue.popleft()
             batch = [item]
             rows = payload_rows(item.payload)
+            expect = max(recent)
+            waited_until = 0.0
             while rows < self.max_batch:
                 if not queue:
                     # (No extra pass of the loop to collect more: this task wakes only after every request the
                     # loop read with the first one has run to its submit(); under load a pass is ~1 ms.)
-                    # Adaptive: wait a little only while more requests are in flight than we hold and the server
-                    # can still admit one (at capacity, a wait could only delay this batch). A future woken by
-                    # submit() and a timer: asyncio.wait_for would start a task for every request it waits for.
-                    if (self.max_wait <= 0 or self.pending <= len(batch)
+                    # Adaptive: wait a little, while the server can still admit requests (at capacity a wait
+                    # could only delay this batch), when more requests are in flight than we hold or when the
+                    # last batches were larger than this one: their clients are likely about to send again
+                    # (closed-loop clients send the next request once answered), and a batch of all of them
+                    # costs less per request than two batches. Waiting costs no CPU; the wait ends at
+                    # ``max_wait`` after it began, or once submit() has queued the requests expected. A future
+                    # and a timer: asyncio.wait_for would start a task for every request it waits for.
+                    short = len(batch) < expect
+                    if (self.max_wait <= 0 or (self.pending <= len(batch) and not short)
                             or (self.admitting is not None and not self.admitting())):
                         break
+                    now = loop.time()
+                    if not waited_until:
+                        waited_until = now + self.max_wait
+                    elif now >= waited_until:
+                        break
+                    self._want = expect - len(batch) if short else 1
                     waiter = self._waiter = loop.create_future()
-                    timer = loop.call_later(self.max_wait, _wake, waiter)
+                    timer = loop.call_at(waited_until, _wake, waiter)
                     await waiter
                     timer.cancel()
                     self._waiter = None
+                    self._want = 1
                     if not queue:
                         break
                 nxt = queue.popleft()
                 batch.append(nxt)
                 rows += payload_rows(nxt.payload)
+            recent.append(len(batch))
             now = time.monotonic()
             live = []
             for it in batch:
