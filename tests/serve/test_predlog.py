@@ -198,3 +198,17 @@ def test_durable_batch_records_that_cannot_be_written_fail_their_requests(tmp_pa
     log.close()
     assert all(isinstance(o, LogUnavailable) for o in outcomes)
     assert log.dropped == 3
+
+
+@pytest.mark.parametrize("size", [1, 2, 17, 64, 65, 130])
+def test_records_committed_in_the_caller_are_all_there_whatever_the_batch_size(tmp_path, size):
+    """A caller's batch goes in as multi-row INSERTs of up to 64 records, each committed as it returns: every
+    record is readable from another connection as soon as commit_here returns."""
+    log = PredictionLog(str(tmp_path / "predictions.sqlite"))
+    ids = [f"s{size}-{i}" for i in range(size)]
+    assert log.commit_here([_record(rid, 1, "a") for rid in ids])
+    assert log.request_ids(ids) == set(ids)
+    assert (log.written, log.count("m")) == (size, size)
+    assert log.commit_here([_record(ids[0], 1, "b")])  # the same id again: kept once, the first record
+    assert log.count("m") == size
+    assert log.prediction(ids[0])["outputs"] == [{"prediction": "a"}]

@@ -37,7 +37,7 @@ _DDL = [
 _INSERT = ("INSERT INTO assay_predictions (request_id, model, version, ts, latency_ms, rows, inputs, inputs_sha256, "
            "outputs, degraded, shadow) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING")
 _COLUMNS = 11
-_CHUNKS = (64, 16, 4, 1)  # rows per multi-row INSERT (few distinct statements, so each stays prepared)
+_CHUNK = 64  # most rows per multi-row INSERT (SQLite)
 
 
 def _insert_rows(rows: int) -> str:
@@ -46,7 +46,9 @@ def _insert_rows(rows: int) -> str:
     return _INSERT.replace("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
 
-_INSERT_ROWS = {n: _insert_rows(n) for n in _CHUNKS}
+# One statement per row count up to _CHUNK, so a batch of any size is one call (each stays in the connection's
+# statement cache, which holds 128).
+_INSERT_ROWS = {n: _insert_rows(n) for n in range(2, _CHUNK + 1)}
 _STOP = object()
 
 
@@ -155,8 +157,12 @@ class PredictionLog:
             try:
                 if conn is None:
                     conn = self._caller.conn = self._connect()
-                _write(conn, records)
-                conn.commit()
+                    # Each INSERT commits itself (SQLite autocommit): a batch of up to 64 records is one call
+                    # instead of an INSERT and a COMMIT, each of which lets go of the GIL and waits to take it back.
+                    # A batch of more is several transactions; if one fails, the writer inserts them all again and
+                    # ON CONFLICT skips those already in.
+                    conn.conn.isolation_level = None
+                _write(conn, records)  # committed as each INSERT returns
             except Exception:  # the transaction is dropped with the connection; the writer tries again
                 if conn is not None:
                     conn.close()
@@ -276,7 +282,7 @@ class PredictionLog:
 
 
 def _write(conn: _Closing, records: list[tuple[Any, ...]]) -> None:
-    """Insert ``records`` (not committed).
+    """Insert ``records`` (not committed, unless the connection commits each statement: see commit_here).
 
     SQLite: multi-row INSERTs of up to 64 records. ``executemany`` steps the statement once per record, and the
     sqlite3 module lets go of the GIL around every step; the writer then waits for it back, once per record, while
@@ -286,14 +292,12 @@ def _write(conn: _Closing, records: list[tuple[Any, ...]]) -> None:
     if conn.kind != "sqlite":
         cur.executemany(conn.sql(_INSERT), records)
         return
-    at = 0
-    for rows in _CHUNKS:
-        while len(records) - at >= rows:
-            if rows == 1:
-                cur.execute(_INSERT, records[at])
-            else:
-                cur.execute(_INSERT_ROWS[rows], [v for r in records[at:at + rows] for v in r])
-            at += rows
+    for at in range(0, len(records), _CHUNK):
+        chunk = records[at:at + _CHUNK]
+        if len(chunk) == 1:
+            cur.execute(_INSERT, chunk[0])
+        else:
+            cur.execute(_INSERT_ROWS[len(chunk)], [v for r in chunk for v in r])
 
 
 def _resolve(futures: list[asyncio.Future[bool]], deliveries: list[tuple[asyncio.Future[Any], Any]], ok: bool
