@@ -301,17 +301,17 @@ class Pipeline:
         y_test = None if target is None else _labels(test.get_column(target))
         return _Prepared(X_train, y_train, X_test, y_test, steps, features, fill)
 
-    def _check_drop(self, frame: pl.DataFrame, origin: str, target: str | None) -> None:
-        unknown = [c for c in self.drop if c not in frame.columns]
+    def _check_drop(self, columns: list[str], origin: str, target: str | None) -> None:
+        unknown = [c for c in self.drop if c not in columns]
         if unknown:
             msg = (f"cannot drop column(s) {', '.join(repr(c) for c in unknown)}: not in {origin}"
-                   f"{did_you_mean(unknown[0], frame.columns)} (columns: {', '.join(frame.columns[:12])}"
-                   f"{', …' if frame.width > 12 else ''})")
+                   f"{did_you_mean(unknown[0], columns)} (columns: {', '.join(columns[:12])}"
+                   f"{', …' if len(columns) > 12 else ''})")
             raise SchemaError(msg)
         if target is not None and target in self.drop:
             msg = f"cannot drop the target column {target!r}"
             raise SpecError(msg)
-        if not [c for c in frame.columns if c != target and c not in self.drop]:
+        if not [c for c in columns if c != target and c not in self.drop]:
             msg = "no input column is left after --drop"
             raise SpecError(msg)
 
@@ -529,7 +529,7 @@ class Pipeline:
         for note in notes:
             log.warning(note)
         target = self.target if task not in ("clustering",) else None
-        self._check_drop(frame, origin, target)
+        self._check_drop(frame.columns, origin, target)
         input_columns = [c for c in frame.columns if c != target and c not in self.drop]
         input_schema = {c: str(frame.schema[c]) for c in input_columns}
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from assay.exceptions import SpecError
 
@@ -67,13 +67,6 @@ class PipelineSpec(_Strict):
     item: str | None = None
     rating: str | None = None
     drop: list[str] = Field(default_factory=list, description="input columns the model must not use")
-
-    @model_validator(mode="after")
-    def _drop_local(self) -> PipelineSpec:
-        if self.drop and self.engine == "dask":
-            msg = "drop: runs on the local engine only; on Dask, leave the columns out of the source instead"
-            raise ValueError(msg)
-        return self
 
     @field_validator("steps")
     @classmethod

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from assay.engine import _run
-from assay.exceptions import SpecError
+from assay.exceptions import SchemaError, SpecError
 from assay.pipeline import run
 
 from ._helpers import assert_same_result
@@ -130,8 +130,6 @@ def test_group_or_time_split_with_a_time_budget_is_refused_as_locally(dask_clust
 
 
 def test_an_unknown_group_column_names_the_columns(dask_cluster: str, tmp_path: Path) -> None:
-    from assay.exceptions import SchemaError
-
     path = _write(_data(n=400), tmp_path)
     with pytest.raises(SchemaError, match=r"group column 'custmer' not found .*did you mean 'customer'"):
         run(_spec(path, tmp_path / "dask", {"group": "custmer"}, dask=dask_cluster))
@@ -161,3 +159,22 @@ def test_time_split_trains_single_worker_models_on_rows_in_time_order_as_locally
     assert dist.cv_scores["rf"] == local.cv_scores["rf"]
     assert dist.model.threshold == local.model.threshold
     assert dist.test_metrics == local.test_metrics
+
+
+def test_drop_leaves_columns_out_on_dask_as_locally_and_a_dropped_group_still_splits(dask_cluster: str,
+                                                                                      tmp_path: Path,
+                                                                                      recorded: list) -> None:
+    df = _data()
+    path = _write(df, tmp_path)
+    evaluation = {"group": "customer"}
+    local = run({**_spec(path, tmp_path / "local", evaluation), "drop": ["customer", "t"]})
+    dist = run({**_spec(path, tmp_path / "dask", evaluation, dask=dask_cluster), "drop": ["customer", "t"]})
+    assert set(dist.model.input_schema) == set(local.model.input_schema) == {"x1", "x2"}
+    _compare(local, dist)
+    groups = df.get_column("customer").to_numpy()
+    *_, (train, test) = recorded
+    assert not set(groups[train]) & set(groups[test])  # dropped from the features, still keeping groups apart
+    with pytest.raises(SchemaError, match=r"cannot drop column\(s\) 'tt': not in .*did you mean 't'"):
+        run({**_spec(path, tmp_path / "bad", {}, dask=dask_cluster), "drop": ["tt"]})
+    with pytest.raises(SpecError, match="cannot drop the target column 'label'"):
+        run({**_spec(path, tmp_path / "bad", {}, dask=dask_cluster), "drop": ["label"]})

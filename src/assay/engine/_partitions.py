@@ -37,7 +37,8 @@ class Partition:
     """One independently readable piece of a source.
 
     ``kind`` is ``"parquet"`` (row groups ``start:stop`` of ``uri``), ``"file"`` (rows ``start:stop`` of the file
-    ``uri`` read with ``options``) or ``"sql"`` (``uri`` with ``options`` holding the range condition).
+    ``uri`` read with ``options``) or ``"sql"`` (``uri`` with ``options`` holding the range condition). ``drop``:
+    columns left out when the partition is read whole (a spec's ``drop:``); asked for by name, they are still read.
     """
 
     kind: str
@@ -48,6 +49,7 @@ class Partition:
     start: int = 0
     stop: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    drop: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -56,7 +58,13 @@ class Partition:
 
 
 def read_partition(part: Partition, columns: Sequence[str] | None = None) -> pl.DataFrame:
-    """Read one partition into memory (run on a worker)."""
+    """Read one partition into memory (run on a worker): ``columns``, or every column but ``part.drop``."""
+    if columns is None and part.drop:
+        return _read(part, None).drop(part.drop, strict=False)
+    return _read(part, columns)
+
+
+def _read(part: Partition, columns: Sequence[str] | None) -> pl.DataFrame:
     if part.kind == "parquet":
         lazy = pl.scan_parquet(part.uri).slice(part.start, part.rows)
         if columns is not None:

@@ -287,6 +287,13 @@ class _Job:
             msg = (f"target column {target!r} not found in {spec.source}{did_you_mean(target, schema)} "
                    f"(columns: {', '.join(schema)})")
             raise SchemaError(msg)
+        source_columns = list(schema)
+        if spec.drop:
+            # Left out of every whole read (features, steps, schema); a dropped --group/--time column is still read
+            # by name for the split, as on the local engine.
+            Pipeline(target=target, drop=spec.drop)._check_drop(list(schema), spec.source, target)
+            parts = [replace(p, drop=tuple(spec.drop)) for p in parts]
+            schema = {c: t for c, t in schema.items() if c not in spec.drop}
         cols = client.gather(client.map(_column, parts, column=target, pure=False))
         heights = [c if isinstance(c, int) else c.len() for c in cols]
         parts = _renumber(parts, heights)
@@ -301,9 +308,10 @@ class _Job:
         split_column = pipe.group or pipe.time
         if split_column is not None:
             what = "group" if pipe.group else "time"
-            if split_column not in schema:
-                msg = (f"{what} column {split_column!r} not found in {spec.source}{did_you_mean(split_column, schema)} "
-                       f"(columns: {', '.join(list(schema)[:12])}{', …' if len(schema) > 12 else ''})")
+            if split_column not in source_columns:
+                msg = (f"{what} column {split_column!r} not found in {spec.source}"
+                       f"{did_you_mean(split_column, source_columns)} (columns: {', '.join(source_columns[:12])}"
+                       f"{', …' if len(source_columns) > 12 else ''})")
                 raise SchemaError(msg)
             if split_column != target:
                 values = client.gather(client.map(_column, parts, column=split_column, pure=False))
