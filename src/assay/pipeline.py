@@ -312,7 +312,12 @@ class Pipeline:
             msg = f"cannot drop the target column {target!r}"
             raise SpecError(msg)
         if not [c for c in columns if c != target and c not in self.drop]:
-            msg = "no input column is left after --drop"
+            if self.drop:
+                msg = "no input column is left after --drop"
+            else:
+                only = f"the target {target!r}" if target is not None else "no column"
+                msg = (f"{origin} has no input column to learn from: {only} is all that is left (a row index a "
+                       "table export leaves is not an input)")
             raise SpecError(msg)
 
     # -- candidate search -------------------------------------------------------------------------------------

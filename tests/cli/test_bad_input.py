@@ -138,3 +138,12 @@ def test_ctrl_c_exits_130_and_says_so(tmp_path: Path, capsys, monkeypatch):
     assert code == 130
     assert captured.err.strip().splitlines()[-1] == "interrupted"
     assert "Traceback" not in captured.err
+
+
+def test_a_table_of_the_target_and_its_row_index_says_there_is_nothing_to_learn_from(tmp_path, capsys):
+    src = tmp_path / "returns.csv"
+    src.write_text('"","r500"\n' + "".join(f'"{i}",{(-1) ** i * 0.01 * i}\n' for i in range(1, 40)), encoding="utf-8")
+    assert main(["train", str(src), "--target", "r500", "--quiet", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "has no input column to learn from: the target 'r500' is all that is left" in err
+    assert "--drop" not in err.split("error:")[1]  # no --drop was given
