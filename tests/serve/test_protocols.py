@@ -11,6 +11,7 @@ import time
 
 import httpx
 import numpy as np
+import orjson
 import pytest
 from kit import FEATURES, ROW, free_port, iris, iris_artifact
 
@@ -277,3 +278,94 @@ def test_request_tallies_expose_what_prometheus_observe_would():
     assert series(tallied) == pytest.approx(expected)  # the sums may differ in the last bit (order of additions)
     assert expected['assay_request_seconds_count{model="m",version="1"}'] == 6
     assert expected['assay_request_seconds_bucket{le="0.001",model="m",version="1"}'] == 2
+
+
+def test_a_response_head_goes_out_with_its_body():
+    """The response cycle's first write (the head) is held and sent with the first body write, in one write;
+    later writes pass through; closing sends a held head first."""
+    from assay.serve._app import _HeadWithBody
+
+    class Transport:
+        def __init__(self) -> None:
+            self.writes: list[bytes] = []
+            self.closed = False
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(data)
+
+        def close(self) -> None:
+            self.closed = True
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+    inner = Transport()
+    cycle = _HeadWithBody(inner)
+    cycle.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert inner.writes == []
+    cycle.write(b"body")
+    cycle.write(b"more")
+    assert inner.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"more"]
+    assert not cycle.is_closing()  # everything else is the transport's own
+    inner = Transport()
+    cycle = _HeadWithBody(inner)
+    cycle.write(b"HTTP/1.1 500 Internal Server Error\r\n\r\n")
+    cycle.close()
+    assert inner.writes == [b"HTTP/1.1 500 Internal Server Error\r\n\r\n"]
+    assert inner.closed
+
+
+def _exchange(url: str, raw: bytes, expect: int = 1, body: bytes | None = None) -> list[bytes]:
+    """Send raw HTTP/1.1 bytes on one connection and read ``expect`` whole answers (then ``body``, if given, after
+    the first answer: the body of an ``Expect: 100-continue`` request)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    answers: list[bytes] = []
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(raw)
+        buffer = b""
+        while len(answers) < expect:
+            while b"\r\n\r\n" not in buffer:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return answers
+                buffer += chunk
+            head, _, rest = buffer.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if head.startswith(b"HTTP/1.1 100") or raw.startswith(b"HEAD"):
+                length = 0
+            while len(rest) < length:
+                rest += sock.recv(65536)
+            answers.append(head + b"\r\n\r\n" + rest[:length])
+            buffer = rest[length:]
+            if body is not None and len(answers) == 1:
+                sock.sendall(body)
+    return answers
+
+
+def test_raw_http_answers_are_whole_for_keep_alive_head_close_and_100_continue(server):
+    url, _ = server
+    body = orjson.dumps([ROW])
+    post = (f"POST /models/iris/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    answers = _exchange(url, post * 3, expect=3)  # keep-alive, pipelined
+    assert len(answers) == 3
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert b"x-request-id: " in answer
+        assert orjson.loads(answer.partition(b"\r\n\r\n")[2])["predictions"][0]["prediction"]
+    [head] = _exchange(url, b"HEAD /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 ")
+    [closed] = _exchange(url, post.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n"))
+    assert closed.startswith(b"HTTP/1.1 200")
+    assert b"connection: close" in closed.lower()
+    expect = post.replace(b"Host: x\r\n", b"Host: x\r\nExpect: 100-continue\r\n").partition(b"\r\n\r\n")[0]
+    first, answer = _exchange(url, expect + b"\r\n\r\n", expect=2, body=body)
+    assert first.startswith(b"HTTP/1.1 100")
+    assert answer.startswith(b"HTTP/1.1 200")
