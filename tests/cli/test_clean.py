@@ -163,3 +163,20 @@ def test_clean_fits_with_exact_statistics(tmp_path: Path):
     q1, q3 = np.quantile(frame["x"].to_numpy(), [0.25, 0.75])
     assert step.state_["bounds"]["x"][1] == pytest.approx(q3 + 1.5 * (q3 - q1), rel=1e-12)
     assert out["x__outlier"].sum() == int((frame["x"].to_numpy() > q3 + 1.5 * (q3 - q1)).sum())
+
+
+def test_apply_says_which_columns_differ_from_the_fitted_data(penguins_csv: Path, tmp_path: Path, capsys):
+    state = tmp_path / "steps.json"
+    assert main(["clean", str(penguins_csv), "--out", str(tmp_path / "a.csv"), "-s", "missing", "-s", "onehot",
+                 "--save-steps", str(state), "-q"]) == 0
+    assert json.loads(state.read_text())["input_schema"]["body_mass_g"] == "Int64"
+    new = tmp_path / "new.csv"
+    (pl.read_csv(penguins_csv, null_values="NA").drop("sex").head(5)
+     .with_columns(pl.col("body_mass_g").cast(pl.Float64), tag=pl.lit("x")).write_csv(new))
+    capsys.readouterr()
+    assert main(["clean", str(new), "--out", str(tmp_path / "b.csv"), "--apply", str(state), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "1 column(s) the steps were fitted with are missing: 'sex' (the steps skip them)" in err
+    assert "'body_mass_g' is Float64 here, Int64 when the steps were fitted" in err
+    assert "1 column(s) are new: 'tag' (passed through as they are)" in err
+    assert not any(c.startswith("sex_") for c in pl.read_csv(tmp_path / "b.csv").columns)

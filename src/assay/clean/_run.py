@@ -21,7 +21,7 @@ import polars as pl
 from assay.clean._base import Step
 from assay.exceptions import SpecError
 
-__all__ = ["StepChange", "clean", "load_steps", "save_steps"]
+__all__ = ["StepChange", "check_input", "clean", "load_steps", "save_steps"]
 
 
 @dataclass
@@ -158,22 +158,63 @@ def clean(frame: pl.DataFrame, steps: Sequence[Step], *, target: str | None = No
     return current, list(steps), changes
 
 
-def save_steps(steps: Sequence[Step], path: str | Path) -> None:
-    """Write fitted steps as JSON (``[{"step", "params", "state"}, …]``), to apply later with :func:`load_steps`."""
-    payload = {"format": 1, "steps": [s.to_dict() for s in steps]}
+def save_steps(steps: Sequence[Step], path: str | Path, *, input_schema: dict[str, Any] | None = None) -> None:
+    """Write fitted steps as JSON (``[{"step", "params", "state"}, …]``), to apply later with :func:`load_steps`;
+    ``input_schema`` (column → type of the data they were fitted on) lets :func:`check_input` compare new data."""
+    payload: dict[str, Any] = {"format": 1, "steps": [s.to_dict() for s in steps]}
+    if input_schema is not None:
+        payload["input_schema"] = {c: str(t) for c, t in input_schema.items()}
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     tmp.replace(path)
 
 
-def load_steps(path: str | Path) -> list[Step]:
-    """Fitted steps written by :func:`save_steps` (or the ``steps`` of a model artifact's manifest)."""
+def _read_payload(path: str | Path) -> Any:
     try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         msg = f"cannot read fitted steps from {path}: {exc}"
         raise SpecError(msg) from None
+
+
+def check_input(path: str | Path, frame: pl.DataFrame) -> list[str]:
+    """Notes on how ``frame`` differs from the data the steps saved at ``path`` were fitted on: columns missing
+    (the steps skip them), of another type, or new (passed through as they are). Empty when nothing differs or
+    no input schema was saved.
+
+    >>> import tempfile, polars as pl
+    >>> from assay.clean import MissingStep
+    >>> path = Path(tempfile.mkdtemp()) / "steps.json"
+    >>> train = pl.DataFrame({"a": [1.0, None], "b": ["x", "y"]})
+    >>> save_steps([MissingStep().fit(train)], path, input_schema=train.schema)
+    >>> check_input(path, pl.DataFrame({"a": ["1"], "c": [2]}))  # doctest: +NORMALIZE_WHITESPACE
+    ["1 column(s) the steps were fitted with are missing: 'b' (the steps skip them)",
+     "'a' is String here, Float64 when the steps were fitted",
+     "1 column(s) are new: 'c' (passed through as they are)"]
+    """
+    payload = _read_payload(path)
+    fitted = payload.get("input_schema") if isinstance(payload, dict) else None
+    if not fitted:
+        return []
+    notes = []
+    missing = [c for c in fitted if c not in frame.columns]
+    if missing:
+        notes.append(f"{len(missing)} column(s) the steps were fitted with are missing: "
+                     f"{', '.join(repr(c) for c in missing[:8])}{', …' if len(missing) > 8 else ''} (the steps skip "
+                     "them)")
+    notes += [f"{c!r} is {frame.schema[c]} here, {t} when the steps were fitted" for c, t in fitted.items()
+              if c in frame.columns and str(frame.schema[c]) != t]
+    new = [c for c in frame.columns if c not in fitted]
+    if new:
+        notes.append(f"{len(new)} column(s) are new: {', '.join(repr(c) for c in new[:8])}"
+                     f"{', …' if len(new) > 8 else ''} (passed through as they are)")
+    return notes
+
+
+def load_steps(path: str | Path) -> list[Step]:
+    """Fitted steps written by :func:`save_steps` (or the ``steps`` of a model artifact's manifest)."""
+    payload = _read_payload(path)
     items = payload.get("steps") if isinstance(payload, dict) else payload
     if not isinstance(items, list) or not all(isinstance(s, dict) and "step" in s and "state" in s for s in items):
         msg = f"{path} holds no fitted steps (expected a list of {{step, params, state}} written by assay clean)"

@@ -184,6 +184,12 @@ def register(app: typer.Typer) -> None:
             frame = frame.drop(index)
             typer.echo(f"note: dropped column(s) {', '.join(repr(c) for c in index)}: an exported row index (1, 2, "
                        "3, … down the file), not data", err=True)
+        if apply is not None:
+            from assay.clean._run import check_input
+
+            for note in check_input(apply, frame):
+                typer.echo(f"note: {note}", err=True)
+        source_schema = frame.schema
         width = max(len(s.name) for s in fitted) if fitted else 0
 
         def say(i: int, change: Any) -> None:
@@ -205,7 +211,7 @@ def register(app: typer.Typer) -> None:
             raise SpecError(msg) from None
         tmp.replace(out)
         if save_steps is not None:
-            write_steps(fitted, save_steps)
+            write_steps(fitted, save_steps, input_schema=source_schema)
         extra = f"; fitted steps in {save_steps}" if save_steps is not None else ""
         typer.echo(f"wrote {cleaned.height:,} rows × {cleaned.width} columns to {out} (from {frame.height:,} rows "
                    f"× {frame.width} columns){extra}")
