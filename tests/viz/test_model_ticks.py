@@ -47,3 +47,22 @@ def test_compact_ticks_keep_distinct_values() -> None:
     labels = compact_ticks(locs)
     assert labels == ["100.0k", "102.5k", "105.0k", "107.5k"]
     assert len(set(labels)) == len(locs)
+
+
+def test_long_names_that_differ_at_the_end_stay_apart_on_the_axes() -> None:
+    import polars as pl
+
+    from assay.viz import profile
+    from assay.viz._figures import correlation_figure
+    from assay.viz._model_figures import importance_figure
+
+    names = [f"measurement_of_quantity_number_{i}_in_units" for i in range(12)]
+    rng = np.random.default_rng(1)
+    p = profile(pl.DataFrame({n: rng.normal(size=200) for n in names}))
+    fig = correlation_figure(p["correlations"]["pearson"], "Pearson")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(set(labels)) == 12, labels
+    assert labels[10].endswith("10_in_units")
+    imp = importance_figure(names, np.arange(12.0), np.full(12, 0.1), "r2")
+    shown = [t.get_text() for t in imp.axes[0].get_yticklabels()]
+    assert len(set(shown)) == 12, shown

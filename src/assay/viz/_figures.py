@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from assay.viz._style import ACCENT, MUTED, PALETTE, WARN, figure, kept_figure, short_label
+from assay.viz._style import ACCENT, MUTED, PALETTE, WARN, figure, kept_figure, short_label, short_labels
 
 __all__ = [
     "column_figure",
@@ -129,7 +129,7 @@ def overview_figure(p: dict[str, Any]) -> Any:
     missing = sorted((v for v in variables if v["missing"]), key=lambda v: -v["missing_pct"])
     if missing:
         shown = missing[:12]
-        _barh(a3, [short_label(v["name"], 22) for v in shown], [v["missing_pct"] for v in shown],
+        _barh(a3, short_labels([v["name"] for v in shown], 22), [v["missing_pct"] for v in shown],
               [WARN if v["missing_pct"] >= 50 else PALETTE[1] for v in shown], pct_only=True)
         a3.set_xlim(0, 118)
         extra = f" (top 12 of {len(missing)})" if len(missing) > 12 else ""
@@ -260,7 +260,7 @@ def _time_histogram(v: dict[str, Any]) -> Any:
 def _top_values(v: dict[str, Any], rows: int) -> Any:
     top = v.get("top") or []
     shown = top[:MAX_BARS]
-    labels = [short_label(t["value"], 28) for t in shown]
+    labels = short_labels([t["value"] for t in shown], 28)
     values = [t["count"] for t in shown]
     colors = [ACCENT] * len(shown)
     rest = v.get("count", 0) - sum(values)
@@ -304,7 +304,7 @@ def missing_figure(p: dict[str, Any]) -> Any | None:
         order = sorted(sorted(order, key=lambda i: -variables[names[i]]["missing_pct"])[:MAX_MATRIX_COLUMNS])
         note = f" (the {MAX_MATRIX_COLUMNS} of {len(names)} columns with most missing)"
     frac = frac[order]
-    labels = [short_label(names[i], 26) for i in order]
+    labels = short_labels([names[i] for i in order], 26)
     pct = [variables[names[i]]["missing_pct"] for i in order]
     height = min(16.0, max(2.6, 0.22 * len(order) + 1.3))
     fig, (ax, bx) = figure(11, height, ncols=2, width_ratios=[4, 1], sharey=True)
@@ -351,7 +351,7 @@ def correlation_figure(block: dict[str, Any], title: str, signed: bool = True) -
     cmap = "RdBu_r" if signed else "Blues"
     im = ax.imshow(np.ma.masked_invalid(mat), cmap=cmap, vmin=-1 if signed else 0, vmax=1,
                    interpolation="none")
-    labels = [short_label(c, 20) for c in cols]
+    labels = short_labels(cols, 20)
     ax.set_xticks(range(k), labels, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center",
                   rotation_mode="anchor")
     ax.set_yticks(range(k), labels)
@@ -387,7 +387,7 @@ def outliers_figure(p: dict[str, Any]) -> Any | None:
         return None
     items.sort(key=lambda kv: -kv[1]["pct"])
     shown = items[:30]
-    labels = [short_label(n, 24) for n, _ in shown]
+    labels = short_labels([n for n, _ in shown], 24)
     low = [100 * o["low"] / max(1, p["variables"][n].get("finite") or 1) for n, o in shown]
     high = [100 * o["high"] / max(1, p["variables"][n].get("finite") or 1) for n, o in shown]
     height = max(2.2, 0.26 * len(shown) + 1.2)
@@ -420,7 +420,7 @@ def target_association_figure(p: dict[str, Any]) -> Any | None:
     if not items:
         return None
     shown = items[:25]
-    labels = [short_label(n, 24) for n, _ in shown]
+    labels = short_labels([n for n, _ in shown], 24)
     values = [a["value"] for _, a in shown]
     leak = [a["value"] > 0.95 or a.get("determines_target") or a.get("separates_classes") for _, a in shown]
     measures = sorted({a["measure"] for _, a in shown})

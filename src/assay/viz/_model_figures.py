@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from assay.viz._style import ACCENT, MUTED, PALETTE, WARN, figure, short_label
+from assay.viz._style import ACCENT, MUTED, PALETTE, WARN, figure, short_label, short_labels
 
 __all__ = [
     "calibration_figure",
@@ -124,7 +124,7 @@ def cv_spread_figure(cv_scores: dict[str, Sequence[float]], metric: str | None) 
     rng = np.random.default_rng(0)
     for yi, s in zip(y, data, strict=True):
         ax.scatter(s, yi + rng.uniform(-0.12, 0.12, len(s)), s=16, color=ACCENT, alpha=0.8, zorder=3)
-    ax.set_yticks(y, [short_label(m, 24) for m, _ in items])
+    ax.set_yticks(y, short_labels([m for m, _ in items], 24))
     ax.invert_yaxis()
     ax.set_xlabel(f"{metric or 'score'} per fold (higher is better)")
     ax.set_title("Cross-validation scores by model")
@@ -210,7 +210,7 @@ def confusion_figure(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[A
     side = min(12.0, max(4.2, 0.42 * k + 2.0))
     fig, ax = figure(side + 0.8, side)
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
-    names = [short_label(c, 16) for c in labels]
+    names = short_labels(list(labels), 16)
     ax.set_xticks(range(k), names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center",
                   rotation_mode="anchor")
     ax.set_yticks(range(k), names)
@@ -310,7 +310,7 @@ def importance_figure(names: Sequence[str], mean: np.ndarray, std: np.ndarray, m
     colors = [ACCENT if mean[i] > 0 else MUTED for i in order]
     ax.barh(y, mean[order], xerr=std[order], color=colors, height=0.7, error_kw={"ecolor": "#46525f",
                                                                                    "capsize": 2, "lw": 0.8})
-    ax.set_yticks(y, [short_label(names[i], 28) for i in order])
+    ax.set_yticks(y, short_labels([names[i] for i in order], 28))
     ax.invert_yaxis()
     ax.axvline(0, color="#46525f", linewidth=0.8)
     ax.set_xlabel(f"drop in {metric} when the feature is shuffled")
@@ -394,7 +394,7 @@ def coefficients_figure(coef: dict[str, Any], classes: Sequence[Any] | None) -> 
     if c.size == 0 or not names or c.shape[1] != len(names):
         return None
     order = np.argsort(-np.abs(c).max(0))[:MAX_FEATURES]
-    labels = [short_label(names[i], 26) for i in order]
+    labels = short_labels([names[i] for i in order], 26)
     more = f" (largest {MAX_FEATURES} of {len(names)})" if len(names) > MAX_FEATURES else ""
     if c.shape[0] == 1:
         vals = c[0, order]
@@ -412,7 +412,7 @@ def coefficients_figure(coef: dict[str, Any], classes: Sequence[Any] | None) -> 
         return fig
     sub = c[:, order]
     lim = float(np.abs(sub).max()) or 1.0
-    rows = [short_label(x, 16) for x in (classes or range(c.shape[0]))][: c.shape[0]]
+    rows = short_labels(list(classes or range(c.shape[0])), 16)[: c.shape[0]]
     fig, ax = figure(min(14.0, 0.42 * len(order) + 3.0), max(2.6, 0.42 * len(rows) + 2.2))
     im = ax.imshow(sub, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(len(order)), labels, rotation=45, ha="right", rotation_mode="anchor")

@@ -10,7 +10,7 @@ import base64
 import io
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
@@ -28,6 +28,7 @@ __all__ = [
     "save_figure",
     "setup_matplotlib",
     "short_label",
+    "short_labels",
     "svg_data_uri",
     "warm_up",
     "write_figure",
@@ -747,6 +748,56 @@ def png_data_uri(fig: Any) -> str:
     with quiet_glyphs():
         fig.savefig(buf, format="png")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def short_labels(values: Sequence[Any], width: int = 24) -> list[str]:
+    """:func:`short_label` of each value, unless that makes different values look the same (names that differ only
+    past ``width``): then each is cut in the middle, keeping as much of its end as tells them apart.
+
+    >>> short_labels([f"measurement_of_quantity_{i}_in_units" for i in (1, 2, 10)], 20)
+    ['measurem…_1_in_units', 'measurem…_2_in_units', 'measurem…10_in_units']
+    >>> short_labels(["short", "names"], 20)
+    ['short', 'names']
+    """
+    labels = [short_label(v, width) for v in values]
+    texts = [re.sub(r"\s+", " ", str(v)).strip() if v is not None else "(missing)" for v in values]
+    if len(set(labels)) == len(set(texts)):
+        return labels
+    # Keep the whole part where the names differ and what they share after it ('12_in_units', not '2_in_units').
+    prefix = _shared_start([str(t) for t in texts])
+    suffix = _shared_start([t[::-1] for t in texts])
+    differ = max(len(t) - min(prefix, len(t) - suffix) - suffix for t in texts)
+    first = suffix + differ
+    for tail in range(min(first, width - 3), width - 2):
+        cut = [_middle_cut(t, width, tail) for t in texts]
+        if len(set(cut)) == len(set(texts)):
+            return cut
+    return labels
+
+
+def _shared_start(texts: list[str]) -> int:
+    """How many leading characters all ``texts`` share."""
+    n = min(map(len, texts), default=0)
+    for i in range(n):
+        if len({t[i] for t in texts}) > 1:
+            return i
+    return n
+
+
+def _middle_cut(text: str, width: int, tail: int) -> str:
+    """``text`` in ``width`` display columns: its start, '…', and its last ``tail`` columns (CJK count double)."""
+    widths = [_char_width(ch) for ch in text]
+    if sum(widths) <= width:
+        return text
+    end, used = len(text), 0
+    while end > 0 and used + widths[end - 1] <= tail:
+        end -= 1
+        used += widths[end]
+    head, room = 0, width - 1 - used
+    while head < end and widths[head] <= room:
+        room -= widths[head]
+        head += 1
+    return text[:head] + "…" + text[end:]
 
 
 def short_label(value: Any, width: int = 24) -> str:
