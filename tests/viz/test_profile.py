@@ -187,6 +187,11 @@ def test_duplicates_constant_all_missing_and_id_like():
     p2 = profile(df.unique(maintain_order=True))
     assert p2["variables"]["id"]["kind"] == "id-like"
     assert _warnings(p2, "id_like")[0]["column"] == "id"
+    assert "looks like an identifier" in _warnings(p2, "id_like")[0]["message"]
+    # The same numbers under the header a table export gives its row index are the file's row numbers.
+    p3 = profile(df.unique(maintain_order=True).rename({"id": ""}))
+    assert p3["variables"][""]["row_index"] is True
+    assert "is the row index a table export left" in _warnings(p3, "id_like")[0]["message"]
     assert p["variables"]["empty"]["kind"] == "empty"
     assert p["variables"]["nulltype"]["kind"] == "empty"
     assert {w["column"] for w in _warnings(p, "all_missing")} == {"empty", "nulltype"}

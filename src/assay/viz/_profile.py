@@ -345,6 +345,12 @@ def _describe_first(i: int, name: str, dtype: pl.DataType, group: str, first: di
         })
         v["finite"] = count - v["nan"] - v["inf"]
         v["kind"] = _numeric_kind(name, dtype, v, first.get(p + "mindiff"))
+        mindiff = first.get(p + "mindiff")
+        if v["kind"] == "id-like" and mindiff is not None and mindiff > 0 and v["missing"] == 0:
+            from assay.clean._useless import EXPORT_INDEX_NAMES  # here only: the cleaning package is not needed
+
+            # Numbers that only go up under an export's index header: the file's row numbers.
+            v["row_index"] = name.strip().lower() in EXPORT_INDEX_NAMES
     elif group == "bool":
         v["kind"] = "boolean"
         v["true"] = int(first[p + "true"] or 0)
@@ -973,7 +979,10 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
         if distinct == 1 and rows > 1:
             value = v["top"][0]["value"] if v.get("top") else v.get("min")
             add("constant", name, f"'{name}' has a single value ({value!r}) in every non-missing row")
-        if kind == "id-like":
+        if kind == "id-like" and v.get("row_index"):
+            add("id_like", name, f"'{name}' is the row index a table export left (its numbers only go up down the "
+                                 "file): not data; assay train leaves it out")
+        elif kind == "id-like":
             add("id_like", name, f"'{name}' looks like an identifier ({distinct:,} distinct of {v['count']:,} "
                                  "values): exclude it from model features")
         if kind in ("categorical", "text") and (distinct or 0) > HIGH_CARDINALITY:
