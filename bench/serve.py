@@ -69,7 +69,7 @@ build it: SHA-256 of the body, the outputs as JSON); the rest is the model input
 ~70 us per batch whatever its size) and the split of the outputs. On the loop: JSON records parsing, admission,
 the future the request waits on and the task step that resumes it, the request id, the breaker, the metrics, the
 answer. System calls are down to one read and one write per request. For assay/no-op >= 0.7 with the CPU as the
-limit, a prediction would have to cost at most ~1.4x the no-op (~43 us here), about 30 us less than now.
+limit, a prediction would have to cost at most ~1.4x the no-op (~43 us here), 25-30 us less than now.
 """
 
 from __future__ import annotations
