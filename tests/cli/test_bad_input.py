@@ -147,3 +147,12 @@ def test_a_table_of_the_target_and_its_row_index_says_there_is_nothing_to_learn_
     err = capsys.readouterr().err
     assert "has no input column to learn from: the target 'r500' is all that is left" in err
     assert "--drop" not in err.split("error:")[1]  # no --drop was given
+
+
+def test_a_target_with_a_new_value_in_every_row_is_called_out(tmp_path, capsys):
+    src = tmp_path / "cars.csv"
+    pl.DataFrame({"price": [10.0 + i for i in range(40)], "make": [f"Car {i}" for i in range(40)]}).write_csv(src)
+    assert main(["train", str(src), "--target", "make", "--quiet", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "the target has a different value in almost every row (" in err
+    assert "is it a name or an identifier?" in err

@@ -21,6 +21,12 @@ KINDS = ("kfold", "group", "timeseries")
 def _class_counts_ok(y: np.ndarray, folds: int, what: str) -> None:
     values, counts = np.unique(y, return_counts=True)
     smallest = int(counts.min())
+    if smallest < folds and len(values) >= 0.9 * len(y) and len(y) >= 20:
+        msg = (f"{what}: the target has a different value in almost every row ({len(values):,} classes in "
+               f"{len(y):,} rows), so no class can be learned; is it a name or an identifier? Choose another "
+               "--target" + (", or --task regression for a measurement" if np.issubdtype(values.dtype, np.number)
+                              else ""))
+        raise SpecError(msg)
     if smallest < folds:
         label = values[int(counts.argmin())].item()
         rare = int((counts < folds).sum())
