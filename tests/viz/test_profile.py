@@ -445,3 +445,22 @@ def test_a_column_without_a_name_gets_a_visible_heading(tmp_path):
     frame = pl.DataFrame({"": list(range(1, 101)), "x": [float(i % 7) for i in range(100)]})
     html = write_profile(profile(frame), tmp_path).read_text()
     assert '<h3><span class="none">(no name)</span></h3>' in html
+
+
+def test_a_file_within_an_eighth_of_the_available_memory_is_parsed_once(tmp_path, monkeypatch):
+    from assay.viz import _profile
+
+    path = tmp_path / "t.csv"
+    pl.DataFrame({"x": range(1000)}).write_csv(path)
+    size = path.stat().st_size
+    monkeypatch.setattr(_profile, "IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(_profile, "_available_memory", lambda: 8 * size)
+    assert _profile._as_lazy(str(path))[2] is not None  # read into memory once
+    monkeypatch.setattr(_profile, "_available_memory", lambda: 8 * size - 8)
+    assert _profile._as_lazy(str(path))[2] is None  # streamed
+
+
+def test_available_memory_is_read_on_linux():
+    from assay.viz._profile import _available_memory
+
+    assert _available_memory() > 0

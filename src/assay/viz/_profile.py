@@ -41,7 +41,21 @@ MAX_ASSOC_COLUMNS = 30  # categorical columns in the Cramér's V matrix
 MAX_ASSOC_LEVELS = 100  # categoricals with more distinct values are left out of Cramér's V
 MISSING_BLOCKS = 120  # row blocks of the missingness matrix
 PREVIEW_ROWS = 10
-IN_MEMORY_BYTES = 512 * 1024 * 1024  # files up to this size are parsed once; bigger ones are streamed per pass
+# Files up to this size, or up to an eighth of the memory available, are parsed once and profiled in memory;
+# bigger ones are streamed, parsed again by each pass.
+IN_MEMORY_BYTES = 512 * 1024 * 1024
+
+
+def _available_memory() -> int:
+    """Bytes of memory available to this process (Linux's MemAvailable), or 0 where it cannot be told."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|pk|code|编号|序号)$|^id[_\s-]|编号|序号|账号", re.IGNORECASE)
 
@@ -219,7 +233,8 @@ def _as_lazy(data: Any) -> tuple[pl.LazyFrame, str | None, pl.DataFrame | None]:
 
         name = mask_uri(str(data.uri))
         path = getattr(data, "path", None)
-        if isinstance(path, Path) and path.is_file() and path.stat().st_size <= IN_MEMORY_BYTES:
+        limit = max(IN_MEMORY_BYTES, _available_memory() // 8)
+        if isinstance(path, Path) and path.is_file() and path.stat().st_size <= limit:
             # A file that fits easily is parsed once and profiled in memory: one parse instead of one per pass.
             frame = data.read()
             return frame.lazy(), name, frame
