@@ -104,6 +104,8 @@ def test_no_fallback_503_at_once_then_saturation_exact_counts(registry_dir, star
     assert codes.count(503) == 15
     shed = [(t, h) for code, t, h in results if code == 503]
     assert all(h["retry-after"] == "1" for _, h in shed)
+    assert len({h.get("x-request-id") for _, h in shed}) == 15  # every refusal has its own request id
+    assert all(len(h["x-request-id"]) == 32 for _, h in shed)
     slowest_shed = max(t for t, _ in shed)
     fastest_ok = min(t for code, t, _ in results if code == 200)
     assert slowest_shed < fastest_ok  # shed before even the first accepted request finished its 0.9 s

@@ -1285,6 +1285,7 @@ def shedding_protocol(front: _Front) -> type:
     tail = (b"content-type: application/json\r\ncontent-length: " + str(len(body)).encode() +
             b"\r\nretry-after: 1\r\n")
     keep, close = tail + b"\r\n" + body, tail + b"connection: close\r\n\r\n" + body
+    new_id = front.server.request_id  # a refusal carries its own request id, as every response does
 
     class SheddingProtocol(HttpToolsProtocol):
         shedding = 0  # 0: not shedding; 1: shedding, keep the connection; 2: shedding, then close it
@@ -1319,7 +1320,7 @@ def shedding_protocol(front: _Front) -> type:
             out = [STATUS_LINE[503]]
             for name, value in self.server_state.default_headers:  # date and server, as on every response
                 out += [name, b": ", value, b"\r\n"]
-            out.append(keep if keep_alive else close)
+            out += [b"x-request-id: ", new_id().encode("ascii"), b"\r\n", keep if keep_alive else close]
             self.transport.write(b"".join(out))
             if keep_alive:
                 self.on_response_complete()
