@@ -591,3 +591,51 @@ def test_profile_page_escapes_what_comes_from_the_data(tmp_path: Path):
     assert "it&#39;s &#34;quoted&#34;" in html
     assert html.startswith("<!DOCTYPE html>")
     assert html.endswith("</html>")
+
+
+def test_fitted_margins_keep_every_label_inside_and_apart():
+    """Figures laid out by one measurement (no layout engine): every tick label, axis label, title and text lies
+    inside the figure, axes of one figure do not run into each other, and the axes get about the room the
+    constrained layout gives them."""
+    from assay.viz import _figures, _style
+
+    rng = np.random.default_rng(3)
+    n = 400
+    long = {f"measurement_of_the_quantity_number_{i}_in_standard_units": rng.normal(0, 10 ** (i % 5), n)
+            for i in range(14)}
+    frame = pl.DataFrame({
+        **long,
+        "城市": rng.choice([f"城市{chr(0x4E00 + 37 * i)}{chr(0x4E00 + 53 * i)}区" for i in range(50)], n),
+        "销售额（元）": [None if i % 7 == 0 else float(v) for i, v in enumerate(rng.lognormal(5, 1, n))],
+        "y": rng.integers(0, 2, n),
+    })
+    p = profile(frame, target="y")
+    makers = {"overview": lambda: _figures.overview_figure(p),
+              "missing": lambda: _figures.missing_figure(p),
+              "cjk bars": lambda: _figures.column_figure(p["variables"]["城市"], p["rows"]),
+              "outliers": lambda: _figures.outliers_figure(p),
+              "target": lambda: _figures.target_association_figure(p)}
+    for what, make in makers.items():
+        fig = make()
+        assert fig is not None, what
+        assert fig.get_layout_engine() is None, what
+        _style._settle_layout(fig)  # as render_figure lays it out
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        inside = fig.bbox.padded(0.5)
+        boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]
+        for box in boxes:
+            assert inside.x0 <= box.x0, (what, box)
+            assert box.x1 <= inside.x1, (what, box)
+            assert inside.y0 <= box.y0, (what, box)
+            assert box.y1 <= inside.y1, (what, box)
+        for i, a in enumerate(fig.axes):
+            for b in fig.axes[i + 1:]:
+                assert a.bbox.x1 < b.bbox.x0 or b.bbox.x1 < a.bbox.x0, what  # side by side, not on each other
+        # The same figure under the constrained layout: the fitted axes are about as large.
+        ref = make()
+        ref.set_layout_engine("constrained")  # run by _settle_layout instead of the fitted margins
+        _style._settle_layout(ref)
+        for ours, theirs in zip(fig.axes, ref.axes, strict=True):
+            assert ours.bbox.width == pytest.approx(theirs.bbox.width, rel=0.15), what
+            assert ours.bbox.height == pytest.approx(theirs.bbox.height, rel=0.1), what

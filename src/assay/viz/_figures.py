@@ -98,7 +98,7 @@ def _barh(ax: Any, labels: list[str], values: list[float], colors: list[str] | s
 
 def overview_figure(p: dict[str, Any]) -> Any:
     """Columns by kind, rows (complete / with missing / duplicate) and the most-missing columns."""
-    fig, (a1, a2, a3) = figure(12, 3.4, ncols=3, width_ratios=[1, 1, 1.3])
+    fig, (a1, a2, a3) = figure(12, 3.4, fit=True, ncols=3, width_ratios=[1, 1, 1.3])
     kinds = p.get("kinds") or {}
     if kinds:
         items = sorted(kinds.items(), key=lambda kv: -kv[1])
@@ -274,7 +274,7 @@ def _top_values(v: dict[str, Any], rows: int) -> Any:
         values.append(v["missing"])
         colors.append(PALETTE[1])
     height = max(1.6, 0.24 * len(labels) + 0.9)
-    fig, ax = figure(5.6, height)
+    fig, ax = figure(5.6, height, fit=True)
     _barh(ax, labels, values, colors, total=rows or None)
     distinct = v.get("distinct")
     more = f" (top {len(shown)} of {distinct:,} values)" if distinct and distinct > len(shown) else ""
@@ -307,7 +307,7 @@ def missing_figure(p: dict[str, Any]) -> Any | None:
     labels = short_labels([names[i] for i in order], 26)
     pct = [variables[names[i]]["missing_pct"] for i in order]
     height = min(16.0, max(2.6, 0.22 * len(order) + 1.3))
-    fig, (ax, bx) = figure(11, height, ncols=2, width_ratios=[4, 1], sharey=True)
+    fig, (ax, bx) = figure(11, height, fit=True, ncols=2, width_ratios=[4, 1], sharey=True)
     from matplotlib.colors import LinearSegmentedColormap
 
     cmap = LinearSegmentedColormap.from_list("missing", ["#eef3f8", "#1b2631"])
@@ -391,7 +391,7 @@ def outliers_figure(p: dict[str, Any]) -> Any | None:
     low = [100 * o["low"] / max(1, p["variables"][n].get("finite") or 1) for n, o in shown]
     high = [100 * o["high"] / max(1, p["variables"][n].get("finite") or 1) for n, o in shown]
     height = max(2.2, 0.26 * len(shown) + 1.2)
-    fig, ax = figure(7.5, height)
+    fig, ax = figure(7.5, height, fit=True)
     y = np.arange(len(shown))
     ax.barh(y, low, color=PALETTE[5], height=0.7, label="below Q1 − 1.5·IQR")
     ax.barh(y, high, left=low, color=WARN, height=0.7, label="above Q3 + 1.5·IQR")
@@ -427,7 +427,7 @@ def target_association_figure(p: dict[str, Any]) -> Any | None:
     colors = [WARN if bad else PALETTE[measures.index(a["measure"]) % 3 * 2] for (_, a), bad in
               zip(shown, leak, strict=True)]
     height = max(2.2, 0.26 * len(shown) + 1.2)
-    fig, ax = figure(7.5, height)
+    fig, ax = figure(7.5, height, fit=True)
     _barh(ax, labels, values, colors)
     ax.set_xlim(0, 1.2)
     ax.axvline(0.95, color=WARN, linestyle=":", linewidth=1)
