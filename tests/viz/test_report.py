@@ -525,7 +525,8 @@ def test_png_and_svg_drawn_at_once_are_the_files_savefig_writes():
     makers = {"overview": lambda: _figures.overview_figure(p),  # constrained layout, several axes
               "histogram": lambda: _figures.column_figure(p["variables"]["x3"], p["rows"]),  # dashed lines
               "cjk bars": lambda: _figures.column_figure(p["variables"]["城市"], p["rows"]),
-              "legend": lambda: _figures.outliers_figure(p)}
+              "legend": lambda: _figures.outliers_figure(p),
+              "image": lambda: _figures.missing_figure(p)}  # the image's data unresampled in the SVG
     # Texts are placed with the PNG's measurements of their size, savefig's SVG with its own: a fraction of a point
     # apart; so is a legend, which is laid out around its texts. Everything else is where savefig puts it.
     tolerance = {"text": 0.6, "legend": 1.5}
@@ -546,6 +547,11 @@ def test_png_and_svg_drawn_at_once_are_the_files_savefig_writes():
         assert [(tag, len(v), text) for tag, v, text in mine] == [(tag, len(v), text) for tag, v, text in others]
         for (tag, a, text), (_, b, _) in zip(mine, others, strict=True):
             assert a == pytest.approx(b, abs=tolerance.get(what, tolerance.get(tag, 0.01))), (what, tag, text)
+        mine, others = _svg_images(ours["svg"], 72 / 110), _svg_images(theirs, 1.0)
+        assert len(mine) == len(others) == (what == "image"), what
+        for (data, a), (theirs_data, b) in zip(mine, others, strict=True):
+            assert data == theirs_data, what  # the same pixels, placed at the same spot
+            assert a == pytest.approx(b, abs=0.01), what
 
 
 def test_svg_of_what_one_drawing_cannot_write_comes_from_savefig():
@@ -555,7 +561,7 @@ def test_svg_of_what_one_drawing_cannot_write_comes_from_savefig():
 
     p = profile(_frame_for_figures(), target="y")
     math = profile(pl.DataFrame({"$x^2$": [1.0, 2.0, 4.0, 8.0] * 10}))  # a column name matplotlib reads as math
-    makers = {"image": lambda: _figures.missing_figure(p),
+    makers = {"rasterised colorbar": lambda: _figures.correlation_figure(p["correlations"]["pearson"], "r"),
               "math text": lambda: _figures.column_figure(math["variables"]["$x^2$"], math["rows"])}
     for what, make in makers.items():
         fig = make()
@@ -569,6 +575,18 @@ def test_svg_of_what_one_drawing_cannot_write_comes_from_savefig():
         with _style.quiet_glyphs():
             fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": "assay"})
         assert ours["svg"] == svg.getvalue(), what
+
+
+def _svg_images(svg: bytes, scale: float) -> list[tuple[str, list[float]]]:
+    """Each image of an SVG: its data and the numbers of its transform (the lengths times ``scale``)."""
+    import xml.etree.ElementTree as ET
+
+    images = []
+    for el in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}image"):
+        data = next(v for k, v in el.attrib.items() if k.endswith("href"))
+        m = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", el.attrib["transform"])]
+        images.append((data, [scale * x for x in m] + [float(el.attrib["width"]), float(el.attrib["height"])]))
+    return images
 
 
 def _rgba(png: bytes) -> np.ndarray:

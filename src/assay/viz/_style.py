@@ -520,11 +520,18 @@ def _png_and_svg(fig: Any) -> dict[str, bytes]:
     :func:`_png` draws, pixel for pixel. The SVG renderer draws in the same pixels, its coordinate system scaled to
     the figure's size in points (``viewBox``), its line widths, dashes and font sizes converted from points.
 
-    Only the SVG is returned empty-handed (left to ``savefig``) when the figure holds what this SVG would not
-    draw as ``savefig`` does: images (``savefig`` writes their data unresampled), rasterised artists, filters,
-    math text or TeX, hatches, Gouraud shading. A figure with images is not tried at all.
+    An image is drawn twice: resampled to the PNG's pixels, and as ``savefig`` writes it into an SVG, its data
+    unresampled with the transform that places it (:func:`_draw_image_twice`). A figure whose images ``savefig``
+    would resample or merge in an SVG (more than one image in an axes, an interpolation, a non-affine transform) is
+    not tried at all; only the SVG is returned empty-handed (left to ``savefig``) when the figure holds anything
+    else this SVG would not draw as ``savefig`` does: rasterised artists, filters, math text or TeX, hatches,
+    Gouraud shading.
     """
-    if any(ax.images for ax in fig.axes):
+    if any(artist.get_rasterized() for ax in fig.axes for artist in (*ax.images, *ax.collections)):
+        return {}  # (a colorbar's many colours): the SVG would come from savefig after all
+    images = [image for ax in fig.axes for image in ax.images]
+    if images and not all(len(image.axes.images) == 1 and not fig.images and image._check_unsampled_image() and
+                          image.get_transform().is_affine for image in images):
         return {}
     from matplotlib.backends.backend_svg import RendererSVG
 
@@ -537,7 +544,13 @@ def _png_and_svg(fig: Any) -> dict[str, bytes]:
     scale = fig.dpi / 72.0  # pixels per point
     svg.new_gc = _pixel_gc_factory(scale)
     both = _PngAndSvg(agg, svg, scale)
-    fig.draw(both)
+    for image in images:
+        image.draw = _draw_image_twice(image, both, svg)  # this figure only: removed below
+    try:
+        fig.draw(both)
+    finally:
+        for image in images:
+            vars(image).pop("draw", None)
     data = {"png": _encode_png(agg.buffer_rgba(), int(agg.width), int(agg.height), fig.dpi, _metadata("png"))}
     if both.unsupported is None:
         svg.finalize()
@@ -548,6 +561,26 @@ def _png_and_svg(fig: Any) -> dict[str, bytes]:
             points = f'width="{_svg_number(width / scale)}pt" height="{_svg_number(height / scale)}pt"'
             data["svg"] = text.replace(size, points, 1).encode("utf-8")
     return data
+
+
+def _draw_image_twice(image: Any, both: _PngAndSvg, svg: Any) -> Any:
+    """A ``draw`` for one image of a figure drawn by :func:`_png_and_svg`: the image resampled for the PNG (as the
+    Agg renderer draws it), then drawn by the SVG renderer itself, which writes its data unresampled as
+    ``savefig`` does."""
+    draw = type(image).draw
+
+    def draw_both(renderer: Any) -> None:
+        if renderer is not both:
+            draw(image, renderer)
+            return
+        both.images_allowed = True
+        try:
+            draw(image, both)
+        finally:
+            both.images_allowed = False
+        draw(image, svg)
+
+    return draw_both
 
 
 def _svg_number(x: float) -> str:
@@ -605,6 +638,7 @@ class _PngAndSvg:
         self._scale = scale
         self._flip = agg.flipy() != svg.flipy()
         self.unsupported: str | None = None
+        self.images_allowed = False  # an image drawn here goes to the PNG only; the SVG draws it itself
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._agg, name)
@@ -658,7 +692,8 @@ class _PngAndSvg:
         self._agg.draw_tex(gc, *args, **kwargs)
 
     def draw_image(self, gc: Any, *args: Any, **kwargs: Any) -> None:
-        self.unsupported = self.unsupported or "image"
+        if not self.images_allowed:
+            self.unsupported = self.unsupported or "image"
         self._agg.draw_image(gc, *args, **kwargs)
 
     def draw_gouraud_triangles(self, gc: Any, *args: Any, **kwargs: Any) -> None:
