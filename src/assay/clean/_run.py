@@ -50,7 +50,9 @@ class StepChange:
             parts.append(f"{self.rows_before:,} → {self.rows_after:,} rows "
                          f"({self.rows_before - self.rows_after:,} removed)")
         if self.retyped:
-            parts.append("typed " + ", ".join(f"{c}: {a} → {b}" for c, (a, b) in _first(self.retyped)))
+            more = len(self.retyped) - 4
+            parts.append("typed " + ", ".join(f"{c}: {a} → {b}" for c, (a, b) in _first(self.retyped))
+                         + (f", … ({more} more)" if more > 0 else ""))
         if self.emptied:
             parts.append(f"{sum(self.emptied.values()):,} value(s) now missing: {_counts(self.emptied)}")
         if self.filled:
