@@ -144,6 +144,27 @@ def test_average_ranks_match_scipy_with_ties_and_nan():
     assert np.isnan(ranks[~ok, 1]).all()
 
 
+def test_average_ranks_of_values_apart_by_their_last_bits_signed_zeros_and_nan():
+    """Values that the sorted keys cannot tell apart (they differ in the bits that hold the row's position) are
+    ranked exactly as well, whatever their sign; -0.0 ties with 0.0; NaN of either sign stays unranked."""
+    rng = np.random.default_rng(5)
+    n = 30_000
+    base = rng.choice([-3.5, -1e-300, 0.0, 1e-300, 2.0, 1e6], n)
+    close = np.nextafter(base, np.where(rng.random(n) < 0.5, np.inf, -np.inf))  # a neighbouring float
+    near = np.where(rng.random(n) < 0.5, base, close)
+    zeros = rng.choice([-0.0, 0.0, 1.0, -1.0], n)
+    spread = rng.standard_normal(n) * 10.0 ** rng.integers(-300, 300, n)  # every exponent, both signs
+    x = np.column_stack([near, zeros, spread, rng.normal(size=n)])
+    x[::11, 2] = np.nan
+    x[::13, 3] = -np.nan  # a NaN with its sign bit set
+    ranks = average_ranks(x)
+    for j in range(x.shape[1]):
+        ok = ~np.isnan(x[:, j])
+        np.testing.assert_allclose(ranks[ok, j], stats.rankdata(x[ok, j]), rtol=0, atol=1e-12)
+        assert np.isnan(ranks[~ok, j]).all()
+    assert len(np.unique(near)) > 6  # the neighbours are there to be told apart
+
+
 def test_codes_are_dense_and_skip_nulls():
     sample = pl.DataFrame({"c": ["b", None, "a", "b", "z"], "t": [True, False, None, True, True]})
     codes, mask = _codes(sample, "c")

@@ -631,8 +631,11 @@ def pairwise_pearson(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def average_ranks(x: np.ndarray) -> np.ndarray:
     """Column-wise ranks (1-based, ties get their average rank, NaN stays NaN), as Spearman's rho needs.
 
-    One argsort per column, the columns spread over a few threads (NumPy releases the GIL while sorting); measured
-    several times faster here than Polars' ``rank`` or SciPy's ``rankdata``.
+    One sort per column, the columns spread over a few threads (NumPy releases the GIL while sorting); measured
+    several times faster here than Polars' ``rank`` or SciPy's ``rankdata``. The sort is of 64-bit integers that
+    order as the values do, their last bits replaced by the row's position: a plain sort of numbers (NumPy's
+    vectorised one), a third faster than an argsort, whose result says which row went where. Values that differ only
+    in those last bits may then come out of order: the sorted values are checked, and put in order when they are not.
 
     >>> average_ranks(np.array([[3.0], [1.0], [3.0], [np.nan]]))[:, 0].tolist()
     [2.5, 1.0, 2.5, nan]
@@ -643,14 +646,39 @@ def average_ranks(x: np.ndarray) -> np.ndarray:
     if x.size == 0:
         return out
 
+    n = x.shape[0]
+    bits = max(1, (n - 1).bit_length())  # enough low bits for a row position
+    positions = np.arange(n, dtype=np.uint64) if bits <= 24 and x.dtype == np.float64 else None
+
     def rank_column(j: int) -> None:
         col = np.ascontiguousarray(x[:, j])
-        idx = np.argsort(col)  # NaN sorts last; the order within ties does not matter
-        v = col[idx]
-        k = int(np.isfinite(v).sum())
-        v, idx = v[:k], idx[:k]
+        nan = np.isnan(col)
+        k = n - int(nan.sum())
         if k == 0:
             return
+        if positions is not None:
+            # Order-preserving: a negative value's bits flipped, a positive value's sign bit set; NaN last.
+            bits_of = col.view(np.int64)
+            flip = bits_of >> 63  # all ones for a negative value (an arithmetic shift), else zeros
+            flip |= np.int64(-(2**63))
+            flip ^= bits_of
+            key = flip.view(np.uint64)
+            key[nan] = np.uint64(2**64 - 1)
+            key >>= np.uint64(bits)
+            key <<= np.uint64(bits)
+            key |= positions
+            key.sort()
+            key &= np.uint64((1 << bits) - 1)
+            idx = key[:k].astype(np.intp)
+            v = col[idx]
+            if not (v[1:] >= v[:-1]).all():
+                # Values apart by less than the bits given up (a few neighbours among many values): put in order
+                # by a merge sort, which goes through almost sorted values in one pass.
+                order = np.argsort(v, kind="stable")
+                idx, v = idx[order], v[order]
+        else:
+            idx = np.argsort(col)[:k]  # NaN sorts last; the order within ties does not matter
+            v = col[idx]
         change = np.empty(k, dtype=bool)
         change[0] = True
         np.not_equal(v[1:], v[:-1], out=change[1:])
