@@ -25,10 +25,11 @@ Both interpreters run with their compiled bytecode cached, as after an ordinary 
 is written to) and is filled by one untimed warm-up run of each tool on a 2,000-row file. ``--cold-imports`` measures
 instead with no bytecode cache at all (``PYTHONDONTWRITEBYTECODE=1``): every import is compiled from source each run.
 
-Last measured (3 runs on 2 CPUs shared with other jobs, load average 1.3 at the start, 1.1 at the end): the whole
-command 1.47 s against 23.75 s (16.1×), the statistics 23.8×, with the HTML report 16.7×, CPU seconds 2.52 against
-25.0 (9.9×); the goal of 20× for the whole command is not met. The load each result was measured under: the
-Performance table in README.md.
+Last measured (two sets of 3 runs on 2 CPUs shared with other jobs, load average 1.4 at the start and 1.5 / 1.3 at
+the end): the whole command 1.34 s against 22.42 s (16.7×) and 1.35 s against 22.70 s (16.9×), the statistics
+25.2× / 24.7×, with the HTML report 16.8× / 17.1×, CPU seconds 2.38 against 23.65 / 23.80 (9.9× / 10.0×); the goal
+of 20× for the whole command is not met. The load each result was measured under: the Performance table in
+README.md.
 
 Setup and usage::
 
