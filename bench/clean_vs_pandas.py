@@ -25,7 +25,12 @@ rotating order; medians are printed with the ratios the project tracks (goals: a
 shared machine wall time mostly measures the neighbours. The outputs of the three ways are compared column by
 column after the runs (all three compute exact quantiles, so they agree to rounding).
 
-Last measured (2026-11-24, 2 CPUs, nothing else running, load average 1.0-1.4, bytecode compiled at install): two
+Latest (2026-11-24, another machine, 2 CPUs, nothing else running, load average 0.9-1.5): two sets of ``--runs 3``:
+assay 4.10 | 4.00 s, pandas 12.19 | 11.34 s, hand-written Polars 4.46 | 3.95 s -> assay/pandas time 0.34 | 0.35 (CPU
+0.49 | 0.52), memory 0.37 | 0.39, assay/polars time 0.92 | 1.01 (CPU 0.93 | 1.01): the hand-written Polars query
+itself is 0.37 | 0.35 of pandas there, so the 0.33 goal is out of the engine's reach on that machine.
+
+Before that (2026-11-24, 2 CPUs, nothing else running, load average 1.0-1.4, bytecode compiled at install): two
 sets of ``--runs 3``: assay 3.93 | 4.05 s, pandas 12.37 | 12.65 s, hand-written Polars 4.03 | 4.26 s -> assay/pandas
 time 0.32 | 0.32 (CPU time ratio 0.49 | 0.49), memory 0.37 | 0.36, assay/polars time 0.97 | 0.95 (CPU 0.98 | 0.94).
 On the machine of the measurement before (the code as it was then; pandas took 9.2-9.4 s there) two sets of ``--runs 5``
