@@ -477,8 +477,10 @@ def test_a_file_within_an_eighth_of_the_available_memory_is_parsed_once(tmp_path
     monkeypatch.setattr(_profile, "IN_MEMORY_BYTES", 0)
     monkeypatch.setattr(_profile, "_available_memory", lambda: 8 * size)
     assert _profile._as_lazy(str(path))[2] is not None  # read into memory once
+    assert _profile.profile(str(path))["statistics_from"] == "all rows (read once, in memory)"
     monkeypatch.setattr(_profile, "_available_memory", lambda: 8 * size - 8)
     assert _profile._as_lazy(str(path))[2] is None  # streamed
+    assert _profile.profile(str(path))["statistics_from"] == "all rows (streaming aggregation)"
 
 
 def test_available_memory_is_read_on_linux():

@@ -133,7 +133,7 @@ def profile(
         "target": target,
         "sampled": sampled,
         "sample_rows": sample.height,
-        "statistics_from": "all rows (streaming aggregation)",
+        "statistics_from": "all rows (streaming aggregation)" if streaming else "all rows (read once, in memory)",
         "figures_from": (f"a random sample of {sample.height:,} of {rows:,} rows" if sampled else "all rows"),
         "distinct_approximate": approx,
         "kinds": _count_kinds(variables),
