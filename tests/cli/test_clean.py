@@ -45,6 +45,7 @@ def test_defaults_type_the_text_and_drop_duplicates(messy_csv: Path, tmp_path: P
     assert "'when' kept as text: 5 of 6 value(s) (83%) read as date, fewer than min_share (95%); kinds={when: date}" \
         in err
     assert "no --step given: running types, dedupe" in err
+    assert "read 6 rows × 5 columns from " in err
     assert "price: String → Float64" in err
     assert "1 value(s) now missing: sold 1" in err
     assert "6 → 5 rows (1 removed)" in err

@@ -176,8 +176,16 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"no --step given: running {', '.join(DEFAULT_STEPS)} (assay clean --help lists "
                                "the others)", err=True)
             fitted = _build(items, out)
-        frame = open_source(source).read()
+        import time
+
         from assay.clean._useless import row_index_columns
+        from assay.sources import mask_uri
+
+        start = time.perf_counter()
+        frame = open_source(source).read()
+        if not quiet:
+            typer.echo(f"read {frame.height:,} rows × {frame.width} columns from {mask_uri(source)} in "
+                       f"{time.perf_counter() - start:.2f} s", err=True)
 
         index = row_index_columns(frame, exclude=target)
         if index:  # steps would scale, impute and flag it, and no row would ever be a duplicate of another
