@@ -223,3 +223,18 @@ def test_a_spread_of_rounding_noise_is_no_spread() -> None:
     assert scaled == pytest.approx(0.6)  # shifted by the mean, not divided by 1e-17
     clustered = ClusterStep(k=2).fit(train).transform(new)
     assert clustered["cluster_distance"].item() < 10
+
+
+def test_integer_columns_filled_with_a_whole_number_keep_their_type() -> None:
+    frame = pl.DataFrame({"id": [1, 2, 3, 4, 5], "count": [2, None, 2, 5, 2], "half": [1, None, 2, 3, 4],
+                          "x": [0.5, None, 1.5, 2.5, 1.0]}, schema_overrides={"count": pl.Int32})
+    out = MissingStep(strategy="median").fit(frame).transform(frame)
+    assert out.schema["id"] == pl.Int64  # nothing to fill, and no 1.0, 2.0, … in the output
+    assert out.schema["count"] == pl.Int32
+    assert out["count"].to_list() == [2, 2, 2, 5, 2]
+    assert out.schema["half"] == pl.Float64  # the median of 1, 2, 3, 4 is 2.5
+    assert out["half"].to_list() == [1.0, 2.5, 2.0, 3.0, 4.0]
+    assert out.schema["x"] == pl.Float64
+    mean = MissingStep(strategy="mean").fit(frame).transform(frame)
+    assert mean.schema["count"] == pl.Float64  # (2 + 2 + 5 + 2) / 4 is not whole
+    assert mean["count"].to_list() == [2.0, 2.75, 2.0, 5.0, 2.0]

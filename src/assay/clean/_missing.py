@@ -95,7 +95,8 @@ class MissingStep(Step):
     tokens:
         Texts that mean missing in text columns (in addition to null).
 
-    Filled numeric columns come out as Float64.
+    Filled numeric columns come out as Float64, except integer columns given a whole number by a plain fill value
+    (median, mean, mode or constant), which keep their type.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"x": [1.0, None, 3.0, 10.0], "c": ["a", None, "a", "b"]})
@@ -409,8 +410,13 @@ class MissingStep(Step):
         fast = [c for c in cols if simple and c in numeric and state["fill"].get(c) is not None]
         fused = []
         for c in fast:
+            value = state["fill"][c]
+            if schema[c].is_integer() and float(value).is_integer():
+                # Whole numbers filled with a whole number stay whole (an id or a count written as 3, not 3.0).
+                fused.append(pl.col(c).fill_null(pl.lit(int(value), dtype=schema[c])).alias(c))
+                continue
             x = pl.col(c).cast(pl.Float64)
-            fill = pl.lit(state["fill"][c], dtype=pl.Float64)
+            fill = pl.lit(value, dtype=pl.Float64)
             fused.append((pl.when(x.is_finite()).then(x).otherwise(fill) if schema[c].is_float() else x.fill_null(fill))
                          .alias(c))
         cols = [c for c in cols if c not in fast]
