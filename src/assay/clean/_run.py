@@ -90,40 +90,33 @@ def _compare(name: str, seconds: float, before: pl.DataFrame, after: pl.DataFram
     change.retyped = {c: (str(old[c]), str(new[c])) for c in kept if old[c] != new[c]}
     if not kept:
         return change
-    # Missing counts are comparable whatever happened to the rows; value by value only when rows stayed put.
-    nulls_before = before.select(kept).null_count().row(0, named=True)
-    nulls_after = after.select(kept).null_count().row(0, named=True)
-    if before.height == after.height:
-        exprs: list[tuple[Any, Any, Any, int]] = []
-        for i, c in enumerate(kept):
-            a, b = before.get_column(c), after.get_column(c)
-            both = a.is_not_null() & b.is_not_null()
-            if c in change.retyped:
-                exprs.append(((a.is_null() & b.is_not_null()).sum(), (a.is_not_null() & b.is_null()).sum(), 0, i))
-                continue
-            differ = 0
-            if a.dtype != pl.Null:
-                try:
-                    ne = a.ne(b)
-                    if a.dtype.is_float():  # NaN ≠ NaN: a NaN left as it was is not a change
-                        ne = ne & ~(a.is_nan() & b.is_nan())
-                    differ = (both & ne).sum()
-                except pl.exceptions.PolarsError:  # types with no equality (nested), counted as unchanged
-                    differ = 0
-            exprs.append(((a.is_null() & b.is_not_null()).sum(), (a.is_not_null() & b.is_null()).sum(), differ, i))
-        for filled, emptied, differ, i in exprs:
-            c = kept[i]
-            if filled:
-                change.filled[c] = int(filled)
-            if emptied:
-                change.emptied[c] = int(emptied)
-            if differ:
-                change.changed[c] = int(differ)
-    else:
+    if before.height != after.height:
+        # Rows went: only missing counts compare. A column counts as filled when it lost more missing values than
+        # the removed rows could explain.
+        nulls_before = before.select(kept).null_count().row(0, named=True)
+        nulls_after = after.select(kept).null_count().row(0, named=True)
+        removed = before.height - after.height
         for c in kept:
             gained = nulls_before[c] - nulls_after[c]
-            if gained > 0 and before.height - after.height < gained:  # more filled than rows removed could explain
-                change.filled[c] = int(gained - (before.height - after.height))
+            if gained > 0 and gained > removed:
+                change.filled[c] = int(gained - removed)
+        return change
+    for c in kept:  # rows stayed put: compare value by value
+        a, b = before.get_column(c), after.get_column(c)
+        filled = int((a.is_null() & b.is_not_null()).sum())
+        emptied = int((a.is_not_null() & b.is_null()).sum())
+        differ = 0
+        if c not in change.retyped and a.dtype != pl.Null:
+            try:
+                ne = a.ne(b)
+                if a.dtype.is_float():  # NaN ≠ NaN: a NaN left as it was is not a change
+                    ne = ne & ~(a.is_nan() & b.is_nan())
+                differ = int((a.is_not_null() & b.is_not_null() & ne).sum())
+            except pl.exceptions.PolarsError:  # types with no equality (nested), counted as unchanged
+                differ = 0
+        for counts, n in ((change.filled, filled), (change.emptied, emptied), (change.changed, differ)):
+            if n:
+                counts[c] = n
     return change
 
 
