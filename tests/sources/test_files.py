@@ -426,3 +426,18 @@ def test_gbk_rows_after_a_long_ascii_head_are_detected(tmp_path: Path) -> None:
     middle.write_bytes(head.encode("ascii") + tail.encode("gbk") * 20 + head[12:].encode("ascii"))
     assert detect_encoding(middle) == "gb18030"
     assert detect_encoding(middle, windows=1) == "utf-8"  # head and end alone cannot tell
+
+
+def test_full_width_digits_are_read_as_text_not_a_failed_number(tmp_path: Path) -> None:
+    # Polars guesses a number for '１２３' and then cannot parse it: the column is read as text instead, for the types
+    # step to convert, and the batches agree with read().
+    path = tmp_path / "wide.csv"
+    path.write_text("n,m,x\n１２３,1,1.5\n４５,2,2.5\n7,3,3.5\n", encoding="utf-8")
+    source = open_source(str(path))
+    frame = source.read()
+    assert frame.schema == pl.Schema({"n": pl.String, "m": pl.Int64, "x": pl.Float64})
+    assert frame["n"].to_list() == ["１２３", "４５", "7"]
+    assert_frame_equal(pl.concat(source.batches(2)), frame)
+    given_type = open_source(str(path), dtypes={"n": pl.Int64})  # a type the user gives is still obeyed
+    with pytest.raises(SchemaError, match="'１２３' in column 'n'"):
+        given_type.read()

@@ -419,6 +419,7 @@ class _TranscodeCache:
 _TRANSCODED = _TranscodeCache()
 _HASHES: dict[tuple[str, int, int], str] = {}
 _DETECTED: dict[tuple[str, int, int], str] = {}
+_WIDE_DIGITS: dict[tuple[str, int, int, int], list[str]] = {}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -775,9 +776,43 @@ class FileSource:
         if dtypes:
             header = pl.scan_csv(paths[0], **kwargs, infer_schema=False, n_rows=0).collect_schema().names()
             self._check_columns(header, dtypes)
-        return pl.scan_csv(
+        lazy = pl.scan_csv(
             paths if len(paths) > 1 else paths[0], **kwargs, schema_overrides=dtypes or None, infer_schema_length=infer
         )
+        text = [c for c in self._non_ascii_numbers(paths[0], kwargs, lazy, infer) if c not in dtypes]
+        if not text:
+            return lazy
+        return pl.scan_csv(
+            paths if len(paths) > 1 else paths[0],
+            **kwargs,
+            schema_overrides={**dict.fromkeys(text, pl.String), **dtypes},
+            infer_schema_length=infer,
+        )
+
+    def _non_ascii_numbers(self, path: Path, kwargs: dict[str, Any], lazy: pl.LazyFrame, infer: int) -> list[str]:
+        """Columns Polars guesses numeric but whose guessed rows hold non-ASCII digits (full-width ``１２３``).
+
+        Polars' type guess counts any Unicode digit as a digit, then cannot parse the value, so the whole read fails.
+        Such columns are read as text instead; the types step turns full-width digits into numbers. Checked once per
+        file version, and only when the start of the file holds a non-ASCII byte at all.
+        """
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, infer)
+        if key in _WIDE_DIGITS:
+            return _WIDE_DIGITS[key]
+        found: list[str] = []
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 20)
+        if not head.isascii():
+            try:
+                numeric = [n for n, t in lazy.collect_schema().items() if t.is_numeric()]
+            except pl.exceptions.PolarsError:
+                numeric = []  # a header problem: scan() reports it
+            if numeric:
+                raw = pl.scan_csv(path, **kwargs, infer_schema=False, n_rows=infer).select(numeric).collect()
+                found = [c for c in numeric if raw[c].str.contains(r"[^\x00-\x7F]").any()]
+        _WIDE_DIGITS[key] = found
+        return found
 
     def text_encoding(self) -> str | None:
         """The encoding the (first) file is read with, given or detected: ``'utf-8'``, ``'gb18030'``, ...
