@@ -123,3 +123,24 @@ def test_unreadable_counts_what_transform_turns_missing() -> None:
     assert out["day"].null_count() == 4  # what unreadable() counted, plus the missing ones
     assert out["n"].null_count() == 2
     assert step.unreadable(new.head(0)) == {}
+
+
+def test_dates_written_several_ways_in_one_column() -> None:
+    df = pl.DataFrame({
+        "day": ["2024-01-05", "2024/01/06", "2024-01-07", "2024年1月8日", "07.01.2024", None],
+        "us": ["01/31/2024", "2024-02-01", "02/13/2024", "2024-02-03", "2024-02-04", "02/05/2024"],
+    })
+    step = TypesStep().fit(df)
+    out = step.transform(df)
+    assert out["day"].to_list() == [date(2024, 1, 5), date(2024, 1, 6), date(2024, 1, 7), date(2024, 1, 8),
+                                    date(2024, 1, 7), None]
+    assert step.state_["convert"]["day"]["format"].split(" | ")[0] == "%Y-%m-%d"  # the most-read format first
+    # Day-first and month-first both read 02/05/2024: only month-first, which reads every such value here, is kept.
+    assert out["us"].to_list() == [date(2024, 1, 31), date(2024, 2, 1), date(2024, 2, 13), date(2024, 2, 3),
+                                   date(2024, 2, 4), date(2024, 2, 5)]
+    assert "%d/%m/%Y" not in step.state_["convert"]["us"]["format"]
+    assert step.state_["unparsed"] == {}
+    strict = TypesStep(formats={"day": "%Y-%m-%d"}).fit(df)  # an explicit format is not widened
+    assert strict.state_["convert"]["day"]["kind"] == "text"
+    several = TypesStep(formats={"day": "%Y-%m-%d | %Y/%m/%d | %Y年%m月%d日 | %d.%m.%Y"}).fit(df)
+    assert several.transform(df)["day"].to_list() == out["day"].to_list()

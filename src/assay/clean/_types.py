@@ -33,6 +33,11 @@ DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%d/%m/%Y
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
                     "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z", "%d/%m/%Y %H:%M",
                     "%m/%d/%Y %H:%M")
+# Between the formats of a column whose dates are written several ways ("2024-01-05" and "2024/01/06").
+FORMAT_SEPARATOR = " | "
+# Date formats that no value reads in both, except the day-first/month-first pair (03/04/2024): a column's hits under
+# several of them add up, so a column that mixes them converts when together they read ``min_share`` of it.
+_AMBIGUOUS_DATES = ("%d/%m/%Y", "%m/%d/%Y")
 KINDS = ("number", "integer", "boolean", "date", "datetime", "categorical", "text")
 # Removed before a number is parsed: spaces, underscores, apostrophes (digit grouping) and currency marks. Prefixed
 # dollar signs (US$, HK$, …) come before the bare sign so that their letters go too.
@@ -88,11 +93,14 @@ def parse_bool(text: pl.Expr) -> pl.Expr:
 
 def parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None = None) -> pl.Expr:
     """Text to Date or Datetime. With ``%z`` in the format a trailing ``Z`` (ISO 8601 for UTC) reads as +00:00 and
-    an hour-only offset such as ``+05`` as +05:00.
+    an hour-only offset such as ``+05`` as +05:00. Several formats joined by ``" | "`` (``"%Y-%m-%d | %d.%m.%Y"``)
+    are tried in that order; a value takes the first that reads it.
 
     Naive datetimes given a ``time_zone`` are local times there: one that falls in a daylight-saving gap does not
     exist and becomes null (counted as unparsed by ``types``); one repeated when clocks go back takes the earlier.
     """
+    if FORMAT_SEPARATOR in fmt:
+        return pl.coalesce([parse_temporal(text, kind, f.strip(), time_zone) for f in fmt.split(FORMAT_SEPARATOR)])
     if kind == "date":
         return text.str.strptime(pl.Date, fmt, strict=False)
     if fmt.startswith(("%Y-%m-%d %H", "%Y-%m-%dT%H")):
@@ -131,7 +139,9 @@ class TypesStep(Step):
         Force a kind per column, e.g. ``{"price": "number", "day": "date"}``; one of ``number``, ``integer``,
         ``boolean``, ``date``, ``datetime``, ``categorical``, ``text``.
     formats:
-        Explicit date/datetime formats per column (``strptime`` syntax), e.g. ``{"day": "%d.%m.%Y"}``.
+        Explicit date/datetime formats per column (``strptime`` syntax), e.g. ``{"day": "%d.%m.%Y"}``; several
+        joined by ``" | "`` (``"%Y-%m-%d | %d.%m.%Y"``) are tried in order. Without one, a column whose dates are
+        written several unambiguous ways (``2024-01-05`` and ``2024/01/06``) is read with each of them.
     missing_tokens:
         Texts that mean "missing" and become null in every handled text column.
     min_share:
@@ -228,7 +238,7 @@ class TypesStep(Step):
             elif kind == "boolean":
                 parsed = c.get("boolean", 0)
             elif kind in ("date", "datetime"):
-                parsed = c.get(f"{kind}|{fmt}", 0)
+                parsed = sum(c.get(f"{kind}|{f}", 0) for f in (fmt or "").split(FORMAT_SEPARATOR))
             else:
                 parsed = n
             if n - parsed > 0 and kind not in ("text", "categorical"):
@@ -279,6 +289,8 @@ class TypesStep(Step):
             return ("integer" if c.get("integer", 0) == c["number"] else "number"), None
         dt_hits, dt_fmt = best("datetime")
         d_hits, d_fmt = best("date")
+        if d_hits < need and not (self.formats or {}).get(col):
+            d_hits, d_fmt = self._mixed_dates(c, d_hits, d_fmt)
         # A tie goes to datetime (its formats carry a time) unless the format has no time at all: an explicit
         # date-only format such as '%d.%m.%Y' reads as datetimes too, but the column holds dates.
         if dt_hits >= need and (dt_hits > d_hits or (dt_hits == d_hits and _has_time(dt_fmt))):
@@ -286,6 +298,18 @@ class TypesStep(Step):
         if d_hits >= need:
             return "date", d_fmt
         return "text", None
+
+    @staticmethod
+    def _mixed_dates(c: dict[str, int], hits: int, fmt: str | None) -> tuple[int, str | None]:
+        """Dates written several ways in one column: the formats that read any of its values, most-read first, as one
+        ``" | "``-joined format, with their hits summed (no value reads in two of them; of the day-first and
+        month-first pair only the one that reads more is kept)."""
+        found = {f: c.get(f"date|{f}", 0) for f in DATE_FORMATS}
+        loser = min(_AMBIGUOUS_DATES, key=lambda f: (found[f], -_AMBIGUOUS_DATES.index(f)))
+        used = sorted((f for f, v in found.items() if v and f != loser), key=lambda f: -found[f])
+        if len(used) < 2:
+            return hits, fmt
+        return sum(found[f] for f in used), FORMAT_SEPARATOR.join(used)
 
     def _expr(self, col: str, spec: dict[str, Any], tokens: list[str]) -> pl.Expr:
         kind, fmt = spec["kind"], spec.get("format")
