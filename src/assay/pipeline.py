@@ -90,7 +90,7 @@ def _make_steps(steps: Sequence[dict[str, Any] | Step] | None, schema: pl.Schema
         from assay.clean import auto_steps
 
         return auto_steps(schema, target=target, task=task if task in ("classification", "regression") else "auto")
-    from assay.clean import get_step
+    from assay.clean._registry import make_step
 
     out: list[Step] = []
     for item in steps:
@@ -99,12 +99,7 @@ def _make_steps(steps: Sequence[dict[str, Any] | Step] | None, schema: pl.Schema
             continue
         params = dict(item)
         name = params.pop("step")
-        cls = get_step(name)
-        try:
-            out.append(cls(**params))
-        except TypeError as exc:
-            msg = f"step {name!r}: {exc}"
-            raise SpecError(msg) from None
+        out.append(make_step(name, params))
     return out
 
 

@@ -114,7 +114,8 @@ def test_steps_file_accepts_a_spec_or_a_list(penguins_csv: Path, tmp_path: Path)
 @pytest.mark.parametrize(("args", "message"), [
     (["--out", "x.txt"], "unknown file type '.txt'"),
     (["--out", "x.csv", "--step", "misssing"], "unknown step 'misssing'; did you mean 'missing'"),
-    (["--out", "x.csv", "--step", "missing:stratgy=median"], "step 'missing'"),
+    (["--out", "x.csv", "--step", "missing:stratgy=median"],
+     "step 'missing' has no option 'stratgy'; did you mean 'strategy'? (options: columns, strategy,"),
     (["--out", "x.csv", "--step", "missing:strategy"], "'strategy' is not key=value"),
     (["--out", "x.csv", "--step", "types", "--apply", "s.json"], "give the steps one way"),
     (["--out", "x.csv", "--apply", "nowhere.json"], "cannot read fitted steps"),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+from typing import Any
 
 from assay.exceptions import SpecError, did_you_mean
 
-__all__ = ["STEPS", "get_step"]
+__all__ = ["STEPS", "get_step", "make_step"]
 
 # name -> "module:Class". One line per step; a new step is added here and to the contract-suite list.
 STEPS: dict[str, str] = {
@@ -33,3 +35,20 @@ def get_step(name: str) -> type:
         raise SpecError(msg)
     module_name, class_name = target.split(":")
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def make_step(name: str, params: dict[str, Any]) -> Any:
+    """The step ``name`` built with ``params`` (a spec's mapping), with an error naming an unknown option, the
+    nearest valid one and all of them (rather than Python's "unexpected keyword argument")."""
+    cls = get_step(name)
+    options = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    for key in params:
+        if key not in options:
+            hint = did_you_mean(str(key), options)
+            msg = f"step {name!r} has no option {key!r}{hint} (options: {', '.join(options)})"
+            raise SpecError(msg)
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        msg = f"step {name!r}: {exc}"
+        raise SpecError(msg) from None

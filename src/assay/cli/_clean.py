@@ -115,22 +115,16 @@ def _steps_from_file(path: Path) -> list[dict[str, Any]]:
 
 
 def _build(items: list[dict[str, Any]], out: Path) -> list[Any]:
-    from assay.clean import get_step
+    from assay.clean._registry import make_step
 
     steps = []
     for item in items:
         params = dict(item)
         name = params.pop("step")
-        cls = get_step(name)
         if name == "outliers" and params.get("action") == "quarantine" and not params.get("quarantine"):
             suffix = out.suffix if out.suffix in (".csv", ".parquet") else ".csv"
             params["quarantine"] = str(out.with_name(f"{out.stem}.quarantine{suffix}"))
-        try:
-            step = cls(**params)
-        except TypeError as exc:
-            msg = f"step {name!r}: {exc}"
-            raise SpecError(msg) from None
-        steps.append(step)
+        steps.append(make_step(name, params))
     return steps
 
 
