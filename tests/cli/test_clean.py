@@ -182,3 +182,9 @@ def test_apply_says_which_columns_differ_from_the_fitted_data(penguins_csv: Path
     assert "'body_mass_g' is Float64 here, Int64 when the steps were fitted" in err
     assert "1 column(s) are new: 'tag' (passed through as they are)" in err
     assert not any(c.startswith("sex_") for c in pl.read_csv(tmp_path / "b.csv").columns)
+
+
+def test_retyped_columns_show_short_type_names():
+    df = pl.DataFrame({"at": ["2024-01-05 10:00", "2024-01-06 11:30"], "zoned": ["2024-01-05T10:00Z", None]})
+    _, _, changes = clean(df, [TypesStep()])
+    assert changes[0].retyped == {"at": ("String", "Datetime"), "zoned": ("String", "Datetime(UTC)")}

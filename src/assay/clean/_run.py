@@ -68,6 +68,13 @@ class StepChange:
         return "; ".join(parts) or "no change"
 
 
+def _type_name(dtype: pl.DataType) -> str:
+    """A short type name: ``Datetime`` or ``Datetime(UTC)`` rather than Polars' full ``Datetime(time_unit='us', …)``."""
+    if isinstance(dtype, pl.Datetime):
+        return f"Datetime({dtype.time_zone})" if dtype.time_zone else "Datetime"
+    return str(dtype)
+
+
 def _first(items: dict[str, Any], n: int = 4) -> list[tuple[str, Any]]:
     return list(items.items())[:n]
 
@@ -87,7 +94,7 @@ def _compare(name: str, seconds: float, before: pl.DataFrame, after: pl.DataFram
     change.added = [c for c in new if c not in old]
     change.removed = [c for c in old if c not in new]
     kept = [c for c in new if c in old]
-    change.retyped = {c: (str(old[c]), str(new[c])) for c in kept if old[c] != new[c]}
+    change.retyped = {c: (_type_name(old[c]), _type_name(new[c])) for c in kept if old[c] != new[c]}
     if not kept:
         return change
     if before.height != after.height:

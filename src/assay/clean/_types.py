@@ -31,8 +31,8 @@ FALSE_WORDS = ("false", "f", "no", "n", "0", "off", "否", "假", "错")
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y")
 # ISO 8601's 'T' between date and time reads as the space of these formats (``parse_temporal``).
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
-                    "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z", "%d/%m/%Y %H:%M",
-                    "%m/%d/%Y %H:%M")
+                    "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M%z",
+                    "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M")
 # Between the formats of a column whose dates are written several ways ("2024-01-05" and "2024/01/06").
 FORMAT_SEPARATOR = " | "
 # Date formats that no value reads in both, except the day-first/month-first pair (03/04/2024): a column's hits under
