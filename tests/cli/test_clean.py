@@ -188,3 +188,16 @@ def test_retyped_columns_show_short_type_names():
     df = pl.DataFrame({"at": ["2024-01-05 10:00", "2024-01-06 11:30"], "zoned": ["2024-01-05T10:00Z", None]})
     _, _, changes = clean(df, [TypesStep()])
     assert changes[0].retyped == {"at": ("String", "Datetime"), "zoned": ("String", "Datetime(UTC)")}
+
+
+def test_applied_quarantine_goes_next_to_the_new_output(penguins_csv: Path, tmp_path: Path):
+    first = tmp_path / "first.csv"
+    state = tmp_path / "steps.json"
+    assert main(["clean", str(penguins_csv), "--out", str(first), "-s", "outliers:method=zscore,threshold=2,"
+                 "action=quarantine", "--save-steps", str(state), "-q"]) == 0
+    kept = (tmp_path / "first.quarantine.csv").read_bytes()
+    second = tmp_path / "second.csv"
+    assert main(["clean", str(penguins_csv), "--out", str(second), "--apply", str(state), "-q"]) == 0
+    assert (tmp_path / "first.quarantine.csv").read_bytes() == kept  # the first run's rows are not overwritten
+    again = pl.read_csv(tmp_path / "second.quarantine.csv")
+    assert again.height == pl.read_csv(tmp_path / "first.quarantine.csv").height > 0

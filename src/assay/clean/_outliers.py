@@ -419,7 +419,7 @@ class OutlierStep(Step):
             # A row outside several columns' bounds counts once here and once per column in touched_.
             self.rows_removed_ = frame.height - kept.height
             if self.rows_removed_:
-                log.warning("outliers (%s, %s): removed %d training row(s)", self.method, self.action,
+                log.warning("outliers (%s, %s): removed %d row(s)", self.method, self.action,
                             self.rows_removed_)
         return kept
 

@@ -122,10 +122,14 @@ def _build(items: list[dict[str, Any]], out: Path) -> list[Any]:
         params = dict(item)
         name = params.pop("step")
         if name == "outliers" and params.get("action") == "quarantine" and not params.get("quarantine"):
-            suffix = out.suffix if out.suffix in (".csv", ".parquet") else ".csv"
-            params["quarantine"] = str(out.with_name(f"{out.stem}.quarantine{suffix}"))
+            params["quarantine"] = _quarantine_path(out)
         steps.append(make_step(name, params))
     return steps
+
+
+def _quarantine_path(out: Path) -> str:
+    suffix = out.suffix if out.suffix in (".csv", ".parquet") else ".csv"
+    return str(out.with_name(f"{out.stem}.quarantine{suffix}"))
 
 
 def register(app: typer.Typer) -> None:
@@ -159,6 +163,11 @@ def register(app: typer.Typer) -> None:
             raise SpecError(msg)
         if apply is not None:
             fitted = load_steps(apply)
+            for fitted_step in fitted:
+                # Rows quarantined from this data go next to this output, not over the file of the data the steps
+                # were fitted on.
+                if fitted_step.name == "outliers" and fitted_step.action == "quarantine":
+                    fitted_step.quarantine = _quarantine_path(out)
         else:
             if step:
                 items = [parse_step(s) for s in step]
