@@ -79,3 +79,15 @@ def test_isolation_forest_with_no_numeric_column_flags_nothing(rows: int, action
     else:
         assert out.equals(frame)
     assert step.report(frame) == {"__outlier__": 0}
+
+
+def test_clip_keeps_an_integer_column_whole() -> None:
+    df = pl.DataFrame({"n": [3, 5, 8, 13, 21, 34, 500, -300, None], "x": [1.0, 2, 3, 4, 5, 6, 7, 8, 99]})
+    step = OutlierStep(method="iqr", action="clip").fit(df)
+    out = step.transform(df)
+    assert out.schema["n"] == pl.Int64
+    assert out.schema["x"] == pl.Float64
+    # The fences are 53.875 and -25.125 (what a float column is clipped to); a count is clipped to 53 and -25.
+    floats = step.transform(df.with_columns(pl.col("n").cast(pl.Float64)))["n"].to_list()
+    assert floats[6:8] == [53.875, -25.125]
+    assert out["n"].to_list() == [3, 5, 8, 13, 21, 34, 53, -25, None]

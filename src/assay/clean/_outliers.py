@@ -74,7 +74,8 @@ class OutlierStep(Step):
     by:
         Learn bounds (or, for Isolation Forest, a forest) per group of this column; unseen groups use the overall one.
 
-    NaN and null are never outliers and pass through; ±inf are outliers (clipped to the bounds by ``clip``).
+    NaN and null are never outliers and pass through; ±inf are outliers (clipped to the bounds by ``clip``). ``clip``
+    keeps an integer column's type: its values are clipped to the whole numbers within the bounds.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 100.0]})
@@ -370,9 +371,14 @@ class OutlierStep(Step):
         if self.action in ("clip", "replace"):  # a column no rule judges keeps its values and its type
             cols = [c for c in cols if self._judged(c)]
         if self.action == "clip":
+            schema = frame.collect_schema()
             exprs = []
             for col in cols:
                 lo, hi, _ = self._bound_exprs(col)
+                if schema[col].is_integer():
+                    # A count stays a count: clipped to the whole numbers inside the bounds, keeping its type.
+                    exprs.append(pl.col(col).clip(lo.ceil(), hi.floor()).cast(schema[col]).alias(col))
+                    continue
                 # Polars' clip keeps NaN and null as they are and sends ±inf to the bounds.
                 exprs.append(pl.col(col).cast(pl.Float64).clip(lo, hi).alias(col))
             return frame.with_columns(exprs)
