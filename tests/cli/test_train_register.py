@@ -19,3 +19,14 @@ def test_train_register_points_production_at_a_new_name(penguins_csv: Path, tmp_
     reg = open_registry(None)
     assert reg.resolve("penguins", "production") == 1
     assert [v.version for v in reg.versions("penguins")] == [1, 2]
+
+
+def test_a_name_the_registry_refuses_stops_train_before_training(penguins_csv: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch, capsys):
+    monkeypatch.setenv("ASSAY_REGISTRY", str(tmp_path / "reg"))
+    out = tmp_path / "out"
+    argv = ["train", str(penguins_csv), "--target", "species", "--models", "logreg", "--quiet", "--out", str(out),
+            "--register", "会员模型"]
+    assert main(argv) == 2
+    assert "invalid model name '会员模型': use ASCII letters" in capsys.readouterr().err
+    assert not out.exists()  # nothing was trained

@@ -74,6 +74,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from assay.pipeline import Pipeline, _spec_of, write_outputs
 
+        if register_as:  # a name the registry refuses is said before the training, not after it
+            from assay.registry._store import check_name
+
+            check_name(register_as)
+
         pipe = Pipeline(
             target=target, task=task, models=None if not models else [m.strip() for m in models.split(",")],
             folds=folds, test_size=test_size, seed=seed, time_budget=parse_duration(time_budget), threshold=threshold,

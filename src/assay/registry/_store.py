@@ -36,6 +36,7 @@ __all__ = ["DEFAULT_REGISTRY", "ModelVersion", "Registry", "open_registry"]
 
 DEFAULT_REGISTRY = Path("~/.assay/registry")
 PRODUCTION = "production"
+# ASCII only: the name is also a directory, a URL segment, a Prometheus label and an HTTP header value (Latin-1).
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -58,9 +59,10 @@ def _now() -> str:
 
 
 def check_name(name: str) -> str:
-    """A model name: letters, digits, ``.``, ``_``, ``-`` (it becomes a directory and a URL segment)."""
+    """A model name: ASCII letters, digits, ``.``, ``_``, ``-`` (a directory, a URL segment, an HTTP header)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        msg = f"invalid model name {name!r}: use letters, digits, '.', '_' or '-' (up to 128, not starting with . _ -)"
+        msg = (f"invalid model name {name!r}: use ASCII letters, digits, '.', '_' or '-' (up to 128, not starting "
+               "with . _ -), e.g. member-model")
         raise RegistryError(msg)
     return name
 
