@@ -418,9 +418,11 @@ def coefficients_figure(coef: dict[str, Any], classes: Sequence[Any] | None) -> 
     ax.set_xticks(range(len(order)), labels, rotation=45, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(len(rows)), rows)
     ax.set_ylabel("class")
+    ax.set_xlabel("model input")
     ax.set_title("Model coefficients per class" + more)
     ax.tick_params(length=0)
     cbar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
+    cbar.set_label("coefficient", fontsize=8)
     cbar.outline.set_visible(False)
     return fig
 
