@@ -25,9 +25,26 @@ def server(tmp_path_factory):
     reg.register(iris_artifact(tmp), "iris", reference=iris())
     port = free_port()
     log = (tmp / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "assay", "serve", "--registry", str(tmp / "registry"), "--port",
-                             str(port), "--token", "s3cret", "--max-body-kb", "64", "--drift-seconds", "0"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "assay",
+            "serve",
+            "--registry",
+            str(tmp / "registry"),
+            "--port",
+            str(port),
+            "--token",
+            "s3cret",
+            "--max-body-kb",
+            "64",
+            "--drift-seconds",
+            "0",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -80,13 +97,15 @@ def test_every_response_carries_a_request_id_refusals_too(server):
     refused = httpx.post(f"{url}/models/iris/predict", json=[{**ROW, "petal_width": "wide"}])
     assert refused.status_code == 422
     assert refused.headers["x-model-version"] == "1"  # the version that refused it
-    for r in (refused,
-              httpx.post(f"{url}/models/iris/predict", content=b"{not json"),
-              httpx.post(f"{url}/models/nope/predict", json=[ROW]),
-              httpx.post(f"{url}/invocations", content=b"x", headers={"Content-Type": "text/plain"}),
-              httpx.get(f"{url}/v2/health/ready"),
-              httpx.get(f"{url}/metrics"),
-              httpx.get(f"{url}/no/such/path")):
+    for r in (
+        refused,
+        httpx.post(f"{url}/models/iris/predict", content=b"{not json"),
+        httpx.post(f"{url}/models/nope/predict", json=[ROW]),
+        httpx.post(f"{url}/invocations", content=b"x", headers={"Content-Type": "text/plain"}),
+        httpx.get(f"{url}/v2/health/ready"),
+        httpx.get(f"{url}/metrics"),
+        httpx.get(f"{url}/no/such/path"),
+    ):
         assert len(r.headers["x-request-id"]) == 32, (r.status_code, r.text)
         ids.add(r.headers["x-request-id"])
     assert len(ids) == 7
@@ -143,12 +162,19 @@ def test_oip_with_tritonclient(server):
         assert labels == ["setosa", "versicolor", "virginica"]
         assert result.as_numpy("proba_setosa").shape == (3,)
         assert result.get_response()["model_version"] == "1"
-    r = httpx.post(f"{url}/v2/models/iris/versions/1/infer", json={"inputs": [
-        {"name": n, "shape": [1, 1], "datatype": "FP64", "data": [[ROW[n]]]} for n in FEATURES]})
+    r = httpx.post(
+        f"{url}/v2/models/iris/versions/1/infer",
+        json={"inputs": [{"name": n, "shape": [1, 1], "datatype": "FP64", "data": [[ROW[n]]]} for n in FEATURES]},
+    )
     assert r.status_code == 200
     assert r.json()["outputs"][0]["data"] == ["setosa"]
-    assert httpx.post(f"{url}/v2/models/iris/versions/9/infer", json={"inputs": [
-        {"name": n, "shape": [1], "datatype": "FP64", "data": [1.0]} for n in FEATURES]}).status_code == 404
+    assert (
+        httpx.post(
+            f"{url}/v2/models/iris/versions/9/infer",
+            json={"inputs": [{"name": n, "shape": [1], "datatype": "FP64", "data": [1.0]} for n in FEATURES]},
+        ).status_code
+        == 404
+    )
 
 
 def test_feedback_is_idempotent_and_feeds_live_metrics(server):
@@ -159,8 +185,9 @@ def test_feedback_is_idempotent_and_feeds_live_metrics(server):
         row = {c: frame[c][i] for c in FEATURES}
         ids.append(httpx.post(f"{url}/models/iris/predict", json=[row]).json()["request_id"])
         truths.append(frame["species"][i])
-    first = httpx.post(f"{url}/models/iris/feedback", json=[{"request_id": r, "value": t}
-                                                             for r, t in zip(ids, truths, strict=True)])
+    first = httpx.post(
+        f"{url}/models/iris/feedback", json=[{"request_id": r, "value": t} for r, t in zip(ids, truths, strict=True)]
+    )
     assert first.json() == {"stored": 15, "duplicates": 0, "unknown_request_ids": 0}
     again = httpx.post(f"{url}/models/iris/feedback", json={"request_id": ids[0], "value": "virginica"})
     assert again.json() == {"stored": 0, "duplicates": 1, "unknown_request_ids": 0}
@@ -192,8 +219,14 @@ def test_prometheus_metrics_and_admin_auth(server):
     url, _ = server
     httpx.post(f"{url}/models/iris/predict", json=[ROW])
     text = httpx.get(f"{url}/metrics").text
-    for name in ("assay_requests_total", "assay_request_seconds_bucket", "assay_batch_rows_bucket",
-                 "assay_breaker_state", "assay_log_written", "assay_log_dropped"):
+    for name in (
+        "assay_requests_total",
+        "assay_request_seconds_bucket",
+        "assay_batch_rows_bucket",
+        "assay_breaker_state",
+        "assay_log_written",
+        "assay_log_dropped",
+    ):
         assert name in text
     assert httpx.post(f"{url}/admin/reload").status_code == 401
     assert httpx.post(f"{url}/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -254,8 +287,9 @@ def test_request_tallies_expose_what_prometheus_observe_would():
     from assay.serve._app import _Metrics, _Tally
 
     direct, tallied = _Metrics(), _Metrics()
-    tally = _Tally(tallied.requests.labels("m", "1", "200"), tallied.latency.labels("m", "1"),
-                   tallied.batch.labels("m", "1"))
+    tally = _Tally(
+        tallied.requests.labels("m", "1", "200"), tallied.latency.labels("m", "1"), tallied.batch.labels("m", "1")
+    )
     latencies = [0.0004, 0.001, 0.0011, 0.003, 0.25, 7.0]
     for i, seconds in enumerate(latencies):
         direct.requests.labels("m", "1", "200").inc()
@@ -270,8 +304,11 @@ def test_request_tallies_expose_what_prometheus_observe_would():
 
     def series(metrics: _Metrics) -> dict[str, float]:
         lines = generate_latest(metrics.registry).decode().splitlines()
-        return {k: float(v) for k, _, v in (line.rpartition(" ") for line in lines)
-                if k.startswith(("assay_requests_total", "assay_request_seconds", "assay_batch_rows"))}
+        return {
+            k: float(v)
+            for k, _, v in (line.rpartition(" ") for line in lines)
+            if k.startswith(("assay_requests_total", "assay_request_seconds", "assay_batch_rows"))
+        }
 
     assert isinstance(direct.registry, CollectorRegistry)
     expected = series(direct)
@@ -352,8 +389,10 @@ def _exchange(url: str, raw: bytes, expect: int = 1, body: bytes | None = None) 
 def test_raw_http_answers_are_whole_for_keep_alive_head_close_and_100_continue(server):
     url, _ = server
     body = orjson.dumps([ROW])
-    post = (f"POST /models/iris/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    post = (
+        f"POST /models/iris/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     answers = _exchange(url, post * 3, expect=3)  # keep-alive, pipelined
     assert len(answers) == 3
     for answer in answers:

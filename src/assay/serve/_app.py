@@ -86,27 +86,36 @@ class _Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("assay_requests", "Prediction requests by outcome", ["model", "version", "status"],
-                                registry=r)
-        self.latency = Histogram("assay_request_seconds", "Prediction latency (admission to response)",
-                                 ["model", "version"], registry=r, buckets=_LATENCY_BUCKETS)
-        self.batch = Histogram("assay_batch_rows", "Rows per model batch", ["model", "version"], registry=r,
-                               buckets=_BATCH_BUCKETS)
-        self.breaker = Gauge("assay_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open",
-                             ["model", "version"], registry=r)
-        self.shed = Counter("assay_shed", "Requests refused for capacity or deadline", ["model", "reason"],
-                            registry=r)
-        self.degraded = Counter("assay_degraded", "Requests answered by the fallback", ["model", "reason"],
-                                registry=r)
+        self.requests = Counter(
+            "assay_requests", "Prediction requests by outcome", ["model", "version", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "assay_request_seconds",
+            "Prediction latency (admission to response)",
+            ["model", "version"],
+            registry=r,
+            buckets=_LATENCY_BUCKETS,
+        )
+        self.batch = Histogram(
+            "assay_batch_rows", "Rows per model batch", ["model", "version"], registry=r, buckets=_BATCH_BUCKETS
+        )
+        self.breaker = Gauge(
+            "assay_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open", ["model", "version"], registry=r
+        )
+        self.shed = Counter("assay_shed", "Requests refused for capacity or deadline", ["model", "reason"], registry=r)
+        self.degraded = Counter("assay_degraded", "Requests answered by the fallback", ["model", "reason"], registry=r)
         self.log_written = Gauge("assay_log_written", "Prediction records committed", registry=r)
         self.log_dropped = Gauge("assay_log_dropped", "Prediction records that could not be written", registry=r)
         self.inflight = Gauge("assay_inflight", "Predictions admitted and not yet answered", registry=r)
-        self.drift = Gauge("assay_drift_psi", "PSI of live inputs vs the training profile",
-                           ["model", "version", "feature"], registry=r)
-        self.drift_alerts = Gauge("assay_drift_alerts", "Features (and predictions) drifting",
-                                  ["model", "version"], registry=r)
-        self.live = Gauge("assay_live_metric", "Accuracy/F1/RMSE from feedback", ["model", "version", "metric"],
-                          registry=r)
+        self.drift = Gauge(
+            "assay_drift_psi", "PSI of live inputs vs the training profile", ["model", "version", "feature"], registry=r
+        )
+        self.drift_alerts = Gauge(
+            "assay_drift_alerts", "Features (and predictions) drifting", ["model", "version"], registry=r
+        )
+        self.live = Gauge(
+            "assay_live_metric", "Accuracy/F1/RMSE from feedback", ["model", "version", "metric"], registry=r
+        )
 
 
 class _Tally:
@@ -118,8 +127,17 @@ class _Tally:
     additions. Counted only on the loop thread, so no lock is needed.
     """
 
-    __slots__ = ("batch", "batch_buckets", "batch_rows", "batches", "latency", "latency_buckets", "ok", "requests",
-                 "seconds")
+    __slots__ = (
+        "batch",
+        "batch_buckets",
+        "batch_rows",
+        "batches",
+        "latency",
+        "latency_buckets",
+        "ok",
+        "requests",
+        "seconds",
+    )
 
     def __init__(self, requests: Any, latency: Any, batch: Any) -> None:
         self.requests, self.latency, self.batch = requests, latency, batch  # the Prometheus series
@@ -225,7 +243,7 @@ class _RequestIds:
         if ms != self._ms:
             self._ms, self._prefix = ms, f"{ms & 0xFFFFFFFFFFFF:012x}7"  # 48-bit timestamp, version 7
         h = self._hex
-        return self._prefix + h[at:at + 3] + _VARIANT[h[at + 3]] + h[at + 4:at + 19]
+        return self._prefix + h[at : at + 3] + _VARIANT[h[at + 3]] + h[at + 4 : at + 19]
 
 
 # The variant digit (binary 10xx) from a random hex digit's low two bits.
@@ -257,8 +275,11 @@ def _answer(data: dict[str, Any] | bytes, dep: Deployment, rid: str, degraded: s
     """A prediction's 200: ``data`` as JSON (or already encoded), with the request id, model name and version (and
     the degraded reason) as headers X-Request-ID, X-Model-Name, X-Model-Version (X-Assay-Degraded); the
     deployment's two are encoded once, when it is made."""
-    body = data if isinstance(data, bytes) else orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY |
-                                                             orjson.OPT_NON_STR_KEYS)
+    body = (
+        data
+        if isinstance(data, bytes)
+        else orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    )
     response = _JSONBody(body, 200, None)
     response.raw_headers += [(b"x-request-id", rid.encode("latin-1")), *dep.answer_headers]
     if degraded:
@@ -273,10 +294,20 @@ def _records_answer(rows: list[dict[str, Any]], dep: Deployment, rid: str, degra
     """The plain protocol's answer, ``{"model", "model_version", "request_id", "degraded", "degraded_reason",
     "predictions"}``, from the deployment's encoded start (made once) and the encoded rows: orjson encodes only
     the rows, without a dict built per request around them."""
-    middle = _NOT_DEGRADED if not degraded else (b'","degraded":true,"degraded_reason":' + orjson.dumps(degraded) +
-                                                 b',"predictions":')
-    return b"".join((dep.answer_start, rid.encode("ascii"), middle,
-                     orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS), b"}"))
+    middle = (
+        _NOT_DEGRADED
+        if not degraded
+        else (b'","degraded":true,"degraded_reason":' + orjson.dumps(degraded) + b',"predictions":')
+    )
+    return b"".join(
+        (
+            dep.answer_start,
+            rid.encode("ascii"),
+            middle,
+            orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
+            b"}",
+        )
+    )
 
 
 def _load_wrap(spec: str | None) -> Any:
@@ -334,8 +365,10 @@ class Server:
             self._tasks.append(loop.create_task(self._watch()))
         if self.config.drift_seconds > 0:
             self._tasks.append(loop.create_task(self._drift_loop()))
-        log.info("serving %s", ", ".join(f"{n} v{s.production.version}" for n, s in self.slots.items()
-                                         if s.production) or "no models yet")
+        log.info(
+            "serving %s",
+            ", ".join(f"{n} v{s.production.version}" for n, s in self.slots.items() if s.production) or "no models yet",
+        )
 
     async def shutdown(self) -> None:
         for task in self._tasks:
@@ -348,8 +381,11 @@ class Server:
                 await dep.drain(timeout=10)
         if self.predlog is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.predlog.close)
-        log.info("stopped; %d prediction records written, %d dropped",
-                 self.predlog.written if self.predlog else 0, self.predlog.dropped if self.predlog else 0)
+        log.info(
+            "stopped; %d prediction records written, %d dropped",
+            self.predlog.written if self.predlog else 0,
+            self.predlog.dropped if self.predlog else 0,
+        )
 
     # -- loading and swapping ---------------------------------------------------------------------------------
     def _load_version(self, name: str, version: int) -> tuple[Any, dict[str, Any] | None, pl.DataFrame]:
@@ -365,12 +401,24 @@ class Server:
         return model, mv.profile, example
 
     async def _deployment(self, name: str, version: int) -> Deployment:
-        model, profile, example = await asyncio.get_running_loop().run_in_executor(None, self._load_version, name,
-                                                                                   version)
-        dep = Deployment(name, version, model, profile=profile, max_batch=self.config.max_batch,
-                         max_wait=self.config.max_wait, breaker=self.config.breaker,
-                         window_rows=self.config.window_rows, on_batch=self._on_batch, predlog=self.predlog,
-                         log_inputs=self.config.log_inputs, admitting=self._admitting, example=example)
+        model, profile, example = await asyncio.get_running_loop().run_in_executor(
+            None, self._load_version, name, version
+        )
+        dep = Deployment(
+            name,
+            version,
+            model,
+            profile=profile,
+            max_batch=self.config.max_batch,
+            max_wait=self.config.max_wait,
+            breaker=self.config.breaker,
+            window_rows=self.config.window_rows,
+            on_batch=self._on_batch,
+            predlog=self.predlog,
+            log_inputs=self.config.log_inputs,
+            admitting=self._admitting,
+            example=example,
+        )
         dep.start()
         return dep
 
@@ -383,9 +431,11 @@ class Server:
         tally = self._tallies.get(key)
         if tally is None:
             v = str(dep.version)
-            tally = self._tallies[key] = _Tally(self.metrics.requests.labels(dep.name, v, "200"),
-                                                self.metrics.latency.labels(dep.name, v),
-                                                self.metrics.batch.labels(dep.name, v))
+            tally = self._tallies[key] = _Tally(
+                self.metrics.requests.labels(dep.name, v, "200"),
+                self.metrics.latency.labels(dep.name, v),
+                self.metrics.batch.labels(dep.name, v),
+            )
         return tally
 
     def flush_metrics(self) -> None:
@@ -423,23 +473,32 @@ class Server:
         loop = asyncio.get_running_loop()
         slot = self.slots.get(name) or _Slot(name)
         async with slot.lock:
-            target = version if version is not None else await loop.run_in_executor(None, self.registry.resolve,
-                                                                                      name, None)
+            target = (
+                version if version is not None else await loop.run_in_executor(None, self.registry.resolve, name, None)
+            )
             if slot.production is not None and slot.production.version == target:
                 return slot
             try:
                 new = await self._deployment(name, target)
             except Exception as exc:
                 slot.swap_error = f"version {target} failed to load: {exc}"
-                log.error("model %s: %s; keeping %s", name, slot.swap_error,
-                          f"v{slot.production.version}" if slot.production else "nothing")
+                log.error(
+                    "model %s: %s; keeping %s",
+                    name,
+                    slot.swap_error,
+                    f"v{slot.production.version}" if slot.production else "nothing",
+                )
                 raise
             old, old_fallback = slot.production, slot.fallback
             fallback = await self._fallback_for(name, target)
             slot.production, slot.fallback, slot.swap_error = new, fallback, None
             self.slots[name] = slot
-            log.info("model %s now serves v%s (fallback: %s)", name, target,
-                     f"{fallback.name} v{fallback.version}" if fallback else "none")
+            log.info(
+                "model %s now serves v%s (fallback: %s)",
+                name,
+                target,
+                f"{fallback.name} v{fallback.version}" if fallback else "none",
+            )
             for dep in (old, old_fallback):
                 if dep is not None and dep not in slot.deployments():
                     self._spawn(dep.drain())
@@ -480,8 +539,9 @@ class Server:
             raise HTTPError(404, f"model {name!r} is not served here (serving: {', '.join(self.slots) or 'none'})")
         return slot
 
-    async def predict(self, name: str, frame_fn: Any, body: bytes, version: int | None = None
-                      ) -> tuple[list[dict[str, Any]], Deployment, str, str | None]:
+    async def predict(
+        self, name: str, frame_fn: Any, body: bytes, version: int | None = None
+    ) -> tuple[list[dict[str, Any]], Deployment, str, str | None]:
         """Admission → version choice → batcher → log. Returns (rows, deployment, request id, degraded reason)."""
         start = time.perf_counter()
         self.admit_check(name)
@@ -550,8 +610,11 @@ class Server:
         """Shed before reading the body when already at capacity (the cheapest possible refusal)."""
         if self.inflight >= self.config.max_inflight:
             self.metrics.shed.labels(name, "capacity").inc()
-            raise HTTPError(503, f"server at capacity ({self.config.max_inflight} predictions in flight); retry",
-                            headers={"Retry-After": "1"})
+            raise HTTPError(
+                503,
+                f"server at capacity ({self.config.max_inflight} predictions in flight); retry",
+                headers={"Retry-After": "1"},
+            )
 
     async def _extra_version(self, slot: _Slot, version: int) -> Deployment:
         """A registered version no alias serves, loaded on request (artifact hashes verified, like every load)."""
@@ -566,8 +629,10 @@ class Server:
         except RegistryError as exc:
             raise HTTPError(404, f"model {slot.name} has no version {version}: {exc}") from exc
         if self.config.extra_versions <= 0:
-            raise HTTPError(404, f"model {slot.name} version {version} is not loaded and this server loads no "
-                                 f"other versions on request")
+            raise HTTPError(
+                404,
+                f"model {slot.name} version {version} is not loaded and this server loads no other versions on request",
+            )
         task = self._loading.get(key)
         if task is None:
             task = loop.create_task(self._deployment(slot.name, version))
@@ -609,14 +674,20 @@ class Server:
         if fb is not None and fb is not dep and fb.breaker.allow():
             return fb, "breaker_open"
         self.metrics.shed.labels(slot.name, "breaker").inc()
-        raise HTTPError(503, f"circuit open for {slot.name} v{dep.version} ({dep.breaker.last_reason}) and no "
-                        f"fallback is available", headers={"Retry-After": str(int(self.config.breaker.open_seconds))})
+        raise HTTPError(
+            503,
+            f"circuit open for {slot.name} v{dep.version} ({dep.breaker.last_reason}) and no fallback is available",
+            headers={"Retry-After": str(int(self.config.breaker.open_seconds))},
+        )
 
     async def _shadow(self, dep: Deployment, frame: Payload, body: bytes) -> None:
         start = time.perf_counter()
         try:
-            _, seconds = await dep.submit(frame, time.monotonic() + self.config.queue_timeout,
-                                             LogSpec(self.request_id(), body, start, shadow=True))
+            _, seconds = await dep.submit(
+                frame,
+                time.monotonic() + self.config.queue_timeout,
+                LogSpec(self.request_id(), body, start, shadow=True),
+            )
             dep.breaker.record(False, seconds)
             status = "200"
         except (ModelFailure, InvalidOutput):
@@ -636,8 +707,10 @@ class Server:
         out: dict[str, Any] = {"model": name, "versions": {}}
         for dep in slot.deployments():
             if dep.profile is None:
-                out["versions"][str(dep.version)] = {"note": "no training profile stored for this version; "
-                                                             "register it with reference data to enable drift"}
+                out["versions"][str(dep.version)] = {
+                    "note": "no training profile stored for this version; "
+                    "register it with reference data to enable drift"
+                }
                 continue
             inputs, outputs = dep.window()
             if inputs is None:
@@ -668,8 +741,7 @@ class Server:
                 self.drift_cache[name] = report
                 for version, rep in report["versions"].items():
                     if rep.get("alerts"):
-                        log.warning("drift alert", extra={"model": name, "version": version,
-                                                          "features": rep["alerts"]})
+                        log.warning("drift alert", extra={"model": name, "version": version, "features": rep["alerts"]})
 
     def live_metrics(self, name: str) -> dict[str, Any]:
         """Accuracy and macro F1 (classification) or RMSE and MAE (regression) per version, from feedback."""
@@ -710,12 +782,24 @@ class Server:
         def desc(d: Deployment | None) -> dict[str, Any] | None:
             if d is None:
                 return None
-            return {"name": d.name, "version": d.version, "breaker": d.breaker.snapshot(), "queued": d.pending,
-                    "window_rows": d.window_count}
+            return {
+                "name": d.name,
+                "version": d.version,
+                "breaker": d.breaker.snapshot(),
+                "queued": d.pending,
+                "window_rows": d.window_count,
+            }
 
-        return {"model": name, "production": desc(slot.production), "fallback": desc(slot.fallback),
-                "canary": desc(slot.canary), "canary_percent": slot.canary_percent, "shadow": desc(slot.shadow),
-                "last_swap_error": slot.swap_error, "inflight": self.inflight}
+        return {
+            "model": name,
+            "production": desc(slot.production),
+            "fallback": desc(slot.fallback),
+            "canary": desc(slot.canary),
+            "canary_percent": slot.canary_percent,
+            "shadow": desc(slot.shadow),
+            "last_swap_error": slot.swap_error,
+            "inflight": self.inflight,
+        }
 
 
 def _dtype(name: str) -> pl.DataType:
@@ -777,8 +861,6 @@ async def _body(request: Request, limit: int) -> bytes:
     return body
 
 
-
-
 class Handlers:
     """Endpoint functions; each takes the Starlette request and returns a response."""
 
@@ -809,21 +891,34 @@ class Handlers:
         name = request.path_params.get("name")
         if name is None:
             if len(self.s.slots) != 1:
-                return _json({"error_code": "BAD_REQUEST", "message": (
-                    f"this server serves {len(self.s.slots)} models ({', '.join(self.s.slots)}); "
-                    f"post to /models/<name>/invocations")}, 400, headers={"X-Request-ID": _OTHER_IDS()})
+                return _json(
+                    {
+                        "error_code": "BAD_REQUEST",
+                        "message": (
+                            f"this server serves {len(self.s.slots)} models ({', '.join(self.s.slots)}); "
+                            f"post to /models/<name>/invocations"
+                        ),
+                    },
+                    400,
+                    headers={"X-Request-ID": _OTHER_IDS()},
+                )
             name = next(iter(self.s.slots))
         body = await _body(request, self.s.config.max_body)
         content_type = request.headers.get("content-type", "")
         try:
             frame = frame_from_mlflow(body, content_type)
         except UnsupportedMedia:
-            return Response(f"This predictor only supports the following content types: Types: "
-                            f"{MLFLOW_CONTENT_TYPES}. Got '{content_type}'.", status_code=415,
-                            media_type="text/plain", headers={"X-Request-ID": _OTHER_IDS()})
+            return Response(
+                f"This predictor only supports the following content types: Types: "
+                f"{MLFLOW_CONTENT_TYPES}. Got '{content_type}'.",
+                status_code=415,
+                media_type="text/plain",
+                headers={"X-Request-ID": _OTHER_IDS()},
+            )
         except BadRequest as exc:
-            return _json({"error_code": "BAD_REQUEST", "message": str(exc)}, 400,
-                         headers={"X-Request-ID": _OTHER_IDS()})
+            return _json(
+                {"error_code": "BAD_REQUEST", "message": str(exc)}, 400, headers={"X-Request-ID": _OTHER_IDS()}
+            )
         try:
             rows, dep, rid, degraded = await self.s.predict(name, lambda: frame, body)
         except HTTPError as exc:
@@ -831,8 +926,12 @@ class Handlers:
                 return _json({"error_code": "BAD_REQUEST", "message": exc.message}, 400, headers=exc.headers)
             raise
         predictions = [r.get("prediction", r) for r in rows] if rows and "prediction" in rows[0] else rows
-        return _answer({"predictions": predictions, "model_version": dep.version, "request_id": rid,
-                        "degraded": bool(degraded)}, dep, rid, degraded)
+        return _answer(
+            {"predictions": predictions, "model_version": dep.version, "request_id": rid, "degraded": bool(degraded)},
+            dep,
+            rid,
+            degraded,
+        )
 
     # Open Inference Protocol v2
     async def oip_server(self, request: Request) -> Response:
@@ -854,15 +953,24 @@ class Handlers:
             task, classes, schema, served = dep.model.task, dep.model.classes, dep.model.input_schema, dep.version
         else:  # registered but not loaded: described from its manifest, without loading it
             mv = await self._registered(slot.name, version)
-            task, classes, schema, served = (mv.manifest.get("task"), mv.manifest.get("classes"),
-                                             mv.manifest.get("input_schema") or {}, mv.version)
-        outputs = [{"name": "prediction", "datatype": "BYTES" if task == "classification" else "FP64",
-                    "shape": [-1]}]
+            task, classes, schema, served = (
+                mv.manifest.get("task"),
+                mv.manifest.get("classes"),
+                mv.manifest.get("input_schema") or {},
+                mv.version,
+            )
+        outputs = [{"name": "prediction", "datatype": "BYTES" if task == "classification" else "FP64", "shape": [-1]}]
         outputs += [{"name": f"proba_{c}", "datatype": "FP64", "shape": [-1]} for c in classes or []]
-        return _json({"name": slot.name, "versions": [str(d.version) for d in slot.deployments()],
-                      "platform": "assay", "inputs": [{"name": k, "datatype": oip_datatype(v), "shape": [-1]}
-                                                      for k, v in schema.items()],
-                      "outputs": outputs}, headers={"X-Model-Version": str(served)})
+        return _json(
+            {
+                "name": slot.name,
+                "versions": [str(d.version) for d in slot.deployments()],
+                "platform": "assay",
+                "inputs": [{"name": k, "datatype": oip_datatype(v), "shape": [-1]} for k, v in schema.items()],
+                "outputs": outputs,
+            },
+            headers={"X-Model-Version": str(served)},
+        )
 
     async def _registered(self, name: str, version: int | None) -> Any:
         try:
@@ -892,8 +1000,12 @@ class Handlers:
 
         rows, dep, rid, degraded = await self.s.predict(self._name(request), frame, body, self._version(request))
         requested = [o.get("name") for o in parsed.get("outputs") or [] if isinstance(o, dict)]
-        out = {"model_name": dep.name, "model_version": str(dep.version), "outputs": oip_outputs(rows, requested),
-               "parameters": {"request_id": rid, "degraded": bool(degraded)}}
+        out = {
+            "model_name": dep.name,
+            "model_version": str(dep.version),
+            "outputs": oip_outputs(rows, requested),
+            "parameters": {"request_id": rid, "degraded": bool(degraded)},
+        }
         if isinstance(parsed.get("id"), str):
             out["id"] = parsed["id"]
         return _answer(out, dep, rid, degraded)
@@ -908,10 +1020,15 @@ class Handlers:
         except orjson.JSONDecodeError as exc:
             raise HTTPError(400, f"body is not valid JSON: {exc}") from exc
         items = data if isinstance(data, list) else [data]
-        if not items or not all(isinstance(i, dict) and isinstance(i.get("request_id"), str)
-                                and ("value" in i or "values" in i) for i in items):
-            raise HTTPError(400, 'feedback is {"request_id": "...", "value": true_value} (or "values": [...] for a '
-                                 "multi-row request), or a list of those")
+        if not items or not all(
+            isinstance(i, dict) and isinstance(i.get("request_id"), str) and ("value" in i or "values" in i)
+            for i in items
+        ):
+            raise HTTPError(
+                400,
+                'feedback is {"request_id": "...", "value": true_value} (or "values": [...] for a '
+                "multi-row request), or a list of those",
+            )
         loop = asyncio.get_running_loop()
         stored = duplicates = unknown = 0
         for item in items:
@@ -969,8 +1086,9 @@ class Handlers:
         import hmac
 
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise HTTPError(401, "admin endpoints need 'Authorization: Bearer <token>'",
-                            headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPError(
+                401, "admin endpoints need 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"}
+            )
 
     async def _admin_body(self, request: Request) -> dict[str, Any]:
         body = await _body(request, self.s.config.max_body)
@@ -997,8 +1115,9 @@ class Handlers:
         except Exception as exc:
             current = self.s.slots.get(name)
             serving = current.production.version if current and current.production else None
-            raise HTTPError(409, f"version {version} of {name} failed to load ({exc}); still serving v{serving}",
-                            serving=serving) from exc
+            raise HTTPError(
+                409, f"version {version} of {name} failed to load ({exc}); still serving v{serving}", serving=serving
+            ) from exc
         await loop.run_in_executor(None, self.s.registry.promote, name, version, data.get("alias", "production"))
         return _json(self.s.status(name))
 
@@ -1013,8 +1132,11 @@ class Handlers:
         try:
             await self.s._load_slot(name, version)
         except Exception as exc:
-            raise HTTPError(409, f"rolled back to v{version} in the registry but it failed to load ({exc}); "
-                                 f"still serving the previous version") from exc
+            raise HTTPError(
+                409,
+                f"rolled back to v{version} in the registry but it failed to load ({exc}); "
+                f"still serving the previous version",
+            ) from exc
         return _json(self.s.status(name))
 
     async def admin_reload(self, request: Request) -> Response:
@@ -1027,8 +1149,7 @@ class Handlers:
                 await self.s._load_slot(name)
             except Exception as exc:
                 errors[name] = str(exc)
-        return _json({"models": [self.s.status(n) for n in self.s.slots], "errors": errors},
-                     409 if errors else 200)
+        return _json({"models": [self.s.status(n) for n in self.s.slots], "errors": errors}, 409 if errors else 200)
 
     async def admin_canary(self, request: Request) -> Response:
         self._admin(request)
@@ -1069,17 +1190,59 @@ class Handlers:
 
 
 _RECORDS_BODY = {"content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}
-_MLFLOW_BODY = {"content": {"application/json": {"schema": {"type": "object", "properties": {
-    "dataframe_split": {"type": "object"}, "dataframe_records": {"type": "array", "items": {"type": "object"}},
-    "instances": {"type": "array"}, "inputs": {}}}}, "text/csv": {"schema": {"type": "string"}}}}
-_OIP_BODY = {"content": {"application/json": {"schema": {"type": "object", "required": ["inputs"], "properties": {
-    "id": {"type": "string"}, "inputs": {"type": "array", "items": {"type": "object", "properties": {
-        "name": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}},
-        "datatype": {"type": "string"}, "data": {"type": "array"}}}},
-    "outputs": {"type": "array", "items": {"type": "object"}}}}}}}
-_FEEDBACK_BODY = {"content": {"application/json": {"schema": {"type": "object", "required": ["request_id"],
-                                                              "properties": {"request_id": {"type": "string"},
-                                                                             "value": {}}}}}}
+_MLFLOW_BODY = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "dataframe_split": {"type": "object"},
+                    "dataframe_records": {"type": "array", "items": {"type": "object"}},
+                    "instances": {"type": "array"},
+                    "inputs": {},
+                },
+            }
+        },
+        "text/csv": {"schema": {"type": "string"}},
+    }
+}
+_OIP_BODY = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["inputs"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "inputs": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string"},
+                                "shape": {"type": "array", "items": {"type": "integer"}},
+                                "datatype": {"type": "string"},
+                                "data": {"type": "array"},
+                            },
+                        },
+                    },
+                    "outputs": {"type": "array", "items": {"type": "object"}},
+                },
+            }
+        }
+    }
+}
+_FEEDBACK_BODY = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["request_id"],
+                "properties": {"request_id": {"type": "string"}, "value": {}},
+            }
+        }
+    }
+}
 _ADMIN_BODY = {"content": {"application/json": {"schema": {"type": "object"}}}}
 
 # method, path, handler, summary, request body schema (OpenAPI) — read top to bottom to see the whole API.
@@ -1140,6 +1303,7 @@ _PREDICTION_HANDLERS = ("predict", "invocations", "oip_infer")
 
 def _with_request_id(send: Any) -> Any:
     """``send`` that adds an X-Request-ID header to a response that has none (health, metrics, admin, 404s)."""
+
     async def wrapped(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             headers = list(message.get("headers") or [])
@@ -1151,8 +1315,11 @@ def _with_request_id(send: Any) -> Any:
 
 
 def _hot_routes() -> list[tuple[re.Pattern[str], str]]:
-    return [(re.compile("^" + re.sub(r"{(\w+)}", r"(?P<\1>[^/]+)", path) + "$"), handler)
-            for method, path, handler, _, _ in ROUTES if method == "POST" and handler in _HOT_HANDLERS]
+    return [
+        (re.compile("^" + re.sub(r"{(\w+)}", r"(?P<\1>[^/]+)", path) + "$"), handler)
+        for method, path, handler, _, _ in ROUTES
+        if method == "POST" and handler in _HOT_HANDLERS
+    ]
 
 
 class _Front:
@@ -1166,13 +1333,21 @@ class _Front:
     def __init__(self, app: Any, server: Server, handlers: Handlers) -> None:
         self.app = app
         self.server = server
-        self.routes = [(pattern, _wrap(getattr(handlers, name)), name in _PREDICTION_HANDLERS)
-                       for pattern, name in _hot_routes()]
-        body = orjson.dumps({"error": f"server at capacity ({server.config.max_inflight} predictions in flight); "
-                                      f"retry"})
-        self.shed_start = {"type": "http.response.start", "status": 503, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"retry-after", b"1")]}
+        self.routes = [
+            (pattern, _wrap(getattr(handlers, name)), name in _PREDICTION_HANDLERS) for pattern, name in _hot_routes()
+        ]
+        body = orjson.dumps(
+            {"error": f"server at capacity ({server.config.max_inflight} predictions in flight); retry"}
+        )
+        self.shed_start = {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"1"),
+            ],
+        }
         self.shed_body = {"type": "http.response.body", "body": body}
         self.shed_counters: dict[str, Any] = {}
 
@@ -1225,8 +1400,12 @@ class _Front:
     async def _shed(self, name: str, send: Any) -> None:
         self.count_shed(name)
         # the same messages every time, built once (the server does not keep them), but for the request id
-        await send({**self.shed_start, "headers": [*self.shed_start["headers"],
-                                                   (b"x-request-id", _OTHER_IDS().encode("latin-1"))]})
+        await send(
+            {
+                **self.shed_start,
+                "headers": [*self.shed_start["headers"], (b"x-request-id", _OTHER_IDS().encode("latin-1"))],
+            }
+        )
         await send(self.shed_body)
 
 
@@ -1282,8 +1461,7 @@ def shedding_protocol(front: _Front) -> type:
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
     body = front.shed_body["body"]
-    tail = (b"content-type: application/json\r\ncontent-length: " + str(len(body)).encode() +
-            b"\r\nretry-after: 1\r\n")
+    tail = b"content-type: application/json\r\ncontent-length: " + str(len(body)).encode() + b"\r\nretry-after: 1\r\n"
     keep, close = tail + b"\r\n" + body, tail + b"connection: close\r\n\r\n" + body
     new_id = front.server.request_id  # a refusal carries its own request id, as every response does
 
@@ -1293,8 +1471,13 @@ def shedding_protocol(front: _Front) -> type:
         def on_headers_complete(self) -> None:
             parser = self.parser
             method = parser.get_method()
-            if (method == b"POST" and not self.expect_100_continue and not self.pipeline
-                    and (self.cycle is None or self.cycle.response_complete) and not parser.should_upgrade()):
+            if (
+                method == b"POST"
+                and not self.expect_100_continue
+                and not self.pipeline
+                and (self.cycle is None or self.cycle.response_complete)
+                and not parser.should_upgrade()
+            ):
                 name = front.shed_name(httptools.parse_url(self.url).path.decode("ascii", "replace"))
                 if name is not None:
                     front.count_shed(name)
@@ -1303,8 +1486,12 @@ def shedding_protocol(front: _Front) -> type:
             super().on_headers_complete()
             cycle = self.cycle
             # (A HEAD answer has no body write to carry its head; a 100 Continue must go out before the body.)
-            if (cycle is not None and cycle.transport is self.transport and method != b"HEAD"
-                    and not self.expect_100_continue):
+            if (
+                cycle is not None
+                and cycle.transport is self.transport
+                and method != b"HEAD"
+                and not self.expect_100_continue
+            ):
                 cycle.transport = _HeadWithBody(self.transport)
 
         def on_body(self, body: bytes) -> None:
@@ -1355,18 +1542,32 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
 
     from assay import __version__
 
-    app = _App(title="assay prediction service", version=__version__, lifespan=lifespan,
-               docs_url="/docs", redoc_url=None)
+    app = _App(
+        title="assay prediction service", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
+    )
     app.state.server = server
     for method, path, handler, summary, body in ROUTES:
-        params = [{"name": p, "in": "path", "required": True,
-                   "schema": {"type": "integer"} if p == "version" else {"type": "string"}}
-                  for p in re.findall(r"{(\w+)}", path)]
+        params = [
+            {
+                "name": p,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer"} if p == "version" else {"type": "string"},
+            }
+            for p in re.findall(r"{(\w+)}", path)
+        ]
         extra: dict[str, Any] = {"parameters": params} if params else {}
         if body is not None:
             extra["requestBody"] = body
-        app.add_api_route(path, _wrap(getattr(handlers, handler)), methods=[method], summary=summary,
-                          openapi_extra=extra or None, response_class=Response, name=f"{handler}:{path}")
+        app.add_api_route(
+            path,
+            _wrap(getattr(handlers, handler)),
+            methods=[method],
+            summary=summary,
+            openapi_extra=extra or None,
+            response_class=Response,
+            name=f"{handler}:{path}",
+        )
     app.front = _Front(super(_App, app).__call__, server, handlers)
     return app
 
@@ -1377,8 +1578,12 @@ class JsonFormatter(logging.Formatter):
     _SKIP = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "color_message"}
 
     def format(self, record: logging.LogRecord) -> str:
-        data = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
-                "message": record.getMessage()}
+        data = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         data.update({k: v for k, v in record.__dict__.items() if k not in self._SKIP})
         if record.exc_info:
             data["error"] = self.formatException(record.exc_info)
