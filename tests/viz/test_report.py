@@ -526,7 +526,8 @@ def test_png_and_svg_drawn_at_once_are_the_files_savefig_writes():
               "histogram": lambda: _figures.column_figure(p["variables"]["x3"], p["rows"]),  # dashed lines
               "cjk bars": lambda: _figures.column_figure(p["variables"]["城市"], p["rows"]),
               "legend": lambda: _figures.outliers_figure(p),
-              "image": lambda: _figures.missing_figure(p)}  # the image's data unresampled in the SVG
+              "image": lambda: _figures.missing_figure(p),  # the image's data unresampled in the SVG
+              "heatmap": lambda: _figures.correlation_figure(p["correlations"]["pearson"], "r")}  # two images
     # Texts are placed with the PNG's measurements of their size, savefig's SVG with its own: a fraction of a point
     # apart; so is a legend, which is laid out around its texts. Everything else is where savefig puts it.
     tolerance = {"text": 0.6, "legend": 1.5}
@@ -548,7 +549,7 @@ def test_png_and_svg_drawn_at_once_are_the_files_savefig_writes():
         for (tag, a, text), (_, b, _) in zip(mine, others, strict=True):
             assert a == pytest.approx(b, abs=tolerance.get(what, tolerance.get(tag, 0.01))), (what, tag, text)
         mine, others = _svg_images(ours["svg"], 72 / 110), _svg_images(theirs, 1.0)
-        assert len(mine) == len(others) == (what == "image"), what
+        assert len(mine) == len(others) == {"image": 1, "heatmap": 2}.get(what, 0), what
         for (data, a), (theirs_data, b) in zip(mine, others, strict=True):
             assert data == theirs_data, what  # the same pixels, placed at the same spot
             assert a == pytest.approx(b, abs=0.01), what
@@ -559,9 +560,14 @@ def test_svg_of_what_one_drawing_cannot_write_comes_from_savefig():
 
     from assay.viz import _figures, _style
 
-    p = profile(_frame_for_figures(), target="y")
     math = profile(pl.DataFrame({"$x^2$": [1.0, 2.0, 4.0, 8.0] * 10}))  # a column name matplotlib reads as math
-    makers = {"rasterised colorbar": lambda: _figures.correlation_figure(p["correlations"]["pearson"], "r"),
+
+    def rasterised() -> object:
+        fig, ax = _style.figure(4.0, 3.0)
+        fig.colorbar(ax.imshow(np.arange(12.0).reshape(3, 4)), ax=ax)  # its 256 colours rasterised in an SVG
+        return fig
+
+    makers = {"rasterised colorbar": rasterised,
               "math text": lambda: _figures.column_figure(math["variables"]["$x^2$"], math["rows"])}
     for what, make in makers.items():
         fig = make()

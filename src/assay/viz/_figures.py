@@ -347,9 +347,11 @@ def correlation_figure(block: dict[str, Any], title: str, signed: bool = True) -
     mat = np.array([[np.nan if x is None else x for x in row] for row in block["matrix"]], dtype=float)
     k = len(cols)
     side = min(13.0, max(4.6, 0.36 * k + 2.2))
-    fig, ax = figure(side + 1.0, side)
+    # Laid out by one measurement of the labels, the figure as wide as makes the matrix square; the colour scale
+    # in a narrow second column.
+    fig, (ax, cax) = figure(side + 1.0, side, fit=True, square=True, ncols=2, width_ratios=[1, 0.045])
     cmap = "RdBu_r" if signed else "Blues"
-    im = ax.imshow(np.ma.masked_invalid(mat), cmap=cmap, vmin=-1 if signed else 0, vmax=1,
+    ax.imshow(np.ma.masked_invalid(mat), cmap=cmap, vmin=-1 if signed else 0, vmax=1,
                    interpolation="none")
     labels = short_labels(cols, 20)
     ax.set_xticks(range(k), labels, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center",
@@ -369,10 +371,18 @@ def correlation_figure(block: dict[str, Any], title: str, signed: bool = True) -
                             fontsize=7 if k > 10 else 8, color="white" if dark else "#1b2631")
         if floor:
             ax.set_xlabel(f"values written where |value| ≥ {floor}", fontsize=7.5, color="#5c6773")
-    cbar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
-    cbar.set_ticks([-1, -0.5, 0, 0.5, 1] if signed else [0, 0.25, 0.5, 0.75, 1])  # 5 labels read as well as 9
-    cbar.outline.set_visible(False)
-    cbar.ax.tick_params(labelsize=7)
+    # The colour scale drawn as an image of its colours rather than by ``fig.colorbar``: the PNG and the SVG then
+    # come from one drawing (a colorbar's colours are rasterised apart for an SVG, or else written as 256 shapes,
+    # four times the file).
+    low = -1 if signed else 0
+    cax.imshow(np.linspace(low, 1, 256)[:, None], cmap=cmap, vmin=low, vmax=1, aspect="auto", origin="lower",
+               extent=(0, 1, low, 1), interpolation="none")
+    cax.set_xticks([])
+    cax.yaxis.tick_right()
+    cax.set_yticks([-1, -0.5, 0, 0.5, 1] if signed else [0, 0.25, 0.5, 0.75, 1])  # 5 labels read as well as 9
+    cax.tick_params(labelsize=7)
+    for spine in cax.spines.values():
+        spine.set_visible(False)
     ax.set_title(title)
     return fig
 

@@ -328,7 +328,7 @@ def quiet_glyphs() -> Iterator[None]:
 
 
 def figure(width: float, height: float, *, margins: tuple[float, float, float, float] | None = None,
-           fit: bool = False, **subplots: Any) -> tuple[Any, Any]:
+           fit: bool = False, square: bool = False, **subplots: Any) -> tuple[Any, Any]:
     """A new (figure, axes) pair on the Agg canvas; ``subplots`` go to ``Figure.subplots``.
 
     Without ``margins`` the constrained layout places everything (safe for labels of any length). With
@@ -336,7 +336,9 @@ def figure(width: float, height: float, *, margins: tuple[float, float, float, f
     single-axes figures whose labels are numbers, this skips the layout solver, a quarter of their drawing time.
     With ``fit`` the margins are measured once, when the figure is rendered (:func:`fit_margins`): for figures on
     one grid of axes whose tick labels do not depend on the size of the axes (fixed ticks, or a locator with a
-    fixed number of bins), where the constrained layout's second measurement finds what the first one did.
+    fixed number of bins), where the constrained layout's second measurement finds what the first one did. With
+    ``fit`` and ``square`` (one row of axes) the figure's width is then set so that the first axes are as wide as
+    they are high: ``width`` is only a first guess.
     """
     setup_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -349,14 +351,14 @@ def figure(width: float, height: float, *, margins: tuple[float, float, float, f
         left, right, bottom, top = margins
         fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height)
     elif fit:
-        fig._assay_fit = True
+        fig._assay_fit = "square" if square else True
     return fig, axes
 
 
 FIT_PAD = 3 / 72  # inches around the decorations of each axes, the constrained layout's default pad
 
 
-def fit_margins(fig: Any) -> None:
+def fit_margins(fig: Any, square: bool = False) -> None:
     """Place the axes of a figure built on one grid so that everything drawn around them (tick labels, axis
     labels, titles, texts, legends, colorbars) fits in the figure, :data:`FIT_PAD` from its edges and from each
     other: each axes' decorations are measured once, the margins and the gaps between the grid's cells set to
@@ -366,6 +368,11 @@ def fit_margins(fig: Any) -> None:
     and solves for the positions, a sixth of drawing a profile's figures; for the profile's figures, whose tick
     labels do not depend on the size of the axes, the second measurement finds the same sizes. As in the
     constrained layout, the widths of titles and axis labels are left out (a long one does not squeeze the axes).
+
+    ``square`` (one row of axes): the figure's width is set so that the first axes are as wide as they are high, the
+    others as wide as their width ratios make them, the margins and gaps kept (text is sized in points, so the
+    labels measure the same in a wider figure). Each axes is then measured from where it is drawn now (axes with a
+    fixed aspect may be narrower than their cell until the width is set).
     """
     renderer = fig.canvas.get_renderer()
     width, height = fig.bbox.width, fig.bbox.height
@@ -385,6 +392,8 @@ def fit_margins(fig: Any) -> None:
         tight = ax.get_tightbbox(renderer, for_layout_only=True)
         if tight is None:
             continue
+        if square:
+            box = ax.get_position(original=False).transformed(fig.transFigure)
         for side, index, overhang in (("left", cell.colspan.start, box.x0 - tight.x0),
                                       ("right", cell.colspan.stop - 1, tight.x1 - box.x1),
                                       ("bottom", cell.rowspan.stop - 1, box.y0 - tight.y0),
@@ -397,6 +406,14 @@ def fit_margins(fig: Any) -> None:
     right = need["right"].get(ncols - 1, 0.0) + pad
     bottom = need["bottom"].get(nrows - 1, 0.0) + pad
     top = need["top"].get(0, 0.0) + pad
+    wgap = max((need["right"].get(j, 0.0) + need["left"].get(j + 1, 0.0) + 2 * pad for j in range(ncols - 1)),
+               default=0.0)
+    if square and nrows == 1:
+        if bottom + top > height / 2:
+            bottom, top = bottom * height / 2 / (bottom + top), top * height / 2 / (bottom + top)
+        ratios = grid.get_width_ratios() or [1] * ncols
+        width = left + right + wgap * (ncols - 1) + (height - bottom - top) * sum(ratios) / ratios[0]
+        fig.set_size_inches(width / fig.dpi, height / fig.dpi)
     # Room for the axes: at least half the figure; very long labels give up space (and may be cut) first.
     for size, lo, hi in ((width, "left", "right"), (height, "bottom", "top")):
         total = {"left": left, "right": right, "bottom": bottom, "top": top}
@@ -404,8 +421,6 @@ def fit_margins(fig: Any) -> None:
             shrink = size / 2 / (total[lo] + total[hi])
             left, right = (left * shrink, right * shrink) if lo == "left" else (left, right)
             bottom, top = (bottom * shrink, top * shrink) if lo == "bottom" else (bottom, top)
-    wgap = max((need["right"].get(j, 0.0) + need["left"].get(j + 1, 0.0) + 2 * pad for j in range(ncols - 1)),
-               default=0.0)
     hgap = max((need["bottom"].get(i, 0.0) + need["top"].get(i + 1, 0.0) + 2 * pad for i in range(nrows - 1)),
                default=0.0)
     inner_w, inner_h = width - left - right, height - bottom - top
@@ -455,7 +470,7 @@ def save_figure(fig: Any, directory: Path, name: str, formats: tuple[str, ...] =
 def render_figure(fig: Any, formats: tuple[str, ...] = ("png", "svg")) -> dict[str, bytes]:
     """``fig`` as the bytes of each format's file; the figure is released."""
     data: dict[str, bytes] = {}
-    for ax in fig.axes:
+    for ax in _all_axes(fig.axes):
         for axis in (ax.xaxis, ax.yaxis):
             if not axis.label.get_text():
                 # An axis without a label: pinned, so that no draw measures the tick labels to place nothing.
@@ -527,9 +542,10 @@ def _png_and_svg(fig: Any) -> dict[str, bytes]:
     else this SVG would not draw as ``savefig`` does: rasterised artists, filters, math text or TeX, hatches,
     Gouraud shading.
     """
-    if any(artist.get_rasterized() for ax in fig.axes for artist in (*ax.images, *ax.collections)):
+    axes = _all_axes(fig.axes)
+    if any(artist.get_rasterized() for ax in axes for artist in (*ax.images, *ax.collections)):
         return {}  # (a colorbar's many colours): the SVG would come from savefig after all
-    images = [image for ax in fig.axes for image in ax.images]
+    images = [image for ax in axes for image in ax.images]
     if images and not all(len(image.axes.images) == 1 and not fig.images and image._check_unsampled_image() and
                           image.get_transform().is_affine for image in images):
         return {}
@@ -561,6 +577,14 @@ def _png_and_svg(fig: Any) -> dict[str, bytes]:
             points = f'width="{_svg_number(width / scale)}pt" height="{_svg_number(height / scale)}pt"'
             data["svg"] = text.replace(size, points, 1).encode("utf-8")
     return data
+
+
+def _all_axes(axes: list[Any]) -> list[Any]:
+    """``axes`` and every axes placed inside them (``inset_axes``), which ``Figure.axes`` does not list."""
+    found = []
+    for ax in axes:
+        found += [ax, *_all_axes(ax.child_axes)]
+    return found
 
 
 def _draw_image_twice(image: Any, both: _PngAndSvg, svg: Any) -> Any:
@@ -785,8 +809,9 @@ def _settle_layout(fig: Any) -> None:
     instead of one. Positions are fractions of the figure, so a layout computed at the figure's resolution holds
     at every resolution.
     """
-    if vars(fig).pop("_assay_fit", False) and fig.get_layout_engine() is None:  # (a matplotlibrc may ask for one)
-        fit_margins(fig)
+    fit = vars(fig).pop("_assay_fit", False)
+    if fit and fig.get_layout_engine() is None:  # (a matplotlibrc may ask for one)
+        fit_margins(fig, square=fit == "square")
         return
     engine = fig.get_layout_engine()
     if engine is None:
