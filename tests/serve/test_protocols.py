@@ -408,3 +408,37 @@ def test_raw_http_answers_are_whole_for_keep_alive_head_close_and_100_continue(s
     first, answer = _exchange(url, expect + b"\r\n\r\n", expect=2, body=body)
     assert first.startswith(b"HTTP/1.1 100")
     assert answer.startswith(b"HTTP/1.1 200")
+
+
+def test_predict_and_noop_answered_from_the_protocol_keep_every_http_rule(server):
+    """The plain predict route and the no-op are answered straight from the HTTP protocol (not through the ASGI
+    layers): a chunked body past the limit is refused with 413, an HTTP/1.0 request is answered and its connection
+    closed, a pipelined request behind a direct one is answered after it, and a name that needs percent-decoding
+    goes the ASGI way with the same answer."""
+    url, _ = server
+    body = orjson.dumps([ROW])
+    big = orjson.dumps([ROW] * 2000)
+    chunked = (
+        b"POST /models/iris/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + f"{len(big):x}\r\n".encode()
+        + big
+        + b"\r\n0\r\n\r\n"
+    )
+    [refused] = _exchange(url, chunked)
+    assert refused.startswith(b"HTTP/1.1 413")
+    assert b"limit of 65536 bytes" in refused
+    assert b"x-request-id: " in refused
+    old = (f"POST /models/iris/predict HTTP/1.0\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    [answer] = _exchange(url, old)
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b"connection: close" in answer.lower()
+    noop = f"POST /noop HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+    post = (f"POST /models/iris/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    first, second, third = _exchange(url, post + noop + post, expect=3)
+    assert orjson.loads(first.partition(b"\r\n\r\n")[2])["predictions"][0]["prediction"] == "setosa"
+    assert orjson.loads(second.partition(b"\r\n\r\n")[2]) == {"ok": True, "bytes": len(body)}
+    assert b"x-model-version: 1" in third
+    encoded = httpx.post(f"{url}/models/%69ris/predict", json=[ROW])
+    assert encoded.status_code == 200
+    assert encoded.json()["predictions"][0]["prediction"] == "setosa"
+    assert httpx.post(f"{url}/models/nope/predict", json=[ROW]).status_code == 404

@@ -882,7 +882,11 @@ class Handlers:
     async def predict(self, request: Request) -> Response:
         name = request.path_params["name"]
         self.s.admit_check(name)
-        body = await _body(request, self.s.config.max_body)
+        return await self.predict_body(name, await _body(request, self.s.config.max_body))
+
+    async def predict_body(self, name: str, body: bytes) -> Response:
+        """The plain protocol's answer to ``body`` (also called straight from the HTTP protocol: see
+        ``shedding_protocol``)."""
         rows, dep, rid, degraded = await self.s.predict(name, lambda: records_from_body(body), body)
         return _answer(_records_answer(rows, dep, rid, degraded), dep, rid, degraded)
 
@@ -1074,7 +1078,9 @@ class Handlers:
 
     async def noop(self, request: Request) -> Response:
         """The same HTTP path without a model: the ceiling a prediction endpoint can reach (benchmarks)."""
-        body = await _body(request, self.s.config.max_body)
+        return await self.noop_body(await _body(request, self.s.config.max_body))
+
+    async def noop_body(self, body: bytes) -> Response:
         return _json({"ok": True, "bytes": len(body)})
 
     # admin (bearer token)
@@ -1278,15 +1284,20 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None]] = [
 _OTHER_IDS = _RequestIds()
 
 
+def _refusal(exc: HTTPError | AssayError) -> Response:
+    """The JSON answer to a refusal raised by a handler (with a request id of its own if it has none)."""
+    if isinstance(exc, HTTPError):
+        exc.headers.setdefault("X-Request-ID", _OTHER_IDS())
+        return _json({"error": exc.message, **exc.extra}, exc.status, headers=exc.headers)
+    return _json({"error": str(exc)}, 400, headers={"X-Request-ID": _OTHER_IDS()})
+
+
 def _wrap(fn: Any) -> Any:
     async def endpoint(request: Request) -> Response:
         try:
             return await fn(request)
-        except HTTPError as exc:
-            exc.headers.setdefault("X-Request-ID", _OTHER_IDS())
-            return _json({"error": exc.message, **exc.extra}, exc.status, headers=exc.headers)
-        except AssayError as exc:
-            return _json({"error": str(exc)}, 400, headers={"X-Request-ID": _OTHER_IDS()})
+        except (HTTPError, AssayError) as exc:
+            return _refusal(exc)
 
     endpoint.__name__ = fn.__name__
     endpoint.__doc__ = fn.__doc__
@@ -1333,6 +1344,7 @@ class _Front:
     def __init__(self, app: Any, server: Server, handlers: Handlers) -> None:
         self.app = app
         self.server = server
+        self.handlers = handlers
         self.routes = [
             (pattern, _wrap(getattr(handlers, name)), name in _PREDICTION_HANDLERS) for pattern, name in _hot_routes()
         ]
@@ -1447,8 +1459,35 @@ class _HeadWithBody:
         return getattr(self._transport, name)
 
 
+class _Answering:
+    """Stands in for uvicorn's request-response cycle while a request dispatched straight from the HTTP protocol
+    (see ``shedding_protocol``) is answered: the attributes the protocol reads and sets on its current cycle. A
+    request behind it on the connection waits (pipelined) as behind any unfinished cycle, a graceful shutdown
+    asks it to close the connection after its answer, and a lost connection marks it disconnected."""
+
+    __slots__ = ("disconnected", "keep_alive", "response_complete")
+
+    def __init__(self, keep_alive: bool) -> None:
+        self.response_complete = False
+        self.disconnected = False
+        self.keep_alive = keep_alive
+
+    @property
+    def message_event(self) -> _Answering:
+        return self  # the protocol sets its cycle's message event when the connection is lost
+
+    def set(self) -> None:
+        pass
+
+
+# The plain predict route's URL with a model name that needs no percent-decoding (any other form, or a query
+# string, goes the ASGI way), matched on the raw URL bytes.
+_DIRECT_PREDICT = re.compile(rb"/models/([A-Za-z0-9._~-]+)/predict")
+
+
 def shedding_protocol(front: _Front) -> type:
-    """uvicorn's httptools HTTP/1.1 protocol that sheds past capacity before a request becomes an ASGI task.
+    """uvicorn's httptools HTTP/1.1 protocol that sheds past capacity before a request becomes an ASGI task, and
+    answers the plain predict route and the no-op straight from the protocol.
 
     Under overload most requests are refused, so the refusal's cost decides how much CPU is left for the accepted
     ones. Refused in the ASGI layer, each still costs a task, a request-response cycle, header checks and two send
@@ -1456,6 +1495,14 @@ def shedding_protocol(front: _Front) -> type:
     prebuilt write. The body is read and dropped and the connection stays open (keep-alive), as with the ASGI
     refusal. Requests this layer cannot answer in order (a pipelined request behind one still running, an
     ``Expect: 100-continue``, an upgrade) go the usual way and are refused by the ASGI layer if still at capacity.
+
+    Accepted requests to ``POST /models/{name}/predict`` and ``POST /noop`` (in those same conditions) skip the
+    ASGI layers too: their body is collected here and one task runs the handler (``Handlers.predict_body`` /
+    ``noop_body``, the same ones the ASGI routes call) and writes its answer, head and body in one write. That
+    leaves out, per request, uvicorn's request-response cycle (its event, the ASGI receive and send messages and
+    their checks), the proxy-headers middleware, the request object, the route match and the response object's
+    send calls. Both routes take this path, so the no-op stays the ceiling of the same stack. The other routes
+    (and these in the other cases) go through FastAPI as before.
     """
     import httptools
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -1464,9 +1511,14 @@ def shedding_protocol(front: _Front) -> type:
     tail = b"content-type: application/json\r\ncontent-length: " + str(len(body)).encode() + b"\r\nretry-after: 1\r\n"
     keep, close = tail + b"\r\n" + body, tail + b"connection: close\r\n\r\n" + body
     new_id = front.server.request_id  # a refusal carries its own request id, as every response does
+    server, handlers = front.server, front.handlers
+    limit = server.config.max_body
 
     class SheddingProtocol(HttpToolsProtocol):
         shedding = 0  # 0: not shedding; 1: shedding, keep the connection; 2: shedding, then close it
+        direct: str | None = None  # the request being read is answered from here: "noop" or the model's name
+        direct_body: list[bytes]
+        direct_size = 0
 
         def on_headers_complete(self) -> None:
             parser = self.parser
@@ -1478,10 +1530,25 @@ def shedding_protocol(front: _Front) -> type:
                 and (self.cycle is None or self.cycle.response_complete)
                 and not parser.should_upgrade()
             ):
-                name = front.shed_name(httptools.parse_url(self.url).path.decode("ascii", "replace"))
+                url = self.url
+                if url == b"/noop":
+                    direct: str | None = "noop"
+                else:
+                    match = _DIRECT_PREDICT.fullmatch(url)
+                    direct = None if match is None else match.group(1).decode("ascii")
+                if direct is None:
+                    name = front.shed_name(httptools.parse_url(url).path.decode("ascii", "replace"))
+                elif direct != "noop" and server.inflight >= server.config.max_inflight:
+                    name = direct
+                else:
+                    name = None
                 if name is not None:
                     front.count_shed(name)
                     self.shedding = 1 if parser.should_keep_alive() else 2
+                    return
+                if direct is not None:
+                    self.direct, self.direct_body, self.direct_size = direct, [], 0
+                    self.cycle = _Answering(parser.get_http_version() != "1.0" and parser.should_keep_alive())
                     return
             super().on_headers_complete()
             cycle = self.cycle
@@ -1495,10 +1562,23 @@ def shedding_protocol(front: _Front) -> type:
                 cycle.transport = _HeadWithBody(self.transport)
 
         def on_body(self, body: bytes) -> None:
-            if not self.shedding:
+            if self.direct is not None:
+                self.direct_size += len(body)
+                if self.direct_size <= limit:  # past the limit the body is dropped (and refused with a 413)
+                    self.direct_body.append(body)
+            elif not self.shedding:
                 super().on_body(body)
 
         def on_message_complete(self) -> None:
+            direct = self.direct
+            if direct is not None:
+                self.direct = None
+                task = self.loop.create_task(
+                    self._answer(self.cycle, direct, b"".join(self.direct_body), self.direct_size)
+                )
+                task.add_done_callback(self.tasks.discard)
+                self.tasks.add(task)  # a graceful shutdown waits for it, as for the ASGI tasks
+                return
             if not self.shedding:
                 super().on_message_complete()
                 return
@@ -1513,6 +1593,40 @@ def shedding_protocol(front: _Front) -> type:
                 self.on_response_complete()
             else:
                 self.transport.close()
+
+        async def _answer(self, cycle: _Answering, direct: str, body: bytes, size: int) -> None:
+            try:
+                if size > limit:
+                    length = next((v.decode("latin-1") for k, v in self.headers if k == b"content-length"), None)
+                    raise HTTPError(
+                        413, f"request body {f'of {length} bytes ' if length else ''}exceeds the limit of {limit} bytes"
+                    )
+                if direct == "noop":
+                    response = await handlers.noop_body(body)
+                else:
+                    response = await handlers.predict_body(direct, body)
+            except (HTTPError, AssayError) as exc:
+                response = _refusal(exc)
+            except Exception:  # what Starlette's ServerErrorMiddleware would do
+                log.exception(
+                    "unhandled error in POST %s", "/noop" if direct == "noop" else f"/models/{direct}/predict"
+                )
+                response = _json({"error": "internal server error"}, 500, headers={"X-Request-ID": _OTHER_IDS()})
+            cycle.response_complete = True
+            if cycle.disconnected:
+                return
+            out = [STATUS_LINE[response.status_code]]
+            for name, value in self.server_state.default_headers:
+                out += [name, b": ", value, b"\r\n"]
+            for name, value in response.raw_headers:
+                out += [name, b": ", value, b"\r\n"]
+            if not cycle.keep_alive:
+                out.append(b"connection: close\r\n")
+            out += [b"\r\n", response.body]
+            self.transport.write(b"".join(out))
+            if not cycle.keep_alive:
+                self.transport.close()
+            self.on_response_complete()
 
     return SheddingProtocol
 
