@@ -46,24 +46,32 @@ def write_profile(profile: dict[str, Any], out_dir: str | Path, *,
         jobs.append(("target_association", "target_association", "target_association_figure",
                      ({"target": p["target"], "target_association": p.get("target_association")},)))
 
-    # profile.json is written while the figures are drawn: they are asked for first.
+    page: list[Any] = []
+
+    def meanwhile() -> None:
+        # profile.json and the page around the figures are written while the figures are drawn (they are asked for
+        # first): only the figures are put in once they are there.
+        write_json()
+        col_warnings: dict[str, list[dict[str, Any]]] = {}
+        for w in p.get("warnings", []):
+            if w.get("column") is not None:
+                col_warnings.setdefault(w["column"], []).append(w)
+        from assay import __version__
+
+        page.extend(_profile_html(p, col_warnings, _load_template("style.css"), __version__))
+
     server, _SERVER[0] = _SERVER[0], None
     drawn = None
     if server is not None:
-        drawn = server.draw(jobs, figdir, workers, notify, meanwhile=write_json)
+        drawn = server.draw(jobs, figdir, workers, notify, meanwhile=meanwhile)
     if drawn is None:
-        drawn = _draw_all(jobs, figdir, workers, notify, meanwhile=write_json)
+        page.clear()
+        drawn = _draw_all(jobs, figdir, workers, notify, meanwhile=meanwhile)
+    if not page:  # (drawn without forking after all, before it was called)
+        meanwhile()
     figs = {key: uri for key, uri in drawn.items() if not key.startswith("col:")}
-    colfigs = {key[4:]: uri for key, uri in drawn.items() if key.startswith("col:") and uri}
-    nofig = {name: _why_no_figure(v) for name, v in variables.items() if name not in colfigs}
-
-    col_warnings: dict[str, list[dict[str, Any]]] = {}
-    for w in p.get("warnings", []):
-        if w.get("column") is not None:
-            col_warnings.setdefault(w["column"], []).append(w)
-    from assay import __version__
-
-    html = _profile_html(p, figs, colfigs, nofig, col_warnings, _load_template("style.css"), __version__)
+    figs.update({key: uri for key, uri in drawn.items() if key.startswith("col:") and uri})
+    html = "".join(part if isinstance(part, str) else part(figs) for part in page)
     path = out / "profile.html"
     _atomic_write(path, html)
     notify("report written", 1.0)
@@ -460,10 +468,14 @@ def _draw_all(jobs: list[Job], figdir: Path, workers: int | None, notify: Callab
     return {job[0]: results.get(job[0]) for job in jobs}
 
 
-def _profile_html(p: dict[str, Any], figs: dict[str, Any], colfigs: dict[str, Any], nofig: dict[str, str],
-                  col_warnings: dict[str, list[dict[str, Any]]], css: str, version: str) -> str:
+def _profile_html(p: dict[str, Any], col_warnings: dict[str, list[dict[str, Any]]], css: str, version: str
+                  ) -> list[str | Callable[[dict[str, str | None]], str]]:
     """The page ``profile.html``: overview, warnings, one block per column, missing values, correlations,
     outliers, target and sample rows, every figure an ``<img>`` with its SVG inline.
+
+    The page comes in parts to be joined: texts, and for each place that shows a figure (or says why there is none)
+    a function of the figures' data URIs by key (``"col:<name>"`` for a column's figure), so that the page is
+    written while the figures are still being drawn.
 
     Written in Python rather than as a template: importing the template engine and compiling a template took a
     twentieth of the whole ``assay profile`` command's CPU time for one page. Every value from the data (column
@@ -492,7 +504,7 @@ def _profile_html(p: dict[str, Any], figs: dict[str, Any], colfigs: dict[str, An
     def row(head: str, value: str) -> str:
         return f'<tr><th>{head}</th><td class="n">{value}</td></tr>'
 
-    out: list[str] = []
+    out: list[str | Callable[[dict[str, str | None]], str]] = []
     add = out.append
     source, target = p.get("source"), p.get("target")
     add('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -530,8 +542,7 @@ def _profile_html(p: dict[str, Any], figs: dict[str, Any], colfigs: dict[str, An
     for k, n in (p.get("kinds") or {}).items():
         add(f'<span class="tag">{e(k)} {e(n)}</span>')
     add("</p>\n")
-    if figs.get("overview"):
-        add(img("overview", figs["overview"]))
+    add(lambda figs: img("overview", figs["overview"]) if figs.get("overview") else "")
     add("</section>\n\n")
 
     # ------------------------------------------------------------------------------------------------ warnings
@@ -599,25 +610,23 @@ def _profile_html(p: dict[str, Any], figs: dict[str, Any], colfigs: dict[str, An
                 add(f'<tr><td>{cell(t.get("value"))}</td><td class="n">{num(t.get("count"))}</td></tr>')
             add("</table></details>")
         add("    </div>\n    <div>")
-        if colfigs.get(name):
-            add(img(e(name), colfigs[name]))
-        else:
-            add(f'<p class="none">{e(nofig.get(name, "no figure for this column"))}</p>')
+        add(lambda figs, key=f"col:{name}", name=name, v=v: img(e(name), figs[key]) if figs.get(key) else
+            f'<p class="none">{e(_why_no_figure(v))}</p>')
         add("</div>\n  </div>\n")
     add("</section>\n\n")
 
     # ------------------------------------------------------------------------------------------ missing values
     add('<section id="missing">\n  <h2>Missing values</h2>\n')
-    if figs.get("missing"):
-        per_block = num((p.get("missing_matrix") or {}).get("rows_per_block"))
-        add(img("missing values", figs["missing"]) + "\n"
-            f'  <p class="note">Each row of the matrix is a column; each cell is a block of ~{per_block} consecutive '
-            "rows" + (" of the sample" if p.get("sampled") else "") + ", darker when more of its values are missing."
-            "</p>\n")
-    elif p.get("rows") and p.get("missing_cells") == 0:
-        add('<p class="none">No missing values in any column.</p>\n')
+    per_block = num((p.get("missing_matrix") or {}).get("rows_per_block"))
+    matrix_note = (f'  <p class="note">Each row of the matrix is a column; each cell is a block of ~{per_block} '
+                   "consecutive rows" + (" of the sample" if p.get("sampled") else "") + ", darker when more of its "
+                   "values are missing.</p>\n")
+    if p.get("rows") and p.get("missing_cells") == 0:
+        no_matrix = '<p class="none">No missing values in any column.</p>\n'
     else:
-        add('<p class="none">No rows to show.</p>')
+        no_matrix = '<p class="none">No rows to show.</p>'
+    add(lambda figs: img("missing values", figs["missing"]) + "\n" + matrix_note if figs.get("missing") else
+        no_matrix)
     add("</section>\n\n")
 
     # ------------------------------------------------------------------------------------------- correlations
@@ -625,28 +634,26 @@ def _profile_html(p: dict[str, Any], figs: dict[str, Any], colfigs: dict[str, An
     add('<section id="correlations">\n  <h2>Correlations</h2>\n'
         f'  <p class="note">Computed on {e(p.get("figures_from"))}, over rows where both values are present.'
         + (f" {e(note)}." if note else "") + '</p>\n  <div class="grid2">\n')
-    for key in ("corr_pearson", "corr_spearman", "corr_cramers_v"):
-        if figs.get(key):
-            add(img(key, figs[key]))
+    add(lambda figs: "".join(img(key, figs[key]) for key in ("corr_pearson", "corr_spearman", "corr_cramers_v")
+                             if figs.get(key)))
     add("  </div>\n")
-    if not (figs.get("corr_pearson") or figs.get("corr_cramers_v")):
-        add('<p class="none">Fewer than two numeric (or two categorical) columns with variation: no correlation '
-            "matrix.</p>")
+    add(lambda figs: "" if figs.get("corr_pearson") or figs.get("corr_cramers_v") else
+        '<p class="none">Fewer than two numeric (or two categorical) columns with variation: no correlation matrix.'
+        "</p>")
     add("</section>\n\n")
 
     # ------------------------------------------------------------------------------------------------ outliers
     add('<section id="outliers">\n  <h2>Outliers</h2>\n')
-    if figs.get("outliers"):
-        add(img("outliers", figs["outliers"]) + "\n"
-            '  <div class="scroll"><table><tr><th>column</th><th class="n">low fence</th><th class="n">high fence'
-            '</th><th class="n">below</th><th class="n">above</th><th class="n">share</th></tr>\n')
-        for name, o in (p.get("outliers") or {}).items():
-            add(f'<tr><td>{e(name)}</td><td class="n">{num(o.get("low_fence"))}</td><td class="n">'
-                f'{num(o.get("high_fence"))}</td><td class="n">{num(o.get("low"))}</td><td class="n">'
-                f'{num(o.get("high"))}</td><td class="n">{pct(o.get("pct"))}</td></tr>')
-        add("  </table></div>\n")
-    else:
-        add('<p class="none">No numeric columns with finite values.</p>')
+    table = ['  <div class="scroll"><table><tr><th>column</th><th class="n">low fence</th><th class="n">high fence'
+             '</th><th class="n">below</th><th class="n">above</th><th class="n">share</th></tr>\n']
+    for name, o in (p.get("outliers") or {}).items():
+        table.append(f'<tr><td>{e(name)}</td><td class="n">{num(o.get("low_fence"))}</td><td class="n">'
+                     f'{num(o.get("high_fence"))}</td><td class="n">{num(o.get("low"))}</td><td class="n">'
+                     f'{num(o.get("high"))}</td><td class="n">{pct(o.get("pct"))}</td></tr>')
+    table.append("  </table></div>\n")
+    outliers_table = "".join(table)
+    add(lambda figs: img("outliers", figs["outliers"]) + "\n" + outliers_table if figs.get("outliers") else
+        '<p class="none">No numeric columns with finite values.</p>')
     add("</section>\n\n")
 
     # -------------------------------------------------------------------------------------------------- target
@@ -659,8 +666,8 @@ def _profile_html(p: dict[str, Any], figs: dict[str, Any], colfigs: dict[str, An
                 add(f'<tr><td>{cell(c.get("value"))}</td><td class="n">{num(c.get("count"))}</td>'
                     f'<td class="n">{pct(c.get("pct"))}</td></tr>')
             add("</table>")
-        if figs.get("target_association"):
-            add(img("target association", figs["target_association"]))
+        add(lambda figs: img("target association", figs["target_association"]) if figs.get("target_association")
+            else "")
         add("</section>\n")
     add("\n")
 
@@ -679,7 +686,7 @@ def _profile_html(p: dict[str, Any], figs: dict[str, Any], colfigs: dict[str, An
             add('<p class="none">no rows</p>')
     add(f"</section>\n</main>\n<footer>assay {e(version)} · profile format {e(p.get('assay_profile_version'))} · "
         "figures also in figures/ as PNG and SVG</footer>\n</body>\n</html>")
-    return "".join(out)
+    return out
 
 
 def _text(d: dict[str, Any], key: str) -> str:
