@@ -376,12 +376,19 @@ def test_cached_glyphs_and_layouts_draw_the_same_pictures():
         plain = draw()
         _style.cache_font_lookups()
         _style.cache_glyphs()
+        _style.share_marker_styles()
         from matplotlib.backends.backend_agg import RendererAgg
+        from matplotlib.markers import MarkerStyle
 
         from matplotlib.text import Text
 
         assert RendererAgg.draw_text._assay_cached  # matplotlib's drawing code is the one cache_glyphs follows
         assert Text._get_layout.__name__ == "text_layout"  # and its text layout the one cache_font_lookups keeps
+        assert MarkerStyle._set_marker._assay_shared  # and its marker styles the ones share_marker_styles copies
+        rotated = MarkerStyle("o").rotated(deg=10)
+        again = MarkerStyle(rotated).rotated(deg=20)  # the copy's transform is its own: the original keeps 10°
+        assert rotated.get_user_transform() != again.get_user_transform()
+        assert rotated.get_user_transform() == MarkerStyle("o").rotated(deg=10).get_user_transform()
         assert draw() == plain  # every glyph rendered and kept
         assert draw() == plain  # every glyph from the cache
         print("ok")

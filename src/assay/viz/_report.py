@@ -249,12 +249,13 @@ def _serve(conn: Any, parents_end: Any) -> None:
     # Ctrl-C is for the parent: this process ends when the parent's end of the pipe closes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parents_end.close()  # the pipe must close when the parent exits, without a figure request
-    from assay.viz._style import cache_font_lookups, cache_glyphs, import_for_drawing, warm_up
+    from assay.viz._style import cache_font_lookups, cache_glyphs, import_for_drawing, share_marker_styles, warm_up
 
     import_for_drawing()
     warm_up()
     cache_font_lookups()  # this process and its workers only draw assay figures
     cache_glyphs()
+    share_marker_styles()
     import gc
 
     # Everything loaded so far lives until the end: the collector stops scanning it on each full collection, and

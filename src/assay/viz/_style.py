@@ -27,6 +27,7 @@ __all__ = [
     "replace_file",
     "save_figure",
     "setup_matplotlib",
+    "share_marker_styles",
     "short_label",
     "short_labels",
     "svg_data_uri",
@@ -319,6 +320,37 @@ def cache_glyphs() -> None:
 
     cached_draw_text._assay_cached = True  # type: ignore[attr-defined]
     renderer_class.draw_text = cached_draw_text
+
+
+def share_marker_styles() -> None:
+    """Let a copied marker style share the parts of the style it copies; only for a process that just draws figures.
+
+    Every tick of an axis after its first is made by copying the first one's lines, and each copy of a line
+    deep-copies its marker style (the tick mark's path and transforms): half of making a tick, and a profile's
+    figures make a few hundred ticks. Marker styles are not changed in place once made (matplotlib 3.11 makes a new
+    one for every change), except the transform that ``rotated()`` and ``scaled()`` give a copy, which is copied
+    still; so the copy shares the rest. Where ``MarkerStyle._set_marker`` is missing (another matplotlib), nothing
+    is changed.
+    """
+    import copy
+
+    from matplotlib.markers import MarkerStyle
+
+    set_marker = getattr(MarkerStyle, "_set_marker", None)
+    if set_marker is None or getattr(set_marker, "_assay_shared", False):
+        return
+
+    def shared_set_marker(self: Any, marker: Any) -> None:
+        if not isinstance(marker, MarkerStyle):
+            set_marker(self, marker)
+            return
+        state = dict(vars(marker))
+        if state.get("_user_transform") is not None:
+            state["_user_transform"] = copy.deepcopy(state["_user_transform"])
+        self.__dict__ = state
+
+    shared_set_marker._assay_shared = True  # type: ignore[attr-defined]
+    MarkerStyle._set_marker = shared_set_marker
 
 
 @contextmanager
