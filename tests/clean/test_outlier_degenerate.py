@@ -91,3 +91,12 @@ def test_clip_keeps_an_integer_column_whole() -> None:
     floats = step.transform(df.with_columns(pl.col("n").cast(pl.Float64)))["n"].to_list()
     assert floats[6:8] == [53.875, -25.125]
     assert out["n"].to_list() == [3, 5, 8, 13, 21, 34, 53, -25, None]
+
+
+@pytest.mark.parametrize("method", ["iqr", "zscore", "mad", "isolation_forest"])
+def test_quarantine_with_no_numeric_column_keeps_every_row(method: str, tmp_path):
+    frame = pl.DataFrame({"word": ["commands", "model"], "url": ["http://a", "http://b"]})
+    aside = tmp_path / "q.csv"
+    step = OutlierStep(method=method, action="quarantine", quarantine=str(aside)).fit(frame)
+    assert step.transform_train(frame).equals(frame)
+    assert pl.read_csv(aside).height == 0

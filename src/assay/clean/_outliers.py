@@ -349,6 +349,8 @@ class OutlierStep(Step):
         if self.method == "isolation_forest":
             return pl.lit("isolation_forest")
         parts = [pl.when(self._is_outlier(c)).then(pl.lit(f"{c}: {self.method}")) for c in cols]
+        if not parts:  # no numeric column: no row is an outlier, and the reason column is empty
+            return pl.lit(None, dtype=pl.String)
         return pl.concat_str(parts, separator="; ", ignore_nulls=True)
 
     def _judged(self, col: str) -> bool:
