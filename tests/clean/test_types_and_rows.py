@@ -144,3 +144,12 @@ def test_dates_written_several_ways_in_one_column() -> None:
     assert strict.state_["convert"]["day"]["kind"] == "text"
     several = TypesStep(formats={"day": "%Y-%m-%d | %Y/%m/%d | %Y年%m月%d日 | %d.%m.%Y"}).fit(df)
     assert several.transform(df)["day"].to_list() == out["day"].to_list()
+
+
+def test_a_column_of_m_and_f_is_not_called_almost_boolean(caplog: pytest.LogCaptureFixture) -> None:
+    df = pl.DataFrame({"sex": ["M", "F", "F", "M", "F"], "n": ["1", "2", "3", "4", "x5"]})
+    with caplog.at_level(logging.WARNING, logger="assay.clean._types"):
+        step = TypesStep().fit(df)
+    assert step.state_["convert"]["sex"]["kind"] == "text"
+    assert "'sex'" not in caplog.text  # F reads as false, M as nothing: a category, not a nearly-boolean column
+    assert "'n' kept as text: 4 of 5 value(s) (80%) read as number" in caplog.text

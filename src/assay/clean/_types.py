@@ -251,7 +251,8 @@ class TypesStep(Step):
     def _say_almost(self, col: str, c: dict[str, int], n: int) -> None:
         """A note when most, but not enough, of a text column's values read as one kind: kept as text, and how to
         convert it anyway."""
-        reads = {"number": c.get("number", 0), "boolean": c.get("boolean", 0)}
+        # Not for booleans: single letters read as booleans (t/f, y/n), so a column of M and F "mostly" reads as one.
+        reads = {"number": c.get("number", 0)}
         for key, hits in c.items():
             kind = key.split("|", 1)[0]
             if kind in ("date", "datetime"):
