@@ -57,6 +57,23 @@ def test_separator_option(tmp_path: Path, how: str) -> None:
     assert_frame_equal(source.read(), SALES.drop("note"))
 
 
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_separator_found_from_a_header_without_commas(tmp_path: Path, sep: str) -> None:
+    # A spreadsheet set to a decimal comma writes ';'-separated files with commas inside the values.
+    path = tmp_path / "umsatz.csv"
+    path.write_text(f"Datum{sep}Umsatz{sep}Region\n05.01.2024{sep}1.234,50{sep}Nord\n06.01.2024{sep}80,25{sep}Süd\n",
+                    encoding="utf-8")
+    frame = FileSource(str(path)).read()
+    assert frame.columns == ["Datum", "Umsatz", "Region"]
+    assert frame["Umsatz"].to_list() == ["1.234,50", "80,25"]  # text: the types step reads the decimal comma
+
+
+def test_a_header_with_a_comma_keeps_the_comma_separator(tmp_path: Path) -> None:
+    path = tmp_path / "notes.csv"
+    path.write_text("id,note\n1,a;b;c\n2,d;e\n", encoding="utf-8")
+    assert FileSource(str(path)).read()["note"].to_list() == ["a;b;c", "d;e"]
+
+
 @pytest.mark.parametrize("value", [False, "false", "0"])
 def test_has_header_off_names_columns_by_position(tmp_path: Path, value: object) -> None:
     path = tmp_path / "raw.csv"

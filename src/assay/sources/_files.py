@@ -20,6 +20,7 @@ import difflib
 import glob
 import gzip
 import hashlib
+import io
 import json
 import logging
 import lzma
@@ -76,7 +77,8 @@ _TEXT_FORMATS = frozenset({"csv", "json", "ndjson"})
 OPTIONS: dict[str, tuple[frozenset[str], str]] = {
     "format": (frozenset({"csv", "json", "ndjson", "parquet", "excel"}), "force a format: csv, json, ndjson, ..."),
     "dtypes": (frozenset({"csv", "json", "ndjson", "parquet", "excel"}), "column types, e.g. {'price': 'float'}"),
-    "separator": (frozenset({"csv"}), "field separator, one character (default ',' and tab for .tsv)"),
+    "separator": (frozenset({"csv"}), "field separator, one character (default ',', tab for .tsv; ';', tab "
+                                             "or '|' when the header line has those and no comma)"),
     "has_header": (frozenset({"csv", "excel"}), "whether the first row holds column names (default true)"),
     "quote_char": (frozenset({"csv"}), "quoting character (default '\"'; empty to turn quoting off)"),
     "encoding": (frozenset({"csv"}), "text encoding, e.g. 'gbk' (default 'auto': detected from a sample)"),
@@ -419,6 +421,7 @@ class _TranscodeCache:
 _TRANSCODED = _TranscodeCache()
 _HASHES: dict[tuple[str, int, int], str] = {}
 _DETECTED: dict[tuple[str, int, int], str] = {}
+_SEPARATORS: dict[tuple[str, int, int], str] = {}
 _WIDE_DIGITS: dict[tuple[str, int, int, int], list[str]] = {}
 
 
@@ -760,7 +763,7 @@ class FileSource:
         tsv = all(_suffix(p) in (".tsv", ".tab") for p in self.paths)
         opts = self.options
         return {
-            "separator": opts.get("separator", "\t" if tsv else ","),
+            "separator": opts.get("separator", "\t" if tsv else self._sniffed_separator()),
             "has_header": opts.get("has_header", True),
             "quote_char": opts.get("quote_char", '"'),
             "null_values": opts.get("null_values", DEFAULT_NULL_VALUES),
@@ -769,6 +772,26 @@ class FileSource:
             # Transcoded copies are valid UTF-8 already; this only matters for files read as they are.
             "encoding": "utf8-lossy" if opts.get("encoding_errors") == "replace" else "utf8",
         }
+
+    def _sniffed_separator(self) -> str:
+        """``,`` unless the header line has no comma but semicolons, tabs or pipes (the most of them wins): the
+        ``;``-separated files of spreadsheets set to a decimal comma, read without ``separator=`` given.
+
+        Deliberately narrower than ``csv.Sniffer``: a header with a comma keeps ``,``, so a comma file whose text
+        holds semicolons is never misread.
+        """
+        path = self._plain(self.paths[0])
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if key not in _SEPARATORS:
+            with open(self._utf8_path(path), "rb") as fh:
+                for _ in range(int(self.options.get("skip_rows", 0) or 0)):
+                    fh.readline()
+                header = fh.readline(1 << 16)
+            counts = {sep: header.count(sep.encode()) for sep in (";", "\t", "|")}
+            best = max(counts, key=lambda sep: counts[sep])
+            _SEPARATORS[key] = best if b"," not in header and counts[best] else ","
+        return _SEPARATORS[key]
 
     def _scan_csv(self, dtypes: dict[str, Any], infer: int) -> pl.LazyFrame:
         paths = [self._utf8_path(p) for p in self.paths]
@@ -803,14 +826,21 @@ class FileSource:
         found: list[str] = []
         with open(path, "rb") as fh:
             head = fh.read(1 << 20)
+            if not head.isascii():
+                head += fh.read((8 << 20) - len(head))  # the rows Polars guessed from, within reason
         if not head.isascii():
             try:
                 numeric = [n for n, t in lazy.collect_schema().items() if t.is_numeric()]
             except pl.exceptions.PolarsError:
                 numeric = []  # a header problem: scan() reports it
             if numeric:
-                raw = pl.scan_csv(path, **kwargs, infer_schema=False, n_rows=infer).select(numeric).collect()
-                found = [c for c in numeric if raw[c].str.contains(r"[^\x00-\x7F]").any()]
+                # Parsed from the bytes read, cut after the last whole line: Polars' own n_rows reads the whole file.
+                data = head[: head.rfind(b"\n") + 1] or head
+                try:
+                    raw = pl.read_csv(io.BytesIO(data), **kwargs, infer_schema=False, n_rows=infer, columns=numeric)
+                    found = [c for c in numeric if raw[c].str.contains(r"[^\x00-\x7F]").any()]
+                except pl.exceptions.PolarsError:
+                    found = []  # e.g. a quoted value cut at the end of the bytes read: the plain read decides
         _WIDE_DIGITS[key] = found
         return found
 
