@@ -334,6 +334,10 @@ class Server:
         self._background: set[asyncio.Task[Any]] = set()
         self.drift_cache: dict[str, Any] = {}
         self._tallies: dict[tuple[str, int], _Tally] = {}
+        # Requests refused at capacity by the HTTP layer, per served model name, counted in plain Python (as the
+        # tallies are) and added to assay_shed at each /metrics read: under overload this runs tens of thousands
+        # of times a second, and Counter.inc takes a lock each time.
+        self.shed_counts: dict[str, int] = {}
         self.request_id = _RequestIds()
         # Versions loaded because a request named them (not production/fallback/canary/shadow), least recently
         # used first, and the loads in progress (concurrent requests for one version share a single load).
@@ -439,9 +443,13 @@ class Server:
         return tally
 
     def flush_metrics(self) -> None:
-        """Add what the tallies counted since the last call to the Prometheus series."""
+        """Add what the tallies and the capacity refusals counted since the last call to the Prometheus series."""
         for tally in self._tallies.values():
             tally.flush()
+        for name, count in self.shed_counts.items():
+            if count:
+                self.metrics.shed.labels(name, "capacity").inc(count)
+                self.shed_counts[name] = 0
 
     async def _fallback_for(self, name: str, production: int) -> Deployment | None:
         spec = self.config.fallback.get(name, self.config.default_fallback)
@@ -1361,7 +1369,6 @@ class _Front:
             ],
         }
         self.shed_body = {"type": "http.response.body", "body": body}
-        self.shed_counters: dict[str, Any] = {}
 
     def shed_name(self, path: str) -> str | None:
         """For a POST to ``path``: the model name to count a refusal under when it must be shed now, else None."""
@@ -1375,12 +1382,13 @@ class _Front:
         return None
 
     def count_shed(self, name: str) -> None:
-        counter = self.shed_counters.get(name)
-        if counter is None:
-            counter = self.server.metrics.shed.labels(name, "capacity")
-            if name in self.server.slots:  # kept only for served names: a path is any string a client sends
-                self.shed_counters[name] = counter
-        counter.inc()
+        counts = self.server.shed_counts
+        if name in counts:
+            counts[name] += 1
+        elif name in self.server.slots:  # kept only for served names: a path is any string a client sends
+            counts[name] = 1
+        else:
+            self.server.metrics.shed.labels(name, "capacity").inc()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -1520,6 +1528,19 @@ def shedding_protocol(front: _Front) -> type:
         direct_body: list[bytes]
         direct_size = 0
 
+        def on_message_begin(self) -> None:
+            # uvicorn builds the request's ASGI scope here (a dict and a copy of the app state); only requests that
+            # go the ASGI way need it, so it is built in on_headers_complete, for them (see _scope).
+            self.url = b""
+            self.expect_100_continue = False
+            self.headers = []
+
+        def _scope(self) -> None:
+            url, headers, expect = self.url, self.headers, self.expect_100_continue
+            super().on_message_begin()
+            self.url, self.expect_100_continue = url, expect
+            self.headers = self.scope["headers"] = headers
+
         def on_headers_complete(self) -> None:
             parser = self.parser
             method = parser.get_method()
@@ -1550,6 +1571,7 @@ def shedding_protocol(front: _Front) -> type:
                     self.direct, self.direct_body, self.direct_size = direct, [], 0
                     self.cycle = _Answering(parser.get_http_version() != "1.0" and parser.should_keep_alive())
                     return
+            self._scope()
             super().on_headers_complete()
             cycle = self.cycle
             # (A HEAD answer has no body write to carry its head; a 100 Continue must go out before the body.)
