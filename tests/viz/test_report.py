@@ -374,10 +374,12 @@ def test_cached_glyphs_and_layouts_draw_the_same_pictures():
             return [_style.render_figure(make()) for make in makers]
 
         plain = draw()
+        from matplotlib.backends.backend_agg import RendererAgg
+
+        measure = RendererAgg.get_text_width_height_descent
         _style.cache_font_lookups()
         _style.cache_glyphs()
         _style.share_marker_styles()
-        from matplotlib.backends.backend_agg import RendererAgg
         from matplotlib.markers import MarkerStyle
 
         from matplotlib.text import Text
@@ -391,6 +393,26 @@ def test_cached_glyphs_and_layouts_draw_the_same_pictures():
         assert rotated.get_user_transform() == MarkerStyle("o").rotated(deg=10).get_user_transform()
         assert draw() == plain  # every glyph rendered and kept
         assert draw() == plain  # every glyph from the cache
+        # A text's size from its layout is matplotlib's measurement of it: wide and narrow, overhanging and
+        # descending glyphs, kerned pairs, spaces, CJK from the fallback font, a missing glyph, nothing at all.
+        import random
+        import warnings
+
+        from matplotlib.font_manager import FontProperties
+
+        random.seed(0)
+        letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:;()%-_'/汉字北京…·≥jfwWAVTy"
+        texts = ["", " ", "0", "Y4", "jq1", "tJcf", "AV Ta", "城市五仔区", "f3 (value)", "1,234 (0.62%)", "a\tb",
+                 *("".join(random.choice(letters) for _ in range(random.randint(1, 30))) for _ in range(400))]
+        renderer = RendererAgg(100, 100, 110)
+        assert RendererAgg.get_text_width_height_descent.__name__ == "layout_size"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the glyph missing from every font
+            for size, weight in ((7, "normal"), (7.5, "normal"), (8, "normal"), (9, "normal"), (11, "bold")):
+                prop = FontProperties(family=["DejaVu Sans", _style.setup_matplotlib()], size=size, weight=weight)
+                for text in texts:
+                    assert renderer.get_text_width_height_descent(text, prop, False) == \
+                        measure(renderer, text, prop, False), (text, size, weight)
         print("ok")
     """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)

@@ -263,6 +263,12 @@ def cache_glyphs() -> None:
     sub-pixel offset are kept; the pixels written are those matplotlib writes (a test compares them). The drawing
     code follows ``RendererAgg.draw_text`` and ``_draw_text_glyphs_and_boxes`` of matplotlib 3.11; where those are
     missing (another matplotlib), nothing is changed.
+
+    A text's size is measured from the same layout (with unhinted glyphs, as :func:`setup_matplotlib` sets them):
+    matplotlib's measurement shapes the text once more (``FT2Font.set_text``), a tenth of drawing a profile's
+    figures. Its numbers are those of ``set_text`` (a test compares them): the width is where the pen ends (the last
+    glyph's place plus its advance, rounded as the layout rounds advances), the height and descent those of the
+    glyphs' outlines, each glyph's outline box and advance looked up once per font, size and resolution.
     """
     import math
 
@@ -320,6 +326,37 @@ def cache_glyphs() -> None:
 
     cached_draw_text._assay_cached = True  # type: ignore[attr-defined]
     renderer_class.draw_text = cached_draw_text
+
+    from matplotlib.ft2font import LoadFlags
+
+    measure = renderer_class.get_text_width_height_descent
+    glyph_sizes: dict[tuple[Any, ...], tuple[int, int, int]] = {}
+
+    def layout_size(self: Any, s: str, prop: Any, ismath: Any) -> tuple[float, float, float]:
+        flags = hinting()
+        if ismath or flags != LoadFlags.NO_HINTING:
+            return measure(self, s, prop, ismath)
+        font = self._prepare_font(prop)
+        size = prop.get_size_in_points()
+        key = (font, size, self.dpi, s, flags, None, None)  # the layout cached_draw_text draws, without features
+        items = layouts.get(key)
+        if items is None:
+            items = layouts[key] = font._layout(s, flags=flags)
+        if not items:
+            return 0.0, 0.0, 0.0
+        low, high, end = 1 << 30, -(1 << 30), 0  # in 1/64 pixel, as FreeType counts
+        for item in items:
+            glyph = (item.ft_object, size, self.dpi, item.glyph_index)
+            known = glyph_sizes.get(glyph)
+            if known is None:
+                loaded = item.ft_object.load_glyph(item.glyph_index, flags)
+                known = glyph_sizes[glyph] = (loaded.bbox[1], loaded.bbox[3], (loaded.linearHoriAdvance + 512) >> 10)
+            y = round(item.y * 64)
+            low, high = min(low, y + known[0]), max(high, y + known[1])
+            end = round(item.x * 64) + known[2]
+        return end / 64.0, (high - low) / 64.0, -low / 64.0
+
+    renderer_class.get_text_width_height_descent = layout_size
 
 
 def share_marker_styles() -> None:
