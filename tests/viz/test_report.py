@@ -692,3 +692,25 @@ def test_fitted_margins_keep_every_label_inside_and_apart():
         for ours, theirs in zip(fig.axes, ref.axes, strict=True):
             assert ours.bbox.width == pytest.approx(theirs.bbox.width, rel=0.15), what
             assert ours.bbox.height == pytest.approx(theirs.bbox.height, rel=0.1), what
+
+
+def test_figures_made_ahead_draw_what_new_figures_draw(monkeypatch: pytest.MonkeyPatch):
+    from assay.viz import _figures, _style
+
+    p = profile(_frame_for_figures(), target="y")
+    makers = [lambda: _figures.overview_figure(p), lambda: _figures.missing_figure(p),
+              lambda: _figures.correlation_figure(p["correlations"]["pearson"], "r"),
+              lambda: _figures.column_figure(p["variables"]["x3"], p["rows"]),  # a kept histogram's first figure
+              lambda: _figures.column_figure(p["variables"]["城市"], p["rows"]),
+              lambda: _figures.outliers_figure(p), lambda: _figures.target_association_figure(p)]
+    monkeypatch.setattr(_style, "_AHEAD", {})
+    monkeypatch.setattr(_style, "_KEPT", {})
+    new = [_style.render_figure(make()) for make in makers]
+    monkeypatch.setattr(_style, "_KEPT", {})
+    _style.make_figures_ahead(_figures.AHEAD, stop=lambda: False)
+    made = {key: len(figures) for key, figures in _style._AHEAD.items()}
+    assert sorted(made.values()) == [1, 1, 3, 6]
+    assert [_style.render_figure(make()) for make in makers] == new  # only the size set: the same pictures
+    assert all(len(_style._AHEAD[key]) < n for key, n in made.items())  # each grid's figures were taken
+    _style.make_figures_ahead(_figures.AHEAD, stop=lambda: True)
+    assert all(len(_style._AHEAD[key]) < n for key, n in made.items())  # stopped: none made

@@ -26,6 +26,13 @@ __all__ = [
 MAX_BARS = 20
 MAX_MATRIX_COLUMNS = 60
 
+# The grids of axes of the profile's figures, and how many of each one profile draws at most besides one per column:
+# a figure process makes that many blank figures ahead (see ``_style.make_figures_ahead``), in the order needed.
+OVERVIEW_GRID: dict[str, Any] = {"ncols": 3, "width_ratios": [1, 1, 1.3]}
+MISSING_GRID: dict[str, Any] = {"ncols": 2, "width_ratios": [4, 1], "sharey": True}
+HEATMAP_GRID: dict[str, Any] = {"ncols": 2, "width_ratios": [1, 0.045]}
+AHEAD = [(OVERVIEW_GRID, 1), (MISSING_GRID, 1), ({}, 6), (HEATMAP_GRID, 3)]
+
 
 def _fmt(x: float | None) -> str:
     """A compact number for labels.
@@ -98,7 +105,7 @@ def _barh(ax: Any, labels: list[str], values: list[float], colors: list[str] | s
 
 def overview_figure(p: dict[str, Any]) -> Any:
     """Columns by kind, rows (complete / with missing / duplicate) and the most-missing columns."""
-    fig, (a1, a2, a3) = figure(12, 3.4, fit=True, ncols=3, width_ratios=[1, 1, 1.3])
+    fig, (a1, a2, a3) = figure(12, 3.4, fit=True, **OVERVIEW_GRID)
     kinds = p.get("kinds") or {}
     if kinds:
         items = sorted(kinds.items(), key=lambda kv: -kv[1])
@@ -307,7 +314,7 @@ def missing_figure(p: dict[str, Any]) -> Any | None:
     labels = short_labels([names[i] for i in order], 26)
     pct = [variables[names[i]]["missing_pct"] for i in order]
     height = min(16.0, max(2.6, 0.22 * len(order) + 1.3))
-    fig, (ax, bx) = figure(11, height, fit=True, ncols=2, width_ratios=[4, 1], sharey=True)
+    fig, (ax, bx) = figure(11, height, fit=True, **MISSING_GRID)
     from matplotlib.colors import LinearSegmentedColormap
 
     cmap = LinearSegmentedColormap.from_list("missing", ["#eef3f8", "#1b2631"])
@@ -349,7 +356,7 @@ def correlation_figure(block: dict[str, Any], title: str, signed: bool = True) -
     side = min(13.0, max(4.6, 0.36 * k + 2.2))
     # Laid out by one measurement of the labels, the figure as wide as makes the matrix square; the colour scale
     # in a narrow second column.
-    fig, (ax, cax) = figure(side + 1.0, side, fit=True, square=True, ncols=2, width_ratios=[1, 0.045])
+    fig, (ax, cax) = figure(side + 1.0, side, fit=True, square=True, **HEATMAP_GRID)
     cmap = "RdBu_r" if signed else "Blues"
     ax.imshow(np.ma.masked_invalid(mat), cmap=cmap, vmin=-1 if signed else 0, vmax=1,
                    interpolation="none")

@@ -264,8 +264,17 @@ def _serve(conn: Any, parents_end: Any) -> None:
     gc.freeze()
     queue: list[Job] = []
     early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]], dict[str, bytes] | None]] = {}
+    ahead = True
     try:
         while True:
+            if ahead and not queue and not conn.poll():
+                # Waiting for the first figures' data: blank figures for them made meanwhile, until it comes.
+                from assay.viz._figures import AHEAD
+                from assay.viz._style import make_figures_ahead
+
+                make_figures_ahead(AHEAD, stop=conn.poll)
+                ahead = False
+                continue
             if queue and not conn.poll():
                 # In the order the figures became ready: the correlation heatmaps, ready last and among the
                 # costliest, are mostly left to the report, whose drawing processes share them out (the one being

@@ -22,6 +22,7 @@ __all__ = [
     "figure",
     "import_for_drawing",
     "kept_figure",
+    "make_figures_ahead",
     "quiet_glyphs",
     "render_figure",
     "replace_file",
@@ -414,18 +415,62 @@ def figure(width: float, height: float, *, margins: tuple[float, float, float, f
     they are high: ``width`` is only a first guess.
     """
     setup_matplotlib()
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout=None if margins or fit else "constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(**subplots) if subplots else fig.add_subplot()
+    made = _AHEAD.get(_grid_key(subplots)) if margins or fit else None
+    if made:
+        fig, axes = made.pop()
+        fig.set_size_inches(width, height)
+    else:
+        fig, axes = _new_figure(width, height, "constrained" if not (margins or fit) else None, subplots)
     if margins:
         left, right, bottom, top = margins
         fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height)
     elif fit:
         fig._assay_fit = "square" if square else True
     return fig, axes
+
+
+def _new_figure(width: float, height: float, layout: str | None, subplots: dict[str, Any]) -> tuple[Any, Any]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout=layout)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(**subplots) if subplots else fig.add_subplot()
+
+
+# Blank figures made by :func:`make_figures_ahead`, by the grid of their axes; :func:`figure` takes them.
+_AHEAD: dict[tuple[Any, ...] | None, list[tuple[Any, Any]]] = {}
+
+
+def _grid_key(subplots: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The arguments of ``Figure.subplots`` as a key; None (no key) for arguments that cannot be one."""
+    try:
+        key = tuple(sorted((name, tuple(v) if isinstance(v, list) else v) for name, v in subplots.items()))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def make_figures_ahead(grids: Sequence[tuple[dict[str, Any], int]], stop: Any) -> None:
+    """Make blank figures of the given grids (``Figure.subplots`` arguments, how many of each) for later
+    :func:`figure` calls with ``margins`` or ``fit`` and the same grid, until ``stop()`` says to; only for a process
+    that just draws figures.
+
+    Making a figure and its axes is a few milliseconds of matplotlib setting up axes, spines and transforms, which
+    do not depend on the figure's size: a figure process makes them while it waits for the data of the first
+    figures, and :func:`figure` only sets a made figure's size.
+    """
+    setup_matplotlib()
+    for subplots, count in grids:
+        key = _grid_key(subplots)
+        if key is None:
+            continue
+        made = _AHEAD.setdefault(key, [])
+        while len(made) < count:
+            if stop():
+                return
+            made.append(_new_figure(6.4, 4.8, None, subplots))
 
 
 FIT_PAD = 3 / 72  # inches around the decorations of each axes, the constrained layout's default pad
