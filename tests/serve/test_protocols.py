@@ -442,3 +442,63 @@ def test_predict_and_noop_answered_from_the_protocol_keep_every_http_rule(server
     assert encoded.status_code == 200
     assert encoded.json()["predictions"][0]["prediction"] == "setosa"
     assert httpx.post(f"{url}/models/nope/predict", json=[ROW]).status_code == 404
+
+
+class _Transport:
+    """A transport that records writes (for the HTTP protocol run in process)."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def test_a_keep_alive_connection_closes_after_the_idle_timeout_and_not_while_in_use():
+    """One timer per connection (not one per request) closes it once it has been idle for the keep-alive timeout
+    since its last answer; requests that keep coming keep it open."""
+    import asyncio
+
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from assay.serve._app import ServeConfig, create_app, shedding_protocol
+
+    async def main() -> None:
+        app = create_app(ServeConfig())
+        config = Config(app=app, timeout_keep_alive=0.3, log_level="warning")
+        config.load()
+        protocol = shedding_protocol(app.front)(
+            config=config, server_state=ServerState(), app_state={}, _loop=asyncio.get_running_loop()
+        )
+        transport = _Transport()
+        protocol.connection_made(transport)
+        request = b"POST /noop HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]"
+        for _ in range(8):  # 0.8 s of requests 0.1 s apart: longer than the timeout, never idle that long
+            protocol.data_received(request)
+            await asyncio.sleep(0.1)
+            assert not transport.closed
+        assert len(transport.writes) == 8
+        assert all(w.startswith(b"HTTP/1.1 200") and w.endswith(b'{"ok":true,"bytes":2}') for w in transport.writes)
+        await asyncio.sleep(0.15)
+        assert not transport.closed  # idle 0.25 s
+        await asyncio.sleep(0.2)
+        assert transport.closed  # idle 0.45 s
+
+    asyncio.run(main())

@@ -1535,6 +1535,40 @@ def shedding_protocol(front: _Front) -> type:
             self.expect_100_continue = False
             self.headers = []
 
+        # The keep-alive timeout: uvicorn arms a timer when a request is answered and cancels it when the next one
+        # arrives, a timer made and cancelled per request. Here one timer per connection stays armed and, when it
+        # fires, closes the connection only if it has been idle (no request since the last answer) for the whole
+        # timeout; otherwise it is set again for the rest (the same closing time as uvicorn's).
+        idle_since: float | None = None  # loop time of the last answer while no request is being read or answered
+
+        def _unset_keepalive_if_required(self) -> None:
+            self.idle_since = None  # data arrived (or the connection was lost)
+
+        def on_response_complete(self) -> None:
+            self.server_state.total_requests += 1
+            if self.transport.is_closing():
+                return
+            self.idle_since = None
+            self.flow.resume_reading()
+            if self.pipeline:
+                cycle, app = self.pipeline.pop()
+                self._start_asgi_task(cycle, app)
+                return
+            self.idle_since = now = self.loop.time()
+            if self.timeout_keep_alive_task is None:
+                self.timeout_keep_alive_task = self.loop.call_at(now + self.timeout_keep_alive, self._keep_alive_due)
+
+        def _keep_alive_due(self) -> None:
+            self.timeout_keep_alive_task = None
+            since = self.idle_since
+            if since is None:
+                return  # a request is in progress: its answer sets the timer again
+            due = since + self.timeout_keep_alive
+            if due > self.loop.time():
+                self.timeout_keep_alive_task = self.loop.call_at(due, self._keep_alive_due)
+            else:
+                self.timeout_keep_alive_handler()
+
         def _scope(self) -> None:
             url, headers, expect = self.url, self.headers, self.expect_100_continue
             super().on_message_begin()
