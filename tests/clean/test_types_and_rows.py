@@ -153,3 +153,15 @@ def test_a_column_of_m_and_f_is_not_called_almost_boolean(caplog: pytest.LogCapt
     assert step.state_["convert"]["sex"]["kind"] == "text"
     assert "'sex'" not in caplog.text  # F reads as false, M as nothing: a category, not a nearly-boolean column
     assert "'n' kept as text: 4 of 5 value(s) (80%) read as number" in caplog.text
+
+
+def test_dates_with_month_names() -> None:
+    df = pl.DataFrame({
+        "excel": ["05-Jan-2024", "30-Sep-2023", None],
+        "us": ["January 5, 2024", "Sep 30, 2023", "Feb 29, 2024"],
+        "uk": ["5 January 2024", "30 Sep 2023", "29 Feb 2024"],
+    })
+    out = TypesStep().fit(df).transform(df)
+    assert out["excel"].to_list() == [date(2024, 1, 5), date(2023, 9, 30), None]
+    assert out["us"].to_list() == [date(2024, 1, 5), date(2023, 9, 30), date(2024, 2, 29)]
+    assert out["uk"].to_list() == out["us"].to_list()

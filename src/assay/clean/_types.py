@@ -28,7 +28,9 @@ DEFAULT_MISSING_TOKENS: tuple[str, ...] = ("", "NA", "N/A", "n/a", "na", "NaN", 
                                            "none", "-", "--", "?", "#N/A", "NIL", "nil")
 TRUE_WORDS = ("true", "t", "yes", "y", "1", "on", "是", "真", "对")
 FALSE_WORDS = ("false", "f", "no", "n", "0", "off", "否", "假", "错")
-DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y")
+# Month names (05-Jan-2024, January 5, 2024, 5 January 2024) read in English, abbreviated or in full.
+DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y",
+                "%d-%b-%Y", "%B %d, %Y", "%d %B %Y")
 # ISO 8601's 'T' between date and time reads as the space of these formats (``parse_temporal``).
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
                     "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M%z",
