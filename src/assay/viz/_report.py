@@ -135,11 +135,12 @@ class _FigureServer:
     def alive(self) -> bool:
         return self.proc.is_alive() and not self.conn.closed
 
-    def draw_early(self, jobs: list[Job], fresh: bool = False) -> None:
+    def draw_early(self, jobs: list[Job], fresh: bool = False, last: bool = False) -> None:
         """Draw ``jobs`` from now on, one at a time into memory, besides those sent before (``fresh``: instead of
-        those not drawn yet); :meth:`draw` uses them when given the same jobs."""
+        those not drawn yet); :meth:`draw` uses them when given the same jobs. ``last``: the profile's last figures
+        before the report (the helper processes of the report start now)."""
         try:
-            self.conn.send(("early", jobs, fresh))
+            self.conn.send(("early", jobs, fresh, last))
         except OSError:
             self.stop()
 
@@ -204,7 +205,7 @@ def figures_ready(stage: str, part: dict[str, Any]) -> None:
         jobs = [*_column_jobs(variables, part["rows"]), _outliers_job({"outliers": outliers, "variables": variables})]
     else:
         jobs = _correlation_jobs(part["correlations"] or {})
-    server.draw_early(jobs, fresh=stage == "overview")
+    server.draw_early(jobs, fresh=stage == "overview", last=stage == "correlations")
 
 
 Job = tuple[str, str, str, tuple[Any, ...]]  # (key in the page, file name, drawing function in _figures, arguments)
@@ -265,6 +266,7 @@ def _serve(conn: Any, parents_end: Any) -> None:
     queue: list[Job] = []
     early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]], dict[str, bytes] | None]] = {}
     ahead = True
+    helpers: tuple[Any, int] | None = None
     try:
         while True:
             if ahead and not queue and not conn.poll():
@@ -289,19 +291,25 @@ def _serve(conn: Any, parents_end: Any) -> None:
             if msg[0] == "draw":
                 _, jobs, figdir, workers = msg
                 break
-            _, jobs, fresh = msg
+            _, jobs, fresh, last = msg
+            if last and helpers is None:
+                # The profile is about done: the report's drawing processes are forked now, while it finishes,
+                # rather than when the report comes (when the other core would wait for them).
+                helpers = _start_helpers(_default_workers() - 1)
             if fresh:
                 queue.clear()  # a newer profile: its figures replace those not drawn yet
             keys = {job[0] for job in jobs}
             queue = [job for job in queue if job[0] not in keys] + list(jobs)
     except (EOFError, OSError):
+        if helpers is not None:
+            helpers[0].shutdown(wait=False, cancel_futures=True)
         return
 
     def progress(message: str, fraction: float) -> None:
         conn.send(("progress", message, fraction))
 
     try:
-        drawn = _finish_drawing(early, jobs, figdir, workers, progress)
+        drawn = _finish_drawing(early, jobs, figdir, workers, progress, helpers)
     except OSError as exc:
         if not conn.closed and not isinstance(exc, BrokenPipeError):
             _send_error(conn, exc)
@@ -327,8 +335,10 @@ def _send_error(conn: Any, exc: BaseException) -> None:
 
 def _finish_drawing(early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]], dict[str, bytes] | None]],
                     jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, workers: int | None,
-                    notify: Callable[[str, float], None]) -> dict[str, str | None]:
-    """Every figure of ``jobs``: those drawn early for the very same arguments are written, the rest drawn."""
+                    notify: Callable[[str, float], None], helpers: tuple[Any, int] | None = None,
+                    ) -> dict[str, str | None]:
+    """Every figure of ``jobs``: those drawn early for the very same arguments are written, the rest drawn (with
+    ``helpers``, a pool of drawing processes and their number, when one was started)."""
     from assay.viz._style import svg_data_uri, write_figure
 
     done: dict[str, str | None] = {}
@@ -353,7 +363,9 @@ def _finish_drawing(early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]]
         i = len(done) + round((fraction - 0.86) / 0.13 * len(rest))
         notify(f"drawing figures ({i}/{n})", 0.86 + 0.13 * i / n)
 
-    drawn = _draw_all(rest, figdir, workers, progress, meanwhile=write_ready) if rest else {}
+    if not rest and helpers is not None:
+        helpers[0].shutdown(wait=False)
+    drawn = _draw_all(rest, figdir, workers, progress, meanwhile=write_ready, helpers=helpers) if rest else {}
     if not rest:
         write_ready()
     return {job[0]: done[job[0]] if job[0] in done else drawn.get(job[0]) for job in jobs}
@@ -395,17 +407,40 @@ _COST = {"correlation_figure": 4, "overview_figure": 4, "outliers_figure": 3, "t
          "missing_figure": 2}
 
 
+def _default_workers() -> int:
+    return int(os.environ.get("ASSAY_FIGURE_WORKERS", "0")) or min(4, os.cpu_count() or 1)
+
+
+def _start_helpers(count: int) -> tuple[Any, int] | None:
+    """A pool of ``count`` forked drawing processes for :func:`_draw_all`, started now; None if none can be."""
+    if count < 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    import concurrent.futures as cf
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # Python ≥ 3.12 warns on fork with threads
+            pool = cf.ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork"))
+            pool.submit(int)  # with fork, the first task starts every process
+    except OSError:
+        return None
+    return pool, count
+
+
 def _draw_all(jobs: list[Job], figdir: Path, workers: int | None, notify: Callable[[str, float], None],
-              meanwhile: Callable[[], Any] | None = None) -> dict[str, str | None]:
+              meanwhile: Callable[[], Any] | None = None, helpers: tuple[Any, int] | None = None,
+              ) -> dict[str, str | None]:
     """Draw every figure: here, and in forked processes when there are enough figures to pay off.
 
     ``workers`` counts the drawing processes, this one included. ``meanwhile`` is called in this process before it
-    starts drawing (while the forked processes already draw).
+    starts drawing (while the forked processes already draw). ``helpers``: a pool started before
+    (:func:`_start_helpers`) and its number of processes, used when that is the number wanted, else shut down.
     """
     from assay.viz._style import warm_up
 
     if workers is None:
-        workers = int(os.environ.get("ASSAY_FIGURE_WORKERS", "0")) or min(4, os.cpu_count() or 1)
+        workers = _default_workers()
     # A forked process pays off from about two column figures' worth of drawing.
     workers = max(1, min(workers, sum(_COST.get(job[2], 1) for job in jobs) // 2))
     # A daemonic process (a Dask or multiprocessing worker) may not have children: draw in it.
@@ -421,6 +456,9 @@ def _draw_all(jobs: list[Job], figdir: Path, workers: int | None, notify: Callab
         done += 1
         notify(f"drawing figures ({done}/{len(jobs)})", 0.86 + 0.13 * done / len(jobs))
 
+    if helpers is not None and helpers[1] != workers - 1:
+        helpers[0].shutdown(wait=False)
+        helpers = None
     if workers > 1 and can_fork:
         import concurrent.futures as cf
         import threading
@@ -440,7 +478,7 @@ def _draw_all(jobs: list[Job], figdir: Path, workers: int | None, notify: Callab
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # Python ≥ 3.12 warns on fork with threads
                 ctx = multiprocessing.get_context("fork")
-                with cf.ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx) as pool:
+                with helpers[0] if helpers else cf.ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx) as pool:
 
                     def feed(_finished: Any = None) -> None:
                         # Each forked process holds one figure to draw and one queued; a finished one brings the
