@@ -267,6 +267,7 @@ def _serve(conn: Any, parents_end: Any) -> None:
     early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]], dict[str, bytes] | None]] = {}
     ahead = True
     helpers: tuple[Any, int] | None = None
+    sent: dict[str, tuple[Job, Any]] = {}  # figures drawn early by the helper processes: their jobs and futures
     try:
         while True:
             if ahead and not queue and not conn.poll():
@@ -276,6 +277,10 @@ def _serve(conn: Any, parents_end: Any) -> None:
 
                 make_figures_ahead(AHEAD, stop=conn.poll)
                 ahead = False
+                continue
+            if queue and helpers is not None and sum(not f.done() for _, f in sent.values()) < helpers[1]:
+                job = queue.pop(0)  # one at a time to each helper process, as the report's figures go later
+                sent[job[0]] = (job, helpers[0].submit(_draw_in_memory, job))
                 continue
             if queue and not conn.poll():
                 # In the order the figures became ready: the correlation heatmaps, ready last and among the
@@ -293,8 +298,8 @@ def _serve(conn: Any, parents_end: Any) -> None:
                 break
             _, jobs, fresh, last = msg
             if last and helpers is None:
-                # The profile is about done: the report's drawing processes are forked now, while it finishes,
-                # rather than when the report comes (when the other core would wait for them).
+                # The profile is about done: the report's drawing processes are forked now and draw figures
+                # while it finishes, rather than when the report comes (when the other core would wait for them).
                 helpers = _start_helpers(_default_workers() - 1)
             if fresh:
                 queue.clear()  # a newer profile: its figures replace those not drawn yet
@@ -309,7 +314,7 @@ def _serve(conn: Any, parents_end: Any) -> None:
         conn.send(("progress", message, fraction))
 
     try:
-        drawn = _finish_drawing(early, jobs, figdir, workers, progress, helpers)
+        drawn = _finish_drawing(early, jobs, figdir, workers, progress, helpers, sent)
     except OSError as exc:
         if not conn.closed and not isinstance(exc, BrokenPipeError):
             _send_error(conn, exc)
@@ -336,21 +341,26 @@ def _send_error(conn: Any, exc: BaseException) -> None:
 def _finish_drawing(early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]], dict[str, bytes] | None]],
                     jobs: list[tuple[str, str, str, tuple[Any, ...]]], figdir: Path, workers: int | None,
                     notify: Callable[[str, float], None], helpers: tuple[Any, int] | None = None,
-                    ) -> dict[str, str | None]:
+                    sent: dict[str, tuple[Job, Any]] | None = None) -> dict[str, str | None]:
     """Every figure of ``jobs``: those drawn early for the very same arguments are written, the rest drawn (with
-    ``helpers``, a pool of drawing processes and their number, when one was started)."""
+    ``helpers``, a pool of drawing processes and their number, when one was started; ``sent``: the jobs given to
+    them early, by key, with their futures)."""
     from assay.viz._style import svg_data_uri, write_figure
 
     done: dict[str, str | None] = {}
     rest = []
     ready = []
+    coming = []  # drawn early by a helper process, maybe not yet done
     for job in jobs:
         drawn_early = early.get(job[0])
+        given = (sent or {}).get(job[0])
         if drawn_early is not None and drawn_early[0] == job:
             data = drawn_early[1]
             done[job[0]] = svg_data_uri(data["svg"]) if data else None
             if data:
                 ready.append((data, job[1]))
+        elif given is not None and given[0] == job:
+            coming.append(given)
         else:
             rest.append(job)
     n = len(jobs)
@@ -364,10 +374,19 @@ def _finish_drawing(early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]]
         notify(f"drawing figures ({i}/{n})", 0.86 + 0.13 * i / n)
 
     if not rest and helpers is not None:
-        helpers[0].shutdown(wait=False)
+        helpers[0].shutdown(wait=False)  # (what they were given is still drawn)
     drawn = _draw_all(rest, figdir, workers, progress, meanwhile=write_ready, helpers=helpers) if rest else {}
     if not rest:
         write_ready()
+    for job, future in coming:  # done by now, unless the drawing processes had nothing more to draw
+        try:
+            data = future.result()
+        except Exception:  # (a helper process died): drawn here
+            drawn[job[0]] = _draw_one(job, figdir)[1]
+            continue
+        done[job[0]] = svg_data_uri(data["svg"]) if data else None
+        if data:
+            write_figure(data, figdir, job[1])
     return {job[0]: done[job[0]] if job[0] in done else drawn.get(job[0]) for job in jobs}
 
 
