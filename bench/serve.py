@@ -103,8 +103,9 @@ FEATURES = list(ROW)
 # instead of asyncio streams. Its own CPU time and the server's are recorded for every run.
 def _request(host: str, path: str, body: bytes) -> bytes:
     """One keep-alive HTTP/1.1 POST, built once and resent by a worker."""
-    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 class _Connection(asyncio.Protocol):
@@ -128,11 +129,11 @@ class _Connection(asyncio.Protocol):
         length = 0
         if at >= 0:
             line_end = head.find(b"\r\n", at)
-            length = int(head[at + 15:line_end if line_end >= 0 else len(head)])
+            length = int(head[at + 15 : line_end if line_end >= 0 else len(head)])
         if len(self.buffer) < end + 4 + length:
             return
         status = int(head[9:12])
-        del self.buffer[:end + 4 + length]
+        del self.buffer[: end + 4 + length]
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(status)
 
@@ -165,8 +166,7 @@ async def _client(host: str, port: int, path: str, body: bytes, stop_at: float, 
         conn.transport.close()
 
 
-async def _paced(host: str, port: int, path: str, body: bytes, stop_at: float, out: list, ticket, late: list
-                 ) -> None:
+async def _paced(host: str, port: int, path: str, body: bytes, stop_at: float, out: list, ticket, late: list) -> None:
     """Open-loop worker: sends at the scheduled times handed out by ``ticket``.
 
     Each worker has one connection, so a send is late when the previous answer on it came back after the next
@@ -234,11 +234,20 @@ def _cpu_seconds(pid: int | None) -> float:
     return total
 
 
-def run_load(port: int, path: str, body: bytes, clients: int, seconds: float, rate: float = 0.0,
-             cpu: int | None = None, server_pid: int | None = None) -> dict:
+def run_load(
+    port: int,
+    path: str,
+    body: bytes,
+    clients: int,
+    seconds: float,
+    rate: float = 0.0,
+    cpu: int | None = None,
+    server_pid: int | None = None,
+) -> dict:
     queue: mp.Queue = mp.get_context("spawn").Queue()
-    proc = mp.get_context("spawn").Process(target=_load, args=(("127.0.0.1", port, path, body, clients, seconds,
-                                                                 rate, cpu), queue))
+    proc = mp.get_context("spawn").Process(
+        target=_load, args=(("127.0.0.1", port, path, body, clients, seconds, rate, cpu), queue)
+    )
     proc.start()
     server_start = _cpu_seconds(server_pid)
     results, client_cpu, late = queue.get(timeout=seconds + 60)
@@ -247,10 +256,17 @@ def run_load(port: int, path: str, body: bytes, clients: int, seconds: float, ra
     ok = np.array([t for s, t in results if s == 200])
     shed = np.array([t for s, t in results if s == 503])
     other = sum(1 for s, _ in results if s not in (200, 503))
-    return {"rps": len(ok) / seconds, "p50": _pct(ok, 50), "p99": _pct(ok, 99), "shed": len(shed),
-            "shed_p99": _pct(shed, 99), "other": other,
-            "server_us": server_cpu / max(len(results), 1) * 1e6, "client_us": client_cpu / max(len(results), 1) * 1e6,
-            "late": late / max(len(results), 1)}
+    return {
+        "rps": len(ok) / seconds,
+        "p50": _pct(ok, 50),
+        "p99": _pct(ok, 99),
+        "shed": len(shed),
+        "shed_p99": _pct(shed, 99),
+        "other": other,
+        "server_us": server_cpu / max(len(results), 1) * 1e6,
+        "client_us": client_cpu / max(len(results), 1) * 1e6,
+        "late": late / max(len(results), 1),
+    }
 
 
 def _pct(values: np.ndarray, q: float) -> float:
@@ -287,7 +303,7 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-BASELINE = textwrap.dedent('''
+BASELINE = textwrap.dedent("""
     import pickle, sys
     import pandas as pd
     from fastapi import FastAPI, Request
@@ -309,10 +325,10 @@ BASELINE = textwrap.dedent('''
     if __name__ == "__main__":
         import uvicorn
         uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
-''')
+""")
 
 
-MLFLOW_SAVE = textwrap.dedent('''
+MLFLOW_SAVE = textwrap.dedent("""
     import sys
     import mlflow.sklearn
     import pandas as pd
@@ -325,7 +341,7 @@ MLFLOW_SAVE = textwrap.dedent('''
     X = pd.DataFrame(data.data, columns=["sepal_length", "sepal_width", "petal_length", "petal_width"])
     pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, data.target_names[data.target])
     mlflow.sklearn.save_model(pipe, sys.argv[1], input_example=X.head(2))
-''')
+""")
 
 
 def main() -> None:
@@ -347,12 +363,20 @@ def main() -> None:
     frame = pl.DataFrame(data.data, schema=FEATURES, orient="row")
     labels = np.asarray(data.target_names)[data.target]
     est = LogisticRegressionGD().fit(frame.to_numpy(), labels)
-    model = Model([], est, task="classification", target="species", input_schema=dict.fromkeys(FEATURES, "Float64"),
-                  features=FEATURES, classes=[str(c) for c in est.classes_])
+    model = Model(
+        [],
+        est,
+        task="classification",
+        target="species",
+        input_schema=dict.fromkeys(FEATURES, "Float64"),
+        features=FEATURES,
+        classes=[str(c) for c in est.classes_],
+    )
     reg = open_registry(tmp / "registry")
     reg.register(model.save(tmp / "model"), "iris", reference=frame)
-    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(pd.DataFrame(frame.to_dict(as_series=False)),
-                                                                                  labels)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(
+        pd.DataFrame(frame.to_dict(as_series=False)), labels
+    )
     (tmp / "pipe.pkl").write_bytes(pickle.dumps(pipe))  # the baseline's own model file, written by this script
     (tmp / "baseline.py").write_text(BASELINE)
     body = json.dumps([ROW]).encode()
@@ -360,9 +384,28 @@ def main() -> None:
     def assay_server(*extra: str, cpu: int | None = None) -> tuple[subprocess.Popen, int]:
         port = _free_port()
         pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
-        proc = subprocess.Popen(preexec_fn=pin, args=[sys.executable, "-m", "assay", "serve", "--registry", str(tmp / "registry"),
-                                 "--port", str(port), "--log-level", "warning", "--drift-seconds", "0",
-                                 "--watch-seconds", "0", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            preexec_fn=pin,
+            args=[
+                sys.executable,
+                "-m",
+                "assay",
+                "serve",
+                "--registry",
+                str(tmp / "registry"),
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--drift-seconds",
+                "0",
+                "--watch-seconds",
+                "0",
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _wait(port, "/v2/health/ready", proc)
         return proc, port
 
@@ -375,7 +418,8 @@ def main() -> None:
         run_load(port, path, payload, clients, 1.0)  # warm-up
         for _ in range(RUNS):
             results.setdefault(label, {}).setdefault(clients, []).append(
-                run_load(port, path, payload, clients, SECONDS, server_pid=pid))
+                run_load(port, path, payload, clients, SECONDS, server_pid=pid)
+            )
 
     proc, port = assay_server()
     try:
@@ -386,8 +430,11 @@ def main() -> None:
         _stop(proc)
 
     bport = _free_port()
-    bproc = subprocess.Popen([sys.executable, str(tmp / "baseline.py"), str(tmp / "pipe.pkl"), str(bport)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bproc = subprocess.Popen(
+        [sys.executable, str(tmp / "baseline.py"), str(tmp / "pipe.pkl"), str(bport)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait(bport, "/docs", bproc)
         for clients in (16, 64):
@@ -400,13 +447,33 @@ def main() -> None:
     if not mlflow_python or not Path(mlflow_python).exists():
         mlflow_note = "skipped: set MLFLOW_PYTHON to a bench-only interpreter with mlflow (see the docstring)"
     else:
-        subprocess.run([mlflow_python, "-c", MLFLOW_SAVE, str(tmp / "mlflow-model")], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [mlflow_python, "-c", MLFLOW_SAVE, str(tmp / "mlflow-model")],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         mport = _free_port()
-        mproc = subprocess.Popen([mlflow_python, "-m", "mlflow", "models", "serve", "-m", str(tmp / "mlflow-model"),
-                                  "-h", "127.0.0.1", "-p", str(mport), "--env-manager", "local"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 env={**os.environ, "PATH": f"{Path(mlflow_python).parent}:{os.environ['PATH']}"})
+        mproc = subprocess.Popen(
+            [
+                mlflow_python,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                str(tmp / "mlflow-model"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(mport),
+                "--env-manager",
+                "local",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PATH": f"{Path(mlflow_python).parent}:{os.environ['PATH']}"},
+        )
         try:
             _wait(mport, "/ping", mproc)
             mbody = json.dumps({"dataframe_records": [ROW]}).encode()
@@ -428,21 +495,29 @@ def main() -> None:
         unloaded = [run_load(port, path, body, 16, SECONDS, cpu=client_cpu, server_pid=proc.pid) for _ in range(RUNS)]
         capacity = med(unloaded, "rps")
         overload = [run_load(port, path, body, 48, SECONDS, cpu=client_cpu, server_pid=proc.pid) for _ in range(RUNS)]
-        paced = [run_load(port, path, body, 96, SECONDS, rate=3 * capacity, cpu=client_cpu, server_pid=proc.pid)
-                 for _ in range(RUNS)]
+        paced = [
+            run_load(port, path, body, 96, SECONDS, rate=3 * capacity, cpu=client_cpu, server_pid=proc.pid)
+            for _ in range(RUNS)
+        ]
     finally:
         _stop(proc)
 
     print(f"serving benchmark: {RUNS} runs x {SECONDS:.0f}s per setting, single-row JSON predictions, medians")
-    print("server CPU = CPU seconds of the server process(es) per answered request (all threads); client CPU = the "
-          "load generator's")
-    print(f"{'target':<26}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'server CPU us':>15}"
-          f"{'client CPU us':>15}")
+    print(
+        "server CPU = CPU seconds of the server process(es) per answered request (all threads); client CPU = the "
+        "load generator's"
+    )
+    print(
+        f"{'target':<26}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'server CPU us':>15}"
+        f"{'client CPU us':>15}"
+    )
     for label, by_clients in results.items():
         for clients, rows in by_clients.items():
-            print(f"{label:<26}{clients:>8}{med(rows, 'rps'):>10.0f}{med(rows, 'p50'):>9.2f}{med(rows, 'p99'):>9.2f}"
-                  f"{int(med(rows, 'other')) + int(med(rows, 'shed')):>8}{med(rows, 'server_us'):>15.0f}"
-                  f"{med(rows, 'client_us'):>15.0f}")
+            print(
+                f"{label:<26}{clients:>8}{med(rows, 'rps'):>10.0f}{med(rows, 'p50'):>9.2f}{med(rows, 'p99'):>9.2f}"
+                f"{int(med(rows, 'other')) + int(med(rows, 'shed')):>8}{med(rows, 'server_us'):>15.0f}"
+                f"{med(rows, 'client_us'):>15.0f}"
+            )
     print(f"mlflow models serve: {mlflow_note}")
     if "mlflow models serve" in results:
         for clients in (16, 64):
@@ -455,25 +530,30 @@ def main() -> None:
         n = med(results["noop"][clients], "rps")
         cpu_b = med(results["fastapi+sklearn+pandas"][clients], "server_us")
         cpu_a, cpu_n = med(results["assay"][clients], "server_us"), med(results["noop"][clients], "server_us")
-        print(f"{clients} clients: assay/baseline throughput = {a / b:.2f}x (goal >= 8), "
-              f"assay/noop = {a / n:.2f} (goal >= 0.70); server CPU per request baseline/assay = {cpu_b / cpu_a:.2f}x,"
-              f" noop/assay = {cpu_n / cpu_a:.2f}")
+        print(
+            f"{clients} clients: assay/baseline throughput = {a / b:.2f}x (goal >= 8), "
+            f"assay/noop = {a / n:.2f} (goal >= 0.70); server CPU per request baseline/assay = {cpu_b / cpu_a:.2f}x,"
+            f" noop/assay = {cpu_n / cpu_a:.2f}"
+        )
     print(f"assay p99 at 16 clients = {med(results['assay'][16], 'p99'):.2f} ms (goal <= 25)")
     up99 = med(unloaded, "p99")
     op99 = med(overload, "p99")
     where = "server on CPU 0, clients on CPU 1" if pinned else "server and clients share the CPUs"
-    print(f"overload runs ({where}); unloaded (max-inflight 16, 16 clients): {capacity:.0f} req/s, "
-          f"p99 = {up99:.2f} ms")
+    print(f"overload runs ({where}); unloaded (max-inflight 16, 16 clients): {capacity:.0f} req/s, p99 = {up99:.2f} ms")
     offered = (med(overload, "rps") + med(overload, "shed") / SECONDS) / capacity
-    print(f"closed-loop flood (48 clients retrying at once, ignoring Retry-After: {offered:.1f}x capacity offered): "
-          f"accepted p99 = {op99:.2f} ms -> ratio {op99 / up99:.2f} "
-          f"(goal <= 2); accepted {med(overload, 'rps'):.0f} req/s, shed {med(overload, 'shed') / SECONDS:.0f} req/s "
-          f"with p99 {med(overload, 'shed_p99'):.2f} ms (goal <= 5)")
+    print(
+        f"closed-loop flood (48 clients retrying at once, ignoring Retry-After: {offered:.1f}x capacity offered): "
+        f"accepted p99 = {op99:.2f} ms -> ratio {op99 / up99:.2f} "
+        f"(goal <= 2); accepted {med(overload, 'rps'):.0f} req/s, shed {med(overload, 'shed') / SECONDS:.0f} req/s "
+        f"with p99 {med(overload, 'shed_p99'):.2f} ms (goal <= 5)"
+    )
     pp99 = med(paced, "p99")
-    print(f"open loop at 3x capacity ({3 * capacity:.0f} req/s offered): accepted p99 = {pp99:.2f} ms -> ratio "
-          f"{pp99 / up99:.2f} (goal <= 2); accepted {med(paced, 'rps'):.0f} req/s, shed "
-          f"{med(paced, 'shed') / SECONDS:.0f} req/s with p99 {med(paced, 'shed_p99'):.2f} ms (goal <= 5); "
-          f"{med(paced, 'late') * 100:.1f}% of sends late by > 1 ms")
+    print(
+        f"open loop at 3x capacity ({3 * capacity:.0f} req/s offered): accepted p99 = {pp99:.2f} ms -> ratio "
+        f"{pp99 / up99:.2f} (goal <= 2); accepted {med(paced, 'rps'):.0f} req/s, shed "
+        f"{med(paced, 'shed') / SECONDS:.0f} req/s with p99 {med(paced, 'shed_p99'):.2f} ms (goal <= 5); "
+        f"{med(paced, 'late') * 100:.1f}% of sends late by > 1 ms"
+    )
 
 
 if __name__ == "__main__":
