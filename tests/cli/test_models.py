@@ -62,3 +62,20 @@ def test_models_commands_end_to_end(tmp_path, artifact, capsys, monkeypatch):
     assert "production→1" in table
     assert main(["models", "show", "sale"]) == 2
     assert "did you mean 'sales'" in capsys.readouterr().err
+
+
+def test_show_prints_chinese_column_names_as_they_are(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    est = LinearRegressionGD().fit(X, X @ np.array([1.0, 2.0]))
+    model = Model([], est, task="regression", target="销量", input_schema={"温度": "Float64", "价格": "Float64"},
+                  features=["温度", "价格"])
+    path = model.save(tmp_path / "m", source={"uri": "门店.csv", "rows": 40}, model_name="linreg")
+    reg = str(tmp_path / "reg")
+    assert main(["models", "register", str(path), "sales", "--registry", reg]) == 0
+    capsys.readouterr()
+    assert main(["models", "show", "sales", "--registry", reg]) == 0
+    out = capsys.readouterr().out
+    assert '"target": "销量"' in out
+    assert "\\u" not in out
+    assert json.loads(out)["input_schema"] == {"温度": "Float64", "价格": "Float64"}

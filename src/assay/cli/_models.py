@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
                 "models": {str(v.version): v.manifest.get("model_name") for v in versions},
             })
         if as_json:
-            typer.echo(json.dumps(rows, indent=1))
+            typer.echo(json.dumps(rows, indent=1, ensure_ascii=False))
             return
         if not rows:
             typer.echo(f"no models in {reg.location} (register one with: assay train … --register NAME)")
@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
         reg = _open(registry)
         info = reg.get(name, version).to_dict()
         info["all_versions"] = [v.version for v in reg.versions(name)]
-        typer.echo(json.dumps(info, indent=1, default=str))
+        typer.echo(json.dumps(info, indent=1, ensure_ascii=False, default=str))
 
     @models.command("register", help="Copy a model directory into the registry as the next version of NAME.")
     def register_command(
