@@ -66,3 +66,23 @@ def test_long_names_that_differ_at_the_end_stay_apart_on_the_axes() -> None:
     imp = importance_figure(names, np.arange(12.0), np.full(12, 0.1), "r2")
     shown = [t.get_text() for t in imp.axes[0].get_yticklabels()]
     assert len(set(shown)) == 12, shown
+
+
+@pytest.mark.parametrize("rows", [400, 5000])  # scatter, and hexbin for many rows
+def test_regression_figure_zooms_past_a_few_extreme_values(rows: int) -> None:
+    rng = np.random.default_rng(1)
+    y = rng.lognormal(5, 0.5, rows)
+    pred = y * rng.normal(1, 0.1, rows)
+    y[:2] = [95_000.0, 18_000.0]  # two sales far beyond the rest would squeeze every other point into a corner
+    fig = regression_figure(y, pred, "销量")
+    actual, residual, spread = fig.axes[:3]
+    assert actual.get_xlim()[1] < 5_000
+    assert residual.get_ylim()[1] < 5_000
+    assert spread.get_xlim()[1] < 5_000
+    assert [t.get_text() for t in actual.texts] == [f"2 of {rows:,} outside the view"]
+    for ax in (residual, spread):  # the two, and at most a residual or two far out in the model's own errors
+        (note,) = ax.texts
+        assert 2 <= int(note.get_text().split()[0]) <= 2 + rows // 1000
+    plain = regression_figure(y[2:], pred[2:], "销量")  # nothing extreme: the whole range, no note
+    assert plain.axes[0].get_xlim()[1] >= y[2:].max()
+    assert not [t for ax in plain.axes for t in ax.texts]

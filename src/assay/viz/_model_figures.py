@@ -322,8 +322,30 @@ def importance_figure(names: Sequence[str], mean: np.ndarray, std: np.ndarray, m
     return fig
 
 
+def _robust_view(values: np.ndarray) -> tuple[float, float] | None:
+    """Axis limits that leave out only values far from the rest — more than the middle 99%'s width beyond it — when
+    they would squeeze the others into a corner (the whole range over three times that width); else None."""
+    lo, hi = (float(v) for v in np.quantile(values, [0.005, 0.995]))
+    core = hi - lo
+    if core <= 0 or float(values.max() - values.min()) <= 3 * core:
+        return None
+    near = values[(values >= lo - core) & (values <= hi + core)]
+    first, last = float(near.min()), float(near.max())
+    return first - 0.05 * (last - first), last + 0.05 * (last - first)
+
+
+def _outside_note(ax: Any, n: int, total: int) -> None:
+    if n:
+        ax.text(0.99, 0.02, f"{n:,} of {total:,} outside the view", transform=ax.transAxes, ha="right", va="bottom",
+                fontsize=8, color=MUTED)
+
+
 def regression_figure(y_true: np.ndarray, y_pred: np.ndarray, target: str | None) -> Any | None:
-    """Predicted vs actual, residuals vs predicted and the residual distribution."""
+    """Predicted vs actual, residuals vs predicted and the residual distribution.
+
+    When a few extreme values would squeeze every other point into a corner, each panel leaves them out of its view
+    and says how many points fall outside.
+    """
     y_true = np.asarray(y_true, dtype=float)
     y_pred = np.asarray(y_pred, dtype=float)
     ok = np.isfinite(y_true) & np.isfinite(y_pred)
@@ -331,17 +353,36 @@ def regression_figure(y_true: np.ndarray, y_pred: np.ndarray, target: str | None
     if len(y_true) < 2:
         return None
     resid = y_true - y_pred
+    n = len(y_true)
     unit = short_label(target or "target", 20)
     fig, (a1, a2, a3) = figure(13, 4.2, ncols=3)
-    dense = len(y_true) > 3000
-    lo, hi = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    dense = n > 3000
+    both = _robust_view(np.concatenate([y_true, y_pred]))
+    lo, hi = both or (float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max())))
+    x2 = _robust_view(y_pred)
+    y2 = _robust_view(resid)
     if dense:
-        a1.hexbin(y_true, y_pred, gridsize=50, cmap="Blues", mincnt=1)
-        a2.hexbin(y_pred, resid, gridsize=50, cmap="Blues", mincnt=1)
+        a1.hexbin(y_true, y_pred, gridsize=50, cmap="Blues", mincnt=1, extent=(lo, hi, lo, hi) if both else None)
+        a2.hexbin(y_pred, resid, gridsize=50, cmap="Blues", mincnt=1,
+                  extent=(*(x2 or (y_pred.min(), y_pred.max())), *(y2 or (resid.min(), resid.max())))
+                  if x2 or y2 else None)
     else:
         a1.scatter(y_true, y_pred, s=10, alpha=0.6, color=ACCENT, linewidths=0)
         a2.scatter(y_pred, resid, s=10, alpha=0.6, color=ACCENT, linewidths=0)
     a1.plot([lo, hi], [lo, hi], color=WARN, linestyle="--", linewidth=1.1, label="perfect prediction")
+    if both:
+        a1.set_xlim(lo, hi)
+        a1.set_ylim(lo, hi)
+        _outside_note(a1, int(((y_true < lo) | (y_true > hi) | (y_pred < lo) | (y_pred > hi)).sum()), n)
+    if x2 or y2:
+        out = np.zeros(n, dtype=bool)
+        if x2:
+            a2.set_xlim(*x2)
+            out |= (y_pred < x2[0]) | (y_pred > x2[1])
+        if y2:
+            a2.set_ylim(*y2)
+            out |= (resid < y2[0]) | (resid > y2[1])
+        _outside_note(a2, int(out.sum()), n)
     ss_res = float((resid ** 2).sum())
     ss_tot = float(((y_true - y_true.mean()) ** 2).sum())
     r2 = 1 - ss_res / ss_tot if ss_tot > 0 else float("nan")
@@ -351,7 +392,10 @@ def regression_figure(y_true: np.ndarray, y_pred: np.ndarray, target: str | None
     a2.axhline(0, color=WARN, linestyle="--", linewidth=1.1)
     a2.set(xlabel=f"predicted {unit}", ylabel=f"residual (actual − predicted, {unit})")
     a2.set_title("Residuals vs predicted")
-    a3.hist(resid, bins=40, color=ACCENT)
+    a3.hist(resid, bins=40, color=ACCENT, range=y2)
+    if y2:
+        a3.set_xlim(*y2)
+        _outside_note(a3, int(((resid < y2[0]) | (resid > y2[1])).sum()), n)
     a3.axvline(0, color=WARN, linestyle="--", linewidth=1.1)
     rmse = float(np.sqrt(np.mean(resid ** 2)))
     a3.set(xlabel=f"residual ({unit})", ylabel="rows")
