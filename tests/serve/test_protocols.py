@@ -438,6 +438,11 @@ def test_predict_and_noop_answered_from_the_protocol_keep_every_http_rule(server
     assert orjson.loads(first.partition(b"\r\n\r\n")[2])["predictions"][0]["prediction"] == "setosa"
     assert orjson.loads(second.partition(b"\r\n\r\n")[2]) == {"ok": True, "bytes": len(body)}
     assert b"x-model-version: 1" in third
+    sized = f"POST /models/iris/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {len(big)}\r\n\r\n".encode() + big
+    too_big, after = _exchange(url, sized + post, expect=2)  # the refusal names its own request's length
+    assert too_big.startswith(b"HTTP/1.1 413")
+    assert f"request body of {len(big)} bytes exceeds the limit of 65536 bytes".encode() in too_big
+    assert after.startswith(b"HTTP/1.1 200")
     encoded = httpx.post(f"{url}/models/%69ris/predict", json=[ROW])
     assert encoded.status_code == 200
     assert encoded.json()["predictions"][0]["prediction"] == "setosa"

@@ -1629,9 +1629,13 @@ def shedding_protocol(front: _Front) -> type:
             direct = self.direct
             if direct is not None:
                 self.direct = None
-                task = self.loop.create_task(
-                    self._answer(self.cycle, direct, b"".join(self.direct_body), self.direct_size)
-                )
+                refusal = None
+                if self.direct_size > limit:  # (this request's headers: a pipelined one may replace them soon)
+                    length = next((v.decode("latin-1") for k, v in self.headers if k == b"content-length"), None)
+                    refusal = HTTPError(
+                        413, f"request body {f'of {length} bytes ' if length else ''}exceeds the limit of {limit} bytes"
+                    )
+                task = self.loop.create_task(self._answer(self.cycle, direct, b"".join(self.direct_body), refusal))
                 task.add_done_callback(self.tasks.discard)
                 self.tasks.add(task)  # a graceful shutdown waits for it, as for the ASGI tasks
                 return
@@ -1650,13 +1654,10 @@ def shedding_protocol(front: _Front) -> type:
             else:
                 self.transport.close()
 
-        async def _answer(self, cycle: _Answering, direct: str, body: bytes, size: int) -> None:
+        async def _answer(self, cycle: _Answering, direct: str, body: bytes, refusal: HTTPError | None) -> None:
             try:
-                if size > limit:
-                    length = next((v.decode("latin-1") for k, v in self.headers if k == b"content-length"), None)
-                    raise HTTPError(
-                        413, f"request body {f'of {length} bytes ' if length else ''}exceeds the limit of {limit} bytes"
-                    )
+                if refusal is not None:
+                    raise refusal
                 if direct == "noop":
                     response = await handlers.noop_body(body)
                 else:
