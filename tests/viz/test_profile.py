@@ -452,6 +452,26 @@ def test_the_time_histogram_of_text_dates_spans_their_range(values: list[str], d
     assert sum(v["histogram"]["counts"]) == 300
 
 
+def test_numbers_written_for_people_are_profiled_as_numbers():
+    n = 400
+    prices = [f"¥{1000 + 7 * i:,}.50" for i in range(n)]
+    prices[3], prices[9] = "-", "call us"  # a missing-value token and an unreadable value
+    shares = [f"{i % 100},5%" for i in range(n)]  # decimal comma and percent
+    p = profile(pl.DataFrame({"价格": prices, "share": shares, "sku": [f"A-{i}" for i in range(n)]}))
+    price = p["variables"]["价格"]
+    assert price["kind"] == "numeric"
+    assert price["dtype"] == "Number read from text"
+    assert price["missing"] == 2
+    assert price["min"] == 1000.5
+    assert price["read_from_text"]["unreadable"] == 1
+    (warning,) = _warnings(p, "unreadable_times")
+    assert warning["message"].startswith("'价格' reads as number but for 1 values, e.g. 'call us'")
+    assert p["variables"]["share"]["max"] == pytest.approx(0.995)
+    assert p["variables"]["sku"]["kind"] != "numeric"  # codes with digits stay text
+    assert not _warnings(p, "high_cardinality")
+    _json_ok(p)
+
+
 def test_a_few_numbers_among_words_are_not_a_mix_but_codes_among_numbers_are():
     titles = [f"Film {i}" for i in range(990)] + ["1941", "10"] + [f"Other {i}" for i in range(8)]
     codes = [str(100 + i) for i in range(980)] + ["c118", "c203"] + [str(i) for i in range(18)]  # 0.2% codes

@@ -10,6 +10,7 @@ says so (``"sampled"``, ``"sample_rows"``). Drawing and HTML live in ``_figures`
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import os
 import re
@@ -112,7 +113,8 @@ def profile(
     variables = {name: _describe_first(i, name, schema[name], groups[name], first, rows, approx)
                  for i, name in enumerate(names)}
     for name, read in times.items():
-        variables[name]["dtype"] = f"{read['kind'].capitalize()} read from text ({read['format']})"
+        how = f" ({read['format']})" if read["format"] else ""
+        variables[name]["dtype"] = f"{read['kind'].capitalize()} read from text{how}"
         variables[name]["read_from_text"] = read
     dup_distinct = first.get("__rows_distinct")
     complete_rows = first.get("__complete", rows if not names else 0)
@@ -177,31 +179,47 @@ TIME_CHECK_ROWS = 2_000  # first rows of each text column tried as dates and dat
 
 def _read_times(lf: pl.LazyFrame, frame: pl.DataFrame | None, schema: pl.Schema
                 ) -> tuple[pl.LazyFrame, pl.DataFrame | None, dict[str, dict[str, Any]]]:
-    """Text columns that hold dates or datetimes (CSV files have no date type), read as such, so that they are
-    profiled as times (range, histogram over time) rather than as thousands of categories.
+    """Text columns that hold dates, datetimes or numbers written for people (``¥1,234.50``, ``12%``, ``1.234,5``;
+    CSV files have no date type), read as such, so that they are profiled as times (range, histogram over time) or
+    numbers rather than as thousands of categories.
 
-    A column qualifies when the types step (the one training uses) reads its first rows as a date or datetime
-    format; every row is then read with that format. Values that do not read become missing and are counted
+    A column qualifies when the types step (the one training uses) reads its first rows as a date, datetime or
+    number; every row is then read that way. Values that do not read become missing and are counted
     (``read_from_text["unreadable"]``, with a warning), never dropped silently.
     """
     text = [name for name, dtype in schema.items() if dtype == pl.String]
     if not text:
         return lf, frame, {}
     head = frame.head(TIME_CHECK_ROWS) if frame is not None else lf.select(text).head(TIME_CHECK_ROWS).collect()
-    # Only columns with something like a date among their first values go to the types step (importing and fitting
-    # it costs ~40 ms, a few per cent of a whole profile, for text that is plainly not dates).
-    looks = head.select(pl.col(text).str.contains(r"^\s*\d{1,4}\s*[-/.年]\s*\d{1,2}").any()).row(0, named=True)
+    # Only columns with a digit among their first values go to the types step (importing and fitting it costs
+    # ~40 ms, a few per cent of a whole profile, for text that is plainly neither dates nor numbers).
+    looks = head.select(pl.col(text).str.contains(r"[0-9０-９]").any()).row(0, named=True)
     text = [name for name in text if looks[name]]
     if not text:
         return lf, frame, {}
-    from assay.clean._types import TypesStep, _clean_text, parse_temporal
+    from assay.clean._types import TypesStep, _clean_text
 
-    step = TypesStep(columns=text).fit(head.select(text))
-    found = {c: spec for c, spec in step.state_["convert"].items() if spec["kind"] in ("date", "datetime")}
+    quiet = logging.getLogger("assay.clean._types")  # its notes are about its own fit: the profile has its warnings
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        step = TypesStep(columns=text).fit(head.select(text))
+    finally:
+        quiet.setLevel(level)
+    found = {c: spec for c, spec in step.state_["convert"].items()
+             if spec["kind"] in ("date", "datetime", "number", "integer")}
+    tokens = step.state_["missing_tokens"]
+    numbers = [c for c, spec in found.items() if spec["kind"] in ("number", "integer")]
+    if numbers:
+        # Plain numbers kept as text by a few codes among them ('c118') stay text: the mixed-types warning names
+        # both kinds. Only numbers written for people (currency, separators, percent) are read.
+        plain = head.select(
+            (_clean_text(c, tokens).cast(pl.Float64, strict=False).is_not_null().sum()
+             >= 0.95 * _clean_text(c, tokens).is_not_null().sum()).alias(c) for c in numbers).row(0, named=True)
+        found = {c: spec for c, spec in found.items() if not plain.get(c, False)}
     if not found:
         return lf, frame, {}
-    tokens = step.state_["missing_tokens"]
-    parsed = {c: parse_temporal(_clean_text(c, tokens), spec["kind"], spec["format"]) for c, spec in found.items()}
+    parsed = {c: step._expr(c, spec, tokens) for c, spec in found.items()}
     counts = (frame.lazy() if frame is not None else lf).select(
         *((_clean_text(c, tokens).is_not_null() & parsed[c].is_null()).sum().alias(c) for c in found),
         *(pl.when(_clean_text(c, tokens).is_not_null() & parsed[c].is_null()).then(pl.col(c)).drop_nulls()
@@ -1050,7 +1068,8 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
                                          f" and text ({n - n_num:,} values, e.g. {ex.get('text', [])[:2]})")
         read = v.get("read_from_text")
         if read and read["unreadable"]:
-            add("unreadable_times", name, f"'{name}' reads as {read['kind']} (format {read['format']}) but for "
+            how = f" (format {read['format']})" if read["format"] else ""
+            add("unreadable_times", name, f"'{name}' reads as {read['kind']}{how} but for "
                                           f"{read['unreadable']:,} values, e.g. {read['example']!r}, counted as "
                                           "missing")
         if v.get("blank"):
