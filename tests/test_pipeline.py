@@ -151,6 +151,26 @@ def test_the_row_index_is_dropped_with_explicit_steps_too_unless_kept(penguins_c
     assert "Unnamed: 0" in kept.model.input_schema
 
 
+def test_text_with_a_different_value_in_every_row_is_left_out_of_automatic_features(penguins_csv: Path, caplog):
+    frame = assay.load(str(penguins_csv)).drop_nulls()
+    frame = frame.with_columns(
+        pl.format("P-{}", pl.int_range(0, pl.len()).shuffle(seed=1)).alias("penguin_id"),  # an id
+        pl.format("2024-01-{} 10:{}", 1 + pl.int_range(0, pl.len()) % 28, pl.int_range(0, pl.len()) % 60)
+        .alias("seen_at"),  # distinct text that reads as times: a feature once typed
+    ).with_columns(pl.when(pl.int_range(0, pl.len()) < 3).then(None).otherwise(pl.col("penguin_id"))
+                   .alias("penguin_id"))  # a few missing ids: still an identifier
+    with caplog.at_level("WARNING", logger="assay"):
+        result = assay.train(frame, target="species", models=["logreg"], folds=3)
+    assert "not used as feature(s): 'penguin_id': a different value in every row" in caplog.text
+    assert "penguin_id" not in result.model.input_schema
+    assert "seen_at" in result.model.input_schema
+    assert result.test_metrics["accuracy"] > 0.9
+    assert result.model.predict(frame.head(5)).height == 5  # the id may still come with the rows to predict
+    explicit = assay.train(frame, target="species", models=["logreg"], folds=3,
+                           steps=[{"step": "frequency"}, {"step": "missing"}])
+    assert "penguin_id" in explicit.model.input_schema  # steps given explicitly keep it
+
+
 def _recorded_splits(monkeypatch) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
     """Every (train, test) pair the pipeline prepares: each cross-validation fold, then the final split."""
     from assay.pipeline import Pipeline

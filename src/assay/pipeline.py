@@ -33,6 +33,8 @@ log = logging.getLogger("assay")
 TASKS = ("classification", "regression", "clustering", "anomaly", "recommendation")
 # An integer target with at most this many distinct values (and few relative to the rows) is a class label.
 MAX_INT_CLASSES = 20
+# Rows of distinct text from which a column counts as an identifier (left out of automatic features).
+IDENTIFIER_MIN_ROWS = 20
 
 
 @dataclass
@@ -199,6 +201,7 @@ class Pipeline:
         self.group = group
         self.time = time
         self.drop = [drop] if isinstance(drop, str) else list(drop)
+        self._identifiers: list[str] = []  # text columns left out of the features by fit (_identifier_columns)
 
     # -- checks -----------------------------------------------------------------------------------------------
     def _drop_row_index(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
@@ -218,6 +221,40 @@ class Pipeline:
         names = ", ".join(repr(c) for c in index)
         return frame.drop(index), [f"dropped column(s) {names}: an exported row index (its numbers only go up "
                                    f"down the file), which would only tell the model where a row sat in the file"]
+
+    def _identifier_columns(self, frame: pl.DataFrame, target: str | None) -> tuple[list[str], list[str]]:
+        """Text columns with a different value in every row (at least ``IDENTIFIER_MIN_ROWS``): an id, a name or
+        free text. With the automatic steps they would be frequency-encoded into a constant and their every value
+        kept in the model's state, so they are left out of the features (with a note); explicit steps keep them."""
+        if self.steps is not None:
+            return [], []
+        text = [c for c, t in frame.schema.items() if c != target and c not in self.drop
+                and (t == pl.String or isinstance(t, pl.Categorical))]
+        if not text or frame.height < IDENTIFIER_MIN_ROWS:
+            return [], []
+        counts = frame.select(*(pl.col(c).drop_nulls().n_unique().alias(f"u{i}") for i, c in enumerate(text)),
+                              *(pl.col(c).is_not_null().sum().alias(f"n{i}") for i, c in enumerate(text))).row(
+            0, named=True)
+        unique = [c for i, c in enumerate(text)
+                  if counts[f"n{i}"] >= IDENTIFIER_MIN_ROWS and counts[f"u{i}"] == counts[f"n{i}"]]
+        if not unique:
+            return [], []
+        from assay.clean import TypesStep
+
+        # Text that reads as dates or numbers (one timestamp per row) is a feature once typed, not an identifier.
+        quiet = logging.getLogger("assay.clean._types")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            kinds = TypesStep(columns=unique).fit(frame.select(unique).head(2000)).state_["convert"]
+        finally:
+            quiet.setLevel(level)
+        ids = [c for c in unique if kinds[c]["kind"] in ("text", "categorical")]
+        if not ids:
+            return [], []
+        names = ", ".join(repr(c) for c in ids)
+        return ids, [f"not used as feature(s): {names}: a different value in every row (an identifier, a name or free "
+                     "text), which no model here can learn from; to use it anyway, give the steps explicitly"]
 
     def _check_target(self, frame: pl.DataFrame, origin: str) -> tuple[pl.DataFrame, str, list[str]]:
         notes: list[str] = []
@@ -283,8 +320,9 @@ class Pipeline:
         return frame, task, notes
 
     def _prepare(self, train: pl.DataFrame, test: pl.DataFrame, target: str | None, task: str) -> _Prepared:
-        if self.drop:  # left out of the features only: a dropped --group or --time column still splits the rows
-            train, test = train.drop(self.drop, strict=False), test.drop(self.drop, strict=False)
+        drop = [*self.drop, *self._identifiers]
+        if drop:  # left out of the features only: a dropped --group or --time column still splits the rows
+            train, test = train.drop(drop, strict=False), test.drop(drop, strict=False)
         steps = _make_steps(self.steps, train.schema, target, task)
         fitted = _fit_steps(steps, train, target)
         features = _features(fitted, target)
@@ -525,12 +563,13 @@ class Pipeline:
             return self._fit_recommender(frame, origin, fingerprint, notify)
         frame, index_notes = self._drop_row_index(frame)
         frame, task, notes = self._check_target(frame, origin)
-        notes = index_notes + notes
-        for note in notes:
-            log.warning(note)
         target = self.target if task not in ("clustering",) else None
         self._check_drop(frame.columns, origin, target)
-        input_columns = [c for c in frame.columns if c != target and c not in self.drop]
+        self._identifiers, id_notes = self._identifier_columns(frame, target)
+        notes = index_notes + notes + id_notes
+        for note in notes:
+            log.warning(note)
+        input_columns = [c for c in frame.columns if c != target and c not in self.drop and c not in self._identifiers]
         input_schema = {c: str(frame.schema[c]) for c in input_columns}
 
         from assay.clean import train_test_split
@@ -576,7 +615,7 @@ class Pipeline:
             from assay.evaluate import leakage_suspects
 
             notify("checking each column alone for target leakage", 0.01)
-            exclude = (*self.drop, *(c for c in (self.group,) if c is not None))
+            exclude = (*self.drop, *self._identifiers, *(c for c in (self.group,) if c is not None))
             for suspect in leakage_suspects(train_frame, target, task, exclude=exclude, seed=self.seed):
                 log.warning(suspect["message"])
         primary = PRIMARY_METRIC[task]
