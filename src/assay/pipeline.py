@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,28 @@ def _make_steps(steps: Sequence[dict[str, Any] | Step] | None, schema: pl.Schema
         name = params.pop("step")
         out.append(make_step(name, params))
     return out
+
+
+def identifiers_among(unique: list[str], head: pl.DataFrame) -> tuple[list[str], list[str]]:
+    """Of text columns with a different value in every row, those that stay text (not dates or numbers, which are
+    features once typed: one timestamp per row), judged by the types step on ``head``; and the note saying so."""
+    if not unique:
+        return [], []
+    from assay.clean import TypesStep
+
+    quiet = logging.getLogger("assay.clean._types")  # its notes are about this trial fit, not the user's data
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        kinds = TypesStep(columns=unique).fit(head.select(unique)).state_["convert"]
+    finally:
+        quiet.setLevel(level)
+    ids = [c for c in unique if kinds[c]["kind"] in ("text", "categorical")]
+    if not ids:
+        return [], []
+    names = ", ".join(repr(c) for c in ids)
+    return ids, [f"not used as feature(s): {names}: a different value in every row (an identifier, a name or free "
+                 "text), which no model here can learn from; to use it anyway, give the steps explicitly"]
 
 
 def _fit_steps(steps: list[Step], frame: pl.DataFrame, target: str | None) -> pl.DataFrame:
@@ -226,10 +248,7 @@ class Pipeline:
         """Text columns with a different value in every row (at least ``IDENTIFIER_MIN_ROWS``): an id, a name or
         free text. With the automatic steps they would be frequency-encoded into a constant and their every value
         kept in the model's state, so they are left out of the features (with a note); explicit steps keep them."""
-        if self.steps is not None:
-            return [], []
-        text = [c for c, t in frame.schema.items() if c != target and c not in self.drop
-                and (t == pl.String or isinstance(t, pl.Categorical))]
+        text = self._text_candidates(frame.schema, target)
         if not text or frame.height < IDENTIFIER_MIN_ROWS:
             return [], []
         counts = frame.select(*(pl.col(c).drop_nulls().n_unique().alias(f"u{i}") for i, c in enumerate(text)),
@@ -237,24 +256,14 @@ class Pipeline:
             0, named=True)
         unique = [c for i, c in enumerate(text)
                   if counts[f"n{i}"] >= IDENTIFIER_MIN_ROWS and counts[f"u{i}"] == counts[f"n{i}"]]
-        if not unique:
-            return [], []
-        from assay.clean import TypesStep
+        return identifiers_among(unique, frame.head(2000))
 
-        # Text that reads as dates or numbers (one timestamp per row) is a feature once typed, not an identifier.
-        quiet = logging.getLogger("assay.clean._types")
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)
-        try:
-            kinds = TypesStep(columns=unique).fit(frame.select(unique).head(2000)).state_["convert"]
-        finally:
-            quiet.setLevel(level)
-        ids = [c for c in unique if kinds[c]["kind"] in ("text", "categorical")]
-        if not ids:
-            return [], []
-        names = ", ".join(repr(c) for c in ids)
-        return ids, [f"not used as feature(s): {names}: a different value in every row (an identifier, a name or free "
-                     "text), which no model here can learn from; to use it anyway, give the steps explicitly"]
+    def _text_candidates(self, schema: Mapping[str, pl.DataType], target: str | None) -> list[str]:
+        """The columns :meth:`_identifier_columns` looks at: text inputs, when the steps are the automatic ones."""
+        if self.steps is not None:
+            return []
+        return [c for c, t in schema.items() if c != target and c not in self.drop
+                and (t == pl.String or isinstance(t, pl.Categorical))]
 
     def _check_target(self, frame: pl.DataFrame, origin: str) -> tuple[pl.DataFrame, str, list[str]]:
         notes: list[str] = []

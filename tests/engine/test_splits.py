@@ -178,3 +178,20 @@ def test_drop_leaves_columns_out_on_dask_as_locally_and_a_dropped_group_still_sp
         run({**_spec(path, tmp_path / "bad", {}, dask=dask_cluster), "drop": ["tt"]})
     with pytest.raises(SpecError, match="cannot drop the target column 'label'"):
         run({**_spec(path, tmp_path / "bad", {}, dask=dask_cluster), "drop": ["label"]})
+
+
+def test_an_identifier_column_is_left_out_of_automatic_features_on_both_engines(dask_cluster: str,
+                                                                                 tmp_path: Path) -> None:
+    df = _data().with_columns(pl.format("order-{}", pl.int_range(0, pl.len()).reverse()).alias("order_id"),
+                              pl.format("c{}", pl.col("customer")).alias("segment"))  # repeats: a category
+    path = _write(df, tmp_path)
+    spec = {"source": str(path), "target": "label", "models": ["logreg"],
+            "evaluation": {"folds": 3}, "output": {"report": False}}  # no steps: the automatic ones
+    local = run({**spec, "output": {"dir": str(tmp_path / "local"), "report": False}})
+    dist = run({**spec, "output": {"dir": str(tmp_path / "dask"), "report": False}, "engine": "dask",
+                "scheduler": dask_cluster})
+    assert "order_id" not in local.model.input_schema
+    assert set(dist.model.input_schema) == set(local.model.input_schema)
+    assert "segment" in dist.model.input_schema
+    assert any("not used as feature(s): 'order_id'" in note for note in dist.notes)
+    _compare(local, dist)

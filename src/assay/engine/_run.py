@@ -166,6 +166,25 @@ def _column(part: Partition, column: str | None) -> Any:
     return read_partition(part, [column]).get_column(column)
 
 
+def _distinct_hashes(part: Partition, columns: list[str]) -> dict[str, np.ndarray | None]:
+    """Per text column, the 64-bit hashes of its non-null values in this partition, or None when a value repeats
+    here already (then the column is no identifier and nothing more is shipped)."""
+    from assay.engine._partitions import read_partition
+
+    frame = read_partition(part, columns)
+    out: dict[str, np.ndarray | None] = {}
+    for col in columns:
+        values = frame.get_column(col).drop_nulls()
+        out[col] = None if values.n_unique() < values.len() else values.cast(pl.String).hash(seed=0).to_numpy()
+    return out
+
+
+def _head(part: Partition, columns: list[str], rows: int) -> pl.DataFrame:
+    from assay.engine._partitions import read_partition
+
+    return read_partition(replace(part, rows=min(part.rows or rows, rows)), columns)
+
+
 def _schema(part: Partition) -> dict[str, pl.DataType]:
     from assay.engine._partitions import read_partition
 
@@ -263,6 +282,30 @@ class _Job:
         return plan_partitions(spec.source, source_options=opts, rows_per_partition=self.rows_per_partition,
                                key=key, partitions=count, count_rows=count_rows)
 
+    def _identifiers(self, pipe: Any, parts: list[Partition], schema: dict[str, pl.DataType], target: str | None,
+                     total: int) -> tuple[list[str], list[str]]:
+        """The local engine's rule (``Pipeline._identifier_columns``) over every partition: text whose non-null
+        values are all distinct, judged from 64-bit hashes gathered here (a column stops shipping hashes as soon
+        as one partition repeats a value; a hash collision, vanishingly rare, would only keep a column)."""
+        from assay.pipeline import IDENTIFIER_MIN_ROWS, identifiers_among
+
+        text = pipe._text_candidates(schema, target)
+        if not text or total < IDENTIFIER_MIN_ROWS:
+            return [], []
+        found = self.client.gather(self.client.map(_distinct_hashes, parts, columns=text, pure=False))
+        unique = []
+        for col in text:
+            pieces = [f[col] for f in found]
+            if any(p is None for p in pieces):
+                continue
+            hashes = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.uint64)
+            if len(hashes) >= IDENTIFIER_MIN_ROWS and len(np.unique(hashes)) == len(hashes):
+                unique.append(col)
+        if not unique:
+            return [], []
+        head = self.client.submit(_head, parts[0], unique, 2000, pure=False).result()
+        return identifiers_among(unique, head)
+
     def train(self) -> Any:
         from assay.evaluate import GREATER_IS_BETTER, PRIMARY_METRIC, score
         from assay.models import default_models, make_model
@@ -318,6 +361,11 @@ class _Job:
                 yframe = yframe.with_columns(pl.concat(values, rechunk=True).alias(split_column))
         yframe, task, notes = pipe._check_target(yframe, spec.source)
         target = target if task != "clustering" else None
+        ids, id_notes = self._identifiers(pipe, parts, schema, target, total)
+        if ids:  # left out of the features as on the local engine; still readable by name for a split
+            parts = [replace(p, drop=(*p.drop, *ids)) for p in parts]
+            schema = {c: t for c, t in schema.items() if c not in ids}
+            notes = [*notes, *id_notes]
         input_schema = {c: str(t) for c, t in schema.items() if c != target}
         train_y, test_y = _split(pipe, yframe, target, task)
         train_rows = train_y.get_column("__row").to_numpy()
