@@ -501,10 +501,12 @@ def _draw_all(jobs: list[Job], figdir: Path, workers: int | None, notify: Callab
 
                     def feed(_finished: Any = None) -> None:
                         # Each forked process holds one figure to draw and one queued; a finished one brings the
-                        # next, so that the processes and this one share out the figures as they go. Under the
-                        # lock: once this process finds nothing left to take, every figure given away is listed.
+                        # next, so that the processes and this one share out the figures as they go. The last few
+                        # are given one at a time (a queued one could leave this process waiting at the end). Under
+                        # the lock: once this process finds nothing left to take, every figure given away is listed.
                         with lock:
-                            if not pending:
+                            held = 2 if len(pending) > 2 * (workers - 1) else 1
+                            if not pending or sum(not f.done() for f in futures) >= held * (workers - 1):
                                 return
                             job = pending.pop(0)
                             try:
