@@ -122,7 +122,7 @@ def identifiers_among(unique: list[str], head: pl.DataFrame) -> tuple[list[str],
     ids = [c for c in unique if kinds[c]["kind"] in ("text", "categorical")]
     if not ids:
         return [], []
-    names = ", ".join(repr(c) for c in ids)
+    names = ", ".join(repr(c) if c.strip() else f"{c!r} (the unnamed column of row names)" for c in ids)
     return ids, [f"not used as feature(s): {names}: a different value in every row (an identifier, a name or free "
                  "text), which no model here can learn from; to use it anyway, give the steps explicitly"]
 
