@@ -5,6 +5,7 @@ server on a PostgreSQL registry writing its log and feedback into the registry's
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import psycopg
@@ -212,3 +213,20 @@ def test_records_committed_in_the_caller_are_all_there_whatever_the_batch_size(t
     assert log.commit_here([_record(ids[0], 1, "b")])  # the same id again: kept once, the first record
     assert log.count("m") == size
     assert log.prediction(ids[0])["outputs"] == [{"prediction": "a"}]
+
+
+def test_live_metrics_reach_prometheus_without_asking_for_them(start_server, registry_dir):
+    import httpx
+    from kit import ROW
+
+    server = start_server(registry_dir, "--drift-seconds", "0.3")
+    rid = httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).json()["request_id"]
+    assert httpx.post(f"{server.url}/models/iris/feedback", json={"request_id": rid, "value": "setosa"}).is_success
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # refreshed by the periodic check, not by a GET of /models/iris/metrics
+        scrape = httpx.get(f"{server.url}/metrics").text
+        if 'assay_live_metric{metric="feedback_rows",model="iris",version="1"} 1.0' in scrape:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"no live metric in /metrics:\n{[line for line in scrape.splitlines() if 'live' in line]}")

@@ -737,10 +737,16 @@ class Server:
         return out
 
     async def _drift_loop(self) -> None:
+        """Every ``drift_seconds``: each model's drift report and live metrics, so that the Prometheus gauges of
+        both are current for a scrape of /metrics (not only after a GET of the model's /drift or /metrics)."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.config.drift_seconds)
             for name in list(self.slots):
+                try:
+                    await loop.run_in_executor(None, self.live_metrics, name)
+                except Exception as exc:
+                    log.warning("live metrics of %s failed: %s", name, exc)
                 try:
                     report = await loop.run_in_executor(None, self.drift, name)
                 except Exception as exc:
