@@ -322,21 +322,7 @@ def test_a_response_head_goes_out_with_its_body():
     later writes pass through; closing sends a held head first."""
     from assay.serve._app import _HeadWithBody
 
-    class Transport:
-        def __init__(self) -> None:
-            self.writes: list[bytes] = []
-            self.closed = False
-
-        def write(self, data: bytes) -> None:
-            self.writes.append(data)
-
-        def close(self) -> None:
-            self.closed = True
-
-        def is_closing(self) -> bool:
-            return self.closed
-
-    inner = Transport()
+    inner = _Transport()
     cycle = _HeadWithBody(inner)
     cycle.write(b"HTTP/1.1 200 OK\r\n\r\n")
     assert inner.writes == []
@@ -344,7 +330,7 @@ def test_a_response_head_goes_out_with_its_body():
     cycle.write(b"more")
     assert inner.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"more"]
     assert not cycle.is_closing()  # everything else is the transport's own
-    inner = Transport()
+    inner = _Transport()
     cycle = _HeadWithBody(inner)
     cycle.write(b"HTTP/1.1 500 Internal Server Error\r\n\r\n")
     cycle.close()
