@@ -99,10 +99,12 @@ def test_fast_batches_run_on_the_loop_and_a_slow_one_goes_back_to_the_worker(tmp
 
     def sleep_when_slow() -> None:
         if slow["on"]:
-            time.sleep(0.01)
+            time.sleep(0.25)
 
     async def run() -> Deployment:
-        dep = Deployment("iris", 1, _Recording(model, threads, sleep_when_slow), inline_below=0.005, inline_after=3)
+        # A fast batch must stay below inline_below even on a machine busy with other work: 50 ms, against a slow
+        # batch of 250 ms (5 ms failed now and then under load).
+        dep = Deployment("iris", 1, _Recording(model, threads, sleep_when_slow), inline_below=0.05, inline_after=3)
         dep.start()
         for _ in range(5):
             await dep.submit([ROW], time.monotonic() + 5)
