@@ -17,19 +17,26 @@ NumPy/pandas than assay's lock file) and times, from inside the process:
 - ``cpu``: CPU seconds (user + system) of that subprocess and its figure workers — the fairest number when other
   work shares the machine.
 
-Every tool runs ``--runs`` times (default 3) in alternating order; the medians and the ratios
-``ydata / assay`` (how many times faster assay is; goal ≥ 20) are printed.
+Every tool runs ``--runs`` times (default 3) in alternating order, each run started once the CPUs are idle (up to a
+minute's wait; ``--no-wait`` starts at once): on a machine shared with other jobs a run then does not start under
+another job's load. The medians and the ratios ``ydata / assay`` (how many times faster assay is; goal ≥ 20) are
+printed.
 
 Both interpreters run with their compiled bytecode cached, as after an ordinary ``pip install`` (which compiles
 ``.pyc`` files): the cache lives under ``<data-dir>/pycache`` (``PYTHONPYCACHEPREFIX``, so neither virtual environment
 is written to) and is filled by one untimed warm-up run of each tool on a 2,000-row file. ``--cold-imports`` measures
 instead with no bytecode cache at all (``PYTHONDONTWRITEBYTECODE=1``): every import is compiled from source each run.
 
-Last measured (two sets of 3 runs on 2 CPUs shared with other jobs, load average 1.4 at the start and 1.5 / 1.3 at
-the end): the whole command 1.34 s against 22.42 s (16.7×) and 1.35 s against 22.70 s (16.9×), the statistics
-25.2× / 24.7×, with the HTML report 16.8× / 17.1×, CPU seconds 2.38 against 23.65 / 23.80 (9.9× / 10.0×); the goal
-of 20× for the whole command is not met. The load each result was measured under: the Performance table in
-README.md.
+Last measured (2 CPUs shared with other jobs; each run started on idle CPUs): 3 runs with the load average at 1.9
+at the start and 1.4 at the end, then 5 runs from 1.4 to 1.3: the whole command 1.01 s against 18.81 s (18.7×) and
+0.94 s against 17.56 s (18.7×), the statistics 24.3× / 25.2×, with the HTML report 18.6× / 19.6×, CPU seconds
+1.77 against 19.50 and 1.67 against 18.52 (11.0× / 11.1×). The code before the figure changes of that day gave 1.02 s
+against 18.31 s (17.9×) on the same machine an hour earlier (runs started at once); assay alone, interleaved with
+that code (medians of 6, 8 and 10 runs each, load average 2 to 3.6; the first two before the last change, which
+gives the last figures to the helper processes one at a time): whole command 0.99 → 0.86 s, 1.06 → 0.95 s and
+1.20 → 1.11 s, CPU 1.73 → 1.55, 1.86 → 1.71 and 1.93 → 1.77 s. The goal of 20× for the whole command is not met
+(0.88-0.94 s would be needed at these ydata times). The load the earlier results were measured under: the
+Performance table in README.md.
 
 Setup and usage::
 
@@ -95,6 +102,29 @@ def run_ydata(src: str, out: str) -> dict[str, float]:
     return {"stats": t1 - t0, "report": t2 - t0, "figures": -1}
 
 
+def wait_for_idle_cpus(limit: float = 60.0) -> bool:
+    """Wait until the CPUs are idle (at least 93% over half a second, from /proc/stat) or ``limit`` seconds have
+    passed; True when they were. On a machine shared with other jobs a run then starts without another job's load
+    (one may still start during the run). Where /proc/stat is missing, returns False at once."""
+
+    def counters() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return values[3] + values[4], sum(values)  # idle + iowait, all
+
+    start = time.perf_counter()
+    try:
+        while time.perf_counter() - start < limit:
+            idle0, total0 = counters()
+            time.sleep(0.5)
+            idle1, total1 = counters()
+            if (idle1 - idle0) / max(1, total1 - total0) >= 0.93:
+                return True
+    except (OSError, ValueError, IndexError):
+        return False
+    return False
+
+
 def measure(tool: str, python: str, src: Path, out: Path, pycache: Path | None) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
     if pycache is None:
@@ -131,6 +161,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--cold-imports", action="store_true",
                         help="no bytecode cache: every run compiles every imported module from source")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="start each run at once instead of waiting (up to a minute) for idle CPUs")
     parser.add_argument("--worker", nargs=3, metavar=("TOOL", "SRC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -166,10 +198,12 @@ def main() -> None:
     for run in range(args.runs):
         order = TOOLS if run % 2 == 0 else TOOLS[::-1]
         for tool in order:
+            idle = False if args.no_wait else wait_for_idle_cpus()
             r = measure(tool, pythons[tool], src, base / f"out_{tool}", pycache)
             results[tool].append(r)
             print(f"run {run + 1}: {tool:<5}  stats {r['stats']:7.2f} s   report {r['report']:7.2f} s   "
-                  f"process {r['process']:7.2f} s   cpu {r['cpu']:7.2f} s", flush=True)
+                  f"process {r['process']:7.2f} s   cpu {r['cpu']:7.2f} s"
+                  f"{'' if idle or args.no_wait else '   (started while the CPUs were busy)'}", flush=True)
     keys = ("stats", "report", "process", "cpu")
     med = {t: {k: statistics.median(r[k] for r in results[t]) for k in keys} for t in TOOLS}
     print(f"\nmedians over {args.runs} runs ({args.rows:,} rows; assay wrote "
