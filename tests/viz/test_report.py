@@ -714,3 +714,25 @@ def test_figures_made_ahead_draw_what_new_figures_draw(monkeypatch: pytest.Monke
     assert all(len(_style._AHEAD[key]) < n for key, n in made.items())  # each grid's figures were taken
     _style.make_figures_ahead(_figures.AHEAD, stop=lambda: True)
     assert all(len(_style._AHEAD[key]) < n for key, n in made.items())  # stopped: none made
+
+
+def test_figures_say_what_they_leave_out_and_keep_their_keys_clear():
+    from assay.viz import _figures
+
+    rng = np.random.default_rng(3)
+    wide = pl.DataFrame({f"sensor_{i:03d}": rng.normal(size=300) for i in range(45)})
+    p = profile(wide.with_columns(pl.when(pl.int_range(0, 300) % 7 == 0).then(None).otherwise(pl.col("sensor_000"))
+                                  .alias("sensor_000")))
+    heat = _figures.correlation_figure(p["correlations"]["pearson"], "Pearson")
+    assert heat.axes[0].get_title() == "Pearson — 40 of 45 columns"
+    matrix = _figures.missing_figure(p)
+    where, how_much = matrix.axes[:2]
+    rows = [t.get_text() for t in where.get_xticklabels()]
+    assert rows == ["0", "50", "100", "150", "200", "250", "300"]  # round row positions
+    assert [t.get_text() for t in how_much.get_xticklabels()][-1] == "100"  # a share stops at 100%
+    hist = _figures.column_figure(p["variables"]["sensor_001"], p["rows"])
+    ax = hist.axes[0]
+    lines = [line for line in ax.get_lines() if line.get_xdata()[0] == line.get_xdata()[1]]  # the vertical ones
+    assert lines
+    assert all(max(line.get_ydata()) <= 0.8 for line in lines)  # they end below the key's texts
+    assert min(t.get_position()[1] for t in ax.texts) > 0.8

@@ -25,6 +25,8 @@ __all__ = [
 
 MAX_BARS = 20
 MAX_MATRIX_COLUMNS = 60
+# A histogram's median, mean and fence lines end here (share of the axes' height): its key sits above them.
+KEY_BELOW = 0.8
 
 # The grids of axes of the profile's figures, and how many of each one profile draws at most besides one per column:
 # a figure process makes that many blank figures ahead (see ``_style.make_figures_ahead``), in the order needed.
@@ -178,13 +180,14 @@ def _histogram(v: dict[str, Any]) -> Any:
     fig, ax = kept_figure(5.6, 3.0 + 0.16 * n_notes, margins=(0.7, 0.2, 0.5 + 0.16 * n_notes, 0.32))
     ax.stairs(counts, edges, fill=True, color=ACCENT)  # one path, not one patch per bar: much cheaper to draw
     ax.set_xlim(edges[0], edges[-1])
-    ax.set_ylim(0, max(1.0, counts.max()) * 1.12)
+    # The bars and the lines stay below the key in the top right corner (a line through it would strike it out).
+    ax.set_ylim(0, max(1.0, counts.max()) * 1.3)
     q = v.get("quantiles", {})
     marks = [("median", q.get("p50"), "#1b2631", "-"), ("mean", v.get("mean"), WARN, "--")]
     key_y = 0.98
     for label, x, color, style in marks:
         if x is not None and edges[0] <= x <= edges[-1]:
-            ax.axvline(x, color=color, linestyle=style, linewidth=1.1)
+            ax.axvline(x, ymax=KEY_BELOW, color=color, linestyle=style, linewidth=1.1)
             # The key as texts in the lines' colours rather than a legend: a legend lays out boxes, handles and
             # texts on every draw, about a tenth of drawing a histogram.
             ax.text(0.99, key_y, f"{label} {_fmt(x)}", transform=ax.transAxes, ha="right", va="top",
@@ -194,7 +197,7 @@ def _histogram(v: dict[str, Any]) -> Any:
     if outl:
         for fence in (outl["low_fence"], outl["high_fence"]):
             if fence is not None and edges[0] <= fence <= edges[-1]:  # None: beyond the float range
-                ax.axvline(fence, color=MUTED, linestyle=":", linewidth=1)
+                ax.axvline(fence, ymax=KEY_BELOW, color=MUTED, linestyle=":", linewidth=1)
     ax.set_title(short_label(v["name"], 60))
     ax.set_ylabel("rows")
     _count_axis(ax, "y")
@@ -324,8 +327,12 @@ def missing_figure(p: dict[str, Any]) -> Any | None:
     ax.imshow(frac, aspect="auto", cmap=cmap, norm=PowerNorm(0.5, vmin=0, vmax=1), interpolation="none")
     ax.set_yticks(range(len(labels)), labels)
     rows_per = mm.get("rows_per_block") or 1
-    ticks = np.linspace(0, frac.shape[1] - 1, min(6, frac.shape[1])).round().astype(int)
-    ax.set_xticks(ticks, [_fmt(int(t * rows_per)) for t in ticks])
+    from matplotlib.ticker import MaxNLocator
+
+    # Round row positions (0, 500, 1,000, …), placed where those rows are: block i holds rows [i, i + 1) x rows_per.
+    total = frac.shape[1] * rows_per
+    rows_at = [r for r in MaxNLocator(nbins=6, integer=True).tick_values(0, total) if 0 <= r <= total]
+    ax.set_xticks([r / rows_per - 0.5 for r in rows_at], [_fmt(int(r)) for r in rows_at])
     ax.set_xlabel(f"row position in {'the sample' if p.get('sampled') else 'the data'} (dark = missing)")
     ax.set_title("Missing values: where" + note)
     ax.tick_params(length=0, left=False, bottom=False)
@@ -335,7 +342,8 @@ def missing_figure(p: dict[str, Any]) -> Any | None:
     bx.barh(y, pct, color=[WARN if x >= 50 else PALETTE[1] for x in pct], height=0.7)
     for yi, x in zip(y, pct, strict=True):
         bx.text(min(x, 100) + 2, yi, f"{x:.1f}%", va="center", fontsize=7, color="#46525f")
-    bx.set_xlim(0, 130)
+    bx.set_xlim(0, 130)  # room for the labels past a full bar; the scale itself stops at 100%
+    bx.set_xticks([0, 25, 50, 75, 100])
     bx.set_xlabel("missing (% of rows)")
     bx.set_title("how much")
     bx.tick_params(axis="y", length=0, left=False)
@@ -390,7 +398,7 @@ def correlation_figure(block: dict[str, Any], title: str, signed: bool = True) -
     cax.tick_params(labelsize=7)
     for spine in cax.spines.values():
         spine.set_visible(False)
-    ax.set_title(title)
+    ax.set_title(title + (f" — {k} of {block['of']} columns" if block.get("of") else ""))
     return fig
 
 

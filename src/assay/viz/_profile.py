@@ -494,8 +494,10 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
         if kind in ("categorical", "text", "id-like") and 0 < v.get("numeric_like", 0) < v["count"]:
             s = c.cast(pl.String)
             is_num = s.str.strip_chars().cast(pl.Float64, strict=False).is_not_null()
-            exprs += [s.filter(is_num).unique().head(3).implode().alias(p + "ex_num"),
-                      s.filter(~is_num & s.is_not_null()).unique().head(3).implode().alias(p + "ex_text")]
+            # The first examples in the data's order: the same ones on every run.
+            exprs += [s.filter(is_num).unique(maintain_order=True).head(3).implode().alias(p + "ex_num"),
+                      s.filter(~is_num & s.is_not_null()).unique(maintain_order=True).head(3).implode()
+                      .alias(p + "ex_text")]
             plan.append((name, "mixed", None))
     if not exprs:
         return
@@ -831,6 +833,8 @@ def _correlations(sample: pl.DataFrame, variables: dict[str, dict[str, Any]], ta
         spearman, _ = pairwise_pearson(nums.ranks[:, idx])
         out["pearson"] = {"columns": numeric, "matrix": _round_matrix(pearson)}
         out["spearman"] = {"columns": numeric, "matrix": _round_matrix(spearman)}
+        if "note" in out:  # a figure of the kept columns says so in its title
+            out["pearson"]["of"] = out["spearman"]["of"] = len(nums.cols)
     cats = [n for n, v in variables.items()
             if v["kind"] in ("categorical", "boolean") and 2 <= (v.get("distinct") or 0) <= MAX_ASSOC_LEVELS]
     if target in cats:
