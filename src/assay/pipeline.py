@@ -8,12 +8,11 @@ Nothing here reaches back into a source or forward into serving.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import polars as pl
 
 from assay._fitted import Model, apply_threshold, feature_matrix
 from assay.clean._base import Step
+from assay.clean._base import steps_quiet as _steps_quiet
 from assay.exceptions import SchemaError, SpecError, did_you_mean
 from assay.sources import open_source
 
@@ -112,13 +112,8 @@ def identifiers_among(unique: list[str], head: pl.DataFrame) -> tuple[list[str],
         return [], []
     from assay.clean import TypesStep
 
-    quiet = logging.getLogger("assay.clean._types")  # its notes are about this trial fit, not the user's data
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
+    with _steps_quiet():  # its notes are about this trial fit, not the user's data
         kinds = TypesStep(columns=unique).fit(head.select(unique)).state_["convert"]
-    finally:
-        quiet.setLevel(level)
     ids = [c for c in unique if kinds[c]["kind"] in ("text", "categorical")]
     if not ids:
         return [], []
@@ -711,22 +706,6 @@ def _numbers_in_text(frame: pl.DataFrame, target: str) -> tuple[pl.DataFrame, st
     note = (f"target {target!r} is text holding numbers (e.g. {example[0]!r} → {converted.drop_nulls()[0]!r}): "
             f"read as numbers" if example else None)
     return frame.with_columns(converted), note
-
-
-@contextlib.contextmanager
-def _steps_quiet() -> Iterator[None]:
-    """Cleaning steps' warnings held back (their loggers live under ``assay.clean``, the Dask engine's fitting of
-    them under ``assay.engine``): a fold's fit says what the final fit on the whole training split says again, with
-    slightly different counts."""
-    loggers = [logging.getLogger(name) for name in ("assay.clean", "assay.engine")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
 
 
 def _time_ranks(column: pl.Series) -> np.ndarray:

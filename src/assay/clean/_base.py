@@ -13,7 +13,9 @@ Steps that remove rows while training (drop rows with missing values, drop outli
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Self
 
@@ -217,3 +219,19 @@ class Step:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+
+
+@contextlib.contextmanager
+def steps_quiet() -> Iterator[None]:
+    """Cleaning steps' warnings held back (their loggers live under ``assay.clean``, the Dask engine's fitting of
+    them under ``assay.engine``): for fits whose notes would repeat or mislead, such as a cross-validation fold's
+    (the final fit says it again, with slightly different counts) or a trial fit on the first rows."""
+    loggers = [logging.getLogger(name) for name in ("assay.clean", "assay.engine")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

@@ -484,7 +484,7 @@ class _Job:
         done = 0
         for k, (tr, te) in enumerate(splits):
             self.notify(f"fold {k + 1}/{len(splits)}: fitting steps on {len(parts)} partitions", done / total)
-            from assay.pipeline import _steps_quiet
+            from assay.clean._base import steps_quiet as _steps_quiet
 
             with _steps_quiet():  # the steps' notes come once, from the final fit, not once per fold
                 fold = self._prepare(parts, train_rows[tr], train_rows[te], target, task)

@@ -10,7 +10,6 @@ says so (``"sampled"``, ``"sample_rows"``). Drawing and HTML live in ``_figures`
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import math
 import os
 import re
@@ -197,15 +196,11 @@ def _read_times(lf: pl.LazyFrame, frame: pl.DataFrame | None, schema: pl.Schema
     text = [name for name in text if looks[name]]
     if not text:
         return lf, frame, {}
+    from assay.clean._base import steps_quiet
     from assay.clean._types import TypesStep, _clean_text
 
-    quiet = logging.getLogger("assay.clean._types")  # its notes are about its own fit: the profile has its warnings
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
+    with steps_quiet():  # its notes are about its own fit: the profile has its warnings
         step = TypesStep(columns=text).fit(head.select(text))
-    finally:
-        quiet.setLevel(level)
     found = {c: spec for c, spec in step.state_["convert"].items()
              if spec["kind"] in ("date", "datetime", "number", "integer")}
     tokens = step.state_["missing_tokens"]
