@@ -25,7 +25,15 @@ rotating order; medians are printed with the ratios the project tracks (goals: a
 shared machine wall time mostly measures the neighbours. The outputs of the three ways are compared column by
 column after the runs (all three compute exact quantiles, so they agree to rounding).
 
-Latest (2026-11-24, another machine, 2 CPUs, nothing else running, load average 0.9-1.5): two sets of ``--runs 3``:
+Latest (2026-11-24, a third machine, 2 CPUs, nothing else running, load average 0.7 -> 1.8): sets of ``--runs 3``,
+``--runs 3`` and ``--runs 5``: assay 3.21 | 3.18 | 3.15 s, pandas 9.70 | 10.32 | 9.97 s, hand-written Polars 3.07 |
+3.06 | 3.03 s -> assay/pandas time 0.33 | 0.31 | 0.32 (CPU 0.49 | 0.46 | 0.48), memory 0.38 | 0.39 | 0.39,
+assay/polars time 1.05 | 1.04 | 1.04 (CPU 1.04 | 1.03 | 1.04): the goals are met here, the first by a small margin
+(3.02x faster than pandas). Phases of assay's run on that machine: the CSV parse into memory ~2.1 s, the statistics
+~0.1 s, the transform and Parquet write ~1 s (pyarrow's CSV reader took 7.8 s for the same parse). A run while other
+jobs loaded the machine (load average 3.5) gave 0.44.
+
+Before (2026-11-24, another machine, 2 CPUs, nothing else running, load average 0.9-1.5): two sets of ``--runs 3``:
 assay 4.10 | 4.00 s, pandas 12.19 | 11.34 s, hand-written Polars 4.46 | 3.95 s -> assay/pandas time 0.34 | 0.35 (CPU
 0.49 | 0.52), memory 0.37 | 0.39, assay/polars time 0.92 | 1.01 (CPU 0.93 | 1.01): the hand-written Polars query
 itself is 0.37 | 0.35 of pandas there, so the 0.33 goal is out of the engine's reach on that machine.
