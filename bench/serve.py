@@ -37,6 +37,10 @@ Latest whole run (load average 1.9 -> 2.1, after the overload section gained the
   p99 1.67 ms): the "3x" open loop had 29% of its sends late (not a true 3x): accepted p99 5.50x, shed p99 1.92 ms;
   retry storm (2.8x offered): 4.49x, shed p99 0.97 ms. An earlier overload-only run of the LightGBM model (load
   average 1.4 -> 2.2) gave 1.67x (runs 1.67, 2.28, 1.55) with shed p99 1.4-1.6 ms.
+A second whole run right after (load average 1.4 -> 2.0): 16 clients assay 26160 req/s (p99 1.81 ms), 36.6x the
+  baseline, 0.28 of the no-op (93564 req/s), server CPU 36 vs 10 us; 64 clients 54.0x, 0.41. LightGBM at a true 3x
+  (0.1% late): accepted p99 1.16x unloaded (runs 1.28, 1.01, 1.16), shed p99 1.52 ms; its retry storm (14.9x
+  offered) 3.37x. Iris "3x" (66.7% of sends late): 5.00x; its retry storm (2.8x) 3.57x.
 
 The load generator runs in its own process: one keep-alive HTTP/1.1 connection per client, a bare asyncio.Protocol on
 uvloop that parses only the status line and Content-Length (8-11 us of CPU per request in the last runs, printed per
