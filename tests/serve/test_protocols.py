@@ -493,3 +493,42 @@ def test_a_keep_alive_connection_closes_after_the_idle_timeout_and_not_while_in_
         assert transport.closed  # idle 0.45 s
 
     asyncio.run(main())
+
+
+def test_a_retry_sent_at_once_after_a_refusal_is_refused_after_a_hold_in_order():
+    """At capacity, a refusal goes out at once; a request that comes back within RETRY_AT_ONCE of its connection's
+    refusal (Retry-After ignored) is refused only after ``shed_hold``, and a request pipelined behind a held refusal
+    is answered after it."""
+    import asyncio
+
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from assay.serve._app import ServeConfig, create_app, shedding_protocol
+
+    async def main() -> None:
+        app = create_app(ServeConfig(max_inflight=1, shed_hold=0.05))
+        app.front.server.inflight = 5  # at capacity: every prediction is refused
+        config = Config(app=app, log_level="warning")
+        config.load()
+        protocol = shedding_protocol(app.front)(
+            config=config, server_state=ServerState(), app_state={}, _loop=asyncio.get_running_loop()
+        )
+        transport = _Transport()
+        protocol.connection_made(transport)
+        predict = b"POST /models/iris/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]"
+        noop = b"POST /noop HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]"
+        protocol.data_received(predict)
+        assert len(transport.writes) == 1  # the first refusal: at once
+        assert transport.writes[0].startswith(b"HTTP/1.1 503")
+        assert b"retry-after: 1" in transport.writes[0]
+        protocol.data_received(predict + noop)  # resent at once, and a request pipelined behind it
+        assert len(transport.writes) == 1  # held
+        await asyncio.sleep(0.2)
+        assert [w[:12] for w in transport.writes] == [b"HTTP/1.1 503", b"HTTP/1.1 503", b"HTTP/1.1 200"]
+        await asyncio.sleep(0.01)  # longer than RETRY_AT_ONCE since the last refusal: not a retry at once
+        protocol.data_received(predict)
+        assert len(transport.writes) == 4
+        assert not transport.closed
+
+    asyncio.run(main())

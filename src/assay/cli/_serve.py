@@ -32,6 +32,8 @@ def register(app: typer.Typer) -> None:
         max_batch: int = typer.Option(64, min=1, help="Most rows per micro-batch."),
         max_wait_ms: float = typer.Option(2.0, min=0, help="Longest wait for a batch to fill (only under load)."),
         max_inflight: int = typer.Option(256, min=1, help="Predictions admitted at once; more get 503."),
+        shed_hold_ms: float = typer.Option(2.0, min=0, max=4.0, help="A 503 at capacity to a client that retried "
+                                                                    "at once is sent this long after its request."),
         queue_timeout: float = typer.Option(2.0, min=0.001, help="Seconds a request may wait in a batch queue."),
         degrade_at: int | None = typer.Option(None, help="In-flight count above which the fallback answers."),
         fallback: list[str] = typer.Option([], help="NAME=previous|none|OTHER[:VERSION] (repeatable); "
@@ -73,7 +75,7 @@ def register(app: typer.Typer) -> None:
             fallbacks[name] = value
         config = ServeConfig(
             registry=registry, models=list(model) or None, token=token or os.environ.get("ASSAY_TOKEN"),
-            max_batch=max_batch, max_wait=max_wait_ms / 1000, max_inflight=max_inflight,
+            max_batch=max_batch, max_wait=max_wait_ms / 1000, max_inflight=max_inflight, shed_hold=shed_hold_ms / 1000,
             queue_timeout=queue_timeout, degrade_at=degrade_at, fallback=fallbacks,
             breaker=BreakerConfig(window=breaker_window, min_calls=breaker_min_calls,
                                   failure_rate=breaker_failure_rate, slow_rate=breaker_slow_rate,

@@ -63,6 +63,9 @@ class ServeConfig:
     max_batch: int = 64
     max_wait: float = 0.002
     max_inflight: int = 256  # predictions admitted at once (queued + computing); more are shed
+    # A refusal at capacity to a client that resent at once after its last one (Retry-After ignored) is sent this
+    # long after the request: such a client then costs a few hundred refusals a second instead of thousands.
+    shed_hold: float = 0.002
     queue_timeout: float = 2.0  # deadline for a request waiting in a batch queue
     degrade_at: int | None = None  # in-flight count above which requests go to the fallback (when there is one)
     fallback: dict[str, str] = field(default_factory=dict)  # name -> "previous" | "none" | "other[:version]"
@@ -1473,6 +1476,11 @@ class _HeadWithBody:
         return getattr(self._transport, name)
 
 
+# A request that arrives within this long (seconds) of its connection's last refusal is a retry sent at once,
+# Retry-After ignored; its refusal is held for ``ServeConfig.shed_hold``.
+RETRY_AT_ONCE = 0.001
+
+
 class _Answering:
     """Stands in for uvicorn's request-response cycle while a request dispatched straight from the HTTP protocol
     (see ``shedding_protocol``) is answered: the attributes the protocol reads and sets on its current cycle. A
@@ -1527,9 +1535,11 @@ def shedding_protocol(front: _Front) -> type:
     new_id = front.server.request_id  # a refusal carries its own request id, as every response does
     server, handlers = front.server, front.handlers
     limit = server.config.max_body
+    hold = server.config.shed_hold
 
     class SheddingProtocol(HttpToolsProtocol):
         shedding = 0  # 0: not shedding; 1: shedding, keep the connection; 2: shedding, then close it
+        refused_at = -1.0  # loop time of this connection's last refusal
         direct: str | None = None  # the request being read is answered from here: "noop" or the model's name
         direct_body: list[bytes]
         direct_size = 0
@@ -1648,14 +1658,29 @@ def shedding_protocol(front: _Front) -> type:
             if not self.shedding:
                 super().on_message_complete()
                 return
-            keep_alive = self.shedding == 1
+            refusal = _Answering(self.shedding == 1)
             self.shedding = 0
+            now = self.loop.time()
+            if hold > 0 and now - self.refused_at < RETRY_AT_ONCE:
+                # A client that sent again at once after a refusal: this one is held, as an unfinished response (a
+                # request pipelined behind it waits its turn, a graceful shutdown makes it close the connection, a
+                # lost connection cancels it). Other refusals go out at once.
+                self.cycle = refusal
+                self.loop.call_later(hold, self._refuse, refusal)
+            else:
+                self._refuse(refusal)
+
+        def _refuse(self, refusal: _Answering) -> None:
+            refusal.response_complete = True
+            if refusal.disconnected or self.transport.is_closing():
+                return
             out = [STATUS_LINE[503]]
             for name, value in self.server_state.default_headers:  # date and server, as on every response
                 out += [name, b": ", value, b"\r\n"]
-            out += [b"x-request-id: ", new_id().encode("ascii"), b"\r\n", keep if keep_alive else close]
+            out += [b"x-request-id: ", new_id().encode("ascii"), b"\r\n", keep if refusal.keep_alive else close]
             self.transport.write(b"".join(out))
-            if keep_alive:
+            self.refused_at = self.loop.time()
+            if refusal.keep_alive:
                 self.on_response_complete()
             else:
                 self.transport.close()
