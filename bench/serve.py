@@ -41,6 +41,13 @@ A second whole run right after (load average 1.4 -> 2.0): 16 clients assay 26160
   baseline, 0.28 of the no-op (93564 req/s), server CPU 36 vs 10 us; 64 clients 54.0x, 0.41. LightGBM at a true 3x
   (0.1% late): accepted p99 1.16x unloaded (runs 1.28, 1.01, 1.16), shed p99 1.52 ms; its retry storm (14.9x
   offered) 3.37x. Iris "3x" (66.7% of sends late): 5.00x; its retry storm (2.8x) 3.57x.
+With refusals held for 2 ms when a client resends within 1 ms of its last one (--shed-hold-ms; A/B first, 2 rounds
+  each, LightGBM on one CPU, load average 0.1 -> 1.8: retry storm accepted p99 4.49 | 3.28x -> 1.30 | 1.19x unloaded,
+  accepted 890 | 884 -> 3122 | 3673 req/s, sheds 80k -> 16k a second, shed p99 2.0-2.2 -> 3.8-4.0 ms; open loop at
+  3x 2.41 | 1.34x -> 1.64 | 1.47x, within the noise), a whole run (load average 0.9 -> 1.9): 16 clients 33.3x the
+  baseline, 0.28 of the no-op, p99 1.92 ms; LightGBM retry storm (3.8x offered) accepted p99 0.97x unloaded, shed
+  p99 3.83 ms; LightGBM open loop at a true 3x 1.69x (runs 1.30, 1.74, 1.69), shed p99 2.50 ms; iris retry storm
+  (1.7x offered) 1.81x, shed p99 3.03 ms; iris "3x" (every send late: not 3x) 2.86x.
 
 The load generator runs in its own process: one keep-alive HTTP/1.1 connection per client, a bare asyncio.Protocol on
 uvloop that parses only the status line and Content-Length (8-11 us of CPU per request in the last runs, printed per
