@@ -435,6 +435,25 @@ def test_predict_and_noop_answered_from_the_protocol_keep_every_http_rule(server
     assert httpx.post(f"{url}/models/nope/predict", json=[ROW]).status_code == 404
 
 
+def _connected(app: object, **config: object) -> tuple[object, _Transport]:
+    """assay's HTTP protocol for ``app``, in process, connected to a recording transport (call in a running loop)."""
+    import asyncio
+
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from assay.serve._app import shedding_protocol
+
+    conf = Config(app=app, log_level="warning", **config)
+    conf.load()
+    protocol = shedding_protocol(app.front)(
+        config=conf, server_state=ServerState(), app_state={}, _loop=asyncio.get_running_loop()
+    )
+    transport = _Transport()
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
 class _Transport:
     """A transport that records writes (for the HTTP protocol run in process)."""
 
@@ -466,20 +485,10 @@ def test_a_keep_alive_connection_closes_after_the_idle_timeout_and_not_while_in_
     since its last answer; requests that keep coming keep it open."""
     import asyncio
 
-    from uvicorn.config import Config
-    from uvicorn.server import ServerState
-
-    from assay.serve._app import ServeConfig, create_app, shedding_protocol
+    from assay.serve._app import ServeConfig, create_app
 
     async def main() -> None:
-        app = create_app(ServeConfig())
-        config = Config(app=app, timeout_keep_alive=0.3, log_level="warning")
-        config.load()
-        protocol = shedding_protocol(app.front)(
-            config=config, server_state=ServerState(), app_state={}, _loop=asyncio.get_running_loop()
-        )
-        transport = _Transport()
-        protocol.connection_made(transport)
+        protocol, transport = _connected(create_app(ServeConfig()), timeout_keep_alive=0.3)
         request = b"POST /noop HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]"
         for _ in range(8):  # 0.8 s of requests 0.1 s apart: longer than the timeout, never idle that long
             protocol.data_received(request)
@@ -501,21 +510,12 @@ def test_a_retry_sent_at_once_after_a_refusal_is_refused_after_a_hold_in_order()
     is answered after it."""
     import asyncio
 
-    from uvicorn.config import Config
-    from uvicorn.server import ServerState
-
-    from assay.serve._app import ServeConfig, create_app, shedding_protocol
+    from assay.serve._app import ServeConfig, create_app
 
     async def main() -> None:
         app = create_app(ServeConfig(max_inflight=1, shed_hold=0.05))
         app.front.server.inflight = 5  # at capacity: every prediction is refused
-        config = Config(app=app, log_level="warning")
-        config.load()
-        protocol = shedding_protocol(app.front)(
-            config=config, server_state=ServerState(), app_state={}, _loop=asyncio.get_running_loop()
-        )
-        transport = _Transport()
-        protocol.connection_made(transport)
+        protocol, transport = _connected(app)
         predict = b"POST /models/iris/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]"
         noop = b"POST /noop HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]"
         protocol.data_received(predict)
