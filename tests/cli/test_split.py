@@ -82,11 +82,22 @@ def test_test_size_by_time_and_by_group(tmp_path: Path, capsys):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    ([], "give --by COLUMN (one file per value) or --test-size N"),
+    ([], "give --by COLUMN (one file per value) or --test-size N (a train and a test file)\n"),
     (["--by", "island", "--test-size", "0.2"], "not both"),
     (["--by", "island", "--stratify", "species"], "go with --test-size"),
+    (["--by", "island", "--time", "year"], "not both"),
     (["--test-size", "1.5"], "a share between 0 and 1"),
 ])
 def test_split_mistakes_get_one_line(penguins_csv: Path, tmp_path: Path, capsys, args, message):
     assert main(["split", str(penguins_csv), "--out", str(tmp_path / "o"), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_stratify_group_or_time_alone_hold_out_the_default_share(penguins_csv: Path, tmp_path: Path, capsys):
+    assert main(["split", str(penguins_csv), "--out", str(tmp_path / "o"), "--stratify", "species"]) == 0
+    captured = capsys.readouterr()
+    assert "no --test-size given: 0.2 of the rows go to test" in captured.err
+    meta = json.loads((tmp_path / "o" / "parts.json").read_text())
+    rows = {p["value"]: p["rows"] for p in meta["parts"]}
+    assert meta["test_size"] == 0.2
+    assert rows["test"] == round(0.2 * (rows["train"] + rows["test"]))

@@ -32,6 +32,7 @@ of the cut-off time on the test side). Either way parts.json maps each part to i
 their order within each file.
 """
 
+DEFAULT_TEST_SIZE = 0.2  # the share `assay train` holds out by default
 FORMATS = {"csv": "write_csv", "parquet": "write_parquet", "ndjson": "write_ndjson"}
 # Characters no file name on Linux, macOS or Windows may hold, and control characters.
 _UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
@@ -82,12 +83,18 @@ def register(app: typer.Typer) -> None:
         from assay.clean import split_by, train_test_split
         from assay.sources import open_source
 
-        if (by is None) == (test_size is None):
-            msg = "give --by COLUMN (one file per value) or --test-size N (a train and a test file), not both"
+        how_given = stratify or group or time
+        if by is not None and (test_size is not None or how_given):
+            msg = ("give --by COLUMN (one file per value) or --test-size N (a train and a test file), not both; "
+                   "--stratify, --group and --time go with --test-size")
             raise SpecError(msg)
-        if test_size is None and (stratify or group or time):
-            msg = "--stratify, --group and --time go with --test-size"
-            raise SpecError(msg)
+        if by is None and test_size is None:
+            if not how_given:
+                msg = "give --by COLUMN (one file per value) or --test-size N (a train and a test file)"
+                raise SpecError(msg)
+            test_size = DEFAULT_TEST_SIZE  # --time date alone asks for a holdout: the share assay train holds out
+            if not quiet:
+                typer.echo(f"note: no --test-size given: {DEFAULT_TEST_SIZE:g} of the rows go to test", err=True)
         frame = open_source(source).read()
         if test_size is not None:
             if test_size <= 0 or (test_size >= 1 and test_size != int(test_size)):
