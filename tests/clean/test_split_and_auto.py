@@ -111,3 +111,19 @@ def test_unknown_step_and_parameter_names_list_the_valid_ones() -> None:
         get_step("outlier")
     with pytest.raises(SpecError, match=r"unknown parameter 'stratgy'; did you mean 'strategy'"):
         MissingStep().set_params(stratgy="mean")
+
+
+def test_choices_spelled_with_other_separators_or_case_mean_the_same_choice(tmp_path) -> None:
+    from assay.clean import load_steps, save_steps
+    from assay.clean._registry import make_step
+
+    scale = make_step("scale", {"method": "yeo_johnson"})
+    outliers = make_step("outliers", {"method": "Isolation-Forest", "action": "Flag"})
+    assert (scale.method, outliers.method, outliers.action) == ("yeo-johnson", "isolation_forest", "flag")
+    assert make_step("missing", {"strategy": "KNN"}).strategy == "knn"
+    df = pl.DataFrame({"x": [1.0, 2.0, 3.0, 50.0, 4.0, 2.5] * 5})
+    fitted = [scale.fit(df)]
+    save_steps(fitted, tmp_path / "steps.json")
+    assert load_steps(tmp_path / "steps.json")[0].method == "yeo-johnson"  # the state keeps the canonical name
+    with pytest.raises(SpecError, match=r"method='yeo' is not valid"):
+        make_step("scale", {"method": "yeo"}).fit(df)

@@ -20,6 +20,7 @@ import polars as pl
 from assay.clean._base import Frame, Step, resolve_columns
 from assay.clean._sketch import QuantileSummary
 from assay.clean._stats import (
+    canonical_choice,
     check_choice,
     collect_row,
     exact_quantiles,
@@ -114,8 +115,8 @@ class MissingStep(Step):
                  max_missing: float | None = None, drop_rows: float | None = None, indicator: bool = False,
                  tokens: list[str] | None = None, k: int = 5, sample_size: int = 2000) -> None:
         self.columns = columns
-        self.strategy = strategy
-        self.categorical = categorical
+        self.strategy = canonical_choice(strategy, NUMERIC_STRATEGIES)
+        self.categorical = canonical_choice(categorical, CATEGORICAL_STRATEGIES)
         self.fill_value = fill_value
         self.by = by
         self.order_by = order_by

@@ -25,6 +25,7 @@ from assay.clean._base import Frame, Step, numeric_columns, resolve_columns
 from assay.clean._sketch import QuantileSummary
 from assay.clean._stats import (
     ExactQuantiles,
+    canonical_choice,
     check_choice,
     exact_quantiles,
     group_key,
@@ -92,8 +93,8 @@ class OutlierStep(Step):
                  k: float = 1.5, threshold: float = 3.0, by: str | None = None, quarantine: str | None = None,
                  contamination: float | str = "auto", sample_size: int = 4096, seed: int = 0) -> None:
         self.columns = columns
-        self.method = method
-        self.action = action
+        self.method = canonical_choice(method, METHODS)  # isolation-forest, z-score, … spelled either way
+        self.action = canonical_choice(action, ACTIONS)
         self.k = k
         self.threshold = threshold
         self.by = by

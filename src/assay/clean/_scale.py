@@ -20,6 +20,7 @@ import polars as pl
 from assay.clean._base import Frame, Step, numeric_columns, resolve_columns
 from assay.clean._sketch import QuantileSummary
 from assay.clean._stats import (
+    canonical_choice,
     check_choice,
     exact_quantiles,
     hash_sample,
@@ -64,7 +65,7 @@ class ScaleStep(Step):
     def __init__(self, columns: list[str] | None = None, *, method: str = "standard",
                  sample_size: int = 20_000) -> None:
         self.columns = columns
-        self.method = method
+        self.method = canonical_choice(method, METHODS)  # yeo_johnson, min-max, … spelled either way
         self.sample_size = sample_size
 
     @property

@@ -9,6 +9,7 @@ Nothing here knows about a particular step.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Moments",
+    "canonical_choice",
     "category_counts",
     "check_choice",
     "collect_row",
@@ -39,6 +41,27 @@ __all__ = [
 
 # Hash seed for the bottom-k samples: fixed so a sample is reproducible from run to run.
 HASH_SEED = 20_240_601
+
+
+def canonical_choice(value: Any, valid: Sequence[Any]) -> Any:
+    """The valid spelling of ``value`` when it differs only in case, ``-``, ``_`` or spaces, else ``value``.
+
+    >>> canonical_choice("yeo_johnson", ("standard", "yeo-johnson"))
+    'yeo-johnson'
+    >>> canonical_choice("Isolation-Forest", ("iqr", "isolation_forest"))
+    'isolation_forest'
+    >>> canonical_choice("z-score", ("zscore", "mad")), canonical_choice("bogus", ("zscore",))
+    ('zscore', 'bogus')
+    """
+    if not isinstance(value, str) or value in valid:
+        return value
+    key = _choice_key(value)
+    matches = [v for v in valid if isinstance(v, str) and _choice_key(v) == key]
+    return matches[0] if len(matches) == 1 else value
+
+
+def _choice_key(value: str) -> str:
+    return re.sub(r"[-_\s]", "", value.lower())
 
 
 def check_choice(step: str, param: str, value: Any, valid: Sequence[Any]) -> None:
