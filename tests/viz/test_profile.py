@@ -220,6 +220,18 @@ def test_duplicates_constant_all_missing_and_id_like():
     assert _warnings(p, "duplicates")
 
 
+def test_sorted_measurements_are_numbers_and_counters_with_gaps_are_ids():
+    rng = np.random.default_rng(3)
+    velocity = np.sort(rng.choice(np.arange(9_000, 35_000), 82, replace=False))  # MASS galaxies, sorted
+    order_id = 10_000 + np.cumsum(rng.integers(1, 4, 82))  # an auto-increment key with deleted rows
+    kept_rows = np.sort(rng.choice(np.arange(1, 5_000), 82, replace=False))  # an export's index of filtered rows
+    p = profile(pl.DataFrame({"velocity": velocity, "order": order_id, "": kept_rows}))
+    assert p["variables"]["velocity"]["kind"] == "numeric"
+    assert {w["column"] for w in _warnings(p, "id_like")} == {"order", ""}
+    assert p["variables"]["order"]["kind"] == "id-like"
+    assert p["variables"][""]["row_index"] is True
+
+
 def test_nan_inf_mixed_types_and_chinese_names():
     df = pl.DataFrame({
         "收入": [1.0, float("nan"), float("inf"), -float("inf"), 5.0, None, 7.0, 8.0],
