@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
@@ -94,7 +96,16 @@ def test_target_encoding_of_a_text_target_gives_class_shares() -> None:
     df = pl.DataFrame({"c": ["a", "a", "a", "b", "b"], "label": ["x", "x", "y", "y", "y"]})
     step = TargetEncoder(columns=["c"], smoothing=0.0, folds=2).fit(df, target="label")
     out = step.transform(pl.DataFrame({"c": ["a", "b", "z"], "label": ["x"] * 3}))
-    assert out.columns == ["label", "c_te_x", "c_te_y"]
-    assert out["c_te_x"].to_list() == pytest.approx([2 / 3, 0.0, 2 / 5])
+    assert out.columns == ["label", "c_te_y"]  # two classes: the share of 'x' would be 1 minus this
+    assert out["c_te_y"].to_list() == pytest.approx([1 / 3, 1.0, 3 / 5])
+    three = df.with_columns(pl.Series("label", ["x", "x", "y", "y", "z"]))
+    out3 = TargetEncoder(columns=["c"], smoothing=0.0, folds=2).fit(three, target="label").transform(three)
+    assert out3.columns == ["label", "c_te_x", "c_te_y", "c_te_z"]
+    assert out3.select(pl.sum_horizontal("c_te_x", "c_te_y", "c_te_z")).to_series().to_list() == pytest.approx([1] * 5)
+    # A state saved before two-class targets got one column still gives both, as the model fitted on it expects.
+    saved = json.loads(step.to_json())
+    del saved["state"]["binary_one_column"]
+    old = TargetEncoder.from_dict(saved)
+    assert old.transform(df).columns == ["label", "c_te_x", "c_te_y"]
     with pytest.raises(SpecError, match="needs the target"):
         TargetEncoder().fit(df)

@@ -214,8 +214,9 @@ class TargetEncoder(Step):
 
     ``smoothing`` is the m-estimate weight: ``(sum + m·prior) / (count + m)``. A numeric or Boolean target gives
     one Float64 column in place of each encoded column; a text target gives ``<column>_te_<class>`` columns (the
-    smoothed share of each class). ``folds`` out-of-fold groups are chosen by a hash of the whole row, so
-    ``transform_train`` on the training data gives every row a value learned without it.
+    smoothed share of each class; with two classes only the second's, as the first is one minus it). ``folds``
+    out-of-fold groups are chosen by a hash of the whole row, so ``transform_train`` on the training data gives every
+    row a value learned without it.
     """
 
     name = "target"
@@ -290,19 +291,25 @@ class TargetEncoder(Step):
                 slots[fold] = [row[0], *[row[1 + index[k]] for k in classes]]
             stats[col] = per
         return {"columns": summary["columns"], "numeric": summary["numeric"], "classes": classes,
-                "prior": [json_float(p) for p in prior], "stats": stats}
+                "prior": [json_float(p) for p in prior], "stats": stats, "binary_one_column": True}
 
-    def _outputs(self, col: str) -> list[str]:
+    def _outputs(self, col: str) -> list[tuple[int, str]]:
+        """(class index, output column) pairs: one column for a numeric target, one per class for a text target,
+        but only the second class's share for two classes (the first is 1 minus it)."""
         if self.state_["numeric"]:
-            return [col]
-        return [f"{col}_te_{k}" for k in self.state_["classes"]]
+            return [(0, col)]
+        classes = self.state_["classes"]
+        # States saved before ``binary_one_column`` keep both columns, so the models fitted on them still load.
+        if len(classes) == 2 and self.state_.get("binary_one_column"):
+            return [(1, f"{col}_te_{classes[1]}")]
+        return [(j, f"{col}_te_{k}") for j, k in enumerate(classes)]
 
     def _encoded(self, col: str, out_of_fold: bool, frame: Frame) -> list[pl.Expr]:
         m = float(self.smoothing)
         prior = [p or 0.0 for p in self.state_["prior"]]
         per = self.state_["stats"][col]
         exprs = []
-        for j, name in enumerate(self._outputs(col)):
+        for j, name in self._outputs(col):
             full = {}
             oof = {}
             for value, slots in per.items():
