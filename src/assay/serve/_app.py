@@ -18,6 +18,7 @@ import contextlib
 import gc
 import importlib
 import logging
+import math
 import os
 import random
 import re
@@ -770,7 +771,9 @@ class Server:
         by_version: dict[int, tuple[list[Any], list[Any]]] = {}
         for version, outputs, truth in self.predlog.joined(name):
             truths = truth if isinstance(truth, list) else [truth]
-            if len(truths) != len(outputs):
+            # (feedback is checked when it is sent; a value stored before that check, or one a regression cannot
+            # read, is left out here rather than failing every version's metrics)
+            if len(truths) != len(outputs) or _feedback_problem(truths, len(outputs), task) is not None:
                 continue
             pred, true = by_version.setdefault(version, ([], []))
             pred.extend(r.get("prediction") for r in outputs)
@@ -842,6 +845,24 @@ def _example_row(schema: dict[str, str], profile: dict[str, Any] | None) -> dict
             value = round(value)
         row[name] = value
     return row
+
+
+def _feedback_problem(value: Any, rows: int, task: str | None) -> str | None:
+    """What is wrong with a feedback value for a request that predicted ``rows`` rows (None: nothing): one true
+    value per predicted row (a list for a multi-row request), numbers for a regression model, single values (text,
+    numbers or flags) for a classifier."""
+    values = value if isinstance(value, list) else [value]
+    if len(values) != rows:
+        return (f"the request predicted {rows} row(s) and the feedback gives {len(values)} value(s); "
+                f'send "values": [one true value per row, in the request\'s order]')
+    for i, v in enumerate(values):
+        at = f" (row {i})" if rows > 1 else ""
+        if task == "regression":
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                return f"a regression model's true value is a finite number; got {v!r}{at}"
+        elif v is None or isinstance(v, list | dict):
+            return f"a true value is one label (text, number or flag); got {v!r}{at}"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1034,7 +1055,7 @@ class Handlers:
     # feedback and monitoring
     async def feedback(self, request: Request) -> Response:
         name = self._name(request)
-        self.s._slot(name)
+        slot = self.s._slot(name)
         body = await _body(request, self.s.config.max_body)
         try:
             data = orjson.loads(body)
@@ -1051,14 +1072,29 @@ class Handlers:
                 "multi-row request), or a list of those",
             )
         loop = asyncio.get_running_loop()
-        stored = duplicates = unknown = 0
+        task = slot.production.model.task if slot.production else None
+        known, problems, unknown = [], [], 0
         for item in items:
             pred = await loop.run_in_executor(None, self.s.predlog.prediction, item["request_id"])
             if pred is None or pred["model"] != name:
                 unknown += 1
                 continue
             value = item.get("values", item.get("value"))
-            if await loop.run_in_executor(None, self.s.predlog.add_feedback, item["request_id"], name, value):
+            problem = _feedback_problem(value, pred["rows"], task)
+            if problem is not None:
+                problems.append({"request_id": item["request_id"], "error": problem})
+            known.append((item["request_id"], value))
+        if problems:
+            # Nothing is stored: a value stored now could never be corrected (the first value for an id is kept),
+            # and one the live metrics cannot use would be left out of them without a word.
+            raise HTTPError(
+                422,
+                f"{len(problems)} feedback item(s) cannot be used; nothing was stored: {problems[0]['error']}",
+                invalid=problems[:20],
+            )
+        stored = duplicates = 0
+        for request_id, value in known:
+            if await loop.run_in_executor(None, self.s.predlog.add_feedback, request_id, name, value):
                 stored += 1
             else:
                 duplicates += 1

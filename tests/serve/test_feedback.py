@@ -1,0 +1,86 @@
+"""Feedback on a real server: a value the live metrics could not use (text for a regression, the wrong number of
+values for a multi-row request, nothing at all) is refused with a 422 naming the request and stores nothing, so it
+can still be sent right; what was already stored that way never fails the live metrics."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import httpx
+import pytest
+
+from assay.registry import open_registry
+
+
+def _regression_registry(tmp_path):
+    from kit import regression_artifact
+
+    reg = open_registry(tmp_path / "registry")
+    reg.register(regression_artifact(tmp_path), "reg")
+    return tmp_path / "registry"
+
+
+def test_regression_feedback_must_be_numbers_one_per_row(start_server, tmp_path) -> None:
+    server = start_server(_regression_registry(tmp_path))
+    url = f"{server.url}/models/reg"
+    one = httpx.post(f"{url}/predict", json=[{"a": 1.0, "b": 2.0}]).json()["request_id"]
+    two = httpx.post(f"{url}/predict", json=[{"a": 1.0, "b": 2.0}, {"a": 0.0, "b": 0.0}]).json()["request_id"]
+
+    text = httpx.post(f"{url}/feedback", json={"request_id": one, "value": "abc"})
+    assert text.status_code == 422
+    assert "finite number" in text.json()["error"]
+    assert "'abc'" in text.json()["error"]
+    assert text.json()["invalid"] == [{"request_id": one, "error": text.json()["invalid"][0]["error"]}]
+
+    short = httpx.post(f"{url}/feedback", json={"request_id": two, "values": [1.0]})
+    assert short.status_code == 422
+    assert "predicted 2 row(s)" in short.json()["error"]
+    assert "1 value(s)" in short.json()["error"]
+
+    for bad in (None, True, {"a": 1.0}, [1.0, 2.0]):
+        assert httpx.post(f"{url}/feedback", json={"request_id": one, "value": bad}).status_code == 422
+
+    # one bad item refuses the whole list: nothing stored, so the good one is not a duplicate when sent again
+    mixed = httpx.post(f"{url}/feedback", json=[{"request_id": one, "value": 2.5}, {"request_id": two, "value": 1}])
+    assert mixed.status_code == 422
+
+    # the refused values were not stored: the right ones are taken now
+    ok = httpx.post(f"{url}/feedback", json=[{"request_id": one, "value": 2.5},
+                                             {"request_id": two, "values": [3, 0.5]}])
+    assert ok.status_code == 200, ok.text
+    assert ok.json() == {"stored": 2, "duplicates": 0, "unknown_request_ids": 0}
+    live = httpx.get(f"{url}/metrics")
+    assert live.status_code == 200
+    assert live.json()["versions"]["1"]["feedback_rows"] == 3
+
+
+def test_feedback_stored_before_the_check_does_not_break_live_metrics(start_server, tmp_path) -> None:
+    registry = _regression_registry(tmp_path)
+    server = start_server(registry)
+    url = f"{server.url}/models/reg"
+    good = httpx.post(f"{url}/predict", json=[{"a": 1.0, "b": 2.0}]).json()["request_id"]
+    old = httpx.post(f"{url}/predict", json=[{"a": 1.0, "b": 2.0}]).json()["request_id"]
+    assert httpx.post(f"{url}/feedback", json={"request_id": good, "value": 1.0}).status_code == 200
+    # a value an earlier server stored without checking it
+    with sqlite3.connect(registry / "predictions.sqlite") as conn:
+        conn.execute("INSERT INTO assay_feedback (request_id, model, value, ts) VALUES (?, 'reg', '\"abc\"', ?)",
+                     (old, time.time()))
+    live = httpx.get(f"{url}/metrics")
+    assert live.status_code == 200, live.text
+    assert live.json()["versions"]["1"]["feedback_rows"] == 1
+
+
+def test_classification_feedback_takes_labels(start_server, registry_dir) -> None:
+    from kit import ROW
+
+    server = start_server(registry_dir)
+    url = f"{server.url}/models/iris"
+    rid = httpx.post(f"{url}/predict", json=[ROW, ROW]).json()["request_id"]
+    refused = httpx.post(f"{url}/feedback", json={"request_id": rid, "values": ["setosa", None]})
+    assert refused.status_code == 422
+    assert "row 1" in refused.json()["error"]
+    assert httpx.post(f"{url}/feedback", json={"request_id": rid, "values": ["setosa", "virginica"]}).json() == {
+        "stored": 1, "duplicates": 0, "unknown_request_ids": 0}
+    assert httpx.get(f"{url}/metrics").json()["versions"]["1"] == {
+        "feedback_rows": 2, "accuracy": 0.5, "f1_macro": pytest.approx(1 / 3)}
