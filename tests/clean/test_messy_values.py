@@ -381,3 +381,20 @@ def test_an_unknown_time_zone_is_a_spec_error_with_a_suggestion() -> None:
     frame = pl.DataFrame({"ts": ["2024-01-01 10:00:00"]})
     with pytest.raises(SpecError, match="unknown time zone 'Europe/Londn'; did you mean 'Europe/London'"):
         TypesStep(time_zone="Europe/Londn").fit(frame)
+
+
+def test_filled_categorical_columns_keep_their_type() -> None:
+    df = pl.DataFrame({"c": pl.Series(["a", None, "a", "b"], dtype=pl.Categorical),
+                       "e": pl.Series(["x", "y", None, "x"], dtype=pl.Enum(["x", "y"])),
+                       "g": ["p", "q", "p", "q"]})
+    out = MissingStep().fit(df).transform(df)
+    assert out.schema["c"] == pl.Categorical
+    assert out.schema["e"] == pl.Enum(["x", "y"])
+    assert out["c"].to_list() == ["a", "a", "a", "b"]
+    assert out["e"].to_list() == ["x", "y", "x", "x"]
+    assert MissingStep(by="g").fit(df).transform(df).schema["e"] == pl.Enum(["x", "y"])
+    # A fill value outside an Enum's categories cannot be one of them: the filled column is text.
+    constant = MissingStep(categorical="constant").fit(df).transform(df)
+    assert constant.schema["c"] == pl.Categorical
+    assert constant.schema["e"] == pl.String
+    assert constant["e"].to_list() == ["x", "y", "__missing__", "x"]

@@ -427,7 +427,20 @@ class MissingStep(Step):
             if knn_cols == state["knn"]["columns"]:
                 out = out.with_columns(self._knn()).with_columns(
                     [pl.col("__knn__").struct.field(c).alias(c) for c in knn_cols]).drop("__knn__")
-        return out.with_columns([self._filled(c, c in numeric) for c in cols])
+        return out.with_columns([self._kept_category_type(self._filled(c, c in numeric), c, schema[c])
+                                 for c in cols])
+
+    def _kept_category_type(self, filled: pl.Expr, col: str, dtype: pl.DataType) -> pl.Expr:
+        """A categorical column stays categorical once filled (text is how the fill is computed, not the result);
+        an Enum stays that Enum when every fill value is one of its categories, else it becomes text."""
+        if isinstance(dtype, pl.Categorical):
+            return filled.cast(pl.Categorical)
+        if isinstance(dtype, pl.Enum):
+            fills = [self.state_["fill"].get(col)]
+            fills += [f.get(col) for f in self.state_.get("group_fill", {}).values()]
+            if {v for v in fills if v is not None} <= set(dtype.categories.to_list()):
+                return filled.cast(dtype)
+        return filled
 
     def transform_train(self, frame: Frame) -> Frame:
         self._check_fitted()
