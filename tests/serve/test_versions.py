@@ -198,3 +198,48 @@ def test_any_registered_version_is_served_on_request(registry_dir, start_server,
     with sqlite3.connect(registry_dir / "predictions.sqlite") as conn:
         logged = dict(conn.execute("SELECT version, count(*) FROM assay_predictions GROUP BY version").fetchall())
     assert logged == {1: 2, 2: 2, 3: 3}  # every 2xx logged under the version that answered it
+
+
+def test_a_restart_with_a_broken_production_version_serves_the_one_before(registry_dir, start_server, tmp_path):
+    # v2 promoted (as assay models promote does, no server running), then its artifact damaged
+    reg = open_registry(registry_dir)
+    reg.promote("iris", 2)
+    stored = reg.get("iris", 2).path / "steps.json"
+    stored.write_text(stored.read_text() + " ")
+    server = start_server(registry_dir, "--model", "iris", "--watch-seconds", "0.2")
+    r = httpx.post(f"{server.url}/models/iris/predict", json=[ROW])
+    assert r.status_code == 200
+    assert r.json()["model_version"] == 1  # the version in production before v2
+    status = httpx.get(f"{server.url}/models/iris/status").json()
+    assert "version 2 failed to load" in status["last_swap_error"]
+    assert "modified after it was written" in status["last_swap_error"]
+    time.sleep(1.0)  # five registry polls: the broken version is not tried (and logged) again
+    assert server.logs().count("version 2 failed to load") == 1
+    # a version that loads, promoted in the registry, is served
+    reg.register(iris_artifact(tmp_path), "iris")
+    reg.promote("iris", 3)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).json()["model_version"] == 3:
+            break
+        time.sleep(0.1)
+    status = httpx.get(f"{server.url}/models/iris/status").json()
+    assert status["production"]["version"] == 3
+    assert status["last_swap_error"] is None
+
+
+def test_a_model_none_of_whose_versions_loads_is_a_503_that_says_why(start_server, tmp_path):
+    reg = open_registry(tmp_path / "registry")
+    reg.register(iris_artifact(tmp_path), "iris")
+    reg.register(iris_artifact(tmp_path), "other")
+    stored = reg.get("iris", 1).path / "steps.json"
+    stored.write_text(stored.read_text() + " ")
+    server = start_server(tmp_path / "registry", "--watch-seconds", "0.2")
+    assert httpx.post(f"{server.url}/models/other/predict", json=[ROW]).status_code == 200
+    r = httpx.post(f"{server.url}/models/iris/predict", json=[ROW])
+    assert r.status_code == 503
+    assert "registered but could not be loaded" in r.json()["error"]
+    assert "modified after it was written" in r.json()["error"]
+    time.sleep(1.0)
+    assert server.logs().count("version 1 failed to load") == 1
+    assert httpx.post(f"{server.url}/models/nope/predict", json=[ROW]).status_code == 404

@@ -347,6 +347,8 @@ class Server:
         # used first, and the loads in progress (concurrent requests for one version share a single load).
         self.extra: collections.OrderedDict[tuple[str, int], Deployment] = collections.OrderedDict()
         self._loading: dict[tuple[str, int], asyncio.Task[Deployment]] = {}
+        # name -> why its production version failed to load while no version of it was served (see _load_slot)
+        self.load_errors: dict[str, str] = {}
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -361,6 +363,8 @@ class Server:
             try:
                 await self._load_slot(name)
             except Exception as exc:  # one broken model must not keep the others from being served
+                if name in self.slots:  # an earlier version serves meanwhile (logged by _load_slot)
+                    continue
                 log.error("model %s could not be loaded: %s", name, exc)
                 if self.config.models:  # asked for explicitly: refuse to start without it
                     raise
@@ -455,30 +459,38 @@ class Server:
                 self.metrics.shed.labels(name, "capacity").inc(count)
                 self.shed_counts[name] = 0
 
-    async def _fallback_for(self, name: str, production: int) -> Deployment | None:
+    async def _fallback_for(self, name: str, production: int, skip: tuple[int, ...] = ()) -> Deployment | None:
         spec = self.config.fallback.get(name, self.config.default_fallback)
         loop = asyncio.get_running_loop()
         if spec == "none":
             return None
         if spec == "previous":
-            history = await loop.run_in_executor(None, self.registry.history, name)
-            versions = [v.version for v in await loop.run_in_executor(None, self.registry.versions, name)]
-            candidates = [h["version"] for h in reversed(history) if not h["undone"] and h["version"] != production]
-            candidates += sorted((v for v in versions if v < production), reverse=True)
-            slot = self.slots.get(name)
-            loaded = {d.version: d for d in slot.deployments() if d.name == name} if slot else {}
-            for v in candidates:
-                if v in loaded:  # typically the version just replaced: reuse it, already warm
-                    return loaded[v]
-                if v in versions:
-                    try:
-                        return await self._deployment(name, v)
-                    except Exception as exc:  # a broken old version is no fallback; try an older one
-                        log.warning("fallback %s v%s unusable: %s", name, v, exc)
-            return None
+            return await self._previous(name, production, skip)
         other, _, ref = spec.partition(":")
         version = await loop.run_in_executor(None, self.registry.resolve, other, ref or None)
         return await self._deployment(other, version)
+
+    async def _previous(self, name: str, version: int, skip: tuple[int, ...] = ()) -> Deployment | None:
+        """The version served before ``version`` (the alias history, newest first, then lower numbers) that loads;
+        None when none does. Versions in ``skip`` (known not to load) are not tried."""
+        loop = asyncio.get_running_loop()
+        history = await loop.run_in_executor(None, self.registry.history, name)
+        versions = [v.version for v in await loop.run_in_executor(None, self.registry.versions, name)]
+        candidates = [h["version"] for h in reversed(history) if not h["undone"] and h["version"] != version]
+        candidates += sorted((v for v in versions if v < version), reverse=True)
+        slot = self.slots.get(name)
+        loaded = {d.version: d for d in slot.deployments() if d.name == name} if slot else {}
+        tried = set(skip)
+        for v in candidates:
+            if v in loaded:  # typically the version just replaced: reuse it, already warm
+                return loaded[v]
+            if v in versions and v not in tried:
+                tried.add(v)
+                try:
+                    return await self._deployment(name, v)
+                except Exception as exc:  # a broken old version is no fallback; try an older one
+                    log.warning("fallback %s v%s unusable: %s", name, v, exc)
+        return None
 
     async def _load_slot(self, name: str, version: int | None = None) -> _Slot:
         """Load (or hot-swap to) ``version`` (default: production) of ``name``; the old one drains."""
@@ -489,18 +501,31 @@ class Server:
                 version if version is not None else await loop.run_in_executor(None, self.registry.resolve, name, None)
             )
             if slot.production is not None and slot.production.version == target:
+                slot.swap_error = None  # (a version that failed to load before is no longer the one wanted)
                 return slot
             try:
                 new = await self._deployment(name, target)
             except Exception as exc:
                 slot.swap_error = f"version {target} failed to load: {exc}"
+                if slot.production is None:
+                    # Nothing of this name is served yet (start-up, say after a broken version was promoted while
+                    # no server ran): serve the version that was in production before it, as a running server
+                    # would have kept doing, rather than nothing.
+                    self.load_errors[name] = slot.swap_error
+                    substitute = await self._previous(name, target, skip=(target,))
+                    if substitute is not None:
+                        fallback = await self._fallback_for(name, substitute.version, skip=(target,))
+                        slot.production, slot.fallback = substitute, None if fallback is substitute else fallback
+                        self.slots[name] = slot
                 log.error(
-                    "model %s: %s; keeping %s",
+                    "model %s: %s; %s %s",
                     name,
                     slot.swap_error,
+                    "serving" if slot.production else "keeping",
                     f"v{slot.production.version}" if slot.production else "nothing",
                 )
                 raise
+            self.load_errors.pop(name, None)
             old, old_fallback = slot.production, slot.fallback
             fallback = await self._fallback_for(name, target)
             slot.production, slot.fallback, slot.swap_error = new, fallback, None
@@ -535,8 +560,9 @@ class Server:
                         continue
                     slot = self.slots.get(name)
                     if slot is None or slot.production is None or slot.production.version != version:
-                        if slot is not None and slot.swap_error and f"version {version} " in slot.swap_error:
-                            continue  # already failed on this version; keep serving the old one
+                        error = slot.swap_error if slot is not None else self.load_errors.get(name)
+                        if error and f"version {version} " in error:
+                            continue  # already failed on this version; keep serving the old one (or nothing)
                         with contextlib.suppress(Exception):
                             await self._load_slot(name, version)
             except asyncio.CancelledError:
@@ -547,6 +573,8 @@ class Server:
     # -- prediction path --------------------------------------------------------------------------------------
     def _slot(self, name: str) -> _Slot:
         slot = self.slots.get(name)
+        if (slot is None or slot.production is None) and name in self.load_errors:
+            raise HTTPError(503, f"model {name!r} is registered but could not be loaded: {self.load_errors[name]}")
         if slot is None or slot.production is None:
             raise HTTPError(404, f"model {name!r} is not served here (serving: {', '.join(self.slots) or 'none'})")
         return slot
