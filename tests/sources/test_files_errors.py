@@ -112,6 +112,34 @@ def test_zero_byte_file_is_empty_error(tmp_path: Path) -> None:
         assert "0 bytes" in one_line(exc)
 
 
+def test_binary_files_named_as_text_say_what_they_are(tmp_path: Path) -> None:
+    import gzip
+    import sqlite3
+
+    frame = pl.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    frame.write_parquet(tmp_path / "parquet.csv")
+    frame.write_excel(tmp_path / "workbook.csv")
+    (tmp_path / "packed.csv").write_bytes(gzip.compress(b"a,b\n1,x\n"))
+    with sqlite3.connect(tmp_path / "db.json") as con:
+        con.execute("create table t (a)")
+    con.close()
+    expected = {"parquet.csv": "is a Parquet file, not a csv text file: name it .parquet or pass format='parquet'",
+                "workbook.csv": "is a zip archive (an .xlsx workbook is one)",
+                "packed.csv": "is gzip-compressed, not a csv text file: name it with .gz at the end",
+                "db.json": "is an SQLite database, not a json text file: read a table with sqlite:///PATH?table=NAME"}
+    for name, message in expected.items():
+        with pytest.raises(UnsupportedSourceError) as exc:
+            FileSource(str(tmp_path / name))
+        assert message in one_line(exc)
+    # The format given explicitly, the file is read as that format.
+    assert FileSource(f"{tmp_path / 'parquet.csv'}?format=parquet").read().equals(frame)
+    # Unknown binary content still fails on its encoding, and the message says the bytes look binary.
+    (tmp_path / "._resource.csv").write_bytes(b"\x00\x05\x16\x07\x00\x02Mac OS X " + bytes(range(128, 256)))
+    with pytest.raises(DecodeError) as exc:
+        FileSource(str(tmp_path / "._resource.csv")).read()
+    assert "it holds NUL bytes, as binary files do" in one_line(exc)
+
+
 def test_blank_lines_only_is_empty_error(tmp_path: Path) -> None:
     path = tmp_path / "blank.csv"
     path.write_text("\n\n\n")

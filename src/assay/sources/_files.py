@@ -141,6 +141,30 @@ _FALSE = frozenset({"0", "false", "no", "off", "n", "f"})
 # Encodings
 
 
+# The first bytes of binary files people name .csv/.txt/.json by mistake (a download saved under the wrong name, an
+# export in the wrong format): what the file is, and how assay reads it instead.
+_MAGIC: tuple[tuple[bytes, str, str], ...] = (
+    (b"PAR1", "a Parquet file", "name it .parquet or pass format='parquet'"),
+    (b"PK\x03\x04", "a zip archive (an .xlsx workbook is one)", "name a workbook .xlsx; unzip an archive first"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old binary Excel (.xls) workbook", "save it as .xlsx or .csv"),
+    (b"\x1f\x8b", "gzip-compressed", "name it with .gz at the end (data.csv.gz)"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "name it with .xz at the end (data.csv.xz)"),
+    (b"SQLite format 3\x00", "an SQLite database", "read a table with sqlite:///PATH?table=NAME"),
+    (b"ARROW1", "an Arrow IPC (Feather) file", "write it as Parquet or CSV"),
+    (b"%PDF-", "a PDF document", "export its table as CSV"),
+)
+
+
+def _refuse_binary(path: Path, fmt: str) -> None:
+    """Raise a one-line error when ``path``, read as text, starts like a known binary format."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    for magic, what, fix in _MAGIC:
+        if head.startswith(magic):
+            msg = f"{path} is {what}, not a {fmt} text file: {fix}"
+            raise UnsupportedSourceError(msg)
+
+
 def detect_encoding(path: str | os.PathLike[str], sample_bytes: int = SAMPLE_BYTES, windows: int = 8) -> str:
     """Guess the text encoding of a file: ``'utf-8'`` or a Python codec name.
 
@@ -189,6 +213,8 @@ def detect_encoding(path: str | os.PathLike[str], sample_bytes: int = SAMPLE_BYT
             "not UTF-8 and no other encoding fits the bytes around it "
             "(encodings tried: utf-8, charset detection); pass encoding='...' if it is text"
         )
+        if b"\x00" in sample:
+            msg += " (it holds NUL bytes, as binary files do)"
         raise DecodeError(msg)
     # Short samples often tie several code pages exactly (cp1250 and cp1252 read "José" alike, not "Genève"); on a
     # tie take the most widespread one rather than charset-normalizer's arbitrary first.
@@ -608,6 +634,9 @@ class FileSource:
             if path.stat().st_size == 0:
                 msg = f"{path} is empty (0 bytes); expected a {self.format} file with at least a header"
                 raise EmptySourceError(msg)
+            named_as_text = self.format in _TEXT_FORMATS and "format" not in self.options
+            if named_as_text and path.suffix.lower() not in COMPRESSIONS:
+                _refuse_binary(path, self.format)
 
     def __repr__(self) -> str:
         return f"FileSource({self.uri!r})"
