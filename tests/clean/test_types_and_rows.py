@@ -113,6 +113,18 @@ def test_cluster_recovers_blobs_and_is_a_feature() -> None:
     assert np.isfinite(out["cluster_distance"].to_numpy()).all()
 
 
+def test_cluster_says_when_the_data_has_fewer_distinct_rows_than_k(caplog) -> None:
+    df = pl.DataFrame({"a": [1.0, 1.0, 2.0, 2.0], "b": [5.0, 5.0, 6.0, 6.0]})
+    with caplog.at_level("WARNING", logger="assay.clean._cluster"):
+        out = ClusterStep(k=3).fit(df).transform(df)
+    assert "cluster: 2 distinct row(s) to cluster: 2 cluster(s) instead of k=3" in caplog.text
+    assert out["cluster"].n_unique() == 2
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="assay.clean._cluster"):
+        ClusterStep(k=3).fit(pl.DataFrame({"name": ["x", "y"]}))
+    assert "no numeric column to cluster: 1 cluster(s) instead of k=3" in caplog.text
+
+
 def test_unreadable_counts_what_transform_turns_missing() -> None:
     train = pl.DataFrame({"day": ["2024-01-31", "2024-02-29", "NA"], "n": ["1", "2", "3"], "word": ["a", "b", "c"]})
     step = TypesStep().fit(train)

@@ -8,6 +8,7 @@ Polars arithmetic (nearest centre by Euclidean distance on standardised values; 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import polars as pl
@@ -24,6 +25,8 @@ from assay.clean._stats import (
     union,
 )
 from assay.exceptions import SpecError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ClusterStep"]
 
@@ -71,7 +74,11 @@ class ClusterStep(Step):
         std = np.array([std_of(summary["m"][c]) or 1.0 for c in cols], dtype=np.float64)
         x = sample_matrix(summary["sample"], cols) if cols else np.empty((0, 0))
         z = np.where(np.isfinite(x), (x - mean) / std, 0.0)
-        k = int(min(int(self.k), max(1, np.unique(z, axis=0).shape[0]))) if z.size else 1
+        distinct = np.unique(z, axis=0).shape[0] if z.size else 0
+        k = int(min(int(self.k), max(1, distinct)))
+        if k < int(self.k):
+            why = f"{distinct} distinct row(s)" if cols else "no numeric column"
+            log.warning("%s: %s to cluster: %d cluster(s) instead of k=%d", self.name, why, k, int(self.k))
         if z.shape[0] == 0 or not cols:
             centers = np.zeros((1, len(cols)))
         else:
