@@ -78,10 +78,18 @@ def test_no_fallback_503_at_once_then_saturation_exact_counts(registry_dir, star
     assert r.status_code == 503
     assert "circuit open" in r.json()["error"]
     assert r.headers["retry-after"] == "1"
+    assert (r.headers["x-model-name"], r.headers["x-model-version"]) == ("iris", "1")  # the version refusing
     faults()
     time.sleep(1.1)
     assert [_predict(server.url).status_code for _ in range(2)] == [200, 200]  # the probes close it
     assert httpx.get(f"{server.url}/models/iris/status").json()["production"]["breaker"]["state"] == "closed"
+    # each failure and each change of the breaker's state is a JSON log line naming the model and version
+    lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+    failed = [x for x in lines if x["message"].startswith("model iris v1 failed")]
+    assert len(failed) == 4
+    assert all(x["model"] == "iris" and x["version"] == 1 and x["request_id"] for x in failed)
+    changes = [x["breaker"] for x in lines if x["message"].startswith("circuit breaker of iris v1")]
+    assert changes == ["open", "half_open", "closed"]
 
     # Saturation: 5 predictions may be in flight; each batch of one row sleeps 0.9 s (not "slow" for the
     # breaker's 1 s default), so 20 simultaneous requests admit exactly 5 and shed exactly 15 with Retry-After.

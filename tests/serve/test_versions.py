@@ -243,3 +243,29 @@ def test_a_model_none_of_whose_versions_loads_is_a_503_that_says_why(start_serve
     time.sleep(1.0)
     assert server.logs().count("version 1 failed to load") == 1
     assert httpx.post(f"{server.url}/models/nope/predict", json=[ROW]).status_code == 404
+
+
+def test_canary_and_shadow_name_versions_as_promote_does(registry_dir, start_server):
+    server = start_server(registry_dir)
+    url = f"{server.url}/admin/models/iris"
+    for path in ("canary", "shadow"):
+        unknown = httpx.post(f"{url}/{path}", json={"version": 9, "percent": 20}, headers=ADMIN)
+        assert unknown.status_code == 404
+        assert "has no version 9" in unknown.json()["error"]
+        for bad in ([2], True, {"v": 2}, 2.5):
+            r = httpx.post(f"{url}/{path}", json={"version": bad, "percent": 20}, headers=ADMIN)
+            assert r.status_code == 400, (path, bad, r.text)
+            assert "version must be a version number or an alias name" in r.json()["error"]
+        assert httpx.post(f"{url}/{path}", json={"version": "nope"}, headers=ADMIN).status_code == 404
+    assert httpx.post(f"{url}/promote", json={"version": True}, headers=ADMIN).status_code == 400
+    # an alias names a version, as for promote; a version already loaded is the same deployment (one breaker)
+    open_registry(registry_dir).promote("iris", 2, "staging")
+    r = httpx.post(f"{url}/canary", json={"version": "staging", "percent": 30}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert (r.json()["canary"]["version"], r.json()["canary_percent"]) == (2, 30.0)
+    r = httpx.post(f"{url}/shadow", json={"version": "v2"}, headers=ADMIN)
+    assert r.json()["shadow"]["version"] == 2
+    for _ in range(20):
+        assert httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).status_code == 200
+    status = httpx.get(f"{server.url}/models/iris/status").json()
+    assert status["canary"] == status["shadow"]  # one deployment of v2: its counts hold both roles' calls

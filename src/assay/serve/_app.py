@@ -615,6 +615,8 @@ class Server:
                 raise HTTPError(503, str(exc), headers={"Retry-After": "1"}) from exc
             except (ModelFailure, InvalidOutput) as exc:
                 dep.breaker.record(True, 0.0)
+                log.warning("model %s v%s failed: %s", name, dep.version, exc,
+                            extra={"model": name, "version": dep.version, "request_id": rid})
                 self.metrics.breaker.labels(name, str(dep.version)).set(STATE_CODE[dep.breaker.state])
                 fb = slot.fallback
                 if fb is None or fb is dep or version is not None:
@@ -699,7 +701,11 @@ class Server:
                 loaded = ", ".join(str(d.version) for d in slot.deployments())
                 raise HTTPError(404, f"model {slot.name} version {version} is not loaded (loaded: {loaded})")
             if not dep.breaker.allow():
-                raise HTTPError(503, f"circuit open for {slot.name} v{version}", headers={"Retry-After": "1"})
+                raise HTTPError(
+                    503,
+                    f"circuit open for {slot.name} v{version} ({dep.breaker.last_reason})",
+                    headers={"Retry-After": "1", "X-Model-Name": dep.name, "X-Model-Version": str(dep.version)},
+                )
             return dep, None
         dep = slot.production
         assert dep is not None
@@ -717,7 +723,11 @@ class Server:
         raise HTTPError(
             503,
             f"circuit open for {slot.name} v{dep.version} ({dep.breaker.last_reason}) and no fallback is available",
-            headers={"Retry-After": str(int(self.config.breaker.open_seconds))},
+            headers={
+                "Retry-After": str(max(1, math.ceil(self.config.breaker.open_seconds))),
+                "X-Model-Name": dep.name,
+                "X-Model-Version": str(dep.version),
+            },
         )
 
     async def _shadow(self, dep: Deployment, frame: Payload, body: bytes) -> None:
@@ -1189,14 +1199,39 @@ class Handlers:
             raise HTTPError(400, "body must be a JSON object")
         return data
 
+    async def _registered_version(self, name: str, version: Any) -> int:
+        """The version number an admin body's ``version`` (a number or an alias) names: 400 for another kind of
+        value, 404 for one the registry does not have."""
+        if isinstance(version, bool) or not isinstance(version, int | str):
+            raise HTTPError(400, f"version must be a version number or an alias name, got {version!r}")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, self.s.registry.resolve, name, version)
+        except RegistryError as exc:
+            raise HTTPError(404, str(exc)) from exc
+
+    async def _side_version(self, slot: _Slot, version: Any, role: str) -> Deployment:
+        """The deployment of ``version`` for a canary or shadow: the one already loaded for it (production,
+        fallback or a version loaded on request: one breaker and one set of metrics per version), else loaded."""
+        number = await self._registered_version(slot.name, version)
+        dep = slot.version(number) or self.s.extra.get((slot.name, number))
+        if dep is not None:
+            return dep
+        try:
+            return await self.s._deployment(slot.name, number)
+        except Exception as exc:
+            raise HTTPError(409, f"{role} version {number} failed to load: {exc}") from exc
+
     async def admin_promote(self, request: Request) -> Response:
         self._admin(request)
         name, data = self._name(request), await self._admin_body(request)
         loop = asyncio.get_running_loop()
-        try:
-            version = await loop.run_in_executor(None, self.s.registry.resolve, name, data.get("version"))
-        except RegistryError as exc:
-            raise HTTPError(404, str(exc)) from exc
+        if data.get("version") is None:
+            try:
+                version = await loop.run_in_executor(None, self.s.registry.resolve, name, None)
+            except RegistryError as exc:
+                raise HTTPError(404, str(exc)) from exc
+        else:
+            version = await self._registered_version(name, data["version"])
         try:
             await self.s._load_slot(name, version)  # load and check first: a broken version never goes live
         except Exception as exc:
@@ -1249,10 +1284,7 @@ class Handlers:
         if version is None or percent == 0:
             old, slot.canary, slot.canary_percent = slot.canary, None, 0.0
         else:
-            try:
-                dep = await self.s._deployment(name, int(version))
-            except Exception as exc:
-                raise HTTPError(409, f"canary version {version} failed to load: {exc}") from exc
+            dep = await self._side_version(slot, version, "canary")
             old, slot.canary, slot.canary_percent = slot.canary, dep, float(percent)
         if old is not None and old not in slot.deployments():
             self.s._spawn(old.drain())
@@ -1266,10 +1298,7 @@ class Handlers:
         if version is None:
             old, slot.shadow = slot.shadow, None
         else:
-            try:
-                dep = await self.s._deployment(name, int(version))
-            except Exception as exc:
-                raise HTTPError(409, f"shadow version {version} failed to load: {exc}") from exc
+            dep = await self._side_version(slot, version, "shadow")
             old, slot.shadow = slot.shadow, dep
         if old is not None and old not in slot.deployments():
             self.s._spawn(old.drain())

@@ -9,6 +9,7 @@ Time comes from ``time.monotonic``; the breaker is used from the event loop only
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ __all__ = ["BreakerConfig", "CircuitBreaker"]
 CLOSED, HALF_OPEN, OPEN = "closed", "half_open", "open"
 STATE_CODE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 _OK = (False, False)  # (failed, slow) of a fast success
+
+log = logging.getLogger("assay.serve")
 
 
 @dataclass
@@ -36,8 +39,9 @@ class BreakerConfig:
 class CircuitBreaker:
     """State machine closed → open → half-open → closed, fed with one outcome per call."""
 
-    def __init__(self, config: BreakerConfig | None = None) -> None:
+    def __init__(self, config: BreakerConfig | None = None, model: str = "", version: int | None = None) -> None:
         self.config = config or BreakerConfig()
+        self.model, self.version = model, version  # whose breaker it is, for its log lines
         self.state = CLOSED
         self.calls: deque[tuple[bool, bool]] = deque()
         self.failures = 0  # failed / slow calls in ``calls``, kept as it changes: ``record`` is O(1) per request
@@ -53,6 +57,7 @@ class CircuitBreaker:
         if self.state == OPEN and time.monotonic() - self.opened_at >= self.config.open_seconds:
             self.state = HALF_OPEN
             self.probes_started = self.probes_ok = 0
+            self._log(logging.INFO, f"half-open: {self.config.probes} probe call(s) decide")
         return self.state
 
     def allow(self) -> bool:
@@ -90,6 +95,7 @@ class CircuitBreaker:
             if self.probes_ok >= self.config.probes:
                 self.state = CLOSED
                 self._clear()
+                self._log(logging.INFO, "closed: the probe calls succeeded")
             return
         if self.state == OPEN:  # a call admitted before the breaker opened finished late
             return
@@ -121,6 +127,12 @@ class CircuitBreaker:
         self.opened_count += 1
         self.last_reason = reason
         self._clear()
+        self._log(logging.WARNING, f"open for {self.config.open_seconds:g}s: {reason}")
+
+    def _log(self, level: int, what: str) -> None:
+        """One log line per state change (with the model and version as fields of the JSON line)."""
+        log.log(level, "circuit breaker of %s v%s %s", self.model, self.version, what,
+                extra={"model": self.model, "version": self.version, "breaker": self.state})
 
     def _clear(self) -> None:
         self.calls.clear()

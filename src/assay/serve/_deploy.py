@@ -183,7 +183,7 @@ class Deployment:
         self.profile = profile
         self.max_batch = max_batch
         self.max_wait = max_wait
-        self.breaker = CircuitBreaker(breaker)
+        self.breaker = CircuitBreaker(breaker, name, version)
         self.window_rows = window_rows
         self.on_batch = on_batch
         self.predlog = predlog  # a PredictionLog: requests submitted with a LogSpec are logged from the worker
