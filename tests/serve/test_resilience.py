@@ -161,3 +161,17 @@ def test_no_fallback_503_at_once_then_saturation_exact_counts(registry_dir, star
         assert status == 200
         assert json.loads(text)["model_version"] == 1
         assert reader.read() == b""  # closed after the answer, as asked
+
+
+def test_a_fallback_that_cannot_be_had_does_not_stop_the_model_being_served(registry_dir, start_server):
+    server = start_server(registry_dir, "--model", "iris", "--fallback", "iris=nosuch", "--watch-seconds", "0")
+    r = _predict(server.url)
+    assert r.status_code == 200
+    assert r.json()["model_version"] == 1
+    assert httpx.get(f"{server.url}/models/iris/status").json()["fallback"] is None
+    assert "fallback 'nosuch' unusable" in server.logs()
+    # nor a promotion (the new version is served, without a fallback)
+    r = httpx.post(f"{server.url}/admin/models/iris/promote", json={"version": 2},
+                   headers={"Authorization": "Bearer s3cret"})
+    assert r.status_code == 200, r.text
+    assert _predict(server.url).json()["model_version"] == 2

@@ -35,15 +35,17 @@ def register(app: typer.Typer) -> None:
         shed_hold_ms: float = typer.Option(2.0, min=0, max=4.0, help="A 503 at capacity to a client that retried "
                                                                     "at once is sent this long after its request."),
         queue_timeout: float = typer.Option(2.0, min=0.001, help="Seconds a request may wait in a batch queue."),
-        degrade_at: int | None = typer.Option(None, help="In-flight count above which the fallback answers."),
+        degrade_at: int | None = typer.Option(None, min=0, help="In-flight count above which the fallback answers."),
         fallback: list[str] = typer.Option([], help="NAME=previous|none|OTHER[:VERSION] (repeatable); "
                                                     "default previous."),
         breaker_window: int = typer.Option(20, min=1, help="Calls in the breaker's rolling window."),
         breaker_min_calls: int = typer.Option(10, min=1, help="Calls needed before the breaker may open."),
-        breaker_failure_rate: float = typer.Option(0.5, help="Failure share that opens the breaker."),
-        breaker_slow_rate: float = typer.Option(1.0, help="Slow-call share that opens the breaker."),
-        breaker_slow_ms: float = typer.Option(1000.0, help="A call slower than this (ms) is slow."),
-        breaker_open_seconds: float = typer.Option(10.0, help="Seconds open before half-open probes."),
+        breaker_failure_rate: float = typer.Option(0.5, help="Failure share (above 0, at most 1) that opens the "
+                                                             "breaker."),
+        breaker_slow_rate: float = typer.Option(1.0, help="Slow-call share (above 0, at most 1) that opens the "
+                                                          "breaker."),
+        breaker_slow_ms: float = typer.Option(1000.0, help="A call slower than this (ms, above 0) is slow."),
+        breaker_open_seconds: float = typer.Option(10.0, min=0, help="Seconds open before half-open probes."),
         breaker_probes: int = typer.Option(3, min=1, help="Half-open probes that must succeed to close."),
         log_mode: str = typer.Option("durable", help="durable (answer after the log commit) or async."),
         log_inputs: str = typer.Option("full", help="full (store request bodies) or hash (SHA-256 only)."),
@@ -60,6 +62,18 @@ def register(app: typer.Typer) -> None:
         from assay.serve._app import ServeConfig
         from assay.serve._breaker import BreakerConfig
 
+        # (0 would open the breaker on a window of successes; a negative threshold makes every call slow)
+        rates = (("--breaker-failure-rate", breaker_failure_rate), ("--breaker-slow-rate", breaker_slow_rate))
+        for flag, rate in rates:
+            if not 0 < rate <= 1:
+                msg = f"{flag} is a share of the window's calls, above 0 and at most 1 (0.5 = half), got {rate:g}"
+                raise SpecError(msg)
+        if not breaker_slow_ms > 0:
+            msg = f"--breaker-slow-ms must be above 0, got {breaker_slow_ms:g}"
+            raise SpecError(msg)
+        if log_level.lower() not in ("debug", "info", "warning", "error"):
+            msg = f"--log-level must be debug, info, warning or error, got {log_level!r}"
+            raise SpecError(msg)
         if log_mode not in ("durable", "async"):
             msg = f"--log-mode must be durable or async, got {log_mode!r}"
             raise SpecError(msg)

@@ -470,6 +470,17 @@ class Server:
         version = await loop.run_in_executor(None, self.registry.resolve, other, ref or None)
         return await self._deployment(other, version)
 
+    async def _fallback_or_none(self, name: str, production: int, skip: tuple[int, ...] = ()) -> Deployment | None:
+        """:meth:`_fallback_for`, or None (logged) when the declared fallback cannot be had: a missing or broken
+        fallback model must not keep the production version from being served."""
+        try:
+            return await self._fallback_for(name, production, skip)
+        except Exception as exc:
+            spec = self.config.fallback.get(name, self.config.default_fallback)
+            log.error("model %s: fallback %r unusable (%s); serving v%s without a fallback", name, spec, exc,
+                      production, extra={"model": name, "version": production})
+            return None
+
     async def _previous(self, name: str, version: int, skip: tuple[int, ...] = ()) -> Deployment | None:
         """The version served before ``version`` (the alias history, newest first, then lower numbers) that loads;
         None when none does. Versions in ``skip`` (known not to load) are not tried."""
@@ -514,7 +525,7 @@ class Server:
                     self.load_errors[name] = slot.swap_error
                     substitute = await self._previous(name, target, skip=(target,))
                     if substitute is not None:
-                        fallback = await self._fallback_for(name, substitute.version, skip=(target,))
+                        fallback = await self._fallback_or_none(name, substitute.version, skip=(target,))
                         slot.production, slot.fallback = substitute, None if fallback is substitute else fallback
                         self.slots[name] = slot
                 log.error(
@@ -527,7 +538,7 @@ class Server:
                 raise
             self.load_errors.pop(name, None)
             old, old_fallback = slot.production, slot.fallback
-            fallback = await self._fallback_for(name, target)
+            fallback = await self._fallback_or_none(name, target)
             slot.production, slot.fallback, slot.swap_error = new, fallback, None
             self.slots[name] = slot
             log.info(
