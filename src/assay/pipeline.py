@@ -105,6 +105,12 @@ def _make_steps(steps: Sequence[dict[str, Any] | Step] | None, schema: pl.Schema
     return out
 
 
+def row_index_note(index: list[str]) -> str:
+    names = ", ".join(repr(c) for c in index)
+    return (f"dropped column(s) {names}: an exported row index (its numbers only go up down the file), which would "
+            "only tell the model where a row sat in the file")
+
+
 def identifiers_among(unique: list[str], head: pl.DataFrame) -> tuple[list[str], list[str]]:
     """Of text columns with a different value in every row, those that stay text (not dates or numbers, which are
     features once typed: one timestamp per row), judged by the types step on ``head``; and the note saying so."""
@@ -225,19 +231,23 @@ class Pipeline:
         """Drop the row index a table export leaves (see ``drop_useless``), checked on the whole file: on the
         training split, a random subset, its numbers are no longer consecutive. A ``drop_useless`` step with
         ``row_numbers=False`` among the steps keeps it."""
-        for step in self.steps or []:
-            spec = step if isinstance(step, dict) else {"step": getattr(step, "name", None),
-                                                         "row_numbers": getattr(step, "row_numbers", True)}
-            if spec.get("step") == "drop_useless" and spec.get("row_numbers", True) is False:
-                return frame, []
+        if self._keeps_row_index():
+            return frame, []
         from assay.clean._useless import row_index_columns
 
         index = row_index_columns(frame, exclude=self.target)
         if not index:
             return frame, []
-        names = ", ".join(repr(c) for c in index)
-        return frame.drop(index), [f"dropped column(s) {names}: an exported row index (its numbers only go up "
-                                   f"down the file), which would only tell the model where a row sat in the file"]
+        return frame.drop(index), [row_index_note(index)]
+
+    def _keeps_row_index(self) -> bool:
+        """Whether a ``drop_useless`` step with ``row_numbers=False`` among the steps asks to keep a row index."""
+        for step in self.steps or []:
+            spec = step if isinstance(step, dict) else {"step": getattr(step, "name", None),
+                                                         "row_numbers": getattr(step, "row_numbers", True)}
+            if spec.get("step") == "drop_useless" and spec.get("row_numbers", True) is False:
+                return True
+        return False
 
     def _identifier_columns(self, frame: pl.DataFrame, target: str | None) -> tuple[list[str], list[str]]:
         """Text columns with a different value in every row (at least ``IDENTIFIER_MIN_ROWS``): an id, a name or

@@ -195,3 +195,32 @@ def test_an_identifier_column_is_left_out_of_automatic_features_on_both_engines(
     assert "segment" in dist.model.input_schema
     assert any("not used as feature(s): 'order_id'" in note for note in dist.notes)
     _compare(local, dist)
+
+
+def test_an_exported_row_index_is_dropped_on_both_engines(dask_cluster: str, tmp_path: Path, caplog) -> None:
+    df = _data().with_row_index("", offset=1).with_columns(pl.col("").cast(pl.Int64))  # R's write.csv: 1, 2, …
+    path = _write(df, tmp_path)  # row groups of 200: the numbers go on from one partition to the next
+    steps = [{"step": "missing"}, {"step": "outliers", "method": "iqr", "action": "drop"}, {"step": "scale"}]
+    local = run(_spec(path, tmp_path / "local", {}, steps))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="assay"):
+        dist = run(_spec(path, tmp_path / "dask", {}, steps, dask=dask_cluster))
+    assert "" not in local.model.input_schema
+    assert set(dist.model.input_schema) == set(local.model.input_schema)
+    note = "dropped column(s) '': an exported row index"
+    assert any(note in n for n in local.notes)
+    assert any(note in n for n in dist.notes)
+    assert caplog.text.count(note) == 1  # said on the console too, once
+    assert caplog.text.count("rows touched per rule: {'x1': 51, 'x2': 9}") == 1  # the whole training data's
+    _compare(local, dist)
+    # Under an export's index header, numbers that go up with gaps are the kept rows' numbers of a filtered export;
+    # numbers that go down somewhere (across partitions here) are data: both engines tell them apart alike.
+    gappy = df.filter(pl.col("") % 3 != 0)
+    shuffled = df.with_columns(pl.col("").shuffle(seed=1))
+    for name, frame, dropped in (("gappy", gappy, True), ("shuffled", shuffled, False)):
+        (tmp_path / name).mkdir()
+        source = _write(frame, tmp_path / name)
+        local = run(_spec(source, tmp_path / name / "local", {}, steps))
+        dist = run(_spec(source, tmp_path / name / "dask", {}, steps, dask=dask_cluster))
+        assert ("" not in local.model.input_schema) is dropped
+        assert set(dist.model.input_schema) == set(local.model.input_schema)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from assay.clean._base import Step
+from assay.clean._base import Step, steps_quiet
 from assay.engine._partitions import Partition, read_partition
 from assay.engine._seeds import Seeds, check_steps, compute_seeds, needs_seeds, seeded_transform
 from assay.exceptions import ModelError, SpecError
@@ -102,19 +102,22 @@ def _load(part: Partition, mask: Mask, steps: Sequence[Step], *, train: bool = T
         keep = _unmask(mask, frame.height)
         frame = frame[keep] if len(keep) else frame.clear()
     out: pl.DataFrame | pl.LazyFrame = frame
-    for i, step in enumerate(steps):
-        # A row-removing step whose rows were decided over all partitions (fit_steps) is already in ``mask``.
-        by_mask = getattr(step, "rows_by_mask_", False)
-        if needs_seeds(step):
-            if seeds is None or i not in seeds:
-                msg = (f"{step.name}: this step fills rows from their neighbours; on partitions it needs the rows "
-                       "around each one (compute_seeds)")
-                raise SpecError(msg)
-            out = seeded_transform(step, out.collect() if isinstance(out, pl.LazyFrame) else out, seeds[i])
-            continue
-        out = step.transform_train(out) if train and not by_mask else step.transform(out)
-        if isinstance(out, pl.LazyFrame):
-            out = out.collect()
+    # A step's notes here would be about one partition (outliers clipped in it, say), once per partition and fold,
+    # printed by every worker: the engine reports the whole data's instead.
+    with steps_quiet():
+        for i, step in enumerate(steps):
+            # A row-removing step whose rows were decided over all partitions (fit_steps) is already in ``mask``.
+            by_mask = getattr(step, "rows_by_mask_", False)
+            if needs_seeds(step):
+                if seeds is None or i not in seeds:
+                    msg = (f"{step.name}: this step fills rows from their neighbours; on partitions it needs the "
+                           "rows around each one (compute_seeds)")
+                    raise SpecError(msg)
+                out = seeded_transform(step, out.collect() if isinstance(out, pl.LazyFrame) else out, seeds[i])
+                continue
+            out = step.transform_train(out) if train and not by_mask else step.transform(out)
+            if isinstance(out, pl.LazyFrame):
+                out = out.collect()
     return out  # type: ignore[return-value]
 
 
@@ -279,7 +282,8 @@ def _filter_rows(part: Partition, mask: Mask, prefix: list[Step], step: Step) ->
         tmp = tempfile.mkdtemp(prefix="assay-quarantine-")
         work.quarantine = str(Path(tmp) / "rows.parquet")  # type: ignore[attr-defined]
     try:
-        out = work.transform_train(frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW)))
+        with steps_quiet():  # this partition's counts: the whole data's are logged once, by fit_steps
+            out = work.transform_train(frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW)))
         if isinstance(out, pl.LazyFrame):
             out = out.collect()
         if ROW not in out.columns:
@@ -371,6 +375,9 @@ def _remove_rows(client: Any, parts: Sequence[Partition], masks: list[Mask], pre
     touched = [r[3] for r in results if r[3] is not None]
     if touched:
         step.touched_ = {k: sum(t.get(k, 0) for t in touched) for k in touched[0]}
+        if any(step.touched_.values()):
+            log.warning("%s (%s, %s): rows touched per rule: %s", step.name, getattr(step, "method", "?"),
+                        getattr(step, "action", "?"), {k: v for k, v in step.touched_.items() if v})
     if step.rows_removed_:
         log.warning("%s: removed %d training row(s)", step.name, step.rows_removed_)
     if getattr(step, "action", None) == "quarantine":

@@ -179,6 +179,14 @@ def _distinct_hashes(part: Partition, columns: list[str]) -> dict[str, np.ndarra
     return out
 
 
+def _row_number_summary(part: Partition, columns: list[str]) -> dict[str, Any]:
+    """The ``drop_useless`` summary of the candidate row-index columns in this partition (merged in file order)."""
+    from assay.clean._useless import DropUselessStep
+    from assay.engine._partitions import read_partition
+
+    return DropUselessStep(columns).summarize(read_partition(part, columns))
+
+
 def _head(part: Partition, columns: list[str], rows: int) -> pl.DataFrame:
     from assay.engine._partitions import read_partition
 
@@ -282,6 +290,23 @@ class _Job:
         return plan_partitions(spec.source, source_options=opts, rows_per_partition=self.rows_per_partition,
                                key=key, partitions=count, count_rows=count_rows)
 
+    def _row_index(self, pipe: Any, parts: list[Partition], schema: dict[str, pl.DataType],
+                   target: str | None) -> list[str]:
+        """The local engine's rule (``Pipeline._drop_row_index``) over every partition: an integer column under a
+        table export's index header whose numbers only go up down the whole file, from per-partition summaries
+        merged in partition order."""
+        from functools import reduce
+
+        from assay.clean._useless import ROW_NUMBER_NAMES, DropUselessStep, _row_numbers
+
+        candidates = [c for c, t in schema.items()
+                      if c != target and t.is_integer() and c.strip().lower() in ROW_NUMBER_NAMES]
+        if not candidates or pipe._keeps_row_index():
+            return []
+        pieces = self.client.gather(self.client.map(_row_number_summary, parts, columns=candidates, pure=False))
+        merged = reduce(DropUselessStep(candidates).merge, pieces)
+        return [c for c in candidates if _row_numbers(merged["stats"][c])]
+
     def _identifiers(self, pipe: Any, parts: list[Partition], schema: dict[str, pl.DataType], target: str | None,
                      total: int) -> tuple[list[str], list[str]]:
         """The local engine's rule (``Pipeline._identifier_columns``) over every partition: text whose non-null
@@ -361,11 +386,20 @@ class _Job:
                 yframe = yframe.with_columns(pl.concat(values, rechunk=True).alias(split_column))
         yframe, task, notes = pipe._check_target(yframe, spec.source)
         target = target if task != "clustering" else None
+        index = self._row_index(pipe, parts, schema, target)
+        if index:  # as on the local engine: never a feature
+            from assay.pipeline import row_index_note
+
+            parts = [replace(p, drop=(*p.drop, *index)) for p in parts]
+            schema = {c: t for c, t in schema.items() if c not in index}
+            notes = [row_index_note(index), *notes]
         ids, id_notes = self._identifiers(pipe, parts, schema, target, total)
         if ids:  # left out of the features as on the local engine; still readable by name for a split
             parts = [replace(p, drop=(*p.drop, *ids)) for p in parts]
             schema = {c: t for c, t in schema.items() if c not in ids}
             notes = [*notes, *id_notes]
+        for note in notes:  # said as the local engine says them, before the folds
+            log.warning(note)
         input_schema = {c: str(t) for c, t in schema.items() if c != target}
         train_y, test_y = _split(pipe, yframe, target, task)
         train_rows = train_y.get_column("__row").to_numpy()
