@@ -281,6 +281,34 @@ def test_column_figures_drawn_during_the_profile_match(tmp_path: Path):
     assert len(pngs) == len(_svgs(tmp_path / "prepared")) > 10
 
 
+def test_missing_values_figure_is_handed_over_before_the_first_pass_with_its_final_input(
+        monkeypatch: pytest.MonkeyPatch):
+    from assay.viz import _report
+    from assay.viz._profile import jsonable
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.calls: list[tuple[list[tuple], bool, bool]] = []
+
+        def alive(self) -> bool:
+            return True
+
+        def draw_early(self, jobs: list[tuple], fresh: bool = False, last: bool = False) -> None:
+            self.calls.append((jobs, fresh, last))
+
+    recorder = Recorder()
+    monkeypatch.setattr(_report, "_SERVER", [recorder])
+    p = profile(_frame_for_figures(), target="y")  # in memory: the missing counts are known before the first pass
+    first_jobs, fresh, _ = recorder.calls[0]
+    assert [job[0] for job in first_jobs] == ["missing"]
+    assert fresh
+    overview_jobs = recorder.calls[1][0]
+    assert [job[0] for job in overview_jobs] == ["overview", "missing"]
+    # The same input as the overview stage's and the report's: the figure drawn first is the one written.
+    assert overview_jobs[1] == first_jobs[0] == _report._missing_job(jsonable(p))
+    assert first_jobs[0][3][0]["variables"]["城市"]["missing"] == p["variables"]["城市"]["missing"] > 0
+
+
 def test_profile_changed_after_the_early_column_figures_is_drawn_as_written(tmp_path: Path):
     from assay.viz import prepare_figures
 
@@ -714,6 +742,22 @@ def test_figures_made_ahead_draw_what_new_figures_draw(monkeypatch: pytest.Monke
     assert all(len(_style._AHEAD[key]) < n for key, n in made.items())  # each grid's figures were taken
     _style.make_figures_ahead(_figures.AHEAD, stop=lambda: True)
     assert all(len(_style._AHEAD[key]) < n for key, n in made.items())  # stopped: none made
+
+
+def test_figures_made_ahead_go_on_where_they_stopped(monkeypatch: pytest.MonkeyPatch):
+    from assay.viz import _figures, _style
+
+    monkeypatch.setattr(_style, "_AHEAD", {})
+    made: dict = {}
+    calls = iter([False, True])  # stopped after the first figure
+    assert not _style.make_figures_ahead(_figures.AHEAD, stop=lambda: next(calls, True), made=made)
+    assert sum(made.values()) == 1
+    (key, figures), = ((k, f) for k, f in _style._AHEAD.items() if f)
+    figures.pop()  # taken by a figure meanwhile: not made again
+    assert _style.make_figures_ahead(_figures.AHEAD, stop=lambda: False, made=made)
+    assert sorted(made.values()) == [1, 1, 3, 6]
+    assert len(_style._AHEAD[key]) == made[key] - 1
+    assert sum(map(len, _style._AHEAD.values())) == sum(made.values()) - 1
 
 
 def test_figures_say_what_they_leave_out_and_keep_their_keys_clear():

@@ -106,6 +106,20 @@ def profile(
     rows = frame.height if frame is not None else int(_collect(lf.select(pl.len())).item())
     approx = rows > exact_distinct_rows
     groups = {name: _dtype_group(dtype) for name, dtype in schema.items()}
+    # A prepared figure process draws each figure as soon as what it shows is final, while the profile goes on.
+    from assay.viz._report import figures_ready
+
+    sample = missing_matrix = None
+    if frame is not None and names:
+        # In memory, the sample and each column's missing count are at hand before the first pass: the
+        # missing-values figure is drawn meanwhile (the figure process would otherwise wait for that pass).
+        sample = _sample(lf, frame, rows, sample_rows, seed)
+        missing_matrix = _missing_matrix(sample, names)
+        nulls = [int(n) for n in frame.null_count().row(0)]
+        figures_ready("missing", {
+            "missing_matrix": missing_matrix, "sampled": sample.height < rows,
+            "variables": {name: {"name": name, "missing": n, "missing_pct": _pct(n, rows)}
+                          for name, n in zip(names, nulls, strict=True)}})
 
     notify("pass 1/2: moments, quantiles, missing, distinct", 0.1)
     first = _first_pass(lf, schema, groups, rows, approx, streaming) if names else {}
@@ -119,12 +133,11 @@ def profile(
     complete_rows = first.get("__complete", rows if not names else 0)
 
     notify("sampling rows", 0.4)
-    sample = _sample(lf, frame, rows, sample_rows, seed)
+    if sample is None:
+        sample = _sample(lf, frame, rows, sample_rows, seed)
     sampled = sample.height < rows
     if approx:
         _quantiles_from_sample(sample, variables)
-    # A prepared figure process draws each figure as soon as what it shows is final, while the profile goes on.
-    from assay.viz._report import figures_ready
 
     result: dict[str, Any] = {
         "assay_profile_version": PROFILE_VERSION,
@@ -146,7 +159,7 @@ def profile(
     }
     result["duplicate_rows_pct"] = _pct(result["duplicate_rows"], rows)
     result["missing_cells_pct"] = _pct(result["missing_cells"], result["cells"])
-    result["missing_matrix"] = _missing_matrix(sample, names)
+    result["missing_matrix"] = missing_matrix if missing_matrix is not None else _missing_matrix(sample, names)
     figures_ready("overview", result)
 
     notify("pass 2/2: histograms, top values, outliers", 0.55)

@@ -187,10 +187,12 @@ def figures_ready(stage: str, part: dict[str, Any]) -> None:
     """Called by :func:`assay.viz.profile` as parts of the profile become final: a prepared figure process draws
     their figures while the profile goes on.
 
-    ``stage`` is ``"overview"`` (the first call of a profile: rows, columns, kinds, duplicates, complete rows, the
+    ``stage`` is ``"missing"`` (the variables' missing counts and the missingness matrix, when they are known
+    before the rest: data in memory), ``"overview"`` (rows, columns, kinds, duplicates, complete rows, the
     variables' missing counts and the missingness matrix), ``"columns"`` (the variables' final statistics, with
-    outliers) or ``"correlations"`` (the ``correlations`` block). ``part`` holds the keys of the profile dict that
-    the stage's figures read; a figure is reused by :func:`write_profile` only when its input is exactly the same.
+    outliers) or ``"correlations"`` (the ``correlations`` block). The first call of a profile is ``"missing"`` or
+    ``"overview"``. ``part`` holds the keys of the profile dict that the stage's figures read; a figure is reused by
+    :func:`write_profile` (or by a later stage) only when its input is exactly the same.
     """
     server = _SERVER[0]
     if server is None or not server.alive():
@@ -198,7 +200,9 @@ def figures_ready(stage: str, part: dict[str, Any]) -> None:
     from assay.viz._profile import jsonable
 
     part = jsonable(part)
-    if stage == "overview":
+    if stage == "missing":
+        jobs = [_missing_job(part)]
+    elif stage == "overview":
         jobs = _overview_jobs(part)
     elif stage == "columns":
         variables = part["variables"]
@@ -206,7 +210,7 @@ def figures_ready(stage: str, part: dict[str, Any]) -> None:
         jobs = [*_column_jobs(variables, part["rows"]), _outliers_job({"outliers": outliers, "variables": variables})]
     else:
         jobs = _correlation_jobs(part["correlations"] or {})
-    server.draw_early(jobs, fresh=stage == "overview", last=stage == "correlations")
+    server.draw_early(jobs, fresh=stage in ("missing", "overview"), last=stage == "correlations")
 
 
 Job = tuple[str, str, str, tuple[Any, ...]]  # (key in the page, file name, drawing function in _figures, arguments)
@@ -222,9 +226,15 @@ def _overview_jobs(p: dict[str, Any]) -> list[Job]:
     missing = {name: {"name": v["name"], "missing": v["missing"], "missing_pct": v["missing_pct"]}
                for name, v in p.get("variables", {}).items()}
     overview = {key: p.get(key) for key in ("columns", "rows", "kinds", "complete_rows", "duplicate_rows")}
+    return [("overview", "overview", "overview_figure", ({**overview, "variables": missing},)), _missing_job(p)]
+
+
+def _missing_job(p: dict[str, Any]) -> Job:
+    """The missingness figure, given only the parts of the profile it reads."""
+    missing = {name: {"name": v["name"], "missing": v["missing"], "missing_pct": v["missing_pct"]}
+               for name, v in p.get("variables", {}).items()}
     matrix = {"missing_matrix": p.get("missing_matrix"), "sampled": p.get("sampled")}
-    return [("overview", "overview", "overview_figure", ({**overview, "variables": missing},)),
-            ("missing", "missing_matrix", "missing_figure", ({**matrix, "variables": missing},))]
+    return ("missing", "missing_matrix", "missing_figure", ({**matrix, "variables": missing},))
 
 
 def _correlation_jobs(corr: dict[str, Any]) -> list[Job]:
@@ -267,17 +277,18 @@ def _serve(conn: Any, parents_end: Any) -> None:
     queue: list[Job] = []
     early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]], dict[str, bytes] | None]] = {}
     ahead = True
+    made_ahead: dict[Any, int] = {}
     helpers: tuple[Any, int] | None = None
     sent: dict[str, tuple[Job, Any]] = {}  # figures drawn early by the helper processes: their jobs and futures
     try:
         while True:
             if ahead and not queue and not conn.poll():
-                # Waiting for the first figures' data: blank figures for them made meanwhile, until it comes.
+                # Waiting for data: blank figures for the profile's figures made meanwhile, until it comes (and
+                # again whenever this process waits, until they are all made).
                 from assay.viz._figures import AHEAD
                 from assay.viz._style import make_figures_ahead
 
-                make_figures_ahead(AHEAD, stop=conn.poll)
-                ahead = False
+                ahead = not make_figures_ahead(AHEAD, stop=conn.poll, made=made_ahead)
                 continue
             if queue and helpers is not None and sum(not f.done() for _, f in sent.values()) < helpers[1]:
                 job = queue.pop(0)  # one at a time to each helper process, as the report's figures go later
@@ -305,7 +316,10 @@ def _serve(conn: Any, parents_end: Any) -> None:
             if fresh:
                 queue.clear()  # a newer profile: its figures replace those not drawn yet
             keys = {job[0] for job in jobs}
-            queue = [job for job in queue if job[0] not in keys] + list(jobs)
+            # A figure drawn already for the very same input (the missing values, drawn before the overview came)
+            # is not drawn again.
+            queue = [job for job in queue if job[0] not in keys] + [
+                job for job in jobs if job[0] not in early or early[job[0]][0] != job]
     except (EOFError, OSError):
         if helpers is not None:
             helpers[0].shutdown(wait=False, cancel_futures=True)

@@ -452,10 +452,15 @@ def _grid_key(subplots: dict[str, Any]) -> tuple[Any, ...] | None:
     return key
 
 
-def make_figures_ahead(grids: Sequence[tuple[dict[str, Any], int]], stop: Any) -> None:
+def make_figures_ahead(grids: Sequence[tuple[dict[str, Any], int]], stop: Any,
+                       made: dict[Any, int] | None = None) -> bool:
     """Make blank figures of the given grids (``Figure.subplots`` arguments, how many of each) for later
     :func:`figure` calls with ``margins`` or ``fit`` and the same grid, until ``stop()`` says to; only for a process
-    that just draws figures.
+    that just draws figures. True when every figure asked for is made.
+
+    ``made``: how many of each grid were made by earlier calls (kept up to date here), so that a call after some of
+    them were taken goes on with the rest instead of making the taken ones again; without it, each grid is made up
+    to ``count`` blank figures.
 
     Making a figure and its axes is a few milliseconds of matplotlib setting up axes, spines and transforms, which
     do not depend on the figure's size: a figure process makes them while it waits for the data of the first
@@ -466,11 +471,14 @@ def make_figures_ahead(grids: Sequence[tuple[dict[str, Any], int]], stop: Any) -
         key = _grid_key(subplots)
         if key is None:
             continue
-        made = _AHEAD.setdefault(key, [])
-        while len(made) < count:
+        blank = _AHEAD.setdefault(key, [])
+        while (made.get(key, 0) if made is not None else len(blank)) < count:
             if stop():
-                return
-            made.append(_new_figure(6.4, 4.8, None, subplots))
+                return False
+            blank.append(_new_figure(6.4, 4.8, None, subplots))
+            if made is not None:
+                made[key] = made.get(key, 0) + 1
+    return True
 
 
 FIT_PAD = 3 / 72  # inches around the decorations of each axes, the constrained layout's default pad
