@@ -177,6 +177,25 @@ def test_oip_with_tritonclient(server):
     )
 
 
+def test_oip_refuses_unknown_outputs_and_datatypes(server):
+    url, _ = server
+    inputs = [{"name": n, "shape": [1], "datatype": "FP64", "data": [ROW[n]]} for n in FEATURES]
+    r = httpx.post(f"{url}/v2/models/iris/infer", json={"inputs": inputs, "outputs": [{"name": "probability"}]})
+    assert r.status_code == 400
+    assert "unknown output(s) 'probability'" in r.json()["error"]
+    assert "'prediction', 'proba_setosa'" in r.json()["error"]
+    assert r.headers["x-model-version"] == "1"
+    r = httpx.post(f"{url}/v2/models/iris/infer", json={"inputs": inputs, "outputs": [{"name": "proba_setosa"}]})
+    assert [o["name"] for o in r.json()["outputs"]] == ["proba_setosa"]
+    for datatype in ("FOO", None, "FLOAT"):
+        bad = [{**inputs[0], "datatype": datatype}, *inputs[1:]]
+        r = httpx.post(f"{url}/v2/models/iris/infer", json={"inputs": bad})
+        assert r.status_code == 400, datatype
+        assert f"datatype {datatype!r} is not an OIP tensor datatype" in r.json()["error"]
+    half = [{**i, "datatype": "FP16"} for i in inputs]
+    assert httpx.post(f"{url}/v2/models/iris/infer", json={"inputs": half}).status_code == 200
+
+
 def test_feedback_is_idempotent_and_feeds_live_metrics(server):
     url, tmp = server
     frame = iris()

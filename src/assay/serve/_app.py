@@ -1091,10 +1091,15 @@ class Handlers:
 
         rows, dep, rid, degraded = await self.s.predict(self._name(request), frame, body, self._version(request))
         requested = [o.get("name") for o in parsed.get("outputs") or [] if isinstance(o, dict)]
+        try:
+            outputs = oip_outputs(rows, requested)
+        except BadRequest as exc:  # (known once predicted: the outputs are the version's, a canary's may differ)
+            headers = {"X-Request-ID": rid, "X-Model-Name": dep.name, "X-Model-Version": str(dep.version)}
+            raise HTTPError(400, str(exc), headers=headers) from exc
         out = {
             "model_name": dep.name,
             "model_version": str(dep.version),
-            "outputs": oip_outputs(rows, requested),
+            "outputs": outputs,
             "parameters": {"request_id": rid, "degraded": bool(degraded)},
         }
         if isinstance(parsed.get("id"), str):

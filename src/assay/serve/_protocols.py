@@ -149,7 +149,7 @@ def frame_from_mlflow(body: bytes, content_type: str) -> pl.DataFrame:
 # -- Open Inference Protocol v2 ------------------------------------------------------------------------------
 _OIP_NUMPY = {"BOOL": np.bool_, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
               "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
-              "FP32": np.float32, "FP64": np.float64}
+              "FP16": np.float16, "FP32": np.float32, "FP64": np.float64}
 
 
 def oip_datatype(dtype: str) -> str:
@@ -203,6 +203,10 @@ def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame
         if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
             msg = f"input {name!r}: shape {shape} is not a column; send one input per column, shape [n] or [n, 1]"
             raise BadRequest(msg)
+        if dtype not in _OIP_NUMPY and dtype != "BYTES":
+            msg = (f"input {name!r}: datatype {tensor.get('datatype')!r} is not an OIP tensor datatype "
+                   f"(BOOL, INT8-64, UINT8-64, FP16, FP32, FP64 or BYTES)")
+            raise BadRequest(msg)
         n = shape[0]
         size = (tensor.get("parameters") or {}).get("binary_data_size")
         if size is not None:
@@ -246,9 +250,15 @@ def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame
 
 
 def oip_outputs(rows: list[dict[str, Any]], requested: list[str] | None) -> list[dict[str, Any]]:
-    """OIP output tensors (one per prediction column) from prediction rows."""
+    """OIP output tensors (one per prediction column) from prediction rows; :class:`BadRequest` for a requested
+    output the model does not give."""
     if not rows:
         return []
+    unknown = [n for n in requested or [] if n not in rows[0]]
+    if unknown:
+        msg = (f"unknown output(s) {', '.join(map(repr, unknown))}; this model gives: "
+               f"{', '.join(map(repr, rows[0]))}")
+        raise BadRequest(msg)
     names = list(rows[0]) if not requested else [n for n in requested if n in rows[0]]
     outputs = []
     for name in names:
