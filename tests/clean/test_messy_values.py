@@ -398,3 +398,17 @@ def test_filled_categorical_columns_keep_their_type() -> None:
     assert constant.schema["c"] == pl.Categorical
     assert constant.schema["e"] == pl.String
     assert constant["e"].to_list() == ["x", "y", "__missing__", "x"]
+
+
+def test_whole_number_columns_stay_whole_when_every_fill_is_whole() -> None:
+    df = pl.DataFrame({"g": ["a", "a", "a", "b", "b", "b"], "kids": [1, None, 3, 2, 2, None],
+                       "half": [1, 2, None, 4, 5, 6]})
+    by_group = MissingStep(by="g").fit(df).transform(df)
+    assert by_group.schema["kids"] == pl.Int64  # group medians 2 and 2
+    assert by_group["kids"].to_list() == [1, 2, 3, 2, 2, 2]
+    assert by_group.schema["half"] == pl.Float64  # group a's median is 1.5: not a whole number
+    assert by_group["half"].to_list() == [1.0, 2.0, 1.5, 4.0, 5.0, 6.0]
+    forward = MissingStep(strategy="ffill").fit(df).transform(df)
+    assert forward.schema["kids"] == pl.Int64
+    assert forward["kids"].to_list() == [1, 1, 3, 2, 2, 2]
+    assert MissingStep(strategy="interpolate").fit(df).transform(df).schema["kids"] == pl.Float64

@@ -13,6 +13,7 @@ for them a row alone is not the same as that row inside its batch (``row_local``
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -427,19 +428,25 @@ class MissingStep(Step):
             if knn_cols == state["knn"]["columns"]:
                 out = out.with_columns(self._knn()).with_columns(
                     [pl.col("__knn__").struct.field(c).alias(c) for c in knn_cols]).drop("__knn__")
-        return out.with_columns([self._kept_category_type(self._filled(c, c in numeric), c, schema[c])
-                                 for c in cols])
+        return out.with_columns([self._kept_type(self._filled(c, c in numeric), c, schema[c]) for c in cols])
 
-    def _kept_category_type(self, filled: pl.Expr, col: str, dtype: pl.DataType) -> pl.Expr:
-        """A categorical column stays categorical once filled (text is how the fill is computed, not the result);
-        an Enum stays that Enum when every fill value is one of its categories, else it becomes text."""
-        if isinstance(dtype, pl.Categorical):
-            return filled.cast(pl.Categorical)
-        if isinstance(dtype, pl.Enum):
-            fills = [self.state_["fill"].get(col)]
-            fills += [f.get(col) for f in self.state_.get("group_fill", {}).values()]
-            if {v for v in fills if v is not None} <= set(dtype.categories.to_list()):
+    def _kept_type(self, filled: pl.Expr, col: str, dtype: pl.DataType) -> pl.Expr:
+        """The column's own type once filled, where the fill values fit it (computing a fill goes through Float64
+        or text, which need not be the result): a whole-number column filled with whole numbers (medians per
+        group, say, or a previous row's value) stays whole, a categorical one categorical, an Enum that Enum when
+        every fill value is one of its categories."""
+        fills = [self.state_["fill"].get(col)]
+        fills += [f.get(col) for f in self.state_.get("group_fill", {}).values()]
+        fills = [v for v in fills if v is not None]
+        if dtype.is_integer():
+            whole = all(isinstance(v, int | float) and math.isfinite(v) and float(v).is_integer() for v in fills)
+            strategy = self.strategy if col in self.state_["numeric"] else self.categorical
+            if whole and strategy in ("median", "mean", "mode", "constant", "ffill", "bfill", "none"):
                 return filled.cast(dtype)
+        elif isinstance(dtype, pl.Categorical):
+            return filled.cast(pl.Categorical)
+        elif isinstance(dtype, pl.Enum) and set(fills) <= set(dtype.categories.to_list()):
+            return filled.cast(dtype)
         return filled
 
     def transform_train(self, frame: Frame) -> Frame:
