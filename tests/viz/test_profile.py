@@ -429,6 +429,41 @@ def test_in_memory_distinct_and_quantiles_match_the_streamed_ones():
     assert here["g"]["distinct"] == 8  # inf, -inf, one zero (-0.0 == 0.0), NaN, and 1..4
 
 
+def test_in_memory_histograms_match_the_streamed_ones():
+    # In memory the bins are counted with NumPy; streamed, by Polars' hist: the same counts, values on edges included.
+    rng = np.random.default_rng(12)
+    n = 4000
+    edges = np.linspace(-3.0, 3.0, 31)
+    on_edges = rng.choice(np.concatenate([edges, np.nextafter(edges, 9), np.nextafter(edges, -9)]), 600)
+    frame = pl.DataFrame({
+        "normal": np.concatenate([rng.normal(size=n - 600), on_edges]),  # edges fall on exact values too
+        "tails": np.concatenate([rng.normal(size=n - 8), [1e6, -1e6, np.inf, -np.inf, np.nan, 5e5, 40.0, -30.0]]),
+        "lognormal": rng.lognormal(0, 2.5, n),  # log-spaced bins
+        "small_ints": pl.Series(rng.integers(0, 7, n)).scatter([0, 3], None),  # one bar per integer
+        "ints": rng.integers(-1000, 1000, n),
+    })
+    here, streamed = profile(frame)["variables"], profile(frame.lazy())["variables"]
+    assert here["lognormal"]["histogram"]["log"]
+    for name in frame.columns:
+        assert here[name]["histogram"] == streamed[name]["histogram"], name
+        assert sum(here[name]["histogram"]["counts"]) > 0.9 * n - here[name]["histogram"]["above"], name
+
+
+@pytest.mark.parametrize("spacing", ["even", "log", "uneven"])
+def test_histogram_counts_are_polars_hist_counts(spacing: str):
+    from assay.viz._profile import _histogram_counts
+
+    rng = np.random.default_rng(13)
+    edges = {"even": np.linspace(-2.0, 2.0, 31), "log": np.geomspace(0.01, 400.0, 31),
+             "uneven": np.sort(rng.uniform(-2.0, 2.0, 31))}[spacing]
+    values = np.concatenate([rng.choice(edges, 300), np.nextafter(rng.choice(edges, 300), 9),
+                             rng.uniform(edges[0] - 1, edges[-1] + 1, 3000), [np.nan, np.inf, -np.inf]])
+    column = pl.Series(values).scatter([5, 50], None)
+    inside = pl.col("x").filter(pl.col("x").is_finite() & (pl.col("x") >= edges[0]) & (pl.col("x") <= edges[-1]))
+    expected = pl.DataFrame({"x": column}).select(inside.hist(bins=edges.tolist()).implode()).item().to_list()
+    assert _histogram_counts(column, edges, log=spacing == "log") == expected
+
+
 @pytest.mark.parametrize("lazy", [False, True])
 def test_dates_written_as_text_are_profiled_as_times(tmp_path, lazy: bool):
     n = 500
