@@ -95,3 +95,20 @@ def test_half_open_probes_close_or_reopen() -> None:
     breaker.record(True, 0.0)  # 50 % failures over 2 calls: opens again
     assert breaker.state == OPEN
     assert breaker.opened_count == 3
+
+
+def test_a_released_probe_gives_its_place_back() -> None:
+    breaker = CircuitBreaker(BreakerConfig(window=2, min_calls=2, open_seconds=0.0, probes=2))
+    breaker.record(True, 0.0)
+    breaker.record(True, 0.0)
+    assert breaker.current() == HALF_OPEN
+    assert breaker.allow()
+    assert breaker.allow()
+    assert not breaker.allow()
+    breaker.release()  # one probe ended without an outcome (say, its input was refused)
+    assert breaker.allow()
+    breaker.record(False, 0.0)
+    breaker.record(False, 0.0)
+    assert breaker.state == CLOSED
+    breaker.release()  # closed: nothing to give back
+    assert breaker.probes_started == 2

@@ -175,3 +175,39 @@ def test_a_fallback_that_cannot_be_had_does_not_stop_the_model_being_served(regi
                    headers={"Authorization": "Bearer s3cret"})
     assert r.status_code == 200, r.text
     assert _predict(server.url).json()["model_version"] == 2
+
+
+def test_a_failing_canary_falls_back_to_production(registry_dir, start_server, faults):
+    server = start_server(registry_dir, *BREAKER, "--breaker-open-seconds", "5", faults={})
+    admin = {"Authorization": "Bearer s3cret"}
+    r = httpx.post(f"{server.url}/admin/models/iris/canary", json={"version": 2, "percent": 50}, headers=admin)
+    assert r.json()["canary"]["version"] == 2
+    faults(mode="raise", versions=[2])
+    responses = [_predict(server.url) for _ in range(40)]
+    assert [r.status_code for r in responses] == [200] * 40  # production (v1) is healthy: no client sees a failure
+    assert {r.json()["model_version"] for r in responses} == {1}
+    retried = [r for r in responses if r.json()["degraded"]]
+    assert len(retried) == 4  # the canary's failed calls, answered by v1, until its breaker opened
+    assert {r.headers["x-assay-degraded"] for r in retried} == {"error"}
+    status = httpx.get(f"{server.url}/models/iris/status").json()
+    assert status["canary"]["breaker"]["state"] == "open"
+    assert status["production"]["breaker"]["state"] == "closed"
+    faults()
+    time.sleep(5.1)  # half-open: the canary takes its share again once its probes succeed
+    versions = [_predict(server.url).json()["model_version"] for _ in range(60)]
+    assert versions.count(2) > 5
+
+
+def test_half_open_probes_that_end_without_an_outcome_do_not_leave_the_breaker_stuck(
+        registry_dir, start_server, faults):
+    server = start_server(registry_dir, *BREAKER, "--fallback", "iris=none", faults={})
+    faults(mode="raise")
+    assert [_predict(server.url).status_code for _ in range(4)] == [500] * 4
+    assert _predict(server.url).status_code == 503  # open
+    faults()
+    time.sleep(1.1)  # half-open: 2 probe calls decide
+    # the probes that come first are requests with bad input: refused (422) before they tell anything
+    bad = [httpx.post(f"{server.url}/models/iris/predict", json=[{"sepal_length": 1.0}]) for _ in range(3)]
+    assert [r.status_code for r in bad] == [422] * 3
+    assert [_predict(server.url).status_code for _ in range(3)] == [200] * 3
+    assert httpx.get(f"{server.url}/models/iris/status").json()["production"]["breaker"]["state"] == "closed"

@@ -35,7 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from starlette.requests import ClientDisconnect
 
 from assay.exceptions import AssayError, RegistryError, SchemaError
-from assay.serve._breaker import STATE_CODE, BreakerConfig
+from assay.serve._breaker import HALF_OPEN, STATE_CODE, BreakerConfig
 from assay.serve._deploy import Deployment, InvalidOutput, LogSpec, ModelFailure, Payload, Shed
 from assay.serve._predlog import LogUnavailable, PredictionLog
 from assay.serve._protocols import (
@@ -599,6 +599,7 @@ class Server:
         self.inflight += 1
         rid = self.request_id()
         dep: Deployment | None = None
+        probe: Deployment | None = None
         try:
             slot = self._slot(name)
             try:
@@ -608,11 +609,15 @@ class Server:
             if version is not None and slot.version(version) is None:
                 await self._extra_version(slot, version)
             dep, degraded = self._choose(slot, version)
+            # A half-open breaker admits a few probe calls and waits for their outcomes: a probe that ends without
+            # one (bad input, shed, the client gone) gives its place back (below), or the breaker would wait forever.
+            probe = dep if dep.breaker.state == HALF_OPEN else None
             deadline = time.monotonic() + self.config.queue_timeout
             try:
                 # the batch worker writes the log record; in durable mode the answer waits for its commit
                 rows, seconds = await dep.submit(frame, deadline, LogSpec(rid, body, start, degraded))
                 dep.breaker.record(False, seconds)
+                probe = None
             except SchemaError as exc:
                 self.metrics.requests.labels(name, str(dep.version), "422").inc()
                 raise HTTPError(422, str(exc)) from exc
@@ -626,10 +631,13 @@ class Server:
                 raise HTTPError(503, str(exc), headers={"Retry-After": "1"}) from exc
             except (ModelFailure, InvalidOutput) as exc:
                 dep.breaker.record(True, 0.0)
+                probe = None
                 log.warning("model %s v%s failed: %s", name, dep.version, exc,
                             extra={"model": name, "version": dep.version, "request_id": rid})
                 self.metrics.breaker.labels(name, str(dep.version)).set(STATE_CODE[dep.breaker.state])
-                fb = slot.fallback
+                # a failing canary's request goes to the production version (the canary is on trial), any other's
+                # to the fallback
+                fb = slot.production if dep is slot.canary and dep is not slot.production else slot.fallback
                 if fb is None or fb is dep or version is not None:
                     self.metrics.requests.labels(name, str(dep.version), "500").inc()
                     raise HTTPError(500, f"model {name} v{dep.version} failed: {exc}") from exc
@@ -655,6 +663,8 @@ class Server:
             raise
         finally:
             self.inflight -= 1
+            if probe is not None:
+                probe.breaker.release()
 
     def _admitting(self) -> bool:
         return self.inflight < self.config.max_inflight
@@ -720,11 +730,12 @@ class Server:
             return dep, None
         dep = slot.production
         assert dep is not None
-        if slot.canary is not None and random.random() * 100 < slot.canary_percent:
-            dep = slot.canary
         fb = slot.fallback
         if fb is not None and self.config.degrade_at is not None and self.inflight > self.config.degrade_at:
             return fb, "pressure"
+        canary = slot.canary
+        if canary is not None and random.random() * 100 < slot.canary_percent and canary.breaker.allow():
+            return canary, None  # (a canary whose breaker is open takes no share until it recovers)
         if dep.breaker.allow():
             return dep, None
         self.metrics.breaker.labels(slot.name, str(dep.version)).set(STATE_CODE[dep.breaker.state])

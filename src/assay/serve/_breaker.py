@@ -72,6 +72,13 @@ class CircuitBreaker:
             return True
         return False
 
+    def release(self) -> None:
+        """A call :meth:`allow` admitted ended without an outcome (bad input, shed, the client gone): the half-open
+        probe place it took is given back, so that a few such calls cannot leave the breaker half-open for good,
+        admitting nothing more and waiting for outcomes that never come."""
+        if self.state == HALF_OPEN and self.probes_started > self.probes_ok:
+            self.probes_started -= 1
+
     def record(self, failed: bool, seconds: float) -> None:
         """One call's outcome: ``failed`` for an exception or invalid output; slowness from ``seconds``."""
         config = self.config
