@@ -135,13 +135,17 @@ def test_pairwise_pearson_complete_columns_match_numpy():
 
 def test_average_ranks_match_scipy_with_ties_and_nan():
     rng = np.random.default_rng(4)
-    x = np.column_stack([rng.integers(0, 50, 20_000).astype(float), rng.normal(size=20_000)])  # threaded size
+    x = np.column_stack([rng.integers(0, 50, 20_000).astype(float), rng.normal(size=20_000),  # threaded size
+                         rng.integers(-9, 9, 20_000).astype(float), rng.integers(0, 10**9, 20_000).astype(float)])
     x[::7, 1] = np.nan
+    x[3::5, 2] = np.nan  # whole numbers with gaps
     ranks = average_ranks(x)
     np.testing.assert_allclose(ranks[:, 0], stats.rankdata(x[:, 0]))
-    ok = np.isfinite(x[:, 1])
-    np.testing.assert_allclose(ranks[ok, 1], stats.rankdata(x[ok, 1]))
-    assert np.isnan(ranks[~ok, 1]).all()
+    np.testing.assert_allclose(ranks[:, 3], stats.rankdata(x[:, 3]))  # whole numbers far apart
+    for j in (1, 2):
+        ok = np.isfinite(x[:, j])
+        np.testing.assert_allclose(ranks[ok, j], stats.rankdata(x[ok, j]))
+        assert np.isnan(ranks[~ok, j]).all()
 
 
 def test_average_ranks_of_values_apart_by_their_last_bits_signed_zeros_and_nan():
@@ -427,6 +431,33 @@ def test_in_memory_distinct_and_quantiles_match_the_streamed_ones():
         assert here[name]["distinct"] == streamed[name]["distinct"], name
         assert here[name]["quantiles"] == streamed[name]["quantiles"], name
     assert here["g"]["distinct"] == 8  # inf, -inf, one zero (-0.0 == 0.0), NaN, and 1..4
+
+
+def test_determines_target_counts_each_feature_value_s_targets():
+    from assay.viz._profile import _determines
+
+    def grouped(feature: np.ndarray, target: np.ndarray) -> bool:  # the same check as a group-by
+        per_value = pl.DataFrame({"f": feature, "t": target}).group_by("f").agg(
+            targets=pl.col("t").n_unique(), rows=pl.len()).filter(pl.col("rows") >= 2)
+        if per_value.height < 2 or per_value["rows"].sum() < 0.5 * len(feature):
+            return False
+        return bool((per_value["targets"] == 1).all())
+
+    rng = np.random.default_rng(14)
+    n = 2000
+    target = rng.integers(0, 3, n)
+    cases = {
+        "determines": target * 2 + 1,  # each value maps to one class
+        "mostly": np.where(rng.random(n) < 0.999, target, rng.integers(0, 3, n)),
+        "noise": rng.integers(0, 40, n),
+        "id-like": rng.permutation(n),  # values seen once: no evidence
+        "many values": rng.integers(0, 900, n) * 3 + target,  # determines, values mostly seen twice or more
+    }
+    for name, feature in cases.items():
+        assert _determines(feature, target) == grouped(feature, target), name
+    assert _determines(cases["determines"], target)
+    assert not _determines(cases["noise"], target)
+    assert not _determines(cases["id-like"], target)
 
 
 def test_in_memory_histograms_match_the_streamed_ones():

@@ -716,13 +716,16 @@ def average_ranks(x: np.ndarray) -> np.ndarray:
     order as the values do, their last bits replaced by the row's position: a plain sort of numbers (NumPy's
     vectorised one), a third faster than an argsort, whose result says which row went where. Values that differ only
     in those last bits may then come out of order: the sorted values are checked, and put in order when they are not.
+    Whole numbers within a range of at most twice the rows (counts, ratings, codes) are not sorted: each value's
+    rank comes from how many rows hold each smaller value (a count per value, in one pass).
 
-    >>> average_ranks(np.array([[3.0], [1.0], [3.0], [np.nan]]))[:, 0].tolist()
-    [2.5, 1.0, 2.5, nan]
+    >>> average_ranks(np.array([[3.0, 0.5], [1.0, 0.25], [3.0, 0.5], [np.nan, 2.0]])).tolist()
+    [[2.5, 2.5], [1.0, 1.0], [2.5, 2.5], [nan, 4.0]]
     """
     # Column-major like the input: each column's ranks are scattered within one contiguous column (a few MB that
     # stay in cache) rather than one element per row of a row-major matrix, and the Spearman products read columns.
-    out = np.full(x.shape, np.nan, order="F")
+    # Every element is written by rank_column (a rank or NaN): not filled beforehand.
+    out = np.empty(x.shape, order="F")
     if x.size == 0:
         return out
 
@@ -734,8 +737,25 @@ def average_ranks(x: np.ndarray) -> np.ndarray:
         col = np.ascontiguousarray(x[:, j])
         nan = np.isnan(col)
         k = n - int(nan.sum())
+        if k < n:
+            out[nan, j] = np.nan
         if k == 0:
             return
+        head = col[:64]
+        if _whole_numbers(head[~np.isnan(head)]):  # (a first look: most columns of measurements stop here)
+            values = col[~nan] if k < n else col
+            low, high = values.min(), values.max()
+            if high - low <= 2 * n and _whole_numbers(values):
+                codes = (values - low).astype(np.intp)
+                counts = np.bincount(codes)
+                ends = np.cumsum(counts)  # rows holding this value or a smaller one
+                # The same arithmetic as below: ties share the mean of their 1-based positions in sorted order.
+                ranked = ((ends - counts + ends + 1) / 2.0)[codes]
+                if k < n:
+                    out[~nan, j] = ranked
+                else:
+                    out[:, j] = ranked
+                return
         if positions is not None:
             # Order-preserving: a negative value's bits flipped, a positive value's sign bit set; NaN last.
             bits_of = col.view(np.int64)
@@ -781,6 +801,12 @@ def average_ranks(x: np.ndarray) -> np.ndarray:
         for j in range(x.shape[1]):
             rank_column(j)
     return out
+
+
+def _whole_numbers(values: np.ndarray) -> bool:
+    """Every value is a whole number (NaN is not; ±inf are left out too)."""
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(values == np.floor(values)) and np.isfinite(values).all())
 
 
 class _Numbers:
@@ -981,11 +1007,20 @@ def _determines(feature: np.ndarray, target: np.ndarray) -> bool:
     """Every value of the feature (seen at least twice) maps to a single target value, over most rows."""
     if len(feature) < 10:
         return False
-    per_value = pl.DataFrame({"f": feature, "t": target}).group_by("f").agg(
-        targets=pl.col("t").n_unique(), rows=pl.len()).filter(pl.col("rows") >= 2)
-    if per_value.height < 2 or per_value["rows"].sum() < 0.5 * len(feature):
+    # Both are codes 0..k-1 (:func:`_codes`): counted with NumPy, per feature value its rows and its distinct targets
+    # (a frame built from NumPy arrays would load numpy.ma, a good part of this check's time).
+    rows = np.bincount(feature)
+    classes = int(target.max()) + 1
+    pairs = feature.astype(np.int64) * classes + target
+    if rows.size * classes <= 4 * len(feature):
+        seen = np.bincount(pairs, minlength=rows.size * classes).reshape(rows.size, classes) > 0
+        targets = seen.sum(axis=1)
+    else:
+        targets = np.bincount(np.unique(pairs) // classes, minlength=rows.size)
+    kept = rows >= 2
+    if kept.sum() < 2 or rows[kept].sum() < 0.5 * len(feature):
         return False  # an id-like column trivially "determines" everything; not evidence of leakage
-    return bool((per_value["targets"] == 1).all())
+    return bool((targets[kept] == 1).all())
 
 
 class _ClassRanges:
@@ -1204,6 +1239,15 @@ def jsonable(obj: Any) -> Any:
     >>> jsonable({"a": float("nan"), "b": [np.int64(2), dt.date(2024, 1, 31)]})
     {'a': None, 'b': [2, '2024-01-31']}
     """
+    kind = type(obj)  # the plain types first, by exact type: most of a profile (called on it several times)
+    if kind is str or kind is int or obj is None:
+        return obj
+    if kind is float:
+        return obj if math.isfinite(obj) else None
+    if kind is dict:
+        return {k if type(k) is str else str(k): jsonable(v) for k, v in obj.items()}
+    if kind is list:
+        return [jsonable(v) for v in obj]
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
