@@ -128,6 +128,13 @@ def test_mlflow_formats_and_errors(server):
     csv = "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n"
     r = httpx.post(f"{url}/invocations", content=csv, headers={"Content-Type": "text/csv"})
     assert r.json()["predictions"] == ["setosa"]
+    # a header line without rows is refused like a JSON body without rows (not a 200 of no predictions)
+    empty = httpx.post(f"{url}/invocations", content=csv.splitlines()[0] + "\n", headers={"Content-Type": "text/csv"})
+    assert empty.status_code == 400
+    assert "holds no rows" in empty.json()["message"]
+    empty = httpx.post(f"{url}/invocations", json={"inputs": {c: [] for c in FEATURES}})
+    assert empty.status_code == 400
+    assert empty.json()["message"] == "inputs holds no rows"
     bad = httpx.post(f"{url}/invocations", json={"dataframe_records": rows, "instances": rows})
     assert bad.status_code == 400
     assert bad.json()["error_code"] == "BAD_REQUEST"

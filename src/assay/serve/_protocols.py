@@ -69,8 +69,12 @@ def _columns_frame(columns: dict[str, Any], where: str) -> pl.DataFrame:
         msg = f"{where} holds no columns"
         raise BadRequest(msg)
     values = {k: v if isinstance(v, list) else [v] for k, v in columns.items()}
-    if len({len(v) for v in values.values()}) != 1:
+    lengths = {len(v) for v in values.values()}
+    if len(lengths) != 1:
         msg = f"{where}: every column must have the same number of values"
+        raise BadRequest(msg)
+    if lengths == {0}:
+        msg = f"{where} holds no rows"
         raise BadRequest(msg)
     try:
         return pl.DataFrame(values, strict=False)
@@ -106,10 +110,14 @@ def frame_from_mlflow(body: bytes, content_type: str) -> pl.DataFrame:
     mime = content_type.split(";", 1)[0].strip().lower()
     if mime == "text/csv":
         try:
-            return pl.read_csv(io.BytesIO(body), infer_schema_length=None)
+            frame = pl.read_csv(io.BytesIO(body), infer_schema_length=None)
         except Exception as exc:
             msg = f"could not read the CSV body: {exc}"
             raise BadRequest(msg) from exc
+        if frame.height == 0:  # (as a JSON body without rows is refused)
+            msg = "the CSV body holds no rows (a header line, then one line per row)"
+            raise BadRequest(msg)
+        return frame
     if mime != "application/json":
         raise UnsupportedMedia(content_type)
     data = _loads(body)
