@@ -211,6 +211,8 @@ def test_an_exported_row_index_is_dropped_on_both_engines(dask_cluster: str, tmp
     assert any(note in n for n in local.notes)
     assert any(note in n for n in dist.notes)
     assert caplog.text.count(note) == 1  # said on the console too, once
+    lineage = dist.model.manifest["source"]
+    assert lineage["fingerprint"] == local.model.manifest["source"]["fingerprint"] is not None  # the file's hash
     assert caplog.text.count("rows touched per rule: {'x1': 51, 'x2': 9}") == 1  # the whole training data's
     _compare(local, dist)
     # Under an export's index header, numbers that go up with gaps are the kept rows' numbers of a filtered export;

@@ -187,6 +187,14 @@ def _row_number_summary(part: Partition, columns: list[str]) -> dict[str, Any]:
     return DropUselessStep(columns).summarize(read_partition(part, columns))
 
 
+def _fingerprint(source: str, options: dict[str, Any]) -> str | None:
+    """The source's lineage fingerprint as the local engine records it (files: a hash of their bytes), computed
+    on a worker, which sees the files the partitions are read from."""
+    from assay.sources import open_source
+
+    return open_source(source, **options).fingerprint()
+
+
 def _head(part: Partition, columns: list[str], rows: int) -> pl.DataFrame:
     from assay.engine._partitions import read_partition
 
@@ -349,6 +357,9 @@ class _Job:
             raise SpecError(msg)
         self.notify(f"planning partitions of {spec.source}", 0.0)
         parts = self._plan()
+        # Hashed on a worker meanwhile (a file's bytes once more: seconds for gigabytes), for the model's lineage.
+        options = {k: v for k, v in spec.source_options.items() if k not in ("key", "partitions")}
+        fingerprint = client.submit(_fingerprint, spec.source, options, pure=False)
         schema = client.submit(_schema, parts[0], pure=False).result()
         target = spec.target
         if target is not None and target not in schema:
@@ -446,7 +457,7 @@ class _Job:
             threshold=threshold,
             manifest={
                 "model_name": best,
-                "source": {"uri": spec.source, "fingerprint": None, "rows": total},
+                "source": {"uri": spec.source, "fingerprint": self._fingerprint_of(fingerprint), "rows": total},
                 "primary_metric": primary,
                 "greater_is_better": higher,
                 "engine": {"name": "dask", "partitions": len(parts), "matrices": self.mode,
@@ -459,6 +470,14 @@ class _Job:
         result._report_inputs = {"prep": self._report_prep(fold), "predictions": predictions}  # type: ignore[attr-defined]
         self.notify("done", 1.0)
         return result
+
+    @staticmethod
+    def _fingerprint_of(future: Any) -> str | None:
+        try:
+            return future.result()
+        except Exception as exc:  # lineage is a record, not a reason to lose the trained model
+            log.info("no data fingerprint for the lineage: %s", exc)
+            return None
 
     def _prepare(self, parts: list[Partition], train_rows: np.ndarray, test_rows: np.ndarray, target: str | None,
                  task: str) -> _Fold:
