@@ -585,3 +585,15 @@ def test_available_memory_is_read_on_linux():
     from assay.viz._profile import _available_memory
 
     assert _available_memory() > 0
+
+
+def test_values_spelled_in_several_ways_are_named():
+    sex = ["male", "Male", " male", "MALE ", "female", "Female", "female", "other"] * 5
+    p = profile(pl.DataFrame({"sex": sex, "clean": ["a", "b", "a", "c", "b", "a", "c", "b"] * 5}))
+    _json_ok(p)
+    assert p["variables"]["sex"]["spelling_variants"] == {"values": 6, "merged": 4,
+                                                           "examples": ["Female", "female", " male", "MALE "]}
+    [warning] = _warnings(p, "spelling_variants")
+    assert warning["column"] == "sex"
+    assert "(e.g. 'Female' and 'female'): 6 spellings of 2 values" in warning["message"]
+    assert "spelling_variants" not in p["variables"]["clean"]

@@ -512,6 +512,16 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
             vc = c.alias("value").value_counts(sort=True, name="count")
             exprs.append(vc.head(top_n).implode().alias(p + "top"))
             plan.append((name, "top", None))
+        if kind == "categorical" and v.get("distinct", 0) >= 2 and v["dtype"] in ("String", "Categorical"):
+            # Spellings of one value that differ only in case or in spaces around it ('Male', ' male', 'MALE'):
+            # the distinct values whose stripped, case-folded form another distinct value shares.
+            values = c.cast(pl.String).drop_nulls().unique()
+            key = values.str.strip_chars().str.to_lowercase()
+            shared = values.filter(key.is_duplicated())
+            exprs += [shared.len().alias(p + "variants"), key.n_unique().alias(p + "variant_keys"),
+                      shared.sort_by([shared.str.strip_chars().str.to_lowercase(), shared]).head(4).implode()
+                      .alias(p + "variant_ex")]
+            plan.append((name, "variants", None))
         if kind in ("categorical", "text", "id-like") and 0 < v.get("numeric_like", 0) < v["count"]:
             s = c.cast(pl.String)
             is_num = s.str.strip_chars().cast(pl.Float64, strict=False).is_not_null()
@@ -545,6 +555,10 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
             v["top"] = [t for t in v["top"] if t["value"] is not None]
         elif what == "mixed":
             v["mixed_examples"] = {"numeric": out[p + "ex_num"] or [], "text": out[p + "ex_text"] or []}
+        elif what == "variants" and out[p + "variants"]:
+            v["spelling_variants"] = {"values": int(out[p + "variants"]),
+                                      "merged": v["distinct"] - int(out[p + "variant_keys"]),
+                                      "examples": out[p + "variant_ex"] or []}
         elif what == "time":
             lo, hi = out[p + "pmin"], out[p + "pmax"]
             edges = np.linspace(lo, hi, bins + 1)
@@ -1165,6 +1179,13 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
                 ex = v.get("mixed_examples", {})
                 add("mixed_types", name, f"'{name}' mixes numbers ({n_num:,} values, e.g. {ex.get('numeric', [])[:2]})"
                                          f" and text ({n - n_num:,} values, e.g. {ex.get('text', [])[:2]})")
+        variants = v.get("spelling_variants")
+        if variants:
+            ex = " and ".join(repr(x) for x in variants["examples"][:2])
+            add("spelling_variants", name, f"'{name}' spells some values in several ways that differ only in case or "
+                                           f"in spaces around them (e.g. {ex}): {variants['values']:,} spellings of "
+                                           f"{variants['values'] - variants['merged']:,} values; the text step "
+                                           "(assay clean -s text:case=lower) makes them one")
         read = v.get("read_from_text")
         if read and read["unreadable"]:
             how = f" (format {read['format']})" if read["format"] else ""
