@@ -88,6 +88,10 @@ def test_unknown_names_versions_and_aliases(registry, make_artifact):
         registry.get("churn", "canary")
     with pytest.raises(RegistryError, match="invalid model name"):
         registry.register(make_artifact(), "../escape")
+    with pytest.raises(RegistryError, match="invalid alias 'bad alias!'"):
+        registry.promote("churn", 1, "bad alias!")
+    with pytest.raises(RegistryError, match=r"invalid alias 'a/b'.*e\.g\. staging"):
+        registry.register(make_artifact(), "churn", aliases=["a/b"])
 
 
 def test_tampered_artifact_is_refused(registry, make_artifact):

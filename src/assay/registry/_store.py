@@ -58,11 +58,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def check_name(name: str) -> str:
-    """A model name: ASCII letters, digits, ``.``, ``_``, ``-`` (a directory, a URL segment, an HTTP header)."""
+def check_name(name: str, kind: str = "model name") -> str:
+    """A model name (or alias, ``kind``): ASCII letters, digits, ``.``, ``_``, ``-`` (a directory, a URL segment, an
+    HTTP header)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        msg = (f"invalid model name {name!r}: use ASCII letters, digits, '.', '_' or '-' (up to 128, not starting "
-               "with . _ -), e.g. member-model")
+        example = "staging" if kind == "alias" else "member-model"
+        msg = (f"invalid {kind} {name!r}: use ASCII letters, digits, '.', '_' or '-' (up to 128, not starting "
+               f"with . _ -), e.g. {example}")
         raise RegistryError(msg)
     return name
 
@@ -247,7 +249,7 @@ class Registry:
         """
         check_name(name)
         for alias in aliases:
-            check_name(alias)
+            check_name(alias, "alias")
         src = Path(model_path)
         manifest = verify_artifact(src)
         staging = Path(tempfile.mkdtemp(prefix=f".incoming-{name}-", dir=self.store.staging_parent()))
@@ -299,7 +301,7 @@ class Registry:
 
     def promote(self, name: str, version: int | str, alias: str = PRODUCTION) -> int:
         """Point ``alias`` of ``name`` at ``version`` (a number or another alias); return that version."""
-        check_name(alias)
+        check_name(alias, "alias")
         with self._sql.connect(write=True) as cur:
             target = self._resolve(cur, name, version)
             if self._alias(cur, name, alias) != target:
