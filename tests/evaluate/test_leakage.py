@@ -75,6 +75,24 @@ def test_regression_suspects_linear_monotone_and_grouped_copies(rng: np.random.G
     assert found == {"price_eur": "pearson", "log_y": "spearman", "band": "group means"}
 
 
+def test_regression_suspects_columns_that_give_the_target_together(rng: np.random.Generator):
+    low = rng.uniform(5, 40, N)
+    high = low + rng.uniform(0, 30, N)  # each alone correlates with the price well below 0.995
+    parts = rng.uniform(0, 10, (N, 3))
+    frame = pl.DataFrame({"min_price": low, "max_price": high, "weight": rng.normal(size=N) + low / 10,
+                          "price": (low + high) / 2})
+    found = leakage_suspects(frame, "price", "regression")
+    assert [(s["columns"], s["how"]) for s in found] == [(["max_price", "min_price"], "linear combination")]
+    assert "'max_price', 'min_price' together give 'price' almost exactly" in found[0]["message"]
+    assert "(--drop 'max_price,min_price')" in found[0]["message"]
+    # A sum of three parts is found; parts that only explain most of the target are not.
+    total = pl.DataFrame({f"p{i}": parts[:, i] for i in range(3)}).with_columns(
+        (pl.col("p0") + 2 * pl.col("p1") + pl.col("p2") + 1).alias("total"))
+    assert sorted(leakage_suspects(total, "total", "regression")[0]["columns"]) == ["p0", "p1", "p2"]
+    noisy = total.with_columns(pl.col("total") + rng.normal(0, 1.0, N))
+    assert leakage_suspects(noisy, "total", "regression") == []
+
+
 def test_nan_and_infinity_are_missing_values_not_evidence(rng: np.random.Generator):
     x = rng.normal(size=N)
     x[:50] = np.nan

@@ -10,7 +10,9 @@ predict:
   lookup misclassifies at most ``max_error`` of the rows and at most a tenth of what always guessing the majority
   class does;
 - regression: Pearson or Spearman correlation of a numeric column with the target, or the share of the target's
-  variance the per-value means of a categorical column explain, at least ``1 - max_error``.
+  variance the per-value means of a categorical column explain, at least ``1 - max_error``; and when no numeric
+  column does alone, two or three together by a linear formula (R² of a least-squares fit), as a price does with
+  its low and high bounds.
 
 Columns with about one row per value (identifiers) are skipped: they "determine" any target trivially on the
 rows they were seen on, and the automatic steps handle them. The checks run on a seeded sample of at most
@@ -156,6 +158,11 @@ def _regression(frame: pl.DataFrame, columns: list[str], target: str, max_error:
         if best is not None and best[0] >= 1 - max_error:
             found.append(_hit(column, best[1], best[0], f"'{column}' alone follows '{target}' almost exactly "
                                                         f"({best[1].capitalize()} correlation {best[0]:.4f})"))
+    if not found:
+        # The columns most correlated with the target first, at most 50 of them: the fits stay cheap on wide tables.
+        strength = {c: abs(v) for i, c in enumerate(numeric)
+                    if (v := row[f"{i}pearson"]) is not None and math.isfinite(v) and row[f"{i}n"] >= MIN_ROWS}
+        found += _linear_combination(frame, sorted(strength, key=lambda c: -strength[c])[:50], target, max_error)
     ok = y.is_finite()
     total = frame.select(((y - y.filter(ok).mean()) ** 2).filter(ok).sum()).item()
     if not total:
@@ -171,6 +178,48 @@ def _regression(frame: pl.DataFrame, columns: list[str], target: str, max_error:
                 text = f"'{column}' alone explains {explained:.2%} of the variance of '{target}' (its per-value means)"
                 found.append(_hit(column, "group means", explained, text))
     return found
+
+
+def _linear_combination(frame: pl.DataFrame, numeric: list[str], target: str, max_error: float,
+                        most: int = 3) -> list[dict[str, Any]]:
+    """Two or three numeric columns that together give the target almost exactly by a linear formula (a price and
+    its low and high bounds, a total and its parts): chosen greedily, each time the column that raises R² of a
+    least-squares fit (with intercept) the most, on the rows where all of them and the target are finite."""
+    if len(numeric) < 2:
+        return []
+    data = frame.select(*(pl.col(c).cast(pl.Float64) for c in numeric), pl.col(target).cast(pl.Float64)).to_numpy()
+    chosen: list[int] = []
+    best_r2 = 0.0
+    for _ in range(min(most, len(numeric))):
+        candidates = []
+        for j in range(len(numeric)):
+            if j in chosen:
+                continue
+            cols = [*chosen, j]
+            rows = np.isfinite(data[:, [*cols, -1]]).all(axis=1)
+            if rows.sum() < MIN_ROWS:
+                continue
+            x, y = data[rows][:, cols], data[rows, -1]
+            total = float(((y - y.mean()) ** 2).sum())
+            if total == 0 or min(len(np.unique(x[:, k])) for k in range(x.shape[1])) < 4:
+                continue
+            design = np.column_stack([x, np.ones(len(y))])
+            coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+            candidates.append((1 - float(((y - design @ coef) ** 2).sum()) / total, j))
+        if not candidates:
+            return []
+        best_r2, j = max(candidates)
+        chosen.append(j)
+        if best_r2 >= 1 - max_error:
+            break
+    if len(chosen) < 2 or best_r2 < 1 - max_error:
+        return []
+    names = [numeric[j] for j in chosen]
+    listed = ", ".join(repr(c) for c in names)
+    return [{"column": names[0], "columns": names, "how": "linear combination", "score": round(best_r2, 6),
+             "message": f"suspected target leakage: {listed} together give '{target}' almost exactly by a linear "
+                        f"formula (R² {best_r2:.4f}); if they are computed from it or not known when predicting, "
+                        f"train again without them (--drop {','.join(names)!r})"}]
 
 
 def _hit(column: str, how: str, value: float, text: str) -> dict[str, Any]:
