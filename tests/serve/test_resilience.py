@@ -211,3 +211,21 @@ def test_half_open_probes_that_end_without_an_outcome_do_not_leave_the_breaker_s
     assert [r.status_code for r in bad] == [422] * 3
     assert [_predict(server.url).status_code for _ in range(3)] == [200] * 3
     assert httpx.get(f"{server.url}/models/iris/status").json()["production"]["breaker"]["state"] == "closed"
+
+
+def test_input_that_overflows_the_prediction_is_a_422_and_does_not_open_the_breaker(start_server, tmp_path):
+    from kit import regression_artifact
+
+    reg = open_registry(tmp_path / "registry")
+    reg.register(regression_artifact(tmp_path), "reg")
+    server = start_server(tmp_path / "registry", *BREAKER)
+    url = f"{server.url}/models/reg/predict"
+    huge = [httpx.post(url, json=[{"a": 1e308, "b": 0.0}]) for _ in range(8)]  # 2 * 1e308 is infinite
+    assert [r.status_code for r in huge] == [422] * 8
+    assert "NaN or infinite prediction for this input" in huge[0].json()["error"]
+    # the model keeps serving everyone else
+    ok = httpx.post(url, json=[{"a": 1.0, "b": 2.0}])
+    assert ok.status_code == 200
+    assert ok.json()["predictions"][0]["prediction"] == pytest.approx(0.5, abs=0.2)
+    breaker = httpx.get(f"{server.url}/models/reg/status").json()["production"]["breaker"]
+    assert (breaker["state"], breaker["times_opened"]) == ("closed", 0)

@@ -551,14 +551,34 @@ class Deployment:
         if bad is not None and not bad.any():
             bad = None  # one check for the batch: a slice and .any() per request cost ~1.5 us each
         offset = 0
+        inputs_fault: bool | None = None
         for i, n in sizes:
             if bad is not None and bad[offset:offset + n].any():
-                results[i] = InvalidOutput(f"model v{self.version} returned NaN or infinite values")
+                # As for a model that raises (see _isolate): when the reference row still gets a finite answer,
+                # the values of this request (1e306 times a coefficient overflows) are what made it non-finite. A
+                # 422 for them, not a failure of the model: otherwise any client could open the breaker for all.
+                if inputs_fault is None:
+                    inputs_fault = self._finite_on_example()
+                results[i] = (
+                    InputFailure(f"model v{self.version} gives a NaN or infinite prediction for this input (values "
+                                 f"far outside those it was trained on?); it predicts other input normally")
+                    if inputs_fault else InvalidOutput(f"model v{self.version} returned NaN or infinite values"))
             else:
                 results[i] = rows[offset:offset + n]
             offset += n
         self._remember(inputs, first)
         return results, seconds
+
+    def _finite_on_example(self) -> bool:
+        """Does the model give finite outputs for its reference row (see ``example``)?"""
+        if self.example is None:
+            return False
+        try:
+            out = self._predict_whole(self.example)
+        except Exception:
+            return False
+        columns = out.values() if isinstance(out, dict) else (out[c].to_numpy() for c in out.columns)
+        return all(np.isfinite(v).all() for v in columns if np.asarray(v).dtype.kind == "f")
 
     def _remember(self, inputs: pl.DataFrame, first: pl.Series | tuple[str, np.ndarray]) -> None:
         """Keep the batch's inputs and first output column for drift (made into frames only when read)."""
