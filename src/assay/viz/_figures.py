@@ -29,11 +29,13 @@ MAX_MATRIX_COLUMNS = 60
 KEY_BELOW = 0.8
 
 # The grids of axes of the profile's figures, and how many of each one profile draws at most besides one per column:
-# a figure process makes that many blank figures ahead (see ``_style.make_figures_ahead``), in the order needed.
+# a figure process makes that many blank figures ahead (see ``_style.make_figures_ahead``), in the order needed, each
+# axes with about as many (x, y) ticks as it usually shows (a tick is made once, whichever figure it ends up in).
 OVERVIEW_GRID: dict[str, Any] = {"ncols": 3, "width_ratios": [1, 1, 1.3]}
 MISSING_GRID: dict[str, Any] = {"ncols": 2, "width_ratios": [4, 1], "sharey": True}
 HEATMAP_GRID: dict[str, Any] = {"ncols": 2, "width_ratios": [1, 0.045]}
-AHEAD = [(OVERVIEW_GRID, 1), (MISSING_GRID, 1), ({}, 6), (HEATMAP_GRID, 3)]
+AHEAD = [(OVERVIEW_GRID, 1, [(7, 4)] * 3), (MISSING_GRID, 1, [(7, 4), (6, 0)]), ({}, 6, [(7, 12)]),
+         (HEATMAP_GRID, 3, [(12, 12), (0, 5)])]
 
 
 def _fmt(x: float | None) -> str:
