@@ -89,6 +89,8 @@ def test_threshold_tuning_is_stored_and_applied(imbalanced_csv: Path, tmp_path: 
     assert threshold["positive"] == "malignant"  # classes sort alphabetically: benign, malignant
     # Missing a malignant tumour costs 20 false alarms, so the threshold sits well below 0.5.
     assert threshold["value"] < 0.5
+    assert threshold["out_of_fold"] <= threshold["at_one_half"]  # no dearer than 0.5 on the same predictions
+    assert any(note.startswith("decision threshold ") and "against " in note for note in result.notes)
     frame = assay.load(str(imbalanced_csv)).drop("target")
     loaded = assay.load_model(tmp_path / "run" / "model")
     pred = loaded.predict(frame)

@@ -105,10 +105,11 @@ def test_decision_threshold_is_tuned_the_same_on_both_engines(client, tmp_path: 
     a, b = local.model.threshold, dist.model.threshold
     assert a is not None
     assert b is not None
-    assert {k: v for k, v in a.items() if k not in ("value", "out_of_fold")} == \
-        {k: v for k, v in b.items() if k not in ("value", "out_of_fold")}
+    scores = ("value", "out_of_fold", "at_one_half")
+    assert {k: v for k, v in a.items() if k not in scores} == {k: v for k, v in b.items() if k not in scores}
     assert b["value"] == pytest.approx(a["value"], abs=METRIC_ATOL)
     assert b["out_of_fold"] == pytest.approx(a["out_of_fold"], abs=METRIC_ATOL, rel=METRIC_ATOL)
+    assert b["at_one_half"] == pytest.approx(a["at_one_half"], abs=METRIC_ATOL, rel=METRIC_ATOL)
     for metric, value in local.test_metrics.items():
         if value is not None:
             assert dist.test_metrics[metric] == pytest.approx(value, abs=METRIC_ATOL, rel=METRIC_ATOL), metric
