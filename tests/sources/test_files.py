@@ -299,14 +299,19 @@ def test_parquet_with_dtypes(tmp_path: Path) -> None:
     assert FileSource(str(path), dtypes={"id": "float"}).read().schema["id"] == pl.Float64
 
 
-def test_excel_sheets(tmp_path: Path) -> None:
+def test_excel_sheets(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "book.xlsx"
     first = SALES.drop("note")
     second = pl.DataFrame({"产品": ["笔记本", "打印机"], "数量": [3, 5]})
     with __import__("xlsxwriter").Workbook(path) as book:
         first.write_excel(book, worksheet="销售")
         second.write_excel(book, worksheet="库存")
-    assert_frame_equal(FileSource(str(path)).read(), first)
+    with caplog.at_level("WARNING", logger="assay.sources"):
+        assert_frame_equal(FileSource(str(path)).read(), first)
+        FileSource(str(path)).read()
+    # No sheet named: the first is read, and the others are mentioned once.
+    assert caplog.messages == ["book.xlsx has 2 sheets ('销售', '库存'): reading the first, '销售'; choose another "
+                               "with ?sheet=NAME"]
     assert_frame_equal(FileSource(str(path), sheet="库存").read(), second)
     assert_frame_equal(FileSource(str(path), sheet=2).read(), second)
     assert_frame_equal(FileSource(f"{path}?sheet=2").read(), second)

@@ -53,6 +53,7 @@ from assay.sources._base import DEFAULT_BATCH_SIZE, hash_file
 __all__ = ["COMPRESSIONS", "DTYPES", "FORMATS", "OPTIONS", "FileSource", "detect_encoding", "transcode_to_utf8"]
 
 log = logging.getLogger("assay.sources")
+_SHEETS_NOTED: set[tuple[str, int]] = set()  # workbooks whose several sheets were already mentioned
 
 # Extension -> format. Read top to bottom to see every file type assay reads.
 FORMATS: dict[str, str] = {
@@ -929,6 +930,14 @@ class FileSource:
                 else:
                     msg = f"no sheet {sheet!r} in {path}{did_you_mean(str(sheet), names)}; sheets: {', '.join(names)}"
                     raise SourceError(msg)
+            else:
+                names = fastexcel.read_excel(path).sheet_names
+                key = (str(path), path.stat().st_mtime_ns)
+                if len(names) > 1 and key not in _SHEETS_NOTED:  # said once, however often the file is read
+                    _SHEETS_NOTED.add(key)
+                    listed = ", ".join(repr(n) for n in names[:6]) + (", …" if len(names) > 6 else "")
+                    log.warning("%s has %d sheets (%s): reading the first, %r; choose another with ?sheet=NAME",
+                                path.name, len(names), listed, names[0])
             frames.append(
                 pl.read_excel(
                     path,
