@@ -52,6 +52,27 @@ def test_durable_batched_writes_feedback_and_join(target):
     assert joined == [(1, [{"prediction": "b"}], "b"), (2, [{"prediction": "a"}], "a")]
 
 
+def test_feedback_for_many_requests_on_one_connection(target):
+    """A feedback list is looked up and stored in a few statements (ids 500 a query): the same answers as one
+    lookup and one insert per item, duplicates within the list included."""
+    log = PredictionLog(target)
+
+    async def run() -> list[bool]:
+        log.start(asyncio.get_running_loop())
+        return await asyncio.gather(*[log.submit(_record(f"f{i}", 1 + i % 2, "a")) for i in range(1200)])
+
+    assert all(asyncio.run(run()))
+    log.close()
+    found = log.predictions([f"f{i}" for i in range(1200)] + ["nope", "f3"])
+    assert set(found) == {f"f{i}" for i in range(1200)}
+    assert found["f3"] == log.prediction("f3") == {"model": "m", "version": 2, "outputs": [{"prediction": "a"}],
+                                                   "rows": 1}
+    assert log.add_feedback("f0", "m", "b") is True
+    assert log.add_feedback_many([("f0", "m", "a"), ("f1", "m", "a"), ("f1", "m", "b"), ("f2", "m", "a")]) == [
+        False, True, False, True]
+    assert sorted(t for _, _, t in log.joined("m")) == ["a", "a", "b"]  # f0 keeps b, f1 its first value
+
+
 def test_a_large_batch_is_written_whole_each_request_id_once(target):
     """A batch of records goes in as multi-row statements of several sizes (SQLite): every record arrives with its
     values, and a request id seen twice keeps its first record."""

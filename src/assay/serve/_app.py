@@ -1139,8 +1139,9 @@ class Handlers:
         loop = asyncio.get_running_loop()
         task = slot.production.model.task if slot.production else None
         known, problems, unknown = [], [], 0
+        found = await loop.run_in_executor(None, self.s.predlog.predictions, [i["request_id"] for i in items])
         for item in items:
-            pred = await loop.run_in_executor(None, self.s.predlog.prediction, item["request_id"])
+            pred = found.get(item["request_id"])
             if pred is None or pred["model"] != name:
                 unknown += 1
                 continue
@@ -1157,12 +1158,11 @@ class Handlers:
                 f"{len(problems)} feedback item(s) cannot be used; nothing was stored: {problems[0]['error']}",
                 invalid=problems[:20],
             )
-        stored = duplicates = 0
-        for request_id, value in known:
-            if await loop.run_in_executor(None, self.s.predlog.add_feedback, request_id, name, value):
-                stored += 1
-            else:
-                duplicates += 1
+        inserted = await loop.run_in_executor(
+            None, self.s.predlog.add_feedback_many, [(request_id, name, value) for request_id, value in known]
+        )
+        stored = sum(inserted)
+        duplicates = len(inserted) - stored
         status = 404 if unknown and not (stored or duplicates) else 200
         return _json({"stored": stored, "duplicates": duplicates, "unknown_request_ids": unknown}, status)
 

@@ -239,6 +239,37 @@ class PredictionLog:
             conn.commit()
         return inserted
 
+    def add_feedback_many(self, items: Sequence[tuple[str, str, Any]]) -> list[bool]:
+        """:meth:`add_feedback` for each ``(request_id, model, value)`` on one connection, in one transaction (a
+        connection per item cost ~9 ms each on PostgreSQL: 4.4 s for 500 labels)."""
+        inserted = []
+        with self._connect() as conn:
+            cur = conn.cursor()
+            sql = conn.sql("INSERT INTO assay_feedback (request_id, model, value, ts) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (request_id) DO NOTHING")
+            now = time.time()
+            for request_id, model, value in items:
+                cur.execute(sql, (request_id, model, json.dumps(value), now))
+                inserted.append(cur.rowcount == 1)
+            conn.commit()
+        return inserted
+
+    def predictions(self, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """:meth:`prediction` of each id that has a record, looked up on one connection, 500 ids a query."""
+        found: dict[str, dict[str, Any]] = {}
+        ids = list(dict.fromkeys(request_ids))
+        with self._connect() as conn:
+            cur = conn.cursor()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                cur.execute(conn.sql("SELECT request_id, model, version, outputs, rows FROM assay_predictions "
+                                     f"WHERE request_id IN ({marks})"), chunk)
+                for rid, model, version, outputs, rows in cur.fetchall():
+                    found[rid] = {"model": model, "version": int(version), "outputs": json.loads(outputs),
+                                  "rows": int(rows)}
+        return found
+
     def prediction(self, request_id: str) -> dict[str, Any] | None:
         with self._connect() as conn:
             cur = conn.cursor()
