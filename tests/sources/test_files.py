@@ -463,3 +463,33 @@ def test_full_width_digits_are_read_as_text_not_a_failed_number(tmp_path: Path) 
     given_type = open_source(str(path), dtypes={"n": pl.Int64})  # a type the user gives is still obeyed
     with pytest.raises(SchemaError, match="'１２３' in column 'n'"):
         given_type.read()
+
+
+def test_a_report_title_above_the_header_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    want = pl.DataFrame({"城市": ["北京", "上海"], "日期": ["2024-01-05", "2024-01-06"], "数量": [3, 2]})
+    titled = tmp_path / "report.csv"
+    titled.write_text("2024年销售报表,,\n城市,日期,数量\n北京,2024-01-05,3\n上海,2024-01-06,2\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="assay.sources"):
+        assert_frame_equal(FileSource(str(titled)).read(), want)
+    assert caplog.messages == ["report.csv: skipped 1 line(s) above the header ('2024年销售报表'); give skip_rows=0 "
+                               "to read them as rows"]
+    # Two note lines without separators, then a ';' table (found with its separator); GBK as Excel in China writes.
+    notes = tmp_path / "notes.csv"
+    notes.write_bytes("销售报表\n制表人：张三\n城市;日期;数量\n北京;2024-01-05;3\n上海;2024-01-06;2\n".encode("gbk"))
+    assert_frame_equal(FileSource(str(notes)).read(), want)
+    assert FileSource(str(titled), skip_rows=0).read().columns == ["2024年销售报表", "", "_duplicated_0"]
+    # Headers that only look alike are read as they always were.
+    kept = {"r_index.csv": '"","x"\n"1",5\n"2",6\n', "one_column.csv": "x\n1\n2\n",
+            "year_names.csv": "title,,\nregion,2023,2024\nnorth,1,2\n", "unnamed.csv": "name,\na,1\nb,2\n"}
+    for name, text in kept.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        header = text.splitlines()[0]
+        assert FileSource(str(tmp_path / name)).read().height == len(text.splitlines()) - 1, (name, header)
+    book = tmp_path / "report.xlsx"
+    with __import__("xlsxwriter").Workbook(book) as wb:
+        sheet = wb.add_worksheet("销售")
+        sheet.write(0, 0, "2024年销售报表")
+        for row, values in enumerate([["城市", "日期", "数量"], ["北京", "2024-01-05", 3], ["上海", "2024-01-06", 2]]):
+            for col, value in enumerate(values):
+                sheet.write(row + 1, col, value)
+    assert_frame_equal(FileSource(str(book)).read(), want)

@@ -449,6 +449,49 @@ _TRANSCODED = _TranscodeCache()
 _HASHES: dict[tuple[str, int, int], str] = {}
 _DETECTED: dict[tuple[str, int, int], str] = {}
 _SEPARATORS: dict[tuple[str, int, int], str] = {}
+_PREAMBLES: dict[tuple[str, int, int], int] = {}  # lines above the header (a report's title), by file version
+_PREAMBLE_LINES = 10  # the header is looked for among the first lines only
+
+
+def header_row(rows: list[list[Any]], *, same_width: bool = True) -> int:
+    """Index of the header row when a report's title (or a few note lines) sits above it, else 0.
+
+    Spreadsheet exports often start with a title: ``2024年销售报表,,,`` then the header. Those rows are recognised
+    conservatively: each holds at most one value, in its first cell; the header after them holds two or more values,
+    none a number (column names, not data); and the row after the header holds two or more values (and, for CSV, as
+    many fields as the header). Anything else (R's ``"",x`` header, whose first cell is empty; a header with a year
+    for a name) is read as it always was.
+
+    >>> header_row([["2024年销售报表", "", ""], ["城市", "日期", "销售额"], ["北京", "2024-01-05", "1200"]])
+    1
+    >>> header_row([["", "x"], ["1", "5"], ["2", "6"]]), header_row([["name", ""], ["a", "1"], ["b", "2"]])
+    (0, 0)
+    """
+
+    def values(row: list[Any]) -> list[int]:
+        return [i for i, cell in enumerate(row) if cell is not None and str(cell).strip() != ""]
+
+    def number(cell: Any) -> bool:
+        try:
+            float(str(cell).replace(",", ""))
+        except ValueError:
+            return False
+        return True
+
+    for h in range(1, min(_PREAMBLE_LINES, len(rows) - 1)):
+        above = [values(r) for r in rows[:h]]
+        if any(len(v) > 1 or (v and v[0] != 0) for v in above) or not any(above):
+            return 0
+        header, first = rows[h], rows[h + 1]
+        named = values(header)
+        if len(named) < 2:
+            continue
+        if any(number(header[i]) for i in named) or len(values(first)) < 2:
+            return 0
+        if same_width and len(first) != len(header):
+            return 0
+        return h
+    return 0
 _WIDE_DIGITS: dict[tuple[str, int, int, int], list[str]] = {}
 
 
@@ -798,10 +841,40 @@ class FileSource:
             "quote_char": opts.get("quote_char", '"'),
             "null_values": opts.get("null_values", DEFAULT_NULL_VALUES),
             "comment_prefix": opts.get("comment_prefix"),
-            "skip_rows": opts.get("skip_rows", 0),
+            "skip_rows": self._skip_rows(),
             # Transcoded copies are valid UTF-8 already; this only matters for files read as they are.
             "encoding": "utf8-lossy" if opts.get("encoding_errors") == "replace" else "utf8",
         }
+
+    def _skip_rows(self) -> int:
+        """Lines before the header: ``skip_rows`` when given, else the title lines :func:`header_row` finds above
+        the header of the first file (checked once per file version, said once)."""
+        if "skip_rows" in self.options:
+            return int(self.options["skip_rows"] or 0)
+        if not self.options.get("has_header", True) or self.options.get("comment_prefix"):
+            return 0  # (lines above the header marked as comments are skipped as comments)
+        path = self._plain(self.paths[0])
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if key not in _PREAMBLES:
+            with open(self._utf8_path(path), encoding="utf-8", errors="replace", newline="") as fh:
+                lines = [fh.readline(1 << 16) for _ in range(_PREAMBLE_LINES + 1)]
+            lines = [line.rstrip("\r\n") for line in lines if line]
+
+            def split(sep: str) -> list[list[str]]:
+                return [next(csv.reader([line], delimiter=sep), []) for line in lines]
+
+            # The separator the body of the file uses: the one that splits its later lines into the most fields.
+            given = self.options.get("separator")
+            body = slice(len(lines) // 2, None)
+            sep = given or max([",", ";", "\t", "|"], key=lambda c: min((len(r) for r in split(c)[body]), default=0))
+            found = header_row(split(sep))
+            _PREAMBLES[key] = found
+            if found:
+                title = lines[0].strip().strip(",;\t|").strip('"')
+                log.warning("%s: skipped %d line(s) above the header (%r%s); give skip_rows=0 to read them as rows",
+                            path.name, found, title[:60], ", …" if found > 1 else "")
+        return _PREAMBLES[key]
 
     def _sniffed_separator(self) -> str:
         """``,`` unless the header line has no comma but semicolons, tabs or pipes (the most of them wins): the
@@ -815,7 +888,7 @@ class FileSource:
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
         if key not in _SEPARATORS:
             with open(self._utf8_path(path), "rb") as fh:
-                for _ in range(int(self.options.get("skip_rows", 0) or 0)):
+                for _ in range(self._skip_rows()):
                     fh.readline()
                 header = fh.readline(1 << 16)
             counts = {sep: header.count(sep.encode()) for sep in (";", "\t", "|")}
@@ -938,16 +1011,38 @@ class FileSource:
                     listed = ", ".join(repr(n) for n in names[:6]) + (", …" if len(names) > 6 else "")
                     log.warning("%s has %d sheets (%s): reading the first, %r; choose another with ?sheet=NAME",
                                 path.name, len(names), listed, names[0])
+            has_header = self.options.get("has_header", True)
+            if has_header:
+                top = self._excel_title_rows(fastexcel, path, kwargs)
+                if top:
+                    kwargs["read_options"] = {"header_row": top}
             frames.append(
                 pl.read_excel(
                     path,
                     **kwargs,
-                    has_header=self.options.get("has_header", True),
+                    has_header=has_header,
                     infer_schema_length=infer,
                     raise_if_empty=False,  # a header-only sheet is a 0-row frame, as for CSV
                 )
             )
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+    @staticmethod
+    def _excel_title_rows(fastexcel: Any, path: Path, kwargs: dict[str, Any]) -> int:
+        """Rows above a sheet's header (a report's title), found by :func:`header_row`; said once per file."""
+        st = path.stat()
+        key = (f"{path.resolve()}#{kwargs.get('sheet_name', kwargs.get('sheet_id', 1))}", st.st_size, st.st_mtime_ns)
+        if key not in _PREAMBLES:
+            book = fastexcel.read_excel(path)
+            which = kwargs.get("sheet_name", kwargs.get("sheet_id", 1) - 1)
+            top = book.load_sheet(which, header_row=None, n_rows=_PREAMBLE_LINES + 1).to_polars()
+            found = header_row([list(row) for row in top.iter_rows()], same_width=False)
+            _PREAMBLES[key] = found
+            if found:
+                title = next((str(v) for v in top.row(0) if v is not None), "")
+                log.warning("%s: skipped %d row(s) above the header (%r%s)", path.name, found, title[:60],
+                            ", …" if found > 1 else "")
+        return _PREAMBLES[key]
 
     def _check_columns(self, columns: list[str], dtypes: dict[str, Any]) -> None:
         for name in dtypes:
