@@ -460,6 +460,23 @@ def test_determines_target_counts_each_feature_value_s_targets():
     assert not _determines(cases["id-like"], target)
 
 
+def test_duplicate_rows_in_memory_match_the_streamed_count():
+    # In memory, rows are hashed only when no column tells them all apart; streamed, always.
+    rng = np.random.default_rng(15)
+    n = 3000
+    base = pl.DataFrame({"a": rng.integers(0, 4, n), "b": rng.choice(["x", "y", None], n),
+                         "c": np.where(rng.random(n) < 0.5, -0.0, 0.0)})
+    unique_id = base.with_columns(pl.Series("id", rng.permutation(n)))
+    with_nan = base.with_columns(pl.Series("f", np.append(rng.normal(size=n - 1), np.nan)))  # all distinct, one NaN
+    one_gap = unique_id.with_columns(unique_id["id"].scatter(0, None))  # distinct but not complete: hashed
+    for frame in (base, unique_id, with_nan, one_gap):
+        here, streamed = profile(frame), profile(frame.lazy())
+        assert here["duplicate_rows"] == streamed["duplicate_rows"]
+        assert here["duplicate_rows_pct"] == streamed["duplicate_rows_pct"]
+    assert profile(base)["duplicate_rows"] == n - base.unique().height > 0
+    assert profile(unique_id)["duplicate_rows"] == profile(with_nan)["duplicate_rows"] == 0
+
+
 def test_in_memory_histograms_match_the_streamed_ones():
     # In memory the bins are counted with NumPy; streamed, by Polars' hist: the same counts, values on edges included.
     rng = np.random.default_rng(12)

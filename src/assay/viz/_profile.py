@@ -14,6 +14,7 @@ import math
 import os
 import re
 from collections.abc import Callable
+from contextlib import suppress
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -347,15 +348,26 @@ def _first_pass(lf: pl.LazyFrame, schema: pl.Schema, groups: dict[str, str], row
             ]
     exprs.append(pl.all_horizontal(pl.all().is_not_null()).sum().alias("__complete"))
     hashable = all(g != "other" for g in groups.values())
-    if hashable:
-        exprs.append(pl.struct(pl.all()).hash(20_240_611).n_unique().alias("__rows_distinct"))
+    rows_distinct = pl.struct(pl.all()).hash(20_240_611).n_unique().alias("__rows_distinct")
+    # In memory, the rows are hashed for the duplicate count only when no column tells every row apart already (a
+    # column with as many distinct values as rows, none missing, leaves no two rows alike): hashing every cell of
+    # every row is a fifth of this pass. Streamed data is hashed in the same pass (a second pass reads it again).
+    later = hashable and not streaming and not approx
+    if hashable and not later:
+        exprs.append(rows_distinct)
     try:
-        out = _collect(lf.select(exprs), streaming)
+        out = _collect(lf.select(exprs), streaming).row(0, named=True)
     except pl.exceptions.PolarsError:
-        if not hashable:
+        if not hashable or later:
             raise
-        out = _collect(lf.select(exprs[:-1]), streaming)  # a column type that cannot be hashed: no duplicate count
-    return out.row(0, named=True)
+        out = _collect(lf.select(exprs[:-1]), streaming).row(0, named=True)  # a type that cannot be hashed
+    if later:
+        if any(out.get(f"{i}|distinct") == rows and out[f"{i}|null"] == 0 for i in range(len(schema))):
+            out["__rows_distinct"] = rows
+        else:
+            with suppress(pl.exceptions.PolarsError):  # a column type that cannot be hashed: no duplicate count
+                out["__rows_distinct"] = _collect(lf.select(rows_distinct), streaming).item()
+    return out
 
 
 def _describe_first(i: int, name: str, dtype: pl.DataType, group: str, first: dict[str, Any], rows: int,
