@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -156,6 +157,33 @@ def test_dates_written_several_ways_in_one_column() -> None:
     assert strict.state_["convert"]["day"]["kind"] == "text"
     several = TypesStep(formats={"day": "%Y-%m-%d | %Y/%m/%d | %Y年%m月%d日 | %d.%m.%Y"}).fit(df)
     assert several.transform(df)["day"].to_list() == out["day"].to_list()
+
+
+def test_times_written_several_ways_in_one_column(caplog: pytest.LogCaptureFixture) -> None:
+    df = pl.DataFrame({"at": ["2024-01-05 10:30:00+08:00", "2024/01/06 11:00", "2024年1月7日", "2024-01-08T09:15:00Z",
+                              "08.01.2024", "2024-01-09", "2024-01-10 08:00:00.250", None],
+                       "local": ["2024-01-05 10:30:00", "2024-01-05 10:30:00.5", "2024/01/06 11:00", "2024-01-07",
+                                 "2024-01-08", "2024-01-09 12:00", "2024-01-10", "2024-01-11"]})
+    with caplog.at_level(logging.WARNING, logger="assay.clean._types"):
+        step = TypesStep().fit(df)
+    out = step.transform(df)
+    utc = ZoneInfo("UTC")
+    assert out["at"].to_list() == [datetime(2024, 1, 5, 2, 30, tzinfo=utc), datetime(2024, 1, 6, 11, 0, tzinfo=utc),
+                                   datetime(2024, 1, 7, tzinfo=utc), datetime(2024, 1, 8, 9, 15, tzinfo=utc),
+                                   datetime(2024, 1, 8, tzinfo=utc), datetime(2024, 1, 9, tzinfo=utc),
+                                   datetime(2024, 1, 10, 8, 0, 0, 250_000, tzinfo=utc), None]
+    assert "'at' mixes times with and without a UTC offset" in caplog.text
+    assert "did not read" not in caplog.text
+    assert step.state_["unparsed"] == {}
+    # Without offsets the column stays naive; a format and its fractional-seconds twin are one format.
+    assert out.schema["local"] == pl.Datetime("us")
+    assert out["local"].to_list()[:3] == [datetime(2024, 1, 5, 10, 30), datetime(2024, 1, 5, 10, 30, 0, 500_000),
+                                          datetime(2024, 1, 6, 11, 0)]
+    assert out["local"].null_count() == 0
+    assert "%Y-%m-%d %H:%M:%S |" not in step.state_["convert"]["local"]["format"]
+    shanghai = TypesStep(time_zone="Asia/Shanghai").fit(df).transform(df)
+    assert shanghai["at"][0] == datetime(2024, 1, 5, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert shanghai["at"][1] == datetime(2024, 1, 6, 11, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
 def test_a_column_of_m_and_f_is_not_called_almost_boolean(caplog: pytest.LogCaptureFixture) -> None:

@@ -40,6 +40,10 @@ FORMAT_SEPARATOR = " | "
 # Date formats that no value reads in both, except the day-first/month-first pair (03/04/2024): a column's hits under
 # several of them add up, so a column that mixes them converts when together they read ``min_share`` of it.
 _AMBIGUOUS_DATES = ("%d/%m/%Y", "%m/%d/%Y")
+# Datetime formats that read some of the same values (the fractional-seconds one reads whole seconds too; the
+# day-first/month-first pair): in a column written several ways, only the one of each that reads more counts.
+_DATETIME_TWINS = (("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"), ("%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%z"),
+                   ("%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M"))
 KINDS = ("number", "integer", "boolean", "date", "datetime", "categorical", "text")
 # Removed before a number is parsed: spaces, underscores, apostrophes (digit grouping) and currency marks. Prefixed
 # dollar signs (US$, HK$, …) come before the bare sign so that their letters go too.
@@ -102,7 +106,12 @@ def parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None = N
     exist and becomes null (counted as unparsed by ``types``); one repeated when clocks go back takes the earlier.
     """
     if FORMAT_SEPARATOR in fmt:
-        return pl.coalesce([parse_temporal(text, kind, f.strip(), time_zone) for f in fmt.split(FORMAT_SEPARATOR)])
+        formats = [f.strip() for f in fmt.split(FORMAT_SEPARATOR)]
+        parts = [parse_temporal(text, kind, f, time_zone) for f in formats]
+        if kind == "datetime" and time_zone is None and any("%z" in f for f in formats):
+            # Times with an offset are UTC, so those without one are taken as UTC too (one column, one type).
+            parts = [p if "%z" in f else p.dt.replace_time_zone("UTC") for p, f in zip(parts, formats, strict=True)]
+        return pl.coalesce(parts)
     if kind == "date":
         return text.str.strptime(pl.Date, fmt, strict=False)
     if fmt.startswith(("%Y-%m-%d %H", "%Y-%m-%dT%H")):
@@ -240,7 +249,9 @@ class TypesStep(Step):
             elif kind == "boolean":
                 parsed = c.get("boolean", 0)
             elif kind in ("date", "datetime"):
-                parsed = sum(c.get(f"{kind}|{f}", 0) for f in (fmt or "").split(FORMAT_SEPARATOR))
+                # A datetime column's dates (midnight) were counted as dates: each format under the kind it was read as.
+                parsed = sum(c.get(f"{kind}|{f}", c.get(f"date|{f}", 0) if f in DATE_FORMATS else 0)
+                             for f in (fmt or "").split(FORMAT_SEPARATOR))
             else:
                 parsed = n
             if n - parsed > 0 and kind not in ("text", "categorical"):
@@ -300,6 +311,15 @@ class TypesStep(Step):
             return "datetime", dt_fmt
         if d_hits >= need:
             return "date", d_fmt
+        mixed_hits, mixed_fmt = self._mixed_datetimes(c)
+        if mixed_hits >= need:
+            if mixed_fmt is not None and "%z" in mixed_fmt and self.time_zone is None:
+                naive = [f for f in mixed_fmt.split(FORMAT_SEPARATOR) if "%z" not in f]
+                if naive:
+                    log.warning("types: %r mixes times with and without a UTC offset: those without (%s) are read as "
+                                "UTC; give time_zone='Asia/Shanghai' (say) to read them as local times there", col,
+                                ", ".join(naive))
+            return "datetime", mixed_fmt
         return "text", None
 
     @staticmethod
@@ -313,6 +333,28 @@ class TypesStep(Step):
         if len(used) < 2:
             return hits, fmt
         return sum(found[f] for f in used), FORMAT_SEPARATOR.join(used)
+
+    @staticmethod
+    def _mixed_datetimes(c: dict[str, int]) -> tuple[int, str | None]:
+        """Times written several ways in one column, dates among them (read as midnight): the formats that read any
+        of its values, times first, most-read first, joined by ``" | "``, with their hits summed. Formats that read
+        the same values are counted once: of a format and its fractional-seconds twin (which reads both) and of the
+        day-first and month-first pair, only the one that reads more is kept."""
+        found = {f: c.get(f"datetime|{f}", 0) for f in DATETIME_FORMATS}
+        for family in _DATETIME_TWINS:
+            keep = max(family, key=lambda f: (found[f], -family.index(f)))
+            for f in family:
+                if f != keep:
+                    found[f] = 0
+        times = sorted((f for f, v in found.items() if v), key=lambda f: -found[f])
+        if not times:
+            return 0, None
+        dates = {f: c.get(f"date|{f}", 0) for f in DATE_FORMATS}
+        loser = min(_AMBIGUOUS_DATES, key=lambda f: (dates[f], -_AMBIGUOUS_DATES.index(f)))
+        days = sorted((f for f, v in dates.items() if v and f != loser), key=lambda f: -dates[f])
+        if len(times) + len(days) < 2:
+            return 0, None
+        return sum(found[f] for f in times) + sum(dates[f] for f in days), FORMAT_SEPARATOR.join(times + days)
 
     def _expr(self, col: str, spec: dict[str, Any], tokens: list[str]) -> pl.Expr:
         kind, fmt = spec["kind"], spec.get("format")
