@@ -132,6 +132,10 @@ def test_mlflow_formats_and_errors(server):
     empty = httpx.post(f"{url}/invocations", content=csv.splitlines()[0] + "\n", headers={"Content-Type": "text/csv"})
     assert empty.status_code == 400
     assert "holds no rows" in empty.json()["message"]
+    bom = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, as Windows tools write one
+    for path, body in (("/invocations", {"dataframe_records": rows}), ("/models/iris/predict", rows)):
+        r = httpx.post(f"{url}{path}", content=bom + orjson.dumps(body), headers={"Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
     empty = httpx.post(f"{url}/invocations", json={"inputs": {c: [] for c in FEATURES}})
     assert empty.status_code == 400
     assert empty.json()["message"] == "inputs holds no rows"

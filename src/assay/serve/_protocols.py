@@ -34,6 +34,8 @@ class UnsupportedMedia(Exception):
 
 
 def _loads(body: bytes) -> Any:
+    if body[:3] == b"\xef\xbb\xbf":  # a UTF-8 byte order mark (Windows tools write one), which RFC 8259 lets a
+        body = body[3:]  # reader ignore and orjson refuses
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
