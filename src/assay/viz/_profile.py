@@ -455,6 +455,11 @@ def _numeric_kind(name: str, dtype: pl.DataType, v: dict[str, Any], mindiff: Any
     return "numeric"
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 value``, ``2 values``."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _export_index_name(name: str) -> bool:
     from assay.clean._useless import EXPORT_INDEX_NAMES  # here only: the cleaning package is not needed
 
@@ -1196,7 +1201,7 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
             ex = " and ".join(repr(x) for x in variants["examples"][:2])
             add("spelling_variants", name, f"'{name}' spells some values in several ways that differ only in case or "
                                            f"in spaces around them (e.g. {ex}): {variants['values']:,} spellings of "
-                                           f"{variants['values'] - variants['merged']:,} values; the text step "
+                                           f"{_count(variants['values'] - variants['merged'], 'value')}; the text step "
                                            "(assay clean -s text:case=lower) makes them one")
         read = v.get("read_from_text")
         if read and read["unreadable"]:
