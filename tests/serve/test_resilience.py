@@ -229,3 +229,19 @@ def test_input_that_overflows_the_prediction_is_a_422_and_does_not_open_the_brea
     assert ok.json()["predictions"][0]["prediction"] == pytest.approx(0.5, abs=0.2)
     breaker = httpx.get(f"{server.url}/models/reg/status").json()["production"]["breaker"]
     assert (breaker["state"], breaker["times_opened"]) == ("closed", 0)
+
+
+def test_a_failing_shadow_is_not_called_while_its_breaker_is_open(registry_dir, start_server, faults):
+    server = start_server(registry_dir, *BREAKER, "--breaker-open-seconds", "30", faults={})
+    r = httpx.post(f"{server.url}/admin/models/iris/shadow", json={"version": 2},
+                   headers={"Authorization": "Bearer s3cret"})
+    assert r.json()["shadow"]["version"] == 2
+    faults(mode="raise", versions=[2])
+    for _ in range(20):
+        r = _predict(server.url)
+        assert (r.status_code, r.json()["model_version"], r.json()["degraded"]) == (200, 1, False)
+        time.sleep(0.05)  # (the mirrored call runs after the answer)
+    metrics = httpx.get(f"{server.url}/metrics").text
+    # four failed calls open the shadow's breaker; the other 16 requests are not mirrored to it
+    assert 'assay_requests_total{model="iris",status="shadow_500",version="2"} 4.0' in metrics
+    assert 'assay_shed_total{model="iris",reason="shadow_breaker"} 16.0' in metrics

@@ -651,8 +651,12 @@ class Server:
             # (the breaker gauge is set after a failure here and for every version whenever /metrics is read)
             if degraded:
                 self.metrics.degraded.labels(name, degraded).inc()
-            if slot.shadow is not None and slot.shadow is not dep:
-                self._spawn(self._shadow(slot.shadow, frame, body))
+            shadow = slot.shadow
+            if shadow is not None and shadow is not dep:
+                if shadow.breaker.allow():
+                    self._spawn(self._shadow(shadow, frame, body))
+                else:  # a failing shadow is not called again until its breaker lets probes through
+                    self.metrics.shed.labels(name, "shadow_breaker").inc()
             self._tally(dep).answered(time.perf_counter() - start)
             return rows, dep, rid, degraded
         except HTTPError as exc:  # a refusal carries the request id (and the version that refused) like an answer
@@ -766,7 +770,8 @@ class Server:
             dep.breaker.record(True, 0.0)
             self.metrics.requests.labels(dep.name, str(dep.version), "shadow_500").inc()
             return
-        except Exception:
+        except Exception:  # no outcome (input it refuses, shed): a half-open probe place is given back
+            dep.breaker.release()
             return
         self.metrics.requests.labels(dep.name, str(dep.version), f"shadow_{status}").inc()
         self.metrics.latency.labels(dep.name, str(dep.version)).observe(time.perf_counter() - start)
