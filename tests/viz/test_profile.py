@@ -614,3 +614,19 @@ def test_values_spelled_in_several_ways_are_named():
     assert warning["column"] == "sex"
     assert "(e.g. 'Female' and 'female'): 6 spellings of 2 values" in warning["message"]
     assert "spelling_variants" not in p["variables"]["clean"]
+
+
+def test_a_totals_row_at_the_end_is_named():
+    report = pl.DataFrame({"城市": ["北京", "上海", "广州", "合计"], "销售额": [100.5, 200.0, 50.0, 350.5],
+                           "数量": [3, 5, 2, 10], "备注": ["a", "b", None, None]})
+    p = profile(report)
+    assert p["total_row"] == {"row": 4, "label": ["城市", "合计"], "columns": ["销售额", "数量"]}
+    [warning] = _warnings(p, "total_row")
+    assert warning["message"].startswith("the last row (row 4) looks like a totals row, not data ('城市' is '合计'; "
+                                         "'销售额', '数量' equal the sums of the rows above)")
+    # Without a label, two columns of sums are needed; one number that happens to be the sum is no totals row.
+    unlabelled = report.with_columns(pl.Series("城市", ["北京", "上海", "广州", "深圳"]))
+    assert profile(unlabelled)["total_row"]["label"] is None
+    chance = pl.DataFrame({"x": [1.0, 2.0, 3.0], "y": [5.0, 1.0, 2.0]})
+    assert profile(chance)["total_row"] is None
+    assert not _warnings(profile(report.head(3)), "total_row")

@@ -179,6 +179,7 @@ def profile(
         result["target_summary"] = _target_summary(variables[target])
         result["target_association"] = _target_association(sample, variables, target, nums)
     result["preview"] = _preview(lf, frame, sample)
+    result["total_row"] = _total_row(frame, variables) if frame is not None else None
     result["warnings"] = _warnings(result, variables, target)
     notify("profile done", 0.85)
     return jsonable(result)
@@ -453,6 +454,34 @@ def _numeric_kind(name: str, dtype: pl.DataType, v: dict[str, Any], mindiff: Any
         if _ID_NAME.search(name) or dense or counter:
             return "id-like"
     return "numeric"
+
+
+# What the label cell of a report's totals row says ("合计" and friends; "Total", "Grand total", "Sum").
+_TOTAL_LABEL = re.compile(r"^\s*(合\s*计|总\s*计|小\s*计|总和|汇总|共计|total|totals|grand total|sum|all)\s*[:：]?\s*$",
+                          re.IGNORECASE)
+
+
+def _total_row(frame: pl.DataFrame, variables: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The last row of a spreadsheet export that holds the column totals ("合计" under the names, the sums under
+    the numbers), when it does: its numbers equal the sums of the rows above (within 0.5%), and a text cell says
+    total, or two numeric columns or more are such sums."""
+    if frame.height < 3:
+        return None
+    numeric = [n for n, v in variables.items() if v["kind"] == "numeric"]
+    text = [n for n, v in variables.items() if v["kind"] in ("categorical", "id-like", "text")
+            and frame.schema[n] in (pl.String, pl.Categorical)]
+    if not numeric:
+        return None
+    last = frame.tail(1)
+    above = frame.head(frame.height - 1).select(pl.col(numeric).cast(pl.Float64).sum()).row(0, named=True)
+    values = last.select(pl.col(numeric).cast(pl.Float64)).row(0, named=True)
+    sums = [n for n in numeric if values[n] is not None and above[n]
+            and abs(values[n] - above[n]) <= 0.005 * abs(above[n])]
+    label = next(((n, str(last[n][0])) for n in text if last[n][0] is not None
+                  and _TOTAL_LABEL.match(str(last[n][0]))), None)
+    if not sums or (label is None and len(sums) < 2):
+        return None
+    return {"row": frame.height, "label": label, "columns": sums}
 
 
 def _count(n: int, noun: str) -> str:
@@ -1154,6 +1183,13 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
         add("one_row", None, "the data has a single row: statistics describe one value per column", "info")
     if result["columns"] == 0:
         add("no_columns", None, "the data has no columns", "error")
+    total = result.get("total_row")
+    if total:
+        said = f"{total['label'][0]!r} is {total['label'][1]!r}; " if total["label"] else ""
+        cols = ", ".join(repr(c) for c in total["columns"][:3]) + (", …" if len(total["columns"]) > 3 else "")
+        add("total_row", None, f"the last row (row {total['row']:,}) looks like a totals row, not data ({said}{cols} "
+                               "equal the sums of the rows above): it inflates sums, means and maxima; drop it before "
+                               "modelling")
     dups = result.get("duplicate_rows")
     if dups:
         add("duplicates", None, f"{dups:,} duplicate rows ({result['duplicate_rows_pct']:.2f}% of rows)")
@@ -1196,7 +1232,7 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
                 ex = v.get("mixed_examples", {})
                 add("mixed_types", name, f"'{name}' mixes numbers ({n_num:,} values, e.g. {ex.get('numeric', [])[:2]})"
                                          f" and text ({n - n_num:,} values, e.g. {ex.get('text', [])[:2]})")
-        variants = v.get("spelling_variants")
+        variants = v.get("spelling_variants")  # (per column; the totals row is said once, below the loop)
         if variants:
             ex = " and ".join(repr(x) for x in variants["examples"][:2])
             add("spelling_variants", name, f"'{name}' spells some values in several ways that differ only in case or "
