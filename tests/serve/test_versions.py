@@ -269,3 +269,25 @@ def test_canary_and_shadow_name_versions_as_promote_does(registry_dir, start_ser
         assert httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).status_code == 200
     status = httpx.get(f"{server.url}/models/iris/status").json()
     assert status["canary"] == status["shadow"]  # one deployment of v2: its counts hold both roles' calls
+
+
+def test_promoting_the_canary_ends_it_and_ending_a_canary_keeps_a_version_loaded_on_request(
+        registry_dir, start_server):
+    server = start_server(registry_dir, "--watch-seconds", "0")
+    url = server.url
+    oip = {"inputs": [{"name": n, "shape": [1], "datatype": "FP64", "data": [ROW[n]]} for n in ROW]}
+    assert httpx.post(f"{url}/v2/models/iris/versions/2/infer", json=oip).status_code == 200  # v2 loaded on request
+    r = httpx.post(f"{url}/admin/models/iris/canary", json={"version": 2, "percent": 50}, headers=ADMIN)
+    assert r.json()["canary"]["version"] == 2
+    httpx.post(f"{url}/admin/models/iris/canary", json={"percent": 0}, headers=ADMIN)
+    time.sleep(0.5)  # (a deployment that is let go of drains after 0.2 s)
+    r = httpx.post(f"{url}/v2/models/iris/versions/2/infer", json=oip, timeout=10)
+    assert r.status_code == 200  # the deployment the canary shared with the request-loaded version still serves
+    httpx.post(f"{url}/admin/models/iris/canary", json={"version": 2, "percent": 50}, headers=ADMIN)
+    r = httpx.post(f"{url}/admin/models/iris/promote", json={"version": 2}, headers=ADMIN)
+    assert (r.json()["production"]["version"], r.json()["canary"], r.json()["canary_percent"]) == (2, None, 0.0)
+    assert {_predict_version(url) for _ in range(10)} == {2}
+
+
+def _predict_version(url: str) -> int:
+    return httpx.post(f"{url}/models/iris/predict", json=[ROW]).json()["model_version"]

@@ -106,7 +106,12 @@ class _Metrics:
         self.breaker = Gauge(
             "assay_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open", ["model", "version"], registry=r
         )
-        self.shed = Counter("assay_shed", "Requests refused for capacity or deadline", ["model", "reason"], registry=r)
+        self.shed = Counter(
+            "assay_shed",
+            "Requests refused (capacity, deadline, breaker) or not mirrored to a shadow (shadow_breaker)",
+            ["model", "reason"],
+            registry=r,
+        )
         self.degraded = Counter("assay_degraded", "Requests answered by the fallback", ["model", "reason"], registry=r)
         self.log_written = Gauge("assay_log_written", "Prediction records committed", registry=r)
         self.log_dropped = Gauge("assay_log_dropped", "Prediction records that could not be written", registry=r)
@@ -537,9 +542,14 @@ class Server:
                 )
                 raise
             self.load_errors.pop(name, None)
-            old, old_fallback = slot.production, slot.fallback
+            old, old_fallback, old_canary = slot.production, slot.fallback, slot.canary
             fallback = await self._fallback_or_none(name, target)
             slot.production, slot.fallback, slot.swap_error = new, fallback, None
+            if old_canary is not None and old_canary.version == target:
+                # the canary's version is production now: its trial is over (it would otherwise keep a share of
+                # the traffic on a second copy of the version, with a breaker of its own)
+                slot.canary, slot.canary_percent = None, 0.0
+                log.info("model %s: canary v%s ended by its promotion", name, target)
             self.slots[name] = slot
             log.info(
                 "model %s now serves v%s (fallback: %s)",
@@ -547,10 +557,15 @@ class Server:
                 target,
                 f"{fallback.name} v{fallback.version}" if fallback else "none",
             )
-            for dep in (old, old_fallback):
-                if dep is not None and dep not in slot.deployments():
-                    self._spawn(dep.drain())
+            for dep in (old, old_fallback, old_canary):
+                self.retire(slot, dep)
         return slot
+
+    def retire(self, slot: _Slot, dep: Deployment | None) -> None:
+        """Drain ``dep``, no longer in one of ``slot``'s roles, unless it still serves: in another role, or as a
+        version loaded on request (a canary or shadow may be the very deployment of one)."""
+        if dep is not None and dep not in slot.deployments() and all(d is not dep for d in self.extra.values()):
+            self._spawn(dep.drain())
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -1318,8 +1333,7 @@ class Handlers:
         else:
             dep = await self._side_version(slot, version, "canary")
             old, slot.canary, slot.canary_percent = slot.canary, dep, float(percent)
-        if old is not None and old not in slot.deployments():
-            self.s._spawn(old.drain())
+        self.s.retire(slot, old)
         return _json(self.s.status(name))
 
     async def admin_shadow(self, request: Request) -> Response:
@@ -1332,8 +1346,7 @@ class Handlers:
         else:
             dep = await self._side_version(slot, version, "shadow")
             old, slot.shadow = slot.shadow, dep
-        if old is not None and old not in slot.deployments():
-            self.s._spawn(old.drain())
+        self.s.retire(slot, old)
         return _json(self.s.status(name))
 
 
