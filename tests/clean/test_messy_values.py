@@ -53,6 +53,15 @@ def test_prefixed_dollar_signs_and_currency_codes() -> None:
     assert out == pytest.approx([20.0, 1000.0, 7.5, 3.0, 20.0])
 
 
+def test_numbers_scaled_by_a_word_after_them() -> None:
+    step, out = _types(["9800", "1.2万", "3.5万", "2亿", "1.5千", "2百万", "１２万", "$1.5K", "2M", "0.4bn"])
+    assert step.state_["convert"]["v"]["kind"] == "number"
+    assert step.state_["unparsed"] == {}
+    assert out == pytest.approx([9800, 12_000, 35_000, 2e8, 1500, 2e6, 120_000, 1500, 2e6, 4e8])
+    _, words = _types(["万", "K", "M", "abc"])
+    assert words == ["万", "K", "M", "abc"]  # a scale word alone is no number
+
+
 def test_iso_utc_z_suffix_parses_as_utc_datetime() -> None:
     step, out = _types(["2021-03-28T00:30:00Z", "2021-10-31T01:30:00Z", "2021-12-01T23:59:59Z", "NA"])
     assert step.state_["convert"]["v"]["kind"] == "datetime"

@@ -74,13 +74,19 @@ def _number_text(text: pl.Expr) -> pl.Expr:
     return pl.when(negative).then(pl.lit("-") + s.str.strip_chars("()")).otherwise(s)
 
 
+# Written after a number to scale it: Chinese 万 (10⁴), 亿 (10⁸), 千, 百万, and the K, M, bn of money and counts.
+_SCALES = {"百万": 1e6, "万": 1e4, "亿": 1e8, "千": 1e3, "K": 1e3, "k": 1e3, "M": 1e6, "bn": 1e9}
+_SCALE_WORDS = "|".join(_SCALES)  # longest first where one ends another (百万 before 万)
+
+
 def parse_number(text: pl.Expr) -> pl.Expr:
     """Text to Float64: NFKC folds full-width digits/signs; '(5)' is -5; '12%' is 0.12; '1.234,5' is 1234.5 (decimal
-    comma); other junk gives null."""
+    comma); '1.2万' is 12000 and '$1.5K' 1500; other junk gives null."""
     s = _number_text(text)
     percent = s.str.ends_with("%")
-    value = s.str.strip_suffix("%").cast(pl.Float64, strict=False)
-    return pl.when(percent).then(value * (1.0 / 100.0)).otherwise(value)
+    scale = s.str.extract(f"({_SCALE_WORDS})$").replace_strict(_SCALES, default=1.0, return_dtype=pl.Float64)
+    value = s.str.strip_suffix("%").str.replace(f"(?:{_SCALE_WORDS})$", "").cast(pl.Float64, strict=False)
+    return pl.when(percent).then(value * (1.0 / 100.0)).otherwise(value * scale.fill_null(1.0))
 
 
 def _is_integer_text(text: pl.Expr) -> pl.Expr:
