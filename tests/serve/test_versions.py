@@ -291,3 +291,17 @@ def test_promoting_the_canary_ends_it_and_ending_a_canary_keeps_a_version_loaded
 
 def _predict_version(url: str) -> int:
     return httpx.post(f"{url}/models/iris/predict", json=[ROW]).json()["model_version"]
+
+
+def test_a_server_on_an_empty_registry_says_so_and_serves_what_is_registered_later(start_server, tmp_path):
+    server = start_server(tmp_path / "new-registry", "--watch-seconds", "0.2")
+    assert "serving no models: the registry" in server.logs()
+    assert "holds no models; models registered there are served within 0.2s" in server.logs()
+    open_registry(tmp_path / "new-registry").register(iris_artifact(tmp_path), "iris")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        r = httpx.post(f"{server.url}/models/iris/predict", json=[ROW])
+        if r.status_code == 200:
+            break
+        time.sleep(0.1)
+    assert r.status_code == 200

@@ -358,6 +358,7 @@ class Server:
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
         from assay.registry import open_registry
+        from assay.registry._store import _mask
 
         loop = asyncio.get_running_loop()
         self.registry = await loop.run_in_executor(None, open_registry, self.config.registry)
@@ -382,10 +383,17 @@ class Server:
             self._tasks.append(loop.create_task(self._watch()))
         if self.config.drift_seconds > 0:
             self._tasks.append(loop.create_task(self._drift_loop()))
-        log.info(
-            "serving %s",
-            ", ".join(f"{n} v{s.production.version}" for n, s in self.slots.items() if s.production) or "no models yet",
-        )
+        if self.slots:
+            log.info("serving %s", ", ".join(f"{n} v{s.production.version}" for n, s in self.slots.items()))
+        else:  # (a mistyped --registry opens a new, empty registry there)
+            log.warning(
+                "serving no models: the registry %s holds %s; %s",
+                _mask(self.registry.location),  # (without a password in a database URI)
+                "none that could be loaded" if names else "no models",
+                f"models registered there are served within {self.config.watch_seconds:g}s"
+                if self.config.watch_seconds > 0
+                else "restart the server (or POST /admin/reload) once one is registered",
+            )
 
     async def shutdown(self) -> None:
         for task in self._tasks:
