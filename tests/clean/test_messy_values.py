@@ -62,6 +62,29 @@ def test_numbers_scaled_by_a_word_after_them() -> None:
     assert words == ["万", "K", "M", "abc"]  # a scale word alone is no number
 
 
+def test_numbers_with_a_unit_after_them(caplog: pytest.LogCaptureFixture) -> None:
+    df = pl.DataFrame({"weight": ["12kg", "3.5 kg", "7 KG", "1Kg", None, "2 kg"], "days": ["3天", "5 天", "1天", "2天",
+                       "10天", "NA"], "size": ["S", "M", "L", "XL", "M", "S"], "mixed": ["1kg", "2 lb", "3kg", "4 lb",
+                       "5kg", "6 lb"]})
+    with caplog.at_level("WARNING", logger="assay.clean._types"):
+        step = TypesStep().fit(df)
+    out = step.transform(df)
+    assert out["weight"].to_list() == [12.0, 3.5, 7.0, 1.0, None, 2.0]
+    assert out["days"].to_list() == [3.0, 5.0, 1.0, 2.0, 10.0, None]
+    assert "'weight' read as numbers in 'kg' (the unit written after its values)" in caplog.text
+    assert "'days' read as numbers in '天'" in caplog.text
+    assert out.schema["size"] == pl.String  # sizes are no numbers
+    assert out.schema["mixed"] == pl.String  # two units: kept as text, not half converted
+    ids = TypesStep().fit(pl.DataFrame({"subject": [str(i) for i in range(100, 160)] + ["207a", "208a", "209a",
+                                                                                       "207b"]}))
+    assert ids.state_["convert"]["subject"]["kind"] == "text"  # a letter after a few ids is no unit
+    assert step.state_["unparsed"] == {}
+    # Applied to new data, another unit is an unreadable value (counted), not a number in the wrong unit.
+    new = pl.DataFrame({"weight": ["4 kg", "5 lb"], "days": ["6天", "7天"], "size": ["S", "M"], "mixed": ["1kg", "x"]})
+    assert step.transform(new)["weight"].to_list() == [4.0, None]
+    assert step.unreadable(new) == {"weight": (1, "5 lb")}
+
+
 def test_iso_utc_z_suffix_parses_as_utc_datetime() -> None:
     step, out = _types(["2021-03-28T00:30:00Z", "2021-10-31T01:30:00Z", "2021-12-01T23:59:59Z", "NA"])
     assert step.state_["convert"]["v"]["kind"] == "datetime"

@@ -11,6 +11,7 @@ state (``state_["unparsed"]``), so nothing is lost silently. ``text`` trims, Uni
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +41,7 @@ FORMAT_SEPARATOR = " | "
 # Date formats that no value reads in both, except the day-first/month-first pair (03/04/2024): a column's hits under
 # several of them add up, so a column that mixes them converts when together they read ``min_share`` of it.
 _AMBIGUOUS_DATES = ("%d/%m/%Y", "%m/%d/%Y")
+_UNITS_KEPT = 5  # the commonest units of a column counted (a column of numbers takes one)
 # Datetime formats that read some of the same values (the fractional-seconds one reads whole seconds too; the
 # day-first/month-first pair): in a column written several ways, only the one of each that reads more counts.
 _DATETIME_TWINS = (("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"), ("%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%z"),
@@ -87,6 +89,18 @@ def parse_number(text: pl.Expr) -> pl.Expr:
     scale = s.str.extract(f"({_SCALE_WORDS})$").replace_strict(_SCALES, default=1.0, return_dtype=pl.Float64)
     value = s.str.strip_suffix("%").str.replace(f"(?:{_SCALE_WORDS})$", "").cast(pl.Float64, strict=False)
     return pl.when(percent).then(value * (1.0 / 100.0)).otherwise(value * scale.fill_null(1.0))
+
+
+# A number followed by a unit (12kg, 3.5 kg, 7 天, 30 km/h): the unit is a few non-digit characters that are neither
+# a sign, a separator nor a currency mark; values that parse_number reads whole (12%, ¥5, 1.2万) have no unit.
+_UNIT = r"^[-+]?\d[\d,]*(?:\.\d+)?\s*([^\d\s.,:;+\-()%$€£¥₹₩][^\d]{0,7})$"
+
+
+def _unit_of(text: pl.Expr) -> pl.Expr:
+    """The unit written after a number (``'kg'`` of ``'12kg'``), or null."""
+    folded = text.str.normalize("NFKC")
+    # Case does not tell units apart in practice ('kg', 'KG', 'Kg'): one unit, in lower case.
+    return pl.when(parse_number(text).is_null()).then(folded.str.extract(_UNIT).str.strip_chars().str.to_lowercase())
 
 
 def _is_integer_text(text: pl.Expr) -> pl.Expr:
@@ -215,20 +229,28 @@ class TypesStep(Step):
                 for col in columns]
             for col, result in zip(columns, pl.collect_all(queries), strict=True):
                 out[col] = {key: int(value or 0) for key, value in result.row(0, named=True).items()}
-            return {"columns": columns, "counts": out}
-        # A scan: one streaming pass of aggregations over every row, with no table of distinct values in memory.
-        exprs = [flag.sum().alias(f"{i}|{key}") for i, col in enumerate(columns) for key, flag in self._checks(col)]
-        row = collect_row(frame, exprs)
-        for key, value in row.items():
-            i, rest = key.split("|", 1)
-            out[columns[int(i)]][rest] = int(value or 0)
+        else:
+            # A scan: one streaming pass of aggregations over every row, with no table of distinct values in memory.
+            exprs = [flag.sum().alias(f"{i}|{key}") for i, col in enumerate(columns)
+                     for key, flag in self._checks(col)]
+            row = collect_row(frame, exprs)
+            for key, value in row.items():
+                i, rest = key.split("|", 1)
+                out[columns[int(i)]][rest] = int(value or 0)
+        for col in columns:
+            if out[col].get("unit"):  # which units: one more look at those columns only
+                unit = _unit_of(_clean_text(col, self._tokens())).alias("u")
+                found = (frame.lazy().select(unit).drop_nulls().group_by("u").len()
+                         .sort(["len", "u"], descending=[True, False]).head(_UNITS_KEPT).collect())
+                out[col].update({f"unit|{u}": int(n) for u, n in found.iter_rows()})
         return {"columns": columns, "counts": out}
 
     def _checks(self, col: str) -> list[tuple[str, pl.Expr]]:
         """Per row of ``col``: whether it is a value at all, and whether it reads as each kind and format."""
         s = _clean_text(col, self._tokens())
         checks = [("n", s.is_not_null()), ("number", parse_number(s).is_not_null()),
-                  ("integer", _is_integer_text(s)), ("boolean", parse_bool(s).is_not_null())]
+                  ("integer", _is_integer_text(s)), ("boolean", parse_bool(s).is_not_null()),
+                  ("unit", _unit_of(s).is_not_null())]
         explicit = (self.formats or {}).get(col)
         for kind, fmts in (("date", DATE_FORMATS), ("datetime", DATETIME_FORMATS)):
             for fmt in ([explicit] if explicit else fmts):
@@ -251,7 +273,7 @@ class TypesStep(Step):
             if kind == "text" and n and col not in (self.kinds or {}):
                 self._say_almost(col, c, n)
             if kind in ("number", "integer"):
-                parsed = c.get("number", 0)
+                parsed = c.get("number", 0) + (c.get(f"unit|{fmt}", 0) if fmt else 0)
             elif kind == "boolean":
                 parsed = c.get("boolean", 0)
             elif kind in ("date", "datetime"):
@@ -307,6 +329,13 @@ class TypesStep(Step):
             return "boolean", None
         if c.get("number", 0) >= need:
             return ("integer" if c.get("integer", 0) == c["number"] else "number"), None
+        units = {k.split("|", 1)[1]: v for k, v in c.items() if k.startswith("unit|")}
+        if units:
+            unit = max(units, key=lambda u: (units[u], u))
+            # Written after most values, as a column of measurements does, not after a few (ids such as 207a).
+            if c.get("number", 0) + units[unit] >= need and units[unit] >= 0.5 * n:
+                log.warning("types: %r read as numbers in %r (the unit written after its values)", col, unit)
+                return "number", unit
         dt_hits, dt_fmt = best("datetime")
         d_hits, d_fmt = best("date")
         if d_hits < need and not (self.formats or {}).get(col):
@@ -366,6 +395,8 @@ class TypesStep(Step):
         kind, fmt = spec["kind"], spec.get("format")
         s = _clean_text(col, tokens)
         if kind == "number":
+            if fmt:  # the column's unit, written after its values: dropped, the number read
+                s = s.str.normalize("NFKC").str.replace(f"(?i)\\s*{re.escape(fmt)}$", "")
             return parse_number(s).alias(col)
         if kind == "integer":
             return parse_number(s).round(0).cast(pl.Int64, strict=False).alias(col)
