@@ -8,8 +8,8 @@ NumPy/pandas than assay's lock file) and times, from inside the process:
 
 - ``stats``:  reading the CSV + computing the profile (assay ``profile()``; ydata ``get_description()``); assay
   first starts its figure process (``prepare_figures()``, as ``assay profile`` does, before importing NumPy and
-  Polars), which loads matplotlib and draws the column figures on the other core meanwhile, so its ``stats`` shares
-  the CPUs with that work;
+  Polars), which loads matplotlib and draws each figure on the other core as soon as its data is ready, so its
+  ``stats`` shares the CPUs with that work;
 - ``report``: ``stats`` + writing the HTML report (assay also writes every figure as PNG and SVG; ydata embeds its
   figures in the HTML);
 - ``process``: the whole subprocess as a user sees it, interpreter start, imports and exit included (assay's worker
@@ -27,16 +27,17 @@ Both interpreters run with their compiled bytecode cached, as after an ordinary 
 is written to) and is filled by one untimed warm-up run of each tool on a 2,000-row file. ``--cold-imports`` measures
 instead with no bytecode cache at all (``PYTHONDONTWRITEBYTECODE=1``): every import is compiled from source each run.
 
-Last measured (2 CPUs shared with other jobs; each run started on idle CPUs): 3 runs with the load average at 1.9
-at the start and 1.4 at the end, then 5 runs from 1.4 to 1.3: the whole command 1.01 s against 18.81 s (18.7×) and
-0.94 s against 17.56 s (18.7×), the statistics 24.3× / 25.2×, with the HTML report 18.6× / 19.6×, CPU seconds
-1.77 against 19.50 and 1.67 against 18.52 (11.0× / 11.1×). The code before the figure changes of that day gave 1.02 s
-against 18.31 s (17.9×) on the same machine an hour earlier (runs started at once); assay alone, interleaved with
-that code (medians of 6, 8 and 10 runs each, load average 2 to 3.6; the first two before the last change, which
-gives the last figures to the helper processes one at a time): whole command 0.99 → 0.86 s, 1.06 → 0.95 s and
-1.20 → 1.11 s, CPU 1.73 → 1.55, 1.86 → 1.71 and 1.93 → 1.77 s. The goal of 20× for the whole command is not met
-(0.88-0.94 s would be needed at these ydata times). The load the earlier results were measured under: the
-Performance table in README.md.
+Last measured (2 CPUs shared with other jobs, a busier machine than before: ydata took 25-31 s instead of 18-19 s;
+each run started on idle CPUs where they became idle within a minute): two sets of 5 runs, the load average at 3.0 →
+2.5 and 2.4 → 2.9: the whole command 1.19 s against 28.16 s (23.8×) and 1.19 s against 31.37 s (26.4×), the
+statistics 30.7× / 34.5×, with the HTML report 25.1× / 28.0×, CPU seconds 2.17 against 26.08 and 2.14 against 26.14
+(12.0× / 12.2×). The code before that day's changes gave 1.29 s against 26.13 s (20.3×, CPU 2.38 s; 3 runs, load
+average 1.2 → 3.0) on the same machine that day; assay alone, interleaved with that code (8 runs each, load average
+2.4 → 2.5): whole command 1.37 → 1.27 s, CPU 2.32 → 2.12 s, statistics 0.81 → 0.72 s. Every time here is longer than
+on the quieter machine of the earlier results (assay's CPU seconds too: 2.1 against 1.7 then), and a busy machine
+slows ydata's 20-odd seconds more than assay's one, so the ratios above flatter assay: whether the whole command
+reaches 20× on a quiet machine (0.88-0.94 s at ydata's 17.6-18.8 s there, against 0.94-1.01 s before these
+changes) was not measured. The load the earlier results were measured under: the Performance table in README.md.
 
 Setup and usage::
 
