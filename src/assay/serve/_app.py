@@ -490,8 +490,14 @@ class Server:
             return await self._fallback_for(name, production, skip)
         except Exception as exc:
             spec = self.config.fallback.get(name, self.config.default_fallback)
-            log.error("model %s: fallback %r unusable (%s); serving v%s without a fallback", name, spec, exc,
-                      production, extra={"model": name, "version": production})
+            log.error(
+                "model %s: fallback %r unusable (%s); serving v%s without a fallback",
+                name,
+                spec,
+                exc,
+                production,
+                extra={"model": name, "version": production},
+            )
             return None
 
     async def _previous(self, name: str, version: int, skip: tuple[int, ...] = ()) -> Deployment | None:
@@ -655,8 +661,13 @@ class Server:
             except (ModelFailure, InvalidOutput) as exc:
                 dep.breaker.record(True, 0.0)
                 probe = None
-                log.warning("model %s v%s failed: %s", name, dep.version, exc,
-                            extra={"model": name, "version": dep.version, "request_id": rid})
+                log.warning(
+                    "model %s v%s failed: %s",
+                    name,
+                    dep.version,
+                    exc,
+                    extra={"model": name, "version": dep.version, "request_id": rid},
+                )
                 self.metrics.breaker.labels(name, str(dep.version)).set(STATE_CODE[dep.breaker.state])
                 # a failing canary's request goes to the production version (the canary is on trial), any other's
                 # to the fallback
@@ -941,8 +952,10 @@ def _feedback_problem(value: Any, rows: int, task: str | None) -> str | None:
     numbers or flags) for a classifier."""
     values = value if isinstance(value, list) else [value]
     if len(values) != rows:
-        return (f"the request predicted {rows} row(s) and the feedback gives {len(values)} value(s); "
-                f'send "values": [one true value per row, in the request\'s order]')
+        return (
+            f"the request predicted {rows} row(s) and the feedback gives {len(values)} value(s); "
+            f'send "values": [one true value per row, in the request\'s order]'
+        )
     for i, v in enumerate(values):
         at = f" (row {i})" if rows > 1 else ""
         if task == "regression":
