@@ -138,8 +138,14 @@ class CircuitBreaker:
 
     def _log(self, level: int, what: str) -> None:
         """One log line per state change (with the model and version as fields of the JSON line)."""
-        log.log(level, "circuit breaker of %s v%s %s", self.model, self.version, what,
-                extra={"model": self.model, "version": self.version, "breaker": self.state})
+        log.log(
+            level,
+            "circuit breaker of %s v%s %s",
+            self.model,
+            self.version,
+            what,
+            extra={"model": self.model, "version": self.version, "breaker": self.state},
+        )
 
     def _clear(self) -> None:
         self.calls.clear()
