@@ -243,6 +243,9 @@ def test_a_model_none_of_whose_versions_loads_is_a_503_that_says_why(start_serve
     time.sleep(1.0)
     assert server.logs().count("version 1 failed to load") == 1
     assert httpx.post(f"{server.url}/models/nope/predict", json=[ROW]).status_code == 404
+    listing = httpx.get(f"{server.url}/models").json()
+    assert [m["model"] for m in listing["models"]] == ["other"]
+    assert "modified after it was written" in listing["unavailable"]["iris"]
 
 
 def test_canary_and_shadow_name_versions_as_promote_does(registry_dir, start_server):

@@ -1221,7 +1221,9 @@ class Handlers:
         return _json(self.s.status(self._name(request)))
 
     async def models(self, request: Request) -> Response:
-        return _json({"models": [self.s.status(n) for n in self.s.slots]})
+        # (models of the registry none of whose versions could be loaded, and why)
+        unavailable = {n: e for n, e in self.s.load_errors.items() if n not in self.s.slots}
+        return _json({"models": [self.s.status(n) for n in self.s.slots], "unavailable": unavailable})
 
     async def metrics(self, request: Request) -> Response:
         s = self.s
