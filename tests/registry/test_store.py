@@ -109,6 +109,23 @@ def test_tampered_artifact_is_refused(registry, make_artifact):
         registry.load("m")
 
 
+def test_a_damaged_version_is_found_before_the_cli_promotes_it(registry, registry_uri, make_artifact, capsys):
+    from assay.cli import main
+
+    registry.register(make_artifact(), "m")
+    registry.register(make_artifact(seed=1), "m")
+    assert registry.verify("m", 2) == 2
+    stored = registry.get("m", 2).path
+    (stored / "steps.json").write_text((stored / "steps.json").read_text() + " ")
+    with pytest.raises(ArtifactError, match="modified after it was written"):
+        registry.verify("m", 2)
+    assert main(["models", "promote", "m", "2", "--registry", registry_uri]) == 2
+    assert "m version 2 not promoted: model artifact" in capsys.readouterr().err
+    assert registry.resolve("m") == 1  # the alias did not move
+    assert main(["models", "promote", "m", "1", "--alias", "staging", "--registry", registry_uri]) == 0
+    assert registry.aliases("m") == {"production": 1, "staging": 1}
+
+
 def test_training_profile_from_reference_and_from_source_file(registry, make_artifact, tmp_path, iris_frame):
     from assay.registry import drift_report
     from assay.sources import open_source

@@ -104,7 +104,14 @@ def register(app: typer.Typer) -> None:
         alias: str = typer.Option("production", help="Alias to move."),
         registry: str | None = typer.Option(None, help=REGISTRY_HELP),
     ) -> None:
+        from assay.exceptions import ArtifactError
+
         reg = _open(registry)
+        try:  # a server refuses to load a damaged artifact: say so now rather than after the alias moved
+            reg.verify(name, version)
+        except ArtifactError as exc:
+            msg = f"{name} version {version} not promoted: {exc}"
+            raise ArtifactError(msg) from exc
         target = reg.promote(name, version, alias)
         typer.echo(f"{name}: {alias} → version {target}")
 

@@ -454,6 +454,22 @@ class Registry:
             description=r[7], aliases=sorted(a for a, v in aliases if int(v) == version),
         )
 
+    def verify(self, name: str, ref: int | str | None = None) -> int:
+        """Check a version's artifact as :meth:`load` would (every file's SHA-256; from an fsspec store, the local
+        copy, downloaded when needed) without loading it; return the version number. ArtifactError when it fails."""
+        from assay.exceptions import ArtifactError
+
+        mv = self.get(name, ref)
+        key = f"{mv.name}/{mv.version}"
+        try:
+            verify_artifact(self.store.fetch(key))
+        except ArtifactError:
+            if isinstance(self.store, LocalStore):
+                raise
+            self.store.evict(key)
+            verify_artifact(self.store.fetch(key))
+        return mv.version
+
     def load(self, name: str, ref: int | str | None = None) -> Any:
         """Load a version as a :class:`~assay._fitted.Model` (every file's SHA-256 verified first).
 
