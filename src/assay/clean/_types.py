@@ -84,11 +84,13 @@ _SCALE_WORDS = "|".join(_SCALES)  # longest first where one ends another (百万
 def parse_number(text: pl.Expr) -> pl.Expr:
     """Text to Float64: NFKC folds full-width digits/signs; '(5)' is -5; '12%' is 0.12; '1.234,5' is 1234.5 (decimal
     comma); '1.2万' is 12000 and '$1.5K' 1500; other junk gives null."""
-    s = _number_text(text)
-    percent = s.str.ends_with("%")
-    scale = s.str.extract(f"({_SCALE_WORDS})$").replace_strict(_SCALES, default=1.0, return_dtype=pl.Float64)
-    value = s.str.strip_suffix("%").str.replace(f"(?:{_SCALE_WORDS})$", "").cast(pl.Float64, strict=False)
-    return pl.when(percent).then(value * (1.0 / 100.0)).otherwise(value * scale.fill_null(1.0))
+    # The reduced text is used once (an expression used twice is computed twice, and reducing is the costly part):
+    # the percent sign and the scale word are read off the text as written.
+    end = text.str.extract(f"(%|％|{_SCALE_WORDS})\\s*$")  # (the full-width ％ as written; NFKC folds it later)
+    factor = end.replace_strict({"%": 0.01, "％": 0.01, **_SCALES}, default=1.0,
+                                return_dtype=pl.Float64).fill_null(1.0)
+    value = _number_text(text).str.replace(f"(?:%|{_SCALE_WORDS})$", "").cast(pl.Float64, strict=False)
+    return value * factor
 
 
 # A number followed by a unit (12kg, 3.5 kg, 7 天, 30 km/h): the unit is a few non-digit characters that are neither
@@ -96,11 +98,16 @@ def parse_number(text: pl.Expr) -> pl.Expr:
 _UNIT = r"^[-+]?\d[\d,]*(?:\.\d+)?\s*([^\d\s.,:;+\-()%$€£¥₹₩][^\d]{0,7})$"
 
 
+# Words after a number that parse_number reads itself (currencies, scales): not units.
+_NOT_UNITS = ["元", "RMB", "CNY", "USD", "EUR", "GBP", "JPY", "HKD", "CHF", "CAD", "AUD", "INR", "KRW", *_SCALES]
+
+
 def _unit_of(text: pl.Expr) -> pl.Expr:
-    """The unit written after a number (``'kg'`` of ``'12kg'``), or null."""
-    folded = text.str.normalize("NFKC")
+    """The unit written after a number (``'kg'`` of ``'12kg'``), or null. One regex pass (no number parse: it runs
+    on every value of every text column the types step looks at); the regex's ``\\d`` reads full-width digits too."""
+    unit = text.str.extract(_UNIT).str.strip_chars()
     # Case does not tell units apart in practice ('kg', 'KG', 'Kg'): one unit, in lower case.
-    return pl.when(parse_number(text).is_null()).then(folded.str.extract(_UNIT).str.strip_chars().str.to_lowercase())
+    return pl.when(~unit.is_in(_NOT_UNITS)).then(unit.str.to_lowercase())
 
 
 def _is_integer_text(text: pl.Expr) -> pl.Expr:
