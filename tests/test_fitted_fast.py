@@ -224,6 +224,25 @@ def test_text_input_blanks_and_missing_tokens_are_missing_and_dates_are_parsed()
         model.validate(pl.DataFrame({"a": ["abc"], "d": [None], "t": [None]}))
 
 
+def test_spaces_around_numbers_are_read_and_flags_or_fractions_are_not_numbers_or_counts() -> None:
+    """" 45.1 " is 45.1; true for a number and 2008.5 for a whole-number column are refused (they used to become
+    1.0 and 2008), and read as missing, counted, where unreadable values are allowed."""
+    from sklearn.linear_model import LinearRegression
+
+    model = Model([], LinearRegression(), task="regression", target="y",
+                  input_schema={"a": "Float64", "year": "Int64"}, features=["a"])
+    out = model.validate(pl.DataFrame({"a": [" 45.1 ", "\t2"], "year": [2008.0, None]}))
+    assert out["a"].to_list() == [45.1, 2.0]
+    assert out["year"].to_list() == [2008, None]
+    with pytest.raises(SchemaError, match="column 'a': value True at row 1 cannot be read as Float64"):
+        model.validate(pl.DataFrame({"a": [None, True], "year": [2008, 2009]}))
+    with pytest.raises(SchemaError, match=r"column 'year': value 2008\.5 at row 0 cannot be read as Int64"):
+        model.validate(pl.DataFrame({"a": [1.0], "year": [2008.5]}))
+    frame, unreadable = model._cast(pl.DataFrame({"a": [1.0, 2.0], "year": [2008.5, 2009.0]}), lenient=True)
+    assert frame["year"].to_list() == [None, 2009]
+    assert unreadable == {"year": (1, 2008.5, "Int64")}
+
+
 def test_text_the_types_step_converts_is_checked_too():
     """A date the types step cannot read: the server's check refuses it, a batch reads it as missing and says so."""
     from assay.pipeline import Pipeline

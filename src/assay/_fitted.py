@@ -184,14 +184,21 @@ class Model:
             if column.dtype == pl.String and dtype != pl.String:
                 # Text for a number, date or flag: a blank or a missing-value token ('', 'NA', 'null', ...) is a
                 # missing value, as the types step reads it, not an unreadable one (JSON producers send "" for none).
+                # Spaces around a number (" 45.1 ") are no reason to refuse it, as they are none to call it missing.
                 text = column.str.strip_chars()
-                column = pl.select(pl.when(text.is_in(_MISSING_TEXT)).then(None).otherwise(column)).to_series()
+                column = pl.select(pl.when(text.is_in(_MISSING_TEXT)).then(None).otherwise(text)).to_series()
                 column = column.alias(name)
             try:
                 cast = _cast_lenient(column, dtype)
             except Exception as exc:  # a conversion Polars does not offer (say, text to a duration)
                 msg = f"column {name!r}: {column.dtype} values cannot be read as {dtype_name} ({exc})"
                 raise SchemaError(msg) from None
+            if column.dtype == pl.Boolean and dtype.is_numeric():
+                cast = pl.Series(name, [None] * column.len(), dtype=dtype)  # true/false is no number: unreadable
+            elif column.dtype.is_float() and dtype.is_integer():
+                # 2008.5 for a whole-number column is unreadable, not 2008 (a cast would cut the fraction off).
+                whole = column.is_not_null() & (column == column.round(0))
+                cast = pl.select(pl.when(whole).then(cast)).to_series().alias(name)
             bad = cast.is_null() & column.is_not_null()
             if bad.any() and lenient:
                 row = int(bad.arg_true()[0])
