@@ -79,3 +79,14 @@ def test_show_prints_chinese_column_names_as_they_are(tmp_path, capsys):
     assert '"target": "销量"' in out
     assert "\\u" not in out
     assert json.loads(out)["input_schema"] == {"温度": "Float64", "价格": "Float64"}
+
+
+def test_a_mistyped_registry_path_is_said_and_not_created(tmp_path, capsys):
+    typo = tmp_path / "regsitry"
+    assert main(["models", "list", "--registry", str(typo)]) == 0
+    assert f"no models: no registry at {typo} (nothing was ever registered there)" in capsys.readouterr().out
+    assert main(["models", "list", "--registry", str(typo), "--json"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"
+    assert main(["models", "show", "sales", "--registry", str(typo)]) == 2
+    assert f"no registry at {typo}" in capsys.readouterr().err
+    assert not typo.exists()

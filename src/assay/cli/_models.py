@@ -26,10 +26,10 @@ Examples:
 REGISTRY_HELP = "Registry directory or URI (default: $ASSAY_REGISTRY, else ~/.assay/registry)."
 
 
-def _open(registry: str | None):
+def _open(registry: str | None, *, create: bool = False):
     from assay.registry import open_registry
 
-    return open_registry(registry)
+    return open_registry(registry, create=create)  # a mistyped path is an error, not a new empty registry
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +41,18 @@ def register(app: typer.Typer) -> None:
         registry: str | None = typer.Option(None, help=REGISTRY_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     ) -> None:
-        reg = _open(registry)
+        from assay.exceptions import RegistryError
+
+        try:
+            reg = _open(registry)
+        except RegistryError as exc:
+            if not str(exc).startswith("no registry at"):
+                raise
+            if as_json:
+                typer.echo("[]")
+            else:  # said, and nothing made there: a mistyped path must not become an empty registry
+                typer.echo(f"no models: {exc}")
+            return
         rows = []
         for name in reg.names():
             versions = reg.versions(name)
@@ -93,7 +104,7 @@ def register(app: typer.Typer) -> None:
         reference: str | None = typer.Option(None, help="Training data (file or URI) for the drift profile."),
         registry: str | None = typer.Option(None, help=REGISTRY_HELP),
     ) -> None:
-        reg = _open(registry)
+        reg = _open(registry, create=True)
         version = reg.register(model_dir, name, aliases=alias, reference=reference)
         typer.echo(f"registered {name} version {version}")
 

@@ -538,8 +538,11 @@ def _training_profile(manifest: dict[str, Any], reference: Any, artifact: Path) 
     return profile
 
 
-def open_registry(location: str | Path | None = None) -> Registry:
+def open_registry(location: str | Path | None = None, *, create: bool = True) -> Registry:
     """Open (creating if needed) the registry at ``location``, else ``$ASSAY_REGISTRY``, else ``~/.assay/registry``.
+
+    ``create=False`` refuses a local registry that does not exist yet (a mistyped path), instead of making an empty
+    one there: for commands that only read or change what is registered.
 
     ``location`` is a directory (SQLite metadata + artifacts inside), ``sqlite:///path/registry.sqlite``, or
     ``postgresql://user@host:port/db?schema=NAME&artifacts=DIR`` (schema default ``assay``; artifacts default
@@ -584,6 +587,11 @@ def open_registry(location: str | Path | None = None) -> Registry:
             msg = f"registry location {root} is a file; pass a directory (the registry keeps several files there)"
             raise RegistryError(msg)
         db = root / "registry.sqlite"
+    if not create and not db.exists():
+        msg = (f"no registry at {db if text.startswith('sqlite:///') else root} (nothing was ever registered there); "
+               "check the path, or register a model first: assay train … --register NAME --registry "
+               f"{_mask(text)}")
+        raise RegistryError(msg)
     root.mkdir(parents=True, exist_ok=True)
     return Registry(text, _Sql("sqlite", str(db)), store or root / "artifacts",
                     log_target=str(root / "predictions.sqlite"))
