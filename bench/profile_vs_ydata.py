@@ -27,17 +27,14 @@ Both interpreters run with their compiled bytecode cached, as after an ordinary 
 is written to) and is filled by one untimed warm-up run of each tool on a 2,000-row file. ``--cold-imports`` measures
 instead with no bytecode cache at all (``PYTHONDONTWRITEBYTECODE=1``): every import is compiled from source each run.
 
-Last measured (2 CPUs shared with other jobs, a busier machine than before: ydata took 25-31 s instead of 18-19 s;
-each run started on idle CPUs where they became idle within a minute): two sets of 5 runs, the load average at 3.0 →
-2.5 and 2.4 → 2.9: the whole command 1.19 s against 28.16 s (23.8×) and 1.19 s against 31.37 s (26.4×), the
-statistics 30.7× / 34.5×, with the HTML report 25.1× / 28.0×, CPU seconds 2.17 against 26.08 and 2.14 against 26.14
-(12.0× / 12.2×). The code before that day's changes gave 1.29 s against 26.13 s (20.3×, CPU 2.38 s; 3 runs, load
-average 1.2 → 3.0) on the same machine that day; assay alone, interleaved with that code (8 runs each, load average
-2.4 → 2.5): whole command 1.37 → 1.27 s, CPU 2.32 → 2.12 s, statistics 0.81 → 0.72 s. Every time here is longer than
-on the quieter machine of the earlier results (assay's CPU seconds too: 2.1 against 1.7 then), and a busy machine
-slows ydata's 20-odd seconds more than assay's one, so the ratios above flatter assay: whether the whole command
-reaches 20× on a quiet machine (0.88-0.94 s at ydata's 17.6-18.8 s there, against 0.94-1.01 s before these
-changes) was not measured. The load the earlier results were measured under: the Performance table in README.md.
+Last measured on a quiet machine (2 CPUs, nothing else running; slower than the machine of the earlier results: ydata
+23.9-25.4 s there instead of 17.6-18.8 s): two sets of 5 runs, load average 0.7 -> 1.0 and 1.0 -> 1.1: the whole
+command 1.30 s against 25.44 s (19.5x) and 1.18 s against 23.87 s (20.2x), the statistics 24.6x / 24.7x, with the
+HTML report 20.4x / 21.1x, CPU seconds 2.36 against 26.67 and 2.13 against 25.13 (11.3x / 11.8x): at the 20x goal,
+not reliably above it. Earlier the same day, with the machine busy (load average 2.4-3.0, which slows ydata's 20-odd
+seconds more than assay's one): 23.8x and 26.4x, and the code before that day's changes 20.3x; assay alone,
+interleaved with that code (8 runs each, load average 2.4 -> 2.5): whole command 1.37 -> 1.27 s, CPU 2.32 -> 2.12 s,
+statistics 0.81 -> 0.72 s. The load the earlier results were measured under: the Performance table in README.md.
 
 Setup and usage::
 
