@@ -105,6 +105,20 @@ def _make_steps(steps: Sequence[dict[str, Any] | Step] | None, schema: pl.Schema
     return out
 
 
+def _drop_total_row(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Drop a report's totals row at the end ("合计" with the column sums: ``assay.clean._useless.total_row``): one
+    row that is no case of anything, with the biggest numbers of every column."""
+    from assay.clean._useless import total_row
+
+    total = total_row(frame)
+    if total is None:
+        return frame, []
+    said = f"{total['label'][0]!r} is {total['label'][1]!r}; " if total["label"] else ""
+    cols = ", ".join(repr(c) for c in total["columns"][:3]) + (", …" if len(total["columns"]) > 3 else "")
+    return frame.head(frame.height - 1), [f"dropped the last row (row {total['row']:,}): a totals row, not data "
+                                          f"({said}{cols} equal the sums of the rows above)"]
+
+
 def row_index_note(index: list[str]) -> str:
     names = ", ".join(repr(c) for c in index)
     return (f"dropped column(s) {names}: an exported row index (its numbers only go up down the file), which would "
@@ -576,6 +590,8 @@ class Pipeline:
         if self.task == "recommendation":
             return self._fit_recommender(frame, origin, fingerprint, notify)
         frame, index_notes = self._drop_row_index(frame)
+        frame, total_notes = _drop_total_row(frame)
+        index_notes += total_notes
         frame, task, notes = self._check_target(frame, origin)
         target = self.target if task not in ("clustering",) else None
         self._check_drop(frame.columns, origin, target)

@@ -20,6 +20,7 @@ whether it only goes up).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import polars as pl
@@ -170,3 +171,42 @@ def row_index_columns(frame: pl.DataFrame, exclude: str | None = None) -> list[s
         return []
     stats = DropUselessStep(candidates).summarize(frame)["stats"]
     return [c for c in candidates if _row_numbers(stats[c])]
+
+
+# What the label cell of a report's totals row says ("合计" and friends; "Total", "Grand total", "Sum").
+_TOTAL_LABEL = re.compile(r"^\s*(合\s*计|总\s*计|小\s*计|总和|汇总|共计|total|totals|grand total|sum|all)\s*[:：]?\s*$",
+                          re.IGNORECASE)
+
+
+def total_row(frame: pl.DataFrame, numeric: list[str] | None = None,
+              text: list[str] | None = None) -> dict[str, Any] | None:
+    """The last row of a spreadsheet export when it holds the column totals ("合计" under the names, the sums under
+    the numbers): ``{"row": its 1-based number, "label": (column, text) or None, "columns": the sums}``, else None.
+
+    Its numbers equal the sums of the rows above (within 0.5%), and a text cell says total, or two numeric columns
+    or more are such sums (by chance, practically never). ``numeric``/``text``: the columns to look at (default:
+    the numeric and the text ones).
+
+    >>> report = pl.DataFrame({"城市": ["北京", "上海", "合计"], "销售额": [100.5, 200.0, 300.5]})
+    >>> total_row(report)
+    {'row': 3, 'label': ('城市', '合计'), 'columns': ['销售额']}
+    """
+    if frame.height < 3:
+        return None
+    schema = frame.schema
+    if numeric is None:
+        numeric = [c for c, t in schema.items() if t.is_numeric()]
+    if text is None:
+        text = [c for c, t in schema.items() if t in (pl.String, pl.Categorical)]
+    if not numeric:
+        return None
+    last = frame.tail(1)
+    above = frame.head(frame.height - 1).select(pl.col(numeric).cast(pl.Float64).sum()).row(0, named=True)
+    values = last.select(pl.col(numeric).cast(pl.Float64)).row(0, named=True)
+    sums = [c for c in numeric if values[c] is not None and above[c]
+            and abs(values[c] - above[c]) <= 0.005 * abs(above[c])]
+    label = next(((c, str(last[c][0])) for c in text if last[c][0] is not None
+                  and _TOTAL_LABEL.match(str(last[c][0]))), None)
+    if not sums or (label is None and len(sums) < 2):
+        return None
+    return {"row": frame.height, "label": label, "columns": sums}

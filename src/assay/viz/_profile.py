@@ -456,32 +456,15 @@ def _numeric_kind(name: str, dtype: pl.DataType, v: dict[str, Any], mindiff: Any
     return "numeric"
 
 
-# What the label cell of a report's totals row says ("合计" and friends; "Total", "Grand total", "Sum").
-_TOTAL_LABEL = re.compile(r"^\s*(合\s*计|总\s*计|小\s*计|总和|汇总|共计|total|totals|grand total|sum|all)\s*[:：]?\s*$",
-                          re.IGNORECASE)
-
-
 def _total_row(frame: pl.DataFrame, variables: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """The last row of a spreadsheet export that holds the column totals ("合计" under the names, the sums under
-    the numbers), when it does: its numbers equal the sums of the rows above (within 0.5%), and a text cell says
-    total, or two numeric columns or more are such sums."""
-    if frame.height < 3:
-        return None
+    """A report's totals row at the end (``assay.clean._useless.total_row``) among the columns profiled as numbers
+    and text."""
+    from assay.clean._useless import total_row  # here only: the cleaning package is not needed otherwise
+
     numeric = [n for n, v in variables.items() if v["kind"] == "numeric"]
     text = [n for n, v in variables.items() if v["kind"] in ("categorical", "id-like", "text")
             and frame.schema[n] in (pl.String, pl.Categorical)]
-    if not numeric:
-        return None
-    last = frame.tail(1)
-    above = frame.head(frame.height - 1).select(pl.col(numeric).cast(pl.Float64).sum()).row(0, named=True)
-    values = last.select(pl.col(numeric).cast(pl.Float64)).row(0, named=True)
-    sums = [n for n in numeric if values[n] is not None and above[n]
-            and abs(values[n] - above[n]) <= 0.005 * abs(above[n])]
-    label = next(((n, str(last[n][0])) for n in text if last[n][0] is not None
-                  and _TOTAL_LABEL.match(str(last[n][0]))), None)
-    if not sums or (label is None and len(sums) < 2):
-        return None
-    return {"row": frame.height, "label": label, "columns": sums}
+    return total_row(frame, numeric, text)
 
 
 def _count(n: int, noun: str) -> str:
