@@ -28,10 +28,11 @@ is written to) and is filled by one untimed warm-up run of each tool on a 2,000-
 instead with no bytecode cache at all (``PYTHONDONTWRITEBYTECODE=1``): every import is compiled from source each run.
 
 Last measured on a quiet machine (2 CPUs, nothing else running; slower than the machine of the earlier results: ydata
-23.9-25.4 s there instead of 17.6-18.8 s): two sets of 5 runs, load average 0.7 -> 1.0 and 1.0 -> 1.1: the whole
-command 1.30 s against 25.44 s (19.5x) and 1.18 s against 23.87 s (20.2x), the statistics 24.6x / 24.7x, with the
-HTML report 20.4x / 21.1x, CPU seconds 2.36 against 26.67 and 2.13 against 25.13 (11.3x / 11.8x): at the 20x goal,
-not reliably above it. Earlier the same day, with the machine busy (load average 2.4-3.0, which slows ydata's 20-odd
+23.0-25.4 s there instead of 17.6-18.8 s): three sets of 5 runs, load average 0.5-1.1 (the third after ingestion
+stopped loading with every source): the whole command 1.30 s against 25.44 s (19.5x), 1.18 s against 23.87 s (20.2x)
+and 1.17 s against 22.96 s (19.7x), the statistics 24.6x / 24.7x / 25.2x, with the HTML report 20.4x / 21.1x /
+20.8x, CPU seconds 2.36 against 26.67, 2.13 against 25.13 and 2.10 against 24.25 (11.3x / 11.8x / 11.5x): at the 20x
+goal, not reliably above it. Earlier the same day, with the machine busy (load average 2.4-3.0, which slows ydata's 20-odd
 seconds more than assay's one): 23.8x and 26.4x, and the code before that day's changes 20.3x; assay alone,
 interleaved with that code (8 runs each, load average 2.4 -> 2.5): whole command 1.37 -> 1.27 s, CPU 2.32 -> 2.12 s,
 statistics 0.81 -> 0.72 s. The load the earlier results were measured under: the Performance table in README.md.
