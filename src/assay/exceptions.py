@@ -35,6 +35,7 @@ __all__ = [
     "ModelError",
     "NotFittedError",
     "RegistryError",
+    "RegistryNotFoundError",
     "SchemaError",
     "SourceError",
     "SourceNotFoundError",
@@ -90,6 +91,10 @@ class ArtifactError(AssayError):
 
 class RegistryError(AssayError):
     """A registry operation names something unknown or is not allowed."""
+
+
+class RegistryNotFoundError(RegistryError):
+    """No registry exists at the location given, and the operation does not create one."""
 
 
 class MissingDependencyError(AssayError, ImportError):

@@ -90,3 +90,8 @@ def test_a_mistyped_registry_path_is_said_and_not_created(tmp_path, capsys):
     assert main(["models", "show", "sales", "--registry", str(typo)]) == 2
     assert f"no registry at {typo}" in capsys.readouterr().err
     assert not typo.exists()
+    from assay.exceptions import RegistryNotFoundError
+    from assay.registry import open_registry
+
+    with pytest.raises(RegistryNotFoundError, match="no registry at"):
+        open_registry(typo, create=False)

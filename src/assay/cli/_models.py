@@ -41,13 +41,11 @@ def register(app: typer.Typer) -> None:
         registry: str | None = typer.Option(None, help=REGISTRY_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     ) -> None:
-        from assay.exceptions import RegistryError
+        from assay.exceptions import RegistryNotFoundError
 
         try:
             reg = _open(registry)
-        except RegistryError as exc:
-            if not str(exc).startswith("no registry at"):
-                raise
+        except RegistryNotFoundError as exc:
             if as_json:
                 typer.echo("[]")
             else:  # said, and nothing made there: a mistyped path must not become an empty registry

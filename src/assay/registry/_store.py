@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from assay.exceptions import RegistryError, SpecError, did_you_mean
+from assay.exceptions import RegistryError, RegistryNotFoundError, SpecError, did_you_mean
 from assay.registry._artifact import created_by, verify_artifact
 from assay.registry._storage import ArtifactStore, LocalStore, open_store
 
@@ -591,7 +591,7 @@ def open_registry(location: str | Path | None = None, *, create: bool = True) ->
         msg = (f"no registry at {db if text.startswith('sqlite:///') else root} (nothing was ever registered there); "
                "check the path, or register a model first: assay train … --register NAME --registry "
                f"{_mask(text)}")
-        raise RegistryError(msg)
+        raise RegistryNotFoundError(msg)
     root.mkdir(parents=True, exist_ok=True)
     return Registry(text, _Sql("sqlite", str(db)), store or root / "artifacts",
                     log_target=str(root / "predictions.sqlite"))
