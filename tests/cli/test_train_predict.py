@@ -216,3 +216,15 @@ def test_report_navigation_links_are_distinct_and_lead_somewhere(penguins_csv: P
     assert len(texts) == len(set(texts)), texts  # e.g. the coefficient figure and the coefficient table
     for anchor, _ in links:
         assert f'id="{anchor}"' in html
+
+
+def test_anomaly_report_has_figures(penguins_csv: Path, tmp_path: Path):
+    assert main(["train", str(penguins_csv), "--task", "anomaly", "--folds", "2", "--out", str(tmp_path),
+                 "--quiet"]) == 0
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "could not be drawn" not in html
+    assert '<a href="#anomaly_scores">Anomaly scores</a>' in html
+    assert {p.stem for p in (tmp_path / "figures").glob("*.png")} >= {"anomaly_scores", "anomaly_features"}
+    svg = (tmp_path / "figures" / "anomaly_scores.svg").read_text(encoding="utf-8")
+    assert re.search(r"threshold \d", svg)  # the detector's own cut-off, marked on the histogram
+    assert "% of the variance" in svg

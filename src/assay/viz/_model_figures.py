@@ -15,6 +15,8 @@ import numpy as np
 from assay.viz._style import ACCENT, MUTED, PALETTE, WARN, figure, short_label, short_labels
 
 __all__ = [
+    "anomaly_features_figure",
+    "anomaly_figure",
     "calibration_figure",
     "cluster_figure",
     "coefficients_figure",
@@ -27,9 +29,11 @@ __all__ = [
     "roc_pr_figure",
 ]
 
-MAX_CURVES = 10  # one-vs-rest curves drawn at most (the most frequent classes)
+MAX_CURVES = 10  # one-vs-rest curves drawn for every class up to this many classes
+CLASS_COLORS = [c for c in PALETTE if c not in ("#000000", "#999999")]  # beside a black average and grey chance
 MAX_CONFUSION = 25  # classes in a confusion matrix; the rest are pooled into "other"
 MAX_FEATURES = 25  # bars in importance / coefficient plots
+MIN_CALIBRATION_ROWS = 10  # test rows a reliability diagram needs
 
 
 def _color(i: int) -> str:
@@ -140,38 +144,66 @@ def _class_order(y_true: np.ndarray, classes: Sequence[Any]) -> list[int]:
 
 
 def roc_pr_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Any | None:
-    """ROC and precision–recall curves: the positive class (binary) or one-vs-rest per class (multi-class)."""
+    """ROC and precision–recall curves: the positive class (binary) or one-vs-rest per class (multi-class).
+
+    With more than :data:`MAX_CURVES` classes the curves drawn are those of the classes the model separates worst
+    (lowest average precision), with the micro-average over every class: the most frequent ones, drawn before, were
+    the first ten in alphabetical order when the classes were equally frequent, and often all near-perfect.
+    """
     from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
     proba = np.asarray(proba, dtype=float)
+    y_true = np.asarray(y_true)
     if proba.ndim != 2 or proba.shape[0] != len(y_true) or proba.shape[1] != len(classes) or len(classes) < 2:
         return None
     binary = len(classes) == 2
     fig, (a1, a2) = figure(11 if binary else 13, 4.4, ncols=2)
     a1.plot([0, 1], [0, 1], color=MUTED, linestyle=":", linewidth=1, label="chance")
-    picks = [1] if binary else _class_order(y_true, classes)[:MAX_CURVES]
+    present = [i for i in range(len(classes)) if 0 < int(np.sum(y_true == classes[i])) < len(y_true)]
+    ap = {i: float(average_precision_score(y_true == classes[i], proba[:, i])) for i in present}
+    many = not binary and len(present) > MAX_CURVES
+    if binary:
+        picks = [1] if 1 in ap else []
+    elif many:  # the hardest classes, in order of their average precision
+        picks = sorted(present, key=lambda i: (ap[i], -int(np.sum(y_true == classes[i]))))[:len(CLASS_COLORS)]
+    else:
+        picks = [i for i in _class_order(y_true, classes) if i in ap]
+    colors = CLASS_COLORS if many else PALETTE  # black is the micro-average's
     for n, i in enumerate(picks):
+        color = colors[n % len(colors)]
         positive = y_true == classes[i]
-        if positive.all() or not positive.any():
-            continue
         fpr, tpr, _ = roc_curve(positive, proba[:, i])
         prec, rec, _ = precision_recall_curve(positive, proba[:, i])
         name = short_label(classes[i], 18)
-        roc_auc, ap = auc(fpr, tpr), average_precision_score(positive, proba[:, i])
+        roc_auc = auc(fpr, tpr)
         if binary:
-            a1.plot(fpr, tpr, color=_color(n), linewidth=1.6, label=f"{name}  AUC {roc_auc:.3f}")
-            a2.plot(rec, prec, color=_color(n), linewidth=1.6, label=f"{name}  AP {ap:.3f}")
+            a1.plot(fpr, tpr, color=color, linewidth=1.6, label=f"{name}  AUC {roc_auc:.3f}")
+            a2.plot(rec, prec, color=color, linewidth=1.6, label=f"{name}  AP {ap[i]:.3f}")
             a2.axhline(positive.mean(), color=MUTED, linestyle=":", linewidth=1, label="chance")
         else:  # one legend for both panels, outside the plots: many classes would cover the curves
-            a1.plot(fpr, tpr, color=_color(n), linewidth=1.4)
-            a2.plot(rec, prec, color=_color(n), linewidth=1.4, label=f"{name}  AUC {roc_auc:.3f} · AP {ap:.3f}")
+            a1.plot(fpr, tpr, color=color, linewidth=1.4)
+            a2.plot(rec, prec, color=color, linewidth=1.4, label=f"{name}  AUC {roc_auc:.3f} · AP {ap[i]:.3f}")
+    if many:  # every class at once: each row's probability of each class against whether it is that class
+        index = {c: j for j, c in enumerate(classes)}
+        onehot = np.zeros(proba.shape, dtype=bool)
+        rows = [(r, index[v]) for r, v in enumerate(y_true.tolist()) if v in index]
+        if rows:
+            r, c = np.array(rows).T
+            onehot[r, c] = True
+        fpr, tpr, _ = roc_curve(onehot.ravel(), proba.ravel())
+        prec, rec, _ = precision_recall_curve(onehot.ravel(), proba.ravel())
+        micro = f"all {len(classes)} classes (micro-average)  AUC {auc(fpr, tpr):.3f} · " \
+                f"AP {average_precision_score(onehot.ravel(), proba.ravel()):.3f}"
+        a1.plot(fpr, tpr, color="#000000", linestyle="--", linewidth=1.8)
+        a2.plot(rec, prec, color="#000000", linestyle="--", linewidth=1.8, label=micro)
     kind = f"positive class '{short_label(classes[1], 20)}'" if binary else "one-vs-rest per class"
-    if not binary and len(classes) > MAX_CURVES:
-        kind += f", {MAX_CURVES} most frequent of {len(classes)}"
+    if many:
+        kind = f"one-vs-rest, the {len(picks)} of {len(classes)} classes with the lowest AP"
     a1.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02))
-    a1.set_title(f"ROC curve ({kind})", fontsize=10)
+    a1.set_title("ROC curve")
     a2.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
-    a2.set_title(f"Precision–recall ({kind})", fontsize=10)
+    a2.set_title("Precision–recall")
+    fig.suptitle(f"{kind[0].upper() + kind[1:]} · {len(y_true):,} test rows", fontsize=10)
     if binary:
         a1.legend(loc="lower right")
         a2.legend(loc="lower left")
@@ -191,15 +223,25 @@ def confusion_figure(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[A
         return None
     labels = list(classes) if classes is not None and len(classes) else list(np.unique(np.concatenate([y_true,
                                                                                                      y_pred])))
+    acc = float(np.mean(y_true == y_pred))  # before pooling: two pooled classes confused are still an error
     note = ""
     if len(labels) > MAX_CONFUSION:
-        keep = [labels[i] for i in _class_order(y_true, labels)[:MAX_CONFUSION - 1]]
-        keep_set = set(keep)
+        # The classes the model confuses most, in their usual order, the rest pooled: by frequency, equally frequent
+        # classes gave the first ones alphabetically, however well predicted.
+        wrong = y_true != y_pred
+        errors = {c: 0 for c in labels}
+        for v in [*y_true[wrong].tolist(), *y_pred[wrong].tolist()]:
+            if v in errors:
+                errors[v] += 1
+        support = {c: int(np.sum(y_true == c)) for c in labels}
+        ranked = sorted(range(len(labels)), key=lambda i: (-errors[labels[i]], -support[labels[i]], i))
+        keep_set = {labels[i] for i in ranked[:MAX_CONFUSION - 1]}
+        keep = [c for c in labels if c in keep_set]
         other = "other"
         y_true = np.array([v if v in keep_set else other for v in y_true.tolist()], dtype=object)
         y_pred = np.array([v if v in keep_set else other for v in y_pred.tolist()], dtype=object)
+        note = f" (the {len(keep)} of {len(labels)} classes with the most errors; the rest pooled as 'other')"
         labels = [*keep, other]
-        note = f" ({MAX_CONFUSION - 1} most frequent of {len(classes or [])} classes)"
     index = {c: i for i, c in enumerate(labels)}
     k = len(labels)
     ti = np.array([index.get(v, -1) for v in y_true.tolist()])
@@ -214,7 +256,7 @@ def confusion_figure(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[A
     ax.set_xticks(range(k), names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center",
                   rotation_mode="anchor")
     ax.set_yticks(range(k), names)
-    if k <= 20:
+    if k <= MAX_CONFUSION:
         for i in range(k):
             for j in range(k):
                 if cm[i, j]:
@@ -222,8 +264,11 @@ def confusion_figure(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[A
                             color="white" if share[i, j] > 0.55 else "#1b2631")
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    acc = np.trace(cm) / max(cm.sum(), 1)
-    ax.set_title(f"Confusion matrix — accuracy {acc:.3f}{note}")
+    ax.set_title(f"Confusion matrix — accuracy {acc:.3f}")
+    if note:
+        ax.text(0.5, 1.0, note.strip(" ()"), transform=ax.transAxes, ha="center", va="bottom", fontsize=8.5,
+                color="#46525f")
+        ax.set_title(f"Confusion matrix — accuracy {acc:.3f}", pad=18)
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
@@ -236,7 +281,7 @@ def confusion_figure(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[A
 def calibration_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Any | None:
     """Reliability diagram: predicted probability vs observed frequency, with how often each is predicted."""
     proba = np.asarray(proba, dtype=float)
-    if proba.ndim != 2 or proba.shape[0] != len(y_true) or len(classes) < 2 or len(y_true) < 10:
+    if proba.ndim != 2 or proba.shape[0] != len(y_true) or len(classes) < 2 or len(y_true) < MIN_CALIBRATION_ROWS:
         return None
     if len(classes) == 2:
         p = proba[:, 1]
@@ -248,8 +293,8 @@ def calibration_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[
         hit = (np.asarray(classes, dtype=object)[top] == np.asarray(y_true, dtype=object)).astype(float)
         what = "confidence of the predicted class"
     edges = np.unique(np.quantile(p, np.linspace(0, 1, 11)))
-    if len(edges) < 2:
-        return None
+    if len(edges) < 6:  # most rows share a few probabilities (a confident model): ten equal-width bins instead
+        edges = np.linspace(0.0, 1.0, 11)
     idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
     counts = np.bincount(idx, minlength=len(edges) - 1)
     used = counts > 0
@@ -304,7 +349,11 @@ def importance_figure(names: Sequence[str], mean: np.ndarray, std: np.ndarray, m
     """Horizontal bars of permutation importance with ±std whiskers, most important on top."""
     if len(names) == 0:
         return None
-    order = np.argsort(-mean)[:MAX_FEATURES]
+    mean, std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+    moved = np.flatnonzero((mean != 0) | (std != 0))  # a feature whose shuffling never changed the score: no bar
+    if not len(moved):
+        return None
+    order = moved[np.argsort(-mean[moved], kind="stable")][:MAX_FEATURES]
     fig, ax = figure(7.0, max(2.2, 0.28 * len(order) + 1.3))
     y = np.arange(len(order))
     colors = [ACCENT if mean[i] > 0 else MUTED for i in order]
@@ -314,8 +363,11 @@ def importance_figure(names: Sequence[str], mean: np.ndarray, std: np.ndarray, m
     ax.invert_yaxis()
     ax.axvline(0, color="#46525f", linewidth=0.8)
     ax.set_xlabel(f"drop in {metric} when the feature is shuffled")
-    more = f" (top {MAX_FEATURES} of {len(names)})" if len(names) > MAX_FEATURES else ""
+    more = f" (top {len(order)} of {len(names)} features)" if len(names) > len(order) else ""
     ax.set_title("Permutation feature importance" + more)
+    if len(moved) < len(names):
+        ax.text(0.99, 0.01, f"{len(names) - len(moved):,} features changed nothing when shuffled",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color=MUTED)
     ax.xaxis.grid(True)
     ax.set_axisbelow(True)
     ax.tick_params(axis="y", length=0)
@@ -392,7 +444,7 @@ def regression_figure(y_true: np.ndarray, y_pred: np.ndarray, target: str | None
     a2.axhline(0, color=WARN, linestyle="--", linewidth=1.1)
     a2.set(xlabel=f"predicted {unit}", ylabel=f"residual (actual − predicted, {unit})")
     a2.set_title("Residuals vs predicted")
-    a3.hist(resid, bins=40, color=ACCENT, range=y2)
+    a3.hist(resid, bins=int(np.clip(np.sqrt(n), 10, 40)), color=ACCENT, range=y2)  # ~√n bins: few rows, few bins
     if y2:
         a3.set_xlim(*y2)
         _outside_note(a3, int(((resid < y2[0]) | (resid > y2[1])).sum()), n)
@@ -448,7 +500,9 @@ def coefficients_figure(coef: dict[str, Any], classes: Sequence[Any] | None) -> 
         ax.set_yticks(y, labels)
         ax.invert_yaxis()
         ax.axvline(0, color="#46525f", linewidth=0.8)
-        ax.set_xlabel("coefficient (on the model's scaled inputs)")
+        towards = f"; positive favours '{short_label(classes[1], 16)}'" if classes is not None and len(classes) == 2 \
+            else ""
+        ax.set_xlabel(f"coefficient (on the model's scaled inputs{towards})")
         ax.set_title("Model coefficients" + more)
         _readable_axes(ax, which="x")
         ax.xaxis.grid(True)
@@ -480,11 +534,10 @@ def cluster_figure(X: np.ndarray | None, labels: np.ndarray, X_2d: np.ndarray | 
     if X_2d is None:
         if X is None or len(X) < 3:
             return None
-        from sklearn.decomposition import PCA
 
-        Xf = np.nan_to_num(np.asarray(X, dtype=float))
-        X_2d = PCA(n_components=2, random_state=seed).fit_transform(Xf) if Xf.shape[1] >= 2 else np.column_stack(
-            [Xf[:, 0], np.zeros(len(Xf))])
+        X_2d, share = _pca_2d(np.asarray(X), seed)
+    else:
+        share = (float("nan"), float("nan"))
     X_2d = np.asarray(X_2d, dtype=float)
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(labels), max_points, replace=False) if len(labels) > max_points else np.arange(len(labels))
@@ -494,7 +547,10 @@ def cluster_figure(X: np.ndarray | None, labels: np.ndarray, X_2d: np.ndarray | 
         m = labels[idx] == k
         a1.scatter(X_2d[idx][m, 0], X_2d[idx][m, 1], s=9, alpha=0.7, color=_color(n), linewidths=0,
                    label=f"cluster {k} ({int((labels == k).sum()):,})")
-    a1.set(xlabel="principal component 1", ylabel="principal component 2")
+    if share is not None and np.isnan(share[0]):  # a projection handed over: its variance shares are not known
+        a1.set(xlabel="principal component 1", ylabel="principal component 2")
+    else:
+        _pc_labels(a1, share)
     a1.set_title("Clusters on the first two principal components")
     a1.legend(loc="best", markerscale=2)
     a1.grid(True)
@@ -517,3 +573,130 @@ def cluster_figure(X: np.ndarray | None, labels: np.ndarray, X_2d: np.ndarray | 
         a2.text(0.5, 0.5, "a silhouette needs two or more clusters", ha="center", va="center",
                 transform=a2.transAxes)
     return fig
+
+
+def _pca_2d(X: np.ndarray, seed: int = 0) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """Rows of ``X`` on its first two principal components, and the share of the variance each one holds (None
+    when there is a single column, drawn as it is on a flat line)."""
+    from sklearn.decomposition import PCA
+
+    Xf = np.nan_to_num(np.asarray(X, dtype=float))
+    if Xf.shape[1] < 2:
+        return np.column_stack([Xf[:, 0], np.zeros(len(Xf))]), None
+    pca = PCA(n_components=2, random_state=seed).fit(Xf)
+    share = pca.explained_variance_ratio_
+    return pca.transform(Xf), (float(share[0]), float(share[1]))
+
+
+def _pc_labels(ax: Any, share: tuple[float, float] | None) -> None:
+    if share is None:
+        ax.set(xlabel="the only feature (no second dimension)", ylabel="")
+        ax.set_yticks([])
+        return
+    ax.set(xlabel=f"principal component 1 ({share[0]:.0%} of the variance)",
+           ylabel=f"principal component 2 ({share[1]:.0%} of the variance)")
+
+
+SCORE_NAMES = {  # what the anomaly score of each detector is, for the axis
+    "iforest": "isolation forest score (0–1, higher = more unusual)",
+    "robust_anomaly": "largest robust z-score over the features (higher = more unusual)",
+}
+
+
+def anomaly_figure(scores: np.ndarray, flagged: np.ndarray, X: np.ndarray | None = None,
+                   threshold: float | None = None, model: str | None = None, max_points: int = 5000,
+                   seed: int = 0) -> Any | None:
+    """The anomaly scores' histogram with the threshold marked, and the rows on their first two principal components
+    with the flagged ones highlighted (the map only when ``X`` is given)."""
+    scores = np.asarray(scores, dtype=float)
+    flagged = np.asarray(flagged).astype(bool)
+    if scores.ndim != 1 or len(scores) != len(flagged) or len(scores) < 2:
+        return None
+    ok = np.isfinite(scores)
+    n, k = len(scores), int(flagged.sum())
+    with_map = X is not None and np.asarray(X).ndim == 2 and len(X) == n and len(X) >= 3
+    fig, axes = figure(13 if with_map else 7.0, 4.6, ncols=2 if with_map else 1)
+    hx = axes[0] if with_map else axes
+    view = _robust_view(scores[ok])
+    lo, hi = view or (float(scores[ok].min()), float(scores[ok].max()))
+    if threshold is not None and np.isfinite(threshold):
+        lo, hi = min(lo, threshold), max(hi, threshold)
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    bins = int(np.clip(np.sqrt(ok.sum()) * 2, 10, 60))
+    hx.hist([scores[ok & ~flagged], scores[ok & flagged]], bins=bins, range=(lo, hi), stacked=True,
+            color=[ACCENT, WARN], label=[f"normal ({n - k:,})", f"flagged ({k:,})"])
+    if threshold is not None and np.isfinite(threshold):
+        hx.axvline(threshold, color="#1b2631", linestyle="--", linewidth=1.2, label=f"threshold {_number(threshold)}")
+    if view:
+        _outside_note(hx, int(((scores < lo) | (scores > hi)).sum()), n)
+    hx.set(xlabel=f"anomaly score: {SCORE_NAMES.get(model or '', 'higher = more unusual')}", ylabel="rows")
+    hx.set_title(f"Anomaly scores — {k:,} of {n:,} test rows flagged ({k / n:.1%})")
+    hx.legend(loc="best")
+    _readable_axes(hx, which="x")
+    hx.yaxis.grid(True)
+    hx.set_axisbelow(True)
+    if with_map:
+        mx = axes[1]
+        X_2d, share = _pca_2d(np.asarray(X), seed)
+        rng = np.random.default_rng(seed)
+        idx = np.arange(n)
+        if n > max_points:  # every flagged row stays on the map; normal rows are drawn to make up the rest
+            normal = np.flatnonzero(~flagged)
+            keep = rng.choice(normal, max(max_points - k, 0), replace=False) if len(normal) > max_points - k else normal
+            idx = np.sort(np.concatenate([np.flatnonzero(flagged), keep]))
+        f = flagged[idx]
+        mx.scatter(X_2d[idx][~f, 0], X_2d[idx][~f, 1], s=9, alpha=0.5, color=MUTED, linewidths=0,
+                   label=f"normal ({n - k:,})")
+        if k:
+            mx.scatter(X_2d[idx][f, 0], X_2d[idx][f, 1], s=26, alpha=0.9, color=WARN, edgecolors="#1b2631",
+                       linewidths=0.5, label=f"flagged ({k:,})", zorder=3)
+        _pc_labels(mx, share)
+        mx.set_title("Rows on the first two principal components")
+        mx.legend(loc="best", markerscale=1.5)
+        mx.grid(True)
+        mx.set_axisbelow(True)
+    return fig
+
+
+def anomaly_features_figure(X: np.ndarray, flagged: np.ndarray, names: Sequence[str]) -> Any | None:
+    """The features whose values set the flagged rows apart most: the difference of the flagged rows' mean from the
+    normal rows' mean, in standard deviations of the normal rows (of all rows where the normal ones do not vary).
+    None when no row, or every row, is flagged."""
+    X = np.asarray(X, dtype=float)
+    flagged = np.asarray(flagged).astype(bool)
+    if X.ndim != 2 or len(X) != len(flagged) or not flagged.any() or flagged.all() or X.shape[1] == 0:
+        return None
+    names = list(names) if names is not None and len(names) == X.shape[1] else [f"x{i}" for i in range(X.shape[1])]
+    mean0, sd = _mean_sd(X[~flagged])
+    mean1, _ = _mean_sd(X[flagged])
+    _, sd_all = _mean_sd(X)
+    scale = np.where(sd > 0, sd, np.where(sd_all > 0, sd_all, 1.0))
+    diff = np.nan_to_num((mean1 - mean0) / scale)
+    order = np.argsort(-np.abs(diff), kind="stable")[:MAX_FEATURES]
+    order = order[np.abs(diff[order]) > 0]
+    if not len(order):
+        return None
+    fig, ax = figure(7.0, max(2.2, 0.28 * len(order) + 1.3))
+    y = np.arange(len(order))
+    ax.barh(y, diff[order], color=[WARN if v > 0 else ACCENT for v in diff[order]], height=0.7)
+    ax.set_yticks(y, short_labels([names[i] for i in order], 28))
+    ax.invert_yaxis()
+    ax.axvline(0, color="#46525f", linewidth=0.8)
+    ax.set_xlabel("flagged rows' mean − normal rows' mean (in standard deviations of the normal rows)")
+    more = f" (top {len(order)} of {len(names)} features)" if len(names) > len(order) else ""
+    ax.set_title(f"What sets the {int(flagged.sum()):,} flagged rows apart{more}")
+    _readable_axes(ax, which="x")
+    ax.xaxis.grid(True)
+    ax.set_axisbelow(True)
+    ax.tick_params(axis="y", length=0)
+    return fig
+
+
+def _mean_sd(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations leaving out missing values (0 for a column with none present)."""
+    present = ~np.isnan(X)
+    count = np.maximum(present.sum(0), 1)
+    mean = np.where(present, X, 0.0).sum(0) / count
+    sd = np.sqrt((np.where(present, X - mean, 0.0) ** 2).sum(0) / count)
+    return mean, sd

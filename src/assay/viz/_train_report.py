@@ -59,13 +59,21 @@ def build_train_report(report: dict[str, Any], figdir: Path) -> dict[str, Any]:
             add("confusion_matrix", "Confusion matrix", lambda: M.confusion_figure(y_test, y_pred, classes),
                 "Rows are the true classes, columns the predictions; the diagonal is what the model got right.")
         if proba is not None and classes:
+            if len(y_test) < M.MIN_CALIBRATION_ROWS:
+                notes.append(f"Calibration is not drawn: {len(y_test):,} test rows, it needs at least "
+                             f"{M.MIN_CALIBRATION_ROWS}.")
             add("calibration", "Calibration", lambda: M.calibration_figure(y_test, proba, classes),
-                "Points on the diagonal mean predicted probabilities can be read as frequencies.")
+                "Points on the diagonal mean predicted probabilities can be read as frequencies; the bars below "
+                "show how many test rows got each probability.")
     if task == "regression" and y_test is not None and y_pred is not None:
         add("regression", "Residuals and predicted vs actual",
             lambda: M.regression_figure(y_test, y_pred, report.get("target")),
             "Residuals should scatter evenly around zero; a funnel or curve means the model misses structure.")
-    importance_metric = _importance(report, task, y_test, add)
+    importance_metric = _importance(report, task, y_test, add, notes)
+    if task in (*CLASSIFICATION, "regression") and not report.get("learning_curve") and y_test is not None \
+            and not any("learning curve" in n for n in notes):
+        notes.append("No learning curve: none was computed for this run (it needs at least 30 training rows; a group "
+                     "split leaves it out).")
     if report.get("learning_curve"):
         add("learning_curve", "Learning curve", lambda: M.learning_curve_figure(report["learning_curve"], metric),
             "A gap that stays wide means more data or more regularisation would help.")
@@ -81,6 +89,9 @@ def build_train_report(report: dict[str, Any], figdir: Path) -> dict[str, Any]:
         add("clusters", "Clusters", lambda: M.cluster_figure(X, labels, _array(report.get("X_2d"))),
             "Each point is a row (of the whole data, at most 5,000 drawn) projected on two principal components; "
             "the silhouette shows how well each row sits in its cluster.")
+
+    if task == "anomaly" and proba is not None and y_pred is not None:
+        _anomaly(report, proba, y_pred, add)
 
     prof = report.get("profile")
     profile_summary = None
@@ -103,7 +114,8 @@ def build_train_report(report: dict[str, Any], figdir: Path) -> dict[str, Any]:
     }
 
 
-def _importance(report: dict[str, Any], task: str, y_test: np.ndarray | None, add: Callable[..., None]) -> str | None:
+def _importance(report: dict[str, Any], task: str, y_test: np.ndarray | None, add: Callable[..., None],
+                notes: list[str]) -> str | None:
     predict_fn = report.get("predict_fn")
     X = _array(report.get("X_test"))
     names = report.get("feature_names")
@@ -120,11 +132,48 @@ def _importance(report: dict[str, Any], task: str, y_test: np.ndarray | None, ad
 
     def make() -> Any:
         mean, std = M.permutation_importance(predict_fn, score_fn, X, y_test)
-        return M.importance_figure(names, mean, std, metric)
+        fig = M.importance_figure(names, mean, std, metric)
+        if fig is None:  # an empty chart would look like a drawing fault; say what was found instead
+            notes.append(f"Permutation feature importance is not drawn: shuffling any one of the {len(names):,} "
+                         f"features left {metric} on the {len(y_test):,} test rows unchanged (too few test rows to "
+                         "tell, or features that stand in for one another).")
+        return fig
 
     add("permutation_importance", "Permutation feature importance", make,
         f"How much {metric} on the test split drops when one feature's values are shuffled (3 repeats).")
     return metric
+
+
+def _anomaly(report: dict[str, Any], scores: np.ndarray, flagged: np.ndarray, add: Callable[..., None]) -> None:
+    """The anomaly task's figures: scores against the threshold, the flagged rows on a map, and what sets them
+    apart. ``proba`` holds the anomaly scores and ``y_pred`` the flags (1 = anomaly) of the test rows."""
+    X = _array(report.get("X_test"))
+    X = X if X is not None and X.ndim == 2 and len(X) == len(flagged) else None
+    flags = np.asarray(flagged).astype(int) == 1
+    threshold = _anomaly_threshold(report, scores, flags)
+    add("anomaly_scores", "Anomaly scores",
+        lambda: M.anomaly_figure(scores, flags, X, threshold, report.get("model_name")),
+        "Rows scoring above the dashed threshold are flagged as anomalies; the map places every test row on the two "
+        "directions in which the rows vary most, flagged ones in orange.")
+    if X is not None:
+        add("anomaly_features", "What sets flagged rows apart",
+            lambda: M.anomaly_features_figure(X, flags, report.get("feature_names")),
+            "How far the flagged rows' average lies from the normal rows' average for each model input, in standard "
+            "deviations of the normal rows: the longest bars are where the anomalies are unusual.")
+
+
+def _anomaly_threshold(report: dict[str, Any], scores: np.ndarray, flags: np.ndarray) -> float | None:
+    """The detector's score threshold: given in the report, read off the fitted detector behind ``predict_fn``, or
+    else halfway between the highest normal and the lowest flagged score."""
+    value = report.get("anomaly_threshold")
+    if value is None:
+        value = getattr(getattr(report.get("predict_fn"), "__self__", None), "threshold_", None)
+    if value is None and flags.any() and (~flags).any():
+        value = (float(np.max(scores[~flags])) + float(np.min(scores[flags]))) / 2
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _leaderboard(rows: list[dict[str, Any]]) -> dict[str, Any]:

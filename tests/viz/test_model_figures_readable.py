@@ -1,0 +1,235 @@
+"""The training report's figures as a reader meets them: many classes, Chinese labels, tiny test splits, wide data,
+and the anomaly task's figures."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assay.viz import _model_figures as M
+from assay.viz import write_train_report
+
+
+def _texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")) if t.get_text()]
+
+
+def _overlap(boxes) -> bool:
+    return any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+
+
+def _tick_boxes(ax, axis: str):
+    renderer = ax.figure.canvas.get_renderer()
+    labels = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+    return [t.get_window_extent(renderer) for t in labels if t.get_text() and t.get_visible()]
+
+
+def _classifier(n_classes: int, rows: int, names=None, equal: bool = True):
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    weights = None if equal else list(np.linspace(2, 0.3, n_classes) / np.linspace(2, 0.3, n_classes).sum())
+    X, y = make_classification(rows, 10, n_informative=8, n_classes=n_classes, n_clusters_per_class=1,
+                               weights=weights, random_state=0)
+    if names is not None:
+        y = np.asarray(names, dtype=object)[y]
+    cut = rows * 3 // 4
+    model = LogisticRegression(max_iter=300).fit(X[:cut], y[:cut])
+    return X[cut:], y[cut:], model
+
+
+STATES = [f"state number {i}" for i in range(48)]
+CITIES = ["北京市朝阳区", "上海市浦东新区", "广州市天河区", "深圳市南山区"] + [f"城市{i}号" for i in range(46)]
+
+
+def test_roc_with_many_equally_frequent_classes_shows_the_hardest_and_the_average():
+    X, y, model = _classifier(48, 6000, STATES)
+    proba = model.predict_proba(X)
+    classes = list(model.classes_)
+    fig = M.roc_pr_figure(y, proba, classes)
+    from sklearn.metrics import average_precision_score
+
+    ap = {c: average_precision_score(y == c, proba[:, i]) for i, c in enumerate(classes)}
+    hardest = sorted(ap, key=ap.get)[:len(M.CLASS_COLORS)]
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    shown = [text.split("  AUC")[0] for text in legend if not text.startswith("all ")]
+    assert shown == hardest  # not the first eight in alphabetical order, which equal support used to give
+    assert any(text.startswith("all 48 classes (micro-average)") for text in legend)
+    assert "the 8 of 48 classes with the lowest AP" in fig._suptitle.get_text()
+    assert f"{len(y):,} test rows" in fig._suptitle.get_text()
+
+
+def test_confusion_matrix_of_many_classes_keeps_the_confused_ones_and_the_true_accuracy():
+    X, y, model = _classifier(48, 6000, STATES, equal=False)
+    pred = model.predict(X)
+    fig = M.confusion_figure(y, pred, list(model.classes_))
+    ax = fig.axes[0]
+    # Pooling 24 classes into 'other' must not count 'other' confused with 'other' as right.
+    assert ax.get_title() == f"Confusion matrix — accuracy {np.mean(y == pred):.3f}"
+    shown = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(shown) == M.MAX_CONFUSION
+    assert shown[-1] == "other"
+    errors = {c: int(np.sum((y == c) & (pred != c)) + np.sum((pred == c) & (y != c))) for c in model.classes_}
+    assert min(errors[c] for c in shown[:-1]) >= max(errors[c] for c in errors if c not in shown)
+    assert any("with the most errors" in t for t in _texts(fig))
+    counts = [t.get_text() for t in ax.texts if t.get_text().replace(",", "").isdigit()]
+    assert counts  # the cells carry their counts at 25 classes too
+    fig.canvas.draw()
+    assert not _overlap(_tick_boxes(ax, "y"))
+
+
+@pytest.mark.parametrize("names", [STATES, CITIES], ids=["latin", "chinese"])
+def test_many_class_figures_draw_every_glyph_and_keep_labels_apart(names, tmp_path: Path):
+    X, y, model = _classifier(len(names), 6000, names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 'Glyph … missing from font(s)' would be a box in place of a character
+        figs = [M.roc_pr_figure(y, model.predict_proba(X), list(model.classes_)),
+                M.confusion_figure(y, model.predict(X), list(model.classes_))]
+        for fig in figs:
+            fig.canvas.draw()
+    legend = figs[0].axes[1].get_legend()
+    renderer = figs[0].canvas.get_renderer()
+    assert not _overlap([t.get_window_extent(renderer) for t in legend.get_texts()])
+    cm = figs[1].axes[0]
+    assert not _overlap(_tick_boxes(cm, "y"))
+    # x labels are turned 45°: their anchors must be further apart than the labels are tall
+    xs = sorted(b.x1 for b in _tick_boxes(cm, "x"))
+    height = max(t.get_size() for t in cm.get_xticklabels()) * figs[1].dpi / 72
+    assert min(b - a for a, b in itertools.pairwise(xs)) > height
+
+
+def test_importance_of_a_hundred_features_lists_only_those_that_matter():
+    names = [f"sensor_reading_channel_{i:03d}" for i in range(100)]
+    mean = np.zeros(100)
+    mean[[3, 50, 97]] = [0.2, 0.1, 0.05]
+    fig = M.importance_figure(names, mean, np.zeros(100), "accuracy")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [names[3], names[50], names[97]]
+    assert "97 features changed nothing when shuffled" in _texts(fig)
+    fig.canvas.draw()
+    assert not _overlap(_tick_boxes(ax, "y"))
+    assert M.importance_figure(names, np.zeros(100), np.zeros(100), "accuracy") is None
+
+
+def _tiny_report() -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = np.where(X[:, 0] > 0, "yes", "no")
+    model = LogisticRegression().fit(X[:24], y[:24])
+    Xt, yt = X[24:], y[24:]
+    return {"task": "classification", "target": "answer", "y_test": yt, "y_pred": model.predict(Xt),
+            "proba": model.predict_proba(Xt), "classes": list(model.classes_), "X_test": Xt,
+            "predict_fn": lambda a: np.full(len(a), "yes"), "feature_names": ["a", "b", "c"]}
+
+
+def test_a_tiny_test_split_says_which_figures_it_leaves_out(tmp_path: Path):
+    html = write_train_report(tmp_path / "r.html", _tiny_report()).read_text(encoding="utf-8")
+    figures = {p.stem for p in (tmp_path / "figures").glob("*.png")}
+    assert "calibration" not in figures
+    assert "Calibration is not drawn: 6 test rows, it needs at least 10." in html
+    # a model that ignores its inputs: no empty bar chart, a sentence instead
+    assert "permutation_importance" not in figures
+    assert "Permutation feature importance is not drawn" in html
+    assert "No learning curve" in html
+
+
+def test_calibration_of_a_confident_model_still_has_points():
+    X, y, model = _classifier(10, 4000)
+    proba = model.predict_proba(X)
+    proba = np.where(proba == proba.max(1, keepdims=True), 0.97, 0.03 / 9)  # most rows share one confidence
+    proba[:40] = np.full(10, 0.1)  # and a few are unsure
+    fig = M.calibration_figure(y, proba, list(model.classes_))
+    (_, model_line) = fig.axes[0].get_lines()
+    assert len(model_line.get_xdata()) >= 2
+    assert min(model_line.get_xdata()) < 0.5  # the unsure rows get their own point rather than a shared bin
+
+
+def test_residual_histogram_bins_follow_the_row_count():
+    rng = np.random.default_rng(0)
+    for n, most in ((30, 10), (2000, 40)):
+        y = rng.normal(size=n)
+        fig = M.regression_figure(y, y + rng.normal(0, 0.3, n), "y")
+        assert len(fig.axes[2].patches) <= most
+    assert len(fig.axes[2].patches) == 40
+
+
+def test_binary_coefficients_say_which_class_a_positive_weight_favours():
+    fig = M.coefficients_figure({"feature_names": ["a", "b"], "coef": [[1.0, -2.0]]}, ["benign", "malignant"])
+    assert "positive favours 'malignant'" in fig.axes[0].get_xlabel()
+
+
+def test_cluster_map_axes_say_how_much_variance_they_hold():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(0, 3, 300), rng.normal(0, 1, 300), rng.normal(0, 0.1, 300)])
+    fig = M.cluster_figure(X, (X[:, 0] > 0).astype(int))
+    xlabel = fig.axes[0].get_xlabel()
+    assert xlabel.startswith("principal component 1 (")
+    assert xlabel.endswith("% of the variance)")
+    assert int(xlabel.split("(")[1].split("%")[0]) > 80
+
+
+def _anomaly_data(rows: int = 600, planted: int = 12):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(rows, 4))
+    X[:planted, 2] += 8.0  # rows far out on the third feature only
+    return X
+
+
+def test_anomaly_figure_marks_the_threshold_and_the_flagged_rows():
+    from assay.models._anomaly import IsolationForestDetector
+
+    X = _anomaly_data()
+    det = IsolationForestDetector(contamination=0.02).fit(X)
+    scores, flags = det.score_samples(X), det.predict(X) == 1
+    fig = M.anomaly_figure(scores, flags, X, det.threshold_, "iforest")
+    hist, pmap = fig.axes
+    k = int(flags.sum())
+    assert hist.get_title() == f"Anomaly scores — {k} of 600 test rows flagged ({k / 600:.1%})"
+    lines = [ln for ln in hist.get_lines() if ln.get_label().startswith("threshold")]
+    assert len(lines) == 1
+    assert lines[0].get_xdata()[0] == pytest.approx(det.threshold_)
+    assert "isolation forest" in hist.get_xlabel()
+    legend = [t.get_text() for t in pmap.get_legend().get_texts()]
+    assert legend == [f"normal ({600 - k})", f"flagged ({k})"]
+    assert "% of the variance" in pmap.get_xlabel()
+    # with more rows than the map draws, every flagged row is still on it
+    fig = M.anomaly_figure(scores, flags, X, det.threshold_, "iforest", max_points=100)
+    flagged_dots = fig.axes[1].collections[1]
+    assert len(flagged_dots.get_offsets()) == k
+    assert len(fig.axes[1].collections[0].get_offsets()) == 100 - k
+
+
+def test_anomaly_features_figure_names_the_feature_that_differs():
+    X = _anomaly_data()
+    flags = np.zeros(600, dtype=bool)
+    flags[:12] = True
+    fig = M.anomaly_features_figure(X, flags, ["温度", "pressure", "振动", "speed"])
+    assert fig.axes[0].get_yticklabels()[0].get_text() == "振动"
+    assert "12 flagged rows" in fig.axes[0].get_title()
+    X[5, 1] = np.nan  # a missing value does not blank the feature
+    assert M.anomaly_features_figure(X, flags, ["a", "b", "c", "d"]) is not None
+    assert M.anomaly_features_figure(X, np.zeros(600, dtype=bool), ["a", "b", "c", "d"]) is None
+
+
+def test_anomaly_report_has_its_figures_and_reads_the_detectors_threshold(tmp_path: Path):
+    from assay.models._anomaly import RobustZDetector
+
+    X = _anomaly_data()
+    det = RobustZDetector().fit(X[:480])
+    Xt = X[480:]
+    Xt[:3, 2] += 8.0
+    report = {"task": "anomaly", "model_name": "robust_anomaly", "y_pred": det.predict(Xt),
+              "proba": det.score_samples(Xt), "X_test": Xt, "feature_names": ["a", "b", "c", "d"],
+              "predict_fn": det.predict, "test_metrics": {"anomaly_rate": 0.025}}
+    html = write_train_report(tmp_path / "r.html", report).read_text(encoding="utf-8")
+    assert "could not be drawn" not in html
+    assert {p.stem for p in (tmp_path / "figures").glob("*.png")} == {"anomaly_scores", "anomaly_features"}
+    svg = (tmp_path / "figures" / "anomaly_scores.svg").read_text(encoding="utf-8")
+    assert "threshold 3.5" in svg  # RobustZDetector's cut-off, read off the fitted detector
+    assert "largest robust z-score" in svg
