@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 import pytest
@@ -20,7 +21,7 @@ from kit import FEATURES, iris_artifact
 from assay._fitted import Model
 from assay.exceptions import SchemaError
 from assay.serve._app import _RequestIds
-from assay.serve._deploy import Deployment, LogSpec, _loop_cost, _one_frame, _thread_clock
+from assay.serve._deploy import Deployment, LogSpec, Shed, _loop_cost, _one_frame, _thread_clock
 from assay.serve._predlog import PredictionLog
 from assay.serve._protocols import BadRequest, records_frame
 
@@ -40,6 +41,15 @@ def test_records_whose_values_differ_in_type_are_not_stacked():
     assert _one_frame([[ROW], [{**ROW, "sepal_length": "5.1"}]]) is None
     assert _one_frame([[ROW], [{k: v for k, v in ROW.items() if k != "petal_width"}]]) is None  # missing column
     assert _one_frame([[ROW], records_frame([ROW])]) is None  # records and a frame
+
+
+def test_rows_that_cannot_form_a_table_are_refused_naming_the_column_and_the_row():
+    with pytest.raises(BadRequest, match=r"column 'sepal_length': row 1 holds a list \(\[1,2\]\) where row 0 holds "
+                                         r"one value; each column takes one value per row"):
+        records_frame([ROW, {**ROW, "sepal_length": [1, 2]}])
+    with pytest.raises(BadRequest, match=r"column 'petal_width': row 2 holds an object \(\{\"a\":1\}\) where row 0 "
+                                         r"holds a list"):
+        records_frame([{**ROW, "petal_width": [1]}, {**ROW, "petal_width": None}, {**ROW, "petal_width": {"a": 1}}])
 
 
 def test_a_refused_batch_is_answered_request_by_request(tmp_path):
@@ -262,3 +272,38 @@ def test_the_batcher_waits_for_as_many_requests_as_its_last_batches_held(tmp_pat
     waited = asyncio.run(run())
     assert sizes == [6, 6, 2]
     assert 0.15 < waited < 2
+
+
+def test_requests_queued_behind_a_slow_batch_are_refused_at_their_deadline(tmp_path):
+    """A request waiting behind a batch the worker is still running gets its 503 (Shed) once its deadline passes,
+    not when the slow batch is done: both one queued when the batch left and one that arrived later."""
+    model = Model.load(iris_artifact(tmp_path))
+
+    def slow() -> None:
+        time.sleep(1.5)
+
+    async def run() -> tuple[list[Any], list[float]]:
+        dep = Deployment("iris", 1, _Recording(model, [], slow), max_batch=1, max_wait=0)
+        dep.start()
+        start = time.monotonic()
+        ends: list[float] = []
+
+        async def one(delay: float, wait: float) -> Any:
+            await asyncio.sleep(delay)
+            try:
+                return await dep.submit([ROW], time.monotonic() + wait)
+            except Shed as exc:
+                return exc
+            finally:
+                ends.append(time.monotonic() - start)
+
+        results = await asyncio.gather(one(0, 5), one(0, 0.2), one(0.4, 0.2))
+        dep.task.cancel()
+        return list(results), sorted(ends)
+
+    results, ends = asyncio.run(run())
+    assert isinstance(results[0], tuple)  # the slow one is answered
+    assert [type(r) for r in results[1:]] == [Shed, Shed]
+    assert ends[0] < 0.5  # queued when the batch left: refused at 0.2 s, not at 1.5 s
+    assert ends[1] < 1.0  # queued at 0.4 s: refused at 0.6 s
+    assert ends[2] >= 1.4

@@ -156,6 +156,42 @@ class LogSpec:
     shadow: bool = False
 
 
+class _Expiry:
+    """While the worker runs a batch, refuses the requests queued behind it once their deadline passes.
+
+    Without it, a request queued behind a slow batch learns that it waited too long only when that batch is done
+    (a 2 s model, a 0.3 s --queue-timeout: a 503 after 2 s). One timer at a time, for the oldest request (the
+    queue is in admission order, so in deadline order); it is armed when the batch goes to the worker or when the
+    first request queues behind it, and cancelled when the batch is done.
+    """
+
+    __slots__ = ("handle", "loop", "queue")
+
+    def __init__(self, queue: deque[_Item], loop: asyncio.AbstractEventLoop) -> None:
+        self.queue, self.loop = queue, loop
+        self.handle: asyncio.TimerHandle | None = None
+        if queue:
+            self.arm()
+
+    def arm(self) -> None:
+        self.handle = self.loop.call_later(max(self.queue[0].deadline - time.monotonic(), 0.0), self._due)
+
+    def _due(self) -> None:
+        queue, now = self.queue, time.monotonic()
+        while queue and queue[0].deadline <= now:
+            item = queue.popleft()
+            if not item.future.done():
+                item.future.set_exception(Shed("waited past the queue deadline"))
+        self.handle = None
+        if queue:
+            self.arm()
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
 @dataclass(slots=True)
 class _Item:
     payload: Payload
@@ -212,6 +248,7 @@ class Deployment:
         self.failures = 0
         self.closing = False
         self._waiter: asyncio.Future[None] | None = None
+        self._expiry: _Expiry | None = None  # while the worker runs a batch: refuses queued requests at their deadline
         self._want = 1  # queued requests for which submit() wakes the batcher from its wait
         self._event_loop: asyncio.AbstractEventLoop | None = None
         # A batch runs on the event loop itself once the model has answered ``inline_after`` batches in a row in
@@ -266,6 +303,10 @@ class Deployment:
             waiter = self._waiter
             if waiter is not None and len(self.queue) >= self._want:
                 _wake(waiter)
+            else:
+                expiry = self._expiry
+                if expiry is not None and expiry.handle is None:
+                    expiry.arm()
             return await fut
         finally:
             self.pending -= 1
@@ -343,7 +384,15 @@ class Deployment:
                 else:
                     done: asyncio.Future[Any] = loop.create_future()
                     self._jobs.put((done, live))
-                    results, seconds, cost = await done
+                    # While the worker runs this batch, requests queued behind it are refused at their deadline
+                    # (one timer per batch, for the oldest), not when the batch is done: a slow model must not
+                    # keep a client waiting past --queue-timeout for its 503.
+                    self._expiry = expiry = _Expiry(queue, loop)
+                    try:
+                        results, seconds, cost = await done
+                    finally:
+                        self._expiry = None
+                        expiry.cancel()
             except Exception as exc:  # the worker itself failed: fail the batch, keep serving
                 results, seconds = [ModelFailure(str(exc))] * len(live), 0.0
                 cost = seconds

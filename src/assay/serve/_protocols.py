@@ -57,8 +57,29 @@ def records_frame(records: list[dict[str, Any]], where: str = "records") -> pl.D
     try:
         return pl.DataFrame(records, infer_schema_length=None, strict=False)
     except Exception as exc:  # mixed types Polars cannot put in one column
-        msg = f"{where}: rows cannot form a table ({exc})"
+        msg = f"{where}: {_mixed_column(records) or f'rows cannot form a table ({exc})'}"
         raise BadRequest(msg) from exc
+
+
+def _kind(value: Any) -> str:
+    return "a list" if isinstance(value, list) else "an object" if isinstance(value, dict) else "one value"
+
+
+def _mixed_column(records: list[dict[str, Any]]) -> str | None:
+    """Which column mixes single values with lists or objects (what stops the rows forming a table), and where."""
+    first: dict[str, tuple[int, str]] = {}
+    for i, record in enumerate(records):
+        for column, value in record.items():
+            if value is None:
+                continue
+            kind = _kind(value)
+            seen = first.setdefault(column, (i, kind))
+            if seen[1] != kind:
+                shown = orjson.dumps(value).decode()
+                shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                return (f"column {column!r}: row {i} holds {kind} ({shown}) where row {seen[0]} holds {seen[1]}; "
+                        f"each column takes one value per row")
+    return None
 
 
 def _records_frame(records: list[Any], where: str) -> pl.DataFrame:
@@ -114,7 +135,8 @@ def frame_from_mlflow(body: bytes, content_type: str) -> pl.DataFrame:
         try:
             frame = pl.read_csv(io.BytesIO(body), infer_schema_length=None)
         except Exception as exc:
-            msg = f"could not read the CSV body: {exc}"
+            # (Polars' first paragraph says what and where; the rest is advice on its own read_csv arguments)
+            msg = f"could not read the CSV body: {str(exc).split(chr(10) * 2, 1)[0].strip()}"
             raise BadRequest(msg) from exc
         if frame.height == 0:  # (as a JSON body without rows is refused)
             msg = "the CSV body holds no rows (a header line, then one line per row)"
