@@ -89,6 +89,10 @@ def test_validation_names_field_and_type_and_size_limit(server):
     big = httpx.post(f"{url}/models/iris/predict", json=[ROW] * 2000)
     assert big.status_code == 413
     assert "limit of 65536 bytes" in big.json()["error"]
+    assert "--max-body-kb" in big.json()["error"]  # what sets the limit, and what a client can do
+    big = httpx.post(f"{url}/invocations", json={"dataframe_records": [ROW] * 2000})
+    assert big.status_code == 413
+    assert "--max-body-kb" in big.json()["error"]
 
 
 def test_every_response_carries_a_request_id_refusals_too(server):
@@ -146,6 +150,11 @@ def test_mlflow_formats_and_errors(server):
     wrong_type = httpx.post(f"{url}/invocations", json={"instances": [{**ROW, "sepal_width": "x"}]})
     assert wrong_type.status_code == 400
     assert "sepal_width" in wrong_type.json()["message"]
+    # a CSV body Polars cannot read: what and where, without Polars' advice on its own read_csv arguments
+    unread = httpx.post(f"{url}/invocations", content=csv + '"5.1,3.5,1.4,0.2\n', headers={"Content-Type": "text/csv"})
+    assert unread.status_code == 400
+    assert unread.json()["message"].startswith("could not read the CSV body: ")
+    assert "infer_schema_length" not in unread.json()["message"]
     r = httpx.post(f"{url}/invocations", content=b"x", headers={"Content-Type": "application/xml"})
     assert r.status_code == 415
     assert r.text.startswith("This predictor only supports the following content types")
@@ -258,8 +267,12 @@ def test_prometheus_metrics_and_admin_auth(server):
         "assay_log_dropped",
     ):
         assert name in text
-    assert httpx.post(f"{url}/admin/reload").status_code == 401
-    assert httpx.post(f"{url}/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    missing = httpx.post(f"{url}/admin/reload")
+    assert missing.status_code == 401
+    assert "not it" not in missing.json()["error"]
+    wrong = httpx.post(f"{url}/admin/reload", headers={"Authorization": "Bearer wrong"})
+    assert wrong.status_code == 401
+    assert "the token given is not it" in wrong.json()["error"]  # sent, but not the server's: said so
     ok = httpx.post(f"{url}/admin/reload", headers={"Authorization": "Bearer s3cret"})
     assert ok.status_code == 200
     assert ok.json()["models"][0]["production"]["version"] == 1

@@ -176,8 +176,14 @@ def test_any_registered_version_is_served_on_request(registry_dir, start_server,
     assert meta.status_code == 200
     assert meta.headers["X-Model-Version"] == "3"
     assert {i["name"] for i in meta.json()["inputs"]} == set(ROW)
+    # every registered version may be asked for by number (loaded on request), so the metadata lists them all
+    assert meta.json()["versions"] == ["1", "2", "3", "4"]
+    assert httpx.get(f"{server.url}/v2/models/iris").json()["versions"] == ["1", "2", "3", "4"]
     assert httpx.get(f"{server.url}/v2/models/iris/versions/3/ready").status_code == 503
-    assert httpx.get(f"{server.url}/v2/models/iris/versions/9").status_code == 404
+    missing = httpx.get(f"{server.url}/v2/models/iris/versions/9")
+    assert missing.status_code == 404
+    assert missing.json()["error"].count("no version 9") == 1  # said once, with the versions there are
+    assert "versions: 1, 2, 3, 4" in missing.json()["error"]
     for version in (2, 3, 2, 1, 3):  # v1 is production; v2 and v3 are loaded when asked for
         r = infer(version)
         assert r.status_code == 200, r.text

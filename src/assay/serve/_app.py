@@ -969,13 +969,16 @@ def _feedback_problem(value: Any, rows: int, task: str | None) -> str | None:
 # ---------------------------------------------------------------------------------------------------------------
 # HTTP layer
 # ---------------------------------------------------------------------------------------------------------------
+_RAISE_LIMIT = " (assay serve --max-body-kb); send the rows in several requests"
+
+
 async def _body(request: Request, limit: int) -> bytes:
     # The raw header list scanned directly: request.headers would build (and lower-case) a Headers object first.
     length = next((v.decode("latin-1") for k, v in request.scope["headers"] if k == b"content-length"), None)
     if length is not None:
         try:
             if int(length) > limit:
-                raise HTTPError(413, f"request body of {length} bytes exceeds the limit of {limit} bytes")
+                raise HTTPError(413, f"request body of {length} bytes exceeds the limit of {limit} bytes{_RAISE_LIMIT}")
         except ValueError as exc:
             raise HTTPError(400, "invalid Content-Length header") from exc
     body = getattr(request, "_body", None)
@@ -991,7 +994,7 @@ async def _body(request: Request, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise HTTPError(413, f"request body exceeds the limit of {limit} bytes")
+            raise HTTPError(413, f"request body exceeds the limit of {limit} bytes{_RAISE_LIMIT}")
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
@@ -1107,7 +1110,7 @@ class Handlers:
         return _json(
             {
                 "name": slot.name,
-                "versions": [str(d.version) for d in slot.deployments()],
+                "versions": [str(v) for v in await self._requestable(slot)],
                 "platform": "assay",
                 "inputs": [{"name": k, "datatype": oip_datatype(v), "shape": [-1]} for k, v in schema.items()],
                 "outputs": outputs,
@@ -1115,11 +1118,26 @@ class Handlers:
             headers={"X-Model-Version": str(served)},
         )
 
+    async def _requestable(self, slot: _Slot) -> list[int]:
+        """The versions a client may ask for by number (OIP metadata's ``versions``): every registered one when
+        versions are loaded on request (--extra-versions), else the ones loaded now."""
+        loaded = {d.version for d in slot.deployments()} | {v for (n, v) in self.s.extra if n == slot.name}
+        if self.s.config.extra_versions > 0:
+            try:
+                registered = await asyncio.get_running_loop().run_in_executor(
+                    None, self.s.registry.versions, slot.name
+                )
+            except Exception as exc:  # the registry is unreachable now: what is loaded can still be asked for
+                log.warning("model %s: cannot list its registered versions: %s", slot.name, exc)
+            else:
+                loaded |= {mv.version for mv in registered}
+        return sorted(loaded)
+
     async def _registered(self, name: str, version: int | None) -> Any:
         try:
             return await asyncio.get_running_loop().run_in_executor(None, self.s.registry.get, name, version)
-        except RegistryError as exc:
-            raise HTTPError(404, f"model {name} has no version {version}: {exc}") from exc
+        except RegistryError as exc:  # (its message names the model, the version and the versions there are)
+            raise HTTPError(404, str(exc)) from exc
 
     async def oip_model_ready(self, request: Request) -> Response:
         slot = self.s._slot(self._name(request))
@@ -1253,9 +1271,10 @@ class Handlers:
         import hmac
 
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise HTTPError(
-                401, "admin endpoints need 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"}
-            )
+            msg = "admin endpoints need 'Authorization: Bearer <token>'"
+            if given[:7].lower() == "bearer ":
+                msg += " with the server's token (--token or $ASSAY_TOKEN); the token given is not it"
+            raise HTTPError(401, msg, headers={"WWW-Authenticate": "Bearer"})
 
     async def _admin_body(self, request: Request) -> dict[str, Any]:
         body = await _body(request, self.s.config.max_body)
@@ -1810,7 +1829,9 @@ def shedding_protocol(front: _Front) -> type:
                 if self.direct_size > limit:  # (this request's headers: a pipelined one may replace them soon)
                     length = next((v.decode("latin-1") for k, v in self.headers if k == b"content-length"), None)
                     refusal = HTTPError(
-                        413, f"request body {f'of {length} bytes ' if length else ''}exceeds the limit of {limit} bytes"
+                        413,
+                        f"request body {f'of {length} bytes ' if length else ''}exceeds the limit of {limit} bytes"
+                        f"{_RAISE_LIMIT}",
                     )
                 task = self.loop.create_task(self._answer(self.cycle, direct, b"".join(self.direct_body), refusal))
                 task.add_done_callback(self.tasks.discard)
