@@ -12,7 +12,7 @@ from scipy import stats
 
 from assay.exceptions import SchemaError, SpecError
 from assay.viz import profile
-from assay.viz._profile import _codes, _separates, average_ranks, cramers_v, pairwise_pearson
+from assay.viz._profile import _codes, _numeric_matrix, _separates, average_ranks, cramers_v, pairwise_pearson
 
 
 def _warnings(p: dict, kind: str) -> list[dict]:
@@ -630,3 +630,56 @@ def test_a_totals_row_at_the_end_is_named():
     chance = pl.DataFrame({"x": [1.0, 2.0, 3.0], "y": [5.0, 1.0, 2.0]})
     assert profile(chance)["total_row"] is None
     assert not _warnings(profile(report.head(3)), "total_row")
+
+
+def test_average_ranks_from_a_frame_with_nulls_infinities_and_other_types_match_scipy():
+    """The profile hands its sample's columns as they are (nulls, ±inf, NaN, Float32, integers far apart): their
+    sort keys are made from them, ranked as the floats with every non-finite value as NaN."""
+    rng = np.random.default_rng(6)
+    n = 20_000
+    floats = rng.normal(size=n)
+    floats[::9] = np.inf
+    floats[1::9] = -np.inf
+    floats[2::9] = np.nan
+    floats[3::9] = -0.0
+    floats[4::9] = 0.0
+    frame = pl.DataFrame({
+        "f": floats,
+        "g": pl.Series(rng.normal(size=n), dtype=pl.Float32),
+        "i": rng.integers(-(10**12), 10**12, n),  # whole numbers too far apart to be counted
+        "m": pl.Series([None if k % 7 == 0 else float(v) for k, v in enumerate(rng.exponential(size=n))]),
+    })
+    x = _numeric_matrix(frame, frame.columns)
+    ranks = average_ranks(x, frame)
+    np.testing.assert_array_equal(ranks, average_ranks(x), strict=True)
+    for j in range(x.shape[1]):
+        ok = ~np.isnan(x[:, j])
+        assert ok.sum() < n or j in (1, 2)
+        np.testing.assert_allclose(ranks[ok, j], stats.rankdata(x[ok, j]), rtol=0, atol=1e-12)
+        assert np.isnan(ranks[~ok, j]).all()
+
+
+def test_spearman_in_the_profile_with_ties_and_missing_values():
+    """Spearman's rho is Pearson's r of each column's average ranks (SciPy's ``rankdata``, over the column's present
+    values), over the rows where both columns are present; without missing values, SciPy's ``spearmanr``."""
+    rng = np.random.default_rng(7)
+    n = 30_000
+    a = rng.normal(size=n)
+    b = np.round(a + rng.normal(size=n), 1)  # many ties
+    c = rng.exponential(size=n) - 0.5 * a
+    frame = pl.DataFrame({"a": a, "b": b, "c": c, "d": b * 2.0}).with_columns(
+        pl.when(pl.int_range(pl.len()) % 11 == 0).then(None).otherwise(pl.col("b")).alias("b"),
+        pl.when(pl.int_range(pl.len()) % 13 == 0).then(float("nan")).otherwise(pl.col("c")).alias("c"))
+    spear = profile(frame)["correlations"]["spearman"]
+    assert spear["columns"] == ["a", "b", "c", "d"]
+    x = frame.to_numpy()
+    ranks = np.full(x.shape, np.nan)
+    for j in range(x.shape[1]):
+        ok = np.isfinite(x[:, j])
+        ranks[ok, j] = stats.rankdata(x[ok, j])
+    for i in range(4):
+        for j in range(4):
+            ok = np.isfinite(x[:, i]) & np.isfinite(x[:, j])
+            expected = np.corrcoef(ranks[ok, i], ranks[ok, j])[0, 1]
+            assert spear["matrix"][i][j] == pytest.approx(expected, abs=6e-5)  # (rounded to 4 decimals)
+    assert spear["matrix"][0][3] == pytest.approx(stats.spearmanr(a, b * 2.0)[0], abs=6e-5)

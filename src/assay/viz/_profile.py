@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import re
 from collections.abc import Callable
 from contextlib import suppress
@@ -751,14 +750,19 @@ def pairwise_pearson(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return r, n
 
 
-def average_ranks(x: np.ndarray) -> np.ndarray:
+def average_ranks(x: np.ndarray, frame: pl.DataFrame | None = None) -> np.ndarray:
     """Column-wise ranks (1-based, ties get their average rank, NaN stays NaN), as Spearman's rho needs.
 
-    One sort per column, the columns spread over a few threads (NumPy releases the GIL while sorting); measured
-    several times faster here than Polars' ``rank`` or SciPy's ``rankdata``. The sort is of 64-bit integers that
-    order as the values do, their last bits replaced by the row's position: a plain sort of numbers (NumPy's
-    vectorised one), a third faster than an argsort, whose result says which row went where. Values that differ only
-    in those last bits may then come out of order: the sorted values are checked, and put in order when they are not.
+    ``frame``: the same columns as a Polars frame, ``x`` being their values as floats with every non-finite value
+    (and null) as NaN; without it, one is made from ``x``.
+
+    One sort per column, of 64-bit integers that order as the values do, their last bits replaced by the row's
+    position: a plain sort of numbers, much faster than an argsort (whose result says which row went where), and
+    several times faster than Polars' ``rank`` or SciPy's ``rankdata``. Polars makes the keys and sorts them, all
+    columns in one query over its threads (its sort is three times faster than NumPy's here; the keys are made from
+    ``frame`` because a frame made from NumPy arrays would load ``numpy.ma``, ~10 ms). Where the sorted keys differ
+    in their value bits everywhere, the values are in order and none tie; else values that differ only in the last
+    bits may have come out of order: the sorted values are checked, and put in order when they are not.
     Whole numbers within a range of at most twice the rows (counts, ratings, codes) are not sorted: each value's
     rank comes from how many rows hold each smaller value (a count per value, in one pass).
 
@@ -767,83 +771,112 @@ def average_ranks(x: np.ndarray) -> np.ndarray:
     """
     # Column-major like the input: each column's ranks are scattered within one contiguous column (a few MB that
     # stay in cache) rather than one element per row of a row-major matrix, and the Spearman products read columns.
-    # Every element is written by rank_column (a rank or NaN): not filled beforehand.
+    # Every element is written below (a rank or NaN): not filled beforehand.
     out = np.empty(x.shape, order="F")
     if x.size == 0:
         return out
-
     n = x.shape[0]
     bits = max(1, (n - 1).bit_length())  # enough low bits for a row position
-    positions = np.arange(n, dtype=np.uint64) if bits <= 24 and x.dtype == np.float64 else None
-
-    def rank_column(j: int) -> None:
-        col = np.ascontiguousarray(x[:, j])
-        nan = np.isnan(col)
-        k = n - int(nan.sum())
-        if k < n:
-            out[nan, j] = np.nan
-        if k == 0:
-            return
-        head = col[:64]
-        if _whole_numbers(head[~np.isnan(head)]):  # (a first look: most columns of measurements stop here)
-            values = col[~nan] if k < n else col
-            low, high = values.min(), values.max()
-            if high - low <= 2 * n and _whole_numbers(values):
-                codes = (values - low).astype(np.intp)
-                counts = np.bincount(codes)
-                ends = np.cumsum(counts)  # rows holding this value or a smaller one
-                # The same arithmetic as below: ties share the mean of their 1-based positions in sorted order.
-                ranked = ((ends - counts + ends + 1) / 2.0)[codes]
-                if k < n:
-                    out[~nan, j] = ranked
-                else:
-                    out[:, j] = ranked
-                return
-        if positions is not None:
-            # Order-preserving: a negative value's bits flipped, a positive value's sign bit set; NaN last.
-            bits_of = col.view(np.int64)
-            flip = bits_of >> 63  # all ones for a negative value (an arithmetic shift), else zeros
-            flip |= np.int64(-(2**63))
-            flip ^= bits_of
-            key = flip.view(np.uint64)
-            key[nan] = np.uint64(2**64 - 1)
-            key >>= np.uint64(bits)
-            key <<= np.uint64(bits)
-            key |= positions
-            key.sort()
-            key &= np.uint64((1 << bits) - 1)
-            idx = key[:k].astype(np.intp)
-            v = col[idx]
-            if not (v[1:] >= v[:-1]).all():
-                # Values apart by less than the bits given up (a few neighbours among many values): put in order
-                # by a merge sort, which goes through almost sorted values in one pass.
-                order = np.argsort(v, kind="stable")
-                idx, v = idx[order], v[order]
-        else:
-            idx = np.argsort(col)[:k]  # NaN sorts last; the order within ties does not matter
-            v = col[idx]
-        change = np.empty(k, dtype=bool)
-        change[0] = True
-        np.not_equal(v[1:], v[:-1], out=change[1:])
-        if change.all():  # no ties (continuous values): the ranks are 1..k in sorted order
-            out[idx, j] = np.arange(1.0, k + 1.0)
-            return
-        starts = np.flatnonzero(change)
-        ends = np.empty_like(starts)
-        ends[:-1] = starts[1:]
-        ends[-1] = k
-        out[idx, j] = ((starts + ends + 1) / 2.0)[np.cumsum(change) - 1]
-
-    threads = min(x.shape[1], os.cpu_count() or 1, 4)
-    if threads > 1 and x.shape[0] >= 10_000:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(rank_column, range(x.shape[1])))
+    nan = np.isnan(x)
+    finite = n - nan.sum(axis=0)
+    sort: list[int] = []  # the columns ranked by sorting
+    for j in range(x.shape[1]):
+        if finite[j] < n:
+            out[nan[:, j], j] = np.nan
+        if finite[j] and not _rank_by_counting(x[:, j], nan[:, j], out[:, j]):
+            sort.append(j)
+    if not sort:
+        return out
+    if bits > 24 or x.dtype != np.float64:  # (more rows than the keys hold): an argsort per column
+        for j in sort:
+            idx = np.argsort(x[:, j])[:finite[j]]  # NaN sorts last; the order within ties does not matter
+            _rank_sorted(x[:, j], idx, out[:, j])
+        return out
+    if frame is None:
+        frame = pl.DataFrame(x[:, sort], schema=[str(j) for j in sort], orient="row")
+        names = frame.columns
     else:
-        for j in range(x.shape[1]):
-            rank_column(j)
+        names = [frame.columns[j] for j in sort]
+    low = (1 << bits) - 1
+    keys = frame.select(_sort_key(pl.col(name), low).alias(str(i)) for i, name in enumerate(names))
+    for i, j in enumerate(sort):
+        # One column at a time, on one thread: less CPU time than sorting them all in one query over Polars' threads
+        # (which keep a core busy waiting for work), and the other core has figures to draw meanwhile.
+        ordered = keys.get_column(str(i)).sort(multithreaded=False).to_numpy()[:finite[j]]
+        idx = (ordered & np.uint64(low)).astype(np.intp)
+        high = ordered >> np.uint64(bits)
+        if (high[1:] != high[:-1]).all():
+            # Neighbours apart in the bits kept (continuous values, most often): the values are in order and none
+            # tie, without looking at them. The ranks are 1..k in sorted order.
+            out[idx, j] = np.arange(1.0, len(idx) + 1.0)
+            continue
+        col = x[:, j]
+        v = col[idx]
+        if not (v[1:] >= v[:-1]).all():
+            # Values apart by less than the bits given up (a few neighbours among many values): put in order by a
+            # merge sort, which goes through almost sorted values in one pass.
+            idx = idx[np.argsort(v, kind="stable")]
+        _rank_sorted(col, idx, out[:, j])
     return out
+
+
+_SIGN = 1 << 63
+
+
+def _sort_key(x: pl.Expr, low: int) -> pl.Expr:
+    """:func:`average_ranks`' sorted keys of a column: 64-bit integers that order as the values do (a negative value's
+    bits flipped, a positive value's sign bit set; -0.0 as 0.0, which it equals; NaN, ±inf and null last), their
+    ``low`` bits replaced by the row's position."""
+    x = x.cast(pl.Float64)
+    b = x.reinterpret(dtype=pl.Int64)
+    key = (pl.when(~x.is_finite().fill_null(False)).then(pl.lit(2**64 - 1, pl.UInt64))
+           .when(x == 0.0).then(pl.lit(_SIGN, pl.UInt64))
+           .when(b < 0).then((~b).reinterpret(dtype=pl.UInt64))
+           .otherwise(b.reinterpret(dtype=pl.UInt64) | pl.lit(_SIGN, pl.UInt64)))
+    position = pl.int_range(pl.len(), dtype=pl.UInt64)
+    return (key & pl.lit(2**64 - 1 - low, pl.UInt64)) | position
+
+
+def _rank_by_counting(col: np.ndarray, nan: np.ndarray, out: np.ndarray) -> bool:
+    """Rank a column of whole numbers within a range of at most twice the rows (counts, ratings, codes) into
+    ``out`` (NaN rows left alone): each value's rank from how many rows hold each smaller value, in one pass. False
+    (nothing written) for other columns."""
+    n = len(col)
+    head = col[:64]
+    if not _whole_numbers(head[~np.isnan(head)]):  # (a first look: most columns of measurements stop here)
+        return False
+    some = nan.any()
+    values = col[~nan] if some else col
+    low, high = values.min(), values.max()
+    if high - low > 2 * n or not _whole_numbers(values):
+        return False
+    codes = (values - low).astype(np.intp)
+    counts = np.bincount(codes)
+    ends = np.cumsum(counts)  # rows holding this value or a smaller one
+    # The same arithmetic as _rank_sorted: ties share the mean of their 1-based positions in sorted order.
+    ranked = ((ends - counts + ends + 1) / 2.0)[codes]
+    if some:
+        out[~nan] = ranked
+    else:
+        out[:] = ranked
+    return True
+
+
+def _rank_sorted(col: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
+    """Write into ``out`` the average ranks of ``col``'s rows ``idx``, given in sorted order of their values."""
+    v = col[idx]
+    k = len(idx)
+    change = np.empty(k, dtype=bool)
+    change[0] = True
+    np.not_equal(v[1:], v[:-1], out=change[1:])
+    if change.all():  # no ties (continuous values): the ranks are 1..k in sorted order
+        out[idx] = np.arange(1.0, k + 1.0)
+        return
+    starts = np.flatnonzero(change)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:]
+    ends[-1] = k
+    out[idx] = ((starts + ends + 1) / 2.0)[np.cumsum(change) - 1]
 
 
 def _whole_numbers(values: np.ndarray) -> bool:
@@ -860,7 +893,7 @@ class _Numbers:
         self.cols = cols
         self.pos = {c: i for i, c in enumerate(cols)}
         self.values = _numeric_matrix(sample, cols)
-        self.ranks = average_ranks(self.values)
+        self.ranks = average_ranks(self.values, sample.select(cols))
         self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def codes(self, name: str) -> tuple[np.ndarray, np.ndarray]:
