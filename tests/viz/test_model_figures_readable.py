@@ -233,3 +233,30 @@ def test_anomaly_report_has_its_figures_and_reads_the_detectors_threshold(tmp_pa
     svg = (tmp_path / "figures" / "anomaly_scores.svg").read_text(encoding="utf-8")
     assert "threshold 3.5" in svg  # RobustZDetector's cut-off, read off the fitted detector
     assert "largest robust z-score" in svg
+
+
+def test_anomaly_histogram_bins_meet_at_the_threshold_and_the_legend_leaves_the_map_clear():
+    from assay.models._anomaly import IsolationForestDetector
+
+    X = _anomaly_data()
+    det = IsolationForestDetector(contamination=0.02).fit(X)
+    fig = M.anomaly_figure(det.score_samples(X), det.predict(X) == 1, X, det.threshold_, "iforest")
+    hist, pmap = fig.axes
+    edges = {round(p.get_x(), 9) for p in hist.patches} | {round(p.get_x() + p.get_width(), 9) for p in hist.patches}
+    assert round(det.threshold_, 9) in edges  # no bar holds rows from both sides of the threshold
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert not pmap.get_legend().get_window_extent(renderer).overlaps(pmap.get_window_extent(renderer))
+
+
+def test_anomaly_with_a_label_column_draws_no_importance_against_the_labels(tmp_path: Path):
+    from assay.models._anomaly import IsolationForestDetector
+
+    X = _anomaly_data()
+    det = IsolationForestDetector(contamination=0.02).fit(X[:480])
+    report = {"task": "anomaly", "y_test": np.where(np.arange(120) < 3, "fraud", "ok"), "y_pred": det.predict(X[480:]),
+              "proba": det.score_samples(X[480:]), "X_test": X[480:], "predict_fn": det.predict}
+    html = write_train_report(tmp_path / "r.html", report).read_text(encoding="utf-8")
+    assert "could not be drawn" not in html  # was: 'Mix of label input types (string and number)'
+    assert not (tmp_path / "figures" / "permutation_importance.png").exists()
+    assert (tmp_path / "figures" / "anomaly_scores.png").exists()

@@ -623,13 +623,16 @@ def anomaly_figure(scores: np.ndarray, flagged: np.ndarray, X: np.ndarray | None
         lo, hi = min(lo, threshold), max(hi, threshold)
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
-    bins = int(np.clip(np.sqrt(ok.sum()) * 2, 10, 60))
-    hx.hist([scores[ok & ~flagged], scores[ok & flagged]], bins=bins, range=(lo, hi), stacked=True,
+    width = (hi - lo) / int(np.clip(np.sqrt(ok.sum()) * 2, 10, 60))
+    if threshold is not None and np.isfinite(threshold):  # the threshold on a bin edge: no bar straddles it
+        lo = threshold - np.ceil((threshold - lo) / width - 1e-9) * width
+    edges = lo + width * np.arange(int(np.ceil((hi - lo) / width - 1e-9)) + 1)
+    hx.hist([scores[ok & ~flagged], scores[ok & flagged]], bins=edges, stacked=True,
             color=[ACCENT, WARN], label=[f"normal ({n - k:,})", f"flagged ({k:,})"])
     if threshold is not None and np.isfinite(threshold):
         hx.axvline(threshold, color="#1b2631", linestyle="--", linewidth=1.2, label=f"threshold {_number(threshold)}")
     if view:
-        _outside_note(hx, int(((scores < lo) | (scores > hi)).sum()), n)
+        _outside_note(hx, int(((scores < edges[0]) | (scores > edges[-1])).sum()), n)
     hx.set(xlabel=f"anomaly score: {SCORE_NAMES.get(model or '', 'higher = more unusual')}", ylabel="rows")
     hx.set_title(f"Anomaly scores — {k:,} of {n:,} test rows flagged ({k / n:.1%})")
     hx.legend(loc="best")
@@ -653,7 +656,8 @@ def anomaly_figure(scores: np.ndarray, flagged: np.ndarray, X: np.ndarray | None
                        linewidths=0.5, label=f"flagged ({k:,})", zorder=3)
         _pc_labels(mx, share)
         mx.set_title("Rows on the first two principal components")
-        mx.legend(loc="best", markerscale=1.5)
+        # beside the map, not on it: 'best' still covered a flagged row when they sit in every corner
+        mx.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=1.5)
         mx.grid(True)
         mx.set_axisbelow(True)
     return fig

@@ -119,7 +119,8 @@ def _importance(report: dict[str, Any], task: str, y_test: np.ndarray | None, ad
     predict_fn = report.get("predict_fn")
     X = _array(report.get("X_test"))
     names = report.get("feature_names")
-    if predict_fn is None or X is None or y_test is None or task == "clustering" or X.ndim != 2:
+    # anomaly: the flags (1/0) are not the target's labels; the anomaly figures say what sets flagged rows apart
+    if predict_fn is None or X is None or y_test is None or task in ("clustering", "anomaly") or X.ndim != 2:
         return None
     names = list(names) if names is not None and len(names) == X.shape[1] else [f"x{i}" for i in range(X.shape[1])]
     score_fn = report.get("score_fn")
