@@ -260,3 +260,24 @@ def test_anomaly_with_a_label_column_draws_no_importance_against_the_labels(tmp_
     assert "could not be drawn" not in html  # was: 'Mix of label input types (string and number)'
     assert not (tmp_path / "figures" / "permutation_importance.png").exists()
     assert (tmp_path / "figures" / "anomaly_scores.png").exists()
+
+
+def test_anomaly_report_without_labels_shows_no_empty_metrics(tmp_path: Path):
+    from assay.models._anomaly import IsolationForestDetector
+
+    X = _anomaly_data()
+    det = IsolationForestDetector(contamination=0.02).fit(X[:480])
+    report = {"task": "anomaly", "primary_metric": "roc_auc", "model_name": "iforest",
+              "leaderboard": [{"model": "iforest", "cv_mean": None, "cv_std": None, "roc_auc_mean": None,
+                               "roc_auc_std": None, "anomaly_rate_mean": 0.02, "anomaly_rate_std": 0.01,
+                               "vs_best_p": None, "folds": 5}],
+              "test_metrics": {"anomaly_rate": 0.025, "roc_auc": None, "average_precision": float("nan")},
+              "y_pred": det.predict(X[480:]), "proba": det.score_samples(X[480:]), "X_test": X[480:]}
+    html = write_train_report(tmp_path / "r.html", report).read_text(encoding="utf-8")
+    assert "ranked by roc_auc" not in html
+    assert '<div class="k">anomaly_rate</div>' in html
+    assert '<div class="k">roc_auc</div>' not in html
+    assert '<div class="k">average_precision</div>' not in html
+    assert "<th class=\"n\">anomaly_rate</th>" in html
+    assert "<th class=\"n\">roc_auc</th>" not in html
+    assert "vs_best_p" not in html

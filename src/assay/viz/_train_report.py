@@ -100,10 +100,16 @@ def build_train_report(report: dict[str, Any], figdir: Path) -> dict[str, Any]:
                            "missing_cells_pct": prof.get("missing_cells_pct"),
                            "duplicate_rows": prof.get("duplicate_rows"), "warnings": prof.get("warnings") or [],
                            "kinds": prof.get("kinds") or {}}
+    leaderboard = _leaderboard(report.get("leaderboard") or [])
+    head = jsonable({k: report.get(k) for k in ("task", "target", "primary_metric", "model_name")})
+    if leaderboard["rows"] and all(row.get("cv_mean") is None for row in leaderboard["rows"]):
+        # e.g. roc_auc of an anomaly detector trained without labels: 'ranked by roc_auc' over dashes misleads
+        head["primary_metric"] = None
     return {
-        "r": jsonable({k: report.get(k) for k in ("task", "target", "primary_metric", "model_name")}),
-        "leaderboard": _leaderboard(report.get("leaderboard") or []),
-        "test_metrics": jsonable(report.get("test_metrics") or {}),
+        "r": head,
+        "leaderboard": leaderboard,
+        # a metric the test split could not give (no labels to score against) is left out rather than shown as '–'
+        "test_metrics": {k: v for k, v in jsonable(report.get("test_metrics") or {}).items() if v is not None},
         "figures": figures,
         "coef_table": _coef_table(coef, classes) if coef else None,
         "steps": jsonable(report.get("steps") or []),
@@ -187,6 +193,9 @@ def _leaderboard(rows: list[dict[str, Any]]) -> dict[str, Any]:
     extra = [k for row in rows for k in row if not k.endswith(("_mean", "_std")) and k not in ("model", "cv_mean",
                                                                                                  "cv_std")]
     extra = list(dict.fromkeys(extra))
+    # columns no row has a value for (metrics that need labels the run did not have) are left out
+    metrics = [m for m in metrics if any(row.get(f"{m}_mean") is not None for row in rows)]
+    extra = [k for k in extra if any(row.get(k) is not None for row in rows)]
     return {"rows": rows, "metrics": metrics, "extra": extra}
 
 
