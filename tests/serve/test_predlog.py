@@ -11,7 +11,7 @@ import uuid
 import psycopg
 import pytest
 
-from assay.serve._predlog import PredictionLog
+from assay.serve._predlog import SHADOW_SUFFIX, PredictionLog
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -50,6 +50,21 @@ def test_durable_batched_writes_feedback_and_join(target):
     assert log.add_feedback("r1", "m", "a") is True
     joined = sorted(log.joined("m"))
     assert joined == [(1, [{"prediction": "b"}], "b"), (2, [{"prediction": "a"}], "a")]
+
+
+def test_a_shadow_record_is_scored_by_the_feedback_of_the_request_it_mirrored(target):
+    log = PredictionLog(target)
+    shadow = (*_record("s1" + SHADOW_SUFFIX, 3, "b")[:-1], 1)
+
+    async def run() -> list[bool]:
+        log.start(asyncio.get_running_loop())
+        return await asyncio.gather(*[log.submit(r) for r in (_record("s1", 2, "a"), shadow, _record("s2", 2, "a"))])
+
+    assert asyncio.run(run()) == [True] * 3
+    assert log.request_ids(["s1", "s2"]) == {"s1", "s2"}
+    assert log.add_feedback("s1", "m", "b") is True
+    assert sorted(log.joined("m")) == [(2, [{"prediction": "a"}], "b"), (3, [{"prediction": "b"}], "b")]
+    log.close()
 
 
 def test_feedback_for_many_requests_on_one_connection(target):

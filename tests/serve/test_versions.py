@@ -104,6 +104,11 @@ def test_hot_swap_under_load_and_corrupt_version(registry_dir, start_server, tmp
     results = asyncio.run(_load(url, 40, 4))
     assert {body["model_version"] for _, body, _ in results} == {2}
     time.sleep(0.5)
+    # feedback on the requests it mirrored scores the shadow version too, next to production's
+    feedback = [{"request_id": body["request_id"], "value": "setosa"} for _, body, _ in results]
+    assert httpx.post(f"{url}/models/iris/feedback", json=feedback).json()["stored"] == 40
+    live = httpx.get(f"{url}/models/iris/metrics").json()["versions"]
+    assert live["2"]["feedback_rows"] == live["1"]["feedback_rows"] == 40
     metrics = httpx.get(f"{url}/metrics").text
     assert 'assay_requests_total{model="iris",status="shadow_200",version="1"}' in metrics
     assert 'assay_requests_total{model="iris",status="200",version="1"}' in metrics

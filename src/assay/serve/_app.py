@@ -37,7 +37,7 @@ from starlette.requests import ClientDisconnect
 from assay.exceptions import AssayError, RegistryError, SchemaError
 from assay.serve._breaker import HALF_OPEN, STATE_CODE, BreakerConfig
 from assay.serve._deploy import Deployment, InvalidOutput, LogSpec, ModelFailure, Payload, Shed
-from assay.serve._predlog import LogUnavailable, PredictionLog
+from assay.serve._predlog import SHADOW_SUFFIX, LogUnavailable, PredictionLog
 from assay.serve._protocols import (
     MLFLOW_CONTENT_TYPES,
     BadRequest,
@@ -688,7 +688,7 @@ class Server:
             shadow = slot.shadow
             if shadow is not None and shadow is not dep:
                 if shadow.breaker.allow():
-                    self._spawn(self._shadow(shadow, frame, body))
+                    self._spawn(self._shadow(shadow, frame, body, rid))
                 else:  # a failing shadow is not called again until its breaker lets probes through
                     self.metrics.shed.labels(name, "shadow_breaker").inc()
             self._tally(dep).answered(time.perf_counter() - start)
@@ -790,13 +790,15 @@ class Server:
             },
         )
 
-    async def _shadow(self, dep: Deployment, frame: Payload, body: bytes) -> None:
+    async def _shadow(self, dep: Deployment, frame: Payload, body: bytes, rid: str) -> None:
         start = time.perf_counter()
         try:
+            # logged under the mirrored request's id (+ a suffix): feedback sent for that request then scores the
+            # shadow version too (its live accuracy or RMSE, next to production's)
             _, seconds = await dep.submit(
                 frame,
                 time.monotonic() + self.config.queue_timeout,
-                LogSpec(self.request_id(), body, start, shadow=True),
+                LogSpec(rid + SHADOW_SUFFIX, body, start, shadow=True),
             )
             dep.breaker.record(False, seconds)
             status = "200"

@@ -24,7 +24,9 @@ from typing import Any
 
 import orjson
 
-__all__ = ["LogUnavailable", "PredictionLog", "prediction_record"]
+__all__ = ["SHADOW_SUFFIX", "LogUnavailable", "PredictionLog", "prediction_record"]
+
+SHADOW_SUFFIX = "-shadow"  # a shadow's record: the request id of the request it mirrored, and this
 
 _DDL = [
     """CREATE TABLE IF NOT EXISTS assay_predictions (
@@ -284,9 +286,14 @@ class PredictionLog:
         """(version, logged outputs, true value) for every request of ``model`` that has feedback."""
         with self._connect() as conn:
             cur = conn.cursor()
+            # a shadow's record is the mirrored request's id + SHADOW_SUFFIX: that request's feedback scores it too
             cur.execute(conn.sql(
                 "SELECT p.version, p.outputs, f.value FROM assay_predictions p JOIN assay_feedback f "
-                "ON p.request_id = f.request_id WHERE p.model = ? AND p.shadow = 0"), (model,))
+                "ON p.request_id = f.request_id WHERE p.model = ? AND p.shadow = 0 "
+                "UNION ALL "
+                "SELECT p.version, p.outputs, f.value FROM assay_feedback f JOIN assay_predictions p "
+                f"ON p.request_id = f.request_id || '{SHADOW_SUFFIX}' WHERE p.model = ? AND p.shadow = 1"),
+                (model, model))
             rows = cur.fetchall()
         return [(int(v), json.loads(o), json.loads(t)) for v, o, t in rows]
 
