@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -43,11 +45,12 @@ def register(app: typer.Typer) -> None:
             raise SpecError(msg)
         from assay.viz import prepare_figures
 
-        # Before the profiling code and its libraries are imported: matplotlib loads in another process meanwhile.
-        prepare_figures()
+        with _collector_off_while_loading():
+            # Before the profiling code and its libraries are imported: matplotlib loads in another process meanwhile.
+            prepare_figures()
+            from assay.sources import open_source
+            from assay.viz import profile, write_profile
         _quick_exit()
-        from assay.sources import open_source
-        from assay.viz import profile, write_profile
 
         src = open_source(source)
         with progress_callback(show_progress(quiet)) as notify:
@@ -66,6 +69,31 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"report:  {html}")
         typer.echo(f"json:    {html.parent / 'profile.json'}")
         typer.echo(f"figures: {html.parent / 'figures'}")
+
+
+@contextlib.contextmanager
+def _collector_off_while_loading() -> Iterator[None]:
+    """Load NumPy, Polars and the profiling code (and fork the figure process, which loads matplotlib) with the
+    garbage collector off, then freeze what was loaded and turn it on again.
+
+    Importing them creates tens of thousands of objects that live until the end, and the collector's passes over
+    them as they pile up cost tens of milliseconds of a command that takes about a second; frozen, later
+    collections skip them (as the figure process does with matplotlib). Only in the ``assay`` program: a program
+    (or a test run) calling main() keeps its collector as it is.
+    """
+    import gc
+
+    import assay.cli
+
+    if not assay.cli.STANDALONE or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _quick_exit() -> None:

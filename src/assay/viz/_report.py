@@ -272,8 +272,10 @@ def _serve(conn: Any, parents_end: Any) -> None:
 
     # Everything loaded so far lives until the end: the collector stops scanning it on each full collection, and
     # the forked workers do not copy the pages it would write its bookkeeping to (as the gc documentation
-    # suggests for processes that fork workers).
+    # suggests for processes that fork workers). The collector runs from here on even if the parent had it off
+    # while importing (``assay profile`` does): drawing leaves reference cycles behind.
     gc.freeze()
+    gc.enable()
     queue: list[Job] = []
     early: dict[str, tuple[tuple[str, str, str, tuple[Any, ...]], dict[str, bytes] | None]] = {}
     ahead = True
