@@ -95,6 +95,27 @@ def test_validation_names_field_and_type_and_size_limit(server):
     assert "--max-body-kb" in big.json()["error"]
 
 
+def test_plain_predict_refuses_a_body_declared_as_another_type_with_a_415(server):
+    url, _ = server
+    csv = "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n"
+    # answered from the HTTP protocol, and (Expect: 100-continue) through the ASGI route: the same answer
+    for extra in ({}, {"Expect": "100-continue"}):
+        r = httpx.post(f"{url}/models/iris/predict", content=csv, headers={"Content-Type": "text/csv", **extra})
+        assert r.status_code == 415, r.text
+        assert "reads JSON records" in r.json()["error"]
+        assert "/models/iris/invocations" in r.json()["error"]
+        assert len(r.headers["x-request-id"]) == 32
+        xml = httpx.post(f"{url}/models/iris/predict", content=b"<row/>", headers={"Content-Type": "application/xml"})
+        assert xml.status_code == 415
+        assert "'application/xml'" in xml.json()["error"]
+    # JSON is read whatever it is declared as (curl -d sends form-urlencoded); JSON that is not JSON stays a 400
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-8"):
+        ok = httpx.post(f"{url}/models/iris/predict", content=orjson.dumps([ROW]), headers={"Content-Type": ctype})
+        assert ok.status_code == 200, (ctype, ok.text)
+    bad = httpx.post(f"{url}/models/iris/predict", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400
+
+
 def test_every_response_carries_a_request_id_refusals_too(server):
     url, _ = server
     ids = set()

@@ -1026,7 +1026,10 @@ class Handlers:
     async def predict(self, request: Request) -> Response:
         name = request.path_params["name"]
         self.s.admit_check(name)
-        return await self.predict_body(name, await _body(request, self.s.config.max_body))
+        try:
+            return await self.predict_body(name, await _body(request, self.s.config.max_body))
+        except HTTPError as exc:
+            raise _media_refusal(exc, request.scope["headers"], name) from exc
 
     async def predict_body(self, name: str, body: bytes) -> Response:
         """The plain protocol's answer to ``body`` (also called straight from the HTTP protocol: see
@@ -1491,6 +1494,28 @@ def _refusal(exc: HTTPError | AssayError) -> Response:
     return _json({"error": str(exc)}, 400, headers={"X-Request-ID": _OTHER_IDS()})
 
 
+# Bodies the plain protocol reads as JSON: no Content-Type, JSON's, or curl's default for -d (form-urlencoded).
+_JSON_TYPES = ("", "application/json", "text/json", "application/x-www-form-urlencoded")
+
+
+def _media_refusal(exc: HTTPError, headers: list[tuple[bytes, bytes]], name: str) -> HTTPError:
+    """A body the plain protocol could not read (400) that was declared as another type (CSV, XML, …) is a 415
+    naming what it reads and where CSV goes; anything else is left as it is. Checked only on that refusal, so an
+    answered request pays nothing for it."""
+    if exc.status != 400:
+        return exc
+    raw = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+    mime = raw.decode("latin-1").split(";", 1)[0].strip().lower()
+    if mime in _JSON_TYPES or mime.endswith("+json"):
+        return exc
+    return HTTPError(
+        415,
+        f"POST /models/{name}/predict reads JSON records (Content-Type: application/json); got {mime!r}"
+        f"{f'. For CSV, POST to /models/{name}/invocations' if mime == 'text/csv' else ''}",
+        headers=exc.headers,
+    )
+
+
 def _wrap(fn: Any) -> Any:
     async def endpoint(request: Request) -> Response:
         try:
@@ -1835,7 +1860,9 @@ def shedding_protocol(front: _Front) -> type:
                         f"request body {f'of {length} bytes ' if length else ''}exceeds the limit of {limit} bytes"
                         f"{_RAISE_LIMIT}",
                     )
-                task = self.loop.create_task(self._answer(self.cycle, direct, b"".join(self.direct_body), refusal))
+                task = self.loop.create_task(
+                    self._answer(self.cycle, direct, b"".join(self.direct_body), refusal, self.headers)
+                )
                 task.add_done_callback(self.tasks.discard)
                 self.tasks.add(task)  # a graceful shutdown waits for it, as for the ASGI tasks
                 return
@@ -1869,7 +1896,9 @@ def shedding_protocol(front: _Front) -> type:
             else:
                 self.transport.close()
 
-        async def _answer(self, cycle: _Answering, direct: str, body: bytes, refusal: HTTPError | None) -> None:
+        async def _answer(
+            self, cycle: _Answering, direct: str, body: bytes, refusal: HTTPError | None, headers: list[Any]
+        ) -> None:
             try:
                 if refusal is not None:
                     raise refusal
@@ -1877,7 +1906,9 @@ def shedding_protocol(front: _Front) -> type:
                     response = await handlers.noop_body(body)
                 else:
                     response = await handlers.predict_body(direct, body)
-            except (HTTPError, AssayError) as exc:
+            except HTTPError as exc:  # (``headers``: this request's, kept aside from a pipelined one's)
+                response = _refusal(exc if direct == "noop" else _media_refusal(exc, headers, direct))
+            except AssayError as exc:
                 response = _refusal(exc)
             except Exception:  # what Starlette's ServerErrorMiddleware would do
                 log.exception(
