@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from assay.clean._base import Frame, Step, resolve_columns, string_columns
-from assay.clean._stats import check_choice, collect_row, merge_counts, union
+from assay.clean._stats import check_choice, merge_counts, union
 from assay.exceptions import SpecError, did_you_mean
 
 __all__ = ["DEFAULT_MISSING_TOKENS", "TextStep", "TypesStep"]
@@ -31,13 +31,35 @@ TRUE_WORDS = ("true", "t", "yes", "y", "1", "on", "是", "真", "对")
 FALSE_WORDS = ("false", "f", "no", "n", "0", "off", "否", "假", "错")
 # Month names (05-Jan-2024, January 5, 2024, 5 January 2024) read in English, abbreviated or in full.
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y",
-                "%d-%b-%Y", "%B %d, %Y", "%d %B %Y")
+                "%d-%b-%Y", "%B %d, %Y", "%d %B %Y", "%Y-%m", "%Y/%m")
 # ISO 8601's 'T' between date and time reads as the space of these formats (``parse_temporal``).
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
                     "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M%z",
                     "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M")
+# How a value must start for each date or datetime format to read it (parse_temporal's strptime): a necessary
+# condition, kept loose (any number of digits, any case, optional sign), so that the types step parses with a format
+# only the values that may read (a column of ids or numbers matches none; 20+ parses of every value took ~10 s per
+# million distinct values). A format not listed (one a user gives) parses every value.
+_YMD_DASH, _SLASHES, _DOTS = r"^[+-]?\d+-\d+-\d", r"^[+-]?\d+/\d+/\d", r"^[+-]?\d+\.\d+\.\d"
+_DATE_SHAPES = {
+    "%Y-%m-%d": _YMD_DASH, "%d-%m-%Y": _YMD_DASH, "%Y/%m/%d": _SLASHES, "%d/%m/%Y": _SLASHES, "%m/%d/%Y": _SLASHES,
+    "%Y.%m.%d": _DOTS, "%d.%m.%Y": _DOTS, "%Y年%m月%d日": r"^[+-]?\d+\s*年", "%d-%b-%Y": r"^[+-]?\d+-[A-Za-z]",
+    "%B %d, %Y": r"^[A-Za-z]+\s*\d", "%d %B %Y": r"^[+-]?\d+\s*[A-Za-z]", "%Y-%m": r"^[+-]?\d+[-/]\d",
+    "%Y/%m": r"^[+-]?\d+[-/]\d",
+}
+
+
+def _datetime_shape(fmt: str) -> str:
+    """A datetime format's shape: its date's, then as many colons as its time has, then (for ``%z``) an offset or
+    ``Z`` at the end (a column of naive times is not parsed with the four formats that need one)."""
+    shape = (_SLASHES if "/" in fmt[:4] else _YMD_DASH) + "[^:]*:" * fmt.count(":")
+    return f"{shape}.*(?:[+-]\\d+(?::\\d+)*|[Zz])$" if "%z" in fmt else shape
+
+
+_DATE_SHAPES.update({fmt: _datetime_shape(fmt) for fmt in DATETIME_FORMATS})
 # Between the formats of a column whose dates are written several ways ("2024-01-05" and "2024/01/06").
 FORMAT_SEPARATOR = " | "
+_STAGED_ROWS = 10_000  # frames larger than this reduce numbers' text stage by stage (TypesStep._transform)
 # Date formats that no value reads in both, except the day-first/month-first pair (03/04/2024): a column's hits under
 # several of them add up, so a column that mixes them converts when together they read ``min_share`` of it.
 _AMBIGUOUS_DATES = ("%d/%m/%Y", "%m/%d/%Y")
@@ -65,15 +87,58 @@ def _clean_text(col: str, tokens: Sequence[str]) -> pl.Expr:
     return pl.when(s.is_in(list(tokens))).then(None).otherwise(s) if tokens else s
 
 
-def _number_text(text: pl.Expr) -> pl.Expr:
-    """Text reduced to what a float parser reads: '-1234.5', '0.5%'; decimal commas become dots."""
+def _folded(text: pl.Expr) -> pl.Expr:
+    """First stage of :func:`_number_text`: full-width folded, typographic minus and number noise removed."""
     # U+2212 (the typographic minus of published tables) is not folded by NFKC.
-    s = text.str.normalize("NFKC").str.replace_all("\u2212", "-", literal=True).str.replace_all(_NUMBER_NOISE, "")
-    s = (pl.when(s.str.contains(_DECIMAL_COMMA))
-         .then(s.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
-         .otherwise(s.str.replace_all(",", "", literal=True)))
+    return text.str.normalize("NFKC").str.replace_all("\u2212", "-", literal=True).str.replace_all(_NUMBER_NOISE, "")
+
+
+def _decimal_dot(s: pl.Expr) -> pl.Expr:
+    """Second stage: decimal commas become dots, grouping commas (or dots) go."""
+    return (pl.when(s.str.contains(_DECIMAL_COMMA))
+            .then(s.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
+            .otherwise(s.str.replace_all(",", "", literal=True)))
+
+
+def _accounting_minus(s: pl.Expr) -> pl.Expr:
+    """Third stage: '(5)' is '-5'."""
     negative = s.str.starts_with("(") & s.str.ends_with(")")
     return pl.when(negative).then(pl.lit("-") + s.str.strip_chars("()")).otherwise(s)
+
+
+_NUMBER_STAGES = (_folded, _decimal_dot, _accounting_minus)
+
+
+def _number_text(text: pl.Expr) -> pl.Expr:
+    """Text reduced to what a float parser reads: '-1234.5', '0.5%'; decimal commas become dots.
+
+    As one expression each stage repeats the one before once per use of it (Polars evaluates both branches of a
+    ``pl.when`` and does not share the text between them): the folding runs about a dozen times per value. Where
+    the cost matters (the types step), :func:`_reduced_number_stages` computes the stages one after the other.
+    """
+    for stage in _NUMBER_STAGES:
+        text = stage(text)
+    return text
+
+
+def _reduced_number_stages(text: pl.Expr, name: str) -> list[pl.Expr]:
+    """:func:`_number_text` of ``text`` as expressions for successive ``with_columns`` calls, each writing
+    ``name`` from the one before: every stage runs once per value (4-5 times faster on columns of distinct values
+    than the single expression)."""
+    return [stage(text if i == 0 else pl.col(name)).alias(name) for i, stage in enumerate(_NUMBER_STAGES)]
+
+
+def _number_value(text: pl.Expr, reduced: pl.Expr) -> pl.Expr:
+    """The number of ``text`` from its :func:`_number_text` ``reduced``: percent and scale words applied."""
+    # The percent sign and the scale word are read off the text as written.
+    end = text.str.extract(f"(%|％|{_SCALE_WORDS})\\s*$")  # (the full-width ％ as written; NFKC folds it later)
+    factor = end.replace_strict({"%": 0.01, "％": 0.01, **_SCALES}, default=1.0,
+                                return_dtype=pl.Float64).fill_null(1.0)
+    return _number_float(reduced) * factor
+
+
+def _number_float(reduced: pl.Expr) -> pl.Expr:
+    return reduced.str.replace(f"(?:%|{_SCALE_WORDS})$", "").cast(pl.Float64, strict=False)
 
 
 # Written after a number to scale it: Chinese 万 (10⁴), 亿 (10⁸), 千, 百万, and the K, M, bn of money and counts.
@@ -84,13 +149,7 @@ _SCALE_WORDS = "|".join(_SCALES)  # longest first where one ends another (百万
 def parse_number(text: pl.Expr) -> pl.Expr:
     """Text to Float64: NFKC folds full-width digits/signs; '(5)' is -5; '12%' is 0.12; '1.234,5' is 1234.5 (decimal
     comma); '1.2万' is 12000 and '$1.5K' 1500; other junk gives null."""
-    # The reduced text is used once (an expression used twice is computed twice, and reducing is the costly part):
-    # the percent sign and the scale word are read off the text as written.
-    end = text.str.extract(f"(%|％|{_SCALE_WORDS})\\s*$")  # (the full-width ％ as written; NFKC folds it later)
-    factor = end.replace_strict({"%": 0.01, "％": 0.01, **_SCALES}, default=1.0,
-                                return_dtype=pl.Float64).fill_null(1.0)
-    value = _number_text(text).str.replace(f"(?:%|{_SCALE_WORDS})$", "").cast(pl.Float64, strict=False)
-    return value * factor
+    return _number_value(text, _number_text(text))
 
 
 # A number followed by a unit (12kg, 3.5 kg, 7 天, 30 km/h): the unit is a few non-digit characters that are neither
@@ -110,8 +169,7 @@ def _unit_of(text: pl.Expr) -> pl.Expr:
     return pl.when(~unit.is_in(_NOT_UNITS)).then(unit.str.to_lowercase())
 
 
-def _is_integer_text(text: pl.Expr) -> pl.Expr:
-    return _number_text(text).str.contains(r"^[+-]?\d{1,18}$")
+_INTEGER_TEXT = r"^[+-]?\d{1,18}$"  # of the reduced text
 
 
 def _has_time(fmt: str | None) -> bool:
@@ -231,16 +289,16 @@ class TypesStep(Step):
             # In memory: every distinct value is parsed once and counted as often as it occurs. Text columns are
             # mostly categories (200 distinct values in 500,000 rows: 4.2 s -> well under a second for two such
             # columns), and a column of unique values costs one group-by more than parsing every row.
-            queries = [frame.lazy().group_by(col).agg(pl.len().alias("__rows__")).select(
-                (flag.cast(pl.Int64) * pl.col("__rows__")).sum().alias(key) for key, flag in self._checks(col))
-                for col in columns]
+            queries = [self._counts(frame.lazy().select(_clean_text(col, self._tokens()).alias("__s0"))
+                                    .group_by("__s0").agg(pl.len().alias("__rows__")), [col], pl.col("__rows__"))
+                       for col in columns]
             for col, result in zip(columns, pl.collect_all(queries), strict=True):
-                out[col] = {key: int(value or 0) for key, value in result.row(0, named=True).items()}
-        else:
+                out[col] = {key.split("|", 1)[1]: int(value or 0) for key, value in result.row(0, named=True).items()}
+        elif columns:
             # A scan: one streaming pass of aggregations over every row, with no table of distinct values in memory.
-            exprs = [flag.sum().alias(f"{i}|{key}") for i, col in enumerate(columns)
-                     for key, flag in self._checks(col)]
-            row = collect_row(frame, exprs)
+            lazy = frame.lazy().select(_clean_text(col, self._tokens()).alias(f"__s{i}")
+                                       for i, col in enumerate(columns))
+            row = self._counts(lazy, columns, None).collect().row(0, named=True)
             for key, value in row.items():
                 i, rest = key.split("|", 1)
                 out[columns[int(i)]][rest] = int(value or 0)
@@ -252,17 +310,45 @@ class TypesStep(Step):
                 out[col].update({f"unit|{u}": int(n) for u, n in found.iter_rows()})
         return {"columns": columns, "counts": out}
 
-    def _checks(self, col: str) -> list[tuple[str, pl.Expr]]:
-        """Per row of ``col``: whether it is a value at all, and whether it reads as each kind and format."""
-        s = _clean_text(col, self._tokens())
-        checks = [("n", s.is_not_null()), ("number", parse_number(s).is_not_null()),
-                  ("integer", _is_integer_text(s)), ("boolean", parse_bool(s).is_not_null()),
-                  ("unit", _unit_of(s).is_not_null())]
-        explicit = (self.formats or {}).get(col)
-        for kind, fmts in (("date", DATE_FORMATS), ("datetime", DATETIME_FORMATS)):
-            for fmt in ([explicit] if explicit else fmts):
-                checks.append((f"{kind}|{fmt}", parse_temporal(s, kind, fmt, self.time_zone).is_not_null()))
-        return checks
+    def _counts(self, lazy: pl.LazyFrame, columns: list[str], weight: pl.Expr | None) -> pl.LazyFrame:
+        """One row: per column ``i`` of ``columns`` (its cleaned text in ``__s{i}`` of ``lazy``), how many values are
+        values at all (``i|n``), and how many read as each kind and format (``i|number``, ``i|date|%Y-%m-%d``, …);
+        each row counts ``weight`` times (its number of occurrences) or once.
+
+        The number reduction runs once per value (stage by stage), and a date format parses only the values that
+        start as its values must (:data:`_DATE_SHAPES`): a column of ids is not parsed 23 times over.
+        """
+        shapes = {shape for fmt in (*DATE_FORMATS, *DATETIME_FORMATS) if (shape := _DATE_SHAPES.get(fmt))}
+        flags = {shape: k for k, shape in enumerate(sorted(shapes))}
+        lazy = lazy.with_columns(pl.col(f"__s{i}").str.contains(shape).alias(f"__f{i}_{k}")
+                                 for i in range(len(columns)) for shape, k in flags.items())
+        for stage in zip(*(_reduced_number_stages(pl.col(f"__s{i}"), f"__t{i}") for i in range(len(columns))),
+                         strict=True):
+            lazy = lazy.with_columns(stage)
+
+        def count(flag: pl.Expr, where: str | None = None) -> pl.Expr:
+            if weight is None:
+                return flag.sum()
+            rows = weight if where is None else weight.filter(pl.col(where))
+            return (flag.cast(pl.Int64) * rows).sum()
+
+        aggs = []
+        for i, col in enumerate(columns):
+            s, reduced = pl.col(f"__s{i}"), pl.col(f"__t{i}")
+            aggs += [count(s.is_not_null()).alias(f"{i}|n"),
+                     count(_number_float(reduced).is_not_null()).alias(f"{i}|number"),
+                     count(reduced.str.contains(_INTEGER_TEXT)).alias(f"{i}|integer"),
+                     count(parse_bool(s).is_not_null()).alias(f"{i}|boolean"),
+                     count(_unit_of(s).is_not_null()).alias(f"{i}|unit")]
+            explicit = (self.formats or {}).get(col)
+            for kind, fmts in (("date", DATE_FORMATS), ("datetime", DATETIME_FORMATS)):
+                for fmt in ([explicit] if explicit else fmts):
+                    shape = _DATE_SHAPES.get(fmt)
+                    where = None if shape is None else f"__f{i}_{flags[shape]}"
+                    values = s if where is None else s.filter(pl.col(where))
+                    parsed = parse_temporal(values, kind, fmt, self.time_zone).is_not_null()
+                    aggs.append(count(parsed, where).alias(f"{i}|{kind}|{fmt}"))
+        return lazy.select(aggs)
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         columns = union(a["columns"], b["columns"])
@@ -277,6 +363,9 @@ class TypesStep(Step):
             n = c.get("n", 0)
             kind, fmt = self._decide(col, c, n)
             convert[col] = {"kind": kind, "format": fmt}
+            if kind == "date" and any("%d" not in f for f in (fmt or "%d").split(FORMAT_SEPARATOR)):
+                log.warning("types: %r read as dates from years and months (%s): each is the 1st of its month", col,
+                            fmt)
             if kind == "text" and n and col not in (self.kinds or {}):
                 self._say_almost(col, c, n)
             if kind in ("number", "integer"):
@@ -398,15 +487,23 @@ class TypesStep(Step):
             return 0, None
         return sum(found[f] for f in times) + sum(dates[f] for f in days), FORMAT_SEPARATOR.join(times + days)
 
-    def _expr(self, col: str, spec: dict[str, Any], tokens: list[str]) -> pl.Expr:
+    @staticmethod
+    def _number_input(col: str, spec: dict[str, Any], tokens: list[str]) -> pl.Expr:
+        s = _clean_text(col, tokens)
+        if spec["kind"] == "number" and spec.get("format"):
+            # the column's unit, written after its values: dropped, the number read
+            s = s.str.normalize("NFKC").str.replace(f"(?i)\\s*{re.escape(spec['format'])}$", "")
+        return s
+
+    def _expr(self, col: str, spec: dict[str, Any], tokens: list[str], reduced: pl.Expr | None = None) -> pl.Expr:
+        """The converted column; ``reduced``, for numbers, is the :func:`_number_text` of their text computed
+        beforehand (else it is computed here)."""
         kind, fmt = spec["kind"], spec.get("format")
         s = _clean_text(col, tokens)
-        if kind == "number":
-            if fmt:  # the column's unit, written after its values: dropped, the number read
-                s = s.str.normalize("NFKC").str.replace(f"(?i)\\s*{re.escape(fmt)}$", "")
-            return parse_number(s).alias(col)
-        if kind == "integer":
-            return parse_number(s).round(0).cast(pl.Int64, strict=False).alias(col)
+        if kind in ("number", "integer"):
+            s = self._number_input(col, spec, tokens)
+            value = _number_value(s, _number_text(s) if reduced is None else reduced)
+            return (value if kind == "number" else value.round(0).cast(pl.Int64, strict=False)).alias(col)
         if kind == "boolean":
             return parse_bool(s).alias(col)
         if kind in ("date", "datetime"):
@@ -420,8 +517,22 @@ class TypesStep(Step):
     def _transform(self, frame: Frame) -> Frame:
         names = frame.collect_schema().names()
         tokens = self.state_.get("missing_tokens", [])
-        exprs = [self._expr(col, spec, tokens) for col, spec in self.state_["convert"].items() if col in names]
-        return frame.with_columns(exprs) if exprs else frame
+        specs = [(col, spec) for col, spec in self.state_["convert"].items() if col in names]
+        if not specs:
+            return frame
+        staged: dict[str, str] = {}
+        if not isinstance(frame, pl.DataFrame) or frame.height > _STAGED_ROWS:
+            # Numbers' text reduced stage by stage, each once per value (see _number_text); small frames (a
+            # prediction request) skip the extra passes' overhead.
+            staged = {col: f"__assay_number{i}" for i, (col, spec) in enumerate(specs)
+                      if spec["kind"] in ("number", "integer")}
+            stages = [_reduced_number_stages(self._number_input(col, spec, tokens), staged[col])
+                      for col, spec in specs if col in staged]
+            for stage in zip(*stages, strict=True):
+                frame = frame.with_columns(stage)
+        frame = frame.with_columns(self._expr(col, spec, tokens, pl.col(staged[col]) if col in staged else None)
+                                   for col, spec in specs)
+        return frame.drop(list(staged.values())) if staged else frame
 
     def unreadable(self, frame: pl.DataFrame) -> dict[str, tuple[int, Any]]:
         """Per converted column of ``frame``: how many values this fitted step turns into missing although they
