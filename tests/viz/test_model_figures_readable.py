@@ -281,3 +281,35 @@ def test_anomaly_report_without_labels_shows_no_empty_metrics(tmp_path: Path):
     assert "<th class=\"n\">anomaly_rate</th>" in html
     assert "<th class=\"n\">roc_auc</th>" not in html
     assert "vs_best_p" not in html
+
+
+def test_a_test_split_of_one_class_has_no_roc_and_says_so(tmp_path: Path):
+    p = np.linspace(0.05, 0.95, 20)[:, None]
+    proba = np.hstack([1 - p, p])
+    assert M.roc_pr_figure(np.array(["a"] * 20), proba, ["a", "b"]) is None  # was a warning, then an empty chart
+    report = {"task": "classification", "y_test": np.array(["a"] * 20), "y_pred": np.array(["a"] * 20),
+              "proba": proba, "classes": ["a", "b"]}
+    html = write_train_report(tmp_path / "r.html", report).read_text(encoding="utf-8")
+    assert "ROC and precision–recall curves are not drawn: the 20 test rows hold one class only (a)." in html
+    assert not (tmp_path / "figures" / "roc_pr.png").exists()
+
+
+def test_edge_cases_read_as_sentences_not_as_nan():
+    fig = M.regression_figure(np.ones(50), np.ones(50), "y")
+    assert fig.axes[0].get_title() == "Predicted vs actual — R² undefined (every actual value is the same)"
+    x = np.linspace(-2, 2, 40)[:, None]
+    fig = M.cluster_figure(x, (x[:, 0] > 0).astype(int))
+    assert fig.axes[0].get_title() == "Clusters along the only feature"
+    assert fig.axes[0].get_xlabel() == "the only feature (no second dimension)"
+
+
+def test_anomaly_scores_far_out_are_counted_beside_the_view():
+    rng = np.random.default_rng(0)
+    scores = np.r_[rng.normal(1, 0.3, 500), [10_000.0]]
+    flags = scores > 3.5
+    fig = M.anomaly_figure(scores, flags, None, 3.5, "robust_anomaly")
+    ax = fig.axes[0]
+    assert ax.get_xlim()[1] < 100  # the one far score does not squeeze the 500 others into one bar
+    assert "1 row beyond the view → up to 10k" in [t.get_text() for t in ax.texts]
+    low = ax.patches[0].get_x()
+    assert low <= scores.min()  # the low end is never cut

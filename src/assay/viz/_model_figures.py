@@ -168,6 +168,8 @@ def roc_pr_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any])
         picks = sorted(present, key=lambda i: (ap[i], -int(np.sum(y_true == classes[i]))))[:len(CLASS_COLORS)]
     else:
         picks = [i for i in _class_order(y_true, classes) if i in ap]
+    if not picks:  # the test rows hold a single class: no curve can be drawn
+        return None
     colors = CLASS_COLORS if many else PALETTE  # black is the micro-average's
     for n, i in enumerate(picks):
         color = colors[n % len(colors)]
@@ -439,7 +441,9 @@ def regression_figure(y_true: np.ndarray, y_pred: np.ndarray, target: str | None
     ss_tot = float(((y_true - y_true.mean()) ** 2).sum())
     r2 = 1 - ss_res / ss_tot if ss_tot > 0 else float("nan")
     a1.set(xlabel=f"actual {unit}", ylabel=f"predicted {unit}")
-    a1.set_title(f"Predicted vs actual — R² {r2:.3f}")
+    # R² divides by the spread of the actual values: with none (all equal) it is not defined, not 'nan'
+    a1.set_title(f"Predicted vs actual — R² {r2:.3f}" if np.isfinite(r2) else
+                 "Predicted vs actual — R² undefined (every actual value is the same)")
     a1.legend(loc="upper left")
     a2.axhline(0, color=WARN, linestyle="--", linewidth=1.1)
     a2.set(xlabel=f"predicted {unit}", ylabel=f"residual (actual − predicted, {unit})")
@@ -551,7 +555,8 @@ def cluster_figure(X: np.ndarray | None, labels: np.ndarray, X_2d: np.ndarray | 
         a1.set(xlabel="principal component 1", ylabel="principal component 2")
     else:
         _pc_labels(a1, share)
-    a1.set_title("Clusters on the first two principal components")
+    a1.set_title("Clusters along the only feature" if share is None else
+                 "Clusters on the first two principal components")
     a1.legend(loc="best", markerscale=2)
     a1.grid(True)
     space = np.nan_to_num(np.asarray(X, dtype=float))[idx] if X is not None else X_2d[idx]
@@ -618,7 +623,9 @@ def anomaly_figure(scores: np.ndarray, flagged: np.ndarray, X: np.ndarray | None
     fig, axes = figure(13 if with_map else 7.0, 4.6, ncols=2 if with_map else 1)
     hx = axes[0] if with_map else axes
     view = _robust_view(scores[ok])
-    lo, hi = view or (float(scores[ok].min()), float(scores[ok].max()))
+    # the low end is always shown (normal rows); only a far high tail may leave the view
+    lo, hi = float(scores[ok].min()), max(view[1], float(np.quantile(scores[ok], 0.995))) if view else \
+        float(scores[ok].max())
     if threshold is not None and np.isfinite(threshold):
         lo, hi = min(lo, threshold), max(hi, threshold)
     if hi <= lo:
@@ -627,12 +634,17 @@ def anomaly_figure(scores: np.ndarray, flagged: np.ndarray, X: np.ndarray | None
     if threshold is not None and np.isfinite(threshold):  # the threshold on a bin edge: no bar straddles it
         lo = threshold - np.ceil((threshold - lo) / width - 1e-9) * width
     edges = lo + width * np.arange(int(np.ceil((hi - lo) / width - 1e-9)) + 1)
+    edges[0], edges[-1] = min(edges[0], scores[ok].min()), max(edges[-1], hi)  # rounding must not drop an end value
     hx.hist([scores[ok & ~flagged], scores[ok & flagged]], bins=edges, stacked=True,
             color=[ACCENT, WARN], label=[f"normal ({n - k:,})", f"flagged ({k:,})"])
     if threshold is not None and np.isfinite(threshold):
         hx.axvline(threshold, color="#1b2631", linestyle="--", linewidth=1.2, label=f"threshold {_number(threshold)}")
-    if view:
-        _outside_note(hx, int(((scores < edges[0]) | (scores > edges[-1])).sum()), n)
+    beyond = ok & (scores > edges[-1])
+    if beyond.any():  # the far tail is left out of the bins; say how far it goes
+        m = int(beyond.sum())
+        hx.text(0.99, 0.02, f"{m:,} row{'s' if m > 1 else ''} beyond the view → up to {_number(scores[beyond].max())}",
+                transform=hx.transAxes, ha="right", va="bottom", fontsize=8, color="#46525f",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})
     hx.set(xlabel=f"anomaly score: {SCORE_NAMES.get(model or '', 'higher = more unusual')}", ylabel="rows")
     hx.set_title(f"Anomaly scores — {k:,} of {n:,} test rows flagged ({k / n:.1%})")
     hx.legend(loc="best")

@@ -53,6 +53,10 @@ def build_train_report(report: dict[str, Any], figdir: Path) -> dict[str, Any]:
     is_classification = task in CLASSIFICATION or (task == "" and proba is not None)
     if is_classification and y_test is not None:
         if proba is not None and classes:
+            held = sorted({str(v) for v in y_test.tolist()})
+            if len(held) < 2:
+                notes.append(f"ROC and precision–recall curves are not drawn: the {len(y_test):,} test rows hold "
+                             f"one class only ({', '.join(held)}).")
             add("roc_pr", "ROC and precision–recall curves", lambda: M.roc_pr_figure(y_test, proba, classes),
                 "Area under the curve: 1 is perfect, 0.5 is chance (ROC); AP is the area under precision–recall.")
         if y_pred is not None:
