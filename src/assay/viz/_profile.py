@@ -618,20 +618,21 @@ def _histogram_counts(column: pl.Series, edges: np.ndarray, log: bool = False) -
     [3, 2]
     """
     x = column.cast(pl.Float64).to_numpy()  # missing values as NaN
-    x = x[np.isfinite(x)]
-    x = x[(x >= edges[0]) & (x <= edges[-1])]
+    x = x[(x >= edges[0]) & (x <= edges[-1])]  # (NaN and ±inf fail one of these: the edges are finite)
     n = len(edges) - 1
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if log:
             guess = (np.log(x) - math.log(edges[0])) * (n / (math.log(edges[-1]) - math.log(edges[0])))
         else:
             guess = (x - edges[0]) * (n / (edges[-1] - edges[0]))
-        where = np.nan_to_num(guess, nan=0.0, posinf=n - 1, neginf=0.0).astype(np.intp)
+        where = np.nan_to_num(guess, copy=False, nan=0.0, posinf=n - 1, neginf=0.0).astype(np.intp)
     np.clip(where, 0, n - 1, out=where)
+    lower = edges.astype(np.float64)  # each bin's left edge, the first bin's moved to -inf: nothing moves below it
+    lower[0] = -np.inf
+    upper = edges[1:]
     for _ in range(4):
-        down = x <= edges[where]
-        down &= where > 0
-        up = x > edges[where + 1]
+        down = x <= lower[where]
+        up = x > upper[where]
         if not (down.any() or up.any()):
             break
         where += up
