@@ -156,42 +156,6 @@ class LogSpec:
     shadow: bool = False
 
 
-class _Expiry:
-    """While the worker runs a batch, refuses the requests queued behind it once their deadline passes.
-
-    Without it, a request queued behind a slow batch learns that it waited too long only when that batch is done
-    (a 2 s model, a 0.3 s --queue-timeout: a 503 after 2 s). One timer at a time, for the oldest request (the
-    queue is in admission order, so in deadline order); it is armed when the batch goes to the worker or when the
-    first request queues behind it, and cancelled when the batch is done.
-    """
-
-    __slots__ = ("handle", "loop", "queue")
-
-    def __init__(self, queue: deque[_Item], loop: asyncio.AbstractEventLoop) -> None:
-        self.queue, self.loop = queue, loop
-        self.handle: asyncio.TimerHandle | None = None
-        if queue:
-            self.arm()
-
-    def arm(self) -> None:
-        self.handle = self.loop.call_later(max(self.queue[0].deadline - time.monotonic(), 0.0), self._due)
-
-    def _due(self) -> None:
-        queue, now = self.queue, time.monotonic()
-        while queue and queue[0].deadline <= now:
-            item = queue.popleft()
-            if not item.future.done():
-                item.future.set_exception(Shed("waited past the queue deadline"))
-        self.handle = None
-        if queue:
-            self.arm()
-
-    def cancel(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
-
-
 @dataclass(slots=True)
 class _Item:
     payload: Payload
@@ -248,7 +212,13 @@ class Deployment:
         self.failures = 0
         self.closing = False
         self._waiter: asyncio.Future[None] | None = None
-        self._expiry: _Expiry | None = None  # while the worker runs a batch: refuses queued requests at their deadline
+        # While the worker runs a batch, the requests queued behind it are refused once their deadline passes, not
+        # when that batch is done (a 2 s model and a 0.3 s --queue-timeout would give a 503 after 2 s). One timer
+        # at a time, never cancelled: armed for the oldest queued request (the queue is in admission order, so in
+        # deadline order) when a batch goes to the worker or a request queues behind it, and armed again when it
+        # fires only while the worker is still busy; in steady use that is one timer per --queue-timeout.
+        self._in_worker = False
+        self._expiry: asyncio.TimerHandle | None = None
         self._want = 1  # queued requests for which submit() wakes the batcher from its wait
         self._event_loop: asyncio.AbstractEventLoop | None = None
         # A batch runs on the event loop itself once the model has answered ``inline_after`` batches in a row in
@@ -303,10 +273,8 @@ class Deployment:
             waiter = self._waiter
             if waiter is not None and len(self.queue) >= self._want:
                 _wake(waiter)
-            else:
-                expiry = self._expiry
-                if expiry is not None and expiry.handle is None:
-                    expiry.arm()
+            elif self._in_worker and self._expiry is None:
+                self._arm_expiry()
             return await fut
         finally:
             self.pending -= 1
@@ -384,15 +352,14 @@ class Deployment:
                 else:
                     done: asyncio.Future[Any] = loop.create_future()
                     self._jobs.put((done, live))
-                    # While the worker runs this batch, requests queued behind it are refused at their deadline
-                    # (one timer per batch, for the oldest), not when the batch is done: a slow model must not
-                    # keep a client waiting past --queue-timeout for its 503.
-                    self._expiry = expiry = _Expiry(queue, loop)
+                    # (requests queued behind this batch are refused at their deadline: see _expiry)
+                    self._in_worker = True
+                    if queue and self._expiry is None:
+                        self._arm_expiry()
                     try:
                         results, seconds, cost = await done
                     finally:
-                        self._expiry = None
-                        expiry.cancel()
+                        self._in_worker = False
             except Exception as exc:  # the worker itself failed: fail the batch, keep serving
                 results, seconds = [ModelFailure(str(exc))] * len(live), 0.0
                 cost = seconds
@@ -412,6 +379,20 @@ class Deployment:
                     it.future.set_result((res, seconds))
             if self.on_batch is not None:
                 self.on_batch(self, len(live), seconds)
+
+    def _arm_expiry(self) -> None:
+        loop = self._event_loop or asyncio.get_running_loop()
+        self._expiry = loop.call_later(max(self.queue[0].deadline - time.monotonic(), 0.0), self._expire_due)
+
+    def _expire_due(self) -> None:
+        self._expiry = None
+        queue, now = self.queue, time.monotonic()
+        while queue and queue[0].deadline <= now:
+            item = queue.popleft()
+            if not item.future.done():
+                item.future.set_exception(Shed("waited past the queue deadline"))
+        if queue and self._in_worker:
+            self._arm_expiry()
 
     def _run_on_worker(self, items: list[_Item]) -> tuple[list[Any], float, float]:
         """Worker thread: :meth:`_run_logged`, and the CPU time this thread spent on it.
