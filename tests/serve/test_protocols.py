@@ -176,6 +176,8 @@ def test_mlflow_formats_and_errors(server):
     assert unread.status_code == 400
     assert unread.json()["message"].startswith("could not read the CSV body: ")
     assert "infer_schema_length" not in unread.json()["message"]
+    for probe in ("/ping", "/health"):  # MLflow's health checks, as its scoring server answers them
+        assert httpx.get(f"{url}{probe}").status_code == 200
     r = httpx.post(f"{url}/invocations", content=b"x", headers={"Content-Type": "application/xml"})
     assert r.status_code == 415
     assert r.text.startswith("This predictor only supports the following content types")

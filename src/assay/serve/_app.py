@@ -1084,6 +1084,12 @@ class Handlers:
             degraded,
         )
 
+    async def mlflow_ping(self, request: Request) -> Response:
+        # (what MLflow's scoring server answers, so that tools probing an MLflow endpoint find this one healthy)
+        if not self.s.ready:
+            return _json({"error": "no model is served yet"}, 503)
+        return Response("\n", media_type="application/json")
+
     # Open Inference Protocol v2
     async def oip_server(self, request: Request) -> Response:
         from assay import __version__
@@ -1458,6 +1464,8 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None]] = [
     ("POST", "/models/{name}/predict", "predict", "Predict JSON records", _RECORDS_BODY),
     ("POST", "/invocations", "invocations", "MLflow scoring protocol (single served model)", _MLFLOW_BODY),
     ("POST", "/models/{name}/invocations", "invocations", "MLflow scoring protocol", _MLFLOW_BODY),
+    ("GET", "/ping", "mlflow_ping", "MLflow scoring server health check (200 once models are served)", None),
+    ("GET", "/health", "mlflow_ping", "MLflow scoring server health check (as /ping)", None),
     ("GET", "/v2", "oip_server", "OIP server metadata", None),
     ("GET", "/v2/health/live", "oip_live", "OIP liveness", None),
     ("GET", "/v2/health/ready", "oip_ready", "OIP readiness", None),
