@@ -683,3 +683,21 @@ def test_spearman_in_the_profile_with_ties_and_missing_values():
             expected = np.corrcoef(ranks[ok, i], ranks[ok, j])[0, 1]
             assert spear["matrix"][i][j] == pytest.approx(expected, abs=6e-5)  # (rounded to 4 decimals)
     assert spear["matrix"][0][3] == pytest.approx(stats.spearmanr(a, b * 2.0)[0], abs=6e-5)
+
+
+def test_correlations_of_the_kept_columns_when_there_are_too_many():
+    from assay.viz._profile import MAX_CORR_COLUMNS
+
+    rng = np.random.default_rng(8)
+    n = 500
+    base = rng.normal(size=n)
+    data = {"few_a": rng.integers(0, 5, n).astype(float), "few_b": rng.integers(0, 7, n).astype(float)}
+    data.update({f"x{i}": base * (i % 3) + rng.normal(size=n) for i in range(MAX_CORR_COLUMNS)})
+    frame = pl.DataFrame(data).select(["x0", "few_a", *[f"x{i}" for i in range(1, MAX_CORR_COLUMNS)], "few_b"])
+    corr = profile(frame)["correlations"]
+    kept = [f"x{i}" for i in range(MAX_CORR_COLUMNS)]
+    assert corr["pearson"]["columns"] == corr["spearman"]["columns"] == kept
+    assert corr["pearson"]["of"] == MAX_CORR_COLUMNS + 2
+    x = frame.select(kept).to_numpy()
+    np.testing.assert_allclose(corr["pearson"]["matrix"], np.corrcoef(x, rowvar=False), atol=6e-5)
+    np.testing.assert_allclose(corr["spearman"]["matrix"], stats.spearmanr(x)[0], atol=6e-5)

@@ -992,8 +992,12 @@ def _correlations(sample: pl.DataFrame, variables: dict[str, dict[str, Any]], ta
         out["note"] = f"showing {MAX_CORR_COLUMNS} of {len(nums.cols)} numeric columns (the most varied)"
     if len(numeric) >= 2 and sample.height >= 3:
         idx = [nums.pos[n] for n in numeric]
-        pearson, _ = pairwise_pearson(nums.values[:, idx])
-        spearman, _ = pairwise_pearson(nums.ranks[:, idx])
+        if idx == list(range(len(nums.cols))):  # every column, in order (the usual case): no copies of the matrices
+            pearson, _ = pairwise_pearson(nums.values)
+            spearman, _ = pairwise_pearson(nums.ranks)
+        else:
+            pearson, _ = pairwise_pearson(nums.values[:, idx])
+            spearman, _ = pairwise_pearson(nums.ranks[:, idx])
         out["pearson"] = {"columns": numeric, "matrix": _round_matrix(pearson)}
         out["spearman"] = {"columns": numeric, "matrix": _round_matrix(spearman)}
         if "note" in out:  # a figure of the kept columns says so in its title
