@@ -27,6 +27,22 @@ def test_bad_options_are_one_line_errors(capsys):
     assert "NAME=previous" in capsys.readouterr().err
 
 
+def test_an_unreachable_registry_or_unknown_model_is_a_one_line_error(tmp_path):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    runs = [
+        (f"postgresql://127.0.0.1:{port}/x", [], "cannot connect to the registry database"),
+        (str(tmp_path / "reg"), ["--model", "nope"], "no model named 'nope'"),
+    ]
+    for registry, extra, said in runs:
+        proc = subprocess.run([sys.executable, "-m", "assay", "serve", "--registry", registry, "--port", "0", *extra],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2, proc.stderr
+        assert said in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
 def test_serve_process_binds_localhost_and_drains_on_sigterm(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 2))

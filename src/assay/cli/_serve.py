@@ -87,6 +87,13 @@ def register(app: typer.Typer) -> None:
                 msg = f"--fallback {item!r}: write NAME=previous, NAME=none or NAME=OTHER_MODEL[:VERSION]"
                 raise SpecError(msg)
             fallbacks[name] = value
+        # The registry (and each model named with --model) checked before the server starts: a database that
+        # cannot be reached or a mistyped model name is a one-line error, not a traceback from the server's start-up.
+        from assay.registry import open_registry
+
+        reg = open_registry(registry)
+        for name in model:
+            reg.resolve(name)
         config = ServeConfig(
             registry=registry, models=list(model) or None, token=token or os.environ.get("ASSAY_TOKEN"),
             max_batch=max_batch, max_wait=max_wait_ms / 1000, max_inflight=max_inflight, shed_hold=shed_hold_ms / 1000,
