@@ -493,3 +493,46 @@ def test_a_report_title_above_the_header_is_skipped(tmp_path: Path, caplog: pyte
             for col, value in enumerate(values):
                 sheet.write(row + 1, col, value)
     assert_frame_equal(FileSource(str(book)).read(), want)
+
+
+ADULT = "39, State-gov, 77516, Bachelors, <=50K\n50, Self-emp-not-inc, 83311, Bachelors, <=50K\n" \
+        "38, Private, 215646, HS-grad, >50K\n53, Private, 234721, 11th, <=50K\n"
+
+
+def test_a_file_without_a_header_keeps_its_first_row(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # UCI's adult.data: no header, an extension assay does not know, spaces after the commas.
+    path = tmp_path / "adult.data"
+    path.write_text(ADULT)
+    with caplog.at_level("WARNING", logger="assay.sources"):
+        frame = read_source(str(path))
+    assert frame.height == 4
+    assert frame.row(0)[:2] == (39, " State-gov")
+    assert caplog.messages == [
+        "adult.data: read as CSV text (assay does not know the extension '.data'); give format=… to choose",
+        "adult.data: the first line looks like data, not column names (39, State-gov, 77516, Bachelors, …): read as "
+        "a row, the columns named column_0 … column_4; give has_header=true to read it as names"]
+    assert frame.columns == [f"column_{i}" for i in range(5)]  # as the note says
+    assert read_source(str(path), has_header=True).columns[0] == "39"
+    assert len(list(FileSource(str(path)).batches(2))) == 2
+
+
+@pytest.mark.parametrize("text", [
+    "age,work\n39,State-gov\n50,Private\n",
+    "2019,2020,2021\n1.5,2.5,3.5\n0.5,1.5,2.5\n",
+    "name,kind\nx,a\ny,b\nname,kind\nz,a\n",  # files joined with their headers
+    "city,country\nParis,France\nLyon,France\n",
+])
+def test_a_header_stays_a_header(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    assert read_source(str(path)).columns == text.split("\n", 1)[0].split(",")
+
+
+def test_text_files_with_other_extensions_are_sniffed(tmp_path: Path) -> None:
+    (tmp_path / "iris").write_text("5.1,3.5,Iris-setosa\n4.9,3.0,Iris-setosa\n7.0,3.2,Iris-versicolor\n")
+    (tmp_path / "events.log").write_text('{"a": 1}\n{"a": 2}\n')
+    (tmp_path / "notes.dat").write_text("just some words\nno fields here\n")
+    assert read_source(str(tmp_path / "iris")).shape == (3, 3)
+    assert read_source(str(tmp_path / "events.log")).to_dicts() == [{"a": 1}, {"a": 2}]
+    with pytest.raises(SourceError, match=r"unsupported file extension '\.dat'"):
+        read_source(str(tmp_path / "notes.dat"))

@@ -21,6 +21,7 @@ import glob
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import logging
 import lzma
@@ -164,6 +165,46 @@ def _refuse_binary(path: Path, fmt: str) -> None:
         if head.startswith(magic):
             msg = f"{path} is {what}, not a {fmt} text file: {fix}"
             raise UnsupportedSourceError(msg)
+
+
+_SNIFFED: dict[tuple[str, int, int], str | None] = {}
+
+
+def _text_format_of(path: Path) -> str | None:
+    """The format of a text file whose extension assay does not know (UCI's ``adult.data``, ``iris.data``, a
+    ``.dat`` export, no extension): ``csv`` when its first lines split into the same two or more fields by a comma,
+    tab, semicolon or pipe, ``ndjson`` when each starts with ``{``, ``json`` when the file starts with ``[``; else
+    None (then the extension is refused). Said once per file version."""
+    if path.suffix.lower() in COMPRESSIONS or not path.is_file():
+        return None
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _SNIFFED:
+        return _SNIFFED[key]
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    found: str | None = None
+    if head and b"\x00" not in head and not any(head.startswith(magic) for magic, _, _ in _MAGIC):
+        lines = [line for line in head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines() if line.strip()]
+        if len(lines) > 1 and len(head) == 1 << 16:
+            lines = lines[:-1]  # (the last may be cut off)
+        lines = lines[:50]
+        if lines and lines[0].lstrip().startswith("["):
+            found = "json"
+        elif lines and all(line.lstrip().startswith("{") for line in lines):
+            found = "ndjson"
+        else:
+            for sep in (",", "\t", ";", "|"):
+                widths = [len(row) for row in csv.reader(lines, delimiter=sep)]
+                if widths and min(widths) >= 2 and widths.count(widths[0]) >= 0.9 * len(widths):
+                    found = "csv"
+                    break
+    _SNIFFED[key] = found
+    if found:
+        why = f"assay does not know the extension {path.suffix!r}" if path.suffix else "it has no extension"
+        log.warning("%s: read as %s text (%s); give format=… to choose", path.name,
+                    found.upper() if found != "ndjson" else "NDJSON", why)
+    return found
 
 
 def detect_encoding(path: str | os.PathLike[str], sample_bytes: int = SAMPLE_BYTES, windows: int = 8) -> str:
@@ -449,6 +490,7 @@ _TRANSCODED = _TranscodeCache()
 _HASHES: dict[tuple[str, int, int], str] = {}
 _DETECTED: dict[tuple[str, int, int], str] = {}
 _SEPARATORS: dict[tuple[str, int, int], str] = {}
+_HEADERS: dict[tuple[str, int, int], bool] = {}  # whether the first line holds names, by file version
 _PREAMBLES: dict[tuple[str, int, int], int] = {}  # lines above the header (a report's title), by file version
 _PREAMBLE_LINES = 10  # the header is looked for among the first lines only
 
@@ -497,6 +539,57 @@ _WIDE_DIGITS: dict[tuple[str, int, int, int], list[str]] = {}
 
 # --------------------------------------------------------------------------------------------------------------------
 # Locating files and options
+
+
+def headerless(rows: list[list[str]]) -> bool:
+    """Whether the first row of a CSV file holds data rather than column names (UCI's ``adult.data`` and
+    ``iris.data`` have no header): every cell of it fits its column (a number over numbers; any text over text) and
+    at least one could only be data: a text value that occurs again in its column, or a number with a fraction,
+    exponent or minus sign (no header names a column ``5.1``). Conservative: a name over a column of numbers, a
+    first row repeated further down (files joined with their headers), or names that are increasing numbers (years,
+    wavelengths) keep the header. A first row of numbers only, one repeated, is data too.
+
+    >>> headerless([["39", "State-gov", "Bachelors"], ["50", "Private", "Bachelors"], ["38", "State-gov", "HS-grad"]])
+    True
+    >>> headerless([["5.1", "3.5", "setosa"], ["4.9", "3.0", "setosa"], ["6.2", "2.9", "virginica"]])
+    True
+    >>> headerless([["age", "work"], ["39", "State-gov"], ["50", "Private"]])
+    False
+    >>> headerless([["city", "country"], ["Paris", "France"], ["Lyon", "France"]])
+    False
+    >>> headerless([["2019", "2020", "2021"], ["1.5", "2.5", "3.5"], ["0.5", "1.5", "2.5"]])
+    False
+    >>> headerless([["0", "0", "5", "13"], ["0", "0", "0", "12"], ["0", "0", "0", "4"]])
+    True
+    """
+
+    def number(cell: str) -> bool:
+        try:
+            float(cell.replace(",", ""))
+        except ValueError:
+            return False
+        return any(c.isdigit() for c in cell)
+
+    first = [cell.strip() for cell in rows[0]] if rows else []
+    body = [[cell.strip() for cell in row] for row in rows[1:] if len(row) == len(first)]
+    if len(first) < 2 or len(body) < 2 or first in body:
+        return False
+    data, names = False, []
+    for j, head in enumerate(first):
+        values = [row[j] for row in body if row[j]]
+        if not head or not values:
+            continue
+        if all(number(v) for v in values):
+            if not number(head):
+                return False  # a name over a column of numbers
+            names.append(float(head.replace(",", "")))
+            data = data or any(c in head.lower() for c in ".e-")
+        elif head in values:
+            data = True
+    # Numbers for every name, one of them twice (digits.csv: 0,0,5,13,9,1,0,0,…): column names are never repeated.
+    data = data or (len(names) == len(first) and len(set(names)) < len(names))
+    increasing = len(names) >= 3 and all(a < b for a, b in itertools.pairwise(names))
+    return data and not increasing
 
 
 def _split_location(uri: str) -> tuple[list[Path], dict[str, str], str]:
@@ -693,9 +786,9 @@ class FileSource:
                 msg = f"unknown format {fmt!r} for {self.display}; known formats: {known}"
                 raise UnsupportedSourceError(msg)
             return fmt
-        found = {FORMATS.get(_suffix(p)) for p in self.paths}
+        found = {FORMATS.get(_suffix(p)) or _text_format_of(p) for p in self.paths}
         if None in found:
-            bad = next(p for p in self.paths if _suffix(p) not in FORMATS)
+            bad = next(p for p in self.paths if _suffix(p) not in FORMATS and _text_format_of(p) is None)
             known = ", ".join(FORMATS)
             msg = (
                 f"unsupported file extension {_suffix(bad) or '(none)'!r} for {bad}; assay reads {known} "
@@ -837,7 +930,7 @@ class FileSource:
         opts = self.options
         return {
             "separator": opts.get("separator", "\t" if tsv else self._sniffed_separator()),
-            "has_header": opts.get("has_header", True),
+            "has_header": opts["has_header"] if "has_header" in opts else self._sniffed_header(),
             "quote_char": opts.get("quote_char", '"'),
             "null_values": opts.get("null_values", DEFAULT_NULL_VALUES),
             "comment_prefix": opts.get("comment_prefix"),
@@ -875,6 +968,31 @@ class FileSource:
                 log.warning("%s: skipped %d line(s) above the header (%r%s); give skip_rows=0 to read them as rows",
                             path.name, found, title[:60], ", …" if found > 1 else "")
         return _PREAMBLES[key]
+
+    def _sniffed_header(self) -> bool:
+        """False when the first line of the first file (after any title lines) is data (:func:`headerless`):
+        checked once per file version, said once."""
+        path = self._plain(self.paths[0])
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if key not in _HEADERS:
+            skip = self._skip_rows()
+            tsv = all(_suffix(p) in (".tsv", ".tab") for p in self.paths)
+            sep = self.options.get("separator", "\t" if tsv else self._sniffed_separator())
+            quote = self.options.get("quote_char", '"') or None
+            with open(self._utf8_path(path), encoding="utf-8", errors="replace", newline="") as fh:
+                lines = [fh.readline(1 << 16) for _ in range(skip + 200)][skip:]
+            lines = [line for line in lines if line.strip()]
+            reader = csv.reader(lines, delimiter=sep, quotechar=quote or '"', quoting=csv.QUOTE_NONE if not quote
+                                else csv.QUOTE_MINIMAL)
+            rows = list(reader)
+            _HEADERS[key] = not headerless(rows)
+            if not _HEADERS[key]:
+                shown = ", ".join(cell.strip() for cell in rows[0][:4]) + (", …" if len(rows[0]) > 4 else "")
+                log.warning("%s: the first line looks like data, not column names (%s): read as a row, the columns "
+                            "named column_0 … column_%d; give has_header=true to read it as names", path.name, shown,
+                            len(rows[0]) - 1)
+        return _HEADERS[key]
 
     def _sniffed_separator(self) -> str:
         """``,`` unless the header line has no comma but semicolons, tabs or pipes (the most of them wins): the
