@@ -59,7 +59,9 @@ def test_counts_equal_parsing_every_value(where: str) -> None:
         checks.update({f"{kind}|{f}": parse_temporal(s, kind, f).is_not_null() for f in fmts})
     want = frame.select(flag.sum().alias(key) for key, flag in checks.items()).row(0, named=True)
     assert {k: got.get(k, 0) for k in want} == want
-    assert want["date|%d-%b-%Y"] > 0 and want["datetime|%Y-%m-%d %H:%M:%S%z"] > 0 and want["date|%Y-%m"] > 0
+    assert want["date|%d-%b-%Y"] > 0
+    assert want["datetime|%Y-%m-%d %H:%M:%S%z"] > 0
+    assert want["date|%Y-%m"] > 0
 
 
 def test_numbers_on_a_large_frame_equal_the_single_expression() -> None:
@@ -70,7 +72,8 @@ def test_numbers_on_a_large_frame_equal_the_single_expression() -> None:
     assert frame.height > 10_000
     want = frame.select(parse_number(_clean_text("x", step._tokens())).alias("x"),
                         parse_number(pl.col("y")).round(0).cast(pl.Int64).alias("y"))
-    assert out.columns == ["x", "y"] and out.schema["y"] == pl.Int64
+    assert out.columns == ["x", "y"]
+    assert out.schema["y"] == pl.Int64
     assert out.equals(want)
     assert out.head(50).equals(step.transform(frame.head(50)))
 
