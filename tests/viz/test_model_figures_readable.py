@@ -139,15 +139,21 @@ def test_a_tiny_test_split_says_which_figures_it_leaves_out(tmp_path: Path):
     assert "No learning curve" in html
 
 
-def test_calibration_of_a_confident_model_still_has_points():
-    X, y, model = _classifier(10, 4000)
-    proba = model.predict_proba(X)
-    proba = np.where(proba == proba.max(1, keepdims=True), 0.97, 0.03 / 9)  # most rows share one confidence
-    proba[:40] = np.full(10, 0.1)  # and a few are unsure
-    fig = M.calibration_figure(y, proba, list(model.classes_))
+def test_calibration_of_a_confident_model_spreads_its_points():
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_digits(return_X_y=True)
+    model = LogisticRegression(max_iter=2000).fit(X[:1400], y[:1400])
+    proba = model.predict_proba(X[1400:])
+    fig = M.calibration_figure(y[1400:], proba, list(model.classes_))
     (_, model_line) = fig.axes[0].get_lines()
-    assert len(model_line.get_xdata()) >= 2
-    assert min(model_line.get_xdata()) < 0.5  # the unsure rows get their own point rather than a shared bin
+    xs = np.asarray(model_line.get_xdata())
+    # most rows sit above 0.99: bins of equal row counts drew three points on one spot; equal widths keep them apart
+    assert len(xs) >= 5
+    assert np.diff(np.sort(xs)).min() > 0.03
+    sizes = fig.axes[0].collections[0].get_sizes()
+    assert sizes.max() > 5 * sizes.min()  # a bin of many rows weighs visibly more than a bin of one
 
 
 def test_residual_histogram_bins_follow_the_row_count():
@@ -313,3 +319,12 @@ def test_anomaly_scores_far_out_are_counted_beside_the_view():
     assert "1 row beyond the view → up to 10k" in [t.get_text() for t in ax.texts]
     low = ax.patches[0].get_x()
     assert low <= scores.min()  # the low end is never cut
+
+
+def test_confusion_note_of_a_nearly_perfect_model_says_how_many_classes_had_errors():
+    y = np.repeat(np.array(STATES, dtype=object), 3)
+    pred = y.copy()
+    pred[[0, 10, 20]] = pred[[30, 40, 50]]  # three rows wrong: three true classes, three others predicted
+    fig = M.confusion_figure(y, pred, STATES)
+    note = [t for t in _texts(fig) if "pooled" in t]
+    assert note == ["the 6 of 48 classes in an error and the 18 most frequent others; the rest pooled as 'other'"]

@@ -242,7 +242,11 @@ def confusion_figure(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[A
         other = "other"
         y_true = np.array([v if v in keep_set else other for v in y_true.tolist()], dtype=object)
         y_pred = np.array([v if v in keep_set else other for v in y_pred.tolist()], dtype=object)
-        note = f" (the {len(keep)} of {len(labels)} classes with the most errors; the rest pooled as 'other')"
+        wrong_classes = sum(1 for c in keep if errors[c])
+        note = (f" (the {len(keep)} of {len(labels)} classes with the most errors; the rest pooled as 'other')"
+                if wrong_classes == len(keep) else
+                f" (the {wrong_classes} of {len(labels)} classes in an error and the {len(keep) - wrong_classes} "
+                "most frequent others; the rest pooled as 'other')")
         labels = [*keep, other]
     index = {c: i for i, c in enumerate(labels)}
     k = len(labels)
@@ -294,9 +298,9 @@ def calibration_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[
         p = proba[np.arange(len(top)), top]
         hit = (np.asarray(classes, dtype=object)[top] == np.asarray(y_true, dtype=object)).astype(float)
         what = "confidence of the predicted class"
-    edges = np.unique(np.quantile(p, np.linspace(0, 1, 11)))
-    if len(edges) < 6:  # most rows share a few probabilities (a confident model): ten equal-width bins instead
-        edges = np.linspace(0.0, 1.0, 11)
+    # Ten equal-width bins (scikit-learn's calibration_curve default), each dot sized by its rows: bins of equal row
+    # counts put most bins of a confident model at 0.99… and drew one line through three points on top of each other.
+    edges = np.linspace(0.0, 1.0, 11)
     idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
     counts = np.bincount(idx, minlength=len(edges) - 1)
     used = counts > 0
@@ -304,7 +308,8 @@ def calibration_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[
     freq = np.bincount(idx, weights=hit, minlength=len(counts))[used] / counts[used]
     fig, (ax, hx) = figure(5.8, 5.4, nrows=2, height_ratios=[3, 1], sharex=True)
     ax.plot([0, 1], [0, 1], color=MUTED, linestyle=":", linewidth=1, label="perfectly calibrated")
-    ax.plot(mean_p, freq, marker="o", color=ACCENT, linewidth=1.6, label="model")
+    ax.plot(mean_p, freq, color=ACCENT, linewidth=1.4, label="model (dot area = rows in the bin)")
+    ax.scatter(mean_p, freq, s=14 + 180 * counts[used] / counts.max(), color=ACCENT, zorder=3, linewidths=0)
     brier = float(np.mean((p - hit) ** 2))
     ax.set(ylabel="observed frequency", xlim=(0, 1), ylim=(0, 1.02))
     ax.set_title(f"Calibration — Brier score {brier:.3f}")
