@@ -370,11 +370,11 @@ def importance_figure(names: Sequence[str], mean: np.ndarray, std: np.ndarray, m
     ax.invert_yaxis()
     ax.axvline(0, color="#46525f", linewidth=0.8)
     ax.set_xlabel(f"drop in {metric} when the feature is shuffled")
-    more = f" (top {len(order)} of {len(names)} features)" if len(names) > len(order) else ""
+    more = f" (top {len(order)} of {len(names)} features)" if len(moved) > len(order) else ""
     ax.set_title("Permutation feature importance" + more)
-    if len(moved) < len(names):
-        ax.text(0.99, 0.01, f"{len(names) - len(moved):,} features changed nothing when shuffled",
-                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color=MUTED)
+    if len(moved) < len(names):  # said under the axis label: inside the axes it covered the last bar
+        ax.set_xlabel(f"drop in {metric} when the feature is shuffled\n({len(names) - len(moved):,} of "
+                      f"{len(names):,} features changed nothing and are not drawn)")
     ax.xaxis.grid(True)
     ax.set_axisbelow(True)
     ax.tick_params(axis="y", length=0)
