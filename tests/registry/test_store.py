@@ -76,6 +76,13 @@ def test_delete_is_guarded_by_aliases(registry, make_artifact):
     registry.delete("m", 2, force=True)
     with pytest.raises(RegistryError, match="no model named 'm'"):
         registry.versions("m")
+    # A number is never given twice: the next version after deleting the highest (here all) is a new one, so
+    # logs, feedback and caches kept under "m v2" never mix two models.
+    assert registry.register(make_artifact(seed=2), "m") == 3
+    registry.register(make_artifact(seed=3), "m")
+    registry.delete("m", 4)
+    assert registry.register(make_artifact(seed=4), "m") == 5
+    assert [v.version for v in registry.versions("m")] == [3, 5]
 
 
 def test_unknown_names_versions_and_aliases(registry, make_artifact):

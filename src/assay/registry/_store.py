@@ -47,6 +47,10 @@ _DDL = [
         PRIMARY KEY (name, version))""",
     """CREATE TABLE IF NOT EXISTS assay_aliases (
         name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (name, alias))""",
+    # The highest version number each name has had, deleted ones included: numbers are never given twice (a
+    # prediction log, feedback, alias history and artifact caches keyed by name and version must not mix two
+    # models under one number).
+    """CREATE TABLE IF NOT EXISTS assay_version_numbers (name TEXT PRIMARY KEY, last INTEGER NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS assay_alias_history (
         name TEXT NOT NULL, alias TEXT NOT NULL, seq INTEGER NOT NULL, version INTEGER NOT NULL,
         set_at TEXT NOT NULL, set_by TEXT NOT NULL, undone INTEGER NOT NULL DEFAULT 0,
@@ -260,8 +264,8 @@ class Registry:
             verify_artifact(copy)  # the copy, not only the original, must match the manifest
             profile = _training_profile(manifest, reference, copy)
             with self._sql.connect(write=True) as cur:
-                row = cur.execute("SELECT max(version) FROM assay_versions WHERE name = ?", (name,)).fetchone()
-                version = int(row[0] or 0) + 1 if row else 1
+                version = self._last_number(cur, name) + 1
+                self._note_number(cur, name, version)
                 final = f"{name}/{version}"
                 self.store.put(copy, final)
                 cur.execute(
@@ -283,6 +287,17 @@ class Registry:
             raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def _last_number(self, cur: _Cursor, name: str) -> int:
+        """The highest version number ``name`` has had (registered now, or deleted since)."""
+        row = cur.execute("SELECT max(version) FROM assay_versions WHERE name = ?", (name,)).fetchone()
+        kept = cur.execute("SELECT last FROM assay_version_numbers WHERE name = ?", (name,)).fetchone()
+        # (a registry written before the table existed has no row: its highest registered version counts)
+        return max(int(row[0] or 0) if row else 0, int(kept[0]) if kept else 0)
+
+    def _note_number(self, cur: _Cursor, name: str, version: int) -> None:
+        cur.execute("INSERT INTO assay_version_numbers (name, last) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET last = excluded.last", (name, version))
 
     def _alias(self, cur: _Cursor, name: str, alias: str) -> int | None:
         row = cur.execute("SELECT version FROM assay_aliases WHERE name = ? AND alias = ?", (name, alias)).fetchone()
@@ -359,6 +374,7 @@ class Registry:
                 raise RegistryError(msg)
             path = cur.execute("SELECT path FROM assay_versions WHERE name = ? AND version = ?",
                                (name, target)).fetchone()
+            self._note_number(cur, name, self._last_number(cur, name))  # (kept past the delete of the highest)
             cur.execute("DELETE FROM assay_aliases WHERE name = ? AND version = ?", (name, target))
             cur.execute("DELETE FROM assay_versions WHERE name = ? AND version = ?", (name, target))
         if path is not None:
