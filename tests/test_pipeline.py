@@ -173,6 +173,25 @@ def test_text_with_a_different_value_in_every_row_is_left_out_of_automatic_featu
     assert "penguin_id" in explicit.model.input_schema  # steps given explicitly keep it
 
 
+def test_a_whole_number_key_named_as_an_id_is_left_out_of_automatic_features(penguins_csv: Path, caplog):
+    frame = assay.load(str(penguins_csv)).drop_nulls()
+    frame = frame.with_columns(pl.int_range(1, pl.len() + 1).shuffle(seed=2).alias("PassengerId"),  # a key
+                               (pl.int_range(0, pl.len()) % 7).alias("store_id"),  # named as an id, repeated: kept
+                               (pl.int_range(0, pl.len()) * 3).alias("paid"))  # distinct, not an id's name: kept
+    with caplog.at_level("WARNING", logger="assay"):
+        result = assay.train(frame, target="species", models=["logreg"], folds=3)
+    assert "not used as feature(s): 'PassengerId': named as an id, with a different whole number in every row" in (
+        caplog.text)
+    schema = result.model.input_schema
+    assert "PassengerId" not in schema
+    assert "store_id" in schema
+    assert "paid" in schema
+    assert result.model.predict(frame.head(5).drop("PassengerId")).height == 5
+    explicit = assay.train(frame, target="species", models=["logreg"], folds=3,
+                           steps=[{"step": "missing"}, {"step": "onehot"}])
+    assert "PassengerId" in explicit.model.input_schema  # steps given explicitly keep it
+
+
 def _recorded_splits(monkeypatch) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
     """Every (train, test) pair the pipeline prepares: each cross-validation fold, then the final split."""
     from assay.pipeline import Pipeline

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ TASKS = ("classification", "regression", "clustering", "anomaly", "recommendatio
 MAX_INT_CLASSES = 20
 # Rows of distinct text from which a column counts as an identifier (left out of automatic features).
 IDENTIFIER_MIN_ROWS = 20
+# The name of a key column: id, key, uuid on their own or after a separator (customer_id, order.key), CamelCase
+# (PassengerId, CustomerID), or Chinese 编号/序号/ID at the end. 'paid', 'valid' or 'Android' are not.
+_ID_NAME = re.compile(r"(?i:^(?:id|key|uuid|guid)$|[_\s.\-](?:id|key|uuid)$)|[a-z0-9](?:Id|ID|Key)$|(?:编号|序号)$")
 
 
 @dataclass
@@ -268,14 +272,31 @@ class Pipeline:
         free text. With the automatic steps they would be frequency-encoded into a constant and their every value
         kept in the model's state, so they are left out of the features (with a note); explicit steps keep them."""
         text = self._text_candidates(frame.schema, target)
-        if not text or frame.height < IDENTIFIER_MIN_ROWS:
+        keys = self._key_candidates(frame.schema, target)
+        if not (text or keys) or frame.height < IDENTIFIER_MIN_ROWS:
             return [], []
-        counts = frame.select(*(pl.col(c).drop_nulls().n_unique().alias(f"u{i}") for i, c in enumerate(text)),
-                              *(pl.col(c).is_not_null().sum().alias(f"n{i}") for i, c in enumerate(text))).row(
+        both = [*text, *keys]
+        counts = frame.select(*(pl.col(c).drop_nulls().n_unique().alias(f"u{i}") for i, c in enumerate(both)),
+                              *(pl.col(c).is_not_null().sum().alias(f"n{i}") for i, c in enumerate(both))).row(
             0, named=True)
-        unique = [c for i, c in enumerate(text)
+        unique = [c for i, c in enumerate(both)
                   if counts[f"n{i}"] >= IDENTIFIER_MIN_ROWS and counts[f"u{i}"] == counts[f"n{i}"]]
-        return identifiers_among(unique, frame.head(2000))
+        ids, notes = identifiers_among([c for c in unique if c in text], frame.head(2000))
+        numbered = [c for c in unique if c in keys and counts[f"n{both.index(c)}"] == frame.height]
+        if numbered:
+            names = ", ".join(repr(c) for c in numbered)
+            notes.append(f"not used as feature(s): {names}: named as an id, with a different whole number in every "
+                         "row (a key, not a measurement: as a number it would only tell the model where the row was "
+                         "numbered); to use it anyway, give the steps explicitly")
+        return [*ids, *numbered], notes
+
+    def _key_candidates(self, schema: Mapping[str, pl.DataType], target: str | None) -> list[str]:
+        """Whole-number columns named as ids (``PassengerId``, ``customer_id``, ``ID``, ``订单编号``) that
+        :meth:`_identifier_columns` leaves out when every row has a different value; with the automatic steps."""
+        if self.steps is not None:
+            return []
+        return [c for c, t in schema.items() if c != target and c not in self.drop and t.is_integer()
+                and _ID_NAME.search(c.strip())]
 
     def _text_candidates(self, schema: Mapping[str, pl.DataType], target: str | None) -> list[str]:
         """The columns :meth:`_identifier_columns` looks at: text inputs, when the steps are the automatic ones."""
