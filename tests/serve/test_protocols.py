@@ -114,6 +114,9 @@ def test_plain_predict_refuses_a_body_declared_as_another_type_with_a_415(server
         assert ok.status_code == 200, (ctype, ok.text)
     bad = httpx.post(f"{url}/models/iris/predict", content=b"{not json", headers={"Content-Type": "application/json"})
     assert bad.status_code == 400
+    empty = httpx.post(f"{url}/models/iris/predict", content=b"[]", headers={"Content-Type": "text/plain"})
+    assert empty.status_code == 400  # JSON, however declared: what is wrong is the rows, not the type
+    assert "no rows" in empty.json()["error"]
 
 
 def test_every_response_carries_a_request_id_refusals_too(server):

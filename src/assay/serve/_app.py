@@ -41,6 +41,7 @@ from assay.serve._predlog import SHADOW_SUFFIX, LogUnavailable, PredictionLog
 from assay.serve._protocols import (
     MLFLOW_CONTENT_TYPES,
     BadRequest,
+    NotJSON,
     UnsupportedMedia,
     frame_from_mlflow,
     frame_from_oip,
@@ -1507,10 +1508,10 @@ _JSON_TYPES = ("", "application/json", "text/json", "application/x-www-form-urle
 
 
 def _media_refusal(exc: HTTPError, headers: list[tuple[bytes, bytes]], name: str) -> HTTPError:
-    """A body the plain protocol could not read (400) that was declared as another type (CSV, XML, …) is a 415
-    naming what it reads and where CSV goes; anything else is left as it is. Checked only on that refusal, so an
+    """A body that is not JSON (a 400) and was declared as another type (CSV, XML, …) is a 415 naming what the
+    plain protocol reads and where CSV goes; anything else is left as it is. Checked only on that refusal, so an
     answered request pays nothing for it."""
-    if exc.status != 400:
+    if exc.status != 400 or not isinstance(exc.__cause__, NotJSON):
         return exc
     raw = next((v for k, v in headers if k.lower() == b"content-type"), b"")
     mime = raw.decode("latin-1").split(";", 1)[0].strip().lower()

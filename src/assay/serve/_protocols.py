@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 import polars as pl
 
-__all__ = ["BadRequest", "UnsupportedMedia", "frame_from_mlflow", "frame_from_oip", "frame_from_records",
+__all__ = ["BadRequest", "NotJSON", "UnsupportedMedia", "frame_from_mlflow", "frame_from_oip", "frame_from_records",
            "oip_datatype", "oip_outputs", "records_frame", "records_from_body"]
 
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -27,6 +27,10 @@ MLFLOW_CONTENT_TYPES = ["text/csv", "application/json"]
 
 class BadRequest(Exception):
     """The body cannot be read in this protocol (→ 400)."""
+
+
+class NotJSON(BadRequest):
+    """The body is not JSON at all (→ 400; a 415 on the plain protocol when it was declared as another type)."""
 
 
 class UnsupportedMedia(Exception):
@@ -40,7 +44,7 @@ def _loads(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         msg = f"body is not valid JSON: {exc}"
-        raise BadRequest(msg) from exc
+        raise NotJSON(msg) from exc
 
 
 def _check_records(records: list[Any], where: str) -> None:
