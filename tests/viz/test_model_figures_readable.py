@@ -149,13 +149,22 @@ def test_calibration_of_a_confident_model_spreads_its_points():
     model = LogisticRegression(max_iter=2000).fit(X[:1400], y[:1400])
     proba = model.predict_proba(X[1400:])
     fig = M.calibration_figure(y[1400:], proba, list(model.classes_))
-    (_, model_line) = fig.axes[0].get_lines()
-    xs = np.asarray(model_line.get_xdata())
+    from matplotlib.collections import PathCollection
+
+    (dots,) = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    xs = np.asarray(dots.get_offsets())[:, 0]
     # most rows sit above 0.99: bins of equal row counts drew three points on one spot; equal widths keep them apart
     assert len(xs) >= 5
     assert np.diff(np.sort(xs)).min() > 0.03
-    sizes = fig.axes[0].collections[0].get_sizes()
+    sizes = dots.get_sizes()
     assert sizes.max() > 5 * sizes.min()  # a bin of many rows weighs visibly more than a bin of one
+    (bars,) = [c for c in fig.axes[0].collections if c is not dots]  # 95% intervals: wide where rows are few
+    spans = np.array([abs(seg[1][1] - seg[0][1]) for seg in bars.get_segments()])
+    sizes_order = np.argsort(sizes)
+    assert spans[sizes_order[0]] > spans[sizes_order[-1]]
+    assert fig.axes[0].get_ylabel() == "observed share predicted right"
+    binary = M.calibration_figure(y[1400:] == 3, np.column_stack([1 - proba[:, 3], proba[:, 3]]), [False, True])
+    assert binary.axes[0].get_ylabel() == "observed share of 'True'"
 
 
 def test_residual_histogram_bins_follow_the_row_count():

@@ -293,11 +293,13 @@ def calibration_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[
         p = proba[:, 1]
         hit = (np.asarray(y_true) == classes[1]).astype(float)
         what = f"P({short_label(classes[1], 16)})"
+        observed = f"observed share of '{short_label(classes[1], 16)}'"
     else:  # top-label calibration: is the model right as often as its confidence says?
         top = proba.argmax(1)
         p = proba[np.arange(len(top)), top]
         hit = (np.asarray(classes, dtype=object)[top] == np.asarray(y_true, dtype=object)).astype(float)
         what = "confidence of the predicted class"
+        observed = "observed share predicted right"
     # Ten equal-width bins (scikit-learn's calibration_curve default), each dot sized by its rows: bins of equal row
     # counts put most bins of a confident model at 0.99… and drew one line through three points on top of each other.
     edges = np.linspace(0.0, 1.0, 11)
@@ -308,12 +310,22 @@ def calibration_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[
     freq = np.bincount(idx, weights=hit, minlength=len(counts))[used] / counts[used]
     fig, (ax, hx) = figure(5.8, 5.4, nrows=2, height_ratios=[3, 1], sharex=True)
     ax.plot([0, 1], [0, 1], color=MUTED, linestyle=":", linewidth=1, label="perfectly calibrated")
-    ax.plot(mean_p, freq, color=ACCENT, linewidth=1.4, label="model (dot area = rows in the bin)")
-    ax.scatter(mean_p, freq, s=14 + 180 * counts[used] / counts.max(), color=ACCENT, zorder=3, linewidths=0)
+    # Wilson 95% intervals: a bin of one or two rows says little, and its bar shows it (rather than a zigzag line)
+    m, z = counts[used], 1.96
+    centre = (freq + z * z / (2 * m)) / (1 + z * z / m)
+    half = z * np.sqrt(freq * (1 - freq) / m + z * z / (4 * m * m)) / (1 + z * z / m)
+    ax.errorbar(mean_p, freq, yerr=[np.clip(freq - (centre - half), 0, None), np.clip(centre + half - freq, 0, None)],
+                fmt="none", ecolor=ACCENT, elinewidth=1.0, alpha=0.6, capsize=2)
+    ax.plot(mean_p, freq, color=ACCENT, linewidth=0.8, alpha=0.5)
+    ax.scatter(mean_p, freq, s=14 + 180 * m / counts.max(), color=ACCENT, zorder=3, linewidths=0,
+               label="model (dot area = rows, bar = 95% interval)")
     brier = float(np.mean((p - hit) ** 2))
-    ax.set(ylabel="observed frequency", xlim=(0, 1), ylim=(0, 1.02))
+    ax.set(ylabel=observed, xlim=(0, 1), ylim=(0, 1.02))
     ax.set_title(f"Calibration — Brier score {brier:.3f}")
-    ax.legend(loc="upper left")
+    legend = ax.legend(loc="upper left")
+    for handle in legend.legend_handles:  # the key shows a middling dot, not the first bin's
+        if hasattr(handle, "set_sizes"):
+            handle.set_sizes([36])
     ax.grid(True)
     hx.hist(p, bins=20, range=(0, 1), color=ACCENT, alpha=0.85)
     hx.set(xlabel=f"predicted probability: {what}", ylabel="rows")
