@@ -221,6 +221,17 @@ def test_oip_with_tritonclient(server):
         ).status_code
         == 404
     )
+    # A route the server does not have is an error in the protocol's shape ({"error": ...}), which the client
+    # reports as such (FastAPI's {"detail": ...} made it fail decoding the answer).
+    with pytest.raises(triton.InferenceServerException) as info:
+        client.get_model_repository_index()
+    assert info.value.status() == "404"
+    assert "no route POST /v2/repository/index" in info.value.message()
+    wrong_method = httpx.get(f"{url}/v2/models/iris/infer")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json() == {"error": "Method Not Allowed"}
+    assert wrong_method.headers["allow"] == "POST"
+    assert len(wrong_method.headers["x-request-id"]) == 32
 
 
 def test_oip_refuses_unknown_outputs_and_datatypes(server):

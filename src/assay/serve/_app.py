@@ -32,6 +32,7 @@ import polars as pl
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from assay.exceptions import AssayError, RegistryError, SchemaError
@@ -1994,8 +1995,19 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             response_class=Response,
             name=f"{handler}:{path}",
         )
+    app.add_exception_handler(StarletteHTTPException, _routing_error)
     app.front = _Front(super(_App, app).__call__, server, handlers)
     return app
+
+
+async def _routing_error(request: Request, exc: Any) -> Response:
+    """An unknown path (404) or method (405) in the same shape as every other error, ``{"error": "..."}``: the
+    shape the Open Inference Protocol gives errors, which its clients (tritonclient) read (FastAPI's is
+    ``{"detail": ...}``)."""
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404:
+        detail = f"no route {request.method} {request.url.path}; the routes are listed at /docs"
+    return _json({"error": detail}, exc.status_code, headers=dict(exc.headers or {}))
 
 
 class JsonFormatter(logging.Formatter):
