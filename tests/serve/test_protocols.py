@@ -612,3 +612,13 @@ def test_a_retry_sent_at_once_after_a_refusal_is_refused_after_a_hold_in_order()
         assert not transport.closed
 
     asyncio.run(main())
+
+
+def test_an_oip_header_length_outside_the_body_says_what_it_must_be():
+    from assay.serve._protocols import BadRequest, frame_from_oip
+
+    header = orjson.dumps({"inputs": [{"name": "a", "datatype": "FP64", "shape": [1], "data": [1.0]}]})
+    assert frame_from_oip(header, str(len(header)))[0]["a"].to_list() == [1.0]
+    for bad in (-5, 0, len(header) + 100):
+        with pytest.raises(BadRequest, match=rf"from 1 to the body's {len(header)} bytes; got {bad}$"):
+            frame_from_oip(header, str(bad))

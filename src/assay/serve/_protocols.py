@@ -219,7 +219,8 @@ def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame
             msg = "Inference-Header-Content-Length must be an integer"
             raise BadRequest(msg) from exc
         if not 0 < n <= len(body):
-            msg = "Inference-Header-Content-Length is larger than the body"
+            msg = (f"Inference-Header-Content-Length is the length of the JSON header, from 1 to the body's "
+                   f"{len(body)} bytes; got {n}")
             raise BadRequest(msg)
         body, binary = body[:n], body[n:]
     req = _loads(body)
