@@ -201,7 +201,8 @@ def test_any_registered_version_is_served_on_request(registry_dir, start_server,
     assert "modified after it was written" in r.json()["error"]
     r = infer(9)
     assert r.status_code == 404
-    assert "no version 9" in r.json()["error"]
+    assert r.json()["error"].count("no version 9") == 1  # said once, with the versions there are
+    assert "(versions: 1, 2, 3, 4)" in r.json()["error"]
     assert infer(3).status_code == 200  # the others are untouched
     assert httpx.get(f"{server.url}/v2/models/iris/versions/3/ready").json()["ready"] is True
     assert httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).json()["model_version"] == 1

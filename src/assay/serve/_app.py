@@ -729,8 +729,8 @@ class Server:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(None, self.registry.get, slot.name, version)
-        except RegistryError as exc:
-            raise HTTPError(404, f"model {slot.name} has no version {version}: {exc}") from exc
+        except RegistryError as exc:  # (its message names the model, the version and the versions there are)
+            raise HTTPError(404, str(exc)) from exc
         if self.config.extra_versions <= 0:
             raise HTTPError(
                 404,
