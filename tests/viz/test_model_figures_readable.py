@@ -339,3 +339,44 @@ def test_confusion_note_of_a_nearly_perfect_model_says_how_many_classes_had_erro
     fig = M.confusion_figure(y, pred, STATES)
     note = [t for t in _texts(fig) if "pooled" in t]
     assert note == ["the 6 of 48 classes in an error and the 18 most frequent others; the rest pooled as 'other'"]
+
+
+def test_many_clusters_keep_the_legend_off_the_map_and_are_numbered_where_colours_repeat():
+    from sklearn.datasets import make_blobs
+
+    X, labels = make_blobs(3000, n_features=6, centers=15, random_state=0)
+    fig = M.cluster_figure(X, labels)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    cmap = fig.axes[0]
+    assert not cmap.get_legend().get_window_extent(renderer).overlaps(cmap.get_window_extent(renderer))
+    assert sorted(int(t.get_text()) for t in cmap.texts) == list(range(15))
+    few = M.cluster_figure(X[labels < 3], labels[labels < 3])
+    assert not few.axes[0].texts  # ten colours or fewer: the legend alone tells them apart
+
+
+def test_silhouette_cluster_numbers_sit_left_of_the_axis():
+    from sklearn.datasets import make_blobs
+
+    X, labels = make_blobs(600, n_features=4, centers=4, random_state=0)
+    fig = M.cluster_figure(X, labels)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    sil = fig.axes[1]
+    left = sil.get_window_extent(renderer).x0
+    numbers = [t for t in sil.get_yticklabels() if t.get_text()]
+    assert [t.get_text() for t in numbers] == ["0", "1", "2", "3"]
+    assert all(t.get_window_extent(renderer).x1 <= left for t in numbers)
+    label = sil.yaxis.label.get_window_extent(renderer)
+    assert not any(label.overlaps(t.get_window_extent(renderer)) for t in numbers)
+
+
+def test_silhouette_numbers_of_forty_clusters_do_not_overlap():
+    from sklearn.datasets import make_blobs
+
+    X, labels = make_blobs(4000, n_features=4, centers=40, random_state=0)
+    fig = M.cluster_figure(X, labels)
+    fig.canvas.draw()
+    boxes = _tick_boxes(fig.axes[1], "y")
+    assert len(boxes) >= 15
+    assert not _overlap(boxes)

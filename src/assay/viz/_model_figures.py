@@ -574,20 +574,35 @@ def cluster_figure(X: np.ndarray | None, labels: np.ndarray, X_2d: np.ndarray | 
         _pc_labels(a1, share)
     a1.set_title("Clusters along the only feature" if share is None else
                  "Clusters on the first two principal components")
-    a1.legend(loc="best", markerscale=2)
+    # beside the map: on it, 'best' still covered a cluster once they fill every corner
+    # in columns of at most 18: one column of 40 clusters was taller than the figure and collapsed the layout
+    a1.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=2, ncols=-(-len(uniq) // 18),
+              fontsize=8 if len(uniq) <= 18 else 7, columnspacing=1.0, handletextpad=0.3)
+    if len(uniq) > len(PALETTE):  # colours repeat: each cluster's number at its middle tells them apart
+        from matplotlib import patheffects
+
+        for k in uniq:
+            m = labels[idx] == k
+            if m.any():
+                cx, cy = np.median(X_2d[idx][m], axis=0)
+                a1.text(cx, cy, str(k), ha="center", va="center", fontsize=9, fontweight="bold", color="#1b2631",
+                        path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
     a1.grid(True)
     space = np.nan_to_num(np.asarray(X, dtype=float))[idx] if X is not None else X_2d[idx]
     if len(uniq) >= 2 and len(idx) > len(uniq):
         sil = silhouette_samples(space, labels[idx])
-        y0 = 0
+        y0, middles = 0, []
         for n, k in enumerate(uniq):
             s = np.sort(sil[labels[idx] == k])
             a2.fill_betweenx(np.arange(y0, y0 + len(s)), 0, s, color=_color(n), alpha=0.85, linewidth=0)
-            a2.text(-0.02, y0 + len(s) / 2, str(k), ha="right", va="center", fontsize=8)
+            middles.append(y0 + len(s) / 2)
             y0 += len(s) + max(2, len(idx) // 100)
         a2.axvline(sil.mean(), color=WARN, linestyle="--", linewidth=1.1, label=f"mean {sil.mean():.3f}")
         a2.set(xlabel="silhouette coefficient (−1 … 1, higher = better separated)", ylabel="rows by cluster")
-        a2.set_yticks([])
+        # the cluster numbers as tick labels: as texts at x = -0.02 they sat on the axis line and under the label
+        step = -(-len(uniq) // 20)  # at most ~20 numbers fit the panel's height
+        a2.set_yticks(middles[::step], [short_label(k, 12) for k in uniq][::step])
+        a2.tick_params(axis="y", length=0)
         a2.set_title("Silhouette plot")
         a2.legend(loc="lower right")
     else:
