@@ -536,3 +536,15 @@ def test_text_files_with_other_extensions_are_sniffed(tmp_path: Path) -> None:
     assert read_source(str(tmp_path / "events.log")).to_dicts() == [{"a": 1}, {"a": 2}]
     with pytest.raises(SourceError, match=r"unsupported file extension '\.dat'"):
         read_source(str(tmp_path / "notes.dat"))
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_nested_objects_in_json_files_become_columns(tmp_path: Path, fmt: str) -> None:
+    rows = [{"id": 1, "user": {"name": "ann", "geo": {"lat": 1.5}}, "tags": ["a"]},
+            {"id": 2, "user": {"name": "bob", "geo": {"lat": 2.5}}, "tags": []}]
+    path = tmp_path / f"api.{fmt}"
+    pl.DataFrame(rows).write_json(path) if fmt == "json" else pl.DataFrame(rows).write_ndjson(path)
+    frame = read_source(str(path))
+    assert frame.columns == ["id", "user.name", "user.geo.lat", "tags"]  # as HTTP and stream sources flatten them
+    assert frame.get_column("user.geo.lat").to_list() == [1.5, 2.5]
+    assert FileSource(str(path)).scan().collect().equals(frame)

@@ -12,7 +12,7 @@ import importlib
 import os
 import re
 from collections.abc import Iterator
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import polars as pl
@@ -22,6 +22,7 @@ from assay.exceptions import UnsupportedSourceError
 __all__ = ["SCHEMES", "Source", "mask_uri", "open_source", "parse_uri", "read_source"]
 
 DEFAULT_BATCH_SIZE = 100_000
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
 @runtime_checkable
@@ -132,3 +133,25 @@ def hash_file(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def flatten(frame: FrameT, sep: str = ".") -> FrameT:
+    """Nested objects become columns: ``{"a": {"b": 1}}`` gives column ``a.b`` (vectorised, any depth; a frame or a
+    lazy frame). Lists stay lists.
+
+    >>> flatten(pl.DataFrame({"a": [{"b": 1, "c": {"d": 2}}]})).columns
+    ['a.b', 'a.c.d']
+    """
+    while True:
+        schema = frame.collect_schema()
+        if not any(isinstance(t, pl.Struct) for t in schema.values()):
+            return frame
+        exprs = []
+        for name, dtype in schema.items():
+            if isinstance(dtype, pl.Struct) and dtype.fields:
+                exprs += [pl.col(name).struct.field(f.name).alias(f"{name}{sep}{f.name}") for f in dtype.fields]
+            elif isinstance(dtype, pl.Struct):
+                continue  # an always-empty object carries no data
+            else:
+                exprs.append(pl.col(name))
+        frame = frame.select(exprs)

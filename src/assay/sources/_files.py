@@ -49,7 +49,7 @@ from assay.exceptions import (
     UnsupportedSourceError,
     did_you_mean,
 )
-from assay.sources._base import DEFAULT_BATCH_SIZE, hash_file
+from assay.sources._base import DEFAULT_BATCH_SIZE, flatten, hash_file
 
 __all__ = ["COMPRESSIONS", "DTYPES", "FORMATS", "OPTIONS", "FileSource", "detect_encoding", "transcode_to_utf8"]
 
@@ -914,9 +914,11 @@ class FileSource:
         if self.format == "parquet":
             lazy = pl.scan_parquet(self.paths)
         elif self.format == "ndjson":
-            lazy = pl.scan_ndjson([self._bomless(self._plain(p)) for p in self.paths], infer_schema_length=infer)
+            # Nested objects become columns (user.name), as from HTTP APIs and streams.
+            lazy = flatten(pl.scan_ndjson([self._bomless(self._plain(p)) for p in self.paths],
+                                          infer_schema_length=infer))
         elif self.format == "json":
-            frames = [pl.read_json(self._plain(p), infer_schema_length=infer) for p in self.paths]
+            frames = [flatten(pl.read_json(self._plain(p), infer_schema_length=infer)) for p in self.paths]
             lazy = (frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")).lazy()
         else:
             lazy = self._read_excel(infer).lazy()

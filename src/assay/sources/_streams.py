@@ -41,7 +41,7 @@ import polars as pl
 
 from assay._deps import import_optional
 from assay.exceptions import SourceError, SourceNotFoundError, SpecError
-from assay.sources._base import DEFAULT_BATCH_SIZE, mask_uri
+from assay.sources._base import DEFAULT_BATCH_SIZE, flatten, mask_uri
 from assay.sources._credentials import mask_text, masked_logger, resolve_uri
 
 __all__ = [
@@ -74,25 +74,6 @@ class Message:
     payload: bytes
     handle: Any = None
     redelivered: bool = False
-
-
-def flatten(frame: pl.DataFrame, sep: str = ".") -> pl.DataFrame:
-    """Nested objects become columns: ``{"a": {"b": 1}}`` gives column ``a.b`` (vectorised, any depth).
-
-    >>> flatten(pl.DataFrame({"a": [{"b": 1, "c": {"d": 2}}]})).columns
-    ['a.b', 'a.c.d']
-    """
-    while any(isinstance(t, pl.Struct) for t in frame.schema.values()):
-        exprs = []
-        for name, dtype in frame.schema.items():
-            if isinstance(dtype, pl.Struct) and dtype.fields:
-                exprs += [pl.col(name).struct.field(f.name).alias(f"{name}{sep}{f.name}") for f in dtype.fields]
-            elif isinstance(dtype, pl.Struct):
-                continue  # an always-empty object carries no data
-            else:
-                exprs.append(pl.col(name))
-        frame = frame.select(exprs)
-    return frame
 
 
 def _content_id(payload: bytes) -> str:
