@@ -380,3 +380,10 @@ def test_silhouette_numbers_of_forty_clusters_do_not_overlap():
     boxes = _tick_boxes(fig.axes[1], "y")
     assert len(boxes) >= 15
     assert not _overlap(boxes)
+
+
+def test_roc_legend_of_a_few_classes_follows_the_class_order():
+    X, y, model = _classifier(6, 3000, ["f", "e", "d", "c", "b", "a"], equal=False)  # 'f' the most frequent
+    fig = M.roc_pr_figure(y, model.predict_proba(X), list(model.classes_))
+    legend = [t.get_text().split("  ")[0] for t in fig.axes[1].get_legend().get_texts()]
+    assert legend == ["a", "b", "c", "d", "e", "f"]

@@ -137,12 +137,6 @@ def cv_spread_figure(cv_scores: dict[str, Sequence[float]], metric: str | None) 
     return fig
 
 
-def _class_order(y_true: np.ndarray, classes: Sequence[Any]) -> list[int]:
-    """Indexes of ``classes`` by descending support in ``y_true``."""
-    support = [(np.sum(y_true == c), i) for i, c in enumerate(classes)]
-    return [i for n, i in sorted(support, key=lambda t: -t[0])]
-
-
 def roc_pr_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Any | None:
     """ROC and precision–recall curves: the positive class (binary) or one-vs-rest per class (multi-class).
 
@@ -166,8 +160,8 @@ def roc_pr_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any])
         picks = [1] if 1 in ap else []
     elif many:  # the hardest classes, in order of their average precision
         picks = sorted(present, key=lambda i: (ap[i], -int(np.sum(y_true == classes[i]))))[:len(CLASS_COLORS)]
-    else:
-        picks = [i for i in _class_order(y_true, classes) if i in ap]
+    else:  # in the classes' own order, so the legend reads 0, 1, 2 … rather than by how often each occurs
+        picks = [i for i in range(len(classes)) if i in ap]
     if not picks:  # the test rows hold a single class: no curve can be drawn
         return None
     colors = CLASS_COLORS if many else PALETTE  # black is the micro-average's
