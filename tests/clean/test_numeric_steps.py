@@ -238,3 +238,19 @@ def test_integer_columns_filled_with_a_whole_number_keep_their_type() -> None:
     mean = MissingStep(strategy="mean").fit(frame).transform(frame)
     assert mean.schema["count"] == pl.Float64  # (2 + 2 + 5 + 2) / 4 is not whole
     assert mean["count"].to_list() == [2.0, 2.75, 2.0, 5.0, 2.0]
+
+
+@pytest.mark.parametrize("params", [{"strategy": "knn", "k": 2}, {"strategy": "interpolate", "order_by": "t"}])
+def test_whole_number_columns_with_nothing_missing_keep_their_type(params: dict) -> None:
+    frame = pl.DataFrame({"t": [1, 2, 3, 4, 5, 6], "month": [5, 5, 6, 6, 7, 7],
+                          "ozone": [41, None, 12, 18, None, 28], "wind": [7.4, 8.0, 12.6, 11.5, 14.3, 14.9]})
+    step = MissingStep(**params).fit(frame)
+    out = step.transform(frame)
+    assert out.schema["month"] == pl.Int64  # nothing to fill: it stays whole
+    assert out.schema["t"] == pl.Int64
+    assert out.schema["ozone"] == pl.Float64  # estimated fills are not rounded
+    assert out.get_column("ozone").null_count() == 0
+    new = step.transform(frame.with_columns(pl.when(pl.col("t") == 3).then(None).otherwise(pl.col("month"))
+                                            .alias("month")))
+    assert new.schema["month"] == pl.Int64  # missing in new data: filled with a whole number
+    assert new.get_column("month").null_count() == 0

@@ -433,8 +433,8 @@ class MissingStep(Step):
     def _kept_type(self, filled: pl.Expr, col: str, dtype: pl.DataType) -> pl.Expr:
         """The column's own type once filled, where the fill values fit it (computing a fill goes through Float64
         or text, which need not be the result): a whole-number column filled with whole numbers (medians per
-        group, say, or a previous row's value) stays whole, a categorical one categorical, an Enum that Enum when
-        every fill value is one of its categories."""
+        group, say, or a previous row's value) or with nothing missing when fitted stays whole, a categorical one
+        categorical, an Enum that Enum when every fill value is one of its categories."""
         fills = [self.state_["fill"].get(col)]
         fills += [f.get(col) for f in self.state_.get("group_fill", {}).values()]
         fills = [v for v in fills if v is not None]
@@ -443,6 +443,10 @@ class MissingStep(Step):
             strategy = self.strategy if col in self.state_["numeric"] else self.categorical
             if whole and strategy in ("median", "mean", "mode", "constant", "ffill", "bfill", "none"):
                 return filled.cast(dtype)
+            if self.state_.get("missing_share", {}).get(col) == 0:
+                # Nothing was missing when fitted (a KNN or interpolation input, say): the column keeps its type,
+                # and a value missing in new data is filled with a whole number.
+                return filled.round(0).cast(dtype, strict=False)  # (NaN, where nothing could fill: missing)
         elif isinstance(dtype, pl.Categorical):
             return filled.cast(pl.Categorical)
         elif isinstance(dtype, pl.Enum) and set(fills) <= set(dtype.categories.to_list()):
