@@ -387,3 +387,17 @@ def test_roc_legend_of_a_few_classes_follows_the_class_order():
     fig = M.roc_pr_figure(y, model.predict_proba(X), list(model.classes_))
     legend = [t.get_text().split("  ")[0] for t in fig.axes[1].get_legend().get_texts()]
     assert legend == ["a", "b", "c", "d", "e", "f"]
+
+
+def test_confusion_matrix_shows_two_word_class_names_whole():
+    names = ["Diversified financials", "Oil & gas operations", "Food drink & tobacco", "Banking"]
+    y = np.repeat(np.array(names, dtype=object), 5)
+    fig = M.confusion_figure(y, y, names)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == names
+    assert not _overlap(_tick_boxes(ax, "y"))
+    renderer = fig.canvas.get_renderer()
+    assert all(b.x0 >= 0 for b in _tick_boxes(ax, "y"))  # not cut at the figure's edge
+    assert all(b.y0 >= 0 for b in _tick_boxes(ax, "x"))
+    assert fig.bbox.contains(*ax.xaxis.label.get_window_extent(renderer).min)

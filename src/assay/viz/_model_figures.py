@@ -252,7 +252,7 @@ def confusion_figure(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[A
     side = min(12.0, max(4.2, 0.42 * k + 2.0))
     fig, ax = figure(side + 0.8, side)
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
-    names = short_labels(list(labels), 16)
+    names = short_labels(list(labels), 22)  # 16 cut "Diversified financials" and most two-word classes
     ax.set_xticks(range(k), names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center",
                   rotation_mode="anchor")
     ax.set_yticks(range(k), names)
