@@ -401,3 +401,14 @@ def test_confusion_matrix_shows_two_word_class_names_whole():
     assert all(b.x0 >= 0 for b in _tick_boxes(ax, "y"))  # not cut at the figure's edge
     assert all(b.y0 >= 0 for b in _tick_boxes(ax, "x"))
     assert fig.bbox.contains(*ax.xaxis.label.get_window_extent(renderer).min)
+
+
+def test_score_axes_say_which_way_is_better():
+    fig = M.cv_spread_figure({"a": [3.0, 3.2], "b": [1.0, 1.1]}, "rmse")
+    assert fig.axes[0].get_xlabel() == "rmse per fold (lower is better)"
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["b", "a"]  # the lowest error on top
+    fig = M.cv_spread_figure({"a": [0.3, 0.32], "b": [0.1, 0.11]}, "r2")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b"]
+    curve = {"train_sizes": [10, 20], "train": [[0.9, 0.9], [0.9, 0.9]], "test": [[0.5, 0.6], [0.7, 0.7]]}
+    assert M.learning_curve_figure(curve, "f1_macro").axes[0].get_ylabel() == "f1_macro (higher is better)"
+    assert M.learning_curve_figure(curve, "my_metric").axes[0].get_ylabel() == "my_metric"

@@ -112,13 +112,26 @@ def _readable_axes(*axes: Any, which: str = "xy") -> None:
                 axis.set_major_formatter(_CompactFormatter.make())
 
 
+def _direction(metric: str | None) -> str:
+    """' (higher is better)' or ' (lower is better)' for a known metric, else nothing.
+
+    >>> _direction("r2"), _direction("rmse"), _direction("custom")
+    (' (higher is better)', ' (lower is better)', '')
+    """
+    from assay.evaluate._metrics import GREATER_IS_BETTER
+
+    better = GREATER_IS_BETTER.get(metric or "")
+    return "" if better is None else " (higher is better)" if better else " (lower is better)"
+
+
 def cv_spread_figure(cv_scores: dict[str, Sequence[float]], metric: str | None) -> Any | None:
     """Box plot with the fold scores as dots, one row per model, best median on top."""
     items = [(m, np.asarray([s for s in scores if s is not None], dtype=float)) for m, scores in cv_scores.items()]
     items = [(m, s[np.isfinite(s)]) for m, s in items if len(s)]
     if not items:
         return None
-    items.sort(key=lambda kv: -np.median(kv[1]) if len(kv[1]) else np.inf)
+    sign = 1.0 if _direction(metric) == " (lower is better)" else -1.0  # the best median on top either way
+    items.sort(key=lambda kv: sign * np.median(kv[1]) if len(kv[1]) else np.inf)
     fig, ax = figure(7.0, max(2.2, 0.45 * len(items) + 1.2))
     data = [s for _, s in items]
     y = np.arange(1, len(items) + 1)
@@ -130,7 +143,7 @@ def cv_spread_figure(cv_scores: dict[str, Sequence[float]], metric: str | None) 
         ax.scatter(s, yi + rng.uniform(-0.12, 0.12, len(s)), s=16, color=ACCENT, alpha=0.8, zorder=3)
     ax.set_yticks(y, short_labels([m for m, _ in items], 24))
     ax.invert_yaxis()
-    ax.set_xlabel(f"{metric or 'score'} per fold (higher is better)")
+    ax.set_xlabel(f"{metric or 'score'} per fold{_direction(metric)}")
     ax.set_title("Cross-validation scores by model")
     ax.xaxis.grid(True)
     ax.set_axisbelow(True)
@@ -491,7 +504,7 @@ def learning_curve_figure(curve: dict[str, Any], metric: str | None) -> Any | No
         if arr.ndim == 2 and arr.shape[1] > 1:
             std = arr.std(1)
             ax.fill_between(sizes, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
-    ax.set(xlabel="training rows", ylabel=metric or "score")
+    ax.set(xlabel="training rows", ylabel=f"{metric or 'score'}{_direction(metric)}")
     ax.set_title("Learning curve")
     ax.legend(loc="lower right")
     ax.grid(True)
