@@ -254,3 +254,23 @@ def test_whole_number_columns_with_nothing_missing_keep_their_type(params: dict)
                                             .alias("month")))
     assert new.schema["month"] == pl.Int64  # missing in new data: filled with a whole number
     assert new.get_column("month").null_count() == 0
+
+
+def test_the_missing_step_keeps_the_types_of_columns_it_has_nothing_to_fill() -> None:
+    import decimal
+
+    frame = pl.DataFrame({"u8": pl.Series([1, 2, 3, 4], dtype=pl.UInt8),  # median 2.5
+                          "f32": pl.Series([0.5, None, 1.5, 2.0], dtype=pl.Float32),
+                          "dec": pl.Series([decimal.Decimal("1.25"), decimal.Decimal("2.50")] * 2,
+                                           dtype=pl.Decimal(10, 2)),
+                          "n": [1, None, 2, 4]})  # median 2: whole numbers stay whole as before
+    step = MissingStep().fit(frame)
+    out = step.transform(frame)
+    assert out.schema == frame.schema
+    assert out.get_column("f32").to_list() == [0.5, 1.5, 1.5, 2.0]
+    new = step.transform(pl.DataFrame({"u8": pl.Series([None, 7], dtype=pl.UInt8), "f32": [None, 1.0],
+                                       "dec": pl.Series([None, decimal.Decimal("3.00")], dtype=pl.Decimal(10, 2)),
+                                       "n": [None, 3]}).cast(frame.schema))
+    assert new.schema == frame.schema
+    assert new.get_column("u8").to_list() == [2, 7]  # 2.5 rounded (to even) for a column that was complete
+    assert new.get_column("dec").to_list()[0] == decimal.Decimal("1.88")  # the median 1.875 at the column's scale

@@ -411,14 +411,20 @@ class MissingStep(Step):
         simple = self.strategy in ("median", "mean", "mode", "constant") and not self.by
         fast = [c for c in cols if simple and c in numeric and state["fill"].get(c) is not None]
         fused = []
+        untouched = {c for c, share in state.get("missing_share", {}).items() if share == 0}
         for c in fast:
-            value = state["fill"][c]
-            if schema[c].is_integer() and float(value).is_integer():
-                # Whole numbers filled with a whole number stay whole (an id or a count written as 3, not 3.0).
-                fused.append(pl.col(c).fill_null(pl.lit(int(value), dtype=schema[c])).alias(c))
+            value, dtype = state["fill"][c], schema[c]
+            if dtype.is_integer() and (float(value).is_integer() or c in untouched):
+                # Whole numbers filled with a whole number stay whole (an id or a count written as 3, not 3.0), and
+                # so does a column that had nothing missing when fitted (its fill, if new data needs one, rounded).
+                fused.append(pl.col(c).fill_null(pl.lit(round(value)).cast(dtype, strict=False)).alias(c))
                 continue
-            x = pl.col(c).cast(pl.Float64)
-            fill = pl.lit(value, dtype=pl.Float64)
+            if isinstance(dtype, pl.Decimal) and c in untouched:
+                fused.append(pl.col(c).fill_null(pl.lit(value).cast(dtype, strict=False)).alias(c))
+                continue
+            as_float = pl.Float32 if dtype == pl.Float32 else pl.Float64  # single precision stays single
+            x = pl.col(c).cast(as_float)
+            fill = pl.lit(value, dtype=as_float)
             fused.append((pl.when(x.is_finite()).then(x).otherwise(fill) if schema[c].is_float() else x.fill_null(fill))
                          .alias(c))
         cols = [c for c in cols if c not in fast]
@@ -447,6 +453,10 @@ class MissingStep(Step):
                 # Nothing was missing when fitted (a KNN or interpolation input, say): the column keeps its type,
                 # and a value missing in new data is filled with a whole number.
                 return filled.round(0).cast(dtype, strict=False)  # (NaN, where nothing could fill: missing)
+        elif dtype == pl.Float32:
+            return filled.cast(pl.Float32)
+        elif isinstance(dtype, pl.Decimal) and self.state_.get("missing_share", {}).get(col) == 0:
+            return filled.cast(dtype, strict=False)
         elif isinstance(dtype, pl.Categorical):
             return filled.cast(pl.Categorical)
         elif isinstance(dtype, pl.Enum) and set(fills) <= set(dtype.categories.to_list()):
