@@ -274,3 +274,19 @@ def test_the_missing_step_keeps_the_types_of_columns_it_has_nothing_to_fill() ->
     assert new.schema == frame.schema
     assert new.get_column("u8").to_list() == [2, 7]  # 2.5 rounded (to even) for a column that was complete
     assert new.get_column("dec").to_list()[0] == decimal.Decimal("1.88")  # the median 1.875 at the column's scale
+
+
+@pytest.mark.parametrize("action", ["clip", "replace"])
+def test_outliers_keep_narrow_and_decimal_types(action: str) -> None:
+    import decimal
+
+    values = [10, 11, 12, 11, 10, 12, 11, 250]
+    frame = pl.DataFrame({"u8": pl.Series(values, dtype=pl.UInt8),  # IQR fence below 0: clip used to fail
+                          "f32": pl.Series(values, dtype=pl.Float32),
+                          "dec": pl.Series([decimal.Decimal(v) for v in values], dtype=pl.Decimal(10, 2))})
+    step = OutlierStep(method="iqr", action=action).fit(frame)
+    out = step.transform(frame)
+    assert out.schema == frame.schema
+    u8, f32, dec = out.row(7)
+    assert float(dec) == round(float(f32), 2)  # the upper fence (13.875; 13.88 at the decimals' scale), or the centre
+    assert u8 == int(f32)  # a whole number inside it

@@ -380,17 +380,25 @@ class OutlierStep(Step):
                 lo, hi, _ = self._bound_exprs(col)
                 if schema[col].is_integer():
                     # A count stays a count: clipped to the whole numbers inside the bounds, keeping its type.
-                    exprs.append(pl.col(col).clip(lo.ceil(), hi.floor()).cast(schema[col]).alias(col))
+                    # The bounds, whole, are kept within what the type holds (an IQR fence below 0 of a UInt8).
+                    dtype = schema[col]
+                    lo, hi = (b.clip(dtype.min(), dtype.max()) for b in (lo.ceil(), hi.floor()))
+                    exprs.append(pl.col(col).clip(lo, hi).cast(dtype).alias(col))
                     continue
                 # Polars' clip keeps NaN and null as they are and sends ±inf to the bounds.
-                exprs.append(pl.col(col).cast(pl.Float64).clip(lo, hi).alias(col))
+                exprs.append(_same_float(pl.col(col).cast(pl.Float64).clip(lo, hi), schema[col]).alias(col))
             return frame.with_columns(exprs)
         if self.action == "replace":
+            schema = frame.collect_schema()
             exprs = []
             for col in cols:
                 _, _, centre = self._bound_exprs(col)
                 x = pl.col(col).cast(pl.Float64)
-                exprs.append(pl.when(self._is_outlier(col)).then(centre).otherwise(x).alias(col))
+                dtype = schema[col]
+                if dtype.is_integer():  # a count replaced by a count: the centre, rounded
+                    centre = centre.round(0).clip(dtype.min(), dtype.max())
+                replaced = pl.when(self._is_outlier(col)).then(centre).otherwise(x)
+                exprs.append((replaced.cast(dtype) if dtype.is_integer() else _same_float(replaced, dtype)).alias(col))
             return frame.with_columns(exprs)
         return frame  # drop / quarantine: rows are only removed from training data
 
@@ -431,6 +439,14 @@ class OutlierStep(Step):
                 log.warning("outliers (%s, %s): removed %d row(s)", self.method, self.action,
                             self.rows_removed_)
         return kept
+
+
+def _same_float(x: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """``x`` (Float64) back in its column's type when that is Float32 or Decimal (values changed are rounded to
+    it); other columns, Float64 or not numbers before, stay Float64."""
+    if dtype == pl.Float32 or isinstance(dtype, pl.Decimal):
+        return x.cast(dtype, strict=False)
+    return x
 
 
 def _write_atomic(frame: Frame, path: Path) -> None:
