@@ -36,7 +36,8 @@ def _values(seed: int = 7) -> list[str]:
                                          "%Y-%m-%d %H:%M+05", "%Y年%m月%d日")]
         out += [f"{d.month}/{d.day}/{d.year % 100}", f"{d.year}-{d.month}-{d.day}", f"{d.day}.{d.month}.{d.year}",
                 f"{d.day} {d.strftime('%b').lower()} {d.year}", f"{d.strftime('%B').upper()}  {d.day}, {d.year}",
-                f"{d.year}-{d.month}", f"{d.year}年{d.month}月", d.strftime("%Y年%m月"), f"{d.year}/{d.month}/x"]
+                f"{d.year}-{d.month}", f"{d.year}年{d.month}月", d.strftime("%Y年%m月"), f"{d.year}/{d.month}/x",
+                d.strftime("%b %Y"), d.strftime("%B-%Y").upper(), d.strftime("%b. %Y")]
         x = rnd.uniform(-1e6, 1e6)
         out += [f"{x:.3f}", f"{x:,.2f}", f"({abs(x):.1f})", f"{x:e}", f"{int(x)}", f"{x:,.2f}".replace(",", " "),
                 f"{abs(x):,.2f}".replace(",", "X").replace(".", ",").replace("X", "."), f"{x / 1e4:.2f}万",
@@ -80,7 +81,8 @@ def test_numbers_on_a_large_frame_equal_the_single_expression() -> None:
 
 
 @pytest.mark.parametrize("months", [["1949-01", "1949-02", "1950-12"], ["1949-1", "1949/02", "1950-12"],
-                                    ["1949年1月", "1949年2月", "1950年12月"]])
+                                    ["1949年1月", "1949年2月", "1950年12月"],
+                                    ["Jan 1949", "February-1949", "DEC 1950"]])
 def test_year_and_month_read_as_the_first_of_the_month(months: list[str]) -> None:
     frame = pl.DataFrame({"Month": months, "n": ["112", "118", "140"]})
     out = TypesStep().fit_transform(frame)

@@ -31,10 +31,10 @@ TRUE_WORDS = ("true", "t", "yes", "y", "1", "on", "是", "真", "对")
 FALSE_WORDS = ("false", "f", "no", "n", "0", "off", "否", "假", "错")
 # Month names (05-Jan-2024, January 5, 2024, 5 January 2024) read in English, abbreviated or in full.
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y",
-                "%d-%b-%Y", "%B %d, %Y", "%d %B %Y", "%Y-%m", "%Y/%m", "%Y年%m月")
-# Year and month only (2024-01, 2024/7, 2024年3月): the date is the 1st of the month.
+                "%d-%b-%Y", "%B %d, %Y", "%d %B %Y", "%Y-%m", "%Y/%m", "%Y年%m月", "%B %Y")
+# Year and month only (2024-01, 2024/7, 2024年3月, Jan 2024, March-2024): the date is the 1st of the month.
 _YEAR_MONTH = {"%Y-%m": r"^(\d{4})-(\d{1,2})$", "%Y/%m": r"^(\d{4})/(\d{1,2})$",
-               "%Y年%m月": r"^(\d{4})\s*年\s*(\d{1,2})\s*月$"}
+               "%Y年%m月": r"^(\d{4})\s*年\s*(\d{1,2})\s*月$", "%B %Y": r"^([A-Za-z]{3,9})\.?[\s\-]+(\d{4})$"}
 # ISO 8601's 'T' between date and time reads as the space of these formats (``parse_temporal``).
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
                     "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M%z",
@@ -49,6 +49,7 @@ _DATE_SHAPES = {
     "%Y.%m.%d": _DOTS, "%d.%m.%Y": _DOTS, "%Y年%m月%d日": r"^[+-]?\d+\s*年", "%d-%b-%Y": r"^[+-]?\d+-[A-Za-z]",
     "%B %d, %Y": r"^[A-Za-z]+\s*\d", "%d %B %Y": r"^[+-]?\d+\s*[A-Za-z]", "%Y-%m": r"^[+-]?\d+[-/]\d",
     "%Y/%m": r"^[+-]?\d+[-/]\d", "%Y年%m月": r"^[+-]?\d+\s*年",
+    "%B %Y": r"^[A-Za-z]{3}",
 }
 
 
@@ -204,9 +205,14 @@ def parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None = N
         if fmt in _YEAR_MONTH:
             # strptime needs a day: the year and month of a value written so (and only of those) get the 1st.
             pattern = _YEAR_MONTH[fmt]
-            text = pl.concat_str([text.str.extract(pattern, 1), text.str.extract(pattern, 2), pl.lit("01")],
-                                 separator="-")
-            fmt = "%Y-%m-%d"
+            if fmt == "%B %Y":  # (%B reads full and abbreviated English names, in any case)
+                text = pl.concat_str([pl.lit("1"), text.str.extract(pattern, 1), text.str.extract(pattern, 2)],
+                                     separator=" ")
+                fmt = "%d %B %Y"
+            else:
+                text = pl.concat_str([text.str.extract(pattern, 1), text.str.extract(pattern, 2), pl.lit("01")],
+                                     separator="-")
+                fmt = "%Y-%m-%d"
         return text.str.strptime(pl.Date, fmt, strict=False)
     if fmt.startswith(("%Y-%m-%d %H", "%Y-%m-%dT%H")):
         # ISO 8601 puts a 'T' or a space between date and time, and one column may hold both.
