@@ -164,8 +164,9 @@ def _anomaly(report: dict[str, Any], scores: np.ndarray, flagged: np.ndarray, ad
     threshold = _anomaly_threshold(report, scores, flags)
     add("anomaly_scores", "Anomaly scores",
         lambda: M.anomaly_figure(scores, flags, X, threshold, report.get("model_name")),
-        "Rows scoring above the dashed threshold are flagged as anomalies; the map places every test row on the two "
-        "directions in which the rows vary most, flagged ones in orange.")
+        "Rows scoring above the dashed threshold are flagged as anomalies. The map places the test rows (at most "
+        "5,000, every flagged one among them) on the two directions in which the rows vary most, flagged ones in "
+        "orange.")
     if X is not None:
         add("anomaly_features", "What sets flagged rows apart",
             lambda: M.anomaly_features_figure(X, flags, report.get("feature_names")),
