@@ -967,6 +967,12 @@ def _write_report(result: TrainResult, path: Path) -> Path | None:
             X_test=prep.X_test,
             predict_fn=est.predict,
         )
+        if result.task == "classification" and result.primary_metric not in ("roc_auc", "log_loss"):
+            # Permutation importance measured in the metric the models were ranked by (it needs labels only).
+            from assay.evaluate import score
+
+            metric = result.primary_metric
+            report["score_fn"] = lambda t, p: score("classification", t, p)[metric]
         if result.task == "clustering":
             # The map shows every row (a seeded 50,000 of them at most), not only the test split: clusters describe
             # the data, and a 20% split of a small table leaves a sparse picture.

@@ -32,6 +32,8 @@ def test_train_writes_model_metrics_report(trained: Path):
     # The learning curve: the chosen model refitted on growing shares of the training rows, 3-fold validated.
     assert (trained / "figures" / "learning_curve.png").stat().st_size > 5_000
     assert "Learning curve" in html
+    # Permutation importance in the metric the models were ranked by, not accuracy.
+    assert "How much f1_macro on the test split drops" in html
 
 
 def test_predict_every_row_in_order(trained: Path, penguins_csv: Path, tmp_path: Path):
