@@ -973,14 +973,18 @@ def _write_report(result: TrainResult, path: Path) -> Path | None:
 
             metric = result.primary_metric
             report["score_fn"] = lambda t, p: score("classification", t, p)[metric]
-        if result.task == "clustering":
-            # The map shows every row (a seeded 50,000 of them at most), not only the test split: clusters describe
-            # the data, and a 20% split of a small table leaves a sparse picture.
+        if result.task in ("clustering", "anomaly"):
+            # The map shows every row (a seeded 50,000 of them at most), not only the test split: clusters and
+            # anomalies describe the data, and a 20% split of a small table leaves a sparse picture.
             X_all = np.vstack([prep.X_train, prep.X_test])
             if len(X_all) > 50_000:
                 X_all = X_all[np.random.default_rng(0).choice(len(X_all), 50_000, replace=False)]
-            report["cluster_X"] = X_all
-            report["cluster_labels"] = est.predict(X_all)
+            if result.task == "clustering":
+                report["cluster_X"] = X_all
+                report["cluster_labels"] = est.predict(X_all)
+            else:
+                report.update(X_test=X_all, y_pred=est.predict(X_all), proba=est.score_samples(X_all),
+                              anomaly_threshold=getattr(est, "threshold_", None), anomaly_rows="all")
     if hasattr(est, "coef_"):
         report["coefficients"] = {
             "feature_names": prep.features if prep else None,

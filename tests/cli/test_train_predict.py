@@ -230,3 +230,7 @@ def test_anomaly_report_has_figures(penguins_csv: Path, tmp_path: Path):
     svg = (tmp_path / "figures" / "anomaly_scores.svg").read_text(encoding="utf-8")
     assert re.search(r"threshold \d", svg)  # the detector's own cut-off, marked on the histogram
     assert "% of the variance" in svg
+    # Anomalies describe the data: the figures show every row, not only the test split.
+    assert "The map places the rows (at most 5,000" in html
+    rows = pl.read_csv(penguins_csv).height
+    assert f"of {rows:,} rows flagged" in svg

@@ -649,9 +649,9 @@ SCORE_NAMES = {  # what the anomaly score of each detector is, for the axis
 
 def anomaly_figure(scores: np.ndarray, flagged: np.ndarray, X: np.ndarray | None = None,
                    threshold: float | None = None, model: str | None = None, max_points: int = 5000,
-                   seed: int = 0) -> Any | None:
+                   seed: int = 0, rows: str = "test rows") -> Any | None:
     """The anomaly scores' histogram with the threshold marked, and the rows on their first two principal components
-    with the flagged ones highlighted (the map only when ``X`` is given)."""
+    with the flagged ones highlighted (the map only when ``X`` is given); ``rows`` says which rows these are."""
     scores = np.asarray(scores, dtype=float)
     flagged = np.asarray(flagged).astype(bool)
     if scores.ndim != 1 or len(scores) != len(flagged) or len(scores) < 2:
@@ -685,7 +685,7 @@ def anomaly_figure(scores: np.ndarray, flagged: np.ndarray, X: np.ndarray | None
                 transform=hx.transAxes, ha="right", va="bottom", fontsize=8, color="#46525f",
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})
     hx.set(xlabel=f"anomaly score: {SCORE_NAMES.get(model or '', 'higher = more unusual')}", ylabel="rows")
-    hx.set_title(f"Anomaly scores — {k:,} of {n:,} test rows flagged ({k / n:.1%})")
+    hx.set_title(f"Anomaly scores — {k:,} of {n:,} {rows} flagged ({k / n:.1%})")
     hx.legend(loc="best")
     _readable_axes(hx, which="x")
     hx.yaxis.grid(True)

@@ -157,16 +157,18 @@ def _importance(report: dict[str, Any], task: str, y_test: np.ndarray | None, ad
 
 def _anomaly(report: dict[str, Any], scores: np.ndarray, flagged: np.ndarray, add: Callable[..., None]) -> None:
     """The anomaly task's figures: scores against the threshold, the flagged rows on a map, and what sets them
-    apart. ``proba`` holds the anomaly scores and ``y_pred`` the flags (1 = anomaly) of the test rows."""
+    apart. ``proba`` holds the anomaly scores and ``y_pred`` the flags (1 = anomaly) of the rows in ``X_test``: every
+    row when ``anomaly_rows`` is ``"all"``, else the test rows."""
     X = _array(report.get("X_test"))
     X = X if X is not None and X.ndim == 2 and len(X) == len(flagged) else None
     flags = np.asarray(flagged).astype(int) == 1
     threshold = _anomaly_threshold(report, scores, flags)
     add("anomaly_scores", "Anomaly scores",
-        lambda: M.anomaly_figure(scores, flags, X, threshold, report.get("model_name")),
-        "Rows scoring above the dashed threshold are flagged as anomalies. The map places the test rows (at most "
-        "5,000, every flagged one among them) on the two directions in which the rows vary most, flagged ones in "
-        "orange.")
+        lambda: M.anomaly_figure(scores, flags, X, threshold, report.get("model_name"),
+                                 rows="rows" if report.get("anomaly_rows") == "all" else "test rows"),
+        "Rows scoring above the dashed threshold are flagged as anomalies. The map places the "
+        f"{'rows' if report.get('anomaly_rows') == 'all' else 'test rows'} (at most 5,000, every flagged one among "
+        "them) on the two directions in which the rows vary most, flagged ones in orange.")
     if X is not None:
         add("anomaly_features", "What sets flagged rows apart",
             lambda: M.anomaly_features_figure(X, flags, report.get("feature_names")),
