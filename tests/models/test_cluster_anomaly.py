@@ -9,6 +9,7 @@ from sklearn.datasets import make_blobs
 
 from assay.evaluate import score
 from assay.models import cluster_profiles, make_model
+from assay.models._anomaly import RobustZDetector
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +78,17 @@ def test_isolation_forest_auto_flags_the_unusual_few_not_a_tenth_of_plain_data()
     flags = OutlierStep(method="isolation_forest", action="flag").fit(frame).transform(frame)["__outlier__"]
     assert flags.tail(50).all()
     assert flags.mean() < 0.04
+
+
+def test_robust_z_does_not_flag_common_values_of_yes_no_columns() -> None:
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=2000), rng.random(2000) < 0.1, rng.random(2000) < 0.3,
+                         rng.random(2000) < 0.0002]).astype(float)
+    X[0, 0] = 9.0  # one planted far value
+    X[1, 3], X[2, 3] = 0.0, 0.0
+    X[1999, 3] = 1.0  # a 'yes' in 1 of 2,000 rows
+    detector = RobustZDetector().fit(X)
+    flags = detector.predict(X)
+    assert flags[0] == 1
+    assert flags.mean() < 0.01  # before: every row with the 10% 'yes' (a z-score of 8), about 10% of them
+    assert detector.score_samples(X[1999:])[0] > 3.0  # the 1-in-2,000 value: about as rare as z = 3.5
