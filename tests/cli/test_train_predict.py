@@ -218,6 +218,8 @@ def test_report_navigation_links_are_distinct_and_lead_somewhere(penguins_csv: P
     assert len(texts) == len(set(texts)), texts  # e.g. the coefficient figure and the coefficient table
     for anchor, _ in links:
         assert f'id="{anchor}"' in html
+    board = re.search(r'<section id="leaderboard">(.*?)</section>', html, re.S).group(1)
+    assert "∅" not in board  # the best model's own p-value against itself is a dash, not the missing-data sign
 
 
 def test_anomaly_report_has_figures(penguins_csv: Path, tmp_path: Path):
