@@ -28,10 +28,18 @@ def test_missing_file(tmp_path: Path, capsys):
 
 def test_unsupported_extension(tmp_path: Path, capsys):
     path = tmp_path / "data.xyz"
-    path.write_text("a,b\n1,2\n")
+    path.write_text("some notes\nwith no fields in them\n")
     err = run_error(["profile", str(path)], capsys)
     assert ".xyz" in err
     assert ".csv" in err
+
+
+def test_a_table_under_another_extension_is_read_with_a_note(tmp_path: Path, capsys):
+    path = tmp_path / "data.xyz"
+    path.write_text("a,b\n1,2\n3,4\n")
+    assert main(["profile", str(path), "--out", str(tmp_path / "p")]) == 0
+    err = capsys.readouterr().err
+    assert "data.xyz: read as CSV text (assay does not know the extension '.xyz')" in err
 
 
 def test_empty_file(tmp_path: Path, capsys):
