@@ -74,10 +74,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from assay.pipeline import Pipeline, _spec_of, write_outputs
 
-        if register_as:  # a name the registry refuses is said before the training, not after it
+        reg = None
+        if register_as:  # a name or registry that would refuse the model is said before the training, not after it
+            from assay.registry import open_registry  # type: ignore[attr-defined]
             from assay.registry._store import check_name
 
             check_name(register_as)
+            reg = open_registry(registry)  # (an unreachable database fails here)
 
         pipe = Pipeline(
             target=target, task=task, models=None if not models else [m.strip() for m in models.split(",")],
@@ -89,10 +92,17 @@ def register(app: typer.Typer) -> None:
             result = pipe.fit(source, progress=notify)
             write_outputs(result, out, report=not no_report, spec=_spec_of(pipe))
         print_leaderboard(result)
-        if register_as:
-            from assay.cli._common import register_model
+        if reg is not None and register_as:
+            from assay.cli._common import console
+            from assay.exceptions import AssayError
 
-            register_model(result.model_path, register_as, registry)
+            try:
+                version = reg.register(result.model_path, register_as)
+            except AssayError as exc:
+                msg = (f"{exc}\nthe trained model is saved in {result.model_path}: register it once the registry "
+                       f"is reachable with: assay models register {result.model_path} {register_as}")
+                raise AssayError(msg) from exc
+            console.print(f"registered {register_as} version {version}")
         typer.echo(f"model:   {result.model_path}")
         typer.echo(f"metrics: {out / 'metrics.json'}")
         if result.report_path:
