@@ -17,7 +17,9 @@ Targets, each a real server process on 127.0.0.1:
     assay's lock; give a bench-only interpreter that has it in $MLFLOW_PYTHON, e.g.
       uv venv /tmp/mlflow-venv && uv pip install --python /tmp/mlflow-venv/bin/python mlflow scikit-learn pandas
       MLFLOW_PYTHON=/tmp/mlflow-venv/bin/python .venv/bin/python bench/serve.py
-    otherwise it is skipped with a note.
+    otherwise it is skipped with a note. Last measured with MLflow 3.17.2 (one whole run while other jobs shared
+    the 2 cores, load average 3.0 -> 4.8, which also slowed assay to 8.1k req/s): MLflow 152 req/s at 16 clients (p99
+    280 ms, 6.9 ms of server CPU per request), 154 at 64; assay 53.3x and 65.0x its throughput.
 Then overload: assay with --max-inflight 16 (server pinned to CPU 0, load generator to CPU 1); p99 of accepted
 requests vs the unloaded p99, and how fast the excess is shed (503). Two ways: an open loop offering 3x the measured
 capacity (the issue's 3x overload; sends are scheduled whatever the answers, and the share of late sends is
