@@ -27,15 +27,17 @@ Both interpreters run with their compiled bytecode cached, as after an ordinary 
 is written to) and is filled by one untimed warm-up run of each tool on a 2,000-row file. ``--cold-imports`` measures
 instead with no bytecode cache at all (``PYTHONDONTWRITEBYTECODE=1``): every import is compiled from source each run.
 
-Last measured on a quiet machine (2 CPUs, nothing else running; slower than the machine of the earlier results: ydata
-23.0-25.4 s there instead of 17.6-18.8 s): three sets of 5 runs, load average 0.5-1.1 (the third after ingestion
-stopped loading with every source): the whole command 1.30 s against 25.44 s (19.5x), 1.18 s against 23.87 s (20.2x)
-and 1.17 s against 22.96 s (19.7x), the statistics 24.6x / 24.7x / 25.2x, with the HTML report 20.4x / 21.1x /
-20.8x, CPU seconds 2.36 against 26.67, 2.13 against 25.13 and 2.10 against 24.25 (11.3x / 11.8x / 11.5x): at the 20x
-goal, not reliably above it. Earlier the same day, with the machine busy (load average 2.4-3.0, which slows ydata's 20-odd
-seconds more than assay's one): 23.8x and 26.4x, and the code before that day's changes 20.3x; assay alone,
-interleaved with that code (8 runs each, load average 2.4 -> 2.5): whole command 1.37 -> 1.27 s, CPU 2.32 -> 2.12 s,
-statistics 0.81 -> 0.72 s. The load the earlier results were measured under: the Performance table in README.md.
+Last measured (after the Spearman ranks were sorted by Polars, the imports loaded with the garbage collector off, and
+copies dropped from the histograms and correlations) on the same 2-CPU machine while other jobs shared it (load average
+1.5-3.5; ydata 27-40 s there instead of 23-25 s, and many runs started or ran while the CPUs were busy): three sets of
+5 runs, whole command 2.28 s against 40.04 s (17.6x), 1.73 s against 28.31 s (16.4x) and 1.30 s against 31.10 s
+(24.0x); the statistics 25.7x / 27.7x / 30.9x; CPU seconds 12.3x / 11.1x / 13.9x. Those numbers say more about the
+other jobs than about either tool: the assay runs that ran on idle CPUs took 1.16, 1.20, 1.25-1.30 s. Interleaved with
+the code before these changes (12 runs each, load average 3.4 -> 5.6): CPU seconds 2.64 -> 2.50 (median; minimum 2.51
+-> 2.26), statistics 1.88 -> 1.58 s (wall times too noisy there to quote). Whether the whole command is now reliably
+>= 20x on a quiet machine is not measured. Before, on a quiet machine (load average 0.5-1.1): 19.5x, 20.2x and 19.7x
+(1.30 s / 1.18 s / 1.17 s against 25.44 s / 23.87 s / 22.96 s), CPU seconds 2.10-2.36 against 24.25-26.67. The load
+the earlier results were measured under: the Performance table in README.md.
 
 Setup and usage::
 
