@@ -691,13 +691,16 @@ def test_correlations_of_the_kept_columns_when_there_are_too_many():
     rng = np.random.default_rng(8)
     n = 500
     base = rng.normal(size=n)
-    data = {"few_a": rng.integers(0, 5, n).astype(float), "few_b": rng.integers(0, 7, n).astype(float)}
-    data.update({f"x{i}": base * (i % 3) + rng.normal(size=n) for i in range(MAX_CORR_COLUMNS)})
-    frame = pl.DataFrame(data).select(["x0", "few_a", *[f"x{i}" for i in range(1, MAX_CORR_COLUMNS)], "few_b"])
+    # 40 related columns (each follows base) among 60 of noise, which come first in the table: the related ones
+    # are shown, not the first 40.
+    data = {f"noise{i}": rng.normal(size=n) for i in range(60)}
+    data.update({f"x{i}": base * (1 + i % 3) + rng.normal(size=n) for i in range(MAX_CORR_COLUMNS)})
+    frame = pl.DataFrame(data)
     corr = profile(frame)["correlations"]
     kept = [f"x{i}" for i in range(MAX_CORR_COLUMNS)]
     assert corr["pearson"]["columns"] == corr["spearman"]["columns"] == kept
-    assert corr["pearson"]["of"] == MAX_CORR_COLUMNS + 2
+    assert corr["pearson"]["of"] == MAX_CORR_COLUMNS + 60
+    assert "most correlated with another" in corr["note"]
     x = frame.select(kept).to_numpy()
     np.testing.assert_allclose(corr["pearson"]["matrix"], np.corrcoef(x, rowvar=False), atol=6e-5)
     np.testing.assert_allclose(corr["spearman"]["matrix"], stats.spearmanr(x)[0], atol=6e-5)

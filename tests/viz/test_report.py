@@ -780,3 +780,16 @@ def test_figures_say_what_they_leave_out_and_keep_their_keys_clear():
     assert lines
     assert all(max(line.get_ydata()) <= 0.8 for line in lines)  # they end below the key's texts
     assert min(t.get_position()[1] for t in ax.texts) > 0.8
+
+
+def test_target_association_says_how_many_it_shows_and_what_the_dotted_line_is():
+    from assay.viz import _figures
+
+    setup_matplotlib()
+    rng = np.random.default_rng(3)
+    n = 300
+    frame = pl.DataFrame({**{f"g{i:02d}": rng.normal(size=n) for i in range(30)}, "y": rng.integers(0, 2, n)})
+    fig = _figures.target_association_figure(profile(frame, target="y"))
+    ax = fig.axes[0]
+    assert ax.get_title() == "Association with target 'y' (top 25 of 30)"
+    assert "leakage limit 0.95" in [t.get_text() for t in ax.get_legend().get_texts()]

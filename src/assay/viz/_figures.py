@@ -459,11 +459,14 @@ def target_association_figure(p: dict[str, Any]) -> Any | None:
     ax.set_xlim(0, 1.2)
     ax.axvline(0.95, color=WARN, linestyle=":", linewidth=1)
     ax.set_xlabel("association with the target (0 none … 1 perfect)")
-    ax.set_title(f"Association with target '{short_label(p['target'], 30)}'")
+    top = f" (top {len(shown)} of {len(items)})" if len(items) > len(shown) else ""
+    ax.set_title(f"Association with target '{short_label(p['target'], 30)}'{top}")
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     handles = [Patch(color=PALETTE[measures.index(m) % 3 * 2], label=m) for m in measures]
     if any(leak):
         handles.append(Patch(color=WARN, label="possible leakage"))
+    handles.append(Line2D([], [], color=WARN, linestyle=":", linewidth=1, label="leakage limit 0.95"))
     ax.legend(handles=handles, loc="lower right")
     return fig

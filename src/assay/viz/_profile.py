@@ -36,7 +36,7 @@ SKEW_LIMIT = 2.0  # |sample skewness| above which a numeric column is "heavily s
 MANY_MISSING = 0.5  # share of missing values worth a warning
 MIXED_SHARE = 0.05  # numbers must be at least this share of a text column's values to call it mixed
 LEAK_LIMIT = 0.95  # |correlation| / Cramér's V / correlation ratio with the target that looks like leakage
-MAX_CORR_COLUMNS = 40  # numeric columns in a correlation matrix (the most variable ones are kept)
+MAX_CORR_COLUMNS = 40  # numeric columns in a correlation matrix (those most correlated with another are kept)
 MAX_ASSOC_COLUMNS = 30  # categorical columns in the Cramér's V matrix
 MAX_ASSOC_LEVELS = 100  # categoricals with more distinct values are left out of Cramér's V
 MISSING_BLOCKS = 120  # row blocks of the missingness matrix
@@ -987,9 +987,18 @@ def _correlations(sample: pl.DataFrame, variables: dict[str, dict[str, Any]], ta
     out: dict[str, Any] = {"computed_on": "sample", "rows": sample.height}
     numeric = [n for n in nums.cols if variables[n]["kind"] == "numeric"]
     if len(numeric) > MAX_CORR_COLUMNS:
-        keep = set(sorted(numeric, key=lambda n: -(variables[n].get("distinct") or 0))[:MAX_CORR_COLUMNS])
+        # The columns in the strongest relationships (the largest |r| with any other column), so that the figure
+        # of a wide table shows its structure rather than its first columns; ties go to the most distinct values.
+        full, _ = pairwise_pearson(nums.values[:, [nums.pos[n] for n in numeric]])
+        strength = np.nan_to_num(np.abs(np.asarray(full, dtype=np.float64)), nan=0.0)
+        np.fill_diagonal(strength, 0.0)
+        best = strength.max(axis=0)
+        order = sorted(range(len(numeric)), key=lambda i: (-round(float(best[i]), 12),
+                                                            -(variables[numeric[i]].get("distinct") or 0), i))
+        keep = {numeric[i] for i in order[:MAX_CORR_COLUMNS]}
         numeric = [n for n in numeric if n in keep]
-        out["note"] = f"showing {MAX_CORR_COLUMNS} of {len(nums.cols)} numeric columns (the most varied)"
+        out["note"] = (f"showing {MAX_CORR_COLUMNS} of {len(nums.cols)} numeric columns (those most correlated with "
+                       "another)")
     if len(numeric) >= 2 and sample.height >= 3:
         idx = [nums.pos[n] for n in numeric]
         if idx == list(range(len(nums.cols))):  # every column, in order (the usual case): no copies of the matrices
