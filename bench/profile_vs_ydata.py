@@ -27,7 +27,12 @@ Both interpreters run with their compiled bytecode cached, as after an ordinary 
 is written to) and is filled by one untimed warm-up run of each tool on a 2,000-row file. ``--cold-imports`` measures
 instead with no bytecode cache at all (``PYTHONDONTWRITEBYTECODE=1``): every import is compiled from source each run.
 
-Last measured (after the Spearman ranks were sorted by Polars, the imports loaded with the garbage collector off, and
+Last measured on a quiet machine (load average 0.5 -> 1.2), after the changes below, three sets of 5 runs: whole
+command 1.27 s against 25.81 s (20.3x), 1.21 s against 25.64 s (21.2x) and 1.24 s against 25.20 s (20.3x); the
+statistics 28.2x / 26.9x / 28.1x; with the HTML report 22.4x / 22.0x / 21.0x; CPU seconds 11.7x / 12.3x / 11.8x
+(2.31 / 2.19 / 2.25 s). The goal of 20x is met in all three, by 1.5-6%.
+
+Measured before that (after the Spearman ranks were sorted by Polars, the imports loaded with the garbage collector off, and
 copies dropped from the histograms and correlations) on the same 2-CPU machine while other jobs shared it (load average
 1.5-3.5; ydata 27-40 s there instead of 23-25 s, and many runs started or ran while the CPUs were busy): three sets of
 5 runs, whole command 2.28 s against 40.04 s (17.6x), 1.73 s against 28.31 s (16.4x) and 1.30 s against 31.10 s
@@ -35,7 +40,7 @@ copies dropped from the histograms and correlations) on the same 2-CPU machine w
 other jobs than about either tool: the assay runs that ran on idle CPUs took 1.16, 1.20, 1.25-1.30 s. Interleaved with
 the code before these changes (12 runs each, load average 3.4 -> 5.6): CPU seconds 2.64 -> 2.50 (median; minimum 2.51
 -> 2.26), statistics 1.88 -> 1.58 s (wall times too noisy there to quote). Whether the whole command is now reliably
->= 20x on a quiet machine is not measured. Before, on a quiet machine (load average 0.5-1.1): 19.5x, 20.2x and 19.7x
+>= 20x on a quiet machine was not measured then (see above). Before, on a quiet machine (load average 0.5-1.1): 19.5x, 20.2x and 19.7x
 (1.30 s / 1.18 s / 1.17 s against 25.44 s / 23.87 s / 22.96 s), CPU seconds 2.10-2.36 against 24.25-26.67. The load
 the earlier results were measured under: the Performance table in README.md.
 
