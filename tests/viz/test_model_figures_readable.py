@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -341,13 +342,18 @@ def test_confusion_note_of_a_nearly_perfect_model_says_how_many_classes_had_erro
     assert note == ["the 6 of 48 classes in an error and the 18 most frequent others; the rest pooled as 'other'"]
 
 
-def test_many_clusters_keep_the_legend_off_the_map_and_are_numbered_where_colours_repeat():
+def _drawn_clusters(rows: int, features: int, centers: int) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    """A cluster figure of generated blobs, drawn: (figure, renderer, X, labels)."""
     from sklearn.datasets import make_blobs
 
-    X, labels = make_blobs(3000, n_features=6, centers=15, random_state=0)
+    X, labels = make_blobs(rows, n_features=features, centers=centers, random_state=0)
     fig = M.cluster_figure(X, labels)
     fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
+    return fig, fig.canvas.get_renderer(), X, labels
+
+
+def test_many_clusters_keep_the_legend_off_the_map_and_are_numbered_where_colours_repeat():
+    fig, renderer, X, labels = _drawn_clusters(3000, 6, 15)
     cmap = fig.axes[0]
     assert not cmap.get_legend().get_window_extent(renderer).overlaps(cmap.get_window_extent(renderer))
     assert sorted(int(t.get_text()) for t in cmap.texts) == list(range(15))
@@ -356,12 +362,7 @@ def test_many_clusters_keep_the_legend_off_the_map_and_are_numbered_where_colour
 
 
 def test_silhouette_cluster_numbers_sit_left_of_the_axis():
-    from sklearn.datasets import make_blobs
-
-    X, labels = make_blobs(600, n_features=4, centers=4, random_state=0)
-    fig = M.cluster_figure(X, labels)
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
+    fig, renderer, _, _ = _drawn_clusters(600, 4, 4)
     sil = fig.axes[1]
     left = sil.get_window_extent(renderer).x0
     numbers = [t for t in sil.get_yticklabels() if t.get_text()]
