@@ -164,3 +164,10 @@ def test_a_target_with_a_new_value_in_every_row_is_called_out(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the target has a different value in almost every row (" in err
     assert "is it a name or an identifier?" in err
+
+
+def test_a_one_row_one_column_profile_is_counted_in_the_singular(tmp_path: Path, capsys):
+    path = tmp_path / "one.csv"
+    path.write_text("x\n5\n")
+    assert main(["profile", str(path), "--out", str(tmp_path / "p"), "--quiet"]) == 0
+    assert "profiled 1 row × 1 column;" in capsys.readouterr().out

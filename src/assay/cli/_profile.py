@@ -59,8 +59,9 @@ def register(app: typer.Typer) -> None:
             html = write_profile(result, out, progress=notify)
         n_warn = len(result["warnings"])
         sampled = f", figures from a {result['sample_rows']:,}-row sample" if result["sampled"] else ""
-        typer.echo(f"profiled {result['rows']:,} rows × {result['columns']:,} columns{sampled}; "
-                   f"{n_warn} warning{'s' if n_warn != 1 else ''}")
+        rows, cols = result["rows"], result["columns"]
+        typer.echo(f"profiled {rows:,} row{'s' if rows != 1 else ''} × {cols:,} column{'s' if cols != 1 else ''}"
+                   f"{sampled}; {n_warn} warning{'s' if n_warn != 1 else ''}")
         if not quiet:
             for w in result["warnings"][:10]:
                 typer.echo(f"  {w['severity']}: {w['message']}")
