@@ -218,9 +218,9 @@ def test_text_input_blanks_and_missing_tokens_are_missing_and_dates_are_parsed()
     assert out["d"].null_count() == 3
     assert out.schema["t"] == pl.Datetime("us", "UTC")
     assert out["t"].dt.hour().to_list() == [8, None, None, None, 10]
-    with pytest.raises(SchemaError, match="column 'd': value 'soon' at row 0 cannot be read as Date"):
+    with pytest.raises(SchemaError, match="column 'd': value \"soon\" at row 0 cannot be read as Date"):
         model.validate(pl.DataFrame({"a": [1.0], "d": ["soon"], "t": [None]}))
-    with pytest.raises(SchemaError, match="column 'a': value 'abc' at row 0 cannot be read as Float64"):
+    with pytest.raises(SchemaError, match="column 'a': value \"abc\" at row 0 cannot be read as Float64"):
         model.validate(pl.DataFrame({"a": ["abc"], "d": [None], "t": [None]}))
 
 
@@ -234,10 +234,13 @@ def test_spaces_around_numbers_are_read_and_flags_or_fractions_are_not_numbers_o
     out = model.validate(pl.DataFrame({"a": [" 45.1 ", "\t2"], "year": [2008.0, None]}))
     assert out["a"].to_list() == [45.1, 2.0]
     assert out["year"].to_list() == [2008, None]
-    with pytest.raises(SchemaError, match="column 'a': value True at row 1 cannot be read as Float64"):
+    with pytest.raises(SchemaError, match="column 'a': value true at row 1 cannot be read as Float64"):
         model.validate(pl.DataFrame({"a": [None, True], "year": [2008, 2009]}))
     with pytest.raises(SchemaError, match=r"column 'year': value 2008\.5 at row 0 cannot be read as Int64"):
         model.validate(pl.DataFrame({"a": [1.0], "year": [2008.5]}))
+    # Values are quoted as the JSON a client sent, not as Python writes them.
+    with pytest.raises(SchemaError, match=r'column \'a\': value \{"b": 1\} at row 0 is an object, not one value'):
+        model.validate(pl.DataFrame({"a": [{"b": 1}], "year": [2008]}))
     frame, unreadable = model._cast(pl.DataFrame({"a": [1.0, 2.0], "year": [2008.5, 2009.0]}), lenient=True)
     assert frame["year"].to_list() == [None, 2009]
     assert unreadable == {"year": (1, 2008.5, "Int64")}
@@ -254,7 +257,7 @@ def test_text_the_types_step_converts_is_checked_too():
                           "y": 3 * x + rng.normal(0, 0.1, n)})
     model = Pipeline(target="y", task="regression", models=["linreg"], folds=2).fit(frame).model
     bad = pl.DataFrame({"x": [0.5, 0.5, 0.5], "when": ["2024-03-02 10:00:00", "next saturday", "NA"]})
-    with pytest.raises(SchemaError, match=r"column 'when': value 'next saturday' cannot be read as datetime in the "
+    with pytest.raises(SchemaError, match=r"column 'when': value \"next saturday\" cannot be read as datetime in the "
                                           r"format '%Y-%m-%d %H:%M:%S' \(as in training\)"):
         model.validate(bad)
     checked, unreadable = model.read_input(bad)

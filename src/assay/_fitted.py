@@ -27,6 +27,16 @@ __all__ = ["Model", "apply_threshold", "dtype_from_str", "load_model"]
 _DATETIME = re.compile(r"Datetime\(time_unit='(\w+)', time_zone=(?:'([^']*)'|None)\)")
 
 
+def _shown(value: Any) -> str:
+    """A value of the rows to predict as a message quotes it: as JSON, the way a client sent it (``true``, ``"abc"``,
+    ``{"a": 1}``, ``1e+23``), rather than Python's ``True`` or ``'abc'``; ``repr`` when it has no JSON form."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
 def dtype_from_str(name: str) -> pl.DataType:
     """Inverse of ``str(dtype)`` for the column types a training frame can hold.
 
@@ -126,7 +136,7 @@ class Model:
                 spec = types.state_["convert"][column]
                 expected = spec["kind"] + (f" in the format {spec['format']!r}" if spec.get("format") else "")
                 if not lenient:
-                    msg = f"column {column!r}: value {example!r} cannot be read as {expected} (as in training)"
+                    msg = f"column {column!r}: value {_shown(example)} cannot be read as {expected} (as in training)"
                     raise SchemaError(msg)
                 unreadable[column] = (count, example, expected)
             if unreadable and lenient:
@@ -176,9 +186,10 @@ class Model:
                 # (Polars would refuse a list with its own message, and turn an object into text)
                 row = int(column.is_not_null().arg_true()[0]) if column.null_count() < column.len() else 0
                 kind = "an object" if isinstance(column.dtype, pl.Struct) else "a list"
+                shown = _shown(column.slice(row, 1).to_list()[0])
                 msg = (
-                    f"column {name!r}: value {column.slice(row, 1).to_list()[0]!r} at row {row} is {kind}, not one "
-                    f"value; the model takes one {dtype_name} per row"
+                    f"column {name!r}: value {shown} at row {row} is {kind}, not one value; the model takes one "
+                    f"{dtype_name} per row"
                 )
                 raise SchemaError(msg)
             if column.dtype == pl.String and dtype != pl.String:
@@ -206,7 +217,7 @@ class Model:
             elif bad.any():
                 row = int(bad.arg_true()[0])
                 msg = (
-                    f"column {name!r}: value {column[row]!r} at row {row} cannot be read as {dtype_name} "
+                    f"column {name!r}: value {_shown(column[row])} at row {row} cannot be read as {dtype_name} "
                     f"(the type the model was trained on)"
                 )
                 raise SchemaError(msg)

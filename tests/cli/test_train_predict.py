@@ -200,7 +200,7 @@ def test_the_server_path_still_refuses_an_unreadable_value(trained: Path):
     model = load_model(trained / "model")
     frame = pl.DataFrame({"island": ["Dream"], "bill_length_mm": ["long"], "bill_depth_mm": [18.4],
                           "flipper_length_mm": [190], "body_mass_g": [3700], "sex": ["female"], "year": [2008]})
-    with pytest.raises(SchemaError, match="column 'bill_length_mm': value 'long' at row 0 cannot be read as Float64"):
+    with pytest.raises(SchemaError, match="column 'bill_length_mm': value \"long\" at row 0 cannot be read as Float64"):
         model.validate(frame)
 
 

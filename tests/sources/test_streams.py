@@ -213,7 +213,7 @@ def test_redis_ingest_with_a_model_quarantines_rows_the_model_refuses(redis_stre
     assert stats.quarantined == 1
     dead = [json.loads(line) for line in (tmp_path / "dead.ndjson").read_text().splitlines()]
     assert json.loads(dead[0]["payload"]) == {"amount": "abc"}
-    assert dead[0]["reason"].startswith("model input: column 'amount': value 'abc'")
+    assert dead[0]["reason"].startswith('model input: column \'amount\': value "abc"')
     scored = pl.read_parquet(tmp_path / "out" / "*.parquet")
     assert scored.filter(pl.col("amount") == "77")["prediction"].to_list() == [pytest.approx(154.0)]
     assert open_source(uri + "?group=assay").lag() == 0  # everything acknowledged
