@@ -548,3 +548,10 @@ def test_nested_objects_in_json_files_become_columns(tmp_path: Path, fmt: str) -
     assert frame.columns == ["id", "user.name", "user.geo.lat", "tags"]  # as HTTP and stream sources flatten them
     assert frame.get_column("user.geo.lat").to_list() == [1.5, 2.5]
     assert FileSource(str(path)).scan().collect().equals(frame)
+
+
+def test_the_header_is_judged_again_for_another_separator(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("5.1;x\n4.9;x\n6.0;y\n")
+    assert read_source(str(path)).columns == ["column_0", "column_1"]  # ';' found: the first line is data
+    assert read_source(str(path), separator=",").columns == ["5.1;x"]  # one field per line: read as before

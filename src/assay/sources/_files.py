@@ -490,7 +490,8 @@ _TRANSCODED = _TranscodeCache()
 _HASHES: dict[tuple[str, int, int], str] = {}
 _DETECTED: dict[tuple[str, int, int], str] = {}
 _SEPARATORS: dict[tuple[str, int, int], str] = {}
-_HEADERS: dict[tuple[str, int, int], bool] = {}  # whether the first line holds names, by file version
+# Whether the first line holds names, by file version, lines skipped, separator and quote character.
+_HEADERS: dict[tuple[str, int, int, int, str, str | None], bool] = {}
 _PREAMBLES: dict[tuple[str, int, int], int] = {}  # lines above the header (a report's title), by file version
 _PREAMBLE_LINES = 10  # the header is looked for among the first lines only
 
@@ -928,10 +929,9 @@ class FileSource:
         return lazy
 
     def _csv_kwargs(self) -> dict[str, Any]:
-        tsv = all(_suffix(p) in (".tsv", ".tab") for p in self.paths)
         opts = self.options
         return {
-            "separator": opts.get("separator", "\t" if tsv else self._sniffed_separator()),
+            "separator": self._separator(),
             "has_header": opts["has_header"] if "has_header" in opts else self._sniffed_header(),
             "quote_char": opts.get("quote_char", '"'),
             "null_values": opts.get("null_values", DEFAULT_NULL_VALUES),
@@ -971,17 +971,21 @@ class FileSource:
                             path.name, found, title[:60], ", …" if found > 1 else "")
         return _PREAMBLES[key]
 
+    def _separator(self) -> str:
+        """``separator`` when given, else tab for ``.tsv``/``.tab`` files, else :meth:`_sniffed_separator`."""
+        if "separator" in self.options:
+            return self.options["separator"]
+        return "\t" if all(_suffix(p) in (".tsv", ".tab") for p in self.paths) else self._sniffed_separator()
+
     def _sniffed_header(self) -> bool:
         """False when the first line of the first file (after any title lines) is data (:func:`headerless`):
-        checked once per file version, said once."""
+        checked once per file version and way of splitting it, said once."""
         path = self._plain(self.paths[0])
         st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        skip, sep = self._skip_rows(), self._separator()
+        quote = self.options.get("quote_char", '"') or None
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, skip, sep, quote)
         if key not in _HEADERS:
-            skip = self._skip_rows()
-            tsv = all(_suffix(p) in (".tsv", ".tab") for p in self.paths)
-            sep = self.options.get("separator", "\t" if tsv else self._sniffed_separator())
-            quote = self.options.get("quote_char", '"') or None
             with open(self._utf8_path(path), encoding="utf-8", errors="replace", newline="") as fh:
                 lines = [fh.readline(1 << 16) for _ in range(skip + 200)][skip:]
             lines = [line for line in lines if line.strip()]
