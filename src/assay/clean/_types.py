@@ -333,10 +333,12 @@ class TypesStep(Step):
         The number reduction runs once per value (stage by stage), and a date format parses only the values that
         start as its values must (:data:`_DATE_SHAPES`): a column of ids is not parsed 23 times over.
         """
+        explicit = [(self.formats or {}).get(col) for col in columns]
         shapes = {shape for fmt in (*DATE_FORMATS, *DATETIME_FORMATS) if (shape := _DATE_SHAPES.get(fmt))}
         flags = {shape: k for k, shape in enumerate(sorted(shapes))}
+        # (a column given its format is parsed with it alone, on every value: no shapes to test)
         lazy = lazy.with_columns(pl.col(f"__s{i}").str.contains(shape).alias(f"__f{i}_{k}")
-                                 for i in range(len(columns)) for shape, k in flags.items())
+                                 for i in range(len(columns)) if not explicit[i] for shape, k in flags.items())
         for stage in zip(*(_reduced_number_stages(pl.col(f"__s{i}"), f"__t{i}") for i in range(len(columns))),
                          strict=True):
             lazy = lazy.with_columns(stage)
@@ -348,17 +350,16 @@ class TypesStep(Step):
             return (flag.cast(pl.Int64) * rows).sum()
 
         aggs = []
-        for i, col in enumerate(columns):
+        for i in range(len(columns)):
             s, reduced = pl.col(f"__s{i}"), pl.col(f"__t{i}")
             aggs += [count(s.is_not_null()).alias(f"{i}|n"),
                      count(_number_float(reduced).is_not_null()).alias(f"{i}|number"),
                      count(reduced.str.contains(_INTEGER_TEXT)).alias(f"{i}|integer"),
                      count(parse_bool(s).is_not_null()).alias(f"{i}|boolean"),
                      count(_unit_of(s).is_not_null()).alias(f"{i}|unit")]
-            explicit = (self.formats or {}).get(col)
             for kind, fmts in (("date", DATE_FORMATS), ("datetime", DATETIME_FORMATS)):
-                for fmt in ([explicit] if explicit else fmts):
-                    shape = _DATE_SHAPES.get(fmt)
+                for fmt in ([explicit[i]] if explicit[i] else fmts):
+                    shape = None if explicit[i] else _DATE_SHAPES.get(fmt)
                     where = None if shape is None else f"__f{i}_{flags[shape]}"
                     values = s if where is None else s.filter(pl.col(where))
                     parsed = parse_temporal(values, kind, fmt, self.time_zone).is_not_null()
