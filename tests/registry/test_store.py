@@ -166,9 +166,16 @@ def test_concurrent_writers_get_distinct_consecutive_versions(registry_uri, make
     # Four separate `assay models register` processes race on one registry (no table created beforehand).
     paths = [str(make_artifact(seed=i)) for i in range(4)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    procs = [subprocess.Popen([sys.executable, "-m", "assay", "models", "register", p, "race",
-                               "--registry", registry_uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env) for p in paths]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "assay", "models", "register", p, "race", "--registry", registry_uri],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for p in paths
+    ]
     outputs = [proc.communicate(timeout=120) for proc in procs]
     assert [proc.returncode for proc in procs] == [0] * 4, outputs
     versions = [int(out.strip().rsplit(" ", 1)[1]) for out, _ in outputs]

@@ -67,8 +67,10 @@ def check_name(name: str, kind: str = "model name") -> str:
     HTTP header)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         example = "staging" if kind == "alias" else "member-model"
-        msg = (f"invalid {kind} {name!r}: use ASCII letters, digits, '.', '_' or '-' (up to 128, not starting "
-               f"with . _ -), e.g. {example}")
+        msg = (
+            f"invalid {kind} {name!r}: use ASCII letters, digits, '.', '_' or '-' (up to 128, not starting "
+            f"with . _ -), e.g. {example}"
+        )
         raise RegistryError(msg)
     return name
 
@@ -271,8 +273,16 @@ class Registry:
                 cur.execute(
                     "INSERT INTO assay_versions (name, version, path, manifest, profile, registered_at, "
                     "registered_by, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (name, version, final, json.dumps(manifest, default=str),
-                     None if profile is None else json.dumps(profile), _now(), created_by(), description),
+                    (
+                        name,
+                        version,
+                        final,
+                        json.dumps(manifest, default=str),
+                        None if profile is None else json.dumps(profile),
+                        _now(),
+                        created_by(),
+                        description,
+                    ),
                 )
                 targets = list(aliases)
                 if self._alias(cur, name, PRODUCTION) is None:  # a new name (or one whose production was removed)
@@ -296,8 +306,11 @@ class Registry:
         return max(int(row[0] or 0) if row else 0, int(kept[0]) if kept else 0)
 
     def _note_number(self, cur: _Cursor, name: str, version: int) -> None:
-        cur.execute("INSERT INTO assay_version_numbers (name, last) VALUES (?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET last = excluded.last", (name, version))
+        cur.execute(
+            "INSERT INTO assay_version_numbers (name, last) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET last = excluded.last",
+            (name, version),
+        )
 
     def _alias(self, cur: _Cursor, name: str, alias: str) -> int | None:
         row = cur.execute("SELECT version FROM assay_aliases WHERE name = ? AND alias = ?", (name, alias)).fetchone()
@@ -306,8 +319,9 @@ class Registry:
     def _set_alias(self, cur: _Cursor, name: str, alias: str, version: int) -> None:
         cur.execute("DELETE FROM assay_aliases WHERE name = ? AND alias = ?", (name, alias))
         cur.execute("INSERT INTO assay_aliases (name, alias, version) VALUES (?, ?, ?)", (name, alias, version))
-        row = cur.execute("SELECT max(seq) FROM assay_alias_history WHERE name = ? AND alias = ?",
-                          (name, alias)).fetchone()
+        row = cur.execute(
+            "SELECT max(seq) FROM assay_alias_history WHERE name = ? AND alias = ?", (name, alias)
+        ).fetchone()
         seq = int(row[0] or 0) + 1 if row else 1
         cur.execute(
             "INSERT INTO assay_alias_history (name, alias, seq, version, set_at, set_by) VALUES (?, ?, ?, ?, ?, ?)",
@@ -329,9 +343,12 @@ class Registry:
             self._check_model(cur, name)
             rows = cur.execute(
                 "SELECT seq, version FROM assay_alias_history WHERE name = ? AND alias = ? AND undone = 0 "
-                "ORDER BY seq DESC", (name, alias)).fetchall()
-            existing = {int(r[0]) for r in cur.execute(
-                "SELECT version FROM assay_versions WHERE name = ?", (name,)).fetchall()}
+                "ORDER BY seq DESC",
+                (name, alias),
+            ).fetchall()
+            existing = {
+                int(r[0]) for r in cur.execute("SELECT version FROM assay_versions WHERE name = ?", (name,)).fetchall()
+            }
             if not rows:
                 msg = f"model {name!r} has no alias {alias!r} to roll back"
                 raise RegistryError(msg)
@@ -339,41 +356,63 @@ class Registry:
             for seq, version in rows[1:]:
                 if int(version) != current and int(version) in existing:
                     # Undo everything after the target so a second rollback steps further back.
-                    cur.execute("UPDATE assay_alias_history SET undone = 1 WHERE name = ? AND alias = ? AND seq > ?",
-                                (name, alias, int(seq)))
-                    cur.execute("UPDATE assay_aliases SET version = ? WHERE name = ? AND alias = ?",
-                                (int(version), name, alias))
+                    cur.execute(
+                        "UPDATE assay_alias_history SET undone = 1 WHERE name = ? AND alias = ? AND seq > ?",
+                        (name, alias, int(seq)),
+                    )
+                    cur.execute(
+                        "UPDATE assay_aliases SET version = ? WHERE name = ? AND alias = ?", (int(version), name, alias)
+                    )
                     return int(version)
             earlier = sorted({int(v) for _, v in rows[1:] if int(v) != current})
             if earlier:  # it did point elsewhere, but those versions have been deleted since
-                msg = (f"model {name!r}: {alias} pointed before at version(s) {', '.join(map(str, earlier))}, "
-                       f"deleted since; there is no previous version to roll back to")
+                msg = (
+                    f"model {name!r}: {alias} pointed before at version(s) {', '.join(map(str, earlier))}, "
+                    f"deleted since; there is no previous version to roll back to"
+                )
             else:
-                undone = sorted({int(r[0]) for r in cur.execute(
-                    "SELECT version FROM assay_alias_history WHERE name = ? AND alias = ? AND undone = 1",
-                    (name, alias)).fetchall()} - {current})
+                undone = sorted(
+                    {
+                        int(r[0])
+                        for r in cur.execute(
+                            "SELECT version FROM assay_alias_history WHERE name = ? AND alias = ? AND undone = 1",
+                            (name, alias),
+                        ).fetchall()
+                    }
+                    - {current}
+                )
                 if undone:  # a rollback already brought it back here: say so, not "only ever pointed here"
-                    msg = (f"model {name!r}: {alias} is back at version {current}, the earliest version it pointed "
-                           f"at (rolled back from version(s) {', '.join(map(str, undone))}); there is no earlier "
-                           f"version to roll back to (promote a version to serve it again)")
+                    msg = (
+                        f"model {name!r}: {alias} is back at version {current}, the earliest version it pointed "
+                        f"at (rolled back from version(s) {', '.join(map(str, undone))}); there is no earlier "
+                        f"version to roll back to (promote a version to serve it again)"
+                    )
                 else:
-                    msg = (f"model {name!r}: {alias} has pointed only at version {current}; "
-                           f"there is no previous version to roll back to")
+                    msg = (
+                        f"model {name!r}: {alias} has pointed only at version {current}; "
+                        f"there is no previous version to roll back to"
+                    )
             raise RegistryError(msg)
 
     def delete(self, name: str, version: int | str, *, force: bool = False) -> None:
         """Delete one version and its artifact; refused while an alias points at it (unless ``force``)."""
         with self._sql.connect(write=True) as cur:
             target = self._resolve(cur, name, version)
-            held = [r[0] for r in cur.execute(
-                "SELECT alias FROM assay_aliases WHERE name = ? AND version = ? ORDER BY alias",
-                (name, target)).fetchall()]
+            held = [
+                r[0]
+                for r in cur.execute(
+                    "SELECT alias FROM assay_aliases WHERE name = ? AND version = ? ORDER BY alias", (name, target)
+                ).fetchall()
+            ]
             if held and not force:
-                msg = (f"model {name!r} version {target} is {', '.join(held)}; promote another version or roll back "
-                       f"first (or pass force=True / --force)")
+                msg = (
+                    f"model {name!r} version {target} is {', '.join(held)}; promote another version or roll back "
+                    f"first (or pass force=True / --force)"
+                )
                 raise RegistryError(msg)
-            path = cur.execute("SELECT path FROM assay_versions WHERE name = ? AND version = ?",
-                               (name, target)).fetchone()
+            path = cur.execute(
+                "SELECT path FROM assay_versions WHERE name = ? AND version = ?", (name, target)
+            ).fetchone()
             self._note_number(cur, name, self._last_number(cur, name))  # (kept past the delete of the highest)
             cur.execute("DELETE FROM assay_aliases WHERE name = ? AND version = ?", (name, target))
             cur.execute("DELETE FROM assay_versions WHERE name = ? AND version = ?", (name, target))
@@ -400,18 +439,25 @@ class Registry:
             text = text[1:]
         if text.isdigit():
             version = int(text)
-            if cur.execute("SELECT 1 FROM assay_versions WHERE name = ? AND version = ?",
-                           (name, version)).fetchone() is None:
-                have = [str(r[0]) for r in cur.execute(
-                    "SELECT version FROM assay_versions WHERE name = ? ORDER BY version", (name,)).fetchall()]
+            if (
+                cur.execute("SELECT 1 FROM assay_versions WHERE name = ? AND version = ?", (name, version)).fetchone()
+                is None
+            ):
+                have = [
+                    str(r[0])
+                    for r in cur.execute(
+                        "SELECT version FROM assay_versions WHERE name = ? ORDER BY version", (name,)
+                    ).fetchall()
+                ]
                 msg = f"model {name!r} has no version {version} (versions: {', '.join(have)})"
                 raise RegistryError(msg)
             return version
         found = self._alias(cur, name, text)
         if found is None:
             have = [r[0] for r in cur.execute("SELECT alias FROM assay_aliases WHERE name = ?", (name,)).fetchall()]
-            msg = (f"model {name!r} has no alias {text!r}{did_you_mean(text, have)} "
-                   f"(aliases: {', '.join(have) or 'none'})")
+            msg = (
+                f"model {name!r} has no alias {text!r}{did_you_mean(text, have)} (aliases: {', '.join(have) or 'none'})"
+            )
             raise RegistryError(msg)
         return found
 
@@ -427,8 +473,9 @@ class Registry:
     def aliases(self, name: str) -> dict[str, int]:
         with self._sql.connect() as cur:
             self._check_model(cur, name)
-            rows = cur.execute("SELECT alias, version FROM assay_aliases WHERE name = ? ORDER BY alias",
-                               (name,)).fetchall()
+            rows = cur.execute(
+                "SELECT alias, version FROM assay_aliases WHERE name = ? ORDER BY alias", (name,)
+            ).fetchall()
         return {r[0]: int(r[1]) for r in rows}
 
     def versions(self, name: str) -> list[ModelVersion]:
@@ -437,7 +484,9 @@ class Registry:
             self._check_model(cur, name)
             rows = cur.execute(
                 "SELECT name, version, path, manifest, profile, registered_at, registered_by, description "
-                "FROM assay_versions WHERE name = ? ORDER BY version", (name,)).fetchall()
+                "FROM assay_versions WHERE name = ? ORDER BY version",
+                (name,),
+            ).fetchall()
             aliases = cur.execute("SELECT alias, version FROM assay_aliases WHERE name = ?", (name,)).fetchall()
         return [self._row(r, aliases) for r in rows]
 
@@ -447,7 +496,9 @@ class Registry:
             version = self._resolve(cur, name, ref)
             row = cur.execute(
                 "SELECT name, version, path, manifest, profile, registered_at, registered_by, description "
-                "FROM assay_versions WHERE name = ? AND version = ?", (name, version)).fetchone()
+                "FROM assay_versions WHERE name = ? AND version = ?",
+                (name, version),
+            ).fetchone()
             aliases = cur.execute("SELECT alias, version FROM assay_aliases WHERE name = ?", (name,)).fetchall()
         return self._row(row, aliases)
 
@@ -457,17 +508,26 @@ class Registry:
             self._check_model(cur, name)
             rows = cur.execute(
                 "SELECT seq, version, set_at, set_by, undone FROM assay_alias_history WHERE name = ? AND alias = ? "
-                "ORDER BY seq", (name, alias)).fetchall()
-        return [{"seq": int(r[0]), "version": int(r[1]), "set_at": r[2], "set_by": r[3], "undone": bool(r[4])}
-                for r in rows]
+                "ORDER BY seq",
+                (name, alias),
+            ).fetchall()
+        return [
+            {"seq": int(r[0]), "version": int(r[1]), "set_at": r[2], "set_by": r[3], "undone": bool(r[4])} for r in rows
+        ]
 
     def _row(self, r: tuple[Any, ...], aliases: list[tuple[Any, ...]]) -> ModelVersion:
         version = int(r[1])
         return ModelVersion(
-            name=r[0], version=version, path=self.store.local_path(r[2]), uri=self.store.location(r[2]),
+            name=r[0],
+            version=version,
+            path=self.store.local_path(r[2]),
+            uri=self.store.location(r[2]),
             manifest=json.loads(r[3]),
-            profile=None if r[4] is None else json.loads(r[4]), registered_at=r[5], registered_by=r[6],
-            description=r[7], aliases=sorted(a for a, v in aliases if int(v) == version),
+            profile=None if r[4] is None else json.loads(r[4]),
+            registered_at=r[5],
+            registered_by=r[6],
+            description=r[7],
+            aliases=sorted(a for a, v in aliases if int(v) == version),
         )
 
     def verify(self, name: str, ref: int | str | None = None) -> int:
@@ -582,20 +642,24 @@ def open_registry(location: str | Path | None = None, *, create: bool = True) ->
         return Registry(text, _Sql("postgresql", dsn, schema), artifacts, log_target=f"{dsn}#{schema}")
     store: ArtifactStore | None = None
     if text.startswith("sqlite:///"):
-        path, _, qs = text[len("sqlite:///"):].partition("?")
+        path, _, qs = text[len("sqlite:///") :].partition("?")
         query = dict(parse_qsl(qs))
         db = Path(path).expanduser()
         root = db.parent
         if "artifacts" in query:
             store = _store_of(query.pop("artifacts"), None, query.pop("cache", None))
         if query:
-            msg = (f"unknown option(s) {', '.join(sorted(query))} in registry location {_mask(text)}; "
-                   f"known: artifacts, cache")
+            msg = (
+                f"unknown option(s) {', '.join(sorted(query))} in registry location {_mask(text)}; "
+                f"known: artifacts, cache"
+            )
             raise SpecError(msg)
     elif "://" in text:
         scheme = text.split("://", 1)[0]
-        msg = (f"unsupported registry location {_mask(text)} (scheme {scheme!r}); use a directory, "
-               f"sqlite:///path/registry.sqlite or postgresql://user@host/db")
+        msg = (
+            f"unsupported registry location {_mask(text)} (scheme {scheme!r}); use a directory, "
+            f"sqlite:///path/registry.sqlite or postgresql://user@host/db"
+        )
         raise SpecError(msg)
     else:
         root = Path(text).expanduser()
@@ -604,13 +668,16 @@ def open_registry(location: str | Path | None = None, *, create: bool = True) ->
             raise RegistryError(msg)
         db = root / "registry.sqlite"
     if not create and not db.exists():
-        msg = (f"no registry at {db if text.startswith('sqlite:///') else root} (nothing was ever registered there); "
-               "check the path, or register a model first: assay train … --register NAME --registry "
-               f"{_mask(text)}")
+        msg = (
+            f"no registry at {db if text.startswith('sqlite:///') else root} (nothing was ever registered there); "
+            "check the path, or register a model first: assay train … --register NAME --registry "
+            f"{_mask(text)}"
+        )
         raise RegistryNotFoundError(msg)
     root.mkdir(parents=True, exist_ok=True)
-    return Registry(text, _Sql("sqlite", str(db)), store or root / "artifacts",
-                    log_target=str(root / "predictions.sqlite"))
+    return Registry(
+        text, _Sql("sqlite", str(db)), store or root / "artifacts", log_target=str(root / "predictions.sqlite")
+    )
 
 
 def _store_of(location: str, schema: str | None, cache: str | None) -> ArtifactStore:
