@@ -78,6 +78,29 @@ class PipelineSpec(_Strict):
         return steps
 
 
+def _unknown_field(loc: tuple[Any, ...]) -> str:
+    """``unknown field (did you mean 'test_size'? valid: folds, test_size, …)`` for a misspelt key at ``loc``.
+
+    >>> _unknown_field(("evaluation", "tst_size"))
+    "unknown field; did you mean 'test_size'? (valid: folds, test_size, seed, time_budget, threshold, group, time)"
+    >>> _unknown_field(("output", "dirr"))
+    "unknown field; did you mean 'dir'? (valid: dir, report)"
+    """
+    import difflib
+
+    model: type[BaseModel] = PipelineSpec
+    for part in loc[:-1]:  # walk down to the spec model that holds the misspelt key
+        field = model.model_fields.get(str(part))
+        inner = field.annotation if field is not None else None
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            return "unknown field"
+        model = inner
+    valid = list(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown field{hint} (valid: {', '.join(valid)})"
+
+
 def parse_spec(data: Any, *, origin: str = "spec") -> PipelineSpec:
     """Validate a spec dict; errors name the field path and the reason."""
     if not isinstance(data, dict):
@@ -91,8 +114,7 @@ def parse_spec(data: Any, *, origin: str = "spec") -> PipelineSpec:
             where = ".".join(str(p) for p in err["loc"]) or "(top level)"
             reason = err["msg"]
             if err["type"] == "extra_forbidden":
-                valid = ", ".join(PipelineSpec.model_fields) if len(err["loc"]) == 1 else "see the docs"
-                reason = f"unknown field (valid: {valid})"
+                reason = _unknown_field(err["loc"])
             problems.append(f"{where}: {reason}")
         msg = f"{origin}: invalid pipeline spec — " + "; ".join(problems)
         raise SpecError(msg) from None

@@ -1,0 +1,41 @@
+"""Pipeline spec validation: errors name the field, the closest valid name and every valid one."""
+
+from __future__ import annotations
+
+import pytest
+
+from assay.exceptions import SpecError
+from assay.spec import parse_spec
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"source": "x.csv", "targett": "y"}, "targett: unknown field; did you mean 'target'?"),
+        (
+            {"source": "x.csv", "evaluation": {"tst_size": 0.3}},
+            "evaluation.tst_size: unknown field; did you mean 'test_size'?",
+        ),
+        (
+            {"source": "x.csv", "output": {"dirr": "out"}},
+            "output.dirr: unknown field; did you mean 'dir'? (valid: dir, report)",
+        ),
+    ],
+)
+def test_misspelt_field_gets_the_closest_name(data, expected):
+    with pytest.raises(SpecError) as info:
+        parse_spec(data, origin="p.yaml")
+    assert expected in str(info.value)
+
+
+def test_unknown_field_with_no_close_name_lists_the_valid_ones():
+    with pytest.raises(SpecError) as info:
+        parse_spec({"source": "x.csv", "evaluation": {"zzz": 1}}, origin="p.yaml")
+    message = str(info.value)
+    assert "evaluation.zzz: unknown field (valid: folds, test_size, seed" in message
+    assert "did you mean" not in message
+
+
+def test_a_valid_spec_parses():
+    spec = parse_spec({"source": "x.csv", "target": "y", "evaluation": {"test_size": 0.3}})
+    assert spec.evaluation.test_size == 0.3
