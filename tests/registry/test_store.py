@@ -203,3 +203,17 @@ def test_open_registry_locations(tmp_path, monkeypatch, make_artifact):
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(RegistryError, match="is a file"):
         open_registry(tmp_path / "a-file")
+
+
+def test_rollback_after_the_aliased_version_was_force_deleted_points_the_alias_again(registry, make_artifact):
+    for seed in range(3):
+        registry.register(make_artifact(seed=seed), "m")
+    registry.promote("m", 2)
+    registry.promote("m", 3)
+    registry.delete("m", 3, force=True)  # the broken production version is removed at once
+    assert "production" not in registry.aliases("m")
+    assert registry.rollback("m") == 2
+    # The rollback said version 2: production must really point there again.
+    assert registry.aliases("m") == {"production": 2}
+    assert registry.rollback("m") == 1
+    assert registry.aliases("m") == {"production": 1}

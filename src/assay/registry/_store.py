@@ -360,8 +360,10 @@ class Registry:
                         "UPDATE assay_alias_history SET undone = 1 WHERE name = ? AND alias = ? AND seq > ?",
                         (name, alias, int(seq)),
                     )
+                    # (delete + insert: after ``delete --force`` of the version it held, the alias has no row)
+                    cur.execute("DELETE FROM assay_aliases WHERE name = ? AND alias = ?", (name, alias))
                     cur.execute(
-                        "UPDATE assay_aliases SET version = ? WHERE name = ? AND alias = ?", (int(version), name, alias)
+                        "INSERT INTO assay_aliases (name, alias, version) VALUES (?, ?, ?)", (name, alias, int(version))
                     )
                     return int(version)
             earlier = sorted({int(v) for _, v in rows[1:] if int(v) != current})
