@@ -236,12 +236,13 @@ class MissingStep(Step):
                 if self.strategy in ("median", "ffill", "bfill", "interpolate"):
                     entry["q"] = QuantileSummary.of(values.to_numpy())
                 if self.strategy == "mode":
-                    vc = values.value_counts()
-                    entry["counts"] = dict(zip(vc[col].to_list(), vc["count"].to_list(), strict=True))
+                    # Named apart from the column: value_counts' own "count" would clash with a column of that name.
+                    vc = values.rename("v").value_counts(name="n")
+                    entry["counts"] = dict(zip(vc["v"].to_list(), vc["n"].to_list(), strict=True))
             elif s.dtype == pl.Boolean or s.dtype == pl.String or isinstance(s.dtype, pl.Categorical | pl.Enum):
                 # Booleans keep their values (a JSON bool); text and categoricals count as text.
-                vc = (s if s.dtype == pl.Boolean else s.cast(pl.String)).drop_nulls().value_counts()
-                entry = {"counts": dict(zip(vc[col].to_list(), vc["count"].to_list(), strict=True))}
+                vc = (s if s.dtype == pl.Boolean else s.cast(pl.String)).drop_nulls().rename("v").value_counts(name="n")
+                entry = {"counts": dict(zip(vc["v"].to_list(), vc["n"].to_list(), strict=True))}
             else:
                 entry = {"counts": {}}
             stats[col] = entry
