@@ -5,6 +5,11 @@ fixed probabilities (plus null rate, mean, std), for every other column the rela
 categories (the rest pooled as ``__other__``). It is all drift detection needs: PSI over the quantile bins or
 category shares, and a KS distance evaluated at the stored quantiles (the training CDF is known exactly there).
 The same shape profiles the model's predictions on the training data, for prediction drift.
+
+Missing values are a bin of their own in every PSI, so a column that starts arriving empty is drift too. A small live
+window differs from the training data by chance alone (n rows over k bins give a PSI of about (k - 1) / n, 0.4 at 50
+rows), so an alert needs a statistic that is both large (PSI > 0.25, KS > 0.2) and beyond what sampling explains at
+this window and training size (the chi-square and Kolmogorov limits at ``ALPHA``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ _EPS = 1e-4
 # Conventional PSI reading (credit-scoring practice): < 0.1 stable, 0.1-0.25 moderate, > 0.25 significant.
 PSI_ALERT = 0.25
 KS_ALERT = 0.2
+# Chance of an alert on one feature of a window drawn from the training distribution itself.
+ALPHA = 0.001
 
 
 def profile_frame(frame: pl.DataFrame) -> dict[str, Any]:
@@ -90,30 +97,59 @@ def ks_at_quantiles(quantiles: list[float], cdf: list[float], values: np.ndarray
     return float(np.max(np.abs(live - np.asarray(cdf, dtype=np.float64))))
 
 
-def _numeric_drift(ref: dict[str, Any], values: np.ndarray) -> dict[str, float]:
+def _shares(counts: np.ndarray) -> np.ndarray:
+    """Bin shares of ``counts`` with half a row added to each bin (an empty bin is rare, not impossible)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    return (counts + 0.5) / (counts.sum() + 0.5 * counts.size)
+
+
+def _reference_counts(shares: list[float], null_rate: float, rows: int) -> np.ndarray:
+    """Training row counts per bin (the missing-value bin last) from the profile's shares (a profile that does not
+    say how many rows it saw is taken as exact)."""
+    return np.append(np.asarray(shares, dtype=np.float64) * (1.0 - null_rate), null_rate) * (rows or 1_000_000)
+
+
+def _limits(live: int, reference: int, bins: int) -> tuple[float, float]:
+    """The PSI and KS an alert needs: the conventional thresholds, or what two samples of these sizes from one
+    distribution exceed with probability ``ALPHA`` when that is larger (n * PSI is about chi-square, k - 1 degrees
+    of freedom; KS has Kolmogorov's limit), with n the effective size of a live and a training sample."""
+    from scipy.stats import chi2
+
+    n = live * reference / (live + reference) if reference > 0 else float(live)
+    psi_limit = float(chi2.ppf(1.0 - ALPHA, max(bins - 1, 1))) / n
+    ks_limit = float(np.sqrt(-np.log(ALPHA / 2) / 2) / np.sqrt(n))
+    return max(PSI_ALERT, psi_limit), max(KS_ALERT, ks_limit)
+
+
+def _numeric_drift(ref: dict[str, Any], values: np.ndarray, missing: int, rows: int) -> dict[str, Any]:
     q = np.asarray(ref["quantiles"], dtype=np.float64)
     cdf = np.asarray(ref["cdf"], dtype=np.float64)
-    # Distinct quantiles are the bin edges (ties merge bins); bins are (-inf, e0], (e0, e1], ..., (e_last, inf).
+    # Distinct quantiles are the bin edges (ties merge bins); bins are (-inf, e0], (e0, e1], ..., (e_last, inf),
+    # then the missing values.
     edges = np.unique(q[:-1])
     last = np.searchsorted(q[:-1], edges, side="right") - 1
-    expected = np.diff(np.concatenate([[0.0], cdf[last], [1.0]]))
+    expected = _reference_counts(np.diff(np.concatenate([[0.0], cdf[last], [1.0]])), ref.get("null_rate", 0.0), rows)
     bins = np.searchsorted(edges, values, side="left")
-    actual = np.bincount(bins, minlength=edges.size + 1) / max(values.size, 1)
-    return {"psi": psi(expected, actual), "ks": ks_at_quantiles(ref["quantiles"], ref["cdf"], values)}
+    actual = np.append(np.bincount(bins, minlength=edges.size + 1), missing)
+    psi_limit, _ = _limits(int(actual.sum()), rows, actual.size)
+    stats: dict[str, Any] = {"psi": psi(_shares(expected), _shares(actual)), "psi_limit": psi_limit}
+    if values.size:
+        stats["ks"] = ks_at_quantiles(ref["quantiles"], ref["cdf"], values)
+        stats["ks_limit"] = _limits(values.size, rows, actual.size)[1]
+    return stats
 
 
-def _categorical_drift(ref: dict[str, Any], values: pl.Series) -> dict[str, float]:
+def _categorical_drift(ref: dict[str, Any], values: pl.Series, rows: int) -> dict[str, Any]:
     freq: dict[str, float] = ref["freq"]
     counts = values.cast(pl.String).drop_nulls().value_counts()
-    total = max(int(counts.get_column("count").sum()), 1)
     live = dict(zip(counts[values.name].to_list(), counts["count"].to_list(), strict=True))
     keys = [k for k in freq if k != OTHER]
-    actual = [live.get(k, 0) / total for k in keys]
-    other = 1.0 - sum(actual)
-    expected = [freq[k] for k in keys]
-    expected.append(freq.get(OTHER, 0.0))
-    actual.append(max(other, 0.0))
-    return {"psi": psi(np.array(expected), np.array(actual))}
+    seen = [live.get(k, 0) for k in keys]
+    # (unseen categories go to __other__; missing values to a bin of their own)
+    actual = np.array([*seen, int(counts.get_column("count").sum()) - sum(seen), values.null_count()])
+    expected = _reference_counts([*(freq[k] for k in keys), freq.get(OTHER, 0.0)], ref.get("null_rate", 0.0), rows)
+    psi_limit, _ = _limits(int(actual.sum()), rows, actual.size)
+    return {"psi": psi(_shares(expected), _shares(actual)), "psi_limit": psi_limit}
 
 
 def drift_report(profile: dict[str, Any], frame: pl.DataFrame, *, min_rows: int = 50) -> dict[str, Any]:
@@ -125,6 +161,7 @@ def drift_report(profile: dict[str, Any], frame: pl.DataFrame, *, min_rows: int 
     if frame.height < min_rows:
         out["note"] = f"only {frame.height} live rows; drift needs at least {min_rows}"
         return out
+    rows = int(profile.get("rows") or 0)
     for name, ref in profile.get("columns", {}).items():
         if name not in frame.columns:
             continue
@@ -132,13 +169,12 @@ def drift_report(profile: dict[str, Any], frame: pl.DataFrame, *, min_rows: int 
         if ref["kind"] == "numeric":
             values = col.cast(pl.Float64, strict=False).drop_nulls().drop_nans().to_numpy()
             values = values[np.isfinite(values)]
-            if values.size == 0:
-                continue
-            stats = _numeric_drift(ref, values)
+            stats = _numeric_drift(ref, values, frame.height - values.size, rows)
         else:
-            stats = _categorical_drift(ref, col)
+            stats = _categorical_drift(ref, col, rows)
         stats = {k: round(v, 6) for k, v in stats.items()}
-        stats["alert"] = stats["psi"] > PSI_ALERT or stats.get("ks", 0.0) > KS_ALERT
+        stats["null_rate"] = round(col.null_count() / frame.height, 6)
+        stats["alert"] = stats["psi"] > stats["psi_limit"] or stats.get("ks", 0.0) > stats.get("ks_limit", 1.0)
         if stats["alert"]:
             out["alerts"].append(name)
         out["features"][name] = stats
