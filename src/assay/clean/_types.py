@@ -67,6 +67,9 @@ _STAGED_ROWS = 10_000  # frames larger than this reduce numbers' text stage by s
 # Date formats that no value reads in both, except the day-first/month-first pair (03/04/2024): a column's hits under
 # several of them add up, so a column that mixes them converts when together they read ``min_share`` of it.
 _AMBIGUOUS_DATES = ("%d/%m/%Y", "%m/%d/%Y")
+# Each format of the day-first/month-first pairs, and its twin.
+_DAY_MONTH_TWINS = {"%d/%m/%Y": "%m/%d/%Y", "%m/%d/%Y": "%d/%m/%Y", "%d/%m/%Y %H:%M": "%m/%d/%Y %H:%M",
+                    "%m/%d/%Y %H:%M": "%d/%m/%Y %H:%M"}
 _UNITS_KEPT = 5  # the commonest units of a column counted (a column of numbers takes one)
 # Datetime formats that read some of the same values (the fractional-seconds one reads whole seconds too; the
 # day-first/month-first pair): in a column written several ways, only the one of each that reads more counts.
@@ -384,6 +387,8 @@ class TypesStep(Step):
                             fmt)
             if kind == "text" and n and col not in (self.kinds or {}):
                 self._say_almost(col, c, n)
+            if kind in ("date", "datetime") and fmt:
+                self._say_ambiguous(col, c, kind, fmt)
             if kind in ("number", "integer"):
                 parsed = c.get("number", 0) + (c.get(f"unit|{fmt}", 0) if fmt else 0)
             elif kind == "boolean":
@@ -400,6 +405,22 @@ class TypesStep(Step):
                 log.warning("types: %d of %d value(s) of %r did not read as %s and became missing%s", n - parsed, n,
                             col, kind, hint)
         return {"convert": convert, "unparsed": unparsed, "missing_tokens": self._tokens()}
+
+    @staticmethod
+    def _say_ambiguous(col: str, c: dict[str, int], kind: str, fmt: str) -> None:
+        """A note when a column read day first (03/04/2024 as 3 April) reads just as well month first: no value
+        (a day past 12) told which it is, so the first of the pair was taken."""
+        for f in fmt.split(FORMAT_SEPARATOR):
+            twin = _DAY_MONTH_TWINS.get(f)
+            if twin is None:
+                continue
+            hits, twin_hits = (c.get(f"{kind}|{x}", c.get(f"date|{x}", 0)) for x in (f, twin))
+            if hits and twin_hits == hits:
+                first = "day" if f.startswith("%d") else "month"
+                other = "month" if first == "day" else "day"
+                log.warning("types: %r read %s first (%s), but each of its %s value(s) written so reads %s first too; "
+                            "give formats={%s: '%s'} if the %s comes first", col, first, f, f"{hits:,}", other, col,
+                            twin, other)
 
     def _say_almost(self, col: str, c: dict[str, int], n: int) -> None:
         """A note when most, but not enough, of a text column's values read as one kind: kept as text, and how to

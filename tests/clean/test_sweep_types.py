@@ -1,0 +1,45 @@
+"""The types step on columns a person would have to think about: dates that read both day first and month first."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import polars as pl
+import pytest
+
+from assay.clean import TypesStep
+
+
+def test_dates_that_read_day_or_month_first_say_which_was_taken(caplog: pytest.LogCaptureFixture) -> None:
+    frame = pl.DataFrame({"day": ["01/02/2024", "03/04/2024", "05/06/2024"]})
+    with caplog.at_level(logging.WARNING, logger="assay.clean"):
+        out = TypesStep().fit(frame).transform(frame)
+    assert out["day"].to_list()[0] == date(2024, 2, 1)
+    assert "read day first (%d/%m/%Y)" in caplog.text
+    assert "formats={day: '%m/%d/%Y'}" in caplog.text
+
+
+def test_datetimes_that_read_day_or_month_first_say_so(caplog: pytest.LogCaptureFixture) -> None:
+    frame = pl.DataFrame({"at": ["01/02/2024 10:00", "03/04/2024 11:30"]})
+    with caplog.at_level(logging.WARNING, logger="assay.clean"):
+        TypesStep().fit(frame)
+    assert "'at' read day first (%d/%m/%Y %H:%M)" in caplog.text
+
+
+@pytest.mark.parametrize("values", [["13/02/2024", "01/02/2024"], ["02/13/2024", "01/02/2024"]])
+def test_a_day_past_twelve_settles_the_order_without_a_note(
+    values: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    frame = pl.DataFrame({"day": values})
+    with caplog.at_level(logging.WARNING, logger="assay.clean"):
+        TypesStep().fit(frame)
+    assert "first" not in caplog.text
+
+
+def test_a_given_format_gets_no_note(caplog: pytest.LogCaptureFixture) -> None:
+    frame = pl.DataFrame({"day": ["01/02/2024", "03/04/2024"]})
+    with caplog.at_level(logging.WARNING, logger="assay.clean"):
+        out = TypesStep(formats={"day": "%m/%d/%Y"}).fit(frame).transform(frame)
+    assert out["day"].to_list()[0] == date(2024, 1, 2)
+    assert "first" not in caplog.text
