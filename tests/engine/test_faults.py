@@ -257,3 +257,16 @@ def test_worker_killed_during_a_whole_training_run_same_result(dask_cluster, cli
         assert a.state_["columns"] == b.state_["columns"]
     assert dist.test_metrics["accuracy"] == pytest.approx(local.test_metrics["accuracy"], abs=1e-3)
     assert dist.cv_scores["logreg"] == pytest.approx(local.cv_scores["logreg"], abs=1e-3)
+
+
+def test_missing_source_is_said_before_a_local_cluster_starts(tmp_path: Path, monkeypatch) -> None:
+    from assay.engine import _run
+    from assay.exceptions import SourceNotFoundError
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started for a source that does not exist")
+
+    monkeypatch.setattr(_run, "dask_client", no_cluster)
+    spec = {"source": str(tmp_path / "nope.csv"), "target": "y", "output": {"dir": str(tmp_path / "out")}}
+    with pytest.raises(SourceNotFoundError, match=r"nope\.csv"):
+        _run.run_dask(spec)

@@ -112,6 +112,12 @@ def run_dask(
     elif not isinstance(spec, PipelineSpec):
         spec = parse_spec(spec)
     if client is None:
+        if spec.scheduler is None:
+            # A local cluster reads what this process can: a missing file or a refused connection is said now,
+            # not after the cluster's start-up (seconds).
+            from assay.sources import open_source
+
+            open_source(spec.source, **spec.source_options)
         with dask_client(spec.scheduler, echo=echo) as own:
             return run_dask(spec, progress=progress, client=own, rows_per_partition=rows_per_partition,
                             distribute_rows=distribute_rows, matrices=matrices, echo=echo)
