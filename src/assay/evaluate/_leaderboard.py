@@ -58,8 +58,8 @@ def leaderboard(
     alpha: float = 0.05,
 ) -> list[dict[str, Any]]:
     """Rows sorted best first: ``model``, ``rank``, ``cv_mean``, ``cv_std`` (primary metric), ``<m>_mean``,
-    ``<m>_std`` for every metric in the fold dicts (``fit_seconds`` too when folds report it), and for every model
-    but the best ``vs_best_p`` / ``significant`` from the corrected paired t-test on the primary metric.
+    ``<m>_std`` for every metric in the fold dicts (and ``fit_seconds``, their mean, when folds report it), and for
+    every model but the best ``vs_best_p`` / ``significant`` from the corrected paired t-test on the primary metric.
 
     ``test_train_ratio`` defaults to ``1 / (folds - 1)``, right for k-fold.
 
@@ -79,8 +79,9 @@ def leaderboard(
             row[f"{key}_std"] = _clean(ok.std(ddof=1)) if len(ok) > 1 else (0.0 if len(ok) else None)
         row["cv_mean"] = row.get(f"{primary}_mean")
         row["cv_std"] = row.get(f"{primary}_std")
-        if "fit_seconds_mean" in row:
-            row["fit_seconds"] = row["fit_seconds_mean"]
+        if "fit_seconds_mean" in row:  # one column for the time, not a metric beside it (a report showed both)
+            row["fit_seconds"] = row.pop("fit_seconds_mean")
+            row.pop("fit_seconds_std", None)
         stats.append(row)
 
     def sort_key(row: dict[str, Any]) -> tuple[int, float]:

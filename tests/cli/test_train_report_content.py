@@ -1,0 +1,74 @@
+"""What `assay train` writes into metrics.json and report.html, checked on small generated tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from assay.cli import main
+
+
+@pytest.fixture(scope="module")
+def ratings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(3)
+    rows = [
+        {"user": f"u{u}", "item": f"i{int(i)}", "stars": float(rng.integers(1, 6))}
+        for u in range(60)
+        for i in rng.choice(30, size=6, replace=False) + (0 if u < 30 else 10)
+    ]
+    path = tmp_path_factory.mktemp("rec") / "ratings.csv"
+    pl.DataFrame(rows).write_csv(path)
+    return path
+
+
+def test_recommendation_leaderboard_has_one_fit_time_column(ratings: Path, tmp_path: Path):
+    code = main(
+        [
+            "train",
+            str(ratings),
+            "--task",
+            "recommendation",
+            "--user",
+            "user",
+            "--item",
+            "item",
+            "--models",
+            "itemknn,popularity",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    rows = json.loads((tmp_path / "metrics.json").read_text())["leaderboard"]
+    assert all("fit_seconds_mean" not in row for row in rows)
+    assert all(row["fit_seconds"] >= 0 for row in rows)
+    html = (tmp_path / "report.html").read_text()
+    assert html.count('<th class="n">fit_seconds</th>') == 1
+
+
+def test_recommendation_report_draws_no_spread_of_one_score(ratings: Path, tmp_path: Path):
+    code = main(
+        [
+            "train",
+            str(ratings),
+            "--task",
+            "recommendation",
+            "--user",
+            "user",
+            "--item",
+            "item",
+            "--models",
+            "itemknn,popularity",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    assert not list((tmp_path / "figures").glob("cv_spread.*"))
+    assert "Cross-validation spread" not in (tmp_path / "report.html").read_text()
