@@ -60,8 +60,36 @@ def test_glob_matching_nothing(tmp_path: Path) -> None:
         FileSource(str(tmp_path / "*.parquet"))
 
 
-def test_directory_is_refused_with_a_glob_hint(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match=r"is a directory.*\*\.parquet"):
+def test_directory_is_read_as_the_dataset_it_holds(tmp_path: Path) -> None:
+    """A directory of Parquet files (what ``assay ingest`` writes) is one table with the union of
+    the files' columns; a manifest beside them, hidden and '_' files are not data; subfolders are read."""
+    pl.DataFrame({"id": [1, 2], "x": [0.5, 1.5]}).write_parquet(tmp_path / "part-1.parquet")
+    (tmp_path / "later").mkdir()
+    pl.DataFrame({"id": [3], "x": [2], "y": ["new"]}).write_parquet(tmp_path / "later" / "part-2.parquet")
+    (tmp_path / "parts.json").write_text("{}")
+    (tmp_path / "_SUCCESS").write_text("")
+    (tmp_path / ".tmp-abc").write_bytes(b"partial")
+    data = open_source(str(tmp_path)).read().sort("id")  # (files are read in path order: later/ first)
+    assert data.to_dict(as_series=False) == {"id": [1, 2, 3], "x": [0.5, 1.5, 2.0], "y": [None, None, "new"]}
+
+
+def test_directory_of_csv_files_is_read_as_one_table(tmp_path: Path) -> None:
+    (tmp_path / "2024-01.csv").write_text("a,b\n1,x\n")
+    (tmp_path / "2024-02.csv").write_text("a,b\n2,y\n")
+    assert open_source(str(tmp_path)).read()["a"].to_list() == [1, 2]
+
+
+def test_directory_of_several_formats_asks_for_a_glob(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("a\n1\n")
+    (tmp_path / "b.csv").write_text("a\n2\n")
+    (tmp_path / "c.json").write_text('[{"a": 3}]')
+    with pytest.raises(SourceError, match=r"several formats \(2 csv, 1 json\).*\*\.csv"):
+        FileSource(str(tmp_path))
+
+
+def test_directory_without_data_files_is_not_found(tmp_path: Path) -> None:
+    (tmp_path / "notes.docx").write_bytes(b"PK")
+    with pytest.raises(SourceNotFoundError, match="no data files"):
         FileSource(str(tmp_path))
 
 

@@ -192,6 +192,22 @@ def test_parquet_dataset_reads_back_as_one_table_when_batches_drift(tmp_path: Pa
     assert data["extra"].to_list() == [None, None, None, True]
 
 
+def test_parquet_dataset_with_text_where_numbers_were_reads_every_value_as_text(tmp_path: Path) -> None:
+    """A batch whose field held text ("n/a") where earlier batches held numbers is written as it came; the dataset
+    and ``open_source`` on its directory read the column as text with every value, in file order."""
+    batches = [[{"id": 1, "v": 1.5}, {"id": 2, "v": 2.0}], [{"id": 3, "v": "n/a"}], [{"id": 4, "v": 4}]]
+    for k, rows in enumerate(batches):
+        frame, _ = decode([Message(f"{k}-{i}", json.dumps(r).encode()) for i, r in enumerate(rows)])
+        ParquetSink(tmp_path / "ds").write(frame)
+    (tmp_path / "ds" / "_SUCCESS").write_text("")  # not data
+    from assay.sources._sinks import scan_dataset
+
+    for data in (scan_dataset(tmp_path / "ds").collect(), open_source(str(tmp_path / "ds")).read()):
+        assert data.schema["v"] == pl.String
+        assert data["id"].to_list() == [1, 2, 3, 4]
+        assert data["v"].to_list() == ["1.5", "2.0", "n/a", "4"]
+
+
 def test_redis_ingest_with_a_model_quarantines_rows_the_model_refuses(redis_stream: tuple[str, Callable[..., None]],
                                                                       tmp_path: Path) -> None:
     """One message whose value the model cannot read goes to the quarantine with the reason; its batch is scored."""
@@ -215,5 +231,8 @@ def test_redis_ingest_with_a_model_quarantines_rows_the_model_refuses(redis_stre
     assert json.loads(dead[0]["payload"]) == {"amount": "abc"}
     assert dead[0]["reason"].startswith('model input: column \'amount\': value "abc"')
     scored = pl.read_parquet(tmp_path / "out" / "*.parquet")
-    assert scored.filter(pl.col("amount") == "77")["prediction"].to_list() == [pytest.approx(154.0)]
+    # the kept rows are written as the model read them (numbers), not as the text 'abc' made the batch's column
+    assert scored.schema["amount"] == pl.Float64
+    assert scored.filter(pl.col("amount") == 77.0)["prediction"].to_list() == [pytest.approx(154.0)]
+    assert scored["amount"].null_count() == 1  # the blank one
     assert open_source(uri + "?group=assay").lag() == 0  # everything acknowledged

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import itertools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -155,3 +157,48 @@ def flatten(frame: FrameT, sep: str = ".") -> FrameT:
             else:
                 exprs.append(pl.col(name))
         frame = frame.select(exprs)
+
+
+def unify_dtype(a: pl.DataType, b: pl.DataType) -> pl.DataType:
+    """The type that holds values of both ``a`` and ``b``: itself, the wider number, else text.
+
+    >>> unify_dtype(pl.Int64(), pl.Float64()), unify_dtype(pl.Null(), pl.Int64())
+    (Float64, Int64)
+    >>> unify_dtype(pl.Float64(), pl.String())
+    String
+    """
+    if a == b or b == pl.Null:
+        return a
+    if a == pl.Null:
+        return b
+    if a.is_numeric() and b.is_numeric():
+        return pl.Float64() if a.is_float() or b.is_float() else pl.Int64()
+    return pl.String()
+
+
+def scan_parquet_files(files: Sequence[str | os.PathLike[str]]) -> pl.LazyFrame:
+    """Parquet files as one lazy table over the union of their columns, in file order.
+
+    Files written batch by batch (a stream ingested in micro-batches, one file per day) can differ: a column that
+    appears later, integers in one file and fractions in the next, text where earlier files held numbers. Each
+    column is read as the type that holds all of its files' values (:func:`unify_dtype`), a column a file lacks as
+    missing values. Files that already agree are one plain scan.
+    """
+    paths = [Path(f) for f in files]
+    schemas = [pl.read_parquet_schema(p) for p in paths]
+    union: dict[str, pl.DataType] = {}
+    for schema in schemas:
+        for name, dtype in schema.items():
+            union[name] = unify_dtype(union.get(name, pl.Null()), dtype)
+    if all(list(schema.items()) == list(union.items()) for schema in schemas):
+        return pl.scan_parquet(paths)
+    # One scan per run of consecutive files with the same schema (file order is row order), each cast to the union.
+    parts: list[pl.LazyFrame] = []
+    for schema, run in itertools.groupby(zip(schemas, paths, strict=True), key=lambda sp: tuple(sp[0].items())):
+        have = dict(schema)
+        parts.append(pl.scan_parquet([p for _, p in run]).select(
+            (pl.col(name).cast(dtype) if have[name] != dtype else pl.col(name)) if name in have
+            else pl.lit(None, dtype=dtype).alias(name)
+            for name, dtype in union.items()
+        ))
+    return pl.concat(parts, how="vertical")

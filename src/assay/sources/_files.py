@@ -49,7 +49,7 @@ from assay.exceptions import (
     UnsupportedSourceError,
     did_you_mean,
 )
-from assay.sources._base import DEFAULT_BATCH_SIZE, flatten, hash_file
+from assay.sources._base import DEFAULT_BATCH_SIZE, flatten, hash_file, scan_parquet_files
 
 __all__ = ["COMPRESSIONS", "DTYPES", "FORMATS", "OPTIONS", "FileSource", "detect_encoding", "transcode_to_utf8"]
 
@@ -630,8 +630,7 @@ def _resolve(raw: str) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        msg = f"{raw} is a directory; name a file, or a glob of same-format files such as '{raw}/*.parquet'"
-        raise SourceError(msg)
+        return _dataset_files(path, raw)
     if glob.has_magic(raw):
         matches = _glob(raw)
         if matches:
@@ -646,6 +645,33 @@ def _resolve(raw: str) -> list[Path]:
     hint = f"; did you mean '{path.with_name(close[0])}'?" if close else ""
     msg = f"file not found: {raw}{hint}"
     raise SourceNotFoundError(msg)
+
+
+def _dataset_files(directory: Path, raw: str) -> list[Path]:
+    """The data files of a directory read as one table: its Parquet files when it has any (a dataset that
+    ``assay ingest`` or Spark wrote; other files beside them, such as a manifest, are not data), else its files of the
+    one format it holds. Files and folders whose names start with '.' or '_' (temporary files, ``_SUCCESS``) are
+    skipped; subfolders are read too."""
+    files = sorted(
+        p for p in directory.rglob("*")
+        if p.is_file() and not any(part[:1] in "._" for part in p.relative_to(directory).parts)
+    )
+    by_format: dict[str, list[Path]] = {}
+    for p in files:
+        fmt = FORMATS.get(_suffix(p))
+        if fmt is not None:
+            by_format.setdefault(fmt, []).append(p)
+    if "parquet" in by_format:
+        return by_format["parquet"]
+    if len(by_format) == 1:
+        return next(iter(by_format.values()))
+    if not by_format:
+        msg = f"{raw} is a directory with no data files assay reads ({', '.join(FORMATS)}); name a file in it"
+        raise SourceNotFoundError(msg)
+    found = ", ".join(f"{len(v)} {k}" for k, v in sorted(by_format.items()))
+    example = next(iter(sorted(by_format.items(), key=lambda kv: -len(kv[1]))))[1][0].suffix
+    msg = f"{raw} holds files of several formats ({found}); name one kind with a glob such as '{raw}/*{example}'"
+    raise SourceError(msg)
 
 
 def _as_bool(name: str, value: Any) -> bool:
@@ -913,7 +939,7 @@ class FileSource:
         if self.format == "csv":
             return self._scan_csv(dtypes, infer)
         if self.format == "parquet":
-            lazy = pl.scan_parquet(self.paths)
+            lazy = scan_parquet_files(self.paths) if len(self.paths) > 1 else pl.scan_parquet(self.paths)
         elif self.format == "ndjson":
             # Nested objects become columns (user.name), as from HTTP APIs and streams.
             lazy = flatten(pl.scan_ndjson([self._bomless(self._plain(p)) for p in self.paths],

@@ -97,7 +97,12 @@ def _score_or_set_aside(model: Any, frame: pl.DataFrame) -> tuple[pl.DataFrame, 
             orjson.dumps({k: v for k, v in rows[i].items() if k != ID_COLUMN}, default=str)) for i, reason in refused]
     refused_rows = {i for i, _ in refused}
     keep = pl.Series([i not in refused_rows for i in range(frame.height)], dtype=pl.Boolean)
-    return _score(model, frame.filter(keep)), bad
+    kept = frame.filter(keep)
+    # The refused values made their columns text in this batch ("abc" among numbers); the rows kept were read by
+    # the model as its input types, and are written so, not as text that would change the dataset's column type.
+    checked = model.validate(kept.drop(ID_COLUMN, strict=False))
+    kept = kept.with_columns(checked.get_column(c) for c in checked.columns if c in kept.columns)
+    return _score(model, kept), bad
 
 
 def ingest(

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from assay.exceptions import SchemaError, SourceError, SpecError
-from assay.sources._base import mask_uri
+from assay.sources._base import mask_uri, scan_parquet_files, unify_dtype
 from assay.sources._credentials import masked_logger
 from assay.sources._sql import (
     _split_options,
@@ -135,7 +135,7 @@ class ParquetSink:
         files = sorted(self.path.glob("part-*.parquet"), reverse=True)
         for f in files:  # file footers only: cheap even for many files
             for name, dtype in pl.read_parquet_schema(f).items():
-                self._schema[name] = _unify(self._schema.get(name, pl.Null()), dtype)
+                self._schema[name] = unify_dtype(self._schema.get(name, pl.Null()), dtype)
         if self.key:
             loaded = 0
             ids: list[pl.Series] = []
@@ -187,7 +187,8 @@ class ParquetSink:
         in one and fractional in the next. An all-null column takes the type already known for it, integers widen
         to a known float column, and a float arriving in a known integer column widens the dataset's type to
         Float64 (older files keep Int64; :func:`scan_dataset` reads both). A clash of unrelated types (text in a
-        numeric column) is written as it comes, with a warning naming the column.
+        numeric column) is written as it comes, with a warning naming the column: the dataset then reads that column
+        as text (:func:`~assay.sources._base.scan_parquet_files`), every value kept.
         """
         fixes: list[pl.Expr] = []
         for name, dtype in frame.schema.items():
@@ -199,8 +200,8 @@ class ParquetSink:
             elif dtype.is_float() and known.is_integer():
                 self._schema[name] = pl.Float64()
             else:
-                log.warning("column %r of the batch is %s but earlier files in %s hold %s; written as %s",
-                            name, dtype, self.path, known, dtype)
+                log.warning("column %r of the batch is %s but earlier files in %s hold %s; written as %s, so the "
+                            "dataset reads it as text from now on", name, dtype, self.path, known, dtype)
         if fixes:
             frame = frame.with_columns(fixes)
         for name, dtype in frame.schema.items():
@@ -212,32 +213,18 @@ class ParquetSink:
         return None
 
 
-def _unify(a: pl.DataType, b: pl.DataType) -> pl.DataType:
-    if a == b or b == pl.Null:
-        return a
-    if a == pl.Null:
-        return b
-    if a.is_numeric() and b.is_numeric():
-        return pl.Float64() if a.is_float() or b.is_float() else pl.Int64()
-    return pl.String()
-
-
 def scan_dataset(directory: str | os.PathLike[str]) -> pl.LazyFrame:
     """A Parquet dataset written by :class:`ParquetSink` as one lazy frame, over every file's columns and types.
 
     Files written from different micro-batches may differ (a column that appeared later, an integer column that
-    later held fractions): the union of their schemas is read, with missing columns as nulls.
+    later held fractions, text in a column of numbers): the union of their schemas is read, each column as the type
+    that holds all its values, missing columns as nulls. ``open_source(directory)`` reads the same table.
     """
     files = sorted(Path(directory).expanduser().glob("part-*.parquet"))
     if not files:
         msg = f"no Parquet files (part-*.parquet) in {directory}"
         raise SourceError(msg)
-    schema: dict[str, pl.DataType] = {}
-    for f in files:
-        for name, dtype in pl.read_parquet_schema(f).items():
-            schema[name] = _unify(schema.get(name, pl.Null()), dtype)
-    casts = pl.ScanCastOptions(integer_cast=["upcast", "allow-float"], float_cast="upcast")
-    return pl.scan_parquet(files, schema=schema, missing_columns="insert", cast_options=casts)
+    return scan_parquet_files(files)
 
 
 # Polars dtype -> SQL column type, per dialect. Anything else is stored as text.
