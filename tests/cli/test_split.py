@@ -101,3 +101,25 @@ def test_stratify_group_or_time_alone_hold_out_the_default_share(penguins_csv: P
     rows = {p["value"]: p["rows"] for p in meta["parts"]}
     assert meta["test_size"] == 0.2
     assert rows["test"] == round(0.2 * (rows["train"] + rows["test"]))
+
+
+@pytest.mark.parametrize("args", [["--stratify", "sex", "--time", "year"], ["--group", "island", "--stratify", "sex"],
+                                  ["--group", "island", "--time", "year"]])
+def test_two_ways_to_split_are_refused_not_one_silently_ignored(penguins_csv: Path, tmp_path: Path, capsys, args):
+    assert main(["split", str(penguins_csv), "--test-size", "0.2", "--out", str(tmp_path / "o"), *args]) == 2
+    assert "give one of --stratify, --group and --time, not" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_test_share_far_from_the_one_asked_for_says_why(penguins_csv: Path, tmp_path: Path, capsys):
+    # Two sexes and a few unknown, each whole: none of them is near a fifth of the rows.
+    assert main(["split", str(penguins_csv), "--test-size", "0.2", "--group", "sex", "--out",
+                 str(tmp_path / "g")]) == 0
+    meta = json.loads((tmp_path / "g" / "parts.json").read_text())
+    test_rows = next(p["rows"] for p in meta["parts"] if p["value"] == "test")
+    err = capsys.readouterr().err
+    assert f"note: test holds {test_rows / 344:.1%} of the rows, not the 20.0% asked for" in err
+    assert "groups of 'sex' stay whole" in err
+    assert main(["split", str(penguins_csv), "--test-size", "0.2", "--stratify", "species", "--out",
+                 str(tmp_path / "s")]) == 0
+    assert "note: test holds" not in capsys.readouterr().err

@@ -60,6 +60,20 @@ def part_name(value: Any, taken: set[str]) -> str:
     return name
 
 
+def _say_share(test_rows: int, rows: int, test_size: float, *, group: str | None, time: str | None) -> None:
+    """A note when the test side is far from the share asked for: whole groups and rows sharing the cut-off time
+    cannot be cut, so a few big groups or times move it."""
+    if not rows:
+        return
+    asked = test_size if test_size < 1 else test_size / rows
+    got = test_rows / rows
+    if abs(got - asked) <= max(0.05, 0.25 * asked):
+        return
+    why = (f"groups of {group!r} stay whole" if group else f"rows sharing the cut-off time of {time!r} stay together"
+           if time else "each class rounds its share")
+    typer.echo(f"note: test holds {got:.1%} of the rows, not the {asked:.1%} asked for: {why}", err=True)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("split", help="Split a data source into one file per value of a column (a dimension)." + EXAMPLES)
     def split_command(
@@ -84,6 +98,13 @@ def register(app: typer.Typer) -> None:
         from assay.sources import open_source
 
         how_given = stratify or group or time
+        ways = [f"--{name} {value}" for name, value in (("stratify", stratify), ("group", group), ("time", time))
+                if value is not None]
+        if len(ways) > 1:
+            # train_test_split takes one of them (time, then group, then stratify): the others would be ignored.
+            msg = (f"give one of --stratify, --group and --time, not {' and '.join(ways)}: a split is by class "
+                   "shares, by whole groups or by time")
+            raise SpecError(msg)
         if by is not None and (test_size is not None or how_given):
             msg = ("give --by COLUMN (one file per value) or --test-size N (a train and a test file), not both; "
                    "--stratify, --group and --time go with --test-size")
@@ -127,5 +148,7 @@ def register(app: typer.Typer) -> None:
                    else f"by time {time!r}" if time else "at random")
             typer.echo(f"wrote {parts['train'].height:,} train and {parts['test'].height:,} test rows ({how}) to "
                        f"{out}/ (index: parts.json)")
+            if not quiet:
+                _say_share(parts["test"].height, frame.height, test_size, group=group, time=time)
         else:
             typer.echo(f"wrote {len(index)} part(s) of {frame.height:,} rows by {by!r} to {out}/ (index: parts.json)")
