@@ -70,6 +70,22 @@ def test_tampered_remote_copy_is_refused_and_not_cached(remote_uri, make_artifac
     assert not any((tmp_path / "cache-b").rglob("manifest.json"))  # nothing unverified stays in the cache
 
 
+def test_a_remote_manifest_rewritten_with_matching_hashes_is_refused_and_not_cached(
+    remote_uri, make_artifact, tmp_path
+):
+    import json
+
+    open_registry(remote_uri("cache-a")).register(make_artifact(seed=0), "m")
+    remote = next(p for p in (tmp_path / "store").rglob("manifest.json"))
+    manifest = json.loads(remote.read_text())
+    manifest["input_schema"] = dict.fromkeys(manifest["input_schema"], "String")
+    remote.write_text(json.dumps(manifest))  # every file still matches the hashes the manifest lists
+    reader = open_registry(remote_uri("cache-b"))
+    with pytest.raises(ArtifactError, match=r"modified after it was registered: .* \(in input_schema\)"):
+        reader.load("m")
+    assert not any((tmp_path / "cache-b").rglob("manifest.json"))
+
+
 def test_corrupt_cached_copy_is_downloaded_again(remote_uri, make_artifact, iris_frame, tmp_path):
     reg = open_registry(remote_uri("cache-a"))
     reg.register(make_artifact(seed=1), "m")

@@ -116,6 +116,26 @@ def test_tampered_artifact_is_refused(registry, make_artifact):
         registry.load("m")
 
 
+def test_a_manifest_changed_after_registration_is_refused_though_every_hash_still_matches(
+    registry, make_artifact, iris_frame
+):
+    registry.register(make_artifact(seed=0), "m")
+    registry.register(make_artifact(seed=1), "m")
+    stored = registry.get("m", 1).path
+    manifest = json.loads((stored / "manifest.json").read_text())
+    manifest["features"] = manifest["features"][::-1]  # the columns fed to the weights in another order
+    (stored / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"modified after it was registered: .* \(in features\)"):
+        registry.load("m", 1)
+    with pytest.raises(ArtifactError, match="modified after it was registered"):
+        registry.verify("m", 1)
+    # Another version, and the same one once restored, load as before.
+    assert registry.load("m", 2).predict(iris_frame.drop("species")).height == iris_frame.height
+    manifest["features"] = manifest["features"][::-1]
+    (stored / "manifest.json").write_text(json.dumps(manifest))
+    assert registry.verify("m", 1) == 1
+
+
 def test_a_damaged_version_is_found_before_the_cli_promotes_it(registry, registry_uri, make_artifact, capsys):
     from assay.cli import main
 

@@ -535,37 +535,63 @@ class Registry:
     def verify(self, name: str, ref: int | str | None = None) -> int:
         """Check a version's artifact as :meth:`load` would (every file's SHA-256; from an fsspec store, the local
         copy, downloaded when needed) without loading it; return the version number. ArtifactError when it fails."""
+        mv = self.get(name, ref)
+        self._checked(mv, lambda path: None)
+        return mv.version
+
+    def _checked(self, mv: ModelVersion, use: Any) -> Any:
+        """``use(path)`` on the version's local copy once its files and manifest are verified. From an fsspec store a
+        copy that fails is dropped and downloaded once more; a copy that fails again is not kept."""
         from assay.exceptions import ArtifactError
 
-        mv = self.get(name, ref)
         key = f"{mv.name}/{mv.version}"
+
+        def checked() -> Any:
+            path = self.store.fetch(key)
+            _as_registered(mv, verify_artifact(path))
+            return use(path)
+
         try:
-            verify_artifact(self.store.fetch(key))
+            return checked()
         except ArtifactError:
             if isinstance(self.store, LocalStore):
                 raise
             self.store.evict(key)
-            verify_artifact(self.store.fetch(key))
-        return mv.version
+        try:
+            return checked()
+        except ArtifactError:
+            self.store.evict(key)
+            raise
 
     def load(self, name: str, ref: int | str | None = None) -> Any:
-        """Load a version as a :class:`~assay._fitted.Model` (every file's SHA-256 verified first).
+        """Load a version as a :class:`~assay._fitted.Model` (every file's SHA-256 verified first, and the manifest
+        compared with the one registered).
 
         From an fsspec store the version is downloaded into the local cache first (and verified there); a cached
         copy that no longer verifies is dropped and downloaded once more.
         """
         from assay._fitted import Model
-        from assay.exceptions import ArtifactError
 
-        mv = self.get(name, ref)
-        key = f"{mv.name}/{mv.version}"
-        try:
-            return Model.load(self.store.fetch(key))
-        except ArtifactError:
-            if isinstance(self.store, LocalStore):
-                raise
-            self.store.evict(key)
-            return Model.load(self.store.fetch(key))
+        return self._checked(self.get(name, ref), Model.load)
+
+
+def _as_registered(mv: ModelVersion, manifest: dict[str, Any]) -> None:
+    """Refuse an artifact whose manifest differs from the one registered: the manifest holds the hashes of the
+    other files but none of its own, so a changed feature order, schema or threshold (with the hashes left as they
+    were) would otherwise load and predict wrongly without a word."""
+    from assay.exceptions import ArtifactError
+
+    def canonical(m: dict[str, Any]) -> str:
+        return json.dumps(m, sort_keys=True, default=str)
+
+    if canonical(manifest) != canonical(mv.manifest):
+        changed = sorted(k for k in manifest.keys() | mv.manifest.keys() if manifest.get(k) != mv.manifest.get(k))
+        msg = (
+            f"model artifact {mv.uri or mv.path} was modified after it was registered: manifest.json differs from "
+            f"the registered manifest of {mv.name} version {mv.version} (in {', '.join(changed) or 'its layout'}); "
+            "refusing to load it"
+        )
+        raise ArtifactError(msg)
 
 
 def _training_profile(manifest: dict[str, Any], reference: Any, artifact: Path) -> dict[str, Any] | None:
