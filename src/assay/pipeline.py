@@ -554,7 +554,8 @@ class Pipeline:
                    f"times are no longer known: tune the threshold without {how}, or with steps that keep every row")
             raise SpecError(msg)
         for tr, te in splits:
-            fold = make_model(name, "classification", seed=self.seed, **params).fit(prep.X_train[tr], prep.y_train[tr])
+            fold = _small_data(make_model(name, "classification", seed=self.seed, **params), len(tr))
+            fold.fit(prep.X_train[tr], prep.y_train[tr])
             oof[te] = fold.predict_proba(prep.X_train[te])[:, list(fold.classes_).index(est.classes_[1])]
         seen = ~np.isnan(oof)  # forward-chaining time folds never test the first rows
         return threshold_from_oof(prep.y_train[seen], oof[seen], list(est.classes_), objective)
@@ -687,6 +688,12 @@ class Pipeline:
             notify("tuning the decision threshold on out-of-fold probabilities", 0.97)
             threshold = self._tune_threshold(best, params, prep, est, objective, train_frame)
         test_metrics, predictions = _score_test(est, prep, task, score, threshold=threshold)
+        if task in ("classification", "regression"):
+            row = next((r for r in board if r.get("model") == best), {})
+            far = _test_far_below_cv(test_metrics.get(primary), row.get("cv_mean"), row.get("cv_std"), primary,
+                                     higher, "group" if self.group else "time" if self.time else None)
+            if far:
+                log.warning(far)
         model = Model(
             prep.steps,
             est,
@@ -716,6 +723,27 @@ class Pipeline:
         }
         notify("done", 1.0)
         return result
+
+
+def _test_far_below_cv(test: float | None, mean: float | None, std: float | None, metric: str, higher: bool,
+                       split: str | None) -> str | None:
+    """A note when the held-out test score is far worse than the cross-validation scores of the same model: by more
+    than three fold standard deviations (a fold holds about as many rows as the test split, so its spread is the
+    test score's own chance variation) and by more than 0.1 (a score on a 0-1 scale) or a quarter (an error such as
+    rmse). The leaderboard alone would promise the CV score."""
+    if test is None or mean is None or not (math.isfinite(test) and math.isfinite(mean)):
+        return None
+    worse = mean - test if higher else test - mean
+    margin = 0.1 if higher else 0.25 * abs(mean)
+    if worse <= max(3 * (std or 0.0), margin):
+        return None
+    why = {"time": "the latest rows behave differently from the earlier ones the model learnt from (a trend it "
+                   "cannot carry forward, or a change over time)",
+           "group": "the held-out groups differ from the training groups"}.get(
+        split, "the test rows differ from the training rows, or the split is unlucky: try another --seed")
+    return (f"the held-out test {metric} ({_fmt_number(test)}) is far {'below' if higher else 'above'} the "
+            f"cross-validation mean ({_fmt_number(mean)} ± {_fmt_number(std or 0.0)}): {why}; expect the test score, "
+            "not the CV one, on new data")
 
 
 def _count_target(y: pl.Series, need: int, folds: int) -> str | None:
@@ -795,8 +823,23 @@ def _py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+# LightGBM's default: no leaf of fewer than 20 rows. On a table of a few dozen rows (a fold of mtcars trains on 20)
+# no split is possible and the model predicts the mean or the majority class everywhere.
+LGBM_MIN_CHILD_SAMPLES = 20
+
+
+def _small_data(est: Any, rows: int) -> Any:
+    """A LightGBM model left at its default leaf size gets one of a tenth of the training rows (at least 2) when that
+    is smaller, as the rows of a small table would otherwise never be split; larger tables keep the default."""
+    if type(est).__module__.split(".")[0] == "lightgbm" and est.get_params().get("min_child_samples") == \
+            LGBM_MIN_CHILD_SAMPLES and rows < 10 * LGBM_MIN_CHILD_SAMPLES:
+        est.set_params(min_child_samples=max(2, rows // 10))
+    return est
+
+
 def _fit(est: Any, prep: _Prepared, task: str) -> Any:
     """Fit ``est`` on the prepared training matrix (unsupervised tasks ignore the target)."""
+    est = _small_data(est, len(prep.X_train))
     if task in ("clustering", "anomaly") or prep.y_train is None:
         return est.fit(prep.X_train)
     return est.fit(prep.X_train, prep.y_train)

@@ -1,0 +1,53 @@
+"""Default candidates on tables of a few dozen rows, as `assay train` meets them (mtcars has 32)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from assay.pipeline import train
+
+
+def _small_table(rows: int, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 10, rows)
+    noise = rng.normal(0, 1, (rows, 2))
+    return pl.DataFrame({"x": x, "z1": noise[:, 0], "z2": noise[:, 1], "y": 3 * x + rng.normal(0, 1, rows)})
+
+
+def test_lgbm_learns_a_small_regression():
+    # With LightGBM's 20-row leaves a fold of 20 training rows is never split (R² < 0: the mean everywhere).
+    assert train(_small_table(32), "y", models=["lgbm"], report=False).leaderboard[0]["cv_mean"] > 0.3
+    assert train(_small_table(60), "y", models=["lgbm"], report=False).leaderboard[0]["cv_mean"] > 0.8
+
+
+def test_lgbm_classifies_a_small_table():
+    frame = _small_table(40, seed=1).with_columns((pl.col("x") > 5).alias("big")).drop("y")
+    result = train(frame, "big", models=["lgbm"], report=False)
+    assert result.leaderboard[0]["cv_mean"] > 0.7
+
+
+def test_larger_tables_keep_lightgbm_leaf_size():
+    result = train(_small_table(400), "y", models=["lgbm"], report=False)
+    assert result.model.estimator.get_params()["min_child_samples"] == 20
+
+
+def _drifting(rows: int = 300, shift: float = 4.0) -> pl.DataFrame:
+    """y follows x, and moves up by ``shift`` over the last tenth of the days (after the training period)."""
+    rng = np.random.default_rng(2)
+    day, x = np.arange(rows), rng.normal(size=rows)
+    return pl.DataFrame({"day": day, "x": x, "y": 2 * x + shift * (day >= 0.9 * rows) + rng.normal(0, 0.3, rows)})
+
+
+def test_a_test_score_far_below_cv_is_said():
+    # Forward-chaining folds all lie before the change; the latest rows, the test split, come after it.
+    result = train(_drifting(), "y", models=["linreg"], time="day", report=False)
+    assert result.test_metrics["r2"] < result.leaderboard[0]["cv_mean"] - 0.3
+    said = [n for n in result.notes if "far below the cross-validation mean" in n]
+    assert len(said) == 1
+    assert "latest rows" in said[0]
+
+
+def test_a_test_score_like_cv_is_not_remarked():
+    result = train(_drifting(shift=0.0), "y", models=["linreg"], time="day", report=False)
+    assert not [n for n in result.notes if "cross-validation mean" in n]
