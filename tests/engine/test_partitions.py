@@ -48,6 +48,8 @@ def test_glob_and_directory_give_files_in_sorted_order(tmp_path: Path) -> None:
     for i, start in enumerate(range(0, 900, 300)):
         df.slice(start, 300).write_parquet(folder / f"p{i}.parquet")
         df.slice(start, 300).write_csv(tmp_path / f"c{i}.csv")
+    (folder / "parts.json").write_text("{}")  # a manifest beside the data, as the local engine reads it: not data
+    (folder / "_SUCCESS").write_text("")
     by_dir = plan_partitions(str(folder), rows_per_partition=1_000)
     assert len(by_dir) == 3
     assert _read_all(by_dir).equals(df)

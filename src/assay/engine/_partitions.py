@@ -139,11 +139,9 @@ def plan_partitions(
 def _files_of(source: str) -> list[Path]:
     path = Path(source).expanduser()
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
-        if not files:
-            msg = f"directory {path} holds no data files"
-            raise SourceNotFoundError(msg)
-        return files
+        from assay.sources._files import _dataset_files
+
+        return _dataset_files(path, source)  # the files the local engine reads as this directory's table
     if any(ch in source for ch in "*?["):
         files = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
         if not files:
