@@ -79,6 +79,17 @@ def test_directory_of_csv_files_is_read_as_one_table(tmp_path: Path) -> None:
     assert open_source(str(tmp_path)).read()["a"].to_list() == [1, 2]
 
 
+def test_directory_written_by_split_reads_back_as_the_whole_table(tmp_path: Path) -> None:
+    from assay.cli import main
+
+    source = tmp_path / "sales.csv"
+    source.write_text("region,amount\nnorth,1\nsouth,2\nnorth,3\n")
+    assert main(["split", str(source), "--by", "region", "--out", str(tmp_path / "parts")]) == 0
+    assert (tmp_path / "parts" / "parts.json").is_file()
+    back = open_source(str(tmp_path / "parts")).read().sort("amount")
+    assert back.to_dict(as_series=False) == {"region": ["north", "south", "north"], "amount": [1, 2, 3]}
+
+
 def test_directory_of_several_formats_asks_for_a_glob(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("a\n1\n")
     (tmp_path / "b.csv").write_text("a\n2\n")

@@ -650,11 +650,12 @@ def _resolve(raw: str) -> list[Path]:
 def _dataset_files(directory: Path, raw: str) -> list[Path]:
     """The data files of a directory read as one table: its Parquet files when it has any (a dataset that
     ``assay ingest`` or Spark wrote; other files beside them, such as a manifest, are not data), else its files of the
-    one format it holds. Files and folders whose names start with '.' or '_' (temporary files, ``_SUCCESS``) are
-    skipped; subfolders are read too."""
+    one format it holds. Files and folders whose names start with '.' or '_' (temporary files, ``_SUCCESS``) and the
+    index ``parts.json`` of ``assay split`` are skipped; subfolders are read too."""
     files = sorted(
         p for p in directory.rglob("*")
         if p.is_file() and not any(part[:1] in "._" for part in p.relative_to(directory).parts)
+        and p.relative_to(directory).as_posix() != "parts.json"  # the index `assay split` writes beside its parts
     )
     by_format: dict[str, list[Path]] = {}
     for p in files:
