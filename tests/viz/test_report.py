@@ -793,3 +793,14 @@ def test_target_association_says_how_many_it_shows_and_what_the_dotted_line_is()
     ax = fig.axes[0]
     assert ax.get_title() == "Association with target 'y' (top 25 of 30)"
     assert "leakage limit 0.95" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_one_row_and_one_column_are_counted_in_the_singular(tmp_path: Path):
+    from assay.viz._figures import overview_figure
+
+    p = profile(pl.DataFrame({"a": [1.5]}))
+    html = write_profile(p, tmp_path).read_text(encoding="utf-8")
+    assert re.search(r'<div class="sub">1 row × 1 column\b', html)
+    titles = [ax.get_title() for ax in overview_figure(p).axes]
+    assert "1 column by kind" in titles
+    assert "1 row" in titles

@@ -116,7 +116,7 @@ def overview_figure(p: dict[str, Any]) -> Any:
         _barh(a1, [k for k, _ in items], [n for _, n in items], [PALETTE[i % 9] for i in range(len(items))])
     else:
         a1.text(0.5, 0.5, "no columns", ha="center", va="center", transform=a1.transAxes)
-    a1.set_title(f"{p['columns']:,} columns by kind")
+    a1.set_title(f"{p['columns']:,} column{'' if p['columns'] == 1 else 's'} by kind")
     a1.set_xlabel("columns")
     _count_axis(a1)
 
@@ -132,7 +132,7 @@ def overview_figure(p: dict[str, Any]) -> Any:
         values.append(p["duplicate_rows"])
         colors.append(WARN)
     _barh(a2, labels, values, colors, total=rows or None)
-    a2.set_title(f"{rows:,} rows")
+    a2.set_title(f"{rows:,} row{'' if rows == 1 else 's'}")
     a2.set_xlabel("rows")
     _count_axis(a2)
 

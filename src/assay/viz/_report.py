@@ -599,7 +599,8 @@ def _profile_html(p: dict[str, Any], col_warnings: dict[str, list[dict[str, Any]
     add("<title>Data profile" + (f" — {e(source)}" if source else "") + "</title>\n")
     add(f"<style>{css}</style>\n</head>\n<body>\n<header>\n")
     add("  <h1>Data profile" + (f": {e(source)}" if source else "") + "</h1>\n")
-    add(f'  <div class="sub">{num(p.get("rows"))} rows × {num(p.get("columns"))} columns')
+    rows, cols = p.get("rows"), p.get("columns")
+    add(f'  <div class="sub">{num(rows)} row{"" if rows == 1 else "s"} × {num(cols)} column{"" if cols == 1 else "s"}')
     if target:
         add(f" · target <b>{e(target)}</b>")
     add(f"    · statistics from {e(p.get('statistics_from'))} · figures and correlations from "
