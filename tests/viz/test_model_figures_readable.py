@@ -413,3 +413,31 @@ def test_score_axes_say_which_way_is_better():
     curve = {"train_sizes": [10, 20], "train": [[0.9, 0.9], [0.9, 0.9]], "test": [[0.5, 0.6], [0.7, 0.7]]}
     assert M.learning_curve_figure(curve, "f1_macro").axes[0].get_ylabel() == "f1_macro (higher is better)"
     assert M.learning_curve_figure(curve, "my_metric").axes[0].get_ylabel() == "my_metric"
+
+
+def _points_under_legend(ax) -> int:
+    ax.figure.canvas.draw()
+    box = ax.get_legend().get_window_extent(ax.figure.canvas.get_renderer())
+    lines = [line for line in ax.get_lines() if not line.get_label().startswith("_")]
+    drawn = [ax.transData.transform(line.get_xydata()) for line in lines]
+    # the segments between the points too, not only the markers
+    steps = np.linspace(0, 1, 20)
+    points = np.vstack([a + t * (b - a) for xy in drawn for a, b in itertools.pairwise(xy) for t in steps])
+    return int(sum(box.contains(x, y) for x, y in points))
+
+
+def test_learning_curve_legend_leaves_a_low_validation_curve_clear():
+    # 50 hard classes: training scores fall from 0.85, validation stays near 0.1, ending at the lower right.
+    sizes = [100, 340, 580, 820, 1060]
+    curve = {"train_sizes": sizes, "train": [[0.85], [0.35], [0.26], [0.23], [0.22]],
+             "test": [[0.07], [0.1], [0.11], [0.12], [0.14]]}
+    fig = M.learning_curve_figure(curve, "f1_macro")
+    assert _points_under_legend(fig.axes[0]) == 0
+
+
+def test_precision_recall_legend_leaves_a_rare_class_curve_clear():
+    rng = np.random.default_rng(0)
+    y = np.where(rng.random(2000) < 0.03, "fraud", "ok")
+    p = np.clip(0.3 * (y == "fraud") + rng.random(2000) * 0.7, 0, 1)  # weak: precision stays low at every recall
+    fig = M.roc_pr_figure(y, np.column_stack([1 - p, p]), ["ok", "fraud"])
+    assert _points_under_legend(fig.axes[1]) == 0

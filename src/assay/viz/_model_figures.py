@@ -215,7 +215,7 @@ def roc_pr_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any])
     fig.suptitle(f"{kind[0].upper() + kind[1:]} · {len(y_true):,} test rows", fontsize=10)
     if binary:
         a1.legend(loc="lower right")
-        a2.legend(loc="lower left")
+        a2.legend(loc="best")  # a weak or rare positive class draws its precision low, where a fixed corner sits
     else:
         a1.legend(loc="lower right")
         a2.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="class (one-vs-rest)")
@@ -506,7 +506,7 @@ def learning_curve_figure(curve: dict[str, Any], metric: str | None) -> Any | No
             ax.fill_between(sizes, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
     ax.set(xlabel="training rows", ylabel=f"{metric or 'score'}{_direction(metric)}")
     ax.set_title("Learning curve")
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")  # a fixed corner sat on the validation curve of a hard task (low scores on the right)
     ax.grid(True)
     return fig
 
