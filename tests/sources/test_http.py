@@ -84,6 +84,15 @@ class _Handler(BaseHTTPRequestHandler):
             rows = [_record(i) for i in range(start, min(start + 15, TOTAL))]
             nxt = f"/next?from={start + 15}" if start + 15 < TOTAL else None
             self._send(200, {"records": rows, "next": nxt})
+        elif route == "wrapped":  # records one level down, the next URL in meta
+            start = int(q.get("from", 0))
+            rows = [_record(i) for i in range(start, min(start + 20, TOTAL))]
+            nxt = f"{base}/wrapped?from={start + 20}" if start + 20 < TOTAL else None
+            self._send(200, {"data": {"items": rows, "count": len(rows)}, "meta": {"next": nxt}})
+        elif route == "named":  # records under the resource's own name beside paging fields
+            self._send(200, {"users": [_record(i) for i in range(TOTAL)], "total": TOTAL, "page": 1})
+        elif route == "customer":  # one object with a list of objects inside: one record
+            self._send(200, {"id": 7, "name": "Ann", "orders": [{"sku": "x"}, {"sku": "y"}]})
         elif route == "link":
             page = int(q.get("page", 1))
             rows = [_record(i) for i in range((page - 1) * 12, min(page * 12, TOTAL))]
@@ -152,6 +161,8 @@ def _ids(frame: pl.DataFrame) -> list[int]:
         "cursor#paginate=cursor&cursor_path=meta.next&cursor_param=after",
         "next",  # a next URL in the body, followed automatically
         "link",  # RFC 8288 Link headers, followed automatically
+        "wrapped",  # records at data.items, the next URL at meta.next: both found
+        "named",  # {"users": [...], "total": 45, "page": 1}
     ],
 )
 def test_every_pagination_reads_all_records_once(api: tuple[str, _State], fragment: str) -> None:
@@ -161,6 +172,13 @@ def test_every_pagination_reads_all_records_once(api: tuple[str, _State], fragme
     frame = source.read()
     assert _ids(frame) == list(range(TOTAL))
     assert frame.height == TOTAL
+
+
+def test_one_object_holding_a_list_of_objects_is_one_record(api: tuple[str, _State]) -> None:
+    base, _ = api
+    frame = open_source(f"{base}/customer").read()
+    assert frame.height == 1
+    assert frame["name"].to_list() == ["Ann"]
 
 
 def test_nested_objects_become_columns_and_the_contract_holds(api: tuple[str, _State]) -> None:

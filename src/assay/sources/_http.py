@@ -9,12 +9,15 @@ arguments to :func:`~assay.sources.open_source`::
 Options:
 
 - ``records``: dotted path to the list of records (``data.items``); by default the body itself when it is a list,
-  else the first of ``data``, ``results``, ``items``, ``records``, ``rows`` that holds a list.
+  else the first of ``data``, ``results``, ``items``, ``records``, ``rows`` that holds a list, else a list of
+  objects beside only paging fields (``{"users": [...], "total": 45}``), else the same one level down in a wrapper
+  (``data.items``, with a note); an object with none of these is one record.
 - ``method`` (GET/POST) and ``body`` (JSON text sent with POST).
 - ``paginate``: ``page`` (``page_param``, ``start_page``, ``page_size_param``, ``page_size``), ``offset``
   (``offset_param``, ``limit_param``, ``limit``), ``cursor`` (``cursor_path`` in the body, ``cursor_param``),
   ``next`` (a next URL at ``next_path`` in the body), ``link`` (RFC 8288 ``Link: <…>; rel="next"`` headers), or
-  ``none``. Without it, a ``Link`` header or a ``next`` URL in the body is followed automatically.
+  ``none``. Without it, a ``Link`` header or a next URL in the body (``next``, ``links.next``, ``meta.next``,
+  ``pagination.next``, ``_links.next.href``, ``@odata.nextLink``, …) is followed automatically.
   ``max_pages`` bounds any of them.
 - Auth: ``bearer=TOKEN``, basic auth from ``user:password@`` in the URL, or ``api_key=KEY`` sent in the header
   ``api_key_header`` (default ``X-API-Key``); ``${VAR}`` values come from the environment or ``.env``.
@@ -67,6 +70,53 @@ def parse_link_header(value: str) -> dict[str, str]:
                 for rel in val.strip().strip('"').split():
                     links[rel.lower()] = url
     return links
+
+
+# Fields an API's list response holds beside the records (lower case): paging, counts and status.
+_PAGING_KEYS = frozenset({
+    "total", "total_count", "totalcount", "count", "page", "pages", "per_page", "page_size", "pagesize", "limit",
+    "offset", "next", "next_url", "nextpage", "previous", "prev", "links", "_links", "meta", "pagination", "paging",
+    "has_more", "hasmore", "cursor", "next_cursor", "status", "success", "ok", "message", "took", "request_id",
+    "@odata.context", "@odata.nextlink", "incomplete_results", "object", "url",
+})
+
+# Where APIs put the next page's URL, tried in order when pagination is automatic.
+_NEXT_PATHS = ("next", "next_url", "nextPage", "links.next", "meta.next", "pagination.next", "paging.next",
+               "_links.next.href", "@odata.nextLink")
+
+
+def _auto_records(body: dict[str, Any]) -> tuple[str, list[Any]] | None:
+    """``(path, records)``: the list of records in an API's JSON object when no ``#records`` path is given.
+
+    First a list under a usual key (``data``, ``results``, ``items``, ``records``, ``rows``), then a list of objects
+    beside nothing but paging and status fields (``{"users": [...], "total": 3, "next": null}``), then the same one
+    level down in a wrapper (``data.items``, ``response.results``); None when there is no such list (the object
+    itself is then one record: a customer with a list of orders stays one customer).
+
+    >>> _auto_records({"data": {"items": [{"id": 1}]}, "meta": {"next": None}})
+    ('data.items', [{'id': 1}])
+    >>> _auto_records({"users": [{"id": 1}], "total": 1})
+    ('users', [{'id': 1}])
+    >>> _auto_records({"id": 1, "name": "Ann", "orders": [{"sku": "x"}]}) is None
+    True
+    """
+
+    def here(obj: dict[str, Any]) -> tuple[str, list[Any]] | None:
+        for key in _AUTO_KEYS:
+            if isinstance(obj.get(key), list):
+                return key, obj[key]
+        lists = [k for k, v in obj.items() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)]
+        if len(lists) == 1 and all(k.lower() in _PAGING_KEYS for k in obj if k != lists[0]):
+            return lists[0], obj[lists[0]]
+        return None
+
+    found = here(body)
+    if found is not None:
+        return found
+    for key in (*_AUTO_KEYS, "response", "result", "body", "payload"):
+        if isinstance(body.get(key), dict) and (inner := here(body[key])) is not None:
+            return f"{key}.{inner[0]}", inner[1]
+    return None
 
 
 def _dig(value: Any, path: str | None) -> Any:
@@ -236,9 +286,15 @@ class HTTPSource:
         elif isinstance(body, list):
             records = body
         elif isinstance(body, dict):
-            records = next((body[k] for k in _AUTO_KEYS if isinstance(body.get(k), list)), None)
-            if records is None:
+            found = _auto_records(body)
+            if found is None:
                 records = [body]  # a single object is one record
+            else:
+                where, records = found
+                if "." in where and not self.__dict__.get("_said_where"):
+                    self.__dict__["_said_where"] = True
+                    log.warning("records read from %r in the JSON of %s; set #records=PATH for others", where,
+                                mask_uri(url))
         else:
             msg = f"{mask_uri(url)} returned JSON {type(body).__name__}, not records; set #records=PATH"
             raise SourceError(msg)
@@ -301,7 +357,12 @@ class HTTPSource:
             value = _dig(body, o.get("cursor_path", "next_cursor"))
             return None if value in (None, "", False) else str(value)
         if mode in ("next", "auto") and isinstance(body, dict):
-            value = _dig(body, o.get("next_path", "next"))
+            if "next_path" in o or mode == "next":
+                value = _dig(body, o.get("next_path", "next"))
+            else:  # automatic: the usual places, and only a URL (a cursor token there is not followed)
+                found = ((path, _dig(body, path)) for path in _NEXT_PATHS)
+                value = next((v for path, v in found if isinstance(v, str) and v
+                              and (path == "next" or v.startswith(("http://", "https://", "/", "?")))), None)
             if isinstance(value, str) and value:
                 if urljoin(url, value) == url:
                     return None  # a next link to itself would loop forever
