@@ -42,6 +42,20 @@ def _sort_key(value: str) -> tuple[int, float, str]:
         return 1, 0.0, value
 
 
+def _say_unseen(step: Any, frame: pl.DataFrame, columns: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for col in columns:
+        text = frame.get_column(col).cast(pl.String).drop_nulls()
+        new = text.filter(~text.is_in(step._known(col)))
+        if new.len():
+            found[col] = new.len()
+            examples = new.unique(maintain_order=True).head(3).to_list()
+            log.warning("%s: %s value(s) of %r were never seen when the step was fitted (%s%s): %s", step.name,
+                        f"{new.len():,}", col, ", ".join(repr(v) for v in examples),
+                        ", …" if new.n_unique() > len(examples) else "", step.unseen_becomes)
+    return found
+
+
 class _CountingEncoder(Step):
     """Shared fitting: value counts per column, merged by addition."""
 
@@ -68,6 +82,17 @@ class _CountingEncoder(Step):
     def _present(self, frame: Frame) -> list[str]:
         names = frame.collect_schema().names()
         return [c for c in self.state_["columns"] if c in names]
+
+    # What an unseen value becomes, and the values known per column (None: every value has a defined column).
+    unseen_becomes = ""
+
+    def _known(self, col: str) -> list[str] | None:
+        return None
+
+    def say_unseen(self, frame: pl.DataFrame) -> dict[str, int]:
+        """Note, per encoded column of ``frame``, the values the fit never saw (applying fitted steps to new data),
+        which the step gives its defined value; returns their counts per column."""
+        return _say_unseen(self, frame, [c for c in self._present(frame) if self._known(c) is not None])
 
 
 class OneHotEncoder(_CountingEncoder):
@@ -139,6 +164,12 @@ class OneHotEncoder(_CountingEncoder):
             return frame
         return frame.with_columns(exprs).drop(cols)
 
+    unseen_becomes = "all of their one-hot columns are 0"
+
+    def _known(self, col: str) -> list[str] | None:
+        # With rare categories bucketed, unseen values go to <column>___other as the rare ones do.
+        return None if self.state_["other"][col] else self.state_["categories"][col]
+
 
 class OrdinalEncoder(_CountingEncoder):
     """Categories numbered 0, 1, … in sorted order, or in the order ``categories`` gives (Int32); unseen or null
@@ -176,6 +207,11 @@ class OrdinalEncoder(_CountingEncoder):
                          .fill_null(-1).alias(col))
         return frame.with_columns(exprs) if exprs else frame
 
+    unseen_becomes = "encoded as -1"
+
+    def _known(self, col: str) -> list[str] | None:
+        return self.state_["categories"][col]
+
 
 class FrequencyEncoder(_CountingEncoder):
     """Each value replaced by its share of the training rows (Float64); unseen or null gives 0.0.
@@ -207,6 +243,11 @@ class FrequencyEncoder(_CountingEncoder):
                     if shares else pl.lit(0.0, dtype=pl.Float64))
             exprs.append(expr.fill_null(0.0).alias(col))
         return frame.with_columns(exprs) if exprs else frame
+
+    unseen_becomes = "encoded as 0.0, the share of a value never seen"
+
+    def _known(self, col: str) -> list[str] | None:
+        return list(self.state_["shares"][col])
 
 
 class TargetEncoder(Step):
@@ -345,3 +386,16 @@ class TargetEncoder(Step):
     def transform_train(self, frame: Frame) -> Frame:
         self._check_fitted()
         return self._apply(frame, out_of_fold=True)
+
+    # transform_train differs from transform only for the rows the step was fitted on (their out-of-fold values):
+    # other data, even when cleaned with training-time behaviour, takes transform's values.
+    out_of_fold = True
+    unseen_becomes = "encoded as the prior (the target's mean over all training rows)"
+
+    def _known(self, col: str) -> list[str]:
+        return list(self.state_["stats"][col])
+
+    def say_unseen(self, frame: pl.DataFrame) -> dict[str, int]:
+        """As the other encoders': notes on the values of ``frame`` the fit never saw; their counts per column."""
+        names = frame.collect_schema().names()
+        return _say_unseen(self, frame, [c for c in self.state_["columns"] if c in names])

@@ -149,7 +149,13 @@ def clean(frame: pl.DataFrame, steps: Sequence[Step], *, target: str | None = No
         start = time.perf_counter()
         if refit:
             step.fit_whole(current, target)  # exact statistics, in one query where the step offers it
-        out = step.transform_train(current)
+            out = step.transform_train(current)
+        else:
+            if hasattr(step, "say_unseen"):  # encoders: categories the fit never saw get a defined value, said here
+                step.say_unseen(current)
+            # Rows the steps were not fitted on get no out-of-fold values (target encoding): those are for the
+            # training rows alone, so that none sees its own target.
+            out = step.transform(current) if getattr(step, "out_of_fold", False) else step.transform_train(current)
         if isinstance(out, pl.LazyFrame):
             out = out.collect()
         change = _compare(step.name, time.perf_counter() - start, current, out)
