@@ -148,3 +148,32 @@ def test_model_scores_each_batch(service: Callable[[str], tuple[str, int]], tmp_
 
         with psycopg.connect(f"host={pg_host} port={pg_port} user=root dbname=test", autocommit=True) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def test_model_named_in_the_registry_scores_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--model models:/NAME/ALIAS loads the registered version (verified) instead of a directory."""
+    import numpy as np
+
+    import assay
+    from assay.registry import open_registry
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=200)
+    train = pl.DataFrame({"x": x, "label": np.where(x > 0, "hi", "lo")})
+    model_dir = assay.train(train, target="label", models=["logreg"], folds=2, report=False).model.save(
+        tmp_path / "model")
+    registry = tmp_path / "registry"
+    open_registry(registry).register(model_dir, "signs")  # a new name: production points at it
+    db = tmp_path / "rows.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE rows (id INTEGER, x REAL)")
+        conn.executemany("INSERT INTO rows VALUES (?, ?)", [(i, float(v)) for i, v in enumerate([-2.0, 3.0, -0.5])])
+    out = tmp_path / "scored"
+    argv = ["ingest", f"sqlite:///{db}?table=rows", "--to", str(out), "--model", "models:/signs/production",
+            "--registry", str(registry), "-q"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert pl.read_parquet(out / "*.parquet").sort("id")["prediction"].to_list() == ["lo", "hi", "lo"]
+
+    argv[argv.index("models:/signs/production")] = "models:/sings"
+    assert main(argv) == 2
+    assert "sings" in capsys.readouterr().err

@@ -5,10 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
-__all__ = ["console", "progress", "show_progress"]
+__all__ = ["console", "load_model_ref", "progress", "show_progress"]
 
 console = Console(stderr=True)
 
@@ -83,3 +85,32 @@ def register_model(model_path: object, name: str, registry: str | None) -> None:
     reg = open_registry(registry)
     version = reg.register(model_path, name)
     console.print(f"registered {name} version {version}")
+
+
+MODEL_REF_HELP = ("A model directory written by assay train, or a registered model: models:/NAME (its production "
+                  "version, else the latest), models:/NAME/VERSION or models:/NAME/ALIAS.")
+
+
+def load_model_ref(ref: str | Path, registry: str | None = None) -> Any:
+    """The model a command names: a directory ``assay train`` wrote, or ``models:/NAME[/VERSION|ALIAS]`` in the
+    registry (``--registry``, else ``$ASSAY_REGISTRY``, else the default one), verified as the server verifies it.
+
+    MLflow spells registered models the same way, so a command written for one reads naturally for the other.
+    """
+    from assay._fitted import load_model
+    from assay.exceptions import SpecError
+
+    text = str(ref)
+    if text.startswith("models:/"):
+        from assay.registry import open_registry
+
+        parts = [p for p in text.removeprefix("models:/").split("/") if p]
+        if not 1 <= len(parts) <= 2:
+            msg = (f"{text!r} is not a registered model reference; write models:/NAME, models:/NAME/3 or "
+                   f"models:/NAME/staging")
+            raise SpecError(msg)
+        version: int | str | None = None
+        if len(parts) == 2:
+            version = int(parts[1]) if parts[1].isdigit() else parts[1]
+        return open_registry(registry, create=False).load(parts[0], version)
+    return load_model(Path(text))

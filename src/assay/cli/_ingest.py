@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from assay.cli._common import MODEL_REF_HELP, load_model_ref
 from assay.exceptions import SpecError
 
 __all__ = ["parse_duration", "register"]
@@ -23,6 +24,8 @@ Examples:
   assay ingest nats://localhost:4222/sensors --to postgresql://localhost/db?table=readings --max-messages 100000
 
   assay ingest mqtt://localhost/plant/line1 --to scores/ --model assay-out/model
+
+  assay ingest redis://localhost/orders --to scores/ --model models:/churn/production
 
   assay ingest "postgresql://localhost/shop?table=orders&watermark=updated_at" --to data/orders/
 """
@@ -88,7 +91,9 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(10_000, "--batch-size", min=1, help="Messages per micro-batch at most."),
         batch_seconds: float = typer.Option(1.0, "--batch-seconds", min=0.01,
                                             help="Seconds to wait for a micro-batch to fill."),
-        model: Path | None = typer.Option(None, "--model", help="Score each batch with this model (assay train)."),
+        model: str | None = typer.Option(None, "--model", help="Score each batch with this model. " + MODEL_REF_HELP),
+        registry: str | None = typer.Option(None, "--registry",
+                                            help="Registry of a models:/ reference (default: $ASSAY_REGISTRY)."),
         key: str | None = typer.Option(None, "--key", help="Dedupe/upsert key column (streams: the message id _id)."),
         quarantine: Path | None = typer.Option(None, "--quarantine",
                                                help="Dead-letter NDJSON file (default: DIR.quarantine.ndjson)."),
@@ -110,13 +115,7 @@ def register(app: typer.Typer) -> None:
             else:
                 # next to the dataset, not inside it: the directory stays pure Parquet for readers that glob it
                 quarantine = Path(to.removeprefix("file://").rstrip("/") + ".quarantine.ndjson")
-        fitted = None
-        if model is not None:
-            try:
-                from assay import load_model
-            except ImportError:  # older layout
-                from assay._fitted import load_model
-            fitted = load_model(model)
+        fitted = load_model_ref(model, registry) if model is not None else None
 
         stop = threading.Event()
         interrupted: list[int] = []
