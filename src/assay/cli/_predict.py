@@ -30,7 +30,25 @@ def _read(model: Any, frame: Any) -> Any:
         return frame
     checked, unreadable = model.read_input(frame)
     say_unreadable(unreadable, frame.height)
+    say_unseen_categories(model, checked)
     return checked
+
+
+def say_unseen_categories(model: Any, checked: Any) -> None:
+    """One note per encoded column with values the training rows never had (an island 'Atlantis'): the encoders give
+    them a defined value (every one-hot column 0) without a word, so the rows' predictions would look as sure as
+    any. The fitted steps are applied up to the last encoder to see the values as the encoders do."""
+    import polars as pl
+
+    encoders = [i for i, step in enumerate(model.steps) if hasattr(step, "say_unseen")]
+    if not any(_maybe_unseen(model.steps[i], checked) for i in encoders):  # the usual case costs no second pass
+        return
+    frame = checked
+    for step in model.steps[: encoders[-1] + 1]:
+        if hasattr(step, "say_unseen"):
+            frame = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+            step.say_unseen(frame)
+        frame = step.transform(frame)
 
 
 def say_unreadable(unreadable: dict[str, tuple[int, Any, str]], rows: int) -> None:
@@ -38,6 +56,21 @@ def say_unreadable(unreadable: dict[str, tuple[int, Any, str]], rows: int) -> No
     for column, (count, example, expected) in unreadable.items():
         typer.echo(f"note: {count} of {rows} value(s) of {column!r} could not be read as {expected} (as in "
                    f"training), e.g. {example!r}; they were predicted as missing", err=True)
+
+
+def _maybe_unseen(step: Any, checked: Any) -> bool:
+    """Whether an encoder's columns, as read (before the steps trim or fill them), hold a value it does not know."""
+    import polars as pl
+
+    for col in step.state_.get("columns", []):
+        known = step._known(col)
+        if known is None:
+            continue
+        if col not in checked.columns:  # made by an earlier step: only the steps can tell
+            return True
+        if not checked.get_column(col).cast(pl.String).drop_nulls().is_in(known).all():
+            return True
+    return False
 
 
 def register(app: typer.Typer) -> None:
