@@ -46,8 +46,9 @@ def test_regression_feedback_must_be_numbers_one_per_row(start_server, tmp_path)
     assert mixed.status_code == 422
 
     # the refused values were not stored: the right ones are taken now
-    ok = httpx.post(f"{url}/feedback", json=[{"request_id": one, "value": 2.5},
-                                             {"request_id": two, "values": [3, 0.5]}])
+    ok = httpx.post(
+        f"{url}/feedback", json=[{"request_id": one, "value": 2.5}, {"request_id": two, "values": [3, 0.5]}]
+    )
     assert ok.status_code == 200, ok.text
     assert ok.json() == {"stored": 2, "duplicates": 0, "unknown_request_ids": 0}
     live = httpx.get(f"{url}/metrics")
@@ -64,8 +65,10 @@ def test_feedback_stored_before_the_check_does_not_break_live_metrics(start_serv
     assert httpx.post(f"{url}/feedback", json={"request_id": good, "value": 1.0}).status_code == 200
     # a value an earlier server stored without checking it
     with sqlite3.connect(registry / "predictions.sqlite") as conn:
-        conn.execute("INSERT INTO assay_feedback (request_id, model, value, ts) VALUES (?, 'reg', '\"abc\"', ?)",
-                     (old, time.time()))
+        conn.execute(
+            "INSERT INTO assay_feedback (request_id, model, value, ts) VALUES (?, 'reg', '\"abc\"', ?)",
+            (old, time.time()),
+        )
     live = httpx.get(f"{url}/metrics")
     assert live.status_code == 200, live.text
     assert live.json()["versions"]["1"]["feedback_rows"] == 1
@@ -81,6 +84,12 @@ def test_classification_feedback_takes_labels(start_server, registry_dir) -> Non
     assert refused.status_code == 422
     assert "row 1" in refused.json()["error"]
     assert httpx.post(f"{url}/feedback", json={"request_id": rid, "values": ["setosa", "virginica"]}).json() == {
-        "stored": 1, "duplicates": 0, "unknown_request_ids": 0}
+        "stored": 1,
+        "duplicates": 0,
+        "unknown_request_ids": 0,
+    }
     assert httpx.get(f"{url}/metrics").json()["versions"]["1"] == {
-        "feedback_rows": 2, "accuracy": 0.5, "f1_macro": pytest.approx(1 / 3)}
+        "feedback_rows": 2,
+        "accuracy": 0.5,
+        "f1_macro": pytest.approx(1 / 3),
+    }

@@ -1137,9 +1137,7 @@ class Handlers:
         loaded = {d.version for d in slot.deployments()} | {v for (n, v) in self.s.extra if n == slot.name}
         if self.s.config.extra_versions > 0:
             try:
-                registered = await asyncio.get_running_loop().run_in_executor(
-                    None, self.s.registry.versions, slot.name
-                )
+                registered = await asyncio.get_running_loop().run_in_executor(None, self.s.registry.versions, slot.name)
             except Exception as exc:  # the registry is unreachable now: what is loaded can still be asked for
                 log.warning("model %s: cannot list its registered versions: %s", slot.name, exc)
             else:
