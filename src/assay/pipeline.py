@@ -34,6 +34,8 @@ log = logging.getLogger("assay")
 TASKS = ("classification", "regression", "clustering", "anomaly", "recommendation")
 # An integer target with at most this many distinct values (and few relative to the rows) is a class label.
 MAX_INT_CLASSES = 20
+# Below this many test rows the held-out scores are said to be rough (one row moves accuracy by over 3 points).
+FEW_TEST_ROWS = 30
 # Rows of distinct text from which a column counts as an identifier (left out of automatic features).
 IDENTIFIER_MIN_ROWS = 20
 # The name of a key column: id, key, uuid on their own or after a separator (customer_id, order.key), CamelCase
@@ -688,6 +690,10 @@ class Pipeline:
             notify("tuning the decision threshold on out-of-fold probabilities", 0.97)
             threshold = self._tune_threshold(best, params, prep, est, objective, train_frame)
         test_metrics, predictions = _score_test(est, prep, task, score, threshold=threshold)
+        if task in ("classification", "regression") and 0 < test_frame.height < FEW_TEST_ROWS:
+            log.warning("the held-out test split has only %d rows (one row is %.0f%% of it): its scores swing with "
+                        "each row; read them beside the cross-validation scores, or train with a larger --test-size",
+                        test_frame.height, 100 / test_frame.height)
         if task in ("classification", "regression"):
             row = next((r for r in board if r.get("model") == best), {})
             far = _test_far_below_cv(test_metrics.get(primary), row.get("cv_mean"), row.get("cv_std"), primary,

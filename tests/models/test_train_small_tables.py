@@ -51,3 +51,10 @@ def test_a_test_score_far_below_cv_is_said():
 def test_a_test_score_like_cv_is_not_remarked():
     result = train(_drifting(shift=0.0), "y", models=["linreg"], time="day", report=False)
     assert not [n for n in result.notes if "cross-validation mean" in n]
+
+
+def test_a_tiny_test_split_is_said_to_be_rough():
+    result = train(_small_table(32), "y", models=["linreg"], report=False)
+    said = [n for n in result.notes if "test split has only 7 rows" in n]
+    assert len(said) == 1
+    assert not [n for n in train(_small_table(400), "y", models=["linreg"], report=False).notes if "only" in n]
