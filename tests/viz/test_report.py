@@ -804,3 +804,14 @@ def test_one_row_and_one_column_are_counted_in_the_singular(tmp_path: Path):
     titles = [ax.get_title() for ax in overview_figure(p).axes]
     assert "1 column by kind" in titles
     assert "1 row" in titles
+
+
+@pytest.mark.parametrize(("value", "label"), [(999_752, "1M"), (1_000_248, "1M"), (999_499, "999k"),
+                                              (999_999_999, "1B"), (-999_752, "-1M"), (999.7, "1,000"),
+                                              (1e15 - 1, "1e+15")])
+def test_counts_that_round_up_to_a_thousand_take_the_next_suffix(value: float, label: str):
+    from assay.viz._figures import _count_tick, _fmt
+
+    assert _fmt(value) == label
+    if abs(value) < 1e12:
+        assert "e+" not in _count_tick(value)

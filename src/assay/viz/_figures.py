@@ -53,10 +53,24 @@ def _fmt(x: float | None) -> str:
         return f"{x:.3g}"
     for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e4, "k")):
         if ax >= size:
-            return f"{x / (size if suffix != 'k' else 1e3):.3g}{suffix}"
-    if ax >= 1000 or ax == int(ax):
+            return _scaled(x, 1e3 if suffix == "k" else size, suffix)
+    if ax >= 999.5 or ax == int(ax):  # 999.7 is 1,000 (not 1e+03)
         return f"{x:,.0f}"
     return f"{x:.3g}"
+
+
+def _scaled(x: float, size: float, suffix: str) -> str:
+    """``x`` in units of ``size`` to 3 significant digits, moved to the next suffix when rounding reaches 1000
+    (999,752 is 1M, not 1e+03k).
+
+    >>> _scaled(999_752, 1e3, "k"), _scaled(999_499, 1e3, "k"), _scaled(999_999_999, 1e6, "M")
+    ('1M', '999k', '1B')
+    """
+    text = f"{x / size:.3g}"
+    bigger = {"k": (1e6, "M"), "M": (1e9, "B"), "B": (1e12, "T")}
+    if abs(float(text)) >= 1000:
+        return _scaled(x, *bigger[suffix]) if suffix in bigger else f"{x:.3g}"
+    return f"{text}{suffix}"
 
 
 def _count_tick(v: float) -> str:
@@ -67,9 +81,9 @@ def _count_tick(v: float) -> str:
     """
     av = abs(v)
     if av >= 1e6:
-        return f"{v / 1e6:.3g}M"
+        return _scaled(v, 1e6, "M")
     if av >= 1e3:
-        return f"{v / 1e3:.3g}k"
+        return _scaled(v, 1e3, "k")
     return _fmt(v)
 
 
