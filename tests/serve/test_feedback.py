@@ -93,3 +93,54 @@ def test_classification_feedback_takes_labels(start_server, registry_dir) -> Non
         "accuracy": 0.5,
         "f1_macro": pytest.approx(1 / 3),
     }
+
+
+def test_a_label_sent_as_another_json_type_is_the_same_class(start_server, tmp_path) -> None:
+    import uuid
+
+    from kit import FEATURES, iris
+
+    from assay._fitted import Model
+    from assay.models import LogisticRegressionGD
+
+    frame = iris()
+    target = (frame["species"] == "setosa").cast(int).to_numpy()  # a 0/1 target, as a churned/not column gives
+    est = LogisticRegressionGD(max_iter=200).fit(frame.select(FEATURES).to_numpy(), target)
+    model = Model(
+        [],
+        est,
+        task="classification",
+        target="setosa",
+        input_schema=dict.fromkeys(FEATURES, "Float64"),
+        features=FEATURES,
+        classes=[int(c) for c in est.classes_],
+    )
+    reg = open_registry(tmp_path / "registry")
+    reg.register(model.save(tmp_path / f"bin-{uuid.uuid4().hex[:8]}"), "bin")
+    server = start_server(tmp_path / "registry")
+    url = f"{server.url}/models/bin"
+    rows = frame.select(FEATURES)[[0, 1, 60, 120]].to_dicts()  # two setosa, two others
+    answer = httpx.post(f"{url}/predict", json=rows).json()
+    predicted = [p["prediction"] for p in answer["predictions"]]
+    assert predicted == [1, 1, 0, 0]
+    # The right labels, as clients write them: a float, text, a flag.
+    truths = [1.0, "1", False, 0.0]
+    stored = httpx.post(f"{url}/feedback", json={"request_id": answer["request_id"], "values": truths})
+    assert stored.json()["stored"] == 1
+    live = httpx.get(f"{url}/metrics").json()["versions"]["1"]
+    assert live == {"feedback_rows": 4, "accuracy": 1.0, "f1_macro": 1.0}
+
+
+def test_a_huge_true_value_leaves_the_live_rmse_defined(start_server, tmp_path) -> None:
+    import math
+
+    server = start_server(_regression_registry(tmp_path))
+    url = f"{server.url}/models/reg"
+    answers = [httpx.post(f"{url}/predict", json=[{"a": 1.0, "b": 2.0}]).json() for _ in range(2)]
+    truths = [1e300, 3.0]  # (squared, the first overflows a float)
+    for answer, truth in zip(answers, truths, strict=True):
+        httpx.post(f"{url}/feedback", json={"request_id": answer["request_id"], "value": truth})
+    errors = [abs(a["predictions"][0]["prediction"] - t) for a, t in zip(answers, truths, strict=True)]
+    live = httpx.get(f"{url}/metrics").json()["versions"]["1"]
+    assert live["rmse"] == pytest.approx(math.hypot(*errors) / math.sqrt(2))
+    assert live["mae"] == pytest.approx(sum(errors) / 2)

@@ -885,13 +885,17 @@ class Server:
         for version, (pred, true) in sorted(by_version.items()):
             entry: dict[str, Any] = {"feedback_rows": len(true)}
             if task == "regression":
-                p, t = np.asarray(pred, dtype=float), np.asarray(true, dtype=float)
-                entry["rmse"] = float(np.sqrt(np.mean((p - t) ** 2)))
-                entry["mae"] = float(np.mean(np.abs(p - t)))
+                err = np.abs(np.asarray(pred, dtype=float) - np.asarray(true, dtype=float))
+                # (scaled by the largest error: squares of errors above ~1e154 overflow to inf, and one such value
+                # in the durable log would leave the version's RMSE undefined for good)
+                scale = float(err.max()) if err.size and np.isfinite(err.max()) and err.max() > 0 else 1.0
+                entry["rmse"] = scale * float(np.sqrt(np.mean((err / scale) ** 2)))
+                entry["mae"] = scale * float(np.mean(err / scale))
             else:
                 from sklearn.metrics import accuracy_score, f1_score
 
-                p, t = [str(x) for x in pred], [str(x) for x in true]
+                known = [*(slot.production.model.classes or [] if slot.production else []), *pred]
+                p, t = [str(x) for x in pred], feedback_labels(true, known)
                 entry["accuracy"] = float(accuracy_score(t, p))
                 entry["f1_macro"] = float(f1_score(t, p, average="macro", zero_division=0))
             for metric, value in entry.items():
@@ -948,6 +952,49 @@ def _example_row(schema: dict[str, str], profile: dict[str, Any] | None) -> dict
             value = round(value)
         row[name] = value
     return row
+
+
+def feedback_labels(values: list[Any], known: list[Any]) -> list[str]:
+    """True labels as the model's own labels (``known``: its classes and predictions) write them, so that a label
+    sent as another JSON type is the same class: ``0.0`` or ``"0"`` for class ``0``, ``true`` or ``1`` for class
+    ``1`` of a 0/1 target, ``1`` for class ``True``. Other values are kept as their text (a class the model does not
+    know counts as a miss).
+
+    >>> feedback_labels([0.0, "2", True, 7, "Adelie"], [0, 1, 2, "Adelie"])
+    ['0', '2', '1', '7', 'Adelie']
+    """
+    by_text: dict[str, str] = {}
+    by_number: dict[float, str] = {}
+    for label in known:
+        text = str(label)
+        by_text.setdefault(text, text)
+        number = _as_number(label)
+        if number is not None:
+            by_number.setdefault(number, text)
+    out = []
+    for value in values:
+        text = str(value)
+        if text not in by_text:
+            number = _as_number(value)
+            text = by_number.get(number, text) if number is not None else text
+        out.append(by_text.get(text, text))
+    return out
+
+
+def _as_number(value: Any) -> float | None:
+    """The number a label stands for (bools as 0/1, numeric text), or None."""
+    if isinstance(value, bool | int | float):
+        return float(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "false"):
+            return 1.0 if lowered == "true" else 0.0
+        try:
+            number = float(lowered)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
 
 
 def _feedback_problem(value: Any, rows: int, task: str | None) -> str | None:
