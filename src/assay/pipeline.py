@@ -665,6 +665,9 @@ class Pipeline:
         names = list(self.models) if self.models else default_models(task)
         for name in names:
             make_model(name, task, seed=self.seed)  # unknown names fail before any work is done
+        objective = _parse_threshold(self.threshold) if self.threshold else None
+        if objective is not None:  # said before the folds, not after them
+            require_binary(task, None, train_frame.get_column(target).n_unique() if target is not None else 0)
         if target is not None:
             from assay.evaluate import leakage_suspects
 
@@ -675,7 +678,6 @@ class Pipeline:
         primary = PRIMARY_METRIC[task]
         higher = GREATER_IS_BETTER.get(primary, True)
 
-        objective = _parse_threshold(self.threshold) if self.threshold else None
         if self.time_budget and task in ("classification", "regression"):
             board, fold_scores, best, est, prep = self._search(train_frame, test_frame, target, task, names, notify)
             params = self._best_params
@@ -851,9 +853,10 @@ def _fit(est: Any, prep: _Prepared, task: str) -> Any:
     return est.fit(prep.X_train, prep.y_train)
 
 
-def require_binary(task: str, est: Any) -> None:
-    """``--threshold`` tunes a binary classifier: refuse anything else (both engines)."""
-    n = len(getattr(est, "classes_", []))
+def require_binary(task: str, est: Any, classes: int | None = None) -> None:
+    """``--threshold`` tunes a binary classifier: refuse anything else (both engines), from the fitted ``est`` or
+    the number of ``classes`` in the target."""
+    n = len(getattr(est, "classes_", [])) if classes is None else classes
     if task != "classification" or n != 2:
         msg = f"--threshold tunes a binary classifier; this is {task} with {n} classes"
         raise SpecError(msg)
