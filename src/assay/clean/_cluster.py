@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 __all__ = ["ClusterStep"]
 
 
+def _round12(value: float) -> float:
+    return float(f"{value:.12g}")
+
+
 class ClusterStep(Step):
     """Add ``<prefix>`` (Int32 cluster id) and ``<prefix>_distance`` (Float64) from k-means on numeric columns.
 
@@ -70,8 +74,10 @@ class ClusterStep(Step):
         from sklearn.cluster import KMeans
 
         cols = summary["columns"]
-        mean = np.array([summary["m"][c][1] for c in cols], dtype=np.float64)
-        std = np.array([std_of(summary["m"][c]) or 1.0 for c in cols], dtype=np.float64)
+        # To 12 significant digits: moments merged from batches differ from the whole data's in the last bits, and
+        # k-means on a sample standardised by either can settle on another partition when two are about as good.
+        mean = np.array([_round12(summary["m"][c][1]) for c in cols], dtype=np.float64)
+        std = np.array([_round12(std_of(summary["m"][c]) or 1.0) for c in cols], dtype=np.float64)
         x = sample_matrix(summary["sample"], cols) if cols else np.empty((0, 0))
         z = np.where(np.isfinite(x), (x - mean) / std, 0.0)
         distinct = np.unique(z, axis=0).shape[0] if z.size else 0
