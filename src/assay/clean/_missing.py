@@ -321,6 +321,7 @@ class MissingStep(Step):
             "indicators": [c for c in kept if summary["nulls"][c] > 0] if self.indicator else [],
             "dtypes": summary["dtypes"],
         }
+        self._say_left(kept, numeric, summary, fill, group_fill)
         if self.strategy == "knn" and "__sample__" in summary["stats"]:
             import numpy as np
 
@@ -329,6 +330,25 @@ class MissingStep(Step):
             state["knn"] = {"columns": knn_cols,
                             "rows": [[json_float(v) if np.isfinite(v) else None for v in row] for row in matrix]}
         return state
+
+    def _say_left(self, kept: list[str], numeric: set[str], summary: dict[str, Any], fill: dict[str, Any],
+                  group_fill: dict[str, dict[str, Any]]) -> None:
+        """A note for each column with missing values that the step leaves as they are though asked to fill them:
+        dates and times (no mode or median of them here) and columns with no value to fill with."""
+        for c in kept:
+            missing = summary["nulls"].get(c, 0)
+            dtype = summary["dtypes"].get(c, "")
+            strategy = self.strategy if c in numeric else self.categorical
+            temporal = dtype.startswith(("Date", "Time", "Duration"))
+            sequential = strategy in ("ffill", "bfill", "interpolate", "knn")
+            if not missing or strategy == "none" or (sequential and not temporal) or (temporal and strategy in (
+                    "ffill", "bfill")):
+                continue
+            if not temporal and (fill.get(c) is not None or any(g.get(c) is not None for g in group_fill.values())):
+                continue
+            why = ("dates and times are filled only from their neighbours: categorical='ffill' or 'bfill'" if temporal
+                   else "it has no value to fill with (every value is missing)")
+            log.warning("missing: %s missing value(s) of %r (%s) left as they are: %s", f"{missing:,}", c, dtype, why)
 
     # -- applying -----------------------------------------------------------------------------------------------
     def _filled(self, col: str, numeric: bool) -> pl.Expr:
