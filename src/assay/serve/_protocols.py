@@ -18,8 +18,18 @@ import numpy as np
 import orjson
 import polars as pl
 
-__all__ = ["BadRequest", "NotJSON", "UnsupportedMedia", "frame_from_mlflow", "frame_from_oip", "frame_from_records",
-           "oip_datatype", "oip_outputs", "records_frame", "records_from_body"]
+__all__ = [
+    "BadRequest",
+    "NotJSON",
+    "UnsupportedMedia",
+    "frame_from_mlflow",
+    "frame_from_oip",
+    "frame_from_records",
+    "oip_datatype",
+    "oip_outputs",
+    "records_frame",
+    "records_from_body",
+]
 
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 MLFLOW_CONTENT_TYPES = ["text/csv", "application/json"]
@@ -81,8 +91,10 @@ def _mixed_column(records: list[dict[str, Any]]) -> str | None:
             if seen[1] != kind:
                 shown = orjson.dumps(value).decode()
                 shown = shown if len(shown) <= 40 else shown[:37] + "..."
-                return (f"column {column!r}: row {i} holds {kind} ({shown}) where row {seen[0]} holds {seen[1]}; "
-                        f"each column takes one value per row")
+                return (
+                    f"column {column!r}: row {i} holds {kind} ({shown}) where row {seen[0]} holds {seen[1]}; "
+                    f"each column takes one value per row"
+                )
     return None
 
 
@@ -121,7 +133,7 @@ def records_from_body(body: bytes) -> list[dict[str, Any]]:
     elif isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
-        msg = "body must be a JSON list of records, {\"records\": [...]}, or one record object"
+        msg = 'body must be a JSON list of records, {"records": [...]}, or one record object'
         raise BadRequest(msg)
     _check_records(data, "records")
     return data
@@ -150,14 +162,18 @@ def frame_from_mlflow(body: bytes, content_type: str) -> pl.DataFrame:
         raise UnsupportedMedia(content_type)
     data = _loads(body)
     if not isinstance(data, dict):
-        msg = (f"The input must be a JSON dictionary with exactly one of the input fields {set(MLFLOW_KEYS)}. "
-               f"Received a {type(data).__name__}.")
+        msg = (
+            f"The input must be a JSON dictionary with exactly one of the input fields {set(MLFLOW_KEYS)}. "
+            f"Received a {type(data).__name__}."
+        )
         raise BadRequest(msg)
     keys = [k for k in data if k in MLFLOW_KEYS]
     extra = [k for k in data if k not in (*MLFLOW_KEYS, "params")]
     if len(keys) != 1 or extra:
-        msg = (f"The input must be a JSON dictionary with exactly one of the input fields {set(MLFLOW_KEYS)}. "
-               f"Received dictionary with input fields: {list(data)}.")
+        msg = (
+            f"The input must be a JSON dictionary with exactly one of the input fields {set(MLFLOW_KEYS)}. "
+            f"Received dictionary with input fields: {list(data)}."
+        )
         raise BadRequest(msg)
     key = keys[0]
     value = data[key]
@@ -183,16 +199,37 @@ def frame_from_mlflow(body: bytes, content_type: str) -> pl.DataFrame:
 
 
 # -- Open Inference Protocol v2 ------------------------------------------------------------------------------
-_OIP_NUMPY = {"BOOL": np.bool_, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
-              "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
-              "FP16": np.float16, "FP32": np.float32, "FP64": np.float64}
+_OIP_NUMPY = {
+    "BOOL": np.bool_,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+}
 
 
 def oip_datatype(dtype: str) -> str:
     """OIP datatype for a Polars dtype name (as stored in an input schema)."""
-    table = {"Float64": "FP64", "Float32": "FP32", "Int64": "INT64", "Int32": "INT32", "Int16": "INT16",
-             "Int8": "INT8", "UInt8": "UINT8", "UInt16": "UINT16", "UInt32": "UINT32", "UInt64": "UINT64",
-             "Boolean": "BOOL"}
+    table = {
+        "Float64": "FP64",
+        "Float32": "FP32",
+        "Int64": "INT64",
+        "Int32": "INT32",
+        "Int16": "INT16",
+        "Int8": "INT8",
+        "UInt8": "UINT8",
+        "UInt16": "UINT16",
+        "UInt32": "UINT32",
+        "UInt64": "UINT64",
+        "Boolean": "BOOL",
+    }
     return table.get(dtype, "BYTES")
 
 
@@ -204,7 +241,7 @@ def _binary_bytes(raw: bytes, n: int) -> list[str]:
             raise BadRequest(msg)
         (length,) = struct.unpack_from("<I", raw, pos)
         pos += 4
-        out.append(raw[pos:pos + length].decode("utf-8", errors="replace"))
+        out.append(raw[pos : pos + length].decode("utf-8", errors="replace"))
         pos += length
     return out
 
@@ -219,8 +256,10 @@ def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame
             msg = "Inference-Header-Content-Length must be an integer"
             raise BadRequest(msg) from exc
         if not 0 < n <= len(body):
-            msg = (f"Inference-Header-Content-Length is the length of the JSON header, from 1 to the body's "
-                   f"{len(body)} bytes; got {n}")
+            msg = (
+                f"Inference-Header-Content-Length is the length of the JSON header, from 1 to the body's "
+                f"{len(body)} bytes; got {n}"
+            )
             raise BadRequest(msg)
         body, binary = body[:n], body[n:]
     req = _loads(body)
@@ -241,8 +280,10 @@ def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame
             msg = f"input {name!r}: shape {shape} is not a column; send one input per column, shape [n] or [n, 1]"
             raise BadRequest(msg)
         if dtype not in _OIP_NUMPY and dtype != "BYTES":
-            msg = (f"input {name!r}: datatype {tensor.get('datatype')!r} is not an OIP tensor datatype "
-                   f"(BOOL, INT8-64, UINT8-64, FP16, FP32, FP64 or BYTES)")
+            msg = (
+                f"input {name!r}: datatype {tensor.get('datatype')!r} is not an OIP tensor datatype "
+                f"(BOOL, INT8-64, UINT8-64, FP16, FP32, FP64 or BYTES)"
+            )
             raise BadRequest(msg)
         n = shape[0]
         size = (tensor.get("parameters") or {}).get("binary_data_size")
@@ -250,7 +291,7 @@ def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame
             if not isinstance(size, int) or size < 0 or offset + size > len(binary):
                 msg = f"input {name!r}: binary_data_size does not fit the body"
                 raise BadRequest(msg)
-            raw = binary[offset:offset + size]
+            raw = binary[offset : offset + size]
             offset += size
             if dtype == "BYTES":
                 values: Any = _binary_bytes(raw, n)
@@ -293,8 +334,7 @@ def oip_outputs(rows: list[dict[str, Any]], requested: list[str] | None) -> list
         return []
     unknown = [n for n in requested or [] if n not in rows[0]]
     if unknown:
-        msg = (f"unknown output(s) {', '.join(map(repr, unknown))}; this model gives: "
-               f"{', '.join(map(repr, rows[0]))}")
+        msg = f"unknown output(s) {', '.join(map(repr, unknown))}; this model gives: {', '.join(map(repr, rows[0]))}"
         raise BadRequest(msg)
     names = list(rows[0]) if not requested else [n for n in requested if n in rows[0]]
     outputs = []
