@@ -234,6 +234,61 @@ def test_oip_with_tritonclient(server):
     assert len(wrong_method.headers["x-request-id"]) == 32
 
 
+def test_a_nan_written_by_python_json_or_tritonclient_is_a_missing_value(start_server, tmp_path):
+    import json
+    import uuid
+
+    import tritonclient.http as triton
+
+    from assay._fitted import Model
+    from assay.clean._missing import MissingStep
+    from assay.models import LogisticRegressionGD
+
+    frame = iris()
+    est = LogisticRegressionGD(max_iter=200).fit(frame.select(FEATURES).to_numpy(), frame["species"].to_numpy())
+    steps = [MissingStep().fit(frame.select(FEATURES))]  # missing inputs get the training median
+    model = Model(
+        steps,
+        est,
+        task="classification",
+        target="species",
+        input_schema=dict.fromkeys(FEATURES, "Float64"),
+        features=FEATURES,
+        classes=[str(c) for c in est.classes_],
+    )
+    open_registry(tmp_path / "registry").register(model.save(tmp_path / f"m-{uuid.uuid4().hex[:6]}"), "iris")
+    url = start_server(tmp_path / "registry").url
+    with_nan = {**ROW, "sepal_width": float("nan")}
+    missing = {**ROW, "sepal_width": None}
+    expected = httpx.post(f"{url}/models/iris/predict", json=[missing]).json()["predictions"]
+    # json.dumps (requests' json=, MLflow's client) writes NaN, which MLflow's scoring server reads as missing.
+    for path, body in [
+        ("predict", [with_nan]),
+        ("invocations", {"dataframe_records": [with_nan]}),
+        ("invocations", {"dataframe_split": {"columns": FEATURES, "data": [[with_nan[c] for c in FEATURES]]}}),
+    ]:
+        r = httpx.post(
+            f"{url}/models/iris/{path}", content=json.dumps(body), headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 200, (path, r.text)
+        got = r.json()["predictions"]
+        assert got == (expected if path == "predict" else [expected[0]["prediction"]])
+    # tritonclient's JSON tensors write NaN too.
+    client = triton.InferenceServerClient(url.removeprefix("http://"))
+    inputs = []
+    for name in FEATURES:
+        tensor = triton.InferInput(name, [1], "FP64")
+        tensor.set_data_from_numpy(np.array([with_nan[name]]), binary_data=False)
+        inputs.append(tensor)
+    result = client.infer("iris", inputs)
+    assert list(result.as_numpy("prediction")) == [expected[0]["prediction"]]
+    # What is still not JSON is refused as before.
+    for bad in (b'[{"sepal_width": NaN', b'[{"sepal_width": nan}]', b'[{"a": "\\ud800", "b": NaN}]'):
+        r = httpx.post(f"{url}/models/iris/predict", content=bad)
+        assert r.status_code == 400, bad
+        assert "not valid JSON" in r.json()["error"]
+
+
 def test_oip_refuses_unknown_outputs_and_datatypes(server):
     url, _ = server
     inputs = [{"name": n, "shape": [1], "datatype": "FP64", "data": [ROW[n]]} for n in FEATURES]

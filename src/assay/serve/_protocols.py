@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 from typing import Any
 
@@ -53,8 +54,20 @@ def _loads(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        msg = f"body is not valid JSON: {exc}"
-        raise NotJSON(msg) from exc
+        error = exc
+    # Python's json.dumps (so requests' json=, MLflow's own client) and tritonclient write a missing float as NaN,
+    # which strict JSON has no word for and MLflow's scoring server reads: read it as a missing value, as MLflow does
+    # (and Infinity as the number). Only on this path: orjson stays the parser of every valid body.
+    try:
+        data = json.loads(body, parse_constant=_CONSTANTS.__getitem__)
+        orjson.dumps(data)  # what orjson refuses for another reason (a lone surrogate, say) stays refused
+    except (ValueError, KeyError, orjson.JSONEncodeError):
+        msg = f"body is not valid JSON: {error}"
+        raise NotJSON(msg) from error
+    return data
+
+
+_CONSTANTS = {"NaN": None, "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
 def _check_records(records: list[Any], where: str) -> None:
