@@ -675,6 +675,11 @@ class Pipeline:
             exclude = (*self.drop, *self._identifiers, *(c for c in (self.group,) if c is not None))
             for suspect in leakage_suspects(train_frame, target, task, exclude=exclude, seed=self.seed):
                 log.warning(suspect["message"])
+            if self.group is None:  # a group split is the cure; with one given there is nothing to say
+                from assay.evaluate._leakage import repeated_entities
+
+                for repeated in repeated_entities(train_frame, target, task, exclude=exclude, seed=self.seed)[:2]:
+                    log.warning(repeated["message"])
         primary = PRIMARY_METRIC[task]
         higher = GREATER_IS_BETTER.get(primary, True)
 

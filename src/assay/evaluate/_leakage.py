@@ -226,3 +226,75 @@ def _hit(column: str, how: str, value: float, text: str) -> dict[str, Any]:
     return {"column": column, "how": how, "score": round(float(value), 6),
             "message": f"suspected target leakage: {text}; if it is not known when predicting, train again without "
                        f"it (--drop {column!r})"}
+
+
+ENTITY_MIN_GROUPS = 20  # values of a column that might name people or things measured again
+ENTITY_MAX_ROWS = 50  # a value with more rows than this (median) is a category, not one thing measured again
+ENTITY_GAIN = 0.25  # how much better the column's own values tell the target than the same values shuffled
+ENTITY_AGREEMENT = 0.5  # and how well at least: a county's districts differ more than one man's eight years
+
+
+def repeated_entities(frame: pl.DataFrame, target: str, task: str, *, exclude: tuple[str, ...] = (),
+                      sample_rows: int = 200_000, seed: int = 0) -> list[dict[str, Any]]:
+    """Whole-number or text columns whose values each recur on a few rows (2 to 50, at least 20 values) within which
+    the target hardly changes: the same person, customer or machine measured again (Males' ``nr``: 545 men, 8 years
+    each). A shuffled split puts each one's rows on both sides, so the model recognises them rather than learning
+    anything that carries to new ones: Males' industry scored f1_macro 0.48 in shuffled folds, 0.21 with ``--group
+    nr``. Judged against the same column shuffled, since small groups agree with themselves by chance.
+
+    Each entry: ``column``, ``groups``, ``rows`` (the median per value), ``score`` (share of rows on their group's
+    most common class, or of the target's variance the group means explain) and ``message``.
+    """
+    if task not in ("classification", "regression") or target not in frame.columns:
+        return []
+    schema = frame.schema
+    columns = [c for c in frame.columns if c != target and c not in exclude
+               and (schema[c].is_integer() or schema[c] == pl.String or isinstance(schema[c], pl.Categorical))]
+    numeric = schema[target].is_numeric()
+    if not columns or (task == "regression" and not numeric):
+        return []
+    frame = frame.select(*columns, target).filter(pl.col(target).is_not_null())
+    if frame.height > sample_rows:
+        frame = frame.sample(sample_rows, seed=seed)
+    if frame.height < MIN_ROWS:
+        return []
+    found = []
+    for column in columns:
+        sizes = frame.get_column(column).drop_nulls().value_counts().get_column("count")
+        if sizes.len() < ENTITY_MIN_GROUPS or not 2 <= sizes.median() <= ENTITY_MAX_ROWS:  # type: ignore[operator]
+            continue
+        rows = frame.filter(pl.col(column).is_not_null()).select(column, target)
+        shuffled = rows.with_columns(pl.col(column).shuffle(seed=seed))
+        own, chance = _agreement(rows, column, target, task), _agreement(shuffled, column, target, task)
+        if own < ENTITY_AGREEMENT or own - chance < ENTITY_GAIN or _measured(rows, column, target, task):
+            continue
+        what = "rows on their value's most common class" if task == "classification" else \
+            "of its variance in the means per value"
+        found.append({"column": column, "groups": sizes.len(), "rows": float(sizes.median()), "score": round(own, 6),
+                      "message": f"'{column}' repeats: {sizes.len():,} values with about {sizes.median():g} rows "
+                                 f"each, within which '{target}' hardly changes ({own:.0%} {what}, {chance:.0%} with "
+                                 f"the values shuffled). If one value is one person or thing measured again, a "
+                                 f"shuffled split tests the model on ones it has seen and flatters the scores: train "
+                                 f"with --group {column!r}"})
+    return sorted(found, key=lambda h: -h["score"])
+
+
+def _measured(rows: pl.DataFrame, column: str, target: str, task: str) -> bool:
+    """Whether a whole-number column is a measurement rather than a key: the target's means per value follow the
+    values' order (disk sizes and prices rise together; ids are numbered in no order of the target)."""
+    if task != "regression" or not rows.schema[column].is_integer():
+        return False
+    means = rows.group_by(column).agg(pl.col(target).cast(pl.Float64).mean())
+    rho = means.select(pl.corr(column, target, method="spearman")).item()
+    return rho is not None and math.isfinite(rho) and abs(rho) >= 0.5
+
+
+def _agreement(rows: pl.DataFrame, column: str, target: str, task: str) -> float:
+    """Classification: the share of rows on their group's most common class; regression: R² of the group means."""
+    if task == "classification":
+        counts = rows.group_by(column, target).len().group_by(column).agg(pl.col("len").max())
+        return float(counts.get_column("len").sum()) / rows.height
+    y = pl.col(target).cast(pl.Float64)
+    total, within = rows.select(((y - y.mean()) ** 2).sum().alias("total"),
+                                ((y - y.mean().over(column)) ** 2).sum().alias("within")).row(0)
+    return 1 - within / total if total else 0.0
