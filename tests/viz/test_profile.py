@@ -704,3 +704,24 @@ def test_correlations_of_the_kept_columns_when_there_are_too_many():
     x = frame.select(kept).to_numpy()
     np.testing.assert_allclose(corr["pearson"]["matrix"], np.corrcoef(x, rowvar=False), atol=6e-5)
     np.testing.assert_allclose(corr["spearman"]["matrix"], stats.spearmanr(x)[0], atol=6e-5)
+
+
+def test_a_column_of_one_category_per_row_does_not_leak_a_numeric_target():
+    # Each row its own category (codes, names, a row index) explains any numeric target by chance alone.
+    rng = np.random.default_rng(3)
+    n = 400
+    t = rng.normal(size=n)
+    region = rng.choice(["n", "s", "e", "w"], n)
+    df = pl.DataFrame({
+        "code": [f"c{i:04d}" for i in rng.permutation(n)],
+        "pair": [f"p{i // 2}" for i in range(n)],  # two rows per category: still chance
+        "region_mean": pl.Series(region).replace_strict({"n": 0.0, "s": 1.0, "e": 2.0, "w": 3.0}) + 0.01 * t,
+        "region": region,
+        "t": t,
+    })
+    p = profile(df, target="t")
+    assert {w["column"] for w in _warnings(p, "target_leakage")} == set()
+    assert not p["target_association"]["pair"]["value"] > 0.5
+    # A few categories that settle the target still leak.
+    p2 = profile(df.with_columns(t=pl.col("region_mean")), target="t")
+    assert "region" in {w["column"] for w in _warnings(p2, "target_leakage")}

@@ -934,10 +934,15 @@ def cramers_v(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def correlation_ratio(groups: np.ndarray, values: np.ndarray) -> float:
-    """η: how much of a numeric variable's variance the categories explain (0 none … 1 all).
+    """η: how much of a numeric variable's variance the categories explain (0 none … 1 all), bias-corrected as
+    Cramér's V is (ε², the within-group variance per degree of freedom): categories that split the rows into many
+    small groups explain much of any variable by chance, and a column with one value per row (an id) would have
+    η = 1 with every numeric target. NaN when there are no fewer groups than values.
 
     >>> round(correlation_ratio(np.array([0, 0, 1, 1]), np.array([1.0, 1.0, 5.0, 5.0])), 3)
     1.0
+    >>> correlation_ratio(np.arange(50), np.random.default_rng(0).normal(size=50))
+    nan
     """
     ok = np.isfinite(values)
     g, y = (groups, values) if ok.all() else (groups[ok], values[ok])
@@ -952,7 +957,11 @@ def correlation_ratio(groups: np.ndarray, values: np.ndarray) -> float:
     if total == 0:
         return float("nan")
     between = (counts[present] * (means - mean) ** 2).sum()
-    return float(math.sqrt(min(1.0, between / total)))
+    n, k = len(y), int(present.sum())
+    if n <= k:
+        return float("nan")
+    within = max(0.0, total - between)
+    return float(math.sqrt(min(1.0, max(0.0, 1.0 - (within / (n - k)) / (total / (n - 1))))))
 
 
 def _codes(sample: pl.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
