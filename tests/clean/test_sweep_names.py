@@ -1,4 +1,5 @@
-"""Cleaning steps on columns whose names collide with names Polars or the steps use inside (count, len, v, n)."""
+"""Cleaning steps on awkward columns: names that collide with names used inside (count, len, v, n), and columns the
+missing step is asked to fill but cannot."""
 
 from __future__ import annotations
 
