@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-__all__ = ["console", "load_model_ref", "progress", "show_progress"]
+__all__ = ["console", "load_model_ref", "model_path_ref", "progress", "show_progress"]
 
 console = Console(stderr=True)
 
@@ -91,6 +91,22 @@ MODEL_REF_HELP = ("A model directory written by assay train, or a registered mod
                   "version, else the latest), models:/NAME/VERSION or models:/NAME/ALIAS.")
 
 
+def _registered(ref: str, registry: str | None) -> tuple[Any, str, int | str | None]:
+    """``(registry, name, version or alias)`` of a ``models:/NAME[/VERSION|ALIAS]`` reference."""
+    from assay.exceptions import SpecError
+    from assay.registry import open_registry
+
+    parts = [p for p in ref.removeprefix("models:/").split("/") if p]
+    if not 1 <= len(parts) <= 2:
+        msg = (f"{ref!r} is not a registered model reference; write models:/NAME, models:/NAME/3 or "
+               f"models:/NAME/staging")
+        raise SpecError(msg)
+    version: int | str | None = None
+    if len(parts) == 2:
+        version = int(parts[1]) if parts[1].isdigit() else parts[1]
+    return open_registry(registry, create=False), parts[0], version
+
+
 def load_model_ref(ref: str | Path, registry: str | None = None) -> Any:
     """The model a command names: a directory ``assay train`` wrote, or ``models:/NAME[/VERSION|ALIAS]`` in the
     registry (``--registry``, else ``$ASSAY_REGISTRY``, else the default one), verified as the server verifies it.
@@ -98,19 +114,19 @@ def load_model_ref(ref: str | Path, registry: str | None = None) -> Any:
     MLflow spells registered models the same way, so a command written for one reads naturally for the other.
     """
     from assay._fitted import load_model
-    from assay.exceptions import SpecError
 
     text = str(ref)
     if text.startswith("models:/"):
-        from assay.registry import open_registry
-
-        parts = [p for p in text.removeprefix("models:/").split("/") if p]
-        if not 1 <= len(parts) <= 2:
-            msg = (f"{text!r} is not a registered model reference; write models:/NAME, models:/NAME/3 or "
-                   f"models:/NAME/staging")
-            raise SpecError(msg)
-        version: int | str | None = None
-        if len(parts) == 2:
-            version = int(parts[1]) if parts[1].isdigit() else parts[1]
-        return open_registry(registry, create=False).load(parts[0], version)
+        reg, name, version = _registered(text, registry)
+        return reg.load(name, version)
     return load_model(Path(text))
+
+
+def model_path_ref(ref: str | Path, registry: str | None = None) -> Path:
+    """The directory of the model a command names (see :func:`load_model_ref`): a registered version's verified
+    local copy, for commands that hand the directory on (Dask workers load it themselves)."""
+    text = str(ref)
+    if text.startswith("models:/"):
+        reg, name, version = _registered(text, registry)
+        return reg._checked(reg.get(name, version), Path)
+    return Path(text)

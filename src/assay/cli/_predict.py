@@ -1,4 +1,4 @@
-"""``assay predict MODEL_DIR SOURCE``: predictions for every input row, in input order."""
+"""``assay predict MODEL SOURCE``: predictions for every input row, in input order."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from assay.cli._common import MODEL_REF_HELP, load_model_ref, model_path_ref
 from assay.exceptions import SpecError
 
 __all__ = ["register"]
@@ -17,6 +18,8 @@ Examples:
   assay predict assay-out/model new_penguins.csv --out predictions.csv
 
   assay predict assay-out/model postgresql://localhost/shop?table=visits --out scores.parquet
+
+  assay predict models:/penguins/production new_penguins.csv --out predictions.csv
 """
 
 WRITERS = {".csv": "write_csv", ".parquet": "write_parquet", ".json": "write_json", ".ndjson": "write_ndjson",
@@ -76,7 +79,7 @@ def _maybe_unseen(step: Any, checked: Any) -> bool:
 def register(app: typer.Typer) -> None:
     @app.command("predict", help="Predict with a trained model (probabilities too for classifiers)." + EXAMPLES)
     def predict_command(
-        model_dir: Path = typer.Argument(..., help="Model directory written by assay train."),
+        model_dir: str = typer.Argument(..., help=MODEL_REF_HELP),
         source: str = typer.Argument(..., help="Data to score: a file path or a URI."),
         out: Path | None = typer.Option(None, help="Output file (.csv, .parquet, .json, .ndjson); default stdout CSV."),
         keep_columns: bool = typer.Option(True, "--keep-columns/--only-predictions",
@@ -87,8 +90,9 @@ def register(app: typer.Typer) -> None:
                                                  "(a folder of part-NNNNN.parquet files)."),
         scheduler: str | None = typer.Option(None, help="Dask scheduler address, e.g. tcp://host:8786 "
                                                         "(engine dask; default: a local cluster)."),
+        registry: str | None = typer.Option(None, "--registry",
+                                            help="Registry of a models:/ reference (default: $ASSAY_REGISTRY)."),
     ) -> None:
-        from assay._fitted import load_model
         from assay.sources import open_source
 
         if engine == "dask":  # partitioned batch scoring (assay.engine)
@@ -97,7 +101,8 @@ def register(app: typer.Typer) -> None:
             if out is None:
                 msg = "--engine dask writes partitioned Parquet: give --out DIRECTORY"
                 raise SpecError(msg)
-            done = predict_dask(model_dir, source, out, scheduler, keep_columns=keep_columns,
+            done = predict_dask(model_path_ref(model_dir, registry), source, out, scheduler,
+                                keep_columns=keep_columns,
                                 echo=None if quiet else lambda text: typer.echo(text, err=True))
             say_unreadable(done.get("unreadable", {}), done["rows"])
             if not quiet:
@@ -110,7 +115,7 @@ def register(app: typer.Typer) -> None:
         if out is not None and out.suffix.lower() not in WRITERS:
             msg = f"cannot write predictions to {out}: use one of {', '.join(WRITERS)}"
             raise SpecError(msg)
-        model = load_model(model_dir)
+        model = load_model_ref(model_dir, registry)
         frame = open_source(source).read()
         checked = _read(model, frame)
         if model.task == "recommendation" or checked.height == 0:
