@@ -45,3 +45,12 @@ def test_a_measurement_with_repeated_values_is_not_an_entity():
         {"hd": disk, "ram": rng.choice([4, 8, 16], 1500), "price": 500 + 0.8 * disk + rng.normal(0, 150, 1500)}
     )
     assert repeated_entities(frame, "price", "regression") == []
+
+
+def test_values_on_two_rows_each_are_too_few_to_tell():
+    # esoph: 88 rows, 'ncontrols' holds 27 counts about twice each, and pairs of rows agree by chance
+    rng = np.random.default_rng(4)
+    controls = np.repeat(rng.permutation(np.arange(1, 200))[:44], 2)
+    cases = np.repeat(rng.poisson(3, 44), 2) + rng.integers(0, 2, 88)
+    frame = pl.DataFrame({"ncontrols": controls, "age": rng.integers(25, 75, 88), "ncases": cases})
+    assert repeated_entities(frame, "ncases", "regression") == []

@@ -229,6 +229,9 @@ def _hit(column: str, how: str, value: float, text: str) -> dict[str, Any]:
 
 
 ENTITY_MIN_GROUPS = 20  # values of a column that might name people or things measured again
+# Pairs of rows agree with themselves by chance too often to tell (esoph's 88 rows: a count of controls, 2 rows per
+# value, explained 67% of the cases against 37% shuffled): at least 3 rows per value and 200 rows in all.
+ENTITY_MIN_ROWS = 200
 ENTITY_MAX_ROWS = 50  # a value with more rows than this (median) is a category, not one thing measured again
 ENTITY_GAIN = 0.25  # how much better the column's own values tell the target than the same values shuffled
 ENTITY_AGREEMENT = 0.5  # and how well at least: a county's districts differ more than one man's eight years
@@ -236,7 +239,7 @@ ENTITY_AGREEMENT = 0.5  # and how well at least: a county's districts differ mor
 
 def repeated_entities(frame: pl.DataFrame, target: str, task: str, *, exclude: tuple[str, ...] = (),
                       sample_rows: int = 200_000, seed: int = 0) -> list[dict[str, Any]]:
-    """Whole-number or text columns whose values each recur on a few rows (2 to 50, at least 20 values) within which
+    """Whole-number or text columns whose values each recur on a few rows (3 to 50, at least 20 values) within which
     the target hardly changes: the same person, customer or machine measured again (Males' ``nr``: 545 men, 8 years
     each). A shuffled split puts each one's rows on both sides, so the model recognises them rather than learning
     anything that carries to new ones: Males' industry scored f1_macro 0.48 in shuffled folds, 0.21 with ``--group
@@ -256,12 +259,12 @@ def repeated_entities(frame: pl.DataFrame, target: str, task: str, *, exclude: t
     frame = frame.select(*columns, target).filter(pl.col(target).is_not_null())
     if frame.height > sample_rows:
         frame = frame.sample(sample_rows, seed=seed)
-    if frame.height < MIN_ROWS:
+    if frame.height < ENTITY_MIN_ROWS:
         return []
     found = []
     for column in columns:
         sizes = frame.get_column(column).drop_nulls().value_counts().get_column("count")
-        if sizes.len() < ENTITY_MIN_GROUPS or not 2 <= sizes.median() <= ENTITY_MAX_ROWS:  # type: ignore[operator]
+        if sizes.len() < ENTITY_MIN_GROUPS or not 3 <= sizes.median() <= ENTITY_MAX_ROWS:  # type: ignore[operator]
             continue
         rows = frame.filter(pl.col(column).is_not_null()).select(column, target)
         shuffled = rows.with_columns(pl.col(column).shuffle(seed=seed))
