@@ -20,10 +20,17 @@ def artifact(tmp_path):
         X = rng.normal(size=(80, 2))
         y = X @ np.array([1.5, -2.0]) + seed
         est = LinearRegressionGD().fit(X, y)
-        model = Model([], est, task="regression", target="y", input_schema={"a": "Float64", "b": "Float64"},
-                      features=["a", "b"])
-        return str(model.save(tmp_path / f"m{seed}-{uuid.uuid4().hex[:6]}", source={"uri": "gen", "rows": 80},
-                              metrics={"test": {"rmse": 0.1 * seed}}, model_name="linreg"))
+        model = Model(
+            [], est, task="regression", target="y", input_schema={"a": "Float64", "b": "Float64"}, features=["a", "b"]
+        )
+        return str(
+            model.save(
+                tmp_path / f"m{seed}-{uuid.uuid4().hex[:6]}",
+                source={"uri": "gen", "rows": 80},
+                metrics={"test": {"rmse": 0.1 * seed}},
+                model_name="linreg",
+            )
+        )
 
     return make
 
@@ -39,8 +46,17 @@ def test_models_commands_end_to_end(tmp_path, artifact, capsys, monkeypatch):
     assert "registered sales version 3" in out
     assert main(["models", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert rows == [{"name": "sales", "versions": [1, 2, 3], "aliases": {"production": 1}, "latest": 3,
-                     "task": "regression", "model": "linreg", "models": dict.fromkeys(["1", "2", "3"], "linreg")}]
+    assert rows == [
+        {
+            "name": "sales",
+            "versions": [1, 2, 3],
+            "aliases": {"production": 1},
+            "latest": 3,
+            "task": "regression",
+            "model": "linreg",
+            "models": dict.fromkeys(["1", "2", "3"], "linreg"),
+        }
+    ]
     assert main(["models", "promote", "sales", "3"]) == 0
     assert "production → version 3" in capsys.readouterr().out
     assert main(["models", "show", "sales"]) == 0
@@ -68,8 +84,14 @@ def test_show_prints_chinese_column_names_as_they_are(tmp_path, capsys):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 2))
     est = LinearRegressionGD().fit(X, X @ np.array([1.0, 2.0]))
-    model = Model([], est, task="regression", target="销量", input_schema={"温度": "Float64", "价格": "Float64"},
-                  features=["温度", "价格"])
+    model = Model(
+        [],
+        est,
+        task="regression",
+        target="销量",
+        input_schema={"温度": "Float64", "价格": "Float64"},
+        features=["温度", "价格"],
+    )
     path = model.save(tmp_path / "m", source={"uri": "门店.csv", "rows": 40}, model_name="linreg")
     reg = str(tmp_path / "reg")
     assert main(["models", "register", str(path), "sales", "--registry", reg]) == 0

@@ -55,16 +55,18 @@ def register(app: typer.Typer) -> None:
         for name in reg.names():
             versions = reg.versions(name)
             latest = versions[-1]
-            rows.append({
-                "name": name,
-                "versions": [v.version for v in versions],
-                "aliases": reg.aliases(name),
-                "latest": latest.version,
-                "task": latest.manifest.get("task"),
-                "model": latest.manifest.get("model_name"),
-                # each version's own estimator: the latest one is not what an alias serves
-                "models": {str(v.version): v.manifest.get("model_name") for v in versions},
-            })
+            rows.append(
+                {
+                    "name": name,
+                    "versions": [v.version for v in versions],
+                    "aliases": reg.aliases(name),
+                    "latest": latest.version,
+                    "task": latest.manifest.get("task"),
+                    "model": latest.manifest.get("model_name"),
+                    # each version's own estimator: the latest one is not what an alias serves
+                    "models": {str(v.version): v.manifest.get("model_name") for v in versions},
+                }
+            )
         if as_json:
             typer.echo(json.dumps(rows, indent=1, ensure_ascii=False))
             return
