@@ -117,3 +117,38 @@ def test_a_mistyped_registry_path_is_said_and_not_created(tmp_path, capsys):
 
     with pytest.raises(RegistryNotFoundError, match="no registry at"):
         open_registry(typo, create=False)
+
+
+def test_register_finds_training_data_named_relative_to_where_training_ran(tmp_path, capsys, monkeypatch):
+    import polars as pl
+
+    from assay.sources import open_source
+
+    # `assay train train.csv --out out/sales` in tmp_path: the manifest names the data as it was typed.
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)})
+    frame.with_columns(y=pl.col("a") - pl.col("b")).write_csv(tmp_path / "train.csv")
+    monkeypatch.chdir(tmp_path)
+    fingerprint = open_source("train.csv").fingerprint()
+    est = LinearRegressionGD().fit(frame.to_numpy(), frame["a"].to_numpy() - frame["b"].to_numpy())
+    model = Model(
+        [], est, task="regression", target="y", input_schema={"a": "Float64", "b": "Float64"}, features=["a", "b"]
+    )
+    path = model.save(
+        tmp_path / "out" / "sales" / "model", source={"uri": "train.csv", "fingerprint": fingerprint, "rows": 80}
+    )
+    # Registered later from another directory: the data is still found (the fingerprint says it is the same).
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    reg = str(tmp_path / "reg")
+    assert main(["models", "register", str(path), "sales", "--registry", reg]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main(["models", "show", "sales", "--registry", reg]) == 0
+    assert json.loads(capsys.readouterr().out)["has_profile"] is True
+    # Data that changed since training gives no profile, and the command says so and how to give one.
+    (tmp_path / "train.csv").write_text("a,b,y\n1,2,3\n")
+    assert main(["models", "register", str(path), "sales", "--registry", reg]) == 0
+    err = capsys.readouterr().err
+    assert "no drift profile for this version: its training data (train.csv) was not found or has changed" in err
+    assert "--reference FILE" in err

@@ -107,6 +107,15 @@ def register(app: typer.Typer) -> None:
         reg = _open(registry, create=True)
         version = reg.register(model_dir, name, aliases=alias, reference=reference)
         typer.echo(f"registered {name} version {version}")
+        registered = reg.get(name, version)
+        if registered.profile is None:  # said: the server then reports no drift for this version, only a note
+            source = registered.lineage.get("source_uri")
+            typer.echo(
+                f"note: no drift profile for this version: its training data "
+                f"{f'({source}) was not found or has changed since' if source else 'is not named in the model'}; "
+                "register it again with --reference FILE to have the server watch drift",
+                err=True,
+            )
 
     @models.command("promote", help="Point an alias (default production) at a version.")
     def promote_command(

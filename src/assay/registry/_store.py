@@ -264,7 +264,7 @@ class Registry:
             copy = staging / "model"
             shutil.copytree(src, copy)
             verify_artifact(copy)  # the copy, not only the original, must match the manifest
-            profile = _training_profile(manifest, reference, copy)
+            profile = _training_profile(manifest, reference, copy, src)
             with self._sql.connect(write=True) as cur:
                 version = self._last_number(cur, name) + 1
                 self._note_number(cur, name, version)
@@ -594,8 +594,25 @@ def _as_registered(mv: ModelVersion, manifest: dict[str, Any]) -> None:
         raise ArtifactError(msg)
 
 
-def _training_profile(manifest: dict[str, Any], reference: Any, artifact: Path) -> dict[str, Any] | None:
-    """Profile of the training inputs (and of the model's predictions on them), or None when no data is at hand."""
+def _source_candidates(uri: str, origin: Path | None) -> list[str]:
+    """Where the training file named in a manifest may be: the URI itself, and for a relative path (training
+    records it as it was typed, relative to where it ran) the same path under each folder above the artifact's
+    (``assay train data.csv`` writes ``out/NAME/model`` below that folder), so that registering from another
+    directory still finds it. The data fingerprint decides which, if any, is the training data."""
+    candidates = [uri]
+    if "://" not in uri and not Path(uri).expanduser().is_absolute() and origin is not None:
+        for parent in origin.resolve().parents:
+            candidate = parent / uri
+            if candidate.is_file() and str(candidate) not in candidates:
+                candidates.append(str(candidate))
+    return candidates
+
+
+def _training_profile(
+    manifest: dict[str, Any], reference: Any, artifact: Path, origin: Path | None = None
+) -> dict[str, Any] | None:
+    """Profile of the training inputs (and of the model's predictions on them), or None when no data is at hand.
+    ``origin``: where the artifact was registered from (to find a training file named by a relative path)."""
     import polars as pl
 
     from assay.registry._profile import profile_frame
@@ -615,14 +632,16 @@ def _training_profile(manifest: dict[str, Any], reference: Any, artifact: Path) 
         source = manifest.get("source") or {}
         uri, fingerprint = source.get("uri"), source.get("fingerprint")
         if uri and fingerprint:
-            try:
-                from assay.sources import open_source
+            from assay.sources import open_source
 
-                src = open_source(uri)
-                if src.fingerprint() == fingerprint:
-                    frame = src.read()
-            except Exception:  # the training data moved or is unreachable: register without a profile
-                frame = None
+            for candidate in _source_candidates(str(uri), origin):
+                try:
+                    src = open_source(candidate)
+                    if src.fingerprint() == fingerprint:
+                        frame = src.read()
+                        break
+                except Exception:  # the training data moved or is unreachable: register without a profile
+                    frame = None
     if frame is None or frame.height == 0:
         return None
     schema = manifest.get("input_schema") or {}
