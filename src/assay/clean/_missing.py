@@ -1,13 +1,14 @@
 """The ``missing`` step: drop or fill missing values.
 
 Missing means null, plus NaN and ±inf in float columns, plus any text in ``tokens`` (``NA``, ``-``, ``?``, …) in
-text columns. Fitting learns the fill values from mergeable summaries: mean from sums and counts, median from
-:class:`~assay.clean._sketch.QuantileSummary`, mode from value counts (ties go to the smallest value, as in
-scikit-learn's ``SimpleImputer``), the KNN reference rows from a bottom-k hash sample. ``by=`` learns them per group
-(unseen groups use the overall value; ``ffill``, ``bfill`` and ``interpolate`` then fill from rows of the same group
-only). ``ffill``, ``bfill`` and ``interpolate`` depend on the neighbouring rows, so
-for them a row alone is not the same as that row inside its batch (``row_local`` is False); what they cannot fill
-(leading/trailing gaps, a single row) gets the overall median / mode, so no null survives either way.
+text columns and any number among them (``-999``) in numeric columns. Fitting learns the fill values from mergeable
+summaries: mean from sums and counts, median from :class:`~assay.clean._sketch.QuantileSummary`, mode from value
+counts (ties go to the smallest value, as in scikit-learn's ``SimpleImputer``), the KNN reference rows from a
+bottom-k hash sample. ``by=`` learns them per group (unseen groups use the overall value; ``ffill``, ``bfill`` and
+``interpolate`` then fill from rows of the same group only). ``ffill``, ``bfill`` and ``interpolate`` depend on the
+neighbouring rows, so for them a row alone is not the same as that row inside its batch (``row_local`` is False);
+what they cannot fill (leading/trailing gaps, a single row) gets the overall median / mode, so no null survives
+either way.
 """
 
 from __future__ import annotations
@@ -48,12 +49,32 @@ CATEGORICAL_STRATEGIES = ("mode", "constant", "ffill", "bfill", "none")
 MISSING_CATEGORY = "__missing__"
 
 
-def _is_missing(col: str, dtype: pl.DataType, tokens: list[str]) -> pl.Expr:
+def _number_tokens(tokens: list[Any]) -> list[float]:
+    """The tokens that are numbers (-999, "9999"): missing-value codes in numeric columns too."""
+    out = []
+    for token in tokens:
+        try:
+            value = float(str(token).strip())
+        except ValueError:
+            continue
+        if math.isfinite(value):
+            out.append(value)
+    return out
+
+
+def _is_missing(col: str, dtype: pl.DataType, tokens: list[Any]) -> pl.Expr:
     x = pl.col(col)
+    codes = _number_tokens(tokens) if tokens and dtype.is_numeric() else []
+    if dtype.is_integer():
+        codes = [c for c in codes if c.is_integer()]
+    code = x.is_in(pl.Series([int(c) for c in codes] if dtype.is_integer() else codes).cast(dtype)) if codes else None
     if dtype.is_float():
-        return x.is_null() | ~x.is_finite()
+        missing = x.is_null() | ~x.is_finite()
+        return missing | code if code is not None else missing
+    if code is not None:
+        return x.is_null() | code
     if dtype == pl.String and tokens:
-        return x.is_null() | x.is_in(tokens)
+        return x.is_null() | x.is_in([str(t) for t in tokens])
     return x.is_null()
 
 
@@ -95,7 +116,8 @@ class MissingStep(Step):
     indicator:
         Add a Boolean ``<column>__missing`` column for each column that had missing values in training.
     tokens:
-        Texts that mean missing in text columns (in addition to null).
+        Texts that mean missing in text columns (in addition to null); those that are numbers (-999, 9999) mean
+        missing in numeric columns too.
 
     Filled numeric columns come out as Float64, except integer columns given a whole number by a plain fill value
     (median, mean, mode or constant), which keep their type.
@@ -195,8 +217,10 @@ class MissingStep(Step):
         columns, numeric = self._columns(schema, target)
         tokens = list(self.tokens or [])
         others = [c for c in columns if c not in numeric]
-        # Numbers are read through finite() (null, NaN and ±inf left out) rather than rewritten first: one pass.
-        clean = frame.with_columns([_as_null(c, schema[c], tokens) for c in others])
+        # Numbers are read through finite() (null, NaN and ±inf left out) rather than rewritten first: one pass;
+        # unless some tokens are numbers (-999), which mark missing values among them too.
+        coded = others + numeric if _number_tokens(tokens) else others
+        clean = frame.with_columns([_as_null(c, schema[c], tokens) for c in coded])
         need_q = self.strategy in ("median", "ffill", "bfill", "interpolate")
         exprs = [pl.len().alias("__n__"), *[pl.col(c).null_count().alias(f"{columns.index(c)}null") for c in others]]
         if not need_q:
@@ -429,7 +453,7 @@ class MissingStep(Step):
                                     for c in state["indicators"] if c in schema])
         # Numeric columns with a plain fill value take one fused expression (the hot path on big data); the rest
         # first turn every missing marker into null and are then filled.
-        simple = self.strategy in ("median", "mean", "mode", "constant") and not self.by
+        simple = self.strategy in ("median", "mean", "mode", "constant") and not self.by and not _number_tokens(tokens)
         fast = [c for c in cols if simple and c in numeric and state["fill"].get(c) is not None]
         fused = []
         untouched = {c for c, share in state.get("missing_share", {}).items() if share == 0}
