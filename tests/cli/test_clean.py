@@ -201,3 +201,21 @@ def test_applied_quarantine_goes_next_to_the_new_output(penguins_csv: Path, tmp_
     assert (tmp_path / "first.quarantine.csv").read_bytes() == kept  # the first run's rows are not overwritten
     again = pl.read_csv(tmp_path / "second.quarantine.csv")
     assert again.height == pl.read_csv(tmp_path / "first.quarantine.csv").height > 0
+
+
+def test_numbers_in_text_options_stay_text(tmp_path: Path, capsys):
+    # A column named 2024 and a missing code -999, as --step and as a --steps file: YAML would read both as numbers.
+    src = tmp_path / "codes.csv"
+    src.write_text("a,2024,c\n1,-999,x\n2,5,NA\n3,6,-999\n4,-999,x\n", encoding="utf-8")
+    assert main(["clean", str(src), "--out", str(tmp_path / "a.csv"), "-s", "dedupe:key=[2024]",
+                 "-s", "missing:tokens=[-999, NA],columns=[2024, c]", "-q"]) == 0
+    out = pl.read_csv(tmp_path / "a.csv")
+    assert out.height == 3
+    assert -999 not in out["2024"].to_list()
+    assert out["c"].to_list() == ["x", "x", "x"]
+    steps = tmp_path / "steps.yaml"
+    steps.write_text("steps:\n  - {step: scale, columns: [2024]}\n  - {step: types, missing_tokens: [-999]}\n",
+                     encoding="utf-8")
+    assert main(["clean", str(src), "--out", str(tmp_path / "b.csv"), "--steps", str(steps), "-q"]) == 0
+    assert pl.read_csv(tmp_path / "b.csv")["c"].null_count() == 2
+    assert "Traceback" not in capsys.readouterr().err

@@ -32,6 +32,21 @@ EXAMPLES = "\n\n".join([
 WRITERS = {".csv": "write_csv", ".parquet": "write_parquet", ".ndjson": "write_ndjson", ".jsonl": "write_ndjson",
            ".json": "write_json"}
 DEFAULT_STEPS = ("types", "dedupe")
+# Options whose values are text (column names, missing tokens, formats, category orders): read as YAML they would
+# turn 2024 into a number and -999 into an integer, which no column name or token comparison expects.
+TEXT_OPTIONS = frozenset({"columns", "key", "by", "order_by", "tokens", "missing_tokens", "categorical", "kinds",
+                          "formats", "categories", "time_zone", "prefix", "quarantine", "parts"})
+
+
+def _as_text(value: Any) -> Any:
+    """Numbers in a text option as the text they were written as (``[2024, -999]`` → ``["2024", "-999"]``)."""
+    if isinstance(value, dict):
+        return {str(k): _as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_text(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
 def _split_top(text: str) -> list[str]:
@@ -62,6 +77,8 @@ def parse_step(text: str) -> dict[str, Any]:
     {'step': 'outliers', 'columns': ['a', 'b'], 'k': 3}
     >>> parse_step("{step: missing, strategy: knn}")
     {'step': 'missing', 'strategy': 'knn'}
+    >>> parse_step("missing:tokens=[NA, -999],columns=[2024]")
+    {'step': 'missing', 'tokens': ['NA', '-999'], 'columns': ['2024']}
     """
     import yaml
 
@@ -86,8 +103,10 @@ def parse_step(text: str) -> dict[str, Any]:
         if not eq or not key.strip():
             msg = f"--step {text!r}: {item!r} is not key=value"
             raise SpecError(msg)
+        # Text options keep every value as written (BaseLoader reads no numbers or booleans): columns=[2024].
+        loader = yaml.BaseLoader if key.strip() in TEXT_OPTIONS else yaml.SafeLoader
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+            out[key.strip()] = yaml.load(raw, Loader=loader) if raw.strip() else None
         except yaml.YAMLError:
             out[key.strip()] = raw.strip()
     return out
@@ -119,7 +138,7 @@ def _build(items: list[dict[str, Any]], out: Path) -> list[Any]:
 
     steps = []
     for item in items:
-        params = dict(item)
+        params = {k: _as_text(v) if k in TEXT_OPTIONS else v for k, v in item.items()}
         name = params.pop("step")
         if name == "outliers" and params.get("action") == "quarantine" and not params.get("quarantine"):
             params["quarantine"] = _quarantine_path(out)
