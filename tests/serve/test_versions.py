@@ -286,8 +286,7 @@ def test_canary_and_shadow_name_versions_as_promote_does(registry_dir, start_ser
     assert status["canary"] == status["shadow"]  # one deployment of v2: its counts hold both roles' calls
 
 
-def test_promoting_the_canary_ends_it_and_ending_a_canary_keeps_a_version_loaded_on_request(
-        registry_dir, start_server):
+def test_promoting_the_canary_ends_it_and_ending_a_canary_keeps_a_version_loaded_on_request(registry_dir, start_server):
     server = start_server(registry_dir, "--watch-seconds", "0")
     url = server.url
     oip = {"inputs": [{"name": n, "shape": [1], "datatype": "FP64", "data": [ROW[n]]} for n in ROW]}
