@@ -49,3 +49,11 @@ def test_dates_filled_from_their_neighbours_get_no_note(caplog: pytest.LogCaptur
         out = MissingStep(columns=["day"], categorical="ffill").fit(frame).transform(frame)
     assert out["day"].to_list()[1] == date(2024, 1, 1)
     assert "left as they are" not in caplog.text
+
+
+def test_a_column_given_as_a_number_gets_a_clear_error() -> None:
+    from assay.clean import ScaleStep
+    from assay.exceptions import SchemaError
+
+    with pytest.raises(SchemaError, match=r"column 2024 not found; did you mean '2024'\?"):
+        ScaleStep(columns=[2024]).fit(pl.DataFrame({"2024": [1.0, 2.0]}))

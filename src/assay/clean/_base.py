@@ -60,7 +60,7 @@ def resolve_columns(
     names = list(schema)
     for col in requested:
         if col not in schema:
-            msg = f"{step}: column {col!r} not found{did_you_mean(col, names)} (columns: {', '.join(names)})"
+            msg = f"{step}: column {col!r} not found{did_you_mean(str(col), names)} (columns: {', '.join(names)})"
             raise SchemaError(msg)
     return list(requested)
 
