@@ -618,6 +618,8 @@ class Pipeline:
         index_notes += total_notes
         frame, task, notes = self._check_target(frame, origin)
         target = self.target if task not in ("clustering",) else None
+        if task == "anomaly" and target is not None:
+            notes += _anomaly_labels_note(frame.get_column(target))
         self._check_drop(frame.columns, origin, target)
         self._identifiers, id_notes = self._identifier_columns(frame, target)
         notes = index_notes + notes + id_notes
@@ -757,6 +759,20 @@ def _test_far_below_cv(test: float | None, mean: float | None, std: float | None
     return (f"the held-out test {metric} ({_fmt_number(test)}) is far {'below' if higher else 'above'} the "
             f"cross-validation mean ({_fmt_number(mean)} ± {_fmt_number(std or 0.0)}): {why}; expect the test score, "
             "not the CV one, on new data")
+
+
+def _anomaly_labels_note(labels: pl.Series) -> list[str]:
+    """What a text label column of an anomaly task is read as: the rarer of two values are the known anomalies (said,
+    so a reader can check it), and text of any other number of values gives no roc_auc (said too)."""
+    if labels.dtype != pl.String and not isinstance(labels.dtype, pl.Categorical):
+        return []
+    values, counts = np.unique(labels.cast(pl.String).drop_nulls().to_numpy().astype(str), return_counts=True)
+    if len(values) == 2:  # the same choice as assay.evaluate._metrics.anomaly_truth
+        rare, common = str(values[int(np.argmin(counts))]), str(values[1 - int(np.argmin(counts))])
+        return [f"anomaly labels: {rare!r}, the rarer of the two values of {labels.name!r}, marks the known anomalies "
+                f"and {common!r} the normal rows (for roc_auc and average precision)"]
+    return [f"anomaly labels: {labels.name!r} holds {len(values)} different texts, not two (anomaly or normal), so "
+            "the detector is not scored against it (no roc_auc); give 1/0 or two values"]
 
 
 def _count_target(y: pl.Series, need: int, folds: int) -> str | None:

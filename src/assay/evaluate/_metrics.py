@@ -159,17 +159,34 @@ def _clustering(X: np.ndarray | None, labels: np.ndarray, seed: int = 0) -> dict
     return out
 
 
+def anomaly_truth(y_true: Any) -> np.ndarray | None:
+    """Which rows a label column marks as anomalies: non-zero numbers and True; of text with two values, the rarer
+    one ('malignant' among 'benign'), as every non-empty text would otherwise count as an anomaly and leave no
+    normal row to score against. None for text of any other number of values.
+
+    >>> anomaly_truth(np.array(["ok", "fraud", "ok", "ok"])).tolist()
+    [False, True, False, False]
+    """
+    y = np.asarray(y_true)
+    if y.dtype.kind in "biuf":
+        return np.nan_to_num(y.astype(np.float64)) != 0
+    text = y.astype(str)
+    values, counts = np.unique(text, return_counts=True)
+    if len(values) != 2:
+        return None
+    return text == values[int(np.argmin(counts))]
+
+
 def _anomaly(y_true: np.ndarray | None, y_pred: np.ndarray, proba: np.ndarray | None) -> dict[str, float | None]:
     from sklearn import metrics as m
 
     labels = np.asarray(y_pred)
     out: dict[str, float | None] = {"anomaly_rate": float(np.mean(labels == 1)), "roc_auc": None,
                                     "average_precision": None}
-    if y_true is not None and proba is not None:
-        truth = np.asarray(y_true).astype(bool)
-        if 0 < truth.sum() < len(truth):
-            out["roc_auc"] = _safe(m.roc_auc_score(truth, proba))
-            out["average_precision"] = _safe(m.average_precision_score(truth, proba))
+    truth = None if y_true is None or proba is None else anomaly_truth(y_true)
+    if truth is not None and 0 < truth.sum() < len(truth):
+        out["roc_auc"] = _safe(m.roc_auc_score(truth, proba))
+        out["average_precision"] = _safe(m.average_precision_score(truth, proba))
     return out
 
 
