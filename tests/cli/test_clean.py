@@ -219,3 +219,10 @@ def test_numbers_in_text_options_stay_text(tmp_path: Path, capsys):
     assert main(["clean", str(src), "--out", str(tmp_path / "b.csv"), "--steps", str(steps), "-q"]) == 0
     assert pl.read_csv(tmp_path / "b.csv")["c"].null_count() == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_values_changed_in_a_column_given_another_numeric_type_are_counted():
+    frame = pl.DataFrame({"n": [1, 2, 3, 4, 10], "x": [1.0, 2.0, 3.0, 4.0, 10.0]})
+    _, _, changes = clean(frame, [MissingStep(tokens=["10"])])  # the median of the rest, 2.5, is no whole number
+    assert changes[0].retyped == {"n": ("Int64", "Float64")}
+    assert changes[0].changed == {"n": 1, "x": 1}

@@ -113,7 +113,10 @@ def _compare(name: str, seconds: float, before: pl.DataFrame, after: pl.DataFram
         filled = int((a.is_null() & b.is_not_null()).sum())
         emptied = int((a.is_not_null() & b.is_null()).sum())
         differ = 0
-        if c not in change.retyped and a.dtype != pl.Null:
+        if c in change.retyped and a.dtype.is_numeric() and b.dtype.is_numeric():
+            # A whole-number column given fractions (scaled, or filled with a median of 5.5): compared as numbers.
+            a, b = a.cast(pl.Float64), b.cast(pl.Float64)
+        if (c not in change.retyped or a.dtype == b.dtype) and a.dtype != pl.Null:
             try:
                 ne = a.ne(b)
                 if a.dtype.is_float():  # NaN ≠ NaN: a NaN left as it was is not a change
