@@ -319,3 +319,26 @@ def test_a_server_on_an_empty_registry_says_so_and_serves_what_is_registered_lat
             break
         time.sleep(0.1)
     assert r.status_code == 200
+
+
+def test_promoting_another_alias_over_http_moves_it_and_leaves_production_serving(registry_dir, start_server):
+    server = start_server(registry_dir, "--watch-seconds", "0")
+    url = f"{server.url}/admin/models/iris"
+    r = httpx.post(f"{url}/promote", json={"version": 2, "alias": "staging"}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["production"]["version"] == 1
+    assert open_registry(registry_dir).aliases("iris") == {"production": 1, "staging": 2}
+    # Before, the server served the staging version as production until the registry watch swapped it back (and
+    # for good with --watch-seconds 0).
+    answers = [httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).json() for _ in range(5)]
+    assert [a["model_version"] for a in answers] == [1] * 5
+    bad = httpx.post(f"{url}/promote", json={"version": 2, "alias": "no good"}, headers=ADMIN)
+    assert bad.status_code == 400
+    assert "invalid alias 'no good'" in bad.json()["error"]
+    # A damaged version is not given the alias.
+    stored = open_registry(registry_dir).get("iris", 1).path
+    (stored / "steps.json").write_text((stored / "steps.json").read_text() + " ")
+    damaged = httpx.post(f"{url}/promote", json={"version": 1, "alias": "staging"}, headers=ADMIN)
+    assert damaged.status_code == 409
+    assert "staging not moved" in damaged.json()["error"]
+    assert open_registry(registry_dir).aliases("iris")["staging"] == 2

@@ -36,6 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from assay.exceptions import AssayError, RegistryError, SchemaError
+from assay.registry._store import check_name
 from assay.serve._breaker import HALF_OPEN, STATE_CODE, BreakerConfig
 from assay.serve._deploy import Deployment, InvalidOutput, LogSpec, ModelFailure, Payload, Shed
 from assay.serve._predlog import SHADOW_SUFFIX, LogUnavailable, PredictionLog
@@ -1379,6 +1380,21 @@ class Handlers:
                 raise HTTPError(404, str(exc)) from exc
         else:
             version = await self._registered_version(name, data["version"])
+        alias = data.get("alias", "production")
+        try:
+            check_name(alias, "alias")
+        except RegistryError as exc:
+            raise HTTPError(400, str(exc)) from exc
+        if alias != "production":
+            # Another alias (staging, say) is not what this server serves: the version is checked as it would be
+            # loaded, and only the registry changes (production keeps serving).
+            try:
+                await loop.run_in_executor(None, self.s.registry.verify, name, version)
+            except AssayError as exc:
+                msg = f"version {version} of {name} cannot be loaded ({exc}); {alias} not moved"
+                raise HTTPError(409, msg) from exc
+            await loop.run_in_executor(None, self.s.registry.promote, name, version, alias)
+            return _json(self.s.status(name))
         try:
             await self.s._load_slot(name, version)  # load and check first: a broken version never goes live
         except Exception as exc:
@@ -1387,7 +1403,7 @@ class Handlers:
             raise HTTPError(
                 409, f"version {version} of {name} failed to load ({exc}); still serving v{serving}", serving=serving
             ) from exc
-        await loop.run_in_executor(None, self.s.registry.promote, name, version, data.get("alias", "production"))
+        await loop.run_in_executor(None, self.s.registry.promote, name, version, alias)
         return _json(self.s.status(name))
 
     async def admin_rollback(self, request: Request) -> Response:
