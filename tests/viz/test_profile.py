@@ -529,7 +529,7 @@ def test_dates_written_as_text_are_profiled_as_times(tmp_path, lazy: bool):
     assert str(v["min"]).startswith("2024-01-01")
     assert str(v["max"]).startswith("2024-12-")
     (warning,) = _warnings(p, "unreadable_times")
-    assert "1 values, e.g. 'soon', counted as missing" in warning["message"]
+    assert "1 value, e.g. 'soon', counted as missing" in warning["message"]
     assert p["variables"]["team"]["kind"] == "categorical"  # text that is not a time stays text
     _json_ok(p)
 
@@ -560,7 +560,7 @@ def test_numbers_written_for_people_are_profiled_as_numbers():
     assert price["min"] == 1000.5
     assert price["read_from_text"]["unreadable"] == 1
     (warning,) = _warnings(p, "unreadable_times")
-    assert warning["message"].startswith("'价格' reads as number but for 1 values, e.g. 'call us'")
+    assert warning["message"].startswith("'价格' reads as number but for 1 value, e.g. 'call us'")
     assert p["variables"]["share"]["max"] == pytest.approx(0.995)
     assert p["variables"]["sku"]["kind"] != "numeric"  # codes with digits stay text
     assert not _warnings(p, "high_cardinality")
@@ -725,3 +725,19 @@ def test_a_column_of_one_category_per_row_does_not_leak_a_numeric_target():
     # A few categories that settle the target still leak.
     p2 = profile(df.with_columns(t=pl.col("region_mean")), target="t")
     assert "region" in {w["column"] for w in _warnings(p2, "target_leakage")}
+
+
+def test_warnings_count_one_thing_in_the_singular():
+    df = pl.DataFrame({
+        "x": [1.0, float("inf"), float("nan"), 2.0, 3.0, 4.0],
+        "mix": ["1", "2", "3", "4", "5", "a"],
+        "s": ["a", "", "b", "c", "d", "e"],
+    })
+    messages = [w["message"] for w in profile(df.vstack(df.head(1)))["warnings"]]
+    text = " | ".join(messages)
+    assert "1 infinite value" in text
+    assert "1 NaN value (" in text
+    assert "1 duplicate row (" in text
+    assert "1 empty or blank string (" in text
+    assert "and text (1 value, e.g." in text
+    assert " 1 values" not in text

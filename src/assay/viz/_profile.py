@@ -1231,7 +1231,7 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
                                "modelling")
     dups = result.get("duplicate_rows")
     if dups:
-        add("duplicates", None, f"{dups:,} duplicate rows ({result['duplicate_rows_pct']:.2f}% of rows)")
+        add("duplicates", None, f"{_count(dups, 'duplicate row')} ({result['duplicate_rows_pct']:.2f}% of rows)")
     for name, v in variables.items():
         kind = v["kind"]
         if rows == 0:
@@ -1240,7 +1240,7 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
             add("all_missing", name, f"'{name}' is entirely missing ({rows:,} of {rows:,} rows)", "error")
             continue
         if v["missing_pct"] >= MANY_MISSING * 100:
-            add("many_missing", name, f"'{name}' is {v['missing_pct']:.1f}% missing ({v['missing']:,} rows)")
+            add("many_missing", name, f"'{name}' is {v['missing_pct']:.1f}% missing ({_count(v['missing'], 'row')})")
         distinct = v.get("distinct")
         if distinct == 1 and rows > 1:
             value = v["top"][0]["value"] if v.get("top") else v.get("min")
@@ -1259,9 +1259,9 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
             add("skewed", name, f"'{name}' is heavily skewed (skewness {skew:.2f}); a log or Yeo-Johnson "
                                 "transform may help linear models")
         if v.get("inf"):
-            add("infinite", name, f"'{name}' has {v['inf']:,} infinite values")
+            add("infinite", name, f"'{name}' has {_count(v['inf'], 'infinite value')}")
         if v.get("nan"):
-            add("nan", name, f"'{name}' has {v['nan']:,} NaN values (not-a-number, distinct from missing)")
+            add("nan", name, f"'{name}' has {_count(v['nan'], 'NaN value')} (not-a-number, distinct from missing)")
         if kind in ("categorical", "text", "id-like") and v.get("numeric_like"):
             n_num, n = v["numeric_like"], v["count"]
             if n_num == n:
@@ -1269,8 +1269,9 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
                                           "convert it to a numeric type", "info")
             elif n_num >= MIXED_SHARE * n:  # a few numbers among words are names ('1941', '10'), not a mix
                 ex = v.get("mixed_examples", {})
-                add("mixed_types", name, f"'{name}' mixes numbers ({n_num:,} values, e.g. {ex.get('numeric', [])[:2]})"
-                                         f" and text ({n - n_num:,} values, e.g. {ex.get('text', [])[:2]})")
+                add("mixed_types", name, f"'{name}' mixes numbers ({_count(n_num, 'value')}, e.g. "
+                                         f"{ex.get('numeric', [])[:2]}) and text ({_count(n - n_num, 'value')}, e.g. "
+                                         f"{ex.get('text', [])[:2]})")
         variants = v.get("spelling_variants")  # (per column; the totals row is said once, below the loop)
         if variants:
             ex = " and ".join(repr(x) for x in variants["examples"][:2])
@@ -1282,14 +1283,14 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
         if read and read["unreadable"]:
             how = f" (format {read['format']})" if read["format"] else ""
             add("unreadable_times", name, f"'{name}' reads as {read['kind']}{how} but for "
-                                          f"{read['unreadable']:,} values, e.g. {read['example']!r}, counted as "
-                                          "missing")
+                                          f"{_count(read['unreadable'], 'value')}, e.g. {read['example']!r}, counted "
+                                          "as missing")
         if v.get("blank"):
-            add("blank_strings", name, f"'{name}' has {v['blank']:,} empty or blank strings (not counted as "
+            add("blank_strings", name, f"'{name}' has {_count(v['blank'], 'empty or blank string')} (not counted as "
                                        "missing)", "info")
         outl = v.get("outliers")
         if outl and outl["pct"] >= 5:
-            add("outliers", name, f"'{name}' has {outl['count']:,} values ({outl['pct']:.1f}%) outside the IQR "
+            add("outliers", name, f"'{name}' has {_count(outl['count'], 'value')} ({outl['pct']:.1f}%) outside the IQR "
                                   f"fences [{_num(outl['low_fence'])}, {_num(outl['high_fence'])}]", "info")
     if target is not None:
         ts = result.get("target_summary", {})
