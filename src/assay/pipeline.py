@@ -85,11 +85,19 @@ def infer_task(y: pl.Series) -> str:
     dtype = y.dtype
     if dtype == pl.Boolean or dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
         return "classification"
-    if dtype.is_integer():
+    if dtype.is_integer() or _whole_floats(y):  # 1.0/0.0: what a writer makes of whole numbers beside a NaN
         distinct = y.n_unique()
         if distinct <= MAX_INT_CLASSES and distinct <= max(2, y.len() // 5):
             return "classification"
     return "regression"
+
+
+def _whole_floats(y: pl.Series) -> bool:
+    """Whether a float column holds whole numbers only (0.0 and 1.0), missing values aside."""
+    if not y.dtype.is_float():
+        return False
+    known = y.filter(y.is_finite())
+    return known.len() > 0 and bool((known == known.round()).all()) and bool(known.abs().max() < 2**53)
 
 
 def _make_steps(steps: Sequence[dict[str, Any] | Step] | None, schema: pl.Schema, target: str | None,
@@ -344,6 +352,12 @@ class Pipeline:
             frame = frame.filter(y.is_not_null())
             why = f"is missing ({infinite} of them infinite)" if infinite else "is missing"
             notes.append(f"dropped {missing} row(s) whose target {target!r} {why}")
+        if task in ("auto", "classification") and _whole_floats(frame.get_column(target)):
+            inferred = task == "classification" or infer_task(frame.get_column(target)) == "classification"
+            if inferred:  # classes 0 and 1, not 0.0 and 1.0 (in the probability columns' names too)
+                notes.append(f"target {target!r} holds whole numbers written with decimals (e.g. "
+                             f"{frame.get_column(target).drop_nulls()[0]!r}): read as whole-number classes")
+                frame = frame.with_columns(pl.col(target).cast(pl.Int64))
         if task == "auto":
             task = infer_task(frame.get_column(target))
             # the rows a class needs so that the training split still has one per fold
