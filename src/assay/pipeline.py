@@ -718,6 +718,12 @@ class Pipeline:
             notify("tuning the decision threshold on out-of-fold probabilities", 0.97)
             threshold = self._tune_threshold(best, params, prep, est, objective, train_frame)
         test_metrics, predictions = _score_test(est, prep, task, score, threshold=threshold)
+        if task == "regression" and test_metrics.get("mape") is not None:
+            zeros = int(np.sum(np.asarray(prep.y_test, dtype=np.float64) == 0))
+            if zeros:  # assay.evaluate._metrics leaves them out; a reader would take mape for every row's error
+                log.warning("mape is the mean error in percent over the %d of %d test rows whose %r is not 0: a "
+                            "percentage of 0 is undefined, so the %d rows of 0 are not in it (mae and rmse are)",
+                            len(prep.y_test) - zeros, len(prep.y_test), target, zeros)
         if task in ("classification", "regression") and 0 < test_frame.height < FEW_TEST_ROWS:
             log.warning("the held-out test split has only %d rows (one row is %.0f%% of it): its scores swing with "
                         "each row; read them beside the cross-validation scores, or train with a larger --test-size",

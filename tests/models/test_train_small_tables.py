@@ -58,3 +58,11 @@ def test_a_tiny_test_split_is_said_to_be_rough():
     said = [n for n in result.notes if "test split has only 7 rows" in n]
     assert len(said) == 1
     assert not [n for n in train(_small_table(400), "y", models=["linreg"], report=False).notes if "only" in n]
+
+
+def test_mape_says_it_leaves_out_rows_of_zero():
+    counts = _small_table(300).with_columns((pl.col("y") * (pl.col("z1") > 0)).alias("visits")).drop("y")
+    result = train(counts, "visits", models=["linreg"], report=False)
+    said = [n for n in result.notes if n.startswith("mape is the mean error in percent over the")]
+    assert len(said) == 1
+    assert not [n for n in train(_small_table(300), "y", models=["linreg"], report=False).notes if "mape" in n]
