@@ -69,7 +69,8 @@ class _CountingEncoder(Step):
         schema = frame.collect_schema()
         columns = resolve_columns(self.columns, schema, self._auto_columns(schema), exclude=[target] if target else [],
                                   step=self.name)
-        return {"columns": columns, "auto": self.columns is None, "counts": category_counts(frame, columns)}
+        return {"columns": columns, "auto": self.columns is None, "counts": category_counts(frame, columns),
+                "names": list(schema)}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         columns = union(a["columns"], b["columns"])
@@ -149,7 +150,26 @@ class OneHotEncoder(_CountingEncoder):
                 kept = [v for v in kept if v in keep]
             categories[col] = kept
             other[col] = len(kept) < len(levels)
+        self._check_names(categories, other, summary.get("names", []))
         return {"columns": list(categories), "categories": categories, "other": other, "capped": capped}
+
+    def _check_names(self, categories: dict[str, list[str]], other: dict[str, bool], names: list[str]) -> None:
+        """Refuse one-hot columns that would overwrite a column the data keeps (``color_red`` next to ``color``) or
+        each other: with_columns would replace one silently."""
+        kept = set(names)  # an encoded column's name too: it is dropped after the new columns are made
+        made: dict[str, str] = {}
+        for col, cats in categories.items():
+            for out in [f"{col}_{cat}" for cat in cats] + ([f"{col}_{OTHER}"] if other[col] else []):
+                clash = out if out in kept else None
+                if clash is None and out in made:
+                    msg = (f"{self.name}: {col!r} and {made[out]!r} would both make the column {out!r}; rename one "
+                           "of them first")
+                    raise SchemaError(msg)
+                if clash is not None:
+                    msg = (f"{self.name}: encoding {col!r} would make a column {out!r}, which the data already has "
+                           "(it would be overwritten); rename it first, or leave it out with columns=[…]")
+                    raise SchemaError(msg)
+                made[out] = col
 
     def _transform(self, frame: Frame) -> Frame:
         exprs: list[pl.Expr] = []
