@@ -152,3 +152,17 @@ def test_register_finds_training_data_named_relative_to_where_training_ran(tmp_p
     err = capsys.readouterr().err
     assert "no drift profile for this version: its training data (train.csv) was not found or has changed" in err
     assert "--reference FILE" in err
+
+
+def test_a_file_that_is_not_a_registry_database_is_a_one_line_error(tmp_path, capsys):
+    from assay.exceptions import RegistryError
+    from assay.registry import open_registry
+
+    (tmp_path / "reg").mkdir()
+    (tmp_path / "reg" / "registry.sqlite").write_bytes(bytes(range(256)) * 20)  # damaged, or another file
+    with pytest.raises(RegistryError, match=r"registry database .*registry\.sqlite cannot be used: file is not a"):
+        open_registry(tmp_path / "reg")
+    assert main(["models", "list", "--registry", str(tmp_path / "reg")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: the registry database ")
+    assert "Traceback" not in captured.err

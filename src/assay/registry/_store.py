@@ -137,20 +137,12 @@ class _Sql:
     @contextmanager
     def connect(self, write: bool = False, ddl: bool = False) -> Iterator[Any]:
         if self.kind == "sqlite":
-            conn = sqlite3.connect(self.target, timeout=60, isolation_level=None)
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA busy_timeout=60000")
-                conn.execute("BEGIN IMMEDIATE" if write or ddl else "BEGIN")
-                cur = _Cursor(conn.cursor(), "sqlite")
-                try:
+                with self._sqlite(write, ddl) as cur:
                     yield cur
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            finally:
-                conn.close()
+            except sqlite3.DatabaseError as exc:  # not a database, damaged, locked past the timeout
+                msg = f"the registry database {self.target} cannot be used: {exc}"
+                raise RegistryError(msg) from exc
             return
         import psycopg
 
@@ -169,6 +161,23 @@ class _Sql:
                     # One writer at a time: "max(version)+1 then insert" must not interleave.
                     raw.execute("LOCK TABLE assay_versions IN EXCLUSIVE MODE")
                 yield _Cursor(raw, "postgresql")
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _sqlite(self, write: bool, ddl: bool) -> Iterator[Any]:
+        conn = sqlite3.connect(self.target, timeout=60, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            conn.execute("BEGIN IMMEDIATE" if write or ddl else "BEGIN")
+            cur = _Cursor(conn.cursor(), "sqlite")
+            try:
+                yield cur
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         finally:
             conn.close()
 
