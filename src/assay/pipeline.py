@@ -1168,7 +1168,8 @@ def _learning_curve(result: TrainResult, prep: _Prepared, est: Any, *, seed: int
                                             random_state=seed if kind != "time" else None)
     if np.isnan(test).all():
         return None
-    return {"train_sizes": sizes.tolist(), "train": train.tolist(), "test": test.tolist(), "metric": primary}
+    return {"train_sizes": sizes.tolist(), "train": train.tolist(), "test": test.tolist(), "metric": primary,
+            "sampled": len(y), "training_rows": len(prep.y_train)}
 
 
 def run(spec: Any, *, progress: Callable[[str, float], None] | None = None) -> TrainResult:

@@ -66,3 +66,13 @@ def test_mape_says_it_leaves_out_rows_of_zero():
     said = [n for n in result.notes if n.startswith("mape is the mean error in percent over the")]
     assert len(said) == 1
     assert not [n for n in train(_small_table(300), "y", models=["linreg"], report=False).notes if "mape" in n]
+
+
+def test_a_learning_curve_on_a_sample_records_both_row_counts(monkeypatch):
+    import assay.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "LEARNING_CURVE_ROWS", 100)
+    result = train(_small_table(400), "y", models=["linreg"], report=False)
+    curve = pipeline._learning_curve(result, result._report_inputs["prep"], result.model.estimator)
+    assert curve["sampled"] == 100
+    assert curve["training_rows"] == result.split["train_rows"]

@@ -441,3 +441,12 @@ def test_precision_recall_legend_leaves_a_rare_class_curve_clear():
     p = np.clip(0.3 * (y == "fraud") + rng.random(2000) * 0.7, 0, 1)  # weak: precision stays low at every recall
     fig = M.roc_pr_figure(y, np.column_stack([1 - p, p]), ["ok", "fraud"])
     assert _points_under_legend(fig.axes[1]) == 0
+
+
+def test_learning_curve_of_a_sample_says_so_on_its_axis():
+    curve = {"train_sizes": [1333, 4333, 7333, 10333, 13333], "train": [[0.99]] * 5,
+             "test": [[0.94], [0.97]] + [[0.98]] * 3, "sampled": 20_000, "training_rows": 43_152}
+    fig = M.learning_curve_figure(curve, "r2")
+    assert fig.axes[0].get_xlabel() == "training rows (drawn from a sample of 20,000 of the 43,152)"
+    del curve["sampled"]
+    assert M.learning_curve_figure(curve, "r2").axes[0].get_xlabel() == "training rows"

@@ -504,7 +504,11 @@ def learning_curve_figure(curve: dict[str, Any], metric: str | None) -> Any | No
         if arr.ndim == 2 and arr.shape[1] > 1:
             std = arr.std(1)
             ax.fill_between(sizes, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
-    ax.set(xlabel="training rows", ylabel=f"{metric or 'score'}{_direction(metric)}")
+    xlabel = "training rows"
+    sampled, whole = curve.get("sampled"), curve.get("training_rows")
+    if sampled and whole and sampled < whole:  # the axis ends well short of the rows the model was trained on
+        xlabel += f" (drawn from a sample of {sampled:,} of the {whole:,})"
+    ax.set(xlabel=xlabel, ylabel=f"{metric or 'score'}{_direction(metric)}")
     ax.set_title("Learning curve")
     ax.legend(loc="best")  # a fixed corner sat on the validation curve of a hard task (low scores on the right)
     ax.grid(True)
