@@ -418,3 +418,31 @@ def test_predict_dask_reads_unreadable_values_as_missing_and_counts_them(client,
     assert got.height == n
     assert got.get_column("prediction").null_count() == 0
     assert got.get_column("day").to_list()[5] == "soon"  # the input is written back as it came
+
+
+def test_gradient_descent_runs_in_one_task_below_the_distribution_threshold(client, tmp_path, monkeypatch) -> None:
+    """A few thousand rows: one task on one worker (data-parallel GD would take a round trip per iteration); above
+    ``distribute_rows`` the per-partition gradients are summed. Both give the local engine's model."""
+    import numpy as np
+    import polars as pl
+
+    from assay.engine import _run
+    from assay.engine import run_dask as run_on_dask
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(1_200, 3))
+    path = tmp_path / "d.parquet"
+    pl.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": X @ [1.0, -2.0, 0.5] + rng.normal(0, 0.1, 1_200)}
+                 ).write_parquet(path, row_group_size=300)
+    calls: list[int] = []
+    real = _run.fit_linear
+    monkeypatch.setattr(_run, "fit_linear", lambda *a, **k: calls.append(1) or real(*a, **k))
+    spec = {"source": str(path), "target": "y", "task": "regression", "models": ["linreg"],
+            "evaluation": {"folds": 2}, "output": {"report": False}}
+    small = run_on_dask({**spec, "output": {"dir": str(tmp_path / "one"), "report": False}}, client=client,
+                        rows_per_partition=300, echo=None)
+    assert calls == []
+    big = run_on_dask({**spec, "output": {"dir": str(tmp_path / "many"), "report": False}}, client=client,
+                      rows_per_partition=300, distribute_rows=100, echo=None)
+    assert len(calls) >= 3  # each fold and the refit
+    assert small.test_metrics["r2"] == pytest.approx(big.test_metrics["r2"], abs=1e-3)
