@@ -1,4 +1,5 @@
-"""One-hot columns never overwrite a column of the data, or each other, without a word."""
+"""New columns (one-hot, datetime parts, cluster ids) never overwrite a column of the data, or each other, without a
+word."""
 
 from __future__ import annotations
 
@@ -29,3 +30,16 @@ def test_columns_left_out_of_the_encoding_do_not_clash() -> None:
     frame = pl.DataFrame({"color": ["red", "blue"], "size": ["s", "m"]})
     out = OneHotEncoder().fit(frame).transform(frame)
     assert out.columns == ["color_blue", "color_red", "size_m", "size_s"]
+
+
+def test_cluster_and_datetime_parts_refuse_to_overwrite_a_column() -> None:
+    from datetime import date
+
+    from assay.clean import ClusterStep, DatetimePartsStep
+
+    with pytest.raises(SchemaError, match=r"the cluster id would go to a column 'cluster'.*or give another prefix="):
+        ClusterStep(k=2).fit(pl.DataFrame({"x": [1.0, 2.0, 9.0], "cluster": [1, 1, 2]}))
+    fitted = ClusterStep(k=2, prefix="segment").fit(pl.DataFrame({"x": [1.0, 2.0, 9.0], "cluster": [1, 1, 2]}))
+    assert fitted.state_["columns"] == ["x", "cluster"]
+    with pytest.raises(SchemaError, match=r"the year of 'd' would go to a column 'd_year', which the data already"):
+        DatetimePartsStep().fit(pl.DataFrame({"d": [date(2024, 1, 1)], "d_year": [1999]}))

@@ -65,6 +65,17 @@ def resolve_columns(
     return list(requested)
 
 
+def refuse_overwrite(step: str, made: dict[str, str], names: Sequence[str], hint: str = "") -> None:
+    """Raise when a column a step makes (``made``: new column -> what it holds, as said) is already in ``names``
+    (the columns of the data it was fitted on): adding it would replace that column without a word."""
+    taken = set(names)
+    for new, source in made.items():
+        if new in taken:
+            msg = (f"{step}: {source} would go to a column {new!r}, which the data already has (it would be "
+                   f"overwritten); rename that column first{hint}")
+            raise SchemaError(msg)
+
+
 def iter_batches(data: FitData, batch_rows: int = SCAN_BATCH_ROWS) -> Iterator[pl.DataFrame]:
     """Yield in-memory batches from a frame, a lazy scan (streamed in slices) or an iterable of frames."""
     if isinstance(data, pl.DataFrame):

@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from assay.clean._base import Frame, Step, numeric_columns, resolve_columns
+from assay.clean._base import Frame, Step, numeric_columns, refuse_overwrite, resolve_columns
 from assay.clean._stats import (
     hash_sample,
     json_float,
@@ -63,17 +63,20 @@ class ClusterStep(Step):
         columns = resolve_columns(self.columns, schema, numeric_columns(schema), exclude=[target] if target else [],
                                   step=self.name)
         return {"columns": columns, "m": moments(frame, columns),
-                "sample": hash_sample(frame, columns, int(self.sample_size))}
+                "sample": hash_sample(frame, columns, int(self.sample_size)), "names": list(schema)}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         return {"columns": union(a["columns"], b["columns"]), "m": merge_moment_dicts(a["m"], b["m"]),
-                "sample": merge_hash_samples(a["sample"], b["sample"], int(self.sample_size))}
+                "sample": merge_hash_samples(a["sample"], b["sample"], int(self.sample_size)),
+                "names": a.get("names", [])}
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
         from sklearn.cluster import KMeans
 
         cols = summary["columns"]
+        made = {self.prefix: "the cluster id", f"{self.prefix}_distance": "the distance to its centre"}
+        refuse_overwrite(self.name, made, summary.get("names", []), hint=", or give another prefix=")
         # To 12 significant digits: moments merged from batches differ from the whole data's in the last bits, and
         # k-means on a sample standardised by either can settle on another partition when two are about as good.
         mean = np.array([_round12(summary["m"][c][1]) for c in cols], dtype=np.float64)

@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from assay.clean._base import Frame, Step, resolve_columns
+from assay.clean._base import Frame, Step, refuse_overwrite, resolve_columns
 from assay.clean._stats import check_choice
 from assay.exceptions import SchemaError
 
@@ -94,7 +94,7 @@ class DatetimePartsStep(Step):
                        "convert it first with the 'types' step")
                 raise SchemaError(msg)
             kinds[col] = kind
-        return {"kinds": kinds}
+        return {"kinds": kinds, "names": list(schema)}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         return a
@@ -110,6 +110,8 @@ class DatetimePartsStep(Step):
                 parts[col] = [p for p in self.parts if kind == "datetime" or p not in ("hour", "minute", "second")]
             else:
                 parts[col] = list(DATETIME_DEFAULT if kind == "datetime" else DATE_DEFAULT)
+        made = {f"{col}_{part}": f"the {part} of {col!r}" for col, ps in parts.items() for part in ps}
+        refuse_overwrite(self.name, made, summary.get("names", []))
         return {"parts": parts}
 
     def _transform(self, frame: Frame) -> Frame:
