@@ -289,6 +289,27 @@ def test_a_nan_written_by_python_json_or_tritonclient_is_a_missing_value(start_s
         assert "not valid JSON" in r.json()["error"]
 
 
+def test_the_request_counter_says_the_status_the_client_was_given(server):
+    import re
+
+    url, _ = server
+
+    def counts() -> dict[str, float]:
+        text = httpx.get(f"{url}/metrics").text
+        found = re.findall(r'assay_requests_total\{model="iris",status="(\d+)",version="1"\} ([0-9.]+)', text)
+        return {status: float(value) for status, value in found}
+
+    before = counts()
+    bad = {**ROW, "petal_width": "wide"}
+    mlflow = [httpx.post(f"{url}/models/iris/invocations", json={"dataframe_records": [bad]}) for _ in range(2)]
+    plain = httpx.post(f"{url}/models/iris/predict", json=[bad])
+    assert [r.status_code for r in mlflow] == [400, 400]  # MLflow's answer to input its schema refuses
+    assert plain.status_code == 422
+    after = counts()
+    assert after.get("400", 0) - before.get("400", 0) == 2
+    assert after.get("422", 0) - before.get("422", 0) == 1
+
+
 def test_oip_refuses_unknown_outputs_and_datatypes(server):
     url, _ = server
     inputs = [{"name": n, "shape": [1], "datatype": "FP64", "data": [ROW[n]]} for n in FEATURES]

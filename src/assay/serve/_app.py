@@ -623,9 +623,11 @@ class Server:
         return slot
 
     async def predict(
-        self, name: str, frame_fn: Any, body: bytes, version: int | None = None
+        self, name: str, frame_fn: Any, body: bytes, version: int | None = None, invalid_status: int = 422
     ) -> tuple[list[dict[str, Any]], Deployment, str, str | None]:
-        """Admission → version choice → batcher → log. Returns (rows, deployment, request id, degraded reason)."""
+        """Admission → version choice → batcher → log. Returns (rows, deployment, request id, degraded reason).
+        ``invalid_status``: the status input the schema refuses gets (MLflow's routes answer it with a 400), so that
+        the request counter says what the client was told."""
         start = time.perf_counter()
         self.admit_check(name)
         self.inflight += 1
@@ -651,8 +653,8 @@ class Server:
                 dep.breaker.record(False, seconds)
                 probe = None
             except SchemaError as exc:
-                self.metrics.requests.labels(name, str(dep.version), "422").inc()
-                raise HTTPError(422, str(exc)) from exc
+                self.metrics.requests.labels(name, str(dep.version), str(invalid_status)).inc()
+                raise HTTPError(invalid_status, str(exc)) from exc
             except BadRequest as exc:  # records that cannot form a table (found when the batch is built)
                 self.metrics.requests.labels(name, str(dep.version), "400").inc()
                 raise HTTPError(400, str(exc)) from exc
@@ -1121,7 +1123,7 @@ class Handlers:
                 {"error_code": "BAD_REQUEST", "message": str(exc)}, 400, headers={"X-Request-ID": _OTHER_IDS()}
             )
         try:
-            rows, dep, rid, degraded = await self.s.predict(name, lambda: frame, body)
+            rows, dep, rid, degraded = await self.s.predict(name, lambda: frame, body, invalid_status=400)
         except HTTPError as exc:
             if exc.status in (400, 422):  # MLflow answers every invalid input with a 400 of this shape
                 return _json({"error_code": "BAD_REQUEST", "message": exc.message}, 400, headers=exc.headers)
