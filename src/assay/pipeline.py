@@ -1055,6 +1055,7 @@ def _write_report(result: TrainResult, path: Path) -> Path | None:
         "steps": [s.to_dict() for s in result.model.steps],
         "classes": result.model.classes,
         "notes": result.notes,
+        "threshold": result.model.threshold,
     }
     if prep is not None:
         report.update(

@@ -72,3 +72,33 @@ def test_recommendation_report_draws_no_spread_of_one_score(ratings: Path, tmp_p
     assert code == 0
     assert not list((tmp_path / "figures").glob("cv_spread.*"))
     assert "Cross-validation spread" not in (tmp_path / "report.html").read_text()
+
+
+def test_confusion_matrix_caption_gives_a_tuned_threshold(tmp_path: Path):
+    import html
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    label = np.where(x + rng.normal(0, 1, 400) > 1.5, "fraud", "ok")
+    data = tmp_path / "fraud.csv"
+    pl.DataFrame({"x": x, "z": rng.normal(size=400), "label": label}).write_csv(data)
+    out = tmp_path / "out"
+    code = main(
+        [
+            "train",
+            str(data),
+            "--target",
+            "label",
+            "--models",
+            "logreg",
+            "--threshold",
+            "cost:1:5",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    value = json.loads((out / "model" / "manifest.json").read_text())["threshold"]["value"]
+    page = html.unescape((out / "report.html").read_text())
+    assert f"at least {value:.4g}, the threshold tuned by --threshold, not 0.5" in page

@@ -61,8 +61,12 @@ def build_train_report(report: dict[str, Any], figdir: Path) -> dict[str, Any]:
             add("roc_pr", "ROC and precision–recall curves", lambda: M.roc_pr_figure(y_test, proba, classes),
                 "Area under the curve: 1 is perfect, 0.5 is chance (ROC); AP is the area under precision–recall.")
         if y_pred is not None:
+            cut = report.get("threshold") or {}
+            at = (f" A row is predicted {cut['positive']!r} when its probability of it is at least "
+                  f"{cut['value']:.4g}, the threshold tuned by --threshold, not 0.5." if cut.get("value") is not None
+                  else "")
             add("confusion_matrix", "Confusion matrix", lambda: M.confusion_figure(y_test, y_pred, classes),
-                "Rows are the true classes, columns the predictions; the diagonal is what the model got right.")
+                "Rows are the true classes, columns the predictions; the diagonal is what the model got right." + at)
         if proba is not None and classes:
             if len(y_test) < M.MIN_CALIBRATION_ROWS:
                 notes.append(f"Calibration is not drawn: {len(y_test):,} test rows, it needs at least "
