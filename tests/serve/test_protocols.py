@@ -283,7 +283,7 @@ def test_a_nan_written_by_python_json_or_tritonclient_is_a_missing_value(start_s
     result = client.infer("iris", inputs)
     assert list(result.as_numpy("prediction")) == [expected[0]["prediction"]]
     # What is still not JSON is refused as before.
-    for bad in (b'[{"sepal_width": NaN', b'[{"sepal_width": nan}]', b'[{"a": "\\ud800", "b": NaN}]'):
+    for bad in (b'[{"sepal_width": NaN', b'[{"sepal_width": nan}]', b'[{"a": "\\ud800", "b": NaN}]', b"[" * 5000):
         r = httpx.post(f"{url}/models/iris/predict", content=bad)
         assert r.status_code == 400, bad
         assert "not valid JSON" in r.json()["error"]

@@ -61,7 +61,7 @@ def _loads(body: bytes) -> Any:
     try:
         data = json.loads(body, parse_constant=_CONSTANTS.__getitem__)
         orjson.dumps(data)  # what orjson refuses for another reason (a lone surrogate, say) stays refused
-    except (ValueError, KeyError, orjson.JSONEncodeError):
+    except (ValueError, KeyError, RecursionError, orjson.JSONEncodeError):  # (RecursionError: nesting too deep)
         msg = f"body is not valid JSON: {error}"
         raise NotJSON(msg) from error
     return data
