@@ -696,7 +696,9 @@ class Pipeline:
             exclude = (*self.drop, *self._identifiers, *(c for c in (self.group,) if c is not None))
             for suspect in leakage_suspects(train_frame, target, task, exclude=exclude, seed=self.seed):
                 log.warning(suspect["message"])
-            if self.group is None:  # a group split is the cure; with one given there is nothing to say
+            # A group split is the cure, so with one there is nothing to say; with a time split, the same states or
+            # customers later on are what is predicted (Fatality by year), and group and time do not combine.
+            if self.group is None and self.time is None:
                 from assay.evaluate._leakage import repeated_entities
 
                 for repeated in repeated_entities(train_frame, target, task, exclude=exclude, seed=self.seed)[:2]:

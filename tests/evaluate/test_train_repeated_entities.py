@@ -54,3 +54,9 @@ def test_values_on_two_rows_each_are_too_few_to_tell():
     cases = np.repeat(rng.poisson(3, 44), 2) + rng.integers(0, 2, 88)
     frame = pl.DataFrame({"ncontrols": controls, "age": rng.integers(25, 75, 88), "ncases": cases})
     assert repeated_entities(frame, "ncases", "regression") == []
+
+
+def test_a_time_split_of_a_panel_is_not_told_to_group():
+    # Forecasting the same people's later years is the point of --time; --group and --time do not combine.
+    result = train(_panel(), "industry", models=["logreg"], time="year", report=False)
+    assert not [n for n in result.notes if "'nr' repeats" in n]
