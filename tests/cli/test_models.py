@@ -166,3 +166,23 @@ def test_a_file_that_is_not_a_registry_database_is_a_one_line_error(tmp_path, ca
     captured = capsys.readouterr()
     assert captured.err.startswith("error: the registry database ")
     assert "Traceback" not in captured.err
+
+
+def test_list_does_not_print_the_database_password(tmp_path, artifact, capsys, service):
+    import psycopg
+
+    host, port = service("postgresql")
+    schema = f"assay_test_{uuid.uuid4().hex[:10]}"
+    # (the test database trusts local connections, so any password is accepted)
+    uri = f"postgresql://postgres:hunter2@{host}:{port}/test?schema={schema}&artifacts={tmp_path / 'art'}"
+    try:
+        assert main(["models", "list", "--registry", uri]) == 0
+        assert main(["models", "register", artifact(0), "sales", "--registry", uri]) == 0
+        assert main(["models", "list", "--registry", uri]) == 0
+        out = capsys.readouterr().out
+        assert "no models in postgresql://postgres:***@" in out
+        assert "postgres:***@" in out.split("registered sales version 1", 1)[1]  # the table's title
+        assert "hunter2" not in out
+    finally:
+        with psycopg.connect(f"postgresql://postgres@{host}:{port}/test", autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

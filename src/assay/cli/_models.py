@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     ) -> None:
         from assay.exceptions import RegistryNotFoundError
+        from assay.registry._store import _mask  # (a database password is not printed)
 
         try:
             reg = _open(registry)
@@ -71,12 +72,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(rows, indent=1, ensure_ascii=False))
             return
         if not rows:
-            typer.echo(f"no models in {reg.location} (register one with: assay train … --register NAME)")
+            typer.echo(f"no models in {_mask(reg.location)} (register one with: assay train … --register NAME)")
             return
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"models in {reg.location}")
+        table = Table(title=f"models in {_mask(reg.location)}")
         for col in ("name", "versions (model)", "aliases", "task"):
             table.add_column(col)
         for r in rows:
