@@ -36,8 +36,12 @@ def test_an_unreachable_registry_or_unknown_model_is_a_one_line_error(tmp_path):
         (str(tmp_path / "reg"), ["--model", "nope"], "no model named 'nope'"),
     ]
     for registry, extra, said in runs:
-        proc = subprocess.run([sys.executable, "-m", "assay", "serve", "--registry", registry, "--port", "0", *extra],
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "assay", "serve", "--registry", registry, "--port", "0", *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 2, proc.stderr
         assert said in proc.stderr
         assert "Traceback" not in proc.stderr
@@ -47,21 +51,37 @@ def test_serve_process_binds_localhost_and_drains_on_sigterm(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 2))
     est = LinearRegressionGD().fit(X, X @ np.array([1.0, 2.0]))
-    model = Model([], est, task="regression", target="y", input_schema={"a": "Float64", "b": "Float64"},
-                  features=["a", "b"])
+    model = Model(
+        [], est, task="regression", target="y", input_schema={"a": "Float64", "b": "Float64"}, features=["a", "b"]
+    )
     path = model.save(tmp_path / f"m-{uuid.uuid4().hex[:6]}")
     reg = open_registry(tmp_path / "reg")
     reg.register(path, "lin")
     est2 = LinearRegressionGD().fit(X, X @ np.array([10.0, 20.0]))
-    model2 = Model([], est2, task="regression", target="y", input_schema={"a": "Float64", "b": "Float64"},
-                   features=["a", "b"])
+    model2 = Model(
+        [], est2, task="regression", target="y", input_schema={"a": "Float64", "b": "Float64"}, features=["a", "b"]
+    )
     reg.register(model2.save(tmp_path / f"m-{uuid.uuid4().hex[:6]}"), "lin")  # version 2, not deployed
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "assay", "serve", "--registry", str(tmp_path / "reg"),
-                             "--port", str(port), "--extra-versions", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "assay",
+            "serve",
+            "--registry",
+            str(tmp_path / "reg"),
+            "--port",
+            str(port),
+            "--extra-versions",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -73,13 +93,18 @@ def test_serve_process_binds_localhost_and_drains_on_sigterm(tmp_path):
         r = httpx.post(f"http://127.0.0.1:{port}/models/lin/predict", json=[{"a": 1.0, "b": 1.0}])
         assert abs(r.json()["predictions"][0]["prediction"] - 3.0) < 0.1
         # Regression feedback gives a live RMSE.
-        httpx.post(f"http://127.0.0.1:{port}/models/lin/feedback", json={"request_id": r.json()["request_id"],
-                                                                         "value": 3.5})
+        httpx.post(
+            f"http://127.0.0.1:{port}/models/lin/feedback", json={"request_id": r.json()["request_id"], "value": 3.5}
+        )
         live = httpx.get(f"http://127.0.0.1:{port}/models/lin/metrics").json()["versions"]["1"]
         assert abs(live["rmse"] - abs(r.json()["predictions"][0]["prediction"] - 3.5)) < 1e-9
         # A registered version that is not deployed is loaded on request (--extra-versions 1).
-        oip = {"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]},
-                          {"name": "b", "shape": [1], "datatype": "FP64", "data": [1.0]}]}
+        oip = {
+            "inputs": [
+                {"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                {"name": "b", "shape": [1], "datatype": "FP64", "data": [1.0]},
+            ]
+        }
         r2 = httpx.post(f"http://127.0.0.1:{port}/v2/models/lin/versions/2/infer", json=oip, timeout=60)
         assert r2.status_code == 200, r2.text
         assert r2.json()["model_version"] == "2"

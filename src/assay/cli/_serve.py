@@ -32,30 +32,42 @@ def register(app: typer.Typer) -> None:
         max_batch: int = typer.Option(64, min=1, help="Most rows per micro-batch."),
         max_wait_ms: float = typer.Option(2.0, min=0, help="Longest wait for a batch to fill (only under load)."),
         max_inflight: int = typer.Option(256, min=1, help="Predictions admitted at once; more get 503."),
-        shed_hold_ms: float = typer.Option(2.0, min=0, max=4.0, help="A 503 at capacity to a client that retried "
-                                                                    "at once is sent this long after its request."),
+        shed_hold_ms: float = typer.Option(
+            2.0,
+            min=0,
+            max=4.0,
+            help="A 503 at capacity to a client that retried at once is sent this long after its request.",
+        ),
         queue_timeout: float = typer.Option(2.0, min=0.001, help="Seconds a request may wait in a batch queue."),
         degrade_at: int | None = typer.Option(None, min=0, help="In-flight count above which the fallback answers."),
-        fallback: list[str] = typer.Option([], help="NAME=previous|none|OTHER[:VERSION] (repeatable); "
-                                                    "default previous."),
+        fallback: list[str] = typer.Option(
+            [], help="NAME=previous|none|OTHER[:VERSION] (repeatable); default previous."
+        ),
         breaker_window: int = typer.Option(20, min=1, help="Calls in the breaker's rolling window."),
         breaker_min_calls: int = typer.Option(10, min=1, help="Calls needed before the breaker may open."),
-        breaker_failure_rate: float = typer.Option(0.5, help="Failure share (above 0, at most 1) that opens the "
-                                                             "breaker."),
-        breaker_slow_rate: float = typer.Option(1.0, help="Slow-call share (above 0, at most 1) that opens the "
-                                                          "breaker."),
+        breaker_failure_rate: float = typer.Option(
+            0.5, help="Failure share (above 0, at most 1) that opens the breaker."
+        ),
+        breaker_slow_rate: float = typer.Option(
+            1.0, help="Slow-call share (above 0, at most 1) that opens the breaker."
+        ),
         breaker_slow_ms: float = typer.Option(1000.0, help="A call slower than this (ms, above 0) is slow."),
         breaker_open_seconds: float = typer.Option(10.0, min=0, help="Seconds open before half-open probes."),
         breaker_probes: int = typer.Option(3, min=1, help="Half-open probes that must succeed to close."),
         log_mode: str = typer.Option("durable", help="durable (answer after the log commit) or async."),
         log_inputs: str = typer.Option("full", help="full (store request bodies) or hash (SHA-256 only)."),
         max_body_kb: int = typer.Option(1024, min=1, help="Request size limit (413 above it)."),
-        extra_versions: int = typer.Option(2, min=0, help="Other registered versions loaded on request by "
-                                                          "/v2/models/NAME/versions/V/infer and kept (LRU; 0: off)."),
+        extra_versions: int = typer.Option(
+            2,
+            min=0,
+            help="Other registered versions loaded on request by "
+            "/v2/models/NAME/versions/V/infer and kept (LRU; 0: off).",
+        ),
         watch_seconds: float = typer.Option(2.0, min=0, help="Poll the registry for promotions (0: off)."),
         drift_seconds: float = typer.Option(30.0, min=0, help="Drift check interval (0: only on request)."),
-        wrap: str | None = typer.Option(None, help="module:function applied to each loaded model (fault "
-                                                   "injection, tracing); or $ASSAY_SERVE_WRAP."),
+        wrap: str | None = typer.Option(
+            None, help="module:function applied to each loaded model (fault injection, tracing); or $ASSAY_SERVE_WRAP."
+        ),
         log_level: str = typer.Option("info", help="debug, info, warning, error."),
     ) -> None:
         from assay.serve import serve
@@ -95,15 +107,31 @@ def register(app: typer.Typer) -> None:
         for name in model:
             reg.resolve(name)
         config = ServeConfig(
-            registry=registry, models=list(model) or None, token=token or os.environ.get("ASSAY_TOKEN"),
-            max_batch=max_batch, max_wait=max_wait_ms / 1000, max_inflight=max_inflight, shed_hold=shed_hold_ms / 1000,
-            queue_timeout=queue_timeout, degrade_at=degrade_at, fallback=fallbacks,
-            breaker=BreakerConfig(window=breaker_window, min_calls=breaker_min_calls,
-                                  failure_rate=breaker_failure_rate, slow_rate=breaker_slow_rate,
-                                  slow_seconds=breaker_slow_ms / 1000, open_seconds=breaker_open_seconds,
-                                  probes=breaker_probes),
-            log_mode=log_mode, log_inputs=log_inputs, max_body=max_body_kb * 1024, watch_seconds=watch_seconds,
-            drift_seconds=drift_seconds, wrap=wrap or os.environ.get("ASSAY_SERVE_WRAP"),
+            registry=registry,
+            models=list(model) or None,
+            token=token or os.environ.get("ASSAY_TOKEN"),
+            max_batch=max_batch,
+            max_wait=max_wait_ms / 1000,
+            max_inflight=max_inflight,
+            shed_hold=shed_hold_ms / 1000,
+            queue_timeout=queue_timeout,
+            degrade_at=degrade_at,
+            fallback=fallbacks,
+            breaker=BreakerConfig(
+                window=breaker_window,
+                min_calls=breaker_min_calls,
+                failure_rate=breaker_failure_rate,
+                slow_rate=breaker_slow_rate,
+                slow_seconds=breaker_slow_ms / 1000,
+                open_seconds=breaker_open_seconds,
+                probes=breaker_probes,
+            ),
+            log_mode=log_mode,
+            log_inputs=log_inputs,
+            max_body=max_body_kb * 1024,
+            watch_seconds=watch_seconds,
+            drift_seconds=drift_seconds,
+            wrap=wrap or os.environ.get("ASSAY_SERVE_WRAP"),
             extra_versions=extra_versions,
         )
         serve(config, host=host, port=port, log_level=log_level)
