@@ -47,6 +47,17 @@ def test_an_unreachable_registry_or_unknown_model_is_a_one_line_error(tmp_path):
         assert "Traceback" not in proc.stderr
 
 
+def test_a_port_in_use_is_a_one_line_error_before_models_are_loaded(tmp_path, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--registry", str(tmp_path / "reg"), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "another --port" in err
+
+
 def test_serve_process_binds_localhost_and_drains_on_sigterm(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 2))

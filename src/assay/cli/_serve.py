@@ -99,6 +99,7 @@ def register(app: typer.Typer) -> None:
                 msg = f"--fallback {item!r}: write NAME=previous, NAME=none or NAME=OTHER_MODEL[:VERSION]"
                 raise SpecError(msg)
             fallbacks[name] = value
+        _check_port(host, port)
         # The registry (and each model named with --model) checked before the server starts: a database that
         # cannot be reached or a mistyped model name is a one-line error, not a traceback from the server's start-up.
         from assay.registry import open_registry
@@ -135,3 +136,20 @@ def register(app: typer.Typer) -> None:
             extra_versions=extra_versions,
         )
         serve(config, host=host, port=port, log_level=log_level)
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port another process listens on is a one-line error before the models are loaded (uvicorn would find it
+    only after loading every model, and log it among the start-up lines). Bound as uvicorn binds (SO_REUSEADDR)."""
+    import socket
+
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            msg = f"cannot listen on {host}:{port}: {exc.strerror or exc} (is another server there? use another --port)"
+            raise SpecError(msg) from exc
