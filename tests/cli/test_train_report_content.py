@@ -102,3 +102,16 @@ def test_confusion_matrix_caption_gives_a_tuned_threshold(tmp_path: Path):
     value = json.loads((out / "model" / "manifest.json").read_text())["threshold"]["value"]
     page = html.unescape((out / "report.html").read_text())
     assert f"at least {value:.4g}, the threshold tuned by --threshold, not 0.5" in page
+
+
+def test_writing_the_report_is_announced_after_training(tmp_path: Path):
+    from assay.pipeline import train
+
+    rng = np.random.default_rng(1)
+    frame = pl.DataFrame({"x": rng.normal(size=120), "z": rng.normal(size=120)})
+    frame = frame.with_columns((pl.col("x") * 2 + pl.col("z")).alias("y"))
+    said: list[str] = []
+    train(frame, "y", models=["linreg"], out=tmp_path, progress=lambda message, _share: said.append(message))
+    after = said[said.index("done") + 1 :]
+    assert after[0].startswith("report: learning curve (linreg refitted")
+    assert after[-1] == "report: figures and permutation importance"

@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
         )
         with progress_callback(show_progress(quiet)) as notify:
             result = pipe.fit(source, progress=notify)
-            write_outputs(result, out, report=not no_report, spec=_spec_of(pipe))
+            write_outputs(result, out, report=not no_report, spec=_spec_of(pipe), progress=notify)
         print_leaderboard(result)
         if reg is not None and register_as:
             from assay.cli._common import console
