@@ -342,3 +342,12 @@ def test_promoting_another_alias_over_http_moves_it_and_leaves_production_servin
     assert damaged.status_code == 409
     assert "staging not moved" in damaged.json()["error"]
     assert open_registry(registry_dir).aliases("iris")["staging"] == 2
+    # Rolling staging back leaves production (the body's alias was ignored: production was rolled back instead).
+    open_registry(registry_dir).promote("iris", 2)
+    assert httpx.post(f"{url}/promote", json={"version": 2}, headers=ADMIN).json()["production"]["version"] == 2
+    r = httpx.post(f"{url}/rollback", json={"alias": "staging"}, headers=ADMIN)
+    assert r.status_code == 409  # staging has pointed only at version 2
+    assert "staging has pointed only at version 2" in r.json()["error"]
+    assert r.json()["error"].startswith("model 'iris': staging")
+    assert open_registry(registry_dir).aliases("iris") == {"production": 2, "staging": 2}
+    assert httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).json()["model_version"] == 2

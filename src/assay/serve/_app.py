@@ -1410,12 +1410,19 @@ class Handlers:
 
     async def admin_rollback(self, request: Request) -> Response:
         self._admin(request)
-        name = self._name(request)
+        name, data = self._name(request), await self._admin_body(request)
         loop = asyncio.get_running_loop()
+        alias = data.get("alias", "production")
         try:
-            version = await loop.run_in_executor(None, self.s.registry.rollback, name)
+            check_name(alias, "alias")
+        except RegistryError as exc:
+            raise HTTPError(400, str(exc)) from exc
+        try:
+            version = await loop.run_in_executor(None, self.s.registry.rollback, name, alias)
         except RegistryError as exc:
             raise HTTPError(409, str(exc)) from exc
+        if alias != "production":  # (not what this server serves: only the registry changes)
+            return _json(self.s.status(name))
         try:
             await self.s._load_slot(name, version)
         except Exception as exc:
