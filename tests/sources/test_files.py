@@ -516,6 +516,18 @@ def test_a_file_without_a_header_keeps_its_first_row(tmp_path: Path, caplog: pyt
     assert len(list(FileSource(str(path)).batches(2))) == 2
 
 
+def test_a_repeated_column_name_is_said_with_the_names_it_gets(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("a,a,y,a\n1,2,x,5\n2,3,z,6\n")
+    with caplog.at_level("WARNING", logger="assay.sources"):
+        frame = read_source(str(path))
+    assert frame.columns == ["a", "a_duplicated_0", "y", "a_duplicated_1"]  # as the note says
+    assert caplog.messages == [
+        "export.csv: the header names 3 columns 'a': the first is read as 'a', the others as a_duplicated_0, "
+        "a_duplicated_1"]
+
+
 @pytest.mark.parametrize("text", [
     "age,work\n39,State-gov\n50,Private\n",
     "2019,2020,2021\n1.5,2.5,3.5\n0.5,1.5,2.5\n",

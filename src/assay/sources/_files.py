@@ -647,6 +647,18 @@ def _resolve(raw: str) -> list[Path]:
     raise SourceNotFoundError(msg)
 
 
+def _say_repeated_names(name: str, header: list[str]) -> None:
+    """A note for column names the header repeats: Polars reads the second ``a`` as ``a_duplicated_0``."""
+    counts: dict[str, int] = {}
+    for cell in header:
+        counts[cell] = counts.get(cell, 0) + 1
+    repeated = {cell: n for cell, n in counts.items() if n > 1}
+    for cell, n in repeated.items():
+        renamed = ", ".join(f"{cell}_duplicated_{i}" for i in range(n - 1))
+        log.warning("%s: the header names %d columns %r: the first is read as %r, the others as %s", name, n, cell,
+                    cell, renamed)
+
+
 def _dataset_files(directory: Path, raw: str) -> list[Path]:
     """The data files of a directory read as one table: its Parquet files when it has any (a dataset that
     ``assay ingest`` or Spark wrote; other files beside them, such as a manifest, are not data), else its files of the
@@ -1020,6 +1032,8 @@ class FileSource:
                                 else csv.QUOTE_MINIMAL)
             rows = list(reader)
             _HEADERS[key] = not headerless(rows)
+            if _HEADERS[key] and rows:
+                _say_repeated_names(path.name, rows[0])
             if not _HEADERS[key]:
                 shown = ", ".join(cell.strip() for cell in rows[0][:4]) + (", …" if len(rows[0]) > 4 else "")
                 log.warning("%s: the first line looks like data, not column names (%s): read as a row, the columns "
