@@ -741,3 +741,28 @@ def test_warnings_count_one_thing_in_the_singular():
     assert "1 empty or blank string (" in text
     assert "and text (1 value, e.g." in text
     assert " 1 values" not in text
+
+
+def test_a_column_of_only_nan_or_inf_is_said_to_have_no_finite_value():
+    df = pl.DataFrame({"allnan": [float("nan")] * 4, "allinf": [float("inf"), float("-inf"), None, float("inf")],
+                       "x": [1.0, 2.0, 3.0, 4.0]})
+    p = profile(df)
+    _json_ok(p)
+    by_column = {}
+    for w in p["warnings"]:
+        by_column.setdefault(w["column"], []).append(w["type"])
+    assert by_column["allnan"] == ["no_finite"]
+    assert by_column["allinf"] == ["no_finite"]
+    assert "its 3 non-missing values are NaN (0) or infinite (3)" in _warnings(p, "no_finite")[1]["message"]
+
+
+def test_values_spanning_the_whole_float_range_are_profiled_and_drawn(tmp_path):
+    from assay.viz import write_profile
+
+    df = pl.DataFrame({"huge": [1e308, -1e308, 1e308, 0.0, 1.0, 2.0], "x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    p = profile(df)
+    _json_ok(p)
+    assert p["variables"]["huge"]["no_histogram"].startswith("its values span more than the float range")
+    html = write_profile(p, tmp_path).read_text(encoding="utf-8")
+    assert "huge" in html
+    assert (tmp_path / "figures").is_dir()

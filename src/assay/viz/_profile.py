@@ -507,7 +507,10 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
             f = x.filter(x.is_finite())
             lo, hi = float(v["min"]), float(v["max"])
             p1, p99 = v["quantiles"]["p1"], v["quantiles"]["p99"]
-            if hi > lo:
+            if hi > lo and not math.isfinite(hi - lo):
+                # From near -1.8e308 to near +1.8e308: no axis can span it (its width overflows), so no histogram.
+                v["no_histogram"] = "its values span more than the float range (their spread overflows)"
+            elif hi > lo:
                 if p1 is not None and p99 is not None and p99 > p1 and hi - lo > 4 * (p99 - p1):
                     # A few extreme values would squash every other bar into one: bin the p1–p99 range (widened
                     # a little) and count what falls outside separately.
@@ -1242,7 +1245,11 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
         if v["missing_pct"] >= MANY_MISSING * 100:
             add("many_missing", name, f"'{name}' is {v['missing_pct']:.1f}% missing ({_count(v['missing'], 'row')})")
         distinct = v.get("distinct")
-        if distinct == 1 and rows > 1:
+        no_finite = kind == "numeric" and v.get("count") and not v.get("finite")
+        if no_finite:  # NaN or ±inf in every non-missing row: said once here, not as a 'single value' of nan
+            add("no_finite", name, f"'{name}' has no finite value: its {_count(v['count'], 'non-missing value')} "
+                                   f"are NaN ({v.get('nan', 0):,}) or infinite ({v.get('inf', 0):,})", "error")
+        elif distinct == 1 and rows > 1:
             value = v["top"][0]["value"] if v.get("top") else v.get("min")
             add("constant", name, f"'{name}' has a single value ({value!r}) in every non-missing row")
         if kind == "id-like" and v.get("row_index"):
@@ -1258,9 +1265,9 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
         if kind == "numeric" and skew is not None and math.isfinite(skew) and abs(skew) > SKEW_LIMIT:
             add("skewed", name, f"'{name}' is heavily skewed (skewness {skew:.2f}); a log or Yeo-Johnson "
                                 "transform may help linear models")
-        if v.get("inf"):
+        if v.get("inf") and not no_finite:
             add("infinite", name, f"'{name}' has {_count(v['inf'], 'infinite value')}")
-        if v.get("nan"):
+        if v.get("nan") and not no_finite:
             add("nan", name, f"'{name}' has {_count(v['nan'], 'NaN value')} (not-a-number, distinct from missing)")
         if kind in ("categorical", "text", "id-like") and v.get("numeric_like"):
             n_num, n = v["numeric_like"], v["count"]

@@ -807,6 +807,8 @@ def _why_no_figure(v: dict[str, Any]) -> str:
         return "no figure: free text (almost every value is different)"
     if kind == "other":
         return f"no figure for values of type {v['dtype']}"
+    if kind == "numeric" and v.get("no_histogram"):
+        return f"no figure: {v['no_histogram']}"
     if kind == "numeric" and not v.get("histogram"):
         return "no figure: a single distinct value" if v.get("distinct") == 1 else "no figure: no finite values"
     return "no figure: a single distinct value" if v.get("distinct") == 1 else "no figure"
