@@ -1,4 +1,4 @@
-"""`--threshold` on targets it cannot tune: refused before any model is fitted."""
+"""`--threshold` and `--time-budget` as `assay train` applies them: refusals before any fit, and the fit times shown."""
 
 from __future__ import annotations
 
@@ -41,3 +41,24 @@ def test_an_unreadable_threshold_is_refused_before_the_folds():
             progress=lambda message, _share: said.append(message),
         )
     assert not [m for m in said if m.startswith("fold")]
+
+
+def test_fit_seconds_are_the_whole_cv_with_a_time_budget_too(monkeypatch: pytest.MonkeyPatch):
+    import assay.evaluate
+
+    real = assay.evaluate.automl
+
+    def timed(*args, **kwargs):
+        found = real(*args, **kwargs)
+        for rows in found.fold_scores.values():
+            for k, row in enumerate(rows):
+                row["fit_seconds"] = 0.5 + k  # 0.5, 1.5, ... per fold: 12.5 s over five
+        return found
+
+    monkeypatch.setattr(assay.evaluate, "automl", timed)
+    rng = np.random.default_rng(1)
+    frame = pl.DataFrame({"x": rng.normal(size=200), "z": rng.normal(size=200)})
+    result = train(
+        frame.with_columns((pl.col("x") > 0).alias("y")), "y", models=["logreg"], time_budget=1, report=False
+    )
+    assert result.leaderboard[0]["fit_seconds"] == 12.5
