@@ -446,3 +446,26 @@ def test_gradient_descent_runs_in_one_task_below_the_distribution_threshold(clie
                       rows_per_partition=300, distribute_rows=100, echo=None)
     assert len(calls) >= 3  # each fold and the refit
     assert small.test_metrics["r2"] == pytest.approx(big.test_metrics["r2"], abs=1e-3)
+
+
+def test_lightgbm_on_a_small_table_is_the_local_engines_model(client, tmp_path) -> None:
+    """Under 200 training rows the local engine gives LightGBM smaller leaves (it could not split otherwise); the
+    Dask engine fits the same model, so both give the same metrics."""
+    import numpy as np
+    import polars as pl
+
+    from assay.engine import run_dask as run_on_dask
+    from assay.pipeline import run
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(120, 3))
+    path = tmp_path / "small.parquet"
+    pl.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": 3 * X[:, 0] - X[:, 1] + rng.normal(0, 0.2, 120)}
+                 ).write_parquet(path, row_group_size=40)
+    spec = {"source": str(path), "target": "y", "task": "regression", "models": ["lgbm"], "evaluation": {"folds": 3}}
+    local = run({**spec, "output": {"dir": str(tmp_path / "local"), "report": False}})
+    dist = run_on_dask({**spec, "output": {"dir": str(tmp_path / "dask"), "report": False}}, client=client,
+                       rows_per_partition=40, echo=None)
+    assert local.test_metrics["r2"] > 0.5  # the small-leaf model learns; the default one predicts the mean
+    assert dist.test_metrics["r2"] == pytest.approx(local.test_metrics["r2"], abs=1e-9)
+    assert dist.cv_scores["lgbm"] == pytest.approx(local.cv_scores["lgbm"], abs=1e-9)

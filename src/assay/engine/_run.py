@@ -141,6 +141,14 @@ def run_dask(
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+def _small_data(est: Any, rows: int) -> Any:
+    """The local engine's settings for a model fitted on few rows (LightGBM's leaf size), so that both engines fit
+    the same model: :func:`assay.pipeline._small_data`."""
+    from assay.pipeline import _small_data as local_rule
+
+    return local_rule(est, int(rows))
+
+
 def _recommend_task(spec: Any) -> Any:
     from assay.pipeline import Pipeline
 
@@ -549,7 +557,7 @@ class _Job:
             with _steps_quiet():  # the steps' notes come once, from the final fit, not once per fold
                 fold = self._prepare(parts, train_rows[tr], train_rows[te], target, task)
             for name in names:
-                est = make_model(name, task, seed=self.spec.evaluation.seed)
+                est = _small_data(make_model(name, task, seed=self.spec.evaluation.seed), fold.train_rows)
                 if self._on_one_worker(est, fold):
                     # Independent (fold, model) fits run as parallel tasks; collected after the loop.
                     future = client.submit(_fit_score_task, est, fold.X_train, fold.y_train, fold.X_test,
@@ -615,6 +623,7 @@ class _Job:
 
         client = self.client
         d = len(fold.features)
+        est = _small_data(est, fold.train_rows if rows is None else rows)
         big = (fold.train_rows if rows is None else rows) > self.distribute_rows
         if isinstance(est, LogisticRegressionGD | LinearRegressionGD) and self._gd_data_parallel(big):
             return fit_linear(client, X, y, est, n_features=d, order=order)  # type: ignore[arg-type]
