@@ -226,3 +226,13 @@ def test_values_changed_in_a_column_given_another_numeric_type_are_counted():
     _, _, changes = clean(frame, [MissingStep(tokens=["10"])])  # the median of the rest, 2.5, is no whole number
     assert changes[0].retyped == {"n": ("Int64", "Float64")}
     assert changes[0].changed == {"n": 1, "x": 1}
+
+
+def test_one_row_and_one_column_are_counted_in_the_singular(tmp_path: Path, capsys):
+    src = tmp_path / "one.csv"
+    src.write_text("x\n5\n", encoding="utf-8")
+    assert main(["clean", str(src), "--out", str(tmp_path / "o.csv")]) == 0
+    captured = capsys.readouterr()
+    assert "read 1 row × 1 column from" in captured.err
+    assert "wrote 1 row × 1 column to" in captured.out
+    assert "(from 1 row × 1 column)" in captured.out

@@ -49,6 +49,15 @@ def _as_text(value: Any) -> Any:
     return value
 
 
+def _shape(rows: int, cols: int) -> str:
+    """``1 row × 1 column``, ``2 rows × 3 columns``.
+
+    >>> _shape(1, 1), _shape(1_000, 3)
+    ('1 row × 1 column', '1,000 rows × 3 columns')
+    """
+    return f"{rows:,} row{'' if rows == 1 else 's'} × {cols:,} column{'' if cols == 1 else 's'}"
+
+
 def _split_top(text: str) -> list[str]:
     """Split on commas that are not inside brackets or quotes (``columns=[a, b],k=3`` is two items)."""
     items, depth, quote, start = [], 0, "", 0
@@ -206,7 +215,7 @@ def register(app: typer.Typer) -> None:
         start = time.perf_counter()
         frame = open_source(source).read()
         if not quiet:
-            typer.echo(f"read {frame.height:,} rows × {frame.width} columns from {mask_uri(source)} in "
+            typer.echo(f"read {_shape(frame.height, frame.width)} from {mask_uri(source)} in "
                        f"{time.perf_counter() - start:.2f} s", err=True)
 
         index = row_index_columns(frame, exclude=target)
@@ -243,5 +252,5 @@ def register(app: typer.Typer) -> None:
         if save_steps is not None:
             write_steps(fitted, save_steps, input_schema=source_schema)
         extra = f"; fitted steps in {save_steps}" if save_steps is not None else ""
-        typer.echo(f"wrote {cleaned.height:,} rows × {cleaned.width} columns to {out} (from {frame.height:,} rows "
-                   f"× {frame.width} columns){extra}")
+        typer.echo(f"wrote {_shape(cleaned.height, cleaned.width)} to {out} (from {_shape(frame.height, frame.width)})"
+                   f"{extra}")
