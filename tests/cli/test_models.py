@@ -186,3 +186,21 @@ def test_list_does_not_print_the_database_password(tmp_path, artifact, capsys, s
     finally:
         with psycopg.connect(f"postgresql://postgres@{host}:{port}/test", autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_rollback_to_a_damaged_version_is_refused_and_the_alias_stays(tmp_path, artifact, capsys):
+    from assay.registry import open_registry
+
+    reg = str(tmp_path / "reg")
+    for seed in range(2):
+        assert main(["models", "register", artifact(seed), "sales", "--registry", reg]) == 0
+    assert main(["models", "promote", "sales", "2", "--registry", reg]) == 0
+    registry = open_registry(reg)
+    assert registry.rollback("sales", dry_run=True) == 1  # says where it would go, moves nothing
+    assert registry.aliases("sales") == {"production": 2}
+    stored = registry.get("sales", 1).path
+    (stored / "steps.json").write_text((stored / "steps.json").read_text() + " ")
+    capsys.readouterr()
+    assert main(["models", "rollback", "sales", "--registry", reg]) == 2
+    assert "sales: production not rolled back to version 1: model artifact" in capsys.readouterr().err
+    assert registry.aliases("sales") == {"production": 2}

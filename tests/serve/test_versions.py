@@ -351,3 +351,19 @@ def test_promoting_another_alias_over_http_moves_it_and_leaves_production_servin
     assert r.json()["error"].startswith("model 'iris': staging")
     assert open_registry(registry_dir).aliases("iris") == {"production": 2, "staging": 2}
     assert httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).json()["model_version"] == 2
+
+
+def test_a_rollback_to_a_version_that_fails_to_load_moves_nothing(registry_dir, start_server):
+    reg = open_registry(registry_dir)
+    reg.promote("iris", 2)
+    server = start_server(registry_dir, "--watch-seconds", "0")
+    stored = reg.get("iris", 1).path
+    (stored / "steps.json").write_text((stored / "steps.json").read_text() + " ")  # v1 damaged since
+    r = httpx.post(f"{server.url}/admin/models/iris/rollback", headers=ADMIN)
+    assert r.status_code == 409
+    assert "version 1 of iris failed to load" in r.json()["error"]
+    assert "production not rolled back, serving v2" in r.json()["error"]
+    # Before, the registry was rolled back to the broken version while v2 went on serving: the two disagreed, and a
+    # restarted server would not have served v2.
+    assert reg.aliases("iris")["production"] == 2
+    assert httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).json()["model_version"] == 2

@@ -142,7 +142,15 @@ def register(app: typer.Typer) -> None:
         alias: str = typer.Option("production", help="Alias to roll back."),
         registry: str | None = typer.Option(None, help=REGISTRY_HELP),
     ) -> None:
+        from assay.exceptions import ArtifactError
+
         reg = _open(registry)
+        target = reg.rollback(name, alias, dry_run=True)
+        try:  # as for promote: a version a server would refuse to load is said now, and the alias stays
+            reg.verify(name, target)
+        except ArtifactError as exc:
+            msg = f"{name}: {alias} not rolled back to version {target}: {exc}"
+            raise ArtifactError(msg) from exc
         target = reg.rollback(name, alias)
         typer.echo(f"{name}: {alias} rolled back to version {target}")
 

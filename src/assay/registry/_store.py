@@ -346,9 +346,11 @@ class Registry:
                 self._set_alias(cur, name, alias, target)
         return target
 
-    def rollback(self, name: str, alias: str = PRODUCTION) -> int:
-        """Point ``alias`` back at the version it held before the current one; return that version."""
-        with self._sql.connect(write=True) as cur:
+    def rollback(self, name: str, alias: str = PRODUCTION, *, dry_run: bool = False) -> int:
+        """Point ``alias`` back at the version it held before the current one; return that version.
+
+        ``dry_run``: only say which version that would be (to check it loads before anything moves)."""
+        with self._sql.connect(write=not dry_run) as cur:
             self._check_model(cur, name)
             rows = cur.execute(
                 "SELECT seq, version FROM assay_alias_history WHERE name = ? AND alias = ? AND undone = 0 "
@@ -364,6 +366,8 @@ class Registry:
             current = int(rows[0][1])
             for seq, version in rows[1:]:
                 if int(version) != current and int(version) in existing:
+                    if dry_run:
+                        return int(version)
                     # Undo everything after the target so a second rollback steps further back.
                     cur.execute(
                         "UPDATE assay_alias_history SET undone = 1 WHERE name = ? AND alias = ? AND seq > ?",

@@ -25,6 +25,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -1417,20 +1418,29 @@ class Handlers:
             check_name(alias, "alias")
         except RegistryError as exc:
             raise HTTPError(400, str(exc)) from exc
+        registry = self.s.registry
         try:
-            version = await loop.run_in_executor(None, self.s.registry.rollback, name, alias)
+            version = await loop.run_in_executor(None, partial(registry.rollback, name, alias, dry_run=True))
         except RegistryError as exc:
             raise HTTPError(409, str(exc)) from exc
-        if alias != "production":  # (not what this server serves: only the registry changes)
-            return _json(self.s.status(name))
+        # The version rolled back to is checked (production: loaded and served) before the alias moves, as for a
+        # promote: a broken one leaves the registry and what is served as they were.
         try:
-            await self.s._load_slot(name, version)
+            if alias == "production":
+                await self.s._load_slot(name, version)
+            else:  # (not what this server serves: only the registry changes)
+                await loop.run_in_executor(None, registry.verify, name, version)
         except Exception as exc:
-            raise HTTPError(
-                409,
-                f"rolled back to v{version} in the registry but it failed to load ({exc}); "
-                f"still serving the previous version",
-            ) from exc
+            current = self.s.slots.get(name)
+            serving = current.production.version if current and current.production else None
+            msg = f"version {version} of {name} failed to load ({exc}); {alias} not rolled back, serving v{serving}"
+            raise HTTPError(409, msg, serving=serving) from exc
+        try:
+            moved = await loop.run_in_executor(None, registry.rollback, name, alias)
+        except RegistryError as exc:  # (changed meanwhile by another writer)
+            raise HTTPError(409, str(exc)) from exc
+        if alias == "production" and moved != version:  # another writer moved it in between: serve what it says
+            await self.s._load_slot(name, moved)
         return _json(self.s.status(name))
 
     async def admin_reload(self, request: Request) -> Response:
