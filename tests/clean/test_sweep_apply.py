@@ -59,3 +59,11 @@ def test_values_all_seen_give_no_note(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="assay.clean"):
         clean(TRAIN.head(5), [step], refit=False)
     assert "never seen" not in caplog.text
+
+
+def test_rows_with_a_nan_or_infinite_target_are_left_out_of_the_means() -> None:
+    frame = pl.DataFrame({"c": ["a", "a", "b", "b", "a"], "y": [1.0, float("nan"), 2.0, float("inf"), 3.0]})
+    step = TargetEncoder(smoothing=0.0).fit(frame, target="y")
+    assert step.state_["prior"] == [2.0]
+    out = step.transform(pl.DataFrame({"c": ["a", "b"]}))
+    assert out["c"].to_list() == [2.0, 2.0]

@@ -304,7 +304,10 @@ class TargetEncoder(Step):
             raise SchemaError(msg)
         columns = resolve_columns(self.columns, schema, string_columns(schema), exclude=[target], step=self.name)
         numeric = schema[target].is_numeric() or schema[target] == pl.Boolean
-        keyed = frame.filter(pl.col(target).is_not_null()).with_columns(self._fold(frame).alias("__fold__"))
+        known = pl.col(target).is_not_null()
+        if schema[target].is_float():  # a NaN or infinite target teaches nothing and would make every mean NaN
+            known = known & pl.col(target).is_finite()
+        keyed = frame.filter(known).with_columns(self._fold(frame).alias("__fold__"))
         if numeric:
             ys = {"__mean__": pl.col(target).cast(pl.Float64)}
         else:
