@@ -450,3 +450,17 @@ def test_learning_curve_of_a_sample_says_so_on_its_axis():
     assert fig.axes[0].get_xlabel() == "training rows (drawn from a sample of 20,000 of the 43,152)"
     del curve["sampled"]
     assert M.learning_curve_figure(curve, "r2").axes[0].get_xlabel() == "training rows"
+
+
+def test_dense_regression_panels_show_their_sparse_rows():
+    # A skewed target: most rows cheap, a long tail of dear ones, as diamond prices are.
+    rng = np.random.default_rng(0)
+    actual = np.exp(rng.normal(7.5, 1.0, 10_000))
+    predicted = actual * np.exp(rng.normal(0, 0.1, 10_000))
+    fig = M.regression_figure(actual, predicted, "price")
+    for ax in fig.axes[:2]:
+        cells = ax.collections[0]
+        rgb = cells.get_facecolors()[:, :3]
+        # every hexagon that holds a row is drawn darker than the white page (Blues starts at white)
+        assert (rgb @ np.array([0.299, 0.587, 0.114])).max() < 0.85
+    assert len(fig.axes) == 5  # three panels and the two hexagon scales

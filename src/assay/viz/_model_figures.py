@@ -440,10 +440,19 @@ def regression_figure(y_true: np.ndarray, y_pred: np.ndarray, target: str | None
     x2 = _robust_view(y_pred)
     y2 = _robust_view(resid)
     if dense:
-        a1.hexbin(y_true, y_pred, gridsize=50, cmap="Blues", mincnt=1, extent=(lo, hi, lo, hi) if both else None)
-        a2.hexbin(y_pred, resid, gridsize=50, cmap="Blues", mincnt=1,
-                  extent=(*(x2 or (y_pred.min(), y_pred.max())), *(y2 or (resid.min(), resid.max())))
-                  if x2 or y2 else None)
+        # Rows per hexagon on a log scale, from a visible light blue: on a linear scale from white, a skewed target
+        # (diamond prices) drew one dark spot where most rows are and left the rest of its rows all but invisible.
+        import matplotlib as mpl
+        from matplotlib.colors import LogNorm
+
+        shades = mpl.colors.ListedColormap(mpl.colormaps["Blues"](np.linspace(0.3, 1.0, 256)))
+        for ax, (x, y), extent in (
+            (a1, (y_true, y_pred), (lo, hi, lo, hi) if both else None),
+            (a2, (y_pred, resid), (*(x2 or (y_pred.min(), y_pred.max())), *(y2 or (resid.min(), resid.max())))
+             if x2 or y2 else None),
+        ):
+            cells = ax.hexbin(x, y, gridsize=50, cmap=shades, norm=LogNorm(), mincnt=1, extent=extent)
+            fig.colorbar(cells, ax=ax, fraction=0.05, pad=0.02).set_label("rows per hexagon", fontsize=8)
     else:
         a1.scatter(y_true, y_pred, s=10, alpha=0.6, color=ACCENT, linewidths=0)
         a2.scatter(y_pred, resid, s=10, alpha=0.6, color=ACCENT, linewidths=0)
