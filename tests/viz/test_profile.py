@@ -766,3 +766,14 @@ def test_values_spanning_the_whole_float_range_are_profiled_and_drawn(tmp_path):
     html = write_profile(p, tmp_path).read_text(encoding="utf-8")
     assert "huge" in html
     assert (tmp_path / "figures").is_dir()
+
+
+def test_an_identifier_as_the_target_is_an_error_not_a_feature_hint():
+    n = 300
+    df = pl.DataFrame({"order_id": [f"o{i:05d}" for i in range(n)], "x": np.arange(n) % 7 * 1.0})
+    p = profile(df, target="order_id")
+    (warning,) = _warnings(p, "target_id_like")
+    assert warning["severity"] == "error"
+    assert "(300 distinct of 300)" in warning["message"]
+    assert not _warnings(p, "id_like")
+    assert _warnings(profile(df), "id_like")

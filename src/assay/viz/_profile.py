@@ -1255,7 +1255,7 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
         if kind == "id-like" and v.get("row_index"):
             add("id_like", name, f"'{name}' is the row index a table export left (its numbers only go up down the "
                                  "file): not data; assay train leaves it out")
-        elif kind == "id-like":
+        elif kind == "id-like" and name != target:  # (an identifier as the target is said below)
             add("id_like", name, f"'{name}' looks like an identifier ({distinct:,} distinct of {v['count']:,} "
                                  "values): exclude it from model features")
         if kind in ("categorical", "text") and (distinct or 0) > HIGH_CARDINALITY:
@@ -1303,6 +1303,11 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
         ts = result.get("target_summary", {})
         if variables[target]["kind"] == "empty":
             add("target_missing", target, f"target '{target}' is entirely missing: nothing can be learned", "error")
+        elif variables[target]["kind"] == "id-like":
+            tv = variables[target]
+            add("target_id_like", target, f"target '{target}' has a different value in almost every row "
+                                          f"({tv.get('distinct') or 0:,} distinct of {tv['count']:,}): it looks like "
+                                          "an identifier, not something to predict", "error")
         elif variables[target].get("distinct") == 1:
             add("target_constant", target, f"target '{target}' has one value only: nothing can be learned",
                 "error")
