@@ -236,3 +236,14 @@ def test_one_row_and_one_column_are_counted_in_the_singular(tmp_path: Path, caps
     assert "read 1 row × 1 column from" in captured.err
     assert "wrote 1 row × 1 column to" in captured.out
     assert "(from 1 row × 1 column)" in captured.out
+
+
+def test_missing_values_left_after_a_missing_step_are_named(tmp_path: Path, capsys):
+    src = tmp_path / "days.csv"
+    src.write_text("day,x,s\n2024-01-01,1,a\n,2,\n2024-01-03,,b\n", encoding="utf-8")
+    assert main(["clean", str(src), "--out", str(tmp_path / "o.csv"), "-s", "types", "-s", "missing"]) == 0
+    err = capsys.readouterr().err
+    assert "note: missing values remain in 1 column(s) after the steps: day 1 (day: dates and times" in err
+    assert main(["clean", str(src), "--out", str(tmp_path / "o.csv"), "-s", "types", "-s",
+                 "missing:columns=[day, x, s],categorical=ffill"]) == 0
+    assert "missing values remain" not in capsys.readouterr().err

@@ -160,6 +160,22 @@ def _quarantine_path(out: Path) -> str:
     return str(out.with_name(f"{out.stem}.quarantine{suffix}"))
 
 
+def _say_left_missing(cleaned: Any, fitted: list[Any], target: str | None) -> None:
+    """After a missing step, the columns that still hold missing values and why (a missing step fills numbers, text
+    and booleans, not dates or times unless told; later steps may add some): the output is not silently incomplete."""
+    steps = [s for s in fitted if s.name == "missing" and s.strategy != "none"]
+    if not steps:
+        return
+    counts = {c: n for c, n in cleaned.null_count().row(0, named=True).items() if n and c != target}
+    if not counts:
+        return
+    temporal = [c for c in counts if cleaned.schema[c].is_temporal()]
+    shown = ", ".join(f"{c} {n:,}" for c, n in list(counts.items())[:6]) + (", …" if len(counts) > 6 else "")
+    hint = (f" ({', '.join(temporal[:3])}: dates and times are filled only when named, with categorical=ffill or bfill,"
+            " e.g. -s \"missing:columns=[...],categorical=ffill\")" if temporal else "")
+    typer.echo(f"note: missing values remain in {len(counts)} column(s) after the steps: {shown}{hint}", err=True)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("clean", help="Clean a data source with cleaning steps and write the result." + EXAMPLES)
     def clean_command(
@@ -237,6 +253,8 @@ def register(app: typer.Typer) -> None:
                            err=True)
 
         cleaned, fitted, _ = clean(frame, fitted, target=target, refit=apply is None, on_step=say)
+        if not quiet:
+            _say_left_missing(cleaned, fitted, target)
         if cleaned.width == 0:
             msg = "the steps left no column to write (see the notes above)"
             raise SpecError(msg)
