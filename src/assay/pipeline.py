@@ -127,10 +127,15 @@ def _drop_total_row(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     total = total_row(frame)
     if total is None:
         return frame, []
+    return frame.head(frame.height - 1), [total_row_note(total)]
+
+
+def total_row_note(total: dict[str, Any]) -> str:
+    """The note for a dropped totals row (:func:`assay.clean._useless.total_row`'s finding), on both engines."""
     said = f"{total['label'][0]!r} is {total['label'][1]!r}; " if total["label"] else ""
     cols = ", ".join(repr(c) for c in total["columns"][:3]) + (", …" if len(total["columns"]) > 3 else "")
-    return frame.head(frame.height - 1), [f"dropped the last row (row {total['row']:,}): a totals row, not data "
-                                          f"({said}{cols} equal the sums of the rows above)"]
+    return f"dropped the last row (row {total['row']:,}): a totals row, not data ({said}{cols} equal the sums of the " \
+           "rows above)"
 
 
 def row_index_note(index: list[str]) -> str:
@@ -340,7 +345,10 @@ class Pipeline:
             if read:
                 notes.append(read)
         y = frame.get_column(target)
-        infinite = 0
+        infinite = blank = 0
+        if y.dtype == pl.String:  # "" (movies' mpaa: 53,864 of 58,788) is no class, as it is no value in an input
+            blank = int((y.str.strip_chars() == "").sum())
+            y = pl.select(pl.when(y.str.strip_chars() != "").then(y)).to_series()
         if y.dtype.is_float():
             infinite = int(y.is_infinite().sum())
             y = pl.select(pl.when(y.is_finite()).then(y)).to_series()  # NaN and ±inf: no value to learn
@@ -350,7 +358,8 @@ class Pipeline:
             raise SchemaError(msg)
         if missing:
             frame = frame.filter(y.is_not_null())
-            why = f"is missing ({infinite} of them infinite)" if infinite else "is missing"
+            why = (f"is missing ({infinite} of them infinite)" if infinite else
+                   f"is missing ({blank} of them blank text)" if blank else "is missing")
             notes.append(f"dropped {missing} row(s) whose target {target!r} {why}")
         if task in ("auto", "classification") and _whole_floats(frame.get_column(target)):
             inferred = task == "classification" or infer_task(frame.get_column(target)) == "classification"

@@ -1,4 +1,4 @@
-"""A target of 1.0/0.0 (a float column: what a writer makes of whole numbers beside a missing value) is classes."""
+"""Targets as files hold them: 1.0/0.0 floats (whole numbers beside a missing value) and blank text are read right."""
 
 from __future__ import annotations
 
@@ -26,3 +26,16 @@ def test_train_on_a_float_zero_one_target_classifies_with_whole_classes():
     assert result.task == "classification"
     assert result.model.classes == [0, 1]
     assert any("whole numbers written with decimals" in n for n in result.notes)
+
+
+def test_blank_text_in_a_target_is_missing_not_a_class():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=300)
+    rating = np.where(x > 0.5, "R", np.where(x > -0.5, "PG", ""))  # the unrated rows are blank, as in movies' mpaa
+    rating[:3] = "  "
+    result = train(pl.DataFrame({"x": x, "mpaa": rating}), "mpaa", models=["logreg"], report=False)
+    assert result.model.classes == ["PG", "R"]
+    blank = int((rating == "").sum()) + 3
+    assert any(
+        f"dropped {blank} row(s) whose target 'mpaa' is missing ({blank} of them blank text)" in n for n in result.notes
+    )
