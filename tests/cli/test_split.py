@@ -123,3 +123,15 @@ def test_a_test_share_far_from_the_one_asked_for_says_why(penguins_csv: Path, tm
     assert main(["split", str(penguins_csv), "--test-size", "0.2", "--stratify", "species", "--out",
                  str(tmp_path / "s")]) == 0
     assert "note: test holds" not in capsys.readouterr().err
+
+
+def test_by_a_column_with_a_value_per_row_is_refused_before_writing_files(tmp_path: Path, capsys):
+    src = tmp_path / "orders.csv"
+    pl.DataFrame({"order_id": [f"o{i}" for i in range(1_500)], "region": ["n", "s", "e"] * 500}).write_csv(src)
+    assert main(["split", str(src), "--by", "order_id", "--out", str(tmp_path / "o")]) == 2
+    assert "--by order_id: 1,500 distinct values would write 1,500 files (more than --max-parts 1,000)" in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "o").exists()
+    assert main(["split", str(src), "--by", "order_id", "--max-parts", "2000", "--out", str(tmp_path / "o"),
+                 "-q"]) == 0
+    assert len(list((tmp_path / "o").glob("*.csv"))) == 1_500

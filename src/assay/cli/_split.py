@@ -32,6 +32,7 @@ of the cut-off time on the test side). Either way parts.json maps each part to i
 their order within each file.
 """
 
+MAX_PARTS = 1000  # files --by writes at most unless told otherwise
 DEFAULT_TEST_SIZE = 0.2  # the share `assay train` holds out by default
 FORMATS = {"csv": "write_csv", "parquet": "write_parquet", "ndjson": "write_ndjson"}
 # Characters no file name on Linux, macOS or Windows may hold, and control characters.
@@ -89,6 +90,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="With --test-size: random seed."),
         out: Path = typer.Option(Path("assay-out/split"), "--out", "-o", help="Output folder."),
         fmt: str = typer.Option("csv", "--format", help="csv, parquet or ndjson."),
+        max_parts: int = typer.Option(MAX_PARTS, "--max-parts", help="With --by: refuse to write more files than "
+                                                                     "this (a mistyped --by id would write one per "
+                                                                     "row)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final line."),
     ) -> None:
         if fmt not in FORMATS:
@@ -127,6 +131,12 @@ def register(app: typer.Typer) -> None:
             parts = {"train": train, "test": test}
             by = "holdout"
         else:
+            if by in frame.columns:
+                distinct = frame.get_column(by).n_unique()
+                if distinct > max_parts:
+                    msg = (f"--by {by}: {distinct:,} distinct values would write {distinct:,} files (more than "
+                           f"--max-parts {max_parts:,}); split by a column with fewer values, or raise --max-parts")
+                    raise SpecError(msg)
             parts = split_by(frame, by)
         out.mkdir(parents=True, exist_ok=True)
         taken: set[str] = set()
