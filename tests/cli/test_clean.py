@@ -247,3 +247,18 @@ def test_missing_values_left_after_a_missing_step_are_named(tmp_path: Path, caps
     assert main(["clean", str(src), "--out", str(tmp_path / "o.csv"), "-s", "types", "-s",
                  "missing:columns=[day, x, s],categorical=ffill"]) == 0
     assert "missing values remain" not in capsys.readouterr().err
+
+
+def test_fitted_steps_and_steps_to_fit_given_to_the_wrong_option_say_which_to_use(tmp_path: Path, capsys):
+    src = tmp_path / "x.csv"
+    src.write_text("a,b\n1,x\n2,\n3,y\n", encoding="utf-8")
+    saved = tmp_path / "steps.json"
+    assert main(["clean", str(src), "--out", str(tmp_path / "o.csv"), "-s", "missing", "--save-steps", str(saved),
+                 "-q"]) == 0
+    assert main(["clean", str(src), "--out", str(tmp_path / "o.csv"), "--steps", str(saved)]) == 2
+    assert f"holds fitted steps (as --save-steps writes them): apply them with --apply {saved}" in (
+        capsys.readouterr().err)
+    spec = tmp_path / "steps.yaml"
+    spec.write_text("steps:\n  - missing\n", encoding="utf-8")
+    assert main(["clean", str(src), "--out", str(tmp_path / "o.csv"), "--apply", str(spec)]) == 2
+    assert "steps to fit, listed in YAML, go to --steps" in capsys.readouterr().err

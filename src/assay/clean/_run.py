@@ -185,7 +185,10 @@ def _read_payload(path: str | Path) -> Any:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        msg = f"cannot read fitted steps from {path}: {exc}"
+        hint = ""
+        if isinstance(exc, ValueError) and Path(path).suffix.lower() in (".yaml", ".yml"):
+            hint = " (fitted steps are the JSON that --save-steps writes; steps to fit, listed in YAML, go to --steps)"
+        msg = f"cannot read fitted steps from {path}: {exc}{hint}"
         raise SpecError(msg) from None
 
 

@@ -133,6 +133,10 @@ def _steps_from_file(path: Path) -> list[dict[str, Any]]:
     if not isinstance(steps, list) or not steps:
         msg = f"{path}: expected a list of steps, or a spec with a 'steps:' list (e.g. - {{step: missing}})"
         raise SpecError(msg)
+    if any(isinstance(step, dict) and "state" in step for step in steps):
+        msg = (f"{path} holds fitted steps (as --save-steps writes them): apply them with --apply {path}, or list "
+               "steps to fit without their 'state'")
+        raise SpecError(msg)
     for i, step in enumerate(steps):
         if isinstance(step, str):
             steps[i] = {"step": step}
