@@ -36,8 +36,10 @@ _DDL = [
     """CREATE TABLE IF NOT EXISTS assay_feedback (
         request_id TEXT PRIMARY KEY, model TEXT NOT NULL, value TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL)""",
 ]
-_INSERT = ("INSERT INTO assay_predictions (request_id, model, version, ts, latency_ms, rows, inputs, inputs_sha256, "
-           "outputs, degraded, shadow) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING")
+_INSERT = (
+    "INSERT INTO assay_predictions (request_id, model, version, ts, latency_ms, rows, inputs, inputs_sha256, "
+    "outputs, degraded, shadow) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING"
+)
 _COLUMNS = 11
 _CHUNK = 64  # most rows per multi-row INSERT (SQLite)
 
@@ -58,16 +60,35 @@ class LogUnavailable(Exception):
     """A durable request's record could not be written (its prediction is not returned)."""
 
 
-def prediction_record(rid: str, name: str, version: int, latency: float, rows: int, body: bytes, log_inputs: str,
-                      outputs: list[dict[str, Any]], degraded: str | None, shadow: bool, ts: float | None = None
-                      ) -> tuple[Any, ...]:
+def prediction_record(
+    rid: str,
+    name: str,
+    version: int,
+    latency: float,
+    rows: int,
+    body: bytes,
+    log_inputs: str,
+    outputs: list[dict[str, Any]],
+    degraded: str | None,
+    shadow: bool,
+    ts: float | None = None,
+) -> tuple[Any, ...]:
     """One row of ``assay_predictions`` (``log_inputs``: "full" keeps the body, "hash" only its SHA-256; ``ts``:
     the time of the prediction, default now)."""
     inputs = body.decode("utf-8", errors="replace") if log_inputs == "full" else None
-    return (rid, name, version, time.time() if ts is None else ts, round(latency * 1000, 3), rows, inputs,
-            hashlib.sha256(body).hexdigest(),
-            orjson.dumps(outputs, option=orjson.OPT_SERIALIZE_NUMPY).decode(), 1 if degraded else 0,
-            1 if shadow else 0)
+    return (
+        rid,
+        name,
+        version,
+        time.time() if ts is None else ts,
+        round(latency * 1000, 3),
+        rows,
+        inputs,
+        hashlib.sha256(body).hexdigest(),
+        orjson.dumps(outputs, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
+        1 if degraded else 0,
+        1 if shadow else 0,
+    )
 
 
 class PredictionLog:
@@ -234,9 +255,13 @@ class PredictionLog:
         """Store the true value for a request; False when one was already stored (the first is kept)."""
         with self._connect() as conn:
             cur = conn.cursor()
-            cur.execute(conn.sql("INSERT INTO assay_feedback (request_id, model, value, ts) VALUES (?, ?, ?, ?) "
-                                 "ON CONFLICT (request_id) DO NOTHING"),
-                        (request_id, model, json.dumps(value), time.time()))
+            cur.execute(
+                conn.sql(
+                    "INSERT INTO assay_feedback (request_id, model, value, ts) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (request_id) DO NOTHING"
+                ),
+                (request_id, model, json.dumps(value), time.time()),
+            )
             inserted = cur.rowcount == 1
             conn.commit()
         return inserted
@@ -247,8 +272,10 @@ class PredictionLog:
         inserted = []
         with self._connect() as conn:
             cur = conn.cursor()
-            sql = conn.sql("INSERT INTO assay_feedback (request_id, model, value, ts) VALUES (?, ?, ?, ?) "
-                           "ON CONFLICT (request_id) DO NOTHING")
+            sql = conn.sql(
+                "INSERT INTO assay_feedback (request_id, model, value, ts) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (request_id) DO NOTHING"
+            )
             now = time.time()
             for request_id, model, value in items:
                 cur.execute(sql, (request_id, model, json.dumps(value), now))
@@ -263,20 +290,31 @@ class PredictionLog:
         with self._connect() as conn:
             cur = conn.cursor()
             for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
+                chunk = ids[start : start + 500]
                 marks = ", ".join("?" * len(chunk))
-                cur.execute(conn.sql("SELECT request_id, model, version, outputs, rows FROM assay_predictions "
-                                     f"WHERE request_id IN ({marks})"), chunk)
+                cur.execute(
+                    conn.sql(
+                        "SELECT request_id, model, version, outputs, rows FROM assay_predictions "
+                        f"WHERE request_id IN ({marks})"
+                    ),
+                    chunk,
+                )
                 for rid, model, version, outputs, rows in cur.fetchall():
-                    found[rid] = {"model": model, "version": int(version), "outputs": json.loads(outputs),
-                                  "rows": int(rows)}
+                    found[rid] = {
+                        "model": model,
+                        "version": int(version),
+                        "outputs": json.loads(outputs),
+                        "rows": int(rows),
+                    }
         return found
 
     def prediction(self, request_id: str) -> dict[str, Any] | None:
         with self._connect() as conn:
             cur = conn.cursor()
-            cur.execute(conn.sql("SELECT model, version, outputs, rows FROM assay_predictions WHERE request_id = ?"),
-                        (request_id,))
+            cur.execute(
+                conn.sql("SELECT model, version, outputs, rows FROM assay_predictions WHERE request_id = ?"),
+                (request_id,),
+            )
             row = cur.fetchone()
         if row is None:
             return None
@@ -287,13 +325,16 @@ class PredictionLog:
         with self._connect() as conn:
             cur = conn.cursor()
             # a shadow's record is the mirrored request's id + SHADOW_SUFFIX: that request's feedback scores it too
-            cur.execute(conn.sql(
-                "SELECT p.version, p.outputs, f.value FROM assay_predictions p JOIN assay_feedback f "
-                "ON p.request_id = f.request_id WHERE p.model = ? AND p.shadow = 0 "
-                "UNION ALL "
-                "SELECT p.version, p.outputs, f.value FROM assay_feedback f JOIN assay_predictions p "
-                f"ON p.request_id = f.request_id || '{SHADOW_SUFFIX}' WHERE p.model = ? AND p.shadow = 1"),
-                (model, model))
+            cur.execute(
+                conn.sql(
+                    "SELECT p.version, p.outputs, f.value FROM assay_predictions p JOIN assay_feedback f "
+                    "ON p.request_id = f.request_id WHERE p.model = ? AND p.shadow = 0 "
+                    "UNION ALL "
+                    "SELECT p.version, p.outputs, f.value FROM assay_feedback f JOIN assay_predictions p "
+                    f"ON p.request_id = f.request_id || '{SHADOW_SUFFIX}' WHERE p.model = ? AND p.shadow = 1"
+                ),
+                (model, model),
+            )
             rows = cur.fetchall()
         return [(int(v), json.loads(o), json.loads(t)) for v, o, t in rows]
 
@@ -312,7 +353,7 @@ class PredictionLog:
         with self._connect() as conn:
             cur = conn.cursor()
             for start in range(0, len(ids), 500):
-                chunk = list(ids[start:start + 500])
+                chunk = list(ids[start : start + 500])
                 marks = ", ".join("?" * len(chunk))
                 cur.execute(conn.sql(f"SELECT request_id FROM assay_predictions WHERE request_id IN ({marks})"), chunk)
                 found.update(r[0] for r in cur.fetchall())
@@ -331,15 +372,14 @@ def _write(conn: _Closing, records: list[tuple[Any, ...]]) -> None:
         cur.executemany(conn.sql(_INSERT), records)
         return
     for at in range(0, len(records), _CHUNK):
-        chunk = records[at:at + _CHUNK]
+        chunk = records[at : at + _CHUNK]
         if len(chunk) == 1:
             cur.execute(_INSERT, chunk[0])
         else:
             cur.execute(_INSERT_ROWS[len(chunk)], [v for r in chunk for v in r])
 
 
-def _resolve(futures: list[asyncio.Future[bool]], deliveries: list[tuple[asyncio.Future[Any], Any]], ok: bool
-             ) -> None:
+def _resolve(futures: list[asyncio.Future[bool]], deliveries: list[tuple[asyncio.Future[Any], Any]], ok: bool) -> None:
     for fut in futures:
         if not fut.done():
             fut.set_result(ok)
