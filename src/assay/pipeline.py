@@ -340,6 +340,9 @@ class Pipeline:
                 f"(columns: {', '.join(frame.columns)})"
             )
             raise SchemaError(msg)
+        if task == "clustering":  # nothing is predicted: the column is kept out of the features (see _fit)
+            return frame, task, [f"clustering predicts no target: {target!r} is left out of the features, and the "
+                                 "clusters are found without it"]
         if frame.schema[target] == pl.String and task in ("auto", "regression"):
             frame, read = _numbers_in_text(frame, target)
             if read:
@@ -653,6 +656,8 @@ class Pipeline:
             notes += _anomaly_labels_note(frame.get_column(target))
         self._check_drop(frame.columns, origin, target)
         self._identifiers, id_notes = self._identifier_columns(frame, target)
+        if task == "clustering" and self.target is not None:  # said in _check_target's note
+            self._identifiers.append(self.target)
         notes = index_notes + notes + id_notes
         for note in notes:
             log.warning(note)

@@ -29,3 +29,13 @@ def test_a_fold_with_one_cluster_counts_as_no_separation(monkeypatch: pytest.Mon
     assert scores[2] == 0.0
     assert result.leaderboard[0]["cv_mean"] == pytest.approx(np.mean(scores))
     assert result.leaderboard[0]["cv_mean"] < 0.5 * max(scores)
+
+
+def test_a_target_given_for_clustering_is_kept_out_of_the_features():
+    rng = np.random.default_rng(2)
+    X = np.vstack([rng.normal(size=(60, 2)), rng.normal(size=(60, 2)) + 6])
+    frame = pl.DataFrame({"a": X[:, 0], "b": X[:, 1], "species": ["x", "y", "z"] * 40})
+    result = train(frame, "species", task="clustering", models=["kmeans"], report=False)
+    assert result.model.features == ["a", "b"]
+    assert "species" not in result.model.input_schema
+    assert any("'species' is left out of the features" in n for n in result.notes)
