@@ -715,6 +715,10 @@ class Pipeline:
                 log.warning(suspect["message"])
             # A group split is the cure, so with one there is nothing to say; with a time split, the same states or
             # customers later on are what is predicted (Fatality by year), and group and time do not combine.
+            hint = _time_split_hint(train_frame, target, exclude) if self.group is None and self.time is None \
+                else None
+            if hint:
+                log.warning(hint)
             if self.group is None and self.time is None:
                 from assay.evaluate._leakage import repeated_entities
 
@@ -817,6 +821,33 @@ def _anomaly_labels_note(labels: pl.Series) -> list[str]:
                 f"and {common!r} the normal rows (for roc_auc and average precision)"]
     return [f"anomaly labels: {labels.name!r} holds {len(values)} different texts, not two (anomaly or normal), so "
             "the detector is not scored against it (no roc_auc); give 1/0 or two values"]
+
+
+def _time_split_hint(frame: pl.DataFrame, target: str, exclude: Sequence[str]) -> str | None:
+    """A note when a column of dates or times with a different value on most rows sits among the inputs of a shuffled
+    split: each test row then has training rows on both sides of it in time, so the scores are those of filling in
+    between known times (economics' savings rate: R² 0.96), not of predicting later ones, which --time tests."""
+    if frame.height < 50:
+        return None
+    for column, dtype in frame.schema.items():
+        if column == target or column in exclude:
+            continue
+        if dtype == pl.String:
+            head = frame.get_column(column).drop_nulls().head(200).str.strip_chars()
+            if head.len() < 20 or not head.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}").all():
+                continue
+            try:
+                if head.str.to_datetime(strict=False).null_count():
+                    continue
+            except pl.exceptions.PolarsError:  # no format Polars can infer: not dates
+                continue
+        elif dtype not in (pl.Date, pl.Datetime) and not isinstance(dtype, pl.Datetime):
+            continue
+        if frame.get_column(column).n_unique() >= frame.height // 2:
+            return (f"{column!r} holds a different date or time on most rows: with a shuffled split each test row "
+                    "has training rows just before and after it, so the scores measure filling in between known "
+                    f"times; to measure predicting later rows, train with --time {column!r}")
+    return None
 
 
 def _count_target(y: pl.Series, need: int, folds: int) -> str | None:

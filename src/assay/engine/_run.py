@@ -129,11 +129,17 @@ def run_dask(
         result = _recommend_on_a_worker(client, spec, progress)
         write_outputs(result, Path(spec.output.dir), report=spec.output.report, spec=spec.model_dump())
         return result
+    from assay.pipeline import _NoteCollector
+
     job = _Job(client, spec, progress, rows_per_partition, distribute_rows, matrices=matrices, echo=echo)
+    capture = _NoteCollector()  # the notes the run said, kept on the result as the local engine keeps them
+    logging.getLogger("assay").addHandler(capture)
     try:
         result = job.train()
     finally:
+        logging.getLogger("assay").removeHandler(capture)
         job.release_all()
+    result.notes = list(dict.fromkeys(capture.notes))
     write_outputs(result, Path(spec.output.dir), report=spec.output.report, spec=spec.model_dump())
     return result
 
@@ -214,6 +220,18 @@ def _head(part: Partition, columns: list[str], rows: int) -> pl.DataFrame:
     from assay.engine._partitions import read_partition
 
     return read_partition(replace(part, rows=min(part.rows or rows, rows)), columns)
+
+
+def _last_row(part: Partition, columns: list[str]) -> pl.DataFrame:
+    from assay.engine._partitions import read_partition
+
+    return read_partition(part, columns).tail(1)
+
+
+def _sums(part: Partition, columns: list[str]) -> pl.DataFrame:
+    from assay.engine._partitions import read_partition
+
+    return read_partition(part, columns).select(pl.col(columns).cast(pl.Float64).sum())
 
 
 def _schema(part: Partition) -> dict[str, pl.DataType]:
@@ -354,6 +372,36 @@ class _Job:
         head = self.client.submit(_head, parts[0], unique, 2000, pure=False).result()
         return identifiers_among(unique, head)
 
+    def _total_row(self, parts: list[Partition], heights: list[int], schema: dict[str, Any]) -> str | None:
+        """The local engine's note when the source ends with a report's totals row (``合计`` and the column sums:
+        :func:`assay.clean._useless.total_row`), else None. The last row is read first; the sums over every
+        partition are computed only when a text cell of it says total (the local rule also takes two sums without
+        such a label, which would cost every run a pass over the data here)."""
+        from assay.clean._useless import _TOTAL_LABEL, total_row
+
+        numeric = [c for c, t in schema.items() if t.is_numeric()]
+        text = [c for c, t in schema.items() if t in (pl.String, pl.Categorical)]
+        filled = [i for i, h in enumerate(heights) if h]
+        if sum(heights) < 3 or not numeric or not text or not filled:
+            return None
+        last = self.client.submit(_last_row, parts[filled[-1]], numeric + text, pure=False).result()
+        if not any(last[c][0] is not None and _TOTAL_LABEL.match(str(last[c][0])) for c in text):
+            return None
+        sums = pl.concat(self.client.gather(self.client.map(_sums, [parts[i] for i in filled], columns=numeric,
+                                                             pure=False))).sum()
+        # The local rule on three rows: the sums of the rows above the last, a row of zeros, the last row.
+        above = sums.with_columns(pl.col(c) - last[c].cast(pl.Float64) for c in numeric)
+        zeros = above.with_columns(pl.lit(0.0).alias(c) for c in numeric)
+        frame = pl.concat([pl.concat([above, zeros]).with_columns(pl.lit(None, pl.String).alias(c) for c in text),
+                           last.with_columns(pl.col(numeric).cast(pl.Float64), pl.col(text).cast(pl.String))],
+                          how="vertical_relaxed")
+        found = total_row(frame, numeric, text)
+        if found is None:
+            return None
+        from assay.pipeline import total_row_note
+
+        return total_row_note({**found, "row": sum(heights)})
+
     def train(self) -> Any:
         from assay.evaluate import GREATER_IS_BETTER, PRIMARY_METRIC, score
         from assay.models import default_models, make_model
@@ -397,6 +445,9 @@ class _Job:
             raise SchemaError(msg)
         row = pl.Series("__row", np.arange(total, dtype=np.int64))
         yframe = pl.DataFrame([row]) if target is None else pl.DataFrame([pl.concat(cols, rechunk=True), row])
+        total_note = self._total_row(parts, heights, schema)
+        if total_note is not None:  # the row stays in its partition; no split, fold or fit ever selects it
+            yframe = yframe.head(total - 1)
         # A group or time split needs that column here too (one column, like the target): the split and the folds
         # are then made by the local engine's own functions over the same rows.
         split_column = pipe.group or pipe.time
@@ -411,6 +462,8 @@ class _Job:
                 values = client.gather(client.map(_column, parts, column=split_column, pure=False))
                 yframe = yframe.with_columns(pl.concat(values, rechunk=True).alias(split_column))
         yframe, task, notes = pipe._check_target(yframe, spec.source)
+        if total_note is not None:
+            log.warning(total_note)
         target = target if task != "clustering" else None
         index = self._row_index(pipe, parts, schema, target)
         if index:  # as on the local engine: never a feature
