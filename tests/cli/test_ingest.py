@@ -177,3 +177,44 @@ def test_model_named_in_the_registry_scores_a_table(tmp_path: Path, capsys: pyte
     argv[argv.index("models:/signs/production")] = "models:/sings"
     assert main(argv) == 2
     assert "sings" in capsys.readouterr().err
+
+
+def test_a_followed_model_scores_with_the_version_promoted_meanwhile(tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """models:/NAME/production in a long ingest: after a promotion, the next batches are scored by the new version;
+    a version named by number stays fixed."""
+    import numpy as np
+
+    import assay
+    from assay.cli._common import FollowedModel, load_model_ref
+    from assay.registry import open_registry
+    from assay.sources import open_source
+    from assay.sources._ingest import ingest
+    from assay.sources._sinks import ParquetSink
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=200)
+    registry = open_registry(tmp_path / "registry")
+    for k, labels in enumerate([np.where(x > 0, "hi", "lo"), np.where(x > 0, "lo", "hi")]):  # v2 says the opposite
+        train = pl.DataFrame({"x": x, "label": labels})
+        saved = assay.train(train, target="label", models=["logreg"], folds=2, report=False).model.save(
+            tmp_path / f"model{k}")
+        registry.register(saved, "signs")  # v1 becomes production; v2 is only registered
+    source_path = tmp_path / "rows.csv"
+    pl.DataFrame({"x": [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]}).write_csv(source_path)
+
+    followed = load_model_ref("models:/signs/production", str(tmp_path / "registry"), follow=0)
+    assert isinstance(followed, FollowedModel)
+    assert not isinstance(load_model_ref("models:/signs/1", str(tmp_path / "registry"), follow=0), FollowedModel)
+
+    def promote_after_the_first_batch(stats) -> None:
+        if stats.batches == 1:
+            registry.promote("signs", 2)
+
+    with caplog.at_level("WARNING", logger="assay"):
+        ingest(open_source(str(source_path)), ParquetSink(tmp_path / "out"), model=followed, batch_size=2,
+               on_batch=promote_after_the_first_batch)
+    scored = pl.read_parquet(tmp_path / "out" / "*.parquet").sort("x")
+    assert scored["prediction"].to_list() == ["hi", "hi", "lo", "lo", "lo", "lo"]
+    assert followed.version == 2
+    assert "models:/signs/production moved from version 1 to 2" in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-__all__ = ["console", "load_model_ref", "model_path_ref", "progress", "show_progress"]
+__all__ = ["FollowedModel", "console", "load_model_ref", "model_path_ref", "progress", "show_progress"]
 
 console = Console(stderr=True)
 
@@ -107,10 +108,12 @@ def _registered(ref: str, registry: str | None) -> tuple[Any, str, int | str | N
     return open_registry(registry, create=False), parts[0], version
 
 
-def load_model_ref(ref: str | Path, registry: str | None = None) -> Any:
+def load_model_ref(ref: str | Path, registry: str | None = None, *, follow: float | None = None) -> Any:
     """The model a command names: a directory ``assay train`` wrote, or ``models:/NAME[/VERSION|ALIAS]`` in the
     registry (``--registry``, else ``$ASSAY_REGISTRY``, else the default one), verified as the server verifies it.
 
+    With ``follow`` (seconds), a registered model named by alias (``models:/NAME`` or ``models:/NAME/production``)
+    comes as a :class:`FollowedModel` that checks the alias that often and moves to the version it points at.
     MLflow spells registered models the same way, so a command written for one reads naturally for the other.
     """
     from assay._fitted import load_model
@@ -118,8 +121,48 @@ def load_model_ref(ref: str | Path, registry: str | None = None) -> Any:
     text = str(ref)
     if text.startswith("models:/"):
         reg, name, version = _registered(text, registry)
+        if follow is not None and not isinstance(version, int):
+            return FollowedModel(reg, name, version, every=follow)
         return reg.load(name, version)
     return load_model(Path(text))
+
+
+class FollowedModel:
+    """A registered model named by alias, reloaded when the alias moves to another version: a long-running
+    ``assay ingest --model models:/churn/production`` scores with what was promoted since it started, as a running
+    server does. ``current()`` checks the alias at most every ``every`` seconds; a version that fails to load (or
+    an unreachable registry) leaves the one in use, with a note."""
+
+    def __init__(self, registry: Any, name: str, alias: str | None, *, every: float = 30.0) -> None:
+        self.registry, self.name, self.alias, self.every = registry, name, alias, every
+        self.version = registry.resolve(name, alias)
+        self.model = registry.load(name, self.version)
+        self._checked = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"FollowedModel(models:/{self.name}/{self.alias or 'production'}, version {self.version})"
+
+    def current(self) -> Any:
+        import logging
+
+        now = time.monotonic()
+        if now - self._checked < self.every:
+            return self.model
+        self._checked = now
+        log = logging.getLogger("assay")
+        where = f"models:/{self.name}/{self.alias or 'production'}"
+        try:
+            version = self.registry.resolve(self.name, self.alias)
+            if version == self.version:
+                return self.model
+            model = self.registry.load(self.name, version)
+        except Exception as exc:  # keep scoring with the loaded version; say why it was not replaced
+            log.warning("%s: kept version %d (%s)", where, self.version, exc)
+            return self.model
+        log.warning("%s moved from version %d to %d: scoring with version %d from now on", where, self.version,
+                    version, version)
+        self.model, self.version = model, version
+        return model
 
 
 def model_path_ref(ref: str | Path, registry: str | None = None) -> Path:

@@ -94,6 +94,9 @@ def register(app: typer.Typer) -> None:
         model: str | None = typer.Option(None, "--model", help="Score each batch with this model. " + MODEL_REF_HELP),
         registry: str | None = typer.Option(None, "--registry",
                                             help="Registry of a models:/ reference (default: $ASSAY_REGISTRY)."),
+        watch_seconds: float = typer.Option(30.0, "--watch-seconds", min=0,
+                                            help="How often a models:/NAME[/ALIAS] model's alias is checked; a "
+                                                 "promotion is scored with from the next batch (0: every batch)."),
         key: str | None = typer.Option(None, "--key", help="Dedupe/upsert key column (streams: the message id _id)."),
         quarantine: Path | None = typer.Option(None, "--quarantine",
                                                help="Dead-letter NDJSON file (default: DIR.quarantine.ndjson)."),
@@ -115,7 +118,7 @@ def register(app: typer.Typer) -> None:
             else:
                 # next to the dataset, not inside it: the directory stays pure Parquet for readers that glob it
                 quarantine = Path(to.removeprefix("file://").rstrip("/") + ".quarantine.ndjson")
-        fitted = load_model_ref(model, registry) if model is not None else None
+        fitted = load_model_ref(model, registry, follow=watch_seconds) if model is not None else None
 
         stop = threading.Event()
         interrupted: list[int] = []

@@ -6,6 +6,9 @@ acknowledge it. A crash anywhere before the ack replays the batch, and the sink'
 message once. For a bounded source (SQL, HTTP, files) the batches come from ``source.batches()``, and a SQL source
 with ``?watermark=`` saves its watermark after each written batch.
 
+``model`` is a fitted model, or an object whose ``current()`` gives the model for the next batch (a registered
+model followed as its alias moves: :class:`~assay.cli._common.FollowedModel`).
+
 The loop stops after ``max_messages``, after ``duration`` seconds, when the source has been idle for ``idle``
 seconds, or when ``stop`` is set (``assay ingest`` sets it on Ctrl-C / SIGTERM) — always between batches, so no
 batch is lost or half-written.
@@ -59,6 +62,12 @@ class IngestStats:
         lag = "?" if self.lag is None else f"{self.lag:,}"
         return (f"{self.messages:,} messages in {self.seconds:.1f} s ({self.rate:,.0f}/s): {self.written:,} written, "
                 f"{self.duplicates:,} duplicates skipped, {self.quarantined:,} quarantined, lag {lag}")
+
+
+def _current(model: Any) -> Any:
+    """The model to score the next batch with: ``model`` itself, or what its ``current()`` gives."""
+    current = getattr(model, "current", None)
+    return current() if callable(current) else model
 
 
 def _score(model: Any, frame: pl.DataFrame) -> pl.DataFrame:
@@ -173,10 +182,11 @@ def _ingest_stream(source: Any, sink: Sink, quarantine: Quarantine | None, model
                 raise SpecError(msg)
             stats.quarantined += quarantine.write(bad)
         if model is not None:
+            scorer = _current(model)
             if quarantine is None:
-                frame = _score(model, frame)
+                frame = _score(scorer, frame)
             else:
-                frame, refused = _score_or_set_aside(model, frame)
+                frame, refused = _score_or_set_aside(scorer, frame)
                 if refused:
                     stats.quarantined += quarantine.write(refused)
         # durable before the ack below: a crash in between replays the batch, and the sink dedupes the replay
@@ -202,7 +212,7 @@ def _ingest_bounded(source: Any, sink: Sink, model: Any, batch_size: int, max_me
     for batch in source.batches(batch_size):
         if max_messages is not None and stats.messages + batch.height > max_messages:
             batch = batch.head(max_messages - stats.messages)
-        frame = _score(model, batch) if model is not None else batch
+        frame = _score(_current(model), batch) if model is not None else batch
         new = sink.write(frame)
         if commit is not None:
             commit(batch)  # the watermark moves only once the rows are durably in the sink
