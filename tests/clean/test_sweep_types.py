@@ -43,3 +43,22 @@ def test_a_given_format_gets_no_note(caplog: pytest.LogCaptureFixture) -> None:
         out = TypesStep(formats={"day": "%m/%d/%Y"}).fit(frame).transform(frame)
     assert out["day"].to_list()[0] == date(2024, 1, 2)
     assert "first" not in caplog.text
+
+
+def test_codes_with_leading_zeros_stay_text(caplog: pytest.LogCaptureFixture) -> None:
+    frame = pl.DataFrame(
+        {
+            "zip": ["02134", "10001", "94105", "00501"],
+            "month": ["01", "02", "11", "12"],
+            "n": ["0", "10", "200", "3000"],
+        }
+    )
+    with caplog.at_level(logging.WARNING, logger="assay.clean"):
+        out = TypesStep().fit(frame).transform(frame)
+    assert out["zip"].to_list() == ["02134", "10001", "94105", "00501"]
+    assert out["month"].to_list() == [1, 2, 11, 12]
+    assert out["n"].to_list() == [0, 10, 200, 3000]
+    assert "'zip' kept as text: 2 of its 4 values are codes written with leading zeros" in caplog.text
+    assert "min_share" not in caplog.text
+    forced = TypesStep(kinds={"zip": "integer"}).fit(frame).transform(frame)
+    assert forced["zip"].to_list() == [2134, 10001, 94105, 501]

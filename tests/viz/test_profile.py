@@ -777,3 +777,11 @@ def test_an_identifier_as_the_target_is_an_error_not_a_feature_hint():
     assert "(300 distinct of 300)" in warning["message"]
     assert not _warnings(p, "id_like")
     assert _warnings(profile(df), "id_like")
+
+
+def test_numbers_with_leading_zeros_are_not_advised_into_a_numeric_type():
+    df = pl.DataFrame({"zip": ["02134", "10001", "94105", "00501"] * 5, "n": ["1", "2", "3", "4"] * 5})
+    by_column = {w["column"]: w["message"] for w in _warnings(profile(df), "numeric_text")}
+    assert by_column["zip"] == ("'zip' holds only numbers, and 10 values written with leading zeros (as codes are): "
+                                "keep it as text")
+    assert by_column["n"].endswith("convert it to a numeric type")

@@ -177,6 +177,9 @@ def _unit_of(text: pl.Expr) -> pl.Expr:
 
 
 _INTEGER_TEXT = r"^[+-]?\d{1,18}$"  # of the reduced text
+# A code written with leading zeros (zip 02134, 007, 00501): digits only, a 0 first and at least three of them.
+# A number would drop the zeros, so a column holding such values stays text (01-12 month numbers do convert).
+_ZERO_CODE = r"^0\d{2,}$"
 
 
 def _has_time(fmt: str | None) -> bool:
@@ -359,7 +362,8 @@ class TypesStep(Step):
                      count(_number_float(reduced).is_not_null()).alias(f"{i}|number"),
                      count(reduced.str.contains(_INTEGER_TEXT)).alias(f"{i}|integer"),
                      count(parse_bool(s).is_not_null()).alias(f"{i}|boolean"),
-                     count(_unit_of(s).is_not_null()).alias(f"{i}|unit")]
+                     count(_unit_of(s).is_not_null()).alias(f"{i}|unit"),
+                     count(s.str.contains(_ZERO_CODE)).alias(f"{i}|zero_code")]
             for kind, fmts in (("date", DATE_FORMATS), ("datetime", DATETIME_FORMATS)):
                 for fmt in ([explicit[i]] if explicit[i] else fmts):
                     shape = None if explicit[i] else _DATE_SHAPES.get(fmt)
@@ -385,7 +389,7 @@ class TypesStep(Step):
             if kind == "date" and any("%d" not in f for f in (fmt or "%d").split(FORMAT_SEPARATOR)):
                 log.warning("types: %r read as dates from years and months (%s): each is the 1st of its month", col,
                             fmt)
-            if kind == "text" and n and col not in (self.kinds or {}):
+            if kind == "text" and n and col not in (self.kinds or {}) and not c.get("zero_code"):
                 self._say_almost(col, c, n)
             if kind in ("date", "datetime") and fmt:
                 self._say_ambiguous(col, c, kind, fmt)
@@ -461,6 +465,11 @@ class TypesStep(Step):
             # (counts 0, 1, 2, …) is a number.
             return "boolean", None
         if c.get("number", 0) >= need:
+            if c.get("zero_code", 0):
+                log.warning("types: %r kept as text: %s of its %s values are codes written with leading zeros (as "
+                            "zip codes or ids are), which a number would drop; kinds={%s: integer} converts it anyway",
+                            col, f"{c['zero_code']:,}", f"{n:,}", col)
+                return "text", None
             return ("integer" if c.get("integer", 0) == c["number"] else "number"), None
         units = {k.split("|", 1)[1]: v for k, v in c.items() if k.startswith("unit|")}
         if units:

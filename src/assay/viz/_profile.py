@@ -553,6 +553,10 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
                       shared.sort_by([shared.str.strip_chars().str.to_lowercase(), shared]).head(4).implode()
                       .alias(p + "variant_ex")]
             plan.append((name, "variants", None))
+        if kind in ("categorical", "text", "id-like") and v["count"] and v.get("numeric_like") == v["count"]:
+            # Text of numbers only: codes with leading zeros (zip 02134, 007) are text on purpose.
+            exprs.append(c.cast(pl.String).str.strip_chars().str.contains(r"^0\d{2,}$").sum().alias(p + "zero"))
+            plan.append((name, "zero_codes", None))
         if kind in ("categorical", "text", "id-like") and 0 < v.get("numeric_like", 0) < v["count"]:
             s = c.cast(pl.String)
             is_num = s.str.strip_chars().cast(pl.Float64, strict=False).is_not_null()
@@ -586,6 +590,8 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
             v["top"] = [t for t in v["top"] if t["value"] is not None]
         elif what == "mixed":
             v["mixed_examples"] = {"numeric": out[p + "ex_num"] or [], "text": out[p + "ex_text"] or []}
+        elif what == "zero_codes" and out[p + "zero"]:
+            v["zero_codes"] = int(out[p + "zero"])
         elif what == "variants" and out[p + "variants"]:
             v["spelling_variants"] = {"values": int(out[p + "variants"]),
                                       "merged": v["distinct"] - int(out[p + "variant_keys"]),
@@ -1271,7 +1277,10 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
             add("nan", name, f"'{name}' has {_count(v['nan'], 'NaN value')} (not-a-number, distinct from missing)")
         if kind in ("categorical", "text", "id-like") and v.get("numeric_like"):
             n_num, n = v["numeric_like"], v["count"]
-            if n_num == n:
+            if n_num == n and v.get("zero_codes"):
+                add("numeric_text", name, f"'{name}' holds only numbers, and {_count(v['zero_codes'], 'value')} "
+                                          "written with leading zeros (as codes are): keep it as text", "info")
+            elif n_num == n:
                 add("numeric_text", name, f"'{name}' is stored as text but every value is a number: "
                                           "convert it to a numeric type", "info")
             elif n_num >= MIXED_SHARE * n:  # a few numbers among words are names ('1941', '10'), not a mix
