@@ -76,3 +76,14 @@ def test_a_learning_curve_on_a_sample_records_both_row_counts(monkeypatch):
     curve = pipeline._learning_curve(result, result._report_inputs["prep"], result.model.estimator)
     assert curve["sampled"] == 100
     assert curve["training_rows"] == result.split["train_rows"]
+
+
+def test_a_date_column_in_a_shuffled_split_suggests_a_time_split():
+    days = pl.date_range(pl.date(2020, 1, 1), pl.date(2020, 12, 31), eager=True)
+    rng = np.random.default_rng(5)
+    frame = pl.DataFrame({"day": days.dt.strftime("%Y-%m-%d"), "x": rng.normal(size=days.len())})
+    frame = frame.with_columns((pl.col("x") + pl.int_range(pl.len()) / 50).alias("y"))
+    hinted = [n for n in train(frame, "y", models=["linreg"], report=False).notes if "--time 'day'" in n]
+    assert len(hinted) == 1
+    split = train(frame, "y", models=["linreg"], time="day", report=False)
+    assert not [n for n in split.notes if "--time 'day'" in n]
