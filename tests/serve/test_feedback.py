@@ -144,3 +144,49 @@ def test_a_huge_true_value_leaves_the_live_rmse_defined(start_server, tmp_path) 
     live = httpx.get(f"{url}/metrics").json()["versions"]["1"]
     assert live["rmse"] == pytest.approx(math.hypot(*errors) / math.sqrt(2))
     assert live["mae"] == pytest.approx(sum(errors) / 2)
+
+
+def test_live_metrics_read_only_new_feedback_and_count_late_records(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from assay.serve._app import ServeConfig, Server
+    from assay.serve._predlog import PredictionLog, prediction_record
+
+    log = PredictionLog(str(tmp_path / "predictions.sqlite"))
+    server = Server(ServeConfig())
+    server.predlog = log
+    model = SimpleNamespace(task="classification", classes=["a", "b"])
+    server.slots["m"] = SimpleNamespace(production=SimpleNamespace(model=model))
+    hour_ago = time.time() - 3600
+
+    def predict(rid: str, label: str, version: int = 1, shadow: bool = False) -> None:
+        record = prediction_record(rid, "m", version, 0.001, 1, b"{}", "hash", [{"prediction": label}], None, shadow)
+        with sqlite3.connect(tmp_path / "predictions.sqlite") as conn:
+            conn.execute(f"INSERT INTO assay_predictions VALUES ({', '.join('?' * len(record))})", record)
+
+    def feedback(rid: str, label: str, ts: float) -> None:
+        with sqlite3.connect(tmp_path / "predictions.sqlite") as conn:
+            conn.execute("INSERT INTO assay_feedback VALUES (?, 'm', ?, ?)", (rid, f'"{label}"', ts))
+
+    for i in range(200):  # labelled an hour ago: half right
+        predict(f"old{i}", "a")
+        feedback(f"old{i}", "a" if i % 2 else "b", hour_ago)
+    read: list[int] = []
+    joined_since = log.joined_since
+    log.joined_since = lambda *args: read.append(len(rows := joined_since(*args))) or rows
+    assert server.live_metrics("m")["versions"]["1"] == {"feedback_rows": 200, "accuracy": 0.5, "f1_macro": 1 / 3}
+    predict("new", "b")
+    feedback("new", "b", time.time())
+    feedback("mirrored", "b", time.time())  # its shadow's record is written after the feedback
+    assert server.live_metrics("m")["versions"]["1"]["feedback_rows"] == 201
+    predict("mirrored-shadow", "b", version=2, shadow=True)
+    live = server.live_metrics("m")["versions"]
+    from sklearn.metrics import f1_score
+
+    truths, predicted = ["a", "b"] * 100 + ["b"], ["a"] * 200 + ["b"]
+    expected_f1 = f1_score(truths, predicted, average="macro")
+    assert live["1"] == {"feedback_rows": 201, "accuracy": 101 / 201, "f1_macro": pytest.approx(expected_f1)}
+    assert live["2"] == {"feedback_rows": 1, "accuracy": 1.0, "f1_macro": 1.0}
+    # Each refresh reads what was labelled since the latest label it had counted (less a margin): all of them at
+    # first, then (the latest being an hour old) all again, then only the two labelled since.
+    assert read == [200, 201, 2]

@@ -17,12 +17,14 @@ import collections
 import contextlib
 import gc
 import importlib
+import json
 import logging
 import math
 import os
 import random
 import re
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -330,6 +332,72 @@ def _load_wrap(spec: str | None) -> Any:
     return getattr(importlib.import_module(module), func)
 
 
+# Feedback only grows (the first value for a request id is kept), so live metrics are running counts: a refresh reads
+# the feedback stored since the one before, less this margin (seconds) for records committed late, instead of every
+# prediction and label ever logged (1.8 s of the GIL per 200k labelled requests, every --drift-seconds).
+_LIVE_MARGIN = 600.0
+
+
+class _LiveCounts:
+    """One model's live metrics as counts per version: (true, predicted) label pairs for a classifier; the row
+    count and the sums of squared and absolute errors, scaled by the largest error, for a regression."""
+
+    def __init__(self, task: str | None) -> None:
+        self.task = task
+        self.cursor: float | None = None  # the latest feedback time counted
+        self.seen: dict[str, float] = {}  # prediction record ids counted (within the margin), with the feedback time
+        self.rows: dict[int, int] = {}
+        self.pairs: dict[int, collections.Counter[tuple[str, str]]] = {}
+        self.errors: dict[int, list[float]] = {}  # [scale, sum of (error/scale)**2, sum of error/scale]
+
+    def add(self, version: int, predictions: list[Any], truths: list[Any], classes: list[Any]) -> None:
+        self.rows[version] = self.rows.get(version, 0) + len(truths)
+        if self.task == "regression":
+            import numpy as np
+
+            err = np.abs(np.asarray(predictions, dtype=float) - np.asarray(truths, dtype=float))
+            acc = self.errors.setdefault(version, [0.0, 0.0, 0.0])
+            # (scaled by the largest error: squares of errors above ~1e154 overflow to inf, and one such value in
+            # the durable log would leave the version's RMSE undefined for good)
+            top = float(err.max()) if err.size else 0.0
+            if top > acc[0]:
+                if math.isfinite(top):
+                    ratio = acc[0] / top
+                    acc[1], acc[2] = acc[1] * ratio * ratio, acc[2] * ratio
+                acc[0] = top
+            if acc[0] > 0 and math.isfinite(acc[0]):
+                acc[1] += float(np.sum((err / acc[0]) ** 2))
+                acc[2] += float(np.sum(err / acc[0]))
+            return
+        labels = feedback_labels(truths, [*classes, *predictions])
+        self.pairs.setdefault(version, collections.Counter()).update(zip(labels, map(str, predictions), strict=True))
+
+    def forget_before(self, when: float | None) -> None:
+        """Drop the ids of records whose feedback is older than the margin: no refresh reads them again."""
+        if when is not None and len(self.seen) > 10_000:
+            self.seen = {rid: ts for rid, ts in self.seen.items() if ts >= when}
+
+    def entry(self, version: int) -> dict[str, Any]:
+        n = self.rows[version]
+        entry: dict[str, Any] = {"feedback_rows": n}
+        if self.task == "regression":
+            scale, squares, absolutes = self.errors.get(version, [0.0, 0.0, 0.0])
+            entry["rmse"] = scale * math.sqrt(squares / n) if n else 0.0
+            entry["mae"] = scale * absolutes / n if n else 0.0
+            return entry
+        pairs = self.pairs.get(version, collections.Counter())
+        true: collections.Counter[str] = collections.Counter()
+        predicted: collections.Counter[str] = collections.Counter()
+        for (t, p), count in pairs.items():
+            true[t] += count
+            predicted[p] += count
+        # macro F1 as scikit-learn gives it: over the true and predicted labels, 0 where it is undefined
+        f1 = [2 * pairs[(c, c)] / (true[c] + predicted[c]) if pairs[(c, c)] else 0.0 for c in true.keys() | predicted]
+        entry["accuracy"] = sum(pairs[(c, c)] for c in true) / n if n else 0.0
+        entry["f1_macro"] = sum(f1) / len(f1) if f1 else 0.0
+        return entry
+
+
 class Server:
     """Models, prediction log and metrics behind the routes table."""
 
@@ -358,6 +426,9 @@ class Server:
         self._loading: dict[tuple[str, int], asyncio.Task[Deployment]] = {}
         # name -> why its production version failed to load while no version of it was served (see _load_slot)
         self.load_errors: dict[str, str] = {}
+        # name -> the live metrics' running counts (see live_metrics), updated by one thread at a time
+        self._live: dict[str, _LiveCounts] = {}
+        self._live_lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -870,41 +941,36 @@ class Server:
 
     def live_metrics(self, name: str) -> dict[str, Any]:
         """Accuracy and macro F1 (classification) or RMSE and MAE (regression) per version, from feedback."""
-        import numpy as np
-
         slot = self._slot(name)
         task = slot.production.model.task if slot.production else None
+        classes = (slot.production.model.classes or []) if slot.production else []
         assert self.predlog is not None
-        by_version: dict[int, tuple[list[Any], list[Any]]] = {}
-        for version, outputs, truth in self.predlog.joined(name):
-            truths = truth if isinstance(truth, list) else [truth]
-            # (feedback is checked when it is sent; a value stored before that check, or one a regression cannot
-            # read, is left out here rather than failing every version's metrics)
-            if len(truths) != len(outputs) or _feedback_problem(truths, len(outputs), task) is not None:
-                continue
-            pred, true = by_version.setdefault(version, ([], []))
-            pred.extend(r.get("prediction") for r in outputs)
-            true.extend(truths)
-        result: dict[str, Any] = {"model": name, "task": task, "versions": {}}
-        for version, (pred, true) in sorted(by_version.items()):
-            entry: dict[str, Any] = {"feedback_rows": len(true)}
-            if task == "regression":
-                err = np.abs(np.asarray(pred, dtype=float) - np.asarray(true, dtype=float))
-                # (scaled by the largest error: squares of errors above ~1e154 overflow to inf, and one such value
-                # in the durable log would leave the version's RMSE undefined for good)
-                scale = float(err.max()) if err.size and np.isfinite(err.max()) and err.max() > 0 else 1.0
-                entry["rmse"] = scale * float(np.sqrt(np.mean((err / scale) ** 2)))
-                entry["mae"] = scale * float(np.mean(err / scale))
-            else:
-                from sklearn.metrics import accuracy_score, f1_score
-
-                known = [*(slot.production.model.classes or [] if slot.production else []), *pred]
-                p, t = [str(x) for x in pred], feedback_labels(true, known)
-                entry["accuracy"] = float(accuracy_score(t, p))
-                entry["f1_macro"] = float(f1_score(t, p, average="macro", zero_division=0))
-            for metric, value in entry.items():
-                self.metrics.live.labels(name, str(version), metric).set(value)
-            result["versions"][str(version)] = entry
+        with self._live_lock:
+            live = self._live.get(name)
+            if live is None or live.task != task:
+                live = self._live[name] = _LiveCounts(task)
+            # Only the feedback stored since the last refresh (less a margin, for records committed late: a shadow's,
+            # another server's) is read; what was counted before is known by its record id.
+            since = None if live.cursor is None else live.cursor - _LIVE_MARGIN
+            for rid, ts, version, outputs, truth in self.predlog.joined_since(name, since):
+                if rid in live.seen:
+                    continue
+                live.seen[rid] = ts
+                live.cursor = ts if live.cursor is None else max(live.cursor, ts)
+                outputs, truth = json.loads(outputs), json.loads(truth)
+                truths = truth if isinstance(truth, list) else [truth]
+                # (feedback is checked when it is sent; a value stored before that check, or one a regression cannot
+                # read, is left out here rather than failing every version's metrics)
+                if len(truths) != len(outputs) or _feedback_problem(truths, len(outputs), task) is not None:
+                    continue
+                live.add(version, [r.get("prediction") for r in outputs], truths, classes)
+            live.forget_before(None if live.cursor is None else live.cursor - _LIVE_MARGIN)
+            result: dict[str, Any] = {"model": name, "task": task, "versions": {}}
+            for version in sorted(live.rows):
+                entry = live.entry(version)
+                for metric, value in entry.items():
+                    self.metrics.live.labels(name, str(version), metric).set(value)
+                result["versions"][str(version)] = entry
         return result
 
     def status(self, name: str) -> dict[str, Any]:

@@ -322,21 +322,29 @@ class PredictionLog:
 
     def joined(self, model: str) -> list[tuple[int, list[Any], Any]]:
         """(version, logged outputs, true value) for every request of ``model`` that has feedback."""
+        return [(v, json.loads(o), json.loads(t)) for _, _, v, o, t in self.joined_since(model)]
+
+    def joined_since(self, model: str, since: float | None = None) -> list[tuple[str, float, int, str, str]]:
+        """(prediction record id, feedback time, version, logged outputs, true value) for every request of ``model``
+        whose feedback was stored at ``since`` or later (all without it); outputs and value as stored (JSON), to be
+        parsed only when used."""
+        recent = "" if since is None else " AND f.ts >= ?"
         with self._connect() as conn:
             cur = conn.cursor()
             # a shadow's record is the mirrored request's id + SHADOW_SUFFIX: that request's feedback scores it too
             cur.execute(
                 conn.sql(
-                    "SELECT p.version, p.outputs, f.value FROM assay_predictions p JOIN assay_feedback f "
-                    "ON p.request_id = f.request_id WHERE p.model = ? AND p.shadow = 0 "
+                    "SELECT p.request_id, f.ts, p.version, p.outputs, f.value FROM assay_predictions p "
+                    f"JOIN assay_feedback f ON p.request_id = f.request_id WHERE p.model = ? AND p.shadow = 0{recent} "
                     "UNION ALL "
-                    "SELECT p.version, p.outputs, f.value FROM assay_feedback f JOIN assay_predictions p "
-                    f"ON p.request_id = f.request_id || '{SHADOW_SUFFIX}' WHERE p.model = ? AND p.shadow = 1"
+                    "SELECT p.request_id, f.ts, p.version, p.outputs, f.value FROM assay_feedback f "
+                    f"JOIN assay_predictions p ON p.request_id = f.request_id || '{SHADOW_SUFFIX}' "
+                    f"WHERE p.model = ? AND p.shadow = 1{recent}"
                 ),
-                (model, model),
+                (model, model) if since is None else (model, since, model, since),
             )
             rows = cur.fetchall()
-        return [(int(v), json.loads(o), json.loads(t)) for v, o, t in rows]
+        return [(r, float(ts), int(v), o, t) for r, ts, v, o, t in rows]
 
     def count(self, model: str | None = None) -> int:
         with self._connect() as conn:
