@@ -62,3 +62,19 @@ def test_codes_with_leading_zeros_stay_text(caplog: pytest.LogCaptureFixture) ->
     assert "min_share" not in caplog.text
     forced = TypesStep(kinds={"zip": "integer"}).fit(frame).transform(frame)
     assert forced["zip"].to_list() == [2134, 10001, 94105, 501]
+
+
+def test_phone_numbers_stay_text_and_thousands_parted_by_spaces_still_read(caplog: pytest.LogCaptureFixture) -> None:
+    frame = pl.DataFrame(
+        {
+            "phone": ["+1 555 0100", "+86 138 0013 8000", "555 0103"],
+            "amount": ["1 234,56", "12 345", "1 000 000"],
+            "swiss": ["1'234", "2'000'000", "5"],
+        }
+    )
+    with caplog.at_level(logging.WARNING, logger="assay.clean"):
+        out = TypesStep().fit(frame).transform(frame)
+    assert out["phone"].to_list() == ["+1 555 0100", "+86 138 0013 8000", "555 0103"]
+    assert out["amount"].to_list() == [1234.56, 12345.0, 1_000_000.0]
+    assert out["swiss"].to_list() == [1234, 2_000_000, 5]
+    assert "'phone' kept as text: 3 of its 3 values have digits parted by spaces not in thousands" in caplog.text

@@ -180,6 +180,10 @@ _INTEGER_TEXT = r"^[+-]?\d{1,18}$"  # of the reduced text
 # A code written with leading zeros (zip 02134, 007, 00501): digits only, a 0 first and at least three of them.
 # A number would drop the zeros, so a column holding such values stays text (01-12 month numbers do convert).
 _ZERO_CODE = r"^0\d{2,}$"
+# Digits parted by spaces (or apostrophes) are thousands groups only three by three (1 234 567,5); otherwise
+# they are phone numbers, card numbers or ids (+1 555 0100), which read as one long number would be nonsense.
+_SPACED_DIGITS = r"\d[\s']+\d"
+_GROUPED_BY_THREE = r"^\D*\d{1,3}(?:[\s']\d{3})+(?:[.,]\d+)?\D*$"
 
 
 def _has_time(fmt: str | None) -> bool:
@@ -363,7 +367,8 @@ class TypesStep(Step):
                      count(reduced.str.contains(_INTEGER_TEXT)).alias(f"{i}|integer"),
                      count(parse_bool(s).is_not_null()).alias(f"{i}|boolean"),
                      count(_unit_of(s).is_not_null()).alias(f"{i}|unit"),
-                     count(s.str.contains(_ZERO_CODE)).alias(f"{i}|zero_code")]
+                     count(s.str.contains(_ZERO_CODE)).alias(f"{i}|zero_code"),
+                     count(s.str.contains(_SPACED_DIGITS) & ~s.str.contains(_GROUPED_BY_THREE)).alias(f"{i}|spaced")]
             for kind, fmts in (("date", DATE_FORMATS), ("datetime", DATETIME_FORMATS)):
                 for fmt in ([explicit[i]] if explicit[i] else fmts):
                     shape = None if explicit[i] else _DATE_SHAPES.get(fmt)
@@ -389,7 +394,7 @@ class TypesStep(Step):
             if kind == "date" and any("%d" not in f for f in (fmt or "%d").split(FORMAT_SEPARATOR)):
                 log.warning("types: %r read as dates from years and months (%s): each is the 1st of its month", col,
                             fmt)
-            if kind == "text" and n and col not in (self.kinds or {}) and not c.get("zero_code"):
+            if kind == "text" and n and col not in (self.kinds or {}) and not (c.get("zero_code") or c.get("spaced")):
                 self._say_almost(col, c, n)
             if kind in ("date", "datetime") and fmt:
                 self._say_ambiguous(col, c, kind, fmt)
@@ -465,6 +470,11 @@ class TypesStep(Step):
             # (counts 0, 1, 2, …) is a number.
             return "boolean", None
         if c.get("number", 0) >= need:
+            if c.get("spaced", 0):
+                log.warning("types: %r kept as text: %s of its %s values have digits parted by spaces not in "
+                            "thousands (as phone numbers do); kinds={%s: number} converts it anyway", col,
+                            f"{c['spaced']:,}", f"{n:,}", col)
+                return "text", None
             if c.get("zero_code", 0):
                 log.warning("types: %r kept as text: %s of its %s values are codes written with leading zeros (as "
                             "zip codes or ids are), which a number would drop; kinds={%s: integer} converts it anyway",
