@@ -140,6 +140,8 @@ class _Sql:
             try:
                 with self._sqlite(write, ddl) as cur:
                     yield cur
+            except sqlite3.IntegrityError:  # (a statement's own failure, not the file's)
+                raise
             except sqlite3.DatabaseError as exc:  # not a database, damaged, locked past the timeout
                 msg = f"the registry database {self.target} cannot be used: {exc}"
                 raise RegistryError(msg) from exc
