@@ -577,7 +577,7 @@ class Pipeline:
         """The decision threshold on the positive class's probability, chosen on out-of-fold predictions of the
         training split (never on the test split), F1-optimal or cheapest for the given error costs."""
         from assay.evaluate import fold_indices
-        from assay.models import make_model
+        from assay.models import adapt_to_rows, make_model
 
         oof = np.full(len(prep.y_train), np.nan)
         if self.group is None and self.time is None:
@@ -590,7 +590,7 @@ class Pipeline:
                    f"times are no longer known: tune the threshold without {how}, or with steps that keep every row")
             raise SpecError(msg)
         for tr, te in splits:
-            fold = _small_data(make_model(name, "classification", seed=self.seed, **params), len(tr))
+            fold = adapt_to_rows(make_model(name, "classification", seed=self.seed, **params), len(tr))
             fold.fit(prep.X_train[tr], prep.y_train[tr])
             oof[te] = fold.predict_proba(prep.X_train[te])[:, list(fold.classes_).index(est.classes_[1])]
         seen = ~np.isnan(oof)  # forward-chaining time folds never test the first rows
@@ -927,23 +927,11 @@ def _py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-# LightGBM's default: no leaf of fewer than 20 rows. On a table of a few dozen rows (a fold of mtcars trains on 20)
-# no split is possible and the model predicts the mean or the majority class everywhere.
-LGBM_MIN_CHILD_SAMPLES = 20
-
-
-def _small_data(est: Any, rows: int) -> Any:
-    """A LightGBM model left at its default leaf size gets one of a tenth of the training rows (at least 2) when that
-    is smaller, as the rows of a small table would otherwise never be split; larger tables keep the default."""
-    if type(est).__module__.split(".")[0] == "lightgbm" and est.get_params().get("min_child_samples") == \
-            LGBM_MIN_CHILD_SAMPLES and rows < 10 * LGBM_MIN_CHILD_SAMPLES:
-        est.set_params(min_child_samples=max(2, rows // 10))
-    return est
-
-
 def _fit(est: Any, prep: _Prepared, task: str) -> Any:
     """Fit ``est`` on the prepared training matrix (unsupervised tasks ignore the target)."""
-    est = _small_data(est, len(prep.X_train))
+    from assay.models import adapt_to_rows
+
+    est = adapt_to_rows(est, len(prep.X_train))
     if task in ("clustering", "anomaly") or prep.y_train is None:
         return est.fit(prep.X_train)
     return est.fit(prep.X_train, prep.y_train)

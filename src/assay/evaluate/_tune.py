@@ -80,8 +80,10 @@ SEARCH_SPACES: dict[str, tuple[Callable[[Any], dict[str, Any]], dict[str, Any]]]
 
 def _fit_predict_score(est: Any, task: str, X: np.ndarray, y: np.ndarray, tr: np.ndarray,
                        te: np.ndarray, *, need_proba: bool = True) -> dict[str, Any]:
+    from assay.models import adapt_to_rows
+
     t0 = time.perf_counter()
-    est.fit(X[tr], y[tr])
+    adapt_to_rows(est, len(tr)).fit(X[tr], y[tr])
     fit_seconds = time.perf_counter() - t0
     pred = est.predict(X[te])
     proba = (est.predict_proba(X[te]) if need_proba and task == "classification" and hasattr(est, "predict_proba")
@@ -242,7 +244,7 @@ def automl(
     candidates in order of their default score (shares 60/25/15 %). All scores use the same folds, so the
     leaderboard's paired comparison is valid. The winner is refitted on all rows.
     """
-    from assay.models import default_models, make_model
+    from assay.models import adapt_to_rows, default_models, make_model
 
     start = time.perf_counter()
     X = np.asarray(X)
@@ -316,7 +318,7 @@ def automl(
             break
     board = leaderboard(fold_scores, primary)
     best_name = board[0]["model"]
-    best = make_model(best_name, task, seed=seed, **params[best_name]).fit(X, y)
+    best = adapt_to_rows(make_model(best_name, task, seed=seed, **params[best_name]), len(y)).fit(X, y)
     for row in board:
         row["params"] = params[row["model"]]
     return AutoMLResult(leaderboard=board, best_name=best_name, best_params=params[best_name], best_estimator=best,

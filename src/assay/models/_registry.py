@@ -12,7 +12,8 @@ from typing import Any
 
 from assay.exceptions import SpecError, did_you_mean
 
-__all__ = ["MODELS", "MODEL_CLASSES", "MODEL_TASKS", "TASKS", "default_models", "make_model", "model_name_of"]
+__all__ = ["MODELS", "MODEL_CLASSES", "MODEL_TASKS", "TASKS", "adapt_to_rows", "default_models", "make_model",
+           "model_name_of"]
 
 TASKS = ("classification", "regression", "clustering", "anomaly", "recommendation")
 
@@ -66,6 +67,25 @@ _DEFAULTS: dict[str, list[str]] = {
     "anomaly": ["iforest"],
     "recommendation": ["als", "itemknn", "popularity"],
 }
+
+
+# LightGBM's default: no leaf of fewer than 20 rows. On a table of a few dozen rows (a fold of mtcars trains on 20)
+# no split is possible and the model predicts the mean or the majority class everywhere.
+LGBM_MIN_CHILD_SAMPLES = 20
+
+
+def adapt_to_rows(est: Any, rows: int) -> Any:
+    """``est`` ready to fit on ``rows`` rows: a LightGBM model left at its default leaf size gets leaves of a tenth
+    of the rows (at least 2) when that is smaller, as a small table's rows would otherwise never be split; larger
+    tables, and every other model, are left as they are.
+
+    >>> adapt_to_rows(make_model("lgbm", "regression"), 60).get_params()["min_child_samples"]
+    6
+    """
+    if type(est).__module__.split(".")[0] == "lightgbm" and rows < 10 * LGBM_MIN_CHILD_SAMPLES \
+            and est.get_params().get("min_child_samples") == LGBM_MIN_CHILD_SAMPLES:
+        est.set_params(min_child_samples=max(2, rows // 10))
+    return est
 
 
 def _check_task(task: str) -> None:
