@@ -68,9 +68,9 @@ def test_a_time_budget_search_gives_lightgbm_leaves_a_small_table_can_split():
     from assay.evaluate import automl
 
     rng = np.random.default_rng(0)
-    x = rng.uniform(0, 10, 60)
-    X = np.column_stack([x, rng.normal(size=60)])
-    found = automl(X, 3 * x + rng.normal(0, 1, 60), "regression", time_budget=0.01, models=["lgbm"])
-    # LightGBM's 20-row leaves never split a 48-row fold: R² below 0 (the mean everywhere)
-    assert found.leaderboard[0]["cv_mean"] > 0.8
-    assert found.best_estimator.get_params()["min_child_samples"] == 6
+    x = rng.uniform(0, 10, 40)
+    X = np.column_stack([x, rng.normal(size=40)])
+    found = automl(X, 3 * x + rng.normal(0, 1, 40), "regression", time_budget=0.01, models=["lgbm"])
+    # LightGBM's 20-row leaves never split a 32-row fold: R² below 0 (the mean everywhere)
+    assert found.leaderboard[0]["cv_mean"] > 0.5
+    assert found.best_estimator.get_params()["min_child_samples"] == 4
