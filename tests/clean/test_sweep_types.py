@@ -77,4 +77,35 @@ def test_phone_numbers_stay_text_and_thousands_parted_by_spaces_still_read(caplo
     assert out["phone"].to_list() == ["+1 555 0100", "+86 138 0013 8000", "555 0103"]
     assert out["amount"].to_list() == [1234.56, 12345.0, 1_000_000.0]
     assert out["swiss"].to_list() == [1234, 2_000_000, 5]
-    assert "'phone' kept as text: 3 of its 3 values have digits parted by spaces not in thousands" in caplog.text
+    assert "'phone' kept as text: 3 of its 3 values have digits parted by spaces or commas not in thousands" in (
+        caplog.text
+    )
+
+
+def test_lists_of_digits_stay_text_and_comma_numbers_still_read() -> None:
+    frame = pl.DataFrame(
+        {
+            "ids": ["1,2,3", "4,5,6", "7,8"],
+            "lakh": ["12,34,567", "1,00,000", "5"],
+            "euro": ["3,5", "1.234,56", "12,75"],
+            "usd": ["$1,234.50", "2,000", "(1,000)"],
+        }
+    )
+    out = TypesStep().fit(frame).transform(frame)
+    assert out["ids"].to_list() == ["1,2,3", "4,5,6", "7,8"]
+    assert out["lakh"].to_list() == [1_234_567, 100_000, 5]
+    assert out["euro"].to_list() == [3.5, 1234.56, 12.75]
+    assert out["usd"].to_list() == [1234.5, 2000.0, -1000.0]
+
+
+@pytest.mark.parametrize("values", [["1.2.3", "2.0.1", "3.1.4"], ["1/2/3", "4/5/6", "7/8/9"]])
+def test_versions_and_short_triples_are_not_dates_of_the_first_centuries(values: list[str]) -> None:
+    frame = pl.DataFrame({"v": values})
+    assert TypesStep().fit(frame).state_["convert"]["v"]["kind"] == "text"
+
+
+def test_dates_written_with_dots_still_read() -> None:
+    frame = pl.DataFrame({"a": ["2024.01.05", "2023.12.31"], "b": ["05.01.2024", "31.12.2023"]})
+    out = TypesStep().fit(frame).transform(frame)
+    assert out["a"].to_list() == [date(2024, 1, 5), date(2023, 12, 31)]
+    assert out["b"].to_list() == [date(2024, 1, 5), date(2023, 12, 31)]

@@ -184,6 +184,11 @@ _ZERO_CODE = r"^0\d{2,}$"
 # they are phone numbers, card numbers or ids (+1 555 0100), which read as one long number would be nonsense.
 _SPACED_DIGITS = r"\d[\s']+\d"
 _GROUPED_BY_THREE = r"^\D*\d{1,3}(?:[\s']\d{3})+(?:[.,]\d+)?\D*$"
+# Likewise digits parted by commas: thousands (1,234,567.5), Indian lakhs (12,34,567), a decimal comma (3,5 and
+# 1.234,56); anything else (1,2,3) is a list, not a number.
+_COMMA_DIGITS = r"\d,\d"
+_COMMA_NUMBER = (r"^\D*(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d{1,2}(?:,\d{2})*,\d{3}(?:\.\d+)?"
+                 r"|\d{1,3}(?:[.\s']\d{3})*,\d+|\d+,\d+)\D*$")
 
 
 def _has_time(fmt: str | None) -> bool:
@@ -223,7 +228,14 @@ def parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None = N
                 text = pl.concat_str([text.str.extract(pattern, 1), text.str.extract(pattern, 2), pl.lit("01")],
                                      separator="-")
                 fmt = "%Y-%m-%d"
-        return text.str.strptime(pl.Date, fmt, strict=False)
+        out = text.str.strptime(pl.Date, fmt, strict=False)
+        # strptime's %Y takes any number of digits: a version 1.2.3 read as %Y.%m.%d was the 3rd of February of
+        # the year 1. Years before 1000 are taken as not dates.
+        return pl.when(out.dt.year() >= 1000).then(out)
+    return _parse_datetime(text, fmt, time_zone)
+
+
+def _parse_datetime(text: pl.Expr, fmt: str, time_zone: str | None) -> pl.Expr:
     if fmt.startswith(("%Y-%m-%d %H", "%Y-%m-%dT%H")):
         # ISO 8601 puts a 'T' or a space between date and time, and one column may hold both.
         text = text.str.replace(r"^(\d{4}-\d{1,2}-\d{1,2})[T ]", "${1}" + fmt[8])
@@ -368,7 +380,8 @@ class TypesStep(Step):
                      count(parse_bool(s).is_not_null()).alias(f"{i}|boolean"),
                      count(_unit_of(s).is_not_null()).alias(f"{i}|unit"),
                      count(s.str.contains(_ZERO_CODE)).alias(f"{i}|zero_code"),
-                     count(s.str.contains(_SPACED_DIGITS) & ~s.str.contains(_GROUPED_BY_THREE)).alias(f"{i}|spaced")]
+                     count((s.str.contains(_SPACED_DIGITS) & ~s.str.contains(_GROUPED_BY_THREE))
+                           | (s.str.contains(_COMMA_DIGITS) & ~s.str.contains(_COMMA_NUMBER))).alias(f"{i}|spaced")]
             for kind, fmts in (("date", DATE_FORMATS), ("datetime", DATETIME_FORMATS)):
                 for fmt in ([explicit[i]] if explicit[i] else fmts):
                     shape = None if explicit[i] else _DATE_SHAPES.get(fmt)
@@ -471,9 +484,9 @@ class TypesStep(Step):
             return "boolean", None
         if c.get("number", 0) >= need:
             if c.get("spaced", 0):
-                log.warning("types: %r kept as text: %s of its %s values have digits parted by spaces not in "
-                            "thousands (as phone numbers do); kinds={%s: number} converts it anyway", col,
-                            f"{c['spaced']:,}", f"{n:,}", col)
+                log.warning("types: %r kept as text: %s of its %s values have digits parted by spaces or commas not "
+                            "in thousands (phone numbers, lists such as 1,2,3); kinds={%s: number} converts it anyway",
+                            col, f"{c['spaced']:,}", f"{n:,}", col)
                 return "text", None
             if c.get("zero_code", 0):
                 log.warning("types: %r kept as text: %s of its %s values are codes written with leading zeros (as "
