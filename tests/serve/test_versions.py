@@ -273,6 +273,10 @@ def test_canary_and_shadow_name_versions_as_promote_does(registry_dir, start_ser
             assert "version must be a version number or an alias name" in r.json()["error"]
         assert httpx.post(f"{url}/{path}", json={"version": "nope"}, headers=ADMIN).status_code == 404
     assert httpx.post(f"{url}/promote", json={"version": True}, headers=ADMIN).status_code == 400
+    for percent in (True, "10", 101, -1):  # (true was taken as 1 %)
+        r = httpx.post(f"{url}/canary", json={"version": 2, "percent": percent}, headers=ADMIN)
+        assert r.status_code == 400, (percent, r.text)
+        assert "percent must be a number from 0 to 100" in r.json()["error"]
     # an alias names a version, as for promote; a version already loaded is the same deployment (one breaker)
     open_registry(registry_dir).promote("iris", 2, "staging")
     r = httpx.post(f"{url}/canary", json={"version": "staging", "percent": 30}, headers=ADMIN)

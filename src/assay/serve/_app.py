@@ -1526,7 +1526,7 @@ class Handlers:
         name, data = self._name(request), await self._admin_body(request)
         slot = self.s._slot(name)
         percent = data.get("percent", 10)
-        if not isinstance(percent, int | float) or not 0 <= percent <= 100:
+        if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100:
             raise HTTPError(400, "percent must be a number from 0 to 100")
         version = data.get("version")
         if version is None or percent == 0:
