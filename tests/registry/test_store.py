@@ -91,6 +91,11 @@ def test_unknown_names_versions_and_aliases(registry, make_artifact):
         registry.get("chrun")
     with pytest.raises(RegistryError, match="has no version 7"):
         registry.get("churn", 7)
+    # Past a 64-bit integer (an overflow in the database driver, a 500 from the server's version routes before)
+    with pytest.raises(RegistryError, match="has no version 99999999999999999999 "):
+        registry.get("churn", "99999999999999999999")
+    with pytest.raises(RegistryError, match="has no alias '²'"):  # a digit to str.isdigit, not to int()
+        registry.get("churn", "²")
     with pytest.raises(RegistryError, match="has no alias 'canary'"):
         registry.get("churn", "canary")
     with pytest.raises(RegistryError, match="invalid model name"):

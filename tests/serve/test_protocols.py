@@ -310,6 +310,18 @@ def test_the_request_counter_says_the_status_the_client_was_given(server):
     assert after.get("422", 0) - before.get("422", 0) == 1
 
 
+def test_version_numbers_no_database_can_hold_are_unknown_versions(server):
+    url, _ = server
+    for path in ("", "/ready"):
+        r = httpx.get(f"{url}/v2/models/iris/versions/99999999999999999999{path}")
+        assert r.status_code == 404, r.text
+        assert "has no version 99999999999999999999" in r.json()["error"]
+        r = httpx.get(f"{url}/v2/models/iris/versions/%C2%B2{path}")  # "²"
+        assert r.status_code == 400, r.text
+    oip = {"inputs": [{"name": n, "shape": [1], "datatype": "FP64", "data": [ROW[n]]} for n in FEATURES]}
+    assert httpx.post(f"{url}/v2/models/iris/versions/99999999999999999999/infer", json=oip).status_code == 404
+
+
 def test_oip_refuses_unknown_outputs_and_datatypes(server):
     url, _ = server
     inputs = [{"name": n, "shape": [1], "datatype": "FP64", "data": [ROW[n]]} for n in FEATURES]

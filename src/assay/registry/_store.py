@@ -454,10 +454,14 @@ class Registry:
         text = str(ref).strip()
         if text[:1] in ("v", "V") and text[1:].isdigit():  # "v3" reads as version 3
             text = text[1:]
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # (not "²", which isdigit() also takes)
             version = int(text)
+            # (a number past the databases' 64-bit integers cannot be one, and would not fit the query)
             if (
-                cur.execute("SELECT 1 FROM assay_versions WHERE name = ? AND version = ?", (name, version)).fetchone()
+                version >= 2**63
+                or cur.execute(
+                    "SELECT 1 FROM assay_versions WHERE name = ? AND version = ?", (name, version)
+                ).fetchone()
                 is None
             ):
                 have = [

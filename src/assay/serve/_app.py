@@ -1137,7 +1137,7 @@ class Handlers:
         raw = request.path_params.get("version")
         if raw is None:
             return None
-        if not str(raw).isdigit():
+        if not (str(raw).isascii() and str(raw).isdigit()):  # (not "²", which isdigit() also takes)
             raise HTTPError(400, f"version must be a whole number, got {raw!r}")
         return int(raw)
 
