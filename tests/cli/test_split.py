@@ -135,3 +135,18 @@ def test_by_a_column_with_a_value_per_row_is_refused_before_writing_files(tmp_pa
     assert main(["split", str(src), "--by", "order_id", "--max-parts", "2000", "--out", str(tmp_path / "o"),
                  "-q"]) == 0
     assert len(list((tmp_path / "o").glob("*.csv"))) == 1_500
+
+
+def test_time_written_as_day_first_text_splits_by_the_dates_not_the_text(tmp_path: Path, capsys):
+    src = tmp_path / "dmy.csv"
+    days = ["05/01/2024", "20/12/2023", "01/02/2024", "15/03/2023", "28/02/2024", "10/10/2023", "03/03/2024",
+            "11/11/2023", "09/09/2023", "25/12/2023"]
+    pl.DataFrame({"day": days, "v": range(10)}).write_csv(src)
+    assert main(["split", str(src), "--test-size", "0.3", "--time", "day", "--out", str(tmp_path / "t"), "-q"]) == 0
+    assert sorted(pl.read_csv(tmp_path / "t" / "test.csv")["v"].to_list()) == [2, 4, 6]  # Feb and Mar 2024
+    assert main(["split", str(src), "--test-size", "0.3", "--time", "v", "--out", str(tmp_path / "n"), "-q"]) == 0
+    words = tmp_path / "words.csv"
+    pl.DataFrame({"when": ["soon", "later", "now"], "v": [1, 2, 3]}).write_csv(words)
+    assert main(["split", str(words), "--test-size", "1", "--time", "when", "--out", str(tmp_path / "w")]) == 2
+    assert "column 'when' is text that does not read as dates, times or numbers (e.g. 'soon')" in (
+        capsys.readouterr().err)

@@ -102,6 +102,8 @@ def _time_test_rows(frame: pl.DataFrame, time: str, count: int) -> np.ndarray:
     if count == 0:
         return np.zeros(n, dtype=bool)
     column = frame.get_column(time)
+    if column.dtype == pl.String:
+        column = _time_from_text(frame, time)
     if column.dtype.is_float():
         column = column.fill_nan(None)  # an unknown time, like null: NaN would otherwise sort after every number
     order = column.arg_sort(nulls_last=False).to_numpy()
@@ -112,6 +114,22 @@ def _time_test_rows(frame: pl.DataFrame, time: str, count: int) -> np.ndarray:
         later = (column > cut).fill_null(False)
         at_or_later = later | (column == cut).fill_null(False)
     return (at_or_later if (at_or_later != column.is_not_null()).any() else later).to_numpy()
+
+
+def _time_from_text(frame: pl.DataFrame, time: str) -> pl.Series:
+    """A time column written as text, read as the dates, times or numbers it holds: as text, 28/02/2024 sorts after
+    03/03/2024 and 9 after 10."""
+    from assay.clean._base import steps_quiet
+    from assay.clean._types import TypesStep
+
+    with steps_quiet():
+        step = TypesStep(columns=[time], min_share=0.9).fit(frame.select(time))
+    if step.state_["convert"][time]["kind"] not in ("date", "datetime", "number", "integer"):
+        example = frame.get_column(time).drop_nulls().head(1).to_list()
+        msg = (f"split by time: column {time!r} is text that does not read as dates, times or numbers"
+               f"{f' (e.g. {example[0]!r})' if example else ''}; convert it first with the 'types' step")
+        raise SchemaError(msg)
+    return step.transform(frame.select(time)).get_column(time)
 
 
 def _strata(target: pl.Series) -> np.ndarray:
