@@ -67,3 +67,16 @@ def test_rows_with_a_nan_or_infinite_target_are_left_out_of_the_means() -> None:
     assert step.state_["prior"] == [2.0]
     out = step.transform(pl.DataFrame({"c": ["a", "b"]}))
     assert out["c"].to_list() == [2.0, 2.0]
+
+
+def test_a_missing_group_and_an_empty_text_group_are_two_groups() -> None:
+    from assay.clean import train_test_split
+
+    frame = pl.DataFrame({"g": [None, None, "", "", "a", "a", "b", "b"], "v": range(8)})
+    sides = set()
+    for seed in range(20):
+        train, test = train_test_split(frame, test_size=0.25, group="g", seed=seed)
+        assert test.height == 2
+        sides.add(tuple(test["v"].to_list()))
+    assert (0, 1) in sides
+    assert (2, 3) in sides

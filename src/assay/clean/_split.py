@@ -69,7 +69,9 @@ def train_test_split(frame: pl.DataFrame | pl.LazyFrame, *, target: str | None =
         is_test = _time_test_rows(frame, time, _test_count(n, test_size))
     elif group is not None:
         _need_column(frame, group, "group")
-        codes = frame.select(pl.col(group).cast(pl.String).fill_null("").rank("dense")).to_series().to_numpy() - 1
+        # (missing is a group of its own, apart from the empty text)
+        key = pl.col(group).cast(pl.String).fill_null("\x00null")
+        codes = frame.select(key.rank("dense")).to_series().to_numpy() - 1
         groups = np.unique(codes)
         chosen = rng.permutation(groups)[: _test_count(len(groups), test_size)]
         is_test = np.isin(codes, chosen)
