@@ -75,7 +75,7 @@ def test_a_missing_group_and_an_empty_text_group_are_two_groups() -> None:
     frame = pl.DataFrame({"g": [None, None, "", "", "a", "a", "b", "b"], "v": range(8)})
     sides = set()
     for seed in range(20):
-        train, test = train_test_split(frame, test_size=0.25, group="g", seed=seed)
+        _train, test = train_test_split(frame, test_size=0.25, group="g", seed=seed)
         assert test.height == 2
         sides.add(tuple(test["v"].to_list()))
     assert (0, 1) in sides
