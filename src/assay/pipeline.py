@@ -684,6 +684,11 @@ class Pipeline:
             split_frame, target=target, test_size=self.test_size, stratify=stratify, seed=self.seed,
             group=self.group, time=time_key,
         )
+        if train_frame.height < self.folds:  # said as the split's doing, not as too little data in the folds
+            msg = (f"the test split took {test_frame.height:,} of the {frame.height:,} rows (--test-size "
+                   f"{self.test_size:g}), leaving {train_frame.height:,} to train on: too few for {self.folds}-fold "
+                   "cross-validation; use a smaller --test-size")
+            raise SpecError(msg)
         if task == "classification" and target is not None:
             unseen = test_frame.get_column(target).filter(~test_frame.get_column(target).is_in(
                 train_frame.get_column(target).unique().implode()))

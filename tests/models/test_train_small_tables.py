@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 
+from assay.exceptions import SpecError
 from assay.pipeline import train
 
 
@@ -87,3 +89,9 @@ def test_a_date_column_in_a_shuffled_split_suggests_a_time_split():
     assert len(hinted) == 1
     split = train(frame, "y", models=["linreg"], time="day", report=False)
     assert not [n for n in split.notes if "--time 'day'" in n]
+
+
+def test_a_test_size_that_leaves_too_few_training_rows_names_the_option():
+    frame = _small_table(40).with_columns((pl.col("x") > 5).alias("big"))
+    with pytest.raises(SpecError, match=r"leaving 0 to train on: too few for 5-fold .* use a smaller --test-size"):
+        train(frame, "big", models=["logreg"], test_size=0.99, report=False)
