@@ -95,8 +95,9 @@ def register(app: typer.Typer) -> None:
         registry: str | None = typer.Option(None, "--registry",
                                             help="Registry of a models:/ reference (default: $ASSAY_REGISTRY)."),
         watch_seconds: float = typer.Option(30.0, "--watch-seconds", min=0,
-                                            help="How often a models:/NAME[/ALIAS] model's alias is checked; a "
-                                                 "promotion is scored with from the next batch (0: every batch)."),
+                                            help="How often the alias of a models:/NAME or models:/NAME/ALIAS "
+                                                 "model is checked; a promotion scores the next batches (0: every "
+                                                 "batch)."),
         key: str | None = typer.Option(None, "--key", help="Dedupe/upsert key column (streams: the message id _id)."),
         quarantine: Path | None = typer.Option(None, "--quarantine",
                                                help="Dead-letter NDJSON file (default: DIR.quarantine.ndjson)."),
