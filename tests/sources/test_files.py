@@ -516,6 +516,21 @@ def test_a_file_without_a_header_keeps_its_first_row(tmp_path: Path, caplog: pyt
     assert len(list(FileSource(str(path)).batches(2))) == 2
 
 
+def test_codes_with_leading_zeros_are_read_as_text(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "stores.csv"
+    path.write_text('zip,provider,qty,month\n02134,"030001",5,01\n10001,"030002",7,12\n')
+    with caplog.at_level("WARNING", logger="assay.sources"):
+        frame = read_source(str(path))
+    assert frame["zip"].to_list() == ["02134", "10001"]
+    assert frame["provider"].to_list() == ["030001", "030002"]
+    assert frame.schema["qty"] == pl.Int64
+    assert frame.schema["month"] == pl.Int64  # 01..12: two digits are month numbers, not codes
+    assert caplog.messages[0] == ("stores.csv: 'zip' read as text: values such as '02134' are codes written with "
+                                  "leading zeros, which a number would drop; give dtypes={'zip': 'int'} to read "
+                                  "numbers")
+    assert read_source(str(path), dtypes={"zip": "int"})["zip"].to_list() == [2134, 10001]
+
+
 def test_a_repeated_column_name_is_said_with_the_names_it_gets(tmp_path: Path,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "export.csv"

@@ -536,6 +536,9 @@ def header_row(rows: list[list[Any]], *, same_width: bool = True) -> int:
         return h
     return 0
 _WIDE_DIGITS: dict[tuple[str, int, int, int], list[str]] = {}
+_ZERO_CODES: dict[tuple[str, int, int, int, str], list[str]] = {}
+# A field that is a whole number written with a leading zero and at least three digits (zip 02134, 007, "030001").
+_ZERO_FIELD = re.compile(rb'(?:^|[,;\t|])"?0\d{2,}"?(?=[,;\t|\r\n])', re.MULTILINE)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -1071,6 +1074,7 @@ class FileSource:
             paths if len(paths) > 1 else paths[0], **kwargs, schema_overrides=dtypes or None, infer_schema_length=infer
         )
         text = [c for c in self._non_ascii_numbers(paths[0], kwargs, lazy, infer) if c not in dtypes]
+        text += [c for c in self._zero_codes(paths[0], kwargs, lazy, infer) if c not in dtypes and c not in text]
         if not text:
             return lazy
         return pl.scan_csv(
@@ -1110,6 +1114,41 @@ class FileSource:
                 except pl.exceptions.PolarsError:
                     found = []  # e.g. a quoted value cut at the end of the bytes read: the plain read decides
         _WIDE_DIGITS[key] = found
+        return found
+
+    def _zero_codes(self, path: Path, kwargs: dict[str, Any], lazy: pl.LazyFrame, infer: int) -> list[str]:
+        """Columns Polars guesses to be integers whose guessed rows hold codes written with leading zeros (zip
+        ``02134``, provider ``030001``): a number would drop the zeros, and two codes could become one. They are read
+        as text, with a note; the types step keeps such columns as text too. Checked once per file version, and only
+        when the start of the file has such a field at all (a byte search: the usual file pays about a millisecond).
+        """
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, infer, kwargs["separator"])
+        if key in _ZERO_CODES:
+            return _ZERO_CODES[key]
+        found: list[str] = []
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 20)
+        if _ZERO_FIELD.search(head):
+            try:
+                integers = [n for n, t in lazy.collect_schema().items() if t.is_integer()]
+            except pl.exceptions.PolarsError:
+                integers = []  # a header problem: scan() reports it
+            if integers:
+                data = head[: head.rfind(b"\n") + 1] or head
+                try:
+                    raw = pl.read_csv(io.BytesIO(data), **kwargs, infer_schema=False, n_rows=infer, columns=integers)
+                except pl.exceptions.PolarsError:
+                    raw = None  # a quoted value cut at the end of the bytes read: read as Polars guesses
+                for column in integers if raw is not None else []:
+                    codes = raw[column].str.strip_chars().str.contains(r"^0\d{2,}$")
+                    if codes.any():
+                        found.append(column)
+                        example = raw[column].filter(codes)[0].strip()
+                        log.warning("%s: %r read as text: values such as %r are codes written with leading zeros, "
+                                    "which a number would drop; give dtypes={%r: 'int'} to read numbers", path.name,
+                                    column, example, column)
+        _ZERO_CODES[key] = found
         return found
 
     def text_encoding(self) -> str | None:
