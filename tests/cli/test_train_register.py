@@ -58,5 +58,6 @@ def test_a_registration_that_fails_after_training_says_where_the_model_is(pengui
     assert main(argv) != 0
     err = capsys.readouterr().err
     assert "the registry is read-only" in err
-    assert f"assay models register {out / 'model'} penguins" in err
+    # the command it gives registers into the same registry, not the default one
+    assert f"assay models register {out / 'model'} penguins --registry {tmp_path / 'reg'}" in err
     assert (out / "model" / "manifest.json").is_file()

@@ -99,8 +99,15 @@ def register(app: typer.Typer) -> None:
             try:
                 version = reg.register(result.model_path, register_as)
             except AssayError as exc:
+                import shlex
+
+                from assay.sources._base import mask_uri
+
+                # the same registry as asked (a password shown as ***), else the default one would receive it
+                where = f" --registry {shlex.quote(mask_uri(registry))}" if registry else ""
                 msg = (f"{exc}\nthe trained model is saved in {result.model_path}: register it once the registry "
-                       f"is reachable with: assay models register {result.model_path} {register_as}")
+                       f"is reachable with: assay models register {shlex.quote(str(result.model_path))} "
+                       f"{register_as}{where}")
                 raise AssayError(msg) from exc
             console.print(f"registered {register_as} version {version}")
         typer.echo(f"model:   {result.model_path}")
