@@ -42,3 +42,10 @@ def test_a_wrong_reference_is_one_line(registry: Path, penguins_csv: Path, ref: 
     err = capsys.readouterr().err.strip()
     assert expected in err
     assert len(err.splitlines()) == 1
+
+
+def test_the_run_directory_instead_of_its_model_gets_the_right_path(trained: Path, penguins_csv: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(trained), str(penguins_csv), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"did you mean {trained / 'model'}" in err

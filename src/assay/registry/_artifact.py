@@ -118,7 +118,10 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         msg = f"model artifact not found: {path}"
         raise ArtifactError(msg)
     if not file.is_file():
-        msg = f"{path} is not an assay model artifact (no {MANIFEST}); pass the model directory written by assay train"
+        inside = path / "model"
+        hint = (f"; did you mean {inside} (assay train writes the model there, beside metrics.json and the report)?"
+                if (inside / MANIFEST).is_file() else "; pass the model directory written by assay train")
+        msg = f"{path} is not an assay model artifact (no {MANIFEST}){hint}"
         raise ArtifactError(msg)
     try:
         manifest = json.loads(file.read_text(encoding="utf-8"))
