@@ -33,7 +33,8 @@ def _open(registry: str | None, *, create: bool = False):
 
 
 def register(app: typer.Typer) -> None:
-    models = typer.Typer(help="Registered models: versions, aliases, lineage." + EXAMPLES, no_args_is_help=True)
+    models = typer.Typer(help="Registered models: versions, aliases, lineage." + EXAMPLES,
+                         short_help="Registered models: versions, aliases, lineage.", no_args_is_help=True)
     app.add_typer(models, name="models")
 
     @models.command("list", help="Every model name with its versions and aliases.")
