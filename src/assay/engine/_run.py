@@ -149,10 +149,10 @@ def run_dask(
 
 def _small_data(est: Any, rows: int) -> Any:
     """The local engine's settings for a model fitted on few rows (LightGBM's leaf size), so that both engines fit
-    the same model: :func:`assay.pipeline._small_data`."""
-    from assay.pipeline import _small_data as local_rule
+    the same model: :func:`assay.models.adapt_to_rows`."""
+    from assay.models import adapt_to_rows
 
-    return local_rule(est, int(rows))
+    return adapt_to_rows(est, int(rows))
 
 
 def _recommend_task(spec: Any) -> Any:
