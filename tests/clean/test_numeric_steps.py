@@ -151,7 +151,7 @@ def test_outlier_actions_report_and_quarantine(tmp_path: Path, caplog: pytest.Lo
     aside = pl.read_csv(target)
     assert aside["id"].to_list() == [5, 6]
     assert set(aside["__reason__"]) == {"x: iqr"}
-    assert "rows touched" in caplog.text
+    assert "2 values outside the fences, in 'x' 2" in caplog.text
     with pytest.raises(SpecError, match="quarantine=<path"):
         OutlierStep(action="quarantine").fit(df)
 

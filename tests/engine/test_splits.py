@@ -213,7 +213,7 @@ def test_an_exported_row_index_is_dropped_on_both_engines(dask_cluster: str, tmp
     assert caplog.text.count(note) == 1  # said on the console too, once
     lineage = dist.model.manifest["source"]
     assert lineage["fingerprint"] == local.model.manifest["source"]["fingerprint"] is not None  # the file's hash
-    assert caplog.text.count("rows touched per rule: {'x1': 51, 'x2': 9}") == 1  # the whole training data's
+    assert caplog.text.count("60 values outside the fences, in 'x1' 51, 'x2' 9") == 1  # the whole training data's
     _compare(local, dist)
     # Under an export's index header, numbers that go up with gaps are the kept rows' numbers of a filtered export;
     # numbers that go down somewhere (across partitions here) are data: both engines tell them apart alike.

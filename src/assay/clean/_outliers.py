@@ -417,13 +417,32 @@ class OutlierStep(Step):
             out = out.collect()
         return {k: int(v) for k, v in out.row(0, named=True).items()}
 
+    def touched_note(self) -> str:
+        """What the fit said about the training rows (``touched_``), in words:
+
+        >>> step = OutlierStep(method="iqr", action="clip")
+        >>> step.touched_ = {"price": 12, "speed": 0, "ram": 3}
+        >>> step.touched_note()
+        "outliers (iqr, clip): 15 values outside the fences, in 'price' 12, 'ram' 3"
+        >>> step = OutlierStep(method="isolation_forest", action="flag")
+        >>> step.touched_ = {FOREST_COLUMN: 18}
+        >>> step.touched_note()
+        'outliers (isolation_forest, flag): 18 rows that the isolation forest finds anomalous'
+        """
+        touched = {c: n for c, n in self.touched_.items() if n}
+        head = f"outliers ({self.method}, {self.action}): "
+        if set(touched) == {FOREST_COLUMN}:
+            return head + f"{touched[FOREST_COLUMN]:,} rows that the isolation forest finds anomalous"
+        shown = ", ".join(f"{c!r} {n:,}" for c, n in list(touched.items())[:8])
+        more = f", … ({len(touched) - 8} more columns)" if len(touched) > 8 else ""
+        return head + f"{sum(touched.values()):,} values outside the fences, in {shown}{more}"
+
     def transform_train(self, frame: Frame) -> Frame:
         self._check_fitted()
         if isinstance(frame, pl.DataFrame):
             self.touched_ = self.report(frame)
             if any(self.touched_.values()):
-                log.warning("outliers (%s, %s): rows touched per rule: %s", self.method, self.action,
-                            {c: n for c, n in self.touched_.items() if n})
+                log.warning(self.touched_note())
         if self.action not in ("drop", "quarantine"):
             return self.transform(frame)
         cols = self._present(frame)

@@ -375,9 +375,8 @@ def _remove_rows(client: Any, parts: Sequence[Partition], masks: list[Mask], pre
     touched = [r[3] for r in results if r[3] is not None]
     if touched:
         step.touched_ = {k: sum(t.get(k, 0) for t in touched) for k in touched[0]}
-        if any(step.touched_.values()):
-            log.warning("%s (%s, %s): rows touched per rule: %s", step.name, getattr(step, "method", "?"),
-                        getattr(step, "action", "?"), {k: v for k, v in step.touched_.items() if v})
+        if any(step.touched_.values()) and hasattr(step, "touched_note"):
+            log.warning(step.touched_note())  # the local engine's words
     if step.rows_removed_:
         log.warning("%s: removed %d training row(s)", step.name, step.rows_removed_)
     if getattr(step, "action", None) == "quarantine":
