@@ -222,10 +222,16 @@ def test_report_navigation_links_are_distinct_and_lead_somewhere(penguins_csv: P
     assert "∅" not in board  # the best model's own p-value against itself is a dash, not the missing-data sign
 
 
-def test_anomaly_report_has_figures(penguins_csv: Path, tmp_path: Path):
+def test_anomaly_report_has_figures(penguins_csv: Path, tmp_path: Path, capsys):
     assert main(["train", str(penguins_csv), "--task", "anomaly", "--folds", "2", "--out", str(tmp_path),
                  "--quiet"]) == 0
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    # no labels: nothing to score the detectors against, so no score column (it read "n/a", "– ± –")
+    out = capsys.readouterr().out
+    assert "no labels to score the anomaly models against" in out
+    assert "n/a" not in out
+    assert "No model could be scored" in html
+    assert "CV roc_auc" not in html
     assert "could not be drawn" not in html
     assert '<a href="#anomaly_scores">Anomaly scores</a>' in html
     assert {p.stem for p in (tmp_path / "figures").glob("*.png")} >= {"anomaly_scores", "anomaly_features"}

@@ -62,18 +62,26 @@ def print_leaderboard(result: object) -> None:
     from rich.table import Table
 
     primary = result.primary_metric  # type: ignore[attr-defined]
-    table = Table(title=f"leaderboard ({primary}, {result.task})")  # type: ignore[attr-defined]
+    rows = result.leaderboard  # type: ignore[attr-defined]
+    # Anomaly detection without known anomalies has nothing to score the detectors against: no score column.
+    scored = any(row.get("cv_mean") is not None for row in rows)
+    task = result.task  # type: ignore[attr-defined]
+    table = Table(title=f"leaderboard ({primary}, {task})" if scored else f"models ({task})")
     table.add_column("rank", justify="right")
     table.add_column("model")
     # Recommenders are scored once, on a per-user holdout (there are no folds to take a spread over).
     holdout = result.task == "recommendation"  # type: ignore[attr-defined]
-    table.add_column(f"{primary} (per-user holdout)" if holdout else f"{primary} (CV mean ± std)", justify="right")
+    if scored:
+        table.add_column(f"{primary} (per-user holdout)" if holdout else f"{primary} (CV mean ± std)",
+                         justify="right")
     table.add_column("fit s", justify="right")
-    for rank, row in enumerate(result.leaderboard, 1):  # type: ignore[attr-defined]
+    for rank, row in enumerate(rows, 1):
         mean, std = row.get("cv_mean"), row.get("cv_std")
         cell = "n/a" if mean is None else f"{mean:.4f}" if holdout else f"{mean:.4f} ± {std or 0:.4f}"
-        table.add_row(str(rank), str(row["model"]), cell, f"{row.get('fit_seconds', 0):.2f}")
+        table.add_row(str(rank), str(row["model"]), *([cell] if scored else []), f"{row.get('fit_seconds', 0):.2f}")
     Console(width=100).print(table)
+    if not scored:
+        Console(width=100).print(f"no labels to score the {task} models against: listed in the order given")
     test = result.test_metrics  # type: ignore[attr-defined]
     shown = {k: v for k, v in test.items() if isinstance(v, int | float)}
     Console(width=100).print("test: " + ", ".join(f"{k}={v:.4f}" for k, v in shown.items()))
