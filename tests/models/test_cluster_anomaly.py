@@ -92,3 +92,20 @@ def test_robust_z_does_not_flag_common_values_of_yes_no_columns() -> None:
     assert flags[0] == 1
     assert flags.mean() < 0.01  # before: every row with the 10% 'yes' (a z-score of 8), about 10% of them
     assert detector.score_samples(X[1999:])[0] > 3.0  # the 1-in-2,000 value: about as rare as z = 3.5
+
+
+def test_robust_detector_on_long_tailed_and_grouped_features() -> None:
+    """Long tails are scored on a log scale and a value a quarter of the rows share is no anomaly: exponential
+    columns and a two-group column flag few rows, while rows planted far out are still all flagged."""
+    rng = np.random.default_rng(4)
+    n = 4_000
+    X = np.column_stack([rng.exponential(size=n), rng.exponential(size=n), rng.normal(size=n),
+                         np.where(rng.random(n) < 0.25, 24.0, rng.integers(1, 8, n))])  # Boston's rad
+    before = RobustZDetector().fit(X).predict(X).mean()
+    assert before < 0.01
+    planted = X.copy()
+    planted[:8, 0] = 200.0  # far beyond an exponential tail
+    planted[8:16, 2] = 9.0
+    detector = RobustZDetector().fit(planted)
+    assert detector.predict(planted)[:16].tolist() == [1] * 16
+    assert detector.predict(planted)[16:].mean() < 0.01

@@ -76,6 +76,14 @@ class RobustZDetector(OutlierMixin, BaseEstimator):
     still flags the rare rows that differ; a feature of two values is scaled by how rare its minority value is
     (flagged alone only when rarer than about 1 in 2,000 rows).
 
+    Skewed features (quartile skewness beyond 0.2, from 50 rows) are scored on a log scale measured from their
+    short end (``log1p((x - min) / median(x - min))``, mirrored for a long left tail): on the raw scale the MAD of
+    a long-tailed column marks its whole tail, and the row maximum over several such columns flagged half of
+    MASS/Boston (now 19%), 28% of exponential data (now 0.2%). A value that 1% of the training rows (at least 5)
+    share is never an outlier of its feature: Boston's ``rad`` = 24 (a quarter of the rows) is a group, not an
+    anomaly. Quartiles do not move with a few extreme rows, so planted outliers do not change the scale they are
+    measured on.
+
     >>> X = np.array([[1.0], [1.1], [0.9], [1.0], [9.0]])
     >>> RobustZDetector().fit(X).predict(X).tolist()
     [0, 0, 0, 0, 1]
@@ -88,6 +96,8 @@ class RobustZDetector(OutlierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> RobustZDetector:
         """Learn medians and scales; returns ``self``."""
         X = validate_data(self, X, dtype=[np.float64], ensure_all_finite="allow-nan")
+        self._learn_shape(X)
+        raw, X = X, self._symmetric(X)
         self.median_ = np.nanmedian(X, axis=0)
         dev = np.abs(X - self.median_)
         mad = 1.4826 * np.nanmedian(dev, axis=0)
@@ -95,8 +105,35 @@ class RobustZDetector(OutlierMixin, BaseEstimator):
         scale = np.where(mad > 0, mad, meanad)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         self._two_valued(X)
-        self.threshold_ = _threshold(self._scores(X), self.contamination, float(self.threshold))
+        self.threshold_ = _threshold(self._scores(raw), self.contamination, float(self.threshold))
         return self
+
+    def _learn_shape(self, X: np.ndarray) -> None:
+        """Per feature: the side of a long tail (1 right, -1 left, 0 none), the end it is measured from and its
+        unit; and the values common enough to be no outlier."""
+        d = X.shape[1]
+        self.tail_, self.end_, self.unit_ = np.zeros(d), np.zeros(d), np.ones(d)
+        self.common_: list[list[float]] = []
+        for j in range(d):
+            col = X[:, j][~np.isnan(X[:, j])]
+            values, counts = np.unique(col, return_counts=True)
+            many = values.size > 2
+            self.common_.append(values[counts >= max(5, 0.01 * col.size)].tolist() if many else [])
+            if not many or col.size < 50:
+                continue
+            q1, q2, q3 = np.percentile(col, [25, 50, 75])
+            bowley = (q3 + q1 - 2 * q2) / (q3 - q1) if q3 > q1 else 0.0
+            if abs(bowley) > 0.2:
+                self.tail_[j] = np.sign(bowley)
+                self.end_[j] = col.min() if bowley > 0 else col.max()
+                self.unit_[j] = max(float(np.median(np.abs(col - self.end_[j]))), 1e-12)
+
+    def _symmetric(self, X: np.ndarray) -> np.ndarray:
+        out = np.array(X, dtype=np.float64)
+        for j in np.flatnonzero(self.tail_):
+            dist = np.maximum(self.tail_[j] * (out[:, j] - self.end_[j]), 0.0)  # beyond the short end: 0
+            out[:, j] = self.tail_[j] * np.log1p(dist / self.unit_[j])
+        return out
 
     def _two_valued(self, X: np.ndarray) -> None:
         """Scale a column of two values (yes/no, a one-hot category) by how rare its minority value is: that value
@@ -118,7 +155,11 @@ class RobustZDetector(OutlierMixin, BaseEstimator):
                 self.scale_[j] = gap / z
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
-        z = np.abs(X - self.median_) / self.scale_
+        """Largest robust z-score per row of the raw ``X``."""
+        z = np.abs(self._symmetric(X) - self.median_) / self.scale_
+        for j, common in enumerate(self.common_):
+            if common:
+                z[np.isin(X[:, j], common), j] = 0.0
         return np.nan_to_num(np.nanmax(np.where(np.isnan(z), -np.inf, z), axis=1), neginf=0.0)
 
     def score_samples(self, X: Any) -> np.ndarray:
