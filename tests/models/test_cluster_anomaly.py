@@ -109,3 +109,12 @@ def test_robust_detector_on_long_tailed_and_grouped_features() -> None:
     detector = RobustZDetector().fit(planted)
     assert detector.predict(planted)[:16].tolist() == [1] * 16
     assert detector.predict(planted)[16:].mean() < 0.01
+
+
+def test_robust_detector_saved_before_tails_were_learnt_still_predicts() -> None:
+    X = np.random.default_rng(1).normal(size=(200, 2))
+    detector = RobustZDetector().fit(X)
+    expected = detector.predict(X)
+    for name in ("tail_", "end_", "unit_", "common_"):
+        delattr(detector, name)  # as unpickled from an artifact made by an earlier version
+    assert detector.predict(X).tolist() == expected.tolist()  # normal data: no tails, no common values

@@ -130,6 +130,8 @@ class RobustZDetector(OutlierMixin, BaseEstimator):
 
     def _symmetric(self, X: np.ndarray) -> np.ndarray:
         out = np.array(X, dtype=np.float64)
+        if not hasattr(self, "tail_"):  # a detector saved before tails were learnt scores the raw values
+            return out
         for j in np.flatnonzero(self.tail_):
             dist = np.maximum(self.tail_[j] * (out[:, j] - self.end_[j]), 0.0)  # beyond the short end: 0
             out[:, j] = self.tail_[j] * np.log1p(dist / self.unit_[j])
@@ -157,7 +159,7 @@ class RobustZDetector(OutlierMixin, BaseEstimator):
     def _scores(self, X: np.ndarray) -> np.ndarray:
         """Largest robust z-score per row of the raw ``X``."""
         z = np.abs(self._symmetric(X) - self.median_) / self.scale_
-        for j, common in enumerate(self.common_):
+        for j, common in enumerate(getattr(self, "common_", [])):
             if common:
                 z[np.isin(X[:, j], common), j] = 0.0
         return np.nan_to_num(np.nanmax(np.where(np.isnan(z), -np.inf, z), axis=1), neginf=0.0)
