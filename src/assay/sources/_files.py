@@ -650,6 +650,25 @@ def _resolve(raw: str) -> list[Path]:
     raise SourceNotFoundError(msg)
 
 
+def _guessed_as_text(head: bytes, kwargs: dict[str, Any], lazy: pl.LazyFrame, infer: int,
+                     kind: Callable[[pl.DataType], bool]) -> pl.DataFrame:
+    """The columns Polars guesses to be of ``kind`` (numbers, integers), as the text of the rows it guessed from,
+    parsed from ``head`` cut after its last whole line (Polars' own n_rows reads the whole file). Empty when the
+    header cannot be read (the scan reports it) or a quoted value is cut at the end of ``head`` (the plain read
+    decides then)."""
+    try:
+        columns = [n for n, t in lazy.collect_schema().items() if kind(t)]
+    except pl.exceptions.PolarsError:
+        return pl.DataFrame()
+    if not columns:
+        return pl.DataFrame()
+    data = head[: head.rfind(b"\n") + 1] or head
+    try:
+        return pl.read_csv(io.BytesIO(data), **kwargs, infer_schema=False, n_rows=infer, columns=columns)
+    except pl.exceptions.PolarsError:
+        return pl.DataFrame()
+
+
 def _say_repeated_names(name: str, header: list[str]) -> None:
     """A note for column names the header repeats: Polars reads the second ``a`` as ``a_duplicated_0``."""
     counts: dict[str, int] = {}
@@ -1101,18 +1120,8 @@ class FileSource:
             if not head.isascii():
                 head += fh.read((8 << 20) - len(head))  # the rows Polars guessed from, within reason
         if not head.isascii():
-            try:
-                numeric = [n for n, t in lazy.collect_schema().items() if t.is_numeric()]
-            except pl.exceptions.PolarsError:
-                numeric = []  # a header problem: scan() reports it
-            if numeric:
-                # Parsed from the bytes read, cut after the last whole line: Polars' own n_rows reads the whole file.
-                data = head[: head.rfind(b"\n") + 1] or head
-                try:
-                    raw = pl.read_csv(io.BytesIO(data), **kwargs, infer_schema=False, n_rows=infer, columns=numeric)
-                    found = [c for c in numeric if raw[c].str.contains(r"[^\x00-\x7F]").any()]
-                except pl.exceptions.PolarsError:
-                    found = []  # e.g. a quoted value cut at the end of the bytes read: the plain read decides
+            raw = _guessed_as_text(head, kwargs, lazy, infer, lambda t: t.is_numeric())
+            found = [c for c in raw.columns if raw[c].str.contains(r"[^\x00-\x7F]").any()]
         _WIDE_DIGITS[key] = found
         return found
 
@@ -1130,24 +1139,15 @@ class FileSource:
         with open(path, "rb") as fh:
             head = fh.read(1 << 20)
         if _ZERO_FIELD.search(head):
-            try:
-                integers = [n for n, t in lazy.collect_schema().items() if t.is_integer()]
-            except pl.exceptions.PolarsError:
-                integers = []  # a header problem: scan() reports it
-            if integers:
-                data = head[: head.rfind(b"\n") + 1] or head
-                try:
-                    raw = pl.read_csv(io.BytesIO(data), **kwargs, infer_schema=False, n_rows=infer, columns=integers)
-                except pl.exceptions.PolarsError:
-                    raw = None  # a quoted value cut at the end of the bytes read: read as Polars guesses
-                for column in integers if raw is not None else []:
-                    codes = raw[column].str.strip_chars().str.contains(r"^0\d{2,}$")
-                    if codes.any():
-                        found.append(column)
-                        example = raw[column].filter(codes)[0].strip()
-                        log.warning("%s: %r read as text: values such as %r are codes written with leading zeros, "
-                                    "which a number would drop; give dtypes={%r: 'int'} to read numbers", path.name,
-                                    column, example, column)
+            raw = _guessed_as_text(head, kwargs, lazy, infer, lambda t: t.is_integer())
+            for column in raw.columns:
+                codes = raw[column].str.strip_chars().str.contains(r"^0\d{2,}$")
+                if codes.any():
+                    found.append(column)
+                    example = raw[column].filter(codes)[0].strip()
+                    log.warning("%s: %r read as text: values such as %r are codes written with leading zeros, "
+                                "which a number would drop; give dtypes={%r: 'int'} to read numbers", path.name,
+                                column, example, column)
         _ZERO_CODES[key] = found
         return found
 
