@@ -103,3 +103,23 @@ def trained(penguins_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
                  "--out", str(out), "--quiet"])
     assert code == 0
     return out
+
+
+SALES_ROWS = 120
+
+
+@pytest.fixture
+def sales_report(tmp_path: Path) -> tuple[Path, Path]:
+    """A spreadsheet export of SALES_ROWS sales rows with a totals row (合计 and the column sums) at the end, and
+    the same rows without it: ``(report.csv, plain.csv)``."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    spend = rng.uniform(1, 10, SALES_ROWS).round(2)
+    frame = pl.DataFrame({"city": rng.choice(["北京", "上海", "广州"], SALES_ROWS), "spend": spend,
+                          "sales": (3 * spend + rng.normal(0, 1, SALES_ROWS)).round(2)})
+    report = pl.concat([frame, pl.DataFrame({"city": ["合计"], "spend": [frame["spend"].sum()],
+                                             "sales": [frame["sales"].sum()]})])
+    report.write_csv(tmp_path / "report.csv")
+    frame.write_csv(tmp_path / "plain.csv")
+    return tmp_path / "report.csv", tmp_path / "plain.csv"

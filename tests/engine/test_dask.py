@@ -471,23 +471,12 @@ def test_lightgbm_on_a_small_table_is_the_local_engines_model(client, tmp_path) 
     assert dist.cv_scores["lgbm"] == pytest.approx(local.cv_scores["lgbm"], abs=1e-9)
 
 
-def test_a_totals_row_at_the_end_is_not_trained_on_by_either_engine(client, tmp_path) -> None:
+def test_a_totals_row_at_the_end_is_not_trained_on_by_either_engine(client, tmp_path, sales_report) -> None:
     """A report's 合计 row is left out on Dask as it is locally: same note, same rows, same metrics."""
-    import numpy as np
-    import polars as pl
-
     from assay.engine import run_dask as run_on_dask
     from assay.pipeline import run
 
-    rng = np.random.default_rng(3)
-    n = 120
-    spend = rng.uniform(1, 10, n).round(2)
-    frame = pl.DataFrame({"city": rng.choice(["北京", "上海", "广州"], n), "spend": spend,
-                          "sales": (3 * spend + rng.normal(0, 1, n)).round(2)})
-    report = pl.concat([frame, pl.DataFrame({"city": ["合计"], "spend": [frame["spend"].sum()],
-                                             "sales": [frame["sales"].sum()]})])
-    path = tmp_path / "report.csv"
-    report.write_csv(path)
+    (path, plain), n = sales_report, 120
     spec = {"source": str(path), "target": "sales", "models": ["linreg"], "evaluation": {"folds": 3}}
     local = run({**spec, "output": {"dir": str(tmp_path / "local"), "report": False}})
     dist = run_on_dask({**spec, "output": {"dir": str(tmp_path / "dask"), "report": False}}, client=client,
@@ -499,8 +488,7 @@ def test_a_totals_row_at_the_end_is_not_trained_on_by_either_engine(client, tmp_
     assert dist.split["train_rows"] + dist.split["test_rows"] == n
     assert dist.test_metrics["r2"] == pytest.approx(local.test_metrics["r2"], abs=1e-3)
 
-    plain = tmp_path / "plain.csv"  # the same rows without the totals row: nothing dropped
-    frame.write_csv(plain)
+    # the same rows without the totals row: nothing dropped
     kept = run_on_dask({**spec, "source": str(plain), "output": {"dir": str(tmp_path / "plain"), "report": False}},
                        client=client, rows_per_partition=50, echo=None)
     assert kept.split["train_rows"] + kept.split["test_rows"] == n
