@@ -25,53 +25,27 @@ def ratings(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_recommendation_leaderboard_has_one_fit_time_column(ratings: Path, tmp_path: Path):
-    code = main(
-        [
-            "train",
-            str(ratings),
-            "--task",
-            "recommendation",
-            "--user",
-            "user",
-            "--item",
-            "item",
-            "--models",
-            "itemknn,popularity",
-            "--out",
-            str(tmp_path),
-            "--quiet",
-        ]
-    )
-    assert code == 0
-    rows = json.loads((tmp_path / "metrics.json").read_text())["leaderboard"]
+@pytest.fixture(scope="module")
+def recommender_run(ratings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One recommendation training run (item-kNN and popularity), shared by the tests that read its outputs."""
+    out = tmp_path_factory.mktemp("rec_run")
+    argv = ["train", str(ratings), "--task", "recommendation", "--user", "user", "--item", "item",
+            "--models", "itemknn,popularity", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    return out
+
+
+def test_recommendation_leaderboard_has_one_fit_time_column(recommender_run: Path):
+    rows = json.loads((recommender_run / "metrics.json").read_text())["leaderboard"]
     assert all("fit_seconds_mean" not in row for row in rows)
     assert all(row["fit_seconds"] >= 0 for row in rows)
-    html = (tmp_path / "report.html").read_text()
+    html = (recommender_run / "report.html").read_text()
     assert html.count('<th class="n">fit_seconds</th>') == 1
 
 
-def test_recommendation_report_draws_no_spread_of_one_score(ratings: Path, tmp_path: Path):
-    code = main(
-        [
-            "train",
-            str(ratings),
-            "--task",
-            "recommendation",
-            "--user",
-            "user",
-            "--item",
-            "item",
-            "--models",
-            "itemknn,popularity",
-            "--out",
-            str(tmp_path),
-            "--quiet",
-        ]
-    )
-    assert code == 0
-    assert not list((tmp_path / "figures").glob("cv_spread.*"))
-    assert "Cross-validation spread" not in (tmp_path / "report.html").read_text()
+def test_recommendation_report_draws_no_spread_of_one_score(recommender_run: Path):
+    assert not list((recommender_run / "figures").glob("cv_spread.*"))
+    assert "Cross-validation spread" not in (recommender_run / "report.html").read_text()
 
 
 def test_confusion_matrix_caption_gives_a_tuned_threshold(tmp_path: Path):
