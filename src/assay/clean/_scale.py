@@ -6,13 +6,16 @@ scaling uses the median and quartiles of :class:`~assay.clean._sketch.QuantileSu
 values, as ``RobustScaler``). A zero spread scales by 1, as scikit-learn does. ``log1p`` is the signed
 ``sign(x)·log(1+|x|)`` so negative values have a defined result. Yeo-Johnson fits λ by maximum likelihood
 (SciPy) on a bottom-k hash sample of ``sample_size`` rows (all rows when there are fewer) and then standardises,
-like scikit-learn's ``PowerTransformer``. NaN, null and ±inf pass through the arithmetic unchanged in kind.
+like scikit-learn's ``PowerTransformer``; a column whose range no power keeps finite (values near ±1e308) keeps
+λ = 1, and finite input always gives finite output. NaN, null and ±inf pass through the arithmetic unchanged in kind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import sys
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -39,6 +42,7 @@ __all__ = ["ScaleStep", "yeo_johnson"]
 
 log = logging.getLogger(__name__)
 
+FLOAT_MAX = sys.float_info.max
 METHODS = ("standard", "minmax", "robust", "maxabs", "log1p", "yeo-johnson")
 
 
@@ -136,7 +140,7 @@ class ScaleStep(Step):
                 iqr = (q3 - q1) if med is not None else 0.0
                 params[col] = {"center": med if med is not None else 0.0, "scale": iqr or 1.0}
             elif self.method == "yeo-johnson":
-                params[col] = _fit_yeo_johnson(summary["s"][col].get_column(col).to_numpy())
+                params[col] = _fit_yeo_johnson(summary["s"][col].get_column(col).to_numpy(), col)
             else:
                 params[col] = {}
             p = params[col]
@@ -165,21 +169,46 @@ class ScaleStep(Step):
             if self.method == "log1p":
                 expr = x.sign() * x.abs().log1p()
             elif self.method == "yeo-johnson":
-                expr = (yeo_johnson(x, p["lambda"]) - p["center"]) * (1.0 / p["scale"])
+                # Centre and scale distributed (y/s - c/s): y - c alone overflows when y is near the float range
+                # and c of the other sign. A finite value whose power overflows (far beyond what fit saw) is held
+                # at the largest float, so finite input never gives inf or NaN.
+                inv = 1.0 / p["scale"]
+                expr = yeo_johnson(x, p["lambda"]) * inv - p["center"] * inv
+                expr = pl.when(x.is_finite()).then(expr.clip(-FLOAT_MAX, FLOAT_MAX)).otherwise(expr)
             else:
                 expr = (x - p["center"]) * (1.0 / p["scale"])
             exprs.append(expr.alias(col))
         return frame.with_columns(exprs) if exprs else frame
 
 
-def _fit_yeo_johnson(values: np.ndarray) -> dict[str, float]:
+def _fit_yeo_johnson(values: np.ndarray, col: str = "") -> dict[str, float]:
+    """λ by maximum likelihood (SciPy), then the mean and standard deviation of the transformed values.
+
+    SciPy bounds its search for λ so that values up to 20 times the largest seen stay finite; past about 1e145 on
+    both sides of zero (or 9e306 on one) no λ meets that bound and it raises. Such a column keeps λ = 1 (Yeo-Johnson
+    is then the identity) and is only standardised, with a warning. Mean and spread are taken after dividing by the
+    largest magnitude, as ``np.std`` squares the values and overflows from about 1e154.
+    """
     import numpy as np
     from scipy import stats
 
     values = values[np.isfinite(values)]
-    if values.size < 2 or np.ptp(values) == 0:
-        return {"lambda": 1.0, "center": float(values.mean()) if values.size else 0.0, "scale": 1.0}
-    lmbda = float(stats.yeojohnson_normmax(values))
-    transformed = stats.yeojohnson(values, lmbda)
-    std = float(transformed.std())
-    return {"lambda": lmbda, "center": float(transformed.mean()), "scale": std if std > 0 else 1.0}
+    if values.size == 0:
+        return {"lambda": 1.0, "center": 0.0, "scale": 1.0}
+    lo, hi = float(values.min()), float(values.max())
+    if values.size < 2 or lo == hi:  # np.ptp would overflow on -1e308 and 1e308
+        return {"lambda": 1.0, "center": lo, "scale": 1.0}
+    lmbda: float | None = None
+    with np.errstate(all="ignore"):
+        if math.isfinite(20 * max(abs(lo), abs(hi))):
+            with contextlib.suppress(ValueError):  # SciPy's λ bounds cross: no λ keeps this range finite
+                lmbda = float(stats.yeojohnson_normmax(values))
+        transformed = stats.yeojohnson(values, lmbda) if lmbda is not None and math.isfinite(lmbda) else None
+        if transformed is None or not np.isfinite(transformed).all():
+            log.warning("scale: column %r ranges from %g to %g, too wide for a Yeo-Johnson power in float64; kept "
+                        "as it is (lambda 1) and only standardised", col, lo, hi)
+            lmbda, transformed = 1.0, values
+        top = float(np.abs(transformed).max())
+        unit = transformed / top
+        center, std = float(unit.mean()) * top, float(unit.std()) * top
+    return {"lambda": lmbda, "center": center, "scale": std if std > 0 and math.isfinite(std) else 1.0}
