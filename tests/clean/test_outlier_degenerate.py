@@ -1,13 +1,16 @@
-"""Outlier rules leave alone what they cannot judge: flags (two values) and columns with no spread."""
+"""Outlier rules leave alone what they cannot judge: flags (two values), columns with no spread, and groups too
+small or too uniform for a rule of their own."""
 
 from __future__ import annotations
 
+import json
 import logging
 
+import numpy as np
 import polars as pl
 import pytest
 
-from assay.clean import OutlierStep
+from assay.clean import OutlierStep, Step
 
 FRAME = pl.DataFrame({
     "flag": [0] * 90 + [1] * 10,  # a 0/1 indicator: IQR and MAD are 0, and z-scores call its 1s outliers
@@ -57,13 +60,75 @@ def test_two_valued_detection_merges_over_batches():
     assert merged["bounds"]["x"] == pytest.approx(whole["bounds"]["x"])
 
 
-def test_a_group_without_spread_falls_back_to_the_overall_bounds():
-    frame = pl.DataFrame({"g": ["a"] * 40 + ["b"] * 40,
-                          "v": [5.0] * 39 + [50.0] + [float(i) for i in range(40)]})
-    out = OutlierStep(method="iqr", by="g").fit(frame).transform(frame)
-    # group a has IQR 0: its 50.0 is judged by the overall fences, which it lies outside
-    assert out.filter(pl.col("g") == "a")["v"].max() < 50.0
-    assert out.filter(pl.col("g") == "a")["v"].min() == 5.0
+# Group a lives around 0; each small group lives around 100, on its own scale. The overall bounds (of mostly a's)
+# would call every one of their rows an outlier.
+SMALL_GROUPS = {
+    "two-rows": [100.0, 101.0],
+    "one-row": [100.0],
+    "two-values": [100.0] * 10 + [101.0] * 3,  # a flag-like group: IQR and MAD 0, z-score sees two values only
+    "no-spread": [100.0] * 12 + [100.5, 101.0, 140.0],  # IQR and MAD 0 within the group
+}
+
+
+def _with_group(values: list[float]) -> pl.DataFrame:
+    a = [float(v) for v in np.random.default_rng(0).normal(0.0, 1.0, 60)] + [9.0]  # 9.0: an outlier among the a's
+    return pl.DataFrame({"g": ["a"] * len(a) + ["b"] * len(values), "v": a + values})
+
+
+@pytest.mark.parametrize("method", ["iqr", "mad", "zscore"])
+@pytest.mark.parametrize("case", list(SMALL_GROUPS))
+def test_a_group_too_small_to_judge_is_left_alone(method: str, case: str, caplog: pytest.LogCaptureFixture):
+    frame = _with_group(SMALL_GROUPS[case])
+    with caplog.at_level(logging.WARNING, logger="assay"):
+        step = OutlierStep(method=method, by="g", action="flag").fit(frame)
+    b = pl.col("g") == "b"
+    flags = step.transform(frame)
+    if case == "no-spread" and method == "zscore":  # 16 values with a spread: the z-score rule judges them
+        assert step.state_["groups_left_alone"] == {}
+        return
+    assert step.state_["groups_left_alone"] == {"v": ["b"]}
+    assert not flags.filter(b)["v__outlier"].any()
+    assert flags.filter(~b)["v__outlier"].to_list()[-1]  # the judged group's outlier is still found
+    # Clip and replace leave the group's values as they are; drop keeps its rows.
+    for action in ("clip", "replace", "drop"):
+        fitted = OutlierStep(method=method, by="g", action=action).fit(frame)
+        out = fitted.transform_train(frame)
+        assert out.filter(b)["v"].to_list() == frame.filter(b)["v"].to_list()
+    # The fit's note counts the groups it left alone.
+    assert "groups left alone" in caplog.text
+    assert "'v' in 1 of 2 groups" in caplog.text
+    # An unseen group still gets the overall bounds.
+    unseen = step.transform(pl.DataFrame({"g": ["zzz"], "v": [1e6]}))
+    assert unseen["v__outlier"].to_list() == [True]
+
+
+def test_groups_left_alone_merge_over_batches_and_travel_in_the_state():
+    frame = _with_group(SMALL_GROUPS["two-values"]).sample(fraction=1.0, shuffle=True, seed=3)
+    whole = OutlierStep(method="zscore", by="g").fit(frame)
+    batched = OutlierStep(method="zscore", by="g").fit([frame.slice(i, 9) for i in range(0, frame.height, 9)])
+    assert batched.state_["groups_left_alone"] == whole.state_["groups_left_alone"] == {"v": ["b"]}
+    restored = Step.from_dict(json.loads(whole.to_json()))
+    assert restored.transform(frame).equals(whole.transform(frame))
+
+
+def test_a_state_without_groups_left_alone_keeps_the_overall_fallback():
+    """A step saved before groups could be left alone still applies as it did: its groups without bounds use the
+    overall ones."""
+    frame = _with_group(SMALL_GROUPS["two-rows"])
+    saved = OutlierStep(method="zscore", by="g", action="flag").fit(frame).to_dict()
+    del saved["state"]["groups_left_alone"]
+    old = Step.from_dict(saved).transform(frame)
+    assert old.filter(pl.col("g") == "b")["v__outlier"].all()
+
+
+def test_a_constant_column_has_no_zscore_rule(caplog: pytest.LogCaptureFixture):
+    frame = pl.DataFrame({"k": [4.0] * 20, "x": [float(i) for i in range(19)] + [500.0]})
+    with caplog.at_level(logging.WARNING, logger="assay"):
+        step = OutlierStep(method="zscore").fit(frame)
+    assert step.state_["bounds"]["k"] == [None, None, None]
+    assert "'k' (SD 0:" in caplog.text
+    # A later value other than the constant is not clipped to it.
+    assert step.transform(pl.DataFrame({"k": [5.0], "x": [1.0]}))["k"].to_list() == [5.0]
 
 
 @pytest.mark.parametrize("rows", [0, 2])

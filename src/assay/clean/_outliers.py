@@ -3,7 +3,8 @@ flag or quarantine them.
 
 Bounds are learned from mergeable summaries: quartiles and MAD from
 :class:`~assay.clean._sketch.QuantileSummary`, mean and standard deviation from exactly merged moments, optionally per
-group (``by=``; unseen groups use the overall bounds). Isolation Forest (multivariate) is fitted on a bottom-k hash
+group (``by=``; unseen groups use the overall bounds, and a group seen with too few values or no spread of its own
+is left alone). Isolation Forest (multivariate) is fitted on a bottom-k hash
 sample kept in the state and rebuilt deterministically from it, so the JSON state is all that travels.
 ``transform`` never drops rows: ``drop`` and ``quarantine`` remove rows in ``transform_train`` only (quarantine
 writes them, with the reason, to a file) and leave rows untouched at predict time. ``report(frame)`` and, after
@@ -50,8 +51,17 @@ log = logging.getLogger(__name__)
 METHODS = ("iqr", "zscore", "mad", "isolation_forest")
 ACTIONS = ("clip", "replace", "drop", "flag", "quarantine")
 FOREST_COLUMN = "__outlier__"
+# A group with fewer finite values than this is left alone: of two values neither stands apart from the other.
+MIN_GROUP_VALUES = 3
 # 1.4826 turns a MAD into a standard-deviation estimate for normal data (the usual "modified z-score" scaling).
 MAD_SCALE = 1.4826
+
+
+WHY = {"two values only": "two values only: a flag has no outliers",
+       "SD 0": "SD 0: all its values are equal, so every other value would be one",
+       "IQR 0": "IQR 0: the middle half of its values are equal, so every other value would be one",
+       "MAD 0": "MAD 0: half of its values are equal, so every other value would be one",
+       "too few values": f"fewer than {MIN_GROUP_VALUES} values"}
 
 
 def _flag_name(col: str) -> str:
@@ -74,6 +84,8 @@ class OutlierStep(Step):
         (drop and write the rows, with a ``__reason__`` column, to ``quarantine`` — a .parquet or .csv path).
     by:
         Learn bounds (or, for Isolation Forest, a forest) per group of this column; unseen groups use the overall one.
+        A group with fewer than 3 values, two values only or no spread (SD, IQR or MAD 0) is left alone, and the fit
+        says how many groups that was.
 
     NaN and null are never outliers and pass through; ±inf are outliers (clipped to the bounds by ``clip``). ``clip``
     keeps an integer column's type: its values are clipped to the whole numbers within the bounds.
@@ -179,23 +191,32 @@ class OutlierStep(Step):
         return {"columns": union(a["columns"], b["columns"]), "all": self._merge_part(a["all"], b["all"]),
                 "groups": groups}
 
-    def _bounds(self, part: dict[str, Any], columns: list[str],
-                skipped: dict[str, str] | None = None) -> dict[str, list[float | None]]:
+    def _bounds(self, part: dict[str, Any], columns: list[str], skipped: dict[str, str] | None = None,
+                min_values: int = 1) -> dict[str, list[float | None]]:
         """``{column: [low, high, centre]}``; None where the column had no finite values, or where the rule cannot
         judge (named in ``skipped`` with the reason): a column of two values (a 0/1 flag: its rarer value is not an
-        outlier) or with no spread (IQR or MAD 0, when a quarter or half of the values are equal: every other value
-        would be an outlier, and clipping would flatten the column)."""
+        outlier), with no spread (SD, IQR or MAD 0, when all, a quarter or half of the values are equal: every other
+        value would be an outlier, and clipping would flatten the column) or with fewer than ``min_values`` values."""
         skipped = {} if skipped is None else skipped
         out: dict[str, list[float | None]] = {}
         for col in columns:
             if col not in part["m" if self.method == "zscore" else "q"]:  # all null (type Null) where seen
                 out[col] = [None, None, None]
                 continue
+            count = part["m"][col][0] if self.method == "zscore" else part["q"][col].n
+            if 0 < count < min_values:
+                out[col] = [None, None, None]
+                skipped[col] = "too few values"
+                continue
             if self.method == "zscore":
                 n, mean, ss, lo, hi = part["m"][col]
                 std = std_of(part["m"][col])
                 if not n or std is None:
                     out[col] = [None, None, None]
+                    continue
+                if std == 0:
+                    out[col] = [None, None, None]
+                    skipped[col] = "SD 0"
                     continue
                 # Values within [lo, hi] with this mean have at most the variance (mean-lo)(hi-mean), reached only
                 # when every value is lo or hi: that is a two-valued column (moments merge exactly, so this does).
@@ -237,16 +258,29 @@ class OutlierStep(Step):
             return state
         skipped: dict[str, str] = {}
         state["bounds"] = self._bounds(summary["all"], columns, skipped)
-        state["group_bounds"] = {g: self._bounds(p, columns) for g, p in summary["groups"].items()}
+        state["group_bounds"] = {}
+        # A group seen in fit whose own values cannot be judged is left alone: the overall bounds (which unseen
+        # groups get) describe the other groups, and would flag every row of a small group on its own scale.
+        left_alone: dict[str, list[str]] = {}
+        reasons: dict[str, set[str]] = {}
+        for g, p in summary["groups"].items():
+            group_skipped: dict[str, str] = {}
+            state["group_bounds"][g] = self._bounds(p, columns, group_skipped, min_values=MIN_GROUP_VALUES)
+            for c, reason in group_skipped.items():
+                left_alone.setdefault(c, []).append(g)
+                reasons.setdefault(c, set()).add(reason)
+        state["groups_left_alone"] = {c: sorted(gs) for c, gs in left_alone.items()}
         if skipped:
-            why = {"two values only": "two values only: a flag has no outliers",
-                   "IQR 0": "IQR 0: the middle half of its values are equal, so every other value would be one",
-                   "MAD 0": "MAD 0: half of its values are equal, so every other value would be one"}
             by_reason: dict[str, list[str]] = {}
             for c, reason in skipped.items():
                 by_reason.setdefault(reason, []).append(repr(c))
             log.warning("outliers (%s): no rule for %s", self.method,
-                        "; ".join(f"{', '.join(cols)} ({why[reason]})" for reason, cols in by_reason.items()))
+                        "; ".join(f"{', '.join(cols)} ({WHY[reason]})" for reason, cols in by_reason.items()))
+        if left_alone:
+            log.warning("outliers (%s, by %r): groups left alone, too small or too uniform to judge: %s",
+                        self.method, self.by, "; ".join(
+                            f"{c!r} in {len(gs):,} of {len(summary['groups']):,} groups "
+                            f"({', '.join(sorted(reasons[c]))})" for c, gs in left_alone.items()))
         return state
 
     # -- applying -----------------------------------------------------------------------------------------------
@@ -255,9 +289,13 @@ class OutlierStep(Step):
         lits = [pl.lit(v, dtype=pl.Float64) for v in (lo, hi, centre)]
         if not self.by or not self.state_.get("group_bounds"):
             return lits[0], lits[1], lits[2]
+        # Groups left alone map to no bound (null: nothing is outside it); states saved before this key existed
+        # sent those groups to the overall bounds.
+        alone = dict.fromkeys(self.state_.get("groups_left_alone", {}).get(col, []))
         out = []
         for i in range(3):
-            mapping = {g: b[col][i] for g, b in self.state_["group_bounds"].items() if b[col][i] is not None}
+            known = {g: b[col][i] for g, b in self.state_["group_bounds"].items() if b[col][i] is not None}
+            mapping = {**alone, **known}
             out.append(group_key(self.by).replace_strict(mapping, default=lits[i], return_dtype=pl.Float64)
                        if mapping else lits[i])
         return out[0], out[1], out[2]
