@@ -242,3 +242,43 @@ def test_rollback_after_the_aliased_version_was_force_deleted_points_the_alias_a
     assert registry.aliases("m") == {"production": 2}
     assert registry.rollback("m") == 1
     assert registry.aliases("m") == {"production": 1}
+
+
+def _tables_sorting_like_en_us(registry_uri: str) -> None:
+    """The registry's tables as a PostgreSQL database created with an en_US locale has them: text columns compare
+    by that locale (case and punctuation ignored first), not by bytes."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import psycopg
+
+    from assay.registry._store import _DDL
+
+    parts = urlsplit(registry_uri)
+    schema = parse_qs(parts.query)["schema"][0]
+    with psycopg.connect(parts._replace(query="").geturl(), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'SET search_path TO "{schema}"')
+        for ddl in _DDL:
+            for column in ("name", "alias"):
+                ddl = ddl.replace(f"{column} TEXT NOT NULL", f'{column} TEXT COLLATE "en-US-x-icu" NOT NULL')
+            conn.execute(ddl)
+
+
+def test_names_and_aliases_list_in_the_same_order_on_every_backend(registry_uri, make_artifact):
+    if registry_uri.startswith("postgresql://"):
+        _tables_sorting_like_en_us(registry_uri)
+    registry = open_registry(registry_uri)
+    artifact = make_artifact()
+    names = ["beta", "Alpha", "a_b", "ab", "Zeta", "a-b", "A.b", "b2", "B10"]
+    for name in names:
+        registry.register(artifact, name)
+    aliases = ["staging", "Stage", "a_x", "ax", "A-x"]
+    for alias in aliases:
+        registry.promote("ab", 1, alias=alias)
+    # Code-point (= SQLite's byte) order on both backends: '-' < '.' < digits < upper case < '_' < lower case.
+    assert registry.names() == ["A.b", "Alpha", "B10", "Zeta", "a-b", "a_b", "ab", "b2", "beta"]
+    assert list(registry.aliases("ab")) == ["A-x", "Stage", "a_x", "ax", "production", "staging"]
+    assert registry.get("ab").aliases == list(registry.aliases("ab"))
+    # The aliases an error lists come in the same order.
+    with pytest.raises(RegistryError, match=r"\(aliases: A-x, Stage, a_x, ax, production, staging\)"):
+        registry.resolve("ab", "prod")

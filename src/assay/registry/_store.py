@@ -418,9 +418,10 @@ class Registry:
             held = [
                 r[0]
                 for r in cur.execute(
-                    "SELECT alias FROM assay_aliases WHERE name = ? AND version = ? ORDER BY alias", (name, target)
+                    "SELECT alias FROM assay_aliases WHERE name = ? AND version = ?", (name, target)
                 ).fetchall()
             ]
+            held.sort()
             if held and not force:
                 msg = (
                     f"model {name!r} version {target} is {', '.join(held)}; promote another version or roll back "
@@ -439,7 +440,7 @@ class Registry:
     # -- reading ----------------------------------------------------------------------------------------------
     def _check_model(self, cur: _Cursor, name: str) -> None:
         if cur.execute("SELECT 1 FROM assay_versions WHERE name = ? LIMIT 1", (name,)).fetchone() is None:
-            names = [r[0] for r in cur.execute("SELECT DISTINCT name FROM assay_versions").fetchall()]
+            names = sorted(r[0] for r in cur.execute("SELECT DISTINCT name FROM assay_versions").fetchall())
             msg = f"no model named {name!r} in the registry {_mask(self.location)}{did_you_mean(name, names)}"
             raise RegistryError(msg)
 
@@ -475,7 +476,8 @@ class Registry:
             return version
         found = self._alias(cur, name, text)
         if found is None:
-            have = [r[0] for r in cur.execute("SELECT alias FROM assay_aliases WHERE name = ?", (name,)).fetchall()]
+            rows = cur.execute("SELECT alias FROM assay_aliases WHERE name = ?", (name,)).fetchall()
+            have = sorted(r[0] for r in rows)
             msg = (
                 f"model {name!r} has no alias {text!r}{did_you_mean(text, have)} (aliases: {', '.join(have) or 'none'})"
             )
@@ -488,16 +490,18 @@ class Registry:
             return self._resolve(cur, name, ref)
 
     def names(self) -> list[str]:
+        """Every model name, in code-point order (``Zeta`` before ``a_b`` before ``ab``) on every backend."""
+        # Sorted here, not with ORDER BY: PostgreSQL orders text by the database's collation (en_US puts ``a_b``
+        # after ``ab`` and ignores case), SQLite by bytes; the same registry must list the same way on both.
         with self._sql.connect() as cur:
-            return [r[0] for r in cur.execute("SELECT DISTINCT name FROM assay_versions ORDER BY name").fetchall()]
+            return sorted(r[0] for r in cur.execute("SELECT DISTINCT name FROM assay_versions").fetchall())
 
     def aliases(self, name: str) -> dict[str, int]:
         with self._sql.connect() as cur:
             self._check_model(cur, name)
-            rows = cur.execute(
-                "SELECT alias, version FROM assay_aliases WHERE name = ? ORDER BY alias", (name,)
-            ).fetchall()
-        return {r[0]: int(r[1]) for r in rows}
+            rows = cur.execute("SELECT alias, version FROM assay_aliases WHERE name = ?", (name,)).fetchall()
+        # (in code-point order on every backend, as in names())
+        return {r[0]: int(r[1]) for r in sorted(rows)}
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name``, oldest first."""
