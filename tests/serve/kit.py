@@ -42,6 +42,20 @@ def regression_artifact(directory: Path) -> Path:
     return model.save(directory / f"reg-{uuid.uuid4().hex[:8]}")
 
 
+def cars_artifact(directory: Path) -> Path:
+    """A regression on a whole-number column (``year``, Int64 in the input schema) and a float one; a missing
+    input gets the training median."""
+    from assay.clean._missing import MissingStep
+
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"year": rng.integers(1990, 2020, 200), "mileage": rng.normal(50, 10, 200)})
+    est = LinearRegressionGD().fit(frame.to_numpy().astype(float),
+                                   ((frame["year"] - 1990) * 100.0 + 3 * frame["mileage"]).to_numpy())
+    model = Model([MissingStep().fit(frame)], est, task="regression", target="price",
+                  input_schema={"year": "Int64", "mileage": "Float64"}, features=["year", "mileage"])
+    return model.save(directory / f"cars-{uuid.uuid4().hex[:8]}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import orjson
 import pytest
-from kit import FEATURES, ROW, free_port, iris, iris_artifact
+from kit import FEATURES, ROW, cars_artifact, free_port, iris, iris_artifact
 
 from assay.registry import open_registry
 
@@ -287,6 +287,57 @@ def test_a_nan_written_by_python_json_or_tritonclient_is_a_missing_value(start_s
         r = httpx.post(f"{url}/models/iris/predict", content=bad)
         assert r.status_code == 400, bad
         assert "not valid JSON" in r.json()["error"]
+
+
+def test_a_whole_float_for_an_integer_column_is_read_alike_in_every_format(start_server, tmp_path):
+    # JSON writers (pandas' to_json) write 2010.0 for a year; a column of them may also hold a missing value
+    # written as text ("" or "NA"), which made the column text in some layouts and "2010.0" no integer.
+    open_registry(tmp_path / "registry").register(cars_artifact(tmp_path), "cars")
+    url = start_server(tmp_path / "registry").url
+    cols = ["year", "mileage"]
+
+    def bodies(years: list) -> list[tuple[str, dict]]:
+        rows = [{"year": y, "mileage": 40.0 + i} for i, y in enumerate(years)]
+        csv = "year,mileage\n" + "".join(f"{'' if r['year'] is None else r['year']},{r['mileage']}\n" for r in rows)
+        return [
+            ("split", {"json": {"dataframe_split": {"columns": cols, "data": [[r[c] for c in cols] for r in rows]}}}),
+            ("records", {"json": {"dataframe_records": rows}}),
+            ("instances", {"json": {"instances": rows}}),
+            ("inputs", {"json": {"inputs": {c: [r[c] for r in rows] for c in cols}}}),
+            ("csv", {"content": csv, "headers": {"content-type": "text/csv"}}),
+            ("predict", {"json": rows}),
+            ("oip", {"json": {"inputs": [{"name": c, "shape": [len(rows)], "datatype": "FP64" if c == "mileage" else
+                                          "INT64", "data": [r[c] for r in rows]} for c in cols]}}),
+        ]
+
+    paths = {"predict": "/models/cars/predict", "oip": "/v2/models/cars/infer"}
+
+    def post(fmt: str, kwargs: dict) -> httpx.Response:
+        return httpx.post(url + paths.get(fmt, "/models/cars/invocations"), **kwargs)
+
+    def predictions(r: httpx.Response) -> list:
+        body = r.json()
+        if "outputs" in body:
+            return body["outputs"][0]["data"]
+        return [p["prediction"] if isinstance(p, dict) else p for p in body["predictions"]]
+
+    expected = predictions(post("records", bodies([2010, None, 2011])[1][1]))
+    assert len(expected) == 3
+    for years in ([2010.0, "", 2011.0], [2010.0, "NA", 2011], [2010.0, None, 2011.0]):
+        for fmt, kwargs in bodies(years):
+            r = post(fmt, kwargs)
+            assert r.status_code == 200, (years, fmt, r.text)
+            assert predictions(r) == pytest.approx(expected), (years, fmt)
+    for years in ([2010.5, None, 2011], [2010.5, "NA", 2011.0]):
+        for fmt, kwargs in bodies(years):
+            r = post(fmt, kwargs)
+            # MLflow answers every invalid input with a 400; the plain and OIP routes with a 422, as for any value
+            # of the wrong type
+            assert r.status_code == (422 if fmt in paths else 400), (years, fmt, r.text)
+            message = r.json()["error" if fmt in paths else "message"]
+            assert "'year'" in message, (fmt, message)
+            assert "2010.5" in message, (fmt, message)
+            assert "Int64" in message, (fmt, message)
 
 
 def test_the_request_counter_says_the_status_the_client_was_given(server):

@@ -128,11 +128,19 @@ def _columns_frame(columns: dict[str, Any], where: str) -> pl.DataFrame:
     if lengths == {0}:
         msg = f"{where} holds no rows"
         raise BadRequest(msg)
-    try:
-        return pl.DataFrame(values, strict=False)
-    except Exception as exc:
-        msg = f"{where}: columns cannot form a table ({exc})"
-        raise BadRequest(msg) from exc
+    return _rows_frame(values, where)
+
+
+def _rows_frame(columns: dict[str, list[Any]], where: str) -> pl.DataFrame:
+    """JSON columns (of equal, non-zero length) as the frame their rows would give as records.
+
+    Every JSON format goes through the one constructor of :func:`records_frame`, so that a value is read the same
+    whatever the layout: Polars builds a column of lists differently from the same values in rows (a column that
+    mixes text and numbers gets ``'2010.0'`` for 2010.0 from lists and ``'2010'`` from rows, and only the latter
+    is an integer to the model's check).
+    """
+    names = list(columns)
+    return records_frame([dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)], where)
 
 
 def records_from_body(body: bytes) -> list[dict[str, Any]]:
@@ -161,8 +169,12 @@ def frame_from_mlflow(body: bytes, content_type: str) -> pl.DataFrame:
     """MLflow's scoring-server formats."""
     mime = content_type.split(";", 1)[0].strip().lower()
     if mime == "text/csv":
+        # the text a CSV writer puts for a missing value is read as missing, as training reads a CSV file
+        # (otherwise 'NA' in a column of numbers makes every value of it text: '2010.0' then is no integer)
+        from assay.sources._files import DEFAULT_NULL_VALUES
+
         try:
-            frame = pl.read_csv(io.BytesIO(body), infer_schema_length=None)
+            frame = pl.read_csv(io.BytesIO(body), infer_schema_length=None, null_values=DEFAULT_NULL_VALUES)
         except Exception as exc:
             # (Polars' first paragraph says what and where; the rest is advice on its own read_csv arguments)
             msg = f"could not read the CSV body: {str(exc).split(chr(10) * 2, 1)[0].strip()}"
@@ -280,6 +292,7 @@ def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame
         msg = "an inference request is a JSON object with a non-empty 'inputs' list"
         raise BadRequest(msg)
     columns: dict[str, Any] = {}
+    typed: dict[str, np.ndarray] = {}  # tensors of the binary extension, which carry their own dtype
     offset = 0
     for tensor in req["inputs"]:
         if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
@@ -313,6 +326,7 @@ def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame
                 if arr.size != n:
                     msg = f"input {name!r}: {arr.size} values for shape {shape}"
                     raise BadRequest(msg)
+                typed[name] = arr
                 values = arr
             else:
                 msg = f"input {name!r}: unsupported datatype {dtype!r}"
@@ -332,8 +346,12 @@ def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame
     if len(lengths) != 1 or 0 in lengths:
         msg = "every input must have the same, non-zero number of rows"
         raise BadRequest(msg)
+    # JSON tensors are read as the same values in any other JSON format would be (see _rows_frame)
+    loose = {k: v for k, v in columns.items() if k not in typed}
+    read = _rows_frame(loose, "inputs") if loose else None
     try:
-        frame = pl.DataFrame({k: pl.Series(k, v, strict=False) for k, v in columns.items()})
+        frame = pl.DataFrame([pl.Series(k, typed[k]) if k in typed else read.get_column(k)  # type: ignore[union-attr]
+                              for k in columns])
     except Exception as exc:
         msg = f"inputs cannot form a table: {exc}"
         raise BadRequest(msg) from exc
