@@ -20,6 +20,7 @@ import getpass
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import tempfile
@@ -32,7 +33,8 @@ from assay.exceptions import ArtifactError
 from assay.sources._base import hash_file
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "created_by", "library_versions", "read_manifest", "verify_artifact", "write_artifact",
+    "FORMAT", "FORMAT_VERSION", "created_by", "library_versions", "lineage_uri", "read_manifest", "verify_artifact",
+    "without_secrets", "write_artifact",
 ]
 
 FORMAT = "assay-model"
@@ -63,6 +65,68 @@ def created_by() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+# Query options that carry a secret (as assay.sources masks them in messages): never written into lineage.
+_SECRET_OPTIONS = frozenset({"password", "pwd", "passwd", "token", "api_key", "apikey"})
+_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def lineage_uri(uri: str) -> str:
+    """``uri`` as a model's lineage records it: a local file, folder or glob by its absolute path (a relative one
+    means nothing once the model is used from another directory), any other URI as given but without its password
+    or secret query options (a ``${VAR}`` reference is no secret and stays).
+
+    >>> lineage_uri("postgresql://bob:secret@db/sales?table=t&password=x")
+    'postgresql://bob@db/sales?table=t'
+    >>> lineage_uri("https://api.example.com/v1/rows?token=abc&page=1")
+    'https://api.example.com/v1/rows?page=1'
+    >>> lineage_uri("postgresql://bob:${PGPASS}@db/sales")
+    'postgresql://bob:${PGPASS}@db/sales'
+    """
+    from assay.sources import parse_uri
+
+    if parse_uri(uri)[0] == "file" and not uri.startswith("file://"):
+        return _absolute_path(uri)
+    return without_secrets(uri)
+
+
+def without_secrets(uri: str) -> str:
+    """A (non-file) URI without its password and secret query options.
+
+    >>> without_secrets("mysql://ann:pw@db:3306/shop?table=orders")
+    'mysql://ann@db:3306/shop?table=orders'
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    netloc = parts.netloc
+    if parts.password is not None and not _VARIABLE.fullmatch(parts.password):
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}@{host}"
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(k.lower() in _SECRET_OPTIONS for k, _ in pairs):
+        query = urlencode([(k, v) for k, v in pairs if k.lower() not in _SECRET_OPTIONS], safe="/:,*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _absolute_path(uri: str) -> str:
+    """The absolute form of a local path as assay.sources reads it (which may end in ``?options``, and may be a
+    glob); anything that names no local file (a frame's description, another library's name) stays as it is."""
+    import glob
+
+    def found(path: str) -> bool:
+        return os.path.exists(path) or (glob.has_magic(path) and bool(glob.glob(path, recursive=True)))
+
+    full = os.path.expanduser(uri)
+    if found(full):
+        return os.path.abspath(full)
+    for cut in [i for i, ch in enumerate(uri) if ch == "?"][::-1]:  # 'part-?.csv?separator=;' as the reader does
+        before = os.path.expanduser(uri[:cut])
+        if found(before):
+            return f"{os.path.abspath(before)}{uri[cut:]}"
+    return uri
+
+
 def write_artifact(
     path: str | Path,
     *,
@@ -76,6 +140,10 @@ def write_artifact(
     in the manifest under ``"estimator"``.
     """
     path = Path(path)
+    source = manifest.get("source")
+    if isinstance(source, dict) and isinstance(source.get("uri"), str):
+        # (written in the process that read the data, so a relative path is still relative to where it was read)
+        manifest = {**manifest, "source": {**source, "uri": lineage_uri(source["uri"])}}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from assay.exceptions import RegistryError, RegistryNotFoundError, SpecError, did_you_mean
-from assay.registry._artifact import created_by, verify_artifact
+from assay.registry._artifact import created_by, verify_artifact, without_secrets
 from assay.registry._storage import ArtifactStore, LocalStore, open_store
 
 __all__ = ["DEFAULT_REGISTRY", "ModelVersion", "Registry", "open_registry"]
@@ -95,8 +95,11 @@ class ModelVersion:
         """Source URI, data fingerprint, spec, metrics, library versions, created at/by."""
         m = self.manifest
         source = m.get("source") or {}
+        uri = source.get("uri")
+        if isinstance(uri, str) and "://" in uri:  # (a version trained before lineage left passwords out)
+            uri = without_secrets(uri)
         return {
-            "source_uri": source.get("uri"),
+            "source_uri": uri,
             "data_fingerprint": source.get("fingerprint"),
             "rows": source.get("rows"),
             "spec": m.get("spec"),
