@@ -25,6 +25,7 @@ COMMANDS: list[str] = [
     "_run",
     "_predict",
     "_clean",
+    "_steps",
     "_split",
     "_models",
     "_serve",

@@ -23,7 +23,7 @@ EXAMPLES = "\n\n".join([
     "With no steps given, types and dedupe run. A step is NAME, or NAME:key=value,key=value with values read as "
     "YAML (3, 0.5, true, \\[a, b]), or a YAML mapping such as \"{step: missing, strategy: knn, k: 5}\". Steps: "
     "types, text, dedupe, missing, outliers, scale, onehot, ordinal, frequency, target, datetime_parts, cluster, "
-    "drop_useless.",
+    "drop_useless; assay steps NAME shows a step's options and their defaults.",
     "Each step prints what it did: rows removed, columns typed, added or removed, missing values filled, values "
     "changed. An outliers step with action=quarantine and no path writes its rows, with the reason, next to --out "
     "(NAME.quarantine.csv). --apply runs steps saved by --save-steps on new data without fitting them again.\n",
