@@ -51,8 +51,9 @@ CASES: list[tuple[str, str, dict, str | None]] = [
     ("frequency", "frequency", {}, "y"),
     ("target-numeric", "target", {"columns": ["c", "g"]}, "y"),
     ("target-classes", "target", {"columns": ["c"]}, "label"),
-    ("datetime_parts", "datetime_parts", {"parts": ["year", "month", "weekday", "hour", "is_weekend", "epoch"]},
-     "y"),
+    ("datetime_parts", "datetime_parts", {"parts": ["year", "month", "weekday", "hour", "is_weekend", "epoch",
+                                                    "elapsed_days"]}, "y"),
+    ("datetime_parts-default", "datetime_parts", {}, "y"),
     ("cluster", "cluster", {"columns": NUMERIC, "k": 3}, "y"),
 ]
 

@@ -98,8 +98,9 @@ def test_datetime_parts() -> None:
                        "took": [timedelta(minutes=2), timedelta(seconds=1.5)]})
     out = DatetimePartsStep().fit(df).transform(df)
     assert out.row(0, named=True) == {"at_year": 2024, "at_month": 3, "at_day": 9, "at_weekday": 6, "at_hour": 14,
-                                      "t_hour": 8, "t_minute": 15, "took_seconds": 120.0}
+                                      "at_elapsed_days": 0.0, "t_hour": 8, "t_minute": 15, "took_seconds": 120.0}
     assert out["at_year"][1] is None
+    assert out["at_elapsed_days"][1] is None
     with pytest.raises(SchemaError, match="convert it first with the 'types' step"):
         DatetimePartsStep(columns=["t"]).fit(pl.DataFrame({"t": ["x"]}))
 

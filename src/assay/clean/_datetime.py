@@ -1,9 +1,11 @@
 """The ``datetime_parts`` step: dates, datetimes, times and durations become numeric feature columns.
 
-A date or datetime column ``d`` becomes ``d_year``, ``d_month``, ``d_day``, ``d_weekday`` (1 = Monday, ISO) and, for
-datetimes, ``d_hour`` (other parts on request: ``quarter``, ``dayofyear``, ``minute``, ``second``, ``is_weekend``,
-``epoch`` in seconds). A time of day becomes ``t_hour`` and ``t_minute``; a duration becomes ``x_seconds``. The
-original column is dropped. Nothing is learned beyond the column list, so the state is tiny; null gives null parts
+A date or datetime column ``d`` becomes ``d_year``, ``d_month``, ``d_day``, ``d_weekday`` (1 = Monday, ISO),
+``d_elapsed_days`` (days since the earliest value seen in fit, a float: the smooth time trend the calendar parts
+cannot give) and, for datetimes, ``d_hour`` (other parts on request: ``quarter``, ``dayofyear``, ``minute``,
+``second``, ``is_weekend``, ``epoch`` in seconds). A time of day becomes ``t_hour`` and ``t_minute``; a duration
+becomes ``x_seconds``. The original column is dropped. The state is the column list and each column's earliest
+value (as microseconds since 1970, an integer, so merging batches takes an exact minimum); null gives null parts
 (a later ``missing`` step fills them).
 """
 
@@ -20,9 +22,11 @@ from assay.exceptions import SchemaError
 __all__ = ["DatetimePartsStep"]
 
 PARTS = ("year", "quarter", "month", "day", "weekday", "dayofyear", "hour", "minute", "second", "is_weekend",
-         "epoch")
-DATE_DEFAULT = ("year", "month", "day", "weekday")
-DATETIME_DEFAULT = (*DATE_DEFAULT, "hour")
+         "epoch", "elapsed_days")
+CALENDAR = ("year", "month", "day", "weekday")
+DATE_DEFAULT = (*CALENDAR, "elapsed_days")
+DATETIME_DEFAULT = (*CALENDAR, "hour", "elapsed_days")
+MICROSECONDS_PER_DAY = 86_400_000_000
 
 
 def _kind(dtype: pl.DataType) -> str | None:
@@ -67,8 +71,11 @@ class DatetimePartsStep(Step):
     >>> import polars as pl
     >>> from datetime import date
     >>> df = pl.DataFrame({"day": [date(2024, 3, 9)]})
-    >>> DatetimePartsStep().fit(df).transform(df).row(0, named=True)
-    {'day_year': 2024, 'day_month': 3, 'day_day': 9, 'day_weekday': 6}
+    >>> step = DatetimePartsStep().fit(df)
+    >>> step.transform(df).row(0, named=True)
+    {'day_year': 2024, 'day_month': 3, 'day_day': 9, 'day_weekday': 6, 'day_elapsed_days': 0.0}
+    >>> step.transform(pl.DataFrame({"day": [date(2024, 3, 24)]}))["day_elapsed_days"].to_list()
+    [15.0]
     """
 
     name = "datetime_parts"
@@ -94,10 +101,21 @@ class DatetimePartsStep(Step):
                        "convert it first with the 'types' step")
                 raise SchemaError(msg)
             kinds[col] = kind
-        return {"kinds": kinds, "names": list(schema)}
+        # The earliest value of each date or datetime column, for elapsed_days (an exact integer minimum).
+        dated = [c for c, k in kinds.items() if k in ("date", "datetime")] \
+            if "elapsed_days" in (self.parts or DATE_DEFAULT) else []
+        origin: dict[str, int | None] = {}
+        if dated:
+            row = frame.select([pl.col(c).dt.epoch("us").min().alias(c) for c in dated])
+            origin = (row.collect() if isinstance(row, pl.LazyFrame) else row).row(0, named=True)
+        return {"kinds": kinds, "names": list(schema), "origin": origin}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-        return a
+        origin = dict(a.get("origin", {}))
+        for col, first in b.get("origin", {}).items():
+            if first is not None and (origin.get(col) is None or first < origin[col]):
+                origin[col] = first
+        return {**a, "origin": origin}
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
         parts: dict[str, list[str]] = {}
@@ -112,7 +130,8 @@ class DatetimePartsStep(Step):
                 parts[col] = list(DATETIME_DEFAULT if kind == "datetime" else DATE_DEFAULT)
         made = {f"{col}_{part}": f"the {part} of {col!r}" for col, ps in parts.items() for part in ps}
         refuse_overwrite(self.name, made, summary.get("names", []))
-        return {"parts": parts}
+        origin = summary.get("origin", {})
+        return {"parts": parts, "origin": {c: origin.get(c) for c, ps in parts.items() if "elapsed_days" in ps}}
 
     def _transform(self, frame: Frame) -> Frame:
         names = frame.collect_schema().names()
@@ -122,6 +141,11 @@ class DatetimePartsStep(Step):
             for part in self.state_["parts"][col]:
                 if part == "seconds":
                     expr = pl.col(col).dt.total_microseconds().cast(pl.Float64) * (1.0 / 1e6)
+                elif part == "elapsed_days":
+                    # The integer difference is exact; one conversion to float then gives the days.
+                    first = self.state_["origin"].get(col)
+                    expr = ((pl.col(col).dt.epoch("us") - first).cast(pl.Float64) * (1.0 / MICROSECONDS_PER_DAY)
+                            if first is not None else pl.lit(None, dtype=pl.Float64))
                 else:
                     expr = _part(pl.col(col), part)
                 exprs.append(expr.alias(f"{col}_{part}"))
