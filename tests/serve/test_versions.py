@@ -371,3 +371,33 @@ def test_a_rollback_to_a_version_that_fails_to_load_moves_nothing(registry_dir, 
     # restarted server would not have served v2.
     assert reg.aliases("iris")["production"] == 2
     assert httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).json()["model_version"] == 2
+
+
+def test_mirrored_requests_are_timed_apart_from_what_clients_were_answered(registry_dir, start_server):
+    import re
+
+    server = start_server(registry_dir)
+    url = server.url
+
+    def counts() -> dict[tuple[str, str], float]:
+        text = httpx.get(f"{url}/metrics").text
+        found = re.findall(r'(assay_(?:shadow_)?request_seconds)_count\{model="iris",version="(\d+)"\} ([0-9.]+)', text)
+        return {(metric, version): float(n) for metric, version, n in found}
+
+    # v2 both the canary (half the clients' requests) and the shadow (a mirror of the other half): one deployment
+    for path, body in (("canary", {"version": 2, "percent": 50}), ("shadow", {"version": 2})):
+        assert httpx.post(f"{url}/admin/models/iris/{path}", json=body, headers=ADMIN).status_code == 200
+    results = asyncio.run(_load(url, 100, 4))
+    served = [body["model_version"] for _, body, _ in results]
+    assert served.count(1) + served.count(2) == 100
+    assert 10 < served.count(1) < 90
+    deadline = time.monotonic() + 10
+    while counts().get(("assay_shadow_request_seconds", "2"), 0) < served.count(1) and time.monotonic() < deadline:
+        time.sleep(0.05)  # mirrors run after the answer
+    seen = counts()
+    # the client-facing histogram holds what each version answered clients, and nothing else
+    assert seen[("assay_request_seconds", "1")] == served.count(1)
+    assert seen[("assay_request_seconds", "2")] == served.count(2)
+    # the shadow's own latency: one per request answered by another version (the canary's are not mirrored)
+    assert seen[("assay_shadow_request_seconds", "2")] == served.count(1)
+    assert ("assay_shadow_request_seconds", "1") not in seen
