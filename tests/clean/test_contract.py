@@ -47,6 +47,7 @@ CASES: list[tuple[str, str, dict, str | None]] = [
     ("scale-yeo-johnson", "scale", {"method": "yeo-johnson"}, "y"),
     ("onehot", "onehot", {}, "y"),
     ("onehot-rare", "onehot", {"min_frequency": 0.1, "columns": ["c"]}, "y"),
+    ("onehot-weighted", "onehot", {"weight": "sqrt_levels"}, "y"),
     ("ordinal", "ordinal", {}, "y"),
     ("frequency", "frequency", {}, "y"),
     ("target-numeric", "target", {"columns": ["c", "g"]}, "y"),

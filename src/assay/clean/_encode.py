@@ -3,7 +3,8 @@
 All learn mergeable value counts per column (values compared as text, so categoricals, enums and strings behave
 alike). Defined results for what training never saw:
 
-- ``onehot``: an unseen category or null gives all zeros. With rare-category bucketing (``min_frequency`` or
+- ``onehot``: an unseen category or null gives all zeros. ``weight="sqrt_levels"`` (for distance-based clustering)
+  writes 1/sqrt(L) instead of 1 in a block of L columns. With rare-category bucketing (``min_frequency`` or
   ``max_categories``) the bucketed categories *and* unseen ones go to ``<column>___other`` instead
   (scikit-learn's ``handle_unknown="infrequent_if_exist"``).
 - ``ordinal``: categories numbered 0.. in sorted order (as ``OrdinalEncoder``); unseen or null gives -1.
@@ -21,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from assay.clean._base import Frame, Step, resolve_columns, string_columns
-from assay.clean._stats import HASH_SEED, category_counts, json_float, merge_counts, union
+from assay.clean._stats import HASH_SEED, category_counts, check_choice, json_float, merge_counts, union
 from assay.exceptions import SchemaError, SpecError
 
 __all__ = ["FrequencyEncoder", "OneHotEncoder", "OrdinalEncoder", "TargetEncoder"]
@@ -32,6 +33,7 @@ OTHER = "__other"
 # One-hot columns made from one column at most, unless max_categories says otherwise: past it the most frequent
 # categories are kept and the rest bucketed (a 100k-category identifier would otherwise make 100k columns).
 MAX_ONEHOT_COLUMNS = 1000
+ONEHOT_WEIGHTS = ("none", "sqrt_levels")
 
 
 def _sort_key(value: str) -> tuple[int, float, str]:
@@ -105,21 +107,34 @@ class OneHotEncoder(_CountingEncoder):
     categories and ``___other``); such columns are named in ``state_["capped"]`` with their category count, and
     logged.
 
+    ``weight="sqrt_levels"`` writes ``1/sqrt(L)`` (Float64) instead of 1 in a block of ``L`` columns, for k-means
+    and other distances over standardised numbers: two rows of different categories are then ``sqrt(2/L)`` apart
+    rather than ``sqrt(2)``, so a categorical does not outweigh the numeric columns, and a many-level one (whose
+    levels are tight, equally spaced lumps) does not pull the clusters onto its levels.
+
     >>> import polars as pl
-    >>> df = pl.DataFrame({"c": ["a", "b", "a"]})
+    >>> df = pl.DataFrame({"c": ["a", "b", "a", "d"]})
     >>> step = OneHotEncoder().fit(df)
     >>> step.transform(pl.DataFrame({"c": ["b", "zzz"]})).to_dict(as_series=False)
-    {'c_a': [0, 0], 'c_b': [1, 0]}
+    {'c_a': [0, 0], 'c_b': [1, 0], 'c_d': [0, 0]}
+    >>> OneHotEncoder(weight="sqrt_levels").fit(df).transform(df)["c_a"].to_list()
+    [0.5773502691896258, 0.0, 0.5773502691896258, 0.0]
     """
 
     name = "onehot"
 
     def __init__(self, columns: list[str] | None = None, *, max_levels: int | None = None,
-                 min_frequency: float | None = None, max_categories: int | None = None) -> None:
+                 min_frequency: float | None = None, max_categories: int | None = None,
+                 weight: str = "none") -> None:
         self.columns = columns
         self.max_levels = max_levels
         self.min_frequency = min_frequency
         self.max_categories = max_categories
+        self.weight = weight
+
+    def summarize(self, frame: Frame, target: str | None = None) -> dict[str, Any]:
+        check_choice(self.name, "weight", self.weight, ONEHOT_WEIGHTS)
+        return super().summarize(frame, target)
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
         categories: dict[str, list[str]] = {}
@@ -151,7 +166,11 @@ class OneHotEncoder(_CountingEncoder):
             categories[col] = kept
             other[col] = len(kept) < len(levels)
         self._check_names(categories, other, summary.get("names", []))
-        return {"columns": list(categories), "categories": categories, "other": other, "capped": capped}
+        state = {"columns": list(categories), "categories": categories, "other": other, "capped": capped}
+        if self.weight == "sqrt_levels":
+            state["weight"] = {c: 1.0 / (len(cats) + other[c]) ** 0.5 for c, cats in categories.items()
+                               if len(cats) + other[c]}
+        return state
 
     def _check_names(self, categories: dict[str, list[str]], other: dict[str, bool], names: list[str]) -> None:
         """Refuse one-hot columns that would overwrite a column the data keeps (``color_red`` next to ``color``) or
@@ -174,12 +193,17 @@ class OneHotEncoder(_CountingEncoder):
     def _transform(self, frame: Frame) -> Frame:
         exprs: list[pl.Expr] = []
         cols = self._present(frame)
+        weights = self.state_.get("weight", {})
         for col in cols:
             text = pl.col(col).cast(pl.String)
             cats = self.state_["categories"][col]
-            exprs += [(text == cat).fill_null(False).cast(pl.Int8).alias(f"{col}_{cat}") for cat in cats]
+            hits = [(text == cat).fill_null(False).alias(f"{col}_{cat}") for cat in cats]
             if self.state_["other"][col]:
-                exprs.append((text.is_not_null() & ~text.is_in(cats)).cast(pl.Int8).alias(f"{col}_{OTHER}"))
+                hits.append((text.is_not_null() & ~text.is_in(cats)).alias(f"{col}_{OTHER}"))
+            if col in weights:
+                exprs += [hit.cast(pl.Float64) * weights[col] for hit in hits]
+            else:
+                exprs += [hit.cast(pl.Int8) for hit in hits]
         if not cols:
             return frame
         return frame.with_columns(exprs).drop(cols)
