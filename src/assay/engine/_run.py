@@ -477,6 +477,9 @@ class _Job:
             parts = [replace(p, drop=(*p.drop, *ids)) for p in parts]
             schema = {c: t for c, t in schema.items() if c not in ids}
             notes = [*notes, *id_notes]
+        if task == "clustering" and spec.target in schema:  # said in _check_target's note, as on the local engine
+            parts = [replace(p, drop=(*p.drop, spec.target)) for p in parts]
+            schema = {c: t for c, t in schema.items() if c != spec.target}
         for note in notes:  # said as the local engine says them, before the folds
             log.warning(note)
         input_schema = {c: str(t) for c, t in schema.items() if c != target}
@@ -860,7 +863,7 @@ def _renumber(parts: list[Partition], heights: list[int]) -> list[Partition]:
 
 
 def _score_partition(part: Partition, seeds: dict[int, Any], model: Any, out_dir: str,
-                     keep_columns: bool) -> tuple[int, dict[str, tuple[int, Any, str]]]:
+                     keep_columns: bool) -> tuple[int, dict[str, tuple[int, Any, str]], dict[tuple[int, str], Any]]:
     import copy
     import os
 
@@ -871,15 +874,82 @@ def _score_partition(part: Partition, seeds: dict[int, Any], model: Any, out_dir
     # As assay predict does locally: a value not readable as its training type is predicted as missing and counted.
     if frame.height and model.task != "recommendation":  # checked once, not again inside predict()
         checked, unreadable = model.read_input(frame)
+        unseen = _unseen_values(model, checked)
         predictions = model._predict_checked(checked)
     else:
-        unreadable, predictions = {}, model.predict(frame)
+        unreadable, unseen, predictions = {}, {}, model.predict(frame)
     result = pl.concat([frame, predictions], how="horizontal") if keep_columns else predictions
     path = Path(out_dir) / part.name
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     result.write_parquet(tmp)
     tmp.replace(path)
-    return result.height, unreadable
+    return result.height, unreadable, unseen
+
+
+# As many distinct unseen values as a partition sends: one more than a note shows, so that the merge can tell whether
+# there were more (each partition sends up to four of its own, so the union has four whenever the whole data has).
+_UNSEEN_EXAMPLES = 4
+
+
+def _unseen_values(model: Any, checked: pl.DataFrame) -> dict[tuple[int, str], tuple[int, list[str]]]:
+    """What ``assay predict`` notes about one partition (``assay.cli._predict.say_unseen_categories``): per encoder
+    (by step index) and column, how many values the fit never saw and the first few distinct ones. The steps are
+    applied up to the last encoder to see the values as the encoders do, only when a column as read holds a value
+    an encoder does not know, or is made by an earlier step. Counted here and said once by the client
+    (:func:`_say_unseen`), not logged by every worker about its own rows."""
+    from assay.clean._base import steps_quiet
+
+    encoders = [i for i, step in enumerate(model.steps) if hasattr(step, "say_unseen")]
+    if not encoders or not any(_maybe_unseen(model.steps[i], checked) for i in encoders):
+        return {}
+    found: dict[tuple[int, str], tuple[int, list[str]]] = {}
+    frame: pl.DataFrame | pl.LazyFrame = checked
+    with steps_quiet():  # (the predictions' own pass says nothing either)
+        for i, step in enumerate(model.steps[: encoders[-1] + 1]):
+            if i in encoders:
+                frame = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+                for col in step.state_.get("columns", []):
+                    known = step._known(col) if col in frame.columns else None
+                    if known is None:
+                        continue
+                    text = frame.get_column(col).cast(pl.String).drop_nulls()
+                    new = text.filter(~text.is_in(known))
+                    if new.len():
+                        found[(i, col)] = (new.len(), new.unique(maintain_order=True).head(_UNSEEN_EXAMPLES).to_list())
+            frame = step.transform(frame)
+    return found
+
+
+def _maybe_unseen(step: Any, checked: pl.DataFrame) -> bool:
+    for col in step.state_.get("columns", []):
+        known = step._known(col)
+        if known is None:
+            continue
+        if col not in checked.columns:  # made by an earlier step: only the steps can tell
+            return True
+        if not checked.get_column(col).cast(pl.String).drop_nulls().is_in(known).all():
+            return True
+    return False
+
+
+def _say_unseen(model: Any, found: list[dict[tuple[int, str], tuple[int, list[str]]]]) -> None:
+    """The notes of :func:`_unseen_values` over every partition (in source order), in the local engine's words
+    (``assay.clean._encode``): one per encoder and column, in step and column order."""
+    merged: dict[tuple[int, str], tuple[int, list[str]]] = {}
+    for piece in found:
+        for key, (count, examples) in piece.items():
+            total, seen = merged.get(key, (0, []))
+            merged[key] = (total + count, list(dict.fromkeys([*seen, *examples]))[:_UNSEEN_EXAMPLES])
+
+    def order(key: tuple[int, str]) -> tuple[int, int]:
+        return key[0], model.steps[key[0]].state_["columns"].index(key[1])
+
+    for key in sorted(merged, key=order):
+        step, (count, examples) = model.steps[key[0]], merged[key]
+        shown = examples[:_UNSEEN_EXAMPLES - 1]
+        log.warning("%s: %s value(s) of %r were never seen when the step was fitted (%s%s): %s", step.name,
+                    f"{count:,}", key[1], ", ".join(repr(v) for v in shown), ", …" if len(examples) > len(shown)
+                    else "", step.unseen_becomes)
 
 
 def predict_dask(
@@ -928,12 +998,13 @@ def predict_dask(
     shipped = client.submit(_identity, model, pure=False)
     done = client.gather(client.map(_score_partition, parts, seeds, model=shipped, out_dir=str(out),
                                     keep_columns=keep_columns, pure=False))
+    _say_unseen(model, [unseen for _, _, unseen in done])
     unreadable: dict[str, tuple[int, Any, str]] = {}
-    for _, found in done:  # partitions in source order: the first example is the first in the source
+    for _, found, _ in done:  # partitions in source order: the first example is the first in the source
         for column, (count, example, expected) in found.items():
             total = unreadable.get(column, (0, example, expected))
             unreadable[column] = (total[0] + count, total[1], expected)
-    return {"rows": int(sum(rows for rows, _ in done)), "partitions": len(parts), "out_dir": str(out),
+    return {"rows": int(sum(rows for rows, _, _ in done)), "partitions": len(parts), "out_dir": str(out),
             "unreadable": unreadable}
 
 

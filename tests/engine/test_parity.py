@@ -1,0 +1,102 @@
+"""The local and the Dask engine on the same small inputs: the same features, notes and results."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from ._helpers import assert_same_state
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore:.*(Port|port).*:UserWarning"),
+]
+
+
+def _frame(n: int = 240, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(0, 1, n)
+    shop = rng.choice(["north", "south", "east"], n)
+    grade = rng.choice(["A", "B", "C", "D"], n, p=[0.4, 0.3, 0.2, 0.1])
+    a[rng.random(n) < 0.05] = np.nan
+    score = np.nan_to_num(a) + (shop == "north") * 1.5 + rng.normal(0, 0.3, n)
+    return pl.DataFrame({"a": pl.Series(a).fill_nan(None), "b": rng.exponential(2.0, n), "shop": shop,
+                         "grade": grade, "label": np.where(score > np.median(score), "yes", "no"), "y": score})
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("parity") / "small.parquet"
+    _frame().write_parquet(path, row_group_size=80)
+    return path
+
+
+@pytest.mark.parametrize("target", ["label", "y"])
+def test_clustering_leaves_the_named_target_out_of_the_features_on_both_engines(client, small, tmp_path,
+                                                                                target) -> None:
+    from assay.engine import run_dask
+    from assay.pipeline import run
+
+    spec = {"source": str(small), "target": target, "task": "clustering", "models": ["kmeans"],
+            "evaluation": {"folds": 2}}
+    local = run({**spec, "output": {"dir": str(tmp_path / "local"), "report": False}})
+    dist = run_dask({**spec, "output": {"dir": str(tmp_path / "dask"), "report": False}}, client=client,
+                    rows_per_partition=80, echo=None)
+    assert target not in local.model.input_schema
+    assert dist.model.input_schema == local.model.input_schema
+    assert dist.model.features == local.model.features
+    assert not any(f == target or f.startswith(f"{target}_") for f in dist.model.features)
+    note = f"clustering predicts no target: {target!r} is left out of the features"
+    assert any(n.startswith(note) for n in local.notes)
+    assert any(n.startswith(note) for n in dist.notes)
+    for a, b in zip(local.model.steps, dist.model.steps, strict=True):
+        assert_same_state(a.state_, b.state_, a.name)
+    assert dist.test_metrics["silhouette"] == pytest.approx(local.test_metrics["silhouette"], abs=1e-6)
+
+
+def test_predicting_on_dask_notes_unseen_categories_as_assay_predict_does(client, small, tmp_path, caplog) -> None:
+    from assay.cli import main
+    from assay.engine import predict_dask
+    from assay.pipeline import run
+
+    steps = [{"step": "missing"}, {"step": "onehot", "columns": ["shop"]}, {"step": "frequency", "columns": ["grade"]}]
+    run({"source": str(small), "target": "label", "drop": ["y"], "models": ["logreg"], "steps": steps,
+         "evaluation": {"folds": 2},
+         "output": {"dir": str(tmp_path / "train"), "report": False}})
+    model = tmp_path / "train" / "model"
+    new = _frame(90, seed=1).drop("label", "y")
+    # Unseen values in every partition of 30 rows: five distinct shops (a note shows three, then …), one grade.
+    rows = np.arange(new.height)
+    new = new.with_columns(
+        pl.when(pl.Series(rows % 7 == 0)).then(pl.Series([f"shop-{i % 5}" for i in rows])).otherwise(pl.col("shop"))
+        .alias("shop"),
+        pl.when(pl.Series(rows >= 75)).then(pl.lit("E")).otherwise(pl.col("grade")).alias("grade"),
+    )
+    source = tmp_path / "new.parquet"
+    new.write_parquet(source, row_group_size=30)
+
+    def notes() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "never seen" in r.getMessage()]
+
+    with caplog.at_level(logging.WARNING, logger="assay"):
+        assert main(["predict", str(model), str(source), "--out", str(tmp_path / "local.parquet"), "--quiet"]) == 0
+    local = notes()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="assay"):
+        done = predict_dask(model, str(source), tmp_path / "dask", client=client, rows_per_partition=30, echo=None)
+    assert done["partitions"] == 3
+    assert len(local) == 2
+    assert "onehot: 13 value(s) of 'shop' were never seen when the step was fitted ('shop-0', 'shop-2', 'shop-4', …)" \
+        in local[0]
+    assert notes() == local
+    got = pl.read_parquet(sorted((tmp_path / "dask").glob("part-*.parquet")))
+    assert got.equals(pl.read_parquet(tmp_path / "local.parquet"))
+    # Nothing unseen: no note, on either engine.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="assay"):
+        predict_dask(model, str(small), tmp_path / "seen", client=client, rows_per_partition=80, echo=None)
+    assert notes() == []
