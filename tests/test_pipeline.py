@@ -347,3 +347,21 @@ def test_a_totals_row_at_the_end_is_not_trained_on(tmp_path: Path, sales_report:
     assert result.notes[0] == (f"dropped the last row (row {n + 1}): a totals row, not data ('city' is '合计'; "
                                "'spend', 'sales' equal the sums of the rows above)")
     assert result.split["train_rows"] + result.split["test_rows"] == n
+
+
+def test_clustering_finds_numeric_blobs_beside_a_noisy_categorical():
+    """The automatic steps for clustering weigh a one-hot block like one numeric column: a 3-level categorical
+    unrelated to the blobs does not pull k-means onto its levels."""
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(0)
+    blob = np.repeat([0, 1, 2], 200)
+    centres = np.array([[0.0, 0.0], [4.0, 0.0], [2.0, 4.0]])
+    X = centres[blob] + rng.normal(scale=0.7, size=(600, 2))
+    frame = pl.DataFrame({"a": X[:, 0], "b": X[:, 1], "colour": rng.choice(["red", "green", "blue"], 600)})
+    result = assay.train(frame, task="clustering", models=["kmeans"], folds=2)
+    onehot = [s for s in result.model.steps if s.name == "onehot"]
+    assert onehot
+    assert onehot[0].weight == "sqrt_levels"
+    labels = result.model.predict(frame).get_column("cluster").to_numpy()
+    assert adjusted_rand_score(blob, labels) > 0.6

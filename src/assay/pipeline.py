@@ -105,7 +105,8 @@ def _make_steps(steps: Sequence[dict[str, Any] | Step] | None, schema: pl.Schema
     if steps is None:
         from assay.clean import auto_steps
 
-        return auto_steps(schema, target=target, task=task if task in ("classification", "regression") else "auto")
+        return auto_steps(schema, target=target,
+                          task=task if task in ("classification", "regression", "clustering") else "auto")
     from assay.clean._registry import make_step
 
     out: list[Step] = []
