@@ -11,7 +11,7 @@ import pytest
 from assay.clean import STEPS, get_step
 from assay.cli import main
 from assay.cli._clean import _build, parse_step
-from assay.cli._steps import EXAMPLES_BY_STEP, GROUPS, _doc_parts, reference_markdown
+from assay.cli._steps import EXAMPLES_BY_STEP, GROUPS, _doc_parts, _options, reference_markdown
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cleaning.md"
 
@@ -90,6 +90,17 @@ def test_doc_parts_reads_numpydoc_options_and_skips_doctests():
     assert summary == "Fill or drop missing values."
     assert options["by"].startswith("Learn the fill values per group")
     assert not any(">>>" in n for n in notes)
+
+
+@pytest.mark.parametrize("name", sorted(STEPS))
+def test_every_option_of_every_step_has_a_description(name: str):
+    """Each ``__init__`` parameter of a step is described in its docstring's Parameters section, and nothing else
+    is (a description left behind by a renamed or removed option)."""
+    _, documented, _ = _doc_parts(get_step(name))
+    options = [option for option, _ in _options(get_step(name))]
+    assert options
+    assert [o for o in options if not documented.get(o, "").strip()] == []
+    assert [o for o in documented if o not in options] == []
 
 
 def test_docs_cleaning_md_holds_the_current_reference():

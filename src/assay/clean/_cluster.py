@@ -38,6 +38,25 @@ def _round12(value: float) -> float:
 class ClusterStep(Step):
     """Add ``<prefix>`` (Int32 cluster id) and ``<prefix>_distance`` (Float64) from k-means on numeric columns.
 
+    Parameters
+    ----------
+    columns:
+        Numeric columns to cluster on (default: every numeric column except the target), each standardised by its
+        training mean and standard deviation; a missing value counts as the mean.
+    k:
+        How many clusters (at least 1); fewer, with a note, when the training sample has fewer distinct rows.
+    sample_size:
+        How many training rows k-means is fitted on, chosen by a hash of each row so that the choice is the same
+        however the data is batched; all rows when there are fewer. The means and standard deviations come from
+        every row.
+    seed:
+        The random seed of scikit-learn's ``KMeans`` (best of 10 starts): the same seed and sample give the same
+        clusters.
+    prefix:
+        Name of the cluster id column (0 to ``k`` - 1, the nearest centre); ``<prefix>_distance`` holds the
+        Euclidean distance to that centre in standardised units. The fit refuses data that already has either
+        column.
+
     >>> import polars as pl
     >>> df = pl.DataFrame({"x": [0.0, 0.1, 10.0, 10.1], "y": [0.0, 0.2, 5.0, 5.1]})
     >>> out = ClusterStep(k=2).fit(df).transform(df)

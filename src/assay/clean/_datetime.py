@@ -68,6 +68,25 @@ def _part(x: pl.Expr, part: str) -> pl.Expr:
 class DatetimePartsStep(Step):
     """Split date/datetime/time/duration columns into numeric parts.
 
+    Parameters
+    ----------
+    columns:
+        Date, datetime, time and duration columns to split (default: every such column except the target); a
+        column of another type is an error (the ``types`` step reads text as dates first).
+    parts:
+        The parts each date or datetime column ``d`` gives, as ``d_<part>`` columns in the order listed; any of
+        ``year``, ``quarter``, ``month``, ``day``, ``weekday`` (1 = Monday … 7 = Sunday), ``dayofyear``, ``hour``,
+        ``minute``, ``second``, ``is_weekend`` (1 on Saturday and Sunday, else 0), ``epoch`` (seconds since
+        1970-01-01) or ``elapsed_days`` (days since the earliest value seen in fit, a float: the smooth time trend
+        the calendar parts cannot give). Default: ``year``, ``month``, ``day``, ``weekday`` and ``elapsed_days``,
+        and ``hour`` for datetimes. Dates leave out ``hour``, ``minute`` and ``second``. ``parts`` does not
+        apply to the others: a time of day ``t`` gives ``t_hour`` and ``t_minute``, a duration ``x`` gives
+        ``x_seconds``.
+    drop_original:
+        Drop each split column once its parts are made; ``false`` keeps it beside them.
+
+    A missing value gives missing parts (a later ``missing`` step fills them).
+
     >>> import polars as pl
     >>> from datetime import date
     >>> df = pl.DataFrame({"day": [date(2024, 3, 9)]})

@@ -1,9 +1,10 @@
 """The ``dedupe`` step: remove duplicate training rows, exactly or by a key.
 
-Removing rows is a training-time action, so it happens in ``transform_train`` (first occurrence kept, order kept);
-``transform`` returns rows unchanged, one out for one in. ``dropped_`` holds how many rows the last
-``transform_train`` on an in-memory frame removed. Training data given as a list of batches is de-duplicated as a
-whole by ``transform_train_batches`` (a row repeated in a later batch goes too), as one frame of all of them would be.
+Removing rows is a training-time action, so it happens in ``transform_train`` (the first occurrence kept unless
+``keep="last"``, order kept); ``transform`` returns rows unchanged, one out for one in. ``dropped_`` holds how many
+rows the last ``transform_train`` on an in-memory frame removed. Training data given as a list of batches is
+de-duplicated as a whole by ``transform_train_batches`` (a row repeated in a later batch goes too), as one frame of all
+of them would be.
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ log = logging.getLogger(__name__)
 
 class DedupeStep(Step):
     """Drop duplicate rows in training data; ``key`` limits the comparison to some columns.
+
+    Parameters
+    ----------
+    key:
+        Columns that identify a row: rows equal in all of them are duplicates, whatever their other columns hold
+        (default: every column, so only rows equal in every column). Key columns the data lacks are not compared.
+    keep:
+        Which row of each set of duplicates stays: the ``first`` or the ``last`` in row order. The rows kept stay
+        in their order.
+
+    Rows are removed in training only (``transform_train``, as ``assay clean`` does); ``transform`` keeps every
+    row, so a model's predictions are one out for one in.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"id": [1, 1, 2], "v": ["a", "a", "b"]})

@@ -101,16 +101,29 @@ class _CountingEncoder(Step):
 class OneHotEncoder(_CountingEncoder):
     """One 0/1 (Int8) column ``<column>_<category>`` per category; the original column is dropped.
 
-    ``max_levels`` (only for automatically chosen columns) skips columns with more distinct values, leaving them for
-    a later step; ``min_frequency`` (count, or share if < 1) and ``max_categories`` bucket rare categories into
-    ``<column>___other``. Without ``max_categories`` a column keeps at most 1000 columns (its 999 most frequent
-    categories and ``___other``); such columns are named in ``state_["capped"]`` with their category count, and
-    logged.
+    Parameters
+    ----------
+    columns:
+        Columns to encode (default: every text and categorical column except the target).
+    max_levels:
+        Only when ``columns`` is not given: a column with more distinct values than this is not encoded but left
+        as it is, for a later step (``frequency``, ``target``).
+    min_frequency:
+        Categories seen fewer times than this in training go to ``<column>___other``: a count, or below 1 a share
+        of the column's non-missing values (0.01: under 1% of them).
+    max_categories:
+        At most this many columns per encoded column, ``<column>___other`` included: the most frequent categories
+        are kept (ties in sorted order) and the others go to ``___other``. Without it a column keeps at most 1000
+        (its 999 most frequent categories and ``___other``); such columns are logged and named in
+        ``state_["capped"]`` with their category count.
+    weight:
+        ``none`` (0/1, Int8) or ``sqrt_levels``: ``1/sqrt(L)`` (Float64) instead of 1 in a block of ``L`` columns,
+        for k-means and other distances over standardised numbers: two rows of different categories are then
+        ``sqrt(2/L)`` apart rather than ``sqrt(2)``, so a categorical does not outweigh the numeric columns, and a
+        many-level one (whose levels are tight, equally spaced lumps) does not pull the clusters onto its levels.
 
-    ``weight="sqrt_levels"`` writes ``1/sqrt(L)`` (Float64) instead of 1 in a block of ``L`` columns, for k-means
-    and other distances over standardised numbers: two rows of different categories are then ``sqrt(2/L)`` apart
-    rather than ``sqrt(2)``, so a categorical does not outweigh the numeric columns, and a many-level one (whose
-    levels are tight, equally spaced lumps) does not pull the clusters onto its levels.
+    A null gives all zeros, and so does a category training never saw, unless rare categories were bucketed
+    (``min_frequency``, ``max_categories`` or the cap of 1000): then it goes to ``<column>___other``.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"c": ["a", "b", "a", "d"]})
@@ -217,7 +230,17 @@ class OneHotEncoder(_CountingEncoder):
 
 class OrdinalEncoder(_CountingEncoder):
     """Categories numbered 0, 1, … in sorted order, or in the order ``categories`` gives (Int32); unseen or null
-    gives -1. With ``categories`` and no ``columns``, only the columns named in ``categories`` are encoded.
+    gives -1.
+
+    Parameters
+    ----------
+    columns:
+        Columns to encode (default: every text and categorical column except the target; with ``categories``,
+        only the columns it names).
+    categories:
+        The order of each column's categories, e.g. ``{"size": ["S", "M", "L", "XL"]}``: numbered 0, 1, … in that
+        order, and a value not listed gives -1. Other columns are numbered in sorted order (numbers as numbers,
+        then text: ``"2"`` before ``"10"``).
 
     >>> import polars as pl
     >>> OrdinalEncoder().fit(pl.DataFrame({"c": ["b", "a"]})).transform(
@@ -260,6 +283,12 @@ class OrdinalEncoder(_CountingEncoder):
 class FrequencyEncoder(_CountingEncoder):
     """Each value replaced by its share of the training rows (Float64); unseen or null gives 0.0.
 
+    Parameters
+    ----------
+    columns:
+        Columns to encode (default: every text and categorical column except the target). The shares are of all
+        training rows, those with a missing value included.
+
     >>> import polars as pl
     >>> FrequencyEncoder().fit(pl.DataFrame({"c": ["a", "a", "b", None]})).transform(
     ...     pl.DataFrame({"c": ["a", "b", "x"]}))["c"].to_list()
@@ -297,11 +326,25 @@ class FrequencyEncoder(_CountingEncoder):
 class TargetEncoder(Step):
     """Out-of-fold target encoding: a category becomes the smoothed mean of the target.
 
-    ``smoothing`` is the m-estimate weight: ``(sum + m·prior) / (count + m)``. A numeric or Boolean target gives
-    one Float64 column in place of each encoded column; a text target gives ``<column>_te_<class>`` columns (the
-    smoothed share of each class; with two classes only the second's, as the first is one minus it). ``folds``
-    out-of-fold groups are chosen by a hash of the whole row, so ``transform_train`` on the training data gives every
-    row a value learned without it.
+    Parameters
+    ----------
+    columns:
+        Columns to encode (default: every text and categorical column except the target).
+    smoothing:
+        The m-estimate weight ``m``: a category becomes ``(sum + m·prior) / (count + m)``, where ``count`` is its
+        number of training rows, ``sum`` their target total and ``prior`` the target's mean over all training rows.
+        0 gives each category's plain mean; a larger ``m`` pulls rare categories further towards the prior.
+    folds:
+        How many out-of-fold groups (at least 2) the training rows are split into, by a hash of the whole row.
+        On the data it was fitted on (``transform_train``, as ``assay clean`` does when it fits) each row is
+        encoded from the other groups only, so its own target never leaks into its value; new data is encoded from
+        all training rows.
+
+    The target column must be named (``fit(data, target=...)``, ``assay clean --target``); rows with a missing
+    target are left out of the fit. A numeric or Boolean target gives one Float64 column in place of each encoded
+    column; a text target gives ``<column>_te_<class>`` columns (the smoothed share of each class, the prior being
+    its share of all training rows; with two classes only the second's, as the first is one minus it). Unseen or
+    null gives the prior.
     """
 
     name = "target"

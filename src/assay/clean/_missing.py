@@ -97,16 +97,29 @@ class MissingStep(Step):
     Parameters
     ----------
     columns:
-        Columns to handle (default: all but the target).
+        Columns to handle (default: every numeric, text, categorical and Boolean column except the target, ``by``
+        and ``order_by``). Dates and times named here are filled only by ``categorical=ffill`` or ``bfill``.
     strategy:
-        For numeric columns: ``median`` (default), ``mean``, ``mode``, ``constant`` (``fill_value``), ``ffill``,
-        ``bfill``, ``interpolate`` (linear; by the time column ``order_by`` when given), ``knn`` (mean of the ``k``
-        nearest reference rows, nan-Euclidean distance as scikit-learn's ``KNNImputer``) or ``none``.
+        For numeric columns: ``median`` (default), ``mean``, ``mode``, ``constant`` (``fill_value``), ``ffill``
+        (the previous value in row order), ``bfill`` (the next one), ``interpolate`` (linear between the values
+        around the gap; by the time column ``order_by`` when given, else by row position), ``knn`` (mean of the ``k``
+        nearest reference rows, nan-Euclidean distance as scikit-learn's ``KNNImputer``) or ``none``. What
+        ``ffill``, ``bfill`` and ``interpolate`` leave (gaps at the start or end) gets the median, and what ``knn``
+        leaves (no reference row has the value) the mean.
     categorical:
         For other columns: ``mode`` (default), ``constant`` (``"__missing__"`` or a text ``fill_value``),
-        ``ffill``, ``bfill`` or ``none``.
+        ``ffill``, ``bfill`` or ``none``. What ``ffill`` and ``bfill`` leave gets the mode.
+    fill_value:
+        The value ``constant`` fills with: a number for ``strategy=constant`` (needed then) and a text for
+        ``categorical=constant`` (else ``"__missing__"``). Boolean columns take it when it is ``true`` or
+        ``false``, else their mode.
     by:
         Learn the fill values per group of this column (group-wise fill); unseen groups get the overall value.
+        ``ffill``, ``bfill`` and ``interpolate`` fill from rows of the same group only.
+    order_by:
+        With ``strategy=interpolate``: the column (numbers, dates or datetimes) to interpolate by, so that a gap is
+        filled in proportion to the time between its neighbours; the rows need not be sorted by it. Rows without a
+        value in it are not interpolated (they get the median).
     max_missing:
         Drop columns whose share of missing values in the training data is above this (e.g. 0.5).
     drop_rows:
@@ -118,6 +131,12 @@ class MissingStep(Step):
     tokens:
         Texts that mean missing in text columns (in addition to null); those that are numbers (-999, 9999) mean
         missing in numeric columns too.
+    k:
+        With ``strategy=knn``: how many nearest reference rows are averaged to fill a value.
+    sample_size:
+        With ``strategy=knn``: how many training rows are kept as reference rows (in the fitted state), chosen by
+        a hash of each row so that the choice is the same however the data is batched; all rows when there are
+        fewer. Each row to fill is compared with every reference row, so a larger sample is slower.
 
     Filled numeric columns come out as Float64, except integer columns given a whole number by a plain fill value
     (median, mean, mode or constant), which keep their type.

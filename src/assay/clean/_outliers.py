@@ -74,18 +74,43 @@ class OutlierStep(Step):
     Parameters
     ----------
     columns:
-        Numeric columns (default: every numeric column except the target).
+        Numeric columns (default: every numeric column except the target and ``by``).
     method:
         ``iqr`` (outside ``[Q1 - k·IQR, Q3 + k·IQR]``), ``zscore`` (``|x - mean| > threshold·std``), ``mad``
-        (``|x - median| > threshold·1.4826·MAD``) or ``isolation_forest`` (rows the forest calls anomalies).
+        (``|x - median| > threshold·1.4826·MAD``) or ``isolation_forest`` (rows the forest calls anomalies, judged
+        on all the columns together).
     action:
         ``clip`` to the bounds, ``replace`` by the centre (median, or mean for z-score), ``drop`` the rows, ``flag``
         them in a Boolean ``<column>__outlier`` column (``__outlier__`` for Isolation Forest), or ``quarantine``
-        (drop and write the rows, with a ``__reason__`` column, to ``quarantine`` — a .parquet or .csv path).
+        (drop and write the rows, with a ``__reason__`` column, to ``quarantine``). ``drop`` and ``quarantine``
+        remove rows in training only (``transform_train``, as ``assay clean`` does); ``transform`` keeps every row.
+        Isolation Forest has no bounds: ``drop``, ``flag`` or ``quarantine``.
+    k:
+        With ``method=iqr``: the fence multiplier. Values more than ``k`` interquartile ranges below the first
+        quartile or above the third are outliers (1.5 is Tukey's usual fence, 3 his "far out" one).
+    threshold:
+        With ``method=zscore``: how many standard deviations from the mean a value may lie; with ``mad``: how many
+        scaled MADs (1.4826·MAD, the standard deviation of normal data) from the median.
     by:
         Learn bounds (or, for Isolation Forest, a forest) per group of this column; unseen groups use the overall one.
         A group with fewer than 3 values, two values only or no spread (SD, IQR or MAD 0) is left alone, and the fit
         says how many groups that was.
+    quarantine:
+        With ``action=quarantine``: the file the removed rows are written to (CSV for a ``.csv`` path, else
+        Parquet), replaced at each cleaning, with a ``__reason__`` column naming each rule that caught the row
+        (``price: iqr``). ``assay clean`` without one writes them next to ``--out``, e.g.
+        ``clean.quarantine.csv`` for ``clean.csv``.
+    contamination:
+        With ``method=isolation_forest``: the share of the training sample's rows taken to be anomalies, a number in
+        (0, 0.5] as scikit-learn's ``IsolationForest`` takes it, or ``auto``: rows whose anomaly score is above
+        0.5 (scikit-learn's ``auto``, the threshold of the Isolation Forest paper) and above the upper Tukey fence
+        of the sample's scores (Q3 + 1.5·IQR).
+    sample_size:
+        With ``method=isolation_forest``: how many training rows the forest is fitted on (per group with ``by``),
+        chosen by a hash of each row so that the choice is the same however the data is batched, and kept in the
+        fitted state; all rows when there are fewer. The other methods use every value.
+    seed:
+        With ``method=isolation_forest``: the forest's random seed; the same seed and sample give the same forest.
 
     NaN and null are never outliers and pass through; ±inf are outliers (clipped to the bounds by ``clip``). ``clip``
     keeps an integer column's type: its values are clipped to the whole numbers within the bounds.

@@ -56,7 +56,21 @@ def yeo_johnson(x: pl.Expr, lmbda: float) -> pl.Expr:
 class ScaleStep(Step):
     """Scale numeric columns; output columns are Float64.
 
-    ``method`` is one of ``standard`` (default), ``minmax``, ``robust``, ``maxabs``, ``log1p``, ``yeo-johnson``.
+    Parameters
+    ----------
+    columns:
+        Numeric columns to scale (default: every numeric column except the target).
+    method:
+        ``standard`` (default: ``(x - mean) / SD``, the population SD as scikit-learn's ``StandardScaler``),
+        ``minmax`` (``(x - min) / (max - min)``: the training values land in [0, 1], new ones may fall outside),
+        ``robust`` (``(x - median) / IQR``), ``maxabs`` (``x / max(abs(x))``: the training values land in
+        [-1, 1]), ``log1p`` (``sign(x)·log(1 + abs(x))``, nothing learned) or ``yeo-johnson`` (the Yeo-Johnson power
+        transform, its λ fitted per column by maximum likelihood, then standardised, as scikit-learn's
+        ``PowerTransformer``). A column with no spread (SD, range or IQR 0) is only shifted, not divided.
+    sample_size:
+        With ``method=yeo-johnson``: how many finite values of each column λ is fitted on, chosen by a hash of each
+        value so that the choice is the same however the data is batched; all of them when there are fewer. The
+        other methods use every value.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"x": [1.0, 2.0, 3.0]})

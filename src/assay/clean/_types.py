@@ -270,19 +270,23 @@ class TypesStep(Step):
         Text columns to look at (default: every text column except the target).
     kinds:
         Force a kind per column, e.g. ``{"price": "number", "day": "date"}``; one of ``number``, ``integer``,
-        ``boolean``, ``date``, ``datetime``, ``categorical``, ``text``.
+        ``boolean``, ``date``, ``datetime``, ``categorical``, ``text``. A forced column converts however few of its
+        values parse; the others become missing.
     formats:
         Explicit date/datetime formats per column (``strptime`` syntax), e.g. ``{"day": "%d.%m.%Y"}``; several
         joined by ``" | "`` (``"%Y-%m-%d | %d.%m.%Y"``) are tried in order. Without one, a column whose dates are
         written several unambiguous ways (``2024-01-05`` and ``2024/01/06``) is read with each of them.
     missing_tokens:
-        Texts that mean "missing" and become null in every handled text column.
+        Texts that mean "missing" and become null in every handled text column (compared after trimming spaces).
+        A list given replaces this one; ``null`` or ``[]`` treats no text as missing.
     min_share:
-        Share of non-missing values that must parse for a column to convert (default 0.95).
+        Share of non-missing values (above 0, at most 1) that must parse for a column to convert. The values of a
+        converted column that do not parse become missing, and the fit logs how many.
     time_zone:
-        Time zone for datetimes: naive datetimes are taken to be in it, zone-aware ones are converted to it.
+        IANA time zone (``Asia/Shanghai``, ``UTC``) for datetimes: naive datetimes are taken to be local times
+        there (one that a daylight-saving change skips becomes missing), zone-aware ones are converted to it.
     categorical:
-        Columns to cast to Polars' Categorical type.
+        Columns to cast to Polars' Categorical type instead of reading their kind.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"price": ["1,200", "$3.5", "NA"], "ok": ["yes", "no", "是"]})
@@ -644,7 +648,20 @@ class TypesStep(Step):
 class TextStep(Step):
     """Trim, Unicode-normalise (NFKC: full-width to half-width) and case-fold text columns.
 
-    ``case`` is ``lower``, ``upper`` or ``None`` (keep). Stateless apart from the column list.
+    Parameters
+    ----------
+    columns:
+        Columns to tidy (default: every text and categorical column except the target). They come out as text
+        (String), categorical ones too.
+    case:
+        ``lower`` (default) or ``upper`` to change every letter's case, or ``null`` to keep it as written.
+    normalize:
+        Apply Unicode NFKC normalisation: full-width letters, digits and punctuation (``ＢＥＩＪＩＮＧ １２３``)
+        become their ASCII forms (``BEIJING 123``), ligatures and other compatibility characters their plain ones.
+    strip:
+        Remove spaces (and other whitespace) at the start and end of each value.
+
+    Stateless apart from the column list.
 
     >>> import polars as pl
     >>> TextStep().fit(pl.DataFrame({"城市": [" Beijing ", "ＢＥＩＪＩＮＧ"]})).transform(

@@ -54,9 +54,25 @@ def _unsupported(dtype: pl.DataType) -> bool:
 class DropUselessStep(Step):
     """Drop columns that are all missing or constant (and, optionally, of a type no model can use).
 
-    ``state_["dropped"]`` maps each dropped column to the reason (``"all missing"``, ``"constant"``,
-    ``"row numbers"``, ``"unsupported type <dtype>"``). The target column is never dropped. NaN counts as missing
-    in float columns. ``row_numbers=False`` keeps an exported row index (see the module notes).
+    Parameters
+    ----------
+    columns:
+        Columns to check (default: every column except the target).
+    constant:
+        Drop a column whose non-missing values are all equal (one value, with or without missing values).
+    all_missing:
+        Drop a column with no value at all (only nulls, or NaN in a float column).
+    unsupported:
+        Also drop columns of a type no model can use: lists, arrays, structs, binary, Python objects and the
+        all-null Null type.
+    row_numbers:
+        Drop a row index that a table export wrote as a column (R's ``write.csv``, pandas' ``to_csv``): an
+        integer column headed ``""``, ``Unnamed: 0``, ``...1``, ``rownames`` or ``row.names`` (in any case) whose
+        values only go up in file order, gaps allowed, or one named ``index`` that is exactly 0, 1, 2, … or
+        1, 2, 3, …. As a feature it only tells a model where a row sat in the file.
+
+    The fit logs each dropped column with the reason, which ``state_["dropped"]`` keeps (``"all missing"``,
+    ``"constant"``, ``"row numbers"``, ``"unsupported type <dtype>"``). The target column is never dropped.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"a": [1, 2, 3], "empty": [None, None, None], "same": ["x", "x", None]})
