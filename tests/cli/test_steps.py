@@ -74,7 +74,7 @@ def test_outliers_help_says_what_the_options_mean(capsys: pytest.CaptureFixture[
     assert main(["steps", "outliers"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "method iqr `iqr` (outside" in text
-    assert "quarantine none" in text
+    assert "quarantine null" in text
     assert "isolation_forest" in text
 
 

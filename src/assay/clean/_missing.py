@@ -595,29 +595,3 @@ def _knn_impute(x: np.ndarray, ref: np.ndarray, k: int, fallback: np.ndarray) ->
             part[need, j] = np.where(no_neighbour, fallback[j], values.mean(axis=1))
         x[idx] = part
     return np.where(np.isnan(x), fallback, x)
-    # Process in chunks so the distance matrix stays small (chunk x reference rows).
-    for start in range(0, rows.size, 2048):
-        idx = rows[start:start + 2048]
-        part = x[idx]
-        present = ~np.isnan(part)[:, None, :] & ~np.isnan(ref)[None, :, :]
-        diff = np.where(present, part[:, None, :] - ref[None, :, :], 0.0)
-        n_present = present.sum(axis=2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dist = np.sqrt((diff ** 2).sum(axis=2) * x.shape[1] / n_present)
-        dist[n_present == 0] = np.inf
-        for j in range(x.shape[1]):
-            need = np.isnan(part[:, j])
-            if not need.any():
-                continue
-            donors = ~np.isnan(ref[:, j])
-            if not donors.any():
-                part[need, j] = fallback[j]
-                continue
-            d = np.where(donors[None, :], dist[need], np.inf)
-            kk = min(k, int(donors.sum()))
-            nearest = np.argsort(d, axis=1, kind="stable")[:, :kk]
-            values = ref[nearest, j]
-            no_neighbour = ~np.isfinite(np.take_along_axis(d, nearest[:, :1], axis=1))[:, 0]
-            part[need, j] = np.where(no_neighbour, fallback[j], values.mean(axis=1))
-        x[idx] = part
-    return np.where(np.isnan(x), fallback, x)

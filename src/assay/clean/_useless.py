@@ -33,7 +33,8 @@ __all__ = ["DropUselessStep"]
 log = logging.getLogger(__name__)
 
 # Names a table export gives its row index (lower-cased): R write.csv / pandas to_csv headers, read back by Polars
-# (""), pandas ("Unnamed: 0"), R read.csv ("X") or readr ("...1"); and the usual names of a written-out index.
+# (""), pandas ("Unnamed: 0") or readr ("...1"); and the usual names of a written-out index. R's read.csv names it
+# "X", but x is also the usual name of a real predictor that runs 1, 2, 3, … (y ~ x over time): not listed.
 ROW_NUMBER_NAMES = frozenset({"", "unnamed: 0", "...1", "index", "rownames", "row.names"})
 # Of those, the headers only an export gives its row index: increasing numbers with gaps count as row numbers.
 EXPORT_INDEX_NAMES = ROW_NUMBER_NAMES - {"index"}

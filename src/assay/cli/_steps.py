@@ -104,7 +104,7 @@ def _options(cls: type) -> list[tuple[str, Any]]:
 
 def _default(value: Any) -> str:
     if value is None:
-        return "none"
+        return "null"  # as written after key= (YAML's null; none would be read as the word)
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, tuple | list):
