@@ -100,3 +100,55 @@ def test_predicting_on_dask_notes_unseen_categories_as_assay_predict_does(client
     with caplog.at_level(logging.WARNING, logger="assay"):
         predict_dask(model, str(small), tmp_path / "seen", client=client, rows_per_partition=80, echo=None)
     assert notes() == []
+
+
+def _run_both(client, frame: pl.DataFrame, tmp_path: Path, **spec) -> tuple:
+    from assay.engine import run_dask
+    from assay.pipeline import run
+
+    tmp_path.mkdir(exist_ok=True)
+    path = tmp_path / "data.parquet"
+    frame.write_parquet(path, row_group_size=50)
+    spec = {"source": str(path), "evaluation": {"folds": 3}, **spec}
+    local = run({**spec, "output": {"dir": str(tmp_path / "local"), "report": False}})
+    dist = run_dask({**spec, "output": {"dir": str(tmp_path / "dask"), "report": False}}, client=client,
+                    rows_per_partition=50, echo=None)
+    return local, dist
+
+
+def test_both_engines_say_the_same_about_the_split_and_the_test_scores(client, tmp_path) -> None:
+    """A date column among the inputs of a shuffled split, mape over the test rows not 0, rows of a missing target
+    (not counted in the lineage), a test score far below the folds'."""
+    rng = np.random.default_rng(3)
+    n = 150
+    day = pl.date_range(pl.date(2024, 1, 1), pl.date(2024, 1, 1) + pl.duration(days=n - 1), eager=True)
+    x = rng.normal(0, 1, n)
+    y = np.where(rng.random(n) < 0.2, 0.0, 2 * x + rng.normal(0, 0.1, n))
+    y[::25] = np.nan
+    frame = pl.DataFrame({"day": day, "x": x, "shop": rng.choice(["a", "b", None], n), "y": y})
+    local, dist = _run_both(client, frame, tmp_path / "reg", target="y", task="regression", models=["linreg"])
+    assert any(n.startswith("'day' holds a different date or time on most rows") for n in local.notes)
+    assert any(n.startswith("mape is the mean error in percent over the") for n in local.notes)
+    assert set(dist.notes) == set(local.notes)
+    assert dist.model.manifest["source"]["rows"] == local.model.manifest["source"]["rows"] == n - 6
+
+    # Text dates are dates too; three classes the inputs know nothing of: the test score is far below the folds'.
+    frame = frame.with_columns(pl.col("day").cast(pl.String), klass=pl.Series(rng.choice(["p", "q", "r"], n)))
+    local, dist = _run_both(client, frame.drop("y"), tmp_path / "clf", target="klass", models=["logreg"])
+    assert any(n.startswith("'day' holds a different date or time on most rows") for n in local.notes)
+    assert set(dist.notes) == set(local.notes)
+
+
+def test_both_engines_say_when_the_test_split_holds_a_class_the_training_split_lacks(client, tmp_path) -> None:
+    rng = np.random.default_rng(4)
+    n = 120
+    x = rng.normal(0, 1, n)
+    label = np.where(x > 0, "up", "down").astype(object)
+    label[-8:] = "new"  # only among the latest rows, which a time split tests on
+    frame = pl.DataFrame({"t": np.arange(n), "x": x, "label": label.astype(str)})
+    local, dist = _run_both(client, frame, tmp_path, target="label", models=["logreg"],
+                            evaluation={"folds": 3, "time": "t"})
+    note = "the test split holds 8 row(s) of class(es) the training split lacks ('new')"
+    assert any(n.startswith(note) for n in local.notes)
+    assert any(n.startswith("the held-out test split has only 24 rows") for n in local.notes)
+    assert set(dist.notes) == set(local.notes)

@@ -372,6 +372,33 @@ class _Job:
         head = self.client.submit(_head, parts[0], unique, 2000, pure=False).result()
         return identifiers_among(unique, head)
 
+    def _time_split_hint(self, parts: list[Partition], schema: dict[str, pl.DataType], target: str,
+                         train_rows: np.ndarray) -> str | None:
+        """The local engine's note on a column of dates or times among the inputs of a shuffled split
+        (``assay.pipeline._time_split_hint``), judged by the same function on the training rows of the candidate
+        columns alone: dates and times, and text whose first values in the source read as dates (so that no other
+        column is brought to the client)."""
+        from assay.pipeline import _time_split_hint
+
+        if len(train_rows) < 50:
+            return None
+        candidates = [c for c, t in schema.items() if c != target and (t in (pl.Date, pl.Datetime)
+                                                                      or isinstance(t, pl.Datetime))]
+        text = [c for c, t in schema.items() if c != target and t == pl.String]
+        filled = [p for p in parts if p.rows]
+        if text and filled:
+            head = self.client.submit(_head, filled[0], text, 200, pure=False).result()
+            for col in text:
+                values = head.get_column(col).drop_nulls().str.strip_chars()
+                if values.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}").all():
+                    candidates.append(col)
+        if not candidates:
+            return None
+        candidates = [c for c in schema if c in candidates]  # in the source's order, as the local rule looks
+        columns = {c: pl.concat(self.client.gather(self.client.map(_column, parts, column=c, pure=False)),
+                                rechunk=True).gather(train_rows) for c in candidates}
+        return _time_split_hint(pl.DataFrame(columns), target, ())
+
     def _total_row(self, parts: list[Partition], heights: list[int], schema: dict[str, Any]) -> str | None:
         """The local engine's note when the source ends with a report's totals row (``合计`` and the column sums:
         :func:`assay.clean._useless.total_row`), else None. The last row is read first; the sums over every
@@ -461,6 +488,8 @@ class _Job:
             if split_column != target:
                 values = client.gather(client.map(_column, parts, column=split_column, pure=False))
                 yframe = yframe.with_columns(pl.concat(values, rechunk=True).alias(split_column))
+        # (``yframe`` keeps the rows trained and tested on: the lineage counts them as the local engine does, without a
+        # totals row or rows of a missing target)
         yframe, task, notes = pipe._check_target(yframe, spec.source)
         if total_note is not None:
             log.warning(total_note)
@@ -484,12 +513,18 @@ class _Job:
             log.warning(note)
         input_schema = {c: str(t) for c, t in schema.items() if c != target}
         train_y, test_y = _split(pipe, yframe, target, task)
+        if task == "classification" and target is not None:
+            _say_unseen_classes(pipe, train_y.get_column(target), test_y.get_column(target))
         train_rows = train_y.get_column("__row").to_numpy()
         test_rows = test_y.get_column("__row").to_numpy()
         self.split = {"kind": "group" if pipe.group else "time" if pipe.time else "stratified"
                       if task == "classification" else "random", "column": split_column,
                       "train_rows": len(train_rows), "test_rows": len(test_rows)}
         self.sorted_train = pipe.time is not None and bool(np.any(np.diff(train_rows) < 0))
+        if target is not None and pipe.group is None and pipe.time is None:
+            hint = self._time_split_hint(parts, schema, target, train_rows)
+            if hint:
+                log.warning(hint)
         names = list(pipe.models) if pipe.models else default_models(task)
         for name in names:
             make_model(name, task, seed=pipe.seed)
@@ -519,6 +554,8 @@ class _Job:
         test_metrics = self._score(est, fold, task, score, keep=True, threshold=threshold)
         predictions = test_metrics.pop("_predictions")
         test_metrics.pop("_estimator")
+        best_row = next((r for r in board if r.get("model") == best), {})
+        _say_test_split(pipe, task, target, fold.y_test, test_metrics, best_row, primary, higher)
         from assay._fitted import Model
 
         model = Model(
@@ -528,7 +565,7 @@ class _Job:
             threshold=threshold,
             manifest={
                 "model_name": best,
-                "source": {"uri": spec.source, "fingerprint": self._fingerprint_of(fingerprint), "rows": total},
+                "source": {"uri": spec.source, "fingerprint": self._fingerprint_of(fingerprint), "rows": yframe.height},
                 "primary_metric": primary,
                 "greater_is_better": higher,
                 "engine": {"name": "dask", "partitions": len(parts), "matrices": self.mode,
@@ -787,6 +824,43 @@ class _Job:
         X_test = fold.gather_test(self.client)
         return _Prepared(np.empty((0, len(fold.features))), None, X_test, fold.y_test, fold.steps, fold.features,
                          fold.fill)
+
+
+def _say_unseen_classes(pipe: Any, train: pl.Series, test: pl.Series) -> None:
+    """The local engine's note (``assay.pipeline.Pipeline._fit``) when the test split holds classes the training
+    split lacks."""
+    unseen = test.filter(~test.is_in(train.unique().implode()))
+    if unseen.len():
+        names = ", ".join(repr(v) for v in unseen.unique(maintain_order=True).head(5).to_list())
+        log.warning("the test split holds %d row(s) of class(es) the training split lacks (%s): the model "
+                    "cannot predict them, they count as errors and log loss and AUC are left out%s",
+                    unseen.len(), names, " (a group or time split can hold out a class's only rows)"
+                    if pipe.group or pipe.time else "")
+
+
+def _say_test_split(pipe: Any, task: str, target: str | None, y_test: np.ndarray | None, metrics: dict[str, Any],
+                    row: dict[str, Any], primary: str, higher: bool) -> None:
+    """The local engine's notes on the held-out test split (``assay.pipeline.Pipeline._fit``): mape without the rows
+    of 0, a test split of few rows, a test score far below the cross-validation scores."""
+    from assay.pipeline import FEW_TEST_ROWS, _test_far_below_cv
+
+    if task == "regression" and metrics.get("mape") is not None and y_test is not None:
+        zeros = int(np.sum(np.asarray(y_test, dtype=np.float64) == 0))
+        if zeros:
+            log.warning("mape is the mean error in percent over the %d of %d test rows whose %r is not 0: a "
+                        "percentage of 0 is undefined, so the %d rows of 0 are not in it (mae and rmse are)",
+                        len(y_test) - zeros, len(y_test), target, zeros)
+    if task not in ("classification", "regression"):
+        return
+    rows = 0 if y_test is None else len(y_test)
+    if 0 < rows < FEW_TEST_ROWS:
+        log.warning("the held-out test split has only %d rows (one row is %.0f%% of it): its scores swing with "
+                    "each row; read them beside the cross-validation scores, or train with a larger --test-size",
+                    rows, 100 / rows)
+    far = _test_far_below_cv(metrics.get(primary), row.get("cv_mean"), row.get("cv_std"), primary, higher,
+                             "group" if pipe.group else "time" if pipe.time else None)
+    if far:
+        log.warning(far)
 
 
 def _split(pipe: Any, yframe: pl.DataFrame, target: str | None, task: str) -> tuple[pl.DataFrame, pl.DataFrame]:
