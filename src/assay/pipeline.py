@@ -412,7 +412,7 @@ class Pipeline:
         y_test = None if target is None else _labels(test.get_column(target))
         return _Prepared(X_train, y_train, X_test, y_test, steps, features, fill)
 
-    def _check_drop(self, columns: list[str], origin: str, target: str | None) -> None:
+    def _check_drop(self, columns: list[str], origin: str, target: str | None, index_dropped: bool = False) -> None:
         unknown = [c for c in self.drop if c not in columns]
         if unknown:
             msg = (f"cannot drop column(s) {', '.join(repr(c) for c in unknown)}: not in {origin}"
@@ -427,8 +427,8 @@ class Pipeline:
                 msg = "no input column is left after --drop"
             else:
                 only = f"the target {target!r}" if target is not None else "no column"
-                msg = (f"{origin} has no input column to learn from: {only} is all that is left (a row index a "
-                       "table export leaves is not an input)")
+                msg = f"{origin} has no input column to learn from: {only} is all that is left" + (
+                    " (a row index a table export leaves is not an input)" if index_dropped else "")
             raise SpecError(msg)
 
     # -- candidate search -------------------------------------------------------------------------------------
@@ -649,13 +649,14 @@ class Pipeline:
         if self.task == "recommendation":
             return self._fit_recommender(frame, origin, fingerprint, notify)
         frame, index_notes = self._drop_row_index(frame)
+        index_dropped = bool(index_notes)
         frame, total_notes = _drop_total_row(frame)
         index_notes += total_notes
         frame, task, notes = self._check_target(frame, origin)
         target = self.target if task not in ("clustering",) else None
         if task == "anomaly" and target is not None:
             notes += _anomaly_labels_note(frame.get_column(target))
-        self._check_drop(frame.columns, origin, target)
+        self._check_drop(frame.columns, origin, target, index_dropped=index_dropped)
         self._identifiers, id_notes = self._identifier_columns(frame, target)
         if task == "clustering" and self.target is not None:  # said in _check_target's note
             self._identifiers.append(self.target)

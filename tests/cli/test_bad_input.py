@@ -155,6 +155,16 @@ def test_a_table_of_the_target_and_its_row_index_says_there_is_nothing_to_learn_
     err = capsys.readouterr().err
     assert "has no input column to learn from: the target 'r500' is all that is left" in err
     assert "--drop" not in err.split("error:")[1]  # no --drop was given
+    assert "(a row index a table export leaves is not an input)" in err
+
+
+def test_a_one_column_table_says_there_is_nothing_to_learn_from_without_naming_a_row_index(tmp_path, capsys):
+    src = tmp_path / "coal.csv"
+    src.write_text("date\n" + "".join(f"{1851 + i * 0.37:.3f}\n" for i in range(40)), encoding="utf-8")
+    assert main(["train", str(src), "--target", "date", "--quiet", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "has no input column to learn from: the target 'date' is all that is left" in err
+    assert "row index" not in err
 
 
 def test_a_target_with_a_new_value_in_every_row_is_called_out(tmp_path, capsys):
