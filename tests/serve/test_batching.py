@@ -307,3 +307,21 @@ def test_requests_queued_behind_a_slow_batch_are_refused_at_their_deadline(tmp_p
     assert ends[0] < 0.5  # queued when the batch left: refused at 0.2 s, not at 1.5 s
     assert ends[1] < 1.0  # queued at 0.4 s: refused at 0.6 s
     assert ends[2] >= 1.4
+
+
+def test_a_batch_from_the_worker_answers_its_requests_in_the_pass_that_takes_it_back(tmp_path):
+    """The worker's hand-back gives each request its result at once; the batcher, woken by the same hand-back,
+    runs after them (under overload a pass of the loop over every connection with a request to refuse is ~1 ms)."""
+    model = Model.load(iris_artifact(tmp_path))
+
+    async def run() -> tuple[list, bool]:
+        dep = Deployment("iris", 1, model, inline_after=1 << 30)  # every batch on the worker
+        dep.start()
+        rows, _ = await dep.submit([ROW], time.monotonic() + 5)
+        batcher_behind = dep._in_worker  # the batcher has not yet taken the batch back
+        dep.task.cancel()
+        return rows, batcher_behind
+
+    rows, batcher_behind = asyncio.run(run())
+    assert rows[0]["prediction"] == "setosa"
+    assert batcher_behind

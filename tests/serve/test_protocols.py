@@ -761,3 +761,33 @@ def test_an_oip_header_length_outside_the_body_says_what_it_must_be():
     for bad in (-5, 0, len(header) + 100):
         with pytest.raises(BadRequest, match=rf"from 1 to the body's {len(header)} bytes; got {bad}$"):
             frame_from_oip(header, str(bad))
+
+
+def test_one_pass_over_many_connections_admits_only_what_there_is_room_for():
+    """Requests read in one pass of the loop are admitted by the protocol only while there is room (those admitted
+    count until their handler runs); the rest get the protocol's own refusal at once instead of a task each whose
+    handler would refuse them."""
+    import asyncio
+
+    from assay.serve._app import ServeConfig, create_app
+
+    async def main() -> None:
+        app = create_app(ServeConfig(max_inflight=2))
+        server = app.front.server
+        connections = [_connected(app) for _ in range(5)]
+        predict = b"POST /models/iris/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]"
+        for protocol, _ in connections:
+            protocol.data_received(predict)
+        # (no await yet: the handlers of the admitted ones have not run)
+        refused = [t for _, t in connections if t.writes]
+        assert len(refused) == 3
+        assert all(t.writes[0].startswith(b"HTTP/1.1 503") and b"retry-after: 1" in t.writes[0] for t in refused)
+        assert server.reserved == 2
+        await asyncio.sleep(0.05)
+        assert server.reserved == 0
+        assert server.inflight == 0
+        answered = [t.writes for _, t in connections if t not in refused]
+        assert all(len(w) == 1 for w in answered)
+        assert not any(b"at capacity" in w[0] for w in answered)  # what was admitted was not refused later
+
+    asyncio.run(main())

@@ -416,6 +416,11 @@ class Server:
         self.slots: dict[str, _Slot] = {}
         self.metrics = _Metrics()
         self.inflight = 0
+        # Requests the HTTP protocol has admitted whose handler has not yet run (see shedding_protocol): counted
+        # against capacity with ``inflight``, so that one pass of the loop over many connections admits no more
+        # than there is room for (the rest would each be refused later, by their handler, at several times the
+        # cost of a refusal from the protocol).
+        self.reserved = 0
         self.ready = False
         self.started = time.time()
         self.registry: Any = None
@@ -794,9 +799,13 @@ class Server:
     def _admitting(self) -> bool:
         return self.inflight < self.config.max_inflight
 
+    def at_capacity(self) -> bool:
+        """No room for another prediction: those in flight and those admitted by the protocol fill it."""
+        return self.inflight + self.reserved >= self.config.max_inflight
+
     def admit_check(self, name: str) -> None:
         """Shed before reading the body when already at capacity (the cheapest possible refusal)."""
-        if self.inflight >= self.config.max_inflight:
+        if self.at_capacity():
             self.metrics.shed.labels(name, "capacity").inc()
             raise HTTPError(
                 503,
@@ -1754,8 +1763,7 @@ class _Front:
 
     def shed_name(self, path: str) -> str | None:
         """For a POST to ``path``: the model name to count a refusal under when it must be shed now, else None."""
-        server = self.server
-        if server.inflight < server.config.max_inflight:
+        if not self.server.at_capacity():
             return None
         for pattern, _, prediction in self.routes:
             match = pattern.match(path)
@@ -1786,7 +1794,7 @@ class _Front:
                 continue
             params = match.groupdict()
             server = self.server
-            if prediction and server.inflight >= server.config.max_inflight:
+            if prediction and server.at_capacity():
                 await self._shed(params.get("name") or "_", send)
                 return
             scope["path_params"] = params
@@ -1860,12 +1868,13 @@ class _Answering:
     request behind it on the connection waits (pipelined) as behind any unfinished cycle, a graceful shutdown
     asks it to close the connection after its answer, and a lost connection marks it disconnected."""
 
-    __slots__ = ("disconnected", "keep_alive", "response_complete")
+    __slots__ = ("disconnected", "keep_alive", "reserved", "response_complete")
 
     def __init__(self, keep_alive: bool) -> None:
         self.response_complete = False
         self.disconnected = False
         self.keep_alive = keep_alive
+        self.reserved = False  # holds a place of Server.reserved until its handler starts
 
     @property
     def message_event(self) -> _Answering:
@@ -1909,6 +1918,12 @@ def shedding_protocol(front: _Front) -> type:
     server, handlers = front.server, front.handlers
     limit = server.config.max_body
     hold = server.config.shed_hold
+
+    def release(cycle: _Answering) -> None:
+        """Give back the request's place among ``Server.reserved`` (its handler now counts it in flight)."""
+        if cycle.reserved:
+            cycle.reserved = False
+            server.reserved -= 1
 
     class SheddingProtocol(HttpToolsProtocol):
         shedding = 0  # 0: not shedding; 1: shedding, keep the connection; 2: shedding, then close it
@@ -1982,7 +1997,7 @@ def shedding_protocol(front: _Front) -> type:
                     direct = None if match is None else match.group(1).decode("ascii")
                 if direct is None:
                     name = front.shed_name(httptools.parse_url(url).path.decode("ascii", "replace"))
-                elif direct != "noop" and server.inflight >= server.config.max_inflight:
+                elif direct != "noop" and server.at_capacity():
                     name = direct
                 else:
                     name = None
@@ -2026,10 +2041,15 @@ def shedding_protocol(front: _Front) -> type:
                         f"request body {f'of {length} bytes ' if length else ''}exceeds the limit of {limit} bytes"
                         f"{_RAISE_LIMIT}",
                     )
-                task = self.loop.create_task(
-                    self._answer(self.cycle, direct, b"".join(self.direct_body), refusal, self.headers)
-                )
+                cycle = self.cycle
+                if direct != "noop":
+                    cycle.reserved = True
+                    server.reserved += 1
+                task = self.loop.create_task(self._answer(cycle, direct, b"".join(self.direct_body), refusal,
+                                                          self.headers))
                 task.add_done_callback(self.tasks.discard)
+                if direct != "noop":
+                    task.add_done_callback(lambda _: release(cycle))  # (a task cancelled before it started)
                 self.tasks.add(task)  # a graceful shutdown waits for it, as for the ASGI tasks
                 return
             if not self.shedding:
@@ -2065,6 +2085,7 @@ def shedding_protocol(front: _Front) -> type:
         async def _answer(
             self, cycle: _Answering, direct: str, body: bytes, refusal: HTTPError | None, headers: list[Any]
         ) -> None:
+            release(cycle)
             try:
                 if refusal is not None:
                     raise refusal
