@@ -152,3 +152,37 @@ def test_both_engines_say_when_the_test_split_holds_a_class_the_training_split_l
     assert any(n.startswith(note) for n in local.notes)
     assert any(n.startswith("the held-out test split has only 24 rows") for n in local.notes)
     assert set(dist.notes) == set(local.notes)
+
+
+def test_both_engines_find_the_same_leaking_and_repeated_columns(client, tmp_path) -> None:
+    rng = np.random.default_rng(5)
+    n = 400
+    cust = rng.integers(0, 40, n)  # 40 customers of about 10 rows, each always on one side
+    label = np.where(rng.random(40) < 0.5, "yes", "no")[cust]
+    frame = pl.DataFrame({"x": rng.normal(0, 1, n), "cust": cust, "leak": (label == "yes").astype(np.int64),
+                          "label": label})
+    local, dist = _run_both(client, frame, tmp_path, target="label", models=["logreg"])
+    assert any(n.startswith("suspected target leakage: 'leak' alone") for n in local.notes)
+    assert any(n.startswith("'cust' repeats: 40 values") for n in local.notes)
+    assert set(dist.notes) == set(local.notes)
+
+
+def test_training_columns_of_a_sample_are_the_rows_the_local_sample_takes(client, tmp_path) -> None:
+    """Beyond its bound of rows a check samples the training frame; on Dask the same rows are brought to the client:
+    a seeded sample picks rows by count and seed alone, whatever the columns."""
+    from assay.engine import plan_partitions
+    from assay.engine._run import _training_columns
+
+    frame = _frame(500, seed=6).with_row_index("i")
+    path = tmp_path / "rows.parquet"
+    frame.write_parquet(path, row_group_size=100)
+    parts = plan_partitions(str(path), rows_per_partition=100)
+    train_rows = np.random.default_rng(0).permutation(500)[:400]  # the training rows, in the split's order
+    train = frame[train_rows]
+    columns = ["i", "a", "shop"]
+    assert _training_columns(client, parts, columns, train_rows, train["label"], [300], seed=7) is None
+    got = _training_columns(client, parts, columns, train_rows, train["label"], [300], seed=7, sample=True)
+    assert got.equals(train.select(*columns, "label").sample(300, seed=7))
+    whole = _training_columns(client, parts, columns, train_rows, train["label"], [400, 1_000], seed=7)
+    assert whole.equals(train.select(*columns, "label"))
+

@@ -216,6 +216,45 @@ def _fingerprint(source: str, options: dict[str, Any]) -> str | None:
     return open_source(source, **options).fingerprint()
 
 
+def _rows_at(part: Partition, columns: list[str], rows: np.ndarray) -> pl.DataFrame:
+    from assay.engine._partitions import read_partition
+
+    return read_partition(part, columns)[rows]
+
+
+def _rows_at_positions(client: Any, parts: list[Partition], columns: list[str], positions: np.ndarray) -> pl.DataFrame:
+    """``columns`` of the rows at global ``positions`` (numbered across the partitions), in the order given; each
+    partition sends only its rows among them."""
+    positions = np.asarray(positions, dtype=np.int64)
+    order = np.argsort(positions, kind="stable")
+    ordered = positions[order]
+    futures = []
+    for part in parts:
+        lo, hi = np.searchsorted(ordered, [part.offset, part.offset + (part.rows or 0)])
+        if hi > lo:
+            futures.append(client.submit(_rows_at, part, columns, ordered[lo:hi] - part.offset, pure=False))
+    frame = pl.concat(client.gather(futures), how="vertical_relaxed")
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return frame[inverse]
+
+
+def _training_columns(client: Any, parts: list[Partition], columns: list[str], train_rows: np.ndarray,
+                      y: pl.Series, sizes: list[int], seed: int, *, sample: bool = False) -> pl.DataFrame | None:
+    """``columns`` and the target ``y`` on the training rows, in the local engine's order of them: all rows when
+    none of the checks ``sizes`` (rows each samples at most) would sample, else (``sample``) the rows a seeded
+    ``DataFrame.sample`` of ``sizes[0]`` rows takes (it picks by row count and seed alone); else None."""
+    if not columns:
+        return None
+    n = len(train_rows)
+    if n > min(sizes):
+        if not sample:
+            return None
+        picked = pl.DataFrame({"i": np.arange(n)}).sample(sizes[0], seed=seed).get_column("i").to_numpy()
+        train_rows, y = train_rows[picked], y.gather(picked)
+    return _rows_at_positions(client, parts, columns, train_rows).with_columns(y)
+
+
 def _head(part: Partition, columns: list[str], rows: int) -> pl.DataFrame:
     from assay.engine._partitions import read_partition
 
@@ -372,6 +411,44 @@ class _Job:
         head = self.client.submit(_head, parts[0], unique, 2000, pure=False).result()
         return identifiers_among(unique, head)
 
+    def _column_notes(self, pipe: Any, parts: list[Partition], schema: dict[str, pl.DataType], target: str,
+                      task: str, y_train: pl.Series, train_rows: np.ndarray) -> None:
+        """The local engine's notes on single columns before the folds (``assay.pipeline.Pipeline._fit``), in its
+        order: target leakage, a date column in a shuffled split, repeated entities. Each check runs on the same
+        rows as locally: the training rows of the columns it looks at, brought to the client (all of them when the
+        check takes them all, else the rows its own seeded sample would take, within its bound of cells)."""
+        from assay.evaluate import leakage_suspects
+        from assay.evaluate._leakage import CELLS, MIN_SAMPLE, _usable, repeated_entities
+
+        exclude = {target, *(c for c in (pipe.group,) if c is not None)}
+        shuffled = pipe.group is None and pipe.time is None
+        leak = [c for c, t in schema.items() if c not in exclude and _usable(t)]
+        entity = [c for c, t in schema.items() if c not in exclude and (t.is_integer() or t == pl.String
+                                                                          or isinstance(t, pl.Categorical))]
+        if not shuffled or (task == "regression" and not y_train.dtype.is_numeric()):
+            entity = []
+        if task not in ("classification", "regression"):
+            leak, entity = [], []
+        leak_rows, entity_rows = max(MIN_SAMPLE, min(200_000, CELLS // max(len(leak), 1))), 200_000
+        sizes = [size for size, columns in ((leak_rows, leak), (entity_rows, entity)) if columns]
+        client, seed = self.client, pipe.seed
+        both = list(dict.fromkeys([*leak, *entity]))
+        whole = _training_columns(client, parts, both, train_rows, y_train, sizes, seed)  # (once, when neither samples)
+        if leak:
+            frame = whole if whole is not None else _training_columns(client, parts, leak, train_rows, y_train,
+                                                                      [leak_rows], seed, sample=True)
+            for suspect in leakage_suspects(frame, target, task, seed=pipe.seed):
+                log.warning(suspect["message"])
+        if shuffled:
+            hint = self._time_split_hint(parts, schema, target, train_rows)
+            if hint:
+                log.warning(hint)
+        if entity:
+            frame = whole if whole is not None else _training_columns(client, parts, entity, train_rows, y_train,
+                                                                      [entity_rows], seed, sample=True)
+            for repeated in repeated_entities(frame, target, task, seed=pipe.seed)[:2]:
+                log.warning(repeated["message"])
+
     def _time_split_hint(self, parts: list[Partition], schema: dict[str, pl.DataType], target: str,
                          train_rows: np.ndarray) -> str | None:
         """The local engine's note on a column of dates or times among the inputs of a shuffled split
@@ -521,10 +598,8 @@ class _Job:
                       if task == "classification" else "random", "column": split_column,
                       "train_rows": len(train_rows), "test_rows": len(test_rows)}
         self.sorted_train = pipe.time is not None and bool(np.any(np.diff(train_rows) < 0))
-        if target is not None and pipe.group is None and pipe.time is None:
-            hint = self._time_split_hint(parts, schema, target, train_rows)
-            if hint:
-                log.warning(hint)
+        if target is not None:
+            self._column_notes(pipe, parts, schema, target, task, train_y.get_column(target), train_rows)
         names = list(pipe.models) if pipe.models else default_models(task)
         for name in names:
             make_model(name, task, seed=pipe.seed)
