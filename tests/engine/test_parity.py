@@ -186,3 +186,21 @@ def test_training_columns_of_a_sample_are_the_rows_the_local_sample_takes(client
     whole = _training_columns(client, parts, columns, train_rows, train["label"], [400, 1_000], seed=7)
     assert whole.equals(train.select(*columns, "label"))
 
+
+def test_relative_paths_are_this_directory_s_on_workers_started_elsewhere(client, tmp_path, monkeypatch) -> None:
+    """The cluster's workers run in another directory than the client: a relative source or output folder is the
+    client's, as on the local engine."""
+    from assay.engine import predict_dask, run_dask
+    from assay.pipeline import run
+
+    monkeypatch.chdir(tmp_path)
+    _frame(120, seed=7).drop("y").write_csv("data.csv")
+    spec = {"source": "data.csv", "target": "label", "models": ["logreg"], "evaluation": {"folds": 2}}
+    local = run({**spec, "output": {"dir": "local", "report": False}})
+    dist = run_dask({**spec, "output": {"dir": "dask", "report": False}}, client=client, rows_per_partition=50,
+                    echo=None)
+    assert dist.model.manifest["source"] == local.model.manifest["source"]
+    assert dist.model.manifest["source"]["uri"] == str(tmp_path / "data.csv")
+    done = predict_dask("dask/model", "data.csv", "scores", client=client, rows_per_partition=50, echo=None)
+    assert done["partitions"] == 3
+    assert len(list((tmp_path / "scores").glob("part-*.parquet"))) == 3

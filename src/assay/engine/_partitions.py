@@ -137,7 +137,9 @@ def plan_partitions(
 
 
 def _files_of(source: str) -> list[Path]:
-    path = Path(source).expanduser()
+    # Absolute: the workers read the files, and a worker started in another directory than this process (a
+    # scheduler's own workers) would find a relative path nowhere.
+    path = Path(source).expanduser().absolute()
     if path.is_dir():
         from assay.sources._files import _dataset_files
 
@@ -149,7 +151,7 @@ def _files_of(source: str) -> list[Path]:
             raise SourceNotFoundError(msg)
         return files
     if not path.exists():
-        msg = f"file not found: {path}"
+        msg = f"file not found: {Path(source).expanduser()}"
         raise SourceNotFoundError(msg)
     return [path]
 

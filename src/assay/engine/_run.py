@@ -71,6 +71,7 @@ from assay.engine._dask import (
 from assay.engine._partitions import DEFAULT_PARTITION_ROWS, Partition, count_partition_rows, plan_partitions
 from assay.engine._seeds import Seeded, Validate, compute_seeds, needs_seeds
 from assay.exceptions import SchemaError, SpecError, did_you_mean
+from assay.registry._artifact import absolute_local_uri
 
 __all__ = ["DISTRIBUTE_ROWS", "predict_dask", "run_dask"]
 
@@ -171,7 +172,9 @@ def _recommend_on_a_worker(client: Any, spec: Any, progress: Callable[[str, floa
     memory; the collaborative-filtering models have no data-parallel algorithm here)."""
     if progress:
         progress("recommendation: training on one worker", 0.0)
-    result = client.submit(_recommend_task, spec, pure=False).result()
+    # (the worker reads the source: a relative path is this process's, not the worker's)
+    result = client.submit(_recommend_task, spec.model_copy(update={"source": absolute_local_uri(spec.source)}),
+                           pure=False).result()
     result.model.manifest["engine"] = {"name": "dask", "partitions": 1, "on_one_worker": True,
                                        "workers": len(client.scheduler_info(n_workers=-1).get("workers", {}))}
     if progress:
@@ -526,7 +529,7 @@ class _Job:
         parts = self._plan()
         # Hashed on a worker meanwhile (a file's bytes once more: seconds for gigabytes), for the model's lineage.
         options = {k: v for k, v in spec.source_options.items() if k not in ("key", "partitions")}
-        fingerprint = client.submit(_fingerprint, spec.source, options, pure=False)
+        fingerprint = client.submit(_fingerprint, absolute_local_uri(spec.source), options, pure=False)
         schema = client.submit(_schema, parts[0], pure=False).result()
         target = spec.target
         if target is not None and target not in schema:
@@ -1145,7 +1148,8 @@ def predict_dask(
     steps = [Validate(model), *model.steps]
     seeds = compute_seeds(client, parts, [None] * len(parts), steps, train=False)
     shipped = client.submit(_identity, model, pure=False)
-    done = client.gather(client.map(_score_partition, parts, seeds, model=shipped, out_dir=str(out),
+    # (absolute: the workers write the files, and a worker started elsewhere would put a relative folder elsewhere)
+    done = client.gather(client.map(_score_partition, parts, seeds, model=shipped, out_dir=str(out.absolute()),
                                     keep_columns=keep_columns, pure=False))
     _say_unseen(model, [unseen for _, _, unseen in done])
     unreadable: dict[str, tuple[int, Any, str]] = {}

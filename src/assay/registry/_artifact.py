@@ -33,8 +33,8 @@ from assay.exceptions import ArtifactError
 from assay.sources._base import hash_file
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "created_by", "library_versions", "lineage_uri", "read_manifest", "verify_artifact",
-    "without_secrets", "write_artifact",
+    "FORMAT", "FORMAT_VERSION", "absolute_local_uri", "created_by", "library_versions", "lineage_uri",
+    "read_manifest", "verify_artifact", "without_secrets", "write_artifact",
 ]
 
 FORMAT = "assay-model"
@@ -85,7 +85,7 @@ def lineage_uri(uri: str) -> str:
     from assay.sources import parse_uri
 
     if parse_uri(uri)[0] == "file" and not uri.startswith("file://"):
-        return _absolute_path(uri)
+        return absolute_local_uri(uri)
     return without_secrets(uri)
 
 
@@ -109,9 +109,10 @@ def without_secrets(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
-def _absolute_path(uri: str) -> str:
+def absolute_local_uri(uri: str) -> str:
     """The absolute form of a local path as assay.sources reads it (which may end in ``?options``, and may be a
-    glob); anything that names no local file (a frame's description, another library's name) stays as it is."""
+    glob); anything that names no local file (a URI, a frame's description, another library's name) stays as it
+    is."""
     import glob
 
     def found(path: str) -> bool:
