@@ -204,3 +204,26 @@ def test_relative_paths_are_this_directory_s_on_workers_started_elsewhere(client
     done = predict_dask("dask/model", "data.csv", "scores", client=client, rows_per_partition=50, echo=None)
     assert done["partitions"] == 3
     assert len(list((tmp_path / "scores").glob("part-*.parquet"))) == 3
+
+
+def test_steps_that_remove_training_rows_say_so_in_the_same_words(client, tmp_path) -> None:
+    frame = _frame(300, seed=8).drop("label").with_columns(
+        pl.when(pl.int_range(pl.len()) % 40 == 0).then(None).otherwise(pl.col("b")).alias("b"),
+        pl.when(pl.int_range(pl.len()) % 40 == 0).then(None).otherwise(pl.col("shop")).alias("shop"))
+    steps = [{"step": "missing", "drop_rows": 0.4}, {"step": "outliers", "action": "drop"}, {"step": "onehot"}]
+    local, dist = _run_both(client, frame, tmp_path, target="y", task="regression", models=["linreg"], steps=steps)
+    assert any(n.startswith("missing: removed ") and n.endswith(" row(s) with more than 0.4 of their values missing")
+               for n in local.notes)
+    assert any(n.startswith("outliers (iqr, drop): removed") for n in local.notes)
+    assert set(dist.notes) == set(local.notes)
+
+
+def test_an_anomaly_detector_is_scored_against_labels_on_both_engines(client, tmp_path) -> None:
+    frame = _frame(300, seed=9).drop("y")
+    local, dist = _run_both(client, frame, tmp_path, target="label", task="anomaly")
+    assert local.test_metrics["roc_auc"] is not None
+    assert dist.test_metrics["roc_auc"] == pytest.approx(local.test_metrics["roc_auc"], abs=1e-9)
+    assert dist.test_metrics["average_precision"] == pytest.approx(local.test_metrics["average_precision"],
+                                                                   abs=1e-9)
+    assert any(n.startswith("anomaly labels: ") for n in local.notes)
+    assert set(dist.notes) == set(local.notes)

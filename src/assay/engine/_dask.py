@@ -378,10 +378,21 @@ def _remove_rows(client: Any, parts: Sequence[Partition], masks: list[Mask], pre
         if any(step.touched_.values()) and hasattr(step, "touched_note"):
             log.warning(step.touched_note())  # the local engine's words
     if step.rows_removed_:
-        log.warning("%s: removed %d training row(s)", step.name, step.rows_removed_)
+        log.warning(_removed_note(step))
     if getattr(step, "action", None) == "quarantine":
         bad = client.map(_second, futures, pure=False)
         client.submit(_write_quarantine, bad, str(step.quarantine), pure=False).result()
+
+
+def _removed_note(step: Step) -> str:
+    """The note of a step that removed training rows, in the words its own ``transform_train`` uses locally
+    (``assay.clean._outliers``, ``assay.clean._missing``): said here once for all partitions."""
+    n = step.rows_removed_
+    if step.name == "outliers":
+        return f"outliers ({step.method}, {step.action}): removed {n} row(s)"
+    if step.name == "missing":
+        return f"missing: removed {n} row(s) with more than {float(step.drop_rows):g} of their values missing"
+    return f"{step.name}: removed {n} training row(s)"
 
 
 def _write(part: Partition, mask: Mask, seeds: dict[int, Seeds], steps: list[Step], out_dir: str, train: bool,
@@ -1024,11 +1035,14 @@ def _predict(X: Any, est: Any, task: str) -> tuple[np.ndarray, np.ndarray | None
     X = as_array(X)
     y = est.predict(X)
     proba = est.predict_proba(X) if task == "classification" and hasattr(est, "predict_proba") else None
+    if task == "anomaly":  # the scores that roc_auc and average precision rank, as the local engine scores
+        proba = est.score_samples(X)
     return y, proba
 
 
 def predict_parts(client: Any, estimator: Any, X: list[Any], task: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions (and class probabilities) for the rows held on the workers, concatenated in partition order."""
+    """Predictions (and class probabilities, or an anomaly detector's scores) for the rows held on the workers,
+    concatenated in partition order."""
     est = client.submit(_identity, estimator, pure=False)
     results = client.gather(client.map(_predict, X, est=est, task=task, pure=False))
     ys = [r[0] for r in results if len(r[0])]

@@ -571,6 +571,10 @@ class _Job:
         # (``yframe`` keeps the rows trained and tested on: the lineage counts them as the local engine does, without a
         # totals row or rows of a missing target)
         yframe, task, notes = pipe._check_target(yframe, spec.source)
+        if task == "anomaly" and target is not None:
+            from assay.pipeline import _anomaly_labels_note
+
+            notes += _anomaly_labels_note(yframe.get_column(target))
         if total_note is not None:
             log.warning(total_note)
         target = target if task != "clustering" else None
