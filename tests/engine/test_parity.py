@@ -227,3 +227,16 @@ def test_an_anomaly_detector_is_scored_against_labels_on_both_engines(client, tm
                                                                    abs=1e-9)
     assert any(n.startswith("anomaly labels: ") for n in local.notes)
     assert set(dist.notes) == set(local.notes)
+
+
+def test_a_whole_number_id_is_left_out_of_the_features_on_both_engines(client, tmp_path) -> None:
+    rng = np.random.default_rng(10)
+    frame = _frame(200, seed=10).drop("y").with_columns(
+        customer_id=pl.Series(rng.permutation(200) + 1000),  # a key: a different number on every row
+        store_id=pl.Series(rng.integers(0, 5, 200)))  # repeats: a category written as a number, kept
+    local, dist = _run_both(client, frame, tmp_path, target="label", models=["logreg"])
+    assert "customer_id" not in local.model.input_schema
+    assert "store_id" in local.model.input_schema
+    assert dist.model.input_schema == local.model.input_schema
+    assert any(n.startswith("not used as feature(s): 'customer_id': named as an id") for n in local.notes)
+    assert set(dist.notes) == set(local.notes)

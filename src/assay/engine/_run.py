@@ -191,7 +191,7 @@ def _column(part: Partition, column: str | None) -> Any:
 
 
 def _distinct_hashes(part: Partition, columns: list[str]) -> dict[str, np.ndarray | None]:
-    """Per text column, the 64-bit hashes of its non-null values in this partition, or None when a value repeats
+    """Per column, the 64-bit hashes of its non-null values in this partition, or None when a value repeats
     here already (then the column is no identifier and nothing more is shipped)."""
     from assay.engine._partitions import read_partition
 
@@ -393,26 +393,37 @@ class _Job:
     def _identifiers(self, pipe: Any, parts: list[Partition], schema: dict[str, pl.DataType], target: str | None,
                      total: int) -> tuple[list[str], list[str]]:
         """The local engine's rule (``Pipeline._identifier_columns``) over every partition: text whose non-null
-        values are all distinct, judged from 64-bit hashes gathered here (a column stops shipping hashes as soon
-        as one partition repeats a value; a hash collision, vanishingly rare, would only keep a column)."""
+        values are all distinct, and whole numbers named as an id with a different value on each of the ``total``
+        rows (a totals row left aside), judged from 64-bit hashes gathered here (a column stops shipping hashes as
+        soon as one partition repeats a value; a hash collision, vanishingly rare, would only keep a column)."""
         from assay.pipeline import IDENTIFIER_MIN_ROWS, identifiers_among
 
         text = pipe._text_candidates(schema, target)
-        if not text or total < IDENTIFIER_MIN_ROWS:
+        keys = pipe._key_candidates(schema, target)
+        if not (text or keys) or total < IDENTIFIER_MIN_ROWS:
             return [], []
-        found = self.client.gather(self.client.map(_distinct_hashes, parts, columns=text, pure=False))
-        unique = []
-        for col in text:
+        found = self.client.gather(self.client.map(_distinct_hashes, parts, columns=[*text, *keys], pure=False))
+        unique: dict[str, int] = {}  # column -> its non-null values, all distinct
+        for col in [*text, *keys]:
             pieces = [f[col] for f in found]
             if any(p is None for p in pieces):
                 continue
             hashes = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.uint64)
             if len(hashes) >= IDENTIFIER_MIN_ROWS and len(np.unique(hashes)) == len(hashes):
-                unique.append(col)
-        if not unique:
-            return [], []
-        head = self.client.submit(_head, parts[0], unique, 2000, pure=False).result()
-        return identifiers_among(unique, head)
+                unique[col] = len(hashes)
+        ids: list[str] = []
+        notes: list[str] = []
+        distinct_text = [c for c in text if c in unique]
+        if distinct_text:
+            head = self.client.submit(_head, parts[0], distinct_text, 2000, pure=False).result()
+            ids, notes = identifiers_among(distinct_text, head)
+        numbered = [c for c in keys if unique.get(c, 0) >= total]
+        if numbered:  # the local engine's words
+            names = ", ".join(repr(c) for c in numbered)
+            notes.append(f"not used as feature(s): {names}: named as an id, with a different whole number in every "
+                         "row (a key, not a measurement: as a number it would only tell the model where the row was "
+                         "numbered); to use it anyway, give the steps explicitly")
+        return [*ids, *numbered], notes
 
     def _column_notes(self, pipe: Any, parts: list[Partition], schema: dict[str, pl.DataType], target: str,
                       task: str, y_train: pl.Series, train_rows: np.ndarray) -> None:
@@ -585,7 +596,7 @@ class _Job:
             parts = [replace(p, drop=(*p.drop, *index)) for p in parts]
             schema = {c: t for c, t in schema.items() if c not in index}
             notes = [row_index_note(index), *notes]
-        ids, id_notes = self._identifiers(pipe, parts, schema, target, total)
+        ids, id_notes = self._identifiers(pipe, parts, schema, target, total - (total_note is not None))
         if ids:  # left out of the features as on the local engine; still readable by name for a split
             parts = [replace(p, drop=(*p.drop, *ids)) for p in parts]
             schema = {c: t for c, t in schema.items() if c not in ids}
