@@ -692,14 +692,7 @@ class Pipeline:
                    "cross-validation; use a smaller --test-size")
             raise SpecError(msg)
         if task == "classification" and target is not None:
-            unseen = test_frame.get_column(target).filter(~test_frame.get_column(target).is_in(
-                train_frame.get_column(target).unique().implode()))
-            if unseen.len():
-                names = ", ".join(repr(v) for v in unseen.unique(maintain_order=True).head(5).to_list())
-                log.warning("the test split holds %d row(s) of class(es) the training split lacks (%s): the model "
-                            "cannot predict them, they count as errors and log loss and AUC are left out%s",
-                            unseen.len(), names, " (a group or time split can hold out a class's only rows)"
-                            if self.group or self.time else "")
+            _say_unseen_classes(self, train_frame.get_column(target), test_frame.get_column(target))
         if time_key is not None:  # forward-chaining folds take the rows in time order (unknown times first)
             train_frame = train_frame.sort(time_key, nulls_last=False, maintain_order=True)
             if time_key != self.time:
@@ -748,22 +741,8 @@ class Pipeline:
             notify("tuning the decision threshold on out-of-fold probabilities", 0.97)
             threshold = self._tune_threshold(best, params, prep, est, objective, train_frame)
         test_metrics, predictions = _score_test(est, prep, task, score, threshold=threshold)
-        if task == "regression" and test_metrics.get("mape") is not None:
-            zeros = int(np.sum(np.asarray(prep.y_test, dtype=np.float64) == 0))
-            if zeros:  # assay.evaluate._metrics leaves them out; a reader would take mape for every row's error
-                log.warning("mape is the mean error in percent over the %d of %d test rows whose %r is not 0: a "
-                            "percentage of 0 is undefined, so the %d rows of 0 are not in it (mae and rmse are)",
-                            len(prep.y_test) - zeros, len(prep.y_test), target, zeros)
-        if task in ("classification", "regression") and 0 < test_frame.height < FEW_TEST_ROWS:
-            log.warning("the held-out test split has only %d rows (one row is %.0f%% of it): its scores swing with "
-                        "each row; read them beside the cross-validation scores, or train with a larger --test-size",
-                        test_frame.height, 100 / test_frame.height)
-        if task in ("classification", "regression"):
-            row = next((r for r in board if r.get("model") == best), {})
-            far = _test_far_below_cv(test_metrics.get(primary), row.get("cv_mean"), row.get("cv_std"), primary,
-                                     higher, "group" if self.group else "time" if self.time else None)
-            if far:
-                log.warning(far)
+        row = next((r for r in board if r.get("model") == best), {})
+        _say_test_split(self, task, target, prep.y_test, test_metrics, row, primary, higher)
         model = Model(
             prep.steps,
             est,
@@ -793,6 +772,41 @@ class Pipeline:
         }
         notify("done", 1.0)
         return result
+
+
+def _say_unseen_classes(pipe: Any, train: pl.Series, test: pl.Series) -> None:
+    """The note, of either engine, when the test split holds classes the training split lacks."""
+    unseen = test.filter(~test.is_in(train.unique().implode()))
+    if unseen.len():
+        names = ", ".join(repr(v) for v in unseen.unique(maintain_order=True).head(5).to_list())
+        log.warning("the test split holds %d row(s) of class(es) the training split lacks (%s): the model "
+                    "cannot predict them, they count as errors and log loss and AUC are left out%s",
+                    unseen.len(), names, " (a group or time split can hold out a class's only rows)"
+                    if pipe.group or pipe.time else "")
+
+
+def _say_test_split(pipe: Any, task: str, target: str | None, y_test: np.ndarray | None, metrics: dict[str, Any],
+                    row: dict[str, Any], primary: str, higher: bool) -> None:
+    """The notes, of either engine, on the held-out test split: mape without the rows of 0 (left out by
+    assay.evaluate._metrics; a reader would take mape for every row's error), a test split of few rows, a test score
+    far below the cross-validation scores (``row``: the best model's leaderboard row)."""
+    if task == "regression" and metrics.get("mape") is not None and y_test is not None:
+        zeros = int(np.sum(np.asarray(y_test, dtype=np.float64) == 0))
+        if zeros:
+            log.warning("mape is the mean error in percent over the %d of %d test rows whose %r is not 0: a "
+                        "percentage of 0 is undefined, so the %d rows of 0 are not in it (mae and rmse are)",
+                        len(y_test) - zeros, len(y_test), target, zeros)
+    if task not in ("classification", "regression"):
+        return
+    rows = 0 if y_test is None else len(y_test)
+    if 0 < rows < FEW_TEST_ROWS:
+        log.warning("the held-out test split has only %d rows (one row is %.0f%% of it): its scores swing with "
+                    "each row; read them beside the cross-validation scores, or train with a larger --test-size",
+                    rows, 100 / rows)
+    far = _test_far_below_cv(metrics.get(primary), row.get("cv_mean"), row.get("cv_std"), primary, higher,
+                             "group" if pipe.group else "time" if pipe.time else None)
+    if far:
+        log.warning(far)
 
 
 def _test_far_below_cv(test: float | None, mean: float | None, std: float | None, metric: str, higher: bool,

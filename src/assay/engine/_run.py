@@ -609,6 +609,8 @@ class _Job:
         input_schema = {c: str(t) for c, t in schema.items() if c != target}
         train_y, test_y = _split(pipe, yframe, target, task)
         if task == "classification" and target is not None:
+            from assay.pipeline import _say_unseen_classes
+
             _say_unseen_classes(pipe, train_y.get_column(target), test_y.get_column(target))
         train_rows = train_y.get_column("__row").to_numpy()
         test_rows = test_y.get_column("__row").to_numpy()
@@ -648,6 +650,8 @@ class _Job:
         predictions = test_metrics.pop("_predictions")
         test_metrics.pop("_estimator")
         best_row = next((r for r in board if r.get("model") == best), {})
+        from assay.pipeline import _say_test_split
+
         _say_test_split(pipe, task, target, fold.y_test, test_metrics, best_row, primary, higher)
         from assay._fitted import Model
 
@@ -917,43 +921,6 @@ class _Job:
         X_test = fold.gather_test(self.client)
         return _Prepared(np.empty((0, len(fold.features))), None, X_test, fold.y_test, fold.steps, fold.features,
                          fold.fill)
-
-
-def _say_unseen_classes(pipe: Any, train: pl.Series, test: pl.Series) -> None:
-    """The local engine's note (``assay.pipeline.Pipeline._fit``) when the test split holds classes the training
-    split lacks."""
-    unseen = test.filter(~test.is_in(train.unique().implode()))
-    if unseen.len():
-        names = ", ".join(repr(v) for v in unseen.unique(maintain_order=True).head(5).to_list())
-        log.warning("the test split holds %d row(s) of class(es) the training split lacks (%s): the model "
-                    "cannot predict them, they count as errors and log loss and AUC are left out%s",
-                    unseen.len(), names, " (a group or time split can hold out a class's only rows)"
-                    if pipe.group or pipe.time else "")
-
-
-def _say_test_split(pipe: Any, task: str, target: str | None, y_test: np.ndarray | None, metrics: dict[str, Any],
-                    row: dict[str, Any], primary: str, higher: bool) -> None:
-    """The local engine's notes on the held-out test split (``assay.pipeline.Pipeline._fit``): mape without the rows
-    of 0, a test split of few rows, a test score far below the cross-validation scores."""
-    from assay.pipeline import FEW_TEST_ROWS, _test_far_below_cv
-
-    if task == "regression" and metrics.get("mape") is not None and y_test is not None:
-        zeros = int(np.sum(np.asarray(y_test, dtype=np.float64) == 0))
-        if zeros:
-            log.warning("mape is the mean error in percent over the %d of %d test rows whose %r is not 0: a "
-                        "percentage of 0 is undefined, so the %d rows of 0 are not in it (mae and rmse are)",
-                        len(y_test) - zeros, len(y_test), target, zeros)
-    if task not in ("classification", "regression"):
-        return
-    rows = 0 if y_test is None else len(y_test)
-    if 0 < rows < FEW_TEST_ROWS:
-        log.warning("the held-out test split has only %d rows (one row is %.0f%% of it): its scores swing with "
-                    "each row; read them beside the cross-validation scores, or train with a larger --test-size",
-                    rows, 100 / rows)
-    far = _test_far_below_cv(metrics.get(primary), row.get("cv_mean"), row.get("cv_std"), primary, higher,
-                             "group" if pipe.group else "time" if pipe.time else None)
-    if far:
-        log.warning(far)
 
 
 def _split(pipe: Any, yframe: pl.DataFrame, target: str | None, task: str) -> tuple[pl.DataFrame, pl.DataFrame]:
