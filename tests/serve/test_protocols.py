@@ -12,6 +12,7 @@ import time
 import httpx
 import numpy as np
 import orjson
+import polars as pl
 import pytest
 from kit import FEATURES, ROW, cars_artifact, free_port, iris, iris_artifact
 
@@ -791,3 +792,36 @@ def test_one_pass_over_many_connections_admits_only_what_there_is_room_for():
         assert not any(b"at capacity" in w[0] for w in answered)  # what was admitted was not refused later
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [2010, 2011],
+        [2010.0, 2011],
+        [2010.0, None, 2011.5],
+        [2010.0, "", 2011],
+        ["NA", 2010.0],
+        [1e20, "a"],
+        [True, 1],
+        [True, "x"],
+        ["a", None, "b"],
+        [None, None],
+    ],
+)
+def test_every_json_layout_builds_the_frame_records_build(values):
+    from assay.serve._protocols import frame_from_mlflow, frame_from_oip
+
+    rows = [{"x": v, "y": float(i)} for i, v in enumerate(values)]
+
+    def mlflow(body: dict) -> pl.DataFrame:
+        return frame_from_mlflow(orjson.dumps(body), "application/json")
+
+    expected = mlflow({"dataframe_records": rows})
+    tensors = [{"name": c, "shape": [len(rows)], "datatype": "BYTES", "data": [r[c] for r in rows]} for c in "xy"]
+    for frame in (
+        mlflow({"dataframe_split": {"columns": ["x", "y"], "data": [[r["x"], r["y"]] for r in rows]}}),
+        mlflow({"inputs": {c: [r[c] for r in rows] for c in "xy"}}),
+        frame_from_oip(orjson.dumps({"inputs": tensors}), None)[0],
+    ):
+        assert frame.equals(expected), (frame, expected)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import struct
@@ -139,8 +140,19 @@ def _rows_frame(columns: dict[str, list[Any]], where: str) -> pl.DataFrame:
     mixes text and numbers gets ``'2010.0'`` for 2010.0 from lists and ``'2010'`` from rows, and only the latter
     is an integer to the model's check).
     """
+    if all(map(_one_kind, columns.values())):
+        # (the same frame either way when each column holds one kind of value, or whole and decimal numbers: built
+        # from the columns, several times faster for a large body)
+        with contextlib.suppress(Exception):  # (what cannot form a table is reported as records report it)
+            return pl.DataFrame(columns, strict=False)
     names = list(columns)
     return records_frame([dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)], where)
+
+
+def _one_kind(values: list[Any]) -> bool:
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    return len(kinds) <= 1 or kinds == {int, float}
 
 
 def records_from_body(body: bytes) -> list[dict[str, Any]]:
