@@ -221,7 +221,11 @@ def hash_sample(frame: Frame, columns: Sequence[str], k: int) -> pl.DataFrame:
     """The ``k`` rows with the smallest row hash (plus a ``__hash__`` column): mergeable, batching-independent."""
     if not columns:
         return pl.DataFrame(schema={"__hash__": pl.UInt64})
-    h = pl.struct([pl.col(c) for c in columns]).hash(seed=HASH_SEED).alias("__hash__")
+    # Floats are hashed as Float32: values that differ only in their last bits (the same data scaled by statistics
+    # merged in another order, as on another engine) pick the same rows. The sample keeps the values themselves.
+    schema = frame.collect_schema()
+    keys = [pl.col(c).cast(pl.Float32) if schema[c] == pl.Float64 else pl.col(c) for c in columns]
+    h = pl.struct(keys).hash(seed=HASH_SEED).alias("__hash__")
     out = frame.select([*[pl.col(c) for c in columns], h]).sort("__hash__", maintain_order=True).head(k)
     return out.collect() if isinstance(out, pl.LazyFrame) else out
 
