@@ -86,8 +86,9 @@ from the worker answers its requests in the pass that takes it back, not a pass 
 ratio 1.81 -> 1.34. A second such A/B of the final code (6 rounds, load average 2.5 -> 3.6): open-loop ratio 1.86 ->
 1.64 (rounds 1.84 | 2.05 | 1.87 | 3.04 | 1.39 | 1.16 -> 1.48 | 1.23 | 1.45 | 2.19 | 1.80 | 1.98), accepted p50 7.0 ->
 6.3 ms, accepted 2004 -> 2102 req/s, accepted p99 21.2 -> 20.9 ms; retry storm ratio 1.84 -> 1.37. A modest gain in
-the middle of the distribution, the tail within the noise of a shared machine. Throughput unchanged within noise (2 rounds each, load average 2.9 -> 4.4): 16 clients 13874 |
-13277 -> 12355 | 14244 req/s, server CPU 51 | 53 -> 54 | 54 us per request, p99 5.5 | 6.6 -> 7.2 | 4.9 ms.
+the middle of the distribution, the tail within the noise of a shared machine. Throughput unchanged within noise
+(2 rounds each, load average 2.9 -> 4.4): 16 clients 13874 | 13277 -> 12355 | 14244 req/s, server CPU 51 | 53 ->
+54 | 54 us per request, p99 5.5 | 6.6 -> 7.2 | 4.9 ms.
 Tried and not kept (same A/B harness): sys.setswitchinterval 0.5 or 1 ms (3 rounds: ratio 1.01 -> 2.70 and 1.47);
 the loop blocking up to 2 ms for the worker while a batch runs at capacity on one CPU (4 rounds: ratio 1.81 with it
 against 1.54 without); starting the handler within the protocol's read, up to its first wait (6 rounds: ratio 1.24
