@@ -93,7 +93,9 @@ Tried and not kept (same A/B harness): sys.setswitchinterval 0.5 or 1 ms (3 roun
 the loop blocking up to 2 ms for the worker while a batch runs at capacity on one CPU (4 rounds: ratio 1.81 with it
 against 1.54 without); starting the handler within the protocol's read, up to its first wait (6 rounds: ratio 1.24
 -> 1.69, accepted 2432 -> 2183 req/s: worse); --log-mode async (a probe: accepted p50 unchanged, so the log
-writer's hop is not the cause). --max-inflight 8 against 16 at the same 10k req/s offered: accepted p99 24.6 -> 16.5
+writer's hop is not the cause); the LightGBM batches run on the loop (inline_below 5 ms instead of 1 ms, 4 rounds,
+load average 2.2 -> 4.3): accepted p50 7.3 -> 6.1 ms but p99 32.6 -> 57.8 ms, shed p99 10.0 -> 26.6 ms (the loop
+stalls for each batch). --max-inflight 8 against 16 at the same 10k req/s offered: accepted p99 24.6 -> 16.5
 ms but accepted 2074 -> 1171 req/s: an in-flight bound that shrinks under overload would meet the ratio by giving
 up accepted throughput (not done).
 Whole run after these (3 x 4 s medians, nice -10, load average 2.7 -> 3.6; MLflow not installed, skipped): 16 clients
