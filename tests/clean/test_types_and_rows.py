@@ -206,3 +206,22 @@ def test_dates_with_month_names() -> None:
     assert out["excel"].to_list() == [date(2024, 1, 5), date(2023, 9, 30), None]
     assert out["us"].to_list() == [date(2024, 1, 5), date(2023, 9, 30), date(2024, 2, 29)]
     assert out["uk"].to_list() == out["us"].to_list()
+
+
+@pytest.mark.parametrize("rows", [0, 1])
+def test_drop_useless_keeps_every_column_of_a_table_too_short_to_judge(rows, caplog):
+    """A 1-row table makes every column look constant and a 0-row table every column empty: nothing is dropped."""
+    frame = pl.DataFrame({"a": [1], "b": ["x"], "c": [None]}, schema={"a": pl.Int64, "b": pl.String, "c": pl.Float64})
+    frame = frame.head(rows)
+    with caplog.at_level("WARNING", logger="assay.clean._useless"):
+        step = DropUselessStep().fit(frame)
+    assert step.state_["dropped"] == {}
+    assert step.transform(frame).columns == ["a", "b", "c"]
+    assert f"fitted on {rows} row(s), too few to tell a constant or empty column" in caplog.text
+
+
+def test_drop_useless_judges_two_rows_and_batches_of_one_row():
+    frame = pl.DataFrame({"a": [1, 1], "b": ["x", "y"], "c": [None, None]}, schema_overrides={"c": pl.Float64})
+    assert DropUselessStep().fit(frame).state_["dropped"] == {"a": "constant", "c": "all missing"}
+    batches = [frame.slice(0, 1), frame.slice(1, 1)]
+    assert DropUselessStep().fit(batches).state_["dropped"] == {"a": "constant", "c": "all missing"}

@@ -238,6 +238,30 @@ def test_one_row_and_one_column_are_counted_in_the_singular(tmp_path: Path, caps
     assert "(from 1 row × 1 column)" in captured.out
 
 
+ALL_STEPS = ["-s", "types", "-s", "drop_useless", "-s", "missing", "-s", "outliers", "-s", "scale", "-s", "onehot",
+             "-s", "datetime_parts"]
+
+
+def test_a_one_row_file_keeps_its_columns_through_every_step(tmp_path: Path, capsys):
+    """One row makes every column look constant: drop_useless keeps them (and says why), so there is data to write."""
+    src = tmp_path / "one.csv"
+    src.write_text("a,b,day\n1,x,2024-05-01\n", encoding="utf-8")
+    assert main(["clean", str(src), "--out", str(tmp_path / "o.csv"), *ALL_STEPS]) == 0
+    captured = capsys.readouterr()
+    assert "fitted on 1 row(s), too few to tell a constant or empty column; kept every column" in captured.err
+    assert pl.read_csv(tmp_path / "o.csv").columns == ["a", "b_x", "day_year", "day_month", "day_day",
+                                                       "day_weekday", "day_elapsed_days"]
+
+
+def test_a_zero_row_file_writes_its_header_and_says_there_was_nothing_to_learn(tmp_path: Path, capsys):
+    src = tmp_path / "zero.csv"
+    src.write_text("a,b\n", encoding="utf-8")
+    assert main(["clean", str(src), "--out", str(tmp_path / "o.csv"), *ALL_STEPS]) == 0
+    captured = capsys.readouterr()
+    assert "zero.csv has no rows: the steps had nothing to learn from; wrote its columns as read" in captured.err
+    assert (tmp_path / "o.csv").read_text(encoding="utf-8").splitlines() == ["a,b"]
+
+
 def test_missing_values_left_after_a_missing_step_are_named(tmp_path: Path, capsys):
     src = tmp_path / "days.csv"
     src.write_text("day,x,s\n2024-01-01,1,a\n,2,\n2024-01-03,,b\n", encoding="utf-8")

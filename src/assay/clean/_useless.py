@@ -73,7 +73,9 @@ class DropUselessStep(Step):
         1, 2, 3, …. As a feature it only tells a model where a row sat in the file.
 
     The fit logs each dropped column with the reason, which ``state_["dropped"]`` keeps (``"all missing"``,
-    ``"constant"``, ``"row numbers"``, ``"unsupported type <dtype>"``). The target column is never dropped.
+    ``"constant"``, ``"row numbers"``, ``"unsupported type <dtype>"``). The target column is never dropped. Fitted
+    on fewer than two rows (a 0- or 1-row file), where every column would look empty or constant, it drops only
+    columns of an unusable type, and says so.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"a": [1, 2, 3], "empty": [None, None, None], "same": ["x", "x", None]})
@@ -121,7 +123,7 @@ class DropUselessStep(Step):
                 exprs += [x.first().alias(f"{i}first"), x.last().alias(f"{i}last"),
                           (x.diff().drop_nulls() == 1).all().alias(f"{i}step"),
                           (x.diff().drop_nulls() >= 1).all().alias(f"{i}up"), pl.len().alias(f"{i}len")]
-        row = collect_row(frame, exprs)
+        row = collect_row(frame, [*exprs, pl.len().alias("__rows__")]) if columns else {}
         cols: dict[str, Any] = {}
         for i, col in enumerate(columns):
             lo, hi = row.get(f"{i}lo"), row.get(f"{i}hi")
@@ -132,7 +134,7 @@ class DropUselessStep(Step):
                 whole = cols[col]["n"] == rows
                 cols[col]["seq"] = (row[f"{i}first"], row[f"{i}last"], bool(row[f"{i}step"]) and whole,
                                     bool(row[f"{i}up"]) and whole, col.strip().lower()) if rows else None
-        return {"columns": columns, "stats": cols}
+        return {"columns": columns, "stats": cols, "rows": int(row.get("__rows__") or 0)}
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         stats = {}
@@ -147,14 +149,22 @@ class DropUselessStep(Step):
                 stats[col]["seq"] = (first if then is None else then if first is None else
                                      (first[0], then[1], first[2] and then[2] and then[0] == first[1] + 1,
                                       first[3] and then[3] and then[0] > first[1], first[4]))
-        return {"columns": a["columns"], "stats": stats}
+        return {"columns": a["columns"], "stats": stats, "rows": a.get("rows", 2) + b.get("rows", 2)}
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
         dropped: dict[str, str] = {}
+        # One row makes every column look constant, and none makes every column look empty: with fewer than two
+        # rows there is nothing to judge by, and only columns of a type no model can use are dropped.
+        rows = summary.get("rows", 2)
+        if rows < 2 and summary["columns"]:
+            log.warning("drop_useless: fitted on %d row(s), too few to tell a constant or empty column; kept every "
+                        "column", rows)
         for col in summary["columns"]:
             s = summary["stats"][col]
             if s["kind"] is not None and self.unsupported:
                 dropped[col] = s["kind"]
+            elif rows < 2:
+                continue
             elif s["n"] == 0 and self.all_missing:
                 dropped[col] = "all missing"
             elif self.constant and s["orderable"] and s["n"] > 0 and s["lo"] == s["hi"]:

@@ -259,6 +259,11 @@ def register(app: typer.Typer) -> None:
         cleaned, fitted, _ = clean(frame, fitted, target=target, refit=apply is None, on_step=say)
         if not quiet:
             _say_left_missing(cleaned, fitted, target)
+        if frame.height == 0:
+            typer.echo(f"note: {mask_uri(source)} has no rows: the steps had nothing to learn from"
+                       + ("; wrote its columns as read, with no rows" if cleaned.width == 0 else ""), err=True)
+            if cleaned.width == 0:  # (an encoder that saw no category drops its column and adds none)
+                cleaned = frame
         if cleaned.width == 0:
             msg = "the steps left no column to write (see the notes above)"
             raise SpecError(msg)
