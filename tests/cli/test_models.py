@@ -150,7 +150,9 @@ def test_register_finds_training_data_named_relative_to_where_training_ran(tmp_p
     (tmp_path / "train.csv").write_text("a,b,y\n1,2,3\n")
     assert main(["models", "register", str(path), "sales", "--registry", reg]) == 0
     err = capsys.readouterr().err
-    assert "no drift profile for this version: its training data (train.csv) was not found or has changed" in err
+    # (the manifest names a local file by its absolute path, made so when the model was saved)
+    assert f"no drift profile for this version: its training data ({tmp_path / 'train.csv'}) was not found or " \
+           "has changed" in err
     assert "--reference FILE" in err
 
 
