@@ -27,7 +27,12 @@ Both interpreters run with their compiled bytecode cached, as after an ordinary 
 is written to) and is filled by one untimed warm-up run of each tool on a 2,000-row file. ``--cold-imports`` measures
 instead with no bytecode cache at all (``PYTHONDONTWRITEBYTECODE=1``): every import is compiled from source each run.
 
-Last measured on another quiet 2-CPU machine (load average 0.2 -> 0.9), 3 runs: whole command 1.14 s against 25.45 s
+Latest, on a quiet 2-CPU machine, two sets of 3 runs some hours apart (load average at the end 1.0 and 1.2): whole
+command 0.98 s against 21.56 s (22.1x) and 1.12 s against 24.76 s (22.2x); statistics 28.5x / 27.2x, with the HTML
+report 23.2x / 23.3x, CPU seconds 12.6x / 12.7x (1.79 / 2.05 s). A set between them, while other jobs loaded the
+machine (load average 3.4), gave 29.3x: ydata's 20-45 s runs caught more of the load than assay's 1-1.5 s ones.
+
+Before, on another quiet 2-CPU machine (load average 0.2 -> 0.9), 3 runs: whole command 1.14 s against 25.45 s
 (22.2x), statistics 31.0x, with the HTML report 23.4x, CPU seconds 12.7x (2.10 s against 26.67 s).
 
 Before that, on a quiet machine (load average 0.5 -> 1.2), after the changes below, three sets of 5 runs: whole
