@@ -58,6 +58,20 @@ def _say_unseen(step: Any, frame: pl.DataFrame, columns: list[str]) -> dict[str,
     return found
 
 
+def may_hold_unseen(step: Any, checked: pl.DataFrame) -> bool:
+    """Whether an encoder's columns, as read (before the steps trim or fill them), hold a value it does not know: the
+    cheap first look of ``assay predict`` (and of Dask batch scoring) before the steps are applied to find them."""
+    for col in step.state_.get("columns", []):
+        known = step._known(col)
+        if known is None:
+            continue
+        if col not in checked.columns:  # made by an earlier step: only the steps can tell
+            return True
+        if not checked.get_column(col).cast(pl.String).drop_nulls().is_in(known).all():
+            return True
+    return False
+
+
 class _CountingEncoder(Step):
     """Shared fitting: value counts per column, merged by addition."""
 

@@ -43,8 +43,10 @@ def say_unseen_categories(model: Any, checked: Any) -> None:
     any. The fitted steps are applied up to the last encoder to see the values as the encoders do."""
     import polars as pl
 
+    from assay.clean._encode import may_hold_unseen
+
     encoders = [i for i, step in enumerate(model.steps) if hasattr(step, "say_unseen")]
-    if not any(_maybe_unseen(model.steps[i], checked) for i in encoders):  # the usual case costs no second pass
+    if not any(may_hold_unseen(model.steps[i], checked) for i in encoders):  # the usual case costs no second pass
         return
     frame = checked
     for step in model.steps[: encoders[-1] + 1]:
@@ -59,21 +61,6 @@ def say_unreadable(unreadable: dict[str, tuple[int, Any, str]], rows: int) -> No
     for column, (count, example, expected) in unreadable.items():
         typer.echo(f"note: {count} of {rows} value(s) of {column!r} could not be read as {expected} (as in "
                    f"training), e.g. {example!r}; they were predicted as missing", err=True)
-
-
-def _maybe_unseen(step: Any, checked: Any) -> bool:
-    """Whether an encoder's columns, as read (before the steps trim or fill them), hold a value it does not know."""
-    import polars as pl
-
-    for col in step.state_.get("columns", []):
-        known = step._known(col)
-        if known is None:
-            continue
-        if col not in checked.columns:  # made by an earlier step: only the steps can tell
-            return True
-        if not checked.get_column(col).cast(pl.String).drop_nulls().is_in(known).all():
-            return True
-    return False
 
 
 def register(app: typer.Typer) -> None:

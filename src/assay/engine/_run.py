@@ -1032,9 +1032,10 @@ def _unseen_values(model: Any, checked: pl.DataFrame) -> dict[tuple[int, str], t
     an encoder does not know, or is made by an earlier step. Counted here and said once by the client
     (:func:`_say_unseen`), not logged by every worker about its own rows."""
     from assay.clean._base import steps_quiet
+    from assay.clean._encode import may_hold_unseen
 
     encoders = [i for i, step in enumerate(model.steps) if hasattr(step, "say_unseen")]
-    if not encoders or not any(_maybe_unseen(model.steps[i], checked) for i in encoders):
+    if not encoders or not any(may_hold_unseen(model.steps[i], checked) for i in encoders):
         return {}
     found: dict[tuple[int, str], tuple[int, list[str]]] = {}
     frame: pl.DataFrame | pl.LazyFrame = checked
@@ -1052,18 +1053,6 @@ def _unseen_values(model: Any, checked: pl.DataFrame) -> dict[tuple[int, str], t
                         found[(i, col)] = (new.len(), new.unique(maintain_order=True).head(_UNSEEN_EXAMPLES).to_list())
             frame = step.transform(frame)
     return found
-
-
-def _maybe_unseen(step: Any, checked: pl.DataFrame) -> bool:
-    for col in step.state_.get("columns", []):
-        known = step._known(col)
-        if known is None:
-            continue
-        if col not in checked.columns:  # made by an earlier step: only the steps can tell
-            return True
-        if not checked.get_column(col).cast(pl.String).drop_nulls().is_in(known).all():
-            return True
-    return False
 
 
 def _say_unseen(model: Any, found: list[dict[tuple[int, str], tuple[int, list[str]]]]) -> None:
