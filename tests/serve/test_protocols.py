@@ -362,6 +362,16 @@ def test_the_request_counter_says_the_status_the_client_was_given(server):
     assert after.get("422", 0) - before.get("422", 0) == 1
 
 
+def test_a_model_s_own_address_answers_its_status(server):
+    url, _ = server
+    status = httpx.get(f"{url}/models/iris")
+    assert status.status_code == 200
+    assert status.json()["model"] == "iris"
+    assert status.json()["production"]["version"] == httpx.get(f"{url}/models/iris/status").json()[
+        "production"]["version"]
+    assert httpx.get(f"{url}/models/nope").status_code == 404
+
+
 def test_version_numbers_no_database_can_hold_are_unknown_versions(server):
     url, _ = server
     for path in ("", "/ready"):

@@ -1646,6 +1646,7 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None]] = [
     ("GET", "/models/{name}/metrics", "live_metrics", "Live accuracy/F1 or RMSE per version", None),
     ("GET", "/models/{name}/drift", "drift", "Input and prediction drift per version", None),
     ("GET", "/models/{name}/status", "status", "Versions, breaker states, canary, shadow", None),
+    ("GET", "/models/{name}", "status", "A served model's status (as /models/{name}/status)", None),
     ("GET", "/models", "models", "Every served model's status", None),
     ("GET", "/metrics", "metrics", "Prometheus metrics", None),
     ("POST", "/noop", "noop", "HTTP path without a model (benchmark ceiling)", _RECORDS_BODY),
