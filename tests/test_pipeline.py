@@ -365,3 +365,23 @@ def test_clustering_finds_numeric_blobs_beside_a_noisy_categorical():
     assert onehot[0].weight == "sqrt_levels"
     labels = result.model.predict(frame).get_column("cluster").to_numpy()
     assert adjusted_rand_score(blob, labels) > 0.6
+
+
+def _rare_class_frame() -> pl.DataFrame:
+    rng = np.random.default_rng(0)
+    y = ["a"] * 40 + ["b"] * 40 + ["rare"] * 4  # 3 of the 4 rare rows stay in training (stratified 20% test)
+    return pl.DataFrame({"x": rng.normal(size=84) + np.array([0.0] * 40 + [2.0] * 40 + [4.0] * 4), "y": y})
+
+
+def test_folds_not_given_are_as_many_as_the_rarest_class_allows(caplog):
+    with caplog.at_level("WARNING", logger="assay.pipeline"):
+        result = assay.train(_rare_class_frame(), target="y", models=["logreg"])
+    assert "cross-validation with 3 folds instead of 5: class 'rare' has only 3 training rows" in caplog.text
+    assert len(result.cv_scores["logreg"]) == 3
+
+
+def test_folds_given_are_kept_and_a_too_rare_class_is_an_error():
+    with pytest.raises(SpecError, match=r"class 'rare' has only 3 row\(s\), fewer than folds=5"):
+        assay.train(_rare_class_frame(), target="y", models=["logreg"], folds=5)
+    result = assay.train(_rare_class_frame(), target="y", models=["logreg"], folds=2)
+    assert len(result.cv_scores["logreg"]) == 2

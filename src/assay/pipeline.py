@@ -36,6 +36,7 @@ TASKS = ("classification", "regression", "clustering", "anomaly", "recommendatio
 MAX_INT_CLASSES = 20
 # Below this many test rows the held-out scores are said to be rough (one row moves accuracy by over 3 points).
 FEW_TEST_ROWS = 30
+DEFAULT_FOLDS = 5  # k of k-fold when none is asked for
 # Rows of distinct text from which a column counts as an identifier (left out of automatic features).
 IDENTIFIER_MIN_ROWS = 20
 # The name of a key column: id, key, uuid on their own or after a separator (customer_id, order.key), CamelCase
@@ -228,7 +229,7 @@ class Pipeline:
         task: str = "auto",
         steps: Sequence[dict[str, Any] | Step] | None = None,
         models: Sequence[str] | None = None,
-        folds: int = 5,
+        folds: int | None = None,
         test_size: float = 0.2,
         seed: int = 0,
         time_budget: float | None = None,
@@ -247,7 +248,8 @@ class Pipeline:
         self.task = task
         self.steps = None if steps is None else list(steps)
         self.models = None if models is None else list(models)
-        self.folds = folds
+        self.folds = folds  # None: DEFAULT_FOLDS, fewer when a class has fewer training rows (see _choose_folds)
+        self.folds_ = DEFAULT_FOLDS if folds is None else folds  # the number used, once the split is known
         self.test_size = test_size
         self.seed = seed
         self.time_budget = time_budget
@@ -374,8 +376,8 @@ class Pipeline:
         if task == "auto":
             task = infer_task(frame.get_column(target))
             # the rows a class needs so that the training split still has one per fold
-            need = math.ceil(self.folds / (1 - self.test_size))
-            counted = _count_target(frame.get_column(target), need, self.folds) if task == "classification" else None
+            need = math.ceil(self.folds_ / (1 - self.test_size))
+            counted = _count_target(frame.get_column(target), need, self.folds_) if task == "classification" else None
             if counted:
                 task = "regression"
                 notes.append(counted)
@@ -440,11 +442,11 @@ class Pipeline:
 
         if self.group is not None:
             groups = train.get_column(self.group).cast(pl.String).fill_null("").to_numpy()
-            return fold_indices(y, task=task, folds=self.folds, seed=self.seed, groups=groups, kind="group")
+            return fold_indices(y, task=task, folds=self.folds_, seed=self.seed, groups=groups, kind="group")
         if self.time is not None:
-            return fold_indices(y, task=task, folds=self.folds, seed=self.seed, kind="timeseries",
+            return fold_indices(y, task=task, folds=self.folds_, seed=self.seed, kind="timeseries",
                                 times=_time_ranks(train.get_column(self.time)))
-        return fold_indices(y, task=task, folds=self.folds, seed=self.seed)
+        return fold_indices(y, task=task, folds=self.folds_, seed=self.seed)
 
     def _cross_validate(
         self, train: pl.DataFrame, target: str | None, task: str, names: list[str], notify: Callable[[str, float], None]
@@ -494,7 +496,7 @@ class Pipeline:
         prep = self._prepare(train, test, target, task)
         notify(f"searching for {self.time_budget:.0f}s", 0.1)
         found = automl(prep.X_train, prep.y_train, task, time_budget=float(self.time_budget or 0), seed=self.seed,
-                       folds=self.folds, models=names, progress=lambda message: notify(message, 0.5))
+                       folds=self.folds_, models=names, progress=lambda message: notify(message, 0.5))
         self._best_params = found.best_params
         for row in found.leaderboard:  # all folds' fitting time, as without a budget (the fold mean read 5x less)
             folds = found.fold_scores.get(row["model"], [])
@@ -582,7 +584,7 @@ class Pipeline:
 
         oof = np.full(len(prep.y_train), np.nan)
         if self.group is None and self.time is None:
-            splits = fold_indices(prep.y_train, task="classification", folds=self.folds, seed=self.seed)
+            splits = fold_indices(prep.y_train, task="classification", folds=self.folds_, seed=self.seed)
         elif train.height == len(prep.y_train):  # the same group or time folds as the leaderboard
             splits = self._fold_indices(train, prep.y_train, "classification")
         else:
@@ -648,6 +650,7 @@ class Pipeline:
             raise SchemaError(msg)
         if self.task == "recommendation":
             return self._fit_recommender(frame, origin, fingerprint, notify)
+        self.folds_ = DEFAULT_FOLDS if self.folds is None else self.folds
         frame, index_notes = self._drop_row_index(frame)
         index_dropped = bool(index_notes)
         frame, total_notes = _drop_total_row(frame)
@@ -686,11 +689,13 @@ class Pipeline:
             split_frame, target=target, test_size=self.test_size, stratify=stratify, seed=self.seed,
             group=self.group, time=time_key,
         )
-        if train_frame.height < self.folds:  # said as the split's doing, not as too little data in the folds
+        if train_frame.height < self.folds_:  # said as the split's doing, not as too little data in the folds
             msg = (f"the test split took {test_frame.height:,} of the {frame.height:,} rows (--test-size "
-                   f"{self.test_size:g}), leaving {train_frame.height:,} to train on: too few for {self.folds}-fold "
+                   f"{self.test_size:g}), leaving {train_frame.height:,} to train on: too few for {self.folds_}-fold "
                    "cross-validation; use a smaller --test-size")
             raise SpecError(msg)
+        if self.folds is None and task == "classification" and target is not None and not (self.group or self.time):
+            self.folds_ = _choose_folds(train_frame.get_column(target))
         if task == "classification" and target is not None:
             _say_unseen_classes(self, train_frame.get_column(target), test_frame.get_column(target))
         if time_key is not None:  # forward-chaining folds take the rows in time order (unknown times first)
@@ -764,7 +769,7 @@ class Pipeline:
         result = TrainResult(model, task, target, primary, board, test_metrics, cv_scores)
         kind = "group" if self.group else "time" if self.time else "stratified" if stratify else "random"
         result.split = {"kind": kind, "column": self.group or self.time, "train_rows": train_frame.height,
-                        "test_rows": test_frame.height, "folds": len(fold_scores.get(best, [])) or self.folds}
+                        "test_rows": test_frame.height, "folds": len(fold_scores.get(best, [])) or self.folds_}
         result._report_inputs = {  # type: ignore[attr-defined]
             "prep": prep,
             "predictions": predictions,
@@ -807,6 +812,21 @@ def _say_test_split(pipe: Any, task: str, target: str | None, y_test: np.ndarray
                              "group" if pipe.group else "time" if pipe.time else None)
     if far:
         log.warning(far)
+
+
+def _choose_folds(y: pl.Series) -> int:
+    """The folds of stratified k-fold when none were asked for: ``DEFAULT_FOLDS``, or as many as the rarest class
+    has training rows when that is fewer (at least 2), with a note. A class seen once is left to the folds' own error,
+    which says to drop or merge it."""
+    counts = y.drop_nulls().value_counts()
+    if counts.is_empty():
+        return DEFAULT_FOLDS
+    rarest = counts.sort(["count", y.name]).row(0)
+    if not 2 <= rarest[1] < DEFAULT_FOLDS:
+        return DEFAULT_FOLDS
+    log.warning("cross-validation with %d folds instead of %d: class %r has only %d training rows, and each fold "
+                "needs one (--folds chooses the number)", rarest[1], DEFAULT_FOLDS, rarest[0], rarest[1])
+    return int(rarest[1])
 
 
 def _test_far_below_cv(test: float | None, mean: float | None, std: float | None, metric: str, higher: bool,
@@ -1046,7 +1066,7 @@ def train(
     task: str = "auto",
     models: Sequence[str] | None = None,
     steps: Sequence[dict[str, Any] | Step] | None = None,
-    folds: int = 5,
+    folds: int | None = None,
     test_size: float = 0.2,
     seed: int = 0,
     time_budget: float | None = None,
@@ -1065,7 +1085,8 @@ def train(
     ``group`` names a column whose groups stay on one side of the test split and of every fold (say, a customer
     id); ``time`` a column of times: the latest rows are the test split and each fold trains on earlier rows only.
     ``drop`` lists input columns the model must not use (say, one recorded after the outcome); a dropped ``group``
-    or ``time`` column still splits the rows.
+    or ``time`` column still splits the rows. ``folds`` is k of k-fold: by default 5, or for a classification
+    target as many as its rarest class has training rows when that is fewer (at least 2; a note says so).
     """
     pipe = Pipeline(target=target, task=task, steps=steps, models=models, folds=folds, test_size=test_size,
                     seed=seed, time_budget=time_budget, threshold=threshold, group=group, time=time, drop=drop)

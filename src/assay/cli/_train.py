@@ -51,7 +51,8 @@ def register(app: typer.Typer) -> None:
         task: str = typer.Option("auto", help="auto, classification, regression, clustering, anomaly, "
                                               "recommendation."),
         models: str | None = typer.Option(None, help="Comma-separated candidates, e.g. logreg,lgbm,rf."),
-        folds: int = typer.Option(5, min=2, help="k of (stratified) k-fold cross-validation."),
+        folds: int | None = typer.Option(None, min=2, help="k of (stratified) k-fold cross-validation (default 5, "
+                                                           "fewer when a class has fewer training rows)."),
         test_size: float = typer.Option(0.2, help="Share of rows held out for the final test."),
         seed: int = typer.Option(0, help="Random seed: the same seed gives the same result."),
         time_budget: str | None = typer.Option(None, help="Time for hyperparameter search, e.g. 60s."),
