@@ -39,3 +39,10 @@ def test_unknown_field_with_no_close_name_lists_the_valid_ones():
 def test_a_valid_spec_parses():
     spec = parse_spec({"source": "x.csv", "target": "y", "evaluation": {"test_size": 0.3}})
     assert spec.evaluation.test_size == 0.3
+
+
+def test_folds_left_out_of_a_spec_are_chosen_at_training():
+    from assay.spec import parse_spec
+
+    assert parse_spec({"source": "data.csv", "target": "y"}).evaluation.folds is None
+    assert parse_spec({"source": "data.csv", "evaluation": {"folds": 3}}).evaluation.folds == 3

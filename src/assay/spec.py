@@ -37,7 +37,8 @@ class _Strict(BaseModel):
 
 
 class EvaluationSpec(_Strict):
-    folds: int = Field(5, ge=2, le=50, description="k of (stratified) k-fold cross-validation")
+    folds: int | None = Field(None, ge=2, le=50, description="k of (stratified) k-fold cross-validation; none "
+                              "given: 5, or as many as the rarest class has training rows when that is 2-4")
     test_size: float = Field(0.2, gt=0.0, lt=0.9, description="share of rows held out for the final test")
     seed: int = 0
     time_budget: float | None = Field(None, gt=0, description="seconds for hyperparameter search (none: defaults)")

@@ -240,3 +240,15 @@ def test_a_whole_number_id_is_left_out_of_the_features_on_both_engines(client, t
     assert dist.model.input_schema == local.model.input_schema
     assert any(n.startswith("not used as feature(s): 'customer_id': named as an id") for n in local.notes)
     assert set(dist.notes) == set(local.notes)
+
+
+def test_folds_not_given_follow_the_rarest_class_on_both_engines(client, tmp_path) -> None:
+    """A spec without evaluation.folds: 5 folds, or as many as a class with 2-4 training rows has, as assay train."""
+    rng = np.random.default_rng(0)
+    y = ["a"] * 40 + ["b"] * 40 + ["rare"] * 4  # 3 of the 4 rare rows stay in training (stratified 20% test)
+    frame = pl.DataFrame({"x": rng.normal(size=84) + np.array([0.0] * 40 + [2.0] * 40 + [4.0] * 4), "y": y})
+    local, dist = _run_both(client, frame, tmp_path, target="y", models=["logreg"], evaluation={})
+    note = "cross-validation with 3 folds instead of 5: class 'rare' has only 3 training rows"
+    assert any(n.startswith(note) for n in local.notes)
+    assert set(dist.notes) == set(local.notes)
+    assert len(local.cv_scores["logreg"]) == len(dist.cv_scores["logreg"]) == 3

@@ -337,6 +337,7 @@ class _Job:
         self.caches: list[str] = []
         self.split: dict[str, Any] = {}
         self.sorted_train = False  # a time split whose training rows are not in file order (sorted by time)
+        self.folds = 5  # the folds used, once the split is known (the local engine's Pipeline.folds_)
 
     def _matrix_mode(self, rows: int, n_features: int) -> str:
         if self.mode is None:
@@ -612,6 +613,11 @@ class _Job:
             from assay.pipeline import _say_unseen_classes
 
             _say_unseen_classes(pipe, train_y.get_column(target), test_y.get_column(target))
+        if pipe.folds is None and task == "classification" and target is not None and not (pipe.group or pipe.time):
+            from assay.pipeline import _choose_folds
+
+            pipe.folds_ = _choose_folds(train_y.get_column(target))
+        self.folds = pipe.folds_
         train_rows = train_y.get_column("__row").to_numpy()
         test_rows = test_y.get_column("__row").to_numpy()
         self.split = {"kind": "group" if pipe.group else "time" if pipe.time else "stratified"
@@ -784,7 +790,7 @@ class _Job:
         fold = self._prepare(parts, train_rows, test_rows, target, task)
         self.notify(f"searching for {budget:.0f}s on a worker", 0.1)
         found = self.client.submit(_automl_task, fold.X_train, fold.y_train, task, budget,
-                                   self.spec.evaluation.seed, self.spec.evaluation.folds, names, pure=False).result()
+                                   self.spec.evaluation.seed, self.folds, names, pure=False).result()
         return found.leaderboard, found.fold_scores, found.best_estimator, fold, dict(found.best_params)
 
     def _on_one_worker(self, est: Any, fold: _Fold) -> bool:
@@ -851,7 +857,7 @@ class _Job:
                 raise SpecError(msg)
             if not grouped:
                 train_rows = train_rows[keep]
-                splits = fold_indices(y_train[keep], task="classification", folds=self.spec.evaluation.folds,
+                splits = fold_indices(y_train[keep], task="classification", folds=self.folds,
                                       seed=seed)
         oof, labels = [], []
         # Steps filling from neighbouring rows featurize the training rows together, as the local engine's
