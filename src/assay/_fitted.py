@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,8 @@ from assay.exceptions import ArtifactError, SchemaError
 
 __all__ = ["Model", "apply_threshold", "dtype_from_str", "load_model"]
 
+log = logging.getLogger(__name__)
+
 _DATETIME = re.compile(r"Datetime\(time_unit='(\w+)', time_zone=(?:'([^']*)'|None)\)")
 
 
@@ -35,6 +38,14 @@ def _shown(value: Any) -> str:
     except (TypeError, ValueError):
         return repr(value)
     return text if len(text) <= 80 else text[:79] + "…"
+
+
+def say_unreadable(unreadable: dict[str, tuple[int, Any, str]], rows: int) -> None:
+    """One note per column with values that were read as missing (:meth:`Model.read_input`), said by batch scoring
+    on either engine before the notes on categories the encoders never saw."""
+    for column, (count, example, expected) in unreadable.items():
+        log.warning("%d of %d value(s) of %r could not be read as %s (as in training), e.g. %r; they were predicted "
+                    "as missing", count, rows, column, expected, example)
 
 
 def dtype_from_str(name: str) -> pl.DataType:

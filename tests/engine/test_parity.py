@@ -59,6 +59,7 @@ def test_clustering_leaves_the_named_target_out_of_the_features_on_both_engines(
 
 
 def test_predicting_on_dask_notes_unseen_categories_as_assay_predict_does(client, small, tmp_path, caplog) -> None:
+    """The same notes in the same order: unreadable values first, then categories the encoders never saw."""
     from assay.cli import main
     from assay.engine import predict_dask
     from assay.pipeline import run
@@ -75,12 +76,14 @@ def test_predicting_on_dask_notes_unseen_categories_as_assay_predict_does(client
         pl.when(pl.Series(rows % 7 == 0)).then(pl.Series([f"shop-{i % 5}" for i in rows])).otherwise(pl.col("shop"))
         .alias("shop"),
         pl.when(pl.Series(rows >= 75)).then(pl.lit("E")).otherwise(pl.col("grade")).alias("grade"),
+        pl.when(pl.Series(rows == 40)).then(pl.lit("lots")).otherwise(pl.col("b").cast(pl.String)).alias("b"),
     )
     source = tmp_path / "new.parquet"
     new.write_parquet(source, row_group_size=30)
 
     def notes() -> list[str]:
-        return [r.getMessage() for r in caplog.records if "never seen" in r.getMessage()]
+        return [r.getMessage() for r in caplog.records
+                if "never seen" in r.getMessage() or "could not be read" in r.getMessage()]
 
     with caplog.at_level(logging.WARNING, logger="assay"):
         assert main(["predict", str(model), str(source), "--out", str(tmp_path / "local.parquet"), "--quiet"]) == 0
@@ -89,9 +92,10 @@ def test_predicting_on_dask_notes_unseen_categories_as_assay_predict_does(client
     with caplog.at_level(logging.WARNING, logger="assay"):
         done = predict_dask(model, str(source), tmp_path / "dask", client=client, rows_per_partition=30, echo=None)
     assert done["partitions"] == 3
-    assert len(local) == 2
+    assert len(local) == 3
+    assert local[0].startswith("1 of 90 value(s) of 'b' could not be read as Float64 (as in training), e.g. 'lots'")
     assert "onehot: 13 value(s) of 'shop' were never seen when the step was fitted ('shop-0', 'shop-2', 'shop-4', …)" \
-        in local[0]
+        in local[1]
     assert notes() == local
     got = pl.read_parquet(sorted((tmp_path / "dask").glob("part-*.parquet")))
     assert got.equals(pl.read_parquet(tmp_path / "local.parquet"))

@@ -31,6 +31,8 @@ def _read(model: Any, frame: Any) -> Any:
     as missing, with a note per column (a batch is not stopped by one bad value; the server answers 422)."""
     if model.task == "recommendation" or frame.height == 0:
         return frame
+    from assay._fitted import say_unreadable
+
     checked, unreadable = model.read_input(frame)
     say_unreadable(unreadable, frame.height)
     say_unseen_categories(model, checked)
@@ -54,13 +56,6 @@ def say_unseen_categories(model: Any, checked: Any) -> None:
             frame = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
             step.say_unseen(frame)
         frame = step.transform(frame)
-
-
-def say_unreadable(unreadable: dict[str, tuple[int, Any, str]], rows: int) -> None:
-    """One note per column with values that were read as missing (:meth:`assay.Model.read_input`)."""
-    for column, (count, example, expected) in unreadable.items():
-        typer.echo(f"note: {count} of {rows} value(s) of {column!r} could not be read as {expected} (as in "
-                   f"training), e.g. {example!r}; they were predicted as missing", err=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -91,7 +86,6 @@ def register(app: typer.Typer) -> None:
             done = predict_dask(model_path_ref(model_dir, registry), source, out, scheduler,
                                 keep_columns=keep_columns,
                                 echo=None if quiet else lambda text: typer.echo(text, err=True))
-            say_unreadable(done.get("unreadable", {}), done["rows"])
             if not quiet:
                 typer.echo(f"wrote {done['rows']} predictions to {out}/ ({done['partitions']} partitions)", err=True)
             return

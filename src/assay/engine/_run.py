@@ -1098,9 +1098,10 @@ def predict_dask(
     The model is loaded (hash-verified) here and shipped to the workers; each partition is read, predicted and
     written by one task, atomically, so a re-run after a worker died replaces its file. Returns ``{"rows",
     "partitions", "out_dir", "unreadable"}``: values not readable as their column's training type are predicted as
-    missing and counted per column (``(count, first value, expected)``), as ``assay predict`` does locally.
+    missing and counted per column (``(count, first value, expected)``), as ``assay predict`` does locally; the
+    same notes as there are logged, in the same order (unreadable values, then categories no encoder saw).
     """
-    from assay._fitted import load_model
+    from assay._fitted import load_model, say_unreadable
 
     out = Path(out_dir)
     if out.suffix.lower() in (".csv", ".json", ".ndjson", ".jsonl") or (out.exists() and not out.is_dir()):
@@ -1128,12 +1129,13 @@ def predict_dask(
     # (absolute: the workers write the files, and a worker started elsewhere would put a relative folder elsewhere)
     done = client.gather(client.map(_score_partition, parts, seeds, model=shipped, out_dir=str(out.absolute()),
                                     keep_columns=keep_columns, pure=False))
-    _say_unseen(model, [unseen for _, _, unseen in done])
     unreadable: dict[str, tuple[int, Any, str]] = {}
     for _, found, _ in done:  # partitions in source order: the first example is the first in the source
         for column, (count, example, expected) in found.items():
             total = unreadable.get(column, (0, example, expected))
             unreadable[column] = (total[0] + count, total[1], expected)
+    say_unreadable(unreadable, int(sum(rows for rows, _, _ in done)))  # in the local engine's order: these first
+    _say_unseen(model, [unseen for _, _, unseen in done])
     return {"rows": int(sum(rows for rows, _, _ in done)), "partitions": len(parts), "out_dir": str(out),
             "unreadable": unreadable}
 
