@@ -244,6 +244,13 @@ def test_spaces_around_numbers_are_read_and_flags_or_fractions_are_not_numbers_o
     frame, unreadable = model._cast(pl.DataFrame({"a": [1.0, 2.0], "year": [2008.5, 2009.0]}), lenient=True)
     assert frame["year"].to_list() == [None, 2009]
     assert unreadable == {"year": (1, 2008.5, "Int64")}
+    # Text is read as the same numbers are: "2008.0" is 2008, "2008.5" no whole number.
+    out = model.validate(pl.DataFrame({"a": ["1"], "year": ["2008.0"]}))
+    assert out["year"].to_list() == [2008]
+    frame, unreadable = model._cast(pl.DataFrame({"a": ["1"] * 4, "year": ["2e3", "2008.5", "1e30", " 7 "]}),
+                                    lenient=True)
+    assert frame["year"].to_list() == [2000, None, None, 7]
+    assert unreadable == {"year": (2, "2008.5", "Int64")}
 
 
 def test_text_the_types_step_converts_is_checked_too():

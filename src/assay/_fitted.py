@@ -480,6 +480,15 @@ def _cast_lenient(column: pl.Series, dtype: pl.DataType) -> pl.Series:
             return out
         if dtype == pl.Time:
             return column.str.to_time(strict=False)
+        if dtype.is_integer():
+            # "2010.0" or "2e3" is a whole number written as a decimal, as 2010.0 sent as a JSON number is read;
+            # "2010.5" stays unreadable (a cast would cut the fraction off), and so does one out of the type's range.
+            out = column.cast(dtype, strict=False)
+            if out.null_count() > column.null_count():
+                number = column.cast(pl.Float64, strict=False)
+                whole = number.is_finite() & (number == number.round(0))
+                out = out.fill_null(pl.select(pl.when(whole).then(number)).to_series().cast(dtype, strict=False))
+            return out
     return column.cast(dtype, strict=False)
 
 
