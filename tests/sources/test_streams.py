@@ -236,3 +236,20 @@ def test_redis_ingest_with_a_model_quarantines_rows_the_model_refuses(redis_stre
     assert scored.filter(pl.col("amount") == 77.0)["prediction"].to_list() == [pytest.approx(154.0)]
     assert scored["amount"].null_count() == 1  # the blank one
     assert open_source(uri + "?group=assay").lag() == 0  # everything acknowledged
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("redis://127.0.0.1:6379/orders?stream=x", r"unknown option 'stream' for redis://127\.0\.0\.1:6379/orders"),
+        ("nats://127.0.0.1:4222/orders?durabel=a", r"unknown option 'durabel' .*did you mean 'durable'\?"),
+        ("mqtt://127.0.0.1:1883/t?qso=1", r"unknown option 'qso' .*did you mean 'qos'\?"),
+        ("amqp://guest:guest@127.0.0.1:5672/q?prefech=5", r"unknown option 'prefech' .*did you mean 'prefetch'\?"),
+        ("tcp://127.0.0.1:9?max_mesages=5", r"unknown option 'max_mesages' .*did you mean 'max_messages'\?"),
+    ],
+)
+def test_a_misspelt_stream_option_is_an_error_naming_the_known_ones(uri: str, message: str) -> None:
+    """Before any connection: an option no stream source reads was ignored without a word."""
+    with pytest.raises(SpecError, match=message):
+        open_source(uri)
+    assert open_source(uri.split("?")[0] + "?idle=0.5").idle == 0.5

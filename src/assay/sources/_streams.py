@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import polars as pl
 
 from assay._deps import import_optional
-from assay.exceptions import SourceError, SourceNotFoundError, SpecError
+from assay.exceptions import SourceError, SourceNotFoundError, SpecError, did_you_mean
 from assay.sources._base import DEFAULT_BATCH_SIZE, flatten, mask_uri
 from assay.sources._credentials import mask_text, masked_logger, resolve_uri
 
@@ -213,11 +213,20 @@ class StreamSource:
     """What every stream source shares: options, the Source protocol over a snapshot, decoding, fingerprint."""
 
     kind = "stream"
+    #: options every stream source reads (``?name=value`` in the URI or keyword arguments); each broker adds its own
+    COMMON_OPTIONS: tuple[str, ...] = ("format", "columns", "separator", "max_messages", "idle", "id_field")
+    OPTIONS: tuple[str, ...] = ()
 
     def __init__(self, uri: str, **options: Any) -> None:
         self.uri = uri
         parts = urlsplit(uri)
         self.options: dict[str, str] = {**dict(parse_qsl(parts.query)), **{k: str(v) for k, v in options.items()}}
+        known = (*self.COMMON_OPTIONS, *self.OPTIONS)
+        for key in self.options:  # a misspelt option would otherwise be ignored without a word
+            if key not in known:
+                msg = (f"unknown option {key!r} for {mask_uri(uri)}{did_you_mean(key, known)}; known: "
+                       f"{', '.join(known)}")
+                raise SpecError(msg)
         self.format = self.options.get("format", "json")
         cols = self.options.get("columns", "")
         self.columns = [c.strip() for c in cols.split(",") if c.strip()] or None
@@ -318,6 +327,8 @@ class RedisStreamSource(StreamSource):
     On start the consumer first re-reads its own pending entries (delivered before a crash but never acked), so a
     restart with the same ``consumer`` name replays exactly the unacknowledged messages.
     """
+
+    OPTIONS = ("group", "consumer", "field", "db", "start")
 
     def __init__(self, uri: str, **options: Any) -> None:
         super().__init__(uri, **options)
@@ -452,6 +463,8 @@ class _LoopThread:
 
 class NATSSource(StreamSource):
     """A NATS JetStream subject read by a durable pull consumer; each message acked after its batch is written."""
+
+    OPTIONS = ("stream", "durable", "ack_wait")
 
     def __init__(self, uri: str, **options: Any) -> None:
         super().__init__(uri, **options)
@@ -591,6 +604,8 @@ class MQTTSource(StreamSource):
     of topic and payload (identical payloads then count once).
     """
 
+    OPTIONS = ("client_id", "qos")
+
     def __init__(self, uri: str, **options: Any) -> None:
         super().__init__(uri, **options)
         parts = _path_parts(uri)
@@ -682,6 +697,8 @@ class MQTTSource(StreamSource):
 class AMQPSource(StreamSource):
     """A RabbitMQ queue consumed with manual acks (one multiple-ack per batch); the queue is declared durable."""
 
+    OPTIONS = ("prefetch",)
+
     def __init__(self, uri: str, **options: Any) -> None:
         super().__init__(uri, **options)
         parts = _path_parts(uri)
@@ -752,6 +769,8 @@ class AMQPSource(StreamSource):
 
 class _LineListener(StreamSource):
     """Listen on a local port; every line a sender writes is one message. There is no broker and nothing to ack."""
+
+    OPTIONS = ("buffer",)
 
     def __init__(self, uri: str, **options: Any) -> None:
         super().__init__(uri, **options)
