@@ -106,6 +106,19 @@ def test_unknown_names_versions_and_aliases(registry, make_artifact):
         registry.register(make_artifact(), "churn", aliases=["a/b"])
 
 
+@pytest.mark.parametrize("alias", ["5", "v2", "V10"])
+def test_an_alias_that_reads_as_a_version_number_is_refused(registry, make_artifact, alias):
+    # A reference "5" or "v2" is read as that version: an alias of that name could be set but never reached
+    # (``show m 5`` answered "no version 5" while ``delete`` said the version "is 5").
+    registry.register(make_artifact(), "churn")
+    with pytest.raises(RegistryError, match=rf"invalid alias '{alias}': it reads as a version number"):
+        registry.promote("churn", 1, alias)
+    with pytest.raises(RegistryError, match=r"reads as a version number"):
+        registry.register(make_artifact(), "churn", aliases=[alias])
+    assert registry.aliases("churn") == {"production": 1}
+    assert registry.promote("churn", 1, "v2-candidate") == 1  # a name that merely starts like one is fine
+
+
 def test_tampered_artifact_is_refused(registry, make_artifact):
     path = make_artifact()
     (path / "steps.json").write_text("[]  ", encoding="utf-8")

@@ -38,6 +38,7 @@ DEFAULT_REGISTRY = Path("~/.assay/registry")
 PRODUCTION = "production"
 # ASCII only: the name is also a directory, a URL segment, a Prometheus label and an HTTP header value (Latin-1).
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_VERSION_REF = re.compile(r"[vV]?[0-9]+")  # what _resolve reads as a version number
 _SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 _DDL = [
@@ -72,6 +73,9 @@ def check_name(name: str, kind: str = "model name") -> str:
             f"with . _ -), e.g. {example}"
         )
         raise RegistryError(msg)
+    if kind == "alias" and _VERSION_REF.fullmatch(name):
+        # (a reference reads "3" and "v3" as version 3: an alias of that name could never be reached)
+        raise RegistryError(f"invalid alias {name!r}: it reads as a version number; use a name, e.g. staging")
     return name
 
 
