@@ -401,3 +401,53 @@ def test_mirrored_requests_are_timed_apart_from_what_clients_were_answered(regis
     # the shadow's own latency: one per request answered by another version (the canary's are not mirrored)
     assert seen[("assay_shadow_request_seconds", "2")] == served.count(1)
     assert ("assay_shadow_request_seconds", "1") not in seen
+
+
+def _admin_request(name: str, body: bytes = b"") -> object:
+    from starlette.requests import Request
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": f"/admin/models/{name}/promote", "query_string": b"",
+             "headers": [(b"authorization", ADMIN["Authorization"].encode())], "path_params": {"name": name}}
+    return Request(scope, receive)
+
+
+def test_the_registry_watch_does_not_undo_an_admin_promote_or_rollback(registry_dir):
+    # The admin routes swapped the new version in and moved the alias after: a watch poll in between read the old
+    # alias and swapped the old version back in (then the new one again, a poll later): requests sent after the
+    # promote was answered got the old version. A slow registry write makes the gap wide enough to land in.
+    from assay.serve._app import Handlers, ServeConfig, Server
+
+    async def scenario() -> list[tuple[str, set[int]]]:
+        server = Server(ServeConfig(registry=str(registry_dir), token="s3cret", watch_seconds=0.005,
+                                    drift_seconds=0))
+        await server.startup()
+        try:
+            for method in ("promote", "rollback"):
+                real = getattr(server.registry, method)
+
+                def slow(*args, real=real, **kwargs):
+                    time.sleep(0.3)
+                    return real(*args, **kwargs)
+
+                setattr(server.registry, method, slow)
+            handlers = Handlers(server)
+            seen = []
+            for action, body in [("promote", b'{"version": 2}'), ("rollback", b""), ("promote", b'{"version": 2}')]:
+                response = await getattr(handlers, f"admin_{action}")(_admin_request("iris", body))
+                assert response.status_code == 200, response.body
+                served = set()
+                for _ in range(60):  # 0.3 s of watch polls after the answer
+                    served.add(server.slots["iris"].production.version)
+                    await asyncio.sleep(0.005)
+                seen.append((action, served))
+            return seen
+        finally:
+            for task in server._tasks:
+                task.cancel()
+            await server.shutdown()
+
+    assert asyncio.run(scenario()) == [("promote", {2}), ("rollback", {1}), ("promote", {2})]
+    assert open_registry(registry_dir).resolve("iris") == 2

@@ -612,8 +612,13 @@ class Server:
                     log.warning("fallback %s v%s unusable: %s", name, v, exc)
         return None
 
-    async def _load_slot(self, name: str, version: int | None = None) -> _Slot:
-        """Load (or hot-swap to) ``version`` (default: production) of ``name``; the old one drains."""
+    async def _load_slot(self, name: str, version: int | None = None, commit: Any = None) -> _Slot:
+        """Load (or hot-swap to) ``version`` (default: production) of ``name``; the old one drains.
+
+        ``commit`` (a coroutine function): the registry change that makes ``version`` production, run under the
+        slot's lock once the version loaded and before it is swapped in (nothing is swapped when it fails). The
+        registry watch resolves production under the same lock, so it never sees the swap before the registry
+        says so (it swapped the old version back in, and then the new one again)."""
         loop = asyncio.get_running_loop()
         slot = self.slots.get(name) or _Slot(name)
         async with slot.lock:
@@ -621,6 +626,8 @@ class Server:
                 version if version is not None else await loop.run_in_executor(None, self.registry.resolve, name, None)
             )
             if slot.production is not None and slot.production.version == target:
+                if commit is not None:
+                    await commit()
                 slot.swap_error = None  # (a version that failed to load before is no longer the one wanted)
                 return slot
             try:
@@ -645,6 +652,12 @@ class Server:
                     f"v{slot.production.version}" if slot.production else "nothing",
                 )
                 raise
+            if commit is not None:
+                try:
+                    await commit()
+                except BaseException:
+                    self._spawn(new.drain())
+                    raise
             self.load_errors.pop(name, None)
             old, old_fallback, old_canary = slot.production, slot.fallback, slot.canary
             fallback = await self._fallback_or_none(name, target)
@@ -694,7 +707,8 @@ class Server:
                         if error and f"version {version} " in error:
                             continue  # already failed on this version; keep serving the old one (or nothing)
                         with contextlib.suppress(Exception):
-                            await self._load_slot(name, version)
+                            # (production resolved again under the slot's lock: an admin promote may be moving it)
+                            await self._load_slot(name)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the registry is briefly unreachable: keep serving what is loaded
@@ -1483,15 +1497,24 @@ class Handlers:
                 raise HTTPError(409, msg) from exc
             await loop.run_in_executor(None, self.s.registry.promote, name, version, alias)
             return _json(self.s.status(name))
+        loaded = False
+
+        async def commit() -> None:
+            nonlocal loaded
+            loaded = True
+            await loop.run_in_executor(None, self.s.registry.promote, name, version, alias)
+
         try:
-            await self.s._load_slot(name, version)  # load and check first: a broken version never goes live
+            # load and check first: a broken version never goes live; the alias moves before the swap
+            await self.s._load_slot(name, version, commit=commit)
         except Exception as exc:
+            if loaded:  # the registry refused the change: nothing was swapped
+                raise
             current = self.s.slots.get(name)
             serving = current.production.version if current and current.production else None
             raise HTTPError(
                 409, f"version {version} of {name} failed to load ({exc}); still serving v{serving}", serving=serving
             ) from exc
-        await loop.run_in_executor(None, self.s.registry.promote, name, version, alias)
         return _json(self.s.status(name))
 
     async def admin_rollback(self, request: Request) -> Response:
@@ -1508,23 +1531,33 @@ class Handlers:
             version = await loop.run_in_executor(None, partial(registry.rollback, name, alias, dry_run=True))
         except RegistryError as exc:
             raise HTTPError(409, str(exc)) from exc
-        # The version rolled back to is checked (production: loaded and served) before the alias moves, as for a
-        # promote: a broken one leaves the registry and what is served as they were.
+        # The version rolled back to is checked (production: loaded, then served once the alias moved, as for a
+        # promote) before the alias moves: a broken one leaves the registry and what is served as they were.
+        loaded, moved = False, version
+
+        async def commit() -> None:
+            nonlocal loaded, moved
+            loaded = True
+            try:
+                moved = await loop.run_in_executor(None, registry.rollback, name, alias)
+            except RegistryError as exc:  # (changed meanwhile by another writer)
+                raise HTTPError(409, str(exc)) from exc
+
         try:
             if alias == "production":
-                await self.s._load_slot(name, version)
+                await self.s._load_slot(name, version, commit=commit)
             else:  # (not what this server serves: only the registry changes)
                 await loop.run_in_executor(None, registry.verify, name, version)
         except Exception as exc:
+            if loaded:
+                raise
             current = self.s.slots.get(name)
             serving = current.production.version if current and current.production else None
             msg = f"version {version} of {name} failed to load ({exc}); {alias} not rolled back, serving v{serving}"
             raise HTTPError(409, msg, serving=serving) from exc
-        try:
-            moved = await loop.run_in_executor(None, registry.rollback, name, alias)
-        except RegistryError as exc:  # (changed meanwhile by another writer)
-            raise HTTPError(409, str(exc)) from exc
-        if alias == "production" and moved != version:  # another writer moved it in between: serve what it says
+        if alias != "production":
+            await commit()
+        elif moved != version:  # another writer moved it in between: serve what it says
             await self.s._load_slot(name, moved)
         return _json(self.s.status(name))
 
