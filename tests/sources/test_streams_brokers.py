@@ -136,6 +136,15 @@ def test_mqtt_qos1_persistent_session(service: Callable[[str], tuple[str, int]],
     cleanup.close()
 
 
+def test_an_empty_read_says_why_a_topic_can_look_empty(service: Callable[[str], tuple[str, int]], caplog) -> None:
+    host, port = service("mqtt")
+    uri = f"mqtt://{host}:{port}/assay/test/{uuid.uuid4().hex[:10]}?idle=0.2"
+    with caplog.at_level("WARNING", logger="assay"):
+        assert open_source(uri).read().height == 0
+    assert f"no message came from {uri} within 0.2s (?idle= waits longer); a subscriber gets only the topic's " \
+        "retained message" in caplog.text
+
+
 # -- RabbitMQ --------------------------------------------------------------------------------------------------------
 
 

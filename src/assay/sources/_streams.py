@@ -270,8 +270,15 @@ class StreamSource:
             frame = frame.with_columns(pl.col(self.id_field).cast(pl.String).alias(ID_COLUMN))
         return frame, bad
 
+    #: said when a read finds nothing: why a stream can look empty
+    EMPTY_HINT = ""
+
     def read(self) -> pl.DataFrame:
-        frame, bad = self.decode(self._peek(self.max_messages))
+        messages = self._peek(self.max_messages)
+        if not messages:
+            log.warning("no message came from %s within %gs (?idle= waits longer)%s", mask_uri(self.uri), self.idle,
+                        self.EMPTY_HINT)
+        frame, bad = self.decode(messages)
         if bad:
             log.warning("%d malformed message(s) in %s skipped while reading, e.g. %s", len(bad), mask_uri(self.uri),
                         bad[0][1])
@@ -605,6 +612,7 @@ class MQTTSource(StreamSource):
     """
 
     OPTIONS = ("client_id", "qos")
+    EMPTY_HINT = "; a subscriber gets only the topic's retained message and those published while it listens"
 
     def __init__(self, uri: str, **options: Any) -> None:
         super().__init__(uri, **options)
@@ -771,6 +779,7 @@ class _LineListener(StreamSource):
     """Listen on a local port; every line a sender writes is one message. There is no broker and nothing to ack."""
 
     OPTIONS = ("buffer",)
+    EMPTY_HINT = "; assay listens on the port and gets only the lines sent while it listens"
 
     def __init__(self, uri: str, **options: Any) -> None:
         super().__init__(uri, **options)
