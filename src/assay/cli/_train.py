@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         models: str | None = typer.Option(None, help="Comma-separated candidates, e.g. logreg,lgbm,rf."),
         folds: int | None = typer.Option(None, min=2, help="k of (stratified) k-fold cross-validation (default 5, "
                                                            "fewer when a class has fewer training rows)."),
-        test_size: float = typer.Option(0.2, help="Share of rows held out for the final test."),
+        test_size: float = typer.Option(0.2, help="Rows held out for the final test: a share (0-1) or a count."),
         seed: int = typer.Option(0, help="Random seed: the same seed gives the same result."),
         time_budget: str | None = typer.Option(None, help="Time for hyperparameter search, e.g. 60s."),
         threshold: str | None = typer.Option(None, help="Tune a binary classifier's decision threshold on "
