@@ -46,3 +46,13 @@ def test_folds_left_out_of_a_spec_are_chosen_at_training():
 
     assert parse_spec({"source": "data.csv", "target": "y"}).evaluation.folds is None
     assert parse_spec({"source": "data.csv", "evaluation": {"folds": 3}}).evaluation.folds == 3
+
+
+def test_a_data_file_given_as_a_spec_says_how_to_train_on_it(tmp_path):
+    from assay.spec import load_spec
+
+    data = tmp_path / "sales.csv"
+    data.write_text("a,b\n1,2\n")
+    with pytest.raises(SpecError, match=r"sales\.csv is a data file, not a pipeline spec .* assay train .*sales\.csv "
+                                        r"--target COLUMN"):
+        load_spec(data)

@@ -121,11 +121,19 @@ def parse_spec(data: Any, *, origin: str = "spec") -> PipelineSpec:
         raise SpecError(msg) from None
 
 
+_DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".ndjson", ".jsonl", ".xlsx", ".xls", ".feather", ".arrow", ".ipc",
+                  ".avro", ".orc", ".gz", ".zst", ".bz2", ".xz", ".zip", ".txt")
+
+
 def load_spec(path: str | Path) -> PipelineSpec:
     """Read and validate a YAML (or JSON) spec file; relative source paths are taken from the spec's folder."""
     path = Path(path)
     if not path.is_file():
         msg = f"pipeline spec not found: {path}"
+        raise SpecError(msg)
+    if path.suffix.lower() in _DATA_SUFFIXES:  # data given where a spec is asked for: say what to run instead
+        msg = (f"{path} is a data file, not a pipeline spec (a YAML file naming source, target, steps, …); train on "
+               f"it with: assay train {path} --target COLUMN, or write a spec with source: {path}")
         raise SpecError(msg)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
