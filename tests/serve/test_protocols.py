@@ -616,7 +616,22 @@ def test_raw_http_answers_are_whole_for_keep_alive_head_close_and_100_continue(s
         assert b"x-request-id: " in answer
         assert orjson.loads(answer.partition(b"\r\n\r\n")[2])["predictions"][0]["prediction"]
     [head] = _exchange(url, b"HEAD /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 ")
+    assert head.startswith(b"HTTP/1.1 200")  # (every GET route takes HEAD: health probes send it; was a 405)
+    assert head.endswith(b"\r\n\r\n")  # the head only
+    # no body follows a HEAD's head: the request behind it on the connection is answered whole
+    import socket
+    from urllib.parse import urlsplit
+
+    with socket.create_connection((urlsplit(url).hostname, urlsplit(url).port), timeout=10) as sock:
+        sock.sendall(b"HEAD /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head_only, get_head, get_body = raw.split(b"\r\n\r\n")
+    assert head_only.startswith(b"HTTP/1.1 200")
+    assert get_head.startswith(b"HTTP/1.1 200")
+    assert orjson.loads(get_body) == {"ready": True}
     [closed] = _exchange(url, post.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n"))
     assert closed.startswith(b"HTTP/1.1 200")
     assert b"connection: close" in closed.lower()

@@ -2206,6 +2206,15 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             response_class=Response,
             name=f"{handler}:{path}",
         )
+        if method == "GET":  # (HEAD too, as HTTP asks of every GET: health probes send it; the server drops the body)
+            app.add_api_route(
+                path,
+                _wrap(getattr(handlers, handler)),
+                methods=["HEAD"],
+                response_class=Response,
+                name=f"{handler}:{path}:head",
+                include_in_schema=False,
+            )
     app.add_exception_handler(StarletteHTTPException, _routing_error)
     app.front = _Front(super(_App, app).__call__, server, handlers)
     return app
