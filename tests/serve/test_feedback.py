@@ -146,6 +146,18 @@ def test_a_huge_true_value_leaves_the_live_rmse_defined(start_server, tmp_path) 
     assert live["mae"] == pytest.approx(sum(errors) / 2)
 
 
+def test_live_mae_of_errors_near_the_largest_float_is_finite() -> None:
+    # The scaled sum was multiplied back before the division: 2 errors of 1.5e308 gave an infinite MAE (null in the
+    # JSON answer, +Inf in /metrics) next to a finite RMSE.
+    from assay.serve._app import _LiveCounts
+
+    counts = _LiveCounts("regression")
+    counts.add(1, [0.0, 0.0], [1.5e308, 1.5e308], [])
+    entry = counts.entry(1)
+    assert entry["mae"] == pytest.approx(1.5e308)
+    assert entry["rmse"] == pytest.approx(1.5e308)
+
+
 def test_live_metrics_read_only_new_feedback_and_count_late_records(tmp_path) -> None:
     from types import SimpleNamespace
 

@@ -393,7 +393,7 @@ class _LiveCounts:
         if self.task == "regression":
             scale, squares, absolutes = self.errors.get(version, [0.0, 0.0, 0.0])
             entry["rmse"] = scale * math.sqrt(squares / n) if n else 0.0
-            entry["mae"] = scale * absolutes / n if n else 0.0
+            entry["mae"] = scale * (absolutes / n) if n else 0.0  # (scale * absolutes may pass the largest float)
             return entry
         pairs = self.pairs.get(version, collections.Counter())
         true: collections.Counter[str] = collections.Counter()
