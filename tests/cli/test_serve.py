@@ -130,3 +130,32 @@ def test_serve_process_binds_localhost_and_drains_on_sigterm(tmp_path):
     assert '"message":"stopped; 2 prediction records written, 0 dropped"' in out  # drained before exit
     with sqlite3.connect(tmp_path / "reg" / "predictions.sqlite") as conn:
         assert conn.execute("SELECT count(*) FROM assay_predictions").fetchone()[0] == 2
+
+
+def test_a_host_that_is_not_this_machines_is_a_one_line_error_that_says_so(tmp_path, capsys):
+    # (the hint was "is another server there? use another --port" for every failure to listen)
+    # (with --port 0 the host was not checked at all: uvicorn failed after start-up, exit status 3)
+    assert main(["serve", "--registry", str(tmp_path / "reg"), "--host", "999.1.1.1", "--port", "0"]) == 2
+    assert main(["serve", "--registry", str(tmp_path / "reg"), "--host", "no-such-host.invalid", "--port", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot listen on 999.1.1.1:0" in err
+    assert "cannot listen on no-such-host.invalid:8" in err
+    assert "--host must be an address of this machine" in err
+    assert "another --port" not in err
+
+
+def test_a_wrap_that_cannot_be_imported_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    # It was a traceback from the server's start-up (ModuleNotFoundError, or AttributeError for "module:").
+    runs = [
+        (["--wrap", "no_such_module_xyz:wrap"], "--wrap 'no_such_module_xyz:wrap': cannot import 'no_such_module_xyz'"),
+        (["--wrap", "json"], "--wrap 'json': write module:function"),
+        (["--wrap", "json:no_such_function"], "module 'json' has no function 'no_such_function'"),
+    ]
+    for args, says in runs:
+        assert main(["serve", "--registry", str(tmp_path / "reg"), "--port", "0", *args]) == 2
+        err = capsys.readouterr().err
+        assert says in err
+        assert "Traceback" not in err
+    monkeypatch.setenv("ASSAY_SERVE_WRAP", "no_such_module_xyz:wrap")
+    assert main(["serve", "--registry", str(tmp_path / "reg"), "--port", "0"]) == 2
+    assert "$ASSAY_SERVE_WRAP 'no_such_module_xyz:wrap': cannot import" in capsys.readouterr().err

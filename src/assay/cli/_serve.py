@@ -99,6 +99,9 @@ def register(app: typer.Typer) -> None:
                 msg = f"--fallback {item!r}: write NAME=previous, NAME=none or NAME=OTHER_MODEL[:VERSION]"
                 raise SpecError(msg)
             fallbacks[name] = value
+        wrap_spec = wrap or os.environ.get("ASSAY_SERVE_WRAP")
+        if wrap_spec:
+            _check_wrap(wrap_spec, "--wrap" if wrap else "$ASSAY_SERVE_WRAP")
         _check_port(host, port)
         # The registry (and each model named with --model) checked before the server starts: a database that
         # cannot be reached or a mistyped model name is a one-line error, not a traceback from the server's start-up.
@@ -132,7 +135,7 @@ def register(app: typer.Typer) -> None:
             max_body=max_body_kb * 1024,
             watch_seconds=watch_seconds,
             drift_seconds=drift_seconds,
-            wrap=wrap or os.environ.get("ASSAY_SERVE_WRAP"),
+            wrap=wrap_spec,
             extra_versions=extra_versions,
         )
         serve(config, host=host, port=port, log_level=log_level)
@@ -140,16 +143,42 @@ def register(app: typer.Typer) -> None:
 
 def _check_port(host: str, port: int) -> None:
     """A port another process listens on is a one-line error before the models are loaded (uvicorn would find it
-    only after loading every model, and log it among the start-up lines). Bound as uvicorn binds (SO_REUSEADDR)."""
+    only after loading every model, and log it among the start-up lines). Bound as uvicorn binds (SO_REUSEADDR);
+    port 0 too, for the host."""
     import socket
 
-    if port == 0:
-        return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
-            msg = f"cannot listen on {host}:{port}: {exc.strerror or exc} (is another server there? use another --port)"
+            import errno
+
+            if exc.errno == errno.EADDRINUSE:
+                hint = "is another server there? use another --port"
+            elif exc.errno == errno.EACCES:
+                hint = "a port below 1024 needs privileges; use another --port"
+            else:  # (a name that does not resolve, an address of another machine)
+                hint = "--host must be an address of this machine: 127.0.0.1, 0.0.0.0 (every interface) or its own"
+            msg = f"cannot listen on {host}:{port}: {exc.strerror or exc} ({hint})"
             raise SpecError(msg) from exc
+
+
+def _check_wrap(spec: str, flag: str) -> None:
+    """The wrap function imported before the server starts: a mistyped one is a one-line error (it was a traceback
+    from the server's start-up)."""
+    import importlib
+
+    module, sep, func = spec.partition(":")
+    if not sep or not module or not func:
+        msg = f"{flag} {spec!r}: write module:function, e.g. mypackage.tracing:wrap"
+        raise SpecError(msg)
+    try:
+        imported = importlib.import_module(module)
+    except Exception as exc:
+        msg = f"{flag} {spec!r}: cannot import {module!r} ({type(exc).__name__}: {exc}); is it on PYTHONPATH?"
+        raise SpecError(msg) from exc
+    if not callable(getattr(imported, func, None)):
+        msg = f"{flag} {spec!r}: module {module!r} has no function {func!r}"
+        raise SpecError(msg)
