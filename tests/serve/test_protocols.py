@@ -463,6 +463,11 @@ def test_prometheus_metrics_and_admin_auth(server):
     ok = httpx.post(f"{url}/admin/reload", headers={"Authorization": "Bearer s3cret"})
     assert ok.status_code == 200
     assert ok.json()["models"][0]["production"]["version"] == 1
+    # The scheme is case-insensitive (RFC 9110): "bearer" with the right token was refused as a wrong token.
+    for header in ("bearer s3cret", "BEARER s3cret"):
+        assert httpx.post(f"{url}/admin/reload", headers={"Authorization": header}).status_code == 200
+    for header in ("Bearer s3cret2", "Basic s3cret", "s3cret", "Bearer"):
+        assert httpx.post(f"{url}/admin/reload", headers={"Authorization": header}).status_code == 401
 
 
 def test_openapi_fuzzing_finds_no_server_errors(server):

@@ -1431,9 +1431,12 @@ class Handlers:
         given = request.headers.get("authorization", "")
         import hmac
 
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        scheme, _, credentials = given.strip().partition(" ")
+        # (the scheme's case is the client's: RFC 9110 makes it case-insensitive, and "bearer" was refused as a
+        # wrong token)
+        if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode(), token.encode()):
             msg = "admin endpoints need 'Authorization: Bearer <token>'"
-            if given[:7].lower() == "bearer ":
+            if scheme.lower() == "bearer":
                 msg += " with the server's token (--token or $ASSAY_TOKEN); the token given is not it"
             raise HTTPError(401, msg, headers={"WWW-Authenticate": "Bearer"})
 
