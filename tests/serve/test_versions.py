@@ -451,3 +451,35 @@ def test_the_registry_watch_does_not_undo_an_admin_promote_or_rollback(registry_
 
     assert asyncio.run(scenario()) == [("promote", {2}), ("rollback", {1}), ("promote", {2})]
     assert open_registry(registry_dir).resolve("iris") == 2
+
+
+def test_a_version_deleted_from_the_registry_is_no_longer_served(registry_dir, start_server, tmp_path):
+    # A version loaded on request, or kept as the fallback, went on answering after `assay models delete` until
+    # the server restarted (and the OIP metadata went on listing it).
+    reg = open_registry(registry_dir)
+    reg.register(iris_artifact(tmp_path, alpha=1e-1), "iris")  # v3
+    server = start_server(registry_dir, "--watch-seconds", "0.1")
+    body = {"inputs": [{"name": k, "shape": [1], "datatype": "FP64", "data": [v]} for k, v in ROW.items()]}
+
+    def infer(version: int) -> httpx.Response:
+        return httpx.post(f"{server.url}/v2/models/iris/versions/{version}/infer", json=body, timeout=60)
+
+    assert infer(3).status_code == 200  # loaded on request
+    r = httpx.post(f"{server.url}/admin/models/iris/promote", json={"version": 2}, headers=ADMIN, timeout=60)
+    assert r.json()["fallback"]["version"] == 1
+    reg.delete("iris", 3)
+    reg.delete("iris", 1)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{server.url}/models/iris/status").json()
+        if infer(3).status_code == 404 and status["fallback"] is None:
+            break
+        time.sleep(0.1)
+    r = infer(3)
+    assert r.status_code == 404
+    assert "no version 3" in r.json()["error"]
+    assert infer(1).status_code == 404
+    assert httpx.get(f"{server.url}/models/iris/status").json()["fallback"] is None
+    assert httpx.get(f"{server.url}/v2/models/iris").json()["versions"] == ["2"]
+    assert infer(2).status_code == 200
+    assert "was deleted from the registry" in server.logs()

@@ -602,7 +602,7 @@ class Server:
         loaded = {d.version: d for d in slot.deployments() if d.name == name} if slot else {}
         tried = set(skip)
         for v in candidates:
-            if v in loaded:  # typically the version just replaced: reuse it, already warm
+            if v in loaded and v in versions:  # typically the version just replaced: reuse it, already warm
                 return loaded[v]
             if v in versions and v not in tried:
                 tried.add(v)
@@ -709,10 +709,43 @@ class Server:
                         with contextlib.suppress(Exception):
                             # (production resolved again under the slot's lock: an admin promote may be moving it)
                             await self._load_slot(name)
+                    await self._forget_deleted(name)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the registry is briefly unreachable: keep serving what is loaded
                 log.warning("registry watch failed: %s", exc)
+
+    async def _forget_deleted(self, name: str) -> None:
+        """Versions of ``name`` deleted from the registry stop being served: one loaded on request is dropped (a
+        request for it is then a 404, as for any version the registry does not have), and a deleted fallback is
+        replaced by the one the registry now gives. (Both went on answering until the server restarted.)"""
+        slot = self.slots.get(name)
+        extra = [key for key in self.extra if key[0] == name]
+        fallback = slot.fallback if slot is not None else None
+        if fallback is not None and fallback.name != name:  # (another model's: its own name is watched)
+            fallback = None
+        if not extra and fallback is None:
+            return
+        loop = asyncio.get_running_loop()
+        registered = {mv.version for mv in await loop.run_in_executor(None, self.registry.versions, name)}
+        for key in extra:
+            if key[1] not in registered and key in self.extra:
+                dep = self.extra.pop(key)
+                log.info("model %s: version %s was deleted from the registry; no longer served", name, key[1])
+                if slot is None or dep not in slot.deployments():
+                    self._spawn(dep.drain())
+        if slot is not None and fallback is not None and fallback.version not in registered:
+            async with slot.lock:
+                if slot.fallback is fallback and slot.production is not None:
+                    replacement = await self._fallback_or_none(name, slot.production.version)
+                    slot.fallback = None if replacement is slot.production else replacement
+                    log.info(
+                        "model %s: fallback v%s was deleted from the registry; fallback now %s",
+                        name,
+                        fallback.version,
+                        f"v{replacement.version}" if replacement else "none",
+                    )
+                    self.retire(slot, fallback)
 
     # -- prediction path --------------------------------------------------------------------------------------
     def _slot(self, name: str) -> _Slot:
