@@ -794,6 +794,25 @@ def test_an_oip_header_length_outside_the_body_says_what_it_must_be():
             frame_from_oip(header, str(bad))
 
 
+def test_a_binary_tensor_whose_size_does_not_fit_its_datatype_is_a_400():
+    # 7 bytes of FP64 was numpy's ValueError, a 500; a BYTES element longer than the tensor was cut short silently.
+    from assay.serve._protocols import BadRequest, frame_from_oip
+
+    def request(datatype: str, payload: bytes) -> tuple[bytes, str]:
+        tensor = {"name": "a", "datatype": datatype, "shape": [1], "parameters": {"binary_data_size": len(payload)}}
+        header = orjson.dumps({"inputs": [tensor]})
+        return header + payload, str(len(header))
+
+    assert frame_from_oip(*request("FP64", np.array([2.5]).tobytes()))[0]["a"].to_list() == [2.5]
+    with pytest.raises(BadRequest, match=r"^input 'a': binary_data_size 7 is not a whole number of FP64 values$"):
+        frame_from_oip(*request("FP64", b"\0" * 7))
+    with pytest.raises(BadRequest, match=r"binary_data_size 3 is not a whole number of INT16 values"):
+        frame_from_oip(*request("INT16", b"\0" * 3))
+    assert frame_from_oip(*request("BYTES", b"\x02\0\0\0ok"))[0]["a"].to_list() == ["ok"]
+    with pytest.raises(BadRequest, match=r"element 0 is 9 bytes long, past the tensor's end"):
+        frame_from_oip(*request("BYTES", b"\x09\0\0\0ok"))
+
+
 def test_one_pass_over_many_connections_admits_only_what_there_is_room_for():
     """Requests read in one pass of the loop are admitted by the protocol only while there is room (those admitted
     count until their handler runs); the rest get the protocol's own refusal at once instead of a task each whose

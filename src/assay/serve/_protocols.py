@@ -278,6 +278,9 @@ def _binary_bytes(raw: bytes, n: int) -> list[str]:
             raise BadRequest(msg)
         (length,) = struct.unpack_from("<I", raw, pos)
         pos += 4
+        if pos + length > len(raw):  # (it was cut to what there is, without a word)
+            msg = f"binary BYTES tensor: element {len(out)} is {length} bytes long, past the tensor's end"
+            raise BadRequest(msg)
         out.append(raw[pos : pos + length].decode("utf-8", errors="replace"))
         pos += length
     return out
@@ -334,6 +337,10 @@ def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame
             if dtype == "BYTES":
                 values: Any = _binary_bytes(raw, n)
             elif dtype in _OIP_NUMPY:
+                itemsize = np.dtype(_OIP_NUMPY[dtype]).itemsize
+                if size % itemsize:  # (numpy's ValueError was a 500)
+                    msg = f"input {name!r}: binary_data_size {size} is not a whole number of {dtype} values"
+                    raise BadRequest(msg)
                 arr = np.frombuffer(raw, dtype=_OIP_NUMPY[dtype])
                 if arr.size != n:
                     msg = f"input {name!r}: {arr.size} values for shape {shape}"
