@@ -50,6 +50,10 @@ def test_rows_that_cannot_form_a_table_are_refused_naming_the_column_and_the_row
     with pytest.raises(BadRequest, match=r"column 'petal_width': row 2 holds an object \(\{\"a\":1\}\) where row 0 "
                                          r"holds a list"):
         records_frame([{**ROW, "petal_width": [1]}, {**ROW, "petal_width": None}, {**ROW, "petal_width": {"a": 1}}])
+    # A whole number past 64 bits in a column that also holds text: Polars' own message named no column or row.
+    with pytest.raises(BadRequest, match=r"column 'sepal_length': row 1 holds 9223372036854775808, a whole number "
+                                         r"past the 64-bit range \(send it as a decimal number, 9\.22337e\+18\)$"):
+        records_frame([{**ROW, "sepal_length": ""}, {**ROW, "sepal_length": 2**63}])
 
 
 def test_a_refused_batch_is_answered_request_by_request(tmp_path):

@@ -109,6 +109,13 @@ def _mixed_column(records: list[dict[str, Any]]) -> str | None:
                     f"column {column!r}: row {i} holds {kind} ({shown}) where row {seen[0]} holds {seen[1]}; "
                     f"each column takes one value per row"
                 )
+    for i, record in enumerate(records):  # (Polars' own message named neither the column nor the row)
+        for column, value in record.items():
+            if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+                return (
+                    f"column {column!r}: row {i} holds {value}, a whole number past the 64-bit range "
+                    f"(send it as a decimal number, {float(value):g})"
+                )
     return None
 
 
