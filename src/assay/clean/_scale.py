@@ -5,7 +5,8 @@ scikit-learn's ``StandardScaler`` (population standard deviation), ``MinMaxScale
 scaling uses the median and quartiles of :class:`~assay.clean._sketch.QuantileSummary` (exact up to 200,000
 values, as ``RobustScaler``). A zero spread scales by 1, as scikit-learn does. ``log1p`` is the signed
 ``sign(x)·log(1+|x|)`` so negative values have a defined result. Yeo-Johnson fits λ by maximum likelihood
-(SciPy) on a bottom-k hash sample of ``sample_size`` rows (all rows when there are fewer) and then standardises,
+(SciPy's bounds and search) on a bottom-k hash sample of ``sample_size`` distinct values, each weighted by how many
+rows hold it (so every value when there are fewer distinct ones, however many rows repeat them), and then standardises,
 like scikit-learn's ``PowerTransformer``; a column whose range no power keeps finite (values near ±1e308) keeps
 λ = 1, and finite input always gives finite output. NaN, null and ±inf pass through the arithmetic unchanged in kind.
 """
@@ -23,12 +24,11 @@ import polars as pl
 from assay.clean._base import Frame, Step, numeric_columns, resolve_columns
 from assay.clean._sketch import QuantileSummary
 from assay.clean._stats import (
+    HASH_SEED,
     canonical_choice,
     check_choice,
     exact_quantiles,
-    hash_sample,
     json_float,
-    merge_hash_samples,
     merge_moment_dicts,
     moments,
     std_of,
@@ -68,9 +68,9 @@ class ScaleStep(Step):
         transform, its λ fitted per column by maximum likelihood, then standardised, as scikit-learn's
         ``PowerTransformer``). A column with no spread (SD, range or IQR 0) is only shifted, not divided.
     sample_size:
-        With ``method=yeo-johnson``: how many finite values of each column λ is fitted on, chosen by a hash of each
-        value so that the choice is the same however the data is batched; all of them when there are fewer. The
-        other methods use every value.
+        With ``method=yeo-johnson``: how many distinct finite values of each column λ is fitted on, each weighted by
+        its number of rows, chosen by a hash of each value so that the choice is the same however the data is
+        batched; all of them when there are fewer. The other methods use every value.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"x": [1.0, 2.0, 3.0]})
@@ -102,8 +102,7 @@ class ScaleStep(Step):
         elif self.method == "robust":
             out["q"] = {c: QuantileSummary.of(frame.get_column(c).cast(pl.Float64).to_numpy()) for c in columns}
         elif self.method == "yeo-johnson":
-            out["s"] = {c: hash_sample(frame.select(pl.col(c).cast(pl.Float64)).filter(pl.col(c).is_finite()), [c],
-                                       int(self.sample_size)) for c in columns}
+            out["s"] = {c: _value_sample(frame, c, int(self.sample_size)) for c in columns}
         return out
 
     def summarize_whole(self, frame: Frame, target: str | None = None) -> dict[str, Any] | None:
@@ -129,7 +128,7 @@ class ScaleStep(Step):
             out["q"] = {c: a["q"][c].merge(b["q"][c]) if c in a["q"] and c in b["q"] else a["q"].get(c, b["q"].get(c))
                         for c in out["columns"]}
         if "s" in a:
-            out["s"] = {c: merge_hash_samples(a["s"][c], b["s"][c], int(self.sample_size))
+            out["s"] = {c: _merge_value_samples(a["s"][c], b["s"][c], int(self.sample_size))
                         if c in a["s"] and c in b["s"] else a["s"].get(c, b["s"].get(c)) for c in out["columns"]}
         return out
 
@@ -154,7 +153,9 @@ class ScaleStep(Step):
                 iqr = (q3 - q1) if med is not None else 0.0
                 params[col] = {"center": med if med is not None else 0.0, "scale": iqr or 1.0}
             elif self.method == "yeo-johnson":
-                params[col] = _fit_yeo_johnson(summary["s"][col].get_column(col).to_numpy(), col)
+                sample = summary["s"][col]
+                params[col] = _fit_yeo_johnson(sample.get_column(col).to_numpy(), col,
+                                               sample.get_column("__n__").to_numpy())
             else:
                 params[col] = {}
             p = params[col]
@@ -195,28 +196,85 @@ class ScaleStep(Step):
         return frame.with_columns(exprs) if exprs else frame
 
 
-def _fit_yeo_johnson(values: np.ndarray, col: str = "") -> dict[str, float]:
-    """λ by maximum likelihood (SciPy), then the mean and standard deviation of the transformed values.
+def _value_sample(frame: Frame, col: str, k: int) -> pl.DataFrame:
+    """The ``k`` distinct finite values of ``col`` with the smallest hash, each with its row count (``__n__``).
+
+    Mergeable and independent of batching, like :func:`~assay.clean._stats.hash_sample`, but over distinct values:
+    a bottom-k of rows by a hash of their value would keep every copy of a few values and none of the others (a
+    column of prices or sizes repeats its values), a sample of a handful of values that misstates λ.
+    """
+    x = pl.col(col).cast(pl.Float64)
+    out = (frame.select(x).filter(x.is_finite()).group_by(col).agg(pl.len().cast(pl.Int64).alias("__n__"))
+           .with_columns(pl.struct(pl.col(col).cast(pl.Float32)).hash(seed=HASH_SEED).alias("__hash__"))
+           .sort(["__hash__", col]).head(k))
+    return out.collect() if isinstance(out, pl.LazyFrame) else out
+
+
+def _merge_value_samples(a: pl.DataFrame, b: pl.DataFrame, k: int) -> pl.DataFrame:
+    """Two :func:`_value_sample` summaries as one: the counts of a value in both add up."""
+    col = a.columns[0]
+    return (pl.concat([a, b.select(a.columns)], how="vertical_relaxed").group_by([col, "__hash__"])
+            .agg(pl.col("__n__").sum()).select(a.columns).sort(["__hash__", col]).head(k))
+
+
+def _weighted_normmax(values: np.ndarray, weights: np.ndarray) -> float:
+    """SciPy's ``yeojohnson_normmax`` (same bounds, same search) with each value counted ``weights`` times."""
+    import numpy as np
+    from scipy import optimize, stats
+
+    if np.all(values == 0):
+        return 1.0
+    total = float(weights.sum())
+    w = weights / total
+    signed_log = float(np.sum(w * np.sign(values) * np.log1p(np.abs(values))))
+
+    def neg_llf(lmbda: float) -> float:
+        y = stats.yeojohnson(values, lmbda)
+        var = float(np.sum(w * (y - np.sum(w * y)) ** 2))
+        if not math.isfinite(var) or var < np.finfo(np.float64).smallest_normal:
+            return math.inf
+        # The log-likelihood over ``total`` rows, divided by ``total`` (the maximum is where it is).
+        return 0.5 * math.log(var) - (lmbda - 1) * signed_log
+
+    log1p_max_x = np.log1p(20 * np.max(np.abs(values)))
+    eps = np.finfo(np.float64).eps
+    log_tiny = (np.log(np.finfo(np.float64).tiny) - np.log(eps)) / 2
+    log_max = (np.log(np.finfo(np.float64).max) + np.log(eps)) / 2
+    lb, ub = log_tiny / log1p_max_x, log_max / log1p_max_x
+    if np.all(values < 0):
+        lb, ub = 2 - ub, 2 - lb
+    elif np.any(values < 0):
+        lb, ub = max(2 - ub, lb), min(2 - lb, ub)
+    if lb > ub:
+        raise ValueError("no λ keeps this range finite")
+    return float(optimize.fminbound(neg_llf, lb, ub, xtol=1.48e-08))
+
+
+def _fit_yeo_johnson(values: np.ndarray, col: str = "", weights: np.ndarray | None = None) -> dict[str, float]:
+    """λ by maximum likelihood (SciPy's bounds and search), then the mean and standard deviation of the transformed
+    values; ``weights`` counts each value that many times (all 1 when not given).
 
     SciPy bounds its search for λ so that values up to 20 times the largest seen stay finite; past about 1e145 on
-    both sides of zero (or 9e306 on one) no λ meets that bound and it raises. Such a column keeps λ = 1 (Yeo-Johnson
-    is then the identity) and is only standardised, with a warning. Mean and spread are taken after dividing by the
-    largest magnitude, as ``np.std`` squares the values and overflows from about 1e154.
+    both sides of zero (or 9e306 on one) no λ meets that bound. Such a column keeps λ = 1 (Yeo-Johnson is then the
+    identity) and is only standardised, with a warning. Mean and spread are taken after dividing by the largest
+    magnitude, as squaring the values overflows from about 1e154.
     """
     import numpy as np
     from scipy import stats
 
-    values = values[np.isfinite(values)]
+    weights = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=np.float64)
+    keep = np.isfinite(values)
+    values, weights = values[keep], weights[keep]
     if values.size == 0:
         return {"lambda": 1.0, "center": 0.0, "scale": 1.0}
     lo, hi = float(values.min()), float(values.max())
-    if values.size < 2 or lo == hi:  # np.ptp would overflow on -1e308 and 1e308
+    if weights.sum() < 2 or lo == hi:  # np.ptp would overflow on -1e308 and 1e308
         return {"lambda": 1.0, "center": lo, "scale": 1.0}
     lmbda: float | None = None
     with np.errstate(all="ignore"):
         if math.isfinite(20 * max(abs(lo), abs(hi))):
-            with contextlib.suppress(ValueError):  # SciPy's λ bounds cross: no λ keeps this range finite
-                lmbda = float(stats.yeojohnson_normmax(values))
+            with contextlib.suppress(ValueError):  # the λ bounds cross: no λ keeps this range finite
+                lmbda = _weighted_normmax(values, weights)
         transformed = stats.yeojohnson(values, lmbda) if lmbda is not None and math.isfinite(lmbda) else None
         if transformed is None or not np.isfinite(transformed).all():
             log.warning("scale: column %r ranges from %g to %g, too wide for a Yeo-Johnson power in float64; kept "
@@ -224,5 +282,6 @@ def _fit_yeo_johnson(values: np.ndarray, col: str = "") -> dict[str, float]:
             lmbda, transformed = 1.0, values
         top = float(np.abs(transformed).max())
         unit = transformed / top
-        center, std = float(unit.mean()) * top, float(unit.std()) * top
+        mean = float(np.average(unit, weights=weights))
+        center, std = mean * top, math.sqrt(float(np.average((unit - mean) ** 2, weights=weights))) * top
     return {"lambda": lmbda, "center": center, "scale": std if std > 0 and math.isfinite(std) else 1.0}
