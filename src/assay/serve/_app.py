@@ -1392,7 +1392,13 @@ class Handlers:
         loop = asyncio.get_running_loop()
         task = slot.production.model.task if slot.production else None
         known, problems, unknown = [], [], 0
-        found = await loop.run_in_executor(None, self.s.predlog.predictions, [i["request_id"] for i in items])
+        predlog = self.s.predlog
+        found = await loop.run_in_executor(None, predlog.predictions, [i["request_id"] for i in items])
+        missing = [i["request_id"] for i in items if i["request_id"] not in found]
+        if missing and predlog.mode == "async":
+            # (answered before its record was written: feedback sent at once found no prediction, a 404)
+            await loop.run_in_executor(None, predlog.flush)
+            found.update(await loop.run_in_executor(None, predlog.predictions, missing))
         for item in items:
             pred = found.get(item["request_id"])
             if pred is None or pred["model"] != name:

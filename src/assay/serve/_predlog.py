@@ -195,14 +195,28 @@ class PredictionLog:
             self.batches += 1
         return True
 
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Wait (at most ``timeout`` seconds) until every record queued before this call was written (or dropped);
+        True when it was. In async mode a request is answered before its record is written: feedback sent at once
+        for it is looked up again after this."""
+        if self._thread is None or not self._thread.is_alive():
+            return self._queue.qsize() == 0
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
     def _run(self) -> None:
         conn = None
         while True:
             item = self._queue.get()
             if item is _STOP:
                 break
+            if isinstance(item, threading.Event):  # a flush: what was queued before it is written
+                item.set()
+                continue
             items = [item]
             count = len(item[0])
+            flushes = []
             while count < 5000:
                 try:
                     nxt = self._queue.get_nowait()
@@ -211,6 +225,9 @@ class PredictionLog:
                 if nxt is _STOP:
                     self._queue.put(_STOP)
                     break
+                if isinstance(nxt, threading.Event):
+                    flushes.append(nxt)
+                    continue
                 items.append(nxt)
                 count += len(nxt[0])
             records = [r for rs, _, _ in items for r in rs]
@@ -235,6 +252,8 @@ class PredictionLog:
                     self.batches += 1
                 else:
                     self.dropped += len(records)
+            for done in flushes:
+                done.set()
             futures = [f for _, f, _ in items if f is not None]
             deliveries = [d for _, _, ds in items if ds for d in ds]
             if (futures or deliveries) and self._loop is not None:
