@@ -100,7 +100,7 @@ class ClusterStep(Step):
         # k-means on a sample standardised by either can settle on another partition when two are about as good.
         mean = np.array([_round12(summary["m"][c][1]) for c in cols], dtype=np.float64)
         std = np.array([_round12(std_of(summary["m"][c]) or 1.0) for c in cols], dtype=np.float64)
-        x = sample_matrix(summary["sample"], cols) if cols else np.empty((0, 0))
+        x = sample_matrix(summary["sample"], cols, int(self.sample_size)) if cols else np.empty((0, 0))
         z = np.where(np.isfinite(x), (x - mean) / std, 0.0)
         distinct = np.unique(z, axis=0).shape[0] if z.size else 0
         k = int(min(int(self.k), max(1, distinct)))

@@ -369,7 +369,7 @@ class MissingStep(Step):
             import numpy as np
 
             knn_cols = state["numeric"]
-            matrix = sample_matrix(summary["stats"]["__sample__"], knn_cols)
+            matrix = sample_matrix(summary["stats"]["__sample__"], knn_cols, int(self.sample_size))
             state["knn"] = {"columns": knn_cols,
                             "rows": [[json_float(v) if np.isfinite(v) else None for v in row] for row in matrix]}
         return state

@@ -331,11 +331,10 @@ class OutlierStep(Step):
         # Polars orders NaN above every number; NaN is missing, not an outlier.
         return ((x < lo) | ((x > hi) & ~x.is_nan())).fill_null(False)
 
-    @staticmethod
-    def _forest_state(sample: pl.DataFrame, columns: list[str]) -> dict[str, Any]:
+    def _forest_state(self, sample: pl.DataFrame, columns: list[str]) -> dict[str, Any]:
         import numpy as np
 
-        matrix = sample_matrix(sample, columns)
+        matrix = sample_matrix(sample, columns, int(self.sample_size))
         medians = [json_float(np.nanmedian(matrix[:, j])) if matrix.shape[0] and np.isfinite(matrix[:, j]).any()
                    else None for j in range(len(columns))]
         return {"sample": [[json_float(v) for v in row] for row in matrix], "medians": medians}

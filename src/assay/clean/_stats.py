@@ -218,28 +218,57 @@ def group_key(by: str) -> pl.Expr:
 
 # -- bottom-k hash sample -----------------------------------------------------------------------------------------
 def hash_sample(frame: Frame, columns: Sequence[str], k: int) -> pl.DataFrame:
-    """The ``k`` rows with the smallest row hash (plus a ``__hash__`` column): mergeable, batching-independent."""
+    """The ``k`` distinct rows with the smallest row hash, each with its number of copies (``__n__``) and its hash
+    (``__hash__``): mergeable (:func:`merge_hash_samples`), batching-independent.
+
+    Identical rows hash alike, so a bottom-k of the rows themselves would hold every copy of the first few values
+    and none of the others (a column of sizes or counts repeats its values): a sample of a handful of values.
+    Distinct rows with their counts are a fair sample, which :func:`sample_matrix` spreads back over ``k`` rows.
+    """
     if not columns:
-        return pl.DataFrame(schema={"__hash__": pl.UInt64})
+        return pl.DataFrame(schema={"__hash__": pl.UInt64, "__n__": pl.Int64})
     # Floats are hashed as Float32: values that differ only in their last bits (the same data scaled by statistics
     # merged in another order, as on another engine) pick the same rows. The sample keeps the values themselves.
     schema = frame.collect_schema()
     keys = [pl.col(c).cast(pl.Float32) if schema[c] == pl.Float64 else pl.col(c) for c in columns]
     h = pl.struct(keys).hash(seed=HASH_SEED).alias("__hash__")
-    out = frame.select([*[pl.col(c) for c in columns], h]).sort("__hash__", maintain_order=True).head(k)
+    out = (frame.select([*[pl.col(c) for c in columns], h])
+           .group_by([*columns, "__hash__"]).agg(pl.len().cast(pl.Int64).alias("__n__"))
+           .sort(["__hash__", *columns], nulls_last=True).head(k))
     return out.collect() if isinstance(out, pl.LazyFrame) else out
 
 
 def merge_hash_samples(a: pl.DataFrame, b: pl.DataFrame, k: int) -> pl.DataFrame:
-    return pl.concat([a, b], how="diagonal_relaxed").sort("__hash__", maintain_order=True).head(k)
+    both = pl.concat([_with_counts(a), _with_counts(b)], how="diagonal_relaxed")
+    keys = [c for c in both.columns if c != "__n__"]
+    values = [c for c in keys if c != "__hash__"]
+    return (both.group_by(keys).agg(pl.col("__n__").sum()).select(both.columns)
+            .sort(["__hash__", *values], nulls_last=True).head(k))
 
 
-def sample_matrix(sample: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """The sample as a float matrix in a canonical row order (sorted by hash, then values)."""
+def _with_counts(sample: pl.DataFrame) -> pl.DataFrame:
+    return sample if "__n__" in sample.columns else sample.with_columns(pl.lit(1, dtype=pl.Int64).alias("__n__"))
+
+
+def sample_matrix(sample: pl.DataFrame, columns: Sequence[str], k: int | None = None) -> np.ndarray:
+    """The sample as a float matrix in a canonical row order (sorted by hash, then values), each distinct row
+    repeated in proportion to its count (``__n__``): every copy when the counts add up to at most ``k`` rows, else
+    ``k`` rows shared out by largest remainder."""
     import numpy as np
 
+    sample = _with_counts(sample)
     ordered = sample.sort(["__hash__", *columns], nulls_last=True)
-    return ordered.select([to_float(c) for c in columns]).to_numpy().astype(np.float64, copy=False)
+    matrix = ordered.select([to_float(c) for c in columns]).to_numpy().astype(np.float64, copy=False)
+    counts = ordered.get_column("__n__").to_numpy().astype(np.int64)
+    total = int(counts.sum())
+    if k is not None and total > k:
+        share = counts * (k / total)
+        copies = np.floor(share).astype(np.int64)
+        left = k - int(copies.sum())
+        if left > 0:  # the largest remainders, the first in canonical order on a tie
+            copies[np.argsort(-(share - copies), kind="stable")[:left]] += 1
+        counts = copies
+    return np.repeat(matrix, counts, axis=0)
 
 
 def json_float(value: float | None) -> float | None:
