@@ -689,11 +689,7 @@ class Pipeline:
             split_frame, target=target, test_size=self.test_size, stratify=stratify, seed=self.seed,
             group=self.group, time=time_key,
         )
-        if train_frame.height < self.folds_:  # said as the split's doing, not as too little data in the folds
-            msg = (f"the test split took {test_frame.height:,} of the {frame.height:,} rows (--test-size "
-                   f"{self.test_size:g}), leaving {train_frame.height:,} to train on: too few for {self.folds_}-fold "
-                   "cross-validation; use a smaller --test-size")
-            raise SpecError(msg)
+        _check_rows_for_folds(self, train_frame.height, test_frame.height)
         if self.folds is None and task == "classification" and target is not None and not (self.group or self.time):
             self.folds_ = _choose_folds(train_frame.get_column(target))
         if task == "classification" and target is not None:
@@ -812,6 +808,16 @@ def _say_test_split(pipe: Any, task: str, target: str | None, y_test: np.ndarray
                              "group" if pipe.group else "time" if pipe.time else None)
     if far:
         log.warning(far)
+
+
+def _check_rows_for_folds(pipe: Pipeline, train_rows: int, test_rows: int) -> None:
+    """Too few training rows left for the folds is said as the split's doing, not as too little data in the folds
+    (both engines)."""
+    if train_rows < pipe.folds_:
+        msg = (f"the test split took {test_rows:,} of the {train_rows + test_rows:,} rows (--test-size "
+               f"{pipe.test_size:g}), leaving {train_rows:,} to train on: too few for {pipe.folds_}-fold "
+               "cross-validation; use a smaller --test-size")
+        raise SpecError(msg)
 
 
 def _choose_folds(y: pl.Series) -> int:

@@ -256,3 +256,21 @@ def test_folds_not_given_follow_the_rarest_class_on_both_engines(client, tmp_pat
     assert any(n.startswith(note) for n in local.notes)
     assert set(dist.notes) == set(local.notes)
     assert len(local.cv_scores["logreg"]) == len(dist.cv_scores["logreg"]) == 3
+
+
+def test_too_few_training_rows_for_the_folds_is_the_same_error_on_both_engines(client, tmp_path) -> None:
+    from assay.engine import run_dask
+    from assay.exceptions import SpecError
+    from assay.pipeline import run
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "tiny.parquet"
+    pl.DataFrame({"x": rng.normal(size=12), "y": rng.normal(size=12)}).write_parquet(path)
+    spec = {"source": str(path), "target": "y", "models": ["linreg"], "evaluation": {"test_size": 0.7},
+            "output": {"dir": str(tmp_path / "out"), "report": False}}
+    message = (r"the test split took 9 of the 12 rows \(--test-size 0\.7\), leaving 3 to train on: too few for "
+               r"5-fold cross-validation; use a smaller --test-size")
+    with pytest.raises(SpecError, match=message):
+        run(spec)
+    with pytest.raises(SpecError, match=message):
+        run_dask(spec, client=client, rows_per_partition=4, echo=None)

@@ -609,6 +609,9 @@ class _Job:
             log.warning(note)
         input_schema = {c: str(t) for c, t in schema.items() if c != target}
         train_y, test_y = _split(pipe, yframe, target, task)
+        from assay.pipeline import _check_rows_for_folds
+
+        _check_rows_for_folds(pipe, train_y.height, test_y.height)
         if task == "classification" and target is not None:
             from assay.pipeline import _say_unseen_classes
 
