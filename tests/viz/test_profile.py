@@ -785,3 +785,34 @@ def test_numbers_with_leading_zeros_are_not_advised_into_a_numeric_type():
     assert by_column["zip"] == ("'zip' holds only numbers, and 10 values written with leading zeros (as codes are): "
                                 "keep it as text")
     assert by_column["n"].endswith("convert it to a numeric type")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_integer_histogram_bars_hold_the_same_count_of_whole_numbers(tmp_path, streamed):
+    """0-99 drawn in 30 evenly spaced bins put 3 or 4 whole numbers in each bar: a uniform column drew as a comb of
+    tall and short bars. Each bar holds the same count of whole numbers, its edges half-way between them."""
+    x = np.tile(np.arange(100), 50)
+    frame = pl.DataFrame({"z": x})
+    if streamed:
+        path = tmp_path / "z.parquet"
+        frame.write_parquet(path)
+        p = profile(pl.scan_parquet(path))
+    else:
+        p = profile(frame)
+    h = p["variables"]["z"]["histogram"]
+    widths = np.diff(h["edges"])
+    assert set(widths.tolist()) == {4.0}
+    assert h["edges"][0] == -0.5
+    assert set(h["counts"]) == {200}
+    assert sum(h["counts"]) == 5_000
+
+
+def test_integer_histogram_of_a_long_tail_counts_what_falls_outside_its_whole_number_edges():
+    x = np.concatenate([np.tile(np.arange(1000), 10), [100_000] * 5])
+    p = profile(pl.DataFrame({"z": x}))
+    h = p["variables"]["z"]["histogram"]
+    assert all(float(e) - 0.5 == math.floor(e) for e in h["edges"])
+    assert len(set(np.diff(h["edges"]).tolist())) == 1
+    assert h["above"] == int((x > h["edges"][-1]).sum())
+    assert h["below"] == int((x < h["edges"][0]).sum())
+    assert sum(h["counts"]) + h["above"] + h["below"] == len(x)
