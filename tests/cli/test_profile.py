@@ -95,3 +95,12 @@ def test_profile_command_skips_the_last_garbage_collection_once(penguins_csv: Pa
     for _ in range(2):
         assert main(["profile", str(penguins_csv), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     assert registered.count(gc.freeze) == 1
+
+
+def test_profile_sampled_says_what_the_sample_is_for(penguins_csv: Path, tmp_path: Path, capsys):
+    """Only correlations (and the missing-values map) come from the sample: each column's chart counts all rows."""
+    code = main(["profile", str(penguins_csv), "--out", str(tmp_path / "r"), "--sample-rows", "100", "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "profiled 344 rows × 8 columns, correlations from a 100-row sample;" in printed
+    assert "figures from" not in printed

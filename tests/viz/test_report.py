@@ -815,3 +815,28 @@ def test_counts_that_round_up_to_a_thousand_take_the_next_suffix(value: float, l
     assert _fmt(value) == label
     if abs(value) < 1e12:
         assert "e+" not in _count_tick(value)
+
+
+def test_sampled_profile_says_the_column_charts_count_every_row(tmp_path: Path):
+    """Each column's chart is counted over every row; only correlations and the missing-values map come from the
+    sample. The header said 'figures and correlations from a random sample', under histograms of all 2,000 rows."""
+    rng = np.random.default_rng(0)
+    df = pl.DataFrame({"x": rng.normal(size=2_000), "y": rng.normal(size=2_000)})
+    p = profile(df, sample_rows=500)
+    assert sum(p["variables"]["x"]["histogram"]["counts"]) == 2_000
+    html = write_profile(p, tmp_path / "out").read_text(encoding="utf-8")
+    header = html.split("</header>")[0]
+    assert "figures and correlations from" not in header
+    assert "statistics and column charts from all rows" in header
+    assert "correlations and the missing-values map from a random sample of 500 of 2,000 rows" in header
+    assert "rows sampled for correlations" in html
+    assert "figure sample" not in html
+
+
+def test_missing_values_map_title_agrees_with_one_column():
+    from assay.viz._figures import missing_figure
+
+    df = pl.DataFrame({"a": [1.0, None, 3.0, 4.0], "b": [1, 2, 3, 4], "c": ["x", "y", "z", "w"]})
+    fig = missing_figure(profile(df))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "Missing values: where (1 of 3 columns has gaps)" in titles

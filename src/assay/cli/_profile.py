@@ -22,8 +22,9 @@ Examples:
 
   assay profile "postgresql://bob@db/sales?table=orders" --sample-rows 50000 --quiet
 
-Statistics cover every row (streaming aggregations, bounded memory); correlations, the missingness matrix and the
-figures use a random sample of at most --sample-rows rows, and the report says when it sampled.
+Statistics and each column's chart cover every row (streaming aggregations, bounded memory); correlations, the
+missing-values map and the sample rows use a random sample of at most --sample-rows rows, and the report says when
+it sampled.
 """
 
 
@@ -37,7 +38,8 @@ def register(app: typer.Typer) -> None:
         target: str | None = typer.Option(None, "--target", "-t",
                                           help="Column to be predicted later: adds class balance and leakage checks."),
         sample_rows: int = typer.Option(200_000, "--sample-rows",
-                                        help="Rows sampled for correlations and figures (statistics use all rows)."),
+                                        help="Rows sampled for correlations and the missing-values map "
+                                             "(statistics use all rows)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, only the final lines."),
     ) -> None:
         if sample_rows < 1:
@@ -58,7 +60,7 @@ def register(app: typer.Typer) -> None:
             result = profile(src, target=target, sample_rows=sample_rows, progress=notify)
             html = write_profile(result, out, progress=notify)
         n_warn = len(result["warnings"])
-        sampled = f", figures from a {result['sample_rows']:,}-row sample" if result["sampled"] else ""
+        sampled = (f", correlations from a {result['sample_rows']:,}-row sample" if result["sampled"] else "")
         rows, cols = result["rows"], result["columns"]
         typer.echo(f"profiled {rows:,} row{'s' if rows != 1 else ''} × {cols:,} column{'s' if cols != 1 else ''}"
                    f"{sampled}; {n_warn} warning{'s' if n_warn != 1 else ''}")

@@ -325,7 +325,8 @@ def missing_figure(p: dict[str, Any]) -> Any | None:
     order = [i for i, name in enumerate(names) if variables[name]["missing"]]
     if not order:
         return None
-    note = f" ({len(order)} of {len(names)} columns have gaps)" if len(order) < len(names) else ""
+    has = "has" if len(order) == 1 else "have"
+    note = f" ({len(order)} of {len(names)} columns {has} gaps)" if len(order) < len(names) else ""
     if len(order) > MAX_MATRIX_COLUMNS:  # keep the columns with most missing, in their original order
         order = sorted(sorted(order, key=lambda i: -variables[names[i]]["missing_pct"])[:MAX_MATRIX_COLUMNS])
         note = f" (the {MAX_MATRIX_COLUMNS} of {len(names)} columns with most missing)"

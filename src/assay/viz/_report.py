@@ -603,8 +603,10 @@ def _profile_html(p: dict[str, Any], col_warnings: dict[str, list[dict[str, Any]
     add(f'  <div class="sub">{num(rows)} row{"" if rows == 1 else "s"} × {num(cols)} column{"" if cols == 1 else "s"}')
     if target:
         add(f" · target <b>{e(target)}</b>")
-    add(f"    · statistics from {e(p.get('statistics_from'))} · figures and correlations from "
-        f"{e(p.get('figures_from'))}\n")
+    # Each column's chart, the overview and the outliers chart count all rows; only what needs rows side by side
+    # (correlations, the missing-values map, the target association, the sample rows) comes from the sample.
+    add(f"    · statistics and column charts from {e(p.get('statistics_from'))} · correlations and the "
+        f"missing-values map from {e(p.get('figures_from'))}\n")
     if p.get("distinct_approximate"):
         add("· distinct counts are HyperLogLog estimates")
     add("</div>\n</header>\n<nav>\n")
@@ -621,7 +623,8 @@ def _profile_html(p: dict[str, Any], col_warnings: dict[str, list[dict[str, Any]
              (pct(p.get("missing_cells_pct")), f"missing cells ({num(p.get('missing_cells'))})"),
              (num(p.get("duplicate_rows")), f"duplicate rows ({pct(p.get('duplicate_rows_pct'))})"),
              (num(p.get("complete_rows")), "complete rows"),
-             (num(p.get("sample_rows")), "rows in the figure sample" + (" (sampled)" if p.get("sampled") else ""))]
+             (num(p.get("sample_rows")),
+              "rows sampled for correlations" if p.get("sampled") else "rows used for correlations")]
     add('<section id="overview">\n  <h2>Overview</h2>\n  <div class="cards">\n')
     for value, key in cards:
         add(f'    <div class="card"><div class="v">{value}</div><div class="k">{key}</div></div>\n')
