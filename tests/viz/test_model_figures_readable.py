@@ -464,3 +464,25 @@ def test_dense_regression_panels_show_their_sparse_rows():
         # every hexagon that holds a row is drawn darker than the white page (Blues starts at white)
         assert (rgb @ np.array([0.299, 0.587, 0.114])).max() < 0.85
     assert len(fig.axes) == 5  # three panels and the two hexagon scales
+
+
+def test_calibration_title_names_the_top_label_brier_score_of_many_classes():
+    """Of ten classes the figure scores the confidence of the predicted class against right/wrong: near-random
+    guessing scores about 0.1 there (0.9 as the multiclass Brier score), so its title says which score it is."""
+    rng = np.random.default_rng(0)
+    n, k = 600, 10
+    y = rng.integers(0, k, n)
+    proba = rng.dirichlet(np.full(k, 20.0), n)  # a model that knows nothing
+    fig = M.calibration_figure(y, proba, list(range(k)))
+    title = fig.axes[0].get_title()
+    assert title.startswith("Calibration — top-label Brier score 0.")
+    top = proba.max(1)
+    hit = (proba.argmax(1) == y).astype(float)
+    assert title.endswith(f"{np.mean((top - hit) ** 2):.3f}")
+    binary = M.calibration_figure(y == 3, np.column_stack([1 - proba[:, 3], proba[:, 3]]), [False, True])
+    assert binary.axes[0].get_title().startswith("Calibration — Brier score ")
+
+
+def test_importance_note_of_one_unchanged_feature_is_singular():
+    fig = M.importance_figure(["a", "b", "c"], np.array([0.2, 0.0, 0.1]), np.array([0.01, 0.0, 0.02]), "r2")
+    assert fig.axes[0].get_xlabel().endswith("(1 of 3 features changed nothing and is not drawn)")

@@ -328,7 +328,10 @@ def calibration_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[
                label="model (dot area = rows, bar = 95% interval)")
     brier = float(np.mean((p - hit) ** 2))
     ax.set(ylabel=observed, xlim=(0, 1), ylim=(0, 1.02))
-    ax.set_title(f"Calibration — Brier score {brier:.3f}")
+    # With more than two classes this is the top-label Brier score (of the confidence against right/wrong), not the
+    # multiclass one summed over classes: near-random guessing among ten classes scores about 0.1 on it, not 0.9.
+    kind = "Brier score" if len(classes) == 2 else "top-label Brier score"
+    ax.set_title(f"Calibration — {kind} {brier:.3f}")
     legend = ax.legend(loc="upper left")
     for handle in legend.legend_handles:  # the key shows a middling dot, not the first bin's
         if hasattr(handle, "set_sizes"):
@@ -392,8 +395,10 @@ def importance_figure(names: Sequence[str], mean: np.ndarray, std: np.ndarray, m
     more = f" (top {len(order)} of {len(names)} features)" if len(moved) > len(order) else ""
     ax.set_title("Permutation feature importance" + more)
     if len(moved) < len(names):  # said under the axis label: inside the axes it covered the last bar
-        ax.set_xlabel(f"drop in {metric} when the feature is shuffled\n({len(names) - len(moved):,} of "
-                      f"{len(names):,} features changed nothing and are not drawn)")
+        still = len(names) - len(moved)
+        verbs = "changed nothing and is not drawn" if still == 1 else "changed nothing and are not drawn"
+        ax.set_xlabel(f"drop in {metric} when the feature is shuffled\n({still:,} of {len(names):,} features "
+                      f"{verbs})")
     ax.xaxis.grid(True)
     ax.set_axisbelow(True)
     ax.tick_params(axis="y", length=0)
