@@ -266,3 +266,42 @@ def test_flush_waits_for_what_was_queued_before_it(tmp_path) -> None:
     flushed, seen = asyncio.run(scenario())
     assert flushed is True
     assert seen == {f"r{i}" for i in range(50)}
+
+
+def test_feedback_sent_for_a_shadow_record_is_refused_naming_the_request_to_send_it_for(tmp_path) -> None:
+    # It was stored (200) under the shadow's id, which no live metric reads: the shadow is scored by the feedback
+    # of the request it mirrored.
+    import asyncio
+    from types import SimpleNamespace
+
+    import orjson
+    from starlette.requests import Request
+
+    from assay.serve._app import Handlers, HTTPError, ServeConfig, Server
+    from assay.serve._predlog import PredictionLog, prediction_record
+
+    log = PredictionLog(str(tmp_path / "predictions.sqlite"))
+    for rid, shadow in (("r1", False), ("r1-shadow", True)):
+        record = prediction_record(rid, "m", 1, 0.001, 1, b"{}", "hash", [{"prediction": "a"}], None, shadow)
+        with sqlite3.connect(tmp_path / "predictions.sqlite") as conn:
+            conn.execute(f"INSERT INTO assay_predictions VALUES ({', '.join('?' * len(record))})", record)
+    server = Server(ServeConfig())
+    server.predlog = log
+    model = SimpleNamespace(task="classification", classes=["a", "b"])
+    server.slots["m"] = SimpleNamespace(production=SimpleNamespace(model=model))
+
+    async def send(rid: str):
+        body = orjson.dumps({"request_id": rid, "value": "a"})
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        scope = {"type": "http", "method": "POST", "path": "/models/m/feedback", "query_string": b"", "headers": [],
+                 "path_params": {"name": "m"}}
+        return await Handlers(server).feedback(Request(scope, receive))
+
+    with pytest.raises(HTTPError, match=r"r1-shadow is a shadow's record; send the feedback for r1 \(it scores both\)"):
+        asyncio.run(send("r1-shadow"))
+    assert orjson.loads(asyncio.run(send("r1")).body) == {"stored": 1, "duplicates": 0, "unknown_request_ids": 0}
+    with sqlite3.connect(tmp_path / "predictions.sqlite") as conn:
+        assert conn.execute("SELECT request_id FROM assay_feedback").fetchall() == [("r1",)]

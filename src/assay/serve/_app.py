@@ -1406,6 +1406,10 @@ class Handlers:
                 continue
             value = item.get("values", item.get("value"))
             problem = _feedback_problem(value, pred["rows"], task)
+            rid = item["request_id"]
+            if rid.endswith(SHADOW_SUFFIX):  # (stored under it, it scored nothing)
+                mirrored = rid[: -len(SHADOW_SUFFIX)]
+                problem = f"{rid} is a shadow's record; send the feedback for {mirrored} (it scores both)"
             if problem is not None:
                 problems.append({"request_id": item["request_id"], "error": problem})
             known.append((item["request_id"], value))
