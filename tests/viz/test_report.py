@@ -840,3 +840,44 @@ def test_missing_values_map_title_agrees_with_one_column():
     fig = missing_figure(profile(df))
     titles = [ax.get_title() for ax in fig.axes]
     assert "Missing values: where (1 of 3 columns has gaps)" in titles
+
+
+def test_shares_next_to_bars_and_in_tables_are_not_rounded_away():
+    """One value of 100,000 drew as '1  (0.0%)' beside its bar, and 99,999 missing of 100,000 read '100.0%'."""
+    from assay.viz._figures import column_figure, missing_figure
+    from assay.viz._report import fmt_pct
+
+    n = 100_000
+    df = pl.DataFrame({
+        "c": ["a"] * (n - 1) + ["b"],
+        "m": pl.Series([None] * (n - 1) + [1.0], dtype=pl.Float64),
+    })
+    p = profile(df)
+    texts = [t.get_text() for t in column_figure(p["variables"]["c"], n).axes[0].texts]
+    assert "1  (<0.1%)" in texts
+    assert "100k  (>99.9%)" in texts
+    shares = [t.get_text() for t in missing_figure(p).axes[1].texts]
+    assert shares == [">99.9%"]
+    assert fmt_pct(p["variables"]["m"]["missing_pct"]) == ">99.9%"
+    assert fmt_pct(100.0) == "100.0%"
+    assert fmt_pct(0.001) == "0.001%"
+
+
+def test_tiny_profiles_say_why_a_column_has_no_figure_and_show_rows_once(tmp_path: Path):
+    """With no rows a column is not 'every value is missing'; with fewer rows than the preview its rows are shown once,
+    not again as 'Random rows'."""
+    empty = pl.DataFrame({"a": [], "b": []}, schema={"a": pl.String, "b": pl.Float64})
+    html = write_profile(profile(empty), tmp_path / "zero").read_text(encoding="utf-8")
+    assert "no figure: the data has no rows" in html
+    assert "every value is missing" not in html
+    three = pl.DataFrame({"a": ["x", "y", "z"], "b": [1.0, 2.0, None], "c": [None, None, None]})
+    html = write_profile(profile(three), tmp_path / "three").read_text(encoding="utf-8")
+    sample = html.split('<section id="sample">')[1]
+    assert "Random rows" not in sample
+    assert "<h3>All rows</h3>" in sample
+    assert sample.count("<td>x</td>") == 1
+    assert "no figure: every value is missing" in html  # column c: three rows, all missing
+    wide = pl.DataFrame({"a": [str(i) for i in range(40)]})
+    sample = write_profile(profile(wide), tmp_path / "forty").read_text(encoding="utf-8").split('id="sample"')[1]
+    assert "<h3>First rows</h3>" in sample
+    assert "<h3>Random rows</h3>" in sample

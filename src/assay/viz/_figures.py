@@ -73,6 +73,20 @@ def _scaled(x: float, size: float, suffix: str) -> str:
     return f"{text}{suffix}"
 
 
+def _share(pct: float, decimals: int = 1) -> str:
+    """A percentage that does not round a share away: some is never '0.0%', not all never '100.0%'.
+
+    >>> _share(0), _share(0.001), _share(12.345), _share(99.99), _share(100), _share(0.001, 2)
+    ('0.0%', '<0.1%', '12.3%', '>99.9%', '100.0%', '<0.01%')
+    """
+    step = 10.0 ** -decimals
+    if 0 < pct < step / 2:
+        return f"<{step:.{decimals}f}%"
+    if 100 - step / 2 <= pct < 100:
+        return f">{100 - step:.{decimals}f}%"
+    return f"{pct:.{decimals}f}%"
+
+
 def _count_tick(v: float) -> str:
     """Row counts on an axis, all in one style: 0, 500, 8k, 16k, 1.2M.
 
@@ -107,9 +121,9 @@ def _barh(ax: Any, labels: list[str], values: list[float], colors: list[str] | s
     top = max(values) if values else 1
     for yi, val in zip(y, values, strict=True):
         if pct_only:
-            text = f"{val:.1f}%"
+            text = _share(val)
         elif total:
-            text = f"{_fmt(val)}  ({100 * val / total:.1f}%)"
+            text = f"{_fmt(val)}  ({_share(100 * val / total)})"
         else:
             text = _fmt(val)
         ax.text(val + top * 0.01, yi, text, va="center", ha="left", fontsize=7.5, color="#46525f")
@@ -235,7 +249,7 @@ def _histogram(v: dict[str, Any]) -> Any:
     if h.get("below") or h.get("above"):
         notes.append(f"outside the axis: {_fmt(h.get('below', 0))} below, {_fmt(h.get('above', 0))} above")
     if outl and outl["count"]:
-        notes.append(f"IQR outliers (dotted fences): {_fmt(outl['count'])} ({outl['pct']:.1f}%)")
+        notes.append(f"IQR outliers (dotted fences): {_fmt(outl['count'])} ({_share(outl['pct'])})")
     ax.set_xlabel("\n".join([label, *notes]))
     return fig
 
@@ -358,7 +372,7 @@ def missing_figure(p: dict[str, Any]) -> Any | None:
     y = np.arange(len(order))
     bx.barh(y, pct, color=[WARN if x >= 50 else PALETTE[1] for x in pct], height=0.7)
     for yi, x in zip(y, pct, strict=True):
-        bx.text(min(x, 100) + 2, yi, f"{x:.1f}%", va="center", fontsize=7, color="#46525f")
+        bx.text(min(x, 100) + 2, yi, _share(x), va="center", fontsize=7, color="#46525f")
     bx.set_xlim(0, 130)  # room for the labels past a full bar; the scale itself stops at 100%
     bx.set_xticks([0, 25, 50, 75, 100])
     bx.set_xlabel("missing (% of rows)")
@@ -439,7 +453,7 @@ def outliers_figure(p: dict[str, Any]) -> Any | None:
     ax.barh(y, high, left=low, color=WARN, height=0.7, label="above Q3 + 1.5·IQR")
     top = max([a + b for a, b in zip(low, high, strict=True)] + [0.1])
     for yi, (_n, o), a, b in zip(y, shown, low, high, strict=True):
-        ax.text(a + b + top * 0.01, yi, f"{o['count']:,} ({o['pct']:.2f}%)", va="center", fontsize=7.5,
+        ax.text(a + b + top * 0.01, yi, f"{o['count']:,} ({_share(o['pct'], 2)})", va="center", fontsize=7.5,
                 color="#46525f")
     ax.set_yticks(y, labels)
     ax.invert_yaxis()

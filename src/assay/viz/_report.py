@@ -764,7 +764,10 @@ def _profile_html(p: dict[str, Any], col_warnings: dict[str, list[dict[str, Any]
     # ----------------------------------------------------------------------------------------------- sample rows
     preview = p.get("preview") or {}
     add('<section id="sample">\n  <h2>Sample rows</h2>\n')
-    for title, key in (("First rows", "head"), ("Random rows", "random")):
+    parts = [("First rows", "head"), ("Random rows", "random")]
+    if p.get("rows") and p["rows"] <= len(preview.get("head") or []):  # every row is among the first: no second copy
+        parts = [("All rows", "head")]
+    for title, key in parts:
         add(f"  <h3>{title}</h3>\n")
         if preview.get(key):
             add('<div class="scroll"><table><tr>' + "".join(f"<th>{e(c)}</th>" for c in preview.get("columns") or [])
@@ -803,7 +806,7 @@ def write_train_report(path: str | Path, report: dict[str, Any]) -> Path:
 def _why_no_figure(v: dict[str, Any]) -> str:
     kind = v["kind"]
     if kind == "empty":
-        return "no figure: every value is missing"
+        return "no figure: every value is missing" if v.get("missing") else "no figure: the data has no rows"
     if kind == "id-like":
         return "no figure: an identifier (almost every value is different)"
     if kind == "text":
@@ -881,6 +884,8 @@ def fmt_metric(x: Any) -> str:
 def fmt_pct(x: Any) -> str:
     if _absent(x):
         return "–"
+    if 99.95 <= x < 100:  # not all: 99,999 of 100,000 missing is not '100.0%'
+        return ">99.9%"
     return f"{x:.1f}%" if x >= 0.1 or x == 0 else f"{x:.2g}%"
 
 
