@@ -295,3 +295,19 @@ def test_names_and_aliases_list_in_the_same_order_on_every_backend(registry_uri,
     # The aliases an error lists come in the same order.
     with pytest.raises(RegistryError, match=r"\(aliases: A-x, Stage, a_x, ax, production, staging\)"):
         registry.resolve("ab", "prod")
+
+
+def test_three_slashes_before_an_absolute_registry_path_say_to_write_four(tmp_path, monkeypatch, make_artifact):
+    # sqlite:///tmp/x/registry.sqlite is tmp/x/registry.sqlite under the current directory (SQLAlchemy's
+    # convention): a server or a training run made a new, empty registry there instead of using /tmp/x's.
+    db = tmp_path / "reg" / "registry.sqlite"
+    absolute, mistaken = f"sqlite:///{db}", f"sqlite://{db}"  # (db starts with "/": four slashes, then three)
+    open_registry(absolute).register(make_artifact(), "m")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RegistryError, match=r"relative to the current directory .* write sqlite:////"):
+        open_registry(mistaken)
+    with pytest.raises(RegistryError, match=r"\(four slashes\)"):
+        open_registry(mistaken, create=False)
+    assert not (tmp_path / str(db).lstrip("/")).exists()  # nothing made under the current directory
+    assert open_registry(absolute).names() == ["m"]
+    assert open_registry("sqlite:///rel/registry.sqlite").names() == []  # a relative one is still made

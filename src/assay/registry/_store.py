@@ -723,6 +723,14 @@ def open_registry(location: str | Path | None = None, *, create: bool = True) ->
         query = dict(parse_qsl(qs))
         db = Path(path).expanduser()
         root = db.parent
+        if not db.is_absolute() and not db.exists() and Path("/", path).exists():
+            # (SQLAlchemy's convention, as for data sources: three slashes are a relative path. A new, empty
+            # registry was made under the current directory, or "no registry" said of the relative path.)
+            msg = (
+                f"{_mask(text)} names {path} relative to the current directory ({Path.cwd()}), where there is no "
+                f"registry; for the absolute {Path('/', path)} write sqlite:///{Path('/', path)} (four slashes)"
+            )
+            raise RegistryError(msg)
         if "artifacts" in query:
             store = _store_of(query.pop("artifacts"), None, query.pop("cache", None))
         if query:
