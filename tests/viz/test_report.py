@@ -881,3 +881,18 @@ def test_tiny_profiles_say_why_a_column_has_no_figure_and_show_rows_once(tmp_pat
     sample = write_profile(profile(wide), tmp_path / "forty").read_text(encoding="utf-8").split('id="sample"')[1]
     assert "<h3>First rows</h3>" in sample
     assert "<h3>Random rows</h3>" in sample
+
+
+def test_target_association_says_it_comes_from_the_sample_and_ends_its_axis_at_one(tmp_path: Path):
+    from assay.viz._figures import target_association_figure
+
+    rng = np.random.default_rng(0)
+    n = 3_000
+    x = rng.normal(size=n)
+    df = pl.DataFrame({"x": x, "noise": rng.normal(size=n), "y": np.where(x + rng.normal(size=n) > 0, "a", "b")})
+    p = profile(df, target="y", sample_rows=1_000)
+    ticks = target_association_figure(p).axes[0].get_xticks()
+    assert ticks.max() == pytest.approx(1.0)
+    html = write_profile(p, tmp_path).read_text(encoding="utf-8")
+    target = html.split('<section id="target">')[1].split("</section>")[0]
+    assert "Association with the target computed on a random sample of 1,000 of 3,000 rows" in target

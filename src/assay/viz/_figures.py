@@ -485,7 +485,8 @@ def target_association_figure(p: dict[str, Any]) -> Any | None:
     height = max(2.2, 0.26 * len(shown) + 1.2)
     fig, ax = figure(7.5, height, fit=True)
     _barh(ax, labels, values, colors)
-    ax.set_xlim(0, 1.2)
+    ax.set_xlim(0, 1.2)  # room for the values beside the bars; no association is past 1, nor is a tick
+    ax.set_xticks(np.linspace(0, 1, 6))
     ax.axvline(0.95, color=WARN, linestyle=":", linewidth=1)
     ax.set_xlabel("association with the target (0 none … 1 perfect)")
     top = f" (top {len(shown)} of {len(items)})" if len(items) > len(shown) else ""

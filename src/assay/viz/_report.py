@@ -756,8 +756,9 @@ def _profile_html(p: dict[str, Any], col_warnings: dict[str, list[dict[str, Any]
                 add(f'<tr><td>{cell(c.get("value"))}</td><td class="n">{num(c.get("count"))}</td>'
                     f'<td class="n">{pct(c.get("pct"))}</td></tr>')
             add("</table>")
-        add(lambda figs: img("target association", figs["target_association"]) if figs.get("target_association")
-            else "")
+        add(lambda figs: img("target association", figs["target_association"])
+            + f'\n  <p class="note">Association with the target computed on {e(p.get("figures_from"))}, over rows '
+            "where both values are present.</p>\n" if figs.get("target_association") else "")
         add("</section>\n")
     add("\n")
 
