@@ -896,3 +896,17 @@ def test_target_association_says_it_comes_from_the_sample_and_ends_its_axis_at_o
     html = write_profile(p, tmp_path).read_text(encoding="utf-8")
     target = html.split('<section id="target">')[1].split("</section>")[0]
     assert "Association with the target computed on a random sample of 1,000 of 3,000 rows" in target
+
+
+def test_date_histogram_says_how_long_a_bar_is():
+    """30 bars over 478 months: a bar's height counted rows per ~16 months, and the axis only said 'rows'."""
+    from assay.viz._figures import column_figure
+
+    days = pl.date_range(pl.date(2000, 1, 1), pl.date(2000, 1, 31), "1d", eager=True)
+    p = profile(pl.DataFrame({"d": days}))
+    ax = column_figure(p["variables"]["d"], p["rows"]).axes[0]
+    assert ax.get_ylabel() == "rows per 1 day"
+    minutes = pl.datetime_range(pl.datetime(2020, 1, 1), pl.datetime(2020, 1, 1, 5), "1m", eager=True)
+    p = profile(pl.DataFrame({"t": minutes}))
+    ax = column_figure(p["variables"]["t"], p["rows"]).axes[0]
+    assert ax.get_ylabel() == "rows per 10 minutes"
