@@ -274,3 +274,25 @@ def test_too_few_training_rows_for_the_folds_is_the_same_error_on_both_engines(c
         run(spec)
     with pytest.raises(SpecError, match=message):
         run_dask(spec, client=client, rows_per_partition=4, echo=None)
+
+
+def test_an_unknown_model_or_a_multiclass_threshold_fails_before_the_column_checks_on_both_engines(
+        client, tmp_path, caplog) -> None:
+    from assay.engine import run_dask
+    from assay.exceptions import SpecError
+    from assay.pipeline import run
+
+    rng = np.random.default_rng(0)
+    label = rng.choice(["a", "b", "c"], 90)
+    path = tmp_path / "data.parquet"
+    pl.DataFrame({"x": rng.normal(size=90), "copy": label, "label": label}).write_parquet(path)
+    spec = {"source": str(path), "target": "label", "output": {"dir": str(tmp_path / "out"), "report": False}}
+    for extra, message in (({"models": ["linreg"]}, r"unknown model 'linreg' for task classification"),
+                           ({"models": ["logreg"], "evaluation": {"threshold": "f1"}},
+                            r"--threshold tunes a binary classifier; this is classification with 3 classes")):
+        engines = {"local": run, "dask": lambda s: run_dask(s, client=client, rows_per_partition=30, echo=None)}
+        for engine, train in engines.items():
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="assay"), pytest.raises(SpecError, match=message):
+                train({**spec, **extra})
+            assert "suspected target leakage" not in caplog.text, engine

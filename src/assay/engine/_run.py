@@ -627,11 +627,13 @@ class _Job:
                       if task == "classification" else "random", "column": split_column,
                       "train_rows": len(train_rows), "test_rows": len(test_rows)}
         self.sorted_train = pipe.time is not None and bool(np.any(np.diff(train_rows) < 0))
+        names = list(pipe.models) if pipe.models else default_models(task)
+        for name in names:  # unknown names fail before any work is done, as on the local engine
+            make_model(name, task, seed=pipe.seed)
+        if objective is not None:  # said before the folds, as on the local engine, not after them
+            require_binary(task, None, train_y.get_column(target).n_unique() if target is not None else 0)
         if target is not None:
             self._column_notes(pipe, parts, schema, target, task, train_y.get_column(target), train_rows)
-        names = list(pipe.models) if pipe.models else default_models(task)
-        for name in names:
-            make_model(name, task, seed=pipe.seed)
         primary = PRIMARY_METRIC[task]
         higher = GREATER_IS_BETTER.get(primary, True)
         y_all = None if target is None else _labels(train_y.get_column(target))
