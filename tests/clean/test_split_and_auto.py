@@ -127,3 +127,23 @@ def test_choices_spelled_with_other_separators_or_case_mean_the_same_choice(tmp_
     assert load_steps(tmp_path / "steps.json")[0].method == "yeo-johnson"  # the state keeps the canonical name
     with pytest.raises(SpecError, match=r"method='yeo' is not valid"):
         make_step("scale", {"method": "yeo"}).fit(df)
+
+
+@pytest.mark.parametrize(("per_class", "share", "expected"), [(2, 0.2, 40), (5, 0.5, 100), (5, 0.1, 20)])
+def test_stratified_split_of_many_small_classes_holds_out_the_share_asked(per_class: int, share: float,
+                                                                           expected: int) -> None:
+    # Each class rounded on its own: round(2 x 0.2) = 0 took no test row at all, round(5 x 0.5) = 2 took 80 of 100.
+    df = pl.DataFrame({"i": range(200), "c": [f"k{i // per_class}" for i in range(200)]})
+    train, test = train_test_split(df, target="c", test_size=share, seed=1)
+    assert test.height == expected
+    assert train.height == 200 - expected
+    assert set(test["c"]) <= set(train["c"])  # every class keeps a row to train on
+    counts = test["c"].value_counts()["count"]
+    assert counts.max() - counts.min() <= 1
+
+
+def test_stratified_split_keeps_a_lone_class_row_in_train() -> None:
+    df = pl.DataFrame({"i": range(10), "c": ["a"] * 9 + ["b"]})
+    train, test = train_test_split(df, target="c", test_size=0.6)
+    assert test.height == 6
+    assert "b" in train["c"].to_list()
