@@ -483,3 +483,25 @@ def test_a_version_deleted_from_the_registry_is_no_longer_served(registry_dir, s
     assert httpx.get(f"{server.url}/v2/models/iris").json()["versions"] == ["2"]
     assert infer(2).status_code == 200
     assert "was deleted from the registry" in server.logs()
+
+
+def test_a_model_whose_every_version_is_deleted_is_no_longer_served(registry_dir, start_server, tmp_path):
+    # It answered from memory until the server restarted (the registry watch skipped a name it no longer lists).
+    reg = open_registry(registry_dir)
+    reg.register(iris_artifact(tmp_path), "other")
+    for args in ((), ("--model", "iris", "--model", "other")):
+        server = start_server(registry_dir, "--watch-seconds", "0.1", *args)
+        assert httpx.post(f"{server.url}/models/other/predict", json=[ROW]).status_code == 200
+        reg.delete("other", reg.resolve("other"), force=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if httpx.post(f"{server.url}/models/other/predict", json=[ROW]).status_code == 404:
+                break
+            time.sleep(0.1)
+        r = httpx.post(f"{server.url}/models/other/predict", json=[ROW])
+        assert r.status_code == 404
+        assert "not served here" in r.json()["error"]
+        assert httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).status_code == 200
+        assert "no version of it is registered any more" in server.logs()
+        server.stop()
+        reg.register(iris_artifact(tmp_path), "other")  # (for the run with --model)

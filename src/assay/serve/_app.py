@@ -696,10 +696,14 @@ class Server:
             await asyncio.sleep(self.config.watch_seconds)
             try:
                 names = self.config.models or await loop.run_in_executor(None, self.registry.names)
+                for name in [n for n in self.slots if n not in names]:  # (every version of it deleted)
+                    await self._forget_model(name)
                 for name in names:
                     try:
                         version = await loop.run_in_executor(None, self.registry.resolve, name, None)
                     except RegistryError:
+                        if name in self.slots:
+                            await self._forget_model(name)
                         continue
                     slot = self.slots.get(name)
                     if slot is None or slot.production is None or slot.production.version != version:
@@ -714,6 +718,30 @@ class Server:
                 raise
             except Exception as exc:  # the registry is briefly unreachable: keep serving what is loaded
                 log.warning("registry watch failed: %s", exc)
+
+    async def _forget_model(self, name: str) -> None:
+        """A served model none of whose versions is registered any more stops being served (404 from then on, as
+        for any name the registry does not have); it answered from memory until the server restarted."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.registry.versions, name)
+        except RegistryError:  # (only a registry that says so: an unreachable one raises something else)
+            pass
+        else:
+            return
+        slot = self.slots.get(name)
+        if slot is None:
+            return
+        async with slot.lock:
+            if self.slots.get(name) is not slot:
+                return
+            del self.slots[name]
+            gone = slot.deployments()
+            for key in [k for k in self.extra if k[0] == name]:
+                gone.append(self.extra.pop(key))
+            for dep in dict.fromkeys(gone):
+                if all(dep not in other.deployments() for other in self.slots.values()):
+                    self._spawn(dep.drain())
+        log.warning("model %s: no version of it is registered any more; no longer served", name)
 
     async def _forget_deleted(self, name: str) -> None:
         """Versions of ``name`` deleted from the registry stop being served: one loaded on request is dropped (a
