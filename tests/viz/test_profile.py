@@ -816,3 +816,19 @@ def test_integer_histogram_of_a_long_tail_counts_what_falls_outside_its_whole_nu
     assert h["above"] == int((x > h["edges"][-1]).sum())
     assert h["below"] == int((x < h["edges"][0]).sum())
     assert sum(h["counts"]) + h["above"] + h["below"] == len(x)
+
+
+def test_free_text_warning_does_not_advise_target_encoding_whole_texts():
+    """A column of sentences, almost each one different, was told 'use frequency or target encoding' as if it were
+    a categorical of many levels; target encoding of unique texts hands each row its own label."""
+    rng = np.random.default_rng(0)
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "data", "models", "learn"]
+    texts = [" ".join(rng.choice(words, 12)) for _ in range(500)]
+    levels = [f"shop {i}" for i in rng.integers(0, 80, 500)]
+    p = profile(pl.DataFrame({"comment": texts, "shop": levels}))
+    assert p["variables"]["comment"]["kind"] == "text"
+    by_column = {w["column"]: w["message"] for w in _warnings(p, "high_cardinality")}
+    assert by_column["comment"].startswith("'comment' is free text (")
+    assert "(one-hot, frequency or target encoding) would not generalise" in by_column["comment"]
+    assert "use frequency or target encoding" not in by_column["comment"]
+    assert by_column["shop"].endswith("one-hot encoding would be wide; use frequency or target encoding")

@@ -1284,7 +1284,14 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
         elif kind == "id-like" and name != target:  # (an identifier as the target is said below)
             add("id_like", name, f"'{name}' looks like an identifier ({distinct:,} distinct of {v['count']:,} "
                                  "values): exclude it from model features")
-        if kind in ("categorical", "text") and (distinct or 0) > HIGH_CARDINALITY:
+        if kind == "text" and (distinct or 0) > HIGH_CARDINALITY:
+            # Whole sentences as categories: target encoding of (nearly) unique texts learns each row's own label.
+            mean_len = (v.get("length") or {}).get("mean") or 0
+            add("high_cardinality", name, f"'{name}' is free text ({distinct:,} distinct values, {mean_len:,.0f} "
+                                          "characters on average): encoding whole texts as categories (one-hot, "
+                                          "frequency or target encoding) would not generalise; derive features "
+                                          "from its words instead")
+        elif kind == "categorical" and (distinct or 0) > HIGH_CARDINALITY:
             add("high_cardinality", name, f"'{name}' has {distinct:,} distinct values (high cardinality): "
                                           "one-hot encoding would be wide; use frequency or target encoding")
         skew = v.get("skew")
