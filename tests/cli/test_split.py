@@ -150,3 +150,13 @@ def test_time_written_as_day_first_text_splits_by_the_dates_not_the_text(tmp_pat
     assert main(["split", str(words), "--test-size", "1", "--time", "when", "--out", str(tmp_path / "w")]) == 2
     assert "column 'when' is text that does not read as dates, times or numbers (e.g. 'soon')" in (
         capsys.readouterr().err)
+
+
+def test_an_unknown_stratify_column_is_named_as_the_stratify_column(penguins_csv: Path, tmp_path: Path, capsys):
+    # It was "target column 'specie' not found": the split has no target, the user gave --stratify.
+    assert main(["split", str(penguins_csv), "--test-size", "0.2", "--stratify", "specie", "--out",
+                 str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--stratify specie: no such column" in err
+    assert "did you mean 'species'" in err
+    assert not (tmp_path / "o").exists()

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from assay.exceptions import SpecError
+from assay.exceptions import SchemaError, SpecError, did_you_mean
 
 __all__ = ["register"]
 
@@ -126,6 +126,11 @@ def register(app: typer.Typer) -> None:
                 msg = f"--test-size {test_size}: give a share between 0 and 1 (0.2) or a whole row count (500)"
                 raise SpecError(msg)
             size: float | int = int(test_size) if test_size >= 1 else test_size
+            if stratify is not None and stratify not in frame.columns:
+                # (train_test_split names it the target column: the class column it stratifies by)
+                msg = (f"--stratify {stratify}: no such column{did_you_mean(stratify, frame.columns)} (columns: "
+                       f"{', '.join(frame.columns)})")
+                raise SchemaError(msg)
             train, test = train_test_split(frame, target=stratify, test_size=size, stratify=stratify is not None,
                                            seed=seed, group=group, time=time)
             parts = {"train": train, "test": test}
