@@ -444,3 +444,14 @@ def test_whole_number_columns_stay_whole_when_every_fill_is_whole() -> None:
     assert forward.schema["kids"] == pl.Int64
     assert forward["kids"].to_list() == [1, 1, 3, 2, 2, 2]
     assert MissingStep(strategy="interpolate").fit(df).transform(df).schema["kids"] == pl.Float64
+
+
+@pytest.mark.parametrize("rows", [3, 12_000])  # small frames and those whose numbers are reduced stage by stage
+def test_long_integer_ids_written_as_text_keep_every_digit(rows: int):
+    # Read through a float, 9007199254740993 (2**53 + 1) became 9007199254740992 and 18-digit ids lost digits.
+    ids = ["9007199254740993", "123456789012345678", "-", *[str(10**17 + i) for i in range(rows - 3)]]
+    df = pl.DataFrame({"id": ids})
+    out = TypesStep().fit(df).transform(df)["id"]
+    assert out.dtype == pl.Int64
+    assert out[:3].to_list() == [9007199254740993, 123456789012345678, None]
+    assert out[3:].to_list() == [10**17 + i for i in range(rows - 3)]

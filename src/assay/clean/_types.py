@@ -575,8 +575,14 @@ class TypesStep(Step):
         s = _clean_text(col, tokens)
         if kind in ("number", "integer"):
             s = self._number_input(col, spec, tokens)
-            value = _number_value(s, _number_text(s) if reduced is None else reduced)
-            return (value if kind == "number" else value.round(0).cast(pl.Int64, strict=False)).alias(col)
+            reduced = _number_text(s) if reduced is None else reduced
+            value = _number_value(s, reduced)
+            if kind == "number":
+                return value.alias(col)
+            # Whole numbers written plainly are read as integers, not through a float: past 2**53 (ids of 16 to 18
+            # digits) a float holds only every other integer, and 9007199254740993 became ...992.
+            return (pl.when(reduced.str.contains(_INTEGER_TEXT)).then(reduced.cast(pl.Int64, strict=False))
+                    .otherwise(value.round(0).cast(pl.Int64, strict=False)).alias(col))
         if kind == "boolean":
             return parse_bool(s).alias(col)
         if kind in ("date", "datetime"):
