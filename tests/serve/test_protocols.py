@@ -874,3 +874,35 @@ def test_every_json_layout_builds_the_frame_records_build(values):
         frame_from_oip(orjson.dumps({"inputs": tensors}), None)[0],
     ):
         assert frame.equals(expected), (frame, expected)
+
+
+def test_oip_metadata_names_and_types_the_outputs_the_answers_carry(start_server, tmp_path):
+    # The metadata said "prediction" FP64 for a clustering (answered as "cluster" INT64) and an anomaly detector
+    # ("anomaly" BOOL and "score" FP64), and BYTES for a classifier of 0/1/2 (answered as INT64).
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import IsolationForest
+    from sklearn.linear_model import LogisticRegression
+
+    from assay._fitted import Model
+
+    frame = iris()
+    X = frame.select(FEATURES).to_numpy()
+    codes = frame["species"].cast(pl.Categorical).to_physical().cast(pl.Int64).to_numpy()
+    schema = dict.fromkeys(FEATURES, "Float64")
+    models = {
+        "codes": Model([], LogisticRegression(max_iter=500).fit(X, codes), task="classification", target="species",
+                       input_schema=schema, features=FEATURES, classes=[0, 1, 2]),
+        "groups": Model([], KMeans(n_clusters=3, n_init=2, random_state=0).fit(X), task="clustering", target=None,
+                        input_schema=schema, features=FEATURES),
+        "odd": Model([], IsolationForest(random_state=0).fit(X), task="anomaly", target=None, input_schema=schema,
+                     features=FEATURES),
+    }
+    reg = open_registry(tmp_path / "registry")
+    for name, model in models.items():
+        reg.register(model.save(tmp_path / name), name)
+    server = start_server(tmp_path / "registry")
+    body = {"inputs": [{"name": k, "shape": [1], "datatype": "FP64", "data": [v]} for k, v in ROW.items()]}
+    for name in models:
+        meta = httpx.get(f"{server.url}/v2/models/{name}").json()["outputs"]
+        answer = httpx.post(f"{server.url}/v2/models/{name}/infer", json=body).json()["outputs"]
+        assert [(o["name"], o["datatype"]) for o in meta] == [(o["name"], o["datatype"]) for o in answer], name

@@ -51,6 +51,7 @@ from assay.serve._protocols import (
     frame_from_mlflow,
     frame_from_oip,
     oip_datatype,
+    oip_output_metadata,
     oip_outputs,
     records_from_body,
 )
@@ -1319,8 +1320,10 @@ class Handlers:
         slot = self.s._slot(self._name(request))
         version = self._version(request)
         dep = slot.production if version is None else slot.version(version) or self.s.extra.get((slot.name, version))
+        score = True  # (an anomaly detector's score: assay's detectors all give one)
         if dep is not None:
             task, classes, schema, served = dep.model.task, dep.model.classes, dep.model.input_schema, dep.version
+            score = hasattr(getattr(dep.model, "estimator", None), "score_samples")
         else:  # registered but not loaded: described from its manifest, without loading it
             mv = await self._registered(slot.name, version)
             task, classes, schema, served = (
@@ -1329,8 +1332,9 @@ class Handlers:
                 mv.manifest.get("input_schema") or {},
                 mv.version,
             )
-        outputs = [{"name": "prediction", "datatype": "BYTES" if task == "classification" else "FP64", "shape": [-1]}]
-        outputs += [{"name": f"proba_{c}", "datatype": "FP64", "shape": [-1]} for c in classes or []]
+        # (named and typed as the answers are: it said "prediction" FP64 for a clustering's "cluster" and an
+        # anomaly detector's "anomaly" and "score", and BYTES for a classifier's 0/1/2, answered as INT64)
+        outputs = oip_output_metadata(task, classes, score)
         return _json(
             {
                 "name": slot.name,

@@ -384,6 +384,31 @@ def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame
     return frame, req
 
 
+def oip_output_metadata(task: str | None, classes: list[Any] | None, score: bool = True) -> list[dict[str, Any]]:
+    """The output tensors a model's answers carry (OIP model metadata), named and typed as :func:`oip_outputs`
+    writes them: a classifier's ``prediction`` in its classes' type (INT64 for 0/1/2, BYTES for text) and
+    ``proba_<class>``; a regressor's ``prediction``; a clustering's ``cluster``; an anomaly detector's ``anomaly``
+    and (``score``) ``score``."""
+    if task == "classification":
+        kinds = {type(c) for c in classes or []}
+        if kinds == {bool}:
+            dtype = "BOOL"
+        elif kinds and kinds <= {bool, int}:
+            dtype = "INT64"
+        elif kinds and kinds <= {bool, int, float}:
+            dtype = "FP64"
+        else:
+            dtype = "BYTES"
+        named = [("prediction", dtype)] + [(f"proba_{c}", "FP64") for c in classes or []]
+    elif task == "clustering":
+        named = [("cluster", "INT64")]
+    elif task == "anomaly":
+        named = [("anomaly", "BOOL")] + ([("score", "FP64")] if score else [])
+    else:
+        named = [("prediction", "FP64")]
+    return [{"name": name, "datatype": dtype, "shape": [-1]} for name, dtype in named]
+
+
 def oip_outputs(rows: list[dict[str, Any]], requested: list[str] | None) -> list[dict[str, Any]]:
     """OIP output tensors (one per prediction column) from prediction rows; :class:`BadRequest` for a requested
     output the model does not give."""
