@@ -486,3 +486,20 @@ def test_calibration_title_names_the_top_label_brier_score_of_many_classes():
 def test_importance_note_of_one_unchanged_feature_is_singular():
     fig = M.importance_figure(["a", "b", "c"], np.array([0.2, 0.0, 0.1]), np.array([0.01, 0.0, 0.02]), "r2")
     assert fig.axes[0].get_xlabel().endswith("(1 of 3 features changed nothing and is not drawn)")
+
+
+def test_scores_near_one_are_ticked_whole_not_with_an_offset():
+    """r2 between 0.99999 and 1 (a leaking feature) was ticked '8.6 … 10.0' under the corner note '1e-6+9.9999e-1'."""
+    curve = {"train_sizes": [20, 70, 120, 170, 220],
+             "train": [[0.999994], [0.999998], [0.999999], [1.0], [1.0]],
+             "test": [[0.999991], [0.999996], [0.999998], [1.0], [0.999999]]}
+    fig = M.learning_curve_figure(curve, "r2")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert labels
+    assert all(float(t) == pytest.approx(1.0, abs=1e-4) for t in labels)
+    fig = M.cv_spread_figure({"a": [0.999991, 0.999996], "b": [0.999998, 1.0]}, "r2")
+    fig.canvas.draw()
+    assert fig.axes[0].xaxis.get_offset_text().get_text() == ""

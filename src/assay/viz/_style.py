@@ -80,6 +80,9 @@ def setup_matplotlib() -> str:
         "font.family": [*families, "sans-serif"],  # concrete names: matplotlib falls back glyph by glyph along them
         "font.sans-serif": families,
         "axes.unicode_minus": False,  # CJK fonts often lack U+2212; a hyphen always renders
+        # Tick labels give their values whole: scores between 0.99999 and 1 read "10.0" under a corner note
+        # "1e-6+9.9999e-1" with an offset, which no reader decodes.
+        "axes.formatter.useoffset": False,
         # Glyph outlines as drawn, without the font's hinting program: FreeType runs that program for every glyph
         # each time a text is measured, laid out or drawn, which made laying out and measuring text (a third of
         # drawing a profile's figures) twice as slow. The letters are a shade softer, as most screens draw them.
