@@ -305,3 +305,26 @@ def test_feedback_sent_for_a_shadow_record_is_refused_naming_the_request_to_send
     assert orjson.loads(asyncio.run(send("r1")).body) == {"stored": 1, "duplicates": 0, "unknown_request_ids": 0}
     with sqlite3.connect(tmp_path / "predictions.sqlite") as conn:
         assert conn.execute("SELECT request_id FROM assay_feedback").fetchall() == [("r1",)]
+
+
+def test_an_anomaly_detectors_live_accuracy_compares_its_flag_with_the_feedback(tmp_path) -> None:
+    # Its answers carry "anomaly" (and "score"), no "prediction": every true value counted as a miss (accuracy 0).
+    from types import SimpleNamespace
+
+    from assay.serve._app import ServeConfig, Server
+    from assay.serve._predlog import PredictionLog, prediction_record
+
+    log = PredictionLog(str(tmp_path / "predictions.sqlite"))
+    server = Server(ServeConfig())
+    server.predlog = log
+    model = SimpleNamespace(task="anomaly", classes=None)
+    server.slots["m"] = SimpleNamespace(production=SimpleNamespace(model=model))
+    with sqlite3.connect(tmp_path / "predictions.sqlite") as conn:
+        for i, (flag, truth) in enumerate([(True, "true"), (False, "false"), (True, "false"), (False, "false")]):
+            out = [{"anomaly": flag, "score": 0.5}]
+            record = prediction_record(f"r{i}", "m", 1, 0.001, 1, b"{}", "hash", out, None, False)
+            conn.execute(f"INSERT INTO assay_predictions VALUES ({', '.join('?' * len(record))})", record)
+            conn.execute("INSERT INTO assay_feedback VALUES (?, 'm', ?, ?)", (f"r{i}", truth, time.time()))
+    live = server.live_metrics("m")["versions"]["1"]
+    assert live["feedback_rows"] == 4
+    assert live["accuracy"] == 0.75

@@ -1040,6 +1040,9 @@ class Server:
         task = slot.production.model.task if slot.production else None
         classes = (slot.production.model.classes or []) if slot.production else []
         assert self.predlog is not None
+        # the output a true value is compared with (an anomaly detector's flag was compared with a "prediction" it
+        # does not give: accuracy 0 whatever the feedback)
+        label = {"anomaly": "anomaly", "clustering": "cluster"}.get(task or "", "prediction")
         with self._live_lock:
             live = self._live.get(name)
             if live is None or live.task != task:
@@ -1058,7 +1061,7 @@ class Server:
                 # read, is left out here rather than failing every version's metrics)
                 if len(truths) != len(outputs) or _feedback_problem(truths, len(outputs), task) is not None:
                     continue
-                live.add(version, [r.get("prediction") for r in outputs], truths, classes)
+                live.add(version, [r.get(label) for r in outputs], truths, classes)
             live.forget_before(None if live.cursor is None else live.cursor - _LIVE_MARGIN)
             result: dict[str, Any] = {"model": name, "task": task, "versions": {}}
             for version in sorted(live.rows):
