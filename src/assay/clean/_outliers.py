@@ -154,6 +154,13 @@ class OutlierStep(Step):
         if self.action == "quarantine" and not self.quarantine:
             msg = f"{self.name}: action='quarantine' needs quarantine=<path.parquet|path.csv> to write the rows to"
             raise SpecError(msg)
+        # A negative fence or a threshold of 0 makes every value an outlier: k=-1 clipped whole columns to a point.
+        if self.method == "iqr" and not float(self.k) >= 0:
+            msg = f"{self.name}: k={self.k!r} must be 0 or more (1.5 is Tukey's fence, 3 his far-out one)"
+            raise SpecError(msg)
+        if self.method in ("zscore", "mad") and not float(self.threshold) > 0:
+            msg = f"{self.name}: threshold={self.threshold!r} must be above 0 (3 is usual)"
+            raise SpecError(msg)
 
     # -- fitting ------------------------------------------------------------------------------------------------
     def _part(self, frame: pl.DataFrame, columns: list[str]) -> dict[str, Any]:

@@ -47,8 +47,29 @@ def make_step(name: str, params: dict[str, Any]) -> Any:
             hint = did_you_mean(str(key), options)
             msg = f"step {name!r} has no option {key!r}{hint} (options: {', '.join(options)})"
             raise SpecError(msg)
+    annotations = {k: str(v.annotation) for k, v in inspect.signature(cls.__init__).parameters.items()}
+    params = {key: _coerced(name, key, value, annotations.get(key, "")) for key, value in params.items()}
     try:
         return cls(**params)
     except TypeError as exc:
         msg = f"step {name!r}: {exc}"
         raise SpecError(msg) from None
+
+
+_NUMBER_TYPES = ("float", "int", "float | None", "int | None", "float | str")
+
+
+def _coerced(step: str, key: str, value: Any, annotation: str) -> Any:
+    """A spec's value as the option takes it: one name where a list is taken is a list of it (``columns=price``
+    was read letter by letter: "column 'p' not found"); a number option given text that is no number is refused
+    here, naming the option, rather than failing with a traceback at fit."""
+    if isinstance(value, str) and annotation.startswith(("list[", "Sequence[")):
+        return [value]
+    if annotation in _NUMBER_TYPES and isinstance(value, str):
+        try:
+            number = float(value) if annotation != "float | str" else value
+        except ValueError:
+            msg = f"step {step!r}: {key}={value!r} is not a number"
+            raise SpecError(msg) from None
+        return int(number) if annotation.startswith("int") and float(number).is_integer() else number
+    return value
