@@ -120,6 +120,9 @@ def test_steps_file_accepts_a_spec_or_a_list(penguins_csv: Path, tmp_path: Path)
     (["--out", "x.csv", "--step", "types", "--apply", "s.json"], "give the steps one way"),
     (["--out", "x.csv", "--apply", "nowhere.json"], "cannot read fitted steps"),
     (["--out", "x.csv", "--target", "specie"], "target column 'specie' not found"),
+    # (the hint was Python's fit(data, target=...) alone)
+    (["--out", "x.csv", "--step", "target"], "needs the target column: --target COLUMN with assay clean"),
+    (["--out", "x.csv", "--step", "outliers:k=abc"], "step 'outliers': k='abc' is not a number"),
 ])
 def test_mistakes_get_one_line(penguins_csv: Path, tmp_path: Path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)

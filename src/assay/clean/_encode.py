@@ -374,7 +374,8 @@ class TargetEncoder(Step):
 
     def summarize(self, frame: pl.DataFrame, target: str | None = None) -> dict[str, Any]:
         if target is None:
-            msg = f"{self.name}: target encoding needs the target column; fit(data, target='<column>')"
+            msg = (f"{self.name}: target encoding needs the target column: --target COLUMN with assay clean, "
+                   "fit(data, target='<column>') in Python")
             raise SpecError(msg)
         if int(self.folds) < 2:
             msg = f"{self.name}: folds={self.folds!r} must be at least 2"
