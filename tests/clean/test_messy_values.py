@@ -455,3 +455,15 @@ def test_long_integer_ids_written_as_text_keep_every_digit(rows: int):
     assert out.dtype == pl.Int64
     assert out[:3].to_list() == [9007199254740993, 123456789012345678, None]
     assert out[3:].to_list() == [10**17 + i for i in range(rows - 3)]
+
+
+def test_twelve_hour_times_read_as_datetimes():
+    # "2024-03-01 10:00 PM" and "3/1/2024 10:00:05 PM" (US exports) stayed text: no format read AM/PM.
+    df = pl.DataFrame({"iso": ["2024-03-01 10:00 PM", "2024-03-01 09:15 AM", "2024-03-02 12:00 PM",
+                               "2024-03-02 12:30 am"],
+                       "us": ["3/1/2024 10:00:05 PM", "12/25/2023 9:15:00 am", "1/15/2024 12:00:00 PM", None]})
+    out = TypesStep().fit(df).transform(df)
+    assert out["iso"].to_list() == [datetime(2024, 3, 1, 22), datetime(2024, 3, 1, 9, 15), datetime(2024, 3, 2, 12),
+                                    datetime(2024, 3, 2, 0, 30)]
+    assert out["us"].to_list() == [datetime(2024, 3, 1, 22, 0, 5), datetime(2023, 12, 25, 9, 15),
+                                   datetime(2024, 1, 15, 12), None]
