@@ -147,3 +147,11 @@ def test_stratified_split_keeps_a_lone_class_row_in_train() -> None:
     train, test = train_test_split(df, target="c", test_size=0.6)
     assert test.height == 6
     assert "b" in train["c"].to_list()
+
+
+def test_group_split_with_a_row_count_takes_that_share_of_the_groups() -> None:
+    # test_size=50 took 50 groups (all but one of 18): 170 of 180 rows went to test.
+    df = pl.DataFrame({"i": range(180), "subject": [i // 10 for i in range(180)]})
+    train, test = train_test_split(df, group="subject", test_size=50)
+    assert test.height == 50
+    assert set(train["subject"]).isdisjoint(test["subject"])

@@ -45,7 +45,8 @@ def train_test_split(frame: pl.DataFrame | pl.LazyFrame, *, target: str | None =
 
     ``test_size`` is a share (0 < s < 1) or a row count. With a ``target`` and ``stratify=True`` the split is
     stratified by the target (for a numeric target with more than 20 distinct values, by its quintile). ``group``
-    keeps every row of a group together (a share ``test_size`` of the groups goes to test); ``time`` sorts by that
+    keeps every row of a group together (a share ``test_size`` of the groups goes to test; for a row count, the
+    same share of the groups as of the rows); ``time`` sorts by that
     column and puts the last rows in test, every row of the cut-off time included (no time is on both sides).
 
     >>> import polars as pl
@@ -73,7 +74,10 @@ def train_test_split(frame: pl.DataFrame | pl.LazyFrame, *, target: str | None =
         key = pl.col(group).cast(pl.String).fill_null("\x00null")
         codes = frame.select(key.rank("dense")).to_series().to_numpy() - 1
         groups = np.unique(codes)
-        chosen = rng.permutation(groups)[: _test_count(len(groups), test_size)]
+        # A row count asks for that share of the rows: as many groups, in share (50 of 180 rows is 5 of 18 groups,
+        # not 50 groups, which took all but one).
+        share = test_size if test_size < 1 else test_size / n
+        chosen = rng.permutation(groups)[: _test_count(len(groups), share)]
         is_test = np.isin(codes, chosen)
     elif target is not None and stratify:
         _need_column(frame, target, "target")
