@@ -910,3 +910,41 @@ def test_date_histogram_says_how_long_a_bar_is():
     p = profile(pl.DataFrame({"t": minutes}))
     ax = column_figure(p["variables"]["t"], p["rows"]).axes[0]
     assert ax.get_ylabel() == "rows per 10 minutes"
+
+
+def test_histogram_ticks_of_values_far_from_zero_read_apart():
+    """Seconds since 1970 over 100 seconds were ticked '1.6B' eight times (three significant digits), and the key
+    read 'median 1.6B'; the ticks now give each value's difference from a round base named in the axis label."""
+    from assay.viz._figures import column_figure
+
+    rng = np.random.default_rng(0)
+    df = pl.DataFrame({"epoch": 1_600_000_000 + rng.uniform(0, 100, 3_000), "small": rng.normal(0, 1, 3_000)})
+    p = profile(df)
+    ax = column_figure(p["variables"]["epoch"], p["rows"]).axes[0]
+    ax.figure.canvas.draw()
+    lo, hi = ax.get_xlim()
+    labels = [t.get_text() for t, x in zip(ax.get_xticklabels(), ax.get_xticks(), strict=True) if lo <= x <= hi]
+    assert len(labels) >= 4
+    assert len(set(labels)) == len(labels)
+    assert ax.get_xlabel().startswith("epoch (value − 1,600,000,000)")
+    keys = [t.get_text() for t in ax.texts]
+    assert any(k.startswith("median +") for k in keys)
+    ax = column_figure(p["variables"]["small"], p["rows"]).axes[0]
+    assert ax.get_xlabel().startswith("small (value)")
+
+
+def test_column_table_tells_close_quantiles_apart(tmp_path: Path):
+    """Latitudes within one city: min, quantiles and max all read '37.77' to four significant digits."""
+    rng = np.random.default_rng(0)
+    lat = 37.7749 + rng.uniform(-0.0004, 0.0004, 2_000)
+    p = profile(pl.DataFrame({"lat": lat}))
+    html = write_profile(p, tmp_path).read_text(encoding="utf-8")
+    table = html.split('id="col-0"')[1].split("</table>")[0]
+    cells = re.findall(r'<td class="n">([^<]*)</td>', table)
+    v = p["variables"]["lat"]
+    low = [float(x) for x in next(c for c in cells if c.count("·") == 2).split("·")]
+    assert low == pytest.approx([v["quantiles"][k] for k in ("p1", "p5", "p25")], abs=1e-5)
+    assert len(set(low)) == 3
+    extremes = [float(x) for x in next(c for c in cells if c.count(" / ") == 1 and "." in c).split(" / ")]
+    assert extremes == pytest.approx([v["min"], v["max"]], abs=1e-5)
+    assert extremes[0] != extremes[1]

@@ -8,6 +8,7 @@ categories are capped at the top N with an "other" bar, and tick labels are rota
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -212,6 +213,8 @@ def _histogram(v: dict[str, Any]) -> Any:
     ax.set_xlim(edges[0], edges[-1])
     # The bars and the lines stay below the key in the top right corner (a line through it would strike it out).
     ax.set_ylim(0, max(1.0, counts.max()) * 1.3)
+    # Ticks that tell their values apart; the key writes the median and mean as the ticks do.
+    tick_text, base = (_fmt, None) if h.get("log") else _value_ticks(edges[0], edges[-1])
     q = v.get("quantiles", {})
     marks = [("median", q.get("p50"), "#1b2631", "-"), ("mean", v.get("mean"), WARN, "--")]
     key_y = 0.98
@@ -220,7 +223,7 @@ def _histogram(v: dict[str, Any]) -> Any:
             ax.axvline(x, ymax=KEY_BELOW, color=color, linestyle=style, linewidth=1.1)
             # The key as texts in the lines' colours rather than a legend: a legend lays out boxes, handles and
             # texts on every draw, about a tenth of drawing a histogram.
-            ax.text(0.99, key_y, f"{label} {_fmt(x)}", transform=ax.transAxes, ha="right", va="top",
+            ax.text(0.99, key_y, f"{label} {tick_text(x)}", transform=ax.transAxes, ha="right", va="top",
                     fontsize=8, color=color)
             key_y -= 0.085
     outl = v.get("outliers")
@@ -241,10 +244,11 @@ def _histogram(v: dict[str, Any]) -> Any:
         ax.xaxis.set_minor_locator(NullLocator())  # dozens of minor ticks cost more to draw than the bars
     else:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=7))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: _fmt(x)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: tick_text(x)))
     ax.yaxis.grid(True)
     ax.set_axisbelow(True)
-    label = f"{short_label(v['name'], 40)} (value{', log scale' if h.get('log') else ''})"
+    what = f"value − {base}" if base is not None else "value"
+    label = f"{short_label(v['name'], 40)} ({what}{', log scale' if h.get('log') else ''})"
     notes = []
     if h.get("below") or h.get("above"):
         notes.append(f"outside the axis: {_fmt(h.get('below', 0))} below, {_fmt(h.get('above', 0))} above")
@@ -252,6 +256,45 @@ def _histogram(v: dict[str, Any]) -> Any:
         notes.append(f"IQR outliers (dotted fences): {_fmt(outl['count'])} ({_share(outl['pct'])})")
     ax.set_xlabel("\n".join([label, *notes]))
     return fig
+
+
+def _value_ticks(lo: float, hi: float) -> tuple[Callable[[float], str], str | None]:
+    """How to write the ticks of a value axis from ``lo`` to ``hi`` so that no two read the same, and the value
+    subtracted from each tick (for the axis label) when they are written as differences from it.
+
+    Compact numbers (``_fmt``: 3 significant digits) where they tell the ticks apart; else as many decimals as the
+    tick step needs, while that stays short; else (values far from zero that differ little: times in seconds since
+    1970, 1e12 ± 3) each tick as its difference from the first tick, which the axis label gives in full. Three
+    significant digits wrote every tick of 1,600,000,000-1,600,000,100 as '1.6B'.
+
+    >>> f, base = _value_ticks(0, 100); [f(x) for x in (0, 50, 100)], base
+    (['0', '50', '100'], None)
+    >>> f, base = _value_ticks(0.4999995, 0.5000005); [f(x) for x in (0.4999996, 0.4999998)], base
+    (['0.49999960', '0.49999980'], None)
+    >>> f, base = _value_ticks(1_600_000_003, 1_600_000_100); [f(x) for x in (1_600_000_000, 1_600_000_020)], base
+    (['0', '+20'], '1,600,000,000')
+    >>> f, base = _value_ticks(1e12 - 3.2, 1e12 + 4.1); [f(x) for x in (1e12 - 1.5, 1e12 + 3)], base
+    (['+8.5', '+13'], '999,999,999,990')
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    ticks = [t for t in MaxNLocator(nbins=7).tick_values(lo, hi) if lo <= t <= hi]
+    if len(ticks) < 2 or len({_fmt(t) for t in ticks}) == len(ticks):
+        return _fmt, None
+    step = float(np.min(np.diff(ticks)))
+    # as many decimals as the step has (0.25: two), not those of its power of ten (a step of 1.5 is no whole number)
+    decimals = next((d for d in range(16) if abs(round(step, d) - step) <= step * 1e-6), 15)
+    if len({f"{t:,.{decimals}f}" for t in ticks}) == len(ticks) and max(len(f"{t:,.{decimals}f}") for t in ticks) <= 10:
+        return (lambda x: f"{x:,.{decimals}f}"), None
+    # The base: ``lo`` rounded down to the power of ten of the axis' span, so it reads round (1,600,000,000).
+    power = math.ceil(math.log10(hi - lo))
+    base = math.floor(lo / 10.0**power) * 10.0**power
+
+    def difference(x: float) -> str:
+        d = x - base
+        return "0" if abs(d) < step * 1e-6 else ("+" if d > 0 else "") + _fmt(d)
+
+    return difference, f"{base:,.{max(0, -power)}f}"
 
 
 def _value_bars(v: dict[str, Any]) -> Any:

@@ -670,12 +670,18 @@ def _profile_html(p: dict[str, Any], col_warnings: dict[str, list[dict[str, Any]
         q = v.get("quantiles")
         if v["kind"] in ("numeric", "id-like") and q:
             median = "median" + (" (quantiles from the sample)" if v.get("quantiles_from") == "sample" else "")
+            # Mean, extremes and quantiles with as many digits as tell them apart (latitudes 37.7749 … 37.7751 all
+            # read '37.77' to four significant digits)
+            keys = ("mean", "min", "max", "p1", "p5", "p25", "p50", "p75", "p95", "p99")
+            located = dict(zip(keys, fmt_apart([v.get(k) if k in ("mean", "min", "max") else q.get(k) for k in keys]),
+                               strict=True))
+            loc = {k: e(t) for k, t in located.items()}
             for head, value in (
-                    ("mean ± std", f"{num(v.get('mean'))} ± {num(v.get('std'))}"),
-                    ("min / max", f"{num(v.get('min'))} / {num(v.get('max'))}"),
-                    ("p1 · p5 · p25", f"{num(q.get('p1'))} · {num(q.get('p5'))} · {num(q.get('p25'))}"),
-                    (median, num(q.get("p50"))),
-                    ("p75 · p95 · p99", f"{num(q.get('p75'))} · {num(q.get('p95'))} · {num(q.get('p99'))}"),
+                    ("mean ± std", f"{loc['mean']} ± {num(v.get('std'))}"),
+                    ("min / max", f"{loc['min']} / {loc['max']}"),
+                    ("p1 · p5 · p25", f"{loc['p1']} · {loc['p5']} · {loc['p25']}"),
+                    (median, loc["p50"]),
+                    ("p75 · p95 · p99", f"{loc['p75']} · {loc['p95']} · {loc['p99']}"),
                     ("skewness", num(v.get("skew"))),
                     ("zeros / negative", f"{num(v.get('zeros'))} / {num(v.get('negative'))}")):
                 add(f"        {row(head, value)}\n")
@@ -857,6 +863,36 @@ def fmt_num(x: Any) -> str:
             return f"{int(x):,}"
         return f"{x:.4g}" if abs(x) < 1000 else f"{x:,.0f}"
     return str(x)
+
+
+def fmt_apart(values: list[Any]) -> list[str]:
+    """Numbers of one column for a table, each as :func:`fmt_num` writes it unless two different values would read
+    the same: then all with the fewest significant digits that tell every different value apart (up to 15).
+
+    >>> fmt_apart([37.77491, 37.77502, 37.7751, None])
+    ['37.7749', '37.7750', '37.7751', '–']
+    >>> fmt_apart([1000.0, 1_600_000_000.2, 1_600_000_000.4])
+    ['1,000', '1,600,000,000.2', '1,600,000,000.4']
+    >>> fmt_apart([3.14159, 2.0, 7])
+    ['3.142', '2', '7']
+    """
+    texts = [fmt_num(x) for x in values]
+    numbers = [(x, t) for x, t in zip(values, texts, strict=True)
+               if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)]
+    if len({t for _, t in numbers}) == len({x for x, _ in numbers}):
+        return texts
+
+    def sig(x: float, digits: int) -> str:
+        if x == 0:
+            return "0"
+        decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+        return f"{x:,.0f}" if x == int(x) else f"{x:,.{decimals}f}"
+
+    for digits in range(5, 16):
+        if len({sig(x, digits) for x, _ in numbers}) == len({x for x, _ in numbers}):
+            break
+    return [sig(x, digits) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else t
+            for x, t in zip(values, texts, strict=True)]
 
 
 def _absent(x: Any) -> bool:
