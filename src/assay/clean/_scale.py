@@ -204,8 +204,11 @@ def _value_sample(frame: Frame, col: str, k: int) -> pl.DataFrame:
     column of prices or sizes repeats its values), a sample of a handful of values that misstates λ.
     """
     x = pl.col(col).cast(pl.Float64)
-    out = (frame.select(x).filter(x.is_finite()).group_by(col).agg(pl.len().cast(pl.Int64).alias("__n__"))
+    hashes = pl.col("__hash__")
+    out = (frame.select(x).filter(x.is_finite())
            .with_columns(pl.struct(pl.col(col).cast(pl.Float32)).hash(seed=HASH_SEED).alias("__hash__"))
+           .filter(hashes <= hashes.unique().bottom_k(k).max())  # only the values that may be kept are grouped
+           .group_by([col, "__hash__"]).agg(pl.len().cast(pl.Int64).alias("__n__")).select([col, "__n__", "__hash__"])
            .sort(["__hash__", col]).head(k))
     return out.collect() if isinstance(out, pl.LazyFrame) else out
 
