@@ -160,14 +160,19 @@ def step_list() -> str:
     return "\n".join(lines)
 
 
-def reference_markdown() -> str:
-    """Every step's options as Markdown: the generated part of docs/cleaning.md."""
+def reference_markdown(only: str | None = None) -> str:
+    """Every step's options as Markdown: the generated part of docs/cleaning.md; ``only`` one step's section."""
     from assay.clean._registry import get_step
 
+    if only is not None:
+        get_step(only)  # an unknown name is an error naming the valid ones
     out = []
     for group, names in GROUPS:
-        out.append(f"### {group[0].upper()}{group[1:]}\n")
+        if only is None:
+            out.append(f"### {group[0].upper()}{group[1:]}\n")
         for name in names:
+            if only is not None and name != only:
+                continue
             cls = get_step(name)
             summary, documented, notes = _doc_parts(cls)
             out.append(f"#### `{name}`\n\n{_plain(summary)}\n")
@@ -186,10 +191,12 @@ def register(app: typer.Typer) -> None:
     @app.command("steps", help="List the cleaning steps, or show one step's options and defaults." + EXAMPLES)
     def steps_command(
         name: str | None = typer.Argument(None, help="A step name (omit to list them all)."),
-        markdown: bool = typer.Option(False, "--markdown", help="Print every step's options as Markdown."),
+        markdown: bool = typer.Option(False, "--markdown", help="Print every step's options (or NAME's) as "
+                                                                "Markdown."),
     ) -> None:
         if markdown:
-            typer.echo(reference_markdown(), nl=False)
+            # (a NAME given with --markdown was ignored: the whole reference came out)
+            typer.echo(reference_markdown(name), nl=False)
         elif name is None:
             typer.echo(step_list())
         else:
