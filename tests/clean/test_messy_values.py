@@ -467,3 +467,14 @@ def test_twelve_hour_times_read_as_datetimes():
                                     datetime(2024, 3, 2, 0, 30)]
     assert out["us"].to_list() == [datetime(2024, 3, 1, 22, 0, 5), datetime(2023, 12, 25, 9, 15),
                                    datetime(2024, 1, 15, 12), None]
+
+
+def test_full_width_booleans_and_missing_tokens_are_read():
+    # ＹＥＳ / Ｎｏ (full-width, as East Asian input methods type them) did not read as booleans, so the column
+    # stayed text; ＮＡ was not a missing token and made a number column lose a value as unparsed.
+    df = pl.DataFrame({"ok": ["是", "否", "ＹＥＳ", "Ｎｏ", "是"], "n": ["１２", "３", "４．５", "ＮＡ", "７"]})
+    step = TypesStep().fit(df)
+    out = step.transform(df)
+    assert out["ok"].to_list() == [True, False, True, False, True]
+    assert out["n"].to_list() == [12.0, 3.0, 4.5, None, 7.0]
+    assert step.unreadable(df) == {}

@@ -93,9 +93,16 @@ _DECIMAL_COMMA = (r"^[^,]*\.[^,]*,[^.]*$"
                   r"|^\D*\d{1,3}(\.\d{3}){2,}\D*$")
 
 
+def _full_width(words: Sequence[str]) -> list[str]:
+    """``words`` and their full-width forms (``ＮＡ`` for ``NA``), as East Asian input methods type them: matched
+    as written, without normalising every value of every column (NFKC costs more than the rest of the check)."""
+    wide = (w.translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)}) for w in words)
+    return list(dict.fromkeys([*words, *wide]))
+
+
 def _clean_text(col: str, tokens: Sequence[str]) -> pl.Expr:
     s = pl.col(col).cast(pl.String).str.strip_chars()
-    return pl.when(s.is_in(list(tokens))).then(None).otherwise(s) if tokens else s
+    return pl.when(s.is_in(_full_width(tokens))).then(None).otherwise(s) if tokens else s
 
 
 def _folded(text: pl.Expr) -> pl.Expr:
@@ -201,8 +208,9 @@ def _has_time(fmt: str | None) -> bool:
 
 
 def parse_bool(text: pl.Expr) -> pl.Expr:
-    low = text.str.to_lowercase()
-    return pl.when(low.is_in(list(TRUE_WORDS))).then(True).when(low.is_in(list(FALSE_WORDS))).then(False)
+    low = text.str.to_lowercase()  # (full-width letters too: ＹＥＳ is ｙｅｓ)
+    return (pl.when(low.is_in(_full_width(TRUE_WORDS))).then(True)
+            .when(low.is_in(_full_width(FALSE_WORDS))).then(False))
 
 
 def parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None = None) -> pl.Expr:
@@ -281,7 +289,8 @@ class TypesStep(Step):
         joined by ``" | "`` (``"%Y-%m-%d | %d.%m.%Y"``) are tried in order. Without one, a column whose dates are
         written several unambiguous ways (``2024-01-05`` and ``2024/01/06``) is read with each of them.
     missing_tokens:
-        Texts that mean "missing" and become null in every handled text column (compared after trimming spaces).
+        Texts that mean "missing" and become null in every handled text column (compared after trimming spaces;
+        full-width forms such as ``ＮＡ`` too).
         A list given replaces this one; ``null`` or ``[]`` treats no text as missing.
     min_share:
         Share of non-missing values (above 0, at most 1) that must parse for a column to convert. The values of a
