@@ -478,3 +478,12 @@ def test_full_width_booleans_and_missing_tokens_are_read():
     assert out["ok"].to_list() == [True, False, True, False, True]
     assert out["n"].to_list() == [12.0, 3.0, 4.5, None, 7.0]
     assert step.unreadable(df) == {}
+
+
+def test_chinese_dates_with_a_time_read_as_datetimes():
+    # 2024年3月1日 read as a date, but with a time after it the column stayed text.
+    df = pl.DataFrame({"hm": ["2024年3月1日 10:00", "2024年3月2日 11:30", "2024年12月3日 09:00"],
+                       "hms": ["2024年3月1日 10:00:05", "2024年3月2日 11:30:00", None]})
+    out = TypesStep().fit(df).transform(df)
+    assert out["hm"].to_list() == [datetime(2024, 3, 1, 10), datetime(2024, 3, 2, 11, 30), datetime(2024, 12, 3, 9)]
+    assert out["hms"].to_list() == [datetime(2024, 3, 1, 10, 0, 5), datetime(2024, 3, 2, 11, 30), None]

@@ -40,7 +40,8 @@ DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", 
                     "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M%z",
                     "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M",
                     # 12-hour clock (10:00 PM) as US exports write it: the date month first
-                    "%Y-%m-%d %I:%M:%S %p", "%Y-%m-%d %I:%M %p", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p")
+                    "%Y-%m-%d %I:%M:%S %p", "%Y-%m-%d %I:%M %p", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p",
+                    "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M")
 # How a value must start for each date or datetime format to read it (parse_temporal's strptime): a necessary
 # condition, kept loose (any number of digits, any case, optional sign), so that the types step parses with a format
 # only the values that may read (a column of ids or numbers matches none; 20+ parses of every value took ~10 s per
@@ -58,7 +59,8 @@ _DATE_SHAPES = {
 def _datetime_shape(fmt: str) -> str:
     """A datetime format's shape: its date's, then as many colons as its time has, then (for ``%z``) an offset or
     ``Z`` at the end (a column of naive times is not parsed with the four formats that need one)."""
-    shape = (_SLASHES if "/" in fmt[:4] else _YMD_DASH) + "[^:]*:" * fmt.count(":")
+    date = _DATE_SHAPES["%Y年%m月%d日"] if "年" in fmt else _SLASHES if "/" in fmt[:4] else _YMD_DASH
+    shape = date + "[^:]*:" * fmt.count(":")
     if "%p" in fmt:  # a 12-hour time ends in AM or PM
         return f"{shape}.*[AaPp][Mm]$"
     return f"{shape}.*(?:[+-]\\d+(?::\\d+)*|[Zz])$" if "%z" in fmt else shape
