@@ -948,3 +948,22 @@ def test_column_table_tells_close_quantiles_apart(tmp_path: Path):
     extremes = [float(x) for x in next(c for c in cells if c.count(" / ") == 1 and "." in c).split(" / ")]
     assert extremes == pytest.approx([v["min"], v["max"]], abs=1e-5)
     assert extremes[0] != extremes[1]
+
+
+def test_overview_titles_stay_inside_the_figure_with_many_missing_columns():
+    """'Missing values by column (top 12 of 80)' ran past the right edge of the overview figure ('of 8')."""
+    from assay.viz import _figures, _style
+
+    rng = np.random.default_rng(0)
+    n = 500
+    df = pl.DataFrame({f"很长的列名称_with_mixed_text_{i:03d}": np.where(rng.random(n) < 0.3, None, rng.normal(size=n))
+                       for i in range(80)})
+    fig = _figures.overview_figure(profile(df))
+    _style._settle_layout(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        box = ax.title.get_window_extent(renderer)
+        assert box.x0 >= 0, ax.get_title()
+        assert box.x1 <= fig.bbox.width, ax.get_title()
+    assert fig.axes[2].get_xlabel() == "missing (% of rows)\nthe 12 of 80 columns with most"

@@ -172,9 +172,11 @@ def overview_figure(p: dict[str, Any]) -> Any:
         _barh(a3, short_labels([v["name"] for v in shown], 22), [v["missing_pct"] for v in shown],
               [WARN if v["missing_pct"] >= 50 else PALETTE[1] for v in shown], pct_only=True)
         a3.set_xlim(0, 118)
-        extra = f" (top 12 of {len(missing)})" if len(missing) > 12 else ""
-        a3.set_title(f"Missing values by column{extra}")
-        a3.set_xlabel("missing (% of rows)")
+        # How many are left out goes under the axis: beside the title, on the figure's last axes, it ran past the
+        # figure's right edge (titles are not measured when the margins are fitted).
+        a3.set_title("Missing values by column")
+        a3.set_xlabel("missing (% of rows)" + (f"\nthe 12 of {len(missing)} columns with most" if len(missing) > 12
+                                               else ""))
     else:
         a3.axis("off")
         a3.text(0.5, 0.5, "no missing values", ha="center", va="center", fontsize=12, color=PALETTE[2],
