@@ -487,3 +487,12 @@ def test_chinese_dates_with_a_time_read_as_datetimes():
     out = TypesStep().fit(df).transform(df)
     assert out["hm"].to_list() == [datetime(2024, 3, 1, 10), datetime(2024, 3, 2, 11, 30), datetime(2024, 12, 3, 9)]
     assert out["hms"].to_list() == [datetime(2024, 3, 1, 10, 0, 5), datetime(2024, 3, 2, 11, 30), None]
+
+
+def test_month_day_year_without_a_comma_reads_as_dates():
+    # "Jan 8 2024" (as `date` and many logs write it) stayed text; "Jan 8, 2024" read.
+    df = pl.DataFrame({"d": ["Jan 8 2024", "March 10 2024", "Dec 31 2023"],
+                       "mixed": ["Jan 8, 2024", "Jan 9 2024", None]})
+    out = TypesStep().fit(df).transform(df)
+    assert out["d"].to_list() == [date(2024, 1, 8), date(2024, 3, 10), date(2023, 12, 31)]
+    assert out["mixed"].to_list() == [date(2024, 1, 8), date(2024, 1, 9), None]

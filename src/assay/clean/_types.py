@@ -31,7 +31,7 @@ TRUE_WORDS = ("true", "t", "yes", "y", "1", "on", "是", "真", "对")
 FALSE_WORDS = ("false", "f", "no", "n", "0", "off", "否", "假", "错")
 # Month names (05-Jan-2024, January 5, 2024, 5 January 2024) read in English, abbreviated or in full.
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y",
-                "%d-%b-%Y", "%B %d, %Y", "%d %B %Y", "%Y-%m", "%Y/%m", "%Y年%m月", "%B %Y")
+                "%d-%b-%Y", "%B %d, %Y", "%B %d %Y", "%d %B %Y", "%Y-%m", "%Y/%m", "%Y年%m月", "%B %Y")
 # Year and month only (2024-01, 2024/7, 2024年3月, Jan 2024, March-2024): the date is the 1st of the month.
 _YEAR_MONTH = {"%Y-%m": r"^(\d{4})-(\d{1,2})$", "%Y/%m": r"^(\d{4})/(\d{1,2})$",
                "%Y年%m月": r"^(\d{4})\s*年\s*(\d{1,2})\s*月$", "%B %Y": r"^([A-Za-z]{3,9})\.?[\s\-]+(\d{4})$"}
@@ -50,7 +50,8 @@ _YMD_DASH, _SLASHES, _DOTS = r"^[+-]?\d+-\d+-\d", r"^[+-]?\d+/\d+/\d", r"^[+-]?\
 _DATE_SHAPES = {
     "%Y-%m-%d": _YMD_DASH, "%d-%m-%Y": _YMD_DASH, "%Y/%m/%d": _SLASHES, "%d/%m/%Y": _SLASHES, "%m/%d/%Y": _SLASHES,
     "%Y.%m.%d": _DOTS, "%d.%m.%Y": _DOTS, "%Y年%m月%d日": r"^[+-]?\d+\s*年", "%d-%b-%Y": r"^[+-]?\d+-[A-Za-z]",
-    "%B %d, %Y": r"^[A-Za-z]+\s*\d", "%d %B %Y": r"^[+-]?\d+\s*[A-Za-z]", "%Y-%m": r"^[+-]?\d+[-/]\d",
+    "%B %d, %Y": r"^[A-Za-z]+\s*\d", "%B %d %Y": r"^[A-Za-z]+\s*\d+\s+\d",
+    "%d %B %Y": r"^[+-]?\d+\s*[A-Za-z]", "%Y-%m": r"^[+-]?\d+[-/]\d",
     "%Y/%m": r"^[+-]?\d+[-/]\d", "%Y年%m月": r"^[+-]?\d+\s*年",
     "%B %Y": r"^[A-Za-z]{3}",
 }
