@@ -967,3 +967,28 @@ def test_overview_titles_stay_inside_the_figure_with_many_missing_columns():
         assert box.x0 >= 0, ax.get_title()
         assert box.x1 <= fig.bbox.width, ax.get_title()
     assert fig.axes[2].get_xlabel() == "missing (% of rows)\nthe 12 of 80 columns with most"
+
+
+def test_histogram_says_how_many_rows_it_leaves_out_as_missing():
+    """A column missing in 1,953 of 2,000 rows drew 47 values as bars of 'rows' and said nothing of the rest."""
+    from assay.viz._figures import column_figure
+
+    rng = np.random.default_rng(0)
+    x = np.where(rng.random(2_000) < 0.977, np.nan, rng.normal(size=2_000))
+    p = profile(pl.DataFrame({"x": x, "full": rng.normal(size=2_000)}).fill_nan(None))
+    v = p["variables"]["x"]
+    ax = column_figure(v, p["rows"]).axes[0]
+    assert ax.get_xlabel().endswith(f"not drawn: {v['missing']:,} missing ({v['missing_pct']:.1f}%)")
+    assert "missing" not in column_figure(p["variables"]["full"], p["rows"]).axes[0].get_xlabel()
+
+
+def test_date_histogram_says_how_many_rows_it_leaves_out_as_missing():
+    from assay.viz._figures import column_figure
+
+    days = pl.date_range(pl.date(2000, 1, 1), pl.date(2000, 3, 31), "1d", eager=True)
+    p = profile(pl.DataFrame({"d": days}).with_columns(pl.when(pl.int_range(pl.len()) % 3 == 0).then(None)
+                                                       .otherwise(pl.col("d")).alias("d")))
+    v = p["variables"]["d"]
+    assert v["missing"] == 31
+    ax = column_figure(v, p["rows"]).axes[0]
+    assert ax.get_xlabel() == "d (date)\nnot drawn: 31 missing (34.1%)"

@@ -209,7 +209,8 @@ def _histogram(v: dict[str, Any]) -> Any:
     h = v["histogram"]
     edges = np.asarray(h["edges"], dtype=float)
     counts = np.asarray(h["counts"], dtype=float)
-    n_notes = bool(h.get("below") or h.get("above")) + bool(v.get("outliers") and v["outliers"]["count"])
+    n_notes = (bool(h.get("below") or h.get("above")) + bool(v.get("outliers") and v["outliers"]["count"])
+               + bool(v.get("missing")))
     fig, ax = kept_figure(5.6, 3.0 + 0.16 * n_notes, margins=(0.7, 0.2, 0.5 + 0.16 * n_notes, 0.32))
     ax.stairs(counts, edges, fill=True, color=ACCENT)  # one path, not one patch per bar: much cheaper to draw
     ax.set_xlim(edges[0], edges[-1])
@@ -256,6 +257,8 @@ def _histogram(v: dict[str, Any]) -> Any:
         notes.append(f"outside the axis: {_fmt(h.get('below', 0))} below, {_fmt(h.get('above', 0))} above")
     if outl and outl["count"]:
         notes.append(f"IQR outliers (dotted fences): {_fmt(outl['count'])} ({_share(outl['pct'])})")
+    if v.get("missing"):  # the bars count the rows with a value: say how many have none (47 bars of 2,000 rows)
+        notes.append(f"not drawn: {_fmt(v['missing'])} missing ({_share(v.get('missing_pct') or 0)})")
     ax.set_xlabel("\n".join([label, *notes]))
     return fig
 
@@ -327,14 +330,16 @@ def _time_histogram(v: dict[str, Any]) -> Any:
     h = v["histogram"]
     edges = [dt.datetime.fromisoformat(e) for e in h["edges"]]
     nums = mdates.date2num(edges)
-    fig, ax = figure(5.6, 3.0, margins=(0.7, 0.2, 0.62, 0.32))
+    extra = 0.16 if v.get("missing") else 0.0
+    fig, ax = figure(5.6, 3.0 + extra, margins=(0.7, 0.2, 0.62 + extra, 0.32))
     ax.stairs(h["counts"], nums, fill=True, color=ACCENT)
     ax.set_xlim(nums[0], nums[-1])
     locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_title(short_label(v["name"], 60))
-    ax.set_xlabel(f"{short_label(v['name'], 40)} (date)")
+    ax.set_xlabel(f"{short_label(v['name'], 40)} (date)" + (
+        f"\nnot drawn: {_fmt(v['missing'])} missing ({_share(v.get('missing_pct') or 0)})" if v.get("missing") else ""))
     # Each bar spans a thirtieth of the range, not a calendar unit: its width says what a bar's height counts.
     ax.set_ylabel(f"rows per {_duration((edges[1] - edges[0]).total_seconds())}" if len(edges) > 1 else "rows")
     _count_axis(ax, "y")
