@@ -503,3 +503,18 @@ def test_scores_near_one_are_ticked_whole_not_with_an_offset():
     fig = M.cv_spread_figure({"a": [0.999991, 0.999996], "b": [0.999998, 1.0]}, "r2")
     fig.canvas.draw()
     assert fig.axes[0].xaxis.get_offset_text().get_text() == ""
+
+
+def test_importance_caption_says_when_it_shuffles_a_sample_of_the_test_rows(tmp_path: Path):
+    """Past 2,000 test rows permutation importance shuffles a random 2,000; the caption said 'on the test split'."""
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(0)
+    for n, said in ((5_000, "(3 repeats; on a random 2,000 of its 5,000 rows)."), (500, "(3 repeats).")):
+        X = rng.normal(size=(n, 3))
+        y = X @ np.array([1.0, 0.5, 0.0]) + rng.normal(0, 0.1, n)
+        model = LinearRegression().fit(X, y)
+        report = {"task": "regression", "target": "y", "primary_metric": "r2", "y_test": y, "X_test": X,
+                  "y_pred": model.predict(X), "predict_fn": model.predict, "feature_names": ["a", "b", "c"]}
+        html = write_train_report(tmp_path / str(n) / "report.html", report).read_text(encoding="utf-8")
+        assert f"How much R² on the test split drops when one feature&#39;s values are shuffled {said}" in html

@@ -342,8 +342,11 @@ def calibration_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[
     return fig
 
 
+IMPORTANCE_ROWS = 2000  # test rows that permutation importance shuffles at most (a seeded random choice past that)
+
+
 def permutation_importance(predict_fn: Callable[[np.ndarray], Any], score_fn: Callable[[Any, Any], float],
-                           X: np.ndarray, y: np.ndarray, *, repeats: int = 3, max_rows: int = 2000,
+                           X: np.ndarray, y: np.ndarray, *, repeats: int = 3, max_rows: int | None = None,
                            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std over ``repeats`` of the score drop when one column of ``X`` is shuffled.
 
@@ -359,6 +362,7 @@ def permutation_importance(predict_fn: Callable[[np.ndarray], Any], score_fn: Ca
     rng = np.random.default_rng(seed)
     X = np.asarray(X)
     y = np.asarray(y)
+    max_rows = IMPORTANCE_ROWS if max_rows is None else max_rows
     if len(X) > max_rows:
         keep = rng.choice(len(X), max_rows, replace=False)
         X, y = X[keep], y[keep]

@@ -145,18 +145,22 @@ def _importance(report: dict[str, Any], task: str, y_test: np.ndarray | None, ad
 
         score_fn, metric = (r2_score, "R²") if task == "regression" else (accuracy_score, "accuracy")
     metric = metric or "score"
+    n_test = len(y_test)
+    on = (f"a random {M.IMPORTANCE_ROWS:,} of the {n_test:,} test rows" if n_test > M.IMPORTANCE_ROWS else
+          f"the {n_test:,} test rows")
 
     def make() -> Any:
         mean, std = M.permutation_importance(predict_fn, score_fn, X, y_test)
         fig = M.importance_figure(names, mean, std, metric)
         if fig is None:  # an empty chart would look like a drawing fault; say what was found instead
             notes.append(f"Permutation feature importance is not drawn: shuffling any one of the {len(names):,} "
-                         f"features left {metric} on the {len(y_test):,} test rows unchanged (too few test rows to "
+                         f"features left {metric} on {on} unchanged (too few test rows to "
                          "tell, or features that stand in for one another).")
         return fig
 
     add("permutation_importance", "Permutation feature importance", make,
-        f"How much {metric} on the test split drops when one feature's values are shuffled (3 repeats).")
+        f"How much {metric} on the test split drops when one feature's values are shuffled (3 repeats"
+        + (f"; on a random {M.IMPORTANCE_ROWS:,} of its {n_test:,} rows)." if n_test > M.IMPORTANCE_ROWS else ")."))
     return metric
 
 
