@@ -17,6 +17,8 @@ from assay.cli import main
         (["--breaker-slow-ms", "0"], "--breaker-slow-ms must be above 0"),
         (["--log-level", "loud"], "--log-level must be debug, info, warning or error, got 'loud'"),
         (["--log-mode", "sometimes"], "--log-mode must be durable or async"),
+        # (a window of 5 never holds the default 10 calls: the breaker could never open, without a word)
+        (["--breaker-window", "5"], "--breaker-min-calls 10 is more than --breaker-window 5"),
     ],
 )
 def test_bad_option_values_are_refused_before_serving(args, says, tmp_path, capsys) -> None:

@@ -80,6 +80,12 @@ def register(app: typer.Typer) -> None:
             if not 0 < rate <= 1:
                 msg = f"{flag} is a share of the window's calls, above 0 and at most 1 (0.5 = half), got {rate:g}"
                 raise SpecError(msg)
+        if breaker_min_calls > breaker_window:  # (the window never holds that many calls: it could never open)
+            msg = (
+                f"--breaker-min-calls {breaker_min_calls} is more than --breaker-window {breaker_window}: the "
+                f"window never holds that many calls, so the breaker could never open; lower it or widen the window"
+            )
+            raise SpecError(msg)
         if not breaker_slow_ms > 0:
             msg = f"--breaker-slow-ms must be above 0, got {breaker_slow_ms:g}"
             raise SpecError(msg)
