@@ -906,3 +906,20 @@ def test_oip_metadata_names_and_types_the_outputs_the_answers_carry(start_server
         meta = httpx.get(f"{server.url}/v2/models/{name}").json()["outputs"]
         answer = httpx.post(f"{server.url}/v2/models/{name}/infer", json=body).json()["outputs"]
         assert [(o["name"], o["datatype"]) for o in meta] == [(o["name"], o["datatype"]) for o in answer], name
+
+
+def test_a_dataframe_split_that_does_not_fit_its_columns_says_where():
+    # A repeated column name was read as the last of its columns without a word; a short row was not named.
+    from assay.serve._protocols import BadRequest, frame_from_mlflow
+
+    def split(columns, data):
+        return frame_from_mlflow(orjson.dumps({"dataframe_split": {"columns": columns, "data": data}}),
+                                 "application/json")
+
+    assert split(["a", "b"], [[1, 2], [3, 4]])["b"].to_list() == [2, 4]
+    with pytest.raises(BadRequest, match=r"^dataframe_split: column\(s\) 'a' appear more than once in 'columns'$"):
+        split(["a", "b", "a"], [[1, 2, 3]])
+    with pytest.raises(BadRequest, match=r"; row 1 has 1 values for the 2 columns$"):
+        split(["a", "b"], [[1, 2], [3]])
+    with pytest.raises(BadRequest, match=r"; row 0 has no list \(5\) for the 2 columns$"):
+        split(["a", "b"], [5])

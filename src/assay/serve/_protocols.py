@@ -229,11 +229,20 @@ def frame_from_mlflow(body: bytes, content_type: str) -> pl.DataFrame:
         rows = value["data"]
         if not isinstance(columns, list) or not all(isinstance(r, list) and len(r) == len(columns) for r in rows):
             msg = "dataframe_split: 'columns' must be a list and every row of 'data' must have one value per column"
+            if isinstance(columns, list):  # (which row, and how many values it has)
+                i, row = next((i, r) for i, r in enumerate(rows) if not isinstance(r, list) or len(r) != len(columns))
+                has = f"{len(row)} values" if isinstance(row, list) else f"no list ({orjson.dumps(row).decode()[:40]})"
+                msg += f"; row {i} has {has} for the {len(columns)} columns"
+            raise BadRequest(msg)
+        names = [str(c) for c in columns]
+        if len(set(names)) != len(names):  # (the last one's values were used, without a word)
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            msg = f"dataframe_split: column(s) {', '.join(map(repr, repeated))} appear more than once in 'columns'"
             raise BadRequest(msg)
         if not rows:
             msg = "dataframe_split holds no rows"
             raise BadRequest(msg)
-        return _columns_frame({str(c): [r[j] for r in rows] for j, c in enumerate(columns)}, key)
+        return _columns_frame({c: [r[j] for r in rows] for j, c in enumerate(names)}, key)
     if isinstance(value, dict):
         return _columns_frame(value, key)
     if isinstance(value, list):
