@@ -909,8 +909,9 @@ def test_oip_metadata_names_and_types_the_outputs_the_answers_carry(start_server
 
 
 def test_a_dataframe_split_that_does_not_fit_its_columns_says_where():
-    # A repeated column name was read as the last of its columns without a word; a short row was not named.
-    from assay.serve._protocols import BadRequest, frame_from_mlflow
+    # A repeated column name was read as the last of its columns without a word (so was a repeated OIP input); a
+    # short row was not named.
+    from assay.serve._protocols import BadRequest, frame_from_mlflow, frame_from_oip
 
     def split(columns, data):
         return frame_from_mlflow(orjson.dumps({"dataframe_split": {"columns": columns, "data": data}}),
@@ -923,3 +924,6 @@ def test_a_dataframe_split_that_does_not_fit_its_columns_says_where():
         split(["a", "b"], [[1, 2], [3]])
     with pytest.raises(BadRequest, match=r"; row 0 has no list \(5\) for the 2 columns$"):
         split(["a", "b"], [5])
+    tensor = {"name": "a", "datatype": "FP64", "shape": [1], "data": [1.0]}
+    with pytest.raises(BadRequest, match=r"^input 'a' is given more than once; send one input per column$"):
+        frame_from_oip(orjson.dumps({"inputs": [tensor, {**tensor, "data": [2.0]}]}), None)

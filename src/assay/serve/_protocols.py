@@ -330,6 +330,9 @@ def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame
             msg = "each input needs a 'name', 'shape', 'datatype' and 'data'"
             raise BadRequest(msg)
         name, dtype, shape = tensor["name"], str(tensor.get("datatype", "")).upper(), tensor.get("shape")
+        if name in columns:  # (the last one's values were used, without a word)
+            msg = f"input {name!r} is given more than once; send one input per column"
+            raise BadRequest(msg)
         if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape) or not shape:
             msg = f"input {name!r}: 'shape' must be a list of non-negative integers"
             raise BadRequest(msg)
