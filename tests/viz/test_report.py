@@ -992,3 +992,32 @@ def test_date_histogram_says_how_many_rows_it_leaves_out_as_missing():
     assert v["missing"] == 31
     ax = column_figure(v, p["rows"]).axes[0]
     assert ax.get_xlabel() == "d (date)\nnot drawn: 31 missing (34.1%)"
+
+
+@pytest.mark.parametrize("name", ["a_really_really_long_column_name_that_goes_on_and_on_" * 4, "x" * 300,
+                                  "很长的中文列名称" * 12])
+def test_long_column_name_titles_stay_inside_their_figure(name: str):
+    """A 60-character title ran past the right edge of a column chart, its end (and the ellipsis saying it was cut)
+    lost; over a bar chart with wide value labels even a shorter one did."""
+    from assay.viz import _figures, _style
+
+    df = pl.DataFrame({name: ["v" * 200] * 30 + ["w"] * 20, "n": np.arange(50) * 1.5}).rename({"n": name[:-1] + "n"})
+    p = profile(df)
+    for v in p["variables"].values():
+        fig = _figures.column_figure(v, p["rows"])
+        _style._settle_layout(fig)
+        fig.canvas.draw()
+        box = fig.axes[0].title.get_window_extent(fig.canvas.get_renderer())
+        assert box.x0 >= 0
+        assert box.x1 <= fig.bbox.width
+        assert fig.axes[0].get_title().endswith("…")
+
+
+def test_long_names_and_messages_wrap_inside_the_page():
+    """A 300-character column name in a warning ran the page sideways: headings, notes and warnings wrap anywhere."""
+    from assay.viz._report import _load_template
+
+    css = _load_template("style.css")
+    for rule in ("ul.warn li {", "h2 {", ".note {", "header h1 {", "header .sub {"):
+        body = css.split(rule, 1)[1].split("}", 1)[0]
+        assert "overflow-wrap:anywhere" in body, rule

@@ -948,14 +948,46 @@ def _settle_layout(fig: Any) -> None:
     fit = vars(fig).pop("_assay_fit", False)
     if fit and fig.get_layout_engine() is None:  # (a matplotlibrc may ask for one)
         fit_margins(fig, square=fit == "square")
-        return
-    engine = fig.get_layout_engine()
-    if engine is None:
-        return
-    engine.execute(fig)
-    fig.set_layout_engine(None)
-    if fig.get_layout_engine() is not None:  # a matplotlibrc asks for an automatic layout: keep ours frozen
-        fig.set_layout_engine("none")
+    else:
+        engine = fig.get_layout_engine()
+        if engine is not None:
+            engine.execute(fig)
+            fig.set_layout_engine(None)
+            if fig.get_layout_engine() is not None:  # a matplotlibrc asks for an automatic layout: keep ours frozen
+                fig.set_layout_engine("none")
+    _titles_inside(fig)
+
+
+def _titles_inside(fig: Any) -> None:
+    """Keep each axes' title inside the figure: moved sideways where it would run past an edge, cut with an ellipsis
+    where it is wider than the figure. Layouts leave titles' widths out (a long one does not squeeze the axes), so a
+    long column name over a chart with wide tick labels ran past the right edge, its end and its ellipsis lost.
+    """
+    renderer = None
+    width = fig.bbox.width
+    pad = FIT_PAD * fig.dpi
+    for ax in fig.axes:
+        title = ax.title
+        text = title.get_text()
+        if not text or not title.get_visible() or title.get_ha() != "center":
+            continue
+        title.set_x(0.5)  # where matplotlib puts it (a kept figure's axes may come back with a title moved here)
+        renderer = renderer or fig.canvas.get_renderer()
+        box = title.get_window_extent(renderer)
+        if box.x0 >= pad - 0.5 and box.x1 <= width - pad + 0.5:
+            continue
+        room = width - 2 * pad
+        for _ in range(6):  # cut in proportion to the overflow, then re-measure
+            if box.width <= room or len(text) <= 2:
+                break
+            text = text[:max(1, int(len(text) * room / box.width) - 2)].rstrip() + "…"
+            title.set_text(text)
+            box = title.get_window_extent(renderer)
+        axes_box = ax.get_window_extent(renderer)
+        if axes_box.width <= 0:
+            continue
+        centre = min(max((box.x0 + box.x1) / 2, pad + box.width / 2), width - pad - box.width / 2)
+        title.set_x((centre - axes_box.x0) / axes_box.width)
 
 
 def _freeze_axis_labels(fig: Any) -> None:
