@@ -832,3 +832,17 @@ def test_free_text_warning_does_not_advise_target_encoding_whole_texts():
     assert "(one-hot, frequency or target encoding) would not generalise" in by_column["comment"]
     assert "use frequency or target encoding" not in by_column["comment"]
     assert by_column["shop"].endswith("one-hot encoding would be wide; use frequency or target encoding")
+
+
+def test_whole_numbers_stored_as_floats_bin_as_integers():
+    """0.0 … 99.0 as floats (an integer column with gaps, written by pandas) drew the same comb as integers did."""
+    x = np.tile(np.arange(100.0), 30)
+    x[::7] = np.nan
+    p = profile(pl.DataFrame({"z": x}).fill_nan(None))
+    v = p["variables"]["z"]
+    assert v["dtype"] == "Float64"
+    assert set(np.diff(v["histogram"]["edges"]).tolist()) == {4.0}
+    assert "_whole" not in v
+    halves = profile(pl.DataFrame({"h": np.tile(np.arange(100.0), 30) + 0.5}))["variables"]["h"]
+    assert halves["histogram"]["edges"][0] == 0.5  # not whole numbers: evenly spaced from the minimum
+    json.dumps(p, allow_nan=False)

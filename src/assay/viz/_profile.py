@@ -330,6 +330,8 @@ def _first_pass(lf: pl.LazyFrame, schema: pl.Schema, groups: dict[str, str], row
             ]
             if dtype.is_integer():
                 exprs.append(c.diff().min().alias(p + "mindiff"))  # > 0: strictly increasing, like a counter
+            else:  # whole numbers written as floats (1.0, 2.0: a CSV column with gaps, from pandas) bin as integers
+                exprs.append((f != f.round(0)).sum().alias(p + "fractional"))
         elif group == "bool":
             exprs.append(c.sum().alias(p + "true"))
         elif group == "time":
@@ -397,6 +399,8 @@ def _describe_first(i: int, name: str, dtype: pl.DataType, group: str, first: di
             "zeros": int(first[p + "zeros"] or 0), "negative": int(first[p + "negative"] or 0),
         })
         v["finite"] = count - v["nan"] - v["inf"]
+        if first.get(p + "fractional") == 0:
+            v["_whole"] = True  # (for the histogram's edges; not part of the profile)
         v["kind"] = _numeric_kind(name, dtype, v, first.get(p + "mindiff"))
         mindiff = first.get(p + "mindiff")
         if v["kind"] == "id-like" and mindiff is not None and mindiff > 0 and v["missing"] == 0:
@@ -500,6 +504,7 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
         c = pl.col(name)
         p = f"{v['index']}|"
         kind = v["kind"]
+        whole = v.pop("_whole", False) or v["dtype"].startswith(("Int", "UInt"))
         if kind in ("empty", "other"):
             continue
         if kind == "numeric" and v.get("finite", 0) > 0:
@@ -525,7 +530,7 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
                 edges = np.geomspace(lo, hi, bins + 1) if log else np.linspace(lo, hi, bins + 1)
                 if log:
                     v["_log_bins"] = True
-                elif v["dtype"].startswith(("Int", "UInt")) and hi - lo < 2.0**52:
+                elif whole and hi - lo < 2.0**52:
                     edges = _integer_edges(lo, hi, bins)
                 if clipped:
                     exprs += [(f < edges[0]).sum().alias(p + "below"), (f > edges[-1]).sum().alias(p + "above")]
