@@ -454,8 +454,8 @@ def test_the_registry_watch_does_not_undo_an_admin_promote_or_rollback(registry_
 
 
 def test_a_version_deleted_from_the_registry_is_no_longer_served(registry_dir, start_server, tmp_path):
-    # A version loaded on request, or kept as the fallback, went on answering after `assay models delete` until
-    # the server restarted (and the OIP metadata went on listing it).
+    # A version loaded on request, kept as the fallback, or serving as canary or shadow went on answering after
+    # `assay models delete` until the server restarted (and the OIP metadata went on listing it).
     reg = open_registry(registry_dir)
     reg.register(iris_artifact(tmp_path, alpha=1e-1), "iris")  # v3
     server = start_server(registry_dir, "--watch-seconds", "0.1")
@@ -467,19 +467,28 @@ def test_a_version_deleted_from_the_registry_is_no_longer_served(registry_dir, s
     assert infer(3).status_code == 200  # loaded on request
     r = httpx.post(f"{server.url}/admin/models/iris/promote", json={"version": 2}, headers=ADMIN, timeout=60)
     assert r.json()["fallback"]["version"] == 1
+    for role, setting in (("canary", {"version": 3, "percent": 50}), ("shadow", {"version": 3})):
+        r = httpx.post(f"{server.url}/admin/models/iris/{role}", json=setting, headers=ADMIN, timeout=60)
+        assert r.json()[role]["version"] == 3
     reg.delete("iris", 3)
     reg.delete("iris", 1)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         status = httpx.get(f"{server.url}/models/iris/status").json()
-        if infer(3).status_code == 404 and status["fallback"] is None:
+        if infer(3).status_code == 404 and status["fallback"] is None and status["canary"] is None:
             break
         time.sleep(0.1)
     r = infer(3)
-    assert r.status_code == 404
+    assert r.status_code == 404, r.text
     assert "no version 3" in r.json()["error"]
     assert infer(1).status_code == 404
-    assert httpx.get(f"{server.url}/models/iris/status").json()["fallback"] is None
+    status = httpx.get(f"{server.url}/models/iris/status").json()
+    assert status["fallback"] is None
+    assert status["canary"] is None
+    assert status["canary_percent"] == 0.0
+    assert status["shadow"] is None
+    versions = {httpx.post(f"{server.url}/models/iris/predict", json=[ROW]).json()["model_version"] for _ in range(20)}
+    assert versions == {2}
     assert httpx.get(f"{server.url}/v2/models/iris").json()["versions"] == ["2"]
     assert infer(2).status_code == 200
     assert "was deleted from the registry" in server.logs()

@@ -747,13 +747,15 @@ class Server:
     async def _forget_deleted(self, name: str) -> None:
         """Versions of ``name`` deleted from the registry stop being served: one loaded on request is dropped (a
         request for it is then a 404, as for any version the registry does not have), and a deleted fallback is
-        replaced by the one the registry now gives. (Both went on answering until the server restarted.)"""
+        replaced by the one the registry now gives; a deleted canary or shadow version ends. (They went on answering
+        until the server restarted.)"""
         slot = self.slots.get(name)
         extra = [key for key in self.extra if key[0] == name]
         fallback = slot.fallback if slot is not None else None
         if fallback is not None and fallback.name != name:  # (another model's: its own name is watched)
             fallback = None
-        if not extra and fallback is None:
+        sides = [d for d in (slot.canary, slot.shadow) if d is not None] if slot is not None else []
+        if not extra and fallback is None and not sides:
             return
         loop = asyncio.get_running_loop()
         registered = {mv.version for mv in await loop.run_in_executor(None, self.registry.versions, name)}
@@ -775,6 +777,15 @@ class Server:
                         f"v{replacement.version}" if replacement else "none",
                     )
                     self.retire(slot, fallback)
+        if slot is not None:
+            for role in ("canary", "shadow"):
+                dep = getattr(slot, role)
+                if dep is not None and dep.version not in registered:
+                    setattr(slot, role, None)
+                    if role == "canary":
+                        slot.canary_percent = 0.0
+                    log.info("model %s: %s v%s was deleted from the registry; %s ended", name, role, dep.version, role)
+                    self.retire(slot, dep)
 
     # -- prediction path --------------------------------------------------------------------------------------
     def _slot(self, name: str) -> _Slot:
