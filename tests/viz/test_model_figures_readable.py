@@ -518,3 +518,15 @@ def test_importance_caption_says_when_it_shuffles_a_sample_of_the_test_rows(tmp_
                   "y_pred": model.predict(X), "predict_fn": model.predict, "feature_names": ["a", "b", "c"]}
         html = write_train_report(tmp_path / str(n) / "report.html", report).read_text(encoding="utf-8")
         assert f"How much R² on the test split drops when one feature&#39;s values are shuffled {said}" in html
+
+
+def test_confusion_matrix_writes_its_empty_cells_as_zero_when_small():
+    """A binary model that never predicts 'no' for a 'yes': that cell reads 0, not blank (as if unknown)."""
+    y = np.array(["yes"] * 6 + ["no"] * 4, dtype=object)
+    pred = np.array(["yes"] * 6 + ["no", "no", "yes", "yes"], dtype=object)
+    fig = M.confusion_figure(y, pred, ["no", "yes"])
+    cells = sorted(t.get_text() for t in fig.axes[0].texts if t.get_text().isdigit())
+    assert cells == ["0", "2", "2", "6"]
+    many = [f"c{i}" for i in range(12)]
+    fig = M.confusion_figure(np.array(many, dtype=object), np.array(many, dtype=object), many)
+    assert sorted(t.get_text() for t in fig.axes[0].texts if t.get_text().isdigit()) == ["1"] * 12

@@ -272,7 +272,7 @@ def confusion_figure(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[A
     if k <= MAX_CONFUSION:
         for i in range(k):
             for j in range(k):
-                if cm[i, j]:
+                if cm[i, j] or k <= 10:  # a blank cell of a small matrix reads as missing; 0s only clutter big ones
                     ax.text(j, i, f"{cm[i, j]:,}", ha="center", va="center", fontsize=8 if k <= 10 else 6.5,
                             color="white" if share[i, j] > 0.55 else "#1b2631")
     ax.set_xlabel("predicted class")
