@@ -93,5 +93,5 @@ def test_a_date_column_in_a_shuffled_split_suggests_a_time_split():
 
 def test_a_test_size_that_leaves_too_few_training_rows_names_the_option():
     frame = _small_table(40).with_columns((pl.col("x") > 5).alias("big"))
-    with pytest.raises(SpecError, match=r"leaving 0 to train on: too few for 5-fold .* use a smaller --test-size"):
+    with pytest.raises(SpecError, match=r"leaving 1 to train on: too few for 5-fold .* use a smaller --test-size"):
         train(frame, "big", models=["logreg"], test_size=0.99, report=False)
