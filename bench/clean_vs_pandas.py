@@ -25,7 +25,11 @@ rotating order; medians are printed with the ratios the project tracks (goals: a
 shared machine wall time mostly measures the neighbours. The outputs of the three ways are compared column by
 column after the runs (all three compute exact quantiles, so they agree to rounding).
 
-Latest (2026-11-25, a fifth machine, 2 CPUs, nothing else running, load average 1.4 -> 1.5): ``--runs 3``: assay
+Latest (2026-11-25, a sixth machine, 2 CPUs, nothing else running, load average 1.3 -> 1.6): ``--runs 3``: assay
+4.55 s, pandas 14.14 s, hand-written Polars 4.94 s -> assay/pandas time 0.32 (CPU 0.49), memory 0.37, assay/polars
+time 0.92 (CPU 0.91); outputs identical to pandas to rounding (max |diff| 8.0e-15 in z units).
+
+Before (2026-11-25, a fifth machine, 2 CPUs, nothing else running, load average 1.4 -> 1.5): ``--runs 3``: assay
 4.43 s, pandas 13.93 s, hand-written Polars 4.80 s -> assay/pandas time 0.32 (CPU 0.48), memory 0.36, assay/polars
 time 0.92 (CPU 0.93); outputs identical to pandas to rounding (max |diff| 8.9e-15 in z units).
 

@@ -27,7 +27,12 @@ Both interpreters run with their compiled bytecode cached, as after an ordinary 
 is written to) and is filled by one untimed warm-up run of each tool on a 2,000-row file. ``--cold-imports`` measures
 instead with no bytecode cache at all (``PYTHONDONTWRITEBYTECODE=1``): every import is compiled from source each run.
 
-Latest, on a quiet 2-CPU machine, two sets of 3 runs some hours apart (load average at the end 1.0 and 1.2): whole
+Latest (2026-11-25, a quiet 2-CPU machine, load average 1.0 at the end), 3 runs: whole command 1.19 s against 25.05 s
+(21.1x); statistics 26.6x, with the HTML report 22.0x, CPU seconds 12.0x (2.19 s against 26.27 s). The report's
+readability changes since the set below (integer and date histogram bins, tick labels, sample notes) measured the
+same within noise in an interleaved check of ``assay profile`` alone (3 runs each: 1.20-1.34 s against 1.21-1.26 s).
+
+Before, on a quiet 2-CPU machine, two sets of 3 runs some hours apart (load average at the end 1.0 and 1.2): whole
 command 0.98 s against 21.56 s (22.1x) and 1.12 s against 24.76 s (22.2x); statistics 28.5x / 27.2x, with the HTML
 report 23.2x / 23.3x, CPU seconds 12.6x / 12.7x (1.79 / 2.05 s). A set between them, while other jobs loaded the
 machine (load average 3.4), gave 29.3x: ydata's 20-45 s runs caught more of the load than assay's 1-1.5 s ones.

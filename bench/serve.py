@@ -29,7 +29,17 @@ than the one-CPU Python generator can offer three times over (the late sends say
 LightGBM model on 30 inputs (breast cancer, trained by assay here), a few thousand req/s, which it can offer at a
 true 3x.
 
-Latest, on a quiet 2-CPU machine after the overload change of 3159749 (load average 0.6 -> 2.3; MLflow installed
+Latest (2026-11-25, a quiet 2-CPU machine, load average 0.7 -> 1.8; MLflow 3.17.2 in its own environment): 16 clients
+  assay 14796 req/s (p99 2.42 ms), no-op 75482, baseline 455, MLflow 252 -> 32.5x the baseline, 58.7x MLflow, 0.20
+  of the no-op; server CPU per request assay 55 us, no-op 13 us, baseline 2213 us, MLflow 4093 us. 64 clients: 55.3x
+  the baseline, 106.0x MLflow, 0.31 of the no-op. Overload, LightGBM (unloaded 4267 req/s, p99 9.42 ms): open loop
+  at a true 3x (0.0% of sends late) accepted p99 1.22x unloaded (runs 1.22, 1.13, 1.29), shed p99 2.07 ms; retry
+  storm (4.3x offered) 1.22x, shed p99 4.41 ms. Iris: retry storm (1.8x offered) 1.25x, shed p99 3.12 ms; "3x" open
+  loop 2.22x with 60.8% of its sends late (the one-CPU generator cannot offer 3x of 16k req/s), shed p99 3.41 ms.
+  The server's routes gained HEAD answers, registry-deletion handling and stricter OIP checks since the run below;
+  the predict and no-op paths are the same and so are the numbers, within the noise.
+
+Before, on a quiet 2-CPU machine after the overload change of 3159749 (load average 0.6 -> 2.3; MLflow installed
   in its own environment): throughput part: 16 clients assay 14810 req/s (p99 3.09 ms), no-op 77606, baseline 435,
   MLflow 247 -> 34.1x the baseline, 60.0x MLflow, 0.19 of the no-op; server CPU per request assay 55 us, no-op 13 us,
   baseline 2316 us, MLflow 4184 us. 64 clients: 57.2x the baseline, 104.7x MLflow, 0.29 of the no-op. Overload part,
