@@ -927,3 +927,10 @@ def test_a_dataframe_split_that_does_not_fit_its_columns_says_where():
     tensor = {"name": "a", "datatype": "FP64", "shape": [1], "data": [1.0]}
     with pytest.raises(BadRequest, match=r"^input 'a' is given more than once; send one input per column$"):
         frame_from_oip(orjson.dumps({"inputs": [tensor, {**tensor, "data": [2.0]}]}), None)
+
+
+def test_a_csv_body_reads_a_quoted_header_name_as_training_does():
+    from assay.serve._protocols import frame_from_mlflow
+
+    frame = frame_from_mlflow(b'"a""b",y\n1,2\n', "text/csv")
+    assert frame.columns == ['a"b', "y"]

@@ -582,3 +582,16 @@ def test_the_header_is_judged_again_for_another_separator(tmp_path: Path) -> Non
     path.write_text("5.1;x\n4.9;x\n6.0;y\n")
     assert read_source(str(path)).columns == ["column_0", "column_1"]  # ';' found: the first line is data
     assert read_source(str(path), separator=",").columns == ["5.1;x"]  # one field per line: read as before
+
+
+def test_a_quote_inside_a_quoted_header_name_is_read_once(tmp_path: Path) -> None:
+    """CSV doubles a quote inside a quoted field; Polars unescapes values but kept the header's doubled quote."""
+    import csv
+
+    path = tmp_path / "quoted.csv"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([['a"b\\c', 'say "hi"', "plain"], ['1"', 2, 3], ["4", 5, 6]])
+    src = open_source(str(path))
+    assert src.read().columns == ['a"b\\c', 'say "hi"', "plain"]
+    assert src.read()['a"b\\c'].to_list() == ['1"', "4"]
+    assert [b.columns for b in src.batches(1)] == [['a"b\\c', 'say "hi"', "plain"]] * 2

@@ -190,10 +190,11 @@ def frame_from_mlflow(body: bytes, content_type: str) -> pl.DataFrame:
     if mime == "text/csv":
         # the text a CSV writer puts for a missing value is read as missing, as training reads a CSV file
         # (otherwise 'NA' in a column of numbers makes every value of it text: '2010.0' then is no integer)
-        from assay.sources._files import DEFAULT_NULL_VALUES
+        from assay.sources._files import DEFAULT_NULL_VALUES, unescape_quoted_names
 
         try:
-            frame = pl.read_csv(io.BytesIO(body), infer_schema_length=None, null_values=DEFAULT_NULL_VALUES)
+            frame = unescape_quoted_names(
+                pl.read_csv(io.BytesIO(body), infer_schema_length=None, null_values=DEFAULT_NULL_VALUES))
         except Exception as exc:
             # (Polars' first paragraph says what and where; the rest is advice on its own read_csv arguments)
             msg = f"could not read the CSV body: {str(exc).split(chr(10) * 2, 1)[0].strip()}"

@@ -32,7 +32,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import polars as pl
@@ -744,6 +744,21 @@ def _as_dtype(column: str, value: Any) -> Any:
     raise SpecError(msg)
 
 
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
+
+
+def unescape_quoted_names(frame: FrameT, quote: str | None = '"') -> FrameT:
+    """Header names as CSV writes them: a quote inside a quoted name is doubled (``"a""b"`` is ``a"b``), and Polars
+    keeps both (it unescapes values, not the header), so names are unescaped here (for training files and for CSV
+    bodies sent to the server alike, so that both read the same names)."""
+    if not quote:
+        return frame
+    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    doubled = quote * 2
+    renamed = {name: name.replace(doubled, quote) for name in names if doubled in name}
+    return frame.rename(renamed) if renamed else frame
+
+
 def _normalise_options(raw: dict[str, Any]) -> dict[str, Any]:
     """Check option names and turn query-string text into typed values."""
     out: dict[str, Any] = {}
@@ -1094,14 +1109,14 @@ class FileSource:
         )
         text = [c for c in self._non_ascii_numbers(paths[0], kwargs, lazy, infer) if c not in dtypes]
         text += [c for c in self._zero_codes(paths[0], kwargs, lazy, infer) if c not in dtypes and c not in text]
-        if not text:
-            return lazy
-        return pl.scan_csv(
-            paths if len(paths) > 1 else paths[0],
-            **kwargs,
-            schema_overrides={**dict.fromkeys(text, pl.String), **dtypes},
-            infer_schema_length=infer,
-        )
+        if text:
+            lazy = pl.scan_csv(
+                paths if len(paths) > 1 else paths[0],
+                **kwargs,
+                schema_overrides={**dict.fromkeys(text, pl.String), **dtypes},
+                infer_schema_length=infer,
+            )
+        return unescape_quoted_names(lazy, kwargs["quote_char"])
 
     def _non_ascii_numbers(self, path: Path, kwargs: dict[str, Any], lazy: pl.LazyFrame, infer: int) -> list[str]:
         """Columns Polars guesses numeric but whose guessed rows hold non-ASCII digits (full-width ``１２３``).
