@@ -1282,7 +1282,12 @@ class Handlers:
                     headers={"X-Request-ID": _OTHER_IDS()},
                 )
             name = next(iter(self.s.slots))
-        body = await _body(request, self.s.config.max_body)
+        try:
+            body = await _body(request, self.s.config.max_body)
+        except HTTPError as exc:  # in MLflow's error shape, as its other refusals here
+            code = "REQUEST_LIMIT_EXCEEDED" if exc.status == 413 else "BAD_REQUEST"
+            return _json({"error_code": code, "message": exc.message}, exc.status,
+                         headers={"X-Request-ID": _OTHER_IDS()})
         content_type = request.headers.get("content-type", "")
         try:
             frame = frame_from_mlflow(body, content_type)
