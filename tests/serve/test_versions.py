@@ -4,6 +4,7 @@ serving, canary and shadow with per-version metrics; kill -9 under load, then ev
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sqlite3
 import time
@@ -271,6 +272,7 @@ def test_canary_and_shadow_name_versions_as_promote_does(registry_dir, start_ser
             r = httpx.post(f"{url}/{path}", json={"version": bad, "percent": 20}, headers=ADMIN)
             assert r.status_code == 400, (path, bad, r.text)
             assert "version must be a version number or an alias name" in r.json()["error"]
+            assert r.json()["error"].endswith(f"got {json.dumps(bad)}")  # as the client wrote it: true, not True
         assert httpx.post(f"{url}/{path}", json={"version": "nope"}, headers=ADMIN).status_code == 404
     assert httpx.post(f"{url}/promote", json={"version": True}, headers=ADMIN).status_code == 400
     for percent in (True, "10", 101, -1):  # (true was taken as 1 %)

@@ -1550,7 +1550,7 @@ class Handlers:
         """The version number an admin body's ``version`` (a number or an alias) names: 400 for another kind of
         value, 404 for one the registry does not have."""
         if isinstance(version, bool) or not isinstance(version, int | str):
-            raise HTTPError(400, f"version must be a version number or an alias name, got {version!r}")
+            raise HTTPError(400, f"version must be a version number or an alias name, got {json.dumps(version)}")
         try:
             return await asyncio.get_running_loop().run_in_executor(None, self.s.registry.resolve, name, version)
         except RegistryError as exc:
