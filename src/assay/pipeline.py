@@ -567,6 +567,7 @@ class Pipeline:
             input_schema={self.user: str(frame.schema[self.user])}, features=[],
             manifest={
                 "model_name": best, "user": self.user, "item": self.item, "rating": self.rating,
+                "item_type": str(frame.schema[self.item]),  # (the answers' item type, for the server's metadata)
                 "source": {"uri": origin, "fingerprint": fingerprint, "rows": frame.height},
                 "primary_metric": primary, "greater_is_better": True,
             },
@@ -1080,6 +1081,9 @@ def train(
     group: str | None = None,
     time: str | None = None,
     drop: Sequence[str] = (),
+    user: str | None = None,
+    item: str | None = None,
+    rating: str | None = None,
     out: str | Path | None = None,
     report: bool = True,
     source_options: dict[str, Any] | None = None,
@@ -1093,9 +1097,12 @@ def train(
     ``drop`` lists input columns the model must not use (say, one recorded after the outcome); a dropped ``group``
     or ``time`` column still splits the rows. ``folds`` is k of k-fold: by default 5, or for a classification
     target as many as its rarest class has training rows when that is fewer (at least 2; a note says so).
+    ``task="recommendation"`` takes the ``user`` and ``item`` columns (and optionally a ``rating`` column) instead of
+    a target, as ``assay train --user --item --rating`` does.
     """
     pipe = Pipeline(target=target, task=task, steps=steps, models=models, folds=folds, test_size=test_size,
-                    seed=seed, time_budget=time_budget, threshold=threshold, group=group, time=time, drop=drop)
+                    seed=seed, time_budget=time_budget, threshold=threshold, group=group, time=time, drop=drop,
+                    user=user, item=item, rating=rating)
     result = pipe.fit(source, source_options=source_options, progress=progress)
     if out is not None:
         write_outputs(result, Path(out), report=report, spec=_spec_of(pipe), progress=progress)

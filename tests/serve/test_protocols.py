@@ -935,3 +935,23 @@ def test_a_csv_body_reads_a_quoted_header_name_as_training_does():
 
     frame = frame_from_mlflow(b'"a""b",y\n1,2\n', "text/csv")
     assert frame.columns == ['a"b', "y"]
+
+
+def test_oip_metadata_of_a_recommender_names_and_types_its_answers(start_server, tmp_path):
+    """user (typed as its column), item (typed as the items were), rank and score: it said prediction FP64."""
+    import assay
+
+    rng = np.random.default_rng(0)
+    ratings = pl.DataFrame({"user": rng.integers(0, 30, 600), "movie": [f"m{i}" for i in rng.integers(0, 40, 600)],
+                            "stars": rng.integers(1, 6, 600).astype(float)})
+    result = assay.train(ratings, task="recommendation", user="user", item="movie", rating="stars",
+                         models=["popularity"], out=tmp_path / "rec", report=False)
+    reg = open_registry(tmp_path / "registry")
+    reg.register(result.model_path, "rec")
+    server = start_server(tmp_path / "registry")
+    meta = httpx.get(f"{server.url}/v2/models/rec").json()["outputs"]
+    body = {"inputs": [{"name": "user", "shape": [1], "datatype": "INT64", "data": [3]}]}
+    answer = httpx.post(f"{server.url}/v2/models/rec/infer", json=body).json()["outputs"]
+    assert [(o["name"], o["datatype"]) for o in meta] == [(o["name"], o["datatype"]) for o in answer]
+    assert [(o["name"], o["datatype"]) for o in meta] == [("user", "INT64"), ("item", "BYTES"), ("rank", "INT64"),
+                                                          ("score", "FP64")]

@@ -1343,6 +1343,7 @@ class Handlers:
         if dep is not None:
             task, classes, schema, served = dep.model.task, dep.model.classes, dep.model.input_schema, dep.version
             score = hasattr(getattr(dep.model, "estimator", None), "score_samples")
+            manifest = dep.model.manifest
         else:  # registered but not loaded: described from its manifest, without loading it
             mv = await self._registered(slot.name, version)
             task, classes, schema, served = (
@@ -1351,9 +1352,14 @@ class Handlers:
                 mv.manifest.get("input_schema") or {},
                 mv.version,
             )
+            manifest = mv.manifest
         # (named and typed as the answers are: it said "prediction" FP64 for a clustering's "cluster" and an
         # anomaly detector's "anomaly" and "score", and BYTES for a classifier's 0/1/2, answered as INT64)
-        outputs = oip_output_metadata(task, classes, score)
+        ids = (schema.get(manifest.get("user")) or next(iter(schema.values()), None), manifest.get("item_type"))
+        if task == "recommendation" and ids[1] is None and dep is not None:  # saved before item_type was kept
+            kind = getattr(getattr(dep.model.estimator, "item_ids_", None), "dtype", None)
+            ids = (ids[0], {"i": "Int64", "u": "UInt64", "f": "Float64", "b": "Boolean"}.get(getattr(kind, "kind", "")))
+        outputs = oip_output_metadata(task, classes, score, ids)
         return _json(
             {
                 "name": slot.name,

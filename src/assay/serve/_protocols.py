@@ -397,12 +397,28 @@ def frame_from_oip(body: bytes, header_length: str | None) -> tuple[pl.DataFrame
     return frame, req
 
 
-def oip_output_metadata(task: str | None, classes: list[Any] | None, score: bool = True) -> list[dict[str, Any]]:
+def _answered_as(dtype: str | None) -> str:
+    """The OIP datatype :func:`oip_outputs` gives values of a column of Polars type ``dtype`` (a name)."""
+    if dtype == "Boolean":
+        return "BOOL"
+    if dtype is not None and dtype.startswith(("Int", "UInt")):
+        return "INT64"
+    if dtype is not None and dtype.startswith("Float"):
+        return "FP64"
+    return "BYTES"
+
+
+def oip_output_metadata(task: str | None, classes: list[Any] | None, score: bool = True,
+                        ids: tuple[str | None, str | None] = (None, None)) -> list[dict[str, Any]]:
     """The output tensors a model's answers carry (OIP model metadata), named and typed as :func:`oip_outputs`
     writes them: a classifier's ``prediction`` in its classes' type (INT64 for 0/1/2, BYTES for text) and
     ``proba_<class>``; a regressor's ``prediction``; a clustering's ``cluster``; an anomaly detector's ``anomaly``
-    and (``score``) ``score``."""
-    if task == "classification":
+    and (``score``) ``score``; a recommender's ``user``, ``item`` (typed as their columns: ``ids``, Polars type
+    names), ``rank`` and ``score``."""
+    if task == "recommendation":
+        named = [("user", _answered_as(ids[0])), ("item", _answered_as(ids[1])), ("rank", "INT64"),
+                 ("score", "FP64")]
+    elif task == "classification":
         kinds = {type(c) for c in classes or []}
         if kinds == {bool}:
             dtype = "BOOL"
