@@ -26,7 +26,9 @@ EXAMPLES = "\n\n".join([
     "drop_useless; assay steps NAME shows a step's options and their defaults.",
     "Each step prints what it did: rows removed, columns typed, added or removed, missing values filled, values "
     "changed. An outliers step with action=quarantine and no path writes its rows, with the reason, next to --out "
-    "(NAME.quarantine.csv). --apply runs steps saved by --save-steps on new data without fitting them again.\n",
+    "(NAME.quarantine.csv). --apply runs steps saved by --save-steps on new data without fitting them again, "
+    "cleaning it as the first data was: duplicate rows and outliers with action drop or quarantine are removed "
+    "(assay predict, which applies a model's steps, keeps every row).\n",
 ])
 
 WRITERS = {".csv": "write_csv", ".parquet": "write_parquet", ".ndjson": "write_ndjson", ".jsonl": "write_ndjson",
