@@ -289,6 +289,16 @@ def test_zero_and_one_row(rows):
         assert p["variables"]["a"]["std"] is None  # one value has no spread: null, never NaN
 
 
+def test_a_column_of_one_value_1_is_a_number_not_a_flag():
+    """A one-row file's count of 1 (or a column of only 0s) was classed as boolean; 0 and 1 together are a flag."""
+    p = profile(pl.DataFrame({"n": [1], "z": [0]}))
+    assert p["variables"]["n"]["kind"] == "numeric"
+    assert p["variables"]["z"]["kind"] == "numeric"
+    p = profile(pl.DataFrame({"n": [1, 0, 1], "z": [0, 0, 0]}))
+    assert p["variables"]["n"]["kind"] == "boolean"
+    assert p["variables"]["z"]["kind"] == "numeric"
+
+
 def test_no_columns():
     p = profile(pl.DataFrame())
     assert p["columns"] == 0

@@ -444,7 +444,7 @@ def _numeric_kind(name: str, dtype: pl.DataType, v: dict[str, Any], mindiff: Any
     distinct, count = v.get("distinct", 0), v["count"]
     if v["finite"] == 0:
         return "numeric"
-    if distinct <= 2 and v["min"] in (0, 1) and v["max"] in (0, 1) and v["nan"] == 0:
+    if distinct == 2 and v["min"] == 0 and v["max"] == 1 and v["nan"] == 0:  # one value alone is a constant
         return "boolean"
     if dtype.is_integer() and count >= 20 and distinct >= ID_RATIO * count:
         span = v["max"] - v["min"] + 1
