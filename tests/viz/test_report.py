@@ -1021,3 +1021,23 @@ def test_long_names_and_messages_wrap_inside_the_page():
     for rule in ("ul.warn li {", "h2 {", ".note {", "header h1 {", "header .sub {"):
         body = css.split(rule, 1)[1].split("}", 1)[0]
         assert "overflow-wrap:anywhere" in body, rule
+
+
+@pytest.mark.parametrize("kind", ["date", "datetime"])
+def test_a_monthly_series_gets_bars_of_whole_months(kind):
+    """478 month ends in 30 even bars held 15 or 16 months in turn: a steady series drawn with dips."""
+    from assay.viz._figures import column_figure
+
+    ends = pl.date_range(pl.date(1967, 7, 1), pl.date(2007, 4, 1), "1mo", eager=True).dt.offset_by("-1d")
+    column = ends if kind == "date" else ends.cast(pl.Datetime("us"))
+    p = profile(pl.DataFrame({"month": column}))
+    h = p["variables"]["month"]["histogram"]
+    assert h["bar"] == "16 months"
+    assert h["counts"][:-1] == [16] * 29  # the last bar runs past the data: its 14 months
+    assert h["counts"][-1] == 14
+    assert h["edges"][0].startswith("1967-06-01")
+    ax = column_figure(p["variables"]["month"], p["rows"]).axes[0]
+    assert ax.get_ylabel() == "rows per 16 months"
+    # First days of the month fall inside their bar, not on an edge (bars close on the right).
+    firsts = pl.date_range(pl.date(1980, 1, 1), pl.date(2019, 12, 1), "1mo", eager=True)
+    assert profile(pl.DataFrame({"m": firsts}))["variables"]["m"]["histogram"]["counts"] == [16] * 30

@@ -340,8 +340,10 @@ def _time_histogram(v: dict[str, Any]) -> Any:
     ax.set_title(short_label(v["name"], 60))
     ax.set_xlabel(f"{short_label(v['name'], 40)} (date)" + (
         f"\nnot drawn: {_fmt(v['missing'])} missing ({_share(v.get('missing_pct') or 0)})" if v.get("missing") else ""))
-    # Each bar spans a thirtieth of the range, not a calendar unit: its width says what a bar's height counts.
-    ax.set_ylabel(f"rows per {_duration((edges[1] - edges[0]).total_seconds())}" if len(edges) > 1 else "rows")
+    # A bar spans whole months or years (``bar``) over a long range, else a thirtieth of it: its width says what a
+    # bar's height counts.
+    per = h.get("bar") or (_duration((edges[1] - edges[0]).total_seconds()) if len(edges) > 1 else None)
+    ax.set_ylabel(f"rows per {per}" if per else "rows")
     _count_axis(ax, "y")
     ax.yaxis.grid(True)
     ax.set_axisbelow(True)

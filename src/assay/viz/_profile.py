@@ -607,19 +607,62 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
                                       "examples": out[p + "variant_ex"] or []}
         elif what == "time":
             lo, hi = out[p + "pmin"], out[p + "pmax"]
-            edges = np.linspace(lo, hi, bins + 1)
-            time_exprs.append(pl.col(name).to_physical().cast(pl.Float64).hist(bins=edges.tolist()).implode()
+            calendar = _calendar_edges(lo, hi, bins, v["dtype"])
+            edges, counted, bar = calendar if calendar else (np.linspace(lo, hi, bins + 1),) * 2 + (None,)
+            time_exprs.append(pl.col(name).to_physical().cast(pl.Float64).hist(bins=counted.tolist()).implode()
                               .alias(p + "hist"))
-            v["_time_edges"] = edges
+            v["_time_edges"] = edges, bar
     if time_exprs:
         # Datetime bins need the physical min/max first; one small extra pass over the datetime columns only.
         out2 = _collect(lf.select(time_exprs), streaming).row(0, named=True)
         for v in variables.values():
-            edges = v.pop("_time_edges", None)
+            edges, bar = v.pop("_time_edges", (None, None))
             if edges is not None:
                 labels = _physical_to_iso(edges, v["dtype"])
                 v["histogram"] = {"edges": labels, "counts": [int(n) for n in out2[f"{v['index']}|hist"]],
                                   "edges_are_dates": True}
+                if bar:
+                    v["histogram"]["bar"] = bar
+
+
+def _calendar_edges(lo: float, hi: float, bins: int, dtype: str) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """Edges on calendar months or years for times spanning at least two months per bar: at most ``bins`` bars,
+    each holding the same number of whole months (or years), as ``(edges, counted, bar)``: the edges at the first
+    instant of their months, the same edges half a day earlier (what the values are counted against: a value on
+    the 1st of a month falls inside its bar, not on an edge; a histogram's bins are closed on the right), and what
+    one bar spans ("16 months"). Evenly spaced edges give bars holding 15 or 16 of a monthly series' months in
+    turn, a comb that draws a steady series as dips. None for shorter spans (evenly spaced edges then).
+
+    ``lo`` and ``hi`` are physical values: days since 1970 for a date, else the datetime's time unit.
+
+    >>> edges, counted, bar = _calendar_edges(-916.0, 13603.0, 30, "Date")  # 1967-06-30 .. 2007-03-31, monthly
+    >>> bar, len(edges) - 1, _physical_to_iso(edges[:2], "Date"), float(counted[0] - edges[0])
+    ('16 months', 30, ['1967-06-01', '1968-10-01'], -0.5)
+    >>> _calendar_edges(-916.0, 30000.0, 30, "Date")[2], _calendar_edges(0.0, 40.0, 30, "Date") is None
+    ('3 years', True)
+    """
+    if dtype == "Date" or dtype.startswith("Date read from text"):
+        unit, half_day = "D", 0.5
+    else:
+        found = re.search(r"time_unit='?(\w+)'?", dtype)
+        unit = found.group(1) if found else "us"
+        if unit not in ("ns", "us", "ms"):
+            return None
+        half_day = 43_200 * {"ns": 1e9, "us": 1e6, "ms": 1e3}[unit]
+    first = np.datetime64(math.floor(lo), unit).astype("datetime64[M]")
+    end = np.datetime64(math.ceil(hi), unit).astype("datetime64[M]") + 1  # (the month after the last value's)
+    months = int((end - first).astype(np.int64))
+    if months < 2 * bins:
+        return None
+    width = math.ceil(months / bins)
+    if width >= 24:  # whole years, from the start of the first one (at most a third fewer bars)
+        width = 12 * math.ceil(width / 12)
+        first = first.astype("datetime64[Y]").astype("datetime64[M]")
+    n = math.ceil(int((end - first).astype(np.int64)) / width)
+    starts = first + width * np.arange(n + 1)
+    edges = starts.astype(f"datetime64[{unit}]").astype(np.int64).astype(np.float64)
+    bar = f"{width // 12} year" if width % 12 == 0 else f"{width} month"
+    return edges, edges - half_day, bar + ("" if bar.startswith("1 ") else "s")
 
 
 def _integer_edges(lo: float, hi: float, bins: int) -> np.ndarray:
