@@ -82,11 +82,13 @@ def train_test_split(frame: pl.DataFrame | pl.LazyFrame, *, target: str | None =
     elif target is not None and stratify:
         _need_column(frame, target, "target")
         labels = _strata(frame.get_column(target))
-        classes, sizes = np.unique(labels, return_counts=True)
+        _, codes, sizes = np.unique(labels, return_inverse=True, return_counts=True)
         takes = _class_takes(sizes, _test_count(n, test_size), rng)
-        for label, take in zip(classes, takes, strict=True):
-            rows = rng.permutation(np.flatnonzero(labels == label))
-            is_test[rows[:take]] = True
+        # Each class's rows in input order from one stable sort (a scan of every row per class took ~20 s for
+        # 100,000 classes); then the same seeded shuffle per class as always.
+        by_class = np.split(np.argsort(codes.ravel(), kind="stable"), np.cumsum(sizes)[:-1])
+        for rows, take in zip(by_class, takes, strict=True):
+            is_test[rng.permutation(rows)[:take]] = True
     else:
         if target is not None:
             _need_column(frame, target, "target")
