@@ -47,3 +47,41 @@ def test_a_column_that_arrives_empty_is_drift(diabetes):
     assert report["features"]["bmi"]["null_rate"] == 1.0
     assert "ks" not in report["features"]["bmi"]  # no values to compare
     assert report["features"]["sex"]["null_rate"] == 0.5
+
+
+@pytest.fixture(scope="module")
+def sales() -> pl.DataFrame:
+    """Three years of sale dates as a CSV brings them (text), with a numeric column."""
+    days = pl.date_range(pl.date(2020, 1, 1), pl.date(2022, 12, 31), eager=True)
+    rng = np.random.default_rng(0)
+    return pl.DataFrame({"sold": days.sample(3000, with_replacement=True, seed=0).dt.strftime("%Y-%m-%d"),
+                         "carat": rng.gamma(2.0, 0.4, 3000)})
+
+
+def test_dates_sent_as_text_are_profiled_as_days_and_a_later_window_alerts(sales):
+    profile = profile_frame(sales)
+    assert profile["columns"]["sold"]["kind"] == "numeric"
+    window = sales.sample(300, seed=1)
+    assert drift_report(profile, window)["alerts"] == []
+    # Before, the dates were 3000 categories (50 kept, the rest pooled): a window of one unseen later date landed
+    # in the pooled share and gave a PSI of 0.04, no alert.
+    report = drift_report(profile, window.with_columns(sold=pl.lit("2029-01-01")))
+    assert report["alerts"] == ["sold"]
+    assert report["features"]["sold"]["ks"] == 1.0
+
+
+def test_typed_dates_are_days_too_and_text_in_another_format_counts_as_missing(sales):
+    typed = sales.with_columns(pl.col("sold").str.to_date("%Y-%m-%d"))
+    profile = profile_frame(typed)
+    assert profile["columns"]["sold"]["kind"] == "numeric"
+    assert drift_report(profile, typed.sample(300, seed=3))["alerts"] == []
+    text = profile_frame(sales)
+    unreadable = sales.sample(300, seed=3).with_columns(pl.col("sold").str.replace_all("-", "."))
+    report = drift_report(text, unreadable)
+    assert report["features"]["sold"]["null_rate"] == 1.0
+    assert report["alerts"] == ["sold"]
+
+
+def test_text_that_is_not_all_dates_stays_categorical():
+    frame = pl.DataFrame({"code": ["2024-01-31", "A17", "2024-02-01"] * 20})
+    assert profile_frame(frame)["columns"]["code"]["kind"] == "categorical"

@@ -4,7 +4,9 @@ A profile is small JSON stored with each registered version: for every numeric i
 fixed probabilities (plus null rate, mean, std), for every other column the relative frequency of its most common
 categories (the rest pooled as ``__other__``). It is all drift detection needs: PSI over the quantile bins or
 category shares, and a KS distance evaluated at the stored quantiles (the training CDF is known exactly there).
-The same shape profiles the model's predictions on the training data, for prediction drift.
+The same shape profiles the model's predictions on the training data, for prediction drift. Dates and datetimes
+(typed, or text that reads in one date format, as CSV training data brings them) are numeric in days since 1970, so
+that a window of newer dates than any seen in training is drift, not a share of unseen categories.
 
 Missing values are a bin of their own in every PSI, so a column that starts arriving empty is drift too. A small live
 window differs from the training data by chance alone (n rows over k bins give a PSI of about (k - 1) / n, 0.4 at 50
@@ -35,18 +37,62 @@ KS_ALERT = 0.2
 ALPHA = 0.001
 
 
+def _date_candidates() -> tuple[str, ...]:
+    from assay.clean._types import DATE_FORMATS, DATETIME_FORMATS
+
+    iso_t = tuple(f.replace(" ", "T", 1) for f in DATETIME_FORMATS if f.startswith("%Y-%m-%d "))
+    return (*DATE_FORMATS, *DATETIME_FORMATS, *iso_t)
+
+
+def _parse_as(col: pl.Series, fmt: str) -> pl.Series:
+    """``col`` (text) read in ``fmt`` as a datetime; what does not read is null."""
+    return col.str.strip_chars().str.to_datetime(fmt, strict=False)
+
+
+def _date_format(col: pl.Series) -> str | None:
+    """The date or datetime format every value of the text column ``col`` reads in, if there is one."""
+    values = col.drop_nulls()
+    if values.len() == 0 or not values.str.contains(r"\d").all():
+        return None
+    head = values.head(200)
+    for fmt in _date_candidates():
+        try:
+            if _parse_as(head, fmt).null_count() == 0 and _parse_as(values, fmt).null_count() == 0:
+                return fmt
+        except (pl.exceptions.PolarsError, ValueError):  # a format this polars cannot parse with
+            continue
+    return None
+
+
+def _days(col: pl.Series, fmt: str | None) -> pl.Series:
+    """A date, datetime or (with ``fmt``) date-text column as float days since 1970-01-01 (unreadable: null)."""
+    if col.dtype == pl.String:  # (text for a column typed in training: the format of its first value)
+        col = _parse_as(col, fmt) if fmt is not None else col.str.strip_chars().str.to_datetime(strict=False)
+    if col.dtype == pl.Date:
+        return col.cast(pl.Int64).cast(pl.Float64)
+    if isinstance(col.dtype, pl.Datetime):
+        return col.dt.epoch("ms").cast(pl.Float64) / 86_400_000.0
+    return pl.Series(col.name, [None] * col.len(), pl.Float64)
+
+
 def profile_frame(frame: pl.DataFrame) -> dict[str, Any]:
     """The profile of every column of ``frame``.
 
     >>> p = profile_frame(pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "c": ["a", "a", "b", None]}))
     >>> p["rows"], p["columns"]["x"]["kind"], round(p["columns"]["c"]["freq"]["a"], 3)
     (4, 'numeric', 0.667)
+    >>> profile_frame(pl.DataFrame({"d": ["2024-01-31", "2024-02-01"]}))["columns"]["d"]["quantiles"][-1]
+    19754.0
     """
     columns: dict[str, Any] = {}
     for name, dtype in frame.schema.items():
         col = frame.get_column(name)
         nulls = float(col.null_count() / max(frame.height, 1))
-        if dtype.is_numeric() and dtype != pl.Boolean:
+        date_format = _date_format(col) if dtype == pl.String else None
+        temporal = dtype.is_temporal() and dtype != pl.Time and dtype != pl.Duration
+        if temporal or date_format is not None:
+            col = _days(col, date_format)
+        if (dtype.is_numeric() and dtype != pl.Boolean) or temporal or date_format is not None:
             values = col.cast(pl.Float64).drop_nulls().drop_nans().to_numpy()
             values = values[np.isfinite(values)]
             if values.size == 0:
@@ -62,6 +108,8 @@ def profile_frame(frame: pl.DataFrame) -> dict[str, Any]:
                 "std": float(values.std()),
                 "null_rate": nulls,
             }
+            if temporal or date_format is not None:
+                columns[name]["days"] = date_format or "temporal"
         else:
             counts = col.cast(pl.String).drop_nulls().value_counts(sort=True)
             total = max(int(counts.get_column("count").sum()), 1)
@@ -167,6 +215,8 @@ def drift_report(profile: dict[str, Any], frame: pl.DataFrame, *, min_rows: int 
             continue
         col = frame.get_column(name)
         if ref["kind"] == "numeric":
+            if "days" in ref:  # a date column (a value that does not read in the training format counts as missing)
+                col = _days(col, None if ref["days"] == "temporal" else ref["days"])
             values = col.cast(pl.Float64, strict=False).drop_nulls().drop_nans().to_numpy()
             values = values[np.isfinite(values)]
             stats = _numeric_drift(ref, values, frame.height - values.size, rows)
