@@ -118,6 +118,28 @@ def test_large_data_path_matches_plain_lbfgs(monkeypatch: pytest.MonkeyPatch) ->
     np.testing.assert_allclose(fast.coef_, plain.coef_, atol=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 5 iterations are enough to look
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_objective_runs_on_one_blas_thread(monkeypatch: pytest.MonkeyPatch, optimizer: str) -> None:
+    # OpenBLAS threads spin-wait: on a busy 2-core machine two threads made these skinny products 3-20x slower.
+    import threadpoolctl
+
+    import assay.models._linear as lin
+
+    seen: list[int] = []
+    original = lin.data_loss_grad
+
+    def counting(*args, **kwargs):
+        seen.extend(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(lin, "data_loss_grad", counting)
+    X, y = make_classification(n_samples=30_000, n_features=10, n_classes=3, n_informative=6, random_state=0)
+    LogisticRegressionGD(optimizer=optimizer, max_iter=5).fit(X, y)
+    assert seen
+    assert set(seen) == {1}
+
+
 def test_clear_errors() -> None:
     X = np.array([[1e6], [2e6], [3e6], [4e6]])
     with pytest.raises(ModelError, match=r"diverged.*lower learning_rate"):

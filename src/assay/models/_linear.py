@@ -61,10 +61,11 @@ _HESSIAN_ROWS = (5_000, 20_000)
 _PRECONDITION_MAX_PARAMS = 2_000
 
 
-# Below this many matrix entries a BLAS call is too small to gain from threads. OpenBLAS threads spin-wait, so on a
-# busy machine a multi-threaded call on a tiny vector (L-BFGS's own updates included) costs milliseconds instead of
-# microseconds; small work therefore runs single-threaded.
-_THREADED_MIN_ENTRIES = 200_000
+# Every solver runs with one BLAS thread. The products here are skinny (n × d by d × k with k the classes) and bound
+# by memory, and OpenBLAS threads spin-wait: on a 2-core machine with other work running, two threads made one
+# softmax objective evaluation slower at every size measured (22 features, 5 classes: 7,333 rows 1.8 vs 25 ms,
+# 43,152 rows 20 vs 340 ms, 4M rows 0.86 vs 2.3-5.8 s), which made a 5-fold logistic regression on 54k rows take
+# a minute instead of seconds. (The same was measured for LightGBM's OpenMP threads; see models/_registry.py.)
 _CONTROLLER: Any = None
 
 
@@ -365,10 +366,7 @@ class _LinearGD(BaseEstimator):
     ) -> tuple[np.ndarray, int, list[float]]:
         optimizer = optimizer or self.optimizer
         max_iter = int(max_iter or self.max_iter)
-        rows = X.shape[0] if optimizer == "lbfgs" or self.batch_size is None else min(int(self.batch_size), len(X))
-        threaded = rows * X.shape[1] >= _THREADED_MIN_ENTRIES
-        # L-BFGS's own vector updates always run single-threaded; big objective evaluations re-enable threads.
-        with _blas_limit(None if threaded and optimizer != "lbfgs" else 1):
+        with _blas_limit(1):
             if optimizer == "lbfgs":
                 return self._solve_lbfgs(X, y_enc, sw, w0, kind, X_val, y_val, sw_val, max_iter)
             return self._solve_first_order(X, y_enc, sw, w0, kind, X_val, y_val, sw_val, max_iter, optimizer)
@@ -412,13 +410,8 @@ class _LinearGD(BaseEstimator):
         curve: list[float] = []
         best: dict[str, Any] = {"loss": np.inf, "w": None, "since": 0}
 
-        threaded = X.size >= _THREADED_MIN_ENTRIES
-
         def smooth(w: np.ndarray) -> tuple[float, np.ndarray]:
-            if not threaded:
-                return loss_grad(w, X, y_enc, kind=kind, fit_intercept=fi, sample_weight=sw, alpha_l2=alpha_l2)
-            with _blas_limit(None):
-                return loss_grad(w, X, y_enc, kind=kind, fit_intercept=fi, sample_weight=sw, alpha_l2=alpha_l2)
+            return loss_grad(w, X, y_enc, kind=kind, fit_intercept=fi, sample_weight=sw, alpha_l2=alpha_l2)
 
         if alpha_l1 > 0:
             # L1 by splitting w = w⁺ - w⁻ with w± >= 0 (L-BFGS-B bounds): smooth and exact; intercepts unbounded.
