@@ -385,3 +385,26 @@ def test_folds_given_are_kept_and_a_too_rare_class_is_an_error():
         assay.train(_rare_class_frame(), target="y", models=["logreg"], folds=5)
     result = assay.train(_rare_class_frame(), target="y", models=["logreg"], folds=2)
     assert len(result.cv_scores["logreg"]) == 2
+
+
+@pytest.mark.parametrize("name", ["rf", "lgbm"])
+def test_scoring_runs_the_trees_once_for_labels_and_probabilities(name: str, monkeypatch: pytest.MonkeyPatch):
+    from sklearn.datasets import load_iris
+
+    from assay.evaluate import score
+    from assay.models import make_model
+    from assay.pipeline import _Prepared, _score_test
+
+    X, y = load_iris(return_X_y=True)
+    y = np.array(["setosa", "versicolor", "virginica"])[y]
+    est = make_model(name, "classification", seed=0).fit(X[::2], y[::2])
+    expected_labels, expected_proba = est.predict(X[1::2]), est.predict_proba(X[1::2])
+    calls: list[int] = []
+    original = type(est).predict_proba
+    monkeypatch.setattr(type(est), "predict_proba", lambda self, X_: calls.append(1) or original(self, X_))
+    prep = _Prepared(X[::2], y[::2], X[1::2], y[1::2], [], [f"f{i}" for i in range(4)], [0.0] * 4)
+    metrics, predictions = _score_test(est, prep, "classification", score)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(predictions["y_pred"], expected_labels)
+    np.testing.assert_array_equal(predictions["proba"], expected_proba)
+    assert metrics["accuracy"] == pytest.approx(float(np.mean(expected_labels == y[1::2])))

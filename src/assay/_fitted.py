@@ -287,16 +287,7 @@ class Model:
         if _float32_trees(est):
             X = _clip_to_float32(X)
         if self.task == "classification":
-            fast = getattr(est, "_predict_label_proba", None)
-            both = fast(X) if fast is not None else None
-            if both is not None:  # assay's own estimator: one score computation for labels and probabilities
-                labels, proba = both
-            elif _proba_decides(est):  # predict() would compute predict_proba() again and take its argmax
-                proba = est.predict_proba(X)
-                labels = est.classes_.take(np.argmax(proba, axis=1), axis=0)
-            else:
-                labels = est.predict(X)
-                proba = est.predict_proba(X) if hasattr(est, "predict_proba") else None
+            labels, proba = label_proba(est, X)
             if self.threshold is not None and proba is not None:
                 labels = apply_threshold(proba, list(est.classes_), self.threshold, labels.dtype)
             out = {"prediction": np.asarray(labels)}
@@ -490,6 +481,19 @@ def _cast_lenient(column: pl.Series, dtype: pl.DataType) -> pl.Series:
                 out = out.fill_null(pl.select(pl.when(whole).then(number)).to_series().cast(dtype, strict=False))
             return out
     return column.cast(dtype, strict=False)
+
+
+def label_proba(est: Any, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """A fitted classifier's ``(predict(X), predict_proba(X))`` (None for a model without probabilities), computing
+    the scores once where the labels are their argmax (see :func:`_proba_decides`)."""
+    fast = getattr(est, "_predict_label_proba", None)
+    both = fast(X) if fast is not None else None
+    if both is not None:  # assay's own estimator: one score computation for labels and probabilities
+        return both
+    if _proba_decides(est):  # predict() would compute predict_proba() again and take its argmax
+        proba = est.predict_proba(X)
+        return est.classes_.take(np.argmax(proba, axis=1), axis=0), proba
+    return est.predict(X), est.predict_proba(X) if hasattr(est, "predict_proba") else None
 
 
 def _proba_decides(est: Any) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from assay._fitted import Model, apply_threshold, feature_matrix
+from assay._fitted import Model, apply_threshold, feature_matrix, label_proba
 from assay.clean._base import Step
 from assay.clean._base import steps_quiet as _steps_quiet
 from assay.exceptions import SchemaError, SpecError, did_you_mean
@@ -1044,15 +1044,17 @@ def _parse_threshold(text: str) -> tuple[str, float, float]:
 def _score_test(est: Any, prep: _Prepared, task: str, score: Callable[..., dict[str, Any]], *,
                 threshold: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics of a fitted ``est`` on the prepared test matrix, and its predictions there."""
-    y_pred = est.predict(prep.X_test)
-    if threshold is not None:
-        y_pred = apply_threshold(est.predict_proba(prep.X_test), list(est.classes_), threshold, y_pred.dtype)
+    if task == "classification":  # labels and probabilities from one pass over the trees where they can be
+        y_pred, proba = label_proba(est, prep.X_test)
+    else:
+        y_pred, proba = est.predict(prep.X_test), None
+    if threshold is not None and proba is not None:
+        y_pred = apply_threshold(proba, list(est.classes_), threshold, y_pred.dtype)
     if task == "clustering":
         return score(task, None, y_pred, X=prep.X_test), {"y_pred": y_pred, "proba": None}
     if task == "anomaly":
         scores = est.score_samples(prep.X_test)
         return score(task, prep.y_test, y_pred, proba=scores), {"y_pred": y_pred, "proba": scores}
-    proba = est.predict_proba(prep.X_test) if task == "classification" and hasattr(est, "predict_proba") else None
     classes = list(est.classes_) if hasattr(est, "classes_") else None
     return score(task, prep.y_test, y_pred, proba=proba, classes=classes), {"y_pred": y_pred, "proba": proba}
 
@@ -1247,8 +1249,8 @@ def _learning_curve(result: TrainResult, prep: _Prepared, est: Any, *, seed: int
 
     def scorer(fitted: Any, X_: np.ndarray, y_: np.ndarray) -> float:
         classes = getattr(fitted, "classes_", None)
-        proba = fitted.predict_proba(X_) if task == "classification" and hasattr(fitted, "predict_proba") else None
-        value = score(task, y_, fitted.predict(X_), proba=proba, classes=classes).get(primary)
+        labels, proba = label_proba(fitted, X_) if task == "classification" else (fitted.predict(X_), None)
+        value = score(task, y_, labels, proba=proba, classes=classes).get(primary)
         return np.nan if value is None else float(value)
 
     kind = result.split.get("kind")
