@@ -266,3 +266,35 @@ def test_live_metrics_reach_prometheus_without_asking_for_them(start_server, reg
         time.sleep(0.2)
     else:
         pytest.fail(f"no live metric in /metrics:\n{[line for line in scrape.splitlines() if 'live' in line]}")
+
+
+def test_a_durable_record_waits_for_a_locked_database_only_about_its_write_timeout(tmp_path):
+    """Another writer holding the SQLite log (a retention DELETE, say): a durable request's record is given up after
+    about ``write_timeout`` (the server passes its queue timeout), and the request gets its 503 then. Before, each
+    try waited 30 s for the lock (the batch worker's, then three of the writer's): two minutes without an answer."""
+    import sqlite3
+
+    target = str(tmp_path / "predictions.sqlite")
+    log = PredictionLog(target, write_timeout=0.3)
+    holder = sqlite3.connect(target, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        start = time.monotonic()
+        assert log.commit_here([_record("w0", 1, "a")]) is False  # the batch worker hands it to the writer
+        assert time.monotonic() - start < 2
+
+        async def run() -> bool | None:
+            log.start(asyncio.get_running_loop())
+            fut = log.submit(_record("w1", 1, "a"))
+            assert fut is not None
+            return await asyncio.wait_for(fut, 5)
+
+        start = time.monotonic()
+        assert asyncio.run(run()) is False
+        assert time.monotonic() - start < 3
+        assert log.dropped == 1
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        log.close()
+    assert PredictionLog(target, mode="async").write_timeout == 30.0  # (nobody waits on an async record)

@@ -453,7 +453,10 @@ class Server:
 
         loop = asyncio.get_running_loop()
         self.registry = await loop.run_in_executor(None, open_registry, self.config.registry)
-        self.predlog = PredictionLog(self.registry.log_target, mode=self.config.log_mode)
+        # (a durable request waits about as long for its log record as it may wait for its batch)
+        self.predlog = PredictionLog(
+            self.registry.log_target, mode=self.config.log_mode, write_timeout=max(self.config.queue_timeout, 0.5)
+        )
         self.predlog.start(loop)
         names = self.config.models or await loop.run_in_executor(None, self.registry.names)
         for name in names:

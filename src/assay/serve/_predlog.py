@@ -94,10 +94,16 @@ def prediction_record(
 class PredictionLog:
     """Batched, durable writes of prediction records; feedback storage; live metrics from their join."""
 
-    def __init__(self, target: str, *, mode: str = "durable", max_queue: int = 100_000) -> None:
+    def __init__(
+        self, target: str, *, mode: str = "durable", max_queue: int = 100_000, write_timeout: float = 30.0
+    ) -> None:
         self.target = target
         self.mode = mode
         self.max_queue = max_queue
+        # Durable mode: about the longest a request waits for its record (a database locked by another writer, or
+        # unreachable): one commit attempt in the batch worker, then the writer's retries until this much time
+        # has passed since they began; the request then gets its 503. Async mode keeps retrying for 30 s.
+        self.write_timeout = write_timeout if mode == "durable" else 30.0
         self.written = 0
         self.dropped = 0
         self.batches = 0
@@ -119,9 +125,11 @@ class PredictionLog:
             conn.commit()
 
     # -- connections ------------------------------------------------------------------------------------------
-    def _connect(self) -> Any:
+    def _connect(self, timeout: float = 30.0) -> Any:
+        """A connection; ``timeout``: how long a statement waits for a lock another SQLite writer holds (and, at
+        least 2 s, for a PostgreSQL connection)."""
         if self.kind == "sqlite":
-            conn = sqlite3.connect(self.target, timeout=30, check_same_thread=False)
+            conn = sqlite3.connect(self.target, timeout=timeout, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL: a commit survives a killed process (the WAL is in the OS cache), not a power cut.
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -129,7 +137,7 @@ class PredictionLog:
         import psycopg
 
         dsn, _, schema = self.target.partition("#")
-        conn = psycopg.connect(dsn, connect_timeout=10)
+        conn = psycopg.connect(dsn, connect_timeout=max(2, min(10, round(timeout))))
         if schema:
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             conn.execute(f'SET search_path TO "{schema}"')
@@ -179,7 +187,7 @@ class PredictionLog:
             conn = getattr(self._caller, "conn", None)
             try:
                 if conn is None:
-                    conn = self._caller.conn = self._connect()
+                    conn = self._caller.conn = self._connect(self.write_timeout)
                     # Each INSERT commits itself (SQLite autocommit): a batch of up to 64 records is one call
                     # instead of an INSERT and a COMMIT, each of which lets go of the GIL and waits to take it back.
                     # A batch of more is several transactions; if one fails, the writer inserts them all again and
@@ -232,11 +240,12 @@ class PredictionLog:
                 count += len(nxt[0])
             records = [r for rs, _, _ in items for r in rs]
             ok = False
+            began = time.monotonic()
             for attempt in range(3):
                 try:
                     with self._write_lock:
                         if conn is None:
-                            conn = self._connect()
+                            conn = self._connect(self.write_timeout)
                         _write(conn, records)
                         conn.commit()
                     ok = True
@@ -245,6 +254,8 @@ class PredictionLog:
                     if conn is not None:
                         conn.close()
                     conn = None
+                    if time.monotonic() - began >= self.write_timeout:  # (its requests have waited long enough)
+                        break
                     time.sleep(0.05 * (attempt + 1))
             with self._write_lock:  # counted under the lock that batch workers count under too
                 if ok:
