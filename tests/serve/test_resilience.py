@@ -245,3 +245,37 @@ def test_a_failing_shadow_is_not_called_while_its_breaker_is_open(registry_dir, 
     # four failed calls open the shadow's breaker; the other 16 requests are not mirrored to it
     assert 'assay_requests_total{model="iris",status="shadow_500",version="2"} 4.0' in metrics
     assert 'assay_shed_total{model="iris",reason="shadow_breaker"} 16.0' in metrics
+
+
+def test_503s_of_a_failed_fallback_and_of_a_locked_log_are_counted_and_come_within_the_queue_timeout(
+    registry_dir, start_server, faults
+):
+    """The 503s that no other series counts (not shed, not a breaker refusal) are in assay_requests_total: the
+    model and its fallback both failing, and the durable log not writable. A log another writer has locked costs a
+    request about two queue timeouts (the batch worker's try, then the writer's), not 30 s a try."""
+    import sqlite3
+
+    open_registry(registry_dir).promote("iris", 2)  # fallback: v1
+    server = start_server(registry_dir, "--queue-timeout", "0.5", "--watch-seconds", "0", "--breaker-min-calls", "20",
+                          faults={})
+    faults(mode="raise")
+    failed = _predict(server.url)
+    assert failed.status_code == 503
+    assert failed.json()["error"].startswith("model and fallback failed")
+    faults()
+    holder = sqlite3.connect(registry_dir / "predictions.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        start = time.monotonic()
+        unlogged = _predict(server.url)
+        waited = time.monotonic() - start
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert unlogged.status_code == 503
+    assert unlogged.headers["retry-after"] == "1"
+    assert waited < 5
+    assert _predict(server.url).status_code == 200
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'assay_requests_total{model="iris",status="503",version="1"} 1.0' in metrics  # the fallback's failure
+    assert 'assay_requests_total{model="iris",status="503",version="2"} 1.0' in metrics  # the unwritable record

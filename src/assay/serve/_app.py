@@ -839,6 +839,7 @@ class Server:
                 self.metrics.shed.labels(name, "deadline").inc()
                 raise HTTPError(503, f"request {exc}; retry", headers={"Retry-After": "1"}) from exc
             except LogUnavailable as exc:
+                self.metrics.requests.labels(name, str(dep.version), "503").inc()
                 raise HTTPError(503, str(exc), headers={"Retry-After": "1"}) from exc
             except (ModelFailure, InvalidOutput) as exc:
                 dep.breaker.record(True, 0.0)
@@ -861,8 +862,10 @@ class Server:
                 try:
                     rows, seconds = await fb.submit(frame, deadline, LogSpec(rid, body, start, degraded))
                 except LogUnavailable as exc2:
+                    self.metrics.requests.labels(name, str(fb.version), "503").inc()
                     raise HTTPError(503, str(exc2), headers={"Retry-After": "1"}) from exc2
                 except (ModelFailure, InvalidOutput, Shed) as exc2:
+                    self.metrics.requests.labels(name, str(fb.version), "503").inc()
                     raise HTTPError(503, f"model and fallback failed: {exc2}", headers={"Retry-After": "1"}) from exc2
             # (the breaker gauge is set after a failure here and for every version whenever /metrics is read)
             if degraded:
