@@ -108,10 +108,17 @@ def _clean_text(col: str, tokens: Sequence[str]) -> pl.Expr:
     return pl.when(s.is_in(_full_width(tokens))).then(None).otherwise(s) if tokens else s
 
 
+def _ascii_folded(text: pl.Expr) -> pl.Expr:
+    """``text`` with the values holding any non-ASCII character NFKC-normalised (full-width ``２０２４－０３－０１``
+    is ``2024-03-01``), the others as they are: the branch runs on those values only, so a column of ASCII text pays
+    a length comparison (~5 ms per million values) and not the normalisation (~350 ms per million)."""
+    return pl.when(text.str.len_bytes() != text.str.len_chars()).then(text.str.normalize("NFKC")).otherwise(text)
+
+
 def _folded(text: pl.Expr) -> pl.Expr:
     """First stage of :func:`_number_text`: full-width folded, typographic minus and number noise removed."""
     # U+2212 (the typographic minus of published tables) is not folded by NFKC.
-    return text.str.normalize("NFKC").str.replace_all("\u2212", "-", literal=True).str.replace_all(_NUMBER_NOISE, "")
+    return _ascii_folded(text).str.replace_all("\u2212", "-", literal=True).str.replace_all(_NUMBER_NOISE, "")
 
 
 def _decimal_dot(s: pl.Expr) -> pl.Expr:
@@ -223,10 +230,17 @@ def parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None = N
 
     Naive datetimes given a ``time_zone`` are local times there: one that falls in a daylight-saving gap does not
     exist and becomes null (counted as unparsed by ``types``); one repeated when clocks go back takes the earlier.
+    Values written with full-width digits or marks (``２０２４－０３－０１``, ``２０２４年３月１日``) read as their
+    ASCII forms.
     """
+    return _parse_temporal(_ascii_folded(text), kind, fmt, time_zone)
+
+
+def _parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None) -> pl.Expr:
+    """:func:`parse_temporal` of text already folded by :func:`_ascii_folded`."""
     if FORMAT_SEPARATOR in fmt:
         formats = [f.strip() for f in fmt.split(FORMAT_SEPARATOR)]
-        parts = [parse_temporal(text, kind, f, time_zone) for f in formats]
+        parts = [_parse_temporal(text, kind, f, time_zone) for f in formats]
         if kind == "datetime" and time_zone is None and any("%z" in f for f in formats):
             # Times with an offset are UTC, so those without one are taken as UTC too (one column, one type).
             parts = [p if "%z" in f else p.dt.replace_time_zone("UTC") for p, f in zip(parts, formats, strict=True)]
@@ -252,8 +266,11 @@ def parse_temporal(text: pl.Expr, kind: str, fmt: str, time_zone: str | None = N
 
 def _parse_datetime(text: pl.Expr, fmt: str, time_zone: str | None) -> pl.Expr:
     if fmt.startswith(("%Y-%m-%d %H", "%Y-%m-%dT%H")):
-        # ISO 8601 puts a 'T' or a space between date and time, and one column may hold both.
-        text = text.str.replace(r"^(\d{4}-\d{1,2}-\d{1,2})[T ]", "${1}" + fmt[8])
+        # ISO 8601 puts a 'T' or a space between date and time, and one column may hold both. Only the values
+        # holding the other one are rewritten (a regex replacement of every value cost 3 times the parse).
+        other = "T" if fmt[8] == " " else " "
+        text = (pl.when(text.str.contains(other, literal=True))
+                .then(text.str.replace(r"^(\d{4}-\d{1,2}-\d{1,2})[T ]", "${1}" + fmt[8])).otherwise(text))
     if "%z" in fmt:
         # ISO's Z and the hour-only offsets PostgreSQL writes ('+00', '+05') become offsets strptime reads.
         text = text.str.replace(r"[Zz]$", "+00:00").str.replace(r"([+-]\d\d)$", "${1}:00")
@@ -378,8 +395,10 @@ class TypesStep(Step):
         explicit = [(self.formats or {}).get(col) for col in columns]
         shapes = {shape for fmt in (*DATE_FORMATS, *DATETIME_FORMATS) if (shape := _DATE_SHAPES.get(fmt))}
         flags = {shape: k for k, shape in enumerate(sorted(shapes))}
+        # Dates are read (and their shapes tested) off the text with full-width forms folded, ``__d{i}``.
+        lazy = lazy.with_columns(_ascii_folded(pl.col(f"__s{i}")).alias(f"__d{i}") for i in range(len(columns)))
         # (a column given its format is parsed with it alone, on every value: no shapes to test)
-        lazy = lazy.with_columns(pl.col(f"__s{i}").str.contains(shape).alias(f"__f{i}_{k}")
+        lazy = lazy.with_columns(pl.col(f"__d{i}").str.contains(shape).alias(f"__f{i}_{k}")
                                  for i in range(len(columns)) if not explicit[i] for shape, k in flags.items())
         for stage in zip(*(_reduced_number_stages(pl.col(f"__s{i}"), f"__t{i}") for i in range(len(columns))),
                          strict=True):
@@ -406,8 +425,9 @@ class TypesStep(Step):
                 for fmt in ([explicit[i]] if explicit[i] else fmts):
                     shape = None if explicit[i] else _DATE_SHAPES.get(fmt)
                     where = None if shape is None else f"__f{i}_{flags[shape]}"
-                    values = s if where is None else s.filter(pl.col(where))
-                    parsed = parse_temporal(values, kind, fmt, self.time_zone).is_not_null()
+                    folded = pl.col(f"__d{i}")
+                    values = folded if where is None else folded.filter(pl.col(where))
+                    parsed = _parse_temporal(values, kind, fmt, self.time_zone).is_not_null()
                     aggs.append(count(parsed, where).alias(f"{i}|{kind}|{fmt}"))
         return lazy.select(aggs)
 
@@ -584,11 +604,12 @@ class TypesStep(Step):
             s = s.str.normalize("NFKC").str.replace(f"(?i)\\s*{re.escape(spec['format'])}$", "")
         return s
 
-    def _expr(self, col: str, spec: dict[str, Any], tokens: list[str], reduced: pl.Expr | None = None) -> pl.Expr:
+    def _expr(self, col: str, spec: dict[str, Any], tokens: list[str], reduced: pl.Expr | None = None,
+              text: pl.Expr | None = None) -> pl.Expr:
         """The converted column; ``reduced``, for numbers, is the :func:`_number_text` of their text computed
-        beforehand (else it is computed here)."""
+        beforehand, and ``text``, for dates, their cleaned text (else each is computed here)."""
         kind, fmt = spec["kind"], spec.get("format")
-        s = _clean_text(col, tokens)
+        s = _clean_text(col, tokens) if text is None else text
         if kind in ("number", "integer"):
             s = self._number_input(col, spec, tokens)
             reduced = _number_text(s) if reduced is None else reduced
@@ -625,8 +646,22 @@ class TypesStep(Step):
                       for col, spec in specs if col in staged]
             for stage in zip(*stages, strict=True):
                 frame = frame.with_columns(stage)
-        frame = frame.with_columns(self._expr(col, spec, tokens, pl.col(staged[col]) if col in staged else None)
-                                   for col, spec in specs)
+            # Dates' cleaned text too, written once: parse_temporal reads it several times (the full-width check
+            # and each format), and a frame's expressions are not shared between those reads.
+            dated = {col: f"__assay_date{i}" for i, (col, spec) in enumerate(specs)
+                     if spec["kind"] in ("date", "datetime") and spec.get("format")}
+            if dated:
+                frame = frame.with_columns(_clean_text(col, tokens).alias(name) for col, name in dated.items())
+                staged.update(dated)
+
+        def converted(col: str, spec: dict[str, Any]) -> pl.Expr:
+            if col not in staged:
+                return self._expr(col, spec, tokens)
+            if spec["kind"] in ("date", "datetime"):
+                return self._expr(col, spec, tokens, text=pl.col(staged[col]))
+            return self._expr(col, spec, tokens, pl.col(staged[col]))
+
+        frame = frame.with_columns(converted(col, spec) for col, spec in specs)
         return frame.drop(list(staged.values())) if staged else frame
 
     def unreadable(self, frame: pl.DataFrame) -> dict[str, tuple[int, Any]]:
