@@ -298,3 +298,13 @@ def test_a_durable_record_waits_for_a_locked_database_only_about_its_write_timeo
         holder.close()
         log.close()
     assert PredictionLog(target, mode="async").write_timeout == 30.0  # (nobody waits on an async record)
+
+
+def test_a_server_whose_log_database_is_not_one_says_so_and_does_not_start(start_server, registry_dir):
+    """predictions.sqlite overwritten (a bad copy, a full disk): the server refuses to start, naming the file and
+    SQLite's complaint in one log line, rather than answering without a log (or leaving only a traceback)."""
+    (registry_dir / "predictions.sqlite").write_bytes(b"not a database " * 400)
+    server = start_server(registry_dir, wait=False)
+    assert server.proc.wait(60) != 0
+    expected = f"cannot open the prediction log {registry_dir / 'predictions.sqlite'}: file is not a database"
+    assert expected in server.logs()

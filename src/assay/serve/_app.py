@@ -453,10 +453,15 @@ class Server:
 
         loop = asyncio.get_running_loop()
         self.registry = await loop.run_in_executor(None, open_registry, self.config.registry)
-        # (a durable request waits about as long for its log record as it may wait for its batch)
-        self.predlog = PredictionLog(
-            self.registry.log_target, mode=self.config.log_mode, write_timeout=max(self.config.queue_timeout, 0.5)
-        )
+        try:
+            # (a durable request waits about as long for its log record as it may wait for its batch)
+            self.predlog = PredictionLog(
+                self.registry.log_target, mode=self.config.log_mode, write_timeout=max(self.config.queue_timeout, 0.5)
+            )
+        except Exception as exc:  # no log, no durable answers: say which database and why, not only a traceback
+            target = _mask(self.registry.log_target.partition("#")[0])
+            log.error("cannot open the prediction log %s: %s; the server does not start without it", target, exc)
+            raise
         self.predlog.start(loop)
         names = self.config.models or await loop.run_in_executor(None, self.registry.names)
         for name in names:
