@@ -52,9 +52,9 @@ def _parse_as(col: pl.Series, fmt: str) -> pl.Series:
 def _date_format(col: pl.Series) -> str | None:
     """The date or datetime format every value of the text column ``col`` reads in, if there is one."""
     values = col.drop_nulls()
-    if values.len() == 0 or not values.str.contains(r"\d").all():
-        return None
     head = values.head(200)
+    if values.len() == 0 or not head.str.contains(r"\d").all():  # (every date format has digits)
+        return None
     for fmt in _date_candidates():
         try:
             if _parse_as(head, fmt).null_count() == 0 and _parse_as(values, fmt).null_count() == 0:
