@@ -1033,11 +1033,36 @@ def test_a_monthly_series_gets_bars_of_whole_months(kind):
     p = profile(pl.DataFrame({"month": column}))
     h = p["variables"]["month"]["histogram"]
     assert h["bar"] == "16 months"
-    assert h["counts"][:-1] == [16] * 29  # the last bar runs past the data: its 14 months
-    assert h["counts"][-1] == 14
+    assert h["counts"][:-1] == [16] * 29
+    assert h["counts"][-1] == 14  # the last bar holds the data's last 14 months ...
+    assert h["last_bar"] == "14 months"
+    assert h["edges"][-1].startswith("2007-04-01")  # ... and ends with them, not 2 months past the data's end
     assert h["edges"][0].startswith("1967-06-01")
     ax = column_figure(p["variables"]["month"], p["rows"]).axes[0]
     assert ax.get_ylabel() == "rows per 16 months"
+    assert "last bar: 14 months only, to the data's end 2007-03-31" in ax.get_xlabel()
     # First days of the month fall inside their bar, not on an edge (bars close on the right).
     firsts = pl.date_range(pl.date(1980, 1, 1), pl.date(2019, 12, 1), "1mo", eager=True)
-    assert profile(pl.DataFrame({"m": firsts}))["variables"]["m"]["histogram"]["counts"] == [16] * 30
+    h = profile(pl.DataFrame({"m": firsts}))["variables"]["m"]["histogram"]
+    assert h["counts"] == [16] * 30
+    assert "last_bar" not in h  # a full last bar is not called short
+
+
+def test_a_date_histogram_does_not_draw_a_bar_past_the_last_date():
+    """Daily data to 2024-03-05 in bars of 10 months drew its last bar to 2025-01-01, ten months without data."""
+    from assay.viz._figures import column_figure
+
+    days = pl.date_range(pl.date(2000, 1, 1), pl.date(2024, 3, 5), "1d", eager=True)
+    p = profile(pl.DataFrame({"day": days, "at": days.cast(pl.Datetime("ms")).dt.offset_by("23h")}))
+    for name in ("day", "at"):
+        v = p["variables"][name]
+        h = v["histogram"]
+        assert h["bar"] == "10 months"
+        assert h["edges"][-2][:10] == "2024-03-01"
+        assert h["edges"][-1][:10] == "2024-04-01"
+        assert h["last_bar"] == "1 month"
+        assert sum(h["counts"]) == len(days)  # the last day's values, up to its last hour, are in the last bar
+        assert h["counts"][-1] == 5
+        ax = column_figure(v, p["rows"]).axes[0]
+        assert ax.get_xlim()[1] == pytest.approx(19814)  # 2024-04-01 in matplotlib's days since 1970
+        assert "1 month only, to the data's end 2024-03-05" in ax.get_xlabel()

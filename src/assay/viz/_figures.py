@@ -330,16 +330,21 @@ def _time_histogram(v: dict[str, Any]) -> Any:
     h = v["histogram"]
     edges = [dt.datetime.fromisoformat(e) for e in h["edges"]]
     nums = mdates.date2num(edges)
-    extra = 0.16 if v.get("missing") else 0.0
+    last = h.get("last_bar") if len(edges) > 2 else None  # a last bar of fewer months, ending with the data
+    lines = ([f"last bar: {last} only, to the data's end {str(v.get('max') or h['edges'][-1])[:10]}"]
+             if last else []) + ([f"not drawn: {_fmt(v['missing'])} missing ({_share(v.get('missing_pct') or 0)})"]
+                                 if v.get("missing") else [])
+    extra = 0.16 * len(lines)
     fig, ax = figure(5.6, 3.0 + extra, margins=(0.7, 0.2, 0.62 + extra, 0.32))
+    # A last bar of fewer months than the label's 'rows per …' is as narrow as its months, and said below (drawn in
+    # another style, a hatched second bar added about 40 ms to a figure of 75 ms).
     ax.stairs(h["counts"], nums, fill=True, color=ACCENT)
     ax.set_xlim(nums[0], nums[-1])
     locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_title(short_label(v["name"], 60))
-    ax.set_xlabel(f"{short_label(v['name'], 40)} (date)" + (
-        f"\nnot drawn: {_fmt(v['missing'])} missing ({_share(v.get('missing_pct') or 0)})" if v.get("missing") else ""))
+    ax.set_xlabel("\n".join([f"{short_label(v['name'], 40)} (date)", *lines]))
     # A bar spans whole months or years (``bar``) over a long range, else a thirtieth of it: its width says what a
     # bar's height counts.
     per = h.get("bar") or (_duration((edges[1] - edges[0]).total_seconds()) if len(edges) > 1 else None)

@@ -608,47 +608,57 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
         elif what == "time":
             lo, hi = out[p + "pmin"], out[p + "pmax"]
             calendar = _calendar_edges(lo, hi, bins, v["dtype"])
-            edges, counted, bar = calendar if calendar else (np.linspace(lo, hi, bins + 1),) * 2 + (None,)
+            edges, counted, bar, last = calendar if calendar else (np.linspace(lo, hi, bins + 1),) * 2 + (None, None)
             time_exprs.append(pl.col(name).to_physical().cast(pl.Float64).hist(bins=counted.tolist()).implode()
                               .alias(p + "hist"))
-            v["_time_edges"] = edges, bar
+            v["_time_edges"] = edges, bar, last
     if time_exprs:
         # Datetime bins need the physical min/max first; one small extra pass over the datetime columns only.
         out2 = _collect(lf.select(time_exprs), streaming).row(0, named=True)
         for v in variables.values():
-            edges, bar = v.pop("_time_edges", (None, None))
+            edges, bar, last = v.pop("_time_edges", (None, None, None))
             if edges is not None:
                 labels = _physical_to_iso(edges, v["dtype"])
                 v["histogram"] = {"edges": labels, "counts": [int(n) for n in out2[f"{v['index']}|hist"]],
                                   "edges_are_dates": True}
                 if bar:
                     v["histogram"]["bar"] = bar
+                if last:
+                    v["histogram"]["last_bar"] = last
 
 
-def _calendar_edges(lo: float, hi: float, bins: int, dtype: str) -> tuple[np.ndarray, np.ndarray, str] | None:
+def _calendar_edges(lo: float, hi: float, bins: int, dtype: str) -> tuple[np.ndarray, np.ndarray, str, str | None] \
+        | None:
     """Edges on calendar months or years for times spanning at least two months per bar: at most ``bins`` bars,
-    each holding the same number of whole months (or years), as ``(edges, counted, bar)``: the edges at the first
-    instant of their months, the same edges half a day earlier (what the values are counted against: a value on
-    the 1st of a month falls inside its bar, not on an edge; a histogram's bins are closed on the right), and what
-    one bar spans ("16 months"). Evenly spaced edges give bars holding 15 or 16 of a monthly series' months in
-    turn, a comb that draws a steady series as dips. None for shorter spans (evenly spaced edges then).
+    each holding the same number of whole months (or years), as ``(edges, counted, bar, last)``: the edges at the
+    first instant of their months, the same edges half a day (a date) or a microsecond (a datetime) earlier (what
+    the values are counted against: a value on the 1st of a month falls inside its bar, not on an edge; a
+    histogram's bins are closed on the right), what one bar spans ("16 months"), and what the last bar spans when it
+    holds fewer months ("14 months"; else None). Evenly spaced edges give bars holding 15 or 16 of a monthly
+    series' months in turn, a comb that draws a steady series as dips. The last bar ends with the last value's
+    month: a full bar ran up to 15 months past the data's end, as if there were data there. None for shorter spans
+    (evenly spaced edges then).
 
     ``lo`` and ``hi`` are physical values: days since 1970 for a date, else the datetime's time unit.
 
-    >>> edges, counted, bar = _calendar_edges(-916.0, 13603.0, 30, "Date")  # 1967-06-30 .. 2007-03-31, monthly
-    >>> bar, len(edges) - 1, _physical_to_iso(edges[:2], "Date"), float(counted[0] - edges[0])
-    ('16 months', 30, ['1967-06-01', '1968-10-01'], -0.5)
-    >>> _calendar_edges(-916.0, 30000.0, 30, "Date")[2], _calendar_edges(0.0, 40.0, 30, "Date") is None
-    ('3 years', True)
+    >>> edges, counted, bar, last = _calendar_edges(-916.0, 13603.0, 30, "Date")  # 1967-06-30 .. 2007-03-31
+    >>> bar, last, len(edges) - 1, _physical_to_iso(edges[:2], "Date"), float(counted[0] - edges[0])
+    ('16 months', '14 months', 30, ['1967-06-01', '1968-10-01'], -0.5)
+    >>> _physical_to_iso(edges[-2:], "Date")  # the last bar ends where the data's last month does
+    ['2006-02-01', '2007-04-01']
+    >>> _calendar_edges(-916.0, 30000.0, 30, "Date")[2:], _calendar_edges(0.0, 40.0, 30, "Date") is None
+    (('3 years', '14 months'), True)
     """
     if dtype == "Date" or dtype.startswith("Date read from text"):
-        unit, half_day = "D", 0.5
+        unit, before = "D", 0.5
     else:
         found = re.search(r"time_unit='?(\w+)'?", dtype)
         unit = found.group(1) if found else "us"
         if unit not in ("ns", "us", "ms"):
             return None
-        half_day = 43_200 * {"ns": 1e9, "us": 1e6, "ms": 1e3}[unit]
+        # the edge's instant less one microsecond (ns as Float64 keep steps of 256 ns): 23:00 on a month's last day
+        # is the month's, where half a day before the edge counted it in the next month's bar
+        before = 1e3 if unit == "ns" else 1.0
     first = np.datetime64(math.floor(lo), unit).astype("datetime64[M]")
     end = np.datetime64(math.ceil(hi), unit).astype("datetime64[M]") + 1  # (the month after the last value's)
     months = int((end - first).astype(np.int64))
@@ -660,9 +670,22 @@ def _calendar_edges(lo: float, hi: float, bins: int, dtype: str) -> tuple[np.nda
         first = first.astype("datetime64[Y]").astype("datetime64[M]")
     n = math.ceil(int((end - first).astype(np.int64)) / width)
     starts = first + width * np.arange(n + 1)
+    short = int((end - starts[-2]).astype(np.int64))  # months of the last bar
+    starts[-1] = end
     edges = starts.astype(f"datetime64[{unit}]").astype(np.int64).astype(np.float64)
-    bar = f"{width // 12} year" if width % 12 == 0 else f"{width} month"
-    return edges, edges - half_day, bar + ("" if bar.startswith("1 ") else "s")
+    counted = edges - before
+    counted[-1] = edges[-1]  # (a value in the last half day of the last month is the last bar's)
+    return edges, counted, _months(width), _months(short) if short < width else None
+
+
+def _months(n: int) -> str:
+    """A count of months in words, in years when it is whole years.
+
+    >>> _months(1), _months(16), _months(24), _months(25), _months(12)
+    ('1 month', '16 months', '2 years', '25 months', '1 year')
+    """
+    count, unit = (n // 12, "year") if n % 12 == 0 else (n, "month")
+    return f"{count} {unit}" + ("" if count == 1 else "s")
 
 
 def _integer_edges(lo: float, hi: float, bins: int) -> np.ndarray:
