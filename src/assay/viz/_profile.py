@@ -597,6 +597,12 @@ def _second_pass(lf: pl.LazyFrame, variables: dict[str, dict[str, Any]], top_n: 
             shown = sum(t["count"] for t in v["top"] if t["value"] is not None)
             v["other_count"] = max(v["count"] - shown, 0)
             v["top"] = [t for t in v["top"] if t["value"] is not None]
+            if any(a["count"] == b["count"] for a, b in zip(v["top"], v["top"][1:], strict=False)):
+                # equally frequent values in natural order (grade 2 before grade 10), not in whichever order the
+                # counting threads finished
+                from assay.viz._style import natural_key
+
+                v["top"].sort(key=lambda t: (-t["count"], natural_key(t["value"])))
         elif what == "mixed":
             v["mixed_examples"] = {"numeric": out[p + "ex_num"] or [], "text": out[p + "ex_text"] or []}
         elif what == "zero_codes" and out[p + "zero"]:

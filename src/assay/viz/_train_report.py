@@ -15,6 +15,7 @@ import numpy as np
 
 from assay.viz import _model_figures as M
 from assay.viz._profile import jsonable
+from assay.viz._style import natural_order
 
 __all__ = ["build_train_report"]
 
@@ -46,6 +47,18 @@ def build_train_report(report: dict[str, Any], figdir: Path) -> dict[str, Any]:
     classes = list(report.get("classes") or [])
     if y_test is not None and not classes and task in CLASSIFICATION:
         classes = list(np.unique(y_test))
+    coef = report.get("coefficients")
+    # Classes in natural order (1, 2, … 10, not 1, 10, 11, 2; 'grade 2' before 'grade 10') in every figure and table,
+    # the probabilities' and coefficients' rows moved with them. A binary model's second class stays second: the
+    # curves, calibration and the threshold are of that (positive) class; its confusion matrix orders itself.
+    order = natural_order(classes)
+    in_order = [classes[i] for i in order]
+    if len(classes) > 2 and order != list(range(len(classes))):
+        if proba is not None and proba.ndim == 2 and proba.shape[1] == len(classes):
+            proba = proba[:, order]
+        if coef:
+            coef = _reorder_coefficients(dict(coef), order)
+        classes = in_order
 
     # One score per model (a recommender's single holdout) is no spread: the leaderboard already gives it.
     if any(sum(v is not None for v in scores) > 1 for scores in (report.get("cv_scores") or {}).values()):
@@ -65,7 +78,8 @@ def build_train_report(report: dict[str, Any], figdir: Path) -> dict[str, Any]:
             at = (f" A row is predicted {cut['positive']!r} when its probability of it is at least "
                   f"{cut['value']:.4g}, the threshold tuned by --threshold, not 0.5." if cut.get("value") is not None
                   else "")
-            add("confusion_matrix", "Confusion matrix", lambda: M.confusion_figure(y_test, y_pred, classes),
+            add("confusion_matrix", "Confusion matrix",
+                lambda: M.confusion_figure(y_test, y_pred, in_order or None),
                 "Rows are the true classes, columns the predictions; the diagonal is what the model got right." + at)
         if proba is not None and classes:
             if len(y_test) < M.MIN_CALIBRATION_ROWS:
@@ -86,7 +100,6 @@ def build_train_report(report: dict[str, Any], figdir: Path) -> dict[str, Any]:
     if report.get("learning_curve"):
         add("learning_curve", "Learning curve", lambda: M.learning_curve_figure(report["learning_curve"], metric),
             "A gap that stays wide means more data or more regularisation would help.")
-    coef = report.get("coefficients")
     if coef:
         coef = dict(coef)
         coef.setdefault("feature_names", report.get("feature_names"))
@@ -213,6 +226,18 @@ def _leaderboard(rows: list[dict[str, Any]]) -> dict[str, Any]:
     metrics = [m for m in metrics if any(row.get(f"{m}_mean") is not None for row in rows)]
     extra = [k for k in extra if any(row.get(k) is not None for row in rows)]
     return {"rows": rows, "metrics": metrics, "extra": extra}
+
+
+def _reorder_coefficients(coef: dict[str, Any], order: list[int]) -> dict[str, Any]:
+    """A multi-class linear model's coefficients (one row per class) and intercepts with the classes put in
+    ``order``; a single row (a binary model) is left as it is."""
+    rows = np.atleast_2d(np.asarray(coef.get("coef") or [], dtype=float))
+    if rows.shape[0] == len(order):
+        coef["coef"] = rows[order].tolist()
+    intercept = coef.get("intercept")
+    if intercept is not None and np.atleast_1d(intercept).shape[0] == len(order):
+        coef["intercept"] = np.atleast_1d(intercept)[order].tolist()
+    return coef
 
 
 def _coef_table(coef: dict[str, Any], classes: list[Any]) -> dict[str, Any] | None:
