@@ -13,7 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from assay.viz._style import ACCENT, MUTED, PALETTE, WARN, figure, kept_figure, short_label, short_labels
+from assay.viz._style import (
+    ACCENT,
+    MUTED,
+    PALETTE,
+    WARN,
+    figure,
+    is_year_column,
+    kept_figure,
+    short_label,
+    short_labels,
+)
 
 __all__ = [
     "column_figure",
@@ -218,6 +228,8 @@ def _histogram(v: dict[str, Any]) -> Any:
     ax.set_ylim(0, max(1.0, counts.max()) * 1.3)
     # Ticks that tell their values apart; the key writes the median and mean as the ticks do.
     tick_text, base = (_fmt, None) if h.get("log") else _value_ticks(edges[0], edges[-1])
+    if is_year_column(v) and not h.get("log"):  # 1986, not 1,986 (nor 1.99k)
+        tick_text, base = _year, None
     q = v.get("quantiles", {})
     marks = [("median", q.get("p50"), "#1b2631", "-"), ("mean", v.get("mean"), WARN, "--")]
     key_y = 0.98
@@ -261,6 +273,15 @@ def _histogram(v: dict[str, Any]) -> Any:
         notes.append(f"not drawn: {_fmt(v['missing'])} missing ({_share(v.get('missing_pct') or 0)})")
     ax.set_xlabel("\n".join([label, *notes]))
     return fig
+
+
+def _year(x: float) -> str:
+    """A year as it is written: no thousands separator, a decimal only for a mean between two years.
+
+    >>> _year(1986.0), _year(1985.74)
+    ('1986', '1985.7')
+    """
+    return f"{x:.0f}" if abs(x - round(x)) < 0.05 else f"{x:.1f}"
 
 
 def _value_ticks(lo: float, hi: float) -> tuple[Callable[[float], str], str | None]:

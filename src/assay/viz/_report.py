@@ -569,6 +569,8 @@ def _profile_html(p: dict[str, Any], col_warnings: dict[str, list[dict[str, Any]
     """
     from markupsafe import escape
 
+    from assay.viz._style import is_year_column
+
     def e(x: Any) -> str:
         return str(escape(x))
 
@@ -675,6 +677,8 @@ def _profile_html(p: dict[str, Any], col_warnings: dict[str, list[dict[str, Any]
             keys = ("mean", "min", "max", "p1", "p5", "p25", "p50", "p75", "p95", "p99")
             located = dict(zip(keys, fmt_apart([v.get(k) if k in ("mean", "min", "max") else q.get(k) for k in keys]),
                                strict=True))
+            if is_year_column(v):  # 1986, not 1,986
+                located = {k: t.replace(",", "") for k, t in located.items()}
             loc = {k: e(t) for k, t in located.items()}
             for head, value in (
                     ("mean ± std", f"{loc['mean']} ± {num(v.get('std'))}"),
@@ -713,7 +717,9 @@ def _profile_html(p: dict[str, Any], col_warnings: dict[str, list[dict[str, Any]
 
     # ------------------------------------------------------------------------------------------ missing values
     add('<section id="missing">\n  <h2>Missing values</h2>\n')
-    per_block = num((p.get("missing_matrix") or {}).get("rows_per_block"))
+    per_block = (p.get("missing_matrix") or {}).get("rows_per_block")
+    # a count of rows is whole: '~117 rows' (blocks of 116 or 117), not '~116.8 rows'
+    per_block = num(round(per_block) if isinstance(per_block, (int, float)) else per_block)
     matrix_note = (f'  <p class="note">Each row of the matrix is a column; each cell is a block of ~{per_block} '
                    "consecutive rows" + (" of the sample" if p.get("sampled") else "") + ", darker when more of its "
                    "values are missing.</p>\n")

@@ -1182,3 +1182,25 @@ def natural_order(values: Sequence[Any]) -> list[int]:
     """
     return sorted(range(len(values)), key=lambda i: natural_key(values[i]))
 
+
+_YEAR_NAME = re.compile(r"(?i)(year|yr|jahr|ann[ée]e|año|anno|年)")
+
+
+def is_year_column(v: dict[str, Any]) -> bool:
+    """Whether a profiled numeric column holds calendar years (its name says year, its values are whole numbers
+    from 1000 to 2999): they are written 1986, not 1,986.
+
+    >>> is_year_column({"name": "Year", "kind": "numeric", "dtype": "Int64", "min": 1963, "max": 2008})
+    True
+    >>> is_year_column({"name": "年份", "kind": "numeric", "dtype": "Float64", "min": 1999.0, "max": 2008.0})
+    True
+    >>> is_year_column({"name": "price", "kind": "numeric", "dtype": "Int64", "min": 1963, "max": 2008})
+    False
+    >>> is_year_column({"name": "years_of_service", "kind": "numeric", "dtype": "Int64", "min": 0, "max": 40})
+    False
+    """
+    lo, hi = v.get("min"), v.get("max")
+    if v.get("kind") != "numeric" or not isinstance(lo, (int, float)) or not isinstance(hi, (int, float)):
+        return False
+    return 1000 <= lo <= hi <= 2999 and float(lo).is_integer() and float(hi).is_integer() \
+        and bool(_YEAR_NAME.search(str(v.get("name") or "")))
