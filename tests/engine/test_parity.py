@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from ._helpers import assert_same_state
 
@@ -98,7 +99,9 @@ def test_predicting_on_dask_notes_unseen_categories_as_assay_predict_does(client
         in local[1]
     assert notes() == local
     got = pl.read_parquet(sorted((tmp_path / "dask").glob("part-*.parquet")))
-    assert got.equals(pl.read_parquet(tmp_path / "local.parquet"))
+    # Equal up to the last bit of a probability: a 30-row partition and the 90-row whole go through different BLAS
+    # kernel blocks (seen: one row off by 1.1e-16 on an AMD EPYC), so the floats are compared to 1e-12.
+    assert_frame_equal(got, pl.read_parquet(tmp_path / "local.parquet"), check_exact=False, rel_tol=1e-12)
     # Nothing unseen: no note, on either engine.
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="assay"):
