@@ -530,3 +530,27 @@ def test_confusion_matrix_writes_its_empty_cells_as_zero_when_small():
     many = [f"c{i}" for i in range(12)]
     fig = M.confusion_figure(np.array(many, dtype=object), np.array(many, dtype=object), many)
     assert sorted(t.get_text() for t in fig.axes[0].texts if t.get_text().isdigit()) == ["1"] * 12
+
+
+def test_confusion_matrix_title_stays_inside_the_picture():
+    """Twelve classes 'grade 1' … 'grade 12': one layout pass put the title's top past the picture's top edge."""
+    from assay.viz._style import _settle_layout
+
+    names = [f"grade {i}" for i in range(1, 13)]
+    rng = np.random.default_rng(0)
+    y = rng.choice(names, 300)
+    fig = M.confusion_figure(y, np.where(rng.random(300) < 0.5, y, rng.choice(names, 300)), names)
+    _settle_layout(fig)
+    fig.canvas.draw()
+    box = fig.axes[0].title.get_window_extent(fig.canvas.get_renderer())
+    assert box.y1 <= fig.bbox.height - 2
+
+
+def test_cv_spread_lists_models_in_the_leaderboards_order():
+    """lgbm leads the leaderboard by its mean 0.472; rf, with the higher median, was drawn on top of it."""
+    folds = {"lgbm": [0.35, 0.37, 0.41, 0.50, 0.73], "rf": [0.30, 0.46, 0.46, 0.51, 0.61],
+             "logreg": [0.25, 0.30, 0.35, 0.44, 0.47]}
+    assert np.mean(folds["lgbm"]) > np.mean(folds["rf"])
+    assert np.median(folds["lgbm"]) < np.median(folds["rf"])
+    fig = M.cv_spread_figure(folds, "f1_macro")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["lgbm", "rf", "logreg"]

@@ -63,7 +63,8 @@ def build_train_report(report: dict[str, Any], figdir: Path) -> dict[str, Any]:
     # One score per model (a recommender's single holdout) is no spread: the leaderboard already gives it.
     if any(sum(v is not None for v in scores) > 1 for scores in (report.get("cv_scores") or {}).values()):
         add("cv_spread", "Cross-validation spread", lambda: M.cv_spread_figure(report["cv_scores"], metric),
-            "Each dot is one fold; boxes show the quartiles. A wide box means the score depends on the split.")
+            "Each dot is one fold; boxes show the quartiles and the median. Models in the leaderboard's order (best "
+            "mean on top). A wide box means the score depends on the split.")
     is_classification = task in CLASSIFICATION or (task == "" and proba is not None)
     if is_classification and y_test is not None:
         if proba is not None and classes:
