@@ -328,3 +328,28 @@ def test_an_anomaly_detectors_live_accuracy_compares_its_flag_with_the_feedback(
     live = server.live_metrics("m")["versions"]["1"]
     assert live["feedback_rows"] == 4
     assert live["accuracy"] == 0.75
+
+
+def test_a_clustering_is_scored_by_agreement_whatever_its_true_groups_are_called():
+    """Cluster numbers are arbitrary: feedback naming the true groups ("gold", "silver") of a perfect clustering
+    scored accuracy 0. The adjusted Rand index, as scikit-learn computes it, says how well the groups agree."""
+    import numpy as np
+    from sklearn.metrics import adjusted_rand_score
+
+    from assay.serve._app import _LiveCounts
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        n = int(rng.integers(1, 60))
+        truth = rng.integers(0, int(rng.integers(1, 5)), n)
+        clusters = rng.integers(0, int(rng.integers(1, 5)), n)
+        counts = _LiveCounts("clustering")
+        counts.add(2, clusters.tolist(), [f"group {t}" for t in truth], [])
+        assert counts.entry(2)["adjusted_rand"] == pytest.approx(adjusted_rand_score(truth, clusters), abs=1e-12)
+    perfect = _LiveCounts("clustering")
+    perfect.add(1, [0, 0, 1, 1, 2], ["gold", "gold", "silver", "silver", "bronze"], [])
+    assert perfect.entry(1)["accuracy"] == 0.0
+    assert perfect.entry(1)["adjusted_rand"] == 1.0
+    classifier = _LiveCounts("classification")
+    classifier.add(1, ["a", "b"], ["a", "a"], ["a", "b"])
+    assert set(classifier.entry(1)) == {"feedback_rows", "accuracy", "f1_macro"}

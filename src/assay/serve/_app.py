@@ -406,7 +406,26 @@ class _LiveCounts:
         f1 = [2 * pairs[(c, c)] / (true[c] + predicted[c]) if pairs[(c, c)] else 0.0 for c in true.keys() | predicted]
         entry["accuracy"] = sum(pairs[(c, c)] for c in true) / n if n else 0.0
         entry["f1_macro"] = sum(f1) / len(f1) if f1 else 0.0
+        if self.task == "clustering":  # cluster numbers are arbitrary: agreement whatever the true labels are called
+            entry["adjusted_rand"] = _adjusted_rand(pairs, true, predicted)
         return entry
+
+
+def _adjusted_rand(pairs: collections.Counter[tuple[str, str]], true: collections.Counter[str],
+                   predicted: collections.Counter[str]) -> float:
+    """Adjusted Rand index of two labelings from their contingency counts (as scikit-learn's adjusted_rand_score:
+    1 for the same partition under any names, about 0 for an unrelated one; 1 when both are one group)."""
+    def pairs_of(counts: Any) -> float:
+        return sum(c * (c - 1) / 2 for c in counts)
+
+    n = sum(true.values())
+    both, rows, cols = pairs_of(pairs.values()), pairs_of(true.values()), pairs_of(predicted.values())
+    total = n * (n - 1) / 2
+    expected = rows * cols / total if total else 0.0
+    top = (rows + cols) / 2
+    if top == expected:  # (a single group on both sides, or a single row)
+        return 1.0
+    return (both - expected) / (top - expected)
 
 
 class Server:
