@@ -94,6 +94,16 @@ _DECIMAL_COMMA = (r"^[^,]*\.[^,]*,[^.]*$"
                   r"|^[^,.]*,(\d{1,2}|\d{4,})\D*$"
                   r"|^\D*0,\d+\D*$"
                   r"|^\D*\d{1,3}(\.\d{3}){2,}\D*$")
+# Where the dot is the decimal mark: '1,234.5' (a dot after commas), '1,234,567' (commas grouping thousands), '3.5'
+# or '0.125' (a dot not followed by a group of exactly three digits, or after a lone 0).
+_DECIMAL_DOT = (r"^[^.]*,[^.]*\.[^,]*$"
+                r"|^\D*\d{1,3}(,\d{3}){2,}\D*$"
+                r"|^[^.,]*\.(\d{1,2}|\d{4,})\D*$"
+                r"|^\D*0\.\d+\D*$")
+# In a column whose numbers write the decimal mark as a comma (some values show it, as 1.234,56 or 3,5, and none
+# shows a decimal dot), one separator before three digits groups thousands when it is a dot (1.500 is 1500) and is
+# the decimal mark when it is a comma (1,500 is 1.5); elsewhere they read the other way round.
+_DECIMAL_COMMA_COLUMN = _DECIMAL_COMMA + r"|^\D*[1-9]\d{0,2}[.,]\d{3}\D*$"
 
 
 def _full_width(words: Sequence[str]) -> list[str]:
@@ -121,9 +131,10 @@ def _folded(text: pl.Expr) -> pl.Expr:
     return _ascii_folded(text).str.replace_all("\u2212", "-", literal=True).str.replace_all(_NUMBER_NOISE, "")
 
 
-def _decimal_dot(s: pl.Expr) -> pl.Expr:
-    """Second stage: decimal commas become dots, grouping commas (or dots) go."""
-    return (pl.when(s.str.contains(_DECIMAL_COMMA))
+def _decimal_dot(s: pl.Expr, comma: bool = False) -> pl.Expr:
+    """Second stage: decimal commas become dots, grouping commas (or dots) go; ``comma`` for a column whose
+    decimal mark is the comma (:data:`_DECIMAL_COMMA_COLUMN`)."""
+    return (pl.when(s.str.contains(_DECIMAL_COMMA_COLUMN if comma else _DECIMAL_COMMA))
             .then(s.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
             .otherwise(s.str.replace_all(",", "", literal=True)))
 
@@ -137,7 +148,7 @@ def _accounting_minus(s: pl.Expr) -> pl.Expr:
 _NUMBER_STAGES = (_folded, _decimal_dot, _accounting_minus)
 
 
-def _number_text(text: pl.Expr) -> pl.Expr:
+def _number_text(text: pl.Expr, comma: bool = False) -> pl.Expr:
     """Text reduced to what a float parser reads: '-1234.5', '0.5%'; decimal commas become dots.
 
     As one expression each stage repeats the one before once per use of it (Polars evaluates both branches of a
@@ -145,15 +156,16 @@ def _number_text(text: pl.Expr) -> pl.Expr:
     the cost matters (the types step), :func:`_reduced_number_stages` computes the stages one after the other.
     """
     for stage in _NUMBER_STAGES:
-        text = stage(text)
+        text = _decimal_dot(text, comma) if stage is _decimal_dot else stage(text)
     return text
 
 
-def _reduced_number_stages(text: pl.Expr, name: str) -> list[pl.Expr]:
+def _reduced_number_stages(text: pl.Expr, name: str, comma: bool = False) -> list[pl.Expr]:
     """:func:`_number_text` of ``text`` as expressions for successive ``with_columns`` calls, each writing
     ``name`` from the one before: every stage runs once per value (4-5 times faster on columns of distinct values
     than the single expression)."""
-    return [stage(text if i == 0 else pl.col(name)).alias(name) for i, stage in enumerate(_NUMBER_STAGES)]
+    return [(_decimal_dot(pl.col(name), comma) if stage is _decimal_dot else stage(text if i == 0 else pl.col(name)))
+            .alias(name) for i, stage in enumerate(_NUMBER_STAGES)]
 
 
 def _number_value(text: pl.Expr, reduced: pl.Expr) -> pl.Expr:
@@ -400,9 +412,14 @@ class TypesStep(Step):
         # (a column given its format is parsed with it alone, on every value: no shapes to test)
         lazy = lazy.with_columns(pl.col(f"__d{i}").str.contains(shape).alias(f"__f{i}_{k}")
                                  for i in range(len(columns)) if not explicit[i] for shape, k in flags.items())
-        for stage in zip(*(_reduced_number_stages(pl.col(f"__s{i}"), f"__t{i}") for i in range(len(columns))),
-                         strict=True):
+        for k, stage in enumerate(zip(*(_reduced_number_stages(pl.col(f"__s{i}"), f"__t{i}")
+                                        for i in range(len(columns))), strict=True)):
             lazy = lazy.with_columns(stage)
+            if k == 0:  # the folded text: which decimal mark each value shows, if any
+                lazy = lazy.with_columns(
+                    expr for i in range(len(columns))
+                    for expr in (pl.col(f"__t{i}").str.contains(_DECIMAL_COMMA).alias(f"__c{i}"),
+                                 pl.col(f"__t{i}").str.contains(_DECIMAL_DOT).alias(f"__p{i}")))
 
         def count(flag: pl.Expr, where: str | None = None) -> pl.Expr:
             if weight is None:
@@ -413,8 +430,11 @@ class TypesStep(Step):
         aggs = []
         for i in range(len(columns)):
             s, reduced = pl.col(f"__s{i}"), pl.col(f"__t{i}")
+            number = _number_float(reduced).is_not_null()
             aggs += [count(s.is_not_null()).alias(f"{i}|n"),
-                     count(_number_float(reduced).is_not_null()).alias(f"{i}|number"),
+                     count(number).alias(f"{i}|number"),
+                     count(number & pl.col(f"__c{i}")).alias(f"{i}|decimal_comma"),
+                     count(number & pl.col(f"__p{i}")).alias(f"{i}|decimal_dot"),
                      count(reduced.str.contains(_INTEGER_TEXT)).alias(f"{i}|integer"),
                      count(parse_bool(s).is_not_null()).alias(f"{i}|boolean"),
                      count(_unit_of(s).is_not_null()).alias(f"{i}|unit"),
@@ -444,6 +464,8 @@ class TypesStep(Step):
             n = c.get("n", 0)
             kind, fmt = self._decide(col, c, n)
             convert[col] = {"kind": kind, "format": fmt}
+            if kind in ("number", "integer") and c.get("decimal_comma", 0) and not c.get("decimal_dot", 0):
+                convert[col]["decimal"] = ","
             if kind == "date" and any("%d" not in f for f in (fmt or "%d").split(FORMAT_SEPARATOR)):
                 log.warning("types: %r read as dates from years and months (%s): each is the 1st of its month", col,
                             fmt)
@@ -612,7 +634,7 @@ class TypesStep(Step):
         s = _clean_text(col, tokens) if text is None else text
         if kind in ("number", "integer"):
             s = self._number_input(col, spec, tokens)
-            reduced = _number_text(s) if reduced is None else reduced
+            reduced = _number_text(s, spec.get("decimal") == ",") if reduced is None else reduced
             value = _number_value(s, reduced)
             if kind == "number":
                 return value.alias(col)
@@ -642,7 +664,8 @@ class TypesStep(Step):
             # prediction request) skip the extra passes' overhead.
             staged = {col: f"__assay_number{i}" for i, (col, spec) in enumerate(specs)
                       if spec["kind"] in ("number", "integer")}
-            stages = [_reduced_number_stages(self._number_input(col, spec, tokens), staged[col])
+            stages = [_reduced_number_stages(self._number_input(col, spec, tokens), staged[col],
+                                             spec.get("decimal") == ",")
                       for col, spec in specs if col in staged]
             for stage in zip(*stages, strict=True):
                 frame = frame.with_columns(stage)
