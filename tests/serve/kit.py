@@ -63,3 +63,24 @@ def free_port() -> int:
 
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+
+def sales_frame(rows: int = 400) -> pl.DataFrame:
+    """Sale dates as a CSV brings them (text, day first) over 2020-2022, and a numeric column."""
+    rng = np.random.default_rng(0)
+    days = pl.date_range(pl.date(2020, 1, 1), pl.date(2022, 12, 31), eager=True).sample(rows, with_replacement=True,
+                                                                                        seed=0)
+    return pl.DataFrame({"sold": days.dt.strftime("%d/%m/%Y"), "carat": rng.gamma(2.0, 0.4, rows)})
+
+
+def sales_artifact(directory: Path) -> Path:
+    """A regression on a date column the model's types step reads (format %d/%m/%Y) and a number."""
+    from assay.clean import TypesStep, clean, get_step
+
+    frame = sales_frame()
+    cleaned, steps, _ = clean(frame, [TypesStep(), get_step("datetime_parts")(drop_original=True)])
+    X = cleaned.to_numpy().astype(float)
+    est = LinearRegressionGD().fit(X, X @ np.ones(X.shape[1]))
+    model = Model(steps, est, task="regression", target="price", input_schema={"sold": "String", "carat": "Float64"},
+                  features=cleaned.columns)
+    return model.save(directory / f"sales-{uuid.uuid4().hex[:8]}")

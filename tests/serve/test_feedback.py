@@ -8,6 +8,7 @@ import sqlite3
 import time
 
 import httpx
+import polars as pl
 import pytest
 
 from assay.registry import open_registry
@@ -353,3 +354,21 @@ def test_a_clustering_is_scored_by_agreement_whatever_its_true_groups_are_called
     classifier = _LiveCounts("classification")
     classifier.add(1, ["a", "b"], ["a", "a"], ["a", "b"])
     assert set(classifier.entry(1)) == {"feedback_rows", "accuracy", "f1_macro"}
+
+
+def test_a_date_column_loads_and_a_window_of_later_dates_is_drift(start_server, tmp_path):
+    """A model reading text dates, registered with its training data: the server's load check predicts a row made
+    from the profile (the median date as the data wrote it, not a number of days), and the date column's drift is
+    measured in time: sales two years past training alert, with a KS distance."""
+    from kit import sales_artifact, sales_frame
+
+    reg = open_registry(tmp_path / "registry")
+    reg.register(sales_artifact(tmp_path), "sales", reference=sales_frame())
+    server = start_server(tmp_path / "registry")
+    url = f"{server.url}/models/sales"
+    assert httpx.get(f"{url}/status").json()["production"]["version"] == 1
+    rows = sales_frame(200).with_columns(sold=pl.lit("15/06/2024")).to_dicts()
+    assert httpx.post(f"{url}/predict", json=rows).status_code == 200
+    report = httpx.get(f"{url}/drift").json()["versions"]["1"]
+    assert report["alerts"] == ["sold", "prediction"]  # (the model reads the year: its predictions move too)
+    assert report["features"]["sold"]["ks"] == 1.0

@@ -90,8 +90,11 @@ def profile_frame(frame: pl.DataFrame) -> dict[str, Any]:
         nulls = float(col.null_count() / max(frame.height, 1))
         date_format = _date_format(col) if dtype == pl.String else None
         temporal = dtype.is_temporal() and dtype != pl.Time and dtype != pl.Duration
+        example = None
         if temporal or date_format is not None:
-            col = _days(col, date_format)
+            raw, col = col, _days(col, date_format)
+            if col.null_count() < col.len():  # the median date as written (a valid input row for the server)
+                example = str(raw[int(col.arg_sort(nulls_last=True)[(col.len() - col.null_count()) // 2])])
         if (dtype.is_numeric() and dtype != pl.Boolean) or temporal or date_format is not None:
             values = col.cast(pl.Float64).drop_nulls().drop_nans().to_numpy()
             values = values[np.isfinite(values)]
@@ -110,6 +113,7 @@ def profile_frame(frame: pl.DataFrame) -> dict[str, Any]:
             }
             if temporal or date_format is not None:
                 columns[name]["days"] = date_format or "temporal"
+                columns[name]["example"] = example
         else:
             counts = col.cast(pl.String).drop_nulls().value_counts(sort=True)
             total = max(int(counts.get_column("count").sum()), 1)

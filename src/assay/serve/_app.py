@@ -1152,6 +1152,8 @@ def _example_row(schema: dict[str, str], profile: dict[str, Any] | None) -> dict
         ref = cols.get(name)
         if ref and ref["kind"] == "numeric":
             value: Any = ref["quantiles"][len(ref["quantiles"]) // 2]
+            if "days" in ref:  # a date column, profiled in days since 1970: its median as the training data wrote it
+                value = ref.get("example")
         elif ref and ref["kind"] == "categorical":
             value = next((k for k in ref["freq"] if k != "__other__"), None)
         else:
