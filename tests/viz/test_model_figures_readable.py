@@ -554,3 +554,17 @@ def test_cv_spread_lists_models_in_the_leaderboards_order():
     assert np.median(folds["lgbm"]) < np.median(folds["rf"])
     fig = M.cv_spread_figure(folds, "f1_macro")
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["lgbm", "rf", "logreg"]
+
+
+def test_precision_recall_curves_are_steps_and_the_title_counts_the_classes_tested():
+    """A class of one test row drew a straight line from (0, 0) to (1, 0.25), a precision no threshold gives; and
+    'the 8 of 15 classes with the lowest AP' left out that 3 of the 15 were not among the test rows at all."""
+    names = [f"class {i}" for i in range(15)]
+    rng = np.random.default_rng(0)
+    y = np.array([names[i % 12] for i in range(240)], dtype=object)  # classes 12-14 have no test rows
+    proba = rng.dirichlet(np.ones(15), len(y))
+    fig = M.roc_pr_figure(y, proba, names)
+    curves = [line for line in fig.axes[1].get_lines() if line.get_label() != "chance"]
+    assert curves
+    assert all(line.get_drawstyle() == "steps-post" for line in curves)
+    assert "the 8 of the 12 classes in the test rows (of 15) with the lowest AP" in fig._suptitle.get_text()

@@ -188,11 +188,12 @@ def roc_pr_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any])
         roc_auc = auc(fpr, tpr)
         if binary:
             a1.plot(fpr, tpr, color=color, linewidth=1.6, label=f"{name}  AUC {roc_auc:.3f}")
-            a2.plot(rec, prec, color=color, linewidth=1.6, label=f"{name}  AP {ap[i]:.3f}")
+            a2.plot(rec, prec, color=color, linewidth=1.6, label=f"{name}  AP {ap[i]:.3f}", drawstyle="steps-post")
             a2.axhline(positive.mean(), color=MUTED, linestyle=":", linewidth=1, label="chance")
         else:  # one legend for both panels, outside the plots: many classes would cover the curves
             a1.plot(fpr, tpr, color=color, linewidth=1.4)
-            a2.plot(rec, prec, color=color, linewidth=1.4, label=f"{name}  AUC {roc_auc:.3f} · AP {ap[i]:.3f}")
+            a2.plot(rec, prec, color=color, linewidth=1.4, label=f"{name}  AUC {roc_auc:.3f} · AP {ap[i]:.3f}",
+                    drawstyle="steps-post")
     if many:  # every class at once: each row's probability of each class against whether it is that class
         index = {c: j for j, c in enumerate(classes)}
         onehot = np.zeros(proba.shape, dtype=bool)
@@ -205,10 +206,13 @@ def roc_pr_figure(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any])
         micro = f"all {len(classes)} classes (micro-average)  AUC {auc(fpr, tpr):.3f} · " \
                 f"AP {average_precision_score(onehot.ravel(), proba.ravel()):.3f}"
         a1.plot(fpr, tpr, color="#000000", linestyle="--", linewidth=1.8)
-        a2.plot(rec, prec, color="#000000", linestyle="--", linewidth=1.8, label=micro)
+        a2.plot(rec, prec, color="#000000", linestyle="--", linewidth=1.8, label=micro, drawstyle="steps-post")
     kind = f"positive class '{short_label(classes[1], 20)}'" if binary else "one-vs-rest per class"
     if many:
         kind = f"one-vs-rest, the {len(picks)} of {len(classes)} classes with the lowest AP"
+        if len(present) < len(classes):  # a class missing from the test rows has no curve, nor an AP to rank
+            kind = (f"one-vs-rest, the {len(picks)} of the {len(present)} classes in the test rows (of "
+                    f"{len(classes)}) with the lowest AP")
     a1.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02))
     a1.set_title("ROC curve")
     a2.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
