@@ -38,3 +38,28 @@ def test_missing_values_note_gives_a_whole_number_of_rows_per_block(tmp_path: Pa
     p = profile(pl.DataFrame({"x": [None if i % 9 == 0 else i for i in range(n)]}))
     html = write_profile(p, tmp_path, workers=1).read_text(encoding="utf-8")
     assert f"a block of ~{round(n / MISSING_BLOCKS):,} consecutive rows" in html
+
+
+def test_skew_warning_suggests_a_log_only_where_one_helps():
+    """A long left tail (percwhite, skewness -5.5) was told 'a log or Yeo-Johnson transform may help'."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    right = rng.lognormal(0, 1.5, 2000)
+    p = profile(pl.DataFrame({"right": right, "left": 100 - right, "shifted": right - 1, "counts": np.floor(right)}))
+    said = {w["column"]: w["message"] for w in p["warnings"] if w["type"] == "skewed"}
+    assert "a log or Yeo-Johnson" in said["right"]
+    assert "log" not in said["left"].split(":")[-1]
+    assert "tail is on the left" in said["left"]
+    assert "a log needs values above zero" in said["shifted"]
+    assert "log(1 + x)" in said["counts"]
+
+
+def test_duplicate_rows_warning_gives_the_share_the_overview_gives(tmp_path: Path):
+    """9 of 234 rows: the card said 3.8%, the warning 3.85%."""
+    rows = list(range(225)) + [0] * 9
+    p = profile(pl.DataFrame({"x": rows}))
+    said = [w["message"] for w in p["warnings"] if w["type"] == "duplicates"]
+    assert said == ["9 duplicate rows (3.8% of rows)"]
+    html = write_profile(p, tmp_path, workers=1).read_text(encoding="utf-8")
+    assert "duplicate rows (3.8%)" in html

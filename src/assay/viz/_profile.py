@@ -1145,6 +1145,28 @@ def _correlations(sample: pl.DataFrame, variables: dict[str, dict[str, Any]], ta
     return out
 
 
+def _skew_advice(skew: float, low: Any) -> str:
+    """Which transform may help a heavily skewed column: a log only for a long right tail of values above zero (a
+    log of a long left tail stretches it further, and there is none of zero or less).
+
+    >>> _skew_advice(12.2, 1701)
+    'a log or Yeo-Johnson transform may help linear models'
+    >>> _skew_advice(3.0, 0)
+    'a log(1 + x) or Yeo-Johnson transform may help linear models'
+    >>> _skew_advice(-5.5, 10.7)
+    'its long tail is on the left, where a log would stretch it further: a Yeo-Johnson transform may help linear models'
+    """
+    if skew < 0:
+        how = "its long tail is on the left, where a log would stretch it further: a Yeo-Johnson transform"
+    elif isinstance(low, (int, float)) and low > 0:
+        how = "a log or Yeo-Johnson transform"
+    elif isinstance(low, (int, float)) and low == 0:
+        how = "a log(1 + x) or Yeo-Johnson transform"
+    else:
+        how = "a Yeo-Johnson transform (a log needs values above zero)"
+    return how + " may help linear models"
+
+
 def _target_summary(v: dict[str, Any]) -> dict[str, Any]:
     summary: dict[str, Any] = {"name": v["name"], "kind": v["kind"], "missing": v["missing"]}
     few_values = v["kind"] in ("categorical", "boolean") or (v["kind"] == "numeric" and v.get("distinct", 99) <= 20)
@@ -1337,7 +1359,9 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
                                "modelling")
     dups = result.get("duplicate_rows")
     if dups:
-        add("duplicates", None, f"{_count(dups, 'duplicate row')} ({result['duplicate_rows_pct']:.2f}% of rows)")
+        from assay.viz._report import fmt_pct  # the share as the overview's card writes it (3.8%, not 3.85%)
+
+        add("duplicates", None, f"{_count(dups, 'duplicate row')} ({fmt_pct(result['duplicate_rows_pct'])} of rows)")
     for name, v in variables.items():
         kind = v["kind"]
         if rows == 0:
@@ -1373,8 +1397,7 @@ def _warnings(result: dict[str, Any], variables: dict[str, dict[str, Any]], targ
                                           "one-hot encoding would be wide; use frequency or target encoding")
         skew = v.get("skew")
         if kind == "numeric" and skew is not None and math.isfinite(skew) and abs(skew) > SKEW_LIMIT:
-            add("skewed", name, f"'{name}' is heavily skewed (skewness {skew:.2f}); a log or Yeo-Johnson "
-                                "transform may help linear models")
+            add("skewed", name, f"'{name}' is heavily skewed (skewness {skew:.2f}); {_skew_advice(skew, v.get('min'))}")
         if v.get("inf") and not no_finite:
             add("infinite", name, f"'{name}' has {_count(v['inf'], 'infinite value')}")
         if v.get("nan") and not no_finite:
