@@ -15,6 +15,7 @@ import polars as pl
 
 from assay.clean._base import Frame, Step, numeric_columns, refuse_overwrite, resolve_columns
 from assay.clean._stats import (
+    check_at_least,
     hash_sample,
     json_float,
     merge_hash_samples,
@@ -78,6 +79,7 @@ class ClusterStep(Step):
         if int(self.k) < 1:
             msg = f"{self.name}: k={self.k!r} must be at least 1"
             raise SpecError(msg)
+        check_at_least(self.name, "sample_size", self.sample_size, 1)
         schema = frame.collect_schema()
         columns = resolve_columns(self.columns, schema, numeric_columns(schema), exclude=[target] if target else [],
                                   step=self.name)

@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from assay.clean._base import Frame, Step, resolve_columns, string_columns
-from assay.clean._stats import HASH_SEED, category_counts, check_choice, json_float, merge_counts, union
+from assay.clean._stats import HASH_SEED, category_counts, check_at_least, check_choice, json_float, merge_counts, union
 from assay.exceptions import SchemaError, SpecError
 
 __all__ = ["FrequencyEncoder", "OneHotEncoder", "OrdinalEncoder", "TargetEncoder"]
@@ -161,6 +161,13 @@ class OneHotEncoder(_CountingEncoder):
 
     def summarize(self, frame: Frame, target: str | None = None) -> dict[str, Any]:
         check_choice(self.name, "weight", self.weight, ONEHOT_WEIGHTS)
+        if self.max_categories is not None:
+            check_at_least(self.name, "max_categories", self.max_categories, 1)
+        if self.min_frequency is not None:
+            check_at_least(self.name, "min_frequency", self.min_frequency, 0, above=True,
+                           hint=" (a count, or below 1 a share of the rows)")
+        if self.max_levels is not None:
+            check_at_least(self.name, "max_levels", self.max_levels, 0)
         return super().summarize(frame, target)
 
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
@@ -380,6 +387,7 @@ class TargetEncoder(Step):
         if int(self.folds) < 2:
             msg = f"{self.name}: folds={self.folds!r} must be at least 2"
             raise SpecError(msg)
+        check_at_least(self.name, "smoothing", self.smoothing, 0)
         schema = frame.collect_schema()
         if target not in schema:
             msg = f"{self.name}: target column {target!r} not found"

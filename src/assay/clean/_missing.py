@@ -23,6 +23,7 @@ from assay.clean._base import Frame, Step, resolve_columns
 from assay.clean._sketch import QuantileSummary
 from assay.clean._stats import (
     canonical_choice,
+    check_at_least,
     check_choice,
     collect_row,
     exact_quantiles,
@@ -89,6 +90,14 @@ def _mode(counts: dict[Any, int]) -> Any:
         return None
     top = max(counts.values())
     return min(k for k, v in counts.items() if v == top)
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 class MissingStep(Step):
@@ -186,6 +195,13 @@ class MissingStep(Step):
         if self.strategy == "constant" and self.fill_value is None:
             msg = f"{self.name}: strategy='constant' needs fill_value (e.g. fill_value=0)"
             raise SpecError(msg)
+        if self.strategy == "constant" and not _is_number(self.fill_value):
+            msg = (f"{self.name}: fill_value={self.fill_value!r} is not a number; strategy='constant' fills numeric "
+                   "columns with a number (categorical='constant' fills the others with a text)")
+            raise SpecError(msg)
+        if self.strategy == "knn":
+            check_at_least(self.name, "k", self.k, 1)
+            check_at_least(self.name, "sample_size", self.sample_size, 1)
         for name in ("max_missing", "drop_rows"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= float(value) <= 1.0:

@@ -27,6 +27,7 @@ from assay.clean._sketch import QuantileSummary
 from assay.clean._stats import (
     ExactQuantiles,
     canonical_choice,
+    check_at_least,
     check_choice,
     exact_quantiles,
     group_key,
@@ -161,6 +162,13 @@ class OutlierStep(Step):
         if self.method in ("zscore", "mad") and not float(self.threshold) > 0:
             msg = f"{self.name}: threshold={self.threshold!r} must be above 0 (3 is usual)"
             raise SpecError(msg)
+        if self.method == "isolation_forest":
+            check_at_least(self.name, "sample_size", self.sample_size, 1)
+            if self.contamination != "auto" and (isinstance(self.contamination, bool | str)
+                                                 or not 0 < float(self.contamination) <= 0.5):
+                msg = (f"{self.name}: contamination={self.contamination!r} must be 'auto' or a share of rows above 0 "
+                       "and at most 0.5")
+                raise SpecError(msg)
 
     # -- fitting ------------------------------------------------------------------------------------------------
     def _part(self, frame: pl.DataFrame, columns: list[str]) -> dict[str, Any]:

@@ -65,11 +65,21 @@ def _coerced(step: str, key: str, value: Any, annotation: str) -> Any:
     here, naming the option, rather than failing with a traceback at fit."""
     if isinstance(value, str) and annotation.startswith(("list[", "Sequence[")):
         return [value]
+    if annotation in ("str", "str | None") and isinstance(value, list | dict):
+        # (by=[region] raised a TypeError deep in the fit: 'unhashable type: list')
+        example = f" (e.g. {key}={value[0]})" if isinstance(value, list) and value else ""
+        msg = f"step {step!r}: {key}={value!r} takes one value, not a {type(value).__name__}{example}"
+        raise SpecError(msg)
     if annotation in _NUMBER_TYPES and isinstance(value, str):
         try:
             number = float(value) if annotation != "float | str" else value
         except ValueError:
             msg = f"step {step!r}: {key}={value!r} is not a number"
             raise SpecError(msg) from None
-        return int(number) if annotation.startswith("int") and float(number).is_integer() else number
+        value = int(number) if annotation.startswith("int") and float(number).is_integer() else number
+    if annotation.startswith("int") and isinstance(value, float):
+        if not value.is_integer():  # k=2.5 was taken as 2 (or as 2.5) without a word
+            msg = f"step {step!r}: {key}={value!r} must be a whole number"
+            raise SpecError(msg)
+        value = int(value)
     return value

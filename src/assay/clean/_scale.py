@@ -26,6 +26,7 @@ from assay.clean._sketch import QuantileSummary
 from assay.clean._stats import (
     HASH_SEED,
     canonical_choice,
+    check_at_least,
     check_choice,
     exact_quantiles,
     json_float,
@@ -102,6 +103,7 @@ class ScaleStep(Step):
         elif self.method == "robust":
             out["q"] = {c: QuantileSummary.of(frame.get_column(c).cast(pl.Float64).to_numpy()) for c in columns}
         elif self.method == "yeo-johnson":
+            check_at_least(self.name, "sample_size", self.sample_size, 1)
             out["s"] = {c: _value_sample(frame, c, int(self.sample_size)) for c in columns}
         return out
 

@@ -72,6 +72,22 @@ def check_choice(step: str, param: str, value: Any, valid: Sequence[Any]) -> Non
         raise SpecError(msg)
 
 
+def check_at_least(step: str, param: str, value: Any, low: float, *, above: bool = False, hint: str = "") -> None:
+    """Raise SpecError unless ``value`` is a number of at least ``low`` (above it with ``above``).
+
+    >>> check_at_least("missing", "k", 0, 1)
+    Traceback (most recent call last):
+    assay.exceptions.SpecError: missing: k=0 must be at least 1
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not (number > low if above else number >= low):
+        msg = f"{step}: {param}={value!r} must be {'above' if above else 'at least'} {low:g}{hint}"
+        raise SpecError(msg)
+
+
 def collect_row(frame: Frame, exprs: list[pl.Expr], engine: str = "auto") -> dict[str, Any]:
     """Evaluate aggregate expressions on a frame or lazy frame and return the single result row.
 
