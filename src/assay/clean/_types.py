@@ -469,7 +469,10 @@ class TypesStep(Step):
             if kind == "date" and any("%d" not in f for f in (fmt or "%d").split(FORMAT_SEPARATOR)):
                 log.warning("types: %r read as dates from years and months (%s): each is the 1st of its month", col,
                             fmt)
-            if kind == "text" and n and col not in (self.kinds or {}) and not (c.get("zero_code") or c.get("spaced")):
+            # (not when _decide said why numbers stayed text; a date and time, 2024-01-05 10:00, has digits parted
+            # by a space too, and such a column was kept as text without a word)
+            said = c.get("number", 0) >= self._need(n) and (c.get("zero_code") or c.get("spaced"))
+            if kind == "text" and n and col not in (self.kinds or {}) and not said:
                 self._say_almost(col, c, n)
             if kind in ("date", "datetime") and fmt:
                 self._say_ambiguous(col, c, kind, fmt)
@@ -521,11 +524,15 @@ class TypesStep(Step):
                         "(%.0f%%); kinds={%s: %s} converts it, the others becoming missing", col, f"{hits:,}",
                         f"{n:,}", 100 * hits / n, kind, 100 * self.min_share, col, kind)
 
+    def _need(self, n: int) -> int:
+        """How many of ``n`` values must read as a kind for the column to convert."""
+        return max(1, int(self.min_share * n + 0.5 - 1e-9)) if n else 1
+
     def _decide(self, col: str, c: dict[str, int], n: int) -> tuple[str, str | None]:
         forced = (self.kinds or {}).get(col)
         if col in (self.categorical or []):
             forced = "categorical"
-        need = max(1, int(self.min_share * n + 0.5 - 1e-9)) if n else 1
+        need = self._need(n)
 
         def best(kind: str) -> tuple[int, str | None]:
             hits = [(v, k.split("|", 1)[1]) for k, v in c.items() if k.startswith(kind + "|")]
