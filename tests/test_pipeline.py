@@ -408,3 +408,19 @@ def test_scoring_runs_the_trees_once_for_labels_and_probabilities(name: str, mon
     np.testing.assert_array_equal(predictions["y_pred"], expected_labels)
     np.testing.assert_array_equal(predictions["proba"], expected_proba)
     assert metrics["accuracy"] == pytest.approx(float(np.mean(expected_labels == y[1::2])))
+
+
+@pytest.mark.parametrize(("test_size", "test_rows"), [(1.0, 1), (30, 30)])
+def test_test_size_as_a_row_count_with_the_task_inferred(test_size: float, test_rows: int,
+                                                         caplog: pytest.LogCaptureFixture):
+    from sklearn.datasets import load_iris
+
+    data = load_iris(as_frame=True).frame
+    frame = pl.from_pandas(data).with_columns(pl.col("target").cast(pl.Int64))
+    with caplog.at_level("WARNING", logger="assay"):
+        result = assay.train(frame, "target", models=["logreg"], test_size=test_size, report=False)
+    assert result.task == "classification"
+    assert result.split["test_rows"] == test_rows
+    few = [r.getMessage() for r in caplog.records if "held-out test split" in r.getMessage()]
+    assert few == (["the held-out test split has one row: its scores swing with each row; read them beside the "
+                    "cross-validation scores, or train with a larger --test-size"] if test_rows == 1 else [])

@@ -376,7 +376,9 @@ class Pipeline:
         if task == "auto":
             task = infer_task(frame.get_column(target))
             # the rows a class needs so that the training split still has one per fold
-            need = math.ceil(self.folds_ / (1 - self.test_size))
+            # (--test-size is a share below 1 and a row count from 1 up)
+            share = self.test_size if self.test_size < 1 else self.test_size / max(frame.height, 1)
+            need = math.ceil(self.folds_ / max(1 - share, 1 / max(frame.height, 1)))
             counted = _count_target(frame.get_column(target), need, self.folds_) if task == "classification" else None
             if counted:
                 task = "regression"
@@ -802,9 +804,9 @@ def _say_test_split(pipe: Any, task: str, target: str | None, y_test: np.ndarray
         return
     rows = 0 if y_test is None else len(y_test)
     if 0 < rows < FEW_TEST_ROWS:
-        log.warning("the held-out test split has only %d rows (one row is %.0f%% of it): its scores swing with "
-                    "each row; read them beside the cross-validation scores, or train with a larger --test-size",
-                    rows, 100 / rows)
+        size = "one row" if rows == 1 else f"only {rows} rows (one row is {100 / rows:.0f}% of it)"
+        log.warning("the held-out test split has %s: its scores swing with each row; read them beside the "
+                    "cross-validation scores, or train with a larger --test-size", size)
     far = _test_far_below_cv(metrics.get(primary), row.get("cv_mean"), row.get("cv_std"), primary, higher,
                              "group" if pipe.group else "time" if pipe.time else None)
     if far:
