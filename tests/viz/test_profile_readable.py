@@ -63,3 +63,22 @@ def test_duplicate_rows_warning_gives_the_share_the_overview_gives(tmp_path: Pat
     assert said == ["9 duplicate rows (3.8% of rows)"]
     html = write_profile(p, tmp_path, workers=1).read_text(encoding="utf-8")
     assert "duplicate rows (3.8%)" in html
+
+
+def test_the_bar_of_a_single_decimal_number_is_labelled_as_the_table_writes_it():
+    """A one-row file's income 2321.007972053962 was the bar's label in full; the table said 2,321."""
+    p = profile(pl.DataFrame({"income": [2321.007972053962], "lat": [37.77491]}))
+    ax = column_figure(p["variables"]["income"], p["rows"]).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["2,321"]
+    ax = column_figure(p["variables"]["lat"], p["rows"]).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["37.77"]
+
+
+def test_overview_of_no_rows_does_not_call_the_data_complete():
+    """A 0-row file's overview said 'no missing values' in the all-clear green."""
+    from assay.viz._figures import overview_figure
+
+    empty = overview_figure(profile(pl.DataFrame({"a": [], "b": []}, schema={"a": pl.Int64, "b": pl.String})))
+    assert "no rows" in [t.get_text() for t in empty.axes[2].texts]
+    full = overview_figure(profile(pl.DataFrame({"a": [1, 2]})))
+    assert "no missing values" in [t.get_text() for t in full.axes[2].texts]

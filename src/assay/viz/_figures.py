@@ -189,8 +189,9 @@ def overview_figure(p: dict[str, Any]) -> Any:
                                                else ""))
     else:
         a3.axis("off")
-        a3.text(0.5, 0.5, "no missing values", ha="center", va="center", fontsize=12, color=PALETTE[2],
-                transform=a3.transAxes)
+        # no rows: nothing is missing, nor present (the green all-clear said the data was complete)
+        a3.text(0.5, 0.5, "no missing values" if p.get("rows") else "no rows", ha="center", va="center", fontsize=12,
+                color=PALETTE[2] if p.get("rows") else MUTED, transform=a3.transAxes)
         a3.set_title("Missing values by column")
     return fig
 
@@ -393,7 +394,12 @@ def _duration(seconds: float) -> str:
 def _top_values(v: dict[str, Any], rows: int) -> Any:
     top = v.get("top") or []
     shown = top[:MAX_BARS]
-    labels = short_labels([t["value"] for t in shown], 28)
+    names = [t["value"] for t in shown]
+    if v.get("kind") == "numeric":  # numbers as the column's table writes them: 2,321, not 2321.007972053962
+        from assay.viz._report import fmt_apart
+
+        names = [t.replace(",", "") if is_year_column(v) else t for t in fmt_apart(names)]
+    labels = short_labels(names, 28)
     values = [t["count"] for t in shown]
     colors = [ACCENT] * len(shown)
     rest = v.get("count", 0) - sum(values)
