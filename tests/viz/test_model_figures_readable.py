@@ -568,3 +568,15 @@ def test_precision_recall_curves_are_steps_and_the_title_counts_the_classes_test
     assert curves
     assert all(line.get_drawstyle() == "steps-post" for line in curves)
     assert "the 8 of the 12 classes in the test rows (of 15) with the lowest AP" in fig._suptitle.get_text()
+
+
+def test_silhouette_lists_clusters_top_down_as_the_key_does_and_its_mean_covers_no_band():
+    from sklearn.datasets import make_blobs
+
+    X, labels = make_blobs(600, 4, centers=5, random_state=0)
+    fig = M.cluster_figure(X, labels)
+    sil = fig.axes[1]
+    assert sil.yaxis_inverted()  # the first cluster on top
+    assert next(t.get_text() for t in sil.get_yticklabels()) == "0"
+    assert sil.get_legend() is None  # (the key with the mean sat on the bottom cluster's band)
+    assert "mean" in sil.get_title()

@@ -632,18 +632,19 @@ def cluster_figure(X: np.ndarray | None, labels: np.ndarray, X_2d: np.ndarray | 
         sil = silhouette_samples(space, labels[idx])
         y0, middles = 0, []
         for n, k in enumerate(uniq):
-            s = np.sort(sil[labels[idx] == k])
+            s = np.sort(sil[labels[idx] == k])[::-1]  # (on the inverted axis: each band widest at its top)
             a2.fill_betweenx(np.arange(y0, y0 + len(s)), 0, s, color=_color(n), alpha=0.85, linewidth=0)
             middles.append(y0 + len(s) / 2)
             y0 += len(s) + max(2, len(idx) // 100)
-        a2.axvline(sil.mean(), color=WARN, linestyle="--", linewidth=1.1, label=f"mean {sil.mean():.3f}")
+        a2.axvline(sil.mean(), color=WARN, linestyle="--", linewidth=1.1)
         a2.set(xlabel="silhouette coefficient (−1 … 1, higher = better separated)", ylabel="rows by cluster")
         # the cluster numbers as tick labels: as texts at x = -0.02 they sat on the axis line and under the label
         step = -(-len(uniq) // 20)  # at most ~20 numbers fit the panel's height
         a2.set_yticks(middles[::step], [short_label(k, 12) for k in uniq][::step])
         a2.tick_params(axis="y", length=0)
-        a2.set_title("Silhouette plot")
-        a2.legend(loc="lower right")
+        # cluster 0 on top, as in the map's key; the mean in the title (a key in the corner covered cluster 0's band)
+        a2.invert_yaxis()
+        a2.set_title(f"Silhouette plot — mean {sil.mean():.3f} (dashed)")
     else:
         a2.axis("off")
         a2.text(0.5, 0.5, "a silhouette needs two or more clusters", ha="center", va="center",
