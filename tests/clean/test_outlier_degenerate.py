@@ -165,3 +165,19 @@ def test_quarantine_with_no_numeric_column_keeps_every_row(method: str, tmp_path
     step = OutlierStep(method=method, action="quarantine", quarantine=str(aside)).fit(frame)
     assert step.transform_train(frame).equals(frame)
     assert pl.read_csv(aside).height == 0
+
+
+def test_a_huge_value_among_small_counts_is_a_zscore_outlier():
+    # Its mean of (x-lo)(hi-x) is tiny beside range² (1e24), so the column passed for two-valued and got no rule.
+    values = [float(i % 10) for i in range(1000)] + [1e12]
+    frame = pl.DataFrame({"x": values})
+    step = OutlierStep(method="zscore", action="flag").fit(frame)
+    flagged = step.transform(frame)["x__outlier"]
+    assert flagged.to_list() == [False] * 1000 + [True]
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6, 1e9])
+def test_a_flag_far_from_zero_is_still_two_valued(offset: float):
+    frame = pl.DataFrame({"x": [offset] * 900 + [offset + 0.5] * 100})
+    step = OutlierStep(method="zscore", action="flag").fit(frame)
+    assert step.state_["bounds"]["x"] == [None, None, None]
