@@ -1066,3 +1066,16 @@ def test_a_date_histogram_does_not_draw_a_bar_past_the_last_date():
         ax = column_figure(v, p["rows"]).axes[0]
         assert ax.get_xlim()[1] == pytest.approx(19814)  # 2024-04-01 in matplotlib's days since 1970
         assert "1 month only, to the data's end 2024-03-05" in ax.get_xlabel()
+
+
+def test_a_count_among_the_metrics_is_a_whole_number(tmp_path: Path):
+    """A clustering's leaderboard and test cards read 'n_clusters 2.0000 ± 0.0000'."""
+    report = {"task": "clustering", "primary_metric": "silhouette",
+              "leaderboard": [{"model": "kmeans", "cv_mean": 0.42, "cv_std": 0.06, "silhouette_mean": 0.42,
+                               "silhouette_std": 0.06, "n_clusters_mean": 2.0, "n_clusters_std": 0.0}],
+              "test_metrics": {"silhouette": 0.2191, "n_clusters": 2.0}}
+    html = write_train_report(tmp_path / "r.html", report).read_text(encoding="utf-8")
+    assert '<div class="v">2</div><div class="k">n_clusters</div>' in html
+    assert '<div class="v">0.2191</div>' in html  # scores keep their four decimals
+    assert "2 ± 0" in html
+    assert "2.0000" not in html

@@ -132,7 +132,8 @@ def build_train_report(report: dict[str, Any], figdir: Path) -> dict[str, Any]:
         "r": head,
         "leaderboard": leaderboard,
         # a metric the test split could not give (no labels to score against) is left out rather than shown as '–'
-        "test_metrics": {k: v for k, v in jsonable(report.get("test_metrics") or {}).items() if v is not None},
+        "test_metrics": {k: _count(k, v) for k, v in jsonable(report.get("test_metrics") or {}).items()
+                         if v is not None},
         "figures": figures,
         "coef_table": _coef_table(coef, classes) if coef else None,
         "steps": jsonable(report.get("steps") or []),
@@ -213,8 +214,21 @@ def _anomaly_threshold(report: dict[str, Any], scores: np.ndarray, flags: np.nda
         return None
 
 
+def _count(name: str, value: Any) -> Any:
+    """A count among the metrics (n_clusters) as a whole number: '2 clusters', not '2.0000'; other values as they are.
+
+    >>> _count("n_clusters", 2.0), _count("n_clusters_mean", 3.0), _count("n_clusters_std", 0.0), _count("r2", 1.0)
+    (2, 3, 0, 1.0)
+    >>> _count("n_clusters_mean", 2.5)
+    2.5
+    """
+    if name.startswith("n_") and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _leaderboard(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    rows = jsonable(rows)
+    rows = [{k: _count(k, v) for k, v in row.items()} for row in jsonable(rows)]
     metrics: list[str] = []
     for row in rows:
         for key in row:
