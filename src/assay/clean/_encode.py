@@ -285,6 +285,17 @@ class OrdinalEncoder(_CountingEncoder):
         given = self.categories or {}
         cats = {c: [str(v) for v in given[c]] if c in given else self._levels(summary["counts"][c])
                 for c in summary["columns"]}
+        for col in summary["columns"]:
+            if col not in given:
+                continue
+            listed = set(cats[col])
+            unlisted = {v: n for v, n in summary["counts"][col].items() if v is not None and str(v) not in listed}
+            if unlisted:  # (a misspelt category, or the wrong column, turned every value into -1 without a word)
+                rows = sum(unlisted.values())
+                shown = ", ".join(repr(str(v)) for v in sorted(unlisted, key=lambda v: (-unlisted[v], str(v)))[:5])
+                log.warning("ordinal: %s training row(s) of %r hold %d value(s) not among the categories given (%s%s): "
+                            "they are encoded as -1", f"{rows:,}", col, len(unlisted), shown,
+                            ", …" if len(unlisted) > 5 else "")
         return {"columns": summary["columns"], "categories": cats}
 
     def _transform(self, frame: Frame) -> Frame:
