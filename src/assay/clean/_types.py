@@ -1,8 +1,9 @@
 """Type conversion (``types``) and text tidying (``text``) steps.
 
 ``types`` looks at each text column while fitting and learns what it really holds: numbers (also written with
-thousands separators, currency symbols, percent signs or full-width digits), booleans (true/false, yes/no, 1/0,
-是/否, …), dates or datetimes (explicit formats or one inferred from a list of common ones), or plain text. Tokens
+thousands separators, currency symbols, percent signs or full-width digits; a column that writes its decimal mark as
+a comma, 1.234,56, reads 1.500 as 1500), booleans (true/false, yes/no, 1/0, 是/否, …), dates or datetimes (explicit
+formats or one inferred from a list of common ones; full-width digits too), or plain text. Tokens
 that mean "missing" (``NA``, ``null``, ``-``, ``?``, empty, …) become nulls first. A column converts when at least
 ``min_share`` of its non-missing values parse; values that still do not parse become null and are counted in the
 state (``state_["unparsed"]``), so nothing is lost silently. ``text`` trims, Unicode-normalises and case-folds text.
