@@ -399,9 +399,9 @@ class MissingStep(Step):
             dtype = summary["dtypes"].get(c, "")
             strategy = self.strategy if c in numeric else self.categorical
             temporal = dtype.startswith(("Date", "Time", "Duration"))
-            sequential = strategy in ("ffill", "bfill", "interpolate", "knn")
-            if not missing or strategy == "none" or (sequential and not temporal) or (temporal and strategy in (
-                    "ffill", "bfill")):
+            # (ffill, bfill, interpolate and knn fall back on the median or mean, so they too fill nothing in a
+            # column with no value at all)
+            if not missing or strategy == "none" or (temporal and strategy in ("ffill", "bfill")):
                 continue
             if not temporal and (fill.get(c) is not None or any(g.get(c) is not None for g in group_fill.values())):
                 continue
@@ -471,7 +471,9 @@ class MissingStep(Step):
         def impute(s: pl.Series) -> pl.Series:
             x = s.struct.unnest().to_numpy().astype(np.float64)
             out = _knn_impute(x, ref, k, fallback)
-            return pl.DataFrame(out, schema=dict.fromkeys(cols, pl.Float64), orient="row").to_struct(s.name)
+            # What stays unfilled (a column with no value to fill with) is missing, not NaN: NaN came out as a value.
+            return (pl.DataFrame(out, schema=dict.fromkeys(cols, pl.Float64), orient="row").fill_nan(None)
+                    .to_struct(s.name))
 
         return (pl.struct([pl.col(c).cast(pl.Float64) for c in cols]).map_batches(
             impute, return_dtype=pl.Struct(dict.fromkeys(cols, pl.Float64)), is_elementwise=True).alias("__knn__"))
