@@ -8,6 +8,7 @@ one side (so the test part may hold a few more rows than asked). Row order insid
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["split_by", "train_test_split"]
+
+log = logging.getLogger(__name__)
 
 
 def _need_column(frame: pl.DataFrame, column: str, what: str) -> None:
@@ -136,6 +139,9 @@ def _time_test_rows(frame: pl.DataFrame, time: str, count: int) -> np.ndarray:
         column = _time_from_text(frame, time)
     if column.dtype.is_float():
         column = column.fill_nan(None)  # an unknown time, like null: NaN would otherwise sort after every number
+    if column.null_count():
+        log.warning("split by time: %s of %s row(s) have no time in %r (missing, or text that is no time); they go "
+                    "to train", f"{column.null_count():,}", f"{n:,}", time)
     order = column.arg_sort(nulls_last=False).to_numpy()
     cut = column.gather([int(order[n - count])]).item()
     if cut is None:  # fewer timed rows than asked for: every timed row is at or after the cut-off
