@@ -82,3 +82,15 @@ def test_overview_of_no_rows_does_not_call_the_data_complete():
     assert "no rows" in [t.get_text() for t in empty.axes[2].texts]
     full = overview_figure(profile(pl.DataFrame({"a": [1, 2]})))
     assert "no missing values" in [t.get_text() for t in full.axes[2].texts]
+
+
+def test_a_datetime_column_is_called_and_written_as_date_and_time(tmp_path: Path):
+    """Bundesliga's Date (a datetime) was labelled '(date)' and its first value written 1963-08-24T09:30:00."""
+    days = pl.date_range(pl.date(2000, 1, 1), pl.date(2003, 3, 5), "1d", eager=True)
+    p = profile(pl.DataFrame({"day": days, "kickoff": days.cast(pl.Datetime("us")).dt.offset_by("9h30m")}))
+    assert column_figure(p["variables"]["day"], p["rows"]).axes[0].get_xlabel().startswith("day (date)")
+    assert column_figure(p["variables"]["kickoff"], p["rows"]).axes[0].get_xlabel().startswith(
+        "kickoff (date and time)")
+    html = write_profile(p, tmp_path, workers=1).read_text(encoding="utf-8")
+    first = html.split(">first<", 2)[2]  # the second column's table (the first is the date's)
+    assert first.split("</tr>")[0].endswith("<td class=\"n\">2000-01-01 09:30:00</td>"), first[:80]

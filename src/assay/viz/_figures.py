@@ -366,7 +366,9 @@ def _time_histogram(v: dict[str, Any]) -> Any:
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_title(short_label(v["name"], 60))
-    ax.set_xlabel("\n".join([f"{short_label(v['name'], 40)} (date)", *lines]))
+    dtype = str(v.get("dtype") or "")
+    what = "date" if dtype.startswith("Date") and not dtype.startswith("Datetime") else "date and time"
+    ax.set_xlabel("\n".join([f"{short_label(v['name'], 40)} ({what})", *lines]))
     # A bar spans whole months or years (``bar``) over a long range, else a thirtieth of it: its width says what a
     # bar's height counts.
     per = h.get("bar") or (_duration((edges[1] - edges[0]).total_seconds()) if len(edges) > 1 else None)

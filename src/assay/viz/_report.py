@@ -696,7 +696,8 @@ def _profile_html(p: dict[str, Any], col_warnings: dict[str, list[dict[str, Any]
         if v["kind"] == "boolean" and "true" in v:
             add(row("true", f"{num(v['true'])} ({pct(v.get('true_pct'))})"))
         if v["kind"] == "datetime":
-            add(row("first", _text(v, "min")) + row("last", _text(v, "max")))
+            # a date and time as people write it: 2009-05-23 09:30:00, not ISO's 2009-05-23T09:30:00
+            add(row("first", _text(v, "min").replace("T", " ", 1)) + row("last", _text(v, "max").replace("T", " ", 1)))
         if v.get("length"):
             length = v["length"]
             add(row("length min / mean / max",
