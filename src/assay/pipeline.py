@@ -949,7 +949,14 @@ def _time_ranks(column: pl.Series) -> np.ndarray:
 def _parsed_times(column: pl.Series) -> pl.Series:
     """A text column of dates or times as datetimes (format inferred, as Polars does, from its values), for
     ordering rows in a time split; every value that is not a time is a SchemaError naming it."""
-    parsed = column.str.strip_chars().str.to_datetime(strict=False)
+    try:
+        parsed = column.str.strip_chars().str.to_datetime(strict=False)
+    except pl.exceptions.ComputeError:  # no date or time format fits the first values (Polars infers from them)
+        first = column.drop_nulls()
+        example = f", e.g. {first[0]!r}" if first.len() else ""
+        msg = (f"time column {column.name!r} does not read as dates or times{example}; give a column of dates, "
+               f"times (ISO 8601 is safest) or numbers")
+        raise SchemaError(msg) from None
     bad = parsed.is_null() & column.is_not_null() & (column.str.strip_chars() != "")
     if bad.any():
         row = int(bad.arg_true()[0])

@@ -181,3 +181,30 @@ def test_a_one_row_one_column_profile_is_counted_in_the_singular(tmp_path: Path,
     path.write_text("x\n5\n")
     assert main(["profile", str(path), "--out", str(tmp_path / "p"), "--quiet"]) == 0
     assert "profiled 1 row × 1 column;" in capsys.readouterr().out
+
+
+def test_a_time_column_of_words_is_one_line(tmp_path: Path, capsys):
+    path = tmp_path / "d.csv"
+    pl.DataFrame({"x": [float(i) for i in range(40)], "kind": ["setosa", "virginica"] * 20,
+                  "y": [0, 1] * 20}).write_csv(path)
+    err = run_error(["train", str(path), "--target", "y", "--time", "kind", "--models", "logreg",
+                     "--out", str(tmp_path / "o")], capsys)
+    assert "time column 'kind' does not read as dates or times, e.g. 'setosa'" in err
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path: Path, capsys):
+    path = tmp_path / "d.csv"
+    pl.DataFrame({"x": [1.0, 2.0, 3.0]}).write_csv(path)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    err = run_error(["profile", str(path), "--out", str(blocker / "sub")], capsys)
+    assert str(blocker) in err
+
+
+def test_a_negative_seed_is_a_usage_error(tmp_path: Path, capsys):
+    path = tmp_path / "d.csv"
+    pl.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0, 1, 0]}).write_csv(path)
+    assert main(["train", str(path), "--target", "y", "--seed", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "'--seed'" in err

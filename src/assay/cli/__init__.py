@@ -120,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _ABORT:
         typer.echo("aborted", err=True)
         return 130
+    except OSError as exc:  # an output folder that cannot be made or written, a file that went away: one line
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        return 2
     except KeyboardInterrupt:
         code = 130
     # Typer turns Ctrl-C (and typer.Exit) into an exit code it returns here rather than raises.

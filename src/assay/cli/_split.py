@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
         group: str | None = typer.Option(None, "--group", help="With --test-size: every row of a group on one side."),
         time: str | None = typer.Option(None, "--time", help="With --test-size: the latest rows by this column go to "
                                                              "test."),
-        seed: int = typer.Option(0, "--seed", help="With --test-size: random seed."),
+        seed: int = typer.Option(0, "--seed", min=0, help="With --test-size: random seed."),
         out: Path = typer.Option(Path("assay-out/split"), "--out", "-o", help="Output folder."),
         fmt: str = typer.Option("csv", "--format", help="csv, parquet or ndjson."),
         max_parts: int = typer.Option(MAX_PARTS, "--max-parts", help="With --by: refuse to write more files than "

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         folds: int | None = typer.Option(None, min=2, help="k of (stratified) k-fold cross-validation (default 5, "
                                                            "fewer when a class has fewer training rows)."),
         test_size: float = typer.Option(0.2, help="Rows held out for the final test: a share (0-1) or a count."),
-        seed: int = typer.Option(0, help="Random seed: the same seed gives the same result."),
+        seed: int = typer.Option(0, min=0, help="Random seed: the same seed gives the same result."),
         time_budget: str | None = typer.Option(None, help="Time for hyperparameter search, e.g. 60s."),
         threshold: str | None = typer.Option(None, help="Tune a binary classifier's decision threshold on "
                                                         "out-of-fold predictions: f1, or cost:FP:FN (e.g. cost:1:5)."),

@@ -324,7 +324,9 @@ def _serve(conn: Any, parents_end: Any) -> None:
                 job for job in jobs if job[0] not in early or early[job[0]][0] != job]
     except (EOFError, OSError):
         if helpers is not None:
-            helpers[0].shutdown(wait=False, cancel_futures=True)
+            # Waits for the helper processes to take their stop signal: without waiting this process exited first,
+            # and the helpers (holding the call queue's other end themselves) waited for work forever.
+            helpers[0].shutdown(wait=True, cancel_futures=True)
         return
 
     def progress(message: str, fraction: float) -> None:
